@@ -1,0 +1,171 @@
+// Package event owns the one event model that every part of mamori reads:
+// the sensor decodes kernel records into it, enrichment fills in ancestry and
+// container metadata, rules and policies evaluate it, outputs serialise it.
+// It must not import anything that knows about BPF, containers or outputs.
+package event
+
+import "time"
+
+// Type names what happened. The string values are part of the JSON output
+// documented in docs/events.md and must not change.
+type Type string
+
+const (
+	Exec       Type = "exec"
+	Exit       Type = "exit"
+	Fork       Type = "fork"
+	Open       Type = "open"
+	Unlink     Type = "unlink"
+	Rename     Type = "rename"
+	Chmod      Type = "chmod"
+	Link       Type = "link"
+	Symlink    Type = "symlink"
+	Truncate   Type = "truncate"
+	Memfd      Type = "memfd"
+	Connect    Type = "connect"
+	Accept     Type = "accept"
+	Bind       Type = "bind"
+	Listen     Type = "listen"
+	Socket     Type = "socket"
+	Setuid     Type = "setuid"
+	Setgid     Type = "setgid"
+	Capset     Type = "capset"
+	Ptrace     Type = "ptrace"
+	Mount      Type = "mount"
+	Umount     Type = "umount"
+	ModuleLoad Type = "module_load"
+	BPF        Type = "bpf"
+	Unshare    Type = "unshare"
+	Setns      Type = "setns"
+	Dup        Type = "dup"
+)
+
+// Types lists every event type in the order docs/events.md describes them.
+var Types = []Type{
+	Exec, Exit, Fork, Open, Unlink, Rename, Chmod, Link, Symlink, Truncate, Memfd,
+	Connect, Accept, Bind, Listen, Socket, Setuid, Setgid, Capset, Ptrace,
+	Mount, Umount, ModuleLoad, BPF, Unshare, Setns, Dup,
+}
+
+// Event is one security-relevant action of one process.
+type Event struct {
+	Kind      string     `json:"kind"` // always "event"
+	Time      time.Time  `json:"time"`
+	Node      string     `json:"node"`
+	Type      Type       `json:"event"`
+	Syscall   string     `json:"syscall,omitempty"` // the system call behind it, e.g. "openat2"
+	Result    int64      `json:"result"`            // return value; negative errno on failure
+	Process   Process    `json:"process"`
+	Container *Container `json:"container"`
+	File      *File      `json:"file,omitempty"`
+	Network   *Network   `json:"network,omitempty"`
+	Args      *Args      `json:"args,omitempty"`
+}
+
+// Process describes the acting process. Ancestors is filled for the acting
+// process only, nearest first; an ancestor has no ancestors of its own.
+type Process struct {
+	PID           uint32    `json:"pid"`
+	TID           uint32    `json:"tid,omitempty"`
+	PPID          uint32    `json:"ppid"`
+	Name          string    `json:"name"`
+	Exe           string    `json:"exe"`
+	Args          []string  `json:"args"`
+	ArgsTruncated bool      `json:"args_truncated,omitempty"`
+	Cwd           string    `json:"cwd"`
+	UID           uint32    `json:"uid"`
+	GID           uint32    `json:"gid"`
+	EUID          uint32    `json:"euid"`
+	EGID          uint32    `json:"egid"`
+	LoginUID      int64     `json:"loginuid"` // -1 when unset
+	TTY           uint32    `json:"tty"`      // controlling terminal device, 0 for none
+	SID           uint32    `json:"sid,omitempty"`
+	PGID          uint32    `json:"pgid,omitempty"`
+	CapEffective  uint64    `json:"cap_effective,omitempty"`
+	StartTime     time.Time `json:"start_time,omitzero"`
+	ExeInode      uint64    `json:"exe_inode,omitempty"`
+	ExeDevice     uint32    `json:"exe_device,omitempty"` // kernel encoding: major<<20 | minor
+	ExeMtime      time.Time `json:"exe_mtime,omitzero"`
+	ExeCtime      time.Time `json:"exe_ctime,omitzero"`
+	ExeUpperLayer bool      `json:"exe_upper_layer"`
+	ExeFromMemfd  bool      `json:"exe_from_memfd"`
+	ExeDeleted    bool      `json:"exe_deleted,omitempty"`
+	ExitCode      *int32    `json:"exit_code,omitempty"`   // exit events: the exit status
+	ExitSignal    *int32    `json:"exit_signal,omitempty"` // exit events: the terminating signal
+	ChildPID      uint32    `json:"child_pid,omitempty"`   // fork events: the new process or thread
+	ChildIsThread bool      `json:"child_is_thread,omitempty"`
+	Ancestors     []Process `json:"ancestors,omitempty"`
+}
+
+// Container says where the process runs. ID is "host" for host processes.
+type Container struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name,omitempty"`
+	Image       string            `json:"image,omitempty"`
+	ImageID     string            `json:"image_id,omitempty"`
+	ImageDigest string            `json:"image_digest,omitempty"`
+	Runtime     string            `json:"runtime,omitempty"` // podman, containerd
+	Labels      map[string]string `json:"labels,omitempty"`
+	Pod         *Pod              `json:"pod,omitempty"`
+}
+
+// Pod is the Kubernetes identity of a container, taken from the labels that
+// CRI runtimes set.
+type Pod struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Container string `json:"container,omitempty"`
+	UID       string `json:"uid,omitempty"`
+}
+
+// HostID is the container id given to processes that run on the host.
+const HostID = "host"
+
+// IsHost reports whether c describes the host rather than a container.
+func (c *Container) IsHost() bool { return c == nil || c.ID == HostID }
+
+// File is the file an event acts on.
+type File struct {
+	Path   string `json:"path"`
+	Flags  string `json:"flags,omitempty"`  // symbolic open(2) flags, e.g. "O_WRONLY|O_CREAT"
+	Mode   uint32 `json:"mode,omitempty"`   // permission bits for creat/chmod
+	Target string `json:"target,omitempty"` // rename: new path; link/symlink: the link's path
+	FD     int32  `json:"fd,omitempty"`
+	Name   string `json:"name,omitempty"` // memfd name
+}
+
+// Network is the socket an event acts on.
+type Network struct {
+	Family   string `json:"family"`   // inet, inet6, unix, packet, netlink, ...
+	Protocol string `json:"protocol"` // tcp, udp, raw, icmp, ...
+	Type     string `json:"type,omitempty"`
+	SrcIP    string `json:"src_ip,omitempty"`
+	SrcPort  uint16 `json:"src_port,omitempty"`
+	DstIP    string `json:"dst_ip,omitempty"`
+	DstPort  uint16 `json:"dst_port,omitempty"`
+	Path     string `json:"path,omitempty"` // unix socket path
+	FD       int32  `json:"fd,omitempty"`
+	Backlog  int32  `json:"backlog,omitempty"`
+}
+
+// Args holds what privilege and kernel events carry beyond the process.
+type Args struct {
+	UID            *uint32 `json:"uid,omitempty"` // setuid family: the requested ids
+	EUID           *uint32 `json:"euid,omitempty"`
+	SUID           *uint32 `json:"suid,omitempty"`
+	GID            *uint32 `json:"gid,omitempty"`
+	EGID           *uint32 `json:"egid,omitempty"`
+	SGID           *uint32 `json:"sgid,omitempty"`
+	CapEffective   *uint64 `json:"cap_effective,omitempty"` // capset
+	CapPermitted   *uint64 `json:"cap_permitted,omitempty"`
+	CapInheritable *uint64 `json:"cap_inheritable,omitempty"`
+	Request        string  `json:"request,omitempty"`    // ptrace request, bpf command
+	TargetPID      uint32  `json:"target_pid,omitempty"` // ptrace
+	Source         string  `json:"source,omitempty"`     // mount
+	Target         string  `json:"target,omitempty"`     // mount, umount
+	FSType         string  `json:"fstype,omitempty"`     // mount
+	Flags          string  `json:"flags,omitempty"`      // mount, umount, unshare, setns, memfd, module flags
+	Module         string  `json:"module,omitempty"`     // module_load: the module file or "<memory>"
+	FD             int32   `json:"fd,omitempty"`         // setns, finit_module, dup
+	NewFD          int32   `json:"new_fd,omitempty"`     // dup
+}
