@@ -1,0 +1,182 @@
+package proctree
+
+import (
+	"time"
+
+	"github.com/mamori-dev/mamori/event"
+)
+
+// image is what an exec loaded. It is immutable once built, so a forked
+// child shares its parent's image until it execs itself.
+type image struct {
+	name          string
+	exe           string
+	args          []string
+	argsTruncated bool
+	cwd           string
+	exeInode      uint64
+	exeDevice     uint32
+	exeMtime      time.Time
+	exeCtime      time.Time
+	exeUpperLayer bool
+	exeFromMemfd  bool
+	exeDeleted    bool
+}
+
+// imageOf copies what p says about its program. The Args slice is copied so
+// that a caller reusing its event cannot change the tree.
+func imageOf(p *event.Process) *image {
+	img := &image{
+		name:          p.Name,
+		exe:           p.Exe,
+		argsTruncated: p.ArgsTruncated,
+		cwd:           p.Cwd,
+		exeInode:      p.ExeInode,
+		exeDevice:     p.ExeDevice,
+		exeMtime:      p.ExeMtime,
+		exeCtime:      p.ExeCtime,
+		exeUpperLayer: p.ExeUpperLayer,
+		exeFromMemfd:  p.ExeFromMemfd,
+		exeDeleted:    p.ExeDeleted,
+	}
+	if p.Args != nil {
+		img.args = append(make([]string, 0, len(p.Args)), p.Args...)
+	}
+	return img
+}
+
+// entry is one process (tgid) as the tree knows it.
+type entry struct {
+	pid, ppid  uint32
+	img        *image
+	uid, gid   uint32
+	euid, egid uint32
+	loginUID   int64
+	tty        uint32
+	sid, pgid  uint32
+	capEff     uint64
+	start      time.Time
+
+	gen    uint64 // tells this process from an earlier one with the same pid
+	seen   uint64 // Tree.seen when an event last named it
+	exited bool
+}
+
+// setCreds takes the per-process fields (not the image) from p.
+func (en *entry) setCreds(p *event.Process) {
+	en.uid, en.gid, en.euid, en.egid = p.UID, p.GID, p.EUID, p.EGID
+	en.loginUID = p.LoginUID
+	en.tty, en.sid, en.pgid = p.TTY, p.SID, p.PGID
+	en.capEff = p.CapEffective
+}
+
+// fill writes everything the tree knows of en into p, replacing what was
+// there, as an ancestor (or a lookup result) without ancestors of its own.
+func (en *entry) fill(p *event.Process) {
+	img := en.img
+	*p = event.Process{
+		PID:           en.pid,
+		PPID:          en.ppid,
+		Name:          img.name,
+		Exe:           img.exe,
+		Args:          img.args,
+		ArgsTruncated: img.argsTruncated,
+		Cwd:           img.cwd,
+		UID:           en.uid,
+		GID:           en.gid,
+		EUID:          en.euid,
+		EGID:          en.egid,
+		LoginUID:      en.loginUID,
+		TTY:           en.tty,
+		SID:           en.sid,
+		PGID:          en.pgid,
+		CapEffective:  en.capEff,
+		StartTime:     en.start,
+		ExeInode:      img.exeInode,
+		ExeDevice:     img.exeDevice,
+		ExeMtime:      img.exeMtime,
+		ExeCtime:      img.exeCtime,
+		ExeUpperLayer: img.exeUpperLayer,
+		ExeFromMemfd:  img.exeFromMemfd,
+		ExeDeleted:    img.exeDeleted,
+	}
+}
+
+// complete fills the fields of the acting process p that its event left
+// empty. The event's own fields win: the sensor reads exe, args and cwd only
+// at exec, so on other events they are empty and the tree's are current.
+func (en *entry) complete(p *event.Process) {
+	img := en.img
+	if p.Name == "" {
+		p.Name = img.name
+	}
+	if p.PPID == 0 {
+		p.PPID = en.ppid
+	}
+	if p.Exe == "" && img.exe != "" {
+		// The exe's metadata belongs to the exe: take all or nothing.
+		p.Exe = img.exe
+		p.ExeInode, p.ExeDevice = img.exeInode, img.exeDevice
+		p.ExeMtime, p.ExeCtime = img.exeMtime, img.exeCtime
+		p.ExeUpperLayer, p.ExeFromMemfd, p.ExeDeleted = img.exeUpperLayer, img.exeFromMemfd, img.exeDeleted
+	}
+	if p.Args == nil && img.args != nil {
+		p.Args, p.ArgsTruncated = img.args, img.argsTruncated
+	}
+	if p.Cwd == "" {
+		p.Cwd = img.cwd
+	}
+	// The event model has no "unset" for numbers, so zero is taken as unset.
+	// loginuid can only be set once from unset, so a non-zero value kept by
+	// the tree is more likely right than an event's 0.
+	if p.LoginUID == 0 && en.loginUID != 0 {
+		p.LoginUID = en.loginUID
+	}
+	if p.TTY == 0 {
+		p.TTY = en.tty
+	}
+	if p.SID == 0 {
+		p.SID = en.sid
+	}
+	if p.PGID == 0 {
+		p.PGID = en.pgid
+	}
+	if p.CapEffective == 0 {
+		p.CapEffective = en.capEff
+	}
+	if p.StartTime.IsZero() {
+		p.StartTime = en.start
+	}
+}
+
+// exitRing remembers exited processes in the order they exited, so the
+// oldest can be dropped after enough later exits or enough time.
+type exitRing struct {
+	buf        []exitRec
+	head, size int
+}
+
+type exitRec struct {
+	pid uint32
+	gen uint64
+	at  time.Time
+}
+
+func newExitRing(n int) exitRing { return exitRing{buf: make([]exitRec, n)} }
+
+func (r *exitRing) len() int   { return r.size }
+func (r *exitRing) full() bool { return r.size == len(r.buf) }
+
+func (r *exitRing) push(x exitRec) {
+	r.buf[(r.head+r.size)%len(r.buf)] = x
+	r.size++
+}
+
+func (r *exitRing) oldest() exitRec { return r.buf[r.head] }
+
+func (r *exitRing) pop() exitRec {
+	x := r.buf[r.head]
+	r.head = (r.head + 1) % len(r.buf)
+	r.size--
+	return x
+}
