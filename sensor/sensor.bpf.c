@@ -1,0 +1,833 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
+//
+// mamori's runtime sensor: process, file, network and privilege events from
+// tracepoints that load on kernels without BPF LSM, fentry or kprobes.
+//
+// Process lifecycle comes from tp_btf/sched_process_{exec,fork,exit}.
+// Everything else comes from one pair of tp_btf/sys_enter and sys_exit
+// programs driven by the `syscalls` map: user space writes, for each syscall
+// number it wants, a spec saying which arguments are paths, fds or socket
+// addresses and which in-kernel filter applies. The kernel side is thus a
+// small interpreter of that spec and knows no syscall numbers itself, so the
+// same object serves every architecture and the agent can turn event types
+// on and off at run time.
+//
+// Every record is a fixed header, a fixed body for its kind, then a list of
+// tagged, length-prefixed fields (TLV). The Go decoder in record.go is the
+// only reader of this format; keep the two in step.
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TASK_COMM_LEN 16
+#define MAX_PATH 4096
+#define MAX_ARGS 4096
+#define MAX_COMPONENTS 64
+#define MAX_STR 4096
+#define SCRATCH_SIZE 32768
+#define SCRATCH_MASK 16383 /* offsets stay below this; a write adds at most MAX_STR */
+#define ROOM (SCRATCH_MASK - MAX_STR - 512) /* no new field starts past this */
+#define SOCKADDR_MAX 128
+#define BLOB_MAX 32
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AF_INET 2
+#define AF_INET6 10
+#define AF_PACKET 17
+#define SOCK_RAW 3
+#define O_ACCMODE 00000003
+#define O_CREAT 00000100
+#define O_TRUNC 00001000
+#define AT_FDCWD -100
+
+/* bound forces a mask the compiler would drop as redundant, so that the
+ * verifier sees the bound too. */
+#define bound(x, mask) asm volatile("%0 &= " #mask : "+r"(x))
+
+/* at masks an offset into the scratch buffer in a way the verifier sees. */
+static __always_inline __u64 at(__u64 off)
+{
+	bound(off, 16383); /* SCRATCH_MASK */
+	return off;
+}
+
+/* Record kinds. */
+enum kind {
+	K_EXEC = 1,
+	K_FORK = 2,
+	K_EXIT = 3,
+	K_SYSCALL = 4,
+};
+
+/* TLV tags. Tags 0x10+i, 0x20+i and 0x30+i carry argument i. */
+enum tag {
+	T_EXE = 1,      /* exec: resolved path of the executable */
+	T_CWD = 2,      /* exec: working directory */
+	T_ARGS = 3,     /* exec: NUL-separated argv as in /proc/pid/cmdline */
+	T_FILENAME = 4, /* exec: the name passed to execve */
+	T_RETPATH = 5,  /* syscall: path of the returned fd */
+	T_SOCKADDR = 6, /* syscall: the user's sockaddr, raw */
+	T_BLOB = 7,     /* syscall: a fixed-size user struct (open_how, cap data) */
+	T_SOCK = 8,     /* syscall: struct sock_info of the socket involved */
+	T_STR = 0x10,   /* + i: user string in argument i */
+	T_FDPATH = 0x20,/* + i: path of the fd in argument i */
+	T_DIR = 0x30,   /* + i: directory that relative string i is resolved in */
+};
+
+/* Filters applied in the kernel, so that what no one needs never crosses. */
+enum filter {
+	F_NONE = 0,
+	F_OPEN = 1,    /* success only; reads only under a sensitive prefix */
+	F_SOCKET = 2,  /* packet and raw sockets only */
+	F_DUP = 3,     /* only when the new fd is 0, 1 or 2 */
+	F_SUCCESS = 4, /* successful calls only */
+};
+
+#define ARG_NONE 0xff
+#define ARG_RET 6
+#define DIR_CWD 0xfe
+
+struct syscall_spec {
+	__u16 code;            /* mamori's own id for the syscall, echoed back */
+	__u8 filter;
+	__u8 str_args;         /* bit i: argument i is a user string */
+	__u8 fd_args;          /* bit i: argument i is an fd; send its path */
+	__u8 sock_fd;          /* argument holding a socket fd, ARG_RET, or ARG_NONE */
+	__u8 ret_path;         /* send the path of the returned fd */
+	__u8 sockaddr_arg;     /* user sockaddr pointer; its length is the next argument */
+	__u8 blob_arg;         /* user struct pointer */
+	__u8 blob_len;
+	__u8 flags_arg;        /* open flags: argument index, or ARG_NONE for blob/implicit */
+	__u8 implicit_write;   /* creat(): write access without a flags argument */
+	__u8 dirfd_of[6];      /* for string i: its dirfd argument, DIR_CWD or ARG_NONE */
+};
+
+struct header {
+	__u64 ts;        /* CLOCK_BOOTTIME ns */
+	__u64 cgroup_id; /* cgroup v2 id */
+	__u32 kind;
+	__u32 pid;       /* tgid */
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid, gid, euid, egid;
+	__u32 loginuid;
+	__u32 mntns;
+	__u32 pidns;
+	__u32 size;      /* whole record, header included */
+	char comm[TASK_COMM_LEN];
+};
+
+#define EXEC_UPPER (1 << 0)
+#define EXEC_MEMFD (1 << 1)
+#define EXEC_DELETED (1 << 2)
+#define EXEC_ARGS_TRUNCATED (1 << 3)
+
+struct exec_body {
+	__u64 start_boottime;
+	__u64 exe_ino;
+	__u64 exe_mtime;  /* ns since the epoch */
+	__u64 exe_ctime;
+	__u64 cap_effective;
+	__u32 exe_dev;    /* kernel dev_t: major<<20|minor */
+	__u32 tty;        /* same encoding, 0 for none */
+	__u32 sid, pgid;
+	__u32 flags;
+	__u32 old_pid;
+};
+
+struct fork_body {
+	__u64 child_start_boottime;
+	__u32 child_pid;
+	__u32 child_tid;
+};
+
+struct exit_body {
+	__s32 code;       /* raw wait status: code<<8 | signal */
+	__u32 pad;
+};
+
+struct syscall_body {
+	__u64 args[6];
+	__s64 ret;
+	__u32 nr;
+	__u16 code;
+	__u16 pad;
+};
+
+struct sock_info {
+	__u16 family;
+	__u16 type;
+	__u16 protocol;
+	__u16 sport;  /* host order */
+	__u16 dport;  /* host order */
+	__u16 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct stash {
+	__u64 args[6];
+	__u32 nr;
+	__u32 pad;
+};
+
+struct path_key {
+	__u32 prefixlen;
+	__u8 data[256];
+};
+
+/* Per-CPU counters that user space reads for health. */
+enum counter {
+	C_SUBMITTED = 0,
+	C_DROPPED = 1,      /* ring buffer full */
+	C_STASH_MISS = 2,   /* sys_exit without its sys_enter */
+	C_PATH_TRUNC = 3,
+	C_MAX = 4,
+};
+
+/* Set by the loader before load. */
+volatile const __u32 self_tgid = 0;
+volatile const __u32 wakeup_bytes = 256 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 512);
+	__type(key, __u32);
+	__type(value, struct syscall_spec);
+} syscalls SEC(".maps");
+
+/* Which lifecycle kinds are on: index = kind, value != 0 means on. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, __u32);
+} kinds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, struct stash);
+} stashes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct path_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sensitive SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Per-CPU room to build a record in. Records are built here and copied into
+ * the ring buffer, since their size is known only at the end. A per-CPU
+ * value may be at most 32 KiB, so the path walker's lists live apart. */
+struct scratch {
+	__u8 buf[SCRATCH_SIZE];
+};
+
+struct walk {
+	__u64 names[MAX_COMPONENTS]; /* const unsigned char * */
+	__u32 lens[MAX_COMPONENTS];
+	__u32 gens[MAX_COMPONENTS];  /* which walk wrote the slot */
+	__u32 gen;
+	struct path_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratches SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk);
+} walks SEC(".maps");
+
+static __always_inline void count(__u32 c)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &c);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratches, &zero);
+}
+
+static __always_inline struct walk *get_walk(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&walks, &zero);
+}
+
+static __always_inline void fill_header(struct header *h, __u32 kind, struct task_struct *task)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	h->ts = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->kind = kind;
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	h->uid = BPF_CORE_READ(cred, uid.val);
+	h->gid = BPF_CORE_READ(cred, gid.val);
+	h->euid = BPF_CORE_READ(cred, euid.val);
+	h->egid = BPF_CORE_READ(cred, egid.val);
+	h->loginuid = BPF_CORE_READ(task, loginuid.val);
+	h->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	h->pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+	bpf_get_current_comm(&h->comm, sizeof(h->comm));
+}
+
+/* put_tlv_head writes a TLV head at off and returns the offset of its value. */
+static __always_inline __u32 put_tlv_head(struct scratch *s, __u32 off, __u8 tag, __u16 len)
+{
+	s->buf[at(off)] = tag;
+	s->buf[at(off + 1)] = 0;
+	s->buf[at(off + 2)] = len & 0xff;
+	s->buf[at(off + 3)] = len >> 8;
+	return off + 4;
+}
+
+/* Patch the length of a TLV whose value started at val and ends at end. */
+static __always_inline void set_tlv_len(struct scratch *s, __u32 val, __u32 end)
+{
+	__u16 len = end - val;
+	s->buf[at(val - 2)] = len & 0xff;
+	s->buf[at(val - 1)] = len >> 8;
+}
+
+/*
+ * put_path_at appends a TLV holding the absolute path of (dentry, vfsmnt) as
+ * seen from the current task's root, walking dentries and crossing mounts, and
+ * returns the new offset. It is a global function so that the verifier checks
+ * it once, not once per caller: its pointers travel as plain numbers.
+ */
+__noinline int put_path_at(__u32 off, __u32 tag, __u64 dentry_p, __u64 vfsmnt_p)
+{
+	struct scratch *s = get_scratch();
+	struct walk *w = get_walk();
+	if (!s || !w)
+		return off;
+	if (off > ROOM) {
+		count(C_PATH_TRUNC);
+		return off;
+	}
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct dentry *dentry = (void *)dentry_p;
+	struct vfsmount *vfsmnt = (void *)vfsmnt_p;
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct dentry *root_dentry = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	/*
+	 * Slot i holds the name iteration i saw, stamped with this walk's
+	 * generation; slots of earlier walks and mount crossings keep older
+	 * stamps and are skipped. Indexing by the loop counter rather than a
+	 * running count keeps the verifier's states few: they differ only in i.
+	 */
+	__u32 gen = ++w->gen;
+	int full = 1;
+	for (int i = 0; i < MAX_COMPONENTS; i++) {
+		if (dentry == root_dentry && vfsmnt == root_mnt) {
+			full = 0;
+			break;
+		}
+		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		if (dentry == mnt_root || dentry == parent) {
+			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (dentry != mnt_root || mnt_parent == mnt) {
+				/* the top of this namespace, or an internal mount */
+				full = 0;
+				break;
+			}
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mnt_parent;
+			vfsmnt = &mnt->mnt;
+			continue;
+		}
+		w->names[i] = (__u64)BPF_CORE_READ(dentry, d_name.name);
+		w->lens[i] = BPF_CORE_READ(dentry, d_name.len);
+		w->gens[i] = gen;
+		dentry = parent;
+	}
+	if (full)
+		count(C_PATH_TRUNC); /* deeper than we walk: the path lacks its top */
+
+	__u32 val = put_tlv_head(s, off, tag, 0);
+	__u32 pos = val;
+	for (int i = MAX_COMPONENTS - 1; i >= 0; i--) {
+		if (w->gens[i] != gen)
+			continue;
+		if (pos - val > MAX_PATH - 256) {
+			count(C_PATH_TRUNC);
+			break;
+		}
+		__u64 len = w->lens[i];
+		bound(len, 255);
+		s->buf[at(pos)] = '/';
+		pos++;
+		bpf_probe_read_kernel(&s->buf[at(pos)], len, (const void *)w->names[i]);
+		pos += len;
+	}
+	if (pos == val) {
+		s->buf[at(pos)] = '/';
+		pos++;
+	}
+	set_tlv_len(s, val, pos);
+	return pos;
+}
+
+static __always_inline __u32 put_path(struct scratch *s, __u32 off, __u8 tag, const struct path *p)
+{
+	__u64 dentry = (__u64)BPF_CORE_READ(p, dentry);
+	__u64 mnt = (__u64)BPF_CORE_READ(p, mnt);
+	int r = put_path_at(off, tag, dentry, mnt);
+	return (__u32)r & (SCRATCH_MASK | (SCRATCH_MASK + 1)); /* < SCRATCH_SIZE */
+}
+
+/* put_user_str appends a TLV holding a NUL-terminated user string. */
+static __always_inline __u32 put_user_str(struct scratch *s, __u32 off, __u8 tag, const void *ptr)
+{
+	if (off > ROOM) {
+		count(C_PATH_TRUNC);
+		return off;
+	}
+	__u32 val = put_tlv_head(s, off, tag, 0);
+	long r = bpf_probe_read_user_str(&s->buf[at(val)], MAX_STR, ptr);
+	if (r < 1)
+		r = 1;
+	__u32 end = val + (r - 1); /* without the NUL */
+	set_tlv_len(s, val, end);
+	return end;
+}
+
+static __always_inline __u32 put_user_bytes(struct scratch *s, __u32 off, __u8 tag, const void *ptr,
+					    __u32 len)
+{
+	__u64 n = len;
+	bound(n, 255);
+	__u32 val = put_tlv_head(s, off, tag, n);
+	if (bpf_probe_read_user(&s->buf[at(val)], n, ptr) < 0) {
+		set_tlv_len(s, val, val);
+		return val;
+	}
+	return val + n;
+}
+
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline __u32 put_fd_path(struct scratch *s, __u32 off, __u8 tag,
+					 struct task_struct *task, long fd)
+{
+	struct file *f = fd_file(task, fd);
+	if (!f)
+		return off;
+	return put_path(s, off, tag, &f->f_path);
+}
+
+static __always_inline __u32 put_sock(struct scratch *s, __u32 off, struct task_struct *task, long fd)
+{
+	struct file *f = fd_file(task, fd);
+	if (!f)
+		return off;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return off;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return off;
+	__u32 val = put_tlv_head(s, off, T_SOCK, sizeof(struct sock_info));
+	struct sock_info *si = (void *)&s->buf[at(val)];
+	__builtin_memset(si, 0, sizeof(*si));
+	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	si->type = BPF_CORE_READ(sk, sk_type);
+	si->protocol = BPF_CORE_READ(sk, sk_protocol);
+	si->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	si->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (si->family == AF_INET) {
+		bpf_probe_read_kernel(si->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_probe_read_kernel(si->daddr, 4, &sk->__sk_common.skc_daddr);
+	} else if (si->family == AF_INET6) {
+		bpf_probe_read_kernel(si->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(si->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	return val + sizeof(struct sock_info);
+}
+
+static __always_inline void submit(struct scratch *s, __u32 size)
+{
+	struct header *h = (void *)s->buf;
+	size &= SCRATCH_SIZE - 1;
+	h->size = size;
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, s->buf, size, flags) < 0)
+		count(C_DROPPED);
+	else
+		count(C_SUBMITTED);
+}
+
+static __always_inline int kind_on(__u32 kind)
+{
+	__u32 *on = bpf_map_lookup_elem(&kinds, &kind);
+	return on && *on;
+}
+
+static __always_inline __u64 inode_time(struct inode *ino, int ctime)
+{
+	__s64 sec = 0;
+	__u32 nsec = 0;
+	if (bpf_core_field_exists(ino->i_ctime_sec)) {
+		if (ctime) {
+			sec = BPF_CORE_READ(ino, i_ctime_sec);
+			nsec = BPF_CORE_READ(ino, i_ctime_nsec);
+		} else {
+			sec = BPF_CORE_READ(ino, i_mtime_sec);
+			nsec = BPF_CORE_READ(ino, i_mtime_nsec);
+		}
+	}
+	nsec &= ~(1U << 31); /* I_CTIME_QUERIED, a flag multigrain timestamps keep there */
+	return sec * 1000000000ULL + nsec;
+}
+
+static __always_inline __u32 kernel_dev(__u32 major, __u32 minor)
+{
+	return (major << 20) | minor;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (!kind_on(K_EXEC))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct header *h = (void *)s->buf;
+	fill_header(h, K_EXEC, task);
+	if (h->pid == self_tgid)
+		return 0;
+
+	struct exec_body *b = (void *)&s->buf[sizeof(struct header)];
+	__builtin_memset(b, 0, sizeof(*b));
+	b->old_pid = old_pid;
+	b->start_boottime = BPF_CORE_READ(task, start_boottime);
+	b->cap_effective = 0;
+	bpf_probe_read_kernel(&b->cap_effective, sizeof(b->cap_effective),
+			      (void *)&task->cred->cap_effective);
+	struct pid *sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]);
+	struct pid *pgid = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]);
+	b->sid = BPF_CORE_READ(sid, numbers[0].nr);
+	b->pgid = BPF_CORE_READ(pgid, numbers[0].nr);
+
+	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	if (tty) {
+		int major = BPF_CORE_READ(tty, driver, major);
+		int minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		b->tty = kernel_dev(major, minor);
+	}
+
+	struct file *exe = BPF_CORE_READ(bprm, file);
+	struct inode *ino = BPF_CORE_READ(exe, f_inode);
+	b->exe_ino = BPF_CORE_READ(ino, i_ino);
+	b->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	b->exe_mtime = inode_time(ino, 0);
+	b->exe_ctime = inode_time(ino, 1);
+	if (BPF_CORE_READ(ino, i_nlink) == 0)
+		b->flags |= EXEC_DELETED;
+	if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+		struct ovl_inode *oi = container_of(ino, struct ovl_inode, vfs_inode);
+		if (BPF_CORE_READ(oi, __upperdentry))
+			b->flags |= EXEC_UPPER;
+	}
+	char prefix[6] = {};
+	bpf_probe_read_kernel(prefix, sizeof(prefix), BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+	if (prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' &&
+	    prefix[4] == 'd' && prefix[5] == ':')
+		b->flags |= EXEC_MEMFD;
+
+	__u32 off = sizeof(struct header) + sizeof(struct exec_body);
+	off = put_path(s, off, T_EXE, &exe->f_path);
+	off = put_path(s, off, T_CWD, &task->fs->pwd);
+
+	unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
+	unsigned long alen = arg_end - arg_start;
+	if (alen > MAX_ARGS) {
+		alen = MAX_ARGS;
+		b->flags |= EXEC_ARGS_TRUNCATED;
+	}
+	__u32 val = put_tlv_head(s, off, T_ARGS, 0);
+	alen &= MAX_ARGS - 1 + MAX_ARGS; /* 0..8191 for the verifier; alen <= MAX_ARGS */
+	if (alen > MAX_ARGS)
+		alen = MAX_ARGS;
+	if (bpf_probe_read_user(&s->buf[at(val)], alen, (void *)arg_start) < 0)
+		alen = 0;
+	set_tlv_len(s, val, val + alen);
+	off = val + alen;
+
+	const char *filename = BPF_CORE_READ(bprm, filename);
+	val = put_tlv_head(s, off, T_FILENAME, 0);
+	long r = bpf_probe_read_kernel_str(&s->buf[at(val)], 256, filename);
+	if (r < 1)
+		r = 1;
+	set_tlv_len(s, val, val + r - 1);
+	off = val + r - 1;
+
+	submit(s, off);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (!kind_on(K_FORK))
+		return 0;
+	/* A new thread is not a new process; the process tree needs only these. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct header *h = (void *)s->buf;
+	fill_header(h, K_FORK, parent);
+	if (h->pid == self_tgid)
+		return 0;
+	struct fork_body *b = (void *)&s->buf[sizeof(struct header)];
+	b->child_pid = BPF_CORE_READ(child, tgid);
+	b->child_tid = BPF_CORE_READ(child, pid);
+	b->child_start_boottime = BPF_CORE_READ(child, start_boottime);
+	submit(s, sizeof(struct header) + sizeof(struct fork_body));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	if (!kind_on(K_EXIT))
+		return 0;
+	/* One exit per process: when its leader goes. */
+	if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct header *h = (void *)s->buf;
+	fill_header(h, K_EXIT, task);
+	if (h->pid == self_tgid)
+		return 0;
+	struct exit_body *b = (void *)&s->buf[sizeof(struct header)];
+	int code = BPF_CORE_READ(task, exit_code);
+	unsigned int sflags = BPF_CORE_READ(task, signal, flags);
+	if (sflags & 0x4 /* SIGNAL_GROUP_EXIT */)
+		code = BPF_CORE_READ(task, signal, group_exit_code);
+	b->code = code;
+	b->pad = 0;
+	submit(s, sizeof(struct header) + sizeof(struct exit_body));
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	if (id < 0 || id >= 512)
+		return 0;
+	__u32 nr = id;
+	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
+	if (!spec || !spec->code)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((pid_tgid >> 32) == self_tgid)
+		return 0;
+	struct stash st = {};
+	st.nr = nr;
+#if defined(__TARGET_ARCH_x86)
+	st.args[0] = BPF_CORE_READ(regs, di);
+	st.args[1] = BPF_CORE_READ(regs, si);
+	st.args[2] = BPF_CORE_READ(regs, dx);
+	st.args[3] = BPF_CORE_READ(regs, r10);
+	st.args[4] = BPF_CORE_READ(regs, r8);
+	st.args[5] = BPF_CORE_READ(regs, r9);
+#else
+#error "syscall arguments: only x86_64 is wired up so far"
+#endif
+	bpf_map_update_elem(&stashes, &pid_tgid, &st, BPF_ANY);
+	return 0;
+}
+
+/* sensitive_read reports whether the path in the TLV at val is under a
+ * prefix that user space marked as sensitive. */
+static __always_inline int sensitive_read(struct scratch *s, __u32 val, __u32 end)
+{
+	struct walk *w = get_walk();
+	if (!w)
+		return 0;
+	__u64 len = end - val;
+	if (len > 255)
+		len = 255;
+	bound(len, 255);
+	__builtin_memset(&w->key, 0, sizeof(w->key));
+	bpf_probe_read_kernel(w->key.data, len, &s->buf[at(val)]);
+	w->key.prefixlen = len * 8;
+	return bpf_map_lookup_elem(&sensitive, &w->key) != NULL;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct stash *st = bpf_map_lookup_elem(&stashes, &pid_tgid);
+	if (!st)
+		return 0;
+	__u32 nr = st->nr;
+	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
+	if (!spec || !spec->code) {
+		bpf_map_delete_elem(&stashes, &pid_tgid);
+		return 0;
+	}
+
+	switch (spec->filter) {
+	case F_OPEN:
+	case F_SUCCESS:
+		if (ret < 0)
+			goto out;
+		break;
+	case F_SOCKET: {
+		long domain = st->args[0], type = st->args[1] & 0xf;
+		if (domain != AF_PACKET && type != SOCK_RAW)
+			goto out;
+		break;
+	}
+	case F_DUP:
+		if (ret < 0 || ret > 2)
+			goto out;
+		break;
+	}
+	/* dup onto stdio matters only for sockets: a shell redirecting to a file
+	 * does it all day. Checked below once the socket is looked at. */
+
+	struct scratch *s = get_scratch();
+	if (!s)
+		goto out;
+	struct task_struct *task = (void *)bpf_get_current_task_btf();
+	struct header *h = (void *)s->buf;
+	fill_header(h, K_SYSCALL, task);
+	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
+	for (int i = 0; i < 6; i++)
+		b->args[i] = st->args[i];
+	b->ret = ret;
+	b->nr = nr;
+	b->code = spec->code;
+	b->pad = 0;
+	__u32 off = sizeof(struct header) + sizeof(struct syscall_body);
+
+	if (spec->blob_arg < 6 && spec->blob_len)
+		off = put_user_bytes(s, off, T_BLOB, (void *)b->args[spec->blob_arg & 7],
+				     spec->blob_len > BLOB_MAX ? BLOB_MAX : spec->blob_len);
+
+	if (spec->ret_path && ret >= 0) {
+		__u32 val = off + 4;
+		off = put_fd_path(s, off, T_RETPATH, task, ret);
+		if (spec->filter == F_OPEN && off >= val) {
+			__u64 flags = 0;
+			if (spec->flags_arg < 6) {
+				flags = b->args[spec->flags_arg & 7];
+			} else if (spec->blob_arg < 6) {
+				/* openat2: flags lead the open_how blob, the first field after the body */
+				__u32 bv = sizeof(struct header) + sizeof(struct syscall_body) + 4;
+				bpf_probe_read_kernel(&flags, sizeof(flags), &s->buf[at(bv)]);
+			}
+			int write = spec->implicit_write || (flags & O_ACCMODE) ||
+				    (flags & (O_CREAT | O_TRUNC));
+			if (!write && !sensitive_read(s, val, off))
+				goto out;
+		}
+	}
+
+	for (int i = 0; i < 6; i++) {
+		if (spec->str_args & (1 << i)) {
+			__u32 val = off + 4;
+			off = put_user_str(s, off, T_STR + i, (void *)b->args[i]);
+			__u8 d = spec->dirfd_of[i];
+			if (d != ARG_NONE && s->buf[at(val)] != '/') {
+				if (d == DIR_CWD || (long)(int)b->args[d & 7] == AT_FDCWD)
+					off = put_path(s, off, T_DIR + i, &task->fs->pwd);
+				else
+					off = put_fd_path(s, off, T_DIR + i, task, (int)b->args[d & 7]);
+			}
+		}
+		if (spec->fd_args & (1 << i))
+			off = put_fd_path(s, off, T_FDPATH + i, task, (int)b->args[i]);
+	}
+
+	if (spec->sockaddr_arg < 5) {
+		__u32 len = b->args[(spec->sockaddr_arg + 1) & 7];
+		if (len > SOCKADDR_MAX)
+			len = SOCKADDR_MAX;
+		if (b->args[spec->sockaddr_arg & 7])
+			off = put_user_bytes(s, off, T_SOCKADDR, (void *)b->args[spec->sockaddr_arg & 7], len);
+	}
+	__u32 before = off;
+	if (spec->sock_fd == ARG_RET)
+		off = put_sock(s, off, task, ret);
+	else if (spec->sock_fd < 6)
+		off = put_sock(s, off, task, (int)b->args[spec->sock_fd & 7]);
+	if (spec->filter == F_DUP && off == before)
+		goto out;
+
+	submit(s, off);
+out:
+	bpf_map_delete_elem(&stashes, &pid_tgid);
+	return 0;
+}
+
+/* Keep the record types in BTF so that bpf2go generates their Go twins. */
+const struct header *unused_header __attribute__((unused));
+const struct exec_body *unused_exec_body __attribute__((unused));
+const struct fork_body *unused_fork_body __attribute__((unused));
+const struct exit_body *unused_exit_body __attribute__((unused));
+const struct syscall_body *unused_syscall_body __attribute__((unused));
+const struct sock_info *unused_sock_info __attribute__((unused));

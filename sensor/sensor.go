@@ -1,0 +1,283 @@
+// Package sensor owns mamori's eBPF programs and the ring-buffer reader: it
+// loads sensor.bpf.c, attaches it to tracepoints that load on this kernel,
+// tells the kernel side which system calls and paths to capture, and decodes
+// each record into an event.Event. It knows nothing of containers, rules or
+// outputs; enrichment happens downstream.
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/mamori-dev/mamori/event"
+)
+
+// DefaultSensitivePrefixes are the paths whose read-only opens are reported.
+// Opens for write or create are always reported.
+var DefaultSensitivePrefixes = []string{
+	"/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/pam.conf", "/etc/pam.d/",
+	"/etc/security/", "/etc/ssh/", "/root/.ssh/", "/root/.aws/", "/root/.kube/",
+	"/etc/kubernetes/", "/var/run/secrets/", "/run/secrets/", "/var/lib/kubelet/pki/",
+}
+
+// Config says what the sensor captures.
+type Config struct {
+	// Node names the machine in every event.
+	Node string
+	// Events lists the event types to capture; empty means all. Exec, fork
+	// and exit are always captured, since the process tree needs them.
+	Events []event.Type
+	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil.
+	SensitivePrefixes []string
+	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 16 MiB.
+	RingBufferBytes uint32
+	// PollInterval bounds how long a record may wait in the ring buffer
+	// before user space reads it; 0 means 20 ms.
+	PollInterval time.Duration
+}
+
+// Sensor is the loaded, attached eBPF sensor.
+type Sensor struct {
+	cfg    Config
+	log    *slog.Logger
+	objs   sensorObjects
+	links  []link.Link
+	reader *ringbuf.Reader
+	dec    *decoder
+
+	perType      [64]atomic.Uint64 // indexed like event.Types
+	decodeErrors atomic.Uint64
+	lastErr      atomic.Pointer[string]
+}
+
+// Record is one decoded event with what attribution needs from its header.
+type Record struct {
+	Event    *event.Event
+	CgroupID uint64
+}
+
+// New loads and attaches the sensor. The caller must Close it.
+func New(cfg Config, log *slog.Logger) (*Sensor, error) {
+	if cfg.RingBufferBytes == 0 {
+		cfg.RingBufferBytes = 16 << 20
+	}
+	if cfg.RingBufferBytes&(cfg.RingBufferBytes-1) != 0 || cfg.RingBufferBytes < 4096 {
+		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least 4096 bytes", cfg.RingBufferBytes)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 20 * time.Millisecond
+	}
+	if cfg.SensitivePrefixes == nil {
+		cfg.SensitivePrefixes = DefaultSensitivePrefixes
+	}
+	for _, t := range cfg.Events {
+		if !slices.Contains(event.Types, t) {
+			return nil, fmt.Errorf("unknown event type %q (known: %v)", t, event.Types)
+		}
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("lift the memlock limit: %w", err)
+	}
+	spec, err := loadSensor()
+	if err != nil {
+		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
+	}
+	spec.Maps[sensorMapEvents].MaxEntries = cfg.RingBufferBytes
+	if err := spec.Variables[sensorVarSelfTgid].Set(uint32(os.Getpid())); err != nil {
+		return nil, err
+	}
+	s := &Sensor{cfg: cfg, log: log}
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			log.Error("the kernel's verifier refused the sensor", "log", fmt.Sprintf("%+v", verr))
+		}
+		return nil, fmt.Errorf("load the sensor's BPF programs: %w", err)
+	}
+	if err := s.configure(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.attach(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.reader, err = ringbuf.NewReader(s.objs.Events)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open the ring buffer: %w", err)
+	}
+	s.dec = newDecoder(cfg.Node, bootToRealtime())
+	return s, nil
+}
+
+func (s *Sensor) wants(t event.Type) bool {
+	return len(s.cfg.Events) == 0 || slices.Contains(s.cfg.Events, t)
+}
+
+// configure writes the syscall specs, lifecycle switches and sensitive
+// prefixes into the kernel's maps.
+func (s *Sensor) configure() error {
+	for _, k := range []uint32{kindExec, kindFork, kindExit} {
+		if err := s.objs.Kinds.Put(k, uint32(1)); err != nil {
+			return fmt.Errorf("enable record kind %d: %w", k, err)
+		}
+	}
+	for i, d := range syscallTable {
+		if !s.wants(d.typ) {
+			continue
+		}
+		spec := d.spec
+		spec.Code = uint16(i + 1)
+		if err := s.objs.Syscalls.Put(uint32(d.nr), spec); err != nil {
+			return fmt.Errorf("enable syscall %s: %w", d.name, err)
+		}
+	}
+	for _, p := range s.cfg.SensitivePrefixes {
+		if len(p) == 0 || len(p) > 255 {
+			return fmt.Errorf("sensitive path prefix %q: must be 1 to 255 bytes", p)
+		}
+		var key sensorPathKey
+		key.Prefixlen = uint32(len(p)) * 8
+		copy(key.Data[:], p)
+		if err := s.objs.Sensitive.Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("add sensitive prefix %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func (s *Sensor) attach() error {
+	progs := []*ebpf.Program{s.objs.HandleExec, s.objs.HandleFork, s.objs.HandleExit, s.objs.SysEnter, s.objs.SysExit}
+	for _, p := range progs {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", p, err)
+		}
+		s.links = append(s.links, l)
+	}
+	return nil
+}
+
+// Run reads records until ctx ends, handing each decoded one to handle on
+// this goroutine. When ctx ends it detaches the programs, drains what is
+// left in the ring buffer, and returns nil.
+func (s *Sensor) Run(ctx context.Context, handle func(Record)) error {
+	var rec ringbuf.Record
+	stopping := false
+	s.reader.SetDeadline(time.Now().Add(s.cfg.PollInterval))
+	for {
+		err := s.reader.ReadInto(&rec)
+		switch {
+		case err == nil:
+			s.dispatch(rec.RawSample, handle)
+			continue
+		case errors.Is(err, ringbuf.ErrFlushed):
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		default:
+			return fmt.Errorf("read the ring buffer: %w", err)
+		}
+		if !stopping && ctx.Err() != nil {
+			// Stop producing, then read everything already produced.
+			stopping = true
+			s.detach()
+			if err := s.reader.Flush(); err != nil {
+				return fmt.Errorf("flush the ring buffer: %w", err)
+			}
+		}
+		s.reader.SetDeadline(time.Now().Add(s.cfg.PollInterval))
+	}
+}
+
+func (s *Sensor) dispatch(raw []byte, handle func(Record)) {
+	ev := new(event.Event)
+	if err := s.dec.decode(raw, ev); err != nil {
+		s.decodeErrors.Add(1)
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+		return
+	}
+	if i := slices.Index(event.Types, ev.Type); i >= 0 {
+		s.perType[i].Add(1)
+	}
+	handle(Record{Event: ev, CgroupID: cgroupID(raw)})
+}
+
+func (s *Sensor) detach() {
+	for _, l := range s.links {
+		l.Close()
+	}
+	s.links = nil
+}
+
+// Close detaches and unloads everything.
+func (s *Sensor) Close() error {
+	s.detach()
+	if s.reader != nil {
+		s.reader.Close()
+	}
+	return s.objs.Close()
+}
+
+// Stats are the sensor's health counters.
+type Stats struct {
+	Events        map[event.Type]uint64 // records decoded, per type
+	DecodeErrors  uint64
+	LastError     string
+	Submitted     uint64 // records the kernel side wrote
+	Dropped       uint64 // records lost because the ring buffer was full
+	PathTruncated uint64 // paths or strings cut short for lack of room
+	RingBytes     uint32
+	RingPending   int // bytes waiting to be read
+}
+
+// Stats returns the current counters.
+func (s *Sensor) Stats() Stats {
+	st := Stats{Events: make(map[event.Type]uint64, len(event.Types)), RingBytes: s.cfg.RingBufferBytes}
+	for i, t := range event.Types {
+		st.Events[t] = s.perType[i].Load()
+	}
+	st.DecodeErrors = s.decodeErrors.Load()
+	if p := s.lastErr.Load(); p != nil {
+		st.LastError = *p
+	}
+	sum := func(c uint32) uint64 {
+		var per []uint64
+		if err := s.objs.Counters.Lookup(c, &per); err != nil {
+			return 0
+		}
+		var n uint64
+		for _, v := range per {
+			n += v
+		}
+		return n
+	}
+	st.Submitted = sum(0)
+	st.Dropped = sum(1)
+	st.PathTruncated = sum(3)
+	if s.reader != nil {
+		st.RingPending = s.reader.AvailableBytes()
+	}
+	return st
+}
+
+// bootToRealtime returns what to add to CLOCK_BOOTTIME to get Unix time.
+func bootToRealtime() int64 {
+	var rt, bt unix.Timespec
+	unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
+	return rt.Nano() - bt.Nano()
+}
