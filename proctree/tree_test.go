@@ -434,3 +434,41 @@ func TestChurn(t *testing.T) {
 		t.Errorf("stats %+v with len %d", s, tr.Len())
 	}
 }
+
+// TestFillSetsEveryField guards fill, which sets fields one by one: every
+// field of a recycled event.Process must be overwritten, including fields
+// added to the model after fill was written.
+func TestFillSetsEveryField(t *testing.T) {
+	var p event.Process
+	v := reflect.ValueOf(&p).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("stale")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int32, reflect.Int64:
+			f.SetInt(7)
+		case reflect.Uint32, reflect.Uint64:
+			f.SetUint(7)
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Struct: // time.Time
+			f.Set(reflect.ValueOf(t0))
+		default:
+			t.Fatalf("field %s: kind %s not handled by this test", v.Type().Field(i).Name, f.Kind())
+		}
+		if f.IsZero() {
+			t.Fatalf("field %s left zero by this test", v.Type().Field(i).Name)
+		}
+	}
+	(&entry{img: &image{}}).fill(&p)
+	for i := range v.NumField() {
+		if !v.Field(i).IsZero() {
+			t.Errorf("fill left event.Process.%s = %v", v.Type().Field(i).Name, v.Field(i))
+		}
+	}
+}
