@@ -123,12 +123,9 @@ func (en *entry) complete(p *event.Process) {
 	if p.Cwd == "" {
 		p.Cwd = img.cwd
 	}
-	// The event model has no "unset" for numbers, so zero is taken as unset.
-	// loginuid can only be set once from unset, so a non-zero value kept by
-	// the tree is more likely right than an event's 0.
-	if p.LoginUID == 0 && en.loginUID != 0 {
-		p.LoginUID = en.loginUID
-	}
+	// Credentials and loginuid come with every event and are left alone;
+	// tty, session, group and capabilities only with exec, so a zero is
+	// taken as "not sent".
 	if p.TTY == 0 {
 		p.TTY = en.tty
 	}

@@ -219,8 +219,8 @@ func parseClockTicks(b []byte) (int, bool) {
 	return 0, false
 }
 
-// kernelDev turns a user-space st_dev into the kernel's major<<20|minor,
-// the encoding event.Process.ExeDevice uses.
+// kernelDev turns a user-space st_dev, or stat's tty_nr, into the kernel's
+// major<<20|minor, the encoding the sensor uses for ExeDevice and TTY.
 func kernelDev(dev uint64) uint32 {
 	major := uint32((dev>>8)&0xfff | (dev>>32)&^0xfff)
 	minor := uint32(dev&0xff | (dev>>12)&^0xff)

@@ -85,7 +85,7 @@ func (t *Tree) readProc(dir string, pid uint32, boot time.Time, hz int) (*entry,
 		pid:      pid,
 		ppid:     st.ppid,
 		loginUID: -1,
-		tty:      st.ttyNr,
+		tty:      kernelDev(uint64(st.ttyNr)), // the sensor's encoding
 		sid:      st.session,
 		pgid:     st.pgrp,
 	}

@@ -101,6 +101,9 @@ func TestParseHelpers(t *testing.T) {
 	if kernelDev(0x0801) != 8<<20|1 { // sda1 as st_dev
 		t.Errorf("kernelDev(0x801) = %#x", kernelDev(0x801))
 	}
+	if got := kernelDev(1083436); got != 136<<20|300 { // stat's tty_nr of /dev/pts/300
+		t.Errorf("kernelDev(tty_nr of pts/300) = %#x", got)
+	}
 	if got := kernelDev(0x110303); got != 259<<20|259 { // makedev(259, 259)
 		t.Errorf("kernelDev(makedev(259, 259)) = %#x", got)
 	}
@@ -129,7 +132,7 @@ func TestScanTestdata(t *testing.T) {
 		{2, event.Process{PID: 2, Name: "kthreadd", LoginUID: -1, CapEffective: 0x1ffffffffff, StartTime: boot.Add(110 * time.Millisecond)}},
 		{100, event.Process{PID: 100, PPID: 1, Name: "a) b (c", Exe: "/tmp/odd", ExeDeleted: true,
 			Args: []string{"odd", "--flag=a b", "", "last"}, Cwd: "/home/u/dir with space",
-			UID: 1000, EUID: 1001, GID: 2000, EGID: 2001, LoginUID: 1000, TTY: 34816, SID: 90, PGID: 100,
+			UID: 1000, EUID: 1001, GID: 2000, EGID: 2001, LoginUID: 1000, TTY: 136 << 20, SID: 90, PGID: 100,
 			StartTime: boot.Add(2500 * time.Millisecond)}},
 		{200, event.Process{PID: 200, PPID: 100, Name: ")", Exe: "/memfd:payload", ExeDeleted: true, ExeFromMemfd: true,
 			Args: []string{"payload"}, LoginUID: 1000, SID: 90, PGID: 200, StartTime: boot.Add(3 * time.Second)}},

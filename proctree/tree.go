@@ -83,6 +83,8 @@ type Stats struct {
 	// Evicted counts live processes dropped because MaxEntries was reached;
 	// a steady rise means exits are being lost or the cap is too low.
 	Evicted uint64 `json:"evicted"`
+	// Pruned counts live processes that Prune found gone from /proc.
+	Pruned uint64 `json:"pruned"`
 }
 
 // Tree is the process tree. Its methods are safe for concurrent use.

@@ -20,7 +20,7 @@ func execEv(pid, ppid uint32, exe string, args ...string) *event.Event {
 	name := exe[strings.LastIndexByte(exe, '/')+1:]
 	return &event.Event{Type: event.Exec, Time: t0, Process: event.Process{
 		PID: pid, TID: pid, PPID: ppid, Name: name, Exe: exe, Args: args, Cwd: "/cwd/" + name,
-		UID: 1000, EUID: 1000, LoginUID: 1000, TTY: 34816, StartTime: t0,
+		UID: 1000, EUID: 1000, LoginUID: 1000, TTY: 136 << 20, StartTime: t0, // pts/0
 	}}
 }
 
@@ -320,7 +320,7 @@ func TestEnrichAncestorFields(t *testing.T) {
 
 	// The forked child took the image and, from the event, the credentials.
 	p := e.Process
-	if p.Cwd != "/cwd/bash" || p.TTY != 34816 || p.LoginUID != 1000 || p.SID != 10 ||
+	if p.Cwd != "/cwd/bash" || p.TTY != 136<<20 || p.SID != 10 ||
 		!p.ExeUpperLayer || !p.ExeDeleted || p.ExeInode != 42 || !p.ArgsTruncated || p.UID != 1000 {
 		t.Errorf("acting process not completed: %+v", p)
 	}

@@ -117,12 +117,17 @@ func (t *Tree) exit(e *event.Event) {
 		// Keep what the event says, so late events of its children resolve.
 		en = t.touch(p)
 	}
-	if en.exited {
-		return
-	}
 	at := e.Time
 	if at.IsZero() {
 		at = time.Now()
+	}
+	t.markExited(en, at)
+}
+
+// markExited keeps en resolvable until enough later exits or time pass.
+func (t *Tree) markExited(en *entry, at time.Time) {
+	if en.exited {
+		return
 	}
 	if t.exited.full() {
 		t.dropOldestExited()
