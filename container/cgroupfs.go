@@ -28,11 +28,12 @@ const fileIDKernfs = 0xfe
 type cgroupFS struct {
 	root    string // the mount point, e.g. /sys/fs/cgroup/unified
 	procDir string // /proc
-	mountFD int    // the mount point opened O_PATH, for open_by_handle_at; -1 if unusable
+	mountFD int    // the mount point, for open_by_handle_at; -1 once closed
 }
 
 func openCgroupFS(root, procDir string) (*cgroupFS, error) {
-	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// Not O_PATH: open_by_handle_at refuses an O_PATH mount fd with EBADF.
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup2 mount %s: %w", root, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mamori-dev/mamori/event"
 )
@@ -91,9 +92,9 @@ func (p *podmanStore) container(id string) (*event.Container, error) {
 
 func (p *podmanStore) readBolt(id string) (libpodConfig, error) {
 	path := filepath.Join(p.root, "libpod", "bolt_state.db")
-	db, err := bolt.Open(path, 0, &bolt.Options{ReadOnly: true, Timeout: p.boltTimeout})
+	db, err := openLocked(path, p.boltTimeout)
 	if err != nil {
-		return libpodConfig{}, fmt.Errorf("open %s: %w", path, err)
+		return libpodConfig{}, err
 	}
 	defer db.Close()
 	var cfg libpodConfig
@@ -116,6 +117,28 @@ func (p *podmanStore) readBolt(id string) (libpodConfig, error) {
 		return libpodConfig{}, fmt.Errorf("read %s ctr/%s: %w", path, id, err)
 	}
 	return cfg, nil
+}
+
+// openLocked opens a bolt DB read-only, retrying its shared lock every
+// millisecond for up to timeout. bbolt's own retry sleeps 50ms between
+// tries, too coarse for an event path; podman holds its lock only for the
+// length of one short transaction.
+func openLocked(path string, timeout time.Duration) (*bolt.DB, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		// Any positive Timeout makes bbolt try the lock exactly once.
+		db, err := bolt.Open(path, 0, &bolt.Options{ReadOnly: true, Timeout: time.Nanosecond})
+		if err == nil {
+			return db, nil
+		}
+		if !errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("open %s: locked by its owner for over %v", path, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (p *podmanStore) imageDigest(imageID string) (string, error) {

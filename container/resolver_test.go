@@ -244,7 +244,10 @@ func TestLookupFirstEventOfNewContainer(t *testing.T) {
 			}
 			cgDir = filepath.Join(parent, e.Name())
 			data, _ := os.ReadFile(filepath.Join(cgDir, "cgroup.procs"))
-			procs = strings.TrimSpace(string(data))
+			for _, pid := range strings.Fields(string(data)) {
+				comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+				procs += pid + ":" + strings.TrimSpace(string(comm)) + " "
+			}
 			var st os.FileInfo
 			if st, _ = os.Stat(cgDir); st == nil {
 				continue
@@ -261,9 +264,9 @@ func TestLookupFirstEventOfNewContainer(t *testing.T) {
 	if got == nil {
 		t.Fatal("no new libpod cgroup appeared")
 	}
-	// cgroup.procs at the moment of the lookup: empty means no process of
-	// the container had even been moved in; one pid is runc's init, which
-	// has not exec'd the entrypoint yet or just did.
+	// cgroup.procs at the moment of the lookup: "runc:[2:INIT]" is runc's
+	// init, which has not exec'd the entrypoint yet (it waits for
+	// `runc start`); "sleep" would mean the entrypoint already ran.
 	t.Logf("cgroup %s seen %v after podman run began; processes in it then: %q; lookup took %v",
 		cgDir, time.Since(runStart), procs, elapsed)
 
