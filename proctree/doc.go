@@ -7,7 +7,7 @@
 // It reads event.Event and /proc; it must not know about BPF, containers,
 // rules or outputs, and it never writes to /proc.
 //
-// The agent calls Update then Enrich for each event from one goroutine; Lookup
-// and Stats may be called from others. Slices handed out by Enrich and Lookup
+// The agent calls Update then Enrich for each event from one goroutine; Lookup,
+// Stats and Prune may be called from others. Slices handed out by Enrich and Lookup
 // (Args) are shared with the tree and must be treated as read-only.
 package proctree
