@@ -166,3 +166,65 @@ func TestLookupContainerdCRIContainer(t *testing.T) {
 	got := r.Lookup(cgroupOf(t, r, pid), uint32(pid))
 	assertContainer(t, got, want)
 }
+
+// TestLookupContainerdFirstEvent looks a containerd container up the moment
+// its cgroup appears.
+func TestLookupContainerdFirstEvent(t *testing.T) {
+	requireContainerd(t)
+	r := newResolver(t, Config{})
+	id := "mamori-test-race-" + strconv.Itoa(os.Getpid())
+	cgDir := filepath.Join(r.cfg.CgroupRoot, ctrNamespace, id)
+
+	done := make(chan int, 1)
+	go func() {
+		done <- ctrRunNoFail(id, "--label", "io.kubernetes.pod.name=first", "--label", "io.kubernetes.pod.namespace=ev")
+	}()
+	t.Cleanup(func() {
+		_ = exec.Command("ctr", "-n", ctrNamespace, "task", "kill", "-s", "SIGKILL", id).Run()
+		for range 50 {
+			if exec.Command("ctr", "-n", ctrNamespace, "task", "rm", id).Run() == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = exec.Command("ctr", "-n", ctrNamespace, "containers", "rm", id).Run()
+	})
+	var (
+		got   *event.Container
+		procs string
+	)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		st, err := os.Stat(cgDir)
+		if err != nil {
+			continue
+		}
+		data, _ := os.ReadFile(filepath.Join(cgDir, "cgroup.procs"))
+		for _, pid := range strings.Fields(string(data)) {
+			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+			procs += pid + ":" + strings.TrimSpace(string(comm)) + " "
+		}
+		got = r.Lookup(inodeOf(st), 0)
+		break
+	}
+	if pid := <-done; pid == 0 {
+		t.Fatal("ctr run failed")
+	}
+	if got == nil {
+		t.Fatalf("cgroup %s never appeared", cgDir)
+	}
+	t.Logf("processes in the cgroup at lookup: %q", procs)
+	image, labels, digest := ctrInfo(t, id)
+	assertContainer(t, got, &event.Container{
+		ID: id, Name: id, Image: image, ImageID: podmanImageID(t), ImageDigest: digest,
+		Runtime: Containerd, Labels: labels, Pod: &event.Pod{Name: "first", Namespace: "ev"},
+	})
+}
+
+// ctrRunNoFail is ctr run for a goroutine: it reports failure as pid 0.
+func ctrRunNoFail(id string, args ...string) int {
+	cmd := exec.Command("ctr", append(append([]string{"-n", ctrNamespace, "run", "-d"}, args...), podmantest.Image, id, "sleep", "3600")...)
+	if err := cmd.Run(); err != nil {
+		return 0
+	}
+	return 1
+}
