@@ -3,6 +3,7 @@ package container
 import (
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -118,5 +119,26 @@ func TestDecodeStorageFiles(t *testing.T) {
 		if _, err := decodeImages([]byte(bad)); err == nil {
 			t.Errorf("decodeImages(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestIncompleteAnswerOutlivesItsContainer: when the retry of an incomplete
+// answer finds the cgroup gone, the old answer stays.
+func TestIncompleteAnswerOutlivesItsContainer(t *testing.T) {
+	podmantest.Require(t)
+	c := podmantest.Run(t)
+	info := podmantest.Inspect(t, c)
+	root := t.TempDir() // no metadata at all: the answer is the id only
+	r := newResolver(t, Config{PodmanRoot: root, RetryAfter: time.Millisecond})
+	id := cgroupOf(t, r, info.Pid)
+	if got := r.Lookup(id, 0); got.ID != info.ID {
+		t.Fatalf("Lookup = %+v, want id %s", got, info.ID)
+	}
+	if out, err := exec.Command("podman", "rm", "-f", "-t", "0", c.ID).CombinedOutput(); err != nil {
+		t.Fatalf("podman rm: %v: %s", err, out)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if got := r.Lookup(id, 0); got.ID != info.ID || got.Runtime != Podman {
+		t.Errorf("after the container died: Lookup = %+v, want id %s", got, info.ID)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -200,7 +201,16 @@ func (r *Resolver) resolveOnce(cgroupID uint64, pid uint32) *event.Container {
 	}()
 	e := r.resolve(cgroupID, pid)
 	if e == nil {
-		l.c = &event.Container{ID: UnknownID}
+		// The cgroup is gone. An earlier, incomplete answer is still
+		// better than none.
+		r.mu.RLock()
+		old := r.entries[cgroupID]
+		r.mu.RUnlock()
+		if old != nil {
+			l.c = old.c
+		} else {
+			l.c = &event.Container{ID: UnknownID}
+		}
 		return l.c
 	}
 	r.store(cgroupID, e)
@@ -281,31 +291,22 @@ func (r *Resolver) store(cgroupID uint64, e *entry) {
 	r.entries[cgroupID] = e
 }
 
-// evictLocked drops cgroups that are gone and, if that is not enough, the
-// oldest quarter of the cache: a dropped live cgroup only costs one more
-// read of its metadata.
+// evictLocked drops the oldest quarter of the cache. Dead cgroups are
+// Sweep's business (it runs without the write lock); dropping a live one
+// only costs one more read of its metadata.
 func (r *Resolver) evictLocked() {
-	for id, e := range r.entries {
-		if !r.cgroups.alive(id, e.path) {
-			delete(r.entries, id)
-		}
+	ids := make([]uint64, 0, len(r.entries))
+	for id := range r.entries {
+		ids = append(ids, id)
 	}
-	if len(r.entries) < r.cfg.MaxEntries*3/4 {
-		return
+	slices.SortFunc(ids, func(a, b uint64) int {
+		return r.entries[a].resolved.Compare(r.entries[b].resolved)
+	})
+	n := len(ids) - r.cfg.MaxEntries*3/4
+	for _, id := range ids[:n] {
+		delete(r.entries, id)
 	}
-	n := len(r.entries) - r.cfg.MaxEntries*3/4
-	for n > 0 {
-		var oldestID uint64
-		var oldest time.Time
-		for id, e := range r.entries {
-			if oldest.IsZero() || e.resolved.Before(oldest) {
-				oldestID, oldest = id, e.resolved
-			}
-		}
-		delete(r.entries, oldestID)
-		n--
-	}
-	r.log.Warn("container cache full; dropped live entries", "max_entries", r.cfg.MaxEntries)
+	r.log.Warn("container cache full; dropped the oldest entries", "dropped", n, "max_entries", r.cfg.MaxEntries)
 }
 
 // Forget drops what the Resolver knows about a cgroup, e.g. when the sensor
