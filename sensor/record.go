@@ -122,7 +122,8 @@ func (d *decoder) wall(boot uint64) time.Time {
 	return time.Unix(0, int64(boot)+d.bootToRT)
 }
 
-// decode fills ev from one record. ev is reset first.
+// decode fills ev from one record. ev is reset first, keeping the capacity
+// of its Ancestors so that enrichment can reuse it.
 func (d *decoder) decode(raw []byte, ev *event.Event) error {
 	if len(raw) < headerSize {
 		return malformed("%d bytes, shorter than the %d-byte header", len(raw), headerSize)
@@ -136,7 +137,9 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 		}
 		raw = raw[:size]
 	}
+	anc := ev.Process.Ancestors[:0]
 	*ev = event.Event{Kind: "event", Node: d.node}
+	ev.Process.Ancestors = anc
 	ev.Time = d.wall(le.Uint64(raw[0:8]))
 	p := &ev.Process
 	p.PID = le.Uint32(raw[20:24])

@@ -41,7 +41,7 @@ type Config struct {
 	Events []event.Type
 	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil.
 	SensitivePrefixes []string
-	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 16 MiB.
+	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 8 MiB.
 	RingBufferBytes uint32
 	// PollInterval bounds how long a record may wait in the ring buffer
 	// before user space reads it; 0 means 20 ms.
@@ -56,6 +56,7 @@ type Sensor struct {
 	links  []link.Link
 	reader *ringbuf.Reader
 	dec    *decoder
+	ev     event.Event // reused for every record: handlers must not keep it
 
 	perType      [64]atomic.Uint64 // indexed like event.Types
 	decodeErrors atomic.Uint64
@@ -63,6 +64,8 @@ type Sensor struct {
 }
 
 // Record is one decoded event with what attribution needs from its header.
+// The Event is reused for the next record once the handler returns: a
+// handler that keeps it must copy it.
 type Record struct {
 	Event    *event.Event
 	CgroupID uint64
@@ -71,7 +74,7 @@ type Record struct {
 // New loads and attaches the sensor. The caller must Close it.
 func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	if cfg.RingBufferBytes == 0 {
-		cfg.RingBufferBytes = 16 << 20
+		cfg.RingBufferBytes = 8 << 20
 	}
 	if cfg.RingBufferBytes&(cfg.RingBufferBytes-1) != 0 || cfg.RingBufferBytes < 4096 {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least 4096 bytes", cfg.RingBufferBytes)
@@ -203,7 +206,7 @@ func (s *Sensor) Run(ctx context.Context, handle func(Record)) error {
 }
 
 func (s *Sensor) dispatch(raw []byte, handle func(Record)) {
-	ev := new(event.Event)
+	ev := &s.ev
 	if err := s.dec.decode(raw, ev); err != nil {
 		s.decodeErrors.Add(1)
 		msg := err.Error()

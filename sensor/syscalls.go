@@ -33,7 +33,7 @@ type arg struct {
 	strs    []uint8 // arguments that are user strings
 	dirs    []uint8 // for each string: its dirfd argument, dirCwd, or argNone
 	fds     []uint8 // arguments that are fds whose path is wanted
-	sock    uint8 // 1 + the argument holding a socket fd, or sockRet; 0 for none
+	sock    uint8   // 1 + the argument holding a socket fd, or sockRet; 0 for none
 	retPath bool
 	addr    uint8 // sockaddr pointer argument, length in the next one
 	blob    uint8

@@ -1,0 +1,214 @@
+// Package agent wires the node agent together: it probes the kernel, loads
+// the sensor, and runs each event through enrichment (process tree, container
+// attribution) to the outputs, while serving health as Prometheus metrics and
+// a status document. It owns the order of the pipeline and nothing else: each
+// stage lives in its own package.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mamori-dev/mamori/container"
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/output"
+	"github.com/mamori-dev/mamori/probe"
+	"github.com/mamori-dev/mamori/proctree"
+	"github.com/mamori-dev/mamori/sensor"
+)
+
+// DefaultHealthAddr is where the agent serves /metrics and /status.
+const DefaultHealthAddr = "127.0.0.1:9746"
+
+// Config is everything the agent is told on its command line.
+type Config struct {
+	Node string
+	// Events, when set, receives every event.
+	Events *output.Writer
+	// EventTypes limits what the sensor captures; empty means all.
+	EventTypes []event.Type
+	// SensitivePrefixes replaces the sensor's default list when not nil.
+	SensitivePrefixes []string
+	// HealthAddr is where /metrics and /status are served; "" turns it off.
+	HealthAddr string
+	// RingBufferBytes sizes the ring buffer; 0 means the sensor's default.
+	RingBufferBytes uint32
+	// MaxAncestors is how many ancestors each event carries; 0 means the
+	// process tree's default.
+	MaxAncestors int
+	// Version is reported in status.
+	Version string
+}
+
+// Agent is a running node agent.
+type Agent struct {
+	cfg        Config
+	log        *slog.Logger
+	start      time.Time
+	readyIn    time.Duration
+	probe      probe.Report
+	sensor     *sensor.Sensor
+	tree       *proctree.Tree
+	containers *container.Resolver
+	listener   net.Listener
+
+	handled     atomic.Uint64
+	writeErrors atomic.Uint64
+	lastWrite   atomic.Pointer[string]
+}
+
+// New probes the kernel, loads the sensor and seeds the process tree. The
+// agent is ready (events flow into the ring buffer) when it returns.
+func New(cfg Config, log *slog.Logger) (*Agent, error) {
+	a := &Agent{cfg: cfg, log: log, start: time.Now()}
+	if cfg.Node == "" {
+		a.cfg.Node, _ = os.Hostname()
+	}
+	if cfg.HealthAddr != "" {
+		// Bind first: a second agent on the node fails here, before it
+		// loads a second copy of the sensor.
+		l, err := net.Listen("tcp", cfg.HealthAddr)
+		if err != nil {
+			return nil, fmt.Errorf("serve health on %s: %w (is another agent running? use --health-addr to move it, or --health-addr '' to turn it off)", cfg.HealthAddr, err)
+		}
+		a.listener = l
+	}
+	a.probe = probe.Run()
+	for _, c := range a.probe.Capabilities() {
+		level := slog.LevelInfo
+		if c.Degraded {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, "capability", "name", c.Name, "mechanism", c.Mechanism, "effect", c.Effect)
+	}
+
+	var err error
+	a.containers, err = container.New(container.Config{}, log.With("part", "container"))
+	if err != nil {
+		a.closeListener()
+		return nil, fmt.Errorf("container attribution: %w", err)
+	}
+	a.tree = proctree.New(proctree.Config{MaxAncestors: cfg.MaxAncestors}, log.With("part", "proctree"))
+	// Load the sensor before scanning /proc, so that a process started in
+	// between is seen by one or the other.
+	a.sensor, err = sensor.New(sensor.Config{
+		Node:              a.cfg.Node,
+		Events:            cfg.EventTypes,
+		SensitivePrefixes: cfg.SensitivePrefixes,
+		RingBufferBytes:   cfg.RingBufferBytes,
+	}, log.With("part", "sensor"))
+	if err != nil {
+		a.containers.Close()
+		a.closeListener()
+		return nil, err
+	}
+	n, err := a.tree.Scan()
+	if err != nil {
+		log.Warn("process scan incomplete", "err", err)
+	}
+	// Loading parsed the kernel's BTF (tens of MiB) for CO-RE and the probe;
+	// nothing needs it any more, so give it back now rather than at the
+	// garbage collector's leisure.
+	debug.FreeOSMemory()
+	a.readyIn = time.Since(a.start)
+	log.Info("agent ready", "node", a.cfg.Node, "processes", n, "ready_in", a.readyIn.Round(time.Millisecond).String(),
+		"health", cfg.HealthAddr)
+	return a, nil
+}
+
+func (a *Agent) closeListener() {
+	if a.listener != nil {
+		a.listener.Close()
+	}
+}
+
+// Run processes events until ctx ends, then drains the ring buffer, flushes
+// the outputs and returns.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.close()
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(context.Background())
+	defer func() { stopBG(); wg.Wait() }()
+
+	if a.listener != nil {
+		srv := &http.Server{Handler: a.healthHandler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("health server stopped", "err", err)
+			}
+		}()
+		go func() { <-bg.Done(); srv.Close() }()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.containers.Run(bg)
+	}()
+	if a.cfg.Events != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(200 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-bg.Done():
+					return
+				case <-t.C:
+					a.cfg.Events.Flush()
+				}
+			}
+		}()
+	}
+
+	err := a.sensor.Run(ctx, a.handle)
+	if a.cfg.Events != nil {
+		if ferr := a.cfg.Events.Flush(); ferr != nil && err == nil {
+			err = fmt.Errorf("flush events: %w", ferr)
+		}
+	}
+	st := a.sensor.Stats()
+	a.log.Info("agent stopped", "events", a.handled.Load(), "dropped", st.Dropped, "decode_errors", st.DecodeErrors)
+	return err
+}
+
+// handle is the per-event pipeline. It runs on the sensor's goroutine.
+func (a *Agent) handle(r sensor.Record) {
+	e := r.Event
+	switch e.Type {
+	case event.Exit:
+		// Enrich before the tree forgets the process.
+		a.tree.Enrich(e)
+		a.tree.Update(e)
+	default:
+		a.tree.Update(e)
+		a.tree.Enrich(e)
+	}
+	e.Container = a.containers.Lookup(r.CgroupID, e.Process.PID)
+	a.handled.Add(1)
+	if a.cfg.Events != nil {
+		if err := a.cfg.Events.WriteEvent(e); err != nil {
+			if a.writeErrors.Add(1) == 1 {
+				a.log.Error("cannot write events", "err", err)
+			}
+			msg := err.Error()
+			a.lastWrite.Store(&msg)
+		}
+	}
+}
+
+func (a *Agent) close() {
+	a.sensor.Close()
+	a.containers.Close()
+}

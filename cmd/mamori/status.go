@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mamori-dev/mamori/agent"
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/probe"
+)
+
+func runStatus(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	addr := fs.String("addr", agent.DefaultHealthAddr, "the agent's --health-addr")
+	asJSON := fs.Bool("json", false, "print the status document as JSON")
+	if err := parseFlags(fs, args, statusHelp); err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + *addr + "/status")
+	if err != nil {
+		fmt.Fprintf(stdout, "agent: not running at %s (%v)\n\n", *addr, err)
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("probing the kernel needs root")
+		}
+		rep := probe.Run()
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(struct {
+				Kernel       probe.Report       `json:"kernel"`
+				Capabilities []probe.Capability `json:"capabilities"`
+			}{rep, rep.Capabilities()})
+		}
+		printKernel(stdout, rep)
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("agent at %s answered %s", *addr, resp.Status)
+	}
+	var st agent.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return fmt.Errorf("read status from %s: %w", *addr, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Fprintf(stdout, "agent:    running on %s, pid %d, version %s, up %s (ready in %s)\n", st.Node, st.PID, st.Version, st.Uptime, st.ReadyIn)
+	fmt.Fprintf(stdout, "events:   %d handled, %d dropped in the ring buffer, %d lost to decode errors, %d paths truncated\n",
+		st.Handled, st.Dropped, st.DecodeErrors, st.Truncated)
+	fmt.Fprintf(stdout, "ring:     %d of %d bytes pending\n", st.RingPending, st.RingBytes)
+	fmt.Fprintf(stdout, "tracking: %d processes (%d exited kept), %d cgroups attributed, agent RSS %.1f MiB\n",
+		st.Processes.Live, st.Processes.Exited, st.Containers, float64(st.RSSBytes)/(1<<20))
+	if st.WriteErrors > 0 {
+		fmt.Fprintf(stdout, "output:   %d events could not be written\n", st.WriteErrors)
+	}
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EVENT\tCOUNT")
+	types := make([]string, 0, len(st.Events))
+	for t := range st.Events {
+		types = append(types, string(t))
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		if n := st.Events[event.Type(t)]; n > 0 {
+			fmt.Fprintf(tw, "%s\t%d\n", t, n)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	printKernel(stdout, st.Kernel)
+	return nil
+}
+
+func printKernel(w io.Writer, rep probe.Report) {
+	fmt.Fprintf(w, "kernel %s\n", rep.Kernel)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MECHANISM\tLOADS\tDETAIL")
+	for _, r := range rep.Results {
+		yes := "yes"
+		if !r.Available {
+			yes = "no"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Mechanism, yes, r.Detail)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAPABILITY\tMECHANISM\tEFFECT")
+	for _, c := range rep.Capabilities() {
+		m := c.Mechanism
+		if m == "" {
+			m = "-"
+		}
+		eff := c.Effect
+		if c.Degraded {
+			eff = "DEGRADED: " + eff
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, m, eff)
+	}
+	tw.Flush()
+}
+
+const statusHelp = `Usage: mamori status [flags]
+
+Shows the running agent's health: events per type, ring-buffer drops, lost
+events, and which kernel mechanisms load here and what that means for each
+capability. With no agent running it probes the kernel itself (as root) and
+says so.
+`
