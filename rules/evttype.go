@@ -81,47 +81,72 @@ func (s typeSet) list() []string {
 }
 
 // eventTypes computes, as Falco's evttype resolver does, which values of
-// evt.type a macro-free condition can match: "and" intersects, "or"
-// unites, "not" complements, and a check on any other field matches every
-// type.
-func eventTypes(e condition.Expr) typeSet {
+// evt.type a macro-free condition can match. Negations are pushed down to
+// the checks (De Morgan): "and" intersects and "or" unites, swapped under
+// a negation; a check on evt.type gives its set, complemented under a
+// negation; any other check, negated or not, can match every type.
+func eventTypes(e condition.Expr) typeSet { return eventTypesNeg(e, false) }
+
+func eventTypesNeg(e condition.Expr, neg bool) typeSet {
 	switch e := e.(type) {
-	case *condition.AndExpr:
-		s := allTypes
-		for _, t := range e.Terms {
-			s = s.intersect(eventTypes(t))
+	case *condition.AndExpr, *condition.OrExpr:
+		var terms []condition.Expr
+		_, isAnd := e.(*condition.AndExpr)
+		if isAnd {
+			terms = e.(*condition.AndExpr).Terms
+		} else {
+			terms = e.(*condition.OrExpr).Terms
 		}
-		return s
-	case *condition.OrExpr:
+		intersecting := isAnd != neg
 		s := typesOf()
-		for _, t := range e.Terms {
-			s = s.union(eventTypes(t))
+		if intersecting {
+			s = allTypes
+		}
+		for _, t := range terms {
+			if intersecting {
+				s = s.intersect(eventTypesNeg(t, neg))
+			} else {
+				s = s.union(eventTypesNeg(t, neg))
+			}
 		}
 		return s
 	case *condition.NotExpr:
-		return eventTypes(e.X).complement()
+		return eventTypesNeg(e.X, !neg)
 	case *condition.Check:
-		f, ok := e.Field.(*condition.Field)
-		if !ok || f.Name != "evt.type" || f.HasArg || e.Modifier != "" {
+		s, ok := checkTypes(e)
+		if !ok {
 			return allTypes
 		}
-		switch v := e.Value.(type) {
-		case *condition.Literal:
-			switch e.Op {
-			case "=":
-				return typesOf(v.Text)
-			case "!=":
-				return typesOf(v.Text).complement()
-			}
-		case *condition.List:
-			if (e.Op == "in" || e.Op == "intersects") && !v.Ident {
-				names := make([]string, len(v.Items))
-				for i, it := range v.Items {
-					names[i] = it.Text
-				}
-				return typesOf(names...)
-			}
+		if neg {
+			return s.complement()
 		}
+		return s
 	}
 	return allTypes
+}
+
+// checkTypes returns the event types a check on evt.type selects.
+func checkTypes(e *condition.Check) (typeSet, bool) {
+	f, ok := e.Field.(*condition.Field)
+	if !ok || f.Name != "evt.type" || f.HasArg || e.Modifier != "" {
+		return typeSet{}, false
+	}
+	switch v := e.Value.(type) {
+	case *condition.Literal:
+		switch e.Op {
+		case "=":
+			return typesOf(v.Text), true
+		case "!=":
+			return typesOf(v.Text).complement(), true
+		}
+	case *condition.List:
+		if (e.Op == "in" || e.Op == "intersects") && !v.Ident {
+			names := make([]string, len(v.Items))
+			for i, it := range v.Items {
+				names[i] = it.Text
+			}
+			return typesOf(names...), true
+		}
+	}
+	return typeSet{}, false
 }
