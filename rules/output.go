@@ -107,12 +107,16 @@ func (c *compiler) outputOperand(s string, i int) (*operand, string, int, error)
 		j = k
 		ends = append(ends, j)
 	}
-	var firstErr error
+	// Take the longest known name; with none, the whole name, so that the
+	// error names it.
+	end := ends[len(ends)-1]
 	for k := len(ends) - 1; k >= 0; k-- {
-		end := ends[k]
-		if _, ok := c.fields.byName[s[i:end]]; !ok && k > 0 {
-			continue
+		if _, ok := c.fields.byName[s[i:ends[k]]]; ok {
+			end = ends[k]
+			break
 		}
+	}
+	{
 		if end < len(s) && s[end] == '[' {
 			if close := strings.IndexByte(s[end:], ']'); close > 0 {
 				end += close + 1
@@ -126,11 +130,8 @@ func (c *compiler) outputOperand(s string, i int) (*operand, string, int, error)
 				return op, ref.String(), end, nil
 			}
 		}
-		if firstErr == nil {
-			firstErr = err
-		}
+		return nil, "", 0, err
 	}
-	return nil, "", 0, firstErr
 }
 
 // outputTransform compiles %name(...)[arg], finding the closing parenthesis
