@@ -26,9 +26,14 @@ type Rule struct {
 // Active reports whether the rule can be evaluated.
 func (r *Rule) Active() bool { return r.Inactive == "" }
 
-// Eval reports whether evt matches the rule's condition. It must only be
-// called on an active rule, with an event of the rule's source.
-func (r *Rule) Eval(evt any) bool { return r.prog.eval(evt) }
+// Eval reports whether evt, an event of the rule's source, matches the
+// rule's condition. An inactive rule matches nothing.
+func (r *Rule) Eval(evt any) bool {
+	if r.prog == nil || r.Inactive != "" {
+		return false
+	}
+	return r.prog.eval(evt)
+}
 
 // EventTypes returns the evt.type values the rule's condition can match.
 // With all set, the rule can match any event type except those returned.
