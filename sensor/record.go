@@ -350,7 +350,12 @@ func (d *decoder) decodeSyscall(raw []byte, ev *event.Event) error {
 	case event.Unshare:
 		ev.Args = &event.Args{Flags: nsFlags(a[0])}
 	case event.Setns:
-		ev.Args = &event.Args{FD: int32(a[0]), Target: f.str(tagFDPath), Flags: nsFlags(a[1])}
+		// nsfs names its files on demand, so the fd's path is rarely more than "/".
+		target := f.str(tagFDPath)
+		if target == "/" {
+			target = ""
+		}
+		ev.Args = &event.Args{FD: int32(a[0]), Target: target, Flags: nsFlags(a[1])}
 	}
 	return nil
 }

@@ -364,8 +364,17 @@ __noinline int put_path_at(__u32 off, __u32 tag, __u64 dentry_p, __u64 vfsmnt_p)
 		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 		if (dentry == mnt_root || dentry == parent) {
 			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (dentry != mnt_root || mnt_parent == mnt) {
-				/* the top of this namespace, or an internal mount */
+			if (dentry != mnt_root) {
+				/* A pseudo file (memfd, nsfs, pipe) is its own parent:
+				 * its name is the whole path. */
+				w->names[i] = (__u64)BPF_CORE_READ(dentry, d_name.name);
+				w->lens[i] = BPF_CORE_READ(dentry, d_name.len);
+				w->gens[i] = gen;
+				full = 0;
+				break;
+			}
+			if (mnt_parent == mnt) {
+				/* the top of this mount namespace */
 				full = 0;
 				break;
 			}
@@ -392,6 +401,8 @@ __noinline int put_path_at(__u32 off, __u32 tag, __u64 dentry_p, __u64 vfsmnt_p)
 			break;
 		}
 		__u64 len = w->lens[i];
+		if (len == 0)
+			continue; /* a name made up on demand (d_dname), as nsfs does */
 		bound(len, 255);
 		s->buf[at(pos)] = '/';
 		pos++;
