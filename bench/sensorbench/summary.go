@@ -1,0 +1,244 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// summary renders the results as Markdown tables plus the targets.
+func (b *bench) summary() string {
+	var s strings.Builder
+	host, _ := os.Hostname()
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	fmt.Fprintf(&s, "\n## Results (%s, host %s, kernel %s, %d CPUs)\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, strings.TrimSpace(string(kernel)), runtime.NumCPU())
+	fmt.Fprintf(&s, "%d rounds of %s; exec storms %d execs, file %d files, connect %d connections.\n\n",
+		b.opt.rounds, strings.Join(b.opt.configs, " → "), b.opt.execN, b.opt.fileN, b.opt.connectN)
+
+	fmt.Fprintln(&s, "### Storms: throughput and overhead vs bare")
+	fmt.Fprintln(&s)
+	fmt.Fprintln(&s, "Overhead is the median wall time over the bare median, minus one; \"per round\" is the range of the same ratio taken round by round. Background is CPU that neither the storm nor the watcher used during the storm (other work on the VM).")
+	fmt.Fprintln(&s)
+	fmt.Fprintln(&s, "| storm | config | median ops/s | min–max ops/s | median wall s | overhead | per round | storm sys s | background cpu-s |")
+	fmt.Fprintln(&s, "|---|---|--:|--:|--:|--:|--:|--:|--:|")
+	for _, st := range b.opt.storms {
+		bare := b.walls("bare", st)
+		for _, c := range b.opt.configs {
+			rs := b.select_(c, st)
+			if len(rs) == 0 {
+				continue
+			}
+			ops := collect(rs, func(r run) float64 { return r.Result.OpsPerS })
+			walls := collect(rs, func(r run) float64 { return r.Result.WallSec })
+			over, rng := "–", "–"
+			if c != "bare" && len(bare) > 0 {
+				over = pct(median(walls)/median(bare) - 1)
+				var per []float64
+				for _, r := range rs {
+					for _, br := range b.select_("bare", st) {
+						if br.Round == r.Round {
+							per = append(per, r.Result.WallSec/br.Result.WallSec-1)
+						}
+					}
+				}
+				if len(per) > 0 {
+					rng = pct(slices.Min(per)) + " … " + pct(slices.Max(per))
+				}
+			}
+			fmt.Fprintf(&s, "| %s | %s | %.0f | %.0f–%.0f | %.3f | %s | %s | %.2f | %.2f |\n", st, c, median(ops), slices.Min(ops), slices.Max(ops),
+				median(walls), over, rng,
+				median(collect(rs, func(r run) float64 { return r.Result.SysSec })),
+				median(collect(rs, func(r run) float64 { return r.BackgroundCPU })))
+		}
+	}
+
+	var mamoriConfigs []string
+	for _, c := range b.opt.configs {
+		if strings.HasPrefix(c, "mamori") {
+			mamoriConfigs = append(mamoriConfigs, c)
+		}
+	}
+	if len(mamoriConfigs) > 0 {
+		fmt.Fprintln(&s)
+		fmt.Fprintln(&s, "### The agent during each storm")
+		fmt.Fprintln(&s)
+		fmt.Fprintln(&s, "Medians over rounds, except drops and decode errors (totals) and memory (maximum). Agent CPU is utime+stime from /proc/<pid>/stat, including catching up after the storm; µs/event is that CPU over the events handled. RSS is VmRSS after the storm, peak is VmHWM; anon is smaps_rollup Anonymous; ring is what is resident in mapped BPF maps (anon_inode:bpf-map), nearly all the ring buffer, whose pages are mapped twice and so count twice in RSS.")
+		fmt.Fprintln(&s)
+		fmt.Fprintln(&s, "| storm | config | events/s handled | events/op | dropped | decode errors | agent cpu s | cpu % of storm wall | µs/event | catch-up s | RSS MiB | peak MiB | anon MiB | ring MiB |")
+		fmt.Fprintln(&s, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+		for _, st := range b.opt.storms {
+			for _, c := range mamoriConfigs {
+				rs := b.select_(c, st)
+				if len(rs) == 0 {
+					continue
+				}
+				w := func(f func(*watcherSample) float64) []float64 {
+					return collect(rs, func(r run) float64 { return f(r.Watcher) })
+				}
+				var dropped, decErr uint64
+				for _, r := range rs {
+					dropped += r.Watcher.Dropped
+					decErr += r.Watcher.DecodeErrors
+				}
+				lost := ""
+				if dropped+decErr > 0 {
+					lost = " **LOST**"
+				}
+				fmt.Fprintf(&s, "| %s | %s | %.0f | %.2f | %d%s | %d | %.2f | %.0f %% | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f |\n", st, c,
+					median(w(func(x *watcherSample) float64 { return x.EventsPerSec })),
+					median(collect(rs, func(r run) float64 { return float64(r.Watcher.Handled) / float64(r.Result.N) })),
+					dropped, lost, decErr,
+					median(w(func(x *watcherSample) float64 { return x.CPUSec })),
+					100*median(collect(rs, func(r run) float64 { return r.Watcher.CPUSec / r.Result.WallSec })),
+					median(collect(rs, func(r run) float64 { return 1e6 * r.Watcher.CPUSec / max(1, float64(r.Watcher.Handled)) })),
+					median(w(func(x *watcherSample) float64 { return x.CatchUpSec })),
+					mib(uint64(slices.Max(w(func(x *watcherSample) float64 { return float64(x.VmRSS) })))),
+					mib(uint64(slices.Max(w(func(x *watcherSample) float64 { return float64(x.VmHWM) })))),
+					mib(uint64(slices.Max(w(func(x *watcherSample) float64 { return float64(x.Anon) })))),
+					mib(uint64(slices.Max(w(func(x *watcherSample) float64 { return float64(x.RingRSS) })))))
+			}
+		}
+		fmt.Fprintln(&s)
+		fmt.Fprintln(&s, "Events by type per storm (first mamori configuration, median round):")
+		fmt.Fprintln(&s)
+		for _, st := range b.opt.storms {
+			rs := b.select_(mamoriConfigs[0], st)
+			if len(rs) == 0 {
+				continue
+			}
+			r := rs[len(rs)/2]
+			var parts []string
+			for t, n := range r.Watcher.ByType {
+				parts = append(parts, fmt.Sprintf("%s %d", t, n))
+			}
+			slices.Sort(parts)
+			fmt.Fprintf(&s, "- %s (round %d, %d ops): %s\n", st, r.Round, r.Result.N, strings.Join(parts, ", "))
+		}
+	}
+	if slices.Contains(b.opt.configs, "auditd") {
+		fmt.Fprintln(&s)
+		fmt.Fprintln(&s, "auditd's own CPU (utime+stime of the auditd process, median; kauditd and the audit work in the storm's syscalls are not in it):")
+		fmt.Fprintln(&s)
+		for _, st := range b.opt.storms {
+			rs := b.select_("auditd", st)
+			if len(rs) == 0 {
+				continue
+			}
+			fmt.Fprintf(&s, "- %s: %.2f cpu-s\n", st, median(collect(rs, func(r run) float64 { return r.Watcher.CPUSec })))
+		}
+	}
+
+	if len(b.starts) > 0 {
+		toH := make([]float64, len(b.starts))
+		ready := make([]float64, len(b.starts))
+		for i, st := range b.starts {
+			toH[i], ready[i] = st.ToHealthz.Seconds(), st.ReadyIn.Seconds()
+		}
+		fmt.Fprintln(&s)
+		fmt.Fprintln(&s, "### Start-up")
+		fmt.Fprintln(&s)
+		fmt.Fprintln(&s, "| measure | starts | median ms | min ms | max ms |")
+		fmt.Fprintln(&s, "|---|--:|--:|--:|--:|")
+		fmt.Fprintf(&s, "| launch to /healthz answering | %d | %.0f | %.0f | %.0f |\n", len(toH), 1e3*median(toH), 1e3*slices.Min(toH), 1e3*slices.Max(toH))
+		fmt.Fprintf(&s, "| agent's own ready_in | %d | %.0f | %.0f | %.0f |\n", len(ready), 1e3*median(ready), 1e3*slices.Min(ready), 1e3*slices.Max(ready))
+	}
+	s.WriteString(b.targets())
+	return s.String()
+}
+
+// targets checks the targets against the results.
+func (b *bench) targets() string {
+	var s strings.Builder
+	fmt.Fprintln(&s)
+	fmt.Fprintln(&s, "### Targets")
+	fmt.Fprintln(&s)
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	// The highest exec rate: the exec storm with the highest bare median.
+	best, bestOps := "", 0.0
+	for _, st := range b.opt.storms {
+		if strings.HasPrefix(st, "exec") {
+			if o := median(collect(b.select_("bare", st), func(r run) float64 { return r.Result.OpsPerS })); o > bestOps {
+				best, bestOps = st, o
+			}
+		}
+	}
+	for _, st := range b.opt.storms {
+		if !strings.HasPrefix(st, "exec") {
+			continue
+		}
+		bare := median(b.walls("bare", st))
+		aud := median(b.walls("auditd", st))
+		for _, c := range b.opt.configs {
+			if !strings.HasPrefix(c, "mamori") || bare == 0 {
+				continue
+			}
+			m := median(b.walls(c, st))
+			line := fmt.Sprintf("- %s overhead with %s ≤ 5 %%: %s (%s)", st, c, verdict(m/bare-1 <= 0.05), pct(m/bare-1))
+			if aud > 0 {
+				line += fmt.Sprintf("; lower than auditd's (%s): %s", pct(aud/bare-1), verdict(m < aud))
+			}
+			fmt.Fprintln(&s, line)
+		}
+	}
+	var peak float64
+	var dropsAtBest uint64
+	for _, r := range b.runs {
+		if r.Watcher != nil && strings.HasPrefix(r.Config, "mamori") {
+			peak = max(peak, float64(r.Watcher.VmHWM))
+			if r.Storm == best {
+				dropsAtBest += r.Watcher.Dropped + r.Watcher.DecodeErrors
+			}
+		}
+	}
+	if peak > 0 {
+		fmt.Fprintf(&s, "- agent RSS ≤ 40 MB (peak VmHWM over all runs %.1f MiB = %.1f MB): %s\n", mib(uint64(peak)), peak/1e6, verdict(peak <= 40e6))
+	}
+	if best != "" && peak > 0 {
+		fmt.Fprintf(&s, "- no drops at the highest exec rate (%s, %.0f execs/s bare): %s (%d dropped or undecoded)\n", best, bestOps, verdict(dropsAtBest == 0), dropsAtBest)
+	}
+	if len(b.starts) > 0 {
+		toH := collectStarts(b.starts)
+		fmt.Fprintf(&s, "- start-up to ready < 1 s (median launch to /healthz %.0f ms, max %.0f ms): %s\n", 1e3*median(toH), 1e3*slices.Max(toH), verdict(median(toH) < 1))
+	}
+	return s.String()
+}
+
+func collectStarts(st []startup) []float64 {
+	out := make([]float64, len(st))
+	for i, x := range st {
+		out[i] = x.ToHealthz.Seconds()
+	}
+	return out
+}
+
+func (b *bench) select_(config, storm string) []run {
+	var out []run
+	for _, r := range b.runs {
+		if r.Config == config && r.Storm == storm {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (b *bench) walls(config, storm string) []float64 {
+	return collect(b.select_(config, storm), func(r run) float64 { return r.Result.WallSec })
+}
+
+func collect(rs []run, f func(run) float64) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+func pct(x float64) string { return fmt.Sprintf("%+.1f %%", 100*x) }
