@@ -1,0 +1,33 @@
+#!/bin/bash
+# install-deps.sh installs what mamori needs on a fresh Debian 12 machine of
+# the project's kind (root, Go already at /usr/local/go), then makes rootful
+# podman usable. Idempotent: it installs only what is missing.
+#
+#   clang llvm libbpf-dev bpftool  regenerate the committed BPF object (CI checks it)
+#   podman runc ... containerd     real containers for the tests (setup-podman.sh)
+#
+# Building and running the agent needs none of these: the BPF object is
+# committed, so `go build` needs no clang.
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps.sh: must run as root (it uses apt-get)" >&2
+	exit 1
+fi
+export PATH=$PATH:/usr/local/go/bin
+export DEBIAN_FRONTEND=noninteractive
+
+pkgs="clang llvm libbpf-dev bpftool"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "install-deps.sh: installing$missing" >&2
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+here=$(cd "$(dirname "$0")" && pwd)
+"$here/setup-podman.sh"
+command -v go >/dev/null || { echo "install-deps.sh: Go is not on PATH (expected /usr/local/go/bin)" >&2; exit 1; }
