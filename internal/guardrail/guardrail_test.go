@@ -1,0 +1,72 @@
+// Package guardrail holds tests that keep the code base's shape: every
+// package says what it owns, and the node agent's hot path stays free of
+// heavy dependencies. It has no code of its own.
+package guardrail
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+type pkg struct {
+	ImportPath string
+	Name       string
+	Doc        string
+	Deps       []string
+	GoFiles    []string
+}
+
+func list(t *testing.T, patterns ...string) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-json"}, patterns...)...)
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// TestEveryPackageSaysWhatItOwns: a package without a doc comment leaves a
+// newcomer to guess its boundaries.
+func TestEveryPackageSaysWhatItOwns(t *testing.T) {
+	for _, p := range list(t, "./...") {
+		if len(p.GoFiles) == 0 {
+			continue // test-only packages
+		}
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("%s has no package doc comment", p.ImportPath)
+		}
+	}
+}
+
+// TestAgentPathStaysLight: the per-event packages must not pull in cloud
+// SDKs, Kubernetes clients or database drivers; those belong to the parts
+// that need them.
+func TestAgentPathStaysLight(t *testing.T) {
+	heavy := []string{"github.com/aws/", "k8s.io/client-go", "github.com/jackc/pgx", "google.golang.org/grpc",
+		"github.com/prometheus/client_golang", "go.uber.org/zap"}
+	for _, p := range list(t, "./agent", "./sensor", "./event", "./proctree", "./container", "./output") {
+		for _, d := range p.Deps {
+			for _, h := range heavy {
+				if strings.HasPrefix(d, h) {
+					t.Errorf("%s depends on %s", p.ImportPath, d)
+				}
+			}
+		}
+	}
+}

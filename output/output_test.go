@@ -1,0 +1,98 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/event"
+)
+
+func sample() *event.Event {
+	code := int32(3)
+	return &event.Event{
+		Kind: "event", Time: time.Date(2026, 11, 23, 4, 46, 2, 806179612, time.UTC), Node: "n1",
+		Type: event.Exec, Syscall: "execve",
+		Process: event.Process{PID: 10, PPID: 9, Name: "cat", Exe: "/usr/bin/cat", Args: []string{"cat", "/etc/shadow"},
+			UID: 1000, ExeUpperLayer: true, ExitCode: &code,
+			Ancestors: []event.Process{{PID: 9, Name: "sh", Args: []string{"sh"}}}},
+		Container: &event.Container{ID: "0123456789abcdef0123", Labels: map[string]string{"a": "b"}},
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	w := New(&buf, JSON)
+	in := sample()
+	if err := w.WriteEvent(in); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("wrote %d bytes before Flush: events must be buffered", buf.Len())
+	}
+	w.Flush()
+	line := buf.String()
+	if !strings.HasSuffix(line, "\n") || strings.Count(line, "\n") != 1 {
+		t.Fatalf("not one line: %q", line)
+	}
+	for _, want := range []string{`"kind":"event"`, `"time":"2026-11-23T04:46:02.806179612Z"`, `"event":"exec"`,
+		`"exe_upper_layer":true`, `"ancestors":[{"pid":9`, `"container":{"id":"0123456789abcdef0123"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("JSON lacks %s: %s", want, line)
+		}
+	}
+	var out event.Event
+	if err := json.Unmarshal([]byte(line), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !out.Time.Equal(in.Time) || out.Process.Args[1] != "/etc/shadow" || *out.Process.ExitCode != 3 || out.Container.Labels["a"] != "b" {
+		t.Errorf("round trip lost data: %+v", out)
+	}
+	if n, failed := w.Counts(); n != 1 || failed != 0 {
+		t.Errorf("counts %d %d", n, failed)
+	}
+}
+
+func TestText(t *testing.T) {
+	e := sample()
+	got := string(AppendText(nil, e))
+	want := "04:46:02.806179 exec        0123456789ab   cat[10]<-sh uid=1000 /usr/bin/cat /etc/shadow [upper layer]"
+	if got != want {
+		t.Errorf("text:\n got %q\nwant %q", got, want)
+	}
+	e = &event.Event{Time: e.Time, Type: event.Connect, Result: -111, Container: &event.Container{ID: event.HostID},
+		Process: event.Process{PID: 5, Name: "nc"},
+		Network: &event.Network{Family: "inet6", Protocol: "tcp", SrcIP: "::1", SrcPort: 4000, DstIP: "::1", DstPort: 22}}
+	got = string(AppendText(nil, e))
+	if !strings.HasSuffix(got, "inet6/tcp [::1]:4000 -> [::1]:22 = -111") || !strings.Contains(got, " host ") {
+		t.Errorf("text: %q", got)
+	}
+}
+
+func TestOpenFileAppendsAndReportsErrors(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "events.json")
+	for range 2 {
+		w, err := Open(p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.WriteEvent(sample())
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(p)
+	if strings.Count(string(b), "\n") != 2 || !strings.HasPrefix(string(b), "{") {
+		t.Errorf("a file gets JSON by default and is appended to: %q", b)
+	}
+	if _, err := Open("/nonexistent/dir/x.json", JSON); err == nil || !strings.Contains(err.Error(), "/nonexistent/dir/x.json") {
+		t.Errorf("error does not name the path: %v", err)
+	}
+	if _, err := ParseFormat("xml"); err == nil {
+		t.Error("xml accepted")
+	}
+}
