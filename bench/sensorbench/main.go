@@ -30,6 +30,7 @@ import (
 
 type options struct {
 	mamori, storm, outDir, healthAddr string
+	fileDir                           string
 	rounds, starts                    int
 	execN, fileN, connectN            int
 	configs, storms                   []string
@@ -44,6 +45,7 @@ func main() {
 	flag.StringVar(&o.healthAddr, "health-addr", "127.0.0.1:19746", "the agent's --health-addr (not the default, so that a running agent does not clash)")
 	flag.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every configuration once, in order")
 	flag.IntVar(&o.starts, "starts", 5, "extra agent starts to time start-up (on top of one per mamori round)")
+	flag.StringVar(&o.fileDir, "file-dir", "/dev/shm", "where the file storm creates its files; tmpfs keeps disk and journal noise out")
 	flag.IntVar(&o.execN, "exec-n", 1000, "execs per exec storm")
 	flag.IntVar(&o.fileN, "file-n", 20000, "files per file storm")
 	flag.IntVar(&o.connectN, "connect-n", 10000, "connections per connect storm")
@@ -229,6 +231,14 @@ func (b *bench) runStorm(ctx context.Context, round int, config, storm string) (
 		args = append(args, "-mode", "exec", "-n", strconv.Itoa(b.opt.execN), "-workers", strconv.Itoa(k))
 	case storm == "file":
 		args = append(args, "-mode", "file", "-n", strconv.Itoa(b.opt.fileN))
+		if b.opt.fileDir != "" {
+			dir, err := os.MkdirTemp(b.opt.fileDir, "storm-file-")
+			if err != nil {
+				return run{}, err
+			}
+			defer os.RemoveAll(dir)
+			args = append(args, "-dir", dir)
+		}
 	case storm == "connect":
 		args = append(args, "-mode", "connect", "-n", strconv.Itoa(b.opt.connectN))
 	default:
