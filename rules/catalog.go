@@ -17,6 +17,15 @@ type Catalog interface {
 	Fields() []Field
 }
 
+// An EventTypeCatalog also says which values of evt.type its caller can
+// deliver. A rule whose evt.type set has none of them loads inactive; one
+// that names some it cannot receive stays active and lists the others in
+// Rule.MissingEventTypes.
+type EventTypeCatalog interface {
+	Catalog
+	EventTypes() []string
+}
+
 // FieldType is the type of the values a field extracts.
 type FieldType int
 
@@ -71,7 +80,12 @@ type Field struct {
 	Type        FieldType
 	Arg         ArgKind
 	ArgRequired bool
-	Desc        string
+	// AnyIndex, for an IndexArg field, gives the field Falco's ancestor
+	// semantics when it has no argument: the check holds if it holds for
+	// any index from 1 up to the first the extractor has no value for
+	// (proc.aname in (a, b): some ancestor is named a or b).
+	AnyIndex bool
+	Desc     string
 
 	ExtractString  func(evt any, arg Arg) (string, bool)
 	ExtractNumber  func(evt any, arg Arg) (int64, bool)
@@ -102,6 +116,9 @@ type fieldTable struct {
 	source string
 	byName map[string]*Field
 	names  []string
+	// evtTypes holds the evt.type values the caller delivers; nil when the
+	// catalogue does not say.
+	evtTypes map[string]bool
 }
 
 func newFieldTable(c Catalog) *fieldTable {
@@ -113,6 +130,12 @@ func newFieldTable(c Catalog) *fieldTable {
 		t.names = append(t.names, f.Name)
 	}
 	sort.Strings(t.names)
+	if ec, ok := c.(EventTypeCatalog); ok {
+		t.evtTypes = map[string]bool{}
+		for _, n := range ec.EventTypes() {
+			t.evtTypes[n] = true
+		}
+	}
 	return t
 }
 

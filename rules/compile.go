@@ -26,6 +26,7 @@ func errorAt(pos condition.Pos, format string, args ...any) error {
 
 // compiler turns a macro-free expression tree into nodes for one source.
 type compiler struct {
+	// fields also says which event types the caller delivers.
 	fields   *fieldTable
 	missing  []string // known fields the catalogue does not provide, in order of use
 	warnings []string
@@ -41,6 +42,9 @@ func (c *compiler) noteMissing(name string) {
 }
 
 func (c *compiler) compileExpr(e condition.Expr) (node, error) {
+	if v, ok := c.static(e); ok {
+		return constNode(v), nil
+	}
 	switch e := e.(type) {
 	case *condition.AndExpr:
 		n := make(andNode, 0, len(e.Terms))
@@ -76,15 +80,62 @@ func (c *compiler) compileExpr(e condition.Expr) (node, error) {
 	return nil, fmt.Errorf("unexpected expression %T", e)
 }
 
+// static reports the value of e when the evt.type values the catalogue
+// delivers decide it: "evt.type in (sendto, sendmsg) and ..." is false for
+// a caller that cannot deliver sendto or sendmsg. Branches decided this way
+// are not compiled, so the fields only they use are not needed.
+func (c *compiler) static(e condition.Expr) (value, known bool) {
+	if c.fields.evtTypes == nil {
+		return false, false
+	}
+	switch e := e.(type) {
+	case *condition.AndExpr, *condition.OrExpr:
+		terms, isAnd := andOrTerms(e)
+		all := true
+		for _, t := range terms {
+			v, ok := c.static(t)
+			if ok && v != isAnd {
+				return v, true
+			}
+			all = all && ok
+		}
+		return isAnd, all
+	case *condition.NotExpr:
+		v, ok := c.static(e.X)
+		return !v, ok
+	case *condition.Check:
+		s, ok := checkTypes(e)
+		if !ok {
+			return false, false
+		}
+		for t := range c.fields.evtTypes {
+			if s.has(t) {
+				return false, false
+			}
+		}
+		return false, true
+	}
+	return false, false
+}
+
+func andOrTerms(e condition.Expr) ([]condition.Expr, bool) {
+	if a, ok := e.(*condition.AndExpr); ok {
+		return a.Terms, true
+	}
+	return e.(*condition.OrExpr).Terms, false
+}
+
 // operand is a compiled field or transformer: one getter, set by type.
 type operand struct {
-	typ  FieldType
-	text string
-	str  strGetter
-	num  numGetter
-	b    boolGetter
-	ip   ipGetter
-	list listGetter
+	typ      FieldType
+	text     string
+	field    *Field // nil for a transformer
+	anyIndex bool   // an AnyIndex field used without an argument
+	str      strGetter
+	num      numGetter
+	b        boolGetter
+	ip       ipGetter
+	list     listGetter
 }
 
 // present reports whether the operand extracts a value.
@@ -147,7 +198,17 @@ func (c *compiler) compileField(n *condition.Field) (*operand, error) {
 		}
 		arg.Index = i
 	}
-	o := &operand{typ: f.Type, text: n.String()}
+	o, err := c.fieldOperand(f, arg, n.String())
+	if err != nil {
+		return nil, errorAt(n.Pos, "%v", err)
+	}
+	o.anyIndex = f.AnyIndex && f.Arg == IndexArg && !n.HasArg
+	return o, nil
+}
+
+// fieldOperand binds a catalogue field to an argument.
+func (c *compiler) fieldOperand(f *Field, arg Arg, text string) (*operand, error) {
+	o := &operand{typ: f.Type, text: text, field: f}
 	provided := f.provided()
 	if !provided {
 		c.noteMissing(f.Name)
@@ -179,9 +240,31 @@ func (c *compiler) compileField(n *condition.Field) (*operand, error) {
 			o.list.fn = noStrings
 		}
 	default:
-		return nil, errorAt(n.Pos, "field %s has an invalid type in the catalogue", f.Name)
+		return nil, fmt.Errorf("field %s has an invalid type in the catalogue", f.Name)
 	}
 	return o, nil
+}
+
+// maxAnyIndex bounds the indexes an AnyIndex field is tried at.
+const maxAnyIndex = 16
+
+// compileAnyIndex compiles a check on an AnyIndex field without an
+// argument into one check per index, true when any holds.
+func (c *compiler) compileAnyIndex(e *condition.Check, left *operand) (node, error) {
+	n := &anyIndexNode{}
+	for i := 1; i <= maxAnyIndex; i++ {
+		o, err := c.fieldOperand(left.field, Arg{Key: strconv.Itoa(i), Index: i, Set: true}, left.text)
+		if err != nil {
+			return nil, errorAt(e.Pos, "%v", err)
+		}
+		x, err := c.checkWith(e, o)
+		if err != nil {
+			return nil, err
+		}
+		n.present = append(n.present, o.present())
+		n.checks = append(n.checks, x)
+	}
+	return n, nil
 }
 
 func quoteAll(s []string) []string {
@@ -199,6 +282,14 @@ func (c *compiler) compileCheck(e *condition.Check) (node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if left.anyIndex {
+		return c.compileAnyIndex(e, left)
+	}
+	return c.checkWith(e, left)
+}
+
+// checkWith compiles a check whose left operand is compiled.
+func (c *compiler) checkWith(e *condition.Check, left *operand) (node, error) {
 	if e.Op == "exists" {
 		return &existsNode{left.present()}, nil
 	}

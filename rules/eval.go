@@ -38,7 +38,25 @@ func (n orNode) eval(evt any) bool {
 	return false
 }
 
-func (n notNode) eval(evt any) bool   { return !n.x.eval(evt) }
+func (n notNode) eval(evt any) bool { return !n.x.eval(evt) }
+
+// anyIndexNode holds when its check holds at any index that has a value.
+type anyIndexNode struct {
+	present []func(any) bool
+	checks  []node
+}
+
+func (n *anyIndexNode) eval(evt any) bool {
+	for i, x := range n.checks {
+		if !n.present[i](evt) {
+			return false
+		}
+		if x.eval(evt) {
+			return true
+		}
+	}
+	return false
+}
 func (n constNode) eval(evt any) bool { return bool(n) }
 
 // Getters bind an extractor to its argument. Transformers are getters too:

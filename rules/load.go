@@ -360,7 +360,9 @@ func (b *builder) compileRule(d *ruleDef) *Rule {
 		n, err = comp.compileExpr(e)
 	}
 	var out *format
+	condMissing := 0
 	if err == nil {
+		condMissing = len(comp.missing)
 		out, err = compileFormat(d.output, comp)
 		if err != nil {
 			err = &Error{Pos: d.outputPos, Msg: what + ": output", Err: err}
@@ -383,11 +385,27 @@ func (b *builder) compileRule(d *ruleDef) *Rule {
 	for _, w := range comp.warnings {
 		b.warn(d.condPos, "%s: %s", what, w)
 	}
-	r.prog, r.output = n, out
+	r.prog, r.output, r.expr = n, out, e
 	r.types = eventTypes(e)
-	r.MissingFields = comp.missing
-	if len(comp.missing) > 0 {
-		r.Inactive = "fields not provided: " + strings.Join(comp.missing, ", ")
+	r.MissingFields = comp.missing[:condMissing:condMissing]
+	r.MissingOutputFields = comp.missing[condMissing:]
+	var reasons []string
+	if len(r.MissingFields) > 0 {
+		reasons = append(reasons, "fields not provided: "+strings.Join(r.MissingFields, ", "))
 	}
+	if table.evtTypes != nil && !r.types.neg {
+		var have []string
+		for _, t := range r.types.list() {
+			if table.evtTypes[t] {
+				have = append(have, t)
+			} else {
+				r.MissingEventTypes = append(r.MissingEventTypes, t)
+			}
+		}
+		if len(have) == 0 {
+			reasons = append(reasons, "event types not captured: "+strings.Join(r.MissingEventTypes, ", "))
+		}
+	}
+	r.Inactive = strings.Join(reasons, "; ")
 	return r
 }

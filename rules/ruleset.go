@@ -1,5 +1,7 @@
 package rules
 
+import "github.com/mamori-dev/mamori/rules/condition"
+
 // Rule is a compiled rule.
 type Rule struct {
 	Name      string
@@ -17,7 +19,14 @@ type Rule struct {
 	// fields the catalogue knows but does not provide.
 	Inactive      string
 	MissingFields []string
+	// MissingOutputFields are fields only the output uses that the
+	// catalogue does not provide: the rule runs and prints them as <NA>.
+	MissingOutputFields []string
+	// MissingEventTypes are evt.type values the rule names that the
+	// catalogue cannot deliver; the rule runs on the others.
+	MissingEventTypes []string
 
+	expr   condition.Expr // macro-free condition, lists expanded
 	prog   node
 	output *format
 	types  typeSet

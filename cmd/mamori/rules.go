@@ -1,0 +1,195 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/mamori-dev/mamori/rules"
+	"github.com/mamori-dev/mamori/rules/syscalls"
+)
+
+func runRules(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, rulesHelp)
+		if len(args) == 0 {
+			return usageError{"a subcommand is needed: validate, fields or bench"}
+		}
+		return nil
+	}
+	switch args[0] {
+	case "validate":
+		return runRulesValidate(args[1:], stdout)
+	case "fields":
+		return runRulesFields(args[1:], stdout)
+	}
+	return usageError{fmt.Sprintf("unknown subcommand %q: use validate, fields or bench", args[0])}
+}
+
+const rulesHelp = `Usage:
+  mamori rules validate [--warnings] FILE...   load Falco rules files and report what runs
+  mamori rules fields [--missing]              list the syscall fields rules can use
+  mamori rules bench [--rules FILE]... EVENTS  replay recorded events through the rules
+
+validate loads the files in order, as the agent would (later files append
+to and override earlier ones), and prints, per file, its rules, macros and
+lists, and every rule that cannot run on mamori's sensor with the fields or
+event types it lacks. It exits 1 if a file does not load.
+`
+
+// loadRules loads rules files against the syscall catalogue.
+func loadRules(files []rules.File) (*rules.Ruleset, *syscalls.Catalog, error) {
+	cat := syscalls.New()
+	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cat}}, files...)
+	return rs, cat, err
+}
+
+func runRulesValidate(args []string, stdout io.Writer) error {
+	fs := newFlagSet("rules validate")
+	warnings := fs.Bool("warnings", false, "also print the loader's warnings (unused macros and lists, deprecated forms)")
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, rulesHelp)
+	}
+	if fs.NArg() == 0 {
+		return usageError{"name at least one rules file"}
+	}
+	files, err := rules.ReadFiles(fs.Args()...)
+	if err != nil {
+		return err
+	}
+	rs, cat, err := loadRules(files)
+	if err != nil {
+		return loadError(err)
+	}
+	for _, f := range files {
+		printValidation(stdout, f.Name, rs, cat)
+	}
+	if *warnings {
+		for _, w := range rs.Warnings() {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+	}
+	return nil
+}
+
+// loadError lists every problem of a failed load, one per line.
+func loadError(err error) error {
+	var msgs []string
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			msgs = append(msgs, e.Error())
+		}
+	} else {
+		msgs = append(msgs, err.Error())
+	}
+	return errors.New("rules do not load:\n  " + strings.Join(msgs, "\n  "))
+}
+
+func printValidation(w io.Writer, file string, rs *rules.Ruleset, cat *syscalls.Catalog) {
+	var all, active, disabled []*rules.Rule
+	var inactive, partial []*rules.Rule
+	for _, r := range rs.Rules() {
+		if r.Pos.File != file {
+			continue
+		}
+		all = append(all, r)
+		switch {
+		case !r.Active():
+			inactive = append(inactive, r)
+		case !r.Enabled:
+			disabled = append(disabled, r)
+		default:
+			active = append(active, r)
+		}
+		if r.Active() && len(r.MissingEventTypes)+len(r.MissingOutputFields) > 0 {
+			partial = append(partial, r)
+		}
+	}
+	macros, lists := 0, 0
+	for _, m := range rs.Macros() {
+		if m.Pos.File == file {
+			macros++
+		}
+	}
+	for _, l := range rs.Lists() {
+		if l.Pos.File == file {
+			lists++
+		}
+	}
+	fmt.Fprintf(w, "%s: %d rules (%d active, %d active but disabled, %d inactive), %d macros, %d lists\n",
+		filepath.Base(file), len(all), len(active), len(disabled), len(inactive), macros, lists)
+	for _, r := range inactive {
+		fmt.Fprintf(w, "  inactive  %s (%s): %s\n", r.Name, r.Pos, r.Inactive)
+		for _, f := range r.MissingFields {
+			if why := cat.Missing(f); why != "" {
+				fmt.Fprintf(w, "            %s: %s\n", f, why)
+			}
+		}
+	}
+	for _, r := range partial {
+		var notes []string
+		if len(r.MissingEventTypes) > 0 {
+			notes = append(notes, "event types not captured: "+strings.Join(r.MissingEventTypes, ", "))
+		}
+		if len(r.MissingOutputFields) > 0 {
+			notes = append(notes, "output fields printed as <NA>: "+strings.Join(r.MissingOutputFields, ", "))
+		}
+		fmt.Fprintf(w, "  partial   %s: %s\n", r.Name, strings.Join(notes, "; "))
+	}
+}
+
+func runRulesFields(args []string, stdout io.Writer) error {
+	fs := newFlagSet("rules fields")
+	onlyMissing := fs.Bool("missing", false, "list only the fields mamori knows but cannot provide")
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, rulesHelp)
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	cat := syscalls.New()
+	fields := append([]rules.Field(nil), cat.Fields()...)
+	sort.Slice(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
+	for _, f := range fields {
+		why := cat.Missing(f.Name)
+		if *onlyMissing && why == "" {
+			continue
+		}
+		name := f.Name
+		switch f.Arg {
+		case rules.IndexArg:
+			name += "[N]"
+		case rules.KeyArg:
+			name += "[KEY]"
+		}
+		fmt.Fprintf(stdout, "%-44s %-6s %s\n", name, f.Type, f.Desc)
+	}
+	if !*onlyMissing {
+		fmt.Fprintf(stdout, "\nevt.type values the sensor delivers: %s\n", strings.Join(cat.EventTypes(), ", "))
+	}
+	return nil
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// flagError turns a parse error into help or a usage error, as parseFlags.
+func flagError(fs *flag.FlagSet, err error, help string) error {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(os.Stdout, help)
+		fmt.Fprintln(os.Stdout, "\nFlags:")
+		fs.SetOutput(os.Stdout)
+		fs.PrintDefaults()
+		return err
+	}
+	return usageError{err.Error()}
+}

@@ -1,0 +1,794 @@
+package syscalls
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/rules"
+	"golang.org/x/sys/unix"
+)
+
+// Catalog is the syscall source's field catalogue. It is read-only once
+// built and may be shared; each evaluating goroutine needs its own Event.
+type Catalog struct {
+	fields []rules.Field
+}
+
+// New returns the catalogue.
+func New() *Catalog { return &Catalog{fields: fieldTable()} }
+
+// Source returns "syscall".
+func (c *Catalog) Source() string { return Source }
+
+// Fields returns every field, provided or not.
+func (c *Catalog) Fields() []rules.Field { return c.fields }
+
+// EventTypes returns the evt.type names the sensor can deliver.
+func (c *Catalog) EventTypes() []string { return FalcoTypes() }
+
+// Missing returns, for a field the catalogue knows but does not provide,
+// what the sensor or the event model lacks for it; "" for other names.
+func (c *Catalog) Missing(name string) string {
+	for _, f := range c.fields {
+		if f.Name != name {
+			continue
+		}
+		if i := strings.Index(f.Desc, missingMark); i >= 0 {
+			return strings.TrimSuffix(f.Desc[i+len(missingMark):], "]")
+		}
+	}
+	return ""
+}
+
+const missingMark = " [not provided: "
+
+// Field constructors. Each extractor takes the *Event the caller passes to
+// the ruleset.
+func str(name, desc string, fn func(*Event) (string, bool)) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeString, Desc: desc,
+		ExtractString: func(evt any, _ rules.Arg) (string, bool) { return fn(asEvent(evt)) }}
+}
+
+func num(name, desc string, fn func(*Event) (int64, bool)) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeNumber, Desc: desc,
+		ExtractNumber: func(evt any, _ rules.Arg) (int64, bool) { return fn(asEvent(evt)) }}
+}
+
+func boolean(name, desc string, fn func(*Event) (bool, bool)) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeBool, Desc: desc,
+		ExtractBool: func(evt any, _ rules.Arg) (bool, bool) { return fn(asEvent(evt)) }}
+}
+
+func ip(name, desc string, fn func(*Event) (netip.Addr, bool)) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeIP, Desc: desc,
+		ExtractIP: func(evt any, _ rules.Arg) (netip.Addr, bool) { return fn(asEvent(evt)) }}
+}
+
+// ancestor is a field of the process itself (index 0) or of an ancestor
+// (1 the parent, ...); without an index it matches any ancestor.
+func ancestor(name, desc string, fn func(p *event.Process) (string, bool)) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeString, Arg: rules.IndexArg, AnyIndex: true, Desc: desc,
+		ExtractString: func(evt any, a rules.Arg) (string, bool) {
+			e := asEvent(evt).E
+			i := a.Index
+			if !a.Set {
+				i = 1
+			}
+			if i == 0 {
+				return fn(&e.Process)
+			}
+			if i > len(e.Process.Ancestors) {
+				return "", false
+			}
+			return fn(&e.Process.Ancestors[i-1])
+		}}
+}
+
+// missing declares a field the language has but mamori cannot feed.
+func missing(name string, typ rules.FieldType, desc, why string) rules.Field {
+	return rules.Field{Name: name, Type: typ, Desc: desc + missingMark + why + "]"}
+}
+
+func parent(e *event.Event) *event.Process {
+	if len(e.Process.Ancestors) == 0 {
+		return nil
+	}
+	return &e.Process.Ancestors[0]
+}
+
+func argv0(p *event.Process) (string, bool) {
+	if len(p.Args) == 0 {
+		return "", p.Name != ""
+	}
+	return p.Args[0], true
+}
+
+func isFile(e *event.Event) bool { return e.File != nil }
+
+func isSocket(e *event.Event) bool { return e.Network != nil && e.Network.Family != "" }
+
+// server and client return the two ends of a socket event's connection:
+// the sensor puts the initiator in Src and the other end in Dst, and the
+// local address in Src for bind and listen.
+func server(e *event.Event) (string, uint16, bool) {
+	n := e.Network
+	switch e.Type {
+	case event.Bind, event.Listen:
+		return n.SrcIP, n.SrcPort, n.SrcIP != "" || n.SrcPort != 0
+	}
+	return n.DstIP, n.DstPort, n.DstIP != "" || n.DstPort != 0
+}
+
+func client(e *event.Event) (string, uint16, bool) {
+	n := e.Network
+	switch e.Type {
+	case event.Bind, event.Listen:
+		return "", 0, false
+	}
+	return n.SrcIP, n.SrcPort, n.SrcIP != "" || n.SrcPort != 0
+}
+
+// local and remote: for accept the local end is the server.
+func local(e *event.Event) (string, uint16, bool) {
+	if e.Type == event.Accept {
+		return server(e)
+	}
+	n := e.Network
+	return n.SrcIP, n.SrcPort, n.SrcIP != "" || n.SrcPort != 0
+}
+
+func remote(e *event.Event) (string, uint16, bool) {
+	if e.Type == event.Accept {
+		return client(e)
+	}
+	if e.Type == event.Bind || e.Type == event.Listen {
+		return "", 0, false
+	}
+	return server(e)
+}
+
+type end func(*event.Event) (string, uint16, bool)
+
+func endIP(f end) func(*Event) (netip.Addr, bool) {
+	return func(ev *Event) (netip.Addr, bool) {
+		if !isSocket(ev.E) {
+			return netip.Addr{}, false
+		}
+		s, _, ok := f(ev.E)
+		if !ok || s == "" {
+			return netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(s)
+		return a.Unmap(), err == nil
+	}
+}
+
+func endPort(f end) func(*Event) (int64, bool) {
+	return func(ev *Event) (int64, bool) {
+		if !isSocket(ev.E) {
+			return 0, false
+		}
+		_, p, ok := f(ev.E)
+		return int64(p), ok
+	}
+}
+
+// either is an address field Falco matches against both ends; index 1 is
+// the server, 2 the client, and without an index either matches.
+func either(name, desc string) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeIP, Arg: rules.IndexArg, AnyIndex: true, Desc: desc,
+		ExtractIP: func(evt any, a rules.Arg) (netip.Addr, bool) {
+			f := endIP(server)
+			if a.Set && a.Index == 2 {
+				f = endIP(client)
+			} else if a.Set && a.Index != 1 {
+				return netip.Addr{}, false
+			}
+			return f(asEvent(evt))
+		}}
+}
+
+func eitherPort(name, desc string) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeNumber, Arg: rules.IndexArg, AnyIndex: true, Desc: desc,
+		ExtractNumber: func(evt any, a rules.Arg) (int64, bool) {
+			f := endPort(server)
+			if a.Set && a.Index == 2 {
+				f = endPort(client)
+			} else if a.Set && a.Index != 1 {
+				return 0, false
+			}
+			return f(asEvent(evt))
+		}}
+}
+
+// openMode returns the access mode of an open event's flags.
+func openMode(e *event.Event) (read, write, ok bool) {
+	if e.Type != event.Open || e.File == nil {
+		return false, false, false
+	}
+	f := e.File.Flags
+	switch {
+	case strings.HasPrefix(f, "O_RDWR"):
+		return true, true, true
+	case strings.HasPrefix(f, "O_WRONLY"):
+		return false, true, true
+	}
+	return true, false, true
+}
+
+func fdName(ev *Event) (string, bool) {
+	e := ev.E
+	switch {
+	case isFile(e):
+		return e.File.Path, e.File.Path != ""
+	case isSocket(e):
+		return ev.tuple(), true
+	}
+	return "", false
+}
+
+func fdNum(ev *Event) (int64, bool) {
+	e := ev.E
+	switch {
+	case e.File != nil && (e.Type == event.Open || e.Type == event.Memfd || e.File.FD != 0):
+		return int64(e.File.FD), true
+	case e.Network != nil:
+		return int64(e.Network.FD), true
+	}
+	return 0, false
+}
+
+var typeChars = map[string][2]string{
+	"inet": {"4", "ipv4"}, "inet6": {"6", "ipv6"}, "unix": {"u", "unix"}, "netlink": {"n", "netlink"},
+}
+
+func fdType(e *event.Event) (char, name string, ok bool) {
+	switch {
+	case e.File != nil:
+		if e.Type == event.Memfd {
+			return "f", "memfd", true
+		}
+		if strings.Contains(e.File.Flags, "O_DIRECTORY") {
+			return "d", "directory", true
+		}
+		return "f", "file", true
+	case isSocket(e):
+		if t, ok := typeChars[e.Network.Family]; ok {
+			return t[0], t[1], true
+		}
+		return "o", e.Network.Family, true
+	}
+	return "", "", false
+}
+
+var afNames = map[string]string{
+	"unix": "AF_UNIX", "inet": "AF_INET", "inet6": "AF_INET6", "packet": "AF_PACKET",
+	"netlink": "AF_NETLINK", "bluetooth": "AF_BLUETOOTH", "vsock": "AF_VSOCK", "xdp": "AF_XDP",
+	"can": "AF_CAN", "alg": "AF_ALG", "key": "AF_KEY",
+}
+
+// repository strips the tag and digest from an image reference.
+func repository(image string) string {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	slash := strings.LastIndexByte(image, '/')
+	if i := strings.LastIndexByte(image, ':'); i > slash {
+		image = image[:i]
+	}
+	return image
+}
+
+func tag(image string) (string, bool) {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	slash := strings.LastIndexByte(image, '/')
+	if i := strings.LastIndexByte(image, ':'); i > slash {
+		return image[i+1:], true
+	}
+	return "", false
+}
+
+func ctr(e *event.Event) *event.Container {
+	if e.Container.IsHost() {
+		return nil
+	}
+	return e.Container
+}
+
+func pod(e *event.Event) *event.Pod {
+	if c := ctr(e); c != nil {
+		return c.Pod
+	}
+	return nil
+}
+
+func fileArg(types ...event.Type) func(*Event) (string, bool) {
+	return func(ev *Event) (string, bool) {
+		e := ev.E
+		if e.File == nil {
+			return "", false
+		}
+		for _, t := range types {
+			if e.Type == t {
+				return e.File.Path, true
+			}
+		}
+		return "", false
+	}
+}
+
+func fieldTable() []rules.Field {
+	return []rules.Field{
+		// evt.*
+		str("evt.type", "the system call's name (Falco's event type): execve, openat, connect, ...; clone for forks and procexit for exits",
+			func(ev *Event) (string, bool) { return EventType(ev.E), true }),
+		str("evt.res", "the result: SUCCESS, or the error's name such as ENOENT or EINPROGRESS", func(ev *Event) (string, bool) {
+			if ev.E.Result >= 0 {
+				return "SUCCESS", true
+			}
+			return unix.ErrnoName(unix.Errno(-ev.E.Result)), true
+		}),
+		num("evt.rawres", "the system call's return value; negative errno on failure", func(ev *Event) (int64, bool) { return ev.E.Result, true }),
+		num("evt.num", "the event's sequence number in this agent", func(ev *Event) (int64, bool) { return int64(ev.Num), true }),
+		str("evt.time", "the event's time of day, with nanoseconds", func(ev *Event) (string, bool) {
+			return ev.E.Time.Format("15:04:05.000000000"), true
+		}),
+		str("evt.time.iso8601", "the event's time in ISO 8601", func(ev *Event) (string, bool) {
+			return ev.E.Time.UTC().Format("2006-01-02T15:04:05.000000000Z"), true
+		}),
+		str("evt.datetime", "the event's date and time", func(ev *Event) (string, bool) {
+			return ev.E.Time.Format("2006-01-02 15:04:05.000000000"), true
+		}),
+		num("evt.rawtime", "the event's time in nanoseconds since the epoch", func(ev *Event) (int64, bool) { return ev.E.Time.UnixNano(), true }),
+		str("evt.hostname", "the node that saw the event", func(ev *Event) (string, bool) { return ev.E.Node, true }),
+		str("evt.source", "the event source: syscall", func(*Event) (string, bool) { return Source, true }),
+		str("evt.dir", "the direction: always < (the sensor reports system calls when they return)", func(*Event) (string, bool) { return "<", true }),
+		boolean("evt.is_open_read", "for opens: the file was opened for reading", func(ev *Event) (bool, bool) {
+			r, _, ok := openMode(ev.E)
+			return r, ok
+		}),
+		boolean("evt.is_open_write", "for opens: the file was opened for writing", func(ev *Event) (bool, bool) {
+			_, w, ok := openMode(ev.E)
+			return w, ok
+		}),
+		missing("evt.is_open_exec", rules.TypeBool, "for opens: the file was opened for execution", "the sensor does not report __FMODE_EXEC opens"),
+		str("evt.args", "the event's arguments as text", func(ev *Event) (string, bool) { return ev.evtArgs(), true }),
+		str("evt.arg.flags", "open flags (O_WRONLY|O_CREAT|O_TRUNC...), or the flags of unlinkat, memfd_create, mount, umount, unshare, setns",
+			func(ev *Event) (string, bool) {
+				e := ev.E
+				if e.File != nil && e.File.Flags != "" {
+					return e.File.Flags, true
+				}
+				if e.Args != nil && e.Args.Flags != "" {
+					return e.Args.Flags, true
+				}
+				return "", e.Type == event.Open
+			}),
+		str("evt.arg.target", "symlink: what the link points to", func(ev *Event) (string, bool) {
+			if ev.E.Type == event.Symlink && ev.E.File != nil {
+				return ev.E.File.Target, true
+			}
+			return "", false
+		}),
+		str("evt.arg.linkpath", "symlink: the link created", fileArg(event.Symlink)),
+		str("evt.arg.oldpath", "link: the existing file; rename: the old name", func(ev *Event) (string, bool) {
+			e := ev.E
+			switch {
+			case e.File == nil:
+			case e.Type == event.Link:
+				return e.File.Target, true
+			case e.Type == event.Rename:
+				return e.File.Path, true
+			}
+			return "", false
+		}),
+		str("evt.arg.newpath", "link: the new link; rename: the new name", func(ev *Event) (string, bool) {
+			e := ev.E
+			switch {
+			case e.File == nil:
+			case e.Type == event.Link:
+				return e.File.Path, true
+			case e.Type == event.Rename:
+				return e.File.Target, true
+			}
+			return "", false
+		}),
+		str("evt.arg.path", "unlink, chmod, truncate: the file", fileArg(event.Unlink, event.Chmod, event.Truncate)),
+		str("evt.arg.name", "open, unlinkat: the file; memfd_create: the memfd's name", func(ev *Event) (string, bool) {
+			e := ev.E
+			if e.File == nil {
+				return "", false
+			}
+			switch e.Type {
+			case event.Memfd:
+				return e.File.Name, true
+			case event.Open, event.Unlink:
+				return e.File.Path, true
+			}
+			return "", false
+		}),
+		str("evt.arg.filename", "execve: the program; chmod, fchmodat: the file", func(ev *Event) (string, bool) {
+			e := ev.E
+			switch {
+			case e.Type == event.Exec:
+				return e.Process.Exe, true
+			case e.Type == event.Chmod && e.File != nil:
+				return e.File.Path, true
+			}
+			return "", false
+		}),
+		str("evt.arg.mode", "chmod, open with O_CREAT: the mode in octal", func(ev *Event) (string, bool) { return ev.mode() }),
+		str("evt.arg.domain", "socket: the address family, e.g. AF_PACKET", func(ev *Event) (string, bool) {
+			e := ev.E
+			if e.Type != event.Socket || e.Network == nil {
+				return "", false
+			}
+			if n, ok := afNames[e.Network.Family]; ok {
+				return n, true
+			}
+			return e.Network.Family, true
+		}),
+		str("evt.arg.request", "ptrace: the request, e.g. PTRACE_ATTACH", func(ev *Event) (string, bool) {
+			if ev.E.Type == event.Ptrace && ev.E.Args != nil {
+				return ev.E.Args.Request, true
+			}
+			return "", false
+		}),
+		str("evt.arg.cmd", "bpf: the command, e.g. BPF_PROG_LOAD", func(ev *Event) (string, bool) {
+			if ev.E.Type == event.BPF && ev.E.Args != nil {
+				return ev.E.Args.Request, true
+			}
+			return "", false
+		}),
+		str("evt.arg.uid", "setuid family: the requested user, by name where the process's passwd names it", func(ev *Event) (string, bool) {
+			e := ev.E
+			if e.Type != event.Setuid || e.Args == nil || e.Args.UID == nil && e.Args.EUID == nil {
+				return "", false
+			}
+			uid := e.Args.UID
+			if uid == nil {
+				uid = e.Args.EUID
+			}
+			if n, ok := ev.users.user(e, *uid); ok {
+				return n, true
+			}
+			return ev.itoa(int64(*uid)), true
+		}),
+		num("evt.arg.fd", "dup, setns: the fd argument", func(ev *Event) (int64, bool) {
+			if ev.E.Args != nil && (ev.E.Type == event.Dup || ev.E.Type == event.Setns) {
+				return int64(ev.E.Args.FD), true
+			}
+			return 0, false
+		}),
+		missing("evt.arg.res_or_fd", rules.TypeNumber, "the result or fd argument of a few calls", "not mapped"),
+		missing("evt.buffer", rules.TypeBytes, "the data of a read or write", "the sensor does not capture read/write data"),
+
+		// proc.*
+		str("proc.name", "the process's name (the kernel's comm, at most 15 bytes)", func(ev *Event) (string, bool) {
+			return ev.E.Process.Name, true
+		}),
+		str("proc.exe", "the first command-line argument (argv[0]), as Falco's proc.exe", func(ev *Event) (string, bool) { return argv0(&ev.E.Process) }),
+		str("proc.exepath", "the full path of the executable", func(ev *Event) (string, bool) {
+			return ev.E.Process.Exe, ev.E.Process.Exe != ""
+		}),
+		str("proc.args", "the arguments after argv[0], joined by blanks", func(ev *Event) (string, bool) { return ev.args(), true }),
+		str("proc.cmdline", "the name then the arguments: proc.name + proc.args", func(ev *Event) (string, bool) { return ev.cmdline(), true }),
+		num("proc.pid", "the process id (in the node's pid namespace)", func(ev *Event) (int64, bool) { return int64(ev.E.Process.PID), true }),
+		num("proc.ppid", "the parent's process id", func(ev *Event) (int64, bool) { return int64(ev.E.Process.PPID), true }),
+		num("thread.tid", "the thread id", func(ev *Event) (int64, bool) {
+			p := &ev.E.Process
+			if p.TID != 0 {
+				return int64(p.TID), true
+			}
+			return int64(p.PID), true
+		}),
+		missing("proc.vpid", rules.TypeNumber, "the process id in its own pid namespace", "the sensor reports only node-level pids (needs the task's pid in its active namespace)"),
+		missing("proc.vpgid", rules.TypeNumber, "the process group id in its own pid namespace", "the sensor reports only node-level ids"),
+		boolean("proc.is_vpgid_leader", "the process leads its process group", func(ev *Event) (bool, bool) {
+			p := &ev.E.Process
+			return p.PGID == p.PID, p.PGID != 0
+		}),
+		num("proc.sid", "the session id", func(ev *Event) (int64, bool) { return int64(ev.E.Process.SID), ev.E.Process.SID != 0 }),
+		boolean("proc.is_sid_leader", "the process leads its session", func(ev *Event) (bool, bool) {
+			p := &ev.E.Process
+			return p.SID == p.PID, p.SID != 0
+		}),
+		str("proc.sname", "the name of the session leader, when it is among the ancestors", func(ev *Event) (string, bool) {
+			p := &ev.E.Process
+			if p.SID == 0 {
+				return "", false
+			}
+			if p.SID == p.PID {
+				return p.Name, true
+			}
+			for i := range p.Ancestors {
+				if p.Ancestors[i].PID == p.SID {
+					return p.Ancestors[i].Name, true
+				}
+			}
+			return "", false
+		}),
+		num("proc.tty", "the controlling terminal's device number; 0 for none", func(ev *Event) (int64, bool) { return int64(ev.E.Process.TTY), true }),
+		str("proc.cwd", "the working directory, ending with /", func(ev *Event) (string, bool) { return ev.cwd(), ev.E.Process.Cwd != "" }),
+		num("proc.duration", "nanoseconds since the process started", func(ev *Event) (int64, bool) {
+			p := &ev.E.Process
+			if p.StartTime.IsZero() {
+				return 0, false
+			}
+			return int64(ev.E.Time.Sub(p.StartTime)), true
+		}),
+		str("proc.pname", "the parent's name", func(ev *Event) (string, bool) {
+			if p := parent(ev.E); p != nil {
+				return p.Name, true
+			}
+			return "", false
+		}),
+		str("proc.pexe", "the parent's argv[0]", func(ev *Event) (string, bool) {
+			if p := parent(ev.E); p != nil {
+				return argv0(p)
+			}
+			return "", false
+		}),
+		str("proc.pexepath", "the parent's executable path", func(ev *Event) (string, bool) {
+			if p := parent(ev.E); p != nil && p.Exe != "" {
+				return p.Exe, true
+			}
+			return "", false
+		}),
+		str("proc.pcmdline", "the parent's command line", func(ev *Event) (string, bool) {
+			if parent(ev.E) == nil {
+				return "", false
+			}
+			return ev.pcmdline(), true
+		}),
+		str("proc.pargs", "the parent's arguments", func(ev *Event) (string, bool) {
+			if parent(ev.E) == nil {
+				return "", false
+			}
+			return ev.pargs(), true
+		}),
+		num("proc.ppid.duration", "nanoseconds since the parent started", func(ev *Event) (int64, bool) {
+			p := parent(ev.E)
+			if p == nil || p.StartTime.IsZero() {
+				return 0, false
+			}
+			return int64(ev.E.Time.Sub(p.StartTime)), true
+		}),
+		ancestor("proc.aname", "an ancestor's name: [1] the parent, [2] the grandparent...; without an index, any ancestor",
+			func(p *event.Process) (string, bool) { return p.Name, true }),
+		ancestor("proc.aexe", "an ancestor's argv[0], indexed as proc.aname", argv0),
+		ancestor("proc.aexepath", "an ancestor's executable path, indexed as proc.aname",
+			func(p *event.Process) (string, bool) { return p.Exe, p.Exe != "" }),
+		rules.Field{Name: "proc.apid", Type: rules.TypeNumber, Arg: rules.IndexArg, AnyIndex: true,
+			Desc: "an ancestor's pid, indexed as proc.aname",
+			ExtractNumber: func(evt any, a rules.Arg) (int64, bool) {
+				e := asEvent(evt).E
+				i := a.Index
+				if !a.Set {
+					i = 1
+				}
+				if i == 0 {
+					return int64(e.Process.PID), true
+				}
+				if i > len(e.Process.Ancestors) {
+					return 0, false
+				}
+				return int64(e.Process.Ancestors[i-1].PID), true
+			}},
+		boolean("proc.is_exe_upper_layer", "the executable is in the container's writable (upper) layer: it was added or changed after the container started",
+			func(ev *Event) (bool, bool) { return ev.E.Process.ExeUpperLayer, true }),
+		boolean("proc.is_exe_from_memfd", "the executable is a memfd: the program runs from memory",
+			func(ev *Event) (bool, bool) { return ev.E.Process.ExeFromMemfd, true }),
+		missing("proc.is_exe_writable", rules.TypeBool, "the executable is writable by the process's user", "the sensor does not check the executable's write permission"),
+		num("proc.exe_ino", "the executable's inode number", func(ev *Event) (int64, bool) {
+			return int64(ev.E.Process.ExeInode), ev.E.Process.ExeInode != 0
+		}),
+		num("proc.exe_ino.ctime", "the executable's inode change time, ns since the epoch", func(ev *Event) (int64, bool) { return nanos(ev.E.Process.ExeCtime) }),
+		num("proc.exe_ino.mtime", "the executable's modification time, ns since the epoch", func(ev *Event) (int64, bool) { return nanos(ev.E.Process.ExeMtime) }),
+		num("proc.exe_ino.ctime_duration_proc_start", "ns from the executable's last change to the process's start", func(ev *Event) (int64, bool) {
+			p := &ev.E.Process
+			if p.ExeCtime.IsZero() || p.StartTime.IsZero() {
+				return 0, false
+			}
+			return int64(p.StartTime.Sub(p.ExeCtime)), true
+		}),
+		missing("proc.env", rules.TypeString, "the process's environment", "the sensor does not capture the environment"),
+		str("thread.cap_effective", "the effective capabilities, as CAP_ names separated by blanks", func(ev *Event) (string, bool) {
+			return ev.caps(), true
+		}),
+		missing("thread.cap_permitted", rules.TypeString, "the permitted capabilities", "the event model carries only the effective set"),
+		missing("thread.cap_inheritable", rules.TypeString, "the inheritable capabilities", "the event model carries only the effective set"),
+
+		// user.*, group.*
+		num("user.uid", "the effective user id", func(ev *Event) (int64, bool) { return int64(ev.E.Process.EUID), true }),
+		str("user.name", "the effective user's name, from the process's own /etc/passwd (the container's for a container)",
+			func(ev *Event) (string, bool) { return ev.users.user(ev.E, ev.E.Process.EUID) }),
+		num("user.loginuid", "the audit login uid; -1 when unset", func(ev *Event) (int64, bool) { return ev.E.Process.LoginUID, true }),
+		str("user.loginname", "the login user's name", func(ev *Event) (string, bool) {
+			if ev.E.Process.LoginUID < 0 {
+				return "", false
+			}
+			return ev.users.user(ev.E, uint32(ev.E.Process.LoginUID))
+		}),
+		num("group.gid", "the effective group id", func(ev *Event) (int64, bool) { return int64(ev.E.Process.EGID), true }),
+		str("group.name", "the effective group's name, from the process's own /etc/group",
+			func(ev *Event) (string, bool) { return ev.users.group(ev.E, ev.E.Process.EGID) }),
+
+		// fd.*
+		str("fd.name", "the file's path, or for a socket client ip:port->server ip:port (or the unix path)", fdName),
+		missing("fd.nameraw", rules.TypeString, "the path exactly as the program passed it, before resolution", "the sensor reports opens by the opened file's resolved path, not the path argument"),
+		str("fd.directory", "the directory of a file", func(ev *Event) (string, bool) {
+			e := ev.E
+			if e.File == nil || !strings.HasPrefix(e.File.Path, "/") {
+				return "", false
+			}
+			i := strings.LastIndexByte(e.File.Path, '/')
+			if i == 0 {
+				return "/", true
+			}
+			return e.File.Path[:i], true
+		}),
+		str("fd.filename", "the file's name without its directory", func(ev *Event) (string, bool) {
+			e := ev.E
+			if e.File == nil || e.File.Path == "" {
+				return "", false
+			}
+			return e.File.Path[strings.LastIndexByte(e.File.Path, '/')+1:], true
+		}),
+		num("fd.num", "the fd the event acts on or returns", fdNum),
+		str("fd.typechar", "the fd's type as one letter: f file, d directory, 4 ipv4, 6 ipv6, u unix, n netlink, o other",
+			func(ev *Event) (string, bool) { c, _, ok := fdType(ev.E); return c, ok }),
+		str("fd.type", "the fd's type: file, directory, memfd, ipv4, ipv6, unix, netlink, ...",
+			func(ev *Event) (string, bool) { _, n, ok := fdType(ev.E); return n, ok }),
+		str("fd.l4proto", "a socket's protocol: tcp, udp, icmp, raw", func(ev *Event) (string, bool) {
+			if !isSocket(ev.E) || ev.E.Network.Protocol == "" {
+				return "", false
+			}
+			return ev.E.Network.Protocol, true
+		}),
+		str("fd.sockfamily", "a socket's family: ip or unix", func(ev *Event) (string, bool) {
+			if !isSocket(ev.E) {
+				return "", false
+			}
+			switch ev.E.Network.Family {
+			case "inet", "inet6":
+				return "ip", true
+			case "unix":
+				return "unix", true
+			}
+			return ev.E.Network.Family, true
+		}),
+		boolean("fd.connected", "the socket is connected", func(ev *Event) (bool, bool) {
+			e := ev.E
+			if !isSocket(e) {
+				return false, false
+			}
+			switch e.Type {
+			case event.Connect, event.Accept:
+				return e.Result >= 0, true
+			}
+			return e.Network.DstIP != "" || e.Network.DstPort != 0, true
+		}),
+		missing("fd.name_changed", rules.TypeBool, "the fd's name changed during the event", "the sensor does not track fd names across calls"),
+		either("fd.ip", "either end's address (fd.ip[1] the server, fd.ip[2] the client)"),
+		ip("fd.sip", "the server's address", endIP(server)),
+		ip("fd.cip", "the client's address", endIP(client)),
+		ip("fd.lip", "the local address", endIP(local)),
+		ip("fd.rip", "the remote address", endIP(remote)),
+		either("fd.net", "either end's address, compared with networks (fd.net = 10.0.0.0/8)"),
+		ip("fd.snet", "the server's address, compared with networks", endIP(server)),
+		ip("fd.cnet", "the client's address, compared with networks", endIP(client)),
+		ip("fd.lnet", "the local address, compared with networks", endIP(local)),
+		ip("fd.rnet", "the remote address, compared with networks", endIP(remote)),
+		eitherPort("fd.port", "either end's port (fd.port[1] the server, fd.port[2] the client)"),
+		num("fd.sport", "the server's port", endPort(server)),
+		num("fd.cport", "the client's port", endPort(client)),
+		num("fd.lport", "the local port", endPort(local)),
+		num("fd.rport", "the remote port", endPort(remote)),
+		missing("fd.sip.name", rules.TypeString, "the server's domain name", "needs a DNS cache resolving the names rules use; mamori has none yet"),
+		missing("fd.cip.name", rules.TypeString, "the client's domain name", "needs a DNS cache; mamori has none yet"),
+		missing("fd.lip.name", rules.TypeString, "the local domain name", "needs a DNS cache; mamori has none yet"),
+		missing("fd.rip.name", rules.TypeString, "the remote domain name", "needs a DNS cache; mamori has none yet"),
+		missing("fd.types", rules.TypeStringList, "the types of the process's open fds", "the sensor does not keep an fd table"),
+
+		// container.*, k8s.*
+		str("container.id", "the container's id, shortened to 12 characters as Falco does; host for host processes", func(ev *Event) (string, bool) {
+			c := ctr(ev.E)
+			if c == nil {
+				return event.HostID, true
+			}
+			if len(c.ID) > 12 {
+				return c.ID[:12], true
+			}
+			return c.ID, true
+		}),
+		str("container.full_id", "the container's full id; host for host processes", func(ev *Event) (string, bool) {
+			if c := ctr(ev.E); c != nil {
+				return c.ID, true
+			}
+			return event.HostID, true
+		}),
+		str("container.name", "the container's name; host for host processes", func(ev *Event) (string, bool) {
+			if c := ctr(ev.E); c != nil {
+				return c.Name, c.Name != ""
+			}
+			return event.HostID, true
+		}),
+		str("container.image", "the container's image reference, with its tag", func(ev *Event) (string, bool) {
+			if c := ctr(ev.E); c != nil && c.Image != "" {
+				return c.Image, true
+			}
+			return "", false
+		}),
+		str("container.image.repository", "the image reference without tag or digest", func(ev *Event) (string, bool) {
+			if c := ctr(ev.E); c != nil && c.Image != "" {
+				return repository(c.Image), true
+			}
+			return "", false
+		}),
+		str("container.image.tag", "the image's tag", func(ev *Event) (string, bool) {
+			if c := ctr(ev.E); c != nil {
+				return tag(c.Image)
+			}
+			return "", false
+		}),
+		str("container.image.digest", "the image's digest", func(ev *Event) (string, bool) {
+			if c := ctr(ev.E); c != nil && c.ImageDigest != "" {
+				return c.ImageDigest, true
+			}
+			return "", false
+		}),
+		str("container.image.id", "the image's id", func(ev *Event) (string, bool) {
+			if c := ctr(ev.E); c != nil && c.ImageID != "" {
+				return c.ImageID, true
+			}
+			return "", false
+		}),
+		str("container.type", "the container runtime: podman, containerd", func(ev *Event) (string, bool) {
+			if c := ctr(ev.E); c != nil && c.Runtime != "" {
+				return c.Runtime, true
+			}
+			return "", false
+		}),
+		missing("container.privileged", rules.TypeBool, "the container runs privileged", "container attribution does not read the runtime's privileged flag"),
+		missing("container.start_ts", rules.TypeNumber, "when the container started", "container attribution does not record the start time"),
+		missing("container.mounts", rules.TypeString, "the container's mounts", "container attribution does not read mounts"),
+		rules.Field{Name: "container.mount.dest", Type: rules.TypeString, Arg: rules.KeyArg,
+			Desc: "the mount at a destination path [not provided: container attribution does not read mounts]"},
+		str("k8s.ns.name", "the pod's namespace", func(ev *Event) (string, bool) {
+			if p := pod(ev.E); p != nil {
+				return p.Namespace, true
+			}
+			return "", false
+		}),
+		str("k8s.pod.name", "the pod's name", func(ev *Event) (string, bool) {
+			if p := pod(ev.E); p != nil {
+				return p.Name, true
+			}
+			return "", false
+		}),
+		str("k8s.pod.uid", "the pod's uid", func(ev *Event) (string, bool) {
+			if p := pod(ev.E); p != nil && p.UID != "" {
+				return p.UID, true
+			}
+			return "", false
+		}),
+		str("k8s.container.name", "the container's name in its pod", func(ev *Event) (string, bool) {
+			if p := pod(ev.E); p != nil && p.Container != "" {
+				return p.Container, true
+			}
+			return "", false
+		}),
+	}
+}
+
+func nanos(t time.Time) (int64, bool) {
+	if t.IsZero() {
+		return 0, false
+	}
+	return t.UnixNano(), true
+}
