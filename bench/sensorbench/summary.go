@@ -20,10 +20,10 @@ func (b *bench) summary() string {
 
 	fmt.Fprintln(&s, "### Storms: throughput and overhead vs bare")
 	fmt.Fprintln(&s)
-	fmt.Fprintln(&s, "Overhead is the median wall time over the bare median, minus one; \"per round\" is the range of the same ratio taken round by round. Background is CPU that neither the storm nor the watcher used during the storm (other work on the VM).")
+	fmt.Fprintln(&s, "Overhead is the median wall time over the bare median, minus one; \"per round\" is the range of the same ratio taken round by round. Background is CPU that neither the storm nor the watcher used during the storm (other work on the VM); a run is counted as noisy when that exceeds a fifth of a CPU over its wall time.")
 	fmt.Fprintln(&s)
-	fmt.Fprintln(&s, "| storm | config | median ops/s | min–max ops/s | median wall s | overhead | per round | storm sys s | background cpu-s |")
-	fmt.Fprintln(&s, "|---|---|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(&s, "| storm | config | median ops/s | min–max ops/s | median wall s | overhead | per round | storm sys s | background cpu-s | noisy runs |")
+	fmt.Fprintln(&s, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, st := range b.opt.storms {
 		bare := b.walls("bare", st)
 		for _, c := range b.opt.configs {
@@ -48,10 +48,16 @@ func (b *bench) summary() string {
 					rng = pct(slices.Min(per)) + " … " + pct(slices.Max(per))
 				}
 			}
-			fmt.Fprintf(&s, "| %s | %s | %.0f | %.0f–%.0f | %.3f | %s | %s | %.2f | %.2f |\n", st, c, median(ops), slices.Min(ops), slices.Max(ops),
+			noisy := 0
+			for _, r := range rs {
+				if r.BackgroundCPU > 0.2*r.Result.WallSec {
+					noisy++
+				}
+			}
+			fmt.Fprintf(&s, "| %s | %s | %.0f | %.0f–%.0f | %.3f | %s | %s | %.2f | %.2f | %d/%d |\n", st, c, median(ops), slices.Min(ops), slices.Max(ops),
 				median(walls), over, rng,
 				median(collect(rs, func(r run) float64 { return r.Result.SysSec })),
-				median(collect(rs, func(r run) float64 { return r.BackgroundCPU })))
+				median(collect(rs, func(r run) float64 { return r.BackgroundCPU })), noisy, len(rs))
 		}
 	}
 
