@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mamori-dev/mamori/container"
+	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/probe"
@@ -34,6 +35,10 @@ type Config struct {
 	Node string
 	// Events, when set, receives every event.
 	Events *output.Writer
+	// Detector, when set, evaluates every event against rules; Alerts
+	// receives what it raises (it may be the same Writer as Events).
+	Detector *detect.Detector
+	Alerts   *output.Writer
 	// EventTypes limits what the sensor captures; empty means all.
 	EventTypes []event.Type
 	// SensitivePrefixes replaces the sensor's default list when not nil.
@@ -62,6 +67,7 @@ type Agent struct {
 	listener   net.Listener
 
 	handled     atomic.Uint64
+	alerts      atomic.Uint64
 	writeErrors atomic.Uint64
 	lastWrite   atomic.Pointer[string]
 }
@@ -155,7 +161,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.containers.Run(bg)
 	}()
-	if a.cfg.Events != nil {
+	for _, w := range a.writers() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -166,20 +172,20 @@ func (a *Agent) Run(ctx context.Context) error {
 				case <-bg.Done():
 					return
 				case <-t.C:
-					a.cfg.Events.Flush()
+					w.Flush()
 				}
 			}
 		}()
 	}
 
 	err := a.sensor.Run(ctx, a.handle)
-	if a.cfg.Events != nil {
-		if ferr := a.cfg.Events.Flush(); ferr != nil && err == nil {
-			err = fmt.Errorf("flush events: %w", ferr)
+	for _, w := range a.writers() {
+		if ferr := w.Flush(); ferr != nil && err == nil {
+			err = fmt.Errorf("flush output: %w", ferr)
 		}
 	}
 	st := a.sensor.Stats()
-	a.log.Info("agent stopped", "events", a.handled.Load(), "dropped", st.Dropped, "decode_errors", st.DecodeErrors)
+	a.log.Info("agent stopped", "events", a.handled.Load(), "alerts", a.alerts.Load(), "dropped", st.Dropped, "decode_errors", st.DecodeErrors)
 	return err
 }
 
@@ -198,14 +204,41 @@ func (a *Agent) handle(r sensor.Record) {
 	e.Container = a.containers.Lookup(r.CgroupID, e.Process.PID)
 	a.handled.Add(1)
 	if a.cfg.Events != nil {
-		if err := a.cfg.Events.WriteEvent(e); err != nil {
-			if a.writeErrors.Add(1) == 1 {
-				a.log.Error("cannot write events", "err", err)
-			}
-			msg := err.Error()
-			a.lastWrite.Store(&msg)
-		}
+		a.noteWrite(a.cfg.Events.WriteEvent(e))
 	}
+	if a.cfg.Detector != nil {
+		a.cfg.Detector.Detect(e, a.writeAlert)
+	}
+}
+
+func (a *Agent) writeAlert(al *event.Alert) {
+	a.alerts.Add(1)
+	if a.cfg.Alerts != nil {
+		a.noteWrite(a.cfg.Alerts.WriteAlert(al))
+	}
+}
+
+func (a *Agent) noteWrite(err error) {
+	if err == nil {
+		return
+	}
+	if a.writeErrors.Add(1) == 1 {
+		a.log.Error("cannot write output", "err", err)
+	}
+	msg := err.Error()
+	a.lastWrite.Store(&msg)
+}
+
+// writers returns the distinct outputs.
+func (a *Agent) writers() []*output.Writer {
+	var ws []*output.Writer
+	if a.cfg.Events != nil {
+		ws = append(ws, a.cfg.Events)
+	}
+	if a.cfg.Alerts != nil && a.cfg.Alerts != a.cfg.Events {
+		ws = append(ws, a.cfg.Alerts)
+	}
+	return ws
 }
 
 func (a *Agent) close() {

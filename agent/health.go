@@ -27,6 +27,7 @@ type Status struct {
 	Capabilities []probe.Capability    `json:"capabilities"`
 	Events       map[event.Type]uint64 `json:"events"`
 	Handled      uint64                `json:"handled"`
+	Alerts       uint64                `json:"alerts"`
 	Dropped      uint64                `json:"ring_buffer_dropped"`
 	DecodeErrors uint64                `json:"decode_errors"`
 	LastError    string                `json:"last_decode_error,omitempty"`
@@ -53,6 +54,7 @@ func (a *Agent) Status() Status {
 		Capabilities: a.probe.Capabilities(),
 		Events:       st.Events,
 		Handled:      a.handled.Load(),
+		Alerts:       a.alerts.Load(),
 		Dropped:      st.Dropped,
 		DecodeErrors: st.DecodeErrors,
 		LastError:    st.LastError,
@@ -107,6 +109,7 @@ func (a *Agent) metrics() []byte {
 		fmt.Fprintf(&b, "%s %v\n", name, v)
 	}
 	one("mamori_events_handled_total", "counter", "Events that went through the pipeline.", s.Handled)
+	one("mamori_alerts_total", "counter", "Alerts raised by rules.", s.Alerts)
 	one("mamori_ringbuf_dropped_total", "counter", "Events lost in the kernel because the ring buffer was full.", s.Dropped)
 	one("mamori_decode_errors_total", "counter", "Ring-buffer records that did not decode (lost events).", s.DecodeErrors)
 	one("mamori_paths_truncated_total", "counter", "Paths or strings cut short in the kernel.", s.Truncated)

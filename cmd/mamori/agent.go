@@ -13,8 +13,13 @@ import (
 	"syscall"
 
 	"github.com/mamori-dev/mamori/agent"
+	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/output"
+	"github.com/mamori-dev/mamori/rules"
+	"github.com/mamori-dev/mamori/rules/defaults"
+	"github.com/mamori-dev/mamori/rules/syscalls"
+	"github.com/mamori-dev/mamori/sensor"
 )
 
 // listFlag collects a repeatable flag whose values may also be comma-separated.
@@ -35,7 +40,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	events := fs.Bool("events", false, "write every event (to stdout, or to --output)")
 	outPath := fs.String("output", "", "write events to this file instead of stdout (appended)")
 	format := fs.String("format", "", "json or text; default: text on a terminal, json elsewhere")
-	var types, prefixes listFlag
+	var types, prefixes, ruleFiles listFlag
+	fs.Var(&ruleFiles, "rules", "Falco rules file to detect with (repeatable, loaded in order); \"builtin\" names mamori's own rules,\n"+
+		"the default; \"none\" turns detection off")
+	alertsPath := fs.String("alerts-output", "", "write alerts to this file instead of stdout (appended)")
+	matchAll := fs.Bool("match-all", false, "raise an alert for every matching rule, not only the first (Falco's rule_matching: all)")
 	fs.Var(&types, "event-types", "capture only these event types (comma-separated or repeated); default all:\n"+typeList())
 	fs.Var(&prefixes, "sensitive-prefix", "report read-only opens under this path prefix (repeatable); replaces the default list")
 	health := fs.String("health-addr", agent.DefaultHealthAddr, "serve /metrics and /status here; empty to turn off")
@@ -48,6 +57,10 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	}
 	if *outPath != "" && !*events {
 		return usageError{"--output names where events go: add --events"}
+	}
+	rs, err := agentRules(ruleFiles)
+	if err != nil {
+		return err
 	}
 	var f output.Format
 	if *format != "" {
@@ -62,6 +75,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Sprintf("--event-types: unknown event type %q; known: %s", t, typeList())}
 		}
 		evTypes = append(evTypes, event.Type(t))
+	}
+	if rs == nil && *alertsPath != "" {
+		return usageError{"--alerts-output names where alerts go, but --rules none turns detection off"}
 	}
 	ringBytes, err := parseSize(*ring)
 	if err != nil {
@@ -98,6 +114,20 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		defer w.Close()
 		cfg.Events = w
 	}
+	if rs != nil {
+		cfg.Detector = detect.New(rs, detect.Config{All: *matchAll, Users: syscalls.NewUsers("/")})
+		if cfg.Events != nil && samePath(*alertsPath, *outPath) {
+			cfg.Alerts = cfg.Events // one writer keeps lines whole
+		} else {
+			w, err := output.Open(*alertsPath, f)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			cfg.Alerts = w
+		}
+		captureFor(&cfg, rs, *events, len(types) > 0, len(prefixes) > 0, log)
+	}
 	a, err := agent.New(cfg, log)
 	if err != nil {
 		return err
@@ -105,6 +135,68 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return a.Run(ctx)
+}
+
+// agentRules loads the --rules files; nil means detection is off.
+func agentRules(names []string) (*rules.Ruleset, error) {
+	if len(names) == 0 {
+		names = []string{"builtin"}
+	}
+	var files []rules.File
+	for _, n := range names {
+		switch n {
+		case "none":
+			if len(names) > 1 {
+				return nil, usageError{"--rules none cannot be combined with rules files"}
+			}
+			return nil, nil
+		case "builtin":
+			files = append(files, defaults.File())
+		default:
+			fs, err := rules.ReadFiles(n)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, fs...)
+		}
+	}
+	rs, _, err := loadRules(files)
+	if err != nil {
+		return nil, loadError(err)
+	}
+	return rs, nil
+}
+
+// captureFor tells the sensor to capture only what the rules need, unless
+// the user asked for events or chose types or prefixes.
+func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixesSet bool, log *slog.Logger) {
+	needs := detect.NeedsOf(rs)
+	for _, r := range needs.UnboundedReads {
+		log.Warn("rule matches read-only opens without a path prefix; it sees reads only under the sensitive prefixes", "rule", r)
+	}
+	if !events && !typesSet && !needs.All {
+		cfg.EventTypes = needs.Types
+	}
+	switch {
+	case prefixesSet:
+		cfg.SensitivePrefixes = append(cfg.SensitivePrefixes, needs.ReadPrefixes...)
+	case events:
+		cfg.SensitivePrefixes = append(append([]string(nil), sensor.DefaultSensitivePrefixes...), needs.ReadPrefixes...)
+	default:
+		cfg.SensitivePrefixes = append([]string{}, needs.ReadPrefixes...)
+	}
+	log.Info("rules loaded", "rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
+		"read_prefixes", len(cfg.SensitivePrefixes))
+}
+
+func samePath(a, b string) bool {
+	if a == "-" {
+		a = ""
+	}
+	if b == "-" {
+		b = ""
+	}
+	return a == b
 }
 
 func knownType(s string) bool {
@@ -148,7 +240,12 @@ const agentHelp = `Usage: mamori agent [flags]
 
 Runs the node agent as root: loads the eBPF sensor, follows every process,
 file, network and privilege action, attributes it to its container, and
-serves health on --health-addr. With --events it writes each event as a JSON
-line (see docs/events.md) or a readable line. Ctrl-C drains the ring buffer
-before exiting.
+serves health on --health-addr. Each event is evaluated against Falco rules
+(mamori's built-in set unless --rules names files, e.g. Falco's own
+falco_rules.yaml) and every alert is written to stdout or --alerts-output,
+as a JSON line compatible with Falco's JSON output (see docs/rules.md).
+With --events it also writes each event as a JSON line (see docs/events.md)
+or a readable line. Without --events the sensor captures only the event
+types and file paths the rules need. Ctrl-C drains the ring buffer before
+exiting.
 `

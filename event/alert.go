@@ -1,0 +1,31 @@
+package event
+
+import "time"
+
+// Alert says that a rule or a policy matched an event. Its JSON keeps
+// Falco's alert fields (time, rule, priority, output, output_fields,
+// source, tags, hostname) so that Falco tooling can read it, and adds what
+// mamori knows: the action taken, the policy and control, and the acting
+// process and container in the same shape as in events.
+type Alert struct {
+	Kind         string         `json:"kind"` // always "alert"
+	Time         time.Time      `json:"time"`
+	Rule         string         `json:"rule"`
+	Priority     string         `json:"priority"`
+	Output       string         `json:"output"`
+	OutputFields map[string]any `json:"output_fields"`
+	Source       string         `json:"source"` // syscall, k8s_audit, aws_cloudtrail
+	Tags         []string       `json:"tags"`
+	Hostname     string         `json:"hostname"`
+	Action       string         `json:"action"`            // "detected", or what enforcement did
+	Policy       string         `json:"policy,omitempty"`  // the policy that raised it, if any
+	Control      string         `json:"control,omitempty"` // the policy's control, if any
+	Event        Type           `json:"event,omitempty"`   // the kind of event that matched
+	Process      *Process       `json:"process,omitempty"`
+	Container    *Container     `json:"container,omitempty"`
+}
+
+// Actions an alert can report.
+const (
+	Detected = "detected"
+)
