@@ -145,7 +145,9 @@ type bench struct {
 	auditPID  int
 	auditOn   bool
 	lost      uint64
-	raw       *os.File
+	// startFailures counts agents that exited before they were ready.
+	startFailures int
+	raw           *os.File
 }
 
 func (b *bench) run(ctx context.Context) error {
@@ -185,7 +187,14 @@ func (b *bench) runConfig(ctx context.Context, round int, config string) error {
 		}
 	case config != "bare":
 		if err := b.startAgent(ctx, configArgs[config]); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			logf("WARNING: %v; starting it again", err)
+			b.startFailures++
+			if err := b.startAgent(ctx, configArgs[config]); err != nil {
+				return err
+			}
 		}
 	}
 	for _, s := range b.opt.storms {
@@ -367,7 +376,13 @@ func (b *bench) startAgent(ctx context.Context, extra []string) error {
 	b.agentExit = make(chan error, 1)
 	os.WriteFile(filepath.Join(b.opt.outDir, "agent.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
 	exited := make(chan error, 1)
-	go func() { _, err := cmd.Process.Wait(); exited <- err }()
+	go func() {
+		st, err := cmd.Process.Wait()
+		if err == nil && !st.Success() {
+			err = errors.New(st.String())
+		}
+		exited <- err
+	}()
 	for {
 		resp, err := client.Get("http://" + b.opt.healthAddr + "/healthz")
 		if err == nil {
@@ -377,9 +392,9 @@ func (b *bench) startAgent(ctx context.Context, extra []string) error {
 			}
 		}
 		select {
-		case <-exited:
+		case err := <-exited:
 			b.agent = nil
-			return fmt.Errorf("the agent exited before it was ready; see %s", logPath)
+			return fmt.Errorf("the agent exited before it was ready (%v); see %s", err, logPath)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(2 * time.Millisecond):

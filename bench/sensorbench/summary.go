@@ -150,6 +150,9 @@ func (b *bench) summary() string {
 		fmt.Fprintln(&s, "|---|--:|--:|--:|--:|")
 		fmt.Fprintf(&s, "| launch to /healthz answering | %d | %.0f | %.0f | %.0f |\n", len(toH), 1e3*median(toH), 1e3*slices.Min(toH), 1e3*slices.Max(toH))
 		fmt.Fprintf(&s, "| agent's own ready_in | %d | %.0f | %.0f | %.0f |\n", len(ready), 1e3*median(ready), 1e3*slices.Min(ready), 1e3*slices.Max(ready))
+		if b.startFailures > 0 {
+			fmt.Fprintf(&s, "\n**%d start(s) failed** (the agent exited before it was ready; see agent.log) and were retried.\n", b.startFailures)
+		}
 	}
 	s.WriteString(b.targets())
 	return s.String()
