@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/syscalls"
 )
@@ -27,6 +29,8 @@ func runRules(args []string, stdout, stderr io.Writer) error {
 		return runRulesValidate(args[1:], stdout)
 	case "fields":
 		return runRulesFields(args[1:], stdout)
+	case "bench":
+		return runRulesBench(args[1:], stdout)
 	}
 	return usageError{fmt.Sprintf("unknown subcommand %q: use validate, fields or bench", args[0])}
 }
@@ -192,4 +196,44 @@ func flagError(fs *flag.FlagSet, err error, help string) error {
 		return err
 	}
 	return usageError{err.Error()}
+}
+
+func runRulesBench(args []string, stdout io.Writer) error {
+	fs := newFlagSet("rules bench")
+	var ruleFiles listFlag
+	fs.Var(&ruleFiles, "rules", "rules file (repeatable); \"builtin\" names mamori's own; default builtin")
+	dur := fs.Duration("duration", 3*time.Second, "how long to replay")
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, rulesHelp)
+	}
+	if fs.NArg() != 1 {
+		return usageError{"name one file of recorded events (mamori agent --events --format json --output FILE)"}
+	}
+	rs, err := agentRules(ruleFiles)
+	if err != nil {
+		return err
+	}
+	if rs == nil {
+		return usageError{"--rules none leaves nothing to measure"}
+	}
+	evs, err := detect.ReadEvents(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return fmt.Errorf("%s holds no events", fs.Arg(0))
+	}
+	r := detect.Bench(rs, evs, *dur)
+	active := 0
+	for _, rule := range rs.Rules() {
+		if rule.Enabled && rule.Active() {
+			active++
+		}
+	}
+	fmt.Fprintf(stdout, "events:     %d recorded, replayed %d times (%d evaluations) on one goroutine\n", len(evs), r.Rounds, r.Evaluations)
+	fmt.Fprintf(stdout, "rules:      %d enabled and active\n", active)
+	fmt.Fprintf(stdout, "speed:      %.0f events/s (%.1f ns/event)\n", r.PerSecond(), r.NsPerEvent())
+	fmt.Fprintf(stdout, "matches:    %d events of %d matched a rule\n", r.Matched/r.Rounds, len(evs))
+	fmt.Fprintf(stdout, "allocs:     %.3f per event overall, %.3f per non-matching event\n", r.AllocsPerEvent(), r.NoMatchAllocs)
+	return nil
 }

@@ -178,28 +178,30 @@ func endPort(f end) func(*Event) (int64, bool) {
 // either is an address field Falco matches against both ends; index 1 is
 // the server, 2 the client, and without an index either matches.
 func either(name, desc string) rules.Field {
+	srv, cli := endIP(server), endIP(client)
 	return rules.Field{Name: name, Type: rules.TypeIP, Arg: rules.IndexArg, AnyIndex: true, Desc: desc,
 		ExtractIP: func(evt any, a rules.Arg) (netip.Addr, bool) {
-			f := endIP(server)
-			if a.Set && a.Index == 2 {
-				f = endIP(client)
-			} else if a.Set && a.Index != 1 {
-				return netip.Addr{}, false
+			switch {
+			case !a.Set || a.Index == 1:
+				return srv(asEvent(evt))
+			case a.Index == 2:
+				return cli(asEvent(evt))
 			}
-			return f(asEvent(evt))
+			return netip.Addr{}, false
 		}}
 }
 
 func eitherPort(name, desc string) rules.Field {
+	srv, cli := endPort(server), endPort(client)
 	return rules.Field{Name: name, Type: rules.TypeNumber, Arg: rules.IndexArg, AnyIndex: true, Desc: desc,
 		ExtractNumber: func(evt any, a rules.Arg) (int64, bool) {
-			f := endPort(server)
-			if a.Set && a.Index == 2 {
-				f = endPort(client)
-			} else if a.Set && a.Index != 1 {
-				return 0, false
+			switch {
+			case !a.Set || a.Index == 1:
+				return srv(asEvent(evt))
+			case a.Index == 2:
+				return cli(asEvent(evt))
 			}
-			return f(asEvent(evt))
+			return 0, false
 		}}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/mamori-dev/mamori/event"
 )
@@ -16,10 +17,15 @@ import (
 // Each container's files are read once, at the first event that needs a
 // name, and kept until Forget.
 type Users struct {
-	mu    sync.Mutex
-	root  string // "/" normally; tests may point elsewhere
-	byCtr map[string]*idNames
+	mu     sync.Mutex
+	root   string // "/" normally; tests may point elsewhere
+	byCtr  map[string]*idNames
+	failed map[string]time.Time // containers whose files could not be read, and when
 }
+
+// retryAfter is how long a container whose files could not be read goes
+// without names before they are read again.
+const retryAfter = 5 * time.Second
 
 type idNames struct {
 	users, groups map[uint32]string
@@ -27,13 +33,14 @@ type idNames struct {
 
 // NewUsers returns a resolver reading files under procRoot ("/" on a node).
 func NewUsers(procRoot string) *Users {
-	return &Users{root: procRoot, byCtr: map[string]*idNames{}}
+	return &Users{root: procRoot, byCtr: map[string]*idNames{}, failed: map[string]time.Time{}}
 }
 
 // Forget drops what was read for a container, e.g. when it stops.
 func (u *Users) Forget(containerID string) {
 	u.mu.Lock()
 	delete(u.byCtr, containerID)
+	delete(u.failed, containerID)
 	u.mu.Unlock()
 }
 
@@ -46,6 +53,9 @@ func (u *Users) names(e *event.Event) *idNames {
 	defer u.mu.Unlock()
 	if n, ok := u.byCtr[id]; ok {
 		return n
+	}
+	if at, ok := u.failed[id]; ok && time.Since(at) < retryAfter {
+		return nil
 	}
 	var n *idNames
 	if id == event.HostID {
@@ -63,7 +73,8 @@ func (u *Users) names(e *event.Event) *idNames {
 			}
 		}
 		if n == nil {
-			return nil // try again with the next event
+			u.failed[id] = time.Now()
+			return nil
 		}
 	}
 	if n == nil {
