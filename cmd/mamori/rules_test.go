@@ -1,0 +1,121 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func mamori(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(mamoriBin, args...)
+	out, _ := cmd.CombinedOutput()
+	return string(out), cmd.ProcessState.Sys().(syscall.WaitStatus).ExitStatus()
+}
+
+// TestRulesValidateUpstream checks what `mamori rules validate` says of the
+// upstream files: every falco_rules.yaml rule runs except the three whose
+// facts the sensor does not capture.
+func TestRulesValidateUpstream(t *testing.T) {
+	stable := upstreamRules(t, "falco_rules.yaml")
+	out, code := mamori(t, "rules", "validate", stable)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"falco_rules.yaml: 25 rules (22 active, 0 active but disabled, 3 inactive), 87 macros, 49 lists",
+		"inactive  Directory traversal monitored file read", "fd.nameraw",
+		"inactive  Contact K8S API Server From Container", "fd.sip.name",
+		"inactive  Debugfs Launched in Privileged Container", "container.privileged",
+		"partial   Disallowed SSH Connection Non Standard Port: event types not captured: sendmsg, sendto",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	inc, sand := upstreamRules(t, "falco-incubating_rules.yaml"), upstreamRules(t, "falco-sandbox_rules.yaml")
+	for _, f := range []string{inc, sand} {
+		out, code := mamori(t, "rules", "validate", f)
+		if code != 0 || !strings.Contains(out, filepath.Base(f)+": ") {
+			t.Errorf("validate %s: exit %d\n%s", f, code, out)
+		}
+	}
+	out, code = mamori(t, "rules", "validate", stable, upstreamRules(t, "k8s_audit_rules.yaml"))
+	if code != 0 || !strings.Contains(out, "k8s_audit_rules.yaml: 48 rules (0 active") {
+		t.Errorf("rules of a source the agent does not load should load inactive: exit %d\n%s", code, out)
+	}
+}
+
+func TestRulesValidateErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unknown := write("unknown.yaml", `- rule: r
+  desc: d
+  condition: evt.type = execve and proc.nmae = sh
+  output: o
+  priority: WARNING
+`)
+	syntax := write("syntax.yaml", `- rule: r
+  desc: d
+  condition: evt.type = execve and (proc.name = sh
+  output: o
+  priority: WARNING
+`)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"rules", "validate", unknown}, 1, []string{"unknown.yaml:3:", `unknown field "proc.nmae"`, `"proc.name"`}},
+		{[]string{"rules", "validate", syntax}, 1, []string{"syntax.yaml:3:", "expected"}},
+		{[]string{"rules", "validate"}, 2, []string{"name at least one rules file"}},
+		{[]string{"rules", "validate", filepath.Join(dir, "absent.yaml")}, 1, []string{"absent.yaml"}},
+		{[]string{"rules", "frobnicate"}, 2, []string{`unknown subcommand "frobnicate"`}},
+		{[]string{"agent", "--rules", unknown}, 1, []string{`unknown field "proc.nmae"`}},
+		{[]string{"agent", "--rules", "none", "--alerts-output", "/tmp/x"}, 2, []string{"turns detection off"}},
+	} {
+		out, code := mamori(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("mamori %s: exit %d, want %d\n%s", strings.Join(tc.args, " "), code, tc.code, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("mamori %s: output lacks %q:\n%s", strings.Join(tc.args, " "), w, out)
+			}
+		}
+	}
+}
+
+func TestRulesFields(t *testing.T) {
+	out, code := mamori(t, "rules", "fields")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"proc.aname[N]", "fd.sip ", "not provided: ", "evt.type values the sensor delivers: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("fields output lacks %q", want)
+		}
+	}
+	out, _ = mamori(t, "rules", "fields", "--missing")
+	if strings.Contains(out, "proc.name ") || !strings.Contains(out, "fd.nameraw") {
+		t.Errorf("--missing lists provided fields or misses fd.nameraw:\n%s", out)
+	}
+}
+
+// TestBuiltinRulesValidate keeps the embedded rules loading with every rule
+// active.
+func TestBuiltinRulesValidate(t *testing.T) {
+	out, code := mamori(t, "rules", "validate", filepath.Join("..", "..", "rules", "defaults", "mamori_rules.yaml"))
+	if code != 0 || !strings.Contains(out, "(18 active, 0 active but disabled, 0 inactive)") || strings.Contains(out, "partial") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+}
