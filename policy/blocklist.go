@@ -66,3 +66,6 @@ func isHex(s string, n int) bool {
 	}
 	return true
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *ExecutableBlocklist) On() bool { return c != nil && c.Switch.On() }

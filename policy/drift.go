@@ -45,3 +45,6 @@ func (d *DriftPrevention) merge(m *merger, src control, path string) {
 	m.intersectPatterns(path+".allow.paths", &d.Allow.Paths, s.Allow.Paths, false)
 	m.and(path+".allowExecFromVolumes", &d.AllowExecFromVolumes, s.AllowExecFromVolumes)
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *DriftPrevention) On() bool { return c != nil && c.Switch.On() }

@@ -22,3 +22,6 @@ func (f *Forensics) validate(v *validator, path string) {
 func (f *Forensics) merge(m *merger, src control, path string) {
 	m.maxInt(path+".events", &f.Events, src.(*Forensics).Events)
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *Forensics) On() bool { return c != nil && c.Switch.On() }

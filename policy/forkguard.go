@@ -23,3 +23,6 @@ func (f *ForkGuard) validate(v *validator, path string) {
 func (f *ForkGuard) merge(m *merger, src control, path string) {
 	m.minInt(path+".maxProcesses", &f.MaxProcesses, src.(*ForkGuard).MaxProcesses)
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *ForkGuard) On() bool { return c != nil && c.Switch.On() }

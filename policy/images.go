@@ -144,3 +144,9 @@ func (l *ImageList) Contains(img ImageFacts) bool {
 	}
 	return false
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *BlockUnregisteredImages) On() bool { return c != nil && c.Switch.On() }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *BlockNonCompliantImages) On() bool { return c != nil && c.Switch.On() }

@@ -37,3 +37,6 @@ func (h *HostLogins) merge(m *merger, src control, path string) {
 	m.intersectPatterns(path+".allowGroups", &h.AllowGroups, s.AllowGroups, true)
 	m.unionPatterns(path+".blockGroups", &h.BlockGroups, s.BlockGroups)
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *HostLogins) On() bool { return c != nil && c.Switch.On() }

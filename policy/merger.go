@@ -197,4 +197,3 @@ func (m *merger) intersectPatterns(path string, dst *Patterns, src Patterns, uns
 	}
 	*dst = ps
 }
-

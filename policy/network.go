@@ -169,3 +169,9 @@ func (v *validator) prefix(path, s string) (netip.Prefix, bool) {
 	}
 	return p, true
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *IPReputation) On() bool { return c != nil && c.Switch.On() }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *NetworkEgress) On() bool { return c != nil && c.Switch.On() }

@@ -50,3 +50,6 @@ func (s *PortScanDetection) merge(m *merger, src control, path string) {
 	m.maxDuration(path+".window", &s.Window, o.Window)
 	m.maxDuration(path+".coolDown", &s.CoolDown, o.CoolDown)
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *PortScanDetection) On() bool { return c != nil && c.Switch.On() }

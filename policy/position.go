@@ -113,6 +113,13 @@ func Errors(err error) []*Error {
 func nearest(s string, candidates []string) string {
 	best, bestD := "", 1<<30
 	ls := strings.ToLower(s)
+	if len(s) >= 3 {
+		for _, c := range candidates {
+			if strings.HasPrefix(strings.ToLower(c), ls) {
+				return c // a name cut short
+			}
+		}
+	}
 	for _, c := range candidates {
 		d := editDistance(ls, strings.ToLower(c))
 		if d < bestD {

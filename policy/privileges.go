@@ -37,7 +37,9 @@ var ContainerPrivileges = []string{
 }
 
 // Blocks reports whether the control blocks the named privilege.
-func (l *LimitContainerPrivileges) Blocks(privilege string) bool { return slices.Contains(l.Block, privilege) }
+func (l *LimitContainerPrivileges) Blocks(privilege string) bool {
+	return slices.Contains(l.Block, privilege)
+}
 
 func (l *LimitContainerPrivileges) validate(v *validator, path string) {
 	if !v.set(path + ".block") {
@@ -84,7 +86,9 @@ type PreventDefaultOverride struct {
 var DefaultOverrides = []string{"seccompUnconfined", "apparmorUnconfined", "selinuxDisabled"}
 
 // Blocks reports whether the control refuses the named override.
-func (p *PreventDefaultOverride) Blocks(override string) bool { return slices.Contains(p.Block, override) }
+func (p *PreventDefaultOverride) Blocks(override string) bool {
+	return slices.Contains(p.Block, override)
+}
 
 func (p *PreventDefaultOverride) validate(v *validator, path string) {
 	if !v.set(path + ".block") {
@@ -99,3 +103,12 @@ func (p *PreventDefaultOverride) validate(v *validator, path string) {
 func (p *PreventDefaultOverride) merge(m *merger, src control, path string) {
 	m.union(path+".block", &p.Block, src.(*PreventDefaultOverride).Block)
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *LimitNewPrivileges) On() bool { return c != nil && c.Switch.On() }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *LimitContainerPrivileges) On() bool { return c != nil && c.Switch.On() }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *PreventDefaultOverride) On() bool { return c != nil && c.Switch.On() }

@@ -29,3 +29,9 @@ func (b *VolumesBlocklist) merge(m *merger, src control, path string) {
 type ReadOnlyRootFilesystem struct {
 	Switch `yaml:",inline"`
 }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *VolumesBlocklist) On() bool { return c != nil && c.Switch.On() }
+
+// On reports whether the control is set and on; it is safe on nil.
+func (c *ReadOnlyRootFilesystem) On() bool { return c != nil && c.Switch.On() }
