@@ -15,8 +15,8 @@ func (b *bench) summary() string {
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	fmt.Fprintf(&s, "\n## Results (%s, host %s, kernel %s, %d CPUs)\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, strings.TrimSpace(string(kernel)), runtime.NumCPU())
-	fmt.Fprintf(&s, "%d rounds of %s; exec storms %d execs, file %d files (in %s), connect %d connections.\n\n",
-		b.opt.rounds, strings.Join(b.opt.configs, " → "), b.opt.execN, b.opt.fileN, b.opt.fileDir, b.opt.connectN)
+	fmt.Fprintf(&s, "%d rounds of %s; exec storms %d execs, file %d files (in %s), connect %d connections; nice %d.\n\n",
+		b.opt.rounds, strings.Join(b.opt.configs, " → "), b.opt.execN, b.opt.fileN, b.opt.fileDir, b.opt.connectN, b.opt.nice)
 
 	fmt.Fprintln(&s, "### Storms: throughput and overhead vs bare")
 	fmt.Fprintln(&s)
