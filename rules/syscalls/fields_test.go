@@ -15,7 +15,7 @@ func TestFields(t *testing.T) {
 		Process: event.Process{PID: 40, Name: "ssh", Exe: "/usr/bin/ssh", Args: []string{"ssh", "-p", "4444", "h"}, Cwd: "/root",
 			Ancestors: []event.Process{{PID: 30, Name: "bash", Args: []string{"bash"}}, {PID: 1, Name: "systemd"}}},
 		Container: &event.Container{ID: "0123456789abcdef0123", Image: "registry:5000/team/app:1.2@sha256:ab"},
-		Network: &event.Network{Family: "inet", Protocol: "tcp", SrcIP: "10.0.0.2", SrcPort: 5000, DstIP: "198.51.100.7", DstPort: 4444, FD: 3}}
+		Network:   &event.Network{Family: "inet", Protocol: "tcp", SrcIP: "10.0.0.2", SrcPort: 5000, DstIP: "198.51.100.7", DstPort: 4444, FD: 3}}
 	want := map[string]any{
 		"evt.type": "connect", "evt.res": "EINPROGRESS", "evt.rawres": int64(-115),
 		"proc.exe": "ssh", "proc.exepath": "/usr/bin/ssh", "proc.args": "-p 4444 h", "proc.cmdline": "ssh -p 4444 h",
