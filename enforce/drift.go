@@ -1,0 +1,360 @@
+package enforce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mamori-dev/mamori/container"
+)
+
+// Config tunes Drift Prevention. Zero values take the defaults.
+type Config struct {
+	// CgroupRoot is the cgroup2 mount point; by default the one in
+	// /proc/self/mountinfo.
+	CgroupRoot string
+	// DecisionTimeout bounds how long an exec may wait for the fanotify
+	// handler; 250ms. A late decision is answered by the fail policy.
+	DecisionTimeout time.Duration
+	// FailClosed answers a late decision with EPERM. By default it is
+	// allowed, and the sigkill line, which does not depend on user space,
+	// kills it if it drifted: no workload hangs or fails on a slow agent,
+	// and no drifted program runs either.
+	FailClosed bool
+	// VerdictBuffer is the capacity of the Verdicts channel; 1024. When it
+	// is full, verdicts are counted in Stats.VerdictsDropped and dropped:
+	// enforcement never waits for a reader.
+	VerdictBuffer int
+	// NoFanotify uses only the kernel-side mechanisms (sigkill, lsm). For
+	// measurements and for nodes where fanotify marks are unwanted.
+	NoFanotify bool
+}
+
+// Drift is Drift Prevention on one node: protected containers may run only
+// the programs their image shipped. Its methods are safe for concurrent use.
+type Drift struct {
+	cfg      Config
+	log      *slog.Logger
+	k        *kernel
+	verdicts chan Verdict
+
+	mu      sync.Mutex
+	targets map[string]*target // by ContainerRef.ID
+	byCgrp  map[uint64]string  // cgroup id → container id, for kernel verdicts
+
+	dropped atomic.Uint64
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	closed  bool
+}
+
+// target is a protected container, resolved.
+type target struct {
+	ref         ContainerRef
+	cgroupID    uint64
+	rootMnt     uint64
+	upper       string
+	lowers      []string
+	inoIdentity bool
+	mounts      []mount
+	execMounts  map[uint64]bool
+	allow       map[string]bool
+	policy      kernelPolicy
+	guard       *guard // nil in audit mode or without fanotify
+}
+
+// NewDrift loads Drift Prevention's BPF programs and attaches them. Nothing
+// is enforced until Protect. The caller must Close it.
+func NewDrift(cfg Config, log *slog.Logger) (*Drift, error) {
+	if cfg.DecisionTimeout <= 0 {
+		cfg.DecisionTimeout = 250 * time.Millisecond
+	}
+	if cfg.VerdictBuffer <= 0 {
+		cfg.VerdictBuffer = 1024
+	}
+	if cfg.CgroupRoot == "" {
+		root, err := container.FindCgroup2Mount("/proc/self/mountinfo")
+		if err != nil {
+			return nil, err
+		}
+		cfg.CgroupRoot = root
+	}
+	k, err := loadKernel(log)
+	if err != nil {
+		return nil, err
+	}
+	d := &Drift{
+		cfg: cfg, log: log, k: k,
+		verdicts: make(chan Verdict, cfg.VerdictBuffer),
+		targets:  map[string]*target{},
+		byCgrp:   map[uint64]string{},
+		stop:     make(chan struct{}),
+	}
+	if k.lsmErr != nil {
+		log.Info("drift: BPF LSM unavailable; drifted execs are refused by fanotify and killed by the sigkill line",
+			"reason", k.lsmErr)
+	} else {
+		log.Info("drift: BPF LSM attached; drifted execs fail with EPERM in the kernel")
+	}
+	d.wg.Add(2)
+	go d.readKernel()
+	go d.watchdog()
+	return d, nil
+}
+
+// Mechanisms lists, strongest first, what enforces on this node.
+func (d *Drift) Mechanisms() []Mechanism {
+	var ms []Mechanism
+	if d.k.lsmErr == nil {
+		ms = append(ms, LSM)
+	}
+	if !d.cfg.NoFanotify {
+		ms = append(ms, Fanotify)
+	}
+	return append(ms, SIGKILL)
+}
+
+// Verdicts delivers a Verdict for each drifted exec in a protected
+// container, blocked or audited. Read it promptly: when its buffer is full
+// verdicts are dropped (and counted), never waited for.
+func (d *Drift) Verdicts() <-chan Verdict { return d.verdicts }
+
+// Stats are Drift Prevention's counters.
+type Stats struct {
+	Protected       int    `json:"protected"`
+	VerdictsDropped uint64 `json:"verdicts_dropped"` // channel full
+	KernelLost      uint64 `json:"kernel_lost"`      // ring buffer full
+	LateDecisions   uint64 `json:"late_decisions"`   // answered by the fail policy
+}
+
+// Stats returns the counters.
+func (d *Drift) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := Stats{Protected: len(d.targets), VerdictsDropped: d.dropped.Load(), KernelLost: d.k.lost()}
+	for _, t := range d.targets {
+		if t.guard != nil {
+			t.guard.mu.Lock()
+			s.LateDecisions += t.guard.late
+			t.guard.mu.Unlock()
+		}
+	}
+	return s
+}
+
+// Protect starts Drift Prevention for a container: the kernel map entries
+// first (the sigkill line, effective at once), then in enforce mode the
+// fanotify marks. Protecting a container again replaces its policy.
+//
+// Execs before Protect returns are not judged: the agent should call it as
+// soon as the container's init exists (an OCI hook or the runtime's
+// create/start event), and in any case the sensor reports those execs with
+// exe_upper_layer set.
+func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t, err := d.resolve(ref)
+	if err != nil {
+		return fmt.Errorf("protect container %s: %w", ref.ID, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("drift prevention is closed")
+	}
+	if old := d.targets[ref.ID]; old != nil {
+		d.releaseLocked(old)
+	}
+	if err := d.k.put(t.policy); err != nil {
+		d.k.remove(t.policy)
+		return fmt.Errorf("protect container %s: %w", ref.ID, err)
+	}
+	if ref.Mode == Enforce && !d.cfg.NoFanotify {
+		g, err := newGuard(t, d.cfg.DecisionTimeout, d.cfg.FailClosed, d.send, d.log)
+		if err != nil {
+			// Not weaker in effect (the sigkill line still stops the
+			// program), but the workload sees a kill instead of EPERM:
+			// say so.
+			d.log.Warn("drift: fanotify unavailable for this container; drifted programs are killed at exec instead of refused",
+				"container", ref.ID, "err", err)
+		}
+		t.guard = g
+	}
+	d.targets[ref.ID] = t
+	d.byCgrp[t.cgroupID] = ref.ID
+	return nil
+}
+
+// resolve reads what Protect needs from the kernel through RootPID.
+func (d *Drift) resolve(ref ContainerRef) (*target, error) {
+	if ref.ID == "" {
+		return nil, errors.New("no container id")
+	}
+	if ref.RootPID <= 0 {
+		return nil, errors.New("no process of the container (RootPID)")
+	}
+	if ref.Mode != Enforce && ref.Mode != Audit {
+		return nil, fmt.Errorf("mode %q: want %q or %q", ref.Mode, Enforce, Audit)
+	}
+	allow, err := cleanAllow(ref.Allow)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{ref: ref, cgroupID: ref.CgroupID, execMounts: map[uint64]bool{}, allow: map[string]bool{}}
+	if t.cgroupID == 0 {
+		if t.cgroupID, err = cgroupID(d.cfg.CgroupRoot, ref.RootPID); err != nil {
+			return nil, err
+		}
+	}
+	if t.cgroupID == 1 {
+		return nil, errors.New("RootPID is in the root cgroup: that is the host, not a container")
+	}
+	root := fmt.Sprintf("/proc/%d/root", ref.RootPID)
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, root+"/", 0, unix.STATX_MNT_ID, &st); err != nil {
+		return nil, fmt.Errorf("statx %s: %w", root, err)
+	}
+	t.rootMnt = st.Mnt_id
+	if t.mounts, err = readMountinfo(fmt.Sprintf("/proc/%d/mountinfo", ref.RootPID)); err != nil {
+		return nil, err
+	}
+	for _, m := range t.mounts {
+		if m.id == t.rootMnt && m.fstype == "overlay" {
+			t.upper, t.lowers = overlayLayers(m.superOpts)
+		}
+	}
+	if ref.UpperDir != "" {
+		t.upper = ref.UpperDir
+	}
+	if len(ref.LowerDirs) > 0 {
+		t.lowers = ref.LowerDirs
+	}
+	if t.upper == "" && ref.Mode == Enforce && !d.cfg.NoFanotify {
+		d.log.Warn("drift: the container's root is not an overlay with an upper layer; fanotify allows root-mount execs and the sigkill line judges them",
+			"container", ref.ID)
+	}
+	if t.upper != "" {
+		t.inoIdentity = inodeIdentity(root, t.upper, t.lowers)
+	}
+	for _, p := range ref.ExecMounts {
+		p = path.Clean(p)
+		found := false
+		for _, m := range t.mounts {
+			if m.point == p {
+				t.execMounts[m.id] = true
+				t.policy.execMounts = append(t.policy.execMounts, uint32(m.id))
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("exec mount %s: no such mount point in the container", p)
+		}
+	}
+	for _, p := range allow {
+		t.allow[p] = true
+		t.policy.allow = append(t.policy.allow, pathHash(p))
+	}
+	t.policy.cgroupID = t.cgroupID
+	t.policy.enforce = ref.Mode == Enforce
+	return t, nil
+}
+
+// Release ends Drift Prevention for a container: its marks and map entries
+// go. Releasing a container that is not protected does nothing.
+func (d *Drift) Release(id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.targets[id]
+	if t == nil {
+		return nil
+	}
+	return d.releaseLocked(t)
+}
+
+func (d *Drift) releaseLocked(t *target) error {
+	if t.guard != nil {
+		t.guard.close()
+	}
+	delete(d.targets, t.ref.ID)
+	if d.byCgrp[t.cgroupID] == t.ref.ID {
+		delete(d.byCgrp, t.cgroupID)
+	}
+	if err := d.k.remove(t.policy); err != nil {
+		return fmt.Errorf("release container %s: %w", t.ref.ID, err)
+	}
+	return nil
+}
+
+// Close releases every container, detaches the programs, delivers the
+// verdicts still in the kernel's buffer and closes the Verdicts channel.
+func (d *Drift) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	var errs []error
+	for _, t := range d.targets {
+		if err := d.releaseLocked(t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	d.mu.Unlock()
+	d.k.detach()
+	close(d.stop)
+	d.k.reader.Flush() // the reader delivers what is there, then stops
+	d.wg.Wait()
+	d.k.close()
+	close(d.verdicts)
+	return errors.Join(errs...)
+}
+
+func (d *Drift) send(v Verdict) {
+	select {
+	case d.verdicts <- v:
+	default:
+		d.dropped.Add(1)
+	}
+}
+
+func (d *Drift) readKernel() {
+	defer d.wg.Done()
+	err := d.k.read(func(r driftVerdict) {
+		d.mu.Lock()
+		id := d.byCgrp[r.CgroupId]
+		d.mu.Unlock()
+		d.send(d.k.verdict(r, id))
+	})
+	if err != nil {
+		d.log.Error("drift: verdict reader stopped", "err", err)
+	}
+}
+
+func (d *Drift) watchdog() {
+	defer d.wg.Done()
+	tick := time.NewTicker(d.cfg.DecisionTimeout / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case now := <-tick.C:
+			d.mu.Lock()
+			for _, t := range d.targets {
+				if t.guard != nil {
+					t.guard.watch(now)
+				}
+			}
+			d.mu.Unlock()
+		}
+	}
+}

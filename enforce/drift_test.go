@@ -1,0 +1,464 @@
+package enforce
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/internal/podmantest"
+)
+
+// helperBin is testdata/drifthelper, built static so that it runs in the
+// busybox test image.
+var helperBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mamori-enforce-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	helperBin = filepath.Join(dir, "drifthelper")
+	cmd := exec.Command("go", "build", "-o", helperBin, "./testdata/drifthelper")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build drifthelper: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// helperPath is where tests copy drifthelper in a container; it is on the
+// upper layer, so every test that runs it allows it, which exercises the
+// allow list on both mechanisms.
+const helperPath = "/drifthelper"
+
+// env is one test's Drift Prevention and the verdicts it has delivered.
+type env struct {
+	d  *Drift
+	mu sync.Mutex
+	vs []Verdict
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	podmantest.Require(t)
+	d, err := NewDrift(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	if err != nil {
+		t.Fatalf("NewDrift: %v", err)
+	}
+	e := &env{d: d}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for v := range d.Verdicts() {
+			e.mu.Lock()
+			e.vs = append(e.vs, v)
+			e.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		<-done
+	})
+	return e
+}
+
+// waitVerdict waits for a verdict about path (suffix match) and returns it.
+func (e *env) waitVerdict(t *testing.T, path string) Verdict {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		e.mu.Lock()
+		for _, v := range e.vs {
+			if strings.HasSuffix(v.Path, path) {
+				e.mu.Unlock()
+				return v
+			}
+		}
+		e.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t.Fatalf("no verdict for %s; have %+v", path, e.vs)
+	return Verdict{}
+}
+
+func (e *env) verdicts() []Verdict {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Verdict(nil), e.vs...)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// box is a running test container.
+type box struct {
+	*podmantest.Container
+	info podmantest.Info
+}
+
+func startBox(t *testing.T, opts ...podmantest.Option) *box {
+	t.Helper()
+	c := podmantest.Run(t, opts...)
+	b := &box{Container: c, info: podmantest.Inspect(t, c)}
+	if out, err := exec.Command("podman", "cp", helperBin, c.ID+":"+helperPath).CombinedOutput(); err != nil {
+		t.Fatalf("podman cp drifthelper: %v: %s", err, out)
+	}
+	return b
+}
+
+// run runs argv in the container and returns its combined output and
+// error; unlike podmantest.Exec a failure is a result, not a test failure.
+func (b *box) run(argv ...string) (string, error) {
+	out, err := exec.Command("podman", append([]string{"exec", b.ID}, argv...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (b *box) mustRun(t *testing.T, argv ...string) string {
+	t.Helper()
+	out, err := b.run(argv...)
+	if err != nil {
+		t.Fatalf("%s in the container: %v: %s", strings.Join(argv, " "), err, out)
+	}
+	return out
+}
+
+// exists looks at the container's file system from the host, so that the
+// check needs no exec in the container.
+func (b *box) exists(p string) bool {
+	_, err := os.Lstat(filepath.Join(fmt.Sprintf("/proc/%d/root", b.info.Pid), p))
+	return err == nil
+}
+
+func (b *box) ref(mode Mode, allow ...string) ContainerRef {
+	return ContainerRef{ID: b.ID, RootPID: b.info.Pid, Mode: mode, Allow: append([]string{helperPath}, allow...)}
+}
+
+func protect(t *testing.T, e *env, ref ContainerRef) {
+	t.Helper()
+	start := time.Now()
+	if err := e.d.Protect(context.Background(), ref); err != nil {
+		t.Fatalf("Protect: %v", err)
+	}
+	t.Logf("Protect took %v", time.Since(start))
+}
+
+// blocked asserts that running argv failed and that marker was not created.
+func (b *box) blocked(t *testing.T, marker string, argv ...string) string {
+	t.Helper()
+	out, err := b.run(argv...)
+	if err == nil {
+		t.Fatalf("%s ran in a protected container: %s", strings.Join(argv, " "), out)
+	}
+	if b.exists(marker) {
+		t.Fatalf("%s failed (%v) but created %s: the program ran", strings.Join(argv, " "), err, marker)
+	}
+	return out
+}
+
+func checkVerdict(t *testing.T, v Verdict, id string, reason Reason, action Action, mech Mechanism) {
+	t.Helper()
+	if v.Container != id || v.Reason != reason || v.Action != action || v.Mechanism != mech {
+		t.Errorf("verdict %+v: want container %.12s, %s, %s, %s", v, id, reason, action, mech)
+	}
+	if v.PID == 0 || v.CgroupID == 0 || v.Time.IsZero() {
+		t.Errorf("verdict %+v lacks pid, cgroup or time", v)
+	}
+}
+
+func TestEnforceImageProgramsRun(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce))
+	b.mustRun(t, "/bin/sh", "-c", "true")
+	if out := b.mustRun(t, "ls", "/"); !strings.Contains(out, "bin") {
+		t.Errorf("ls / printed %q", out)
+	}
+	b.mustRun(t, "sh", "-c", "echo a | grep a >/dev/null && id -u >/dev/null")
+	b.mustRun(t, helperPath, "bench", "3", "/bin/true") // allowed, although dropped
+	for _, v := range e.verdicts() {
+		t.Errorf("unexpected verdict for an image or allowed program: %+v", v)
+	}
+}
+
+func TestEnforcePodmanCp(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce))
+	if out, err := exec.Command("podman", "cp", "/bin/busybox", b.ID+":/usr-local-touch").CombinedOutput(); err != nil {
+		t.Fatalf("podman cp: %v: %s", err, out)
+	}
+	out := b.blocked(t, "/marker", "/usr-local-touch", "/marker")
+	if !strings.Contains(strings.ToLower(out), "not permitted") {
+		t.Errorf("want EPERM from exec, got %q", out)
+	}
+	checkVerdict(t, e.waitVerdict(t, "/usr-local-touch"), b.ID, UpperLayer, Blocked, Fanotify)
+}
+
+func TestEnforceShellDrop(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce))
+	out := b.blocked(t, "/tmp/marker", "sh", "-c", "cp /bin/busybox /tmp/touch && /tmp/touch /tmp/marker")
+	if !strings.Contains(strings.ToLower(out), "not permitted") {
+		t.Errorf("want EPERM from exec, got %q", out)
+	}
+	checkVerdict(t, e.waitVerdict(t, "/tmp/touch"), b.ID, UpperLayer, Blocked, Fanotify)
+	// A script is refused too: its own open for exec is judged, not only
+	// the interpreter's.
+	b.blocked(t, "/tmp/marker2", "sh", "-c", "printf '#!/bin/sh\\ntouch /tmp/marker2\\n' >/tmp/s.sh && chmod +x /tmp/s.sh && /tmp/s.sh")
+	checkVerdict(t, e.waitVerdict(t, "/tmp/s.sh"), b.ID, UpperLayer, Blocked, Fanotify)
+}
+
+func TestEnforceCopyUp(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce))
+	// chmod copies the image's busybox up: from then on it is the
+	// container's own file, and every applet (all links to it) is drift.
+	b.mustRun(t, "chmod", "0755", "/bin/busybox")
+	b.blocked(t, "/marker", "/bin/touch", "/marker")
+	checkVerdict(t, e.waitVerdict(t, "/bin/busybox"), b.ID, UpperLayer, Blocked, Fanotify)
+}
+
+func TestEnforceMemfd(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce))
+	for _, variant := range [][]string{{}, {"-proc"}} {
+		marker := "/tmp/marker-memfd" + strings.Join(variant, "")
+		argv := append([]string{helperPath, "memfd"}, variant...)
+		argv = append(argv, "/bin/busybox", "touch", marker)
+		out := b.blocked(t, marker, argv...)
+		t.Logf("%v: %s", argv, out)
+		v := e.waitVerdict(t, "")
+		found := false
+		for _, v = range e.verdicts() {
+			if v.Reason == Memfd && v.Action == Blocked {
+				found = true
+				checkVerdict(t, v, b.ID, Memfd, Blocked, SIGKILL)
+			}
+		}
+		if !found {
+			t.Fatalf("no memfd verdict: %+v", e.verdicts())
+		}
+	}
+}
+
+func TestEnforceDeleted(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce))
+	// Exec a file through an fd after its last name is gone. Fanotify
+	// sees it (it is on the root mount) and says why.
+	b.blocked(t, "/tmp/marker", "sh", "-c", "cp /bin/busybox /tmp/gone && exec 3</tmp/gone && rm /tmp/gone && /proc/self/fd/3 touch /tmp/marker")
+	v := e.waitVerdict(t, "/tmp/gone (deleted)")
+	checkVerdict(t, v, b.ID, Deleted, Blocked, Fanotify)
+}
+
+func TestEnforceVolume(t *testing.T) {
+	e := newEnv(t, Config{})
+	vol, progs := t.TempDir(), t.TempDir()
+	for _, dir := range []string{vol, progs} {
+		data, err := os.ReadFile("/bin/busybox")
+		if err != nil {
+			t.Skipf("host busybox: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "touch"), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := startBox(t, podmantest.Args("-v", vol+":/vol", "-v", progs+":/progs"))
+	ref := b.ref(Enforce)
+	ref.ExecMounts = []string{"/progs"}
+	protect(t, e, ref)
+	b.blocked(t, "/vol/marker", "/vol/touch", "/vol/marker")
+	checkVerdict(t, e.waitVerdict(t, "/vol/touch"), b.ID, Volume, Blocked, Fanotify)
+	b.mustRun(t, "/progs/touch", "/progs/marker")
+	if !b.exists("/progs/marker") {
+		t.Error("a program on a declared exec mount did not run")
+	}
+}
+
+func TestAllowList(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce, "/tmp/ok/touch"))
+	b.mustRun(t, "sh", "-c", "mkdir /tmp/ok && cp /bin/busybox /tmp/ok/touch && /tmp/ok/touch /tmp/ok/marker")
+	if !b.exists("/tmp/ok/marker") {
+		t.Fatal("an allowed dropped program did not run")
+	}
+	// The same file under another name is not allowed.
+	b.blocked(t, "/tmp/marker", "sh", "-c", "cp /tmp/ok/touch /tmp/touch && /tmp/touch /tmp/marker")
+}
+
+// TestSigkillLine runs without fanotify: the kernel program alone must stop
+// every kind of drift before it runs.
+func TestSigkillLine(t *testing.T) {
+	e := newEnv(t, Config{NoFanotify: true})
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce, "/tmp/ok/touch"))
+	b.mustRun(t, "/bin/sh", "-c", "true")
+	out := b.blocked(t, "/tmp/marker", "sh", "-c", "cp /bin/busybox /tmp/touch && /tmp/touch /tmp/marker")
+	if !strings.Contains(out, "Killed") {
+		t.Logf("shell said %q", out)
+	}
+	checkVerdict(t, e.waitVerdict(t, "/tmp/touch"), b.ID, UpperLayer, Blocked, SIGKILL)
+	b.mustRun(t, "sh", "-c", "mkdir /tmp/ok && cp /bin/busybox /tmp/ok/touch && /tmp/ok/touch /tmp/ok/marker")
+	if !b.exists("/tmp/ok/marker") {
+		t.Fatal("the allow list does not work in the kernel")
+	}
+	b.mustRun(t, "chmod", "0755", "/bin/busybox")
+	b.blocked(t, "/marker", "/bin/touch", "/marker")
+	checkVerdict(t, e.waitVerdict(t, "/bin/touch"), b.ID, UpperLayer, Blocked, SIGKILL)
+}
+
+func TestAudit(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	protect(t, e, b.ref(Audit))
+	b.mustRun(t, "sh", "-c", "cp /bin/busybox /tmp/touch && /tmp/touch /tmp/marker")
+	if !b.exists("/tmp/marker") {
+		t.Fatal("audit mode blocked a program")
+	}
+	checkVerdict(t, e.waitVerdict(t, "/tmp/touch"), b.ID, UpperLayer, Audited, SIGKILL)
+	b.mustRun(t, helperPath, "memfd", "/bin/busybox", "touch", "/tmp/marker-memfd")
+	if !b.exists("/tmp/marker-memfd") {
+		t.Fatal("audit mode blocked a memfd program")
+	}
+	found := false
+	for _, v := range e.verdicts() {
+		if v.Reason == Memfd {
+			found = true
+			checkVerdict(t, v, b.ID, Memfd, Audited, SIGKILL)
+		}
+	}
+	if !found {
+		t.Error("no memfd verdict in audit mode")
+	}
+}
+
+func TestUnprotectedAndRelease(t *testing.T) {
+	e := newEnv(t, Config{})
+	protected, other := startBox(t), startBox(t)
+	protect(t, e, protected.ref(Enforce))
+	drop := []string{"sh", "-c", "cp /bin/busybox /tmp/touch && /tmp/touch /tmp/marker"}
+	other.mustRun(t, drop...)
+	if !other.exists("/tmp/marker") {
+		t.Fatal("a container that is not protected was affected")
+	}
+	protected.blocked(t, "/tmp/marker", drop...)
+	if err := e.d.Release(protected.ID); err != nil {
+		t.Fatal(err)
+	}
+	protected.mustRun(t, "/tmp/touch", "/tmp/marker")
+	if !protected.exists("/tmp/marker") {
+		t.Fatal("a released container still cannot run its dropped program")
+	}
+	if n := len(e.verdicts()); n != 1 {
+		t.Errorf("want 1 verdict, got %+v", e.verdicts())
+	}
+}
+
+// attempt is one line of `drifthelper drop`.
+type attempt struct {
+	Path   string `json:"path"`
+	Start  int64  `json:"start"`
+	Err    string `json:"err"`
+	Exit   int    `json:"exit"`
+	Signal string `json:"signal"`
+}
+
+func (b *box) drop(t *testing.T, n int) []attempt {
+	t.Helper()
+	cmd := exec.Command("podman", "exec", b.ID, helperPath, "drop", fmt.Sprint(n), "/bin/busybox", "touch", "/tmp/drop/%d/marker")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var as []attempt
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		var a attempt
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatalf("drifthelper: %v: %s", err, sc.Bytes())
+		}
+		as = append(as, a)
+	}
+	io.Copy(io.Discard, stdout)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("drifthelper drop: %v: %s", err, stderr.String())
+	}
+	if len(as) != n {
+		t.Fatalf("drifthelper made %d attempts, want %d", len(as), n)
+	}
+	return as
+}
+
+// TestRace drops a new program and execs it at once, 1000 times, with both
+// mechanisms and with the kernel line alone: none may run.
+func TestRace(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		mech Mechanism
+	}{{"fanotify", Config{}, Fanotify}, {"sigkill", Config{NoFanotify: true}, SIGKILL}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.cfg)
+			b := startBox(t)
+			protect(t, e, b.ref(Enforce))
+			const n = 1000
+			as := b.drop(t, n)
+			ran := 0
+			for i, a := range as {
+				if a.Exit == 0 && a.Err == "" || b.exists(fmt.Sprintf("/tmp/drop/%d/marker", i)) {
+					ran++
+				}
+			}
+			if ran > 0 {
+				t.Fatalf("%d of %d dropped programs ran", ran, n)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for len(e.verdicts()) < n && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			vs := e.verdicts()
+			if len(vs) != n {
+				t.Errorf("%d verdicts for %d blocked execs (stats %+v)", len(vs), n, e.d.Stats())
+			}
+			for _, v := range vs {
+				if v.Mechanism != tc.mech || v.Action != Blocked {
+					t.Errorf("verdict %+v: want %s, blocked", v, tc.mech)
+					break
+				}
+			}
+			t.Logf("first attempt: %+v", as[0])
+		})
+	}
+}

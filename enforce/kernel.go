@@ -1,0 +1,235 @@
+package enforce
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Values shared with drift.bpf.c.
+const (
+	modeAudit   = 1
+	modeEnforce = 2
+
+	policyHasAllow = 1 << 0
+
+	reasonMemfd   = 1
+	reasonDeleted = 2
+	reasonUpper   = 3
+	reasonVolume  = 4
+
+	actionAudited    = 1
+	actionKilled     = 2
+	actionDenied     = 3
+	actionKillFailed = 4
+
+	mechanismSigkill = 1
+	mechanismLSM     = 2
+)
+
+// kernel is the loaded drift.bpf.c: maps shared by the always-attached
+// sched_process_exec program and, where it loads, the LSM program.
+type kernel struct {
+	objs struct {
+		Exec *ebpf.Program `ebpf:"drift_exec"`
+		driftMaps
+	}
+	lsm    *ebpf.Program
+	links  []link.Link
+	reader *ringbuf.Reader
+	// bootOffset turns CLOCK_BOOTTIME into wall-clock time.
+	bootOffset time.Duration
+	// lsmErr says why the LSM program is not attached, nil when it is.
+	lsmErr error
+}
+
+func loadKernel(log *slog.Logger) (*kernel, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("lift the memlock limit: %w", err)
+	}
+	spec, err := loadDrift()
+	if err != nil {
+		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
+	}
+	k := &kernel{bootOffset: bootOffset()}
+	if err := spec.LoadAndAssign(&k.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			log.Error("the kernel's verifier refused the drift program", "log", fmt.Sprintf("%+v", verr))
+		}
+		return nil, fmt.Errorf("load the drift BPF program: %w", err)
+	}
+	k.lsmErr = k.attachLSM(spec)
+	l, err := link.AttachTracing(link.TracingOptions{Program: k.objs.Exec})
+	if err != nil {
+		k.close()
+		return nil, fmt.Errorf("attach tp_btf/sched_process_exec: %w", err)
+	}
+	k.links = append(k.links, l)
+	k.reader, err = ringbuf.NewReader(k.objs.Verdicts)
+	if err != nil {
+		k.close()
+		return nil, fmt.Errorf("open the verdict ring buffer: %w", err)
+	}
+	return k, nil
+}
+
+// attachLSM tries the BPF LSM program. Its failure is expected on kernels
+// without BPF LSM and is reported, not fatal.
+func (k *kernel) attachLSM(spec *ebpf.CollectionSpec) error {
+	ps := spec.Programs[driftProgDriftBprmCheck]
+	if ps == nil {
+		return errors.New("the BPF object has no LSM program")
+	}
+	replace := map[string]*ebpf.Map{
+		driftMapEnforced:    k.objs.Enforced,
+		driftMapAllow:       k.objs.Allow,
+		driftMapExecMounts:  k.objs.ExecMounts,
+		driftMapVerdicts:    k.objs.Verdicts,
+		driftMapLost:        k.objs.Lost,
+		driftMapNameScratch: k.objs.NameScratch,
+	}
+	lspec := spec.Copy()
+	for name := range lspec.Programs {
+		if name != driftProgDriftBprmCheck {
+			delete(lspec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(lspec, ebpf.CollectionOptions{MapReplacements: replace})
+	if errors.Is(err, unix.EPERM) {
+		// cilium/ebpf suggests MEMLOCK here; it is lifted already, so it
+		// is the program type the kernel refuses.
+		return errors.New("the kernel refuses BPF LSM programs (EPERM): BPF LSM is compiled out or not in lsm=")
+	}
+	if err != nil {
+		return fmt.Errorf("load lsm/bprm_check_security: %w", err)
+	}
+	prog := coll.DetachProgram(driftProgDriftBprmCheck)
+	coll.Close()
+	l, err := link.AttachLSM(link.LSMOptions{Program: prog})
+	if err != nil {
+		prog.Close()
+		return fmt.Errorf("attach lsm/bprm_check_security: %w", err)
+	}
+	k.lsm = prog
+	k.links = append(k.links, l)
+	return nil
+}
+
+type kernelPolicy struct {
+	cgroupID   uint64
+	enforce    bool
+	allow      []uint64 // path hashes
+	execMounts []uint32 // mount ids
+}
+
+// put writes a container's policy. The enforced entry goes last, so that
+// the program never sees the container without its exceptions.
+func (k *kernel) put(p kernelPolicy) error {
+	for _, h := range p.allow {
+		if err := k.objs.Allow.Put(driftAllowKey{CgroupId: p.cgroupID, Hash: h}, uint8(1)); err != nil {
+			return fmt.Errorf("allow map: %w", err)
+		}
+	}
+	for _, m := range p.execMounts {
+		if err := k.objs.ExecMounts.Put(driftMountKey{CgroupId: p.cgroupID, MntId: m}, uint8(1)); err != nil {
+			return fmt.Errorf("exec mount map: %w", err)
+		}
+	}
+	pol := driftPolicy{Mode: modeAudit}
+	if p.enforce {
+		pol.Mode = modeEnforce
+	}
+	if len(p.allow) > 0 {
+		pol.Flags |= policyHasAllow
+	}
+	if err := k.objs.Enforced.Put(p.cgroupID, pol); err != nil {
+		return fmt.Errorf("enforced map: %w", err)
+	}
+	return nil
+}
+
+// remove deletes a container's policy, the enforced entry first.
+func (k *kernel) remove(p kernelPolicy) error {
+	var errs []error
+	if err := k.objs.Enforced.Delete(p.cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		errs = append(errs, err)
+	}
+	for _, h := range p.allow {
+		if err := k.objs.Allow.Delete(driftAllowKey{CgroupId: p.cgroupID, Hash: h}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	for _, m := range p.execMounts {
+		if err := k.objs.ExecMounts.Delete(driftMountKey{CgroupId: p.cgroupID, MntId: m}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lost returns how many verdicts the ring buffer had no room for.
+func (k *kernel) lost() uint64 {
+	var per []uint64
+	if err := k.objs.Lost.Lookup(uint32(0), &per); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range per {
+		n += v
+	}
+	return n
+}
+
+// read delivers each verdict record until the reader is closed.
+func (k *kernel) read(fn func(driftVerdict)) error {
+	var rec ringbuf.Record
+	for {
+		if err := k.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
+				return nil // closed, or drained by Close
+			}
+			return err
+		}
+		v, err := decodeVerdict(rec.RawSample)
+		if err != nil {
+			continue
+		}
+		fn(v)
+	}
+}
+
+// detach stops the programs; verdicts already in the ring buffer stay
+// readable until close.
+func (k *kernel) detach() {
+	for _, l := range k.links {
+		l.Close()
+	}
+	k.links = nil
+}
+
+func (k *kernel) close() {
+	k.detach()
+	if k.reader != nil {
+		k.reader.Close()
+	}
+	if k.lsm != nil {
+		k.lsm.Close()
+	}
+	k.objs.Exec.Close()
+	k.objs.driftMaps.Close()
+}
+
+func bootOffset() time.Duration {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return time.Duration(time.Now().UnixNano() - ts.Nano())
+}
