@@ -130,7 +130,26 @@ func nearest(s string, candidates []string) string {
 	if bestD <= limit {
 		return best
 	}
+	// An abbreviation: most of s starts a candidate ("readOnlyRootFs").
+	best, bestL := "", 0
+	for _, c := range candidates {
+		l := commonPrefix(ls, strings.ToLower(c))
+		if l > bestL {
+			best, bestL = c, l
+		}
+	}
+	if bestL >= max(4, len(s)*3/4) {
+		return best
+	}
 	return ""
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 func editDistance(a, b string) int {
