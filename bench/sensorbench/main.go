@@ -31,6 +31,8 @@ import (
 type options struct {
 	mamori, storm, outDir, healthAddr string
 	fileDir                           string
+	quietCPU                          float64
+	quietWait, quietBudget            time.Duration
 	rounds, starts, nice              int
 	execN, fileN, connectN            int
 	configs, storms                   []string
@@ -47,6 +49,9 @@ func main() {
 	flag.IntVar(&o.nice, "nice", -10, "nice value for the benchmark and all it starts (storms, agent, auditd), so that other work on a shared machine disturbs the runs less; 0 leaves it")
 	flag.IntVar(&o.starts, "starts", 5, "extra agent starts to time start-up (on top of one per mamori round)")
 	flag.StringVar(&o.fileDir, "file-dir", "/dev/shm", "where the file storm creates its files; tmpfs keeps disk and journal noise out")
+	flag.Float64Var(&o.quietCPU, "quiet-cpu", 0.3, "before each storm, wait until the machine's busy CPU (in CPUs, over half a second) is at most this; 0 turns the wait off")
+	flag.DurationVar(&o.quietWait, "quiet-wait", 30*time.Second, "give up waiting for quiet after this long and run anyway (the run is then marked not quiet)")
+	flag.DurationVar(&o.quietBudget, "quiet-budget", 5*time.Minute, "wait for quiet at most this long over the whole benchmark")
 	flag.IntVar(&o.execN, "exec-n", 800, "execs per exec storm")
 	flag.IntVar(&o.fileN, "file-n", 20000, "files per file storm")
 	flag.IntVar(&o.connectN, "connect-n", 10000, "connections per connect storm")
@@ -111,8 +116,12 @@ type run struct {
 	Result stormResult `json:"result"`
 	// BackgroundCPU is CPU time that neither the storm nor the watcher
 	// (agent or auditd) spent during the storm: noise from elsewhere.
-	BackgroundCPU float64        `json:"background_cpu_s"`
-	Watcher       *watcherSample `json:"watcher,omitempty"`
+	BackgroundCPU float64 `json:"background_cpu_s"`
+	// QuietWait is how long the run waited for the machine to be quiet;
+	// NotQuiet says it gave up.
+	QuietWait float64        `json:"quiet_wait_s"`
+	NotQuiet  bool           `json:"not_quiet,omitempty"`
+	Watcher   *watcherSample `json:"watcher,omitempty"`
 }
 
 type stormResult struct {
@@ -156,6 +165,7 @@ type bench struct {
 	auditPID  int
 	auditOn   bool
 	lost      uint64
+	waitedAll time.Duration // for quiet, so far
 	// startFailures counts agents that exited before they were ready.
 	startFailures int
 	raw           *os.File
@@ -218,7 +228,10 @@ func (b *bench) runConfig(ctx context.Context, round int, config string) error {
 		}
 		b.runs = append(b.runs, r)
 		json.NewEncoder(b.raw).Encode(r)
-		line := fmt.Sprintf("round %d %-16s %-8s %8.0f ops/s  wall %.3fs  background %.2f cpu-s", round, config, s, r.Result.OpsPerS, r.Result.WallSec, r.BackgroundCPU)
+		line := fmt.Sprintf("round %d %-16s %-8s %8.0f ops/s  wall %.3fs  background %.2f cpu-s  waited %.0fs", round, config, s, r.Result.OpsPerS, r.Result.WallSec, r.BackgroundCPU, r.QuietWait)
+		if r.NotQuiet {
+			line += " (not quiet)"
+		}
 		if w := r.Watcher; w != nil {
 			line += fmt.Sprintf("  | watcher cpu %.2fs", w.CPUSec)
 			if b.agent != nil {
@@ -266,6 +279,7 @@ func (b *bench) runStorm(ctx context.Context, round int, config, storm string) (
 	}
 	// Let the previous storm's stragglers (exits, writes) settle.
 	time.Sleep(300 * time.Millisecond)
+	waited, quiet := b.waitQuiet(ctx)
 
 	watcher := 0
 	var st0 status
@@ -288,7 +302,7 @@ func (b *bench) runStorm(ctx context.Context, round int, config, storm string) (
 		return run{}, fmt.Errorf("storm %s: %w", storm, err)
 	}
 	end := time.Now()
-	r := run{Round: round, Config: config, Storm: storm}
+	r := run{Round: round, Config: config, Storm: storm, QuietWait: waited.Seconds(), NotQuiet: !quiet}
 	if err := json.Unmarshal(out.Bytes(), &r.Result); err != nil {
 		return run{}, fmt.Errorf("storm %s printed %q: %w", storm, out.String(), err)
 	}
@@ -339,6 +353,30 @@ func (b *bench) runStorm(ctx context.Context, round int, config, storm string) (
 		r.Watcher = w
 	}
 	return r, nil
+}
+
+// waitQuiet waits until the machine's busy CPU over half a second is at
+// most -quiet-cpu, for at most -quiet-wait. On a shared machine other work
+// comes in bursts; a storm run during one measures the burst.
+func (b *bench) waitQuiet(ctx context.Context) (time.Duration, bool) {
+	if b.opt.quietCPU <= 0 {
+		return 0, true
+	}
+	start := time.Now()
+	for {
+		b0 := systemBusy()
+		time.Sleep(500 * time.Millisecond)
+		busy := (systemBusy() - b0) / 0.5
+		if busy <= b.opt.quietCPU {
+			b.waitedAll += time.Since(start)
+			return time.Since(start), true
+		}
+		if ctx.Err() != nil || time.Since(start) > b.opt.quietWait || b.waitedAll+time.Since(start) > b.opt.quietBudget {
+			logf("the machine is busy (%.2f CPUs) after waiting %s for quiet; running anyway", busy, time.Since(start).Round(time.Second))
+			b.waitedAll += time.Since(start)
+			return time.Since(start), false
+		}
+	}
 }
 
 // status is the part of the agent's /status that the benchmark reads.

@@ -18,6 +18,18 @@ func (b *bench) summary() string {
 	fmt.Fprintf(&s, "%d rounds of %s; exec storms %d execs, file %d files (in %s), connect %d connections; nice %d.\n\n",
 		b.opt.rounds, strings.Join(b.opt.configs, " → "), b.opt.execN, b.opt.fileN, b.opt.fileDir, b.opt.connectN, b.opt.nice)
 
+	var waited float64
+	notQuiet := 0
+	for _, r := range b.runs {
+		waited += r.QuietWait
+		if r.NotQuiet {
+			notQuiet++
+		}
+	}
+	if b.opt.quietCPU > 0 {
+		fmt.Fprintf(&s, "Before each storm the benchmark waited for the machine to be quiet (at most %.2f CPUs busy over half a second): %.0f s of waiting in all; %d of %d runs found no quiet within %s (or the %s budget ran out) and ran anyway.\n\n",
+			b.opt.quietCPU, waited, notQuiet, len(b.runs), b.opt.quietWait, b.opt.quietBudget)
+	}
 	fmt.Fprintln(&s, "### Storms: throughput and overhead vs bare")
 	fmt.Fprintln(&s)
 	fmt.Fprintln(&s, "Overhead is the median wall time over the bare median, minus one; \"per round\" is the range of the same ratio taken round by round. Background is CPU that neither the storm nor the watcher used during the storm (other work on the VM); a run is counted as noisy when that exceeds a fifth of a CPU over its wall time.")
