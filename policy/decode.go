@@ -25,6 +25,9 @@ type decoder struct {
 const (
 	maxNodes = 1 << 16
 	maxDepth = 48
+	// maxList bounds a list in a document: merging intersects allow lists
+	// pairwise. Long lists belong in list files (ipReputation.lists).
+	maxList = 1024
 )
 
 // nodeDecoder is implemented by types that decode themselves, such as a
@@ -112,6 +115,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.errorf(n, "%s must be a list, found %s", lastKey(path), kindName(n))
+			return false
+		}
+		if len(n.Content) > maxList {
+			d.errorf(n, "%s has %d entries, more than %d; put long lists in a list file", lastKey(path), len(n.Content), maxList)
 			return false
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))

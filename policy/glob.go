@@ -131,18 +131,34 @@ func literalText(s string) (string, bool) {
 // not compared (deciding glob inclusion in general is not worth it here),
 // so an allow-list intersection drops them: the stricter answer.
 func narrower(a, b string) (string, bool) {
-	if a == b {
-		return a, true
+	return meetPatterns([]string{a}, []string{b})(0, 0)
+}
+
+// meetPatterns is narrower over two lists, compiling each pattern once.
+func meetPatterns(a, b []string) func(i, j int) (string, bool) {
+	type prepared struct {
+		p   Pattern
+		lit string
+		ok  bool
 	}
-	if la, ok := literalText(a); ok {
-		if pb, err := CompilePattern(b); err == nil && pb.Match(la) {
-			return a, true
+	prep := func(ss []string) []prepared {
+		out := make([]prepared, len(ss))
+		for i, s := range ss {
+			out[i].p, _ = CompilePattern(s)
+			out[i].lit, out[i].ok = literalText(s)
 		}
+		return out
 	}
-	if lb, ok := literalText(b); ok {
-		if pa, err := CompilePattern(a); err == nil && pa.Match(lb) {
-			return b, true
+	pa, pb := prep(a), prep(b)
+	return func(i, j int) (string, bool) {
+		switch {
+		case a[i] == b[j]:
+			return a[i], true
+		case pa[i].ok && pb[j].p.Match(pa[i].lit):
+			return a[i], true
+		case pb[j].ok && pa[i].p.Match(pb[j].lit):
+			return b[j], true
 		}
+		return "", false
 	}
-	return "", false
 }

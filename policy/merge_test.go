@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // policies parses documents given as (name, mode, scope, controls YAML
@@ -203,5 +204,35 @@ effective controls:
 	b, err := json.Marshal(Merge(shopTarget(), ps))
 	if err != nil || !strings.Contains(string(b), `"settings":[`) || !strings.Contains(string(b), `"path":"forkGuard.maxProcesses","mode":"audit","value":50`) {
 		t.Errorf("JSON: %v %s", err, b)
+	}
+}
+
+// TestMergeLongListsStayFast: the longest lists a document may hold merge
+// in well under a second (intersections compare pairwise).
+func TestMergeLongListsStayFast(t *testing.T) {
+	list := func(prefix string) string {
+		var b strings.Builder
+		for i := range maxList {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("\"" + prefix + itoa(i) + "*\"")
+		}
+		return b.String()
+	}
+	ps := policies(t,
+		[4]string{"a", "enforce", "{container: {}}", "    driftPrevention: {allow: {paths: [" + list("/a/") + "]}}\n    executableBlocklist: {names: [" + list("a") + "]}\n"},
+		[4]string{"b", "enforce", "{container: {}}", "    driftPrevention: {allow: {paths: [" + list("/b/") + "]}}\n    executableBlocklist: {names: [" + list("b") + "]}\n"})
+	start := time.Now()
+	e := Merge(shopTarget(), ps)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("merging two lists of %d took %s", maxList, d)
+	}
+	if n := e.Enforce.Controls.ExecutableBlocklist.Names.Len(); n != 2*maxList {
+		t.Errorf("union of %d", n)
+	}
+	_, err := Parse("f.yaml", []byte(doc(scopeAll+"  controls:\n    executableBlocklist: {names: ["+list("x")+", y]}\n")))
+	if err == nil || !strings.Contains(err.Error(), "f.yaml:8:34: names has 1025 entries, more than 1024; put long lists in a list file") {
+		t.Errorf("error %v", err)
 	}
 }

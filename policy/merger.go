@@ -113,8 +113,13 @@ func (m *merger) elemOrigin(path string, i int) Origin {
 
 // union merges a block list: every element any policy lists.
 func (m *merger) union(path string, dst *[]string, src []string) {
+	have := make(map[string]bool, len(*dst)+len(src))
+	for _, e := range *dst {
+		have[e] = true
+	}
 	for i, e := range src {
-		if !slices.Contains(*dst, e) {
+		if !have[e] {
+			have[e] = true
 			*dst = append(*dst, e)
 		}
 		m.add(elemKey(path, e), m.elemOrigin(path, i))
@@ -128,7 +133,7 @@ func (m *merger) union(path string, dst *[]string, src []string) {
 // returns the narrower of two elements that overlap. A nil src is a
 // policy that sets no list: with unsetIsAll it allows everything and
 // changes nothing, otherwise it allows nothing.
-func (m *merger) intersect(path string, dst *[]string, src []string, unsetIsAll bool, meet func(a, b string) (string, bool)) {
+func (m *merger) intersect(path string, dst *[]string, src []string, unsetIsAll bool, meet meeter) {
 	if src == nil && unsetIsAll {
 		return
 	}
@@ -147,9 +152,10 @@ func (m *merger) intersect(path string, dst *[]string, src []string, unsetIsAll 
 	m.add(path, m.origin(path))
 	out := []string{}
 	prov := map[string][]Origin{}
-	for _, a := range *dst {
-		for i, b := range src {
-			c, ok := meet(a, b)
+	meetAt := meet(*dst, src)
+	for ai, a := range *dst {
+		for i := range src {
+			c, ok := meetAt(ai, i)
 			if !ok {
 				continue
 			}
@@ -172,14 +178,40 @@ func (m *merger) intersect(path string, dst *[]string, src []string, unsetIsAll 
 	*dst = out
 }
 
-func equal(a, b string) (string, bool) { return a, a == b }
+// meeter prepares two lists for meeting element by element: the function
+// it returns gives the narrower of a[i] and b[j] when they overlap.
+type meeter func(a, b []string) func(i, j int) (string, bool)
+
+func equal(a, b []string) func(i, j int) (string, bool) {
+	return func(i, j int) (string, bool) { return a[i], a[i] == b[j] }
+}
 
 // unionPatterns and intersectPatterns are union and intersect for glob
 // lists; intersecting two different globs keeps neither (see narrower).
 func (m *merger) unionPatterns(path string, dst *Patterns, src Patterns) {
 	s := slices.Clone(dst.src)
 	m.union(path, &s, src.src)
-	*dst = mustPatterns(s...)
+	*dst = reuse(s, *dst, src)
+}
+
+// reuse builds Patterns for globs that come from a or b without compiling
+// them again: effective controls are merged per container.
+func reuse(globs []string, a, b Patterns) Patterns {
+	compiled := make(map[string]Pattern, a.Len()+b.Len())
+	for _, ps := range []Patterns{a, b} {
+		for i, s := range ps.src {
+			compiled[s] = ps.pat[i]
+		}
+	}
+	out := Patterns{src: globs, pat: make([]Pattern, len(globs))}
+	for i, g := range globs {
+		p, ok := compiled[g]
+		if !ok {
+			p = MustPattern(g)
+		}
+		out.pat[i] = p
+	}
+	return out
 }
 
 func (m *merger) intersectPatterns(path string, dst *Patterns, src Patterns, unsetIsAll bool) {
@@ -187,13 +219,9 @@ func (m *merger) intersectPatterns(path string, dst *Patterns, src Patterns, uns
 	if m.seen[path] && s == nil {
 		s = []string{}
 	}
-	m.intersect(path, &s, src.src, unsetIsAll, narrower)
+	m.intersect(path, &s, src.src, unsetIsAll, meetPatterns)
 	if s == nil {
 		return
 	}
-	ps := mustPatterns(s...)
-	if ps.src == nil {
-		ps.src = []string{} // an allow list that allows nothing, not an unset one
-	}
-	*dst = ps
+	*dst = reuse(s, *dst, src) // s is not nil: an allow list that allows nothing is set
 }

@@ -131,16 +131,25 @@ func (e *NetworkEgress) merge(m *merger, src control, path string) {
 	m.intersect(path+".allow", &e.Allow, src.(*NetworkEgress).Allow, false, meetPrefixes)
 }
 
-func meetPrefixes(a, b string) (string, bool) {
-	pa, err1 := parsePrefix(a)
-	pb, err2 := parsePrefix(b)
-	if err1 != nil || err2 != nil || !pa.Overlaps(pb) {
-		return "", false
+func meetPrefixes(a, b []string) func(i, j int) (string, bool) {
+	parse := func(ss []string) []netip.Prefix {
+		out := make([]netip.Prefix, len(ss))
+		for i, s := range ss {
+			out[i], _ = parsePrefix(s) // validated; an invalid prefix overlaps nothing
+		}
+		return out
 	}
-	if pa.Bits() >= pb.Bits() {
-		return pa.String(), true
+	pa, pb := parse(a), parse(b)
+	return func(i, j int) (string, bool) {
+		x, y := pa[i], pb[j]
+		if !x.IsValid() || !y.IsValid() || !x.Overlaps(y) {
+			return "", false
+		}
+		if x.Bits() >= y.Bits() {
+			return x.String(), true
+		}
+		return y.String(), true
 	}
-	return pb.String(), true
 }
 
 // parsePrefix reads an address (a one-address prefix) or a CIDR.

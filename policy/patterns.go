@@ -30,20 +30,16 @@ func NewPatterns(globs ...string) (Patterns, error) {
 	return ps, nil
 }
 
-func mustPatterns(globs ...string) Patterns {
-	ps, err := NewPatterns(globs...)
-	if err != nil {
-		panic(err)
-	}
-	return ps
-}
-
 func (ps *Patterns) decodeNode(d *decoder, n *yaml.Node, path string) bool {
 	items := []*yaml.Node{n}
 	if n.Kind == yaml.SequenceNode {
 		items = n.Content
 		if len(items) == 0 {
 			d.errorf(n, "%s is an empty list; list at least one pattern or remove the key", lastKey(path))
+			return false
+		}
+		if len(items) > maxList {
+			d.errorf(n, "%s has %d entries, more than %d; put long lists in a list file", lastKey(path), len(items), maxList)
 			return false
 		}
 	}

@@ -174,3 +174,6 @@ func TestDeploymentOf(t *testing.T) {
 		}
 	}
 }
+
+var eventContainerWeb1 = event.Container{ID: "e9cc", Name: "web-1", Image: "registry.example.com/shop/web:1.4",
+	Pod: &event.Pod{Name: "web-7d4b9c6f5d-x2x4z", Namespace: "shop"}}
