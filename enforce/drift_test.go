@@ -118,7 +118,7 @@ type box struct {
 	info podmantest.Info
 }
 
-func startBox(t *testing.T, opts ...podmantest.Option) *box {
+func startBox(t testing.TB, opts ...podmantest.Option) *box {
 	t.Helper()
 	c := podmantest.Run(t, opts...)
 	b := &box{Container: c, info: podmantest.Inspect(t, c)}
@@ -135,7 +135,7 @@ func (b *box) run(argv ...string) (string, error) {
 	return string(out), err
 }
 
-func (b *box) mustRun(t *testing.T, argv ...string) string {
+func (b *box) mustRun(t testing.TB, argv ...string) string {
 	t.Helper()
 	out, err := b.run(argv...)
 	if err != nil {
@@ -390,7 +390,7 @@ type attempt struct {
 	Signal string `json:"signal"`
 }
 
-func (b *box) drop(t *testing.T, n int) []attempt {
+func (b *box) drop(t testing.TB, n int) []attempt {
 	t.Helper()
 	cmd := exec.Command("podman", "exec", b.ID, helperPath, "drop", fmt.Sprint(n), "/bin/busybox", "touch", "/tmp/drop/%d/marker")
 	stdout, err := cmd.StdoutPipe()
