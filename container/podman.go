@@ -56,6 +56,8 @@ type libpodConfig struct {
 	RootfsImageID   string            `json:"rootfsImageID"`
 	RootfsImageName string            `json:"rootfsImageName"`
 	Labels          map[string]string `json:"labels"`
+	Privileged      bool              `json:"privileged"`
+	CreatedTime     time.Time         `json:"createdTime"`
 }
 
 // container returns what podman knows about the container. On an error it
@@ -71,6 +73,8 @@ func (p *podmanStore) container(id string) (*event.Container, error) {
 		}
 		c.ImageID = cfg.RootfsImageID
 		c.Labels = cfg.Labels
+		c.Privileged = cfg.Privileged
+		c.Created = cfg.CreatedTime
 	} else {
 		// c/storage knows all but the labels.
 		ctrs, err := p.storageContainers()

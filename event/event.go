@@ -11,40 +11,43 @@ import "time"
 type Type string
 
 const (
-	Exec       Type = "exec"
-	Exit       Type = "exit"
-	Fork       Type = "fork"
-	Open       Type = "open"
-	Unlink     Type = "unlink"
-	Rename     Type = "rename"
-	Chmod      Type = "chmod"
-	Link       Type = "link"
-	Symlink    Type = "symlink"
-	Truncate   Type = "truncate"
-	Memfd      Type = "memfd"
-	Connect    Type = "connect"
-	Accept     Type = "accept"
-	Bind       Type = "bind"
-	Listen     Type = "listen"
-	Socket     Type = "socket"
-	Setuid     Type = "setuid"
-	Setgid     Type = "setgid"
-	Capset     Type = "capset"
-	Ptrace     Type = "ptrace"
-	Mount      Type = "mount"
-	Umount     Type = "umount"
-	ModuleLoad Type = "module_load"
-	BPF        Type = "bpf"
-	Unshare    Type = "unshare"
-	Setns      Type = "setns"
-	Dup        Type = "dup"
+	Exec        Type = "exec"
+	Exit        Type = "exit"
+	Fork        Type = "fork"
+	Open        Type = "open"
+	Unlink      Type = "unlink"
+	Rename      Type = "rename"
+	Chmod       Type = "chmod"
+	Link        Type = "link"
+	Symlink     Type = "symlink"
+	Truncate    Type = "truncate"
+	Memfd       Type = "memfd"
+	Connect     Type = "connect"
+	Accept      Type = "accept"
+	Bind        Type = "bind"
+	Listen      Type = "listen"
+	Socket      Type = "socket"
+	Setuid      Type = "setuid"
+	Setgid      Type = "setgid"
+	Capset      Type = "capset"
+	Ptrace      Type = "ptrace"
+	Mount       Type = "mount"
+	Umount      Type = "umount"
+	ModuleLoad  Type = "module_load"
+	BPF         Type = "bpf"
+	Unshare     Type = "unshare"
+	Setns       Type = "setns"
+	Dup         Type = "dup"
+	Mkdir       Type = "mkdir"
+	Rmdir       Type = "rmdir"
+	Userfaultfd Type = "userfaultfd"
 )
 
 // Types lists every event type in the order docs/events.md describes them.
 var Types = []Type{
 	Exec, Exit, Fork, Open, Unlink, Rename, Chmod, Link, Symlink, Truncate, Memfd,
 	Connect, Accept, Bind, Listen, Socket, Setuid, Setgid, Capset, Ptrace,
-	Mount, Umount, ModuleLoad, BPF, Unshare, Setns, Dup,
+	Mount, Umount, ModuleLoad, BPF, Unshare, Setns, Dup, Mkdir, Rmdir, Userfaultfd,
 }
 
 // Event is one security-relevant action of one process.
@@ -65,36 +68,39 @@ type Event struct {
 // Process describes the acting process. Ancestors is filled for the acting
 // process only, nearest first; an ancestor has no ancestors of its own.
 type Process struct {
-	PID           uint32    `json:"pid"`
-	TID           uint32    `json:"tid,omitempty"`
-	PPID          uint32    `json:"ppid"`
-	Name          string    `json:"name"`
-	Exe           string    `json:"exe"`
-	Args          []string  `json:"args"`
-	ArgsTruncated bool      `json:"args_truncated,omitempty"`
-	Cwd           string    `json:"cwd"`
-	UID           uint32    `json:"uid"`
-	GID           uint32    `json:"gid"`
-	EUID          uint32    `json:"euid"`
-	EGID          uint32    `json:"egid"`
-	LoginUID      int64     `json:"loginuid"` // -1 when unset
-	TTY           uint32    `json:"tty"`      // controlling terminal device, 0 for none
-	SID           uint32    `json:"sid,omitempty"`
-	PGID          uint32    `json:"pgid,omitempty"`
-	CapEffective  uint64    `json:"cap_effective,omitempty"`
-	StartTime     time.Time `json:"start_time,omitzero"`
-	ExeInode      uint64    `json:"exe_inode,omitempty"`
-	ExeDevice     uint32    `json:"exe_device,omitempty"` // kernel encoding: major<<20 | minor
-	ExeMtime      time.Time `json:"exe_mtime,omitzero"`
-	ExeCtime      time.Time `json:"exe_ctime,omitzero"`
-	ExeUpperLayer bool      `json:"exe_upper_layer"`
-	ExeFromMemfd  bool      `json:"exe_from_memfd"`
-	ExeDeleted    bool      `json:"exe_deleted,omitempty"`
-	ExitCode      *int32    `json:"exit_code,omitempty"`   // exit events: the exit status
-	ExitSignal    *int32    `json:"exit_signal,omitempty"` // exit events: the terminating signal
-	ChildPID      uint32    `json:"child_pid,omitempty"`   // fork events: the new process or thread
-	ChildIsThread bool      `json:"child_is_thread,omitempty"`
-	Ancestors     []Process `json:"ancestors,omitempty"`
+	PID            uint32    `json:"pid"`
+	VPID           uint32    `json:"vpid,omitempty"` // the pid inside its own pid namespace (1 for a container\'s init)
+	TID            uint32    `json:"tid,omitempty"`
+	PPID           uint32    `json:"ppid"`
+	Name           string    `json:"name"`
+	Exe            string    `json:"exe"`
+	Args           []string  `json:"args"`
+	ArgsTruncated  bool      `json:"args_truncated,omitempty"`
+	Cwd            string    `json:"cwd"`
+	UID            uint32    `json:"uid"`
+	GID            uint32    `json:"gid"`
+	EUID           uint32    `json:"euid"`
+	EGID           uint32    `json:"egid"`
+	LoginUID       int64     `json:"loginuid"` // -1 when unset
+	TTY            uint32    `json:"tty"`      // controlling terminal device, 0 for none
+	SID            uint32    `json:"sid,omitempty"`
+	PGID           uint32    `json:"pgid,omitempty"`
+	CapEffective   uint64    `json:"cap_effective,omitempty"`
+	CapPermitted   uint64    `json:"cap_permitted,omitempty"`
+	CapInheritable uint64    `json:"cap_inheritable,omitempty"`
+	StartTime      time.Time `json:"start_time,omitzero"`
+	ExeInode       uint64    `json:"exe_inode,omitempty"`
+	ExeDevice      uint32    `json:"exe_device,omitempty"` // kernel encoding: major<<20 | minor
+	ExeMtime       time.Time `json:"exe_mtime,omitzero"`
+	ExeCtime       time.Time `json:"exe_ctime,omitzero"`
+	ExeUpperLayer  bool      `json:"exe_upper_layer"`
+	ExeFromMemfd   bool      `json:"exe_from_memfd"`
+	ExeDeleted     bool      `json:"exe_deleted,omitempty"`
+	ExitCode       *int32    `json:"exit_code,omitempty"`   // exit events: the exit status
+	ExitSignal     *int32    `json:"exit_signal,omitempty"` // exit events: the terminating signal
+	ChildPID       uint32    `json:"child_pid,omitempty"`   // fork events: the new process or thread
+	ChildIsThread  bool      `json:"child_is_thread,omitempty"`
+	Ancestors      []Process `json:"ancestors,omitempty"`
 }
 
 // Container says where the process runs. ID is "host" for host processes.
@@ -105,6 +111,8 @@ type Container struct {
 	ImageID     string            `json:"image_id,omitempty"`
 	ImageDigest string            `json:"image_digest,omitempty"`
 	Runtime     string            `json:"runtime,omitempty"` // podman, containerd
+	Privileged  bool              `json:"privileged,omitempty"`
+	Created     time.Time         `json:"created,omitzero"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Pod         *Pod              `json:"pod,omitempty"`
 }
@@ -126,12 +134,13 @@ func (c *Container) IsHost() bool { return c == nil || c.ID == HostID }
 
 // File is the file an event acts on.
 type File struct {
-	Path   string `json:"path"`
-	Flags  string `json:"flags,omitempty"`  // symbolic open(2) flags, e.g. "O_WRONLY|O_CREAT"
-	Mode   uint32 `json:"mode,omitempty"`   // permission bits for creat/chmod
-	Target string `json:"target,omitempty"` // rename: new path; link/symlink: the link's path
-	FD     int32  `json:"fd,omitempty"`
-	Name   string `json:"name,omitempty"` // memfd name
+	Path    string `json:"path"`
+	PathRaw string `json:"path_raw,omitempty"` // open: the path argument exactly as passed
+	Flags   string `json:"flags,omitempty"`    // symbolic open(2) flags, e.g. "O_WRONLY|O_CREAT"
+	Mode    uint32 `json:"mode,omitempty"`     // permission bits for creat/chmod
+	Target  string `json:"target,omitempty"`   // rename: new path; link/symlink: the link's path
+	FD      int32  `json:"fd,omitempty"`
+	Name    string `json:"name,omitempty"` // memfd name
 }
 
 // Network is the socket an event acts on.

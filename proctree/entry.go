@@ -55,6 +55,9 @@ type entry struct {
 	tty        uint32
 	sid, pgid  uint32
 	capEff     uint64
+	capPerm    uint64
+	capInh     uint64
+	vpid       uint32
 	start      time.Time
 
 	gen    uint64 // tells this process from an earlier one with the same pid
@@ -67,7 +70,10 @@ func (en *entry) setCreds(p *event.Process) {
 	en.uid, en.gid, en.euid, en.egid = p.UID, p.GID, p.EUID, p.EGID
 	en.loginUID = p.LoginUID
 	en.tty, en.sid, en.pgid = p.TTY, p.SID, p.PGID
-	en.capEff = p.CapEffective
+	en.capEff, en.capPerm, en.capInh = p.CapEffective, p.CapPermitted, p.CapInheritable
+	if p.VPID != 0 {
+		en.vpid = p.VPID
+	}
 }
 
 // fill writes everything the tree knows of en into p, replacing what was
@@ -79,6 +85,7 @@ func (en *entry) setCreds(p *event.Process) {
 func (en *entry) fill(p *event.Process) {
 	img := en.img
 	p.PID = en.pid
+	p.VPID = en.vpid
 	p.TID = 0
 	p.PPID = en.ppid
 	p.Name = img.name
@@ -89,7 +96,7 @@ func (en *entry) fill(p *event.Process) {
 	p.UID, p.GID, p.EUID, p.EGID = en.uid, en.gid, en.euid, en.egid
 	p.LoginUID = en.loginUID
 	p.TTY, p.SID, p.PGID = en.tty, en.sid, en.pgid
-	p.CapEffective = en.capEff
+	p.CapEffective, p.CapPermitted, p.CapInheritable = en.capEff, en.capPerm, en.capInh
 	p.StartTime = en.start
 	p.ExeInode, p.ExeDevice = img.exeInode, img.exeDevice
 	p.ExeMtime, p.ExeCtime = img.exeMtime, img.exeCtime
@@ -135,8 +142,8 @@ func (en *entry) complete(p *event.Process) {
 	if p.PGID == 0 {
 		p.PGID = en.pgid
 	}
-	if p.CapEffective == 0 {
-		p.CapEffective = en.capEff
+	if p.CapEffective == 0 && p.CapPermitted == 0 && p.CapInheritable == 0 {
+		p.CapEffective, p.CapPermitted, p.CapInheritable = en.capEff, en.capPerm, en.capInh
 	}
 	if p.StartTime.IsZero() {
 		p.StartTime = en.start

@@ -4,6 +4,8 @@
 # podman usable. Idempotent: it installs only what is missing.
 #
 #   clang llvm libbpf-dev bpftool  regenerate the committed BPF object (CI checks it)
+#   iproute2 openssh-client python3  test hosts in network namespaces, and real
+#                                  tools that upstream Falco rules look for
 #   podman runc ... containerd     real containers for the tests (setup-podman.sh)
 #
 # Building and running the agent needs none of these: the BPF object is
@@ -17,7 +19,7 @@ fi
 export PATH=$PATH:/usr/local/go/bin
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs="clang llvm libbpf-dev bpftool"
+pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

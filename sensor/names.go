@@ -233,3 +233,7 @@ func bpfCommand(v uint64) string {
 	}
 	return strconv.FormatUint(v, 10)
 }
+
+var userfaultfdFlagTable = []flagName{{0o2000000, "O_CLOEXEC"}, {0o4000, "O_NONBLOCK"}, {1, "UFFD_USER_MODE_ONLY"}}
+
+func userfaultfdFlags(v uint64) string { return bitNames(v, userfaultfdFlagTable) }

@@ -14,8 +14,8 @@ import (
 // Record layout, mirrored from sensor.bpf.c. The sizes are checked against
 // the bpf2go types in record_test.go.
 const (
-	headerSize      = 80
-	execBodySize    = 64
+	headerSize      = 88
+	execBodySize    = 80
 	forkBodySize    = 16
 	exitBodySize    = 8
 	syscallBodySize = 64
@@ -151,6 +151,7 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 	p.EGID = le.Uint32(raw[44:48])
 	p.LoginUID = loginUID(le.Uint32(raw[48:52]))
 	p.Name = cString(raw[64:80])
+	p.VPID = le.Uint32(raw[80:84])
 
 	kind := le.Uint32(raw[16:20])
 	switch kind {
@@ -213,11 +214,13 @@ func (d *decoder) decodeExec(raw []byte, ev *event.Event) error {
 		p.ExeCtime = time.Unix(0, int64(ns))
 	}
 	p.CapEffective = le.Uint64(b[32:40])
-	p.ExeDevice = le.Uint32(b[40:44])
-	p.TTY = le.Uint32(b[44:48])
-	p.SID = le.Uint32(b[48:52])
-	p.PGID = le.Uint32(b[52:56])
-	flags := le.Uint32(b[56:60])
+	p.CapPermitted = le.Uint64(b[40:48])
+	p.CapInheritable = le.Uint64(b[48:56])
+	p.ExeDevice = le.Uint32(b[56:60])
+	p.TTY = le.Uint32(b[60:64])
+	p.SID = le.Uint32(b[64:68])
+	p.PGID = le.Uint32(b[68:72])
+	flags := le.Uint32(b[72:76])
 	p.ExeUpperLayer = flags&execUpper != 0
 	p.ExeFromMemfd = flags&execMemfd != 0
 	p.ExeDeleted = flags&execDeleted != 0
@@ -257,6 +260,11 @@ func (d *decoder) decodeSyscall(raw []byte, ev *event.Event) error {
 	switch def.typ {
 	case event.Open:
 		file := &event.File{Path: f.str(tagRetPath), FD: int32(ret)}
+		for i := uint8(0); i < 6; i++ {
+			if def.spec.StrArgs&(1<<i) != 0 {
+				file.PathRaw = f.str(tagStr + i)
+			}
+		}
 		switch def.name {
 		case "open":
 			file.Flags, file.Mode = d.flagNames.open(a[1]), uint32(a[2])
@@ -270,7 +278,7 @@ func (d *decoder) decodeSyscall(raw []byte, ev *event.Event) error {
 			}
 		}
 		ev.File = file
-	case event.Unlink, event.Chmod, event.Truncate:
+	case event.Unlink, event.Chmod, event.Truncate, event.Mkdir, event.Rmdir:
 		file := &event.File{}
 		for i := uint8(0); i < 6; i++ {
 			if def.spec.StrArgs&(1<<i) != 0 {
@@ -281,8 +289,10 @@ func (d *decoder) decodeSyscall(raw []byte, ev *event.Event) error {
 			}
 		}
 		switch def.name {
-		case "chmod", "fchmod":
+		case "chmod", "fchmod", "mkdir":
 			file.Mode = uint32(a[1])
+		case "mkdirat":
+			file.Mode = uint32(a[2])
 		case "fchmodat", "fchmodat2":
 			file.Mode = uint32(a[2])
 		case "unlinkat":
@@ -347,6 +357,8 @@ func (d *decoder) decodeSyscall(raw []byte, ev *event.Event) error {
 		ev.Args = args
 	case event.BPF:
 		ev.Args = &event.Args{Request: bpfCommand(a[0])}
+	case event.Userfaultfd:
+		ev.Args = &event.Args{Flags: userfaultfdFlags(a[0])}
 	case event.Unshare:
 		ev.Args = &event.Args{Flags: nsFlags(a[0])}
 	case event.Setns:

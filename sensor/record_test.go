@@ -28,8 +28,10 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		{"header.comm", 64, unsafe.Offsetof(sensorHeader{}.Comm)},
 		{"header.kind", 16, unsafe.Offsetof(sensorHeader{}.Kind)},
 		{"header.loginuid", 48, unsafe.Offsetof(sensorHeader{}.Loginuid)},
-		{"exec.flags", 56, unsafe.Offsetof(sensorExecBody{}.Flags)},
-		{"exec.tty", 44, unsafe.Offsetof(sensorExecBody{}.Tty)},
+		{"exec.flags", 72, unsafe.Offsetof(sensorExecBody{}.Flags)},
+		{"header.vpid", 80, unsafe.Offsetof(sensorHeader{}.Vpid)},
+		{"exec.cap_permitted", 40, unsafe.Offsetof(sensorExecBody{}.CapPermitted)},
+		{"exec.tty", 60, unsafe.Offsetof(sensorExecBody{}.Tty)},
 		{"syscall.ret", 48, unsafe.Offsetof(sensorSyscallBody{}.Ret)},
 		{"syscall.code", 60, unsafe.Offsetof(sensorSyscallBody{}.Code)},
 		{"sock.saddr", 12, unsafe.Offsetof(sensorSockInfo{}.Saddr)},
@@ -92,8 +94,8 @@ func codeOf(t testing.TB, name string) uint16 {
 func TestDecodeExec(t *testing.T) {
 	body := make([]byte, execBodySize)
 	binary.LittleEndian.PutUint64(body[8:], 77)                           // inode
-	binary.LittleEndian.PutUint32(body[44:], 136<<20|3)                   // tty
-	binary.LittleEndian.PutUint32(body[56:], execUpper|execArgsTruncated) // flags
+	binary.LittleEndian.PutUint32(body[60:], 136<<20|3)                   // tty
+	binary.LittleEndian.PutUint32(body[72:], execUpper|execArgsTruncated) // flags
 	raw := newRecord(kindExec, 100, "x").body(body).
 		tlv(tagExe, []byte("/tmp/x")).tlv(tagCwd, []byte("/root")).
 		tlv(tagArgs, []byte("x\x00-a\x00\x00b\x00")).done()

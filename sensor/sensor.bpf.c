@@ -123,6 +123,8 @@ struct header {
 	__u32 pidns;
 	__u32 size;      /* whole record, header included */
 	char comm[TASK_COMM_LEN];
+	__u32 vpid;      /* the process's pid in its own pid namespace */
+	__u32 pad;
 };
 
 #define EXEC_UPPER (1 << 0)
@@ -136,6 +138,8 @@ struct exec_body {
 	__u64 exe_mtime;  /* ns since the epoch */
 	__u64 exe_ctime;
 	__u64 cap_effective;
+	__u64 cap_permitted;
+	__u64 cap_inheritable;
 	__u32 exe_dev;    /* kernel dev_t: major<<20|minor */
 	__u32 tty;        /* same encoding, 0 for none */
 	__u32 sid, pgid;
@@ -305,6 +309,10 @@ static __always_inline void fill_header(struct header *h, __u32 kind, struct tas
 	h->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	h->pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
 	bpf_get_current_comm(&h->comm, sizeof(h->comm));
+	struct pid *tp = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(tp, level);
+	h->vpid = BPF_CORE_READ(tp, numbers[level & 31].nr);
+	h->pad = 0;
 }
 
 /* put_tlv_head writes a TLV head at off and returns the offset of its value. */
@@ -566,9 +574,10 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	__builtin_memset(b, 0, sizeof(*b));
 	b->old_pid = old_pid;
 	b->start_boottime = BPF_CORE_READ(task, start_boottime);
-	b->cap_effective = 0;
-	bpf_probe_read_kernel(&b->cap_effective, sizeof(b->cap_effective),
-			      (void *)&task->cred->cap_effective);
+	/* kernel_cap_t is a u64 since 6.3 and two u32s before: the same 8 bytes. */
+	bpf_probe_read_kernel(&b->cap_effective, 8, (void *)&task->cred->cap_effective);
+	bpf_probe_read_kernel(&b->cap_permitted, 8, (void *)&task->cred->cap_permitted);
+	bpf_probe_read_kernel(&b->cap_inheritable, 8, (void *)&task->cred->cap_inheritable);
 	struct pid *sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]);
 	struct pid *pgid = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]);
 	b->sid = BPF_CORE_READ(sid, numbers[0].nr);

@@ -14,18 +14,20 @@ import (
 )
 
 type sensorExecBody struct {
-	_             structs.HostLayout
-	StartBoottime uint64
-	ExeIno        uint64
-	ExeMtime      uint64
-	ExeCtime      uint64
-	CapEffective  uint64
-	ExeDev        uint32
-	Tty           uint32
-	Sid           uint32
-	Pgid          uint32
-	Flags         uint32
-	OldPid        uint32
+	_              structs.HostLayout
+	StartBoottime  uint64
+	ExeIno         uint64
+	ExeMtime       uint64
+	ExeCtime       uint64
+	CapEffective   uint64
+	CapPermitted   uint64
+	CapInheritable uint64
+	ExeDev         uint32
+	Tty            uint32
+	Sid            uint32
+	Pgid           uint32
+	Flags          uint32
+	OldPid         uint32
 }
 
 type sensorExitBody struct {
@@ -58,6 +60,8 @@ type sensorHeader struct {
 	Pidns    uint32
 	Size     uint32
 	Comm     [16]int8
+	Vpid     uint32
+	Pad      uint32
 }
 
 type sensorPathKey struct {

@@ -94,10 +94,12 @@ func def(name string, nr int, typ event.Type, a arg) syscallDef {
 
 // syscallTable is every system call the sensor can capture.
 var syscallTable = []syscallDef{
-	def("open", unix.SYS_OPEN, event.Open, arg{retPath: true, flags: 1, filter: filterOpen}),
-	def("creat", unix.SYS_CREAT, event.Open, arg{retPath: true, creat: true, filter: filterOpen}),
-	def("openat", unix.SYS_OPENAT, event.Open, arg{retPath: true, flags: 2, filter: filterOpen}),
-	def("openat2", unix.SYS_OPENAT2, event.Open, arg{retPath: true, blob: 2, blobLen: 24, filter: filterOpen}),
+	// Opens report the resolved path of the returned fd, and the path
+	// argument as given (Falco's fd.nameraw: "../" tricks show there).
+	def("open", unix.SYS_OPEN, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{argNone}, flags: 1, filter: filterOpen}),
+	def("creat", unix.SYS_CREAT, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{argNone}, creat: true, filter: filterOpen}),
+	def("openat", unix.SYS_OPENAT, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{argNone}, flags: 2, filter: filterOpen}),
+	def("openat2", unix.SYS_OPENAT2, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{argNone}, blob: 2, blobLen: 24, filter: filterOpen}),
 
 	def("unlink", unix.SYS_UNLINK, event.Unlink, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
 	def("unlinkat", unix.SYS_UNLINKAT, event.Unlink, arg{strs: []uint8{1}, dirs: []uint8{0}}),
@@ -114,6 +116,9 @@ var syscallTable = []syscallDef{
 	def("symlinkat", unix.SYS_SYMLINKAT, event.Symlink, arg{strs: []uint8{0, 2}, dirs: []uint8{argNone, 1}}),
 	def("truncate", unix.SYS_TRUNCATE, event.Truncate, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
 	def("ftruncate", unix.SYS_FTRUNCATE, event.Truncate, arg{fds: []uint8{0}}),
+	def("mkdir", unix.SYS_MKDIR, event.Mkdir, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
+	def("mkdirat", unix.SYS_MKDIRAT, event.Mkdir, arg{strs: []uint8{1}, dirs: []uint8{0}}),
+	def("rmdir", unix.SYS_RMDIR, event.Rmdir, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
 	def("memfd_create", unix.SYS_MEMFD_CREATE, event.Memfd, arg{strs: []uint8{0}, dirs: []uint8{argNone}}),
 
 	def("connect", unix.SYS_CONNECT, event.Connect, arg{sock: sockArg0, addr: 1}),
@@ -141,4 +146,5 @@ var syscallTable = []syscallDef{
 	def("bpf", unix.SYS_BPF, event.BPF, arg{}),
 	def("unshare", unix.SYS_UNSHARE, event.Unshare, arg{}),
 	def("setns", unix.SYS_SETNS, event.Setns, arg{fds: []uint8{0}}),
+	def("userfaultfd", unix.SYS_USERFAULTFD, event.Userfaultfd, arg{}),
 }

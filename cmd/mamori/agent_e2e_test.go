@@ -185,7 +185,8 @@ func TestAgentHostEvents(t *testing.T) {
 	exitPid := sh(t, "exit 3")
 	killPid := sh(t, "kill -9 $$")
 	filesPid := sh(t, fmt.Sprintf(`cd %s && echo secret > data && ln -s data soft && ln data hard && mv data moved &&
-		chmod 600 moved && truncate -s 0 moved && rm soft hard && cat /etc/shadow > /dev/null && cat /etc/hostname > /dev/null`, dir))
+		chmod 600 moved && truncate -s 0 moved && rm soft hard && mkdir sub && rmdir sub &&
+		cat /etc/shadow > /dev/null && cat /etc/hostname > /dev/null`, dir))
 	// "; :" keeps each shell from exec'ing its last command in place.
 	nested := "/bin/true"
 	for range 5 {
@@ -262,7 +263,7 @@ func TestAgentHostEvents(t *testing.T) {
 	}
 	data, moved := filepath.Join(dir, "data"), filepath.Join(dir, "moved")
 	if e := fileChild(event.Open, "open of data for write", func(e *event.Event) bool { return e.File.Path == data }); e != nil {
-		if !strings.Contains(e.File.Flags, "O_WRONLY") || !strings.Contains(e.File.Flags, "O_CREAT") || e.Result < 0 {
+		if !strings.Contains(e.File.Flags, "O_WRONLY") || !strings.Contains(e.File.Flags, "O_CREAT") || e.Result < 0 || e.File.PathRaw != "data" {
 			t.Errorf("open: %+v result %d", e.File, e.Result)
 		}
 	}
@@ -276,6 +277,8 @@ func TestAgentHostEvents(t *testing.T) {
 	fileChild(event.Chmod, "chmod", func(e *event.Event) bool { return e.File.Path == moved && e.File.Mode == 0o600 })
 	fileChild(event.Truncate, "truncate", func(e *event.Event) bool { return e.File.Path == moved || e.Syscall == "ftruncate" })
 	fileChild(event.Unlink, "unlink", func(e *event.Event) bool { return e.File.Path == filepath.Join(dir, "soft") })
+	fileChild(event.Mkdir, "mkdir", func(e *event.Event) bool { return e.File.Path == filepath.Join(dir, "sub") && e.File.Mode != 0 })
+	fileChild(event.Rmdir, "rmdir", func(e *event.Event) bool { return e.File.Path == filepath.Join(dir, "sub") })
 	if e := fileChild(event.Open, "read of /etc/shadow", func(e *event.Event) bool { return e.File.Path == "/etc/shadow" }); e != nil {
 		if !strings.HasPrefix(e.File.Flags, "O_RDONLY") || e.Process.Name != "cat" {
 			t.Errorf("sensitive read: %+v by %s", e.File, e.Process.Name)
@@ -410,6 +413,15 @@ func TestAgentContainerEvents(t *testing.T) {
 		check("entrypoint exec", e)
 		if e.Process.ExeUpperLayer {
 			t.Errorf("the image's own busybox is flagged as on the upper layer")
+		}
+		if e.Process.VPID != 1 {
+			t.Errorf("the container's first process has vpid %d, want 1", e.Process.VPID)
+		}
+		if e.Process.CapPermitted == 0 || e.Process.CapEffective&^e.Process.CapPermitted != 0 {
+			t.Errorf("capabilities: effective %#x permitted %#x", e.Process.CapEffective, e.Process.CapPermitted)
+		}
+		if e.Container.Privileged || e.Container.Created.IsZero() || time.Since(e.Container.Created) > time.Minute {
+			t.Errorf("container privileged %v created %v", e.Container.Privileged, e.Container.Created)
 		}
 	}
 	if e := mustFind(t, evs, "exec of the dropped binary", func(e *event.Event) bool {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -254,14 +255,22 @@ func TestUpstreamRulesInContainers(t *testing.T) {
 	}
 	ssh := false
 	if _, err := exec.LookPath("ssh"); err == nil {
-		// 198.51.100.7 is a documentation address: the connection never
-		// completes, but the non-blocking connect returns EINPROGRESS.
+		// The rule ignores loopback and private addresses, so the server
+		// is a test host of our own: a network namespace holding a
+		// documentation address, reached over a veth pair.
+		server := testHost(t)
 		for _, port := range []string{"4444", "22"} {
 			sh(t, "ssh -o BatchMode=yes -o ConnectTimeout=1 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -p "+
-				port+" m-ssh-"+port+"@198.51.100.7 true 2>/dev/null")
+				port+" m-ssh-"+port+"@"+server+" true 2>/dev/null")
 		}
 		ssh = true
 	}
+
+	// Directory traversal monitored file read: a program (not a shell)
+	// reads /etc/shadow through "../", and reads it directly.
+	run("touch /tmp/m-traversal /tmp/m-direct")
+	podmantest.Exec(t, c, "/bin/cat", "/etc/../etc/../etc/shadow", "/tmp/m-traversal")
+	podmantest.Exec(t, c, "/bin/cat", "/etc/shadow", "/tmp/m-direct")
 
 	alerts := a.stop(t)
 	want := []expectation{
@@ -304,10 +313,40 @@ func TestUpstreamRulesInContainers(t *testing.T) {
 	if traceme {
 		want = append(want, expectation{rule: "PTRACE anti-debug attempt", marker: "m-traceme", alert: true})
 	}
+	want = append(want,
+		expectation{rule: "Directory traversal monitored file read", marker: "m-traversal", alert: true},
+		expectation{rule: "Directory traversal monitored file read", marker: "m-direct"})
 	if ssh {
 		want = append(want,
 			expectation{rule: "Disallowed SSH Connection Non Standard Port", marker: "m-ssh-4444", alert: true},
 			expectation{rule: "Disallowed SSH Connection Non Standard Port", marker: "m-ssh-22"})
 	}
 	checkAlerts(t, alerts, want)
+}
+
+// testHost makes a test host of this test's own: a network namespace with a
+// documentation address (198.51.100.7, TEST-NET-2) at the end of a veth pair
+// whose other end, 198.51.100.1, stays on the host. Traffic to it never
+// leaves the machine. It returns the host's address.
+func testHost(t *testing.T) string {
+	t.Helper()
+	ns := fmt.Sprintf("mamori-e2e-%d", os.Getpid())
+	veth := fmt.Sprintf("mm%d", os.Getpid()%100000)
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ipCmd("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ipCmd("link", "add", veth, "type", "veth", "peer", "name", veth+"p")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", veth).Run() })
+	ipCmd("link", "set", veth+"p", "netns", ns)
+	ipCmd("addr", "add", "198.51.100.1/24", "dev", veth)
+	ipCmd("link", "set", veth, "up")
+	ipCmd("-n", ns, "addr", "add", "198.51.100.7/24", "dev", veth+"p")
+	ipCmd("-n", ns, "link", "set", veth+"p", "up")
+	ipCmd("-n", ns, "link", "set", "lo", "up")
+	return "198.51.100.7"
 }

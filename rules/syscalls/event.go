@@ -33,6 +33,8 @@ const (
 	dPCmdline
 	dCwd
 	dCaps
+	dCapsPerm
+	dCapsInh
 	dTuple
 	dEvtArgs
 	numDerived
@@ -127,6 +129,14 @@ func (ev *Event) cwd() string {
 
 func (ev *Event) caps() string {
 	return ev.derive(dCaps, func(b []byte, e *event.Event) []byte { return appendCaps(b, e.Process.CapEffective) })
+}
+
+func (ev *Event) capsPermitted() string {
+	return ev.derive(dCapsPerm, func(b []byte, e *event.Event) []byte { return appendCaps(b, e.Process.CapPermitted) })
+}
+
+func (ev *Event) capsInheritable() string {
+	return ev.derive(dCapsInh, func(b []byte, e *event.Event) []byte { return appendCaps(b, e.Process.CapInheritable) })
 }
 
 // tuple is fd.name of a socket: client ip:port->server ip:port.

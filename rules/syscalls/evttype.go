@@ -39,6 +39,9 @@ var falcoTypes = map[string]event.Type{
 	"unshare": event.Unshare,
 	"setns":   event.Setns,
 	"dup":     event.Dup, "dup2": event.Dup, "dup3": event.Dup,
+	"mkdir": event.Mkdir, "mkdirat": event.Mkdir,
+	"rmdir":       event.Rmdir,
+	"userfaultfd": event.Userfaultfd,
 }
 
 // FalcoTypes returns the evt.type names the sensor can deliver, sorted.

@@ -488,7 +488,12 @@ func fieldTable() []rules.Field {
 			}
 			return int64(p.PID), true
 		}),
-		missing("proc.vpid", rules.TypeNumber, "the process id in its own pid namespace", "the sensor reports only node-level pids (needs the task's pid in its active namespace)"),
+		num("proc.vpid", "the process id in its own pid namespace (1 for a container's first process)", func(ev *Event) (int64, bool) {
+			if v := ev.E.Process.VPID; v != 0 {
+				return int64(v), true
+			}
+			return 0, false
+		}),
 		missing("proc.vpgid", rules.TypeNumber, "the process group id in its own pid namespace", "the sensor reports only node-level ids"),
 		boolean("proc.is_vpgid_leader", "the process leads its process group", func(ev *Event) (bool, bool) {
 			p := &ev.E.Process
@@ -602,8 +607,12 @@ func fieldTable() []rules.Field {
 		str("thread.cap_effective", "the effective capabilities, as CAP_ names separated by blanks", func(ev *Event) (string, bool) {
 			return ev.caps(), true
 		}),
-		missing("thread.cap_permitted", rules.TypeString, "the permitted capabilities", "the event model carries only the effective set"),
-		missing("thread.cap_inheritable", rules.TypeString, "the inheritable capabilities", "the event model carries only the effective set"),
+		str("thread.cap_permitted", "the permitted capabilities, as CAP_ names separated by blanks", func(ev *Event) (string, bool) {
+			return ev.capsPermitted(), true
+		}),
+		str("thread.cap_inheritable", "the inheritable capabilities, as CAP_ names separated by blanks", func(ev *Event) (string, bool) {
+			return ev.capsInheritable(), true
+		}),
 
 		// user.*, group.*
 		num("user.uid", "the effective user id", func(ev *Event) (int64, bool) { return int64(ev.E.Process.EUID), true }),
@@ -622,7 +631,12 @@ func fieldTable() []rules.Field {
 
 		// fd.*
 		str("fd.name", "the file's path, or for a socket client ip:port->server ip:port (or the unix path)", fdName),
-		missing("fd.nameraw", rules.TypeString, "the path exactly as the program passed it, before resolution", "the sensor reports opens by the opened file's resolved path, not the path argument"),
+		str("fd.nameraw", "the path exactly as the program passed it, before resolution (opens); fd.name otherwise", func(ev *Event) (string, bool) {
+			if f := ev.E.File; f != nil && f.PathRaw != "" {
+				return f.PathRaw, true
+			}
+			return fdName(ev)
+		}),
 		str("fd.directory", "the directory of a file", func(ev *Event) (string, bool) {
 			e := ev.E
 			if e.File == nil || !strings.HasPrefix(e.File.Path, "/") {
@@ -756,8 +770,18 @@ func fieldTable() []rules.Field {
 			}
 			return "", false
 		}),
-		missing("container.privileged", rules.TypeBool, "the container runs privileged", "container attribution does not read the runtime's privileged flag"),
-		missing("container.start_ts", rules.TypeNumber, "when the container started", "container attribution does not record the start time"),
+		boolean("container.privileged", "the container runs privileged (podman; false where the runtime does not say)", func(ev *Event) (bool, bool) {
+			if c := ctr(ev.E); c != nil {
+				return c.Privileged, true
+			}
+			return false, false
+		}),
+		num("container.start_ts", "when the container was created, in ns since the epoch", func(ev *Event) (int64, bool) {
+			if c := ctr(ev.E); c != nil && !c.Created.IsZero() {
+				return c.Created.UnixNano(), true
+			}
+			return 0, false
+		}),
 		missing("container.mounts", rules.TypeString, "the container's mounts", "container attribution does not read mounts"),
 		rules.Field{Name: "container.mount.dest", Type: rules.TypeString, Arg: rules.KeyArg,
 			Desc: "the mount at a destination path [not provided: container attribution does not read mounts]"},
