@@ -49,7 +49,7 @@ func main() {
 	flag.IntVar(&o.nice, "nice", -10, "nice value for the benchmark and all it starts (storms, agent, auditd), so that other work on a shared machine disturbs the runs less; 0 leaves it")
 	flag.IntVar(&o.starts, "starts", 5, "extra agent starts to time start-up (on top of one per mamori round)")
 	flag.StringVar(&o.fileDir, "file-dir", "/dev/shm", "where the file storm creates its files; tmpfs keeps disk and journal noise out")
-	flag.Float64Var(&o.quietCPU, "quiet-cpu", 0.3, "before each storm, wait until the machine's busy CPU (in CPUs, over half a second) is at most this; 0 turns the wait off")
+	flag.Float64Var(&o.quietCPU, "quiet-cpu", 0.3, "before each storm, wait until the machine's busy CPU (in CPUs, over half a second) is at most this and no other agent's sensor is loaded; 0 turns the wait off")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 30*time.Second, "give up waiting for quiet after this long and run anyway (the run is then marked not quiet)")
 	flag.DurationVar(&o.quietBudget, "quiet-budget", 5*time.Minute, "wait for quiet at most this long over the whole benchmark")
 	flag.IntVar(&o.execN, "exec-n", 800, "execs per exec storm")
@@ -119,9 +119,11 @@ type run struct {
 	BackgroundCPU float64 `json:"background_cpu_s"`
 	// QuietWait is how long the run waited for the machine to be quiet;
 	// NotQuiet says it gave up.
-	QuietWait float64        `json:"quiet_wait_s"`
-	NotQuiet  bool           `json:"not_quiet,omitempty"`
-	Watcher   *watcherSample `json:"watcher,omitempty"`
+	QuietWait float64 `json:"quiet_wait_s"`
+	NotQuiet  bool    `json:"not_quiet,omitempty"`
+	// OtherSensors counts sys_enter BPF programs not ours: other agents.
+	OtherSensors int            `json:"other_sensors,omitempty"`
+	Watcher      *watcherSample `json:"watcher,omitempty"`
 }
 
 type stormResult struct {
@@ -232,6 +234,9 @@ func (b *bench) runConfig(ctx context.Context, round int, config string) error {
 		if r.NotQuiet {
 			line += " (not quiet)"
 		}
+		if r.OtherSensors > 0 {
+			line += fmt.Sprintf(" (%d other sensors loaded)", r.OtherSensors)
+		}
 		if w := r.Watcher; w != nil {
 			line += fmt.Sprintf("  | watcher cpu %.2fs", w.CPUSec)
 			if b.agent != nil {
@@ -303,6 +308,10 @@ func (b *bench) runStorm(ctx context.Context, round int, config, storm string) (
 	}
 	end := time.Now()
 	r := run{Round: round, Config: config, Storm: storm, QuietWait: waited.Seconds(), NotQuiet: !quiet}
+	r.OtherSensors = sensorPrograms()
+	if b.agent != nil {
+		r.OtherSensors--
+	}
 	if err := json.Unmarshal(out.Bytes(), &r.Result); err != nil {
 		return run{}, fmt.Errorf("storm %s printed %q: %w", storm, out.String(), err)
 	}
@@ -363,16 +372,21 @@ func (b *bench) waitQuiet(ctx context.Context) (time.Duration, bool) {
 		return 0, true
 	}
 	start := time.Now()
+	ours := 0
+	if b.agent != nil {
+		ours = 1
+	}
 	for {
 		b0 := systemBusy()
 		time.Sleep(500 * time.Millisecond)
 		busy := (systemBusy() - b0) / 0.5
-		if busy <= b.opt.quietCPU {
+		foreign := sensorPrograms() - ours
+		if busy <= b.opt.quietCPU && foreign <= 0 {
 			b.waitedAll += time.Since(start)
 			return time.Since(start), true
 		}
 		if ctx.Err() != nil || time.Since(start) > b.opt.quietWait || b.waitedAll+time.Since(start) > b.opt.quietBudget {
-			logf("the machine is busy (%.2f CPUs) after waiting %s for quiet; running anyway", busy, time.Since(start).Round(time.Second))
+			logf("the machine is busy (%.2f CPUs, %d other sensors loaded) after waiting %s for quiet; running anyway", busy, foreign, time.Since(start).Round(time.Second))
 			b.waitedAll += time.Since(start)
 			return time.Since(start), false
 		}

@@ -26,6 +26,15 @@ func (b *bench) summary() string {
 			notQuiet++
 		}
 	}
+	others := 0
+	for _, r := range b.runs {
+		if r.OtherSensors > 0 {
+			others++
+		}
+	}
+	if others > 0 {
+		fmt.Fprintf(&s, "**%d of %d runs had another agent's sensor loaded** (a sys_enter BPF program not ours), so they were not bare.\n\n", others, len(b.runs))
+	}
 	if b.opt.quietCPU > 0 {
 		fmt.Fprintf(&s, "Before each storm the benchmark waited for the machine to be quiet (at most %.2f CPUs busy over half a second): %.0f s of waiting in all; %d of %d runs found no quiet within %s (or the %s budget ran out) and ran anyway.\n\n",
 			b.opt.quietCPU, waited, notQuiet, len(b.runs), b.opt.quietWait, b.opt.quietBudget)
