@@ -63,7 +63,7 @@ func FuzzParseIPList(f *testing.F) {
 		if !slices.Equal(again.v4, l.v4) || !slices.Equal(again.v6, l.v6) {
 			t.Fatalf("Prefixes %v do not cover the list exactly", ps)
 		}
-		for _, p := range ps {
+		for _, p := range ps[:min(len(ps), 64)] { // lookups are checked against a linear scan
 			for _, a := range []netip.Addr{p.Addr(), p.Addr().Prev(), lastAddr(p), lastAddr(p).Next()} {
 				if !a.IsValid() {
 					continue

@@ -182,7 +182,8 @@ func policyFiles(p string) ([]string, error) {
 // Paths returns the files and directories the Set was loaded from.
 func (s *Set) Paths() []string { return s.paths }
 
-// Files returns every file the Set read: policy files and list files.
+// Files returns every path the Set depends on: the paths it was given,
+// the policy files found in them, and the list files policies name.
 func (s *Set) Files() []string { return s.files }
 
 // Policies returns every policy, the built-in default first, then in the

@@ -56,8 +56,10 @@ func (st *Store) Err() error {
 }
 
 // Subscribe calls fn with each new Set after it is swapped in, from the
-// goroutine that reloaded; fn should be quick (recompute per-container
-// effective controls, hand them to enforcers). cancel stops the calls.
+// goroutine that reloaded, one Set at a time and in order; fn may call the
+// Store (Current, Err) and should be quick: recompute the per-container
+// effective controls and hand them to the enforcers. A failed reload calls
+// no one. cancel stops the calls.
 func (st *Store) Subscribe(fn func(*Set)) (cancel func()) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
