@@ -68,6 +68,8 @@ enum mechanism {
 struct policy {
 	__u32 mode;
 	__u32 flags;
+	__u32 root_dev; /* s_dev of the container's root overlay, major<<20|minor */
+	__u32 pad;
 };
 
 struct allow_key {
@@ -150,12 +152,16 @@ struct {
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 
-/* path_hash walks from the file up to the task's root, crossing mounts, and
- * hashes the components leaf first, each followed by '/': FNV-1a 64 over
- * "c/b/a/" for /a/b/c. pathHash in allow.go computes the same from a string.
+/* path_hash walks from the file up to the root of the container's root
+ * file system (the top of its mount namespace, or the root of the overlay
+ * whose s_dev is root_dev), crossing mounts, and hashes the components leaf
+ * first, each followed by '/': FNV-1a 64 over "c/b/a/" for /a/b/c.
+ * pathHash in allow.go computes the same from a string. The task's own
+ * root is deliberately not where the walk stops: a chroot inside the
+ * container must not make a dropped file look like an allowed path.
  * A path deeper than MAX_DEPTH or with a component the scratch buffer cannot
  * hold hashes to 0, which no allowed path has. */
-static __u64 path_hash(struct path *file, struct path *root)
+static __u64 path_hash(struct path *file, __u32 root_dev)
 {
 	__u32 zero = 0;
 	struct name_buf *nb = bpf_map_lookup_elem(&name_scratch, &zero);
@@ -164,14 +170,14 @@ static __u64 path_hash(struct path *file, struct path *root)
 	struct dentry *dentry = BPF_CORE_READ(file, dentry);
 	struct vfsmount *vfsmnt = BPF_CORE_READ(file, mnt);
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	struct dentry *root_dentry = BPF_CORE_READ(root, dentry);
-	struct vfsmount *root_mnt = BPF_CORE_READ(root, mnt);
 	__u64 h = FNV_OFFSET;
 
 	for (int depth = 0; depth < MAX_DEPTH; depth++) {
-		if (dentry == root_dentry && vfsmnt == root_mnt)
-			return h;
 		if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+			/* The overlay's own root, not a bind mount of a directory in it. */
+			if (BPF_CORE_READ(vfsmnt, mnt_sb, s_dev) == root_dev &&
+			    dentry == BPF_CORE_READ(vfsmnt, mnt_sb, s_root))
+				return h;
 			struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
 			if (parent == mnt)
 				return h; /* the top of a namespace the root is not in */
@@ -220,9 +226,11 @@ static __always_inline enum reason classify(struct task_struct *task, struct lin
 	if (BPF_CORE_READ(ino, i_nlink) == 0)
 		return R_DELETED;
 
+	/* The container's root is recognised by its file system, not by the
+	 * task's root: a chroot into a volume must not make the volume count
+	 * as the root. */
 	enum reason r = R_NONE;
-	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
-	if (vfsmnt == root_mnt) {
+	if (BPF_CORE_READ(ino, i_sb, s_dev) == pol->root_dev) {
 		if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
 			struct ovl_inode *oi = container_of(ino, struct ovl_inode, vfs_inode);
 			if (BPF_CORE_READ(oi, __upperdentry))
@@ -240,11 +248,9 @@ static __always_inline enum reason classify(struct task_struct *task, struct lin
 	if (r == R_NONE || !(pol->flags & POLICY_HAS_ALLOW))
 		return r;
 
-	struct path root = {};
-	bpf_probe_read_kernel(&root, sizeof(root), &task->fs->root);
 	struct path fpath = {};
 	bpf_probe_read_kernel(&fpath, sizeof(fpath), &exe->f_path);
-	struct allow_key ak = {.cgroup_id = cgroup_id, .hash = path_hash(&fpath, &root)};
+	struct allow_key ak = {.cgroup_id = cgroup_id, .hash = path_hash(&fpath, pol->root_dev)};
 	if (ak.hash && bpf_map_lookup_elem(&allow, &ak))
 		return R_NONE;
 	return r;

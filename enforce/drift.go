@@ -223,6 +223,7 @@ func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 		return nil, fmt.Errorf("statx %s: %w", root, err)
 	}
 	t.rootMnt = st.Mnt_id
+	t.policy.rootDev = st.Dev_major<<20 | st.Dev_minor
 	if t.mounts, err = readMountinfo(fmt.Sprintf("/proc/%d/mountinfo", ref.RootPID)); err != nil {
 		return nil, err
 	}

@@ -22,7 +22,15 @@ import (
 // busybox test image.
 var helperBin string
 
+// childEnv makes the test binary a stand-in agent: it protects the
+// container "ID:PID" named by the variable, says "ready" and waits to be
+// killed.
+const childEnv = "MAMORI_DRIFT_CHILD"
+
 func TestMain(m *testing.M) {
+	if target := os.Getenv(childEnv); target != "" {
+		os.Exit(childMain(target))
+	}
 	dir, err := os.MkdirTemp("", "mamori-enforce-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -35,9 +43,36 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build drifthelper: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	fds := openFDs()
 	code := m.Run()
+	if after := openFDs(); code == 0 && after > fds {
+		fmt.Fprintf(os.Stderr, "the tests leaked %d file descriptors\n", after-fds)
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+func openFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents)
+}
+
+func childMain(target string) int {
+	id, pid, _ := strings.Cut(target, ":")
+	var rootPID int
+	fmt.Sscan(pid, &rootPID)
+	d, err := NewDrift(Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := d.Protect(context.Background(), ContainerRef{ID: id, RootPID: rootPID, Mode: Enforce}); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fmt.Println("ready")
+	select {}
 }
 
 // helperPath is where tests copy drifthelper in a container; it is on the
@@ -78,24 +113,25 @@ func newEnv(t *testing.T, cfg Config) *env {
 	return e
 }
 
-// waitVerdict waits for a verdict about path (suffix match) and returns it.
+// waitVerdict waits for a verdict about path (exactly as the verdict says
+// it) and returns it.
 func (e *env) waitVerdict(t *testing.T, path string) Verdict {
+	t.Helper()
+	return e.waitFor(t, "path "+path, func(v Verdict) bool { return v.Path == path })
+}
+
+func (e *env) waitFor(t *testing.T, what string, match func(Verdict) bool) Verdict {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		e.mu.Lock()
-		for _, v := range e.vs {
-			if strings.HasSuffix(v.Path, path) {
-				e.mu.Unlock()
+		for _, v := range e.verdicts() {
+			if match(v) {
 				return v
 			}
 		}
-		e.mu.Unlock()
 		time.Sleep(10 * time.Millisecond)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t.Fatalf("no verdict for %s; have %+v", path, e.vs)
+	t.Fatalf("no verdict for %s; have %+v", what, e.verdicts())
 	return Verdict{}
 }
 
@@ -251,18 +287,12 @@ func TestEnforceMemfd(t *testing.T) {
 		argv := append([]string{helperPath, "memfd"}, variant...)
 		argv = append(argv, "/bin/busybox", "touch", marker)
 		out := b.blocked(t, marker, argv...)
-		t.Logf("%v: %s", argv, out)
-		v := e.waitVerdict(t, "")
-		found := false
-		for _, v = range e.verdicts() {
-			if v.Reason == Memfd && v.Action == Blocked {
-				found = true
-				checkVerdict(t, v, b.ID, Memfd, Blocked, SIGKILL)
-			}
-		}
-		if !found {
-			t.Fatalf("no memfd verdict: %+v", e.verdicts())
-		}
+		t.Logf("%v: %q", argv, out)
+		v := e.waitFor(t, "memfd", func(v Verdict) bool { return v.Reason == Memfd && strings.HasPrefix(v.Name, "memfd:payload") })
+		checkVerdict(t, v, b.ID, Memfd, Blocked, SIGKILL)
+		e.mu.Lock()
+		e.vs = nil
+		e.mu.Unlock()
 	}
 }
 
@@ -461,4 +491,57 @@ func TestRace(t *testing.T) {
 			t.Logf("first attempt: %+v", as[0])
 		})
 	}
+}
+
+// TestAgentDeath kills a process holding Drift Prevention with SIGKILL: the
+// container must be able to exec again at once, since both the fanotify
+// group and the BPF links are file descriptors that die with it. (A
+// stopped agent, by contrast, would hold execs on the marked mounts: see
+// the package documentation.)
+func TestAgentDeath(t *testing.T) {
+	podmantest.Require(t)
+	b := startBox(t)
+	child := exec.Command(os.Args[0])
+	child.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d", childEnv, b.ID, b.info.Pid))
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		t.Fatalf("stand-in agent: %q", line)
+	}
+	drop := []string{"sh", "-c", "cp /bin/busybox /tmp/touch && /tmp/touch /tmp/marker"}
+	b.blocked(t, "/tmp/marker", drop...)
+	child.Process.Kill()
+	child.Wait()
+	b.mustRun(t, "/tmp/touch", "/tmp/marker")
+	if !b.exists("/tmp/marker") {
+		t.Fatal("the container cannot exec its dropped program after the agent died")
+	}
+}
+
+// TestChroot checks that a chroot inside the container (CAP_SYS_CHROOT is
+// in podman's default set) neither forges an allowed path nor makes a
+// volume count as the root, in the kernel line alone.
+func TestChroot(t *testing.T) {
+	e := newEnv(t, Config{NoFanotify: true})
+	vol := t.TempDir()
+	data, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skipf("host busybox: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(vol, "touch"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := startBox(t, podmantest.Args("-v", vol+":/vol"))
+	protect(t, e, b.ref(Enforce, "/x/touch"))
+	b.blocked(t, "/tmp/fake/m", "sh", "-c", "mkdir -p /tmp/fake/x && cp /bin/busybox /tmp/fake/x/touch && chroot /tmp/fake /x/touch /m")
+	checkVerdict(t, e.waitVerdict(t, "/x/touch"), b.ID, UpperLayer, Blocked, SIGKILL)
+	b.blocked(t, "/vol/m", "chroot", "/vol", "/touch", "/m")
+	checkVerdict(t, e.waitVerdict(t, "/touch"), b.ID, Volume, Blocked, SIGKILL)
 }

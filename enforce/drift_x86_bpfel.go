@@ -32,9 +32,11 @@ type driftNameBuf struct {
 }
 
 type driftPolicy struct {
-	_     structs.HostLayout
-	Mode  uint32
-	Flags uint32
+	_       structs.HostLayout
+	Mode    uint32
+	Flags   uint32
+	RootDev uint32
+	Pad     uint32
 }
 
 type driftVerdict struct {

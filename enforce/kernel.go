@@ -126,6 +126,7 @@ func (k *kernel) attachLSM(spec *ebpf.CollectionSpec) error {
 
 type kernelPolicy struct {
 	cgroupID   uint64
+	rootDev    uint32 // kernel encoding, major<<20|minor
 	enforce    bool
 	allow      []uint64 // path hashes
 	execMounts []uint32 // mount ids
@@ -144,7 +145,7 @@ func (k *kernel) put(p kernelPolicy) error {
 			return fmt.Errorf("exec mount map: %w", err)
 		}
 	}
-	pol := driftPolicy{Mode: modeAudit}
+	pol := driftPolicy{Mode: modeAudit, RootDev: p.rootDev}
 	if p.enforce {
 		pol.Mode = modeEnforce
 	}
