@@ -1,23 +1,55 @@
 // Package enforce owns mamori's enforcement mechanisms: the kernel-side and
 // permission-handler code that refuses what a policy forbids, before it
 // happens. Today that is Drift Prevention: a container may run only the
-// programs its image shipped.
+// programs its image shipped. It must not resolve container metadata (the
+// caller passes a ContainerRef) or decide policy (the caller says which
+// containers, which mode, which exceptions).
 //
-// Drift Prevention stacks mechanisms, strongest first, and says which one
-// acted in every Verdict:
+// # What counts as drift
 //
-//   - lsm: lsm/bprm_check_security returns -EPERM (only where BPF LSM
-//     loads; not on kernels without it, where the probe says so).
-//   - fanotify: a FAN_CLASS_CONTENT group per container with
-//     FAN_OPEN_EXEC_PERM marks on the container's mounts; the handler
-//     answers FAN_DENY and execve fails with EPERM.
-//   - sigkill: tp_btf/sched_process_exec sends SIGKILL to a drifted program
-//     before its first instruction. Always loaded; it alone sees memfd
-//     execs, and it backs fanotify up when the handler is late or wrong.
+// An exec whose file is, in the kernel's own terms: on the container's
+// overlayfs upper layer (new, or an image file copied up by a write or
+// chmod); an anonymous memory file (memfd); unlinked; or on a writable
+// mount other than the root that the caller did not list in ExecMounts.
+// Read-only mounts are not drift. No signatures, no hashes of content.
 //
-// It decides from the kernel's own facts (overlayfs upper dentry, memfd,
-// unlinked inode, the mount) and never signatures or hashes of content. It
-// must not resolve container metadata (the caller passes a ContainerRef) or
-// decide policy (the caller says which containers, which mode, which
-// exceptions).
+// # Mechanisms, strongest first; every Verdict names the one that acted
+//
+//   - lsm: lsm/bprm_check_security returns -EPERM. Built and tried at
+//     start-up; it loads only where BPF LSM is enabled, and is not tested
+//     on kernels without it.
+//   - fanotify: one FAN_CLASS_CONTENT group per container with
+//     FAN_OPEN_EXEC_PERM marks on each of its exec-capable mounts; the
+//     handler answers FAN_DENY and execve fails with EPERM. It decides in
+//     user space: statx and readlink of the event's fd, then whether the
+//     path exists in the overlay's upper directory and, where overlayfs
+//     shows lower inode numbers unchanged (checked at Protect), whether the
+//     inode is the one the topmost lower layer holds at that path. memfd
+//     execs never reach it (the memfd lives on an internal mount nobody can
+//     mark), nor do files on mounts made after Protect.
+//   - sigkill: tp_btf/sched_process_exec reads ovl_inode.__upperdentry,
+//     the memfd name, i_nlink and the mount, and sends SIGKILL before the
+//     program's first instruction. Always loaded; it alone stops memfd
+//     execs, and it backs fanotify up whenever the handler is late or
+//     wrong. Audit mode uses only this line: it reports and never kills.
+//
+// # Failure policy
+//
+// A fanotify decision that takes longer than Config.DecisionTimeout is
+// answered by a watchdog: FAN_ALLOW by default (the sigkill line then kills
+// a drifted program anyway), FAN_DENY with Config.FailClosed. If the agent
+// dies, the kernel closes its fanotify groups (pending and future execs
+// are allowed) and its BPF links (no more kills): enforcement ends with
+// the agent and no workload is left unable to exec. A stopped agent
+// (SIGSTOP, a debugger) is different: execs on marked mounts wait until it
+// runs again; supervise the agent with a watchdog that kills it.
+//
+// # Limits
+//
+// Execs in a container before Protect returns are not judged; Protect
+// takes about a millisecond, and is best called from an OCI hook or the
+// runtime's start event. Programs an image binary loads without execve
+// (ld.so /tmp/x, an interpreter reading a script: sh /tmp/x.sh) are not
+// execs and are not refused here; a script run directly (./x.sh) is, by
+// fanotify, since its own open for exec is judged.
 package enforce

@@ -342,7 +342,7 @@ func (d *Drift) readKernel() {
 
 func (d *Drift) watchdog() {
 	defer d.wg.Done()
-	tick := time.NewTicker(d.cfg.DecisionTimeout / 4)
+	tick := time.NewTicker(max(d.cfg.DecisionTimeout/4, time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
