@@ -21,7 +21,9 @@ import (
 	"github.com/mamori-dev/mamori/container"
 	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/guard"
 	"github.com/mamori-dev/mamori/output"
+	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/probe"
 	"github.com/mamori-dev/mamori/proctree"
 	"github.com/mamori-dev/mamori/sensor"
@@ -39,6 +41,10 @@ type Config struct {
 	// receives what it raises (it may be the same Writer as Events).
 	Detector *detect.Detector
 	Alerts   *output.Writer
+	// Guard, when set, applies runtime policies to container events; its
+	// alerts go to Alerts too. Policies, when set, is watched for changes.
+	Guard    *guard.Guard
+	Policies *policy.Store
 	// EventTypes limits what the sensor captures; empty means all.
 	EventTypes []event.Type
 	// SensitivePrefixes replaces the sensor's default list when not nil.
@@ -161,6 +167,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.containers.Run(bg)
 	}()
+	if a.cfg.Policies != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.cfg.Policies.Watch(bg, 0)
+		}()
+	}
 	for _, w := range a.writers() {
 		wg.Add(1)
 		go func() {
@@ -208,6 +221,9 @@ func (a *Agent) handle(r sensor.Record) {
 	}
 	if a.cfg.Detector != nil {
 		a.cfg.Detector.Detect(e, a.writeAlert)
+	}
+	if a.cfg.Guard != nil {
+		a.cfg.Guard.Observe(e, a.writeAlert)
 	}
 }
 

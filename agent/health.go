@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/probe"
 	"github.com/mamori-dev/mamori/proctree"
 )
@@ -38,6 +39,15 @@ type Status struct {
 	Processes    proctree.Stats        `json:"processes"`
 	Containers   int                   `json:"containers_cached"`
 	RSSBytes     uint64                `json:"rss_bytes"`
+	PolicyError  string                `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
+}
+
+// Explanation is what /policy/explain serves: a container's effective
+// controls, with where each setting came from.
+type Explanation struct {
+	Container *event.Container  `json:"container"`
+	Effective *policy.Effective `json:"effective"`
+	Text      string            `json:"text"`
 }
 
 // Status returns the agent's current status.
@@ -66,6 +76,11 @@ func (a *Agent) Status() Status {
 		Containers:   a.containers.Len(),
 		RSSBytes:     rss(),
 	}
+	if a.cfg.Policies != nil {
+		if err := a.cfg.Policies.Err(); err != nil {
+			s.PolicyError = err.Error()
+		}
+	}
 	return s
 }
 
@@ -80,6 +95,20 @@ func (a *Agent) healthHandler() http.Handler {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.Write(a.metrics())
+	})
+	mux.HandleFunc("GET /policy/explain", func(w http.ResponseWriter, r *http.Request) {
+		ref := r.URL.Query().Get("container")
+		if a.cfg.Guard == nil {
+			http.Error(w, "this agent runs without policies (--policy none)", http.StatusNotFound)
+			return
+		}
+		c, eff, ok := a.cfg.Guard.Explain(ref)
+		if !ok {
+			http.Error(w, fmt.Sprintf("no container %q has been seen by this agent (use its id, a 12+ character id prefix, or its name)", ref), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(Explanation{Container: c, Effective: eff, Text: eff.String()})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")

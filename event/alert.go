@@ -23,9 +23,14 @@ type Alert struct {
 	Event        Type           `json:"event,omitempty"`   // the kind of event that matched
 	Process      *Process       `json:"process,omitempty"`
 	Container    *Container     `json:"container,omitempty"`
+	// Forensics are the container's most recent events before the alert,
+	// oldest first, when a policy's forensics control asks for them.
+	Forensics []Event `json:"forensics,omitempty"`
 }
 
 // Actions an alert can report.
 const (
-	Detected = "detected"
+	Detected = "detected" // a detection rule matched
+	Audited  = "audited"  // a policy control was violated and reported, not refused
+	Blocked  = "blocked"  // a policy control was violated and an enforcer refused it
 )

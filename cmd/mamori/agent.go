@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,7 +16,9 @@ import (
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/guard"
 	"github.com/mamori-dev/mamori/output"
+	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/defaults"
 	"github.com/mamori-dev/mamori/rules/syscalls"
@@ -40,7 +43,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	events := fs.Bool("events", false, "write every event (to stdout, or to --output)")
 	outPath := fs.String("output", "", "write events to this file instead of stdout (appended)")
 	format := fs.String("format", "", "json or text; default: text on a terminal, json elsewhere")
-	var types, prefixes, ruleFiles listFlag
+	var types, prefixes, ruleFiles, policyPaths listFlag
+	fs.Var(&policyPaths, "policy", "runtime policy file or directory (repeatable), reloaded on change; the built-in default\n"+
+		"(Drift Prevention, audit, every container) always applies where no policy sets a control; \"none\" turns policies off")
 	fs.Var(&ruleFiles, "rules", "Falco rules file to detect with (repeatable, loaded in order); \"builtin\" names mamori's own rules,\n"+
 		"the default; \"none\" turns detection off")
 	alertsPath := fs.String("alerts-output", "", "write alerts to this file instead of stdout (appended)")
@@ -76,8 +81,12 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		}
 		evTypes = append(evTypes, event.Type(t))
 	}
-	if rs == nil && *alertsPath != "" {
-		return usageError{"--alerts-output names where alerts go, but --rules none turns detection off"}
+	policiesOn := !(len(policyPaths) == 1 && policyPaths[0] == "none")
+	if !policiesOn && len(policyPaths) > 1 {
+		return usageError{"--policy none cannot be combined with policy paths"}
+	}
+	if rs == nil && !policiesOn && *alertsPath != "" {
+		return usageError{"--alerts-output names where alerts go, but --rules none and --policy none turn alerts off"}
 	}
 	ringBytes, err := parseSize(*ring)
 	if err != nil {
@@ -114,8 +123,21 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		defer w.Close()
 		cfg.Events = w
 	}
-	if rs != nil {
-		cfg.Detector = detect.New(rs, detect.Config{All: *matchAll, Users: syscalls.NewUsers("/")})
+	if policiesOn {
+		store, err := policy.Open(log.With("part", "policy"), policyPaths...)
+		if err != nil {
+			return fmt.Errorf("policies: %w", err)
+		}
+		host, _ := os.Hostname()
+		cfg.Policies = store
+		cfg.Guard = guard.New(store, guard.Config{Host: policy.HostFacts{Hostname: host}}, log.With("part", "guard"))
+		defer cfg.Guard.Close()
+		log.Info("policies loaded", "files", len(store.Current().Files()), "policies", len(store.Current().Policies()))
+	}
+	if rs != nil || policiesOn {
+		if rs != nil {
+			cfg.Detector = detect.New(rs, detect.Config{All: *matchAll, Users: syscalls.NewUsers("/")})
+		}
 		if cfg.Events != nil && samePath(*alertsPath, *outPath) {
 			cfg.Alerts = cfg.Events // one writer keeps lines whole
 		} else {
@@ -126,7 +148,17 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			defer w.Close()
 			cfg.Alerts = w
 		}
-		captureFor(&cfg, rs, *events, len(types) > 0, len(prefixes) > 0, log)
+		if rs != nil {
+			captureFor(&cfg, rs, *events, len(types) > 0, len(prefixes) > 0, log)
+		}
+		if policiesOn && cfg.EventTypes != nil {
+			// What the guard judges containers by, whatever the rules need.
+			for _, t := range guard.EventTypes {
+				if !slices.Contains(cfg.EventTypes, t) {
+					cfg.EventTypes = append(cfg.EventTypes, t)
+				}
+			}
+		}
 	}
 	a, err := agent.New(cfg, log)
 	if err != nil {

@@ -24,6 +24,7 @@ func commands() []command {
 	return []command{
 		{"agent", "run the node agent: the eBPF sensor, enrichment and outputs", runAgent},
 		{"rules", "check Falco rules files against the sensor, list fields, replay events", runRules},
+		{"policy", "validate runtime policies, explain what applies to a container", runPolicy},
 		{"status", "show a running agent's health, or what this kernel supports", runStatus},
 		{"version", "print the version", func([]string, io.Writer, io.Writer) error { fmt.Println("mamori", version); return nil }},
 	}

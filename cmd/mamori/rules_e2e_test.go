@@ -31,6 +31,7 @@ func upstreamRules(t *testing.T, name string) string {
 // alertingAgent is `mamori agent` run for its alerts, without --events, so
 // that the sensor captures only what the rules need.
 type alertingAgent struct {
+	addr   string
 	cmd    *exec.Cmd
 	out    string
 	stderr *strings.Builder
@@ -42,7 +43,7 @@ func startAlertingAgent(t *testing.T, args ...string) *alertingAgent {
 		t.Skip("the agent loads eBPF programs: run the tests as root")
 	}
 	addr := freeAddr(t)
-	a := &alertingAgent{out: filepath.Join(t.TempDir(), "alerts.json"), stderr: &strings.Builder{}}
+	a := &alertingAgent{out: filepath.Join(t.TempDir(), "alerts.json"), stderr: &strings.Builder{}, addr: addr}
 	a.cmd = exec.Command(mamoriBin, append([]string{"agent", "--alerts-output", a.out, "--format", "json", "--health-addr", addr}, args...)...)
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {

@@ -79,7 +79,7 @@ func TestRulesValidateErrors(t *testing.T) {
 		{[]string{"rules", "validate", filepath.Join(dir, "absent.yaml")}, 1, []string{"absent.yaml"}},
 		{[]string{"rules", "frobnicate"}, 2, []string{`unknown subcommand "frobnicate"`}},
 		{[]string{"agent", "--rules", unknown}, 1, []string{`unknown field "proc.nmae"`}},
-		{[]string{"agent", "--rules", "none", "--alerts-output", "/tmp/x"}, 2, []string{"turns detection off"}},
+		{[]string{"agent", "--rules", "none", "--policy", "none", "--alerts-output", "/tmp/x"}, 2, []string{"turn alerts off"}},
 	} {
 		out, code := mamori(t, tc.args...)
 		if code != tc.code {

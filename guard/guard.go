@@ -1,0 +1,411 @@
+// Package guard applies runtime policies to the events of each container:
+// it keeps every container's effective controls (computed once, when the
+// container is first seen or the policies change), checks events against
+// the controls that can be judged from events, keeps the recent events that
+// forensics attaches to an alert, and turns enforcers' verdicts into alerts.
+// Refusing is the enforcers' job (package enforce); guard only reports, and
+// says so when a control asks for enforcement that nothing on the node
+// performs. It must not capture events or write outputs.
+package guard
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/policy"
+)
+
+// Actions a policy alert reports.
+const (
+	Blocked = event.Blocked
+	Audited = event.Audited
+)
+
+// EventTypes are the events the guard judges containers by; the sensor must
+// capture them whatever the rules need.
+var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Open}
+
+// defaultForensicEvents is how many recent events a container keeps when no
+// policy says.
+const defaultForensicEvents = 32
+
+// Guard is not safe for concurrent use except where noted: the agent calls
+// Observe from the sensor's goroutine.
+type Guard struct {
+	log      *slog.Logger
+	store    *policy.Store
+	host     policy.HostFacts
+	enforced func(control string) bool // whether an enforcer performs a control here
+
+	gen     atomic.Uint64 // bumped when the policies change
+	mu      sync.Mutex    // guards ctrs against Explain from other goroutines
+	ctrs    map[string]*containerState
+	warned  map[string]bool
+	cancel  func()
+	maxCtrs int
+}
+
+// Config says what a Guard needs besides the policies.
+type Config struct {
+	Host policy.HostFacts
+	// Enforced reports whether something on this node refuses violations
+	// of the named control (e.g. "driftPrevention"). Nil means nothing
+	// does: enforce-mode violations are then reported as audited, with a
+	// warning, never silently.
+	Enforced func(control string) bool
+}
+
+type containerState struct {
+	ctr    *event.Container
+	gen    uint64
+	eff    *policy.Effective
+	recent []event.Event // ring of the last events, for forensics
+	next   int
+	full   bool
+	procs  int
+	dests  map[scanKey]time.Time
+	quiet  time.Time // port scan cool-down: no new scan alert before this
+	seen   map[string]bool
+}
+
+type scanKey struct {
+	ip   netip.Addr
+	port uint16
+}
+
+// New returns a Guard over the policies in store.
+func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
+	g := &Guard{log: log, store: store, host: cfg.Host, enforced: cfg.Enforced,
+		ctrs: map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
+	if g.enforced == nil {
+		g.enforced = func(string) bool { return false }
+	}
+	g.cancel = store.Subscribe(func(*policy.Set) { g.gen.Add(1) })
+	return g
+}
+
+// Close stops following policy changes.
+func (g *Guard) Close() { g.cancel() }
+
+// state returns c's state, recomputing its effective controls when the
+// policies changed since.
+func (g *Guard) state(c *event.Container) *containerState {
+	gen := g.gen.Load()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.ctrs[c.ID]
+	if st == nil {
+		if len(g.ctrs) >= g.maxCtrs {
+			for id := range g.ctrs { // drop one at random; it is rebuilt if it comes back
+				delete(g.ctrs, id)
+				break
+			}
+		}
+		st = &containerState{ctr: c, gen: gen - 1, dests: map[scanKey]time.Time{}, seen: map[string]bool{}}
+		g.ctrs[c.ID] = st
+	}
+	if st.gen != gen || st.eff == nil {
+		st.gen = gen
+		st.ctr = c
+		st.eff = g.store.Current().Effective(policy.TargetFromContainer(c, policy.WithHost(g.host)))
+		n := defaultForensicEvents
+		if f := st.eff.Audit.Controls.Forensics; f.On() && f.Events > 0 {
+			n = f.Events
+		}
+		if len(st.recent) != n {
+			st.recent, st.next, st.full = make([]event.Event, n), 0, false
+		}
+	}
+	return st
+}
+
+// Observe checks one event against its container's controls and calls
+// emit for each violation. Host events are not subject to container
+// policies.
+func (g *Guard) Observe(e *event.Event, emit func(*event.Alert)) {
+	if e.Container == nil || e.Container.IsHost() || e.Container.ID == "unknown" {
+		return
+	}
+	st := g.state(e.Container)
+	st.remember(e)
+	ctl := &st.eff.Audit.Controls
+
+	switch e.Type {
+	case event.Fork:
+		st.procs++
+		if fg := ctl.ForkGuard; fg.On() && st.procs > fg.MaxProcesses && !st.seen["forkGuard"] {
+			st.seen["forkGuard"] = true
+			g.raise(st, e, emit, "forkGuard", "Warning",
+				fmt.Sprintf("Container %s has more than %d processes", name(e.Container), fg.MaxProcesses))
+		}
+	case event.Exit:
+		if st.procs > 0 {
+			st.procs--
+		}
+	case event.Exec:
+		g.exec(st, e, ctl, emit)
+	case event.Connect:
+		g.connect(st, e, ctl, emit)
+	}
+	if ctl.LimitContainerPrivileges.On() && e.Container.Privileged && !st.seen["limitContainerPrivileges"] &&
+		ctl.LimitContainerPrivileges.Blocks("privileged") {
+		st.seen["limitContainerPrivileges"] = true
+		g.raise(st, e, emit, "limitContainerPrivileges", "Critical",
+			fmt.Sprintf("Container %s runs privileged", name(e.Container)))
+	}
+}
+
+func (g *Guard) exec(st *containerState, e *event.Event, ctl *policy.Controls, emit func(*event.Alert)) {
+	p := &e.Process
+	if dp := ctl.DriftPrevention; dp.On() {
+		if why := DriftReason(p); why != "" && !dp.Allowed(p.Exe, path.Base(p.Exe)) {
+			g.raise(st, e, emit, "driftPrevention", "Critical",
+				fmt.Sprintf("Drifted executable %s (%s) ran in container %s (image %s)", p.Exe, why, name(e.Container), e.Container.Image))
+		}
+	}
+	if bl := ctl.ExecutableBlocklist; bl.On() && bl.Blocked(p.Exe, "") {
+		g.raise(st, e, emit, "executableBlocklist", "Critical",
+			fmt.Sprintf("Blocklisted executable %s ran in container %s", p.Exe, name(e.Container)))
+	}
+	if ctl.LimitNewPrivileges.On() && gainedPrivileges(p) {
+		g.raise(st, e, emit, "limitNewPrivileges", "Critical",
+			fmt.Sprintf("%s gained privileges through exec (uid %d euid %d) in container %s", p.Exe, p.UID, p.EUID, name(e.Container)))
+	}
+}
+
+// DriftReason says why an exec'd file is not from the image, or "" when it is.
+func DriftReason(p *event.Process) string {
+	switch {
+	case p.ExeFromMemfd:
+		return "from memory (memfd)"
+	case p.ExeDeleted:
+		return "deleted file"
+	case p.ExeUpperLayer:
+		return "written after the image was built"
+	}
+	return ""
+}
+
+// gainedPrivileges reports an exec that raised the effective uid above the
+// real one: a setuid binary, the classic way to new privileges.
+func gainedPrivileges(p *event.Process) bool {
+	return p.EUID != p.UID && p.EUID == 0 || p.EGID != p.GID && p.EGID == 0
+}
+
+func (g *Guard) connect(st *containerState, e *event.Event, ctl *policy.Controls, emit func(*event.Alert)) {
+	n := e.Network
+	if n == nil || n.DstIP == "" {
+		return
+	}
+	ip, err := netip.ParseAddr(n.DstIP)
+	if err != nil {
+		return
+	}
+	if r := ctl.IPReputation; r.On() {
+		if list, bad := r.Blocked(ip); bad {
+			g.raise(st, e, emit, "ipReputation", "Critical",
+				fmt.Sprintf("Connection to %s:%d, on block list %s, from container %s", n.DstIP, n.DstPort, list, name(e.Container)))
+		}
+	}
+	if eg := ctl.NetworkEgress; eg.On() && !eg.Allowed(ip) {
+		g.raise(st, e, emit, "networkEgress", "Warning",
+			fmt.Sprintf("Connection to %s:%d, not on the egress allow list, from container %s", n.DstIP, n.DstPort, name(e.Container)))
+	}
+	if ps := ctl.PortScanDetection; ps.On() {
+		now := e.Time
+		window := time.Duration(ps.Window)
+		if window == 0 {
+			window = time.Duration(policy.DefaultScanWindow)
+		}
+		st.dests[scanKey{ip, n.DstPort}] = now
+		ports, hosts := map[uint16]bool{}, map[netip.Addr]bool{}
+		for k, t := range st.dests {
+			if now.Sub(t) > window {
+				delete(st.dests, k)
+				continue
+			}
+			ports[k.port], hosts[k.ip] = true, true
+		}
+		over := ps.DistinctPorts > 0 && len(ports) > ps.DistinctPorts || ps.DistinctHosts > 0 && len(hosts) > ps.DistinctHosts
+		if over && now.After(st.quiet) {
+			cool := time.Duration(ps.CoolDown)
+			if cool == 0 {
+				cool = time.Duration(policy.DefaultScanCoolDown)
+			}
+			st.quiet = now.Add(cool)
+			g.raise(st, e, emit, "portScanDetection", "Critical",
+				fmt.Sprintf("Port scan from container %s: %d ports on %d hosts within %s", name(e.Container), len(ports), len(hosts), window))
+		}
+	}
+}
+
+// raise builds the alert for a violation of control, with the container's
+// recent events when forensics is on.
+func (g *Guard) raise(st *containerState, e *event.Event, emit func(*event.Alert), control, priority, msg string) {
+	mode := st.eff.Mode(control)
+	action := Audited
+	if mode == policy.Enforce && !g.enforced(control) {
+		key := control + "/" + st.ctr.ID
+		if !g.warned[key] {
+			g.warned[key] = true
+			g.log.Warn("a policy enforces this control but nothing on this node refuses it: reporting only",
+				"control", control, "container", name(st.ctr))
+		}
+		msg += " [enforce requested; no enforcer for this control on this node: not refused]"
+	}
+	al := newAlert(e, RuleName(control), priority, msg, action)
+	al.Control = control
+	al.Policy = g.policyOf(st.eff, control)
+	if st.eff.Audit.Controls.Forensics.On() {
+		al.Forensics = st.history()
+	}
+	emit(al)
+}
+
+// policyOf names the policies that set a control for this container.
+func (g *Guard) policyOf(eff *policy.Effective, control string) string {
+	var names []string
+	for _, s := range eff.Settings() {
+		if s.Path != control && !strings.HasPrefix(s.Path, control+".") {
+			continue
+		}
+		for _, o := range s.From {
+			if !contains(names, o.Policy) {
+				names = append(names, o.Policy)
+			}
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Verdict turns an enforcer's decision into an alert: what it refused (or,
+// in audit mode, would have refused).
+func (g *Guard) Verdict(e *event.Event, control string, blocked bool, reason string, emit func(*event.Alert)) {
+	if e.Container == nil || e.Container.IsHost() {
+		return
+	}
+	st := g.state(e.Container)
+	action := Audited
+	if blocked {
+		action = Blocked
+	}
+	al := newAlert(e, RuleName(control), "Critical", reason, action)
+	al.Control = control
+	al.Policy = g.policyOf(st.eff, control)
+	if st.eff.Audit.Controls.Forensics.On() {
+		al.Forensics = st.history()
+	}
+	emit(al)
+}
+
+// Explain returns the effective controls of the container whose id (or a
+// prefix of at least 12 characters) or name is ref, among the containers
+// the guard has seen. Safe for concurrent use.
+func (g *Guard) Explain(ref string) (*event.Container, *policy.Effective, bool) {
+	g.mu.Lock()
+	var found *event.Container
+	for id, st := range g.ctrs {
+		if id == ref || st.ctr.Name == ref || len(ref) >= 12 && strings.HasPrefix(id, ref) {
+			found = st.ctr
+			break
+		}
+	}
+	g.mu.Unlock()
+	if found == nil {
+		return nil, nil, false
+	}
+	return found, g.state(found).eff, true
+}
+
+func (st *containerState) remember(e *event.Event) {
+	if len(st.recent) == 0 {
+		return
+	}
+	c := *e
+	c.Process.Ancestors = nil // kept small; the alert's own process has them
+	st.recent[st.next] = c
+	st.next++
+	if st.next == len(st.recent) {
+		st.next, st.full = 0, true
+	}
+}
+
+// history returns the remembered events, oldest first.
+func (st *containerState) history() []event.Event {
+	if !st.full {
+		return append([]event.Event(nil), st.recent[:st.next]...)
+	}
+	out := make([]event.Event, 0, len(st.recent))
+	out = append(out, st.recent[st.next:]...)
+	return append(out, st.recent[:st.next]...)
+}
+
+func name(c *event.Container) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	if len(c.ID) > 12 {
+		return c.ID[:12]
+	}
+	return c.ID
+}
+
+// RuleName is the alert's rule for a control: "driftPrevention" → "Drift Prevention".
+func RuleName(control string) string {
+	var b strings.Builder
+	for i, r := range control {
+		if i == 0 {
+			b.WriteRune(r - 'a' + 'A')
+			continue
+		}
+		if r >= 'A' && r <= 'Z' {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	s := b.String()
+	if strings.HasPrefix(s, "Ip ") {
+		s = "IP" + s[2:]
+	}
+	return s
+}
+
+func newAlert(e *event.Event, rule, priority, msg, action string) *event.Alert {
+	p := e.Process
+	p.Ancestors = append([]event.Process(nil), e.Process.Ancestors...)
+	return &event.Alert{
+		Kind:     "alert",
+		Time:     e.Time,
+		Rule:     rule,
+		Priority: priority,
+		Output:   e.Time.Format("15:04:05.000000000") + ": " + priority + " " + msg,
+		OutputFields: map[string]any{
+			"container.id": e.Container.ID, "container.name": e.Container.Name, "container.image": e.Container.Image,
+			"proc.exepath": e.Process.Exe, "proc.cmdline": strings.Join(e.Process.Args, " "), "proc.pid": int64(e.Process.PID),
+			"evt.type": string(e.Type),
+		},
+		Source:    "syscall",
+		Tags:      []string{"mamori", "policy"},
+		Hostname:  e.Node,
+		Action:    action,
+		Event:     e.Type,
+		Process:   &p,
+		Container: e.Container,
+	}
+}
