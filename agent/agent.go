@@ -20,6 +20,7 @@ import (
 
 	"github.com/mamori-dev/mamori/container"
 	"github.com/mamori-dev/mamori/detect"
+	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
 	"github.com/mamori-dev/mamori/output"
@@ -45,6 +46,10 @@ type Config struct {
 	// alerts go to Alerts too. Policies, when set, is watched for changes.
 	Guard    *guard.Guard
 	Policies *policy.Store
+	// Drift, when set, refuses drifted executables in containers whose
+	// policies enforce Drift Prevention; its verdicts become alerts. The
+	// agent closes it when it stops.
+	Drift *enforce.Drift
 	// EventTypes limits what the sensor captures; empty means all.
 	EventTypes []event.Type
 	// SensitivePrefixes replaces the sensor's default list when not nil.
@@ -167,6 +172,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.containers.Run(bg)
 	}()
+	if a.cfg.Drift != nil && a.cfg.Guard != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.driftVerdicts(a.cfg.Drift)
+		}()
+	}
 	if a.cfg.Policies != nil {
 		wg.Add(1)
 		go func() {
@@ -192,6 +204,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	err := a.sensor.Run(ctx, a.handle)
+	if a.cfg.Drift != nil {
+		// Lifts every mark and closes the verdict channel, which ends
+		// driftVerdicts once it has reported what was pending.
+		a.cfg.Drift.Close()
+	}
 	for _, w := range a.writers() {
 		if ferr := w.Flush(); ferr != nil && err == nil {
 			err = fmt.Errorf("flush output: %w", ferr)
@@ -224,6 +241,9 @@ func (a *Agent) handle(r sensor.Record) {
 	}
 	if a.cfg.Guard != nil {
 		a.cfg.Guard.Observe(e, a.writeAlert)
+	}
+	if e.Type == event.Exit && e.Process.VPID == 1 && a.cfg.Drift != nil && !e.Container.IsHost() {
+		a.cfg.Drift.Release(e.Container.ID) // its init is gone: the container is
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/probe"
@@ -40,6 +41,15 @@ type Status struct {
 	Containers   int                   `json:"containers_cached"`
 	RSSBytes     uint64                `json:"rss_bytes"`
 	PolicyError  string                `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
+	// Drift is Drift Prevention's enforcement: its mechanisms, strongest
+	// first, and counters; absent when it could not load.
+	Drift *DriftStatus `json:"drift_prevention,omitempty"`
+}
+
+// DriftStatus is Drift Prevention's part of Status.
+type DriftStatus struct {
+	Mechanisms []enforce.Mechanism `json:"mechanisms"`
+	enforce.Stats
 }
 
 // Explanation is what /policy/explain serves: a container's effective
@@ -75,6 +85,9 @@ func (a *Agent) Status() Status {
 		Processes:    a.tree.Stats(),
 		Containers:   a.containers.Len(),
 		RSSBytes:     rss(),
+	}
+	if a.cfg.Drift != nil {
+		s.Drift = &DriftStatus{Mechanisms: a.cfg.Drift.Mechanisms(), Stats: a.cfg.Drift.Stats()}
 	}
 	if a.cfg.Policies != nil {
 		if err := a.cfg.Policies.Err(); err != nil {
@@ -149,6 +162,11 @@ func (a *Agent) metrics() []byte {
 	one("mamori_containers_cached", "gauge", "Cgroups with cached container attribution.", s.Containers)
 	one("mamori_ready_seconds", "gauge", "Time from start to ready.", strconv.FormatFloat(a.readyIn.Seconds(), 'f', 6, 64))
 	one("mamori_resident_memory_bytes", "gauge", "Resident memory of the agent.", s.RSSBytes)
+	if d := s.Drift; d != nil {
+		one("mamori_drift_protected_containers", "gauge", "Containers whose drift is refused.", d.Protected)
+		one("mamori_drift_verdicts_dropped_total", "counter", "Drift verdicts lost because nobody read them in time.", d.VerdictsDropped)
+		one("mamori_drift_late_decisions_total", "counter", "Exec decisions answered by the fail policy.", d.LateDecisions)
+	}
 	metric("mamori_kernel_mechanism_available", "gauge", "Whether a kernel mechanism loads on this node (1) or not (0).")
 	for _, r := range s.Kernel.Results {
 		v := 0

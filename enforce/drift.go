@@ -193,6 +193,21 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 	return nil
 }
 
+// ErrHostMountNS says that RootPID shares the agent's mount namespace: it is
+// not (yet) inside its container, and protecting it would protect the host.
+var ErrHostMountNS = errors.New("RootPID is in the host's mount namespace, not yet inside its container")
+
+func sameMountNS(pid int) (bool, error) {
+	var own, other unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &own); err != nil {
+		return false, fmt.Errorf("stat own mount namespace: %w", err)
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", pid), &other); err != nil {
+		return false, fmt.Errorf("stat mount namespace of pid %d: %w", pid, err)
+	}
+	return own.Ino == other.Ino && own.Dev == other.Dev, nil
+}
+
 // resolve reads what Protect needs from the kernel through RootPID.
 func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 	if ref.ID == "" {
@@ -216,6 +231,14 @@ func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 	}
 	if t.cgroupID == 1 {
 		return nil, errors.New("RootPID is in the root cgroup: that is the host, not a container")
+	}
+	// A process of a starting container can sit in the container's cgroup
+	// while still in the host's mount namespace (runc before pivot_root).
+	// Marking those mounts would refuse execs on the whole host.
+	if same, err := sameMountNS(ref.RootPID); err != nil {
+		return nil, err
+	} else if same {
+		return nil, ErrHostMountNS
 	}
 	root := fmt.Sprintf("/proc/%d/root", ref.RootPID)
 	var st unix.Statx_t

@@ -4,17 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mamori-dev/mamori/container"
 	"github.com/mamori-dev/mamori/internal/podmantest"
 )
 
@@ -544,4 +547,43 @@ func TestChroot(t *testing.T) {
 	checkVerdict(t, e.waitVerdict(t, "/x/touch"), b.ID, UpperLayer, Blocked, SIGKILL)
 	b.blocked(t, "/vol/m", "chroot", "/vol", "/touch", "/m")
 	checkVerdict(t, e.waitVerdict(t, "/touch"), b.ID, Volume, Blocked, SIGKILL)
+}
+
+// TestProtectRefusesTheHostMountNamespace: a process in a container's
+// cgroup but still in the host's mount namespace (runc before pivot_root)
+// must not be protected: its mounts are the host's, and marking them would
+// refuse execs on the whole node.
+func TestProtectRefusesTheHostMountNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root, err := container.FindCgroup2Mount("/proc/self/mountinfo")
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := filepath.Join(root, fmt.Sprintf("mamori-test-hostns-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(sleeper.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDrift(Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = d.Protect(context.Background(), ContainerRef{ID: "hostns", RootPID: sleeper.Process.Pid, Mode: Enforce})
+	if !errors.Is(err, ErrHostMountNS) {
+		t.Fatalf("Protect of a host-namespace process: %v, want ErrHostMountNS", err)
+	}
+	if out, err := exec.Command("/bin/true").CombinedOutput(); err != nil {
+		t.Fatalf("the host can no longer exec: %v %s", err, out)
+	}
 }

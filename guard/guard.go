@@ -43,6 +43,7 @@ type Guard struct {
 	store    *policy.Store
 	host     policy.HostFacts
 	enforced func(control string) bool // whether an enforcer performs a control here
+	protect  func(*event.Container, uint32, *policy.Effective) ([]string, bool)
 
 	gen     atomic.Uint64 // bumped when the policies change
 	mu      sync.Mutex    // guards ctrs against Explain from other goroutines
@@ -60,19 +61,30 @@ type Config struct {
 	// does: enforce-mode violations are then reported as audited, with a
 	// warning, never silently.
 	Enforced func(control string) bool
+	// Protect, when set, is called with a container's effective controls
+	// and the pid of one of its processes, on the container's exec events
+	// from when its controls are computed (first event, policy change)
+	// until it reports done. It returns the controls an enforcer now
+	// refuses for that container: the enforcer then reports those
+	// violations itself (through Verdict), and Observe stays quiet about
+	// them. done is false when it could not act yet (the process is not
+	// inside its container yet) and wants a later exec.
+	Protect func(c *event.Container, pid uint32, eff *policy.Effective) (enforced []string, done bool)
 }
 
 type containerState struct {
-	ctr    *event.Container
-	gen    uint64
-	eff    *policy.Effective
-	recent []event.Event // ring of the last events, for forensics
-	next   int
-	full   bool
-	procs  int
-	dests  map[scanKey]time.Time
-	quiet  time.Time // port scan cool-down: no new scan alert before this
-	seen   map[string]bool
+	ctr        *event.Container
+	gen        uint64
+	eff        *policy.Effective
+	recent     []event.Event // ring of the last events, for forensics
+	next       int
+	full       bool
+	procs      int
+	dests      map[scanKey]time.Time
+	quiet      time.Time // port scan cool-down: no new scan alert before this
+	seen       map[string]bool
+	byEnforcer map[string]bool // controls an enforcer refuses and reports for this container
+	protected  bool            // Protect is done for the current effective controls
 }
 
 type scanKey struct {
@@ -82,7 +94,7 @@ type scanKey struct {
 
 // New returns a Guard over the policies in store.
 func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
-	g := &Guard{log: log, store: store, host: cfg.Host, enforced: cfg.Enforced,
+	g := &Guard{log: log, store: store, host: cfg.Host, enforced: cfg.Enforced, protect: cfg.Protect,
 		ctrs: map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
 	if g.enforced == nil {
 		g.enforced = func(string) bool { return false }
@@ -94,12 +106,11 @@ func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
 // Close stops following policy changes.
 func (g *Guard) Close() { g.cancel() }
 
-// state returns c's state, recomputing its effective controls when the
-// policies changed since.
-func (g *Guard) state(c *event.Container) *containerState {
+// state returns the state of e's container, recomputing its effective
+// controls when the policies changed since. g.mu must be held.
+func (g *Guard) state(e *event.Event) *containerState {
+	c := e.Container
 	gen := g.gen.Load()
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	st := g.ctrs[c.ID]
 	if st == nil {
 		if len(g.ctrs) >= g.maxCtrs {
@@ -122,6 +133,15 @@ func (g *Guard) state(c *event.Container) *containerState {
 		if len(st.recent) != n {
 			st.recent, st.next, st.full = make([]event.Event, n), 0, false
 		}
+		st.protected = g.protect == nil
+	}
+	if !st.protected && e.Type == event.Exec && e.Process.PID != 0 {
+		enforced, done := g.protect(c, e.Process.PID, st.eff)
+		st.protected = done
+		st.byEnforcer = map[string]bool{}
+		for _, ctl := range enforced {
+			st.byEnforcer[ctl] = true
+		}
 	}
 	return st
 }
@@ -133,7 +153,9 @@ func (g *Guard) Observe(e *event.Event, emit func(*event.Alert)) {
 	if e.Container == nil || e.Container.IsHost() || e.Container.ID == "unknown" {
 		return
 	}
-	st := g.state(e.Container)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.state(e)
 	st.remember(e)
 	ctl := &st.eff.Audit.Controls
 
@@ -164,7 +186,7 @@ func (g *Guard) Observe(e *event.Event, emit func(*event.Alert)) {
 
 func (g *Guard) exec(st *containerState, e *event.Event, ctl *policy.Controls, emit func(*event.Alert)) {
 	p := &e.Process
-	if dp := ctl.DriftPrevention; dp.On() {
+	if dp := ctl.DriftPrevention; dp.On() && !st.byEnforcer["driftPrevention"] {
 		if why := DriftReason(p); why != "" && !dp.Allowed(p.Exe, path.Base(p.Exe)) {
 			g.raise(st, e, emit, "driftPrevention", "Critical",
 				fmt.Sprintf("Drifted executable %s (%s) ran in container %s (image %s)", p.Exe, why, name(e.Container), e.Container.Image))
@@ -258,7 +280,7 @@ func (g *Guard) raise(st *containerState, e *event.Event, emit func(*event.Alert
 			g.log.Warn("a policy enforces this control but nothing on this node refuses it: reporting only",
 				"control", control, "container", name(st.ctr))
 		}
-		msg += " [enforce requested; no enforcer for this control on this node: not refused]"
+		msg += " [enforce requested, but nothing on this node refused it]"
 	}
 	al := newAlert(e, RuleName(control), priority, msg, action)
 	al.Control = control
@@ -294,17 +316,16 @@ func contains(xs []string, s string) bool {
 	return false
 }
 
-// Verdict turns an enforcer's decision into an alert: what it refused (or,
-// in audit mode, would have refused).
-func (g *Guard) Verdict(e *event.Event, control string, blocked bool, reason string, emit func(*event.Alert)) {
+// Verdict turns an enforcer's decision about e into an alert: action is
+// what it did ("blocked", "audited", or "block-failed" when the kernel
+// would not deliver the kill). Safe for concurrent use with Observe.
+func (g *Guard) Verdict(e *event.Event, control, action, reason string, emit func(*event.Alert)) {
 	if e.Container == nil || e.Container.IsHost() {
 		return
 	}
-	st := g.state(e.Container)
-	action := Audited
-	if blocked {
-		action = Blocked
-	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.state(e)
 	al := newAlert(e, RuleName(control), "Critical", reason, action)
 	al.Control = control
 	al.Policy = g.policyOf(st.eff, control)
@@ -319,18 +340,13 @@ func (g *Guard) Verdict(e *event.Event, control string, blocked bool, reason str
 // the guard has seen. Safe for concurrent use.
 func (g *Guard) Explain(ref string) (*event.Container, *policy.Effective, bool) {
 	g.mu.Lock()
-	var found *event.Container
+	defer g.mu.Unlock()
 	for id, st := range g.ctrs {
 		if id == ref || st.ctr.Name == ref || len(ref) >= 12 && strings.HasPrefix(id, ref) {
-			found = st.ctr
-			break
+			return st.ctr, g.state(&event.Event{Container: st.ctr}).eff, true
 		}
 	}
-	g.mu.Unlock()
-	if found == nil {
-		return nil, nil, false
-	}
-	return found, g.state(found).eff, true
+	return nil, nil, false
 }
 
 func (st *containerState) remember(e *event.Event) {

@@ -103,7 +103,7 @@ func TestDriftPrevention(t *testing.T) {
 	}
 	// The policy asks for enforcement, but nothing here enforces: the
 	// alert must say it was not refused.
-	if a.Action != Audited || !strings.Contains(a.Output, "not refused") {
+	if a.Action != Audited || !strings.Contains(a.Output, "nothing on this node refused it") {
 		t.Errorf("enforce without an enforcer: action %q output %q", a.Action, a.Output)
 	}
 	// Forensics: the last 3 events, oldest first, ending with this exec.
@@ -121,7 +121,7 @@ func TestDriftPrevention(t *testing.T) {
 	// Out of scope: the batch container gets only the built-in default,
 	// which audits drift without forensics.
 	al = observe(g, exec(batch, "/tmp/miner", true))
-	if len(al) != 1 || al[0].Policy != "mamori-default" || al[0].Action != Audited || strings.Contains(al[0].Output, "not refused") ||
+	if len(al) != 1 || al[0].Policy != "mamori-default" || al[0].Action != Audited || strings.Contains(al[0].Output, "nothing on this node refused it") ||
 		al[0].Forensics != nil {
 		t.Errorf("out of scope: %+v", al)
 	}
@@ -134,13 +134,50 @@ func TestDriftPrevention(t *testing.T) {
 func TestEnforcerVerdictsAndEnforcedControls(t *testing.T) {
 	g, _ := newGuard(t, map[string]string{"web.yaml": driftWeb}, "driftPrevention")
 	al := observe(g, exec(web, "/tmp/miner", true))
-	if len(al) != 1 || strings.Contains(al[0].Output, "not refused") {
+	if len(al) != 1 || strings.Contains(al[0].Output, "nothing on this node refused it") {
 		t.Errorf("with an enforcer the guard must not claim it is missing: %+v", al)
 	}
 	var got []*event.Alert
-	g.Verdict(exec(web, "/tmp/miner", true), "driftPrevention", true, "refused exec of /tmp/miner", func(a *event.Alert) { got = append(got, a) })
+	g.Verdict(exec(web, "/tmp/miner", true), "driftPrevention", Blocked, "refused exec of /tmp/miner", func(a *event.Alert) { got = append(got, a) })
 	if len(got) != 1 || got[0].Action != Blocked || got[0].Policy != "web-drift" {
 		t.Errorf("verdict alert: %+v", got)
+	}
+}
+
+// TestProtectedContainersAreReportedByTheirEnforcer: once an enforcer has
+// taken a container's drift, exec events of it raise nothing (the enforcer's
+// verdicts do), and a policy change asks the enforcer again.
+func TestProtectedContainersAreReportedByTheirEnforcer(t *testing.T) {
+	var calls []string
+	g, dir := newGuard(t, map[string]string{"web.yaml": driftWeb})
+	g.protect = func(c *event.Container, pid uint32, eff *policy.Effective) ([]string, bool) {
+		calls = append(calls, c.Name+":"+string(eff.Mode("driftPrevention")))
+		if pid == 99 {
+			return nil, false // not inside its container yet
+		}
+		if eff.Mode("driftPrevention") == policy.Enforce {
+			return []string{"driftPrevention"}, true
+		}
+		return nil, true
+	}
+	early := exec(web, "/bin/sh", false)
+	early.Process.PID = 99
+	observe(g, early)
+	if al := observe(g, exec(web, "/tmp/miner", true)); len(al) != 0 {
+		t.Errorf("an enforced container's drift raised %v", al[0].Output)
+	}
+	if al := observe(g, exec(batch, "/tmp/miner", true)); len(al) != 1 {
+		t.Errorf("an audited container's drift raised %d alerts", len(al))
+	}
+	os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(strings.Replace(driftWeb, "mode: enforce", "mode: audit", 1)), 0o644)
+	if err := g.store.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if al := observe(g, exec(web, "/tmp/miner", true)); len(al) != 1 {
+		t.Errorf("after the switch to audit: %d alerts", len(al))
+	}
+	if strings.Join(calls, ",") != "web:enforce,web:enforce,batch:audit,web:audit" {
+		t.Errorf("protect calls: %v", calls)
 	}
 }
 

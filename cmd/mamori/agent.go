@@ -15,6 +15,7 @@ import (
 
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/detect"
+	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
 	"github.com/mamori-dev/mamori/output"
@@ -130,7 +131,14 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		}
 		host, _ := os.Hostname()
 		cfg.Policies = store
-		cfg.Guard = guard.New(store, guard.Config{Host: policy.HostFacts{Hostname: host}}, log.With("part", "guard"))
+		gcfg := guard.Config{Host: policy.HostFacts{Hostname: host}}
+		if d, err := enforce.NewDrift(enforce.Config{}, log.With("part", "drift")); err != nil {
+			log.Warn("drift prevention cannot enforce on this node: policies in enforce mode are reported, not refused", "err", err)
+		} else {
+			cfg.Drift = d // the agent closes it
+			gcfg.Protect = agent.DriftProtector(d, log.With("part", "drift"))
+		}
+		cfg.Guard = guard.New(store, gcfg, log.With("part", "guard"))
 		defer cfg.Guard.Close()
 		log.Info("policies loaded", "files", len(store.Current().Files()), "policies", len(store.Current().Policies()))
 	}

@@ -159,3 +159,57 @@ func TestPolicyValidate(t *testing.T) {
 		t.Errorf("validate bad: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
 	}
 }
+
+// TestPolicyDriftEnforced: in enforce mode a dropped binary does not run
+// (its marker file is never written), the alert says blocked, and the
+// image's own programs still run.
+func TestPolicyDriftEnforced(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(strings.Replace(webPolicy, "mode: audit", "mode: enforce", 1)), 0o644)
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	web := podmantest.Run(t, podmantest.Label("app", "web"), podmantest.Args("--network", "none"))
+	time.Sleep(500 * time.Millisecond) // the first event of the container protects it
+
+	// A script that would leave a marker, dropped and run; and the same
+	// from memory is the SIGKILL line's (covered in package enforce).
+	out, err := exec.Command("podman", "exec", web.ID, "sh", "-c",
+		"printf '#!/bin/sh\\ntouch /tmp/ran\\n' > /tmp/miner.sh && chmod +x /tmp/miner.sh && /tmp/miner.sh; echo rc=$?; ls /bin/ls >/dev/null && echo image-ok").CombinedOutput()
+	if err != nil {
+		t.Fatalf("podman exec: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "image-ok") || strings.Contains(string(out), "rc=0") {
+		t.Errorf("the dropped script ran, or the image's programs did not:\n%s", out)
+	}
+	if out, err := exec.Command("podman", "exec", web.ID, "test", "-e", "/tmp/ran").CombinedOutput(); err == nil {
+		t.Errorf("the dropped script left its marker: it ran\n%s", out)
+	}
+	st, err := http.Get("http://" + a.addr + "/status")
+	if err == nil {
+		var s map[string]any
+		json.NewDecoder(st.Body).Decode(&s)
+		st.Body.Close()
+		if d, _ := s["drift_prevention"].(map[string]any); d == nil || d["protected"] != float64(1) {
+			t.Errorf("status drift_prevention: %v", s["drift_prevention"])
+		}
+	}
+	alerts := a.stop(t)
+	var blocked *event.Alert
+	for i := range alerts {
+		if alerts[i].Rule == "Drift Prevention" && alerts[i].Container.Name == web.Name {
+			if alerts[i].Action != "blocked" {
+				t.Errorf("enforced drift alert says %q: %s", alerts[i].Action, alerts[i].Output)
+			}
+			blocked = &alerts[i]
+		}
+	}
+	if blocked == nil {
+		t.Fatalf("no Drift Prevention alert among %d", len(alerts))
+	}
+	if blocked.Process.Exe != "/tmp/miner.sh" || blocked.Policy != "web-audit" || !strings.Contains(blocked.Output, "refused by") {
+		t.Errorf("blocked alert: %+v", blocked)
+	}
+	if len(blocked.Forensics) == 0 {
+		t.Errorf("blocked alert has no forensics")
+	}
+}

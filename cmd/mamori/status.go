@@ -59,6 +59,13 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "ring:     %d of %d bytes pending\n", st.RingPending, st.RingBytes)
 	fmt.Fprintf(stdout, "tracking: %d processes (%d exited kept), %d cgroups attributed, agent RSS %.1f MiB\n",
 		st.Processes.Live, st.Processes.Exited, st.Containers, float64(st.RSSBytes)/(1<<20))
+	if d := st.Drift; d != nil {
+		fmt.Fprintf(stdout, "drift:    refused by %v; %d containers protected, %d late decisions, %d verdicts dropped\n",
+			d.Mechanisms, d.Protected, d.LateDecisions, d.VerdictsDropped)
+	}
+	if st.PolicyError != "" {
+		fmt.Fprintf(stdout, "policies: the last reload failed, the previous policies stay in force: %s\n", st.PolicyError)
+	}
 	if st.WriteErrors > 0 {
 		fmt.Fprintf(stdout, "output:   %d events could not be written\n", st.WriteErrors)
 	}

@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+
+	"github.com/mamori-dev/mamori/enforce"
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/guard"
+	"github.com/mamori-dev/mamori/policy"
+)
+
+// DriftProtector returns the guard's Protect hook for Drift Prevention: a
+// container whose effective controls enforce drift prevention is protected
+// by d (fanotify refusal, SIGKILL line), one whose controls no longer do is
+// released. It returns the controls d now enforces for the container.
+func DriftProtector(d *enforce.Drift, log *slog.Logger) func(*event.Container, uint32, *policy.Effective) ([]string, bool) {
+	return func(c *event.Container, pid uint32, eff *policy.Effective) ([]string, bool) {
+		if eff.Mode("driftPrevention") != policy.Enforce {
+			d.Release(c.ID)
+			return nil, true
+		}
+		dp := eff.Enforce.Controls.DriftPrevention
+		var allow []string
+		for _, p := range dp.Allow.Paths.Strings() {
+			if !strings.ContainsAny(p, "*?[") {
+				allow = append(allow, p)
+			}
+		}
+		if len(dp.Allow.Names.Strings()) > 0 || len(allow) < len(dp.Allow.Paths.Strings()) {
+			log.Warn("drift enforcement allows exact paths only: name and pattern allow entries are not honoured when refusing",
+				"container", c.Name, "names", dp.Allow.Names.Strings(), "paths", dp.Allow.Paths.Strings())
+		}
+		ref := enforce.ContainerRef{ID: c.ID, RootPID: int(pid), Mode: enforce.Enforce, Allow: allow}
+		err := d.Protect(context.Background(), ref)
+		switch {
+		case errors.Is(err, enforce.ErrHostMountNS):
+			return nil, false // runc before pivot_root: try the container's next exec
+		case err != nil:
+			log.Error("drift prevention could not protect the container: its drift is reported, not refused",
+				"container", c.Name, "err", err)
+			return nil, true
+		}
+		log.Info("drift prevention enforced", "container", c.Name, "id", c.ID[:min(12, len(c.ID))])
+		return []string{"driftPrevention"}, true
+	}
+}
+
+// driftVerdicts turns Drift Prevention's verdicts into alerts until its
+// channel closes.
+func (a *Agent) driftVerdicts(d *enforce.Drift) {
+	for v := range d.Verdicts() {
+		p, _, ok := a.tree.Lookup(v.PID)
+		if !ok {
+			p = event.Process{PID: v.PID}
+		}
+		// The alert is about the program that was refused, run by p.
+		exe := v.Path
+		if exe == "" {
+			exe = v.Name
+		}
+		p.Exe, p.Name = exe, path.Base(exe)
+		p.ExeUpperLayer = v.Reason == enforce.UpperLayer
+		p.ExeFromMemfd = v.Reason == enforce.Memfd
+		p.ExeDeleted = v.Reason == enforce.Deleted
+		e := &event.Event{Kind: "event", Time: v.Time, Node: a.cfg.Node, Type: event.Exec, Syscall: "execve", Process: p,
+			Container: a.containers.Lookup(v.CgroupID, v.PID)}
+		if e.Container.IsHost() {
+			continue
+		}
+		what := map[enforce.Action]string{enforce.Blocked: "refused", enforce.Audited: "reported", enforce.BlockFailed: "could NOT be stopped"}[v.Action]
+		msg := fmt.Sprintf("Drifted executable %s (%s) %s by %s in container %s (image %s)",
+			exe, v.Reason, what, v.Mechanism, e.Container.Name, e.Container.Image)
+		a.cfg.Guard.Verdict(e, "driftPrevention", string(v.Action), msg, a.writeAlert)
+	}
+}
+
+var _ = guard.Blocked // the verdict actions are the guard's alert actions
