@@ -30,13 +30,17 @@ if [[ $audit_was_running == 1 ]]; then
 	exit 1
 fi
 
+# pause sleeps with bash builtins only: the clean-up must work even when
+# exec fails (an enforcing agent on a shared machine once denied them all).
+pause() { read -r -t "$1" <> <(:) || true; }
+
 cleanup() {
-	local rc=$?
+	local rc=$? pid
 	trap - EXIT INT TERM
 	if [[ -s $OUT/agent.pid ]]; then
-		kill -INT "$(cat "$OUT/agent.pid")" 2>/dev/null || true
-		sleep 1
-		kill -KILL "$(cat "$OUT/agent.pid")" 2>/dev/null || true
+		read -r pid <"$OUT/agent.pid"
+		kill -INT "$pid" 2>/dev/null && pause 2
+		kill -KILL "$pid" 2>/dev/null || true
 		rm -f "$OUT/agent.pid"
 	fi
 	if command -v auditctl >/dev/null; then
@@ -44,7 +48,7 @@ cleanup() {
 		pid=$(auditctl -s 2>/dev/null | awk '$1=="pid"{print $2}')
 		if [[ -n $pid && $pid != 0 ]]; then
 			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			for _ in {1..50}; do kill -0 "$pid" 2>/dev/null || break; pause 0.1; done
 		fi
 		auditctl -e 0 >/dev/null 2>&1 || true
 	fi
