@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
@@ -18,8 +20,9 @@ import (
 // container whose effective controls enforce drift prevention is protected
 // by d (fanotify refusal, SIGKILL line), one whose controls no longer do is
 // released. It returns the controls d now enforces for the container.
-func DriftProtector(d *enforce.Drift, log *slog.Logger) func(*event.Container, uint32, *policy.Effective) ([]string, bool) {
-	return func(c *event.Container, pid uint32, eff *policy.Effective) ([]string, bool) {
+func DriftProtector(d *enforce.Drift, log *slog.Logger) func(*event.Container, *event.Process, *policy.Effective) ([]string, bool) {
+	tries := map[string]int{}
+	return func(c *event.Container, p *event.Process, eff *policy.Effective) ([]string, bool) {
 		if eff.Mode("driftPrevention") != policy.Enforce {
 			d.Release(c.ID)
 			return nil, true
@@ -35,16 +38,31 @@ func DriftProtector(d *enforce.Drift, log *slog.Logger) func(*event.Container, u
 			log.Warn("drift enforcement allows exact paths only: name and pattern allow entries are not honoured when refusing",
 				"container", c.Name, "names", dp.Allow.Names.Strings(), "paths", dp.Allow.Paths.Strings())
 		}
+		// The container's init outlives the exec that brought us here, which
+		// may already be gone: use it when the process tree knows it.
+		pid := p.PID
+		for _, a := range p.Ancestors {
+			if a.VPID == 1 {
+				pid = a.PID
+			}
+		}
+		if p.VPID == 1 {
+			pid = p.PID
+		}
 		ref := enforce.ContainerRef{ID: c.ID, RootPID: int(pid), Mode: enforce.Enforce, Allow: allow}
 		err := d.Protect(context.Background(), ref)
 		switch {
 		case errors.Is(err, enforce.ErrHostMountNS):
 			return nil, false // runc before pivot_root: try the container's next exec
+		case err != nil && tries[c.ID] < 5 && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)):
+			tries[c.ID]++
+			return nil, false // the process is gone already: try the next exec
 		case err != nil:
 			log.Error("drift prevention could not protect the container: its drift is reported, not refused",
 				"container", c.Name, "err", err)
 			return nil, true
 		}
+		delete(tries, c.ID)
 		log.Info("drift prevention enforced", "container", c.Name, "id", c.ID[:min(12, len(c.ID))])
 		return []string{"driftPrevention"}, true
 	}

@@ -43,7 +43,7 @@ type Guard struct {
 	store    *policy.Store
 	host     policy.HostFacts
 	enforced func(control string) bool // whether an enforcer performs a control here
-	protect  func(*event.Container, uint32, *policy.Effective) ([]string, bool)
+	protect  func(*event.Container, *event.Process, *policy.Effective) ([]string, bool)
 
 	gen     atomic.Uint64 // bumped when the policies change
 	mu      sync.Mutex    // guards ctrs against Explain from other goroutines
@@ -62,14 +62,14 @@ type Config struct {
 	// warning, never silently.
 	Enforced func(control string) bool
 	// Protect, when set, is called with a container's effective controls
-	// and the pid of one of its processes, on the container's exec events
+	// and one of its processes (with its ancestors), on the container's exec events
 	// from when its controls are computed (first event, policy change)
 	// until it reports done. It returns the controls an enforcer now
 	// refuses for that container: the enforcer then reports those
 	// violations itself (through Verdict), and Observe stays quiet about
 	// them. done is false when it could not act yet (the process is not
 	// inside its container yet) and wants a later exec.
-	Protect func(c *event.Container, pid uint32, eff *policy.Effective) (enforced []string, done bool)
+	Protect func(c *event.Container, p *event.Process, eff *policy.Effective) (enforced []string, done bool)
 }
 
 type containerState struct {
@@ -136,7 +136,7 @@ func (g *Guard) state(e *event.Event) *containerState {
 		st.protected = g.protect == nil
 	}
 	if !st.protected && e.Type == event.Exec && e.Process.PID != 0 {
-		enforced, done := g.protect(c, e.Process.PID, st.eff)
+		enforced, done := g.protect(c, &e.Process, st.eff)
 		st.protected = done
 		st.byEnforcer = map[string]bool{}
 		for _, ctl := range enforced {

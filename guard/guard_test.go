@@ -150,9 +150,9 @@ func TestEnforcerVerdictsAndEnforcedControls(t *testing.T) {
 func TestProtectedContainersAreReportedByTheirEnforcer(t *testing.T) {
 	var calls []string
 	g, dir := newGuard(t, map[string]string{"web.yaml": driftWeb})
-	g.protect = func(c *event.Container, pid uint32, eff *policy.Effective) ([]string, bool) {
+	g.protect = func(c *event.Container, p *event.Process, eff *policy.Effective) ([]string, bool) {
 		calls = append(calls, c.Name+":"+string(eff.Mode("driftPrevention")))
-		if pid == 99 {
+		if p.PID == 99 {
 			return nil, false // not inside its container yet
 		}
 		if eff.Mode("driftPrevention") == policy.Enforce {

@@ -204,7 +204,7 @@ func TestPolicyDriftEnforced(t *testing.T) {
 		}
 	}
 	if blocked == nil {
-		t.Fatalf("no Drift Prevention alert among %d", len(alerts))
+		t.Fatalf("no Drift Prevention alert among %d; agent log:\n%s", len(alerts), a.stderr)
 	}
 	if blocked.Process.Exe != "/tmp/miner.sh" || blocked.Policy != "web-audit" || !strings.Contains(blocked.Output, "refused by") {
 		t.Errorf("blocked alert: %+v", blocked)
