@@ -19,11 +19,11 @@ fi
 echo "== go vet"
 go vet ./...
 
-echo "== BPF object is up to date with sensor.bpf.c"
-go generate ./sensor
-if ! git diff --quiet -- sensor/; then
-	echo "the committed BPF object is stale: run 'go generate ./sensor' and commit" >&2
-	git diff --stat -- sensor/ >&2
+echo "== BPF objects are up to date with their C sources"
+go generate ./sensor ./enforce
+if ! git diff --quiet -- sensor/ enforce/; then
+	echo "a committed BPF object is stale: run 'go generate ./sensor ./enforce' and commit" >&2
+	git diff --stat -- sensor/ enforce/ >&2
 	exit 1
 fi
 

@@ -160,9 +160,14 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			captureFor(&cfg, rs, *events, len(types) > 0, len(prefixes) > 0, log)
 		}
 		if policiesOn && cfg.EventTypes != nil {
-			// What the guard judges containers by, whatever the rules need.
+			// What the guard judges containers by, whatever the rules
+			// need; but --event-types is the user's word.
 			for _, t := range guard.EventTypes {
-				if !slices.Contains(cfg.EventTypes, t) {
+				switch {
+				case slices.Contains(cfg.EventTypes, t):
+				case len(types) > 0:
+					log.Warn("--event-types leaves out an event type that policies judge containers by", "type", t)
+				default:
 					cfg.EventTypes = append(cfg.EventTypes, t)
 				}
 			}
