@@ -31,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$OUT/mamori" agent --health-addr "$ADDR" --log-level warn "$@" 2>"$OUT/profile-agent.log" &
+"$OUT/mamori" agent --health-addr "$ADDR" --log-level warn "$@" >"$OUT/profile-agent.log" 2>&1 &
 agent=$!
 for _ in $(seq 300); do
 	curl -sf "http://$ADDR/healthz" >/dev/null 2>&1 && break
@@ -64,10 +64,10 @@ for storm in "exec -n 1000" "file -n 20000 -dir /dev/shm" "connect -n 10000"; do
 	progs >"$OUT/p1"; c1=$(cpu); h1=$(handled)
 	n=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["n"])' "$res")
 	echo "== storm $storm: $res"
-	echo "   agent: $((h1 - h0)) events, $(((c1 - c0) * 10)) ms CPU"
+	echo "   agent: $((h1 - h0)) events, $(((c1 - c0) * 10)) ms CPU; by type: $(curl -sf "http://$ADDR/status" | python3 -c 'import json,sys; print({k: v for k, v in json.load(sys.stdin)["events"].items() if v})')"
 	join "$OUT/p0" "$OUT/p1" | awk -v n="$n" '{dn = $4 - $2; dc = $5 - $3; if (dc > 0) printf "   %-12s %9d runs %8.1f ms %6.0f ns/run %7.1f us/op\n", $1, dc, dn / 1e6, dn / dc, dn / 1e3 / n}'
 	if [[ -n $perfpid ]]; then
 		echo "   perf, agent during the file storm (children, top 25):"
-		perf report -i "$OUT/perf.data" --children --sort symbol -g none 2>/dev/null | grep '%' | grep -v '^#' | head -25 | cut -c1-110
+		perf report -i "$OUT/perf.data" --children --sort symbol -g none 2>/dev/null | grep '%' | grep -v '^#' | cut -c1-110 | head -25 || true
 	fi
 done
