@@ -192,7 +192,7 @@ struct path_key {
 enum counter {
 	C_SUBMITTED = 0,
 	C_DROPPED = 1,      /* ring buffer full */
-	C_STASH_MISS = 2,   /* sys_exit without its sys_enter */
+	C_STASH_MISS = 2,   /* sys_exit whose stash belongs to another call */
 	C_PATH_TRUNC = 3,
 	C_MAX = 4,
 };
@@ -738,14 +738,20 @@ static __always_inline int sensitive_read(struct scratch *s, __u32 val, __u32 en
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	/* Most system calls are of no interest: leave on an array lookup, before
+	 * the hash lookup of the stash. orig_ax still holds the number here. */
+	__u32 nr = BPF_CORE_READ(regs, orig_ax);
+	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
+	if (!spec || !spec->code)
+		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct stash *st = bpf_map_lookup_elem(&stashes, &pid_tgid);
 	if (!st)
 		return 0;
-	__u32 nr = st->nr;
-	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
-	if (!spec || !spec->code) {
+	if (st->nr != nr) {
+		/* A stash left by a call that never returned (execve, exit). */
 		bpf_map_delete_elem(&stashes, &pid_tgid);
+		count(C_STASH_MISS);
 		return 0;
 	}
 

@@ -41,7 +41,7 @@ type Config struct {
 	Events []event.Type
 	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil.
 	SensitivePrefixes []string
-	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 8 MiB.
+	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 4 MiB.
 	RingBufferBytes uint32
 	// PollInterval bounds how long a record may wait in the ring buffer
 	// before user space reads it; 0 means 20 ms.
@@ -74,7 +74,7 @@ type Record struct {
 // New loads and attaches the sensor. The caller must Close it.
 func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	if cfg.RingBufferBytes == 0 {
-		cfg.RingBufferBytes = 8 << 20
+		cfg.RingBufferBytes = 4 << 20
 	}
 	if cfg.RingBufferBytes&(cfg.RingBufferBytes-1) != 0 || cfg.RingBufferBytes < 4096 {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least 4096 bytes", cfg.RingBufferBytes)
@@ -126,6 +126,17 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	return s, nil
 }
 
+// capturesSyscalls reports whether any event type that comes from a system
+// call is wanted.
+func (s *Sensor) capturesSyscalls() bool {
+	for _, d := range syscallTable {
+		if s.wants(d.typ) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Sensor) wants(t event.Type) bool {
 	return len(s.cfg.Events) == 0 || slices.Contains(s.cfg.Events, t)
 }
@@ -163,7 +174,12 @@ func (s *Sensor) configure() error {
 }
 
 func (s *Sensor) attach() error {
-	progs := []*ebpf.Program{s.objs.HandleExec, s.objs.HandleFork, s.objs.HandleExit, s.objs.SysEnter, s.objs.SysExit}
+	progs := []*ebpf.Program{s.objs.HandleExec, s.objs.HandleFork, s.objs.HandleExit}
+	if s.capturesSyscalls() {
+		// Raw syscall tracepoints run on every system call of the node:
+		// attach them only when some call is wanted.
+		progs = append(progs, s.objs.SysEnter, s.objs.SysExit)
+	}
 	for _, p := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {

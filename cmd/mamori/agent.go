@@ -54,7 +54,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&types, "event-types", "capture only these event types (comma-separated or repeated); default all:\n"+typeList())
 	fs.Var(&prefixes, "sensitive-prefix", "report read-only opens under this path prefix (repeatable); replaces the default list")
 	health := fs.String("health-addr", agent.DefaultHealthAddr, "serve /metrics and /status here; empty to turn off")
-	ring := fs.String("ring-buffer-size", "8M", "ring buffer size, a power of two (K, M suffixes); user space maps it twice, so it counts twice in RSS")
+	ring := fs.String("ring-buffer-size", "4M", "ring buffer size, a power of two (K, M suffixes); user space maps it twice, so it counts twice in RSS")
 	ancestors := fs.Int("ancestors", 8, "ancestors attached to each event")
 	node := fs.String("node", "", "node name in events; default the hostname")
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
