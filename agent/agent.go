@@ -78,6 +78,7 @@ type Agent struct {
 	listener   net.Listener
 
 	handled     atomic.Uint64
+	lastEvent   atomic.Int64 // Unix ns of the newest event handled
 	alerts      atomic.Uint64
 	writeErrors atomic.Uint64
 	lastWrite   atomic.Pointer[string]
@@ -233,6 +234,7 @@ func (a *Agent) handle(r sensor.Record) {
 	}
 	e.Container = a.containers.Lookup(r.CgroupID, e.Process.PID)
 	a.handled.Add(1)
+	a.lastEvent.Store(e.Time.UnixNano())
 	if a.cfg.Events != nil {
 		a.noteWrite(a.cfg.Events.WriteEvent(e))
 	}

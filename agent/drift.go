@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
@@ -72,6 +73,7 @@ func DriftProtector(d *enforce.Drift, log *slog.Logger) func(*event.Container, *
 // channel closes.
 func (a *Agent) driftVerdicts(d *enforce.Drift) {
 	for v := range d.Verdicts() {
+		a.catchUp(v.Time)
 		p, _, ok := a.tree.Lookup(v.PID)
 		if !ok {
 			p = event.Process{PID: v.PID}
@@ -94,6 +96,17 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 		msg := fmt.Sprintf("Drifted executable %s (%s) %s by %s in container %s (image %s)",
 			exe, v.Reason, what, v.Mechanism, e.Container.Name, e.Container.Image)
 		a.cfg.Guard.Verdict(e, "driftPrevention", string(v.Action), msg, a.writeAlert)
+	}
+}
+
+// catchUp waits, briefly, until the sensor's events have caught up with t:
+// a verdict comes straight from the enforcer, while the events that led to
+// it (the download, the write) are still in the ring buffer, and the alert's
+// forensics should show them.
+func (a *Agent) catchUp(t time.Time) {
+	deadline := time.Now().Add(250 * time.Millisecond)
+	for a.lastEvent.Load() < t.UnixNano() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

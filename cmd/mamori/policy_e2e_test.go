@@ -213,3 +213,32 @@ func TestPolicyDriftEnforced(t *testing.T) {
 		t.Errorf("blocked alert has no forensics")
 	}
 }
+
+// TestDemoScript runs the newcomer's demo end to end and checks that it
+// tells the story: audited with the download, the write and the exec, then
+// refused.
+func TestDemoScript(t *testing.T) {
+	podmantest.Require(t)
+	out, err := exec.Command("bash", "../../scripts/demo.sh").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo.sh: %v\n%s", err, out)
+	}
+	s := string(out)
+	audit, enforce, ok := strings.Cut(s, "2. Enforce mode")
+	if !ok {
+		t.Fatalf("demo output lacks the enforce part:\n%s", s)
+	}
+	for _, want := range []string{"action=audited", "(the download)", "(the write)", "(the run)"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit part lacks %q:\n%s", want, audit)
+		}
+	}
+	for _, want := range []string{"Operation not permitted", "action=blocked", "(the download)"} {
+		if !strings.Contains(enforce, want) {
+			t.Errorf("enforce part lacks %q:\n%s", want, enforce)
+		}
+	}
+	if strings.Contains(enforce, "applet not found") || strings.Contains(enforce, "(the run)") {
+		t.Errorf("the miner ran in enforce mode:\n%s", enforce)
+	}
+}
