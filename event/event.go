@@ -69,7 +69,7 @@ type Event struct {
 // process only, nearest first; an ancestor has no ancestors of its own.
 type Process struct {
 	PID            uint32    `json:"pid"`
-	VPID           uint32    `json:"vpid,omitempty"` // the pid inside its own pid namespace (1 for a container\'s init)
+	VPID           uint32    `json:"vpid,omitempty"` // the pid inside its own pid namespace (1 for a container's init)
 	TID            uint32    `json:"tid,omitempty"`
 	PPID           uint32    `json:"ppid"`
 	Name           string    `json:"name"`

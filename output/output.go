@@ -5,7 +5,6 @@ package output
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -95,9 +94,7 @@ func (w *Writer) WriteEvent(e *event.Event) error {
 	case Text:
 		w.buf = AppendText(w.buf[:0], e)
 	default:
-		var b []byte
-		b, err = json.Marshal(e)
-		w.buf = append(w.buf[:0], b...)
+		w.buf = AppendJSON(w.buf[:0], e)
 	}
 	if err == nil {
 		w.buf = append(w.buf, '\n')

@@ -1,0 +1,308 @@
+package output
+
+import (
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mamori-dev/mamori/event"
+)
+
+// AppendJSON appends e as encoding/json would marshal it, byte for byte
+// (TestAppendJSONMatchesEncodingJSON holds it to that), without reflection:
+// with --events the agent serialises every event, and encoding/json spent
+// most of the agent's CPU there, on the ancestors and the times.
+func AppendJSON(b []byte, e *event.Event) []byte {
+	o := obj{b: append(b, '{')}
+	o.str("kind", e.Kind, false)
+	o.time("time", e.Time, false)
+	o.str("node", e.Node, false)
+	o.str("event", string(e.Type), false)
+	o.str("syscall", e.Syscall, true)
+	o.int("result", e.Result, false)
+	o.key("process")
+	o.b = appendProcess(o.b, &e.Process)
+	o.key("container")
+	if e.Container == nil {
+		o.b = append(o.b, "null"...)
+	} else {
+		o.b = appendContainer(o.b, e.Container)
+	}
+	if f := e.File; f != nil {
+		o.key("file")
+		fo := obj{b: append(o.b, '{')}
+		fo.str("path", f.Path, false)
+		fo.str("path_raw", f.PathRaw, true)
+		fo.str("flags", f.Flags, true)
+		fo.uint("mode", uint64(f.Mode), true)
+		fo.str("target", f.Target, true)
+		fo.int("fd", int64(f.FD), true)
+		fo.str("name", f.Name, true)
+		o.b = append(fo.b, '}')
+	}
+	if n := e.Network; n != nil {
+		o.key("network")
+		no := obj{b: append(o.b, '{')}
+		no.str("family", n.Family, false)
+		no.str("protocol", n.Protocol, false)
+		no.str("type", n.Type, true)
+		no.str("src_ip", n.SrcIP, true)
+		no.uint("src_port", uint64(n.SrcPort), true)
+		no.str("dst_ip", n.DstIP, true)
+		no.uint("dst_port", uint64(n.DstPort), true)
+		no.str("path", n.Path, true)
+		no.int("fd", int64(n.FD), true)
+		no.int("backlog", int64(n.Backlog), true)
+		o.b = append(no.b, '}')
+	}
+	if a := e.Args; a != nil {
+		o.key("args")
+		ao := obj{b: append(o.b, '{')}
+		ao.uintPtr("uid", a.UID)
+		ao.uintPtr("euid", a.EUID)
+		ao.uintPtr("suid", a.SUID)
+		ao.uintPtr("gid", a.GID)
+		ao.uintPtr("egid", a.EGID)
+		ao.uintPtr("sgid", a.SGID)
+		ao.uint64Ptr("cap_effective", a.CapEffective)
+		ao.uint64Ptr("cap_permitted", a.CapPermitted)
+		ao.uint64Ptr("cap_inheritable", a.CapInheritable)
+		ao.str("request", a.Request, true)
+		ao.uint("target_pid", uint64(a.TargetPID), true)
+		ao.str("source", a.Source, true)
+		ao.str("target", a.Target, true)
+		ao.str("fstype", a.FSType, true)
+		ao.str("flags", a.Flags, true)
+		ao.str("module", a.Module, true)
+		ao.int("fd", int64(a.FD), true)
+		ao.int("new_fd", int64(a.NewFD), true)
+		o.b = append(ao.b, '}')
+	}
+	return append(o.b, '}')
+}
+
+func appendProcess(b []byte, p *event.Process) []byte {
+	o := obj{b: append(b, '{')}
+	o.uint("pid", uint64(p.PID), false)
+	o.uint("vpid", uint64(p.VPID), true)
+	o.uint("tid", uint64(p.TID), true)
+	o.uint("ppid", uint64(p.PPID), false)
+	o.str("name", p.Name, false)
+	o.str("exe", p.Exe, false)
+	o.key("args")
+	if p.Args == nil {
+		o.b = append(o.b, "null"...)
+	} else {
+		o.b = append(o.b, '[')
+		for i, a := range p.Args {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendString(o.b, a)
+		}
+		o.b = append(o.b, ']')
+	}
+	o.bool("args_truncated", p.ArgsTruncated, true)
+	o.str("cwd", p.Cwd, false)
+	o.uint("uid", uint64(p.UID), false)
+	o.uint("gid", uint64(p.GID), false)
+	o.uint("euid", uint64(p.EUID), false)
+	o.uint("egid", uint64(p.EGID), false)
+	o.int("loginuid", p.LoginUID, false)
+	o.uint("tty", uint64(p.TTY), false)
+	o.uint("sid", uint64(p.SID), true)
+	o.uint("pgid", uint64(p.PGID), true)
+	o.uint("cap_effective", p.CapEffective, true)
+	o.uint("cap_permitted", p.CapPermitted, true)
+	o.uint("cap_inheritable", p.CapInheritable, true)
+	o.time("start_time", p.StartTime, true)
+	o.uint("exe_inode", p.ExeInode, true)
+	o.uint("exe_device", uint64(p.ExeDevice), true)
+	o.time("exe_mtime", p.ExeMtime, true)
+	o.time("exe_ctime", p.ExeCtime, true)
+	o.bool("exe_upper_layer", p.ExeUpperLayer, false)
+	o.bool("exe_from_memfd", p.ExeFromMemfd, false)
+	o.bool("exe_deleted", p.ExeDeleted, true)
+	if p.ExitCode != nil {
+		o.int("exit_code", int64(*p.ExitCode), false)
+	}
+	if p.ExitSignal != nil {
+		o.int("exit_signal", int64(*p.ExitSignal), false)
+	}
+	o.uint("child_pid", uint64(p.ChildPID), true)
+	o.bool("child_is_thread", p.ChildIsThread, true)
+	if len(p.Ancestors) > 0 {
+		o.key("ancestors")
+		o.b = append(o.b, '[')
+		for i := range p.Ancestors {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendProcess(o.b, &p.Ancestors[i])
+		}
+		o.b = append(o.b, ']')
+	}
+	return append(o.b, '}')
+}
+
+func appendContainer(b []byte, c *event.Container) []byte {
+	o := obj{b: append(b, '{')}
+	o.str("id", c.ID, false)
+	o.str("name", c.Name, true)
+	o.str("image", c.Image, true)
+	o.str("image_id", c.ImageID, true)
+	o.str("image_digest", c.ImageDigest, true)
+	o.str("runtime", c.Runtime, true)
+	o.bool("privileged", c.Privileged, true)
+	o.time("created", c.Created, true)
+	if len(c.Labels) > 0 {
+		o.key("labels")
+		keys := make([]string, 0, len(c.Labels))
+		for k := range c.Labels {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		lo := obj{b: append(o.b, '{')}
+		for _, k := range keys {
+			lo.str(k, c.Labels[k], false)
+		}
+		o.b = append(lo.b, '}')
+	}
+	if p := c.Pod; p != nil {
+		o.key("pod")
+		po := obj{b: append(o.b, '{')}
+		po.str("name", p.Name, false)
+		po.str("namespace", p.Namespace, false)
+		po.str("container", p.Container, true)
+		po.str("uid", p.UID, true)
+		o.b = append(po.b, '}')
+	}
+	return append(o.b, '}')
+}
+
+// obj writes the members of one JSON object, commas included.
+type obj struct {
+	b    []byte
+	more bool
+}
+
+func (o *obj) key(k string) {
+	if o.more {
+		o.b = append(o.b, ',')
+	}
+	o.more = true
+	o.b = appendString(o.b, k)
+	o.b = append(o.b, ':')
+}
+
+func (o *obj) str(k, v string, omitEmpty bool) {
+	if omitEmpty && v == "" {
+		return
+	}
+	o.key(k)
+	o.b = appendString(o.b, v)
+}
+
+func (o *obj) uint(k string, v uint64, omitEmpty bool) {
+	if omitEmpty && v == 0 {
+		return
+	}
+	o.key(k)
+	o.b = strconv.AppendUint(o.b, v, 10)
+}
+
+func (o *obj) int(k string, v int64, omitEmpty bool) {
+	if omitEmpty && v == 0 {
+		return
+	}
+	o.key(k)
+	o.b = strconv.AppendInt(o.b, v, 10)
+}
+
+func (o *obj) bool(k string, v, omitEmpty bool) {
+	if omitEmpty && !v {
+		return
+	}
+	o.key(k)
+	o.b = strconv.AppendBool(o.b, v)
+}
+
+func (o *obj) uintPtr(k string, v *uint32) {
+	if v != nil {
+		o.uint(k, uint64(*v), false)
+	}
+}
+
+func (o *obj) uint64Ptr(k string, v *uint64) {
+	if v != nil {
+		o.uint(k, *v, false)
+	}
+}
+
+// time writes t as time.Time.MarshalJSON does; omitZero follows `omitzero`.
+func (o *obj) time(k string, t time.Time, omitZero bool) {
+	if omitZero && t.IsZero() {
+		return
+	}
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = t.AppendFormat(o.b, time.RFC3339Nano)
+	o.b = append(o.b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString quotes s as encoding/json does by default: HTML-sensitive
+// characters and U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
