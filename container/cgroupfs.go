@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/mamori-dev/mamori/internal/procfs"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -198,27 +199,8 @@ func FindCgroup2Mount(mountinfo string) (string, error) {
 		}
 		fields, postFields := strings.Fields(pre), strings.Fields(post)
 		if len(fields) >= 5 && len(postFields) >= 1 && postFields[0] == "cgroup2" && fields[3] == "/" {
-			return unescapeMount(fields[4]), nil
+			return procfs.Unescape(fields[4]), nil
 		}
 	}
 	return "", fmt.Errorf("find cgroup2 mount: none in %s", mountinfo)
-}
-
-// unescapeMount undoes the octal escapes (\040 for a space) of mountinfo.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

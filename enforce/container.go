@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/mamori-dev/mamori/internal/procfs"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func parseMountinfoLine(line string) (mount, bool) {
 	if err != nil {
 		return mount{}, false
 	}
-	m := mount{id: id, point: unescapeOctal(f[4]), opts: f[5], fstype: f[sep+1]}
+	m := mount{id: id, point: procfs.Unescape(f[4]), opts: f[5], fstype: f[sep+1]}
 	if sep+3 < len(f) {
 		m.superOpts = f[sep+3]
 	}
@@ -114,37 +115,18 @@ func overlayLayers(superOpts string) (upper string, lowers []string) {
 		k, v, _ := strings.Cut(o, "=")
 		switch k {
 		case "upperdir":
-			upper = unescapeOctal(v)
+			upper = procfs.Unescape(v)
 		case "lowerdir":
 			for _, l := range strings.Split(v, ":") {
 				if l != "" { // "::" marks data-only layers
-					lowers = append(lowers, unescapeOctal(l))
+					lowers = append(lowers, procfs.Unescape(l))
 				}
 			}
 		case "lowerdir+":
-			lowers = append(lowers, unescapeOctal(v))
+			lowers = append(lowers, procfs.Unescape(v))
 		}
 	}
 	return upper, lowers
-}
-
-// unescapeOctal undoes the kernel's \ooo escapes in /proc mount files.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // cgroupID returns the cgroup v2 id of pid: the inode of its directory in

@@ -3,6 +3,7 @@ package enforce
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/mamori-dev/mamori/internal/procfs"
 	"reflect"
 	"testing"
 )
@@ -64,8 +65,8 @@ func TestUnescapeOctal(t *testing.T) {
 	for in, want := range map[string]string{
 		`/a\040b`: "/a b", `\134`: `\`, `/x\`: `/x\`, `/x\04`: `/x\04`, `\999`: `\999`, "plain": "plain",
 	} {
-		if got := unescapeOctal(in); got != want {
-			t.Errorf("unescapeOctal(%q) = %q, want %q", in, got, want)
+		if got := procfs.Unescape(in); got != want {
+			t.Errorf("procfs.Unescape(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"github.com/mamori-dev/mamori/internal/textdist"
 	"net/netip"
 	"sort"
 )
@@ -148,7 +149,7 @@ func (t *fieldTable) suggest(name string) []string {
 	var cs []cand
 	limit := max(2, len(name)/3)
 	for _, n := range t.names {
-		if d := editDistance(name, n); d <= limit {
+		if d := textdist.Levenshtein(name, n); d <= limit {
 			cs = append(cs, cand{n, d})
 		}
 	}
@@ -158,25 +159,4 @@ func (t *fieldTable) suggest(name string) []string {
 		out = append(out, cs[i].name)
 	}
 	return out
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
