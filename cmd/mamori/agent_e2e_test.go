@@ -40,14 +40,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// runningAgent is a `mamori agent` process started by a test.
-type runningAgent struct {
-	cmd    *exec.Cmd
-	out    string
-	addr   string
-	stderr *strings.Builder
-}
-
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -57,15 +49,24 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startAgent runs the real binary as a user would and waits until it is ready.
-func startAgent(t *testing.T, extra ...string) *runningAgent {
+// agentProc is a `mamori agent` process started by a test, as a user would
+// start it, with its own health address and output file.
+type agentProc struct {
+	cmd    *exec.Cmd
+	out    string
+	addr   string
+	stderr *strings.Builder
+}
+
+// launch starts the agent with outFlag naming its output file, and waits
+// until it is ready.
+func launch(t *testing.T, outFlag string, args ...string) *agentProc {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the agent loads eBPF programs: run the tests as root")
 	}
-	a := &runningAgent{out: filepath.Join(t.TempDir(), "events.json"), addr: freeAddr(t), stderr: &strings.Builder{}}
-	args := append([]string{"agent", "--events", "--format", "json", "--output", a.out, "--health-addr", a.addr}, extra...)
-	a.cmd = exec.Command(mamoriBin, args...)
+	a := &agentProc{out: filepath.Join(t.TempDir(), "out.json"), addr: freeAddr(t), stderr: &strings.Builder{}}
+	a.cmd = exec.Command(mamoriBin, append([]string{"agent", outFlag, a.out, "--format", "json", "--health-addr", a.addr}, args...)...)
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -90,36 +91,56 @@ func startAgent(t *testing.T, extra ...string) *runningAgent {
 	}
 }
 
-// stop sends Ctrl-C, waits for the agent to drain and exit, and returns
-// every event it wrote.
-func (a *runningAgent) stop(t *testing.T) []event.Event {
+// finish sends Ctrl-C, waits for the agent to drain and exit, and checks
+// that it lost nothing.
+func (a *agentProc) finish(t *testing.T) {
 	t.Helper()
 	a.cmd.Process.Signal(os.Interrupt)
 	if err := a.cmd.Wait(); err != nil {
 		t.Fatalf("agent exited with %v\n%s", err, a.stderr)
 	}
-	f, err := os.Open(a.out)
+	if !strings.Contains(a.stderr.String(), "dropped=0 decode_errors=0") {
+		t.Errorf("agent lost events:\n%s", a.stderr)
+	}
+}
+
+// readLines reads a JSON-lines file the agent wrote.
+func readLines[T any](t *testing.T, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var evs []event.Event
+	var out []T
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var e event.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("event is not JSON: %v: %s", err, sc.Bytes())
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("line is not JSON: %v: %s", err, sc.Bytes())
 		}
-		evs = append(evs, e)
+		out = append(out, v)
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(a.stderr.String(), "dropped=0 decode_errors=0") {
-		t.Errorf("agent lost events:\n%s", a.stderr)
-	}
-	return evs
+	return out
+}
+
+// runningAgent is an agent started for its events.
+type runningAgent struct{ *agentProc }
+
+func startAgent(t *testing.T, extra ...string) *runningAgent {
+	t.Helper()
+	return &runningAgent{launch(t, "--output", append([]string{"--events"}, extra...)...)}
+}
+
+// stop stops the agent and returns every event it wrote.
+func (a *runningAgent) stop(t *testing.T) []event.Event {
+	t.Helper()
+	a.finish(t)
+	return readLines[event.Event](t, a.out)
 }
 
 func find(evs []event.Event, pred func(*event.Event) bool) *event.Event {

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/internal/podmantest"
@@ -30,70 +26,18 @@ func upstreamRules(t *testing.T, name string) string {
 
 // alertingAgent is `mamori agent` run for its alerts, without --events, so
 // that the sensor captures only what the rules need.
-type alertingAgent struct {
-	addr   string
-	cmd    *exec.Cmd
-	out    string
-	stderr *strings.Builder
-}
+type alertingAgent struct{ *agentProc }
 
 func startAlertingAgent(t *testing.T, args ...string) *alertingAgent {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the agent loads eBPF programs: run the tests as root")
-	}
-	addr := freeAddr(t)
-	a := &alertingAgent{out: filepath.Join(t.TempDir(), "alerts.json"), stderr: &strings.Builder{}, addr: addr}
-	a.cmd = exec.Command(mamoriBin, append([]string{"agent", "--alerts-output", a.out, "--format", "json", "--health-addr", addr}, args...)...)
-	a.cmd.Stderr = a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a.cmd.ProcessState == nil {
-			a.cmd.Process.Kill()
-			a.cmd.Wait()
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return a
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent not ready after 20s: %v\n%s", err, a.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &alertingAgent{launch(t, "--alerts-output", args...)}
 }
 
+// stop stops the agent and returns every alert it wrote.
 func (a *alertingAgent) stop(t *testing.T) []event.Alert {
 	t.Helper()
-	a.cmd.Process.Signal(os.Interrupt)
-	if err := a.cmd.Wait(); err != nil {
-		t.Fatalf("agent exited with %v\n%s", err, a.stderr)
-	}
-	if !strings.Contains(a.stderr.String(), "dropped=0 decode_errors=0") {
-		t.Errorf("agent lost events:\n%s", a.stderr)
-	}
-	f, err := os.Open(a.out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var alerts []event.Alert
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var al event.Alert
-		if err := json.Unmarshal(sc.Bytes(), &al); err != nil {
-			t.Fatalf("alert is not JSON: %v: %s", err, sc.Bytes())
-		}
-		alerts = append(alerts, al)
-	}
-	return alerts
+	a.finish(t)
+	return readLines[event.Alert](t, a.out)
 }
 
 // marker tags an action so that its alerts can be told apart: it goes into
