@@ -173,6 +173,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.containers.Run(bg)
 	}()
+	wg.Add(1)
+	go func() {
+		// Exits the sensor missed (a full ring buffer, a process that died
+		// before the agent started) would otherwise stay in the tree.
+		defer wg.Done()
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+				a.tree.Prune()
+			}
+		}
+	}()
 	if a.cfg.Drift != nil && a.cfg.Guard != nil {
 		wg.Add(1)
 		go func() {
@@ -244,8 +260,14 @@ func (a *Agent) handle(r sensor.Record) {
 	if a.cfg.Guard != nil {
 		a.cfg.Guard.Observe(e, a.writeAlert)
 	}
-	if e.Type == event.Exit && e.Process.VPID == 1 && a.cfg.Drift != nil && !e.Container.IsHost() {
-		a.cfg.Drift.Release(e.Container.ID) // its init is gone: the container is
+	if e.Type == event.Exit && e.Process.VPID == 1 && !e.Container.IsHost() {
+		// The container's init is gone, and with it the container.
+		if a.cfg.Drift != nil {
+			a.cfg.Drift.Release(e.Container.ID)
+		}
+		if a.cfg.Guard != nil {
+			a.cfg.Guard.Forget(e.Container.ID)
+		}
 	}
 }
 

@@ -335,6 +335,18 @@ func (g *Guard) Verdict(e *event.Event, control, action, reason string, emit fun
 	emit(al)
 }
 
+// Forget drops what the guard keeps about a container that is gone.
+func (g *Guard) Forget(id string) {
+	g.mu.Lock()
+	delete(g.ctrs, id)
+	for k := range g.warned {
+		if strings.HasSuffix(k, "/"+id) {
+			delete(g.warned, k)
+		}
+	}
+	g.mu.Unlock()
+}
+
 // Explain returns the effective controls of the container whose id (or a
 // prefix of at least 12 characters) or name is ref, among the containers
 // the guard has seen. Safe for concurrent use.

@@ -352,3 +352,15 @@ func TestRuleName(t *testing.T) {
 		}
 	}
 }
+
+func TestForget(t *testing.T) {
+	g, _ := newGuard(t, map[string]string{"web.yaml": driftWeb})
+	observe(g, exec(web, "/bin/sh", false))
+	if _, _, ok := g.Explain("web"); !ok {
+		t.Fatal("web not seen")
+	}
+	g.Forget(web.ID)
+	if _, _, ok := g.Explain("web"); ok {
+		t.Error("a forgotten container is still explained")
+	}
+}
