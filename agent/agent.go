@@ -42,9 +42,8 @@ type Config struct {
 	// receives what it raises (it may be the same Writer as Events).
 	Detector *detect.Detector
 	Alerts   *output.Writer
-	// Guard, when set, applies runtime policies to container events; its
-	// alerts go to Alerts too. Policies, when set, is watched for changes.
-	Guard    *guard.Guard
+	// Policies, when set, are applied to container events (package guard)
+	// and watched for changes; their alerts go to Alerts too.
 	Policies *policy.Store
 	// Drift, when set, refuses drifted executables in containers whose
 	// policies enforce Drift Prevention; its verdicts become alerts. The
@@ -76,6 +75,8 @@ type Agent struct {
 	tree       *proctree.Tree
 	containers *container.Resolver
 	listener   net.Listener
+	guard      *guard.Guard
+	forks      forkLimits
 
 	handled     atomic.Uint64
 	lastEvent   atomic.Int64 // Unix ns of the newest event handled
@@ -116,6 +117,12 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("container attribution: %w", err)
 	}
 	a.tree = proctree.New(proctree.Config{MaxAncestors: cfg.MaxAncestors}, log.With("part", "proctree"))
+	if cfg.Policies != nil {
+		a.guard = guard.New(cfg.Policies, guard.Config{
+			Host:    policy.HostFacts{Hostname: a.cfg.Node},
+			Protect: a.protector(cfg.Drift, log.With("part", "enforce")),
+		}, log.With("part", "guard"))
+	}
 	// Load the sensor before scanning /proc, so that a process started in
 	// between is seen by one or the other.
 	a.sensor, err = sensor.New(sensor.Config{
@@ -189,7 +196,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	if a.cfg.Drift != nil && a.cfg.Guard != nil {
+	if a.guard != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.forks.watch(bg, a.forksRefused)
+		}()
+	}
+	if a.cfg.Drift != nil && a.guard != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -257,16 +271,16 @@ func (a *Agent) handle(r sensor.Record) {
 	if a.cfg.Detector != nil {
 		a.cfg.Detector.Detect(e, a.writeAlert)
 	}
-	if a.cfg.Guard != nil {
-		a.cfg.Guard.Observe(e, a.writeAlert)
+	if a.guard != nil {
+		a.guard.Observe(e, a.writeAlert)
 	}
 	if e.Type == event.Exit && e.Process.VPID == 1 && !e.Container.IsHost() {
 		// The container's init is gone, and with it the container.
 		if a.cfg.Drift != nil {
 			a.cfg.Drift.Release(e.Container.ID)
 		}
-		if a.cfg.Guard != nil {
-			a.cfg.Guard.Forget(e.Container.ID)
+		if a.guard != nil {
+			a.guard.Forget(e.Container.ID)
 		}
 	}
 }
@@ -304,4 +318,7 @@ func (a *Agent) writers() []*output.Writer {
 func (a *Agent) close() {
 	a.sensor.Close()
 	a.containers.Close()
+	if a.guard != nil {
+		a.guard.Close()
+	}
 }

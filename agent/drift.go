@@ -17,16 +17,55 @@ import (
 	"github.com/mamori-dev/mamori/policy"
 )
 
-// DriftProtector returns the guard's Protect hook for Drift Prevention: a
-// container whose effective controls enforce drift prevention is protected
-// by d (fanotify refusal, SIGKILL line), one whose controls no longer do is
-// released. It returns the controls d now enforces for the container.
-func DriftProtector(d *enforce.Drift, log *slog.Logger) func(*event.Container, *event.Process, *policy.Effective) ([]string, bool) {
+// protector returns the guard's Protect hook: for each container it puts
+// in place the enforcement its effective controls ask for and this node can
+// give. Drift Prevention, when d is not nil: a container whose controls
+// enforce it is protected by d (fanotify refusal, SIGKILL line), one whose
+// controls no longer do is released. Fork Guard: pids.max on the
+// container's pids cgroup. It returns the controls now enforced.
+func (a *Agent) protector(d *enforce.Drift, log *slog.Logger) func(*event.Container, *event.Process, *policy.Effective) ([]string, bool) {
 	tries := map[string]int{}
 	return func(c *event.Container, p *event.Process, eff *policy.Effective) ([]string, bool) {
+		// The container's init outlives the exec that brought us here, which
+		// may already be gone: use it when the process tree knows it.
+		pid := p.PID
+		for _, a := range p.Ancestors {
+			if a.VPID == 1 {
+				pid = a.PID
+			}
+		}
+		if p.VPID == 1 {
+			pid = p.PID
+		}
+		if host, err := enforce.InHostMountNS(int(pid)); err == nil && host {
+			// Not inside its container yet: the runtime has not even set
+			// the cgroup limits it would overwrite ours with.
+			return nil, false
+		}
+		var enforced []string
+		if fg := eff.Enforce.Controls.ForkGuard; fg.On() {
+			path, err := limitProcesses(pid, fg.MaxProcesses)
+			switch {
+			case err != nil && tries[c.ID] < 5 && errors.Is(err, fs.ErrNotExist):
+				tries[c.ID]++
+				return nil, false // the process is gone already: try the next exec
+			case err != nil:
+				log.Error("fork guard could not set the container's process limit: it is reported, not refused",
+					"container", c.Name, "err", err)
+			default:
+				log.Info("fork guard enforced", "container", c.Name, "max", fg.MaxProcesses, "file", path)
+				a.forks.add(c, pid, fg.MaxProcesses, path)
+				enforced = append(enforced, "forkGuard")
+			}
+		}
+		if d == nil {
+			delete(tries, c.ID)
+			return enforced, true
+		}
 		if eff.Mode("driftPrevention") != policy.Enforce {
 			d.Release(c.ID)
-			return nil, true
+			delete(tries, c.ID)
+			return enforced, true
 		}
 		dp := eff.Enforce.Controls.DriftPrevention
 		var allow []string
@@ -39,17 +78,6 @@ func DriftProtector(d *enforce.Drift, log *slog.Logger) func(*event.Container, *
 			log.Warn("drift enforcement allows exact paths only: name and pattern allow entries are not honoured when refusing",
 				"container", c.Name, "names", dp.Allow.Names.Strings(), "paths", dp.Allow.Paths.Strings())
 		}
-		// The container's init outlives the exec that brought us here, which
-		// may already be gone: use it when the process tree knows it.
-		pid := p.PID
-		for _, a := range p.Ancestors {
-			if a.VPID == 1 {
-				pid = a.PID
-			}
-		}
-		if p.VPID == 1 {
-			pid = p.PID
-		}
 		ref := enforce.ContainerRef{ID: c.ID, RootPID: int(pid), Mode: enforce.Enforce, Allow: allow}
 		err := d.Protect(context.Background(), ref)
 		switch {
@@ -61,11 +89,12 @@ func DriftProtector(d *enforce.Drift, log *slog.Logger) func(*event.Container, *
 		case err != nil:
 			log.Error("drift prevention could not protect the container: its drift is reported, not refused",
 				"container", c.Name, "err", err)
-			return nil, true
+			delete(tries, c.ID)
+			return enforced, true
 		}
 		delete(tries, c.ID)
 		log.Info("drift prevention enforced", "container", c.Name, "id", c.ID[:min(12, len(c.ID))])
-		return []string{"driftPrevention"}, true
+		return append(enforced, "driftPrevention"), true
 	}
 }
 
@@ -95,8 +124,20 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 		what := map[enforce.Action]string{enforce.Blocked: "refused", enforce.Audited: "reported", enforce.BlockFailed: "could NOT be stopped"}[v.Action]
 		msg := fmt.Sprintf("Drifted executable %s (%s) %s by %s in container %s (image %s)",
 			exe, v.Reason, what, v.Mechanism, e.Container.Name, e.Container.Image)
-		a.cfg.Guard.Verdict(e, "driftPrevention", string(v.Action), msg, a.writeAlert)
+		a.guard.Verdict(e, "driftPrevention", string(v.Action), msg, a.writeAlert)
 	}
+}
+
+// forksRefused reports forks the kernel refused in a container whose
+// process limit is enforced.
+func (a *Agent) forksRefused(c *event.Container, pid uint32, max int, refused uint64) {
+	p, _, ok := a.tree.Lookup(pid)
+	if !ok {
+		p = event.Process{PID: pid}
+	}
+	e := &event.Event{Kind: "event", Time: time.Now(), Node: a.cfg.Node, Type: event.Fork, Process: p, Container: c}
+	msg := fmt.Sprintf("Container %s reached its limit of %d processes: the kernel refused %d forks", c.Name, max, refused)
+	a.guard.Verdict(e, "forkGuard", guard.Blocked, msg, a.writeAlert)
 }
 
 // catchUp waits, briefly, until the sensor's events have caught up with t:

@@ -111,11 +111,11 @@ func (a *Agent) healthHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /policy/explain", func(w http.ResponseWriter, r *http.Request) {
 		ref := r.URL.Query().Get("container")
-		if a.cfg.Guard == nil {
+		if a.guard == nil {
 			http.Error(w, "this agent runs without policies (--policy none)", http.StatusNotFound)
 			return
 		}
-		c, eff, ok := a.cfg.Guard.Explain(ref)
+		c, eff, ok := a.guard.Explain(ref)
 		if !ok {
 			http.Error(w, fmt.Sprintf("no container %q has been seen by this agent (use its id, a 12+ character id prefix, or its name)", ref), http.StatusNotFound)
 			return

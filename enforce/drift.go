@@ -197,6 +197,12 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 // not (yet) inside its container, and protecting it would protect the host.
 var ErrHostMountNS = errors.New("RootPID is in the host's mount namespace, not yet inside its container")
 
+// InHostMountNS reports whether pid shares the agent's mount namespace: a
+// process of a starting container is in its cgroup before it is inside the
+// container (runc before pivot_root), and before the runtime has applied
+// the container's cgroup limits.
+func InHostMountNS(pid int) (bool, error) { return sameMountNS(pid) }
+
 func sameMountNS(pid int) (bool, error) {
 	var own, other unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/mnt", &own); err != nil {

@@ -162,7 +162,12 @@ func (g *Guard) Observe(e *event.Event, emit func(*event.Alert)) {
 	switch e.Type {
 	case event.Fork:
 		st.procs++
-		if fg := ctl.ForkGuard; fg.On() && st.procs > fg.MaxProcesses && !st.seen["forkGuard"] {
+		fg := ctl.ForkGuard
+		switch {
+		case !fg.On() || st.seen["forkGuard"]:
+		case st.byEnforcer["forkGuard"]:
+			// The kernel refuses the forks; the enforcer reports them.
+		case !st.byEnforcer["forkGuard"] && st.procs > fg.MaxProcesses:
 			st.seen["forkGuard"] = true
 			g.raise(st, e, emit, "forkGuard", "Warning",
 				fmt.Sprintf("Container %s has more than %d processes", name(e.Container), fg.MaxProcesses))

@@ -129,17 +129,12 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("policies: %w", err)
 		}
-		host, _ := os.Hostname()
 		cfg.Policies = store
-		gcfg := guard.Config{Host: policy.HostFacts{Hostname: host}}
 		if d, err := enforce.NewDrift(enforce.Config{}, log.With("part", "drift")); err != nil {
 			log.Warn("drift prevention cannot enforce on this node: policies in enforce mode are reported, not refused", "err", err)
 		} else {
 			cfg.Drift = d // the agent closes it
-			gcfg.Protect = agent.DriftProtector(d, log.With("part", "drift"))
 		}
-		cfg.Guard = guard.New(store, gcfg, log.With("part", "guard"))
-		defer cfg.Guard.Close()
 		log.Info("policies loaded", "files", len(store.Current().Files()), "policies", len(store.Current().Policies()))
 	}
 	if rs != nil || policiesOn {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +242,65 @@ func TestDemoScript(t *testing.T) {
 	}
 	if strings.Contains(enforce, "applet not found") || strings.Contains(enforce, "(the run)") {
 		t.Errorf("the miner ran in enforce mode:\n%s", enforce)
+	}
+}
+
+// TestPolicyForkGuardEnforced: a fork bomb in a container whose policy
+// enforces a process limit stops at the limit; in audit mode it does not,
+// and the alert says which.
+func TestPolicyForkGuardEnforced(t *testing.T) {
+	podmantest.Require(t)
+	for _, mode := range []string{"enforce", "audit"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "fg.yaml"), []byte(`apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata: {name: few-processes}
+spec:
+  mode: `+mode+`
+  scope: {container: {labels: {app: batch}}}
+  controls:
+    forkGuard: {maxProcesses: 8}
+`), 0o644)
+			a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+			c := podmantest.Run(t, podmantest.Label("app", "batch"), podmantest.Args("--network", "none"))
+			time.Sleep(500 * time.Millisecond)
+			podmantest.Exec(t, c, "true") // the container's first exec protects it
+			// The bomb: 20 sleeps at once. Count the container's tasks from
+			// the host, since a shell at its limit cannot fork ps.
+			info := podmantest.Inspect(t, c)
+			cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", info.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pidsDir string
+			for _, line := range strings.Split(string(cg), "\n") {
+				if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && parts[1] == "pids" {
+					pidsDir = filepath.Join("/sys/fs/cgroup/pids", parts[2])
+				}
+			}
+			exec.Command("podman", "exec", "-d", c.ID, "sh", "-c", "for i in $(seq 20); do sleep 3 & done; wait").Run()
+			time.Sleep(time.Second)
+			cur, _ := os.ReadFile(filepath.Join(pidsDir, "pids.current"))
+			n, _ := strconv.Atoi(strings.TrimSpace(string(cur)))
+			time.Sleep(1500 * time.Millisecond) // the agent looks at refused forks once a second
+			alerts := a.stop(t)
+			var action string
+			for _, al := range alerts {
+				if al.Control == "forkGuard" && al.Container.ID == c.ID {
+					action = al.Action
+				}
+			}
+			switch mode {
+			case "enforce":
+				if n == 0 || n > 8 || action != "blocked" {
+					t.Errorf("enforce: %d tasks in the container (limit 8), alert action %q", n, action)
+				}
+			case "audit":
+				if n < 20 || action != "audited" {
+					t.Errorf("audit: %d tasks in the container (want the 20 sleeps and more), alert action %q", n, action)
+				}
+			}
+		})
 	}
 }
