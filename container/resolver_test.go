@@ -229,48 +229,63 @@ func TestLookupFirstEventOfNewContainer(t *testing.T) {
 		started <- err
 	}()
 
-	var (
-		cgDir   string
-		procs   string
+	// Other tests may start containers at the same time: look up every new
+	// libpod cgroup the moment it appears, and keep ours once podman says
+	// which it is.
+	type sighting struct {
 		got     *event.Container
+		procs   string
+		after   time.Duration
 		elapsed time.Duration
-	)
-	deadline := time.Now().Add(30 * time.Second)
-	for got == nil && time.Now().Before(deadline) {
+	}
+	seen := map[string]*sighting{}
+	look := func() {
 		entries, _ := os.ReadDir(parent)
 		for _, e := range entries {
-			if before[e.Name()] || !strings.HasPrefix(e.Name(), "libpod-") {
+			if before[e.Name()] || seen[e.Name()] != nil || !strings.HasPrefix(e.Name(), "libpod-") {
 				continue
 			}
-			cgDir = filepath.Join(parent, e.Name())
-			data, _ := os.ReadFile(filepath.Join(cgDir, "cgroup.procs"))
+			dir := filepath.Join(parent, e.Name())
+			var procs string
+			data, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 			for _, pid := range strings.Fields(string(data)) {
 				comm, _ := os.ReadFile("/proc/" + pid + "/comm")
 				procs += pid + ":" + strings.TrimSpace(string(comm)) + " "
 			}
-			var st os.FileInfo
-			if st, _ = os.Stat(cgDir); st == nil {
+			st, err := os.Stat(dir)
+			if err != nil {
 				continue
 			}
 			start := time.Now()
-			got = r.Lookup(inodeOf(st), 0)
-			elapsed = time.Since(start)
-			break
+			got := r.Lookup(inodeOf(st), 0)
+			seen[e.Name()] = &sighting{got: got, procs: procs, after: time.Since(runStart), elapsed: time.Since(start)}
 		}
 	}
-	if err := <-started; err != nil {
-		t.Fatalf("podman run: %v", err)
+	var runErr error
+	deadline := time.Now().Add(30 * time.Second)
+	for running := true; running && time.Now().Before(deadline); {
+		select {
+		case runErr = <-started:
+			running = false
+		default:
+		}
+		look()
 	}
-	if got == nil {
-		t.Fatal("no new libpod cgroup appeared")
+	if runErr != nil {
+		t.Fatalf("podman run: %v", runErr)
 	}
+	info := podmantest.Inspect(t, &podmantest.Container{ID: name, Name: name})
+	ours := seen["libpod-"+info.ID]
+	if ours == nil {
+		t.Fatalf("the cgroup of %s was not seen while podman run ran", info.ID)
+	}
+	got := ours.got
 	// cgroup.procs at the moment of the lookup: "runc:[2:INIT]" is runc's
 	// init, which has not exec'd the entrypoint yet (it waits for
 	// `runc start`); "sleep" would mean the entrypoint already ran.
-	t.Logf("cgroup %s seen %v after podman run began; processes in it then: %q; lookup took %v",
-		cgDir, time.Since(runStart), procs, elapsed)
+	t.Logf("cgroup of %s seen %v after podman run began; processes in it then: %q; lookup took %v",
+		name, ours.after, ours.procs, ours.elapsed)
 
-	info := podmantest.Inspect(t, &podmantest.Container{ID: name, Name: name})
 	want := wantFromInspect(info)
 	want.Pod = &event.Pod{Name: "race", Namespace: "ns", Container: "c", UID: "u"}
 	assertContainer(t, got, want)
