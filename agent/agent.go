@@ -45,6 +45,9 @@ type Config struct {
 	// Policies, when set, are applied to container events (package guard)
 	// and watched for changes; their alerts go to Alerts too.
 	Policies *policy.Store
+	// Net, when set, refuses connections for IP Reputation and Network
+	// Egress in containers whose policies enforce them. The agent closes it.
+	Net *enforce.Net
 	// Drift, when set, refuses drifted executables in containers whose
 	// policies enforce Drift Prevention; its verdicts become alerts. The
 	// agent closes it when it stops.
@@ -77,6 +80,8 @@ type Agent struct {
 	listener   net.Listener
 	guard      *guard.Guard
 	forks      forkLimits
+	netMu      sync.Mutex
+	netCgroups map[string]uint64 // container id → cgroup id with a network rule
 
 	handled     atomic.Uint64
 	lastEvent   atomic.Int64 // Unix ns of the newest event handled
@@ -88,7 +93,7 @@ type Agent struct {
 // New probes the kernel, loads the sensor and seeds the process tree. The
 // agent is ready (events flow into the ring buffer) when it returns.
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
-	a := &Agent{cfg: cfg, log: log, start: time.Now()}
+	a := &Agent{cfg: cfg, log: log, start: time.Now(), netCgroups: map[string]uint64{}}
 	if cfg.Node == "" {
 		a.cfg.Node, _ = os.Hostname()
 	}
@@ -235,6 +240,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	err := a.sensor.Run(ctx, a.handle)
+	if a.cfg.Net != nil {
+		a.cfg.Net.Close()
+	}
 	if a.cfg.Drift != nil {
 		// Lifts every mark and closes the verdict channel, which ends
 		// driftVerdicts once it has reported what was pending.
@@ -282,6 +290,12 @@ func (a *Agent) handle(r sensor.Record) {
 		if a.guard != nil {
 			a.guard.Forget(e.Container.ID)
 		}
+		a.netMu.Lock()
+		if cg, ok := a.netCgroups[e.Container.ID]; ok && a.cfg.Net != nil {
+			a.cfg.Net.Release(cg)
+			delete(a.netCgroups, e.Container.ID)
+		}
+		a.netMu.Unlock()
 	}
 }
 

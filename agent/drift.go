@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"path"
 	"strings"
 	"syscall"
@@ -57,6 +58,9 @@ func (a *Agent) protector(d *enforce.Drift, log *slog.Logger) func(*event.Contai
 				a.forks.add(c, pid, fg.MaxProcesses, path)
 				enforced = append(enforced, "forkGuard")
 			}
+		}
+		if n := a.cfg.Net; n != nil {
+			enforced = append(enforced, a.protectNet(n, c, pid, eff, log)...)
 		}
 		if d == nil {
 			delete(tries, c.ID)
@@ -126,6 +130,41 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 			exe, v.Reason, what, v.Mechanism, e.Container.Name, e.Container.Image)
 		a.guard.Verdict(e, "driftPrevention", string(v.Action), msg, a.writeAlert)
 	}
+}
+
+// protectNet hands the container's enforced IP Reputation and Network
+// Egress to n, or lifts what it had, and returns the controls n refuses.
+func (a *Agent) protectNet(n *enforce.Net, c *event.Container, pid uint32, eff *policy.Effective, log *slog.Logger) []string {
+	var rule enforce.NetRule
+	var controls []string
+	if r := eff.Enforce.Controls.IPReputation; r.On() {
+		for _, l := range r.IPLists() {
+			rule.Block = append(rule.Block, l.Prefixes()...)
+		}
+		controls = append(controls, "ipReputation")
+	}
+	if eg := eff.Enforce.Controls.NetworkEgress; eg.On() {
+		rule.Allow = append([]netip.Prefix{}, eg.Prefixes()...)
+		controls = append(controls, "networkEgress")
+	}
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
+	if len(controls) == 0 {
+		if cg, ok := a.netCgroups[c.ID]; ok {
+			n.Release(cg)
+			delete(a.netCgroups, c.ID)
+		}
+		return nil
+	}
+	cg, err := n.Protect(int(pid), rule)
+	if err != nil {
+		log.Error("network refusal could not be set for the container: its violations are reported, not refused",
+			"container", c.Name, "controls", controls, "err", err)
+		return nil
+	}
+	a.netCgroups[c.ID] = cg
+	log.Info("network refusal enforced", "container", c.Name, "controls", controls, "blocked_prefixes", len(rule.Block))
+	return controls
 }
 
 // forksRefused reports forks the kernel refused in a container whose

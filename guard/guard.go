@@ -278,7 +278,12 @@ func (g *Guard) connect(st *containerState, e *event.Event, ctl *policy.Controls
 func (g *Guard) raise(st *containerState, e *event.Event, emit func(*event.Alert), control, priority, msg string) {
 	mode := st.eff.Mode(control)
 	action := Audited
-	if mode == policy.Enforce && !g.enforced(control) {
+	switch {
+	case st.byEnforcer[control] && e.Result == -1 && (e.Type == event.Connect):
+		// The kernel refused it (EPERM), as the enforcer was told to.
+		action = Blocked
+		msg += " [refused]"
+	case mode == policy.Enforce && !st.byEnforcer[control] && !g.enforced(control):
 		key := control + "/" + st.ctr.ID
 		if !g.warned[key] {
 			g.warned[key] = true

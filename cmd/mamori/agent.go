@@ -135,6 +135,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		} else {
 			cfg.Drift = d // the agent closes it
 		}
+		if n, err := enforce.NewNet(log.With("part", "net")); err != nil {
+			log.Warn("network refusal cannot enforce on this node: IP reputation and egress in enforce mode are reported, not refused", "err", err)
+		} else {
+			cfg.Net = n // the agent closes it
+		}
 		log.Info("policies loaded", "files", len(store.Current().Files()), "policies", len(store.Current().Policies()))
 	}
 	if rs != nil || policiesOn {

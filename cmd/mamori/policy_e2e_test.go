@@ -304,3 +304,42 @@ spec:
 		})
 	}
 }
+
+// TestPolicyNetworkEnforced: a container whose policy enforces IP
+// reputation cannot connect to a listed address (EPERM, alert blocked),
+// while an unlisted one only fails for want of a route. The container has
+// no network but loopback, so nothing leaves the machine either way.
+func TestPolicyNetworkEnforced(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bad.netset"), []byte("# test list\n198.51.100.0/24\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "net.yaml"), []byte(`apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata: {name: no-bad-hosts}
+spec:
+  mode: enforce
+  scope: {container: {labels: {app: web}}}
+  controls:
+    ipReputation: {lists: ["bad.netset"]}
+`), 0o644)
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	c := podmantest.Run(t, podmantest.Label("app", "web"), podmantest.Args("--network", "none"))
+	time.Sleep(500 * time.Millisecond)
+	podmantest.Exec(t, c, "true")
+	out, _ := exec.Command("podman", "exec", c.ID, "sh", "-c",
+		"nc -w 1 198.51.100.9 80 </dev/null; nc -w 1 203.0.113.5 80 </dev/null; :").CombinedOutput()
+	alerts := a.stop(t)
+	if !strings.Contains(string(out), "198.51.100.9): Operation not permitted") ||
+		strings.Contains(string(out), "203.0.113.5): Operation not permitted") {
+		t.Errorf("connect results:\n%s", out)
+	}
+	var action string
+	for _, al := range alerts {
+		if al.Control == "ipReputation" && al.Container.ID == c.ID {
+			action = al.Action
+		}
+	}
+	if action != "blocked" {
+		t.Errorf("IP reputation alert action %q, want blocked\n%s", action, a.stderr)
+	}
+}

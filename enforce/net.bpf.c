@@ -1,0 +1,113 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
+//
+// Network refusal for IP Reputation and Network Egress: cgroup-BPF programs
+// on connect() and on sendmsg() with an address, attached once at the root
+// of the cgroup v2 hierarchy. A task whose cgroup has a rule is refused
+// (EPERM) a destination on its block list, or off its allow list; every
+// other task passes after one hash lookup.
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct net_rule {
+	__u32 block; /* list id of the block list, 0 for none */
+	__u32 allow; /* list id of the allow list, 0 for none: all allowed */
+	__u64 refused;
+};
+
+/* Addresses are IPv6, IPv4 mapped into ::ffff:0:0/96. prefixlen counts the
+ * 32 bits of list first. */
+struct lpm_key {
+	__u32 prefixlen;
+	__u32 list;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* cgroup v2 id */
+	__type(value, struct net_rule);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 262144);
+	__type(key, struct lpm_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} prefixes SEC(".maps");
+
+static __always_inline int listed(__u32 list, struct lpm_key *k)
+{
+	k->prefixlen = 32 + 128;
+	k->list = list;
+	return bpf_map_lookup_elem(&prefixes, k) != NULL;
+}
+
+static __always_inline int loopback(struct lpm_key *k)
+{
+	int v4 = 1;
+	for (int i = 0; i < 10; i++)
+		v4 &= k->addr[i] == 0;
+	if (v4 && k->addr[10] == 0xff && k->addr[11] == 0xff)
+		return k->addr[12] == 127;
+	int one = k->addr[15] == 1;
+	for (int i = 0; i < 15; i++)
+		one &= k->addr[i] == 0;
+	return one;
+}
+
+static __always_inline int decide(struct lpm_key *k)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct net_rule *r = bpf_map_lookup_elem(&rules, &cg);
+	if (!r || loopback(k))
+		return 1;
+	if ((r->block && listed(r->block, k)) || (r->allow && !listed(r->allow, k))) {
+		__sync_fetch_and_add(&r->refused, 1);
+		return 0; /* EPERM */
+	}
+	return 1;
+}
+
+static __always_inline int v4(struct bpf_sock_addr *ctx)
+{
+	struct lpm_key k = {};
+	__u32 ip = ctx->user_ip4;
+	k.addr[10] = 0xff;
+	k.addr[11] = 0xff;
+	__builtin_memcpy(&k.addr[12], &ip, 4);
+	return decide(&k);
+}
+
+static __always_inline int v6(struct bpf_sock_addr *ctx)
+{
+	struct lpm_key k = {};
+	__u32 w;
+	w = ctx->user_ip6[0];
+	__builtin_memcpy(&k.addr[0], &w, 4);
+	w = ctx->user_ip6[1];
+	__builtin_memcpy(&k.addr[4], &w, 4);
+	w = ctx->user_ip6[2];
+	__builtin_memcpy(&k.addr[8], &w, 4);
+	w = ctx->user_ip6[3];
+	__builtin_memcpy(&k.addr[12], &w, 4);
+	return decide(&k);
+}
+
+SEC("cgroup/connect4")
+int connect4(struct bpf_sock_addr *ctx) { return v4(ctx); }
+
+SEC("cgroup/connect6")
+int connect6(struct bpf_sock_addr *ctx) { return v6(ctx); }
+
+SEC("cgroup/sendmsg4")
+int sendmsg4(struct bpf_sock_addr *ctx) { return v4(ctx); }
+
+SEC("cgroup/sendmsg6")
+int sendmsg6(struct bpf_sock_addr *ctx) { return v6(ctx); }

@@ -1,0 +1,182 @@
+package enforce
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/mamori-dev/mamori/probe"
+)
+
+// NetRule is what a container may not reach: Block lists refused
+// destinations; Allow, when not nil, lists the only destinations it may
+// reach (an empty, non-nil Allow refuses all but loopback).
+type NetRule struct {
+	Block []netip.Prefix
+	Allow []netip.Prefix
+}
+
+// Net refuses connections for IP Reputation and Network Egress: cgroup-BPF
+// programs on connect() and sendmsg() at the root of the cgroup v2
+// hierarchy, consulting a rule per container cgroup. connect() and sendto()
+// of a refused destination fail with EPERM before any packet is built.
+// Its methods are safe for concurrent use.
+type Net struct {
+	log   *slog.Logger
+	objs  netObjects
+	links []link.Link
+
+	mu      sync.Mutex
+	next    uint32
+	targets map[uint64]*netTarget // by cgroup id
+}
+
+type netTarget struct {
+	keys []netLpmKey
+}
+
+// NewNet loads and attaches the programs. Nothing is refused until Protect.
+func NewNet(log *slog.Logger) (*Net, error) {
+	root, err := probe.Cgroup2Root()
+	if err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, err
+	}
+	n := &Net{log: log, targets: map[uint64]*netTarget{}}
+	if err := loadNetObjects(&n.objs, nil); err != nil {
+		return nil, fmt.Errorf("load the network refusal programs: %w", err)
+	}
+	for _, a := range []struct {
+		prog *ebpf.Program
+		at   ebpf.AttachType
+	}{
+		{n.objs.Connect4, ebpf.AttachCGroupInet4Connect},
+		{n.objs.Connect6, ebpf.AttachCGroupInet6Connect},
+		{n.objs.Sendmsg4, ebpf.AttachCGroupUDP4Sendmsg},
+		{n.objs.Sendmsg6, ebpf.AttachCGroupUDP6Sendmsg},
+	} {
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: a.at, Program: a.prog})
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("attach %s to %s: %w", a.prog, root, err)
+		}
+		n.links = append(n.links, l)
+	}
+	return n, nil
+}
+
+// Protect applies rule to the cgroup of pid (any process of the container)
+// and returns that cgroup's id. Protecting a cgroup again replaces its rule.
+func (n *Net) Protect(pid int, rule NetRule) (uint64, error) {
+	root, err := probe.Cgroup2Root()
+	if err != nil {
+		return 0, err
+	}
+	cg, err := cgroupID(root, pid)
+	if err != nil {
+		return 0, err
+	}
+	if cg == 1 {
+		return 0, errors.New("the process is in the root cgroup: that is the host, not a container")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.releaseLocked(cg)
+	t := &netTarget{}
+	var r netNetRule
+	add := func(list uint32, ps []netip.Prefix) error {
+		for _, p := range ps {
+			k := lpmKey(list, p)
+			if err := n.objs.Prefixes.Put(k, uint8(1)); err != nil {
+				return fmt.Errorf("add %s: %w", p, err)
+			}
+			t.keys = append(t.keys, k)
+		}
+		return nil
+	}
+	if len(rule.Block) > 0 {
+		n.next++
+		r.Block = n.next
+		if err := add(r.Block, rule.Block); err != nil {
+			n.deleteKeys(t)
+			return 0, err
+		}
+	}
+	if rule.Allow != nil {
+		n.next++
+		r.Allow = n.next
+		if err := add(r.Allow, rule.Allow); err != nil {
+			n.deleteKeys(t)
+			return 0, err
+		}
+	}
+	if err := n.objs.Rules.Put(cg, r); err != nil {
+		n.deleteKeys(t)
+		return 0, err
+	}
+	n.targets[cg] = t
+	return cg, nil
+}
+
+// lpmKey maps p into the trie's key space: IPv4 as ::ffff:a.b.c.d, after
+// 32 bits of list id.
+func lpmKey(list uint32, p netip.Prefix) netLpmKey {
+	p = p.Masked()
+	k := netLpmKey{List: list}
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	k.Addr = p.Addr().As16()
+	k.Prefixlen = uint32(32 + bits)
+	return k
+}
+
+// Refused returns how many connections of the cgroup were refused.
+func (n *Net) Refused(cgroupID uint64) uint64 {
+	var r netNetRule
+	if err := n.objs.Rules.Lookup(cgroupID, &r); err != nil {
+		return 0
+	}
+	return r.Refused
+}
+
+// Release lifts the rule of a cgroup.
+func (n *Net) Release(cgroupID uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.releaseLocked(cgroupID)
+}
+
+func (n *Net) releaseLocked(cg uint64) {
+	t := n.targets[cg]
+	if t == nil {
+		return
+	}
+	n.objs.Rules.Delete(cg)
+	n.deleteKeys(t)
+	delete(n.targets, cg)
+}
+
+func (n *Net) deleteKeys(t *netTarget) {
+	for _, k := range t.keys {
+		n.objs.Prefixes.Delete(k)
+	}
+}
+
+// Close detaches the programs and lifts every rule.
+func (n *Net) Close() error {
+	for _, l := range n.links {
+		l.Close()
+	}
+	n.links = nil
+	return n.objs.Close()
+}

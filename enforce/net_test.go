@@ -1,0 +1,106 @@
+package enforce
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mamori-dev/mamori/probe"
+)
+
+// tryConnect connects from a new cgroup under root, and from a network
+// namespace that has only loopback, so that nothing the test does can leave
+// the machine: a refused connect fails with EPERM before routing, one that
+// is let through fails with "network unreachable" (or, on loopback, with
+// "connection refused").
+func tryConnect(t *testing.T, cgDir, addr string) string {
+	t.Helper()
+	ap := netip.MustParseAddrPort(addr)
+	host, port := ap.Addr().String(), fmt.Sprint(ap.Port())
+	script := fmt.Sprintf("echo $$ > %s/cgroup.procs && exec busybox nc -w 1 %s %s </dev/null", cgDir, host, port)
+	out, _ := exec.Command("unshare", "-n", "sh", "-c", "ip link set lo up 2>/dev/null; "+script).CombinedOutput()
+	return string(out)
+}
+
+func TestNetRefusesByCgroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := exec.LookPath("busybox"); err != nil {
+		t.Skip("needs busybox (busybox-static), which scripts/install-deps.sh installs")
+	}
+	root, err := probe.Cgroup2Root()
+	if err != nil {
+		t.Skip(err)
+	}
+	n, err := NewNet(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+
+	mk := func(name string) (string, *exec.Cmd) {
+		dir := filepath.Join(root, fmt.Sprintf("mamori-test-net-%s-%d", name, os.Getpid()))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sleeper := exec.Command("sh", "-c", "echo $$ > "+dir+"/cgroup.procs && exec sleep 30")
+		if err := sleeper.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sleeper.Process.Kill()
+			sleeper.Wait()
+			// Processes that ran in it have exited; the cgroup can go.
+			os.Remove(dir)
+		})
+		for range 100 { // wait until the sleeper is inside
+			if b, _ := os.ReadFile(dir + "/cgroup.procs"); strings.TrimSpace(string(b)) != "" {
+				break
+			}
+			exec.Command("sleep", "0.01").Run()
+		}
+		return dir, sleeper
+	}
+	blockDir, blockProc := mk("block")
+	allowDir, allowProc := mk("allow")
+	freeDir, _ := mk("free")
+
+	if _, err := n.Protect(blockProc.Process.Pid, NetRule{Block: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}}); err != nil {
+		t.Fatal(err)
+	}
+	cg, err := n.Protect(allowProc.Process.Pid, NetRule{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		dir, addr, want string
+	}{
+		{blockDir, "198.51.100.9:80", "not permitted"},
+		{blockDir, "[2001:db8::7]:80", "not permitted"},
+		{blockDir, "203.0.113.5:80", "unreachable"}, // not on the list: routing decides
+		{blockDir, "127.0.0.1:9", "refused"},        // loopback always passes
+		{allowDir, "198.51.100.9:80", "not permitted"},
+		{allowDir, "10.1.2.3:80", "unreachable"},
+		{freeDir, "198.51.100.9:80", "unreachable"}, // no rule for this cgroup
+	} {
+		out := tryConnect(t, tc.dir, tc.addr)
+		if !strings.Contains(strings.ToLower(out), tc.want) {
+			t.Errorf("%s from %s: %q, want %q", tc.addr, filepath.Base(tc.dir), strings.TrimSpace(out), tc.want)
+		}
+	}
+	if got := n.Refused(cg); got != 1 {
+		t.Errorf("refused count of the allow-list cgroup = %d, want 1", got)
+	}
+	n.Release(cg)
+	if out := tryConnect(t, allowDir, "198.51.100.9:80"); !strings.Contains(strings.ToLower(out), "unreachable") {
+		t.Errorf("after Release: %q", out)
+	}
+}
