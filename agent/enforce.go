@@ -23,7 +23,10 @@ import (
 // give. Drift Prevention, when d is not nil: a container whose controls
 // enforce it is protected by d (fanotify refusal, SIGKILL line), one whose
 // controls no longer do is released. Fork Guard: pids.max on the
-// container's pids cgroup. It returns the controls now enforced.
+// container's pids cgroup. IP Reputation and Network Egress: a rule for the
+// container's cgroup in the agent's enforce.Net. It returns the controls
+// now enforced, and done=false when the process is not inside its
+// container yet (the guard then asks again on the container's next exec).
 func (a *Agent) protector(d *enforce.Drift, log *slog.Logger) func(*event.Container, *event.Process, *policy.Effective) ([]string, bool) {
 	tries := map[string]int{}
 	return func(c *event.Container, p *event.Process, eff *policy.Effective) ([]string, bool) {
@@ -189,5 +192,3 @@ func (a *Agent) catchUp(t time.Time) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-var _ = guard.Blocked // the verdict actions are the guard's alert actions
