@@ -81,7 +81,7 @@ type Agent struct {
 	guard      *guard.Guard
 	forks      forkLimits
 	netMu      sync.Mutex
-	netCgroups map[string]uint64 // container id → cgroup id with a network rule
+	netRules   map[string]*netState // by container id
 
 	handled     atomic.Uint64
 	lastEvent   atomic.Int64 // Unix ns of the newest event handled
@@ -93,7 +93,7 @@ type Agent struct {
 // New probes the kernel, loads the sensor and seeds the process tree. The
 // agent is ready (events flow into the ring buffer) when it returns.
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
-	a := &Agent{cfg: cfg, log: log, start: time.Now(), netCgroups: map[string]uint64{}}
+	a := &Agent{cfg: cfg, log: log, start: time.Now(), netRules: map[string]*netState{}}
 	if cfg.Node == "" {
 		a.cfg.Node, _ = os.Hostname()
 	}
@@ -124,8 +124,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	a.tree = proctree.New(proctree.Config{MaxAncestors: cfg.MaxAncestors}, log.With("part", "proctree"))
 	if cfg.Policies != nil {
 		a.guard = guard.New(cfg.Policies, guard.Config{
-			Host:    policy.HostFacts{Hostname: a.cfg.Node},
-			Protect: a.protector(cfg.Drift, log.With("part", "enforce")),
+			Host:     policy.HostFacts{Hostname: a.cfg.Node},
+			Protect:  a.protector(cfg.Drift, log.With("part", "enforce")),
+			CoolDown: a.coolDown,
 		}, log.With("part", "guard"))
 	}
 	// Load the sensor before scanning /proc, so that a process started in
@@ -291,9 +292,9 @@ func (a *Agent) handle(r sensor.Record) {
 			a.guard.Forget(e.Container.ID)
 		}
 		a.netMu.Lock()
-		if cg, ok := a.netCgroups[e.Container.ID]; ok && a.cfg.Net != nil {
-			a.cfg.Net.Release(cg)
-			delete(a.netCgroups, e.Container.ID)
+		if ns, ok := a.netRules[e.Container.ID]; ok && a.cfg.Net != nil {
+			a.cfg.Net.Release(ns.cgroup)
+			delete(a.netRules, e.Container.ID)
 		}
 		a.netMu.Unlock()
 	}

@@ -41,7 +41,17 @@ func (a *Agent) protector(d *enforce.Drift, log *slog.Logger) func(*event.Contai
 		if p.VPID == 1 {
 			pid = p.PID
 		}
-		if host, err := enforce.InHostMountNS(int(pid)); err == nil && host {
+		host, err := enforce.InHostMountNS(int(pid))
+		switch {
+		case err != nil && tries[c.ID] < 5:
+			tries[c.ID]++
+			return nil, false // the process is gone already: try the next exec
+		case err != nil:
+			log.Error("no process of the container to enforce its policies through: they are reported, not refused",
+				"container", c.Name, "err", err)
+			delete(tries, c.ID)
+			return nil, true
+		case host:
 			// Not inside its container yet: the runtime has not even set
 			// the cgroup limits it would overwrite ours with.
 			return nil, false
@@ -86,7 +96,7 @@ func (a *Agent) protector(d *enforce.Drift, log *slog.Logger) func(*event.Contai
 				"container", c.Name, "names", dp.Allow.Names.Strings(), "paths", dp.Allow.Paths.Strings())
 		}
 		ref := enforce.ContainerRef{ID: c.ID, RootPID: int(pid), Mode: enforce.Enforce, Allow: allow}
-		err := d.Protect(context.Background(), ref)
+		err = d.Protect(context.Background(), ref)
 		switch {
 		case errors.Is(err, enforce.ErrHostMountNS):
 			return nil, false // runc before pivot_root: try the container's next exec
@@ -135,8 +145,17 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 	}
 }
 
+// netState is a container's network rule as the policies set it, kept so
+// that a port-scan cool-down can be lifted back to it.
+type netState struct {
+	cgroup  uint64
+	rule    enforce.NetRule
+	cooling *time.Timer
+}
+
 // protectNet hands the container's enforced IP Reputation and Network
-// Egress to n, or lifts what it had, and returns the controls n refuses.
+// Egress to n, or lifts what it had, and returns the controls n refuses
+// (with Port Scan Detection, whose cool-down n carries out).
 func (a *Agent) protectNet(n *enforce.Net, c *event.Container, pid uint32, eff *policy.Effective, log *slog.Logger) []string {
 	var rule enforce.NetRule
 	var controls []string
@@ -150,12 +169,14 @@ func (a *Agent) protectNet(n *enforce.Net, c *event.Container, pid uint32, eff *
 		rule.Allow = append([]netip.Prefix{}, eg.Prefixes()...)
 		controls = append(controls, "networkEgress")
 	}
+	scan := eff.Enforce.Controls.PortScanDetection.On()
 	a.netMu.Lock()
 	defer a.netMu.Unlock()
-	if len(controls) == 0 {
-		if cg, ok := a.netCgroups[c.ID]; ok {
-			n.Release(cg)
-			delete(a.netCgroups, c.ID)
+	old := a.netRules[c.ID]
+	if len(controls) == 0 && !scan {
+		if old != nil {
+			n.Release(old.cgroup)
+			delete(a.netRules, c.ID)
 		}
 		return nil
 	}
@@ -165,9 +186,45 @@ func (a *Agent) protectNet(n *enforce.Net, c *event.Container, pid uint32, eff *
 			"container", c.Name, "controls", controls, "err", err)
 		return nil
 	}
-	a.netCgroups[c.ID] = cg
+	if old != nil && old.cooling != nil {
+		old.cooling.Stop()
+	}
+	a.netRules[c.ID] = &netState{cgroup: cg, rule: rule}
+	if scan {
+		controls = append(controls, "portScanDetection")
+	}
 	log.Info("network refusal enforced", "container", c.Name, "controls", controls, "blocked_prefixes", len(rule.Block))
 	return controls
+}
+
+// coolDown refuses every new outbound connection of the container (but
+// loopback) until until, then restores its rule.
+func (a *Agent) coolDown(c *event.Container, until time.Time) {
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
+	ns := a.netRules[c.ID]
+	if ns == nil || a.cfg.Net == nil {
+		return
+	}
+	if err := a.cfg.Net.ProtectCgroup(ns.cgroup, enforce.NetRule{Block: ns.rule.Block, Allow: []netip.Prefix{}}); err != nil {
+		a.log.Error("port scan cool-down could not be set", "container", c.Name, "err", err)
+		return
+	}
+	if ns.cooling != nil {
+		ns.cooling.Stop()
+	}
+	ns.cooling = time.AfterFunc(time.Until(until), func() {
+		a.netMu.Lock()
+		defer a.netMu.Unlock()
+		if a.netRules[c.ID] != ns {
+			return // released or replaced meanwhile
+		}
+		// Back to the policies' rule; an empty one refuses nothing.
+		if err := a.cfg.Net.ProtectCgroup(ns.cgroup, ns.rule); err != nil {
+			a.log.Error("port scan cool-down could not be lifted", "container", c.Name, "err", err)
+		}
+	})
+	a.log.Info("port scan cool-down: new outbound connections refused", "container", c.Name, "until", until.Format(time.RFC3339))
 }
 
 // forksRefused reports forks the kernel refused in a container whose

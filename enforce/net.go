@@ -84,8 +84,13 @@ func (n *Net) Protect(pid int, rule NetRule) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return cg, n.ProtectCgroup(cg, rule)
+}
+
+// ProtectCgroup applies rule to the cgroup with the given v2 id.
+func (n *Net) ProtectCgroup(cg uint64, rule NetRule) error {
 	if cg == 1 {
-		return 0, errors.New("the process is in the root cgroup: that is the host, not a container")
+		return errors.New("the root cgroup is the host, not a container")
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -107,7 +112,7 @@ func (n *Net) Protect(pid int, rule NetRule) (uint64, error) {
 		r.Block = n.next
 		if err := add(r.Block, rule.Block); err != nil {
 			n.deleteKeys(t)
-			return 0, err
+			return err
 		}
 	}
 	if rule.Allow != nil {
@@ -115,15 +120,15 @@ func (n *Net) Protect(pid int, rule NetRule) (uint64, error) {
 		r.Allow = n.next
 		if err := add(r.Allow, rule.Allow); err != nil {
 			n.deleteKeys(t)
-			return 0, err
+			return err
 		}
 	}
 	if err := n.objs.Rules.Put(cg, r); err != nil {
 		n.deleteKeys(t)
-		return 0, err
+		return err
 	}
 	n.targets[cg] = t
-	return cg, nil
+	return nil
 }
 
 // lpmKey maps p into the trie's key space: IPv4 as ::ffff:a.b.c.d, after

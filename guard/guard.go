@@ -44,6 +44,7 @@ type Guard struct {
 	host     policy.HostFacts
 	enforced func(control string) bool // whether an enforcer performs a control here
 	protect  func(*event.Container, *event.Process, *policy.Effective) ([]string, bool)
+	coolDown func(*event.Container, time.Time)
 
 	gen     atomic.Uint64 // bumped when the policies change
 	mu      sync.Mutex    // guards ctrs against Explain from other goroutines
@@ -70,6 +71,10 @@ type Config struct {
 	// them. done is false when it could not act yet (the process is not
 	// inside its container yet) and wants a later exec.
 	Protect func(c *event.Container, p *event.Process, eff *policy.Effective) (enforced []string, done bool)
+	// CoolDown, when set, refuses the container's new outbound
+	// connections until the given time: Port Scan Detection's answer in
+	// enforce mode, where Protect reported it enforced.
+	CoolDown func(c *event.Container, until time.Time)
 }
 
 type containerState struct {
@@ -94,7 +99,7 @@ type scanKey struct {
 
 // New returns a Guard over the policies in store.
 func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
-	g := &Guard{log: log, store: store, host: cfg.Host, enforced: cfg.Enforced, protect: cfg.Protect,
+	g := &Guard{log: log, store: store, host: cfg.Host, enforced: cfg.Enforced, protect: cfg.Protect, coolDown: cfg.CoolDown,
 		ctrs: map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
 	if g.enforced == nil {
 		g.enforced = func(string) bool { return false }
@@ -267,8 +272,19 @@ func (g *Guard) connect(st *containerState, e *event.Event, ctl *policy.Controls
 				cool = time.Duration(policy.DefaultScanCoolDown)
 			}
 			st.quiet = now.Add(cool)
-			g.raise(st, e, emit, "portScanDetection", "Critical",
-				fmt.Sprintf("Port scan from container %s: %d ports on %d hosts within %s", name(e.Container), len(ports), len(hosts), window))
+			msg := fmt.Sprintf("Port scan from container %s: %d ports on %d hosts within %s", name(e.Container), len(ports), len(hosts), window)
+			if st.byEnforcer["portScanDetection"] && g.coolDown != nil {
+				g.coolDown(e.Container, st.quiet)
+				al := newAlert(e, RuleName("portScanDetection"), "Critical",
+					msg+"; its new outbound connections are refused for "+cool.String(), Blocked)
+				al.Control, al.Policy = "portScanDetection", g.policyOf(st.eff, "portScanDetection")
+				if st.eff.Audit.Controls.Forensics.On() {
+					al.Forensics = st.history()
+				}
+				emit(al)
+				return
+			}
+			g.raise(st, e, emit, "portScanDetection", "Critical", msg)
 		}
 	}
 }

@@ -343,3 +343,42 @@ spec:
 		t.Errorf("IP reputation alert action %q, want blocked\n%s", action, a.stderr)
 	}
 }
+
+// TestPolicyPortScanCoolDown: after a port scan, a container whose policy
+// enforces Port Scan Detection cannot open new outbound connections for the
+// cool-down. The container has only loopback, and every address it tries is
+// unroutable from it: nothing leaves the machine.
+func TestPolicyPortScanCoolDown(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "scan.yaml"), []byte(`apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata: {name: no-scans}
+spec:
+  mode: enforce
+  scope: {container: {labels: {app: web}}}
+  controls:
+    portScanDetection: {distinctPorts: 3, window: 10s, coolDown: 1m}
+`), 0o644)
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	c := podmantest.Run(t, podmantest.Label("app", "web"), podmantest.Args("--network", "none"))
+	time.Sleep(500 * time.Millisecond)
+	podmantest.Exec(t, c, "true")
+	before, _ := exec.Command("podman", "exec", c.ID, "sh", "-c", "nc -w 1 203.0.113.5 443 </dev/null; :").CombinedOutput()
+	exec.Command("podman", "exec", c.ID, "sh", "-c", "for p in 21 22 23 25 80; do nc -w 1 203.0.113.9 $p </dev/null; done; :").Run()
+	time.Sleep(300 * time.Millisecond) // the sensor's events reach the guard
+	after, _ := exec.Command("podman", "exec", c.ID, "sh", "-c", "nc -w 1 203.0.113.5 443 </dev/null; :").CombinedOutput()
+	alerts := a.stop(t)
+	if strings.Contains(string(before), "not permitted") || !strings.Contains(string(after), "Operation not permitted") {
+		t.Errorf("before the scan: %q; after: %q", before, after)
+	}
+	var action string
+	for _, al := range alerts {
+		if al.Control == "portScanDetection" && al.Container.ID == c.ID {
+			action = al.Action
+		}
+	}
+	if action != "blocked" {
+		t.Errorf("port scan alert action %q, want blocked", action)
+	}
+}
