@@ -186,22 +186,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.containers.Run(bg)
 	}()
-	wg.Add(1)
-	go func() {
-		// Exits the sensor missed (a full ring buffer, a process that died
-		// before the agent started) would otherwise stay in the tree.
-		defer wg.Done()
-		t := time.NewTicker(30 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-bg.Done():
-				return
-			case <-t.C:
-				a.tree.Prune()
-			}
-		}
-	}()
+	// Exits the sensor missed (a full ring buffer, a process that died
+	// before the agent started) would otherwise stay in the tree.
+	every(bg, &wg, 30*time.Second, func() { a.tree.Prune() })
 	if a.guard != nil {
 		wg.Add(1)
 		go func() {
@@ -224,20 +211,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 	}
 	for _, w := range a.writers() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-bg.Done():
-					return
-				case <-t.C:
-					w.Flush()
-				}
-			}
-		}()
+		every(bg, &wg, 200*time.Millisecond, func() { w.Flush() })
 	}
 
 	err := a.sensor.Run(ctx, a.handle)
@@ -257,6 +231,24 @@ func (a *Agent) Run(ctx context.Context) error {
 	st := a.sensor.Stats()
 	a.log.Info("agent stopped", "events", a.handled.Load(), "alerts", a.alerts.Load(), "dropped", st.Dropped, "decode_errors", st.DecodeErrors)
 	return err
+}
+
+// every calls fn every d on a goroutine of its own until ctx ends.
+func every(ctx context.Context, wg *sync.WaitGroup, d time.Duration, fn func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
 }
 
 // handle is the per-event pipeline. It runs on the sensor's goroutine.

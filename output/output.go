@@ -87,15 +87,20 @@ func New(w io.Writer, format Format) *Writer {
 
 // WriteEvent writes one event.
 func (w *Writer) WriteEvent(e *event.Event) error {
+	return w.writeLine("event", func(b []byte) ([]byte, error) {
+		if w.format == Text {
+			return AppendText(b, e), nil
+		}
+		return AppendJSON(b, e), nil
+	})
+}
+
+// writeLine appends one line built by build, under the Writer's lock.
+func (w *Writer) writeLine(what string, build func([]byte) ([]byte, error)) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var err error
-	switch w.format {
-	case Text:
-		w.buf = AppendText(w.buf[:0], e)
-	default:
-		w.buf = AppendJSON(w.buf[:0], e)
-	}
+	w.buf, err = build(w.buf[:0])
 	if err == nil {
 		w.buf = append(w.buf, '\n')
 		_, err = w.w.Write(w.buf)
@@ -105,7 +110,7 @@ func (w *Writer) WriteEvent(e *event.Event) error {
 	}
 	if err != nil {
 		w.errors++
-		return fmt.Errorf("write event: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	w.written++
 	return nil
