@@ -151,8 +151,12 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	// garbage collector's leisure.
 	debug.FreeOSMemory()
 	a.readyIn = time.Since(a.start)
+	health := "off"
+	if a.listener != nil {
+		health = a.listener.Addr().String() // the real port when asked for :0
+	}
 	log.Info("agent ready", "node", a.cfg.Node, "processes", n, "ready_in", a.readyIn.Round(time.Millisecond).String(),
-		"health", cfg.HealthAddr)
+		"health", health)
 	return a, nil
 }
 
