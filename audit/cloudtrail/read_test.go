@@ -1,0 +1,165 @@
+package cloudtrail
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mamori-dev/mamori/rules"
+)
+
+func parse(t testing.TB, data []byte) (names []string, bad []string) {
+	var rd Reader
+	rd.Parse("f", data, func(r *Record) {
+		n, _ := r.str("eventName")
+		names = append(names, fmt.Sprintf("%s@%d:%d#%d", n, r.Index, r.Line, r.Num))
+	}, func(e *Error) { bad = append(bad, e.Error()) })
+	return names, bad
+}
+
+func gz(s string) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.Bytes()
+}
+
+func TestParseFormats(t *testing.T) {
+	const a, b = `{"eventName":"A","eventSource":"s"}`, `{"eventName":"B","eventSource":"s"}`
+	tests := []struct {
+		name, in string
+		want     string
+		bad      string
+	}{
+		{"delivery", `{"Records":[` + a + `,` + b + `]}`, "A@0:0#1 B@1:0#2", ""},
+		{"delivery pretty", "{\n \"Records\": [\n  " + a + ",\n  " + b + "\n ]\n}\n", "A@0:0#1 B@1:0#2", ""},
+		{"array", `[` + a + `,` + b + `]`, "A@0:0#1 B@1:0#2", ""},
+		{"one record", a, "A@0:0#1", ""},
+		{"lines", a + "\n\n" + b + "\n", "A@0:1#1 B@1:3#2", ""},
+		{"lines of deliveries", `{"Records":[` + a + "]}\n" + `{"Records":[` + b + "]}\n", "A@0:0#1 B@1:0#2", ""},
+		{"bad line", a + "\n{oops\n" + b + "\n", "A@0:1#1 B@2:3#2", "f:2: record 1: invalid character 'o' looking for beginning of object key string"},
+		{"not an object", `[1,` + a + `]`, "A@1:0#1", "f: record 0: not a JSON object"},
+		{"bad file", "{\"Records\": [\n" + a + "\n" + b + "]}", "", "f:3: invalid character '{' after array element"},
+		{"empty", "", "", "f: no JSON value"},
+		{"record named Records", `{"eventName":"A","Records":[]}`, "A@0:0#1", ""},
+	}
+	for _, tt := range tests {
+		for _, z := range []bool{false, true} {
+			in := []byte(tt.in)
+			if z {
+				in = gz(tt.in)
+			}
+			names, bad := parse(t, in)
+			if got := strings.Join(names, " "); got != tt.want {
+				t.Errorf("%s (gzip %v): records %q, want %q", tt.name, z, got, tt.want)
+			}
+			if got := strings.Join(bad, "; "); got != tt.bad {
+				t.Errorf("%s (gzip %v): errors %q, want %q", tt.name, z, got, tt.bad)
+			}
+		}
+	}
+}
+
+func TestPointer(t *testing.T) {
+	r := &Record{}
+	var rd Reader
+	rd.Parse("f", []byte(`{"a":{"b/c":[1,{"d~e":true}],"n":null,"s":"x"}}`), func(rec *Record) { r = rec }, func(e *Error) { t.Fatal(e) })
+	for _, tt := range []struct {
+		p, want string
+		ok      bool
+	}{
+		{"/a/b~1c/0", "1", true},
+		{"/a/b~1c/1/d~0e", "true", true},
+		{"/a/b~1c/2", "", false},
+		{"/a/b~1c/01", "", false},
+		{"/a/n", "null", true},
+		{"/a/s", "x", true},
+		{"/a/s/x", "", false},
+		{"a", "", false},
+	} {
+		v, ok := r.pointer(tt.p)
+		if got := text(v); ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("pointer %q = %q, %v; want %q, %v", tt.p, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestMalformedFileSkipped reads a directory where one file is not valid
+// JSON (a comma missing between records, as exported upstream): it is
+// reported and the others are read.
+func TestMalformedFileSkipped(t *testing.T) {
+	dir := corpora(t, "cloudtrail", "zmallen-cloudtrail2sightings")
+	files := map[string]int{}
+	var bad []*Error
+	var rd Reader
+	rd.ReadPaths([]string{dir}, func(r *Record) { files[filepath.Base(r.File)]++ },
+		func(e *Error) { bad = append(bad, e) })
+	if len(bad) != 1 || filepath.Base(bad[0].File) != "aws.execution.ec2-user-data.json" || bad[0].Record != -1 || bad[0].Line == 0 {
+		t.Fatalf("errors %v, want one for aws.execution.ec2-user-data.json with its line", bad)
+	}
+	t.Logf("reported: %v", bad[0])
+	want := map[string]int{
+		"aws.credential-access.secretsmanager-retrieve-secrets.json": 10,
+		"aws.defense-evasion.cloudtrail-delete.json":                 1,
+		"aws.exfiltration.ec2-share-ebs-snapshot.json":               1,
+	}
+	if fmt.Sprint(files) != fmt.Sprint(want) {
+		t.Errorf("records per file %v, want %v", files, want)
+	}
+}
+
+// TestLineFiles reads OTRF's Logstash export: one record per line, no
+// eventTime, only @timestamp.
+func TestLineFiles(t *testing.T) {
+	dir := corpora(t, "cloudtrail", "otrf-security-datasets")
+	n := 0
+	var rd Reader
+	rd.ReadPaths([]string{dir}, func(r *Record) {
+		n++
+		if r.Time().IsZero() || r.Line != n {
+			t.Errorf("record %d: time %v line %d", r.Index, r.Time(), r.Line)
+		}
+	}, func(e *Error) { t.Error(e) })
+	if n != 103 {
+		t.Errorf("%d records, want 103", n)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"Records":[{"eventName":"A","userIdentity":{"type":"AssumedRole","arn":"a/b/c"}}]}`))
+	f.Add([]byte(`[{"eventName":"A"},2,"x",null]`))
+	f.Add([]byte("{\"eventName\":\"A\"}\n{bad\n[{\"a\":1}]\n"))
+	f.Add(gz(`{"Records":[{"eventTime":"2024-01-01T00:00:00Z","additionalEventData":{"bytesTransferredIn":1e300}}]}`))
+	f.Add([]byte(`{"Records":null}`))
+	cat := NewCatalog()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var rd Reader
+		rd.Parse("fuzz", data, func(r *Record) {
+			if r.Fields == nil {
+				t.Fatal("record without fields")
+			}
+			for _, fd := range cat.Fields() {
+				var arg rules.Arg
+				if fd.Name == "json.value" || fd.Name == "jevt.value" {
+					arg.Key, arg.Set = "/requestParameters/a~1b/0", true
+				}
+				switch {
+				case fd.ExtractString != nil:
+					fd.ExtractString(r, arg)
+				case fd.ExtractNumber != nil:
+					fd.ExtractNumber(r, arg)
+				case fd.ExtractStrings != nil:
+					fd.ExtractStrings(r, arg)
+				}
+			}
+		}, func(e *Error) {
+			if e.Err == nil || e.File != "fuzz" {
+				t.Fatalf("bad error %#v", e)
+			}
+		})
+	})
+}
