@@ -25,6 +25,7 @@ func commands() []command {
 		{"agent", "run the node agent: the eBPF sensor, enrichment and outputs", runAgent},
 		{"rules", "check Falco rules files against the sensor, list fields, replay events", runRules},
 		{"policy", "validate runtime policies, explain what applies to a container", runPolicy},
+		{"cloudtrail", "scan AWS CloudTrail logs with Falco's aws_cloudtrail rules", runCloudtrail},
 		{"status", "show a running agent's health, or what this kernel supports", runStatus},
 		{"version", "print the version", func([]string, io.Writer, io.Writer) error { fmt.Println("mamori", version); return nil }},
 	}
