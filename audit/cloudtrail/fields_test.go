@@ -73,3 +73,34 @@ func TestFieldsOnOTRFGetObject(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryFieldCompiles loads a rule per field, in its condition and its
+// output, so that a field whose type or argument the rule compiler refuses
+// shows here rather than in someone's rules file.
+func TestEveryFieldCompiles(t *testing.T) {
+	var yaml string
+	for i, f := range NewCatalog().Fields() {
+		name := f.Name
+		switch {
+		case f.Arg == rules.KeyArg:
+			name += "[/eventName]"
+		case f.Arg == rules.IndexArg:
+			name += "[0]"
+		}
+		yaml += fmt.Sprintf("- rule: r%d\n  desc: d\n  condition: %s exists\n  output: v=%%%s\n  priority: INFO\n  source: aws_cloudtrail\n", i, name, name)
+	}
+	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{NewCatalog()}}, rules.File{Name: "all.yaml", Data: []byte(yaml)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inactive := 0
+	for _, r := range rs.Rules() {
+		if !r.Active() {
+			inactive++
+			t.Logf("%s: %s", r.Condition, r.Inactive)
+		}
+	}
+	if inactive != 2 { // evt.hostname, evt.reltime
+		t.Errorf("%d rules inactive, want 2", inactive)
+	}
+}

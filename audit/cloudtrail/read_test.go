@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -162,4 +163,43 @@ func FuzzParse(f *testing.F) {
 			}
 		})
 	})
+}
+
+// TestGzipDirectory reads a folder laid out as CloudTrail delivers to S3:
+// gzipped delivery objects, beside files that are not logs.
+func TestGzipDirectory(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(corpora(t, "cloudtrail", "stratus-red-team"), "aws.persistence.iam-create-admin-user.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "AWSLogs", "123456789012", "CloudTrail", "us-east-1")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	delivery := `{"Records":` + string(src) + `}`
+	for name, data := range map[string][]byte{
+		"a.json.gz":       gz(delivery),
+		"b.json.gz":       gz(delivery)[:40], // truncated in transfer
+		"README.txt":      []byte("not a log"),
+		"c.ndjson":        []byte(`{"eventName":"X"}` + "\n"),
+		"digest.json.sig": []byte("\x00\x01"),
+	} {
+		if err := os.WriteFile(filepath.Join(sub, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	var bad []*Error
+	var rd Reader
+	rd.ReadPaths([]string{dir}, func(r *Record) {
+		n, _ := r.str("eventName")
+		names = append(names, filepath.Base(r.File)+":"+n)
+	}, func(e *Error) { bad = append(bad, e) })
+	if got := strings.Join(names, " "); got != "a.json.gz:AttachUserPolicy a.json.gz:CreateAccessKey a.json.gz:CreateUser c.ndjson:X" {
+		t.Errorf("records %s", got)
+	}
+	if len(bad) != 1 || filepath.Base(bad[0].File) != "b.json.gz" || !strings.Contains(bad[0].Error(), "gzip") {
+		t.Errorf("errors %v, want one for the truncated b.json.gz", bad)
+	}
 }
