@@ -155,15 +155,17 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Record), bad func(*Er
 	}
 }
 
-// values splits data into its top-level JSON values, with the line each
-// starts on.
-func values(data []byte) ([]json.RawMessage, []int, error) {
+// values decodes the top-level JSON values of data, with the line each
+// starts on. It decodes all of them before returning, so that a syntax
+// error anywhere leaves nothing half-read.
+func values(data []byte) ([]any, []int, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	var vals []json.RawMessage
+	dec.UseNumber()
+	var vals []any
 	var lines []int
 	line, off := 1, 0
 	for {
-		var v json.RawMessage
+		var v any
 		start := dec.InputOffset()
 		err := dec.Decode(&v)
 		if err == io.EOF {
@@ -220,38 +222,39 @@ func (p *parser) lines(data []byte) {
 		if len(line) == 0 {
 			continue
 		}
-		if !json.Valid(line) {
-			var v any
-			err := json.Unmarshal(line, &v)
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.UseNumber()
+		var v any
+		err := dec.Decode(&v)
+		if rest := line[min(int(dec.InputOffset()), len(line)):]; err == nil && len(bytes.TrimSpace(rest)) > 0 {
+			col := len(line) - len(bytes.TrimLeft(rest, " \t")) + 1
+			err = fmt.Errorf("text after the JSON value at column %d", col)
+		}
+		if err != nil {
 			p.bad(&Error{File: p.name, Record: p.index, Line: n, Err: err})
 			p.index++
 			continue
 		}
-		p.value(line, n)
+		p.value(v, n)
 	}
 }
 
 // value takes one top-level value: a delivery object, an array of records
 // or a record.
-func (p *parser) value(v json.RawMessage, line int) {
-	switch firstByte(v) {
-	case '[':
-		var recs []json.RawMessage
-		if err := json.Unmarshal(v, &recs); err != nil {
-			p.bad(&Error{File: p.name, Record: -1, Line: line, Err: err})
-			return
-		}
-		for _, r := range recs {
+func (p *parser) value(v any, line int) {
+	switch v := v.(type) {
+	case []any:
+		for _, r := range v {
 			p.record(r, 0)
 		}
 		return
-	case '{':
-		var d struct {
-			Records *[]json.RawMessage
-		}
+	case map[string]any:
 		// A delivery object has a Records array and nothing a record has.
-		if err := json.Unmarshal(v, &d); err == nil && d.Records != nil && !hasEventKeys(v) {
-			for _, r := range *d.Records {
+		recs, ok := v["Records"].([]any)
+		_, name := v["eventName"]
+		_, src := v["eventSource"]
+		if ok && !name && !src {
+			for _, r := range recs {
 				p.record(r, 0)
 			}
 			return
@@ -260,38 +263,15 @@ func (p *parser) value(v json.RawMessage, line int) {
 	p.record(v, line)
 }
 
-// hasEventKeys reports whether object v has keys every record has.
-func hasEventKeys(v json.RawMessage) bool {
-	var k struct {
-		EventName   *json.RawMessage `json:"eventName"`
-		EventSource *json.RawMessage `json:"eventSource"`
-	}
-	return json.Unmarshal(v, &k) == nil && (k.EventName != nil || k.EventSource != nil)
-}
-
-func firstByte(v []byte) byte {
-	v = bytes.TrimLeft(v, " \t\r\n")
-	if len(v) == 0 {
-		return 0
-	}
-	return v[0]
-}
-
-// record parses one record.
-func (p *parser) record(v json.RawMessage, line int) {
+// record hands over one record.
+func (p *parser) record(v any, line int) {
 	i := p.index
 	p.index++
-	if firstByte(v) != '{' {
+	m, ok := v.(map[string]any)
+	if !ok {
 		p.bad(&Error{File: p.name, Record: i, Line: line, Err: errors.New("not a JSON object")})
 		return
 	}
-	dec := json.NewDecoder(bytes.NewReader(v))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		p.bad(&Error{File: p.name, Record: i, Line: line, Err: err})
-		return
-	}
 	p.rd.num++
-	p.fn(&Record{File: p.name, Index: i, Line: line, Num: p.rd.num, Raw: v, Fields: m})
+	p.fn(&Record{File: p.name, Index: i, Line: line, Num: p.rd.num, Fields: m})
 }

@@ -43,6 +43,7 @@ func TestParseFormats(t *testing.T) {
 		{"lines", a + "\n\n" + b + "\n", "A@0:1#1 B@1:3#2", ""},
 		{"lines of deliveries", `{"Records":[` + a + "]}\n" + `{"Records":[` + b + "]}\n", "A@0:0#1 B@1:0#2", ""},
 		{"bad line", a + "\n{oops\n" + b + "\n", "A@0:1#1 B@2:3#2", "f:2: record 1: invalid character 'o' looking for beginning of object key string"},
+		{"bad line end", a + "\n{\"x\":1} }\n", "A@0:1#1", "f:2: record 1: text after the JSON value at column 9"},
 		{"not an object", `[1,` + a + `]`, "A@1:0#1", "f: record 0: not a JSON object"},
 		{"bad file", "{\"Records\": [\n" + a + "\n" + b + "]}", "", "f:3: invalid character '{' after array element"},
 		{"empty", "", "", "f: no JSON value"},

@@ -15,9 +15,8 @@ type Record struct {
 	Line  int    // its line, for files with one record per line; else 0
 	Num   uint64 // evt.num: its position among all records read, from 1
 
-	// Raw is the record's JSON text; Fields is Raw parsed, with numbers
-	// kept as json.Number.
-	Raw    json.RawMessage
+	// Fields is the record's JSON object, with numbers kept as
+	// json.Number.
 	Fields map[string]any
 }
 

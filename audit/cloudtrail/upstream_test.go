@@ -114,3 +114,33 @@ func TestStratusTechniques(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkScan parses and evaluates the Stratus detonations, from memory.
+func BenchmarkScan(b *testing.B) {
+	dir := corpora(b, "cloudtrail", "stratus-red-team")
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	var data [][]byte
+	size := 0
+	for _, p := range paths {
+		d, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data = append(data, d)
+		size += len(d)
+	}
+	d := NewDetector(loadUpstream(b), DetectorConfig{All: true})
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	records := 0
+	for b.Loop() {
+		var rd Reader
+		for _, buf := range data {
+			rd.Parse("f", buf, func(r *Record) {
+				records++
+				d.Detect(r, func(*event.Alert) {})
+			}, func(e *Error) { b.Fatal(e) })
+		}
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
