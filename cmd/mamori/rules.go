@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mamori-dev/mamori/audit/cloudtrail"
 	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/syscalls"
@@ -49,7 +50,7 @@ event types it lacks. It exits 1 if a file does not load.
 // loadRules loads rules files against the syscall catalogue.
 func loadRules(files []rules.File) (*rules.Ruleset, *syscalls.Catalog, error) {
 	cat := syscalls.New()
-	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cat}}, files...)
+	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cat, cloudtrail.NewCatalog()}}, files...)
 	return rs, cat, err
 }
 

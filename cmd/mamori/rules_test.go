@@ -19,6 +19,15 @@ func mamori(t *testing.T, args ...string) (string, int) {
 // TestRulesValidateUpstream checks what `mamori rules validate` says of the
 // upstream files: every falco_rules.yaml rule runs except the three whose
 // facts the sensor does not capture.
+// TestRulesValidateCloudTrail: the CloudTrail rules validate against the
+// aws_cloudtrail catalogue, every one of them active.
+func TestRulesValidateCloudTrail(t *testing.T) {
+	out, code := mamori(t, "rules", "validate", upstreamRules(t, "aws_cloudtrail_rules.yaml"))
+	if code != 0 || !strings.Contains(out, "aws_cloudtrail_rules.yaml: 22 rules (20 active, 2 active but disabled, 0 inactive), 0 macros, 1 lists") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
 func TestRulesValidateUpstream(t *testing.T) {
 	stable := upstreamRules(t, "falco_rules.yaml")
 	out, code := mamori(t, "rules", "validate", stable)
