@@ -89,6 +89,13 @@ func (f *forkLimits) watch(ctx context.Context, report func(c *event.Container, 
 			return
 		case <-t.C:
 		}
+		// Report outside the lock: reporting takes the guard's lock, and
+		// the guard's Protect hook takes this one (add).
+		type refusal struct {
+			l *forkLimit
+			n uint64
+		}
+		var due []refusal
 		f.mu.Lock()
 		for id, l := range f.limit {
 			n, err := readMaxEvents(l.events)
@@ -97,11 +104,14 @@ func (f *forkLimits) watch(ctx context.Context, report func(c *event.Container, 
 				continue
 			}
 			if n > l.refused {
-				report(l.ctr, l.pid, l.max, n-l.refused)
+				due = append(due, refusal{l, n - l.refused})
 				l.refused = n
 			}
 		}
 		f.mu.Unlock()
+		for _, r := range due {
+			report(r.l.ctr, r.l.pid, r.l.max, r.n)
+		}
 	}
 }
 
