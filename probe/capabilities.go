@@ -25,16 +25,16 @@ func (r Report) Capabilities() []Capability {
 
 	switch {
 	case r.Has(BPFLSM):
-		add(Capability{Name: "block an exec (drift, blocklist, new privileges)", Mechanism: "bpf_lsm bprm_check_security",
+		add(Capability{Name: "block a drifted exec (drift prevention)", Mechanism: "bpf_lsm bprm_check_security",
 			Effect: "refused with EPERM before the program is loaded"})
 	case r.Has(FanotifyExecPerm):
-		add(Capability{Name: "block an exec (drift, blocklist, new privileges)", Mechanism: "fanotify FAN_OPEN_EXEC_PERM",
+		add(Capability{Name: "block a drifted exec (drift prevention)", Mechanism: "fanotify FAN_OPEN_EXEC_PERM",
 			Effect: "refused with EPERM before the program runs; BPF LSM is not available", Degraded: !r.Has(SendSignal)})
 	case r.Has(SendSignal) && r.Has(TPBTF):
-		add(Capability{Name: "block an exec (drift, blocklist, new privileges)", Mechanism: "tp_btf sched_process_exec + bpf_send_signal(SIGKILL)",
+		add(Capability{Name: "block a drifted exec (drift prevention)", Mechanism: "tp_btf sched_process_exec + bpf_send_signal(SIGKILL)",
 			Effect: "killed before its first instruction; the exec itself succeeds", Degraded: true})
 	default:
-		add(Capability{Name: "block an exec (drift, blocklist, new privileges)", Effect: "audit only: no blocking mechanism loads", Degraded: true})
+		add(Capability{Name: "block a drifted exec (drift prevention)", Effect: "audit only: no blocking mechanism loads", Degraded: true})
 	}
 
 	switch {

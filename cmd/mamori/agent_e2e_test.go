@@ -510,7 +510,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
-	for _, want := range []string{"agent:    running", "dropped in the ring buffer", "exec ", "tp_btf", "fanotify_exec_perm", "block an exec"} {
+	for _, want := range []string{"agent:    running", "dropped in the ring buffer", "exec ", "tp_btf", "fanotify_exec_perm", "block a drifted exec"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
