@@ -278,7 +278,13 @@ func (p *parser) parseTransformerArg(fieldOnly bool) Node {
 // Only literal items are kept in the tree: the lists transformers take in
 // practice (getopt, join) are of constants.
 func (p *parser) parseTransformerList(t item) *List {
-	l := &List{Pos: t.pos}
+	return p.listItems(t, itemNumber, Number, "a quoted string or number in the list")
+}
+
+// listItems parses the items of a list after its "(": quoted strings, and
+// items of the other kind the caller accepts, up to the closing ")".
+func (p *parser) listItems(open item, other itemType, otherKind LiteralKind, what string) *List {
+	l := &List{Pos: open.pos}
 	if p.peek().typ == itemRightParen {
 		p.next()
 		return l
@@ -288,10 +294,10 @@ func (p *parser) parseTransformerList(t item) *List {
 		switch it.typ {
 		case itemString:
 			l.Items = append(l.Items, &Literal{Pos: it.pos, Text: it.val, Kind: Quoted})
-		case itemNumber:
-			l.Items = append(l.Items, &Literal{Pos: it.pos, Text: it.val, Kind: Number})
+		case other:
+			l.Items = append(l.Items, &Literal{Pos: it.pos, Text: it.val, Kind: otherKind})
 		default:
-			p.unexpected(it, "a quoted string or number in the list")
+			p.unexpected(it, what)
 		}
 		sep := p.next()
 		if sep.typ == itemRightParen {
@@ -364,29 +370,7 @@ func (p *parser) parseListValue(op item) *List {
 	default:
 		p.unexpected(t, "a list \"(...)\" after "+fmt.Sprintf("%q", op.val))
 	}
-	l := &List{Pos: t.pos}
-	if p.peek().typ == itemRightParen {
-		p.next()
-		return l
-	}
-	for {
-		it := p.next()
-		switch it.typ {
-		case itemString:
-			l.Items = append(l.Items, &Literal{Pos: it.pos, Text: it.val, Kind: Quoted})
-		case itemBare:
-			l.Items = append(l.Items, &Literal{Pos: it.pos, Text: it.val, Kind: Bare})
-		default:
-			p.unexpected(it, "a list item")
-		}
-		sep := p.next()
-		if sep.typ == itemRightParen {
-			return l
-		}
-		if sep.typ != itemComma {
-			p.unexpected(sep, `"," or ")" in the list`)
-		}
-	}
+	return p.listItems(t, itemBare, Bare, "a list item")
 }
 
 func isStringOperator(op string) bool {
