@@ -149,7 +149,14 @@ func joinTerms(terms []Expr, sep string) string {
 	return b.String()
 }
 
-func (e *NotExpr) String() string { return "not " + e.X.String() }
+// String keeps a negated negation in parentheses: "not not A" would parse
+// back as A, since the parser folds a run of nots.
+func (e *NotExpr) String() string {
+	if _, ok := e.X.(*NotExpr); ok {
+		return "not (" + e.X.String() + ")"
+	}
+	return "not " + e.X.String()
+}
 
 func (e *MacroRef) String() string { return e.Name }
 

@@ -21,6 +21,7 @@ func TestParse(t *testing.T) {
 		{`not not a.b exists`, `a.b exists`},
 		{`not(a.b exists)`, `not a.b exists`},
 		{`not (m1 or m2)`, `not (m1 or m2)`},
+		{`not(not a.b exists)`, `not (not a.b exists)`},
 		{`m1 and(m2)`, `(m1 and m2)`},
 		{`spawned_process and not proc.name in (shell_binaries)`, `(spawned_process and not proc.name in ("shell_binaries"))`},
 		{`evt.type in (open,openat, "openat2")`, `evt.type in ("open", "openat", "openat2")`},
