@@ -32,8 +32,8 @@ const (
 // capture them whatever the rules need.
 var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Open}
 
-// defaultForensicEvents is how many recent events a container keeps when no
-// policy says.
+// defaultForensicEvents is how many recent events a container keeps when its
+// forensics control is on without saying how many.
 const defaultForensicEvents = 32
 
 // Guard is not safe for concurrent use except where noted: the agent calls
@@ -131,9 +131,14 @@ func (g *Guard) state(e *event.Event) *containerState {
 		st.gen = gen
 		st.ctr = c
 		st.eff = g.store.Current().Effective(policy.TargetFromContainer(c, policy.WithHost(g.host)))
-		n := defaultForensicEvents
-		if f := st.eff.Audit.Controls.Forensics; f.On() && f.Events > 0 {
-			n = f.Events
+		// Only containers whose alerts carry forensics keep events: the
+		// copy is made for every event of the container.
+		n := 0
+		if f := st.eff.Audit.Controls.Forensics; f.On() {
+			n = defaultForensicEvents
+			if f.Events > 0 {
+				n = f.Events
+			}
 		}
 		if len(st.recent) != n {
 			st.recent, st.next, st.full = make([]event.Event, n), 0, false
