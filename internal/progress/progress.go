@@ -1,0 +1,144 @@
+// Package progress draws a one-line progress bar for long batch work (log
+// scans, image scans) on a terminal, and nothing anywhere else, so that
+// redirected output and CI logs stay clean.
+//
+// It owns the drawing and its rate limit. It must not decide what is
+// counted: callers add units (bytes, records) as they finish them.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// redraw is the shortest time between two drawings of a bar.
+const redraw = 100 * time.Millisecond
+
+// width is the number of cells of the bar itself.
+const width = 30
+
+// Bar is a progress bar. The zero value and a nil *Bar draw nothing. Its
+// methods may be called from several goroutines.
+type Bar struct {
+	mu    sync.Mutex
+	w     io.Writer // nil when not drawing
+	label string
+	total int64
+	done  int64
+	start time.Time
+	last  time.Time
+	drawn bool
+	now   func() time.Time
+}
+
+// New returns a bar labelled label counting bytes towards total (0 when
+// the total is not known), shown with binary prefixes (KiB, MiB). It draws
+// only when w is an *os.File that is a terminal.
+func New(w io.Writer, label string, total int64) *Bar {
+	b := &Bar{label: label, total: total, now: time.Now}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		b.w = w
+	}
+	b.start = b.now()
+	return b
+}
+
+// newTo returns a bar that draws to w whatever w is, with clock now.
+func newTo(w io.Writer, label string, total int64, now func() time.Time) *Bar {
+	b := &Bar{w: w, label: label, total: total, now: now}
+	b.start = now()
+	return b
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// Add counts n more units done and redraws if the last drawing is old.
+func (b *Bar) Add(n int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done += n
+	if b.w == nil {
+		return
+	}
+	if t := b.now(); !b.drawn || t.Sub(b.last) >= redraw {
+		b.last = t
+		b.draw(t)
+	}
+}
+
+// SetTotal changes the total, for work whose size is learnt on the way.
+func (b *Bar) SetTotal(n int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.total = n
+	b.mu.Unlock()
+}
+
+// Done draws the final state and ends the line, so that what the caller
+// prints next starts on a line of its own. A bar that never drew prints
+// nothing.
+func (b *Bar) Done() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.w == nil {
+		return
+	}
+	b.draw(b.now())
+	fmt.Fprint(b.w, "\n")
+	b.w = nil
+}
+
+// draw writes the bar over the current line.
+func (b *Bar) draw(t time.Time) {
+	b.drawn = true
+	elapsed := t.Sub(b.start)
+	rate := ""
+	if s := elapsed.Seconds(); s > 0 {
+		rate = " " + human(float64(b.done)/s) + "/s"
+	}
+	if b.total <= 0 {
+		fmt.Fprintf(b.w, "\r\033[K%s %s%s %s", b.label, human(float64(b.done)), rate, elapsed.Truncate(time.Second))
+		return
+	}
+	frac := min(float64(b.done)/float64(b.total), 1)
+	filled := int(frac * width)
+	eta := ""
+	if frac > 0 && frac < 1 {
+		left := time.Duration(float64(elapsed) * (1 - frac) / frac)
+		eta = " eta " + left.Truncate(time.Second).String()
+	}
+	fmt.Fprintf(b.w, "\r\033[K%s [%s%s] %3.0f%% %s/%s%s%s", b.label,
+		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), frac*100,
+		human(float64(b.done)), human(float64(b.total)), rate, eta)
+}
+
+// human writes a byte count with a binary prefix: 512B, 1.5KiB, 20.0MiB.
+func human(v float64) string {
+	const units = "KMGTPE"
+	if v < 1024 {
+		return fmt.Sprintf("%.0fB", v)
+	}
+	i := -1
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f%ciB", v, units[i])
+}
