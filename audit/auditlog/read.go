@@ -1,0 +1,208 @@
+package auditlog
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Error is a file or a record that could not be read. Reading goes on
+// after it with the next record or file.
+type Error struct {
+	File   string
+	Record int // the record's index in the file; -1 when the whole file is bad
+	Line   int // the line of the record or of the syntax error, when known
+	Err    error
+}
+
+func (e *Error) Error() string {
+	where := e.File
+	if e.Line > 0 {
+		where += ":" + fmt.Sprint(e.Line)
+	}
+	if e.Record >= 0 {
+		return fmt.Sprintf("%s: record %d: %v", where, e.Record, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", where, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// MaxFileSize bounds a file, after decompression, so that a gzip bomb or
+// a stray disk image does not exhaust memory.
+const MaxFileSize = 1 << 30
+
+// Files lists the files to read for paths, in order: a path that is a
+// file stands for itself; a directory for the files below it, recursively
+// and in lexical order, whose names isLog accepts. A path that cannot be
+// read goes to bad.
+func Files(paths []string, isLog func(name string) bool, bad func(*Error)) []string {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			bad(&Error{File: p, Record: -1, Err: err})
+			continue
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		var files []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				bad(&Error{File: path, Record: -1, Err: err})
+				return nil
+			}
+			if d.Type().IsRegular() && isLog(d.Name()) {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			bad(&Error{File: p, Record: -1, Err: err})
+		}
+		sort.Strings(files)
+		out = append(out, files...)
+	}
+	return out
+}
+
+// ReadFile reads a whole file, at most MaxFileSize bytes.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err == nil && len(data) > MaxFileSize {
+		err = fmt.Errorf("larger than %d bytes", MaxFileSize)
+	}
+	return data, err
+}
+
+// Gunzip returns data decompressed if it starts with the gzip magic
+// number, else data itself.
+func Gunzip(data []byte) ([]byte, error) {
+	if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+		return data, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	data, err = io.ReadAll(io.LimitReader(zr, MaxFileSize+1))
+	if err == nil && len(data) > MaxFileSize {
+		err = fmt.Errorf("larger than %d bytes uncompressed", MaxFileSize)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	return data, nil
+}
+
+// Decode calls value with each top-level JSON value of data (numbers as
+// json.Number) and the line it starts on; the line is 0 when data holds a
+// single value. A syntax error makes the whole of data bad and is
+// returned with its line, before any value is passed on, unless data
+// holds one value per line: then only that line is bad, and badLine gets
+// it.
+func Decode(data []byte, value func(v any, line int), badLine func(line int, err error)) (line int, err error) {
+	if vals, lines, err := values(data); err == nil {
+		for i, v := range vals {
+			line := 0
+			if len(vals) > 1 {
+				line = lines[i]
+			}
+			value(v, line)
+		}
+		return 0, nil
+	} else if !isLineOriented(data) {
+		return lineOf(data, err), err
+	}
+	for n := 1; len(data) > 0; n++ {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		v, err := decodeLine(line)
+		if err != nil {
+			badLine(n, err)
+			continue
+		}
+		value(v, n)
+	}
+	return 0, nil
+}
+
+// decodeLine decodes the one JSON value a line must hold.
+func decodeLine(line []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	if rest := line[min(int(dec.InputOffset()), len(line)):]; err == nil && len(bytes.TrimSpace(rest)) > 0 {
+		col := len(line) - len(bytes.TrimLeft(rest, " \t")) + 1
+		err = fmt.Errorf("text after the JSON value at column %d", col)
+	}
+	return v, err
+}
+
+// values decodes the top-level JSON values of data, with the line each
+// starts on. It decodes all of them before returning, so that a syntax
+// error anywhere leaves nothing half-read.
+func values(data []byte) ([]any, []int, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var vals []any
+	var lines []int
+	line, off := 1, 0
+	for {
+		var v any
+		start := dec.InputOffset()
+		err := dec.Decode(&v)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		// The value starts after the whitespace that precedes it.
+		s := int(start) + len(data[start:]) - len(bytes.TrimLeft(data[start:], " \t\r\n"))
+		line += bytes.Count(data[off:s], []byte{'\n'})
+		off = s
+		vals = append(vals, v)
+		lines = append(lines, line)
+	}
+	if len(vals) == 0 {
+		return nil, nil, errors.New("no JSON value")
+	}
+	return vals, lines, nil
+}
+
+// isLineOriented reports whether the first value of data fits on its first
+// line, as in a file of one record per line.
+func isLineOriented(data []byte) bool {
+	data = bytes.TrimLeft(data, " \t\r\n")
+	first, _, _ := bytes.Cut(data, []byte{'\n'})
+	return len(first) > 0 && json.Valid(first)
+}
+
+// lineOf returns the line of a syntax error's offset, or 0.
+func lineOf(data []byte, err error) int {
+	var se *json.SyntaxError
+	if !errors.As(err, &se) || se.Offset > int64(len(data)) {
+		return 0
+	}
+	return 1 + bytes.Count(data[:se.Offset], []byte{'\n'})
+}
