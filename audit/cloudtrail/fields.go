@@ -1,11 +1,10 @@
 package cloudtrail
 
 import (
-	"encoding/json"
-	"math"
 	"strconv"
 	"strings"
 
+	"github.com/mamori-dev/mamori/audit/auditlog"
 	"github.com/mamori-dev/mamori/rules"
 )
 
@@ -254,18 +253,7 @@ func (r *Record) number(keys ...string) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	n, ok := v.(json.Number)
-	if !ok {
-		return 0, false
-	}
-	if i, err := n.Int64(); err == nil {
-		return i, true
-	}
-	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || f > math.MaxInt64 || f < math.MinInt64 {
-		return 0, false
-	}
-	return int64(f), true
+	return auditlog.Int(v)
 }
 
 func nameCount(r *Record, name string) (int64, bool) {

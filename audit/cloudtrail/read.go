@@ -1,45 +1,15 @@
 package cloudtrail
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/mamori-dev/mamori/audit/auditlog"
 )
 
 // Error is a file or a record that could not be read. Reading goes on
 // after it with the next record or file.
-type Error struct {
-	File   string
-	Record int // the record's index in the file; -1 when the whole file is bad
-	Line   int // the line of the record or of the syntax error, when known
-	Err    error
-}
-
-func (e *Error) Error() string {
-	where := e.File
-	if e.Line > 0 {
-		where += ":" + fmt.Sprint(e.Line)
-	}
-	if e.Record >= 0 {
-		return fmt.Sprintf("%s: record %d: %v", where, e.Record, e.Err)
-	}
-	return fmt.Sprintf("%s: %v", where, e.Err)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// maxFileSize bounds a file, after decompression, so that a gzip bomb or a
-// stray disk image does not exhaust memory. CloudTrail delivers files of at
-// most a few tens of megabytes.
-const maxFileSize = 1 << 30
+type Error = auditlog.Error
 
 // Reader reads CloudTrail records. It numbers them across every file it
 // reads, for evt.num. It is not safe for concurrent use.
@@ -52,34 +22,8 @@ type Reader struct {
 // each record; bad receives each file or record that cannot be read, and
 // reading goes on. A record passed to fn may be kept.
 func (rd *Reader) ReadPaths(paths []string, fn func(*Record), bad func(*Error)) {
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			bad(&Error{File: p, Record: -1, Err: err})
-			continue
-		}
-		if !st.IsDir() {
-			rd.ReadFile(p, fn, bad)
-			continue
-		}
-		var files []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				bad(&Error{File: path, Record: -1, Err: err})
-				return nil
-			}
-			if d.Type().IsRegular() && isLogName(d.Name()) {
-				files = append(files, path)
-			}
-			return nil
-		})
-		if err != nil {
-			bad(&Error{File: p, Record: -1, Err: err})
-		}
-		sort.Strings(files)
-		for _, f := range files {
-			rd.ReadFile(f, fn, bad)
-		}
+	for _, f := range auditlog.Files(paths, isLogName, bad) {
+		rd.ReadFile(f, fn, bad)
 	}
 }
 
@@ -99,16 +43,7 @@ func isLogName(name string) bool {
 
 // ReadFile reads the records of one file, decompressing it if it is gzip.
 func (rd *Reader) ReadFile(path string, fn func(*Record), bad func(*Error)) {
-	f, err := os.Open(path)
-	if err != nil {
-		bad(&Error{File: path, Record: -1, Err: err})
-		return
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err == nil && len(data) > maxFileSize {
-		err = fmt.Errorf("larger than %d bytes", maxFileSize)
-	}
+	data, err := auditlog.ReadFile(path)
 	if err != nil {
 		bad(&Error{File: path, Record: -1, Err: err})
 		return
@@ -124,84 +59,19 @@ func (rd *Reader) ReadFile(path string, fn func(*Record), bad func(*Error)) {
 // record. A syntax error makes the whole file bad, except in a file with one
 // value per line, where it makes only that line bad.
 func (rd *Reader) Parse(name string, data []byte, fn func(*Record), bad func(*Error)) {
-	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			bad(&Error{File: name, Record: -1, Err: fmt.Errorf("gzip: %w", err)})
-			return
-		}
-		data, err = io.ReadAll(io.LimitReader(zr, maxFileSize+1))
-		if err == nil && len(data) > maxFileSize {
-			err = fmt.Errorf("larger than %d bytes uncompressed", maxFileSize)
-		}
-		if err != nil {
-			bad(&Error{File: name, Record: -1, Err: fmt.Errorf("gzip: %w", err)})
-			return
-		}
+	data, err := auditlog.Gunzip(data)
+	if err != nil {
+		bad(&Error{File: name, Record: -1, Err: err})
+		return
 	}
 	p := parser{name: name, rd: rd, fn: fn, bad: bad}
-	if vals, lines, err := values(data); err == nil {
-		for i, v := range vals {
-			line := 0
-			if len(vals) > 1 {
-				line = lines[i]
-			}
-			p.value(v, line)
-		}
-	} else if isLineOriented(data) {
-		p.lines(data)
-	} else {
-		bad(&Error{File: name, Record: -1, Line: lineOf(data, err), Err: err})
+	line, err := auditlog.Decode(data, p.value, func(line int, err error) {
+		p.bad(&Error{File: p.name, Record: p.index, Line: line, Err: err})
+		p.index++
+	})
+	if err != nil {
+		bad(&Error{File: name, Record: -1, Line: line, Err: err})
 	}
-}
-
-// values decodes the top-level JSON values of data, with the line each
-// starts on. It decodes all of them before returning, so that a syntax
-// error anywhere leaves nothing half-read.
-func values(data []byte) ([]any, []int, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var vals []any
-	var lines []int
-	line, off := 1, 0
-	for {
-		var v any
-		start := dec.InputOffset()
-		err := dec.Decode(&v)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		// The value starts after the whitespace that precedes it.
-		s := int(start) + len(data[start:]) - len(bytes.TrimLeft(data[start:], " \t\r\n"))
-		line += bytes.Count(data[off:s], []byte{'\n'})
-		off = s
-		vals = append(vals, v)
-		lines = append(lines, line)
-	}
-	if len(vals) == 0 {
-		return nil, nil, errors.New("no JSON value")
-	}
-	return vals, lines, nil
-}
-
-// isLineOriented reports whether the first value of data fits on its first
-// line, as in a file of one record per line.
-func isLineOriented(data []byte) bool {
-	data = bytes.TrimLeft(data, " \t\r\n")
-	first, _, _ := bytes.Cut(data, []byte{'\n'})
-	return len(first) > 0 && json.Valid(first)
-}
-
-// lineOf returns the line of a syntax error's offset, or 0.
-func lineOf(data []byte, err error) int {
-	var se *json.SyntaxError
-	if !errors.As(err, &se) || se.Offset > int64(len(data)) {
-		return 0
-	}
-	return 1 + bytes.Count(data[:se.Offset], []byte{'\n'})
 }
 
 // parser hands the records of one file to the caller.
@@ -211,32 +81,6 @@ type parser struct {
 	fn    func(*Record)
 	bad   func(*Error)
 	index int
-}
-
-// lines reads data one value per line.
-func (p *parser) lines(data []byte) {
-	for n := 1; len(data) > 0; n++ {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.UseNumber()
-		var v any
-		err := dec.Decode(&v)
-		if rest := line[min(int(dec.InputOffset()), len(line)):]; err == nil && len(bytes.TrimSpace(rest)) > 0 {
-			col := len(line) - len(bytes.TrimLeft(rest, " \t")) + 1
-			err = fmt.Errorf("text after the JSON value at column %d", col)
-		}
-		if err != nil {
-			p.bad(&Error{File: p.name, Record: p.index, Line: n, Err: err})
-			p.index++
-			continue
-		}
-		p.value(v, n)
-	}
 }
 
 // value takes one top-level value: a delivery object, an array of records

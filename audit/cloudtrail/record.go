@@ -1,10 +1,9 @@
 package cloudtrail
 
 import (
-	"encoding/json"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/mamori-dev/mamori/audit/auditlog"
 )
 
 // Record is one CloudTrail record: its JSON object as parsed, where it came
@@ -22,19 +21,7 @@ type Record struct {
 
 // lookup follows keys down nested objects. A JSON null counts as absent:
 // CloudTrail writes "responseElements": null for calls with no response.
-func (r *Record) lookup(keys ...string) (any, bool) {
-	var v any = r.Fields
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[k]; !ok {
-			return nil, false
-		}
-	}
-	return v, v != nil
-}
+func (r *Record) lookup(keys ...string) (any, bool) { return auditlog.Lookup(r.Fields, keys...) }
 
 // str returns the value at keys as text (see text).
 func (r *Record) str(keys ...string) (string, bool) {
@@ -45,25 +32,8 @@ func (r *Record) str(keys ...string) (string, bool) {
 	return text(v), true
 }
 
-// text renders a JSON value as Falco's json plugin does: a string as
-// itself, anything else as its JSON text.
-func text(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case json.Number:
-		return v.String()
-	case bool:
-		return strconv.FormatBool(v)
-	case nil:
-		return "null"
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
+// text renders a JSON value as Falco's json plugin does.
+func text(v any) string { return auditlog.Text(v) }
 
 // Time returns the record's eventTime; records shipped through Logstash
 // may have only @timestamp. It is zero when neither parses.
@@ -80,35 +50,6 @@ func (r *Record) Time() time.Time {
 	return time.Time{}
 }
 
-// pointer follows an RFC 6901 JSON pointer ("/a/b/0", with ~1 for "/" and
-// ~0 for "~"). The empty pointer is the whole record.
-func (r *Record) pointer(p string) (any, bool) {
-	var v any = r.Fields
-	if p == "" {
-		return v, true
-	}
-	if p[0] != '/' {
-		return nil, false
-	}
-	for _, tok := range strings.Split(p[1:], "/") {
-		if strings.IndexByte(tok, '~') >= 0 {
-			tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
-		}
-		switch c := v.(type) {
-		case map[string]any:
-			var ok bool
-			if v, ok = c[tok]; !ok {
-				return nil, false
-			}
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(c) || (len(tok) > 1 && tok[0] == '0') {
-				return nil, false
-			}
-			v = c[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
-}
+// pointer follows an RFC 6901 JSON pointer from the record; the empty
+// pointer is the whole record.
+func (r *Record) pointer(p string) (any, bool) { return auditlog.Pointer(r.Fields, p) }
