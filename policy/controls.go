@@ -20,6 +20,9 @@ type Controls struct {
 	ReadOnlyRootFilesystem   *ReadOnlyRootFilesystem   `yaml:"readOnlyRootFilesystem" json:"readOnlyRootFilesystem,omitempty"`
 	BlockUnregisteredImages  *BlockUnregisteredImages  `yaml:"blockUnregisteredImages" json:"blockUnregisteredImages,omitempty"`
 	BlockNonCompliantImages  *BlockNonCompliantImages  `yaml:"blockNonCompliantImages" json:"blockNonCompliantImages,omitempty"`
+	BlockPrivilegeEscalation *BlockPrivilegeEscalation `yaml:"blockPrivilegeEscalation" json:"blockPrivilegeEscalation,omitempty"`
+	ImageReferences          *ImageReferences          `yaml:"imageReferences" json:"imageReferences,omitempty"`
+	HostPathVolumes          *HostPathVolumes          `yaml:"hostPathVolumes" json:"hostPathVolumes,omitempty"`
 	Forensics                *Forensics                `yaml:"forensics" json:"forensics,omitempty"`
 	HostLogins               *HostLogins               `yaml:"hostLogins" json:"hostLogins,omitempty"`
 }
