@@ -228,11 +228,11 @@ func BenchmarkDecide(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer f.Close()
-			if got := tg.decide(int(f.Fd())).reason; got != tc.want {
+			if got := tg.decide(int(f.Fd()), int32(os.Getpid())).reason; got != tc.want {
 				b.Fatalf("decide(%s) = %q, want %q", tc.path, got, tc.want)
 			}
 			for b.Loop() {
-				tg.decide(int(f.Fd()))
+				tg.decide(int(f.Fd()), int32(os.Getpid()))
 			}
 		})
 	}

@@ -14,13 +14,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Mode says whether Drift Prevention blocks drifted programs or only
-// reports them.
+// Mode says whether Drift Prevention blocks drifted programs, only
+// reports them, or does not judge them at all.
 type Mode string
 
 const (
 	Enforce Mode = "enforce"
 	Audit   Mode = "audit"
+	// Off leaves drift alone: only the ExecChecks of the ContainerRef are
+	// applied, by the fanotify handler.
+	Off Mode = "off"
 )
 
 // ContainerRef says which container to protect and how. Only ID, RootPID
@@ -41,10 +44,51 @@ type ContainerRef struct {
 	// ExecMounts lists mount points inside the container (volumes) whose
 	// programs may run. Read-only mounts never count as drift.
 	ExecMounts []string
-	Mode       Mode
+	// VolumesExec lets programs on every volume run: each mount other
+	// than the root that is a directory and not a kernel file system
+	// (proc, sysfs, devpts, mqueue, cgroup) nor under /proc, /sys or /dev
+	// counts as listed in ExecMounts.
+	VolumesExec bool
+	Mode        Mode
 	// Allow lists absolute paths inside the container that may run
 	// although they are not from the image (exact paths, no patterns).
 	Allow []string
+	// AllowMatch, when set, also allows a drifted program whose path in
+	// the container it matches: base names and patterns, which the
+	// kernel's exact-path map cannot hold. The fanotify handler asks it,
+	// and writes each path it allows into the kernel's allow map before
+	// answering, so that the sigkill line lets it run too. Without
+	// fanotify such programs are killed: the kernel cannot match
+	// patterns.
+	AllowMatch func(path string) bool
+	// Exec lists checks that refuse programs whatever Mode says, in user
+	// space, by the fanotify handler; without fanotify they are not
+	// applied (Refusing reports it).
+	Exec ExecChecks
+}
+
+// ExecChecks are the checks other than drift that the fanotify handler
+// applies to every exec in a container: its caller's Executable Blocklist
+// and Limit New Privileges, in enforce mode.
+type ExecChecks struct {
+	// Blocked, when set, refuses a program whose path in the container it
+	// matches (by path or by base name: the caller decides).
+	Blocked func(path string) bool
+	// BlockedSHA256 refuses a program whose content has one of these
+	// digests (lower-case hex). Each file is hashed once per inode and
+	// change time; a file too slow to hash within the decision timeout
+	// is answered by the fail policy and reported as block-failed.
+	BlockedSHA256 map[string]bool
+	// NoNewPrivileges refuses a program that would raise the caller's
+	// privileges: set-user-ID to another user, set-group-ID to another
+	// group, or file capabilities, on a mount without nosuid, for a
+	// process without no_new_privs.
+	NoNewPrivileges bool
+}
+
+// any reports whether c asks for any check.
+func (c ExecChecks) any() bool {
+	return c.Blocked != nil || len(c.BlockedSHA256) > 0 || c.NoNewPrivileges
 }
 
 // mount is one line of /proc/PID/mountinfo.
@@ -105,6 +149,24 @@ func parseMountinfoLine(line string) (mount, bool) {
 		}
 	}
 	return m, true
+}
+
+// isVolume reports whether m, a mount of the container whose root is
+// visible at root, is one the user gave it (a bind mount or a volume), not
+// one the runtime always makes: kernel file systems, anything under /proc,
+// /sys or /dev, and single files (/etc/hosts, /etc/resolv.conf).
+func isVolume(root string, m mount) bool {
+	switch m.fstype {
+	case "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "devtmpfs", "securityfs", "debugfs", "tracefs", "bpf":
+		return false
+	}
+	for _, sys := range []string{"/proc", "/sys", "/dev"} {
+		if m.point == sys || strings.HasPrefix(m.point, sys+"/") {
+			return false
+		}
+	}
+	fi, err := os.Stat(filepath.Join(root, m.point))
+	return err == nil && fi.IsDir()
 }
 
 // overlayLayers reads upperdir and lowerdir (topmost first) from an overlay

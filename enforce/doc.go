@@ -1,9 +1,12 @@
 // Package enforce owns mamori's enforcement mechanisms: the kernel-side and
 // permission-handler code that refuses what a policy forbids, before it
-// happens. Today that is Drift Prevention: a container may run only the
-// programs its image shipped. It must not resolve container metadata (the
-// caller passes a ContainerRef) or decide policy (the caller says which
-// containers, which mode, which exceptions).
+// happens: Drift Prevention (a container may run only the programs its
+// image shipped), the exec checks that share its fanotify handler
+// (executable block list by path, name or SHA-256; no new privileges
+// through set-user-ID, set-group-ID or file capabilities), and network
+// refusal (Net). It must not resolve container metadata (the caller passes
+// a ContainerRef) or decide policy (the caller says which containers,
+// which mode, which exceptions, and passes matchers for its lists).
 //
 // # What counts as drift
 //
@@ -32,6 +35,14 @@
 //     program's first instruction. Always loaded; it alone stops memfd
 //     execs, and it backs fanotify up whenever the handler is late or
 //     wrong. Audit mode uses only this line: it reports and never kills.
+//
+// # Exec checks
+//
+// ContainerRef.Exec is judged by the fanotify handler only, before drift,
+// for every exec on the container's marked mounts, in any drift Mode
+// (Off included): there is no kernel-side line for them on a kernel
+// without BPF LSM. Refusing says whether the handler is in place. A check
+// answered late by the watchdog's allow is reported as block-failed.
 //
 // # Failure policy
 //

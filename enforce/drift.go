@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,7 @@ type target struct {
 	allow       map[string]bool
 	policy      kernelPolicy
 	guard       *guard // nil in audit mode or without fanotify
+	digests     digests
 }
 
 // NewDrift loads Drift Prevention's BPF programs and attaches them. Nothing
@@ -173,17 +175,20 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 	if old := d.targets[ref.ID]; old != nil {
 		d.releaseLocked(old)
 	}
-	if err := d.k.put(t.policy); err != nil {
-		d.k.remove(t.policy)
-		return fmt.Errorf("protect container %s: %w", ref.ID, err)
+	if ref.Mode != Off {
+		if err := d.k.put(t.policy); err != nil {
+			d.k.remove(t.policy)
+			return fmt.Errorf("protect container %s: %w", ref.ID, err)
+		}
 	}
-	if ref.Mode == Enforce && !d.cfg.NoFanotify {
-		g, err := newGuard(t, d.cfg.DecisionTimeout, d.cfg.FailClosed, d.send, d.log)
+	if (ref.Mode == Enforce || ref.Exec.any()) && !d.cfg.NoFanotify {
+		g, err := newGuard(t, d.cfg.DecisionTimeout, d.cfg.FailClosed, d.send, d.allowPath, d.log)
 		if err != nil {
-			// Not weaker in effect (the sigkill line still stops the
-			// program), but the workload sees a kill instead of EPERM:
-			// say so.
-			d.log.Warn("drift: fanotify unavailable for this container; drifted programs are killed at exec instead of refused",
+			// For drift not weaker in effect (the sigkill line still
+			// stops the program), but the workload sees a kill instead
+			// of EPERM: say so. The exec checks have no other line:
+			// Refusing tells the caller.
+			d.log.Warn("fanotify unavailable for this container; drifted programs are killed at exec instead of refused, and the exec checks are not applied",
 				"container", ref.ID, "err", err)
 		}
 		t.guard = g
@@ -191,6 +196,38 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 	d.targets[ref.ID] = t
 	d.byCgrp[t.cgroupID] = ref.ID
 	return nil
+}
+
+// Refusing reports whether the fanotify handler judges the execs of
+// container id: Protect put it in place (enforce mode or ExecChecks) and
+// fanotify works for that container. Without it, ExecChecks are not
+// applied and drift is only killed by the sigkill line.
+func (d *Drift) Refusing(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.targets[id]
+	return t != nil && t.guard != nil
+}
+
+// allowPath writes path, which the fanotify handler allowed through
+// ContainerRef.AllowMatch, into the kernel's allow map for t, so that the
+// sigkill line lets the exec through as well.
+func (d *Drift) allowPath(t *target, p string) {
+	if t.ref.Mode == Off {
+		return // no kernel entry to agree with
+	}
+	h := pathHash(p)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.targets[t.ref.ID] != t || slices.Contains(t.policy.allow, h) {
+		return // released meanwhile, or known
+	}
+	if err := d.k.allow(t.cgroupID, h); err != nil {
+		d.log.Warn("drift: cannot add an allowed program to the kernel's allow map; the sigkill line will kill it",
+			"container", t.ref.ID, "path", p, "err", err)
+		return
+	}
+	t.policy.allow = append(t.policy.allow, h)
 }
 
 // ErrHostMountNS says that RootPID shares the agent's mount namespace: it is
@@ -222,8 +259,8 @@ func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 	if ref.RootPID <= 0 {
 		return nil, errors.New("no process of the container (RootPID)")
 	}
-	if ref.Mode != Enforce && ref.Mode != Audit {
-		return nil, fmt.Errorf("mode %q: want %q or %q", ref.Mode, Enforce, Audit)
+	if ref.Mode != Enforce && ref.Mode != Audit && ref.Mode != Off {
+		return nil, fmt.Errorf("mode %q: want %q, %q or %q", ref.Mode, Enforce, Audit, Off)
 	}
 	allow, err := cleanAllow(ref.Allow)
 	if err != nil {
@@ -288,10 +325,19 @@ func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 			return nil, fmt.Errorf("exec mount %s: no such mount point in the container", p)
 		}
 	}
+	if ref.VolumesExec {
+		for _, m := range t.mounts {
+			if m.id != t.rootMnt && isVolume(root, m) && !t.execMounts[m.id] {
+				t.execMounts[m.id] = true
+				t.policy.execMounts = append(t.policy.execMounts, uint32(m.id))
+			}
+		}
+	}
 	for _, p := range allow {
 		t.allow[p] = true
 		t.policy.allow = append(t.policy.allow, pathHash(p))
 	}
+	t.policy.hasAllow = len(allow) > 0 || ref.AllowMatch != nil
 	t.policy.cgroupID = t.cgroupID
 	t.policy.enforce = ref.Mode == Enforce
 	return t, nil

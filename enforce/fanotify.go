@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -26,6 +27,8 @@ type guard struct {
 	f       *os.File
 	log     *slog.Logger
 	emit    func(Verdict)
+	// allowed records a path that AllowMatch let through, for the kernel.
+	allowed func(*target, string)
 	timeout time.Duration
 	// failDeny answers FAN_DENY instead of FAN_ALLOW when a decision is
 	// late.
@@ -42,13 +45,13 @@ type guard struct {
 // newGuard creates the group and marks every exec-capable mount of the
 // container. The root mount must be marked; another mount that cannot be
 // is logged and left to the sigkill line.
-func newGuard(t *target, timeout time.Duration, failDeny bool, emit func(Verdict), log *slog.Logger) (*guard, error) {
+func newGuard(t *target, timeout time.Duration, failDeny bool, emit func(Verdict), allowed func(*target, string), log *slog.Logger) (*guard, error) {
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK,
 		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("fanotify_init(FAN_CLASS_CONTENT): %w", err)
 	}
-	g := &guard{t: t, log: log, emit: emit, timeout: timeout, failDeny: failDeny,
+	g := &guard{t: t, log: log, emit: emit, allowed: allowed, timeout: timeout, failDeny: failDeny,
 		done: make(chan struct{}), inflight: -1}
 	g.f = os.NewFile(uintptr(fd), "fanotify:"+t.ref.ID)
 	root := fmt.Sprintf("/proc/%d/root", t.ref.RootPID)
@@ -112,10 +115,13 @@ func (g *guard) handle(m *unix.FanotifyEventMetadata) {
 	g.inflight, g.since, g.answered = m.Fd, time.Now(), false
 	g.mu.Unlock()
 
-	d := g.t.decide(int(m.Fd))
+	d := g.t.decide(int(m.Fd), m.Pid)
+	if d.allowedBy {
+		g.allowed(g.t, d.path) // before the answer: the kernel must agree at exec
+	}
 
 	resp := uint32(unix.FAN_ALLOW)
-	if d.reason != "" && g.t.ref.Mode == Enforce {
+	if d.reason != "" {
 		resp = unix.FAN_DENY
 	}
 	g.mu.Lock()
@@ -137,14 +143,18 @@ func (g *guard) handle(m *unix.FanotifyEventMetadata) {
 		PID:       uint32(m.Pid),
 		Path:      d.path,
 		Inode:     d.ino,
+		SHA256:    d.sha256,
+		Detail:    d.detail,
 		Reason:    d.reason,
 		Action:    Blocked,
 		Mechanism: Fanotify,
 	}
-	if resp == unix.FAN_ALLOW || (late && !g.failDeny) {
-		// Audit mode, or the watchdog allowed it first: the sigkill
-		// line decides and reports on its own.
-		return
+	if late && !g.failDeny {
+		if d.reason.Drift() {
+			return // the watchdog allowed it: the sigkill line decides and reports
+		}
+		// No other line refuses the exec checks: the program ran.
+		v.Action = BlockFailed
 	}
 	g.emit(v)
 }
@@ -185,47 +195,176 @@ func (g *guard) write(fd int32, resp uint32) {
 
 // decision is the handler's answer for one exec.
 type decision struct {
-	reason Reason // empty: from the image, or allowed
+	reason Reason // empty: allowed
 	path   string
 	ino    uint64
+	sha256 string
+	detail string
+	// allowedBy: drifted, but allowed by ContainerRef.AllowMatch.
+	allowedBy bool
 }
 
-// decide says whether the file open for exec behind fd is part of the
+// decide judges the file open for exec behind fd, executed by process pid:
+// the exec checks first, then, in enforce mode, whether it is part of the
 // image. It makes a bounded number of local system calls (statx, readlink,
-// at most 2+len(lowers) lstats) and never blocks on anything but the
-// local disk.
-func (t *target) decide(fd int) decision {
+// at most 2+len(lowers) lstats, the caller's /proc status, and one read of
+// the file when digests are blocked and the file is not in the cache) and
+// never blocks on anything but the local disk.
+func (t *target) decide(fd int, pid int32) decision {
 	var st unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_INO|unix.STATX_NLINK|unix.STATX_MNT_ID, &st); err != nil {
-		return decision{reason: UpperLayer, path: "?"} // cannot tell: refuse, the file was not proven an image file
+	mask := unix.STATX_INO | unix.STATX_NLINK | unix.STATX_MNT_ID | unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID |
+		unix.STATX_SIZE | unix.STATX_CTIME
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, mask, &st); err != nil {
+		// Cannot tell: refuse; the file was not proven allowed.
+		if t.ref.Mode == Enforce {
+			return decision{reason: UpperLayer, path: "?"}
+		}
+		return decision{reason: Blocklisted, path: "?", detail: "cannot stat the file: " + err.Error()}
 	}
 	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 	if err != nil {
 		p = "?"
 	}
 	d := decision{path: p, ino: st.Ino}
-	if st.Nlink == 0 {
-		d.reason = Deleted
+	if x := t.ref.Exec; x.any() {
+		if x.Blocked != nil && x.Blocked(p) {
+			d.reason = Blocklisted
+			return d
+		}
+		if len(x.BlockedSHA256) > 0 {
+			sum, err := t.digests.sum(fd, &st)
+			switch {
+			case err != nil:
+				d.reason, d.detail = Blocklisted, "cannot hash the file: "+err.Error()
+				return d
+			case x.BlockedSHA256[sum]:
+				d.reason, d.sha256, d.detail = Blocklisted, sum, "sha256 "+sum
+				return d
+			}
+		}
+		if x.NoNewPrivileges {
+			if gain := newPrivileges(fd, &st, pid); gain != "" {
+				d.reason, d.detail = NewPrivileges, gain
+				return d
+			}
+		}
+	}
+	if t.ref.Mode != Enforce {
 		return d
 	}
+	d.reason = t.drift(fd, p, &st)
+	if d.reason != "" && t.ref.AllowMatch != nil && p != "?" && t.ref.AllowMatch(p) {
+		d.reason, d.allowedBy = "", true
+	}
+	return d
+}
+
+// drift says why the file behind fd at p is not part of the image, or ""
+// when it is or is allowed by path.
+func (t *target) drift(fd int, p string, st *unix.Statx_t) Reason {
+	if st.Nlink == 0 {
+		return Deleted
+	}
 	if t.allow[p] {
-		return d
+		return ""
 	}
 	if st.Mnt_id == t.rootMnt {
 		if t.onUpper(p, st.Ino) {
-			d.reason = UpperLayer
+			return UpperLayer
 		}
-		return d
+		return ""
 	}
 	if t.execMounts[st.Mnt_id] {
-		return d
+		return ""
 	}
 	var sfs unix.Statfs_t
 	if unix.Fstatfs(fd, &sfs) == nil && sfs.Flags&unix.ST_RDONLY != 0 {
-		return d
+		return ""
 	}
-	d.reason = Volume
-	return d
+	return Volume
+}
+
+// newPrivileges says how executing the file behind fd would raise the
+// privileges of process pid, or "" when it would not: a set-user-ID file
+// owned by another user than pid's effective one, a set-group-ID file of
+// another group, or file capabilities; none of them count on a nosuid
+// mount or for a process with no_new_privs, where the kernel ignores
+// them. A process whose credentials cannot be read is judged as gaining.
+func newPrivileges(fd int, st *unix.Statx_t, pid int32) string {
+	setuid := st.Mode&unix.S_ISUID != 0
+	setgid := st.Mode&unix.S_ISGID != 0 && st.Mode&unix.S_IXGRP != 0
+	caps := false
+	if n, err := unix.Fgetxattr(fd, "security.capability", nil); err == nil && n > 0 {
+		caps = true
+	}
+	if !setuid && !setgid && !caps {
+		return ""
+	}
+	var sfs unix.Statfs_t
+	if unix.Fstatfs(fd, &sfs) == nil && sfs.Flags&unix.ST_NOSUID != 0 {
+		return ""
+	}
+	cred, err := readCreds(int(pid))
+	if err != nil {
+		return "set-user-ID, set-group-ID or file capabilities, and the caller's credentials cannot be read: " + err.Error()
+	}
+	switch {
+	case cred.noNewPrivs:
+		return ""
+	case setuid && st.Uid != cred.euid:
+		return fmt.Sprintf("set-user-ID to uid %d (caller euid %d)", st.Uid, cred.euid)
+	case setgid && st.Gid != cred.egid:
+		return fmt.Sprintf("set-group-ID to gid %d (caller egid %d)", st.Gid, cred.egid)
+	case caps:
+		return "file capabilities"
+	}
+	return ""
+}
+
+// creds are the parts of a process's credentials newPrivileges needs.
+type creds struct {
+	euid, egid uint32
+	noNewPrivs bool
+}
+
+// readCreds reads them from /proc/PID/status.
+func readCreds(pid int) (creds, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return creds{}, err
+	}
+	var c creds
+	seen := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		switch {
+		case k == "Uid" && len(f) >= 2:
+			c.euid, err = parseID(f[1])
+		case k == "Gid" && len(f) >= 2:
+			c.egid, err = parseID(f[1])
+		case k == "NoNewPrivs" && len(f) == 1:
+			c.noNewPrivs = f[0] == "1"
+		default:
+			continue
+		}
+		if err != nil {
+			return creds{}, fmt.Errorf("/proc/%d/status: %s: %w", pid, k, err)
+		}
+		seen++
+	}
+	if seen < 2 {
+		return creds{}, fmt.Errorf("/proc/%d/status: no Uid or Gid line", pid)
+	}
+	return c, nil
+}
+
+func parseID(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	return uint32(n), err
 }
 
 // onUpper reports whether the root-mount file at p (inside the container)

@@ -129,6 +129,7 @@ type kernelPolicy struct {
 	rootDev    uint32 // kernel encoding, major<<20|minor
 	enforce    bool
 	allow      []uint64 // path hashes
+	hasAllow   bool     // allow may grow (ContainerRef.AllowMatch)
 	execMounts []uint32 // mount ids
 }
 
@@ -149,13 +150,18 @@ func (k *kernel) put(p kernelPolicy) error {
 	if p.enforce {
 		pol.Mode = modeEnforce
 	}
-	if len(p.allow) > 0 {
+	if len(p.allow) > 0 || p.hasAllow {
 		pol.Flags |= policyHasAllow
 	}
 	if err := k.objs.Enforced.Put(p.cgroupID, pol); err != nil {
 		return fmt.Errorf("enforced map: %w", err)
 	}
 	return nil
+}
+
+// allow adds one allowed path hash to a container's policy.
+func (k *kernel) allow(cgroupID, hash uint64) error {
+	return k.objs.Allow.Put(driftAllowKey{CgroupId: cgroupID, Hash: hash}, uint8(1))
 }
 
 // remove deletes a container's policy, the enforced entry first.

@@ -19,7 +19,18 @@ const (
 	// Volume: the file is on a writable mount other than the root that
 	// was not declared as holding programs.
 	Volume Reason = "volume"
+	// Blocklisted: the program's path, name or digest is on the
+	// container's executable block list (ExecChecks.Blocked,
+	// BlockedSHA256). Not drift: the file may come with the image.
+	Blocklisted Reason = "blocklisted"
+	// NewPrivileges: the program would raise its caller's privileges
+	// (ExecChecks.NoNewPrivileges). Not drift.
+	NewPrivileges Reason = "new-privileges"
 )
+
+// Drift reports whether r is a Drift Prevention reason, as opposed to one
+// of the ExecChecks.
+func (r Reason) Drift() bool { return r != Blocklisted && r != NewPrivileges && r != "" }
 
 // Action says what was done about a drifted exec.
 type Action string
@@ -56,8 +67,12 @@ type Verdict struct {
 	Path string `json:"path"`
 	// Name is the executable's own file name as the kernel knows it
 	// (sigkill, lsm): "memfd:NAME" for a memfd.
-	Name      string    `json:"name,omitempty"`
-	Inode     uint64    `json:"inode,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Inode  uint64 `json:"inode,omitempty"`
+	SHA256 string `json:"sha256,omitempty"` // when a digest was computed
+	// Detail says more about Reason: the privilege gained, the digest
+	// matched.
+	Detail    string    `json:"detail,omitempty"`
 	Reason    Reason    `json:"reason"`
 	Action    Action    `json:"action"`
 	Mechanism Mechanism `json:"mechanism"`
