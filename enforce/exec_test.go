@@ -81,7 +81,7 @@ func setCaps(t *testing.T, p string, cap uint) {
 	t.Helper()
 	var v [20]byte
 	binary.LittleEndian.PutUint32(v[0:], 0x02000000|0x1) // VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE
-	binary.LittleEndian.PutUint32(v[4:], 1<<cap)          // permitted, low word
+	binary.LittleEndian.PutUint32(v[4:], 1<<cap)         // permitted, low word
 	if err := unix.Setxattr(p, "security.capability", v[:], 0); err != nil {
 		t.Skipf("cannot set file capabilities here: %v", err)
 	}

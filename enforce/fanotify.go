@@ -23,10 +23,10 @@ import (
 // agent never leaves a container unable to exec (the sigkill line is gone
 // with it too: enforcement ends with the agent, visibly).
 type guard struct {
-	t       *target
-	f       *os.File
-	log     *slog.Logger
-	emit    func(Verdict)
+	t    *target
+	f    *os.File
+	log  *slog.Logger
+	emit func(Verdict)
 	// allowed records a path that AllowMatch let through, for the kernel.
 	allowed func(*target, string)
 	timeout time.Duration
