@@ -1,0 +1,76 @@
+package k8saudit
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mamori-dev/mamori/audit/auditlog"
+)
+
+// Event is one Kubernetes audit event: its JSON object as parsed, where it
+// came from, and the number the reader gave it.
+type Event struct {
+	File  string // the file it was read from, or the webhook's client
+	Index int    // its position among the file's or request's events, from 0
+	Line  int    // its line, for files with one event per line; else 0
+	Num   uint64 // evt.num: its position among all events read, from 1
+
+	// Time is the event's stageTimestamp (requestReceivedTimestamp when
+	// it has none): Falco's event time.
+	Time time.Time
+
+	// Fields is the event's JSON object, with numbers kept as
+	// json.Number.
+	Fields map[string]any
+}
+
+// get follows keys down the event's nested objects; a JSON null counts as
+// absent.
+func (e *Event) get(keys ...string) (any, bool) { return auditlog.Lookup(e.Fields, keys...) }
+
+// str returns the value at keys as text: a string as itself, anything
+// else as its JSON text.
+func (e *Event) str(keys ...string) (string, bool) {
+	v, ok := e.get(keys...)
+	if !ok {
+		return "", false
+	}
+	return auditlog.Text(v), true
+}
+
+// timeLayouts are the forms an audit timestamp takes: RFC 3339 from the
+// API server, and the space-separated UTC form of log stores that
+// re-export events (Panther, Athena).
+var timeLayouts = [...]string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999"}
+
+// newEvent checks that v is an audit event and returns it. An event is a
+// JSON object of kind "Event" (or with no kind but an auditID, as some
+// exporters write it) with a stageTimestamp or requestReceivedTimestamp.
+func newEvent(v any) (*Event, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("not a JSON object")
+	}
+	switch k, has := m["kind"]; {
+	case has && k != "Event":
+		return nil, fmt.Errorf("kind is %s, not \"Event\": not a Kubernetes audit event", auditlog.Text(k))
+	case !has && m["auditID"] == nil:
+		return nil, errors.New("neither kind \"Event\" nor an auditID: not a Kubernetes audit event")
+	}
+	e := &Event{Fields: m}
+	for _, key := range []string{"stageTimestamp", "requestReceivedTimestamp"} {
+		s, ok := m[key].(string)
+		if !ok {
+			continue
+		}
+		for _, layout := range timeLayouts {
+			if t, err := time.Parse(layout, s); err == nil {
+				e.Time = t
+				return e, nil
+			}
+		}
+		return nil, fmt.Errorf("%s %q is not an RFC 3339 time", key, s)
+	}
+	return nil, errors.New("no stageTimestamp or requestReceivedTimestamp")
+}

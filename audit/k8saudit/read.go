@@ -1,0 +1,129 @@
+package k8saudit
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/mamori-dev/mamori/audit/auditlog"
+)
+
+// Error is a file or an event that could not be read. Reading goes on
+// after it with the next event or file.
+type Error = auditlog.Error
+
+// Reader reads audit events from files. It numbers them across every file
+// it reads, for evt.num. It is not safe for concurrent use.
+type Reader struct {
+	num uint64
+}
+
+// ReadPaths reads the events of each path in turn: a file, or a directory
+// whose log files (see isLogName) are read in lexical order, recursively.
+// fn receives each event; bad receives each file or event that cannot be
+// read, and reading goes on. An event passed to fn may be kept.
+func (rd *Reader) ReadPaths(paths []string, fn func(*Event), bad func(*Error)) {
+	for _, f := range auditlog.Files(paths, isLogName, bad) {
+		rd.ReadFile(f, fn, bad)
+	}
+}
+
+// isLogName reports whether a file found in a directory holds events by
+// its name: the API server's log backend writes audit.log and rotates it
+// to audit-<time>.log, possibly gzipped; exports are *.json, *.jsonl or
+// *.ndjson. Other files are left alone.
+func isLogName(name string) bool {
+	name = strings.TrimSuffix(strings.ToLower(name), ".gz")
+	for _, ext := range []string{".log", ".json", ".jsonl", ".ndjson"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadFile reads the events of one file, decompressing it if it is gzip.
+func (rd *Reader) ReadFile(path string, fn func(*Event), bad func(*Error)) {
+	data, err := auditlog.ReadFile(path)
+	if err != nil {
+		bad(&Error{File: path, Record: -1, Err: err})
+		return
+	}
+	rd.Parse(path, data, fn, bad)
+}
+
+// Parse reads the events in data, named name in events and errors.
+//
+// data may be gzip-compressed; it holds one event per line (the API
+// server's log backend), an EventList, a JSON array of events, or a
+// sequence of events or EventLists. A value that is not an audit event is
+// a bad event. A syntax error makes the whole file bad, except in a file
+// with one value per line, where it makes only that line bad.
+func (rd *Reader) Parse(name string, data []byte, fn func(*Event), bad func(*Error)) {
+	data, err := auditlog.Gunzip(data)
+	if err != nil {
+		bad(&Error{File: name, Record: -1, Err: err})
+		return
+	}
+	p := parser{name: name, num: &rd.num, fn: fn, bad: bad}
+	line, err := auditlog.Decode(data, p.value, func(line int, err error) {
+		p.bad(&Error{File: p.name, Record: p.index, Line: line, Err: err})
+		p.index++
+	})
+	if err != nil {
+		bad(&Error{File: name, Record: -1, Line: line, Err: err})
+	}
+}
+
+// parser hands the events of one file or request to the caller.
+type parser struct {
+	name  string
+	num   *uint64
+	fn    func(*Event)
+	bad   func(*Error)
+	index int
+}
+
+// value takes one top-level value: an EventList, an array of events or
+// an event.
+func (p *parser) value(v any, line int) {
+	switch v := v.(type) {
+	case []any:
+		for _, e := range v {
+			p.event(e, 0)
+		}
+		return
+	case map[string]any:
+		if v["kind"] == "EventList" {
+			p.list(v, line)
+			return
+		}
+	}
+	p.event(v, line)
+}
+
+// list takes the items of an EventList.
+func (p *parser) list(v map[string]any, line int) {
+	items, ok := v["items"].([]any)
+	if !ok && v["items"] != nil {
+		p.bad(&Error{File: p.name, Record: p.index, Line: line, Err: errors.New("EventList whose items are not an array")})
+		p.index++
+		return
+	}
+	for _, e := range items {
+		p.event(e, 0)
+	}
+}
+
+// event hands over one event.
+func (p *parser) event(v any, line int) {
+	i := p.index
+	p.index++
+	e, err := newEvent(v)
+	if err != nil {
+		p.bad(&Error{File: p.name, Record: i, Line: line, Err: err})
+		return
+	}
+	*p.num++
+	e.File, e.Index, e.Line, e.Num = p.name, i, line, *p.num
+	p.fn(e)
+}
