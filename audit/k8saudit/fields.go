@@ -181,7 +181,7 @@ func fieldTable() []rules.Field {
 		subjects("ka.req.binding.subjects.group_names", "Group", false),
 		req("ka.req.binding.role", "the role a (cluster) role binding links", "roleRef", "name"),
 		{Name: "ka.req.binding.subject.has_name", Type: rules.TypeString, Arg: rules.KeyArg, ArgRequired: true,
-			Desc: "deprecated: always N/A",
+			Desc:          "deprecated: always N/A",
 			ExtractString: func(any, rules.Arg) (string, bool) { return "N/A", true }},
 		path("ka.req.configmap.name", "the name of the configmap a request refers to", "objectRef", "name"),
 		req("ka.req.configmap.obj", "the data of the configmap in the request, as JSON", "data"),
