@@ -27,6 +27,10 @@ func (rd *Reader) ReadPaths(paths []string, fn func(*Record), bad func(*Error)) 
 	}
 }
 
+// IsLogName reports whether a file or object of this name holds records
+// (see isLogName), for callers that list logs elsewhere, such as in S3.
+func IsLogName(name string) bool { return isLogName(name) }
+
 // isLogName reports whether a file found in a directory holds records by
 // its name: CloudTrail delivers *.json.gz; exports are *.json, *.jsonl or
 // *.ndjson, possibly gzipped. Other files (READMEs, digests' signatures)
