@@ -17,7 +17,9 @@ type Event struct {
 	Num   uint64 // evt.num: its position among all events read, from 1
 
 	// Time is the event's stageTimestamp (requestReceivedTimestamp when
-	// it has none): Falco's event time.
+	// it has none): Falco's event time. An event with neither, as some
+	// exporters and hand-written tests make them, gets the time it was
+	// read, where Falco's plugin would drop it.
 	Time time.Time
 
 	// Fields is the event's JSON object, with numbers kept as
@@ -46,8 +48,9 @@ var timeLayouts = [...]string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999"}
 
 // newEvent checks that v is an audit event and returns it. An event is a
 // JSON object of kind "Event" (or with no kind but an auditID, as some
-// exporters write it) with a stageTimestamp or requestReceivedTimestamp.
-func newEvent(v any) (*Event, error) {
+// exporters write it); its time is its stageTimestamp or
+// requestReceivedTimestamp, else now.
+func newEvent(v any, now time.Time) (*Event, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, errors.New("not a JSON object")
@@ -72,5 +75,6 @@ func newEvent(v any) (*Event, error) {
 		}
 		return nil, fmt.Errorf("%s %q is not an RFC 3339 time", key, s)
 	}
-	return nil, errors.New("no stageTimestamp or requestReceivedTimestamp")
+	e.Time = now
+	return e, nil
 }

@@ -3,6 +3,7 @@ package k8saudit
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/mamori-dev/mamori/audit/auditlog"
 )
@@ -14,6 +15,8 @@ type Error = auditlog.Error
 // Reader reads audit events from files. It numbers them across every file
 // it reads, for evt.num. It is not safe for concurrent use.
 type Reader struct {
+	// Now gives the time of events that carry none; nil means time.Now.
+	Now func() time.Time
 	num uint64
 }
 
@@ -64,7 +67,11 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Event), bad func(*Err
 		bad(&Error{File: name, Record: -1, Err: err})
 		return
 	}
-	p := parser{name: name, num: &rd.num, fn: fn, bad: bad}
+	now := time.Now
+	if rd.Now != nil {
+		now = rd.Now
+	}
+	p := parser{name: name, num: &rd.num, now: now(), fn: fn, bad: bad}
 	line, err := auditlog.Decode(data, p.value, func(line int, err error) {
 		p.bad(&Error{File: p.name, Record: p.index, Line: line, Err: err})
 		p.index++
@@ -78,6 +85,7 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Event), bad func(*Err
 type parser struct {
 	name  string
 	num   *uint64
+	now   time.Time
 	fn    func(*Event)
 	bad   func(*Error)
 	index int
@@ -118,7 +126,7 @@ func (p *parser) list(v map[string]any, line int) {
 func (p *parser) event(v any, line int) {
 	i := p.index
 	p.index++
-	e, err := newEvent(v)
+	e, err := newEvent(v, p.now)
 	if err != nil {
 		p.bad(&Error{File: p.name, Record: i, Line: line, Err: err})
 		return
