@@ -27,8 +27,6 @@ func (c *Catalog) Source() string { return Source }
 // Fields returns every field, provided or not.
 func (c *Catalog) Fields() []rules.Field { return c.fields }
 
-func asRecord(evt any) *Record { return evt.(*Record) }
-
 func str(name, desc string, fn func(*Record) (string, bool)) rules.Field {
 	return rules.Field{Name: name, Type: rules.TypeString, Desc: desc,
 		ExtractString: func(evt any, _ rules.Arg) (string, bool) { return fn(asRecord(evt)) }}
@@ -186,6 +184,7 @@ func fieldTable() []rules.Field {
 		path("iam.role", "requestParameters.roleName", "requestParameters", "roleName"),
 		path("iam.policy", "requestParameters.policyName", "requestParameters", "policyName"),
 	}
+	fs = append(fs, mamoriFields()...)
 	fs = append(fs, jsonFields("json")...)
 	fs = append(fs, jsonFields("jevt")...)
 	return append(fs, evtFields()...)
