@@ -82,6 +82,7 @@ type Agent struct {
 	forks      forkLimits
 	netMu      sync.Mutex
 	netRules   map[string]*netState // by container id
+	digests    exeDigests
 
 	handled     atomic.Uint64
 	lastEvent   atomic.Int64 // Unix ns of the newest event handled
@@ -127,6 +128,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			Host:     policy.HostFacts{Hostname: a.cfg.Node},
 			Protect:  a.protector(cfg.Drift, log.With("part", "enforce")),
 			CoolDown: a.coolDown,
+			Digest:   a.digests.sum,
 		}, log.With("part", "guard"))
 	}
 	// Load the sensor before scanning /proc, so that a process started in

@@ -79,23 +79,12 @@ func (a *Agent) protector(d *enforce.Drift, log *slog.Logger) func(*event.Contai
 			delete(tries, c.ID)
 			return enforced, true
 		}
-		if eff.Mode("driftPrevention") != policy.Enforce {
+		ref := execRef(c, pid, eff)
+		if ref.Mode == enforce.Off && !ref.Exec.Any() {
 			d.Release(c.ID)
 			delete(tries, c.ID)
 			return enforced, true
 		}
-		dp := eff.Enforce.Controls.DriftPrevention
-		var allow []string
-		for _, p := range dp.Allow.Paths.Strings() {
-			if !strings.ContainsAny(p, "*?[") {
-				allow = append(allow, p)
-			}
-		}
-		if len(dp.Allow.Names.Strings()) > 0 || len(allow) < len(dp.Allow.Paths.Strings()) {
-			log.Warn("drift enforcement allows exact paths only: name and pattern allow entries are not honoured when refusing",
-				"container", c.Name, "names", dp.Allow.Names.Strings(), "paths", dp.Allow.Paths.Strings())
-		}
-		ref := enforce.ContainerRef{ID: c.ID, RootPID: int(pid), Mode: enforce.Enforce, Allow: allow}
 		err = d.Protect(context.Background(), ref)
 		switch {
 		case errors.Is(err, enforce.ErrHostMountNS):
@@ -104,15 +93,69 @@ func (a *Agent) protector(d *enforce.Drift, log *slog.Logger) func(*event.Contai
 			tries[c.ID]++
 			return nil, false // the process is gone already: try the next exec
 		case err != nil:
-			log.Error("drift prevention could not protect the container: its drift is reported, not refused",
+			log.Error("drift prevention and the exec checks could not protect the container: their violations are reported, not refused",
 				"container", c.Name, "err", err)
 			delete(tries, c.ID)
 			return enforced, true
 		}
 		delete(tries, c.ID)
-		log.Info("drift prevention enforced", "container", c.Name, "id", c.ID[:min(12, len(c.ID))])
-		return append(enforced, "driftPrevention"), true
+		var execs []string
+		if ref.Mode == enforce.Enforce {
+			execs = append(execs, "driftPrevention")
+		}
+		switch refusing := d.Refusing(c.ID); {
+		case refusing:
+			if ref.Exec.Blocked != nil || len(ref.Exec.BlockedSHA256) > 0 {
+				execs = append(execs, "executableBlocklist")
+			}
+			if ref.Exec.NoNewPrivileges {
+				execs = append(execs, "limitNewPrivileges")
+			}
+		case ref.Exec.Any():
+			log.Error("no fanotify handler for the container: the executable block list and limit new privileges are reported, not refused",
+				"container", c.Name)
+		}
+		log.Info("exec enforcement in place", "container", c.Name, "id", c.ID[:min(12, len(c.ID))], "controls", execs)
+		return append(enforced, execs...), true
 	}
+}
+
+// execRef is what the container's enforce-mode controls ask of the exec
+// enforcer: Drift Prevention (exact allowed paths go to the kernel, names
+// and patterns to the fanotify handler, which tells the kernel each path
+// it lets through), the Executable Blocklist and Limit New Privileges.
+// Audit-mode controls are left to the guard, which reports from events.
+func execRef(c *event.Container, pid uint32, eff *policy.Effective) enforce.ContainerRef {
+	ref := enforce.ContainerRef{ID: c.ID, RootPID: int(pid), Mode: enforce.Off}
+	ctl := &eff.Enforce.Controls
+	if dp := ctl.DriftPrevention; dp.On() {
+		ref.Mode = enforce.Enforce
+		ref.VolumesExec = dp.AllowExecFromVolumes
+		patterns := dp.Allow.Names.Len() > 0
+		for _, p := range dp.Allow.Paths.Strings() {
+			if strings.ContainsAny(p, "*?[") {
+				patterns = true
+			} else {
+				ref.Allow = append(ref.Allow, p)
+			}
+		}
+		if patterns {
+			ref.AllowMatch = func(p string) bool { return dp.Allowed(p, path.Base(p)) }
+		}
+	}
+	if bl := ctl.ExecutableBlocklist; bl.On() {
+		if bl.Names.Len()+bl.Paths.Len() > 0 {
+			ref.Exec.Blocked = func(p string) bool { return bl.Blocked(p, "") }
+		}
+		if len(bl.SHA256) > 0 {
+			ref.Exec.BlockedSHA256 = map[string]bool{}
+			for _, h := range bl.SHA256 {
+				ref.Exec.BlockedSHA256[h] = true
+			}
+		}
+	}
+	ref.Exec.NoNewPrivileges = ctl.LimitNewPrivileges.On()
+	return ref
 }
 
 // driftVerdicts turns Drift Prevention's verdicts into alerts until its
@@ -139,9 +182,24 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 			continue
 		}
 		what := map[enforce.Action]string{enforce.Blocked: "refused", enforce.Audited: "reported", enforce.BlockFailed: "could NOT be stopped"}[v.Action]
-		msg := fmt.Sprintf("Drifted executable %s (%s) %s by %s in container %s (image %s)",
-			exe, v.Reason, what, v.Mechanism, e.Container.Name, e.Container.Image)
-		a.guard.Verdict(e, "driftPrevention", string(v.Action), msg, a.writeAlert)
+		control, msg := "driftPrevention", ""
+		switch v.Reason {
+		case enforce.Blocklisted:
+			control = "executableBlocklist"
+			msg = fmt.Sprintf("Blocklisted executable %s %s by %s in container %s (image %s)",
+				exe, what, v.Mechanism, e.Container.Name, e.Container.Image)
+		case enforce.NewPrivileges:
+			control = "limitNewPrivileges"
+			msg = fmt.Sprintf("Exec of %s that would gain privileges %s by %s in container %s (image %s)",
+				exe, what, v.Mechanism, e.Container.Name, e.Container.Image)
+		default:
+			msg = fmt.Sprintf("Drifted executable %s (%s) %s by %s in container %s (image %s)",
+				exe, v.Reason, what, v.Mechanism, e.Container.Name, e.Container.Image)
+		}
+		if v.Detail != "" {
+			msg += ": " + v.Detail
+		}
+		a.guard.Verdict(e, control, string(v.Action), msg, a.writeAlert)
 	}
 }
 

@@ -86,8 +86,8 @@ type ExecChecks struct {
 	NoNewPrivileges bool
 }
 
-// any reports whether c asks for any check.
-func (c ExecChecks) any() bool {
+// Any reports whether c asks for any check.
+func (c ExecChecks) Any() bool {
 	return c.Blocked != nil || len(c.BlockedSHA256) > 0 || c.NoNewPrivileges
 }
 

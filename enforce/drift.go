@@ -181,7 +181,7 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 			return fmt.Errorf("protect container %s: %w", ref.ID, err)
 		}
 	}
-	if (ref.Mode == Enforce || ref.Exec.any()) && !d.cfg.NoFanotify {
+	if (ref.Mode == Enforce || ref.Exec.Any()) && !d.cfg.NoFanotify {
 		g, err := newGuard(t, d.cfg.DecisionTimeout, d.cfg.FailClosed, d.send, d.allowPath, d.log)
 		if err != nil {
 			// For drift not weaker in effect (the sigkill line still

@@ -226,7 +226,7 @@ func (t *target) decide(fd int, pid int32) decision {
 		p = "?"
 	}
 	d := decision{path: p, ino: st.Ino}
-	if x := t.ref.Exec; x.any() {
+	if x := t.ref.Exec; x.Any() {
 		if x.Blocked != nil && x.Blocked(p) {
 			d.reason = Blocklisted
 			return d

@@ -45,6 +45,7 @@ type Guard struct {
 	enforced func(control string) bool // whether an enforcer performs a control here
 	protect  func(*event.Container, *event.Process, *policy.Effective) ([]string, bool)
 	coolDown func(*event.Container, time.Time)
+	digest   func(*event.Process) (string, error)
 
 	gen     atomic.Uint64 // bumped when the policies change
 	mu      sync.Mutex    // guards ctrs against Explain from other goroutines
@@ -75,6 +76,11 @@ type Config struct {
 	// connections until the given time: Port Scan Detection's answer in
 	// enforce mode, where Protect reported it enforced.
 	CoolDown func(c *event.Container, until time.Time)
+	// Digest, when set, returns the SHA-256 (lower-case hex) of the
+	// program an exec event ran, for an Executable Blocklist of digests
+	// that no enforcer applies. Without it, or when it fails, digests are
+	// not checked (names and paths still are).
+	Digest func(p *event.Process) (string, error)
 }
 
 type containerState struct {
@@ -99,7 +105,7 @@ type scanKey struct {
 
 // New returns a Guard over the policies in store.
 func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
-	g := &Guard{log: log, store: store, host: cfg.Host, enforced: cfg.Enforced, protect: cfg.Protect, coolDown: cfg.CoolDown,
+	g := &Guard{log: log, store: store, host: cfg.Host, enforced: cfg.Enforced, protect: cfg.Protect, coolDown: cfg.CoolDown, digest: cfg.Digest,
 		ctrs: map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
 	if g.enforced == nil {
 		g.enforced = func(string) bool { return false }
@@ -207,11 +213,23 @@ func (g *Guard) exec(st *containerState, e *event.Event, ctl *policy.Controls, e
 				fmt.Sprintf("Drifted executable %s (%s) ran in container %s (image %s)", p.Exe, why, name(e.Container), e.Container.Image))
 		}
 	}
-	if bl := ctl.ExecutableBlocklist; bl.On() && bl.Blocked(p.Exe, "") {
-		g.raise(st, e, emit, "executableBlocklist", "Critical",
-			fmt.Sprintf("Blocklisted executable %s ran in container %s", p.Exe, name(e.Container)))
+	if bl := ctl.ExecutableBlocklist; bl.On() && !st.byEnforcer["executableBlocklist"] {
+		sum := ""
+		if len(bl.SHA256) > 0 && g.digest != nil {
+			var err error
+			if sum, err = g.digest(p); err != nil {
+				g.log.Debug("executable blocklist: cannot hash the program; its digest is not checked", "exe", p.Exe, "err", err)
+			}
+		}
+		if bl.Blocked(p.Exe, sum) {
+			msg := fmt.Sprintf("Blocklisted executable %s ran in container %s", p.Exe, name(e.Container))
+			if sum != "" && !bl.Blocked(p.Exe, "") {
+				msg += " (sha256 " + sum + ")"
+			}
+			g.raise(st, e, emit, "executableBlocklist", "Critical", msg)
+		}
 	}
-	if ctl.LimitNewPrivileges.On() && gainedPrivileges(p) {
+	if ctl.LimitNewPrivileges.On() && !st.byEnforcer["limitNewPrivileges"] && gainedPrivileges(p) {
 		g.raise(st, e, emit, "limitNewPrivileges", "Critical",
 			fmt.Sprintf("%s gained privileges through exec (uid %d euid %d) in container %s", p.Exe, p.UID, p.EUID, name(e.Container)))
 	}
