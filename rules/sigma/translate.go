@@ -1,0 +1,423 @@
+package sigma
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mamori-dev/mamori/rules"
+)
+
+// Config says what Sigma rules are translated for.
+type Config struct {
+	// Catalogs are the field catalogues of the event sources the caller
+	// evaluates, as given to rules.Load. A Sigma rule is translated only
+	// for a log source whose Falco source has a catalogue here, and its
+	// translation is loaded against that catalogue before it is returned;
+	// the rules of other log sources are reported.
+	Catalogs []rules.Catalog
+}
+
+// Translator translates Sigma files into Falco rules files. It keeps the
+// names of the rules it made so that two Sigma rules with one title get
+// distinct Falco names. It is not safe for concurrent use.
+type Translator struct {
+	cfg     Config
+	sources []*logSource
+	fields  map[string]map[string]rules.Field // Falco source -> field name -> field
+	names   map[string]bool
+}
+
+// NewTranslator returns a Translator for cfg.
+func NewTranslator(cfg Config) *Translator {
+	t := &Translator{cfg: cfg, sources: logSources(), fields: map[string]map[string]rules.Field{}, names: map[string]bool{}}
+	for _, c := range cfg.Catalogs {
+		m := map[string]rules.Field{}
+		for _, f := range c.Fields() {
+			m[f.Name] = f
+		}
+		t.fields[c.Source()] = m
+	}
+	return t
+}
+
+// Translation is a Sigma file translated.
+type Translation struct {
+	// File is a Falco rules file, named as the Sigma file, with a rule
+	// for each Sigma rule that translated.
+	File rules.File
+	// Rules are the names of those Falco rules, in file order.
+	Rules []string
+	// Untranslated are the Sigma rules that did not translate.
+	Untranslated []Untranslated
+}
+
+// falcoRule is a rule as written to a Falco rules file.
+type falcoRule struct {
+	Rule      string   `yaml:"rule"`
+	Desc      string   `yaml:"desc"`
+	Condition string   `yaml:"condition"`
+	Output    string   `yaml:"output"`
+	Priority  string   `yaml:"priority"`
+	Source    string   `yaml:"source"`
+	Tags      []string `yaml:"tags,flow"`
+}
+
+// Translate translates the Sigma documents of f. It never fails: a
+// document that does not translate, including one that is not valid YAML,
+// is in the Translation's Untranslated.
+func (t *Translator) Translate(f rules.File) Translation {
+	tr := Translation{File: rules.File{Name: f.Name}}
+	var out []falcoRule
+	dec := yaml.NewDecoder(bytes.NewReader(f.Data))
+	var global, prev *yaml.Node
+	for doc := 1; ; doc++ {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		untranslated := func(meta *yaml.Node, p *problem) {
+			u := Untranslated{File: f.Name, Doc: doc, Reason: p.reason, Detail: p.detail}
+			if meta != nil {
+				u.Title, u.ID = scalarAt(meta, "title"), scalarAt(meta, "id")
+			}
+			tr.Untranslated = append(tr.Untranslated, u)
+		}
+		if err != nil {
+			untranslated(nil, fail(ReasonInvalid, "not valid YAML: %v", err))
+			break
+		}
+		root := resolve(&n)
+		if root != nil && root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+			root = resolve(root.Content[0])
+		}
+		if root == nil || root.Kind == 0 || root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+			continue // an empty document
+		}
+		if root.Kind != yaml.MappingNode {
+			untranslated(nil, fail(ReasonInvalid, "a Sigma document is a mapping"))
+			continue
+		}
+		switch action := scalarAt(root, "action"); action {
+		case "":
+		case "global":
+			global = without(root, "action")
+			continue
+		case "reset":
+			global = nil
+			continue
+		case "repeat":
+			if prev == nil {
+				untranslated(root, fail(ReasonInvalid, "action: repeat with no document before it"))
+				continue
+			}
+			root = merge(prev, without(root, "action"), 0)
+		default:
+			untranslated(root, fail(ReasonInvalid, "unknown action %q", action))
+			continue
+		}
+		if global != nil && scalarAt(root, "action") == "" {
+			root = merge(global, root, 0)
+		}
+		prev = root
+		r, p := t.rule(f.Name, root)
+		if p != nil {
+			untranslated(root, p)
+			continue
+		}
+		out = append(out, r)
+		tr.Rules = append(tr.Rules, r.Rule)
+	}
+	tr.File.Data = render(f.Name, out)
+	return tr
+}
+
+// render writes rules as a Falco rules file.
+func render(name string, rs []falcoRule) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Falco rules translated by mamori from the Sigma rules in %s\n", strings.ReplaceAll(name, "\n", " "))
+	if len(rs) == 0 {
+		b.WriteString("[]\n")
+		return b.Bytes()
+	}
+	y, err := yaml.Marshal(rs)
+	if err != nil {
+		// Marshalling strings and string lists does not fail.
+		panic(err)
+	}
+	b.Write(y)
+	return b.Bytes()
+}
+
+// rule translates one Sigma rule.
+func (t *Translator) rule(file string, n *yaml.Node) (falcoRule, *problem) {
+	if valueAt(n, "correlation") != nil {
+		return falcoRule{}, fail(ReasonCorrelation, "a correlation rule relates the matches of other rules over time")
+	}
+	if valueAt(n, "filter") != nil && valueAt(n, "detection") == nil {
+		return falcoRule{}, fail(ReasonCorrelation, "a Sigma filter amends other rules and is not a rule itself")
+	}
+	title := strings.TrimSpace(scalarAt(n, "title"))
+	if title == "" {
+		return falcoRule{}, fail(ReasonInvalid, "the rule has no title")
+	}
+	ls, p := t.logSource(valueAt(n, "logsource"))
+	if p != nil {
+		return falcoRule{}, p
+	}
+	det := valueAt(n, "detection")
+	if det == nil {
+		return falcoRule{}, fail(ReasonInvalid, "the rule has no detection")
+	}
+	rt := &ruleTranslator{ls: ls, fields: t.fields[ls.source]}
+	e, p := rt.detection(det)
+	if p != nil {
+		return falcoRule{}, p
+	}
+	prio, p := priority(scalarAt(n, "level"))
+	if p != nil {
+		return falcoRule{}, p
+	}
+	id := strings.TrimSpace(scalarAt(n, "id"))
+	r := falcoRule{
+		Rule:      t.name(title, id, file),
+		Desc:      describe(n, title, id),
+		Condition: e.falco(),
+		Output:    outputText(title) + " (" + ls.output + sigmaID(id) + ")",
+		Priority:  prio,
+		Source:    ls.source,
+		Tags:      falcoTags(ls, seqAt(n, "tags")),
+	}
+	if p := t.tryLoad(file, ls, r); p != nil {
+		return falcoRule{}, p
+	}
+	t.names[r.Rule] = true
+	return r, nil
+}
+
+// tryLoad loads r alone against its source's catalogue: what is returned
+// always loads, and a translation the engine refuses is reported.
+func (t *Translator) tryLoad(file string, ls *logSource, r falcoRule) *problem {
+	var cat rules.Catalog
+	for _, c := range t.cfg.Catalogs {
+		if c.Source() == ls.source {
+			cat = c
+		}
+	}
+	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cat}}, rules.File{Name: file, Data: render(file, []falcoRule{r})})
+	if err != nil {
+		return fail(ReasonEngine, "the translation does not load: %v (condition: %s)", err, r.Condition)
+	}
+	for _, lr := range rs.Rules() {
+		if !lr.Active() {
+			return fail(ReasonEngine, "the translation cannot run here: %s (condition: %s)", lr.Inactive, r.Condition)
+		}
+	}
+	return nil
+}
+
+// logSource finds the log source of a rule's logsource, for which the
+// caller must have a catalogue.
+func (t *Translator) logSource(n *yaml.Node) (*logSource, *problem) {
+	if n = resolve(n); n == nil || n.Kind != yaml.MappingNode {
+		return nil, fail(ReasonInvalid, "the rule has no logsource mapping")
+	}
+	product, service := scalarAt(n, "product"), scalarAt(n, "service")
+	ls := findLogSource(t.sources, product, service)
+	if ls == nil {
+		var have []string
+		for _, s := range t.sources {
+			have = append(have, s.product+"/"+s.service)
+		}
+		desc := fmt.Sprintf("product %q, service %q", product, service)
+		if c := scalarAt(n, "category"); c != "" {
+			desc += fmt.Sprintf(", category %q", c)
+		}
+		return nil, fail(ReasonLogsource, "logsource %s: only %s are translated", desc, strings.Join(have, " and "))
+	}
+	if _, ok := t.fields[ls.source]; !ok {
+		return nil, fail(ReasonLogsource, "logsource %s/%s: its events (Falco source %s) are not evaluated here", ls.product, ls.service, ls.source)
+	}
+	return ls, nil
+}
+
+// name is a Falco rule name for the Sigma title, made unique.
+func (t *Translator) name(title, id, file string) string {
+	if !t.names[title] {
+		return title
+	}
+	if id != "" && !t.names[title+" ["+id+"]"] {
+		return title + " [" + id + "]"
+	}
+	for i := 2; ; i++ {
+		n := fmt.Sprintf("%s [%s %d]", title, file, i)
+		if !t.names[n] {
+			return n
+		}
+	}
+}
+
+func describe(n *yaml.Node, title, id string) string {
+	d := strings.Join(strings.Fields(scalarAt(n, "description")), " ")
+	if d == "" {
+		d = title
+	}
+	var meta []string
+	if id != "" {
+		meta = append(meta, "id "+id)
+	}
+	if s := scalarAt(n, "status"); s != "" {
+		meta = append(meta, "status "+s)
+	}
+	if a := scalarAt(n, "author"); a != "" {
+		meta = append(meta, "by "+strings.Join(strings.Fields(a), " "))
+	}
+	if len(meta) == 0 {
+		return d + " (Sigma rule)"
+	}
+	return d + " (Sigma rule " + strings.Join(meta, ", ") + ")"
+}
+
+// outputText is text for a Falco output: it may not hold a "%", which
+// would start a field.
+func outputText(s string) string {
+	return strings.ReplaceAll(strings.Join(strings.Fields(s), " "), "%", " percent")
+}
+
+func sigmaID(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " sigma_id=" + outputText(id)
+}
+
+// priority maps a Sigma level to a Falco priority.
+func priority(level string) (string, *problem) {
+	switch strings.ToLower(strings.TrimSpace(level)) {
+	case "informational":
+		return rules.PriorityInformational.String(), nil
+	case "low":
+		return rules.PriorityNotice.String(), nil
+	case "", "medium":
+		return rules.PriorityWarning.String(), nil
+	case "high":
+		return rules.PriorityError.String(), nil
+	case "critical":
+		return rules.PriorityCritical.String(), nil
+	}
+	return "", fail(ReasonInvalid, "unknown level %q: expected informational, low, medium, high or critical", level)
+}
+
+var (
+	techniqueTag = regexp.MustCompile(`^attack\.t(\d{4}(?:\.\d{3})?)$`)
+	tacticTag    = regexp.MustCompile(`^attack\.([a-z]+(?:-[a-z]+)*)$`)
+)
+
+// falcoTags are the log source's tags, "sigma", and the Sigma tags in
+// Falco's spelling: attack.t1098.001 becomes T1098.001 and
+// attack.privilege-escalation mitre_privilege_escalation; others are kept.
+func falcoTags(ls *logSource, sigma []string) []string {
+	tags := append(append([]string{}, ls.tags...), "sigma")
+	seen := map[string]bool{}
+	for _, t := range tags {
+		seen[t] = true
+	}
+	for _, s := range sigma {
+		s = strings.TrimSpace(s)
+		tag := s
+		if m := techniqueTag.FindStringSubmatch(strings.ToLower(s)); m != nil {
+			tag = "T" + m[1]
+		} else if m := tacticTag.FindStringSubmatch(strings.ToLower(s)); m != nil {
+			tag = "mitre_" + strings.ReplaceAll(m[1], "-", "_")
+		}
+		if tag != "" && !seen[tag] {
+			seen[tag] = true
+			tags = append(tags, tag)
+		}
+	}
+	return tags
+}
+
+// valueAt is the value of key in mapping n, or nil.
+func valueAt(n *yaml.Node, key string) *yaml.Node {
+	if n = resolve(n); n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := resolve(n.Content[i]); k != nil && k.Kind == yaml.ScalarNode && k.Value == key {
+			return resolve(n.Content[i+1])
+		}
+	}
+	return nil
+}
+
+// scalarAt is the text of key in mapping n, or "".
+func scalarAt(n *yaml.Node, key string) string {
+	v := valueAt(n, key)
+	if v == nil || v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		return ""
+	}
+	return v.Value
+}
+
+// seqAt is the text items of the list at key in mapping n.
+func seqAt(n *yaml.Node, key string) []string {
+	v := valueAt(n, key)
+	if v == nil || v.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var out []string
+	for _, c := range v.Content {
+		if c = resolve(c); c != nil && c.Kind == yaml.ScalarNode {
+			out = append(out, c.Value)
+		}
+	}
+	return out
+}
+
+// without is mapping n less key.
+func without(n *yaml.Node, key string) *yaml.Node {
+	out := *n
+	out.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := resolve(n.Content[i]); k != nil && k.Value == key {
+			continue
+		}
+		out.Content = append(out.Content, n.Content[i], n.Content[i+1])
+	}
+	return &out
+}
+
+// merge is mapping a with the keys of mapping b added or replacing a's,
+// mappings merged key by key, as Sigma rule collections combine a global
+// document with the rules after it.
+// Below depth 10, far deeper than any rule, b replaces a whole.
+func merge(a, b *yaml.Node, depth int) *yaml.Node {
+	a, b = resolve(a), resolve(b)
+	if a == nil || b == nil || a.Kind != yaml.MappingNode || b.Kind != yaml.MappingNode || depth > 10 {
+		return b
+	}
+	out := *a
+	out.Content = append([]*yaml.Node{}, a.Content...)
+	for i := 0; i+1 < len(b.Content); i += 2 {
+		k := resolve(b.Content[i])
+		replaced := false
+		for j := 0; j+1 < len(out.Content); j += 2 {
+			if ok := resolve(out.Content[j]); k != nil && ok != nil && ok.Value == k.Value {
+				out.Content[j+1] = merge(out.Content[j+1], b.Content[i+1], depth+1)
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out.Content = append(out.Content, b.Content[i], b.Content[i+1])
+		}
+	}
+	return &out
+}
