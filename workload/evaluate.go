@@ -38,12 +38,19 @@ func (v *Verdict) Mode(m policy.Mode) []Result {
 	return out
 }
 
+// Policies merges the policies that apply to a target; *policy.Set is
+// one, and a fixed list of parsed policies can be one through
+// policy.Merge.
+type Policies interface {
+	Effective(t *policy.Target) *policy.Effective
+}
+
 // Evaluate checks spec against every policy of set whose scope covers it.
 // Scopes are matched per container (a policy may apply to one image and
 // not another); a pod-level setting is refused if the policies of any of
 // its containers refuse it. A finding under the enforcing policies is in
 // mode enforce; one only the auditing policies raise is in mode audit.
-func (k *Checker) Evaluate(spec *Spec, set *policy.Set) Verdict {
+func (k *Checker) Evaluate(spec *Spec, set Policies) Verdict {
 	var v Verdict
 	seen := map[string]int{} // finding → its index in v.Results
 	addAll := func(fs []Finding, mode policy.Mode, tier *policy.Tier) {

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mamori-dev/mamori/admission"
+	"github.com/mamori-dev/mamori/policy"
+)
+
+const admissionHelp = `Usage:
+  mamori admission serve --tls-cert FILE --tls-key FILE [--listen ADDR] [--policy PATH]...
+
+serve runs a Kubernetes validating admission webhook: the API server sends
+an AdmissionReview (admission.k8s.io/v1) over HTTPS to POST /validate for
+every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
+ReplicationController, Job and CronJob created or updated, and mamori
+answers with the verdict of the runtime policies (--policy, the same
+RuntimePolicy documents the agent reads; scopes match the namespace, the
+pod's labels and each container's image):
+
+  enforce  the request is refused, with every reason in the message
+  audit    the request is allowed, with every reason as a warning
+
+Without --policy the built-in admission default applies: every check in
+enforce mode (see docs/admission.md). Policies are reloaded when their
+files change; a broken file keeps the ones in force. The certificate and
+key are read again when they change. GET /healthz answers 200 with the
+policies in force. docs/admission.md and deploy/ show how to install it.
+`
+
+func runAdmission(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, admissionHelp)
+		if len(args) == 0 {
+			return usageError{"a subcommand is needed: serve"}
+		}
+		return nil
+	}
+	if args[0] != "serve" {
+		return usageError{fmt.Sprintf("unknown subcommand %q: use serve", args[0])}
+	}
+	return runAdmissionServe(args[1:], stderr)
+}
+
+func runAdmissionServe(args []string, stderr io.Writer) error {
+	fs := newFlagSet("admission serve")
+	listen := fs.String("listen", ":8443", "address to serve HTTPS on")
+	certFile := fs.String("tls-cert", "", "the serving certificate (PEM), valid for the webhook Service's DNS name")
+	keyFile := fs.String("tls-key", "", "the certificate's private key (PEM)")
+	var paths listFlag
+	fs.Var(&paths, "policy", "a RuntimePolicy file or directory (repeatable); default: the built-in admission policy")
+	verbose := fs.Bool("v", false, "log every review, not only refused and audited ones")
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, admissionHelp)
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if *certFile == "" || *keyFile == "" {
+		return usageError{"--tls-cert and --tls-key are required: the API server only calls webhooks over HTTPS (docs/admission.md shows how to make a certificate)"}
+	}
+	lvl := slog.LevelInfo
+	if *verbose {
+		lvl = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	src, store, err := admission.OpenPolicies(log, paths...)
+	if err != nil {
+		return fmt.Errorf("policies do not load:\n%w", err)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if store != nil {
+		go store.Watch(ctx, 0)
+	}
+	n := "the built-in admission default"
+	if store != nil {
+		n = fmt.Sprintf("%d policies from %v", len(store.Current().Policies()), []string(paths))
+	}
+	log.Info("admission webhook serving", "addr", ln.Addr().String(), "path", admission.ValidatePath, "policies", n)
+	err = admission.Serve(ctx, ln, admission.ServerConfig{
+		CertFile: *certFile, KeyFile: *keyFile, Log: log,
+		Reviewer: admission.NewReviewer(admission.Config{Policies: src, Log: log}),
+		Health:   admissionHealth(store),
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("admission webhook stopped")
+	return nil
+}
+
+// admissionHealth reports the policies in force and the last reload
+// error; a failed reload is not unhealthy: the previous policies serve.
+func admissionHealth(store *policy.Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		h := map[string]any{"status": "ok", "policies": "built-in admission default"}
+		if store != nil {
+			set := store.Current()
+			var names []string
+			for _, p := range set.Policies() {
+				names = append(names, p.Name())
+			}
+			h["policies"], h["digest"] = names, set.Digest()
+			if err := store.Err(); err != nil {
+				h["reloadError"] = err.Error()
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(h)
+	}
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/mamori-dev/mamori/admission"
+	"github.com/mamori-dev/mamori/policy"
+	"github.com/mamori-dev/mamori/workload"
+)
+
+const checkHelp = `Usage:
+  mamori check [--policy PATH]... [--namespace NS] [--json] PATH...
+
+check runs the admission webhook's checks on Kubernetes manifests before
+they reach a cluster, e.g. in CI. A PATH is a file, a directory (read
+recursively for *.yaml, *.yml and *.json) or - for standard input, so
+rendered Helm charts can be piped in:
+
+  helm template shop ./chart | mamori check -
+
+A file may hold several documents separated by ---, and List kinds. Pods,
+Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
+Jobs and CronJobs are checked; other kinds are skipped. Every finding names
+file:line:col of the offending field (or of where the missing setting
+belongs), the control and the policy.
+
+Policies are RuntimePolicy documents (--policy, repeatable); scopes match
+the object's namespace (--namespace for objects that name none), its pod
+labels and each container's image. Without --policy the built-in admission
+default applies: every check in enforce mode (docs/admission.md).
+
+Exit status: 0 when no enforcing policy refuses anything (audit findings
+are printed as warnings), 1 when one does or a manifest cannot be read,
+2 on a usage error.
+`
+
+// checkReport is the --json output.
+type checkReport struct {
+	Files    int              `json:"files"`
+	Objects  int              `json:"objects"`
+	Skipped  int              `json:"skipped"`
+	Findings []checkFinding   `json:"findings"`
+	Errors   []checkFileError `json:"errors"`
+}
+
+type checkFinding struct {
+	File      string `json:"file"`
+	Line      int    `json:"line"`
+	Column    int    `json:"column"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	workload.Result
+}
+
+type checkFileError struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("check")
+	var paths listFlag
+	fs.Var(&paths, "policy", "a RuntimePolicy file or directory (repeatable); default: the built-in admission policy")
+	namespace := fs.String("namespace", "default", "the namespace of objects that name none, as kubectl apply -n would")
+	asJSON := fs.Bool("json", false, "write one JSON report to stdout instead of text")
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, checkHelp)
+	}
+	if fs.NArg() == 0 {
+		return usageError{"name at least one manifest file or directory (or - for standard input)"}
+	}
+	var set workload.Policies
+	if len(paths) == 0 {
+		set = admission.DefaultPolicies()
+	} else {
+		s, err := policy.Load(paths...)
+		if err != nil {
+			return fmt.Errorf("policies do not load:\n%w", err)
+		}
+		set = s
+	}
+	files, err := manifestFiles(fs.Args())
+	if err != nil {
+		return usageError{err.Error()}
+	}
+
+	rep := checkReport{Findings: []checkFinding{}, Errors: []checkFileError{}}
+	var checker workload.Checker
+	for _, f := range files {
+		data, err := readManifest(f)
+		if err != nil {
+			rep.Errors = append(rep.Errors, checkFileError{File: f, Message: err.Error()})
+			continue
+		}
+		rep.Files++
+		if f == "-" {
+			f = "<stdin>"
+		}
+		ms := admission.ParseManifests(f, data)
+		rep.Skipped += ms.Skipped
+		for _, e := range ms.Errors {
+			rep.Errors = append(rep.Errors, checkFileError{File: e.File, Line: e.Line, Message: e.Msg})
+		}
+		for _, m := range ms.Objects {
+			rep.Objects++
+			spec := m.Object.Spec(*namespace)
+			for _, r := range checker.Evaluate(spec, set).Results {
+				line, col := m.Position(r.Field)
+				rep.Findings = append(rep.Findings, checkFinding{File: f, Line: line, Column: col,
+					Kind: spec.Kind, Namespace: spec.Namespace, Name: spec.Name, Result: r})
+			}
+		}
+	}
+
+	enforced := 0
+	for _, f := range rep.Findings {
+		if f.Mode == policy.Enforce {
+			enforced++
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printCheck(stdout, stderr, &rep, enforced)
+	}
+	var problems []string
+	if enforced > 0 {
+		problems = append(problems, fmt.Sprintf("%d findings under enforcing policies", enforced))
+	}
+	if len(rep.Errors) > 0 {
+		problems = append(problems, fmt.Sprintf("%d manifest problems", len(rep.Errors)))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, " and "))
+	}
+	return nil
+}
+
+func printCheck(stdout, stderr io.Writer, rep *checkReport, enforced int) {
+	for _, e := range rep.Errors {
+		fmt.Fprintf(stderr, "%s\n", (&admission.ManifestError{File: e.File, Line: e.Line, Msg: e.Message}).Error())
+	}
+	for _, f := range rep.Findings {
+		label := "refused"
+		if f.Mode == policy.Audit {
+			label = "warning"
+		}
+		fmt.Fprintf(stdout, "%s:%d:%d: %s: %s %s: %s [%s/%s, policy %s]\n", f.File, f.Line, f.Column, label,
+			f.Kind, objectName(f.Namespace, f.Name), f.Reason, f.Control, f.Check, strings.Join(f.Policies, ", "))
+	}
+	fmt.Fprintf(stderr, "%d workloads in %d files (%d other objects skipped): %d refused by enforcing policies, %d warnings, %d manifest problems\n",
+		rep.Objects, rep.Files, rep.Skipped, enforced, len(rep.Findings)-enforced, len(rep.Errors))
+}
+
+func objectName(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+// manifestFiles expands the PATH arguments: files as given, directories
+// walked for *.yaml, *.yml and *.json (hidden entries skipped), sorted.
+func manifestFiles(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if a == "-" {
+			out = append(out, a)
+			continue
+		}
+		fi, err := os.Stat(a)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open %s: %v", a, unwrapPathError(err))
+		}
+		if !fi.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if p != a && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			switch strings.ToLower(filepath.Ext(p)) {
+			case ".yaml", ".yml", ".json":
+				if !d.IsDir() {
+					found = append(found, p)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the directory %s: %v", a, err)
+		}
+		sort.Strings(found)
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s holds no *.yaml, *.yml or *.json files", a)
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+func readManifest(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %v", unwrapPathError(err))
+	}
+	return b, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
