@@ -37,6 +37,14 @@ func (r Report) Capabilities() []Capability {
 		add(Capability{Name: "block a drifted exec (drift prevention)", Effect: "audit only: no blocking mechanism loads", Degraded: true})
 	}
 
+	if r.Has(FanotifyExecPerm) {
+		add(Capability{Name: "block a listed or privilege-gaining exec (executable blocklist, limit new privileges)", Mechanism: "fanotify FAN_OPEN_EXEC_PERM",
+			Effect: "refused with EPERM before the program runs"})
+	} else {
+		add(Capability{Name: "block a listed or privilege-gaining exec (executable blocklist, limit new privileges)",
+			Effect: "audit only: fanotify permission events are not available", Degraded: true})
+	}
+
 	switch {
 	case r.Has(CgroupSockAddr):
 		add(Capability{Name: "block a connection (IP reputation, egress, port scans)", Mechanism: "cgroup-BPF connect4/connect6/sendmsg",
