@@ -1,0 +1,150 @@
+package image
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/mamori-dev/mamori/policy"
+)
+
+// Verdict is an image's standing against the image assurance policies
+// that cover it: compliant, or not with every reason.
+type Verdict struct {
+	Compliant bool `json:"compliant"`
+	// Policies are the names of the policies that judged the image.
+	Policies []string `json:"policies"`
+	Reasons  []Reason `json:"reasons,omitempty"`
+}
+
+// Reason is one way the image breaks a policy.
+type Reason struct {
+	Policy string `json:"policy"`
+	// Rule is the policy rule broken (maxSeverity, blockMalware, ...).
+	Rule string `json:"rule"`
+	// Where is the rule's place in the policy file.
+	Where   string  `json:"where"`
+	Message string  `json:"message"`
+	Finding Finding `json:"finding"`
+}
+
+// Facts describes the scanned image the way policy scopes see it.
+func (r *Report) Facts() policy.ImageFacts {
+	name := r.Image.Name
+	if name == "" && r.Ref.Transport != OCI && r.Ref.Transport != Archive {
+		name = r.Ref.Name
+	}
+	f := policy.ParseImageRef(name)
+	if f.Name != "" && f.Tag == "" && f.Digest == "" {
+		f.Tag = "latest"
+	}
+	f.Ref = r.Image.Ref
+	if r.Image.Digest != "" {
+		f.Digest = r.Image.Digest
+	}
+	f.Labels, f.OS, f.Architecture = r.Image.Labels, r.Image.OS, r.Image.Architecture
+	return f
+}
+
+// Judge sets and returns the report's verdict against the policies whose
+// scope covers the image; when none does, the built-in default judges it.
+func Judge(r *Report, policies []*policy.AssurancePolicy) *Verdict {
+	facts := r.Facts()
+	var apply []*policy.AssurancePolicy
+	for _, p := range policies {
+		if p.Matches(facts) {
+			apply = append(apply, p)
+		}
+	}
+	if len(apply) == 0 {
+		apply = []*policy.AssurancePolicy{policy.BuiltinAssurance()}
+	}
+	v := &Verdict{Policies: []string{}}
+	for _, p := range apply {
+		v.Policies = append(v.Policies, p.Name())
+		for _, f := range r.Findings {
+			if rule, msg := breaks(&p.Spec.Rules, f); rule != "" {
+				v.Reasons = append(v.Reasons, Reason{Policy: p.Name(), Rule: rule, Where: p.At("spec.rules." + rule).String(), Message: msg, Finding: f})
+			}
+		}
+	}
+	v.Compliant = len(v.Reasons) == 0
+	r.Verdict = v
+	return v
+}
+
+// breaks returns the rule a finding breaks, if any, and why.
+func breaks(rules *policy.AssuranceRules, f Finding) (string, string) {
+	switch f.Category {
+	case Vulnerability:
+		if rules.MaxSeverity == "" || ignored(rules.IgnoreVulnerabilities, f) {
+			return "", ""
+		}
+		max, any := maxAllowed(rules.MaxSeverity)
+		if !any || f.Severity > max {
+			return "maxSeverity", fmt.Sprintf("%s vulnerability %s in %s %s is above maxSeverity %s", f.Severity, f.Rule, f.Package, f.Version, rules.MaxSeverity)
+		}
+	case Malware:
+		if rules.BlockMalware {
+			return "blockMalware", "malware: " + f.Title
+		}
+	case Secret:
+		if rules.BlockSecrets {
+			return "blockSecrets", "secret: " + f.Title
+		}
+	case Misconfiguration:
+		return breaksMisconfig(rules, f)
+	}
+	return "", ""
+}
+
+func breaksMisconfig(rules *policy.AssuranceRules, f Finding) (string, string) {
+	switch f.Rule {
+	case RuleEnvSecret:
+		if rules.BlockSecrets {
+			return "blockSecrets", f.Title
+		}
+	case RuleRootUser:
+		if rules.RequireNonRoot {
+			return "requireNonRoot", f.Title
+		}
+	case RuleNoDigest:
+		if rules.RequireDigest {
+			return "requireDigest", f.Title
+		}
+	case RuleLatestTag:
+		if rules.BlockLatestTag {
+			return "blockLatestTag", f.Title
+		}
+	case RuleSetuid, RuleSetgid:
+		if rules.ForbidSetuid && !rules.AllowSetuid.Match(f.Path) {
+			return "forbidSetuid", f.Title
+		}
+	case RuleNoHealthcheck:
+		if rules.RequireHealthcheck {
+			return "requireHealthcheck", f.Title
+		}
+	case RulePackageManager:
+		if rules.BlockPackageManagers {
+			return "blockPackageManagers", f.Title
+		}
+	case RuleWorldWritablePath:
+		if rules.BlockWorldWritablePath {
+			return "blockWorldWritablePath", f.Title
+		}
+	}
+	return "", ""
+}
+
+func ignored(ids []string, f Finding) bool {
+	return slices.Contains(ids, f.Rule) || slices.ContainsFunc(f.Aliases, func(a string) bool { return slices.Contains(ids, a) })
+}
+
+// maxAllowed maps maxSeverity to the highest Severity allowed; any is
+// false when no vulnerability is allowed ("none").
+func maxAllowed(s string) (max Severity, any bool) {
+	if s == "none" {
+		return Unknown, false
+	}
+	sev, err := ParseSeverity(s)
+	return sev, err == nil
+}
