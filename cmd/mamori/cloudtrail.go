@@ -9,24 +9,45 @@ import (
 
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
 	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/progress"
 	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/rules"
+	"github.com/mamori-dev/mamori/rules/defaults"
 )
 
 const cloudtrailHelp = `Usage:
-  mamori cloudtrail scan --rules FILE [--rules FILE]... [--output FILE] [--all] PATH...
+  mamori cloudtrail scan [--rules FILE]... [--no-default-rules] [--output FILE] [--all] PATH...
 
-scan reads AWS CloudTrail logs and evaluates every record against Falco
-rules of source aws_cloudtrail, such as Falco's aws_cloudtrail_rules.yaml
-(no rules are built in: name the files with --rules). A PATH is a file or a
-directory, read recursively for *.json, *.jsonl and *.ndjson files,
-gzipped or not. A file holds the S3 delivery object {"Records":[...]}, a
-JSON array of records, or one record per line.
+scan reads AWS CloudTrail logs and evaluates every record against rules of
+source aws_cloudtrail. mamori's own CloudTrail rules are built in and run
+by default: access keys made for another user, users added to admin
+groups, admin policies put or attached, trails stopped, deleted or
+narrowed, CloudWatch logs deleted or their retention cut, security groups
+opened to the internet, ECR tags pushed over, ECS Exec, buckets made
+publicly writable or their public access block removed, and console
+sign-ins without MFA (docs/rules.md lists them with their fields).
 
-Alerts are written as JSON lines to stdout or, appended, to --output. A
-summary by rule and priority goes to stderr at the end. A file or record
-that cannot be read is reported on stderr and skipped; the scan goes on,
-and exits 1 at the end.
+--rules adds Falco rules files, such as Falco's aws_cloudtrail_rules.yaml,
+loaded after the built-in rules: they may override or extend them (append
+to a list, replace a mamori_ct_*_allowed macro). --no-default-rules runs
+the --rules files alone.
+
+A PATH is a file or a directory, read recursively for *.json, *.jsonl and
+*.ndjson files, gzipped or not. A file holds the S3 delivery object
+{"Records":[...]}, a JSON array of records, or one record per line. Records
+are evaluated in the order read, which matters to the rules that remember
+earlier records (an ECR tag's previous digest): name the files oldest
+first; CloudTrail's own file names sort by time.
+
+Alerts are written as JSON lines to stdout or, appended, to --output. On a
+terminal, a progress bar counts the bytes read. A summary by rule and
+priority goes to stderr at the end. A file or record that cannot be read
+is reported on stderr and skipped; the scan goes on, and exits 1 at the
+end.
+
+Examples:
+  mamori cloudtrail scan --output alerts.json ./AWSLogs/
+  mamori cloudtrail scan --rules aws_cloudtrail_rules.yaml trail.json.gz
 `
 
 func runCloudtrail(args []string, stdout, stderr io.Writer) error {
@@ -46,25 +67,23 @@ func runCloudtrail(args []string, stdout, stderr io.Writer) error {
 func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("cloudtrail scan")
 	var ruleFiles listFlag
-	fs.Var(&ruleFiles, "rules", "a Falco rules file, e.g. aws_cloudtrail_rules.yaml (repeatable; later files override earlier ones)")
+	fs.Var(&ruleFiles, "rules", "a Falco rules file of source aws_cloudtrail, e.g. aws_cloudtrail_rules.yaml, loaded after the\n"+
+		"built-in rules (repeatable; later files override earlier ones)")
+	noDefaults := fs.Bool("no-default-rules", false, "do not load mamori's built-in CloudTrail rules: run only the --rules files")
 	outPath := fs.String("output", "", "append alerts to this file instead of writing them to stdout")
 	all := fs.Bool("all", false, "raise an alert for every matching rule, not only the first (Falco's rule_matching: all)")
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, cloudtrailHelp)
 	}
-	if len(ruleFiles) == 0 {
-		return usageError{"name the rules with --rules, e.g. --rules aws_cloudtrail_rules.yaml from falcosecurity/plugins"}
+	if *noDefaults && len(ruleFiles) == 0 {
+		return usageError{"--no-default-rules leaves no rules: name rules files with --rules, e.g. --rules aws_cloudtrail_rules.yaml from falcosecurity/plugins"}
 	}
 	if fs.NArg() == 0 {
 		return usageError{"name at least one CloudTrail file or directory"}
 	}
-	files, err := rules.ReadFiles(ruleFiles...)
+	rs, err := cloudtrailRuleset(ruleFiles, !*noDefaults)
 	if err != nil {
 		return err
-	}
-	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog()}}, files...)
-	if err != nil {
-		return loadError(err)
 	}
 	if err := reportCloudtrailRules(stderr, rs); err != nil {
 		return err
@@ -80,19 +99,34 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 	det := cloudtrail.NewDetector(rs, cloudtrail.DetectorConfig{All: *all, Hostname: host})
 	var sum scanSummary
 	var writeErr error
-	var rd cloudtrail.Reader
-	rd.ReadPaths(fs.Args(), func(r *cloudtrail.Record) {
-		sum.record(r)
-		det.Detect(r, func(a *event.Alert) {
-			sum.alert(a)
-			if err := out.WriteAlert(a); err != nil && writeErr == nil {
-				writeErr = fmt.Errorf("write alert: %w", err)
-			}
-		})
-	}, func(e *cloudtrail.Error) {
+	bad := func(e *cloudtrail.Error) {
 		sum.errors++
 		fmt.Fprintf(stderr, "skipped: %v\n", e)
-	})
+	}
+	files := cloudtrail.LogFiles(fs.Args(), bad)
+	sizes := make([]int64, len(files))
+	var total int64
+	for i, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			sizes[i] = st.Size()
+			total += st.Size()
+		}
+	}
+	bar := progress.New(stderr, "cloudtrail scan", total)
+	var rd cloudtrail.Reader
+	for i, f := range files {
+		rd.ReadFile(f, func(r *cloudtrail.Record) {
+			sum.record(r)
+			det.Detect(r, func(a *event.Alert) {
+				sum.alert(a)
+				if err := out.WriteAlert(a); err != nil && writeErr == nil {
+					writeErr = fmt.Errorf("write alert: %w", err)
+				}
+			})
+		}, bad)
+		bar.Add(sizes[i])
+	}
+	bar.Done()
 	if err := out.Close(); err != nil && writeErr == nil {
 		writeErr = fmt.Errorf("write alerts: %w", err)
 	}
@@ -104,6 +138,25 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d files or records could not be read and were skipped (listed above)", sum.errors)
 	}
 	return nil
+}
+
+// cloudtrailRuleset loads mamori's built-in CloudTrail rules, when
+// builtin, then the named files, which may override and extend them.
+func cloudtrailRuleset(ruleFiles []string, builtin bool) (*rules.Ruleset, error) {
+	var files []rules.File
+	if builtin {
+		files = append(files, defaults.CloudTrailFile())
+	}
+	named, err := rules.ReadFiles(ruleFiles...)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, named...)
+	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog()}}, files...)
+	if err != nil {
+		return nil, loadError(err)
+	}
+	return rs, nil
 }
 
 // reportCloudtrailRules says how many aws_cloudtrail rules run, and why
@@ -126,7 +179,7 @@ func reportCloudtrailRules(w io.Writer, rs *rules.Ruleset) error {
 	}
 	fmt.Fprintf(w, "aws_cloudtrail rules: %d active, %d disabled, %d inactive\n", active, disabled, inactive)
 	if active == 0 {
-		return fmt.Errorf("no enabled aws_cloudtrail rule can run: check the --rules files")
+		return fmt.Errorf("no enabled aws_cloudtrail rule can run: check the --rules files (rules need source: aws_cloudtrail)")
 	}
 	return nil
 }

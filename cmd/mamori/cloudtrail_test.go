@@ -22,12 +22,19 @@ func cloudtrailCorpus(t *testing.T, name string) string {
 	return p
 }
 
-// scanAlerts runs `mamori cloudtrail scan` with the upstream rules and
-// returns its alerts, its stderr and stdout combined, and its exit status.
+// scanAlerts runs `mamori cloudtrail scan` with the upstream rules alone
+// and returns its alerts, its stderr and stdout combined, and its exit
+// status.
 func scanAlerts(t *testing.T, paths ...string) ([]event.Alert, string, int) {
 	t.Helper()
+	return scanWith(t, []string{"--no-default-rules", "--rules", upstreamRules(t, "aws_cloudtrail_rules.yaml")}, paths...)
+}
+
+// scanWith runs `mamori cloudtrail scan --all` with flags on paths.
+func scanWith(t *testing.T, flags []string, paths ...string) ([]event.Alert, string, int) {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "alerts.json")
-	args := append([]string{"cloudtrail", "scan", "--all", "--rules", upstreamRules(t, "aws_cloudtrail_rules.yaml"), "--output", out}, paths...)
+	args := append(append([]string{"cloudtrail", "scan", "--all", "--output", out}, flags...), paths...)
 	log, code := mamori(t, args...)
 	f, err := os.Open(out)
 	if err != nil {
@@ -108,10 +115,87 @@ func TestCloudtrailMalformedFile(t *testing.T) {
 }
 
 func TestCloudtrailUsage(t *testing.T) {
-	if out, code := mamori(t, "cloudtrail", "scan", "x.json"); code != 2 || !strings.Contains(out, "--rules") {
-		t.Errorf("scan without rules: exit %d\n%s", code, out)
+	if out, code := mamori(t, "cloudtrail", "scan", "--no-default-rules", "x.json"); code != 2 || !strings.Contains(out, "--rules") {
+		t.Errorf("scan with --no-default-rules and no --rules: exit %d\n%s", code, out)
 	}
 	if out, code := mamori(t, "cloudtrail", "scan", "--rules", upstreamRules(t, "aws_cloudtrail_rules.yaml")); code != 2 {
 		t.Errorf("scan without paths: exit %d\n%s", code, out)
+	}
+	missing := filepath.Join(t.TempDir(), "absent.json")
+	if out, code := mamori(t, "cloudtrail", "scan", missing); code != 1 || !strings.Contains(out, "skipped: "+missing) ||
+		!strings.Contains(out, "aws_cloudtrail rules: 12 active") {
+		t.Errorf("scan of a missing file with the built-in rules: exit %d\n%s", code, out)
+	}
+	if out, code := mamori(t, "cloudtrail", "scan", "--help"); code != 0 || !strings.Contains(out, "-no-default-rules") ||
+		!strings.Contains(out, "built in") {
+		t.Errorf("scan --help: exit %d\n%s", code, out)
+	}
+}
+
+// TestCloudtrailBuiltinRules scans the Stratus detonations with mamori's
+// built-in rules alone (no --rules): each technique raises the rules
+// written for it.
+func TestCloudtrailBuiltinRules(t *testing.T) {
+	dir := cloudtrailCorpus(t, "stratus-red-team")
+	for technique, want := range map[string][]string{
+		"aws.defense-evasion.cloudtrail-delete":                    {"CloudTrail Trail Stopped, Deleted or Narrowed"},
+		"aws.defense-evasion.cloudtrail-event-selectors":           {"CloudTrail Trail Stopped, Deleted or Narrowed"},
+		"aws.exfiltration.ec2-security-group-open-port-22-ingress": {"Security Group Opened to the Internet"},
+		"aws.persistence.iam-create-admin-user":                    {"Access Key Created for Another IAM User", "Admin Managed Policy Attached to IAM Principal"},
+		"aws.initial-access.console-login-without-mfa":             {"Console Sign-in Without MFA"},
+		"aws.credential-access.ec2-get-password-data":              nil,
+	} {
+		alerts, log, code := scanWith(t, nil, filepath.Join(dir, technique+".json"))
+		if code != 0 || !strings.Contains(log, "aws_cloudtrail rules: 12 active, 0 disabled, 0 inactive") {
+			t.Errorf("%s: exit %d\n%s", technique, code, log)
+		}
+		var got []string
+		for _, a := range alerts {
+			got = append(got, a.Rule)
+			if a.Kind != "alert" || a.Source != "aws_cloudtrail" || a.Action != "detected" || a.Time.IsZero() ||
+				len(a.OutputFields) == 0 || len(a.Tags) == 0 {
+				t.Errorf("%s: alert %+v", technique, a)
+			}
+		}
+		sort.Strings(got)
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s raised %q, want %q", technique, got, want)
+		}
+	}
+}
+
+// TestCloudtrailBuiltinWithUpstream: with --rules naming Falco's file, the
+// built-in rules run alongside it, and a user's file loaded after them can
+// allow what they flag by replacing a mamori_ct_*_allowed macro.
+func TestCloudtrailBuiltinWithUpstream(t *testing.T) {
+	dir := cloudtrailCorpus(t, "stratus-red-team")
+	upstream := upstreamRules(t, "aws_cloudtrail_rules.yaml")
+	alerts, log, code := scanWith(t, []string{"--rules", upstream}, dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, log)
+	}
+	for _, want := range []string{
+		"aws_cloudtrail rules: 32 active, 2 disabled, 0 inactive",
+		"310 records from 35 files, 14 alerts, 0 unreadable files or records",
+		"Console Login Without MFA ", "Console Sign-in Without MFA ", "Security Group Opened to the Internet ",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("output lacks %q:\n%s", want, log)
+		}
+	}
+	if len(alerts) != 14 {
+		t.Errorf("%d alerts, want 14", len(alerts))
+	}
+
+	allow := filepath.Join(t.TempDir(), "allow.yaml")
+	if err := os.WriteFile(allow, []byte(`- macro: mamori_ct_public_ingress_allowed
+  condition: json.value[/requestParameters/groupId] = sg-003dc7f1f1c686164
+  override: {condition: replace}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alerts, log, code = scanWith(t, []string{"--rules", allow}, filepath.Join(dir, "aws.exfiltration.ec2-security-group-open-port-22-ingress.json"))
+	if code != 0 || len(alerts) != 0 {
+		t.Errorf("allowed security group: exit %d, %d alerts\n%s", code, len(alerts), log)
 	}
 }
