@@ -99,9 +99,15 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 	det := cloudtrail.NewDetector(rs, cloudtrail.DetectorConfig{All: *all, Hostname: host})
 	var sum scanSummary
 	var writeErr error
+	// On a terminal the progress bar owns the last line: a message clears
+	// it first, and the bar redraws below.
+	clearLine := ""
+	if f, ok := stderr.(*os.File); ok && output.IsTerminal(f) {
+		clearLine = "\r\033[K"
+	}
 	bad := func(e *cloudtrail.Error) {
 		sum.errors++
-		fmt.Fprintf(stderr, "skipped: %v\n", e)
+		fmt.Fprintf(stderr, "%sskipped: %v\n", clearLine, e)
 	}
 	files := cloudtrail.LogFiles(fs.Args(), bad)
 	sizes := make([]int64, len(files))
