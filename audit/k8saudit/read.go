@@ -21,20 +21,20 @@ type Reader struct {
 }
 
 // ReadPaths reads the events of each path in turn: a file, or a directory
-// whose log files (see isLogName) are read in lexical order, recursively.
+// whose log files (see IsLogName) are read in lexical order, recursively.
 // fn receives each event; bad receives each file or event that cannot be
 // read, and reading goes on. An event passed to fn may be kept.
 func (rd *Reader) ReadPaths(paths []string, fn func(*Event), bad func(*Error)) {
-	for _, f := range auditlog.Files(paths, isLogName, bad) {
+	for _, f := range auditlog.Files(paths, IsLogName, bad) {
 		rd.ReadFile(f, fn, bad)
 	}
 }
 
-// isLogName reports whether a file found in a directory holds events by
+// IsLogName reports whether a file found in a directory holds events by
 // its name: the API server's log backend writes audit.log and rotates it
 // to audit-<time>.log, possibly gzipped; exports are *.json, *.jsonl or
 // *.ndjson. Other files are left alone.
-func isLogName(name string) bool {
+func IsLogName(name string) bool {
 	name = strings.TrimSuffix(strings.ToLower(name), ".gz")
 	for _, ext := range []string{".log", ".json", ".jsonl", ".ndjson"} {
 		if strings.HasSuffix(name, ext) {

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mamori-dev/mamori/audit/auditlog"
+	"github.com/mamori-dev/mamori/audit/k8saudit"
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/progress"
+	"github.com/mamori-dev/mamori/output"
+	"github.com/mamori-dev/mamori/rules"
+	"github.com/mamori-dev/mamori/rules/defaults"
+)
+
+const k8sauditHelp = `Usage:
+  mamori k8saudit scan [--rules FILE]... [--no-builtin] [--output FILE] [--all] PATH...
+  mamori k8saudit serve --listen ADDR [--tls-cert FILE --tls-key FILE] [--rules FILE]...
+                        [--no-builtin] [--output FILE] [--all] [--max-body BYTES]
+
+Both evaluate Kubernetes audit events against Falco rules of source
+k8s_audit: mamori's own (Exec Into Pod, Attach To Pod), then each --rules
+file in order, such as Falco's k8s_audit_rules.yaml, which may add rules
+or append to and override the built-in ones. --no-builtin leaves mamori's
+rules out.
+
+scan reads audit logs. A PATH is a file or a directory, read recursively
+for *.log, *.json, *.jsonl and *.ndjson files, gzipped or not, as the API
+server's log backend writes them (one event per line) or as an
+audit.k8s.io/v1 EventList. A file or event that cannot be read is reported
+on stderr and skipped; the scan goes on, and exits 1 at the end. A summary
+by rule and priority goes to stderr.
+
+serve is an audit webhook backend: point the API server's
+--audit-webhook-config-file at https://ADDR/k8s-audit (any path works) and
+it evaluates each EventList as it arrives. With --tls-cert and --tls-key it
+speaks TLS. It runs until interrupted.
+
+Alerts are written as JSON lines to stdout or, appended, to --output.
+`
+
+func runK8saudit(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, k8sauditHelp)
+		if len(args) == 0 {
+			return usageError{"a subcommand is needed: scan or serve"}
+		}
+		return nil
+	}
+	switch args[0] {
+	case "scan":
+		return runK8sauditScan(args[1:], stdout, stderr)
+	case "serve":
+		return runK8sauditServe(args[1:], stdout, stderr)
+	}
+	return usageError{fmt.Sprintf("unknown subcommand %q: use scan or serve", args[0])}
+}
+
+// k8sRuleFlags are the flags that choose the rules, common to scan and
+// serve.
+type k8sRuleFlags struct {
+	files     listFlag
+	noBuiltin *bool
+	all       *bool
+	output    *string
+}
+
+func newK8sRuleFlags(name string) (*k8sRuleFlags, *flag.FlagSet) {
+	fs := newFlagSet("k8saudit " + name)
+	f := &k8sRuleFlags{}
+	fs.Var(&f.files, "rules", "a Falco rules file, e.g. k8s_audit_rules.yaml, loaded after mamori's own (repeatable; later files append to and override earlier ones)")
+	f.noBuiltin = fs.Bool("no-builtin", false, "leave out mamori's built-in k8s audit rules")
+	f.all = fs.Bool("all", false, "raise an alert for every matching rule, not only the first (Falco's rule_matching: all)")
+	f.output = fs.String("output", "", "append alerts to this file instead of writing them to stdout")
+	return f, fs
+}
+
+// load loads the rules and says on w how many k8s_audit rules run.
+func (f *k8sRuleFlags) load(w io.Writer) (*rules.Ruleset, error) {
+	var files []rules.File
+	if !*f.noBuiltin {
+		files = append(files, defaults.K8sAuditFile())
+	}
+	fs, err := rules.ReadFiles(f.files...)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, fs...)
+	if len(files) == 0 {
+		return nil, usageError{"--no-builtin leaves no rules: name some with --rules"}
+	}
+	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{k8saudit.NewCatalog()}}, files...)
+	if err != nil {
+		return nil, loadError(err)
+	}
+	return rs, reportK8sRules(w, rs)
+}
+
+// reportK8sRules says how many k8s_audit rules run, and why those that
+// cannot do not; with none to run there is nothing to do.
+func reportK8sRules(w io.Writer, rs *rules.Ruleset) error {
+	active, disabled, inactive := 0, 0, 0
+	for _, r := range rs.Rules() {
+		switch {
+		case r.Source != k8saudit.Source:
+		case !r.Active():
+			inactive++
+			fmt.Fprintf(w, "inactive rule %q: %s\n", r.Name, r.Inactive)
+		case !r.Enabled:
+			disabled++
+		default:
+			active++
+		}
+	}
+	fmt.Fprintf(w, "k8s_audit rules: %d active, %d disabled, %d inactive\n", active, disabled, inactive)
+	if active == 0 {
+		return fmt.Errorf("no enabled k8s_audit rule can run: check the --rules files")
+	}
+	return nil
+}
+
+// openAlerts opens where alerts go: --output, else stdout.
+func openAlerts(path string, stdout io.Writer) (*output.Writer, error) {
+	if path == "" {
+		return output.New(stdout, output.JSON), nil
+	}
+	return output.Open(path, output.JSON)
+}
+
+func runK8sauditScan(args []string, stdout, stderr io.Writer) error {
+	f, fs := newK8sRuleFlags("scan")
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, k8sauditHelp)
+	}
+	if fs.NArg() == 0 {
+		return usageError{"name at least one audit log file or directory"}
+	}
+	rs, err := f.load(stderr)
+	if err != nil {
+		return err
+	}
+	out, err := openAlerts(*f.output, stdout)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	det := k8saudit.NewDetector(rs, k8saudit.DetectorConfig{All: *f.all, Hostname: host})
+	var sum scanSummary
+	sum.files = map[string]bool{}
+	var writeErr error
+	bad := func(e *k8saudit.Error) {
+		sum.errors++
+		fmt.Fprintf(stderr, "skipped: %v\n", e)
+	}
+	files := auditlog.Files(fs.Args(), k8saudit.IsLogName, bad)
+	var total int64
+	sizes := make([]int64, len(files))
+	for i, p := range files {
+		if st, err := os.Stat(p); err == nil {
+			sizes[i] = st.Size()
+			total += st.Size()
+		}
+	}
+	bar := progress.New(stderr, "k8saudit scan", total)
+	var rd k8saudit.Reader
+	for i, p := range files {
+		rd.ReadFile(p, func(e *k8saudit.Event) {
+			sum.files[e.File] = true
+			sum.records++
+			det.Detect(e, func(a *event.Alert) {
+				sum.alert(a)
+				if err := out.WriteAlert(a); err != nil && writeErr == nil {
+					writeErr = fmt.Errorf("write alert: %w", err)
+				}
+			})
+		}, bad)
+		bar.Add(sizes[i])
+	}
+	bar.Done()
+	if err := out.Close(); err != nil && writeErr == nil {
+		writeErr = fmt.Errorf("write alerts: %w", err)
+	}
+	sum.print(stderr)
+	if writeErr != nil {
+		return writeErr
+	}
+	if sum.errors > 0 {
+		return fmt.Errorf("%d files or events could not be read and were skipped (listed above)", sum.errors)
+	}
+	return nil
+}
+
+func runK8sauditServe(args []string, stdout, stderr io.Writer) error {
+	f, fs := newK8sRuleFlags("serve")
+	listen := fs.String("listen", "", "the address to listen on, host:port (e.g. :9443)")
+	cert := fs.String("tls-cert", "", "the TLS certificate (PEM) to serve with; needs --tls-key")
+	key := fs.String("tls-key", "", "the TLS certificate's private key (PEM)")
+	maxBody := fs.Int64("max-body", k8saudit.DefaultMaxBodyBytes, "the largest request body accepted, in bytes")
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, k8sauditHelp)
+	}
+	switch {
+	case *listen == "":
+		return usageError{"name the address to listen on with --listen, e.g. --listen :9443"}
+	case fs.NArg() > 0:
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	case (*cert == "") != (*key == ""):
+		return usageError{"--tls-cert and --tls-key go together"}
+	case *maxBody <= 0:
+		return usageError{"--max-body must be positive"}
+	}
+	rs, err := f.load(stderr)
+	if err != nil {
+		return err
+	}
+	out, err := openAlerts(*f.output, stdout)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	host, _ := os.Hostname()
+	srv, err := k8saudit.Listen(k8saudit.ServerConfig{Addr: *listen, CertFile: *cert, KeyFile: *key, Webhook: k8saudit.WebhookConfig{
+		Rules: rs, All: *f.all, Hostname: host, MaxBodyBytes: *maxBody, Logger: log,
+		Alert: func(a *event.Alert) {
+			err := out.WriteAlert(a)
+			if err == nil {
+				err = out.Flush()
+			}
+			if err != nil {
+				log.Error("write alert", "err", err)
+			}
+		},
+		Bad: func(e *k8saudit.Error) { log.Warn("skipped an item that is not an audit event", "err", e) },
+	}})
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if srv.TLS() {
+		scheme = "https"
+	}
+	log.Info("k8s audit webhook listening", "url", scheme+"://"+srv.Addr().String()+"/k8s-audit")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = srv.Serve(ctx)
+	st := srv.Webhook().Stats()
+	log.Info("k8s audit webhook stopped", "requests", st.Requests, "refused", st.Refused, "events", st.Events, "bad_events", st.BadEvents, "alerts", st.Alerts)
+	return err
+}
