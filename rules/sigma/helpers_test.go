@@ -1,6 +1,7 @@
 package sigma
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -62,3 +63,6 @@ func k8sEvents(t *testing.T, lines ...string) []*k8saudit.Event {
 	}
 	return out
 }
+
+// callerFile is runtime.Caller(0) of this file, for finding the corpora.
+func callerFile() (uintptr, string, int, bool) { return runtime.Caller(0) }
