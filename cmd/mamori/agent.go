@@ -58,14 +58,18 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	ancestors := fs.Int("ancestors", 8, "ancestors attached to each event")
 	node := fs.String("node", "", "node name in events; default the hostname")
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	ct := addCloudtrailFlags(fs)
 	if err := parseFlags(fs, args, agentHelp); err != nil {
 		return err
 	}
 	if *outPath != "" && !*events {
 		return usageError{"--output names where events go: add --events"}
 	}
-	rs, err := agentRules(ruleFiles)
+	rs, err := agentRules(ruleFiles, ct.builtinRules()...)
 	if err != nil {
+		return err
+	}
+	if err := ct.check(rs, stderr); err != nil {
 		return err
 	}
 	var f output.Format
@@ -173,17 +177,25 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	follower, err := ct.open(rs, cfg.Alerts, *matchAll, cfg.Node, log)
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(cfg, log)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return a.Run(ctx)
+	stopCloudtrail := follower.start(ctx)
+	err = a.Run(ctx)
+	stopCloudtrail()
+	return err
 }
 
 // agentRules loads the --rules files; nil means detection is off.
-func agentRules(names []string) (*rules.Ruleset, error) {
+// "builtin" names mamori's own rules and the files in builtin.
+func agentRules(names []string, builtin ...rules.File) (*rules.Ruleset, error) {
 	if len(names) == 0 {
 		names = []string{"builtin"}
 	}
@@ -197,6 +209,7 @@ func agentRules(names []string) (*rules.Ruleset, error) {
 			return nil, nil
 		case "builtin":
 			files = append(files, defaults.File())
+			files = append(files, builtin...)
 		default:
 			fs, err := rules.ReadFiles(n)
 			if err != nil {

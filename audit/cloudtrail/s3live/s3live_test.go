@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
+	"github.com/mamori-dev/mamori/audit/cloudtrail/s3live/s3test"
 )
 
 // corpora is ../shared/corpora beside the repository.
@@ -167,14 +170,14 @@ func TestPollEveryRecordOnce(t *testing.T) {
 	if len(files) < 12 {
 		t.Fatalf("only %d detonations", len(files))
 	}
-	st := startStore(t)
+	st := s3test.Start(t)
 	const bucket = "trail"
-	st.createBucket(t, bucket)
+	st.CreateBucket(t, bucket)
 	s := newSink(t)
 	upload := func(from, to int) (records int) {
 		for i := from; i < to; i++ {
-			key := deliveryKey(i, fmt.Sprintf("u%03d", i))
-			st.put(t, bucket, key, files[i].gz)
+			key := s3test.DeliveryKey(i, fmt.Sprintf("u%03d", i))
+			st.Put(t, bucket, key, files[i].gz)
 			s.expect(bucket, key, files[i])
 			records += len(files[i].ids)
 		}
@@ -182,14 +185,14 @@ func TestPollEveryRecordOnce(t *testing.T) {
 	}
 	want := upload(0, 5)
 	// Digests are JSON too, but hold no records; a README is no log.
-	st.put(t, bucket, "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/08/01/123456789012_CloudTrail-Digest_us-east-1_x_us-east-1_20240801T0100Z.json.gz",
+	st.Put(t, bucket, "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/08/01/123456789012_CloudTrail-Digest_us-east-1_x_us-east-1_20240801T0100Z.json.gz",
 		gz(`{"awsAccountId":"123456789012","digestStartTime":"2024-08-01T00:00:00Z","logFiles":[]}`))
-	st.put(t, bucket, "AWSLogs/README.txt", []byte("not a log"))
+	st.Put(t, bucket, "AWSLogs/README.txt", []byte("not a log"))
 	// Outside the prefix.
-	st.put(t, bucket, "elsewhere/x.json", files[11].gz)
+	st.Put(t, bucket, "elsewhere/x.json", files[11].gz)
 
 	cp := filepath.Join(t.TempDir(), "state", "cloudtrail.json")
-	cfg := st.config(bucket, "AWSLogs/", cp)
+	cfg := storeConfig(st, bucket, "AWSLogs/", cp)
 	src := open(t, cfg)
 	if got := poll(t, src, s); got.Objects != 5 || got.Records != want || got.Listed != 5 || got.Bad != 0 {
 		t.Errorf("first poll: %+v, want 5 objects, %d records", got, want)
@@ -225,19 +228,19 @@ func TestPollEveryRecordOnce(t *testing.T) {
 // lost and none is repeated.
 func TestRestartMidObject(t *testing.T) {
 	files := stratus(t, 6)[:4]
-	st := startStore(t)
+	st := s3test.Start(t)
 	const bucket = "trail"
-	st.createBucket(t, bucket)
+	st.CreateBucket(t, bucket)
 	s := newSink(t)
 	total := 0
 	for i, f := range files {
-		key := deliveryKey(i, fmt.Sprintf("m%03d", i))
-		st.put(t, bucket, key, f.gz)
+		key := s3test.DeliveryKey(i, fmt.Sprintf("m%03d", i))
+		st.Put(t, bucket, key, f.gz)
 		s.expect(bucket, key, f)
 		total += len(f.ids)
 	}
 	cp := filepath.Join(t.TempDir(), "cloudtrail.json")
-	cfg := st.config(bucket, "", cp)
+	cfg := storeConfig(st, bucket, "", cp)
 
 	// The caller refuses the record halfway through the second object.
 	refuse := len(files[0].ids) + len(files[1].ids)/2 + 1
@@ -292,24 +295,24 @@ func TestRestartMidObject(t *testing.T) {
 // restart.
 func TestMalformedObjects(t *testing.T) {
 	files := stratus(t, 3)
-	st := startStore(t)
+	st := s3test.Start(t)
 	const bucket = "trail"
-	st.createBucket(t, bucket)
+	st.CreateBucket(t, bucket)
 	s := newSink(t)
 
-	good := deliveryKey(1, "good")
-	st.put(t, bucket, good, files[0].gz)
+	good := s3test.DeliveryKey(1, "good")
+	st.Put(t, bucket, good, files[0].gz)
 	s.expect(bucket, good, files[0])
-	truncated := deliveryKey(2, "truncated")
-	st.put(t, bucket, truncated, files[1].gz[:len(files[1].gz)/2])
-	text := deliveryKey(3, "text")
-	st.put(t, bucket, text, gz("this is not JSON"))
+	truncated := s3test.DeliveryKey(2, "truncated")
+	st.Put(t, bucket, truncated, files[1].gz[:len(files[1].gz)/2])
+	text := s3test.DeliveryKey(3, "text")
+	st.Put(t, bucket, text, gz("this is not JSON"))
 	// One record per line, the second line broken.
 	lines := "AWSLogs/export/records.jsonl"
-	st.put(t, bucket, lines, []byte(`{"eventID":"one","eventName":"ListBuckets"}`+"\n"+`{"eventID":"two",`+"\n"+`{"eventID":"three","eventName":"ListBuckets"}`+"\n"))
+	st.Put(t, bucket, lines, []byte(`{"eventID":"one","eventName":"ListBuckets"}`+"\n"+`{"eventID":"two",`+"\n"+`{"eventID":"three","eventName":"ListBuckets"}`+"\n"))
 	s.ids["s3://"+bucket+"/"+lines] = []string{"one", "", "three"}
 
-	cfg := st.config(bucket, "AWSLogs/", filepath.Join(t.TempDir(), "cp.json"))
+	cfg := storeConfig(st, bucket, "AWSLogs/", filepath.Join(t.TempDir(), "cp.json"))
 	src := open(t, cfg)
 	got := poll(t, src, s)
 	if got.Objects != 4 || got.Bad != 3 || got.Records != len(files[0].ids)+2 {
@@ -341,22 +344,22 @@ func TestMalformedObjects(t *testing.T) {
 // cannot be reached each say what is wrong and what to do; a checkpoint is
 // held by one reader at a time and belongs to one location.
 func TestClearErrors(t *testing.T) {
-	st := startStore(t)
-	st.createBucket(t, "trail")
+	st := s3test.Start(t)
+	st.CreateBucket(t, "trail")
 	dir := t.TempDir()
 	ctx := context.Background()
 
-	cfg := st.config("trail", "", filepath.Join(dir, "a.json"))
-	cfg.Credentials = staticCreds(testAccess, "wrong")
+	cfg := storeConfig(st, "trail", "", filepath.Join(dir, "a.json"))
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(s3test.Access, "wrong", "")
 	if _, err := Open(ctx, cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "refused the credentials") {
 		t.Errorf("wrong secret: %v", err)
 	}
-	cfg = st.config("nosuchbucket", "", filepath.Join(dir, "b.json"))
+	cfg = storeConfig(st, "nosuchbucket", "", filepath.Join(dir, "b.json"))
 	if _, err := Open(ctx, cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "no such bucket") {
 		t.Errorf("missing bucket: %v", err)
 	}
 
-	cfg = st.config("trail", "", filepath.Join(dir, "c.json"))
+	cfg = storeConfig(st, "trail", "", filepath.Join(dir, "c.json"))
 	src := open(t, cfg)
 	if _, err := Open(ctx, cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Errorf("second reader of one checkpoint: %v", err)
@@ -365,7 +368,7 @@ func TestClearErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.Close()
-	other := st.config("trail", "AWSLogs/", filepath.Join(dir, "c.json"))
+	other := storeConfig(st, "trail", "AWSLogs/", filepath.Join(dir, "c.json"))
 	if _, err := Open(ctx, other, testLog(t)); err == nil || !strings.Contains(err.Error(), "is for s3://trail/") {
 		t.Errorf("checkpoint of another location: %v", err)
 	}
@@ -373,13 +376,24 @@ func TestClearErrors(t *testing.T) {
 	// The store goes away under a running reader, then for a new one.
 	src = open(t, cfg)
 	defer src.Close()
-	st.stop()
+	st.Stop()
 	if _, err := src.Poll(ctx, newSink(t).fn, newSink(t).badFn); err == nil || !strings.Contains(err.Error(), "cannot reach the store") {
 		t.Errorf("poll of a store gone: %v", err)
 	}
 	cfg.Checkpoint = filepath.Join(dir, "d.json")
 	if _, err := Open(ctx, cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "cannot reach the store") {
 		t.Errorf("open of a store gone: %v", err)
+	}
+}
+
+// storeConfig is a Config for bucket and prefix on st.
+func storeConfig(st *s3test.Store, bucket, prefix, checkpoint string) Config {
+	return Config{
+		Bucket:      bucket,
+		Prefix:      prefix,
+		Endpoint:    st.Endpoint,
+		Credentials: s3test.Credentials(),
+		Checkpoint:  checkpoint,
 	}
 }
 

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mamori-dev/mamori/audit/cloudtrail"
+	"github.com/mamori-dev/mamori/audit/cloudtrail/s3live"
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/output"
+	"github.com/mamori-dev/mamori/rules"
+	"github.com/mamori-dev/mamori/rules/defaults"
+)
+
+// defaultCloudtrailCheckpoint is where the agent records what it has read
+// of the bucket, in the agent's state directory.
+const defaultCloudtrailCheckpoint = "/var/lib/mamori/cloudtrail-checkpoint.json"
+
+// cloudtrailFlags are the agent's flags for following CloudTrail in S3.
+type cloudtrailFlags struct {
+	url        string
+	s3         s3Flags
+	checkpoint string
+	interval   time.Duration
+	since      string
+	cfg        s3live.Config // from check
+}
+
+func addCloudtrailFlags(fs *flag.FlagSet) *cloudtrailFlags {
+	f := &cloudtrailFlags{}
+	fs.StringVar(&f.url, "cloudtrail", "", "follow the CloudTrail logs delivered to s3://BUCKET/PREFIX, evaluating each record with the\n"+
+		"aws_cloudtrail rules (mamori's built-in ones, or those in --rules); credentials from the AWS environment")
+	fs.StringVar(&f.s3.region, "cloudtrail-region", "", "the bucket's AWS region; default AWS_REGION or the shared config")
+	fs.StringVar(&f.s3.endpoint, "cloudtrail-endpoint", "", "URL of an S3-compatible store (MinIO, Ceph, Versity) instead of AWS")
+	fs.StringVar(&f.checkpoint, "cloudtrail-checkpoint", defaultCloudtrailCheckpoint, "file recording what has been read of the bucket, so that a restart neither loses nor repeats a record")
+	fs.DurationVar(&f.interval, "cloudtrail-interval", time.Minute, "how often to list the bucket for new log files")
+	fs.StringVar(&f.since, "cloudtrail-since", "", "with no checkpoint yet, skip log files older than this: a duration (24h) or a time\n"+
+		"(2024-08-01T00:00:00Z); default the bucket's whole history")
+	return f
+}
+
+// s3Flags reach a bucket: its region, or an S3-compatible store.
+type s3Flags struct{ region, endpoint string }
+
+func (f s3Flags) config(url string) (s3live.Config, error) {
+	bucket, prefix, err := s3live.ParseURL(url)
+	if err != nil {
+		return s3live.Config{}, usageError{err.Error()}
+	}
+	return s3live.Config{Bucket: bucket, Prefix: prefix, Region: f.region, Endpoint: f.endpoint}, nil
+}
+
+// cloudtrailFollower evaluates the records of a bucket as they arrive and
+// writes their alerts with the agent's other alerts.
+type cloudtrailFollower struct {
+	src *s3live.Source
+	det *cloudtrail.Detector
+	out *output.Writer
+	log *slog.Logger
+}
+
+// builtinRules are the rules "builtin" adds for CloudTrail: mamori's own.
+func (f *cloudtrailFlags) builtinRules() []rules.File {
+	if f.url == "" {
+		return nil
+	}
+	return []rules.File{defaults.CloudTrailFile()}
+}
+
+// check refuses flags that cannot work, before the agent starts anything;
+// it fills f.cfg for open.
+func (f *cloudtrailFlags) check(rs *rules.Ruleset, stderr io.Writer) error {
+	if f.url == "" {
+		return nil
+	}
+	var err error
+	if f.cfg, err = f.s3.config(f.url); err != nil {
+		return err
+	}
+	if rs == nil {
+		return usageError{"--cloudtrail evaluates records with rules: it cannot be used with --rules none"}
+	}
+	if f.interval < time.Second {
+		return usageError{"--cloudtrail-interval: must be at least 1s"}
+	}
+	if f.cfg.Since, err = parseSince(f.since); err != nil {
+		return usageError{"--cloudtrail-since: " + err.Error()}
+	}
+	if err := reportCloudtrailRules(stderr, rs); err != nil {
+		return fmt.Errorf("--cloudtrail: %w", err)
+	}
+	f.cfg.Checkpoint, f.cfg.Interval = f.checkpoint, f.interval
+	return nil
+}
+
+// open connects to the bucket and takes the checkpoint; nil without
+// --cloudtrail. Alerts go to out, from hostname node.
+func (f *cloudtrailFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, node string, log *slog.Logger) (*cloudtrailFollower, error) {
+	if f.url == "" {
+		return nil, nil
+	}
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	log = log.With("part", "cloudtrail")
+	src, err := s3live.Open(context.Background(), f.cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("--cloudtrail: %w", err)
+	}
+	log.Info("following CloudTrail", "location", src.Location(), "checkpoint", f.cfg.Checkpoint, "interval", f.cfg.Interval)
+	return &cloudtrailFollower{
+		src: src,
+		det: cloudtrail.NewDetector(rs, cloudtrail.DetectorConfig{All: all, Hostname: node}),
+		out: out,
+		log: log,
+	}, nil
+}
+
+// parseSince reads a duration back from now, or a time.
+func parseSince(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a duration (24h) nor a time (2024-08-01T00:00:00Z)", s)
+	}
+	return t, nil
+}
+
+// start follows the bucket until ctx ends or the returned stop is called;
+// stop waits for the checkpoint to be saved. A nil follower does nothing.
+func (c *cloudtrailFollower) start(ctx context.Context) (stop func()) {
+	if c == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer c.src.Close()
+		if err := c.src.Run(ctx, c.evaluate, func(e *cloudtrail.Error) {
+			c.log.Warn("unreadable CloudTrail log skipped", "err", e)
+		}); err != nil {
+			c.log.Error("stopped following CloudTrail", "err", err)
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+// evaluate runs one record through the rules; the record is acknowledged
+// (the checkpoint moves past it) only when its alerts are written.
+func (c *cloudtrailFollower) evaluate(r *cloudtrail.Record) error {
+	var werr error
+	c.det.Detect(r, func(a *event.Alert) {
+		if err := c.out.WriteAlert(a); err != nil && werr == nil {
+			werr = fmt.Errorf("write alert: %w", err)
+		}
+	})
+	return werr
+}
