@@ -86,11 +86,6 @@ func ratio(a, b int) string {
 // each known one must still be one. Every event runs through its own
 // Detector: the events are unrelated examples, not one account's history.
 func TestMamoriRulesOnPanther(t *testing.T) {
-	f, err := os.Open(corpora(t, "cloudtrail", "panther-analysis-tests", "cloudtrail_rule_test_events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	rs := loadMamori(t)
 	scores := make([]pantherScore, len(pantherPairs))
 	for i, p := range pantherPairs {
@@ -100,19 +95,8 @@ func TestMamoriRulesOnPanther(t *testing.T) {
 	elsewhere := map[string]int{}
 	shared := NewDetector(rs, DetectorConfig{All: true})
 	seenElsewhere := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
 	var rd Reader
-	for sc.Scan() {
-		var tc struct {
-			RuleID   string          `json:"rule_id"`
-			Test     string          `json:"test_name"`
-			Expected bool            `json:"expected_result"`
-			Log      json.RawMessage `json:"log"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &tc); err != nil {
-			t.Fatal(err)
-		}
+	for _, tc := range pantherCases(t) {
 		rd.Parse(tc.RuleID, tc.Log, func(r *Record) {
 			fired := map[string]bool{}
 			NewDetector(rs, DetectorConfig{All: true}).Detect(r, func(a *event.Alert) { fired[a.Rule] = true })
@@ -167,9 +151,6 @@ func TestMamoriRulesOnPanther(t *testing.T) {
 			})
 		}, func(e *Error) { t.Errorf("%s %q: %v", tc.RuleID, tc.Test, e) })
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
 	for k, rule := range pantherElsewhere {
 		if !seenElsewhere[k] {
 			t.Errorf("%q no longer fires on %s", rule, k)
@@ -203,6 +184,38 @@ func TestMamoriRulesOnPanther(t *testing.T) {
 	for _, n := range names {
 		t.Logf("%q also fired on %d events labelled for unmapped Panther rules", n, elsewhere[n])
 	}
+}
+
+// pantherCase is one of Panther's labelled events.
+type pantherCase struct {
+	RuleID   string          `json:"rule_id"`
+	Test     string          `json:"test_name"`
+	Expected bool            `json:"expected_result"`
+	Log      json.RawMessage `json:"log"`
+}
+
+// pantherCases reads Panther's labelled CloudTrail events, in file order.
+func pantherCases(t *testing.T) []pantherCase {
+	t.Helper()
+	f, err := os.Open(corpora(t, "cloudtrail", "panther-analysis-tests", "cloudtrail_rule_test_events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var cases []pantherCase
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var tc pantherCase
+		if err := json.Unmarshal(sc.Bytes(), &tc); err != nil {
+			t.Fatalf("Panther event %d: %v", len(cases)+1, err)
+		}
+		cases = append(cases, tc)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return cases
 }
 
 func contains(l []string, s string) bool {

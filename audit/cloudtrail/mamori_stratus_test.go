@@ -1,7 +1,6 @@
 package cloudtrail
 
 import (
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -117,34 +116,6 @@ func TestMamoriRulesOnOTRF(t *testing.T) {
 	}
 }
 
-// BenchmarkScanMamori parses the Stratus detonations from memory and
-// evaluates them with the built-in rules, as `mamori cloudtrail scan`
-// does by default.
-func BenchmarkScanMamori(b *testing.B) {
-	dir := corpora(b, "cloudtrail", "stratus-red-team")
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	var data [][]byte
-	size := 0
-	for _, p := range paths {
-		d, err := os.ReadFile(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		data = append(data, d)
-		size += len(d)
-	}
-	d := NewDetector(loadMamori(b), DetectorConfig{All: true})
-	b.SetBytes(int64(size))
-	b.ResetTimer()
-	records := 0
-	for b.Loop() {
-		var rd Reader
-		for _, buf := range data {
-			rd.Parse("f", buf, func(r *Record) {
-				records++
-				d.Detect(r, func(*event.Alert) {})
-			}, func(e *Error) { b.Fatal(e) })
-		}
-	}
-	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-}
+// BenchmarkScanMamori is BenchmarkScan with the built-in rules, as
+// `mamori cloudtrail scan` runs by default.
+func BenchmarkScanMamori(b *testing.B) { benchScan(b, loadMamori(b)) }

@@ -1,9 +1,6 @@
 package cloudtrail
 
 import (
-	"bufio"
-	"encoding/json"
-	"os"
 	"testing"
 
 	"github.com/mamori-dev/mamori/event"
@@ -18,11 +15,6 @@ import (
 // Falco's rule of that name watches PutBucketPublicAccessBlock, so they are
 // not paired.)
 func TestPantherLabelledEvents(t *testing.T) {
-	f, err := os.Open(corpora(t, "cloudtrail", "panther-analysis-tests", "cloudtrail_rule_test_events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	same := map[string]string{
 		"AWS.CloudTrail.Stopped":            "CloudTrail Logging Disabled",
 		"AWS.CloudTrail.Created":            "CloudTrail Trail Created",
@@ -41,19 +33,8 @@ func TestPantherLabelledEvents(t *testing.T) {
 		{"AWS.S3.DeleteBucketEncryption", "Non-S3 Event"}:          "Falco's rule checks ct.name only, not ct.src; the event is hand-made",
 	}
 	d := NewDetector(loadUpstream(t), DetectorConfig{All: true})
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
 	var rd Reader
-	for sc.Scan() {
-		var tc struct {
-			RuleID   string          `json:"rule_id"`
-			Test     string          `json:"test_name"`
-			Expected bool            `json:"expected_result"`
-			Log      json.RawMessage `json:"log"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &tc); err != nil {
-			t.Fatal(err)
-		}
+	for _, tc := range pantherCases(t) {
 		falco, ok := same[tc.RuleID]
 		if !ok {
 			continue

@@ -115,8 +115,13 @@ func TestStratusTechniques(t *testing.T) {
 	}
 }
 
-// BenchmarkScan parses and evaluates the Stratus detonations, from memory.
-func BenchmarkScan(b *testing.B) {
+// BenchmarkScan parses and evaluates the Stratus detonations, from
+// memory, with the upstream rules.
+func BenchmarkScan(b *testing.B) { benchScan(b, loadUpstream(b)) }
+
+// benchScan parses the Stratus detonations from memory and evaluates them
+// with rs.
+func benchScan(b *testing.B, rs *rules.Ruleset) {
 	dir := corpora(b, "cloudtrail", "stratus-red-team")
 	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	var data [][]byte
@@ -129,7 +134,7 @@ func BenchmarkScan(b *testing.B) {
 		data = append(data, d)
 		size += len(d)
 	}
-	d := NewDetector(loadUpstream(b), DetectorConfig{All: true})
+	d := NewDetector(rs, DetectorConfig{All: true})
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	records := 0
