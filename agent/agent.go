@@ -27,7 +27,9 @@ import (
 	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/probe"
 	"github.com/mamori-dev/mamori/proctree"
+	"github.com/mamori-dev/mamori/runtimehook"
 	"github.com/mamori-dev/mamori/sensor"
+	"github.com/mamori-dev/mamori/workload"
 )
 
 // DefaultHealthAddr is where the agent serves /metrics and /status.
@@ -65,6 +67,13 @@ type Config struct {
 	MaxAncestors int
 	// Version is reported in status.
 	Version string
+	// HookSocket, when set with Policies, is the unix socket on which the
+	// agent answers `mamori oci-hook run`: containers are judged by the
+	// creation controls before their entrypoint runs.
+	HookSocket string
+	// Images is what the agent knows about images (the registered-images
+	// store) for the image controls at creation; nil for none.
+	Images workload.Images
 }
 
 // Agent is a running node agent.
@@ -83,6 +92,8 @@ type Agent struct {
 	netMu      sync.Mutex
 	netRules   map[string]*netState // by container id
 	digests    exeDigests
+	hookL      net.Listener
+	hookJudged atomic.Uint64
 
 	handled     atomic.Uint64
 	lastEvent   atomic.Int64 // Unix ns of the newest event handled
@@ -123,6 +134,13 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("container attribution: %w", err)
 	}
 	a.tree = proctree.New(proctree.Config{MaxAncestors: cfg.MaxAncestors}, log.With("part", "proctree"))
+	if cfg.HookSocket != "" && cfg.Policies != nil {
+		if a.hookL, err = runtimehook.Listen(cfg.HookSocket); err != nil {
+			a.containers.Close()
+			a.closeListener()
+			return nil, err
+		}
+	}
 	if cfg.Policies != nil {
 		a.guard = guard.New(cfg.Policies, guard.Config{
 			Host:     policy.HostFacts{Hostname: a.cfg.Node},
@@ -166,6 +184,9 @@ func (a *Agent) closeListener() {
 	if a.listener != nil {
 		a.listener.Close()
 	}
+	if a.hookL != nil {
+		a.hookL.Close()
+	}
 }
 
 // Run processes events until ctx ends, then drains the ring buffer, flushes
@@ -186,6 +207,18 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 		go func() { <-bg.Done(); srv.Close() }()
+	}
+	if a.hookL != nil {
+		srv := &http.Server{Handler: runtimehook.Handler(a.judgeCreate), ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(a.hookL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("hook server stopped: containers are created without the creation controls", "err", err)
+			}
+		}()
+		go func() { <-bg.Done(); srv.Close() }()
+		a.log.Info("creation controls: answering the OCI hook", "socket", a.cfg.HookSocket)
 	}
 	wg.Add(1)
 	go func() {

@@ -250,6 +250,18 @@ func (r *Resolver) resolve(cgroupID uint64, pid uint32) *entry {
 	return e
 }
 
+// Describe returns what runtime's own state says about container id, for
+// a container that has no process to look up by cgroup yet (one being
+// created). runtime is Podman or Containerd; the error says what could not
+// be read, and the container returned always has its ID.
+func (r *Resolver) Describe(runtime, id string) (*event.Container, error) {
+	c, err := r.metadata(CgroupRef{Runtime: runtime, ID: id})
+	if c == nil {
+		return &event.Container{ID: id, Runtime: runtime}, fmt.Errorf("no %s container %s", runtime, id)
+	}
+	return c, err
+}
+
 // metadata asks the runtime the path names. It returns nil, nil when the path
 // was a weak match that the runtime does not know.
 func (r *Resolver) metadata(ref CgroupRef) (*event.Container, error) {

@@ -23,6 +23,7 @@ import (
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/defaults"
 	"github.com/mamori-dev/mamori/rules/syscalls"
+	"github.com/mamori-dev/mamori/runtimehook"
 	"github.com/mamori-dev/mamori/sensor"
 )
 
@@ -58,6 +59,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	ancestors := fs.Int("ancestors", 8, "ancestors attached to each event")
 	node := fs.String("node", "", "node name in events; default the hostname")
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	hookSocket := fs.String("hook-socket", runtimehook.DefaultSocket, "answer `mamori oci-hook run` on this unix socket: containers are judged by the creation controls\n"+
+		"before their entrypoint runs (install the hook with `mamori oci-hook install`); empty to turn off")
 	ct := addCloudtrailFlags(fs)
 	if err := parseFlags(fs, args, agentHelp); err != nil {
 		return err
@@ -116,6 +119,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		RingBufferBytes: ringBytes,
 		MaxAncestors:    *ancestors,
 		Version:         version,
+		HookSocket:      *hookSocket,
 	}
 	if len(prefixes) > 0 {
 		cfg.SensitivePrefixes = prefixes

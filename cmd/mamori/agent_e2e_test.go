@@ -66,7 +66,17 @@ func launch(t *testing.T, outFlag string, args ...string) *agentProc {
 		t.Skip("the agent loads eBPF programs: run the tests as root")
 	}
 	a := &agentProc{out: filepath.Join(t.TempDir(), "out.json"), addr: freeAddr(t), stderr: &strings.Builder{}}
-	a.cmd = exec.Command(mamoriBin, append([]string{"agent", outFlag, a.out, "--format", "json", "--health-addr", a.addr}, args...)...)
+	// Each agent answers hooks on a socket of its own: agents of other
+	// test processes may run at the same time.
+	hook := filepath.Join(t.TempDir(), "hook.sock")
+	if slices.Contains(args, "--hook-socket") {
+		hook = ""
+	}
+	base := []string{"agent", outFlag, a.out, "--format", "json", "--health-addr", a.addr}
+	if hook != "" {
+		base = append(base, "--hook-socket", hook)
+	}
+	a.cmd = exec.Command(mamoriBin, append(base, args...)...)
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -25,7 +25,11 @@ func commands() []command {
 		{"agent", "run the node agent: the eBPF sensor, enrichment and outputs", runAgent},
 		{"rules", "check Falco rules files against the sensor, list fields, replay events", runRules},
 		{"policy", "validate runtime policies, explain what applies to a container", runPolicy},
+		{"admission", "serve the Kubernetes admission webhook that refuses what breaks policy", runAdmission},
+		{"check", "check Kubernetes manifests against the policies before they are applied", runCheck},
+		{"oci-hook", "judge containers at creation: install the OCI runtime hook, or run it", runOCIHook},
 		{"cloudtrail", "scan AWS CloudTrail logs with Falco's aws_cloudtrail rules", runCloudtrail},
+		{"k8saudit", "scan Kubernetes audit logs, or serve as the audit webhook, with k8s_audit rules", runK8saudit},
 		{"status", "show a running agent's health, or what this kernel supports", runStatus},
 		{"version", "print the version", func([]string, io.Writer, io.Writer) error { fmt.Println("mamori", version); return nil }},
 	}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mamori-dev/mamori/runtimehook"
+)
+
+const ociHookHelp = `Usage:
+  mamori oci-hook install [--dir DIR] [--socket PATH] [--fail-closed] [--timeout D]
+  mamori oci-hook run [--socket PATH] [--fail-closed] [--timeout D]
+
+The creation controls of the runtime policies (limitContainerPrivileges,
+preventDefaultOverride, volumesBlocklist, readOnlyRootFilesystem,
+blockUnregisteredImages, blockNonCompliantImages, blockPrivilegeEscalation,
+imageReferences, hostPathVolumes) are checked when a container is created,
+before its entrypoint runs, by an OCI runtime hook that asks the node agent.
+
+install writes the hook file (` + runtimehook.HookFileName + `) that podman and CRI-O read
+from their hooks directory: every container created from then on is judged
+by the agent listening on --socket (mamori agent --hook-socket, same
+default). Containerd does not read hooks directories; in Kubernetes use the
+admission webhook (mamori admission serve).
+
+run is what the runtime executes (stage createRuntime): it reads the
+container's state on stdin, asks the agent, and exits 0 to let the
+container start or 1 to refuse it, printing why on stderr. If the agent
+cannot be asked within --timeout, the container starts (with a message on
+stderr), or, with --fail-closed, it is refused.
+
+Exit status of run: 0 allowed, 1 refused or failed closed, 2 usage.
+`
+
+func runOCIHook(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, ociHookHelp)
+		if len(args) == 0 {
+			return usageError{"a subcommand is needed: install or run"}
+		}
+		return nil
+	}
+	switch args[0] {
+	case "install":
+		return runOCIHookInstall(args[1:], stdout)
+	case "run":
+		return runOCIHookRun(args[1:], os.Stdin, stderr)
+	}
+	return usageError{fmt.Sprintf("unknown subcommand %q: use install or run", args[0])}
+}
+
+type hookFlags struct {
+	socket     *string
+	failClosed *bool
+	timeout    *time.Duration
+}
+
+func addHookFlags(fs *flag.FlagSet) hookFlags {
+	return hookFlags{
+		socket:     fs.String("socket", runtimehook.DefaultSocket, "the agent's hook socket (mamori agent --hook-socket)"),
+		failClosed: fs.Bool("fail-closed", false, "refuse containers when the agent cannot be asked (default: let them start)"),
+		timeout:    fs.Duration("timeout", 10*time.Second, "how long to wait for the agent"),
+	}
+}
+
+func runOCIHookInstall(args []string, stdout io.Writer) error {
+	fs := newFlagSet("oci-hook install")
+	dir := fs.String("dir", runtimehook.DefaultHooksDir, "the runtime's hooks directory (podman and CRI-O also read /etc/containers/oci/hooks.d)")
+	hf := addHookFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, ociHookHelp)
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the mamori binary to register: %w", err)
+	}
+	if self, err = filepath.EvalSymlinks(self); err != nil {
+		return err
+	}
+	p, err := runtimehook.Install(*dir, runtimehook.HookConfig{Binary: self, Socket: *hf.socket, FailClosed: *hf.failClosed, Timeout: *hf.timeout})
+	if err != nil {
+		return fmt.Errorf("install the hook: %w", err)
+	}
+	fmt.Fprintf(stdout, "installed %s: containers created from now on are judged by the agent on %s\n", p, *hf.socket)
+	if *hf.socket != runtimehook.DefaultSocket {
+		fmt.Fprintf(stdout, "run the agent with: mamori agent --hook-socket %s\n", *hf.socket)
+	}
+	return nil
+}
+
+// errRefused makes run exit 1 after it has said why.
+var errRefused = errors.New("container refused")
+
+func runOCIHookRun(args []string, stdin io.Reader, stderr io.Writer) error {
+	fs := newFlagSet("oci-hook run")
+	hf := addHookFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, ociHookHelp)
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	st, err := runtimehook.ReadState(stdin)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *hf.timeout)
+	defer cancel()
+	a, err := runtimehook.Ask(ctx, *hf.socket, st)
+	if err != nil {
+		if *hf.failClosed {
+			return fmt.Errorf("container %.12s refused: %w (--fail-closed)", st.ID, err)
+		}
+		fmt.Fprintf(stderr, "mamori oci-hook: container %.12s not judged, it starts: %v\n", st.ID, err)
+		return nil
+	}
+	for _, w := range a.Warnings {
+		fmt.Fprintf(stderr, "mamori: warning (audit): %s\n", w)
+	}
+	if !a.Allow {
+		fmt.Fprintf(stderr, "mamori: container %.12s refused by policy:\n  %s\n", st.ID, strings.Join(a.Reasons, "\n  "))
+		return errRefused
+	}
+	return nil
+}

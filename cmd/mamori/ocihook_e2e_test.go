@@ -1,0 +1,153 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/podmantest"
+)
+
+const creationPolicies = `apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata:
+  name: locked-down
+spec:
+  mode: enforce
+  scope:
+    container:
+      labels:
+        app: locked
+  controls:
+    limitContainerPrivileges:
+      block: [privileged, hostNetwork, addedCapabilities]
+    volumesBlocklist:
+      paths: ["/etc", "/etc/**", "/run/podman/podman.sock"]
+---
+apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata:
+  name: read-only-audit
+spec:
+  mode: audit
+  scope:
+    container:
+      labels:
+        app: audited
+  controls:
+    readOnlyRootFilesystem: {}
+`
+
+// TestOCIHookCreationControls installs mamori's OCI hook into a hooks
+// directory of the test's own, runs the agent, and creates real podman
+// containers: those an enforcing policy refuses never start, and say why;
+// an auditing policy lets its container start with an alert; a container
+// outside every scope starts; with the agent gone, the hook fails open, or
+// closed when installed with --fail-closed.
+func TestOCIHookCreationControls(t *testing.T) {
+	podmantest.Require(t)
+	image := podmantest.Image
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	os.Mkdir(polDir, 0o755)
+	os.WriteFile(filepath.Join(polDir, "creation.yaml"), []byte(creationPolicies), 0o644)
+	hooks, closedHooks := filepath.Join(dir, "hooks"), filepath.Join(dir, "hooks-closed")
+	socket := filepath.Join(dir, "hook.sock")
+	for _, args := range [][]string{
+		{"oci-hook", "install", "--dir", hooks, "--socket", socket, "--timeout", "3s"},
+		{"oci-hook", "install", "--dir", closedHooks, "--socket", socket, "--timeout", "3s", "--fail-closed"},
+	} {
+		if out, err := exec.Command(mamoriBin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--hook-socket", socket)
+
+	n := 0
+	create := func(hooksDir, label string, args ...string) (string, string, error) {
+		n++
+		name := strings.ToLower(t.Name()) + "-" + string(rune('a'+n))
+		argv := append([]string{"--hooks-dir", hooksDir, "run", "--rm", "--name", name, "--network", "none", "--label", "app=" + label}, args...)
+		argv = append(argv, image, "true")
+		out, err := exec.Command("podman", argv...).CombinedOutput()
+		t.Cleanup(func() { exec.Command("podman", "rm", "-f", name).Run() })
+		return name, string(out), err
+	}
+	refused := []struct {
+		args    []string
+		control string
+		why     string
+	}{
+		{[]string{"--privileged"}, "limitContainerPrivileges", "privileged"},
+		{[]string{"--cap-add", "SYS_PTRACE"}, "limitContainerPrivileges", "SYS_PTRACE"},
+		{[]string{"-v", "/etc:/host-etc:ro"}, "volumesBlocklist", "/etc"},
+	}
+	names := map[string]string{}
+	for _, r := range refused {
+		name, out, err := create(hooks, "locked", r.args...)
+		if err == nil {
+			t.Errorf("podman run %v started under an enforcing policy:\n%s", r.args, out)
+			continue
+		}
+		if !strings.Contains(out, "refused by policy") || !strings.Contains(out, r.why) {
+			t.Errorf("podman run %v failed without saying why (want %q):\n%s", r.args, r.why, out)
+		}
+		names[name] = r.control
+	}
+	if _, out, err := create(hooks, "locked"); err != nil {
+		t.Errorf("a container that breaks no enforced control was refused: %v\n%s", err, out)
+	}
+	audited, out, err := create(hooks, "audited")
+	if err != nil {
+		t.Errorf("an audited container was refused: %v\n%s", err, out)
+	}
+	if _, out, err := create(hooks, "other", "--privileged"); err != nil {
+		t.Errorf("a container outside every policy's scope was refused: %v\n%s", err, out)
+	}
+
+	alerts := a.stop(t)
+	got := map[string]*event.Alert{}
+	for i := range alerts {
+		al := &alerts[i]
+		if al.Container == nil || al.Source != "runtime" {
+			continue
+		}
+		got[al.Container.Name+"/"+al.Control] = al
+	}
+	for name, control := range names {
+		al := got[name+"/"+control]
+		if al == nil {
+			t.Errorf("no %s alert for refused container %s; have %v", control, name, keys(got))
+			continue
+		}
+		if al.Action != event.Blocked || al.Policy != "locked-down" {
+			t.Errorf("alert for %s: action %q policy %q: %s", name, al.Action, al.Policy, al.Output)
+		}
+	}
+	if al := got[audited+"/readOnlyRootFilesystem"]; al == nil || al.Action != event.Audited || al.Policy != "read-only-audit" {
+		t.Errorf("audited container's alert: %+v (have %v)", al, keys(got))
+	}
+
+	// The agent is gone: the default hook lets containers start and says
+	// so; the fail-closed one refuses them.
+	if _, out, err := create(hooks, "locked", "--privileged"); err != nil || !strings.Contains(out, "not judged") {
+		t.Logf("podman output: %s", out)
+		if err != nil {
+			t.Errorf("fail-open hook refused a container with the agent down: %v", err)
+		}
+	}
+	if _, out, err := create(closedHooks, "other"); err == nil {
+		t.Errorf("fail-closed hook let a container start with the agent down:\n%s", out)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
