@@ -39,6 +39,11 @@ are evaluated in the order read, which matters to the rules that remember
 earlier records (an ECR tag's previous digest): name the files oldest
 first; CloudTrail's own file names sort by time.
 
+A PATH s3://BUCKET/PREFIX reads every log object under the prefix once,
+oldest first, after the local paths (credentials from the AWS environment;
+--region, or --endpoint for an S3-compatible store). To follow a bucket as
+logs arrive, use mamori agent --cloudtrail.
+
 Alerts are written as JSON lines to stdout or, appended, to --output. On a
 terminal, a progress bar counts the bytes read. A summary by rule and
 priority goes to stderr at the end. A file or record that cannot be read
@@ -72,6 +77,9 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 	noDefaults := fs.Bool("no-default-rules", false, "do not load mamori's built-in CloudTrail rules: run only the --rules files")
 	outPath := fs.String("output", "", "append alerts to this file instead of writing them to stdout")
 	all := fs.Bool("all", false, "raise an alert for every matching rule, not only the first (Falco's rule_matching: all)")
+	var s3f s3Flags
+	fs.StringVar(&s3f.region, "region", "", "AWS region of the s3:// buckets; default AWS_REGION or the shared config")
+	fs.StringVar(&s3f.endpoint, "endpoint", "", "URL of an S3-compatible store holding the s3:// buckets, instead of AWS")
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, cloudtrailHelp)
 	}
@@ -109,7 +117,8 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 		sum.errors++
 		fmt.Fprintf(stderr, "%sskipped: %v\n", clearLine, e)
 	}
-	files := cloudtrail.LogFiles(fs.Args(), bad)
+	locals, buckets := splitS3(fs.Args())
+	files := cloudtrail.LogFiles(locals, bad)
 	sizes := make([]int64, len(files))
 	var total int64
 	for i, f := range files {
@@ -120,19 +129,23 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 	}
 	bar := progress.New(stderr, "cloudtrail scan", total)
 	var rd cloudtrail.Reader
+	handle := func(r *cloudtrail.Record) {
+		sum.record(r)
+		det.Detect(r, func(a *event.Alert) {
+			sum.alert(a)
+			if err := out.WriteAlert(a); err != nil && writeErr == nil {
+				writeErr = fmt.Errorf("write alert: %w", err)
+			}
+		})
+	}
 	for i, f := range files {
-		rd.ReadFile(f, func(r *cloudtrail.Record) {
-			sum.record(r)
-			det.Detect(r, func(a *event.Alert) {
-				sum.alert(a)
-				if err := out.WriteAlert(a); err != nil && writeErr == nil {
-					writeErr = fmt.Errorf("write alert: %w", err)
-				}
-			})
-		}, bad)
+		rd.ReadFile(f, handle, bad)
 		bar.Add(sizes[i])
 	}
 	bar.Done()
+	for _, u := range buckets {
+		scanS3(u, s3f, handle, bad)
+	}
 	if err := out.Close(); err != nil && writeErr == nil {
 		writeErr = fmt.Errorf("write alerts: %w", err)
 	}

@@ -169,3 +169,32 @@ func (c *cloudtrailFollower) evaluate(r *cloudtrail.Record) error {
 	})
 	return werr
 }
+
+// splitS3 separates s3://BUCKET/PREFIX locations from local paths.
+func splitS3(paths []string) (local, buckets []string) {
+	for _, p := range paths {
+		if s3live.IsURL(p) {
+			buckets = append(buckets, p)
+		} else {
+			local = append(local, p)
+		}
+	}
+	return local, buckets
+}
+
+// scanS3 reads every log object under url once, whole, with no
+// checkpoint. A location that cannot be listed goes to bad, like a file.
+func scanS3(url string, s3f s3Flags, fn func(*cloudtrail.Record), bad func(*cloudtrail.Error)) {
+	cfg, err := s3f.config(url)
+	if err == nil {
+		var src *s3live.Source
+		ctx := context.Background()
+		if src, err = s3live.Open(ctx, cfg, slog.New(slog.DiscardHandler)); err == nil {
+			_, err = src.Poll(ctx, func(r *cloudtrail.Record) error { fn(r); return nil }, bad)
+			src.Close()
+		}
+	}
+	if err != nil {
+		bad(&cloudtrail.Error{File: url, Record: -1, Err: err})
+	}
+}

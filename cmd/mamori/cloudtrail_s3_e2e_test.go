@@ -66,11 +66,7 @@ func TestAgentCloudtrailS3(t *testing.T) {
 	cloudtrailCorpus(t, "stratus-red-team")
 	st := s3test.Start(t)
 	st.CreateBucket(t, "trail")
-	t.Setenv("AWS_ACCESS_KEY_ID", s3test.Access)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", s3test.Secret)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	s3Env(t)
 	args := []string{"--cloudtrail", "s3://trail/AWSLogs/", "--cloudtrail-endpoint", st.Endpoint,
 		"--cloudtrail-checkpoint", filepath.Join(t.TempDir(), "state", "cloudtrail.json"), "--cloudtrail-interval", "1s"}
 
@@ -115,5 +111,44 @@ func TestAgentCloudtrailFlags(t *testing.T) {
 		if code != 2 || !strings.Contains(out, tc.want) {
 			t.Errorf("mamori agent %s: exit %d, output %q; want exit 2 and %q", strings.Join(tc.args, " "), code, out, tc.want)
 		}
+	}
+}
+
+// s3Env points the AWS SDK of a mamori process at the test store's
+// credentials and nothing else of the machine's.
+func s3Env(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", s3test.Access)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s3test.Secret)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+}
+
+// TestCloudtrailScanS3: `mamori cloudtrail scan s3://...` reads every log
+// object of a bucket once with the built-in rules, reports a malformed one
+// and exits 1; a bucket that does not exist is reported as such.
+func TestCloudtrailScanS3(t *testing.T) {
+	cloudtrailCorpus(t, "stratus-red-team")
+	st := s3test.Start(t)
+	st.CreateBucket(t, "trail")
+	s3Env(t)
+	putDetonation(t, st, 1, "aws.defense-evasion.cloudtrail-delete")
+	putDetonation(t, st, 2, "aws.exfiltration.ec2-security-group-open-port-22-ingress")
+	broken := s3test.DeliveryKey(3, "BROKEN")
+	st.Put(t, "trail", broken, []byte("not gzip, not JSON"))
+
+	alerts, log, code := scanWith(t, []string{"--endpoint", st.Endpoint}, "s3://trail/AWSLogs/")
+	rules := map[string]int{}
+	for _, a := range alerts {
+		rules[a.Rule]++
+	}
+	if code != 1 || rules["CloudTrail Trail Stopped, Deleted or Narrowed"] == 0 || rules["Security Group Opened to the Internet"] == 0 ||
+		!strings.Contains(log, "skipped: s3://trail/"+broken) {
+		t.Errorf("exit %d, alerts by rule %v\n%s", code, rules, log)
+	}
+
+	_, log, code = scanWith(t, []string{"--endpoint", st.Endpoint}, "s3://nosuchbucket/")
+	if code != 1 || !strings.Contains(log, "no such bucket") {
+		t.Errorf("missing bucket: exit %d\n%s", code, log)
 	}
 }
