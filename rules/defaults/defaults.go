@@ -1,7 +1,9 @@
 // Package defaults holds mamori's own detection rules, written in the Falco
-// rule language for the sensor's events and embedded in the binary. The
-// agent runs them when it is given no --rules file. It owns the rules' text
-// and nothing else; upstream Falco rules are never copied here.
+// rule language and embedded in the binary: for the sensor's events (the
+// agent runs them when it is given no --rules file), for CloudTrail records
+// and for Kubernetes audit events (the audit-log scanners and live modes
+// load them before any --rules file). It owns the rules' text and nothing
+// else; upstream Falco rules are never copied here.
 package defaults
 
 import (
