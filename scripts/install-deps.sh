@@ -7,6 +7,8 @@
 #   iproute2 openssh-client python3  test hosts in network namespaces, and real
 #                                  tools that upstream Falco rules look for
 #   podman runc ... containerd     real containers for the tests (setup-podman.sh)
+#   clamav-daemon clamav yara      malware scanning: the tests start their own
+#                                  clamd on a signature database they write
 #
 # Building and running the agent needs none of these: the BPF object is
 # committed, so `go build` needs no clang.
@@ -19,7 +21,7 @@ fi
 export PATH=$PATH:/usr/local/go/bin
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3"
+pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3 clamav-daemon clamav yara"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
