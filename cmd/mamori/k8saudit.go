@@ -17,6 +17,7 @@ import (
 	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/defaults"
+	"github.com/mamori-dev/mamori/rules/sigma"
 )
 
 const k8sauditHelp = `Usage:
@@ -87,9 +88,12 @@ func (f *k8sRuleFlags) load(w io.Writer) (*rules.Ruleset, error) {
 	if !*f.noBuiltin {
 		files = append(files, defaults.K8sAuditFile())
 	}
-	fs, err := rules.ReadFiles(f.files...)
+	fs, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{k8saudit.NewCatalog()}}, f.files...)
 	if err != nil {
 		return nil, err
+	}
+	for _, u := range untranslated {
+		fmt.Fprintln(w, u)
 	}
 	files = append(files, fs...)
 	if len(files) == 0 {
