@@ -6,6 +6,7 @@
 #   clang llvm libbpf-dev bpftool  regenerate the committed BPF object (CI checks it)
 #   iproute2 openssh-client python3  test hosts in network namespaces, and real
 #                                  tools that upstream Falco rules look for
+#   libpam-modules pamtester       a real PAM stack for the host-login tests (pam_exec)
 #   podman runc ... containerd     real containers for the tests (setup-podman.sh)
 #   clamav-daemon clamav yara      malware scanning: the tests start their own
 #                                  clamd on a signature database they write
@@ -21,7 +22,7 @@ fi
 export PATH=$PATH:/usr/local/go/bin
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3 clamav-daemon clamav yara"
+pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3 libpam-modules pamtester clamav-daemon clamav yara"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
