@@ -13,6 +13,7 @@ import (
 	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/defaults"
+	"github.com/mamori-dev/mamori/rules/sigma"
 )
 
 const cloudtrailHelp = `Usage:
@@ -89,7 +90,7 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		return usageError{"name at least one CloudTrail file or directory"}
 	}
-	rs, err := cloudtrailRuleset(ruleFiles, !*noDefaults)
+	rs, err := cloudtrailRuleset(ruleFiles, !*noDefaults, stderr)
 	if err != nil {
 		return err
 	}
@@ -161,14 +162,19 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 
 // cloudtrailRuleset loads mamori's built-in CloudTrail rules, when
 // builtin, then the named files, which may override and extend them.
-func cloudtrailRuleset(ruleFiles []string, builtin bool) (*rules.Ruleset, error) {
+// Sigma rules among them are translated; those that cannot be are listed
+// on stderr.
+func cloudtrailRuleset(ruleFiles []string, builtin bool, stderr io.Writer) (*rules.Ruleset, error) {
 	var files []rules.File
 	if builtin {
 		files = append(files, defaults.CloudTrailFile())
 	}
-	named, err := rules.ReadFiles(ruleFiles...)
+	named, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog()}}, ruleFiles...)
 	if err != nil {
 		return nil, err
+	}
+	for _, u := range untranslated {
+		fmt.Fprintln(stderr, u)
 	}
 	files = append(files, named...)
 	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog()}}, files...)
