@@ -119,16 +119,35 @@ func (o *Object) Spec(namespace string) *workload.Spec {
 		Kind: o.Kind, Name: o.Name, Namespace: o.Namespace, Labels: o.PodMeta.Labels,
 		HostNetwork: ps.HostNetwork, HostPID: ps.HostPID, HostIPC: ps.HostIPC, HostUsers: ps.HostUsers,
 		Paths: map[string]string{
-			workload.SpecRoot:        p,
-			workload.SpecHostNetwork: p + ".hostNetwork",
-			workload.SpecHostPID:     p + ".hostPID",
-			workload.SpecHostIPC:     p + ".hostIPC",
-			workload.SpecHostUsers:   p + ".hostUsers",
+			workload.SpecRoot:         p,
+			workload.SpecHostNetwork:  p + ".hostNetwork",
+			workload.SpecHostPID:      p + ".hostPID",
+			workload.SpecHostIPC:      p + ".hostIPC",
+			workload.SpecHostUsers:    p + ".hostUsers",
+			workload.SpecRunAsUser:    p + ".securityContext.runAsUser",
+			workload.SpecRunAsNonRoot: p + ".securityContext.runAsNonRoot",
+			workload.SpecSeccomp:      p + ".securityContext.seccompProfile.type",
+			workload.SpecAppArmor:     p + ".securityContext.appArmorProfile.type",
+			workload.SpecSELinux:      p + ".securityContext.seLinuxOptions",
 		},
 	}
 	if s.Namespace == "" {
 		s.Namespace = namespace
 	}
+	if psc := ps.SecurityContext; psc != nil {
+		d := &s.Defaults
+		d.RunAsUser, d.RunAsNonRoot = psc.RunAsUser, psc.RunAsNonRoot
+		if psc.SeccompProfile != nil {
+			d.Seccomp = string(psc.SeccompProfile.Type)
+		}
+		if psc.AppArmorProfile != nil {
+			d.AppArmor = string(psc.AppArmorProfile.Type)
+		}
+		if psc.SELinuxOptions != nil {
+			d.SELinux = seLinux(psc.SELinuxOptions)
+		}
+	}
+
 	if o.Kind == "Pod" {
 		s.Pod = o.Name
 	}
@@ -152,19 +171,14 @@ func (o *Object) Spec(namespace string) *workload.Spec {
 	return s
 }
 
-// container applies the pod-level security defaults to one container and
-// records where each setting is (or would be) written.
+// container converts one container's own settings (the pod's defaults are
+// in Spec.Defaults) and records where each is, or would be, written.
 func (o *Object) container(kind string, c *corev1.Container, path string) workload.Container {
-	psc := o.PodSpec.SecurityContext
-	if psc == nil {
-		psc = &corev1.PodSecurityContext{}
-	}
 	sc := c.SecurityContext
 	if sc == nil {
 		sc = &corev1.SecurityContext{}
 	}
 	scp := path + ".securityContext"
-	pscp := o.SpecPath + ".securityContext"
 	w := workload.Container{
 		Name: c.Name, Kind: kind, Image: c.Image,
 		AllowPrivilegeEscalation: sc.AllowPrivilegeEscalation,
@@ -189,22 +203,10 @@ func (o *Object) container(kind string, c *corev1.Container, path string) worklo
 			w.AddedCapabilities = append(w.AddedCapabilities, string(cp))
 		}
 	}
-	// A container's setting wins over the pod's; a finding about an
-	// inherited value points at the pod's field.
-	w.RunAsUser = sc.RunAsUser
-	if w.RunAsUser == nil && psc.RunAsUser != nil {
-		w.RunAsUser, w.Paths[workload.FieldRunAsUser] = psc.RunAsUser, pscp+".runAsUser"
-	}
-	w.RunAsNonRoot = sc.RunAsNonRoot
-	if w.RunAsNonRoot == nil && psc.RunAsNonRoot != nil {
-		w.RunAsNonRoot, w.Paths[workload.FieldRunAsNonRoot] = psc.RunAsNonRoot, pscp+".runAsNonRoot"
-	}
-	switch {
-	case sc.SeccompProfile != nil:
+	w.RunAsUser, w.RunAsNonRoot = sc.RunAsUser, sc.RunAsNonRoot
+	if sc.SeccompProfile != nil {
 		w.Seccomp = string(sc.SeccompProfile.Type)
 		w.Paths[workload.FieldSeccomp] += ".type"
-	case psc.SeccompProfile != nil:
-		w.Seccomp, w.Paths[workload.FieldSeccomp] = string(psc.SeccompProfile.Type), pscp+".seccompProfile.type"
 	}
 	switch ann := o.PodMeta.Annotations[corev1.DeprecatedAppArmorBetaContainerAnnotationKeyPrefix+c.Name]; {
 	case sc.AppArmorProfile != nil:
@@ -212,14 +214,9 @@ func (o *Object) container(kind string, c *corev1.Container, path string) worklo
 		w.Paths[workload.FieldAppArmor] += ".type"
 	case ann != "":
 		w.AppArmor, w.Paths[workload.FieldAppArmor] = appArmorAnnotation(ann), o.MetaPath+".annotations"
-	case psc.AppArmorProfile != nil:
-		w.AppArmor, w.Paths[workload.FieldAppArmor] = string(psc.AppArmorProfile.Type), pscp+".appArmorProfile.type"
 	}
-	switch {
-	case sc.SELinuxOptions != nil:
+	if sc.SELinuxOptions != nil {
 		w.SELinux = seLinux(sc.SELinuxOptions)
-	case psc.SELinuxOptions != nil:
-		w.SELinux, w.Paths[workload.FieldSELinux] = seLinux(psc.SELinuxOptions), pscp+".seLinuxOptions"
 	}
 	for j, pt := range c.Ports {
 		w.Ports = append(w.Ports, workload.Port{ContainerPort: pt.ContainerPort, HostPort: pt.HostPort,

@@ -83,6 +83,13 @@ func (k *Checker) pod(s *Spec, ctl *policy.Controls) []Finding {
 			}
 		}
 	}
+	d := &s.Defaults
+	if l := ctl.LimitContainerPrivileges; l.On() && l.Blocks("runAsRoot") && d.RunAsUser != nil && *d.RunAsUser == 0 {
+		out = append(out, Finding{Control: "limitContainerPrivileges", Check: "runAsRoot", Field: s.field(SpecRunAsUser),
+			Reason: "the pod runs its containers as root by default (runAsUser: 0)"})
+	}
+	out = append(out, confinement(ctl, "the pod's default", d.Seccomp, d.AppArmor, d.SELinux,
+		func(setting string) string { return s.field(setting) }, "")...)
 	for _, v := range s.Volumes {
 		if v.HostPath == "" {
 			continue
@@ -98,6 +105,38 @@ func (k *Checker) pod(s *Spec, ctl *policy.Controls) []Finding {
 		if h := ctl.HostPathVolumes; h.On() && !h.Allowed(v.HostPath) {
 			out = append(out, Finding{Control: "hostPathVolumes", Check: "hostPathVolumes", Field: field,
 				Reason: fmt.Sprintf("volume %q mounts host path %s; host paths are refused unless hostPathVolumes.allow lists them", v.Name, v.HostPath)})
+		}
+	}
+	return out
+}
+
+// confinement checks one level's seccomp, AppArmor and SELinux settings
+// (the pod's defaults or a container's own) against Prevent Override of
+// Default Configurations; field maps SpecSeccomp, SpecAppArmor and
+// SpecSELinux to the paths of that level's fields.
+func confinement(ctl *policy.Controls, who, seccomp, apparmor string, se SELinux, field func(string) string, container string) []Finding {
+	p := ctl.PreventDefaultOverride
+	if !p.On() {
+		return nil
+	}
+	var out []Finding
+	add := func(check, setting, format string, args ...any) {
+		out = append(out, Finding{Control: "preventDefaultOverride", Check: check, Container: container, Field: field(setting),
+			Reason: who + " " + fmt.Sprintf(format, args...)})
+	}
+	if seccomp == "Unconfined" && p.Blocks("seccompUnconfined") {
+		add("seccompUnconfined", SpecSeccomp, "seccomp profile is Unconfined: every system call is open to it")
+	}
+	if apparmor == "Unconfined" && p.Blocks("apparmorUnconfined") {
+		add("apparmorUnconfined", SpecAppArmor, "AppArmor profile is Unconfined")
+	}
+	if p.Blocks("selinuxDisabled") {
+		switch {
+		case se.Disabled:
+			add("selinuxDisabled", SpecSELinux, "has SELinux labelling disabled")
+		case se.Type != "" && !slices.Contains(SELinuxContainerTypes, se.Type):
+			out = append(out, Finding{Control: "preventDefaultOverride", Check: "selinuxDisabled", Container: container, Field: field(SpecSELinux) + ".type",
+				Reason: fmt.Sprintf("%s SELinux type is %s, outside the types that confine containers (%s)", who, se.Type, strings.Join(SELinuxContainerTypes, ", "))})
 		}
 	}
 	return out
@@ -128,7 +167,7 @@ func (k *Checker) container(s *Spec, c *Container, ctl *policy.Controls) []Findi
 			}
 		}
 		if l.Blocks("runAsRoot") {
-			if field, why := k.root(c); why != "" {
+			if field, why := k.root(s, c); why != "" {
 				add("limitContainerPrivileges", "runAsRoot", field, "%s", why)
 			}
 		}
@@ -143,23 +182,15 @@ func (k *Checker) container(s *Spec, c *Container, ctl *policy.Controls) []Findi
 			}
 		}
 	}
-	if p := ctl.PreventDefaultOverride; p.On() {
-		if c.Seccomp == "Unconfined" && p.Blocks("seccompUnconfined") {
-			add("preventDefaultOverride", "seccompUnconfined", c.field(FieldSeccomp), "runs without a seccomp profile (Unconfined): every system call is open to it")
+	out = append(out, confinement(ctl, fmt.Sprintf("%s %q's", c.kind(), c.Name), c.Seccomp, c.AppArmor, c.SELinux, func(setting string) string {
+		switch setting {
+		case SpecSeccomp:
+			return c.field(FieldSeccomp)
+		case SpecAppArmor:
+			return c.field(FieldAppArmor)
 		}
-		if c.AppArmor == "Unconfined" && p.Blocks("apparmorUnconfined") {
-			add("preventDefaultOverride", "apparmorUnconfined", c.field(FieldAppArmor), "runs without an AppArmor profile (Unconfined)")
-		}
-		if p.Blocks("selinuxDisabled") {
-			switch {
-			case c.SELinux.Disabled:
-				add("preventDefaultOverride", "selinuxDisabled", c.field(FieldSELinux), "runs with SELinux labelling disabled")
-			case c.SELinux.Type != "" && !slices.Contains(SELinuxContainerTypes, c.SELinux.Type):
-				add("preventDefaultOverride", "selinuxDisabled", c.field(FieldSELinux)+".type",
-					"runs in SELinux type %s, outside the types that confine containers (%s)", c.SELinux.Type, strings.Join(SELinuxContainerTypes, ", "))
-			}
-		}
-	}
+		return c.field(FieldSELinux)
+	}, c.Name)...)
 	if ctl.ReadOnlyRootFilesystem.On() && !c.ReadOnlyRootFilesystem {
 		add("readOnlyRootFilesystem", "readOnlyRootFilesystem", c.field(FieldReadOnlyRootFilesystem), "has a writable root filesystem; set readOnlyRootFilesystem: true")
 	}
@@ -224,22 +255,31 @@ func (k *Checker) lookup(ref string) (ImageStatus, bool) {
 
 // root says whether the container runs (or may run) as root, with the
 // field to fix; why is empty when it does not.
-func (k *Checker) root(c *Container) (field, why string) {
+func (k *Checker) root(s *Spec, c *Container) (field, why string) {
+	d := &s.Defaults
 	switch {
 	case c.RunAsUser != nil && *c.RunAsUser == 0:
 		return c.field(FieldRunAsUser), "runs as root (runAsUser: 0)"
-	case c.RunAsUser != nil:
+	case c.RunAsUser != nil || d.RunAsUser != nil:
+		return "", "" // a non-zero user, or the pod's root default, reported for the pod
+	case c.RunAsNonRoot != nil:
+		if *c.RunAsNonRoot {
+			return "", "" // the kubelet refuses to start it as root
+		}
+	case d.RunAsNonRoot != nil && *d.RunAsNonRoot:
 		return "", ""
-	case c.RunAsNonRoot != nil && *c.RunAsNonRoot:
-		return "", "" // the kubelet refuses to start it as root
+	}
+	field = c.field(FieldRunAsNonRoot)
+	if c.RunAsNonRoot == nil && d.RunAsNonRoot != nil {
+		field = s.field(SpecRunAsNonRoot)
 	}
 	if st, ok := k.lookup(c.Image); ok {
 		if rootUser(st.User) {
-			return c.field(FieldRunAsNonRoot), fmt.Sprintf("runs as root: its image %s sets no non-root USER and the container sets neither runAsNonRoot: true nor runAsUser", c.Image)
+			return field, fmt.Sprintf("runs as root: its image %s sets no non-root USER and the container sets neither runAsNonRoot: true nor runAsUser", c.Image)
 		}
 		return "", ""
 	}
-	return c.field(FieldRunAsNonRoot), "may run as root: it sets neither runAsNonRoot: true nor a non-zero runAsUser, so the image's USER decides"
+	return field, "may run as root: it sets neither runAsNonRoot: true nor a non-zero runAsUser, so the image's USER decides"
 }
 
 // rootUser reports whether an image config's USER ("", "0", "root",

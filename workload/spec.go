@@ -26,6 +26,11 @@ type Spec struct {
 	// namespace; nil is the source's default (in Kubernetes, true).
 	HostUsers *bool `json:"hostUsers,omitempty"`
 
+	// Defaults are the pod-level security settings, which apply to every
+	// container that sets none of its own (including ephemeral containers
+	// added later).
+	Defaults Defaults `json:"defaults,omitzero"`
+
 	Containers []Container `json:"containers"`
 	Volumes    []Volume    `json:"volumes,omitempty"`
 
@@ -42,13 +47,28 @@ const (
 	SpecHostIPC     = "hostIPC"
 	SpecHostUTS     = "hostUTS"
 	SpecHostUsers   = "hostUsers"
+	// The pod-level security defaults.
+	SpecRunAsUser    = "runAsUser"
+	SpecRunAsNonRoot = "runAsNonRoot"
+	SpecSeccomp      = "seccompProfile"
+	SpecAppArmor     = "appArmorProfile"
+	SpecSELinux      = "seLinuxOptions"
 	// SpecRoot is the pod spec itself, the fallback for every setting.
 	SpecRoot = ""
 )
 
-// Container is one container of a workload with its effective security
-// settings: a pod-level default (runAsUser, seccomp, ...) already applied
-// where the container sets nothing itself.
+// Defaults are pod-level security settings; a container's own setting
+// wins over them. Outside Kubernetes they are empty.
+type Defaults struct {
+	RunAsUser    *int64  `json:"runAsUser,omitempty"`
+	RunAsNonRoot *bool   `json:"runAsNonRoot,omitempty"`
+	Seccomp      string  `json:"seccomp,omitempty"`
+	AppArmor     string  `json:"appArmor,omitempty"`
+	SELinux      SELinux `json:"seLinux,omitzero"`
+}
+
+// Container is one container of a workload with the security settings
+// it sets itself; the pod's Defaults fill in what it leaves out.
 type Container struct {
 	Name string `json:"name"`
 	// Kind is "container", "initContainer" or "ephemeralContainer".
@@ -59,7 +79,7 @@ type Container struct {
 	AllowPrivilegeEscalation *bool    `json:"allowPrivilegeEscalation,omitempty"`
 	AddedCapabilities        []string `json:"addedCapabilities,omitempty"`
 	// RunAsUser is the user id the container runs as; nil leaves it to the
-	// image's USER.
+	// pod's default, and then to the image's USER.
 	RunAsUser    *int64 `json:"runAsUser,omitempty"`
 	RunAsNonRoot *bool  `json:"runAsNonRoot,omitempty"`
 
