@@ -109,6 +109,7 @@ func (f *cloudtrailFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, 
 		node, _ = os.Hostname()
 	}
 	log = log.With("part", "cloudtrail")
+	f.cfg.Sync = out.Flush // a record's alerts are out before the checkpoint passes it
 	src, err := s3live.Open(context.Background(), f.cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("--cloudtrail: %w", err)

@@ -193,9 +193,14 @@ func TestPollEveryRecordOnce(t *testing.T) {
 
 	cp := filepath.Join(t.TempDir(), "state", "cloudtrail.json")
 	cfg := storeConfig(st, bucket, "AWSLogs/", cp)
+	syncs := 0
+	cfg.Sync = func() error { syncs++; return nil }
 	src := open(t, cfg)
 	if got := poll(t, src, s); got.Objects != 5 || got.Records != want || got.Listed != 5 || got.Bad != 0 {
 		t.Errorf("first poll: %+v, want 5 objects, %d records", got, want)
+	}
+	if syncs < 5 {
+		t.Errorf("Sync called %d times for 5 objects: the checkpoint moved without it", syncs)
 	}
 	if got := poll(t, src, s); got.Objects != 0 || got.Records != 0 {
 		t.Errorf("poll with nothing new: %+v", got)

@@ -40,6 +40,11 @@ type Config struct {
 	// Since, for a checkpoint that does not exist yet, leaves out objects
 	// modified at or before it; zero reads the bucket's whole history.
 	Since time.Time
+	// Sync, when set, is called before each save of the checkpoint: it
+	// makes what the caller did with acknowledged records durable (flushes
+	// buffered alerts), so that a crash cannot lose a record's alerts
+	// after the checkpoint has moved past it.
+	Sync func() error
 }
 
 // settle is how long after an object's modification time a new object
@@ -396,6 +401,11 @@ func (s *Source) advance(listed, failed []object) {
 
 func (s *Source) save() error {
 	s.lastSave = time.Now()
+	if s.cfg.Sync != nil {
+		if err := s.cfg.Sync(); err != nil {
+			return fmt.Errorf("before saving the checkpoint: %w", err)
+		}
+	}
 	if err := s.file.save(s.cp); err != nil {
 		return &saveError{err}
 	}
