@@ -81,7 +81,9 @@ type BaselineFile struct {
 	ELF string `json:"elf,omitempty"`
 	// Interpreter is the shebang line's program for Kind script.
 	Interpreter string `json:"interpreter,omitempty"`
-	// Link is the path this one is a hard link to, when it is one.
+	// Link is the path this one is a hard link to, when it is one: the
+	// same content and mode under two names. Which name is the link
+	// follows the order the layer lists them.
 	Link string `json:"link,omitempty"`
 	// Layer wrote this version; Change says whether the path was new
 	// ("added") or already held a file or directory ("modified").
@@ -91,8 +93,6 @@ type BaselineFile struct {
 	// that modified or deleted it.
 	State      string `json:"state"`
 	StateLayer int    `json:"stateLayer,omitempty"`
-
-	dropped bool // replaced within its own layer: it never existed
 }
 
 // Present returns the executables of the final filesystem.
@@ -146,14 +146,7 @@ func lessFile(a, b *BaselineFile) bool {
 	return a.Layer < b.Layer
 }
 
-// finish sorts the files and drops versions replaced in their own layer.
+// finish sorts the files.
 func (b *Baseline) finish() {
-	kept := b.Files[:0]
-	for _, f := range b.Files {
-		if !f.dropped {
-			kept = append(kept, f)
-		}
-	}
-	b.Files = kept
 	sort.SliceStable(b.Files, func(i, j int) bool { return lessFile(&b.Files[i], &b.Files[j]) })
 }

@@ -85,27 +85,27 @@ type entry struct {
 	gid   int
 	mtime time.Time
 
-	sum      string
-	class    fileClass
-	content  content
-	linkedTo string // for a hard link, the path of the file it shares
+	sum     string
+	class   fileClass
+	content content
 }
 
-// execRecord makes the baseline record of an executable entry at p.
-func (e *entry) execRecord(p string, layer int, change string) *BaselineFile {
+// execRecord makes the baseline record of an executable node, written
+// by layer L.
+func (n *node) execRecord(layer int, change string) *BaselineFile {
 	return &BaselineFile{
-		Path:        p,
-		SHA256:      e.sum,
-		Size:        e.size,
-		Mode:        octalMode(e.mode),
-		Setuid:      e.mode&fs.ModeSetuid != 0,
-		Setgid:      e.mode&fs.ModeSetgid != 0,
-		UID:         e.uid,
-		GID:         e.gid,
-		Kind:        e.class.kind,
-		ELF:         e.class.elf,
-		Interpreter: e.class.interp,
-		Link:        e.linkedTo,
+		Path:        n.pathOf(),
+		SHA256:      n.sum,
+		Size:        n.size,
+		Mode:        octalMode(n.mode),
+		Setuid:      n.mode&fs.ModeSetuid != 0,
+		Setgid:      n.mode&fs.ModeSetgid != 0,
+		UID:         n.uid,
+		GID:         n.gid,
+		Kind:        n.class.kind,
+		ELF:         n.class.elf,
+		Interpreter: n.class.interp,
+		Link:        n.linked,
 		Layer:       layer,
 		Change:      change,
 		State:       Present,

@@ -103,9 +103,14 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 type dirLayer struct {
 	root  string
 	count func(int64) // bytes read, for the progress bar: a tar's worth
+	// links maps a multiply linked file's device and inode to the first
+	// name it was seen under, so that later names become hard links as
+	// in a tar.
+	links map[[2]uint64]string
 }
 
 func (l dirLayer) entries(fn func(*entry, io.Reader, string) error) error {
+	l.links = map[[2]uint64]string{}
 	return l.walk(l.root, "", fn)
 }
 
@@ -139,6 +144,15 @@ func (l dirLayer) one(p, name string, fn func(*entry, io.Reader, string) error) 
 		e.uid, e.gid = int(st.Uid), int(st.Gid)
 	}
 	if fi.Mode().Type() == 0 {
+		if st != nil && st.Nlink > 1 {
+			key := [2]uint64{uint64(st.Dev), st.Ino}
+			if first, ok := l.links[key]; ok {
+				e.typ, e.link = tar.TypeLink, first
+				l.counted(512)
+				return fn(e, nil, "")
+			}
+			l.links[key] = name
+		}
 		e.typ, e.size = tar.TypeReg, fi.Size()
 		f, err := os.Open(p)
 		if err != nil {

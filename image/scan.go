@@ -232,7 +232,7 @@ func (s *scanner) readLayer(i int, l layerSource, bar *progress.Bar) error {
 		return err
 	}
 	defer closer.Close()
-	return lr.entries(func(e *entry, r io.Reader, disk string) error {
+	err = lr.entries(func(e *entry, r io.Reader, disk string) error {
 		if err := s.ctx.Err(); err != nil {
 			return err
 		}
@@ -245,6 +245,11 @@ func (s *scanner) readLayer(i int, l layerSource, bar *progress.Bar) error {
 		s.t.apply(i, e)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.t.commit(i)
+	return nil
 }
 
 // readFile reads a regular file's content once: its hash, its first bytes

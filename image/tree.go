@@ -23,20 +23,24 @@ const (
 const maxLinkHops = 40
 
 // tree is an image's filesystem as its layers build it, one layer at a
-// time. The rules, which the fuzz test checks against a plain model:
+// time, the way overlayfs stacks them (what podman, containerd and docker
+// run a container on):
 //
-//   - An entry of layer L replaces what is at its path; a directory entry
-//     over a directory only changes its metadata and keeps its contents.
-//   - ".wh.X" in layer L deletes X and everything below it that came from
-//     layers before L; "D/.wh..wh..opq" deletes everything below D that
-//     came from layers before L. Entries of layer L itself are kept,
-//     whatever their order in the layer.
-//   - Parent directories that a layer does not list are created; a
-//     symlink among them is followed inside the image, as a runtime
-//     applying the layer would.
+//   - A layer is first unpacked alone into an upper tree: entries in the
+//     order of the layer, a later entry replacing an earlier one at the
+//     same path, parent directories created when the layer does not list
+//     them (replacing a file or symlink in their place).
+//   - The upper tree is then merged over the layers below: a directory
+//     over a directory merges with it; anything else replaces what was
+//     there. ".wh.X" hides X and everything below it in the layers below,
+//     "D/.wh..wh..opq" hides everything below D in the layers below; they
+//     never hide entries of their own layer.
+//
+// The fuzz test holds the tree to a plain model of these rules.
 type tree struct {
 	root  *node
-	execs []*BaselineFile // every executable version, in the order read
+	upper *node // the layer being read, before commit merges it
+	execs []*BaselineFile // every executable version, in the order merged
 	// gone records, for each regular file version a later layer replaced
 	// or deleted ("path\x00layer"), what that layer did.
 	gone map[string]Change
@@ -62,12 +66,23 @@ type node struct {
 
 	sum     string        // sha256 of a regular file's content
 	class   fileClass     // what a regular file's first bytes say it is
+	linked  string        // for a hard link, the path of the file it shares
 	exec    *BaselineFile // this version's baseline record, when executable
 	content content       // where to read the content again, if kept
+
+	// In an upper tree only: a directory the layer lists itself (not
+	// only implied), opaque, and the names it whites out.
+	explicit bool
+	opaque   bool
+	wh       map[string]bool
 }
 
 func newTree() *tree {
 	return &tree{root: &node{kids: map[string]*node{}, typ: tar.TypeDir, mode: 0o755, layer: -1}, gone: map[string]Change{}}
+}
+
+func newDir(name string, parent *node, layer int) *node {
+	return &node{name: name, parent: parent, kids: map[string]*node{}, typ: tar.TypeDir, mode: 0o755, layer: layer}
 }
 
 func (n *node) isDir() bool { return n.kids != nil }
@@ -108,158 +123,148 @@ func (t *tree) warnf(format string, args ...any) {
 	}
 }
 
-// dir returns the directory at rel for layer L to write into, creating
-// missing directories and following symlinks among the components.
-func (t *tree) dir(rel string, layer int) *node {
-	n := t.root
+// upperDir returns the directory at rel in the layer being read, creating
+// missing ones; a file or symlink in the way is replaced, as unpacking
+// the layer into a directory of its own would.
+func (t *tree) upperDir(rel string, layer int) *node {
+	if t.upper == nil {
+		t.upper = newDir("", nil, layer)
+	}
+	n := t.upper
 	for _, c := range split(rel) {
-		n = t.child(n, c, layer, 0)
+		k := n.kids[c]
+		if k == nil || !k.isDir() {
+			k = newDir(c, n, layer)
+			n.kids[c] = k
+		}
+		n = k
 	}
 	return n
 }
 
-// child returns the directory c in dir n for layer L, following a symlink
-// there and creating it when missing; a non-directory in the way is
-// replaced, with a warning.
-func (t *tree) child(n *node, c string, layer, hops int) *node {
-	k := n.kids[c]
-	if k != nil && k.typ == tar.TypeSymlink && hops < maxLinkHops {
-		if d := t.resolveDir(n, k.link, layer, hops+1); d != nil {
-			return d
-		}
-	}
-	if k != nil && k.isDir() {
-		return k
-	}
-	if k != nil {
-		t.warnf("layer %d: %s is not a directory but the layer writes below it; replaced by a directory", layer, k.pathOf())
-		t.remove(k, layer, Deleted)
-	}
-	k = &node{name: c, parent: n, kids: map[string]*node{}, typ: tar.TypeDir, mode: 0o755, layer: layer}
-	n.kids[c] = k
-	return k
-}
-
-// resolveDir follows a symlink target from directory n to a directory,
-// creating missing components as a runtime's extraction would.
-func (t *tree) resolveDir(n *node, target string, layer, hops int) *node {
-	if strings.HasPrefix(target, "/") {
-		n = t.root
-	}
-	for _, c := range strings.Split(target, "/") {
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if n.parent != nil {
-				n = n.parent
-			}
-			continue
-		}
-		n = t.child(n, c, layer, hops)
-	}
-	return n
-}
-
-// apply adds one entry of layer L. A regular file's content has been read
-// (hashed, classified, kept) before: apply records the facts in e.
+// apply adds one entry of layer L to the layer's upper tree. A regular
+// file's content has been read (hashed, classified, kept) before: apply
+// records the facts in e. commit merges the layer when it is read.
 func (t *tree) apply(layer int, e *entry) {
 	rel := cleanName(e.name)
 	if rel == "" {
 		if e.typ == tar.TypeDir {
-			t.root.mode, t.root.uid, t.root.gid, t.root.mtime = e.mode, e.uid, e.gid, e.mtime
+			u := t.upperDir("", layer)
+			u.mode, u.uid, u.gid, u.mtime, u.explicit = e.mode, e.uid, e.gid, e.mtime, true
 		}
 		return
 	}
 	dirRel, base := path.Split(rel)
-	parent := t.dir(strings.TrimSuffix(dirRel, "/"), layer)
+	parent := t.upperDir(strings.TrimSuffix(dirRel, "/"), layer)
 	switch {
 	case base == opaqueMarker:
-		t.prune(parent, layer)
+		parent.opaque = true
 		return
 	case strings.HasPrefix(base, whiteoutPrefix):
-		if k := parent.kids[base[len(whiteoutPrefix):]]; k != nil {
-			t.whiteout(k, layer)
+		if parent.wh == nil {
+			parent.wh = map[string]bool{}
 		}
+		parent.wh[base[len(whiteoutPrefix):]] = true
 		return
 	}
 	old := parent.kids[base]
 	if old != nil && old.isDir() && e.typ == tar.TypeDir {
-		old.mode, old.uid, old.gid, old.mtime, old.layer = e.mode, e.uid, e.gid, e.mtime, layer
+		old.mode, old.uid, old.gid, old.mtime, old.explicit = e.mode, e.uid, e.gid, e.mtime, true
 		return
 	}
 	n := &node{name: base, parent: parent, typ: e.typ, mode: e.mode, size: e.size, link: e.link,
 		uid: e.uid, gid: e.gid, mtime: e.mtime, layer: layer, sum: e.sum, class: e.class, content: e.content}
 	if e.typ == tar.TypeDir {
-		n.kids = map[string]*node{}
+		n.kids, n.explicit = map[string]*node{}, true
 	}
 	if e.typ == tar.TypeLink {
 		t.hardlink(n, e, layer)
 	}
-	change := "added"
-	if old != nil {
-		change = "modified"
-		t.remove(old, layer, Modified)
-	}
 	parent.kids[base] = n
-	if n.typ == tar.TypeReg && n.mode&0o111 != 0 {
-		n.exec = e.execRecord(n.pathOf(), layer, change)
-		t.execs = append(t.execs, n.exec)
-	}
 }
 
-// hardlink makes n a regular file with the content of the file e links to.
+// hardlink makes n a regular file with the content of the file e links
+// to: in the same layer, as runtimes unpack it, or else below.
 func (t *tree) hardlink(n *node, e *entry, layer int) {
-	n.typ = tar.TypeReg
-	target := t.lookup(cleanName(e.link), false)
+	n.typ, n.link = tar.TypeReg, ""
+	rel := cleanName(e.link)
+	target := t.walkPath(t.upperDir("", layer), split(rel), false, 0)
+	if target == nil {
+		target = t.lookup(rel, false)
+	}
 	if target == nil || target.typ != tar.TypeReg {
-		t.warnf("layer %d: /%s is a hard link to /%s, which is not a regular file in the image; taken as empty", layer, cleanName(e.name), cleanName(e.link))
+		t.warnf("layer %d: /%s is a hard link to /%s, which is not a regular file in the image; taken as empty", layer, cleanName(e.name), rel)
 		return
 	}
 	n.size, n.sum, n.class, n.content = target.size, target.sum, target.class, target.content
 	e.size, e.sum, e.class, e.content = target.size, target.sum, target.class, target.content
-	if n.mode == 0 {
-		n.mode = target.mode
-	}
-	e.linkedTo = target.pathOf()
+	// A hard link is the same inode: its mode and owner are the target's,
+	// whatever the link's header says.
+	n.mode, n.uid, n.gid = target.mode, target.uid, target.gid
+	e.mode, e.uid, e.gid = target.mode, target.uid, target.gid
+	n.linked = "/" + rel
 }
 
-// whiteout deletes n for a ".wh." entry of layer L: the parts of it from
-// layers before L.
-func (t *tree) whiteout(n *node, layer int) {
-	if n.layer >= layer {
-		// Layer L's own entry at that path stays; its lower contents go.
-		if n.isDir() {
-			t.prune(n, layer)
-		}
+// commit merges the layer read since the last commit over the tree.
+func (t *tree) commit(layer int) {
+	u := t.upper
+	t.upper = nil
+	if u == nil {
 		return
 	}
-	t.remove(n, layer, Deleted)
+	if u.explicit {
+		r := t.root
+		r.mode, r.uid, r.gid, r.mtime, r.layer = u.mode, u.uid, u.gid, u.mtime, layer
+	}
+	t.merge(t.root, u, layer)
 }
 
-// prune deletes everything below directory d that came from layers
-// before L.
-func (t *tree) prune(d *node, layer int) {
-	for name, k := range d.kids {
-		if k.layer >= layer {
-			if k.isDir() {
-				t.prune(k, layer)
+// merge lays the upper directory u of layer L over the directory s.
+func (t *tree) merge(s, u *node, layer int) {
+	if u.opaque {
+		for _, k := range s.kids {
+			t.remove(k, layer, Deleted)
+		}
+	}
+	for name := range u.wh {
+		if k := s.kids[name]; k != nil {
+			t.remove(k, layer, Deleted)
+		}
+	}
+	for name, uk := range u.kids {
+		sk := s.kids[name]
+		if sk != nil && sk.isDir() && uk.isDir() {
+			if uk.explicit {
+				sk.mode, sk.uid, sk.gid, sk.mtime, sk.layer = uk.mode, uk.uid, uk.gid, uk.mtime, layer
 			}
+			t.merge(sk, uk, layer)
 			continue
 		}
-		if k.isDir() {
-			t.prune(k, layer)
-			if len(k.kids) > 0 {
-				continue // holds entries of layer L
-			}
+		change := "added"
+		if sk != nil {
+			change = "modified"
+			t.remove(sk, layer, Modified)
 		}
-		delete(d.kids, name)
-		t.mark(k, layer, Deleted)
+		uk.parent = s
+		s.kids[name] = uk
+		t.attach(uk, layer, change)
 	}
 }
 
-// remove unlinks n and marks every executable version below it as
-// modified or deleted by layer L.
+// attach records the executables of a subtree of layer L now in the tree.
+func (t *tree) attach(n *node, layer int, change string) {
+	n.explicit, n.opaque, n.wh = false, false, nil
+	if n.typ == tar.TypeReg && n.mode&0o111 != 0 {
+		n.exec = n.execRecord(layer, change)
+		t.execs = append(t.execs, n.exec)
+	}
+	for _, k := range n.kids {
+		t.attach(k, layer, "added")
+	}
+}
+
+// remove unlinks n and marks every version below it as modified or
+// deleted by layer L.
 func (t *tree) remove(n *node, layer int, how string) {
 	if n.parent != nil && n.parent.kids[n.name] == n {
 		delete(n.parent.kids, n.name)
@@ -272,11 +277,7 @@ func (t *tree) mark(n *node, layer int, how string) {
 		t.gone[goneKey(n.pathOf(), n.layer)] = Change{Layer: layer, How: how}
 	}
 	if r := n.exec; r != nil {
-		if r.Layer == layer {
-			r.dropped = true // replaced within the layer that wrote it
-		} else {
-			r.State, r.StateLayer = how, layer
-		}
+		r.State, r.StateLayer = how, layer
 	}
 	for _, k := range n.kids {
 		t.mark(k, layer, Deleted)
