@@ -221,14 +221,3 @@ func scalar(n *yaml.Node) value {
 	}
 	return value{text: n.Value}
 }
-
-// resolve follows aliases; it returns nil for a loop.
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
-		if i > 100 {
-			return nil
-		}
-		n = n.Alias
-	}
-	return n
-}

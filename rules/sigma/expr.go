@@ -46,26 +46,18 @@ func join(es []expr, sep string, paren func(expr) bool) string {
 }
 
 // and combines es, flattening nested ands; one operand is returned as is.
-func and(es ...expr) expr {
-	var out allOf
-	for _, e := range es {
-		if a, ok := e.(allOf); ok {
-			out = append(out, a...)
-		} else {
-			out = append(out, e)
-		}
-	}
-	if len(out) == 1 {
-		return out[0]
-	}
-	return out
-}
+func and(es ...expr) expr { return flatten[allOf](es) }
 
 // or combines es, flattening nested ors; one operand is returned as is.
-func or(es ...expr) expr {
-	var out anyOf
+func or(es ...expr) expr { return flatten[anyOf](es) }
+
+func flatten[T interface {
+	~[]expr
+	expr
+}](es []expr) expr {
+	var out T
 	for _, e := range es {
-		if a, ok := e.(anyOf); ok {
+		if a, ok := e.(T); ok {
 			out = append(out, a...)
 		} else {
 			out = append(out, e)
