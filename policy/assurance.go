@@ -213,7 +213,7 @@ func decodeAssurance(file string, n *yaml.Node, errs *errorList) *AssurancePolic
 	p := &AssurancePolicy{Source: nodePos(file, n), pos: map[string]Position{}}
 	d := &decoder{file: file, errs: errs, pos: p.pos, budget: maxNodes}
 	before := len(*errs)
-	d.decodeRoot(n, reflect.ValueOf(p).Elem(), AssuranceKind)
+	d.decodeRoot(n, reflect.ValueOf(p).Elem(), "an "+AssuranceKind)
 	if len(*errs) > before {
 		return nil
 	}
@@ -224,12 +224,12 @@ func decodeAssurance(file string, n *yaml.Node, errs *errorList) *AssurancePolic
 	return p
 }
 
-// decodeRoot decodes a document's top-level mapping into v, naming the
-// kind in its complaints about unknown keys.
-func (d *decoder) decodeRoot(n *yaml.Node, v reflect.Value, kind string) {
+// decodeRoot decodes a document's top-level mapping into v, naming what
+// it is ("an ImageAssurancePolicy") in its complaints.
+func (d *decoder) decodeRoot(n *yaml.Node, v reflect.Value, what string) {
 	n = d.resolve(n)
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "a %s must be a mapping of keys to values, found %s", kind, kindName(n))
+		d.errorf(n, "%s must be a mapping of keys to values, found %s", what, kindName(n))
 		return
 	}
 	fs := fieldsOf(v.Type())
@@ -239,7 +239,7 @@ func (d *decoder) decodeRoot(n *yaml.Node, v reflect.Value, kind string) {
 		j := slices.IndexFunc(fs, func(f field) bool { return k.Kind == yaml.ScalarNode && f.name == k.Value })
 		switch {
 		case j < 0:
-			d.errorf(k, "unknown key %q in a %s; %s", k.Value, kind, didYouMean(k.Value, keyNames(fs)))
+			d.errorf(k, "unknown key %q in %s; %s", k.Value, what, didYouMean(k.Value, keyNames(fs)))
 			continue
 		case seen[k.Value] != nil:
 			d.errorf(k, "key %q repeated (first at line %d); keep one", k.Value, seen[k.Value].Line)
