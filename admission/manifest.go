@@ -119,7 +119,8 @@ func (out *Manifests) object(file string, n *yaml.Node, depth int) {
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		out.Errors = append(out.Errors, &ManifestError{File: file, Line: n.Line, Msg: fmt.Sprintf("%s: %v", kind, err)})
+		out.Errors = append(out.Errors, &ManifestError{File: file, Line: n.Line,
+			Msg: fmt.Sprintf("%s: %s (an unrendered template? run helm template first)", kind, strings.TrimPrefix(err.Error(), "yaml: "))})
 		return
 	}
 	raw, err := json.Marshal(v)
