@@ -177,11 +177,16 @@ func refFindings(ref Ref) []Finding {
 		return nil
 	}
 	var out []Finding
+	ref1 := func(rule string, sev Severity, title, detail string) Finding {
+		f := misconfig(rule, sev, title, detail)
+		f.Analyzer = "reference"
+		return f
+	}
 	if f.Tag == "" || f.Tag == "latest" {
-		out = append(out, misconfig(RuleLatestTag, Medium, "referenced by the latest tag: "+name,
+		out = append(out, ref1(RuleLatestTag, Medium, "referenced by the latest tag: "+name,
 			"latest moves with every push: what was scanned may not be what runs; reference a version tag with its digest (name:tag@sha256:...)"))
 	}
-	out = append(out, misconfig(RuleNoDigest, Low, "referenced by tag without a digest: "+name,
+	out = append(out, ref1(RuleNoDigest, Low, "referenced by tag without a digest: "+name,
 		"a tag can be moved to another image; pin the digest (name:tag@sha256:...) so that what runs is what was scanned"))
 	return out
 }

@@ -42,8 +42,9 @@ type Finding struct {
 	// Aliases are other ids of the same advisory (CVE for a GHSA, ...).
 	Aliases []string `json:"aliases,omitempty"`
 
-	// Analyzer names what raised it: "config", "files", or a plugged-in
-	// analyzer's Name.
+	// Analyzer names what raised it: "config" (the image config),
+	// "reference" (the name it was scanned by), "files" (the final
+	// filesystem), or a plugged-in analyzer's Name.
 	Analyzer string `json:"analyzer"`
 }
 

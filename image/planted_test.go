@@ -68,7 +68,7 @@ func tarOf(t testing.TB, entries ...tarEntry) []byte {
 func fakeELF(tag string) string {
 	h := make([]byte, 64)
 	copy(h, "\x7fELF")
-	h[4], h[5], h[6] = 2, 1, 1 // 64-bit, little-endian, version 1
+	h[4], h[5], h[6] = 2, 1, 1                // 64-bit, little-endian, version 1
 	binary.LittleEndian.PutUint16(h[16:], 3)  // ET_DYN
 	binary.LittleEndian.PutUint16(h[18:], 62) // EM_X86_64
 	return string(h) + tag

@@ -39,7 +39,7 @@ const maxLinkHops = 40
 // The fuzz test holds the tree to a plain model of these rules.
 type tree struct {
 	root  *node
-	upper *node // the layer being read, before commit merges it
+	upper *node           // the layer being read, before commit merges it
 	execs []*BaselineFile // every executable version, in the order merged
 	// gone records, for each regular file version a later layer replaced
 	// or deleted ("path\x00layer"), what that layer did.

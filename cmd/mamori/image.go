@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mamori-dev/mamori/image"
+	"github.com/mamori-dev/mamori/policy"
+)
+
+const imageHelp = `Usage:
+  mamori image scan [flags] REF
+
+scan reads an image without running it and reports what is in it: every
+executable (the baseline Drift Prevention compares running containers
+against, written with --baseline), misconfigurations (runs as root, latest
+or undigested reference, setuid files, world-writable PATH directories,
+package managers, secrets in ENV, no HEALTHCHECK), and what the plugged-in
+analyzers find. The result is judged against image assurance policies
+(--policy; the built-in default otherwise): compliant, or not with every
+reason.
+
+REF is one of:
+  podman:NAME       podman's local storage (a name, id, or digest), read from
+                    /var/lib/containers/storage without running podman
+  containerd:NAME   containerd's content store (/var/lib/containerd), in
+                    --containerd-namespace
+  oci:DIR[:TAG]     an OCI image layout directory; TAG picks among its images
+  archive:FILE      an OCI archive (podman save --format oci-archive) or a
+                    docker archive (docker save, podman save)
+  registry:REF      a registry (credentials from ~/.docker/config.json;
+                    localhost registries over plain HTTP)
+  REF               podman's storage first, then the registry
+
+Exit codes:
+  0  compliant, and no finding at or above --fail-on
+  1  not compliant, or a finding at or above --fail-on
+  2  usage error
+  3  the image could not be found or read
+
+docs/images.md describes the findings, the baseline and the policy format.
+`
+
+func runImage(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, imageHelp)
+		if len(args) == 0 {
+			return usageError{"a subcommand is needed: scan"}
+		}
+		return nil
+	}
+	if args[0] != "scan" {
+		return usageError{fmt.Sprintf("unknown subcommand %q: use scan", args[0])}
+	}
+	return runImageScan(args[1:], stdout, stderr)
+}
+
+// exitError ends mamori with a code other than 1 (see main's run).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+func (e exitError) ExitCode() int { return e.code }
+
+// Exit codes of `mamori image scan`, as imageHelp lists them.
+const (
+	exitNonCompliant = 1
+	exitScanError    = 3
+)
+
+func runImageScan(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image scan")
+	format := fs.String("format", "table", "output format: table, json or sarif")
+	outPath := fs.String("output", "", "write the report to this file instead of stdout")
+	baseline := fs.String("baseline", "", "write the image's executables baseline (JSON) to this file")
+	var policies listFlag
+	fs.Var(&policies, "policy", "an ImageAssurancePolicy file or directory (repeatable); default: the built-in policy")
+	failOn := fs.String("fail-on", "", "also exit 1 when a finding is at least this severe: low, medium, high or critical")
+	platform := fs.String("platform", "", "the platform to pick from a multi-platform image, e.g. linux/arm64 (default: linux and this machine's)")
+	ns := fs.String("containerd-namespace", "default", "containerd namespace of containerd: images (Kubernetes uses k8s.io)")
+	podmanRoot := fs.String("podman-root", "/var/lib/containers/storage", "containers/storage graph root for podman: images")
+	containerdRoot := fs.String("containerd-root", "/var/lib/containerd", "containerd root for containerd: images")
+	insecure := fs.Bool("insecure", false, "allow plain HTTP to any registry (localhost registries always may)")
+	// Interleaved flags and REF: the flag package stops at the first
+	// argument, so REF may come first too.
+	var ref string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		ref, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, imageHelp)
+	}
+	rest := fs.Args()
+	if ref == "" && len(rest) > 0 {
+		ref, rest = rest[0], rest[1:]
+	}
+	switch {
+	case ref == "":
+		return usageError{"name the image to scan, e.g. mamori image scan podman:localhost/app:1.2"}
+	case len(rest) > 0:
+		return usageError{fmt.Sprintf("one image at a time; unexpected %q", rest[0])}
+	}
+	switch *format {
+	case "table", "json", "sarif":
+	default:
+		return usageError{fmt.Sprintf("unknown --format %q: use table, json or sarif", *format)}
+	}
+	var threshold image.Severity
+	if *failOn != "" {
+		var err error
+		if threshold, err = image.ParseSeverity(*failOn); err != nil || threshold == image.Unknown {
+			return usageError{fmt.Sprintf("--fail-on %q: use low, medium, high or critical", *failOn)}
+		}
+	}
+	var aps []*policy.AssurancePolicy
+	if len(policies) > 0 {
+		var err error
+		if aps, err = policy.LoadAssurance(policies...); err != nil {
+			return usageError{"image assurance policies do not load:\n" + err.Error()}
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := image.Scan(ctx, ref, image.Options{
+		Platform: *platform, PodmanRoot: *podmanRoot, ContainerdRoot: *containerdRoot, ContainerdNamespace: *ns,
+		Insecure: *insecure, Analyzers: imageAnalyzers(), Progress: stderr,
+	})
+	if err != nil {
+		return exitError{exitScanError, err}
+	}
+	verdict := image.Judge(rep, aps)
+
+	if *baseline != "" {
+		if err := imageWriteFile(*baseline, rep.Baseline.Write); err != nil {
+			return exitError{exitScanError, fmt.Errorf("write baseline: %w", err)}
+		}
+	}
+	write := func(w io.Writer) error {
+		switch *format {
+		case "json":
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		case "sarif":
+			return image.WriteSARIF(w, rep, version)
+		}
+		printImageReport(w, rep)
+		return nil
+	}
+	if *outPath != "" {
+		err = imageWriteFile(*outPath, write)
+	} else {
+		err = write(stdout)
+	}
+	if err != nil {
+		return exitError{exitScanError, fmt.Errorf("write report: %w", err)}
+	}
+
+	var problems []string
+	if !verdict.Compliant {
+		problems = append(problems, fmt.Sprintf("not compliant with %s (%s)", strings.Join(verdict.Policies, ", "), imagePlural(len(verdict.Reasons), "reason")))
+	}
+	if *failOn != "" {
+		n := 0
+		for _, f := range rep.Findings {
+			if f.Severity >= threshold {
+				n++
+			}
+		}
+		if n > 0 {
+			problems = append(problems, fmt.Sprintf("%s at or above --fail-on %s", imagePlural(n, "finding"), threshold))
+		}
+	}
+	if len(problems) > 0 {
+		return exitError{exitNonCompliant, fmt.Errorf("%s: %s", ref, strings.Join(problems, "; "))}
+	}
+	return nil
+}
+
+// imageAnalyzers lists the analyzers every scan runs, in order (an SBOM
+// before the vulnerability match that reads its packages).
+func imageAnalyzers() []image.Analyzer {
+	return nil
+}
+
+func imageWriteFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func imagePlural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// printImageReport writes the report for a person: what was scanned, the
+// findings most severe first, and the verdict with every reason.
+func printImageReport(w io.Writer, r *image.Report) {
+	img := &r.Image
+	fmt.Fprintf(w, "IMAGE     %s (%s)\n", img.Ref, img.Transport)
+	if img.Name != "" && img.Name != img.Ref {
+		fmt.Fprintf(w, "NAME      %s\n", img.Name)
+	}
+	if img.Digest != "" {
+		fmt.Fprintf(w, "DIGEST    %s\n", img.Digest)
+	}
+	fmt.Fprintf(w, "ID        %s\n", img.ID)
+	fmt.Fprintf(w, "PLATFORM  %s/%s, %d layers, %d files, %d executables, %s of layers in %.2fs\n",
+		img.OS, img.Architecture, r.Stats.Layers, r.Stats.Files, r.Executables, imageBytes(r.Stats.StoredBytes), r.Stats.Seconds)
+	if len(r.Packages) > 0 {
+		fmt.Fprintf(w, "PACKAGES  %d\n", len(r.Packages))
+	}
+	for _, s := range r.Warnings {
+		fmt.Fprintf(w, "WARNING   %s\n", s)
+	}
+	fmt.Fprintln(w)
+	if len(r.Findings) == 0 {
+		fmt.Fprintln(w, "No findings.")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEVERITY\tCATEGORY\tRULE\tWHERE\tFINDING")
+		for _, f := range r.Findings {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Category, f.Rule, findingWhere(&f), f.Title)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	v := r.Verdict
+	if v == nil {
+		return
+	}
+	if v.Compliant {
+		fmt.Fprintf(w, "VERDICT   compliant with %s\n", strings.Join(v.Policies, ", "))
+		return
+	}
+	fmt.Fprintf(w, "VERDICT   NOT compliant with %s: %s\n", strings.Join(v.Policies, ", "), imagePlural(len(v.Reasons), "reason"))
+	for _, reason := range v.Reasons {
+		fmt.Fprintf(w, "  - %s: %s (%s, %s)\n", reason.Rule, reason.Message, reason.Policy, reason.Where)
+	}
+}
+
+func findingWhere(f *image.Finding) string {
+	if f.Path == "" {
+		if f.Package != "" {
+			return f.Package + " " + f.Version
+		}
+		return f.Analyzer
+	}
+	s := f.Path
+	if f.Line > 0 {
+		s += fmt.Sprintf(":%d", f.Line)
+	}
+	if f.Layer >= 0 {
+		s += fmt.Sprintf(" [layer %d", f.Layer)
+		if f.Removed != nil {
+			s += fmt.Sprintf(", %s by %d", f.Removed.How, f.Removed.Layer)
+		}
+		s += "]"
+	}
+	return s
+}
+
+func imageBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 4 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
+}
+
