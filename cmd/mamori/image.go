@@ -291,4 +291,3 @@ func imageBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }
-
