@@ -1,9 +1,6 @@
 package sbom
 
-import (
-	"bytes"
-	"strings"
-)
+import "bytes"
 
 // paragraph is one stanza of a Debian control file (deb-control(5)): the
 // fields dpkg's status database and apk's installed database both keep,
@@ -19,23 +16,25 @@ func controlParagraphs(b []byte) []paragraph {
 	var out []paragraph
 	cur := paragraph{}
 	for line := range bytes.Lines(b) {
-		l := strings.TrimRight(string(line), "\r\n")
-		if strings.TrimSpace(l) == "" {
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			if len(bytes.TrimSpace(line)) > 0 {
+				continue // a continuation line
+			}
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(bytes.TrimSpace(line)) == 0 {
 			if len(cur) > 0 {
 				out = append(out, cur)
 				cur = paragraph{}
 			}
 			continue
 		}
-		if l[0] == ' ' || l[0] == '\t' {
-			continue
-		}
-		k, v, ok := strings.Cut(l, ":")
+		k, v, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
 		}
-		if _, seen := cur[k]; !seen {
-			cur[k] = strings.TrimSpace(v)
+		if _, seen := cur[string(k)]; !seen {
+			cur[string(k)] = string(bytes.TrimSpace(v))
 		}
 	}
 	if len(cur) > 0 {
