@@ -1,5 +1,7 @@
 package image
 
+import "github.com/mamori-dev/mamori/image/sbom"
+
 // Category says which kind of check raised a finding; policies judge each
 // category with their own rules.
 type Category string
@@ -54,14 +56,6 @@ type Change struct {
 	How   string `json:"how"` // "modified" or "deleted"
 }
 
-// Package is one OS or language package an SBOM analyzer found.
-type Package struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	// Type is the ecosystem as a purl type: deb, apk, rpm, pypi, npm,
-	// golang, maven, gem, cargo...
-	Type string `json:"type"`
-	PURL string `json:"purl,omitempty"`
-	// Path is where the package was found (its database or manifest).
-	Path string `json:"path,omitempty"`
-}
+// Package is one OS or language package the SBOM analyzer found, as
+// package sbom describes it (name, version, ecosystem, purl, location).
+type Package = sbom.Package

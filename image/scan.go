@@ -180,6 +180,7 @@ func Scan(ctx context.Context, ref string, opts Options) (*Report, error) {
 	if err := s.analyzeFS(); err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
+	s.markRemoved()
 	sortFindings(rep.Findings)
 	rep.Warnings = append(rep.Warnings, s.t.warnings...)
 	rep.Stats.Layers = len(src.layers)
@@ -218,9 +219,6 @@ type scanner struct {
 	buf   []byte
 	// passwd is /etc/passwd as the last layer that wrote it left it.
 	passwd []byte
-	// fileFindings indexes the findings file analyzers raised, to mark
-	// those about a version a later layer removed.
-	fileFindings []int
 }
 
 func (s *scanner) readLayer(i int, l layerSource, bar *progress.Bar) error {
@@ -339,7 +337,6 @@ func (s *scanner) analyzeFile(f File, c content) error {
 			if x.Analyzer == "" {
 				x.Analyzer = a.Name()
 			}
-			s.fileFindings = append(s.fileFindings, len(s.rep.Findings))
 			s.rep.Findings = append(s.rep.Findings, x)
 		}
 	}
@@ -362,17 +359,26 @@ func (s *scanner) finish() {
 			rep.Executables++
 		}
 	}
-	for _, i := range s.fileFindings {
-		f := &rep.Findings[i]
-		if n := t.lookup(cleanName(f.Path), false); n == nil || n.layer != f.Layer {
-			f.Removed = t.goneAt(f.Path, f.Layer)
-		}
-	}
 	rep.Findings = append(rep.Findings, refFindings(rep.Ref)...)
 	rep.Findings = append(rep.Findings, configFindings(rep.Config, s.passwd)...)
 	rep.Findings = append(rep.Findings, specialBitFindings(t)...)
 	rep.Findings = append(rep.Findings, pathFindings(t, rep.Config)...)
 	rep.Findings = append(rep.Findings, packageManagerFindings(t, rep.Config)...)
+}
+
+// markRemoved notes on each finding about a file version that a later
+// layer modified or deleted it: it is not in the final filesystem, but
+// still ships in the image.
+func (s *scanner) markRemoved() {
+	for i := range s.rep.Findings {
+		f := &s.rep.Findings[i]
+		if f.Path == "" || f.Layer < 0 {
+			continue
+		}
+		if n := s.t.lookup(cleanName(f.Path), false); n == nil || n.layer != f.Layer {
+			f.Removed = s.t.goneAt(f.Path, f.Layer)
+		}
+	}
 }
 
 func (s *scanner) analyzeFS() error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/mamori-dev/mamori/image"
+	"github.com/mamori-dev/mamori/image/malware"
+	"github.com/mamori-dev/mamori/image/sbom"
+	"github.com/mamori-dev/mamori/image/secrets"
+	"github.com/mamori-dev/mamori/image/vuln"
 	"github.com/mamori-dev/mamori/policy"
 )
 
@@ -21,8 +26,10 @@ scan reads an image without running it and reports what is in it: every
 executable (the baseline Drift Prevention compares running containers
 against, written with --baseline), misconfigurations (runs as root, latest
 or undigested reference, setuid files, world-writable PATH directories,
-package managers, secrets in ENV, no HEALTHCHECK), and what the plugged-in
-analyzers find. The result is judged against image assurance policies
+package managers, secrets in ENV, no HEALTHCHECK), its packages (an SBOM,
+--sbom), their vulnerabilities in an offline OSV database (--osv-db),
+secrets in files, and malware (--blocklist, --clamd, --yara). Files that a
+later layer deletes are scanned too: they still ship in the image. The result is judged against image assurance policies
 (--policy; the built-in default otherwise): compliant, or not with every
 reason.
 
@@ -90,6 +97,14 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 	podmanRoot := fs.String("podman-root", "/var/lib/containers/storage", "containers/storage graph root for podman: images")
 	containerdRoot := fs.String("containerd-root", "/var/lib/containerd", "containerd root for containerd: images")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP to any registry (localhost registries always may)")
+	var an imageAnalyzerFlags
+	fs.StringVar(&an.osvDB, "osv-db", "", "match packages against this OSV database: a directory of OSV JSON files or osv.dev zip exports (offline; no vulnerability matching without it)")
+	fs.StringVar(&an.clamd, "clamd", "", "scan every file with ClamAV through clamd's socket: unix:///run/clamav/clamd.ctl or tcp://host:3310")
+	fs.Var(&an.yara, "yara", "scan every file with these YARA rules (a .yar file or a directory of them; repeatable; needs the yara tool)")
+	fs.Var(&an.blocklists, "blocklist", "a SHA-256 block list file: files whose hash is on it are malware (repeatable)")
+	fs.BoolVar(&an.noSecrets, "no-secrets", false, "do not look for secrets in files")
+	sbomOut := fs.String("sbom", "", "write the image's packages as an SBOM to this file")
+	sbomFormat := fs.String("sbom-format", "cyclonedx", "SBOM format for --sbom: cyclonedx (1.6 JSON) or spdx (2.3 JSON)")
 	// Interleaved flags and REF: the flag package stops at the first
 	// argument, so REF may come first too.
 	var ref string
@@ -114,6 +129,9 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 	default:
 		return usageError{fmt.Sprintf("unknown --format %q: use table, json or sarif", *format)}
 	}
+	if *sbomFormat != "cyclonedx" && *sbomFormat != "spdx" {
+		return usageError{fmt.Sprintf("unknown --sbom-format %q: use cyclonedx or spdx", *sbomFormat)}
+	}
 	var threshold image.Severity
 	if *failOn != "" {
 		var err error
@@ -131,9 +149,13 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	analyzers, err := an.analyzers(ctx, stderr)
+	if err != nil {
+		return exitError{exitScanError, err}
+	}
 	rep, err := image.Scan(ctx, ref, image.Options{
 		Platform: *platform, PodmanRoot: *podmanRoot, ContainerdRoot: *containerdRoot, ContainerdNamespace: *ns,
-		Insecure: *insecure, Analyzers: imageAnalyzers(), Progress: stderr,
+		Insecure: *insecure, Analyzers: analyzers, Progress: stderr,
 	})
 	if err != nil {
 		return exitError{exitScanError, err}
@@ -144,6 +166,21 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 		if err := imageWriteFile(*baseline, rep.Baseline.Write); err != nil {
 			return exitError{exitScanError, fmt.Errorf("write baseline: %w", err)}
 		}
+	}
+	if *sbomOut != "" {
+		subject := sbom.Subject{Name: cmp.Or(rep.Image.Name, rep.Image.Ref), Version: cmp.Or(rep.Image.Digest, rep.Image.ID)}
+		err := imageWriteFile(*sbomOut, func(w io.Writer) error {
+			if *sbomFormat == "spdx" {
+				return sbom.WriteSPDX(w, subject, rep.Packages)
+			}
+			return sbom.WriteCycloneDX(w, subject, rep.Packages)
+		})
+		if err != nil {
+			return exitError{exitScanError, fmt.Errorf("write SBOM: %w", err)}
+		}
+	}
+	if an.osvDB == "" {
+		rep.Warnings = append(rep.Warnings, "no vulnerability matching: give an OSV database with --osv-db")
 	}
 	write := func(w io.Writer) error {
 		switch *format {
@@ -187,10 +224,62 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// imageAnalyzers lists the analyzers every scan runs, in order (an SBOM
-// before the vulnerability match that reads its packages).
-func imageAnalyzers() []image.Analyzer {
-	return nil
+// imageAnalyzerFlags choose the analyzers a scan runs besides the
+// built-in checks.
+type imageAnalyzerFlags struct {
+	osvDB      string
+	clamd      string
+	yara       listFlag
+	blocklists listFlag
+	noSecrets  bool
+}
+
+// analyzers builds the analyzers for one scan, in order: the SBOM before
+// the vulnerability match that reads its packages. Engines that cannot
+// start (no clamd answering, YARA rules that do not compile, an OSV
+// database that does not load) are errors now, not silent gaps later.
+func (f *imageAnalyzerFlags) analyzers(ctx context.Context, stderr io.Writer) ([]image.Analyzer, error) {
+	out := []image.Analyzer{image.SBOMAnalyzer{}}
+	if f.osvDB != "" {
+		db, err := vuln.Load(ctx, f.osvDB, vuln.LoadConfig{})
+		if err != nil {
+			return nil, fmt.Errorf("--osv-db: %w", err)
+		}
+		fmt.Fprintf(stderr, "OSV database %s: %d advisories\n", f.osvDB, db.Entries())
+		out = append(out, image.VulnerabilityAnalyzer{DB: db})
+	}
+	if !f.noSecrets {
+		out = append(out, image.SecretAnalyzer{Scanner: secrets.New(secrets.Config{})})
+	}
+	var cfg malware.Config
+	for _, p := range f.blocklists {
+		bl, err := malware.LoadBlockList(p)
+		if err != nil {
+			return nil, fmt.Errorf("--blocklist: %w", err)
+		}
+		cfg.BlockLists = append(cfg.BlockLists, bl)
+	}
+	if f.clamd != "" {
+		c, err := malware.NewClamd(malware.ClamdConfig{Address: f.clamd})
+		if err != nil {
+			return nil, fmt.Errorf("--clamd: %w", err)
+		}
+		if err := c.Ping(ctx); err != nil {
+			return nil, fmt.Errorf("--clamd: clamd at %s does not answer: %w", c, err)
+		}
+		cfg.Clamd = c
+	}
+	if len(f.yara) > 0 {
+		y, err := malware.NewYARA(ctx, malware.YARAConfig{Rules: f.yara})
+		if err != nil {
+			return nil, fmt.Errorf("--yara: %w", err)
+		}
+		cfg.YARA = y
+	}
+	if cfg.BlockLists != nil || cfg.Clamd != nil || cfg.YARA != nil {
+		out = append(out, &image.MalwareAnalyzer{Scanner: malware.New(cfg)})
+	}
+	return out, nil
 }
 
 func imageWriteFile(path string, write func(io.Writer) error) error {

@@ -146,6 +146,17 @@ func TestImageScanCommand(t *testing.T) {
 		t.Errorf("SARIF: %v\n%s", err, data)
 	}
 
+	// An SBOM export and an OSV database (the vuln package's fixture).
+	sbomFile := filepath.Join(tmp, "sbom.json")
+	err = runImage([]string{"scan", "--policy", pol, "--osv-db", "../../image/vuln/testdata/osv", "--sbom", sbomFile, "--sbom-format", "spdx", "oci:" + dir}, io.Discard, io.Discard)
+	data, _ = os.ReadFile(sbomFile)
+	if err != nil || !strings.Contains(string(data), `"spdxVersion"`) {
+		t.Errorf("--sbom: %v\n%s", err, data)
+	}
+	if err := runImage([]string{"scan", "--osv-db", filepath.Join(tmp, "none"), "oci:" + dir}, io.Discard, io.Discard); exitCode(err) != 3 {
+		t.Errorf("missing OSV database: exit %d: %v", exitCode(err), err)
+	}
+
 	// Usage errors exit 2, an image that cannot be read 3.
 	for _, args := range [][]string{{"scan"}, {"scan", "--format", "xml", "oci:" + dir}, {"scan", "--fail-on", "severe", "oci:" + dir},
 		{"scan", "oci:" + dir, "oci:" + dir}, {"scan", "--policy", filepath.Join(tmp, "none.yaml"), "oci:" + dir}, {"inspect"}} {
