@@ -256,6 +256,13 @@ func (r *Resolver) resolve(cgroupID uint64, pid uint32) *entry {
 // be read, and the container returned always has its ID.
 func (r *Resolver) Describe(runtime, id string) (*event.Container, error) {
 	c, err := r.metadata(CgroupRef{Runtime: runtime, ID: id})
+	// Podman holds its database's lock in bursts while it creates a
+	// container: a creation hook can afford to wait a little for the
+	// labels, which policy scopes may need.
+	for i := 0; i < 20 && err != nil && runtime == Podman; i++ {
+		time.Sleep(20 * time.Millisecond)
+		c, err = r.metadata(CgroupRef{Runtime: runtime, ID: id})
+	}
 	if c == nil {
 		return &event.Container{ID: id, Runtime: runtime}, fmt.Errorf("no %s container %s", runtime, id)
 	}

@@ -230,14 +230,17 @@ func (d *Drift) allowPath(t *target, p string) {
 	t.policy.allow = append(t.policy.allow, h)
 }
 
-// ErrHostMountNS says that RootPID shares the agent's mount namespace: it is
-// not (yet) inside its container, and protecting it would protect the host.
-var ErrHostMountNS = errors.New("RootPID is in the host's mount namespace, not yet inside its container")
+// ErrHostMountNS says that RootPID is not inside its container's file
+// system yet: it shares the agent's mount namespace, or its root is still
+// the host's. Protecting it would protect the host.
+var ErrHostMountNS = errors.New("RootPID is not inside its container yet (host mount namespace or host root)")
 
-// InHostMountNS reports whether pid shares the agent's mount namespace: a
-// process of a starting container is in its cgroup before it is inside the
-// container (runc before pivot_root), and before the runtime has applied
-// the container's cgroup limits.
+// InHostMountNS reports whether pid is not inside its container's file
+// system yet: a process of a starting container is in its cgroup before it
+// is in its own mount namespace (runc before unshare), and in that
+// namespace before its root is the container's (an OCI createRuntime hook
+// runs before pivot_root); in both cases the runtime has not applied all
+// of the container's settings either.
 func InHostMountNS(pid int) (bool, error) { return sameMountNS(pid) }
 
 func sameMountNS(pid int) (bool, error) {
@@ -248,7 +251,24 @@ func sameMountNS(pid int) (bool, error) {
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", pid), &other); err != nil {
 		return false, fmt.Errorf("stat mount namespace of pid %d: %w", pid, err)
 	}
-	return own.Ino == other.Ino && own.Dev == other.Dev, nil
+	if own.Ino == other.Ino && own.Dev == other.Dev {
+		return true, nil
+	}
+	// A new mount namespace copies the host's mounts (new mount ids, the
+	// same directories): the root is the host's until pivot_root.
+	// The host's root is init's, where the agent may read it (it may run
+	// in a container of its own with the host's PID namespace); else its
+	// own.
+	var host, root unix.Stat_t
+	if err := unix.Stat("/proc/1/root/", &host); err != nil {
+		if err := unix.Stat("/", &host); err != nil {
+			return false, fmt.Errorf("stat the host's root: %w", err)
+		}
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/root/", pid), &root); err != nil {
+		return false, fmt.Errorf("stat the root of pid %d: %w", pid, err)
+	}
+	return host.Ino == root.Ino && host.Dev == root.Dev, nil
 }
 
 // resolve reads what Protect needs from the kernel through RootPID.

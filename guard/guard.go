@@ -162,6 +162,21 @@ func (g *Guard) state(e *event.Event) *containerState {
 	return st
 }
 
+// Prepare puts the enforcement of container c, being created with init
+// process pid, in place now through Protect, before the container's
+// entrypoint runs, rather than at its first exec event. It reports whether
+// Protect is done; if not, the container's exec events try again. Safe for
+// concurrent use with Observe.
+func (g *Guard) Prepare(c *event.Container, pid uint32) bool {
+	if g.protect == nil || c.IsHost() || pid == 0 {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.state(&event.Event{Kind: "event", Type: event.Exec, Container: c, Process: event.Process{PID: pid, VPID: 1}})
+	return st.protected
+}
+
 // Observe checks one event against its container's controls and calls
 // emit for each violation. Host events are not subject to container
 // policies.

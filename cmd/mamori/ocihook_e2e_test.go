@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,4 +151,55 @@ func keys[V any](m map[string]V) []string {
 		ks = append(ks, k)
 	}
 	return ks
+}
+
+const earlyDriftPolicy = `apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata:
+  name: early
+spec:
+  mode: enforce
+  scope:
+    container:
+      labels:
+        app: early
+  controls:
+    driftPrevention: {}
+`
+
+// TestOCIHookProtectsBeforeEntrypoint: with the hook installed, Drift
+// Prevention is in place before the entrypoint runs, so an entrypoint that
+// drops and runs a program as its very first action is refused every time,
+// not only when the agent wins a race against it.
+func TestOCIHookProtectsBeforeEntrypoint(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	os.Mkdir(polDir, 0o755)
+	os.WriteFile(filepath.Join(polDir, "early.yaml"), []byte(earlyDriftPolicy), 0o644)
+	hooks, socket := filepath.Join(dir, "hooks"), filepath.Join(dir, "hook.sock")
+	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--dir", hooks, "--socket", socket).CombinedOutput(); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--hook-socket", socket)
+	for i := range 3 {
+		name := fmt.Sprintf("%s-%d", strings.ToLower(t.Name()), i)
+		t.Cleanup(func() { exec.Command("podman", "rm", "-f", name).Run() })
+		out, err := exec.Command("podman", "--hooks-dir", hooks, "run", "--rm", "--name", name, "--network", "none",
+			"--label", "app=early", podmantest.Image,
+			"sh", "-c", "cp /bin/busybox /tmp/touch && /tmp/touch /tmp/ran; test -e /tmp/ran && echo RAN || echo REFUSED").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "REFUSED") {
+			t.Errorf("run %d: the entrypoint's dropped program was not refused (%v):\n%s", i, err, out)
+		}
+	}
+	alerts := a.stop(t)
+	blocked := 0
+	for _, al := range alerts {
+		if al.Control == "driftPrevention" && al.Action == event.Blocked {
+			blocked++
+		}
+	}
+	if blocked < 3 {
+		t.Errorf("%d blocked drift alerts, want 3; agent log:\n%s", blocked, a.stderr)
+	}
 }
