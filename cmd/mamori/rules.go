@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
+	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/sigma"
@@ -51,7 +52,7 @@ event types it lacks. It exits 1 if a file does not load.
 // loadRules loads rules files against the syscall catalogue.
 func loadRules(files []rules.File) (*rules.Ruleset, *syscalls.Catalog, error) {
 	cat := syscalls.New()
-	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cat, cloudtrail.NewCatalog()}}, files...)
+	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cat, cloudtrail.NewCatalog(), k8saudit.NewCatalog()}}, files...)
 	return rs, cat, err
 }
 
@@ -64,7 +65,7 @@ func runRulesValidate(args []string, stdout io.Writer) error {
 	if fs.NArg() == 0 {
 		return usageError{"name at least one rules file"}
 	}
-	files, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog()}}, fs.Args()...)
+	files, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog(), k8saudit.NewCatalog()}}, fs.Args()...)
 	if err != nil {
 		return err
 	}
