@@ -35,14 +35,16 @@ func (db *DB) Match(pkgs []sbom.Package) []Finding {
 	return out
 }
 
-// matchPackage finds the entries affecting one package. OS packages are
-// matched by their source package, as distributions write advisories.
+// matchPackage finds the entries affecting one package, by the name the
+// ecosystem's advisories use.
 func (db *DB) matchPackage(p sbom.Package) []Finding {
 	if p.Ecosystem == "" {
 		return nil
 	}
 	name, version := p.Name, p.Version
-	if p.SourceName != "" {
+	// Debian's and Alpine's advisories name source packages; the rpm
+	// distributions' name binary packages.
+	if p.SourceName != "" && (p.Type == sbom.Deb || p.Type == sbom.APK) {
 		name = p.SourceName
 		if p.SourceVersion != "" {
 			version = p.SourceVersion

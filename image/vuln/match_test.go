@@ -91,6 +91,9 @@ func TestRangeSemantics(t *testing.T) {
 	pkg := func(eco, name, version string) sbom.Package {
 		return sbom.Package{Ecosystem: eco, Name: name, Version: version}
 	}
+	rpmPkg := func(name, version string) sbom.Package {
+		return sbom.Package{Type: sbom.RPM, Ecosystem: "Rocky Linux:9", Name: name, Version: version, SourceName: "planted", SourceVersion: "1.2.3-4.el9"}
+	}
 	for _, c := range []struct {
 		p    sbom.Package
 		want string // "ID fixed SEVERITY", or "" for no finding
@@ -131,6 +134,10 @@ func TestRangeSemantics(t *testing.T) {
 		{pkg("Alpine:v3.20", "busybox", "1.36.1-r1"), "MAMORI-ALPINE-2099-0002 1.36.1-r2 UNKNOWN"},
 		{pkg("Alpine:v3.19", "busybox", "1.36.1-r1"), ""},
 		{pkg("", "busybox", "1.36.1-r1"), ""},
+		// rpm: matched by the binary package, epoch included.
+		{rpmPkg("planted-libs", "1:1.2.3-4.el9"), "MAMORI-ROCKY-2099-0001 1:1.2.3-5.el9 HIGH"},
+		{rpmPkg("planted-libs", "1.2.4-1.el9"), "MAMORI-ROCKY-2099-0001 1:1.2.3-5.el9 HIGH"}, // epoch 0 is below epoch 1, whatever the version
+		{rpmPkg("planted-libs", "1:1.2.3-5.el9"), ""},
 	} {
 		fs := db.Match([]sbom.Package{c.p})
 		got := ""
@@ -159,7 +166,7 @@ func TestLoadZip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if db.Entries() != want.Entries() || db.Withdrawn() != 1 || db.Entries() != 16 {
+		if db.Entries() != want.Entries() || db.Withdrawn() != 1 || db.Entries() != 17 {
 			t.Errorf("%s: %d entries, %d withdrawn; the directory gives %d and 1", path, db.Entries(), db.Withdrawn(), want.Entries())
 		}
 		pkgs := []sbom.Package{{Ecosystem: "npm", Name: "lodash", Version: "4.17.20"}}
