@@ -138,7 +138,7 @@ func Scan(ctx context.Context, ref string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
-	rep := &Report{Schema: ReportSchema, Ref: r, Config: cfg, Findings: []Finding{}}
+	rep := &Report{Schema: ReportSchema, Ref: r, Config: cfg, Findings: []Finding{}, Analyzers: []string{}}
 	rep.Image = ImageInfo{Ref: ref, Transport: src.transport, Name: src.name, Digest: src.digest, ID: src.id,
 		OS: cfg.OS, Architecture: cfg.Architecture, User: cfg.Config.User, Labels: cfg.Config.Labels}
 	if !cfg.Created.IsZero() {

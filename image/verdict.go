@@ -97,42 +97,32 @@ func breaks(rules *policy.AssuranceRules, f Finding) (string, string) {
 	return "", ""
 }
 
+// misconfigRules maps each misconfiguration to the policy rule that
+// refuses it.
+var misconfigRules = map[string]struct {
+	rule string
+	on   func(*policy.AssuranceRules) bool
+}{
+	RuleEnvSecret:         {"blockSecrets", func(r *policy.AssuranceRules) bool { return r.BlockSecrets }},
+	RuleRootUser:          {"requireNonRoot", func(r *policy.AssuranceRules) bool { return r.RequireNonRoot }},
+	RuleNoDigest:          {"requireDigest", func(r *policy.AssuranceRules) bool { return r.RequireDigest }},
+	RuleLatestTag:         {"blockLatestTag", func(r *policy.AssuranceRules) bool { return r.BlockLatestTag }},
+	RuleSetuid:            {"forbidSetuid", func(r *policy.AssuranceRules) bool { return r.ForbidSetuid }},
+	RuleSetgid:            {"forbidSetuid", func(r *policy.AssuranceRules) bool { return r.ForbidSetuid }},
+	RuleNoHealthcheck:     {"requireHealthcheck", func(r *policy.AssuranceRules) bool { return r.RequireHealthcheck }},
+	RulePackageManager:    {"blockPackageManagers", func(r *policy.AssuranceRules) bool { return r.BlockPackageManagers }},
+	RuleWorldWritablePath: {"blockWorldWritablePath", func(r *policy.AssuranceRules) bool { return r.BlockWorldWritablePath }},
+}
+
 func breaksMisconfig(rules *policy.AssuranceRules, f Finding) (string, string) {
-	switch f.Rule {
-	case RuleEnvSecret:
-		if rules.BlockSecrets {
-			return "blockSecrets", f.Title
-		}
-	case RuleRootUser:
-		if rules.RequireNonRoot {
-			return "requireNonRoot", f.Title
-		}
-	case RuleNoDigest:
-		if rules.RequireDigest {
-			return "requireDigest", f.Title
-		}
-	case RuleLatestTag:
-		if rules.BlockLatestTag {
-			return "blockLatestTag", f.Title
-		}
-	case RuleSetuid, RuleSetgid:
-		if rules.ForbidSetuid && !rules.AllowSetuid.Match(f.Path) {
-			return "forbidSetuid", f.Title
-		}
-	case RuleNoHealthcheck:
-		if rules.RequireHealthcheck {
-			return "requireHealthcheck", f.Title
-		}
-	case RulePackageManager:
-		if rules.BlockPackageManagers {
-			return "blockPackageManagers", f.Title
-		}
-	case RuleWorldWritablePath:
-		if rules.BlockWorldWritablePath {
-			return "blockWorldWritablePath", f.Title
-		}
+	m, ok := misconfigRules[f.Rule]
+	if !ok || !m.on(rules) {
+		return "", ""
 	}
-	return "", ""
+	if (f.Rule == RuleSetuid || f.Rule == RuleSetgid) && rules.AllowSetuid.Match(f.Path) {
+		return "", ""
+	}
+	return m.rule, f.Title
 }
 
 func ignored(ids []string, f Finding) bool {
