@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/mamori-dev/mamori/agent"
+	"github.com/mamori-dev/mamori/audit/cloudtrail"
+	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
@@ -22,6 +24,7 @@ import (
 	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/defaults"
+	"github.com/mamori-dev/mamori/rules/sigma"
 	"github.com/mamori-dev/mamori/rules/syscalls"
 	"github.com/mamori-dev/mamori/runtimehook"
 	"github.com/mamori-dev/mamori/sensor"
@@ -62,17 +65,21 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	hookSocket := fs.String("hook-socket", runtimehook.DefaultSocket, "answer `mamori oci-hook run` on this unix socket: containers are judged by the creation controls\n"+
 		"before their entrypoint runs (install the hook with `mamori oci-hook install`); empty to turn off")
 	ct := addCloudtrailFlags(fs)
+	ka := addK8sAuditFlags(fs)
 	if err := parseFlags(fs, args, agentHelp); err != nil {
 		return err
 	}
 	if *outPath != "" && !*events {
 		return usageError{"--output names where events go: add --events"}
 	}
-	rs, err := agentRules(ruleFiles, ct.builtinRules()...)
+	rs, err := agentRules(stderr, ruleFiles, append(ct.builtinRules(), ka.builtinRules()...)...)
 	if err != nil {
 		return err
 	}
 	if err := ct.check(rs, stderr); err != nil {
+		return err
+	}
+	if err := ka.check(rs, stderr); err != nil {
 		return err
 	}
 	var f output.Format
@@ -185,6 +192,10 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	webhook, err := ka.open(rs, cfg.Alerts, *matchAll, cfg.Node, log)
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(cfg, log)
 	if err != nil {
 		return err
@@ -192,14 +203,17 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopCloudtrail := follower.start(ctx)
+	stopK8sAudit := startK8sAudit(ctx, webhook, log)
 	err = a.Run(ctx)
 	stopCloudtrail()
+	stopK8sAudit()
 	return err
 }
 
-// agentRules loads the --rules files; nil means detection is off.
-// "builtin" names mamori's own rules and the files in builtin.
-func agentRules(names []string, builtin ...rules.File) (*rules.Ruleset, error) {
+// agentRules loads the --rules files, Falco's or Sigma's (the Sigma rules
+// that cannot be translated are listed on report); nil means detection is
+// off. "builtin" names mamori's own rules and the files in builtin.
+func agentRules(report io.Writer, names []string, builtin ...rules.File) (*rules.Ruleset, error) {
 	if len(names) == 0 {
 		names = []string{"builtin"}
 	}
@@ -215,9 +229,12 @@ func agentRules(names []string, builtin ...rules.File) (*rules.Ruleset, error) {
 			files = append(files, defaults.File())
 			files = append(files, builtin...)
 		default:
-			fs, err := rules.ReadFiles(n)
+			fs, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog(), k8saudit.NewCatalog()}}, n)
 			if err != nil {
 				return nil, err
+			}
+			for _, u := range untranslated {
+				fmt.Fprintln(report, u)
 			}
 			files = append(files, fs...)
 		}
@@ -306,6 +323,13 @@ serves health on --health-addr. Each event is evaluated against Falco rules
 (mamori's built-in set unless --rules names files, e.g. Falco's own
 falco_rules.yaml) and every alert is written to stdout or --alerts-output,
 as a JSON line compatible with Falco's JSON output (see docs/rules.md).
+--rules also takes Sigma rules (files or directories). With --cloudtrail
+s3://BUCKET/PREFIX it follows CloudTrail logs in S3, and with
+--k8s-audit-listen ADDR it serves kube-apiserver's audit webhook backend:
+their records are evaluated against the aws_cloudtrail and k8s_audit rules
+(mamori's built-in ones with "builtin"), and their alerts go to the same
+output. With --policy, runtime policies judge every container, and the
+creation controls answer the OCI hook on --hook-socket.
 With --events it also writes each event as a JSON line (see docs/events.md)
 or a readable line. Without --events the sensor captures only the event
 types and file paths the rules need. Ctrl-C drains the ring buffer before

@@ -203,3 +203,43 @@ func TestK8sauditServe(t *testing.T) {
 		t.Errorf("no stop summary:\n%s", log.String())
 	}
 }
+
+// TestAgentK8sAuditListen: the agent serves the audit webhook beside its
+// sensor; an EventList posted to it raises mamori's built-in k8s_audit
+// alert on the agent's alert output, and a body that is not an EventList
+// is refused with 400.
+func TestAgentK8sAuditListen(t *testing.T) {
+	dir := k8sTraces(t)
+	addr := freeAddr(t)
+	a := startAlertingAgent(t, "--policy", "none", "--k8s-audit-listen", addr)
+	ev, err := os.ReadFile(filepath.Join(dir, "exec_pod.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[` + string(bytes.TrimSpace(ev)) + `]}`
+	resp, err := http.Post("http://"+addr+"/k8s-audit", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("EventList: status %d", resp.StatusCode)
+	}
+	resp, err = http.Post("http://"+addr+"/k8s-audit", "application/json", strings.NewReader(`{"kind":"Pod"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a Pod posted as audit events: status %d, want 400", resp.StatusCode)
+	}
+	found := false
+	for _, al := range a.stop(t) {
+		if al.Source == "k8s_audit" && al.Rule == "Exec Into Pod" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no Exec Into Pod alert from the agent; log:\n%s", a.stderr)
+	}
+}

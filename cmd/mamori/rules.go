@@ -215,7 +215,7 @@ func runRulesBench(args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageError{"name one file of recorded events (mamori agent --events --format json --output FILE)"}
 	}
-	rs, err := agentRules(ruleFiles)
+	rs, err := agentRules(stdout, ruleFiles)
 	if err != nil {
 		return err
 	}
