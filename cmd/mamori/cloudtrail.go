@@ -73,8 +73,8 @@ func runCloudtrail(args []string, stdout, stderr io.Writer) error {
 func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("cloudtrail scan")
 	var ruleFiles listFlag
-	fs.Var(&ruleFiles, "rules", "a Falco rules file of source aws_cloudtrail, e.g. aws_cloudtrail_rules.yaml, loaded after the\n"+
-		"built-in rules (repeatable; later files override earlier ones)")
+	fs.Var(&ruleFiles, "rules", "a Falco rules file of source aws_cloudtrail (e.g. aws_cloudtrail_rules.yaml), or Sigma rules for\n"+
+		"aws/cloudtrail (a file or a directory), loaded after the built-in rules (repeatable; later files override earlier ones)")
 	noDefaults := fs.Bool("no-default-rules", false, "do not load mamori's built-in CloudTrail rules: run only the --rules files")
 	outPath := fs.String("output", "", "append alerts to this file instead of writing them to stdout")
 	all := fs.Bool("all", false, "raise an alert for every matching rule, not only the first (Falco's rule_matching: all)")

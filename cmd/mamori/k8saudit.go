@@ -75,7 +75,8 @@ type k8sRuleFlags struct {
 func newK8sRuleFlags(name string) (*k8sRuleFlags, *flag.FlagSet) {
 	fs := newFlagSet("k8saudit " + name)
 	f := &k8sRuleFlags{}
-	fs.Var(&f.files, "rules", "a Falco rules file, e.g. k8s_audit_rules.yaml, loaded after mamori's own (repeatable; later files append to and override earlier ones)")
+	fs.Var(&f.files, "rules", "a Falco rules file (e.g. k8s_audit_rules.yaml), or Sigma rules for kubernetes/audit (a file or a directory),\n"+
+		"loaded after mamori's own (repeatable; later files append to and override earlier ones)")
 	f.noBuiltin = fs.Bool("no-builtin", false, "leave out mamori's built-in k8s audit rules")
 	f.all = fs.Bool("all", false, "raise an alert for every matching rule, not only the first (Falco's rule_matching: all)")
 	f.output = fs.String("output", "", "append alerts to this file instead of writing them to stdout")
