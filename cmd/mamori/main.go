@@ -27,7 +27,9 @@ func commands() []command {
 		{"policy", "validate runtime policies, explain what applies to a container", runPolicy},
 		{"admission", "serve the Kubernetes admission webhook that refuses what breaks policy", runAdmission},
 		{"check", "check Kubernetes manifests against the policies before they are applied", runCheck},
+		{"image", "scan a container image: executables baseline, misconfigurations, policy verdict", runImage},
 		{"oci-hook", "judge containers at creation: install the OCI runtime hook, or run it", runOCIHook},
+		{"hostlogin", "judge logins to the host by the policies' hostLogins control (PAM, pam_exec)", runHostLogin},
 		{"cloudtrail", "scan AWS CloudTrail logs with Falco's aws_cloudtrail rules", runCloudtrail},
 		{"k8saudit", "scan Kubernetes audit logs, or serve as the audit webhook, with k8s_audit rules", runK8saudit},
 		{"status", "show a running agent's health, or what this kernel supports", runStatus},
@@ -73,6 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		err := c.run(args[1:], stdout, stderr)
 		var uerr usageError
+		var coded interface{ ExitCode() int } // a command's own exit codes (image scan)
 		switch {
 		case err == nil:
 			return 0
@@ -81,6 +84,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.As(err, &uerr):
 			fmt.Fprintf(stderr, "mamori %s: %v\nRun 'mamori %s --help' for usage.\n", c.name, err, c.name)
 			return 2
+		case errors.As(err, &coded):
+			fmt.Fprintf(stderr, "mamori %s: %v\n", c.name, err)
+			return coded.ExitCode()
 		default:
 			fmt.Fprintf(stderr, "mamori %s: %v\n", c.name, err)
 			return 1
