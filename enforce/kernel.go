@@ -10,7 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
+	"github.com/mamori-dev/mamori/internal/memlock"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,7 +52,7 @@ type kernel struct {
 }
 
 func loadKernel(log *slog.Logger) (*kernel, error) {
-	if err := rlimit.RemoveMemlock(); err != nil {
+	if err := memlock.Remove(); err != nil {
 		return nil, fmt.Errorf("lift the memlock limit: %w", err)
 	}
 	spec, err := loadDrift()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
+	"github.com/mamori-dev/mamori/internal/memlock"
 
 	"github.com/mamori-dev/mamori/probe"
 )
@@ -47,7 +47,7 @@ func NewNet(log *slog.Logger) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := rlimit.RemoveMemlock(); err != nil {
+	if err := memlock.Remove(); err != nil {
 		return nil, err
 	}
 	n := &Net{log: log, targets: map[uint64]*netTarget{}}

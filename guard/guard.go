@@ -133,10 +133,20 @@ func (g *Guard) state(e *event.Event) *containerState {
 		st = &containerState{ctr: c, gen: gen - 1, dests: map[scanKey]time.Time{}, seen: map[string]bool{}}
 		g.ctrs[c.ID] = st
 	}
-	if st.gen != gen || st.eff == nil {
+	// The container's description changes when the runtime's metadata
+	// was incomplete at first (a label arriving later may bring the
+	// container into a policy's scope) or the OCI hook described it
+	// before its first event: its controls are computed again, and it is
+	// protected again only if they differ.
+	if st.gen != gen || st.eff == nil || st.ctr != c {
+		old := st.eff
+		same := st.gen == gen && old != nil
 		st.gen = gen
 		st.ctr = c
 		st.eff = g.store.Current().Effective(policy.TargetFromContainer(c, policy.WithHost(g.host)))
+		if same && old.String() != st.eff.String() {
+			same = false
+		}
 		// Only containers whose alerts carry forensics keep events: the
 		// copy is made for every event of the container.
 		n := 0
@@ -149,7 +159,9 @@ func (g *Guard) state(e *event.Event) *containerState {
 		if len(st.recent) != n {
 			st.recent, st.next, st.full = make([]event.Event, n), 0, false
 		}
-		st.protected = g.protect == nil
+		if !same {
+			st.protected = g.protect == nil
+		}
 	}
 	if !st.protected && e.Type == event.Exec && e.Process.PID != 0 {
 		enforced, done := g.protect(c, &e.Process, st.eff)

@@ -18,7 +18,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
+	"github.com/mamori-dev/mamori/internal/memlock"
 	"golang.org/x/sys/unix"
 )
 
@@ -70,7 +70,7 @@ func Run() Report {
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	rep := Report{Kernel: unix.ByteSliceToString(uts.Release[:])}
-	if err := rlimit.RemoveMemlock(); err != nil {
+	if err := memlock.Remove(); err != nil {
 		rep.Kernel += " (memlock: " + err.Error() + ")"
 	}
 	checks := map[Mechanism]func() error{

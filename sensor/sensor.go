@@ -18,7 +18,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
+	"github.com/mamori-dev/mamori/internal/memlock"
 	"golang.org/x/sys/unix"
 
 	"github.com/mamori-dev/mamori/event"
@@ -90,7 +90,7 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 			return nil, fmt.Errorf("unknown event type %q (known: %v)", t, event.Types)
 		}
 	}
-	if err := rlimit.RemoveMemlock(); err != nil {
+	if err := memlock.Remove(); err != nil {
 		return nil, fmt.Errorf("lift the memlock limit: %w", err)
 	}
 	spec, err := loadSensor()
