@@ -123,6 +123,10 @@ func (p *podmanStore) readBolt(id string) (libpodConfig, error) {
 	return cfg, nil
 }
 
+// errLocked says that a runtime's database stayed locked by its owner
+// longer than a lookup waits.
+var errLocked = errors.New("locked by its owner")
+
 // openLocked opens a bolt DB read-only, retrying its shared lock every
 // millisecond for up to timeout. bbolt's own retry sleeps 50ms between
 // tries, too coarse for an event path; podman holds its lock only for the
@@ -139,7 +143,7 @@ func openLocked(path string, timeout time.Duration) (*bolt.DB, error) {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("open %s: locked by its owner for over %v", path, timeout)
+			return nil, fmt.Errorf("open %s: %w for over %v", path, errLocked, timeout)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -234,6 +234,13 @@ func (r *Resolver) resolve(cgroupID uint64, pid uint32) *entry {
 		return &entry{c: r.host, path: path, resolved: now}
 	}
 	c, err := r.metadata(ref)
+	// Podman locks its database in bursts while it creates and starts
+	// containers: wait a little for the labels, once per container, rather
+	// than match policies on a description without them.
+	for i := 0; i < 4 && errors.Is(err, errLocked); i++ {
+		time.Sleep(10 * time.Millisecond)
+		c, err = r.metadata(ref)
+	}
 	if c == nil {
 		// A weak path match that no runtime claims: a host cgroup.
 		return &entry{c: r.host, path: path, resolved: now}
@@ -259,7 +266,7 @@ func (r *Resolver) Describe(runtime, id string) (*event.Container, error) {
 	// Podman holds its database's lock in bursts while it creates a
 	// container: a creation hook can afford to wait a little for the
 	// labels, which policy scopes may need.
-	for i := 0; i < 20 && err != nil && runtime == Podman; i++ {
+	for i := 0; i < 20 && errors.Is(err, errLocked); i++ {
 		time.Sleep(20 * time.Millisecond)
 		c, err = r.metadata(CgroupRef{Runtime: runtime, ID: id})
 	}
