@@ -42,7 +42,7 @@ func TestDeployManifests(t *testing.T) {
 		t.Fatalf("deployment.yaml: %+v", ms)
 	}
 	spec := ms.Objects[0].Object.Spec("")
-	for _, set := range []workload.Policies{fixed(ps), DefaultPolicies()} {
+	for _, set := range []workload.Policies{&fixed{ps}, DefaultPolicies()} {
 		for _, r := range (&workload.Checker{}).Evaluate(spec, set).Results {
 			if r.Control != "imageReferences" {
 				t.Errorf("the webhook's own Deployment breaks %s/%s: %s", r.Control, r.Check, r.Reason)

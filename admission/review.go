@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,7 @@ type Config struct {
 type Reviewer struct {
 	cfg     Config
 	checker workload.Checker
+	memo    atomic.Pointer[memo] // for the policies Current returned last
 }
 
 // NewReviewer returns a Reviewer for cfg.
@@ -119,7 +121,7 @@ func (rv *Reviewer) Review(req *admissionv1.AdmissionRequest) *admissionv1.Admis
 		obj.Name = req.Name
 	}
 	spec := obj.Spec(req.Namespace)
-	v := rv.checker.Evaluate(spec, rv.cfg.Policies.Current())
+	v := rv.checker.Evaluate(spec, rv.policies())
 	enforced, audited := v.Mode(policy.Enforce), v.Mode(policy.Audit)
 	for _, r := range audited {
 		resp.Warnings = append(resp.Warnings, warning(r))
@@ -139,6 +141,18 @@ func (rv *Reviewer) Review(req *admissionv1.AdmissionRequest) *admissionv1.Admis
 			"allowed", resp.Allowed, "enforced", len(enforced), "audited", len(audited), "user", req.UserInfo.Username)
 	}
 	return resp
+}
+
+// policies returns the policies in force, with the cache of merged
+// controls that belongs to them.
+func (rv *Reviewer) policies() workload.Policies {
+	cur := rv.cfg.Policies.Current()
+	if m := rv.memo.Load(); m != nil && m.policies == cur {
+		return m
+	}
+	m := newMemo(cur)
+	rv.memo.Store(m)
+	return m
 }
 
 // denial is the message kubectl prints: every reason, numbered.
