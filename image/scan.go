@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -211,12 +213,14 @@ func describeLayers(src *source, cfg *v1.ConfigFile) {
 
 // scanner holds one scan's state while the layers are read.
 type scanner struct {
-	ctx   context.Context
-	opts  *Options
-	rep   *Report
-	t     *tree
-	spill string // where contents are kept for analyzers; "" keeps none
-	buf   []byte
+	ctx     context.Context
+	opts    *Options
+	rep     *Report
+	t       *tree
+	spill   string // where contents are kept for analyzers; "" keeps none
+	spilled int    // files kept so far, which names the next one
+	buf     []byte // copy buffer
+	mem     []byte // a small file's content
 	// passwd is /etc/passwd as the last layer that wrote it left it.
 	passwd []byte
 }
@@ -250,33 +254,68 @@ func (s *scanner) readLayer(i int, l layerSource, bar *progress.Bar) error {
 	return nil
 }
 
+// smallFile is the size up to which a file that must be kept is read into
+// memory first: analyzers then read it from there, and it is written out
+// in one call, which saves most of the system calls per file.
+const smallFile = 1 << 20
+
 // readFile reads a regular file's content once: its hash, its first bytes
 // (what it is), a copy for the analyzers when they need one, and the
 // file analyzers' findings.
 func (s *scanner) readFile(layer int, e *entry, r io.Reader, disk string) error {
 	s.rep.Stats.Files++
+	rel := cleanName(e.name)
+	keep := s.spill != "" && disk == ""
+	var mem []byte
+	var err error
+	if keep && e.size <= smallFile {
+		s.mem = s.mem[:0]
+		buf := bytes.NewBuffer(s.mem)
+		if _, err := buf.ReadFrom(r); err != nil {
+			return err
+		}
+		s.mem = buf.Bytes()
+		mem = s.mem
+		sum := sha256.Sum256(mem)
+		e.sum = hex.EncodeToString(sum[:])
+		e.class = classify(mem[:min(len(mem), headSize)])
+		e.size = int64(len(mem))
+		s.spilled++
+		kept := filepath.Join(s.spill, strconv.Itoa(s.spilled))
+		if err := os.WriteFile(kept, mem, 0o600); err != nil {
+			return err
+		}
+		e.content = content{path: kept}
+	} else if err = s.streamFile(e, r, disk, keep); err != nil {
+		return err
+	}
+	s.rep.Stats.ContentBytes += e.size
+	if rel == "etc/passwd" && e.size < 1<<20 {
+		if mem != nil {
+			s.passwd = bytes.Clone(mem)
+		} else if c, err := e.content.open(); err == nil {
+			s.passwd, _ = io.ReadAll(io.LimitReader(c, 1<<20))
+			c.Close()
+		}
+	}
+	return s.analyzeFile(File{Path: "/" + rel, Size: e.size, Mode: e.mode, Layer: layer, SHA256: e.sum}, e.content, mem)
+}
+
+// streamFile hashes a file as it streams by, copying it to the spill
+// directory when keep says so.
+func (s *scanner) streamFile(e *entry, r io.Reader, disk string, keep bool) error {
 	h := sha256.New()
 	hw := headWriter{max: headSize}
 	w := io.MultiWriter(h, &hw)
 	var tmp *os.File
-	if s.spill != "" && disk == "" {
+	if keep {
+		s.spilled++
 		var err error
-		if tmp, err = os.CreateTemp(s.spill, "f-"); err != nil {
+		if tmp, err = os.Create(filepath.Join(s.spill, strconv.Itoa(s.spilled))); err != nil {
 			return err
 		}
-		defer func() {
-			if tmp != nil {
-				tmp.Close()
-				os.Remove(tmp.Name())
-			}
-		}()
+		defer tmp.Close()
 		w = io.MultiWriter(h, &hw, tmp)
-	}
-	rel := cleanName(e.name)
-	var passwd *strings.Builder
-	if rel == "etc/passwd" && e.size < 1<<20 {
-		passwd = &strings.Builder{}
-		w = io.MultiWriter(w, passwd)
 	}
 	if s.buf == nil {
 		s.buf = make([]byte, 256<<10)
@@ -285,13 +324,9 @@ func (s *scanner) readFile(layer int, e *entry, r io.Reader, disk string) error 
 	if err != nil {
 		return err
 	}
-	s.rep.Stats.ContentBytes += n
 	e.size = n
 	e.sum = hex.EncodeToString(h.Sum(nil))
 	e.class = classify(hw.b)
-	if passwd != nil {
-		s.passwd = []byte(passwd.String())
-	}
 	switch {
 	case disk != "":
 		e.content = content{path: disk}
@@ -299,17 +334,12 @@ func (s *scanner) readFile(layer int, e *entry, r io.Reader, disk string) error 
 		if err := tmp.Close(); err != nil {
 			return err
 		}
-		kept := filepath.Join(s.spill, e.sum)
-		if err := os.Rename(tmp.Name(), kept); err != nil {
-			return err
-		}
-		tmp = nil
-		e.content = content{path: kept}
+		e.content = content{path: tmp.Name()}
 	}
-	return s.analyzeFile(File{Path: "/" + rel, Size: n, Mode: e.mode, Layer: layer, SHA256: e.sum}, e.content)
+	return nil
 }
 
-func (s *scanner) analyzeFile(f File, c content) error {
+func (s *scanner) analyzeFile(f File, c content, mem []byte) error {
 	for _, a := range s.opts.Analyzers {
 		fa, ok := a.(FileAnalyzer)
 		if !ok {
@@ -318,12 +348,18 @@ func (s *scanner) analyzeFile(f File, c content) error {
 		if ff, ok := a.(FileFilter); ok && !ff.WantFile(f) {
 			continue
 		}
-		rc, err := c.open()
-		if err != nil {
-			return err
+		var r io.Reader
+		if mem != nil {
+			r = bytes.NewReader(mem)
+		} else {
+			rc, err := c.open()
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			r = rc
 		}
-		fs, err := fa.AnalyzeFile(s.ctx, f, rc)
-		rc.Close()
+		fs, err := fa.AnalyzeFile(s.ctx, f, r)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.Name(), err)
 		}

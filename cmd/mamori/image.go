@@ -21,6 +21,7 @@ import (
 
 const imageHelp = `Usage:
   mamori image scan [flags] REF
+  mamori image register|list|unregister ...   (see mamori image register --help)
 
 scan reads an image without running it and reports what is in it: every
 executable (the baseline Drift Prevention compares running containers
@@ -58,14 +59,21 @@ func runImage(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, imageHelp)
 		if len(args) == 0 {
-			return usageError{"a subcommand is needed: scan"}
+			return usageError{"a subcommand is needed: scan, register, list or unregister"}
 		}
 		return nil
 	}
-	if args[0] != "scan" {
-		return usageError{fmt.Sprintf("unknown subcommand %q: use scan", args[0])}
+	switch args[0] {
+	case "scan":
+		return runImageScan(args[1:], stdout, stderr)
+	case "register":
+		return runImageRegister(args[1:], stdout, stderr)
+	case "list":
+		return runImageList(args[1:], stdout, stderr)
+	case "unregister":
+		return runImageUnregister(args[1:], stdout, stderr)
 	}
-	return runImageScan(args[1:], stdout, stderr)
+	return usageError{fmt.Sprintf("unknown subcommand %q: use scan, register, list or unregister", args[0])}
 }
 
 // exitError ends mamori with a code other than 1 (see main's run).
@@ -105,25 +113,26 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&an.noSecrets, "no-secrets", false, "do not look for secrets in files")
 	sbomOut := fs.String("sbom", "", "write the image's packages as an SBOM to this file")
 	sbomFormat := fs.String("sbom-format", "cyclonedx", "SBOM format for --sbom: cyclonedx (1.6 JSON) or spdx (2.3 JSON)")
-	// Interleaved flags and REF: the flag package stops at the first
-	// argument, so REF may come first too.
-	var ref string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		ref, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, imageHelp)
-	}
-	rest := fs.Args()
-	if ref == "" && len(rest) > 0 {
-		ref, rest = rest[0], rest[1:]
+	// Flags may come before and after REF: the flag package stops at the
+	// first argument that is not a flag, so parse again after it.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return flagError(fs, err, imageHelp)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	switch {
-	case ref == "":
+	case len(pos) == 0:
 		return usageError{"name the image to scan, e.g. mamori image scan podman:localhost/app:1.2"}
-	case len(rest) > 0:
-		return usageError{fmt.Sprintf("one image at a time; unexpected %q", rest[0])}
+	case len(pos) > 1:
+		return usageError{fmt.Sprintf("one image at a time; unexpected %q", pos[1])}
 	}
+	ref := pos[0]
 	switch *format {
 	case "table", "json", "sarif":
 	default:
