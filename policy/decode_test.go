@@ -71,7 +71,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown capability", doc(scopeAll + "  controls:\n    limitContainerPrivileges: {allowCapabilities: [NET_BIND]}\n"), `f.yaml:8:52: unknown capability "NET_BIND"`},
 		{"unknown override", doc(scopeAll + "  controls:\n    preventDefaultOverride: {block: [seccompUnconfind]}\n"), `f.yaml:8:38: unknown override "seccompUnconfind"; did you mean "seccompUnconfined"?`},
 		{"volumes empty", doc(scopeAll + "  controls:\n    volumesBlocklist: {}\n"), "f.yaml:8:5: volumesBlocklist needs paths"},
-		{"registered images missing", doc(scopeAll + "  controls:\n    blockUnregisteredImages: {}\n"), "f.yaml:8:5: blockUnregisteredImages needs registeredImages"},
+		{"registered images empty file", doc(scopeAll + "  controls:\n    blockUnregisteredImages: {registeredImages: [\" \"]}\n"), "empty file name; give the path of a registered-images list"},
 		{"forensics range", doc(scopeAll + "  controls:\n    forensics: {events: 0}\n"), "f.yaml:8:25: events 0 is out of range"},
 		{"logins empty", doc(scopeAll + "  controls:\n    hostLogins: {}\n"), "f.yaml:8:5: hostLogins lists nobody"},
 	}

@@ -7,13 +7,17 @@ import (
 	"strings"
 )
 
-// BlockUnregisteredImages refuses containers whose image is not on the
-// registered-images list: a file with one image pattern per line.
+// BlockUnregisteredImages refuses containers whose image is not
+// registered in mamori's image store (`mamori image register`) and, when
+// the control names registered-images lists (files with one image pattern
+// per line), not on every one of them too. Where no store is given (e.g.
+// `mamori check`), the lists alone decide.
 type BlockUnregisteredImages struct {
 	Switch `yaml:",inline"`
-	// RegisteredImages are list files; a relative path is relative to the
-	// policy file. An image must be on every one of them, which is also
-	// how lists from several policies combine (allow lists intersect).
+	// RegisteredImages are optional list files; a relative path is
+	// relative to the policy file. An image must be on every one of them,
+	// which is also how lists from several policies combine (allow lists
+	// intersect).
 	RegisteredImages []string `yaml:"registeredImages" json:"registeredImages"`
 
 	lists []*ImageList
@@ -31,9 +35,6 @@ func (b *BlockUnregisteredImages) Registered(img ImageFacts) bool {
 }
 
 func (b *BlockUnregisteredImages) validate(v *validator, path string) {
-	if len(b.RegisteredImages) == 0 {
-		v.errorf(path, "blockUnregisteredImages needs registeredImages, a list of files that list allowed images one per line")
-	}
 	for i, f := range b.RegisteredImages {
 		switch {
 		case strings.TrimSpace(f) == "":
@@ -65,8 +66,10 @@ func containsImageList(ls []*ImageList, l *ImageList) bool {
 	return false
 }
 
-// BlockNonCompliantImages refuses containers whose image the image
-// scanner found non-compliant (the verdict comes from image assurance).
+// BlockNonCompliantImages refuses containers whose image is not
+// registered as compliant in mamori's image store: the verdict of its
+// last scan against the image assurance policies (`mamori image
+// register`). An image without a verdict is refused too.
 type BlockNonCompliantImages struct {
 	Switch `yaml:",inline"`
 }

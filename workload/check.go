@@ -227,6 +227,8 @@ func (k *Checker) container(s *Spec, c *Container, ctl *policy.Controls) []Findi
 			if _, ok := k.Images.Lookup(c.Image); !ok {
 				add("blockUnregisteredImages", "blockUnregisteredImages", c.field(FieldImage), "uses image %q, which is not registered; register it with `mamori image register`", c.Image)
 			}
+		} else if len(b.RegisteredImages) == 0 {
+			add("blockUnregisteredImages", "blockUnregisteredImages", c.field(FieldImage), "uses image %q, whose registration mamori cannot tell: no image store was given and the control names no registeredImages lists", c.Image)
 		}
 	}
 	if ctl.BlockNonCompliantImages.On() {
