@@ -13,7 +13,9 @@ import (
 	"syscall"
 
 	"github.com/mamori-dev/mamori/admission"
+	"github.com/mamori-dev/mamori/imagestore"
 	"github.com/mamori-dev/mamori/policy"
+	"github.com/mamori-dev/mamori/workload"
 )
 
 const admissionHelp = `Usage:
@@ -58,6 +60,8 @@ func runAdmissionServe(args []string, stderr io.Writer) error {
 	keyFile := fs.String("tls-key", "", "the certificate's private key (PEM)")
 	var paths listFlag
 	fs.Var(&paths, "policy", "a RuntimePolicy file or directory (repeatable); default: the built-in admission policy")
+	imageDB := fs.String("image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
+		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
 	verbose := fs.Bool("v", false, "log every review, not only refused and audited ones")
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, admissionHelp)
@@ -78,6 +82,15 @@ func runAdmissionServe(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("policies do not load:\n%w", err)
 	}
+	images, err := openImageStore(*imageDB, log)
+	if err != nil {
+		return err
+	}
+	var imageStatus workload.Images
+	if images != nil {
+		defer images.Close()
+		imageStatus = images
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
@@ -94,7 +107,7 @@ func runAdmissionServe(args []string, stderr io.Writer) error {
 	log.Info("admission webhook serving", "addr", ln.Addr().String(), "path", admission.ValidatePath, "policies", n)
 	err = admission.Serve(ctx, ln, admission.ServerConfig{
 		CertFile: *certFile, KeyFile: *keyFile, Log: log,
-		Reviewer: admission.NewReviewer(admission.Config{Policies: src, Log: log}),
+		Reviewer: admission.NewReviewer(admission.Config{Policies: src, Images: imageStatus, Log: log}),
 		Health:   admissionHealth(store),
 	})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
+	"github.com/mamori-dev/mamori/imagestore"
 	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/rules"
@@ -64,6 +65,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	hookSocket := fs.String("hook-socket", runtimehook.DefaultSocket, "answer `mamori oci-hook run` on this unix socket: containers are judged by the creation controls\n"+
 		"before their entrypoint runs (install the hook with `mamori oci-hook install`); empty to turn off")
+	imageDB := fs.String("image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
+		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
 	ct := addCloudtrailFlags(fs)
 	ka := addK8sAuditFlags(fs)
 	if err := parseFlags(fs, args, agentHelp); err != nil {
@@ -156,6 +159,14 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			cfg.Net = n // the agent closes it
 		}
 		log.Info("policies loaded", "files", len(store.Current().Files()), "policies", len(store.Current().Policies()))
+		images, err := openImageStore(*imageDB, log)
+		if err != nil {
+			return err
+		}
+		if images != nil {
+			defer images.Close()
+			cfg.Images = images
+		}
 	}
 	if rs != nil || policiesOn {
 		if rs != nil {

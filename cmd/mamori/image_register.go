@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mamori-dev/mamori/image"
+	"github.com/mamori-dev/mamori/imagestore"
+	"github.com/mamori-dev/mamori/policy"
+)
+
+const imageRegisterHelp = `Usage:
+  mamori image register [flags] REF...
+  mamori image list [--db PATH] [--format table|json]
+  mamori image unregister [--db PATH] REF...
+
+register scans each image as mamori image scan does (REF is written the
+same way: podman:NAME, containerd:NAME, oci:DIR, archive:FILE,
+registry:REF or a bare name), judges it against the image assurance
+policies (--policy; the built-in default otherwise), and records it in
+mamori's image store (--db): its image id and manifest digest, the
+name:tag it was scanned by, the verdict with every reason, a summary of
+its findings and its executables baseline. A non-compliant image is
+registered too, with its verdict: the runtime controls
+blockUnregisteredImages and blockNonCompliantImages read the store, on the
+node (mamori agent --image-db, through the OCI hook) and at admission
+(mamori admission serve --image-db). Registering an image again replaces
+its verdict, and the next container created from it is judged by the new
+one: re-register when a new advisory or a stricter policy may change it.
+
+A workload names an image as "nginx:1.27", "docker.io/library/nginx:1.27",
+"registry/app@sha256:..." or by image id; the store normalises names as
+Docker and podman do (nginx means docker.io/library/nginx:latest) and finds
+an image by any of its digests whatever the name. A name:tag points at one
+image: registering another image under it moves it there.
+
+list prints the registered images with their verdicts. unregister removes
+the image a reference points at, with all its names and digests.
+
+Exit codes of register:
+  0  every image registered and compliant
+  1  an image registered but not compliant
+  2  usage error
+  3  an image could not be found or read, or the store not written
+`
+
+// imageStoreFlag adds --db to a subcommand of the image store.
+func imageStoreFlag(fs *flag.FlagSet) *string {
+	return fs.String("db", imagestore.DefaultPath, "mamori's image store, a SQLite database (created with its directory when missing)")
+}
+
+func runImageRegister(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image register")
+	db := imageStoreFlag(fs)
+	format := fs.String("format", "table", "output format: table or json (the registered records)")
+	var policies listFlag
+	fs.Var(&policies, "policy", "an ImageAssurancePolicy file or directory (repeatable); default: the built-in policy")
+	platform := fs.String("platform", "", "the platform to pick from a multi-platform image, e.g. linux/arm64 (default: linux and this machine's)")
+	ns := fs.String("containerd-namespace", "default", "containerd namespace of containerd: images (Kubernetes uses k8s.io)")
+	podmanRoot := fs.String("podman-root", "/var/lib/containers/storage", "containers/storage graph root for podman: images")
+	containerdRoot := fs.String("containerd-root", "/var/lib/containerd", "containerd root for containerd: images")
+	insecure := fs.Bool("insecure", false, "allow plain HTTP to any registry (localhost registries always may)")
+	var an imageAnalyzerFlags
+	fs.StringVar(&an.osvDB, "osv-db", "", "match packages against this OSV database (see mamori image scan --help)")
+	fs.StringVar(&an.clamd, "clamd", "", "scan every file with ClamAV through clamd's socket: unix:///run/clamav/clamd.ctl or tcp://host:3310")
+	fs.Var(&an.yara, "yara", "scan every file with these YARA rules (a .yar file or a directory of them; repeatable)")
+	fs.Var(&an.blocklists, "blocklist", "a SHA-256 block list file: files whose hash is on it are malware (repeatable)")
+	fs.BoolVar(&an.noSecrets, "no-secrets", false, "do not look for secrets in files")
+	refs, err := parseInterleaved(fs, args, imageRegisterHelp)
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		return usageError{"name the images to register, e.g. mamori image register podman:localhost/app:1.2"}
+	}
+	if *format != "table" && *format != "json" {
+		return usageError{fmt.Sprintf("unknown --format %q: use table or json", *format)}
+	}
+	var aps []*policy.AssurancePolicy
+	if len(policies) > 0 {
+		if aps, err = policy.LoadAssurance(policies...); err != nil {
+			return usageError{"image assurance policies do not load:\n" + err.Error()}
+		}
+	}
+	store, err := imagestore.Open(*db, imagestore.Options{})
+	if err != nil {
+		return exitError{exitScanError, fmt.Errorf("%w (give another path with --db)", err)}
+	}
+	defer store.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	analyzers, err := an.analyzers(ctx, stderr)
+	if err != nil {
+		return exitError{exitScanError, err}
+	}
+	if an.osvDB == "" {
+		fmt.Fprintln(stderr, "no vulnerability matching: give an OSV database with --osv-db")
+	}
+	var recs []*imagestore.Record
+	var failed, nonCompliant []string
+	for _, ref := range refs {
+		rep, err := image.Scan(ctx, ref, image.Options{
+			Platform: *platform, PodmanRoot: *podmanRoot, ContainerdRoot: *containerdRoot, ContainerdNamespace: *ns,
+			Insecure: *insecure, Analyzers: analyzers, Progress: stderr,
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "not registered: %v\n", err)
+			failed = append(failed, ref)
+			continue
+		}
+		image.Judge(rep, aps)
+		rec, err := store.Register(ctx, rep)
+		if err != nil {
+			fmt.Fprintf(stderr, "not registered: %v\n", err)
+			failed = append(failed, ref)
+			continue
+		}
+		recs = append(recs, rec)
+		if !rec.Compliant {
+			nonCompliant = append(nonCompliant, ref)
+		}
+		if *format == "table" {
+			printRegistered(stdout, rec)
+		}
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if recs == nil {
+			recs = []*imagestore.Record{}
+		}
+		if err := enc.Encode(recs); err != nil {
+			return exitError{exitScanError, err}
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		return exitError{exitScanError, fmt.Errorf("%s not registered (see above)", imageList(failed))}
+	case len(nonCompliant) > 0:
+		return exitError{exitNonCompliant, fmt.Errorf("%s registered but not compliant: containers from it are refused where blockNonCompliantImages applies", imageList(nonCompliant))}
+	}
+	return nil
+}
+
+// parseInterleaved parses flags that may come before, between or after
+// the positional arguments, and returns those.
+func parseInterleaved(fs *flag.FlagSet, args []string, help string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, flagError(fs, err, help)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+func imageList(refs []string) string {
+	if len(refs) == 1 {
+		return refs[0]
+	}
+	return fmt.Sprintf("%d images (%s)", len(refs), strings.Join(refs, ", "))
+}
+
+// printRegistered says what was recorded and the verdict, with every
+// reason.
+func printRegistered(w io.Writer, r *imagestore.Record) {
+	what := r.Ref
+	if len(r.Names) > 0 && r.Names[0] != r.Ref {
+		what += " (" + strings.Join(r.Names, ", ") + ")"
+	}
+	fmt.Fprintf(w, "registered %s\n  id %s", what, r.ID)
+	if r.Digest != "" {
+		fmt.Fprintf(w, ", digest %s", r.Digest)
+	}
+	fmt.Fprintf(w, "\n  %d executables in the baseline; findings: %s\n", r.Executables, findingsSummary(r.Findings))
+	if r.Compliant {
+		fmt.Fprintf(w, "  VERDICT compliant with %s\n", strings.Join(r.Policies, ", "))
+		return
+	}
+	fmt.Fprintf(w, "  VERDICT NOT compliant with %s: %s\n", strings.Join(r.Policies, ", "), imagePlural(len(r.Reasons), "reason"))
+	for _, reason := range r.Reasons {
+		fmt.Fprintf(w, "    - %s: %s (%s, %s)\n", reason.Rule, reason.Message, reason.Policy, reason.Where)
+	}
+}
+
+// findingsSummary reads "1 high, 2 medium" from most to least severe.
+func findingsSummary(s imagestore.Summary) string {
+	if s.Total == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, sev := range []string{"critical", "high", "medium", "low", "unknown"} {
+		if n := s.BySeverity[sev]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, sev))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func runImageList(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image list")
+	db := imageStoreFlag(fs)
+	format := fs.String("format", "table", "output format: table or json")
+	if err := parseFlags(fs, args, imageRegisterHelp); err != nil {
+		return err
+	}
+	if *format != "table" && *format != "json" {
+		return usageError{fmt.Sprintf("unknown --format %q: use table or json", *format)}
+	}
+	store, err := imagestore.Open(*db, imagestore.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	recs, err := store.List(context.Background())
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		if recs == nil {
+			recs = []imagestore.Record{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(recs)
+	}
+	if len(recs) == 0 {
+		if !store.Exists() {
+			fmt.Fprintf(stderr, "no image store at %s yet: register images with mamori image register\n", *db)
+		}
+		fmt.Fprintln(stdout, "No images registered.")
+		return nil
+	}
+	sort.SliceStable(recs, func(i, j int) bool { return imageLabel(&recs[i]) < imageLabel(&recs[j]) })
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IMAGE\tID\tVERDICT\tFINDINGS\tEXECUTABLES\tSCANNED")
+	for i := range recs {
+		r := &recs[i]
+		verdict := "compliant"
+		if !r.Compliant {
+			verdict = "NOT compliant (" + imagePlural(len(r.Reasons), "reason") + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", imageLabel(r), shortID(r.ID), verdict, findingsSummary(r.Findings),
+			r.Executables, r.Scanned.Local().Format(time.DateTime))
+	}
+	return tw.Flush()
+}
+
+// imageLabel names a record in the list: its names, else its digest.
+func imageLabel(r *imagestore.Record) string {
+	switch {
+	case len(r.Names) > 0:
+		return strings.Join(r.Names, ", ")
+	case r.Digest != "":
+		return "@" + r.Digest
+	}
+	return r.Ref
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func runImageUnregister(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image unregister")
+	db := imageStoreFlag(fs)
+	refs, err := parseInterleaved(fs, args, imageRegisterHelp)
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		return usageError{"name the images to unregister: a name:tag, name@digest or image id, as mamori image list shows"}
+	}
+	if _, err := os.Stat(*db); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no image store at %s: nothing is registered", *db)
+	}
+	store, err := imagestore.Open(*db, imagestore.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var missing []string
+	for _, ref := range refs {
+		rec, ok, err := store.Remove(context.Background(), storeRef(ref))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			missing = append(missing, ref)
+			continue
+		}
+		fmt.Fprintf(stdout, "unregistered %s (id %s)\n", imageLabel(rec), rec.ID)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s not registered in %s (mamori image list shows what is)", imageList(missing), *db)
+	}
+	return nil
+}
+
+// storeRef drops a transport that names where an image is kept
+// (podman:, containerd:, registry:), which the store does not record.
+func storeRef(ref string) string {
+	r, err := image.ParseRef(ref)
+	if err != nil {
+		return ref
+	}
+	switch r.Transport {
+	case image.Podman, image.Containerd, image.Registry:
+		return r.Name
+	}
+	return ref
+}
+
+// openImageStore opens the registered-images store read-only for the
+// agent and the admission webhook; nil for an empty path. A missing
+// database is said once: no image is registered until `mamori image
+// register` creates it, which the store notices by itself.
+func openImageStore(path string, log *slog.Logger) (*imagestore.Store, error) {
+	if path == "" {
+		log.Info("no image store (--image-db \"\"): blockNonCompliantImages refuses every image, blockUnregisteredImages relies on its registeredImages lists")
+		return nil, nil
+	}
+	s, err := imagestore.Open(path, imagestore.Options{ReadOnly: true, Log: log.With("part", "imagestore")})
+	if err != nil {
+		return nil, fmt.Errorf("%w (fix or remove it, or pass another --image-db)", err)
+	}
+	if !s.Exists() {
+		log.Info("no image store yet: no image is registered until mamori image register creates it; this matters only to policies with blockUnregisteredImages or blockNonCompliantImages", "image_db", path)
+	} else {
+		log.Info("image store opened", "image_db", path)
+	}
+	return s, nil
+}
