@@ -46,17 +46,7 @@ func parseAPKInstalled(b []byte, location string, d distro) []Package {
 		if o := p["o"]; o != "" {
 			pkg.SourceName, pkg.SourceVersion = o, version
 		}
-		q := packageurl.Qualifiers{}
-		if pkg.Arch != "" {
-			q = append(q, packageurl.Qualifier{Key: "arch", Value: pkg.Arch})
-		}
-		if d.VersionID != "" {
-			q = append(q, packageurl.Qualifier{Key: "distro", Value: d.VersionID})
-		}
-		if pkg.SourceName != "" && pkg.SourceName != name {
-			q = append(q, packageurl.Qualifier{Key: "upstream", Value: pkg.SourceName})
-		}
-		pkg.PURL = packageurl.NewPackageURL(packageurl.TypeApk, ns, name, version, q, "").ToString()
+		pkg.PURL = osPURL(packageurl.TypeApk, ns, d.VersionID, pkg)
 		pkgs = append(pkgs, pkg)
 	}
 	return pkgs

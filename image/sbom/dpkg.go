@@ -82,17 +82,7 @@ func parseDpkgStatus(b []byte, location string, d distro, needStatus bool) []Pac
 				pkg.SourceVersion = version
 			}
 		}
-		q := packageurl.Qualifiers{}
-		if pkg.Arch != "" {
-			q = append(q, packageurl.Qualifier{Key: "arch", Value: pkg.Arch})
-		}
-		if dist := d.purlDistro(); dist != "" {
-			q = append(q, packageurl.Qualifier{Key: "distro", Value: dist})
-		}
-		if pkg.SourceName != "" && pkg.SourceName != name {
-			q = append(q, packageurl.Qualifier{Key: "upstream", Value: pkg.SourceName})
-		}
-		pkg.PURL = packageurl.NewPackageURL(packageurl.TypeDebian, ns, name, version, q, "").ToString()
+		pkg.PURL = osPURL(packageurl.TypeDebian, ns, d.purlDistro(), pkg)
 		pkgs = append(pkgs, pkg)
 	}
 	return pkgs

@@ -3,6 +3,8 @@ package sbom
 import (
 	"cmp"
 	"slices"
+
+	"github.com/package-url/packageurl-go"
 )
 
 // Type says which package manager or format a Package was found by. It is
@@ -51,4 +53,21 @@ func sortPackages(pkgs []Package) {
 	slices.SortFunc(pkgs, func(a, b Package) int {
 		return cmp.Or(cmp.Compare(a.Location, b.Location), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Version, b.Version))
 	})
+}
+
+// osPURL is the package URL of a dpkg or apk package: its architecture,
+// distribution release and, when it was built from a source package of
+// another name, that name as "upstream".
+func osPURL(typ, namespace, distro string, p Package) string {
+	q := packageurl.Qualifiers{}
+	if p.Arch != "" {
+		q = append(q, packageurl.Qualifier{Key: "arch", Value: p.Arch})
+	}
+	if distro != "" {
+		q = append(q, packageurl.Qualifier{Key: "distro", Value: distro})
+	}
+	if p.SourceName != "" && p.SourceName != p.Name {
+		q = append(q, packageurl.Qualifier{Key: "upstream", Value: p.SourceName})
+	}
+	return packageurl.NewPackageURL(typ, namespace, p.Name, p.Version, q, "").ToString()
 }
