@@ -85,9 +85,22 @@ func (s typeSet) list() []string {
 // the checks (De Morgan): "and" intersects and "or" unites, swapped under
 // a negation; a check on evt.type gives its set, complemented under a
 // negation; any other check, negated or not, can match every type.
-func eventTypes(e condition.Expr) typeSet { return eventTypesNeg(e, false) }
+func eventTypes(e condition.Expr) typeSet { return valueSet(e, "evt.type", false) }
 
-func eventTypesNeg(e condition.Expr, neg bool) typeSet {
+// FieldValues is EventTypes for another field than evt.type: the values
+// of field, compared as strings, that the rule's condition can match.
+// With all set, it can match any value except those returned. The
+// analysis holds for events on which the field has a value; one without
+// can match any rule. A source whose events are told apart by another
+// field (a CloudTrail record by its event name) indexes its rules by it.
+func (r *Rule) FieldValues(field string) (values []string, all bool) {
+	s := valueSet(r.expr, field, false)
+	return s.list(), s.neg
+}
+
+// valueSet is eventTypes over field: the values of field a condition can
+// match, negations pushed down to the checks.
+func valueSet(e condition.Expr, field string, neg bool) typeSet {
 	switch e := e.(type) {
 	case *condition.AndExpr, *condition.OrExpr:
 		var terms []condition.Expr
@@ -104,16 +117,16 @@ func eventTypesNeg(e condition.Expr, neg bool) typeSet {
 		}
 		for _, t := range terms {
 			if intersecting {
-				s = s.intersect(eventTypesNeg(t, neg))
+				s = s.intersect(valueSet(t, field, neg))
 			} else {
-				s = s.union(eventTypesNeg(t, neg))
+				s = s.union(valueSet(t, field, neg))
 			}
 		}
 		return s
 	case *condition.NotExpr:
-		return eventTypesNeg(e.X, !neg)
+		return valueSet(e.X, field, !neg)
 	case *condition.Check:
-		s, ok := checkTypes(e)
+		s, ok := checkValues(e, field)
 		if !ok {
 			return allTypes
 		}
@@ -126,9 +139,13 @@ func eventTypesNeg(e condition.Expr, neg bool) typeSet {
 }
 
 // checkTypes returns the event types a check on evt.type selects.
-func checkTypes(e *condition.Check) (typeSet, bool) {
+func checkTypes(e *condition.Check) (typeSet, bool) { return checkValues(e, "evt.type") }
+
+// checkValues returns the values a check on field selects; ok is false
+// for a check on another field, or one whose values cannot be listed.
+func checkValues(e *condition.Check, field string) (typeSet, bool) {
 	f, ok := e.Field.(*condition.Field)
-	if !ok || f.Name != "evt.type" || f.HasArg || e.Modifier != "" {
+	if !ok || f.Name != field || f.HasArg || e.Modifier != "" {
 		return typeSet{}, false
 	}
 	switch v := e.Value.(type) {
