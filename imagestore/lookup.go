@@ -22,15 +22,42 @@ var _ workload.Images = (*Store)(nil)
 // registered. A failure to read the database is logged and answers false:
 // an image mamori cannot vouch for counts as unregistered.
 func (s *Store) Lookup(ref string) (workload.ImageStatus, bool) {
-	rec, ok, err := s.Get(context.Background(), ref)
+	rec, err := s.verdict(context.Background(), ref)
 	if err != nil {
 		s.log.Error("image store lookup failed; the image counts as unregistered", "image", ref, "db", s.path, "err", err)
 		return workload.ImageStatus{}, false
 	}
-	if !ok {
+	if rec == nil {
 		return workload.ImageStatus{}, false
 	}
 	return rec.Status(), true
+}
+
+// verdict reads only what Status needs, in one query: Lookup runs on
+// every container creation.
+func (s *Store) verdict(ctx context.Context, ref string) (*Record, error) {
+	key := Key(ref)
+	if key == "" {
+		return nil, nil
+	}
+	db, err := s.conn(ctx)
+	if err != nil || db == nil {
+		return nil, err
+	}
+	var rec Record
+	var reasons string
+	err = db.QueryRowContext(ctx, `SELECT i.id, i.digest, i.config_user, i.compliant, i.reasons
+		FROM names n JOIN images i ON i.id = n.image WHERE n.key = ?`, key).Scan(&rec.ID, &rec.Digest, &rec.User, &rec.Compliant, &reasons)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err == nil {
+		err = json.Unmarshal([]byte(reasons), &rec.Reasons)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up %s in %s: %w", ref, s.path, err)
+	}
+	return &rec, nil
 }
 
 // Get returns the record of the image ref names (see Key); false when it

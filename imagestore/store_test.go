@@ -35,7 +35,7 @@ import (
 // from it, as `mamori image register registry:...` would.
 type testRegistry struct{ host string }
 
-func newRegistry(t *testing.T) *testRegistry {
+func newRegistry(t testing.TB) *testRegistry {
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
@@ -45,7 +45,7 @@ func newRegistry(t *testing.T) *testRegistry {
 // push builds a one-layer image whose /bin/app prints version, running
 // as user ("" is root), pushes it as repo:tag and returns its manifest
 // digest.
-func (r *testRegistry) push(t *testing.T, repo, tag, version, user string) string {
+func (r *testRegistry) push(t testing.TB, repo, tag, version, user string) string {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -477,4 +477,47 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// BenchmarkLookup is what each container creation and admission request
+// pays per image: one read of the database through a read-only store, as
+// the agent holds it.
+func BenchmarkLookup(b *testing.B) {
+	reg := newRegistry(b)
+	path := filepath.Join(b.TempDir(), "images.db")
+	w, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var digest string
+	for i := range 50 {
+		repo := "shop/app" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		d := reg.push(b, repo, "1", repo, "app")
+		rep, err := image.Scan(context.Background(), "registry:"+reg.host+"/"+repo+":1", image.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		image.Judge(rep, nil)
+		if _, err := w.Register(context.Background(), rep); err != nil {
+			b.Fatal(err)
+		}
+		digest = d
+	}
+	r, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	for _, bc := range []struct{ name, ref string }{
+		{"tag", reg.host + "/shop/appaa:1"},
+		{"digest", "other/name@" + digest},
+		{"unregistered", "nginx:1.27"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				r.Lookup(bc.ref)
+			}
+		})
+	}
 }
