@@ -1,9 +1,7 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"slices"
@@ -179,30 +177,17 @@ func LoadAssurance(paths ...string) ([]*AssurancePolicy, error) {
 	return out, nil
 }
 
-// ParseAssurance decodes and validates every document in one YAML file.
-// Documents of another kind are an error: image assurance policies are
-// kept apart from runtime policies, which `mamori agent` loads.
+// ParseAssurance decodes and validates every image assurance policy in one
+// YAML file. Runtime policies in the same file or directory are left to
+// `mamori agent`, which loads them.
 func ParseAssurance(file string, data []byte) ([]*AssurancePolicy, error) {
 	var errs errorList
 	var out []*AssurancePolicy
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			errs.add(yamlError(file, err))
-			break
-		}
-		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
-			continue
-		}
-		if p := decodeAssurance(file, doc.Content[0], &errs); p != nil {
+	documents(file, data, &errs, Kind, func(n *yaml.Node) {
+		if p := decodeAssurance(file, n, &errs); p != nil {
 			out = append(out, p)
 		}
-	}
+	})
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -262,8 +247,6 @@ func (p *AssurancePolicy) validate(errs *errorList) {
 	switch {
 	case !v.set("kind"):
 		v.errorf("", "kind is missing; add `kind: %s`", AssuranceKind)
-	case p.Kind == Kind:
-		v.errorf("kind", "this file holds image assurance policies; a %s goes to `mamori agent --policy` (or `mamori policy validate`)", Kind)
 	case p.Kind != AssuranceKind:
 		v.errorf("kind", "kind %q is not an image assurance policy; use %q", p.Kind, AssuranceKind)
 	}

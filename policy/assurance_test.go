@@ -58,8 +58,6 @@ func TestParseAssuranceErrors(t *testing.T) {
 			`x.yaml:6:11: unknown key "blockMalwear" in rules; did you mean "blockMalware"?`},
 		{"apiVersion: mamori.dev/v1\nkind: ImageAssurancePolicy\nmetadata: {name: x}\nspec:\n  scope: {container: {}}\n  rules: {blockMalware: true}\n",
 			`x.yaml:5:11: an image assurance policy's scope selects images; container selectors do not apply`},
-		{"apiVersion: mamori.dev/v1\nkind: RuntimePolicy\nmetadata: {name: x}\nspec:\n  scope: {image: {}}\n  rules: {blockMalware: true}\n",
-			`x.yaml:2:7: this file holds image assurance policies`},
 		{"apiVersion: mamori.dev/v1\nkind: ImageAssurancePolicy\nmetdata: {name: x}\n",
 			`x.yaml:3:1: unknown key "metdata" in an ImageAssurancePolicy; did you mean "metadata"?`},
 		{"apiVersion: mamori.dev/v1\nkind: ImageAssurancePolicy\nmetadata: {name: x}\nspec:\n  scope: {image: {}}\n",
@@ -122,4 +120,32 @@ func FuzzParseAssurance(f *testing.F) {
 			p.Matches(ParseImageRef("x/y:z"))
 		}
 	})
+}
+
+// TestMixedKinds: runtime and image assurance policies may share a file
+// (and a directory): each loader takes its own kind and leaves the other.
+func TestMixedKinds(t *testing.T) {
+	doc := `apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata: {name: rt}
+spec:
+  mode: audit
+  scope: {container: {}}
+  controls: {driftPrevention: {}}
+---
+apiVersion: mamori.dev/v1
+kind: ImageAssurancePolicy
+metadata: {name: img}
+spec:
+  scope: {image: {}}
+  rules: {blockMalware: true}
+`
+	rt, err := Parse("mixed.yaml", []byte(doc))
+	if err != nil || len(rt) != 1 || rt[0].Metadata.Name != "rt" {
+		t.Errorf("Parse: %v, %d policies", err, len(rt))
+	}
+	img, err := ParseAssurance("mixed.yaml", []byte(doc))
+	if err != nil || len(img) != 1 || img[0].Metadata.Name != "img" {
+		t.Errorf("ParseAssurance: %v, %d policies", err, len(img))
+	}
 }

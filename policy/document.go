@@ -86,28 +86,50 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 func Parse(file string, data []byte) ([]*Policy, error) {
 	var errs errorList
 	var out []*Policy
+	documents(file, data, &errs, AssuranceKind, func(n *yaml.Node) {
+		if p := decodePolicy(file, n, &errs); p != nil {
+			out = append(out, p)
+		}
+	})
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// documents calls fn with each non-empty document of a YAML file, but
+// those of kind other: a directory of policies may hold runtime and image
+// assurance policies side by side, each loader taking its own.
+func documents(file string, data []byte, errs *errorList, other string, fn func(*yaml.Node)) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			break
+			return
 		}
 		if err != nil {
 			errs.add(yamlError(file, err))
-			break
+			return
 		}
-		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		if len(doc.Content) == 0 || isNull(doc.Content[0]) || docKind(doc.Content[0]) == other {
 			continue
 		}
-		if p := decodePolicy(file, doc.Content[0], &errs); p != nil {
-			out = append(out, p)
+		fn(doc.Content[0])
+	}
+}
+
+// docKind is the kind a document says it is, or "".
+func docKind(n *yaml.Node) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "kind" {
+			return n.Content[i+1].Value
 		}
 	}
-	if err := errs.err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return ""
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
