@@ -16,6 +16,7 @@ import (
 	"github.com/mamori-dev/mamori/image/sbom"
 	"github.com/mamori-dev/mamori/image/secrets"
 	"github.com/mamori-dev/mamori/image/vuln"
+	"github.com/mamori-dev/mamori/internal/progress"
 	"github.com/mamori-dev/mamori/policy"
 )
 
@@ -250,7 +251,15 @@ type imageAnalyzerFlags struct {
 func (f *imageAnalyzerFlags) analyzers(ctx context.Context, stderr io.Writer) ([]image.Analyzer, error) {
 	out := []image.Analyzer{image.SBOMAnalyzer{}}
 	if f.osvDB != "" {
-		db, err := vuln.Load(ctx, f.osvDB, vuln.LoadConfig{})
+		var bar *progress.Bar
+		db, err := vuln.Load(ctx, f.osvDB, vuln.LoadConfig{Progress: func(done, total int64) {
+			if bar == nil {
+				bar = progress.NewItems(stderr, "loading "+f.osvDB, "advisories", total)
+			}
+			bar.SetTotal(total)
+			bar.Set(done)
+		}})
+		bar.Done()
 		if err != nil {
 			return nil, fmt.Errorf("--osv-db: %w", err)
 		}

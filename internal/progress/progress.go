@@ -29,6 +29,7 @@ type Bar struct {
 	mu    sync.Mutex
 	w     io.Writer // nil when not drawing
 	label string
+	unit  string // "" counts bytes; else the name of the items counted
 	total int64
 	done  int64
 	start time.Time
@@ -46,6 +47,14 @@ func New(w io.Writer, label string, total int64) *Bar {
 		b.w = w
 	}
 	b.start = b.now()
+	return b
+}
+
+// NewItems returns a bar like New that counts items named unit
+// ("advisories", "records") instead of bytes.
+func NewItems(w io.Writer, label, unit string, total int64) *Bar {
+	b := New(w, label, total)
+	b.unit = unit
 	return b
 }
 
@@ -76,6 +85,18 @@ func (b *Bar) Add(n int64) {
 		b.last = t
 		b.draw(t)
 	}
+}
+
+// Set says that n units are done in all, for callers told a running
+// count rather than increments.
+func (b *Bar) Set(n int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	d := n - b.done
+	b.mu.Unlock()
+	b.Add(d)
 }
 
 // SetTotal changes the total, for work whose size is learnt on the way.
@@ -111,10 +132,10 @@ func (b *Bar) draw(t time.Time) {
 	elapsed := t.Sub(b.start)
 	rate := ""
 	if s := elapsed.Seconds(); s > 0 {
-		rate = " " + human(float64(b.done)/s) + "/s"
+		rate = " " + b.count(float64(b.done)/s) + "/s"
 	}
 	if b.total <= 0 {
-		fmt.Fprintf(b.w, "\r\033[K%s %s%s %s", b.label, human(float64(b.done)), rate, elapsed.Truncate(time.Second))
+		fmt.Fprintf(b.w, "\r\033[K%s %s%s %s", b.label, b.count(float64(b.done)), rate, elapsed.Truncate(time.Second))
 		return
 	}
 	frac := min(float64(b.done)/float64(b.total), 1)
@@ -126,7 +147,15 @@ func (b *Bar) draw(t time.Time) {
 	}
 	fmt.Fprintf(b.w, "\r\033[K%s [%s%s] %3.0f%% %s/%s%s%s", b.label,
 		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), frac*100,
-		human(float64(b.done)), human(float64(b.total)), rate, eta)
+		b.count(float64(b.done)), b.count(float64(b.total)), rate, eta)
+}
+
+// count writes an amount in the bar's unit.
+func (b *Bar) count(v float64) string {
+	if b.unit != "" {
+		return fmt.Sprintf("%.0f %s", v, b.unit)
+	}
+	return human(v)
 }
 
 // human writes a byte count with a binary prefix: 512B, 1.5KiB, 20.0MiB.

@@ -76,3 +76,16 @@ func TestBarSilentOffTerminal(t *testing.T) {
 	nilBar.SetTotal(2)
 	nilBar.Done()
 }
+
+func TestBarItems(t *testing.T) {
+	var buf bytes.Buffer
+	c := &clock{t: time.Unix(0, 0)}
+	b := newTo(&buf, "loading", 200, c.now)
+	b.unit = "advisories"
+	c.t = c.t.Add(time.Second)
+	b.Set(50)
+	b.Set(50) // no change, no drawing
+	if got := buf.String(); !strings.Contains(got, "25% 50 advisories/200 advisories 50 advisories/s") {
+		t.Errorf("items drawing %q", got)
+	}
+}
