@@ -86,6 +86,9 @@ func ReasonText(r image.Reason) string {
 // "" for what names no image.
 func Key(ref string) string {
 	ref = strings.TrimSpace(ref)
+	if !refChars(ref) {
+		return ""
+	}
 	f := policy.ParseImageRef(ref)
 	switch {
 	case f.Digest != "":
@@ -98,18 +101,40 @@ func Key(ref string) string {
 	return f.Name + ":" + f.Tag
 }
 
-// digestKey spells a digest "algorithm:hex" in lower case; 64 bare hex
+// digestKey spells a digest "algorithm:hex" in lower case, for the
+// algorithms OCI registers (sha256, sha512) and sha384; 64 bare hex
 // digits are a sha256 image id. It returns "" for anything else.
 func digestKey(d string) string {
 	d = strings.ToLower(strings.TrimSpace(d))
 	if isHex(d) && len(d) == 64 {
 		return "sha256:" + d
 	}
-	alg, hex, ok := strings.Cut(d, ":")
-	if !ok || alg == "" || !isHex(hex) || len(hex) < 32 {
+	alg, hex, _ := strings.Cut(d, ":")
+	n := 0
+	switch alg {
+	case "sha256":
+		n = 64
+	case "sha384":
+		n = 96
+	case "sha512":
+		n = 128
+	}
+	if n == 0 || len(hex) != n || !isHex(hex) {
 		return ""
 	}
 	return d
+}
+
+// refChars reports whether s holds only what an image reference may:
+// letters, digits and . _ - / : @ +.
+func refChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-/:@+", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(s string) bool {

@@ -151,6 +151,8 @@ func TestKey(t *testing.T) {
 		{hex, "sha256:" + hex},
 		{"", ""},
 		{"app@sha256:123", ""},
+		{"app@md5:0123456789abcdef0123456789abcdef", ""},
+		{"ngi nx:1.27", ""},
 	}
 	for _, tt := range tests {
 		if got := Key(tt.ref); got != tt.key {
