@@ -30,7 +30,7 @@ func commands() []command {
 		{"image", "scan a container image: executables baseline, misconfigurations, policy verdict", runImage},
 		{"oci-hook", "judge containers at creation: install the OCI runtime hook, or run it", runOCIHook},
 		{"hostlogin", "judge logins to the host by the policies' hostLogins control (PAM, pam_exec)", runHostLogin},
-		{"cloudtrail", "scan AWS CloudTrail logs with Falco's aws_cloudtrail rules", runCloudtrail},
+		{"cloudtrail", "scan AWS CloudTrail logs (files or S3) with mamori's, Falco's or Sigma rules", runCloudtrail},
 		{"k8saudit", "scan Kubernetes audit logs, or serve as the audit webhook, with k8s_audit rules", runK8saudit},
 		{"status", "show a running agent's health, or what this kernel supports", runStatus},
 		{"version", "print the version", func([]string, io.Writer, io.Writer) error { fmt.Println("mamori", version); return nil }},
