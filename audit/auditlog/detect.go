@@ -10,8 +10,10 @@ import (
 // Detector evaluates the records of one source against the rules of that
 // source in a ruleset. It is not safe for concurrent use.
 type Detector struct {
-	rs      *rules.Ruleset
 	cfg     DetectorConfig
+	all     []*rules.Rule            // the source's runnable rules, in definition order
+	byKey   map[string][]*rules.Rule // the rules that can match a key a rule names
+	others  []*rules.Rule            // the rules that can match a key no rule names
 	matched []*rules.Rule
 }
 
@@ -26,24 +28,81 @@ type DetectorConfig struct {
 	All bool
 	// Hostname is the alerts' hostname: the machine that read the logs.
 	Hostname string
+	// Key is the string field that tells records apart for the rules,
+	// such as a CloudTrail record's event name (ct.name): each record is
+	// evaluated only against the rules whose conditions can match its
+	// value (see rules.Rule.FieldValues). Empty: every rule sees every
+	// record.
+	Key string
 }
 
-// NewDetector returns a Detector for rs.
+// NewDetector returns a Detector for the enabled, active rules of
+// cfg.Source in rs.
 func NewDetector(rs *rules.Ruleset, cfg DetectorConfig) *Detector {
-	return &Detector{rs: rs, cfg: cfg}
+	d := &Detector{cfg: cfg, byKey: map[string][]*rules.Rule{}}
+	type values struct {
+		named map[string]bool
+		all   bool // any value but the named ones
+	}
+	var vals []values
+	for _, r := range rs.Rules() {
+		if r.Source != cfg.Source || !r.Enabled || !r.Active() {
+			continue
+		}
+		v := values{all: true}
+		if cfg.Key != "" {
+			var names []string
+			names, v.all = r.FieldValues(cfg.Key)
+			v.named = map[string]bool{}
+			for _, n := range names {
+				v.named[n] = true
+				d.byKey[n] = nil
+			}
+		}
+		d.all = append(d.all, r)
+		vals = append(vals, v)
+		if v.all {
+			d.others = append(d.others, r)
+		}
+	}
+	// A rule goes under every key it can match, in definition order.
+	for i, r := range d.all {
+		for k := range d.byKey {
+			if vals[i].named[k] != vals[i].all {
+				d.byKey[k] = append(d.byKey[k], r)
+			}
+		}
+	}
+	return d
 }
 
-// Detect evaluates rec, which happened at t, and calls emit with an alert
-// for each matching rule.
-func (d *Detector) Detect(rec any, t time.Time, emit func(*event.Alert)) {
-	if d.cfg.All {
-		d.matched = d.rs.MatchAll(d.cfg.Source, "", rec, d.matched[:0])
-		for _, m := range d.matched {
-			emit(d.alert(m, rec, t))
-		}
-		return
+// Candidates returns, in definition order, the rules that can match a
+// record whose Key field reads key; has is false when the record has no
+// value there, and then every rule can.
+func (d *Detector) Candidates(key string, has bool) []*rules.Rule {
+	if !has || d.cfg.Key == "" {
+		return d.all
 	}
-	if m := d.rs.Match(d.cfg.Source, "", rec); m != nil {
+	if l, ok := d.byKey[key]; ok {
+		return l
+	}
+	return d.others
+}
+
+// Detect evaluates rec, which happened at t, against cands (from
+// Candidates) and calls emit with an alert for each matching rule, or
+// for the first only.
+func (d *Detector) Detect(rec any, cands []*rules.Rule, t time.Time, emit func(*event.Alert)) {
+	d.matched = d.matched[:0]
+	for _, r := range cands {
+		if r.Eval(rec) {
+			d.matched = append(d.matched, r)
+			if !d.cfg.All {
+				break
+			}
+		}
+	}
+	for _, m := range d.matched {
 		emit(d.alert(m, rec, t))
 	}
 }

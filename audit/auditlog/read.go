@@ -145,6 +145,88 @@ func Decode(data []byte, value func(v any, line int), badLine func(line int, err
 	return 0, nil
 }
 
+// Split is Decode without the decoding: it calls value with the text of
+// each top-level JSON value of data instead, under the same contract,
+// with the same errors. The text is a slice of data, found valid by a
+// scanner that decodes nothing; where encoding/json reads data otherwise
+// than that scanner (text it alone accepts), encoding/json decides and
+// value gets the values it decoded, encoded again.
+func Split(data []byte, value func(text []byte, line int), badLine func(line int, err error)) (line int, err error) {
+	if texts, lines, ok := splitValid(data); ok {
+		for i, t := range texts {
+			line := 0
+			if len(texts) > 1 {
+				line = lines[i]
+			}
+			value(t, line)
+		}
+		return 0, nil
+	}
+	if vals, lines, err := values(data); err == nil {
+		for i, v := range vals {
+			line := 0
+			if len(vals) > 1 {
+				line = lines[i]
+			}
+			value(encode(v), line)
+		}
+		return 0, nil
+	} else if !isLineOriented(data) {
+		return lineOf(data, err), err
+	}
+	for n := 1; len(data) > 0; n++ {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		if validValue(line, 0, 0) == len(line) {
+			value(line, n)
+			continue
+		}
+		v, err := decodeLine(line)
+		if err != nil {
+			badLine(n, err)
+			continue
+		}
+		value(encode(v), n)
+	}
+	return 0, nil
+}
+
+// splitValid returns the text of each top-level value of data and the
+// line it starts on; ok is false when the scanner finds data invalid, or
+// holding no value, or a number or literal followed by something else
+// than whitespace (which encoding/json splits its own way).
+func splitValid(data []byte) (texts [][]byte, lines []int, ok bool) {
+	line, off := 1, 0
+	for i := skipSpace(data, 0); i < len(data); i = skipSpace(data, i) {
+		end := validValue(data, i, 0)
+		if end < 0 {
+			return nil, nil, false
+		}
+		if c := data[i]; c != '{' && c != '[' && end < len(data) && !isSpace(data[end]) {
+			return nil, nil, false
+		}
+		line += bytes.Count(data[off:i], []byte{'\n'})
+		off = i
+		texts = append(texts, data[i:end])
+		lines = append(lines, line)
+		i = end
+	}
+	return texts, lines, len(texts) > 0
+}
+
+// encode is the JSON text of a decoded value.
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte("null")
+	}
+	return b
+}
+
 // decodeLine decodes the one JSON value a line must hold.
 func decodeLine(line []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))

@@ -28,7 +28,7 @@ type DetectorConfig struct {
 // NewDetector returns a Detector for rs.
 func NewDetector(rs *rules.Ruleset, cfg DetectorConfig) *Detector {
 	return &Detector{
-		d:     auditlog.NewDetector(rs, auditlog.DetectorConfig{Source: Source, All: cfg.All, Hostname: cfg.Hostname}),
+		d:     auditlog.NewDetector(rs, auditlog.DetectorConfig{Source: Source, All: cfg.All, Hostname: cfg.Hostname, Key: "ct.name"}),
 		state: newScanState(),
 	}
 }
@@ -36,7 +36,16 @@ func NewDetector(rs *rules.Ruleset, cfg DetectorConfig) *Detector {
 // Detect evaluates r and calls emit with an alert for each matching rule.
 // The alerts have no process or container: the actor is in the output
 // fields (ct.user and the like).
+//
+// Only the rules that can match the record's event name see it (most
+// records are of events no rule names, and are read no further than their
+// eventName); a record without one is seen by every rule.
 func (d *Detector) Detect(r *Record, emit func(*event.Alert)) {
-	d.ev = evaluation{rec: r, facts: d.state.observe(r)}
-	d.d.Detect(&d.ev, r.Time(), emit)
+	facts := d.state.observe(r)
+	cands := d.d.Candidates(r.eventName())
+	if len(cands) == 0 {
+		return
+	}
+	d.ev = evaluation{rec: r, facts: facts}
+	d.d.Detect(&d.ev, cands, r.Time(), emit)
 }

@@ -202,7 +202,7 @@ func jsonFields(prefix string) []rules.Field {
 				}
 				return text(v), true
 			}},
-		str(prefix+".obj", "the whole record as JSON, keys sorted", func(r *Record) (string, bool) { return text(r.Fields), true }),
+		str(prefix+".obj", "the whole record as JSON, keys sorted", func(r *Record) (string, bool) { return text(r.Fields()), true }),
 		num(prefix+".rawtime", "the record's time in nanoseconds since the epoch", rawTime),
 	}
 }

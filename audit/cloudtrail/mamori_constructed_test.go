@@ -235,7 +235,7 @@ func TestStatefulFieldsNeedADetector(t *testing.T) {
 			t.Errorf("catalogue lacks %s", n)
 		}
 	}
-	v, _ := json.Marshal(r.Fields["responseElements"])
+	v, _ := json.Marshal(r.Fields()["responseElements"])
 	if !strings.Contains(string(v), "sha256:ffff") {
 		t.Fatalf("constructed record lost its response: %s", v)
 	}

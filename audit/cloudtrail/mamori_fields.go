@@ -135,10 +135,12 @@ func stateful[T any](mk func(string, string, func(*Record) (T, bool)) rules.Fiel
 	return f
 }
 
+// eventName is the record's eventName when it is a string, else "".
 func eventName(r *Record) string {
-	n, _ := r.lookup("eventName")
-	s, _ := n.(string)
-	return s
+	if n, _ := r.eventName(); r.nameString {
+		return n
+	}
+	return ""
 }
 
 // ---- IAM ----

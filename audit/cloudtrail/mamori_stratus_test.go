@@ -1,6 +1,7 @@
 package cloudtrail
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -87,13 +88,19 @@ func TestMamoriRulesIgnoreFailedCalls(t *testing.T) {
 	}
 	denied := NewDetector(loadMamori(t), DetectorConfig{All: true})
 	for _, r := range raising {
-		f := make(map[string]any, len(r.Fields)+2)
-		for k, v := range r.Fields {
+		f := make(map[string]any, len(r.Fields())+2)
+		for k, v := range r.Fields() {
 			f[k] = v
 		}
 		f["errorCode"] = "AccessDenied"
 		f["errorMessage"] = "User is not authorized to perform this operation"
-		denied.Detect(&Record{File: r.File, Index: r.Index, Fields: f}, func(a *event.Alert) {
+		text, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := newRecord(text)
+		refused.File, refused.Index = r.File, r.Index
+		denied.Detect(refused, func(a *event.Alert) {
 			t.Errorf("%s record %d refused with AccessDenied raised %q", filepath.Base(r.File), r.Index, a.Rule)
 		})
 	}

@@ -69,7 +69,7 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Record), bad func(*Er
 		return
 	}
 	p := parser{name: name, rd: rd, fn: fn, bad: bad}
-	line, err := auditlog.Decode(data, p.value, func(line int, err error) {
+	line, err := auditlog.Split(data, p.value, func(line int, err error) {
 		p.bad(&Error{File: p.name, Record: p.index, Line: line, Err: err})
 		p.index++
 	})
@@ -87,39 +87,45 @@ type parser struct {
 	index int
 }
 
-// value takes one top-level value: a delivery object, an array of records
-// or a record.
-func (p *parser) value(v any, line int) {
-	switch v := v.(type) {
-	case []any:
-		for _, r := range v {
+// deliveryKeys are what tells a delivery object from a record: a
+// delivery object has a Records array and nothing a record has.
+var deliveryKeys = []string{"Records", "eventName", "eventSource"}
+
+// value takes the text of one top-level value: a delivery object, an
+// array of records or a record.
+func (p *parser) value(text []byte, line int) {
+	switch text[0] {
+	case '[':
+		auditlog.Elements(text, func(r []byte) bool {
 			p.record(r, 0)
-		}
+			return true
+		})
 		return
-	case map[string]any:
-		// A delivery object has a Records array and nothing a record has.
-		recs, ok := v["Records"].([]any)
-		_, name := v["eventName"]
-		_, src := v["eventSource"]
-		if ok && !name && !src {
-			for _, r := range recs {
+	case '{':
+		var found [3][]byte
+		obj := auditlog.NewObject(text)
+		obj.ScanEach(deliveryKeys, found[:])
+		if recs := found[0]; len(recs) > 0 && recs[0] == '[' && found[1] == nil && found[2] == nil {
+			auditlog.Elements(recs, func(r []byte) bool {
 				p.record(r, 0)
-			}
+				return true
+			})
 			return
 		}
 	}
-	p.record(v, line)
+	p.record(text, line)
 }
 
 // record hands over one record.
-func (p *parser) record(v any, line int) {
+func (p *parser) record(text []byte, line int) {
 	i := p.index
 	p.index++
-	m, ok := v.(map[string]any)
-	if !ok {
+	if text[0] != '{' {
 		p.bad(&Error{File: p.name, Record: i, Line: line, Err: errors.New("not a JSON object")})
 		return
 	}
 	p.rd.num++
-	p.fn(&Record{File: p.name, Index: i, Line: line, Num: p.rd.num, Fields: m})
+	r := newRecord(text)
+	r.File, r.Index, r.Line, r.Num = p.name, i, line, p.rd.num
+	p.fn(r)
 }

@@ -141,7 +141,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rd Reader
 		rd.Parse("fuzz", data, func(r *Record) {
-			if r.Fields == nil {
+			if r.Fields() == nil {
 				t.Fatal("record without fields")
 			}
 			for _, fd := range cat.Fields() {

@@ -30,5 +30,5 @@ func NewDetector(rs *rules.Ruleset, cfg DetectorConfig) *Detector {
 // The alerts have no process or container: the actor and the target are
 // in the output fields (ka.user.name, ka.target.name and the like).
 func (d *Detector) Detect(e *Event, emit func(*event.Alert)) {
-	d.d.Detect(e, e.Time, emit)
+	d.d.Detect(e, d.d.Candidates("", false), e.Time, emit)
 }

@@ -358,7 +358,7 @@ func TestConstructs(t *testing.T) {
 			for i, rec := range cloudtrailRecords(t, append(append([]string{}, c.match...), c.miss...)...) {
 				want := i < len(c.match)
 				if got := r.Eval(rec); got != want {
-					t.Errorf("record %s: matched %v, want %v", rec.Fields, got, want)
+					t.Errorf("record %s: matched %v, want %v", rec.JSON(), got, want)
 				}
 			}
 		})

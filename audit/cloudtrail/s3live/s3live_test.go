@@ -73,7 +73,7 @@ func stratus(t *testing.T, minRecords int) []logFile {
 }
 
 func eventID(r *cloudtrail.Record) string {
-	id, _ := r.Fields["eventID"].(string)
+	id, _ := r.Fields()["eventID"].(string)
 	return id
 }
 
