@@ -40,17 +40,9 @@ policies in force. docs/admission.md and deploy/ show how to install it.
 `
 
 func runAdmission(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, admissionHelp)
-		if len(args) == 0 {
-			return usageError{"a subcommand is needed: serve"}
-		}
-		return nil
-	}
-	if args[0] != "serve" {
-		return usageError{fmt.Sprintf("unknown subcommand %q: use serve", args[0])}
-	}
-	return runAdmissionServe(args[1:], stderr)
+	return dispatch(args, stdout, admissionHelp,
+		subcommand{"serve", func(a []string) error { return runAdmissionServe(a, stderr) }},
+	)
 }
 
 func runAdmissionServe(args []string, stderr io.Writer) error {

@@ -57,17 +57,9 @@ Examples:
 `
 
 func runCloudtrail(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, cloudtrailHelp)
-		if len(args) == 0 {
-			return usageError{"a subcommand is needed: scan"}
-		}
-		return nil
-	}
-	if args[0] != "scan" {
-		return usageError{fmt.Sprintf("unknown subcommand %q: use scan", args[0])}
-	}
-	return runCloudtrailScan(args[1:], stdout, stderr)
+	return dispatch(args, stdout, cloudtrailHelp,
+		subcommand{"scan", func(a []string) error { return runCloudtrailScan(a, stdout, stderr) }},
+	)
 }
 
 func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {

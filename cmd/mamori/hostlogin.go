@@ -59,22 +59,11 @@ Exit status of check: 0 allowed (or audited, or failed open), 1 refused,
 `
 
 func runHostLogin(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, hostLoginHelp)
-		if len(args) == 0 {
-			return usageError{"a subcommand is needed: check, install or uninstall"}
-		}
-		return nil
-	}
-	switch args[0] {
-	case "check":
-		return runHostLoginCheck(args[1:], os.Environ(), stdout, stderr)
-	case "install":
-		return runHostLoginInstall(args[1:], stdout)
-	case "uninstall":
-		return runHostLoginUninstall(args[1:], stdout)
-	}
-	return usageError{fmt.Sprintf("unknown subcommand %q: use check, install or uninstall", args[0])}
+	return dispatch(args, stdout, hostLoginHelp,
+		subcommand{"check", func(a []string) error { return runHostLoginCheck(a, os.Environ(), stdout, stderr) }},
+		subcommand{"install", func(a []string) error { return runHostLoginInstall(a, stdout) }},
+		subcommand{"uninstall", func(a []string) error { return runHostLoginUninstall(a, stdout) }},
+	)
 }
 
 // checkFlags are the flags of check, which install writes into the PAM

@@ -57,24 +57,12 @@ docs/images.md describes the findings, the baseline and the policy format.
 `
 
 func runImage(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, imageHelp)
-		if len(args) == 0 {
-			return usageError{"a subcommand is needed: scan, register, list or unregister"}
-		}
-		return nil
-	}
-	switch args[0] {
-	case "scan":
-		return runImageScan(args[1:], stdout, stderr)
-	case "register":
-		return runImageRegister(args[1:], stdout, stderr)
-	case "list":
-		return runImageList(args[1:], stdout, stderr)
-	case "unregister":
-		return runImageUnregister(args[1:], stdout, stderr)
-	}
-	return usageError{fmt.Sprintf("unknown subcommand %q: use scan, register, list or unregister", args[0])}
+	return dispatch(args, stdout, imageHelp,
+		subcommand{"scan", func(a []string) error { return runImageScan(a, stdout, stderr) }},
+		subcommand{"register", func(a []string) error { return runImageRegister(a, stdout, stderr) }},
+		subcommand{"list", func(a []string) error { return runImageList(a, stdout, stderr) }},
+		subcommand{"unregister", func(a []string) error { return runImageUnregister(a, stdout, stderr) }},
+	)
 }
 
 // exitError ends mamori with a code other than 1 (see main's run).

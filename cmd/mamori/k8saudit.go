@@ -47,20 +47,10 @@ Alerts are written as JSON lines to stdout or, appended, to --output.
 `
 
 func runK8saudit(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, k8sauditHelp)
-		if len(args) == 0 {
-			return usageError{"a subcommand is needed: scan or serve"}
-		}
-		return nil
-	}
-	switch args[0] {
-	case "scan":
-		return runK8sauditScan(args[1:], stdout, stderr)
-	case "serve":
-		return runK8sauditServe(args[1:], stdout, stderr)
-	}
-	return usageError{fmt.Sprintf("unknown subcommand %q: use scan or serve", args[0])}
+	return dispatch(args, stdout, k8sauditHelp,
+		subcommand{"scan", func(a []string) error { return runK8sauditScan(a, stdout, stderr) }},
+		subcommand{"serve", func(a []string) error { return runK8sauditServe(a, stdout, stderr) }},
+	)
 }
 
 // k8sRuleFlags are the flags that choose the rules, common to scan and

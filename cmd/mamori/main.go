@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -95,6 +96,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "mamori: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// subcommand is one verb of a command that has several (mamori rules
+// validate): its name and what runs it with the arguments after the name.
+type subcommand struct {
+	name string
+	run  func(args []string) error
+}
+
+// dispatch runs the subcommand that args name. With no arguments, or -h,
+// --help or help, it prints help; with none it is also a usage error.
+func dispatch(args []string, stdout io.Writer, help string, subs ...subcommand) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	list := strings.Join(names[:len(names)-1], ", ")
+	if list != "" {
+		list += " or "
+	}
+	list += names[len(names)-1]
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, help)
+		if len(args) == 0 {
+			return usageError{"a subcommand is needed: " + list}
+		}
+		return nil
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(args[1:])
+		}
+	}
+	return usageError{fmt.Sprintf("unknown subcommand %q: use %s", args[0], list)}
 }
 
 // parseFlags parses a subcommand's flags, turning flag errors into usage

@@ -40,20 +40,10 @@ Exit status of run: 0 allowed, 1 refused or failed closed, 2 usage.
 `
 
 func runOCIHook(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, ociHookHelp)
-		if len(args) == 0 {
-			return usageError{"a subcommand is needed: install or run"}
-		}
-		return nil
-	}
-	switch args[0] {
-	case "install":
-		return runOCIHookInstall(args[1:], stdout)
-	case "run":
-		return runOCIHookRun(args[1:], os.Stdin, stderr)
-	}
-	return usageError{fmt.Sprintf("unknown subcommand %q: use install or run", args[0])}
+	return dispatch(args, stdout, ociHookHelp,
+		subcommand{"install", func(a []string) error { return runOCIHookInstall(a, stdout) }},
+		subcommand{"run", func(a []string) error { return runOCIHookRun(a, os.Stdin, stderr) }},
+	)
 }
 
 type hookFlags struct {

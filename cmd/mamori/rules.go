@@ -20,22 +20,11 @@ import (
 )
 
 func runRules(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, rulesHelp)
-		if len(args) == 0 {
-			return usageError{"a subcommand is needed: validate, fields or bench"}
-		}
-		return nil
-	}
-	switch args[0] {
-	case "validate":
-		return runRulesValidate(args[1:], stdout)
-	case "fields":
-		return runRulesFields(args[1:], stdout)
-	case "bench":
-		return runRulesBench(args[1:], stdout)
-	}
-	return usageError{fmt.Sprintf("unknown subcommand %q: use validate, fields or bench", args[0])}
+	return dispatch(args, stdout, rulesHelp,
+		subcommand{"validate", func(a []string) error { return runRulesValidate(a, stdout) }},
+		subcommand{"fields", func(a []string) error { return runRulesFields(a, stdout) }},
+		subcommand{"bench", func(a []string) error { return runRulesBench(a, stdout) }},
+	)
 }
 
 const rulesHelp = `Usage:
