@@ -34,8 +34,13 @@ func IsLogName(name string) bool { return isLogName(name) }
 // isLogName reports whether a file found in a directory holds records by
 // its name: CloudTrail delivers *.json.gz; exports are *.json, *.jsonl or
 // *.ndjson, possibly gzipped. Other files (READMEs, digests' signatures)
-// are left alone.
+// are left alone, and so are the digest files CloudTrail delivers beside
+// the logs (ACCOUNT_CloudTrail-Digest_REGION_..., under CloudTrail-Digest/):
+// they hold hashes of log files, not records.
 func isLogName(name string) bool {
+	if strings.Contains(name, "_CloudTrail-Digest_") {
+		return false
+	}
 	name = strings.TrimSuffix(strings.ToLower(name), ".gz")
 	for _, ext := range []string{".json", ".jsonl", ".ndjson"} {
 		if strings.HasSuffix(name, ext) {

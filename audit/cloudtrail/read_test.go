@@ -167,7 +167,8 @@ func FuzzParse(f *testing.F) {
 }
 
 // TestGzipDirectory reads a folder laid out as CloudTrail delivers to S3:
-// gzipped delivery objects, beside files that are not logs.
+// gzipped delivery objects, beside files that are not logs and the
+// trail's digest files, which hold no records.
 func TestGzipDirectory(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join(corpora(t, "cloudtrail", "stratus-red-team"), "aws.persistence.iam-create-admin-user.json"))
 	if err != nil {
@@ -175,7 +176,15 @@ func TestGzipDirectory(t *testing.T) {
 	}
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "AWSLogs", "123456789012", "CloudTrail", "us-east-1")
-	if err := os.MkdirAll(sub, 0o755); err != nil {
+	digests := filepath.Join(dir, "AWSLogs", "123456789012", "CloudTrail-Digest", "us-east-1", "2026", "01", "02")
+	for _, d := range []string{sub, digests} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	digest := `{"awsAccountId":"123456789012","digestStartTime":"2026-01-02T00:00:00Z","digestEndTime":"2026-01-02T01:00:00Z",` +
+		`"logFiles":[{"s3Bucket":"b","s3Object":"AWSLogs/123456789012/CloudTrail/us-east-1/a.json.gz","hashValue":"00","hashAlgorithm":"SHA-256"}]}`
+	if err := os.WriteFile(filepath.Join(digests, "123456789012_CloudTrail-Digest_us-east-1_trail_us-east-1_20260102T010000Z.json.gz"), gz(digest), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	delivery := `{"Records":` + string(src) + `}`
