@@ -36,6 +36,9 @@ func (a *Agent) judgeCreate(_ context.Context, st runtimehook.State) (runtimehoo
 			"id", st.ID, "err", err)
 	}
 	who := runtimehook.Who{Name: ctr.Name, Image: ctr.Image, Labels: ctr.Labels, Privileged: ctr.Privileged}
+	if ctr.ImageID != "" {
+		who.ImageID = "sha256:" + strings.TrimPrefix(ctr.ImageID, "sha256:")
+	}
 	if ctr.Pod != nil {
 		who.Pod, who.Namespace = ctr.Pod.Name, ctr.Pod.Namespace
 	}

@@ -47,6 +47,9 @@ var runtimeDirs = []string{
 // its configuration: its name and image, and the Kubernetes pod it
 // belongs to, when known.
 type Who struct {
+	// ImageID is the image content the runtime resolved the name to
+	// ("sha256:..."), when known.
+	ImageID        string
 	Name, Image    string
 	Labels         map[string]string
 	Pod, Namespace string
@@ -91,9 +94,10 @@ func Spec(st State, cfg *specs.Spec, who Who) *workload.Spec {
 		},
 	}
 	c := workload.Container{
-		Name:  firstOf(who.Name, st.ID),
-		Kind:  "container",
-		Image: who.Image,
+		Name:    firstOf(who.Name, st.ID),
+		Kind:    "container",
+		Image:   who.Image,
+		ImageID: who.ImageID,
 		Paths: map[string]string{
 			workload.FieldRoot:                     "",
 			workload.FieldImage:                    "annotations",

@@ -224,15 +224,15 @@ func (k *Checker) container(s *Spec, c *Container, ctl *policy.Controls) []Findi
 		if !b.Registered(img) {
 			add("blockUnregisteredImages", "blockUnregisteredImages", c.field(FieldImage), "uses image %q, which is not on the registered-images lists (%s)", c.Image, strings.Join(b.RegisteredImages, ", "))
 		} else if k.Images != nil {
-			if _, ok := k.Images.Lookup(c.Image); !ok {
-				add("blockUnregisteredImages", "blockUnregisteredImages", c.field(FieldImage), "uses image %q, which is not registered; register it with `mamori image register`", c.Image)
+			if _, ok := k.lookup(c); !ok {
+				add("blockUnregisteredImages", "blockUnregisteredImages", c.field(FieldImage), "uses image %q%s, which is not registered; register it with `mamori image register`", c.Image, c.content())
 			}
 		} else if len(b.RegisteredImages) == 0 {
 			add("blockUnregisteredImages", "blockUnregisteredImages", c.field(FieldImage), "uses image %q, whose registration mamori cannot tell: no image store was given and the control names no registeredImages lists", c.Image)
 		}
 	}
 	if ctl.BlockNonCompliantImages.On() {
-		switch st, ok := k.lookup(c.Image); {
+		switch st, ok := k.lookup(c); {
 		case k.Images == nil:
 			add("blockNonCompliantImages", "blockNonCompliantImages", c.field(FieldImage), "uses image %q, whose compliance mamori cannot tell: no image store was given", c.Image)
 		case !ok || !st.Scanned:
@@ -248,11 +248,26 @@ func (k *Checker) container(s *Spec, c *Container, ctl *policy.Controls) []Findi
 	return out
 }
 
-func (k *Checker) lookup(ref string) (ImageStatus, bool) {
+// lookup finds the image container c runs in the image store: by its
+// content (ImageID) when the runtime says what the reference resolved to,
+// so that a name moved to other content does not pass for the registered
+// image; else by the reference.
+func (k *Checker) lookup(c *Container) (ImageStatus, bool) {
 	if k.Images == nil {
 		return ImageStatus{}, false
 	}
-	return k.Images.Lookup(ref)
+	if c.ImageID != "" {
+		return k.Images.Lookup(c.ImageID)
+	}
+	return k.Images.Lookup(c.Image)
+}
+
+// content says which content an image reference resolved to, when known.
+func (c *Container) content() string {
+	if c.ImageID == "" {
+		return ""
+	}
+	return " (content " + c.ImageID + ")"
 }
 
 // root says whether the container runs (or may run) as root, with the
@@ -275,7 +290,7 @@ func (k *Checker) root(s *Spec, c *Container) (field, why string) {
 	if c.RunAsNonRoot == nil && d.RunAsNonRoot != nil {
 		field = s.field(SpecRunAsNonRoot)
 	}
-	if st, ok := k.lookup(c.Image); ok {
+	if st, ok := k.lookup(c); ok {
 		if rootUser(st.User) {
 			return field, fmt.Sprintf("runs as root: its image %s sets no non-root USER and the container sets neither runAsNonRoot: true nor runAsUser", c.Image)
 		}

@@ -74,6 +74,10 @@ type Container struct {
 	// Kind is "container", "initContainer" or "ephemeralContainer".
 	Kind  string `json:"kind,omitempty"`
 	Image string `json:"image"`
+	// ImageID is the content the runtime resolved Image to
+	// ("sha256:<config digest>"), when known: on a node, what will really
+	// run. The image store is asked by it rather than by the name.
+	ImageID string `json:"imageID,omitempty"`
 
 	Privileged               bool     `json:"privileged,omitempty"`
 	AllowPrivilegeEscalation *bool    `json:"allowPrivilegeEscalation,omitempty"`

@@ -203,3 +203,55 @@ func TestOCIHookProtectsBeforeEntrypoint(t *testing.T) {
 		t.Errorf("%d blocked drift alerts, want 3; agent log:\n%s", blocked, a.stderr)
 	}
 }
+
+// TestOCIHookImageByContent: on a node the image store is asked by the
+// content the runtime resolved a name to, not by the name: a registered
+// name moved to other content is an unregistered image.
+func TestOCIHookImageByContent(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	os.Mkdir(polDir, 0o755)
+	os.WriteFile(filepath.Join(polDir, "registered.yaml"), []byte(registeredOnlyPolicy), 0o644)
+	db := filepath.Join(dir, "images.db")
+	hooks, socket := filepath.Join(dir, "hooks"), filepath.Join(dir, "hook.sock")
+	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--dir", hooks, "--socket", socket).CombinedOutput(); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	name := "localhost/" + strings.ToLower(t.Name()) + ":v1"
+	podman := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("podman", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("podman %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	podman("tag", podmantest.Image, name)
+	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", name).Run() })
+	if out, err := exec.Command(mamoriBin, "image", "register", "--db", db, "podman:"+name).CombinedOutput(); err != nil {
+		t.Fatalf("register: %v\n%s", err, out)
+	}
+	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--hook-socket", socket, "--image-db", db)
+	run := func() (string, error) {
+		out, err := exec.Command("podman", "--hooks-dir", hooks, "run", "--rm", "--network", "none",
+			"--label", "app=registered-only", name, "true").CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(); err != nil {
+		t.Fatalf("a container of the registered image was refused: %v\n%s", err, out)
+	}
+	// Other content under the same name: a commit of a changed container.
+	ctr := podman("run", "-d", "--network", "none", podmantest.Image, "sh", "-c", "touch /changed; sleep 60")
+	t.Cleanup(func() { exec.Command("podman", "rm", "-f", ctr).Run() })
+	other := podman("commit", "-q", ctr)
+	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", other).Run() })
+	podman("tag", other, name)
+	out, err := run()
+	if err == nil {
+		t.Errorf("a registered name moved to other content started:\n%s", out)
+	} else if !strings.Contains(out, "which is not registered") || !strings.Contains(out, "content sha256:") {
+		t.Errorf("refused without saying the content is not registered:\n%s", out)
+	}
+	a.stop(t)
+}
