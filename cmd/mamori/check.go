@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -73,6 +74,8 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&paths, "policy", "a RuntimePolicy file or directory (repeatable); default: the built-in admission policy")
 	namespace := fs.String("namespace", "default", "the namespace of objects that name none, as kubectl apply -n would")
 	asJSON := fs.Bool("json", false, "write one JSON report to stdout instead of text")
+	imageDB := fs.String("image-db", "", "a registered-images store (mamori image register) for policies with blockUnregisteredImages\n"+
+		"or blockNonCompliantImages; without one those controls cannot tell and refuse")
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, checkHelp)
 	}
@@ -96,6 +99,16 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 
 	rep := checkReport{Findings: []checkFinding{}, Errors: []checkFileError{}}
 	var checker workload.Checker
+	if *imageDB != "" {
+		images, err := openImageStore(*imageDB, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			return err
+		}
+		if images != nil {
+			defer images.Close()
+			checker.Images = images
+		}
+	}
 	for _, f := range files {
 		data, err := readManifest(f)
 		if err != nil {

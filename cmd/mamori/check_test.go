@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mamori-dev/mamori/internal/podmantest"
 )
 
 // A chart's rendered output split over two files, the way a repository of
@@ -154,5 +157,49 @@ func TestCheckUsageAndBrokenFiles(t *testing.T) {
 	if err == nil || errors.As(err, &uerr) || !strings.Contains(err.Error(), "1 manifest problems") ||
 		!strings.Contains(errb.String(), "bad.yaml:1: Pod: invalid map key") {
 		t.Errorf("a broken manifest: %v\n%s", err, errb.String())
+	}
+}
+
+// TestCheckImageStore: with --image-db, mamori check asks the registered
+// images store: a pod of the registered test image passes, one of an
+// unregistered image is refused with the line of its image.
+func TestCheckImageStore(t *testing.T) {
+	podmantest.Require(t)
+	db := filepath.Join(t.TempDir(), "images.db")
+	if out, err := exec.Command(mamoriBin, "image", "register", "--db", db, "podman:"+podmantest.Image).CombinedOutput(); err != nil {
+		t.Fatalf("register: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "registered.yaml")
+	os.WriteFile(pol, []byte(`apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata: {name: registered}
+spec:
+  mode: enforce
+  scope: {kubernetes: {}}
+  controls:
+    blockUnregisteredImages: {}
+`), 0o644)
+	manifest := filepath.Join(dir, "pods.yaml")
+	os.WriteFile(manifest, []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: ok}
+spec:
+  containers:
+  - name: app
+    image: `+podmantest.Image+`
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: stranger}
+spec:
+  containers:
+  - name: app
+    image: docker.io/library/nginx:1.27
+`), 0o644)
+	var out, errb strings.Builder
+	err := runCheck([]string{"--policy", pol, "--image-db", db, manifest}, &out, &errb)
+	if err == nil || strings.Count(out.String(), "not registered") != 1 || !strings.Contains(out.String(), "pods.yaml:15:5: refused") {
+		t.Errorf("want one refusal, of the unregistered image at line 15 (err %v):\n%s%s", err, out.String(), errb.String())
 	}
 }
