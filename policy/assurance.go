@@ -238,24 +238,7 @@ func (d *decoder) decodeRoot(n *yaml.Node, v reflect.Value, what string) {
 
 func (p *AssurancePolicy) validate(errs *errorList) {
 	v := &validator{p: p.shell(), errs: errs}
-	switch {
-	case !v.set("apiVersion"):
-		v.errorf("", "apiVersion is missing; add `apiVersion: %s`", APIVersion)
-	case p.APIVersion != APIVersion:
-		v.errorf("apiVersion", "apiVersion %q is not supported; use %q", p.APIVersion, APIVersion)
-	}
-	switch {
-	case !v.set("kind"):
-		v.errorf("", "kind is missing; add `kind: %s`", AssuranceKind)
-	case p.Kind != AssuranceKind:
-		v.errorf("kind", "kind %q is not an image assurance policy; use %q", p.Kind, AssuranceKind)
-	}
-	switch name := p.Metadata.Name; {
-	case name == "":
-		v.errorf("metadata", "metadata.name is missing; every policy needs a unique name")
-	case len(name) > 253 || !policyName.MatchString(name):
-		v.errorf("metadata.name", "metadata.name %q is not a valid name; use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", name)
-	}
+	v.header(p.APIVersion, p.Kind, AssuranceKind, "an image assurance policy", p.Metadata.Name)
 	if !v.set("spec") {
 		v.errorf("", "spec is missing; an image assurance policy needs spec.scope and spec.rules")
 		return

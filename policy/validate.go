@@ -28,29 +28,35 @@ func (v *validator) set(path string) bool {
 	return ok
 }
 
-// A name as Kubernetes allows for most objects (RFC 1123 subdomain).
-var policyName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-
-func (p *Policy) validate(errs *errorList) {
-	v := &validator{p: p, errs: errs}
+// header checks what every mamori document starts with: apiVersion,
+// kind (want, described as what), and metadata.name.
+func (v *validator) header(apiVersion, kind, want, what, name string) {
 	switch {
 	case !v.set("apiVersion"):
 		v.errorf("", "apiVersion is missing; add `apiVersion: %s`", APIVersion)
-	case p.APIVersion != APIVersion:
-		v.errorf("apiVersion", "apiVersion %q is not supported; use %q", p.APIVersion, APIVersion)
+	case apiVersion != APIVersion:
+		v.errorf("apiVersion", "apiVersion %q is not supported; use %q", apiVersion, APIVersion)
 	}
 	switch {
 	case !v.set("kind"):
-		v.errorf("", "kind is missing; add `kind: %s`", Kind)
-	case p.Kind != Kind:
-		v.errorf("kind", "kind %q is not a policy; use %q", p.Kind, Kind)
+		v.errorf("", "kind is missing; add `kind: %s`", want)
+	case kind != want:
+		v.errorf("kind", "kind %q is not %s; use %q", kind, what, want)
 	}
-	switch name := p.Metadata.Name; {
+	switch {
 	case name == "":
 		v.errorf("metadata", "metadata.name is missing; every policy needs a unique name")
 	case len(name) > 253 || !policyName.MatchString(name):
 		v.errorf("metadata.name", "metadata.name %q is not a valid name; use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", name)
 	}
+}
+
+// A name as Kubernetes allows for most objects (RFC 1123 subdomain).
+var policyName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+func (p *Policy) validate(errs *errorList) {
+	v := &validator{p: p, errs: errs}
+	v.header(p.APIVersion, p.Kind, Kind, "a policy", p.Metadata.Name)
 	if !v.set("spec") {
 		v.errorf("", "spec is missing; a policy needs spec.mode, spec.scope and spec.controls")
 		return
