@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -86,34 +87,13 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "table", "output format: table, json or sarif")
 	outPath := fs.String("output", "", "write the report to this file instead of stdout")
 	baseline := fs.String("baseline", "", "write the image's executables baseline (JSON) to this file")
-	var policies listFlag
-	fs.Var(&policies, "policy", "an ImageAssurancePolicy file or directory (repeatable); default: the built-in policy")
 	failOn := fs.String("fail-on", "", "also exit 1 when a finding is at least this severe: low, medium, high or critical")
-	platform := fs.String("platform", "", "the platform to pick from a multi-platform image, e.g. linux/arm64 (default: linux and this machine's)")
-	ns := fs.String("containerd-namespace", "default", "containerd namespace of containerd: images (Kubernetes uses k8s.io)")
-	podmanRoot := fs.String("podman-root", "/var/lib/containers/storage", "containers/storage graph root for podman: images")
-	containerdRoot := fs.String("containerd-root", "/var/lib/containerd", "containerd root for containerd: images")
-	insecure := fs.Bool("insecure", false, "allow plain HTTP to any registry (localhost registries always may)")
-	var an imageAnalyzerFlags
-	fs.StringVar(&an.osvDB, "osv-db", "", "match packages against this OSV database: a directory of OSV JSON files or osv.dev zip exports (offline; no vulnerability matching without it)")
-	fs.StringVar(&an.clamd, "clamd", "", "scan every file with ClamAV through clamd's socket: unix:///run/clamav/clamd.ctl or tcp://host:3310")
-	fs.Var(&an.yara, "yara", "scan every file with these YARA rules (a .yar file or a directory of them; repeatable; needs the yara tool)")
-	fs.Var(&an.blocklists, "blocklist", "a SHA-256 block list file: files whose hash is on it are malware (repeatable)")
-	fs.BoolVar(&an.noSecrets, "no-secrets", false, "do not look for secrets in files")
+	sf := addImageScanFlags(fs)
 	sbomOut := fs.String("sbom", "", "write the image's packages as an SBOM to this file")
 	sbomFormat := fs.String("sbom-format", "cyclonedx", "SBOM format for --sbom: cyclonedx (1.6 JSON) or spdx (2.3 JSON)")
-	// Flags may come before and after REF: the flag package stops at the
-	// first argument that is not a flag, so parse again after it.
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return flagError(fs, err, imageHelp)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseInterleaved(fs, args, imageHelp)
+	if err != nil {
+		return err
 	}
 	switch {
 	case len(pos) == 0:
@@ -137,24 +117,18 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Sprintf("--fail-on %q: use low, medium, high or critical", *failOn)}
 		}
 	}
-	var aps []*policy.AssurancePolicy
-	if len(policies) > 0 {
-		var err error
-		if aps, err = policy.LoadAssurance(policies...); err != nil {
-			return usageError{"image assurance policies do not load:\n" + err.Error()}
-		}
+	aps, err := sf.assurancePolicies()
+	if err != nil {
+		return err
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	analyzers, err := an.analyzers(ctx, stderr)
+	opts, err := sf.options(ctx, stderr)
 	if err != nil {
-		return exitError{exitScanError, err}
+		return err
 	}
-	rep, err := image.Scan(ctx, ref, image.Options{
-		Platform: *platform, PodmanRoot: *podmanRoot, ContainerdRoot: *containerdRoot, ContainerdNamespace: *ns,
-		Insecure: *insecure, Analyzers: analyzers, Progress: stderr,
-	})
+	rep, err := image.Scan(ctx, ref, opts)
 	if err != nil {
 		return exitError{exitScanError, err}
 	}
@@ -177,7 +151,7 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 			return exitError{exitScanError, fmt.Errorf("write SBOM: %w", err)}
 		}
 	}
-	if an.osvDB == "" {
+	if sf.an.osvDB == "" {
 		rep.Warnings = append(rep.Warnings, "no vulnerability matching: give an OSV database with --osv-db")
 	}
 	write := func(w io.Writer) error {
@@ -224,6 +198,55 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 
 // imageAnalyzerFlags choose the analyzers a scan runs besides the
 // built-in checks.
+// imageScanFlags are the flags that say how an image is found and what is
+// looked for in it, shared by scan and register.
+type imageScanFlags struct {
+	policies                                 listFlag
+	platform, ns, podmanRoot, containerdRoot string
+	insecure                                 bool
+	an                                       imageAnalyzerFlags
+}
+
+func addImageScanFlags(fs *flag.FlagSet) *imageScanFlags {
+	f := &imageScanFlags{}
+	fs.Var(&f.policies, "policy", "an ImageAssurancePolicy file or directory (repeatable); default: the built-in policy")
+	fs.StringVar(&f.platform, "platform", "", "the platform to pick from a multi-platform image, e.g. linux/arm64 (default: linux and this machine's)")
+	fs.StringVar(&f.ns, "containerd-namespace", "default", "containerd namespace of containerd: images (Kubernetes uses k8s.io)")
+	fs.StringVar(&f.podmanRoot, "podman-root", "/var/lib/containers/storage", "containers/storage graph root for podman: images")
+	fs.StringVar(&f.containerdRoot, "containerd-root", "/var/lib/containerd", "containerd root for containerd: images")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP to any registry (localhost registries always may)")
+	fs.StringVar(&f.an.osvDB, "osv-db", "", "match packages against this OSV database: a directory of OSV JSON files or osv.dev zip exports (offline; no vulnerability matching without it)")
+	fs.StringVar(&f.an.clamd, "clamd", "", "scan every file with ClamAV through clamd's socket: unix:///run/clamav/clamd.ctl or tcp://host:3310")
+	fs.Var(&f.an.yara, "yara", "scan every file with these YARA rules (a .yar file or a directory of them; repeatable; needs the yara tool)")
+	fs.Var(&f.an.blocklists, "blocklist", "a SHA-256 block list file: files whose hash is on it are malware (repeatable)")
+	fs.BoolVar(&f.an.noSecrets, "no-secrets", false, "do not look for secrets in files")
+	return f
+}
+
+// assurancePolicies loads --policy; none means the built-in policy.
+func (f *imageScanFlags) assurancePolicies() ([]*policy.AssurancePolicy, error) {
+	if len(f.policies) == 0 {
+		return nil, nil
+	}
+	aps, err := policy.LoadAssurance(f.policies...)
+	if err != nil {
+		return nil, usageError{"image assurance policies do not load:\n" + err.Error()}
+	}
+	return aps, nil
+}
+
+// options starts the analyzers and says where images are read from.
+func (f *imageScanFlags) options(ctx context.Context, stderr io.Writer) (image.Options, error) {
+	analyzers, err := f.an.analyzers(ctx, stderr)
+	if err != nil {
+		return image.Options{}, exitError{exitScanError, err}
+	}
+	return image.Options{
+		Platform: f.platform, PodmanRoot: f.podmanRoot, ContainerdRoot: f.containerdRoot, ContainerdNamespace: f.ns,
+		Insecure: f.insecure, Analyzers: analyzers, Progress: stderr,
+	}, nil
+}
+
 type imageAnalyzerFlags struct {
 	osvDB      string
 	clamd      string

@@ -17,7 +17,6 @@ import (
 
 	"github.com/mamori-dev/mamori/image"
 	"github.com/mamori-dev/mamori/imagestore"
-	"github.com/mamori-dev/mamori/policy"
 )
 
 const imageRegisterHelp = `Usage:
@@ -64,19 +63,7 @@ func runImageRegister(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("image register")
 	db := imageStoreFlag(fs)
 	format := fs.String("format", "table", "output format: table or json (the registered records)")
-	var policies listFlag
-	fs.Var(&policies, "policy", "an ImageAssurancePolicy file or directory (repeatable); default: the built-in policy")
-	platform := fs.String("platform", "", "the platform to pick from a multi-platform image, e.g. linux/arm64 (default: linux and this machine's)")
-	ns := fs.String("containerd-namespace", "default", "containerd namespace of containerd: images (Kubernetes uses k8s.io)")
-	podmanRoot := fs.String("podman-root", "/var/lib/containers/storage", "containers/storage graph root for podman: images")
-	containerdRoot := fs.String("containerd-root", "/var/lib/containerd", "containerd root for containerd: images")
-	insecure := fs.Bool("insecure", false, "allow plain HTTP to any registry (localhost registries always may)")
-	var an imageAnalyzerFlags
-	fs.StringVar(&an.osvDB, "osv-db", "", "match packages against this OSV database (see mamori image scan --help)")
-	fs.StringVar(&an.clamd, "clamd", "", "scan every file with ClamAV through clamd's socket: unix:///run/clamav/clamd.ctl or tcp://host:3310")
-	fs.Var(&an.yara, "yara", "scan every file with these YARA rules (a .yar file or a directory of them; repeatable)")
-	fs.Var(&an.blocklists, "blocklist", "a SHA-256 block list file: files whose hash is on it are malware (repeatable)")
-	fs.BoolVar(&an.noSecrets, "no-secrets", false, "do not look for secrets in files")
+	sf := addImageScanFlags(fs)
 	refs, err := parseInterleaved(fs, args, imageRegisterHelp)
 	if err != nil {
 		return err
@@ -87,11 +74,9 @@ func runImageRegister(args []string, stdout, stderr io.Writer) error {
 	if *format != "table" && *format != "json" {
 		return usageError{fmt.Sprintf("unknown --format %q: use table or json", *format)}
 	}
-	var aps []*policy.AssurancePolicy
-	if len(policies) > 0 {
-		if aps, err = policy.LoadAssurance(policies...); err != nil {
-			return usageError{"image assurance policies do not load:\n" + err.Error()}
-		}
+	aps, err := sf.assurancePolicies()
+	if err != nil {
+		return err
 	}
 	store, err := imagestore.Open(*db, imagestore.Options{})
 	if err != nil {
@@ -101,20 +86,17 @@ func runImageRegister(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	analyzers, err := an.analyzers(ctx, stderr)
+	opts, err := sf.options(ctx, stderr)
 	if err != nil {
-		return exitError{exitScanError, err}
+		return err
 	}
-	if an.osvDB == "" {
+	if sf.an.osvDB == "" {
 		fmt.Fprintln(stderr, "no vulnerability matching: give an OSV database with --osv-db")
 	}
 	var recs []*imagestore.Record
 	var failed, nonCompliant []string
 	for _, ref := range refs {
-		rep, err := image.Scan(ctx, ref, image.Options{
-			Platform: *platform, PodmanRoot: *podmanRoot, ContainerdRoot: *containerdRoot, ContainerdNamespace: *ns,
-			Insecure: *insecure, Analyzers: analyzers, Progress: stderr,
-		})
+		rep, err := image.Scan(ctx, ref, opts)
 		if err != nil {
 			fmt.Fprintf(stderr, "not registered: %v\n", err)
 			failed = append(failed, ref)
