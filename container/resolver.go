@@ -4,8 +4,10 @@
 // on the host.
 //
 // It owns reading container runtimes' metadata from disk (podman's
-// c/storage files and libpod DB, containerd's bundles and metadata DB) and
-// the cache of what it read. It must not run runtime commands on the event
+// c/storage files and libpod DB, containerd's bundles and metadata DB),
+// including what policy scopes match beyond the container's identity (its
+// environment variable names, its image config; see Facts), and the cache
+// of what it read. It must not run runtime commands on the event
 // path, write to runtime state, or hold runtime locks for longer than a
 // short, bounded read.
 package container
@@ -103,6 +105,7 @@ type Resolver struct {
 	podman     *podmanStore
 	containerd *containerdStore
 	host       *event.Container // shared by every host answer
+	factCache  factCache        // what Facts read
 
 	mu       sync.RWMutex
 	entries  map[uint64]*entry
