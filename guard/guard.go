@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,13 +42,14 @@ const defaultForensicEvents = 32
 type Guard struct {
 	log      *slog.Logger
 	store    *policy.Store
-	host     policy.HostFacts
+	host     atomic.Pointer[policy.HostFacts]
+	facts    func(*event.Container) []policy.Fact
 	enforced func(control string) bool // whether an enforcer performs a control here
 	protect  func(*event.Container, *event.Process, *policy.Effective) ([]string, bool)
 	coolDown func(*event.Container, time.Time)
 	digest   func(*event.Process) (string, error)
 
-	gen     atomic.Uint64 // bumped when the policies change
+	gen     atomic.Uint64 // bumped when the policies or the node's facts change
 	mu      sync.Mutex    // guards ctrs against Explain from other goroutines
 	ctrs    map[string]*containerState
 	warned  map[string]bool
@@ -57,7 +59,17 @@ type Guard struct {
 
 // Config says what a Guard needs besides the policies.
 type Config struct {
+	// Host is what host scopes match: the node's name, addresses and
+	// groups. SetHost changes it.
 	Host policy.HostFacts
+	// Facts, when set, returns what is known about a container beyond
+	// event.Container (its environment variable names, its image's
+	// labels, OS and architecture, its pod's labels), applied after Host.
+	// It is called when a container's target is computed: once per
+	// container and policy change, and again when the runtime's
+	// description of the container changes; never per event. It must be
+	// safe for concurrent use (the OCI hook asks through Target).
+	Facts func(c *event.Container) []policy.Fact
 	// Enforced reports whether something on this node refuses violations
 	// of the named control (e.g. "driftPrevention"). Nil means nothing
 	// does: enforce-mode violations are then reported as audited, with a
@@ -105,8 +117,10 @@ type scanKey struct {
 
 // New returns a Guard over the policies in store.
 func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
-	g := &Guard{log: log, store: store, host: cfg.Host, enforced: cfg.Enforced, protect: cfg.Protect, coolDown: cfg.CoolDown, digest: cfg.Digest,
+	g := &Guard{log: log, store: store, facts: cfg.Facts, enforced: cfg.Enforced, protect: cfg.Protect, coolDown: cfg.CoolDown, digest: cfg.Digest,
 		ctrs: map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
+	host := cfg.Host
+	g.host.Store(&host)
 	if g.enforced == nil {
 		g.enforced = func(string) bool { return false }
 	}
@@ -116,6 +130,30 @@ func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
 
 // Close stops following policy changes.
 func (g *Guard) Close() { g.cancel() }
+
+// Target is what the policies' scopes are matched against for container
+// c: what c says, the node's facts, and Config.Facts. The runtime guard
+// and the OCI hook both describe containers through it, so that a policy
+// covers a container at creation exactly when it covers it at run time.
+// Safe for concurrent use.
+func (g *Guard) Target(c *event.Container) *policy.Target {
+	facts := []policy.Fact{policy.WithHost(*g.host.Load())}
+	if g.facts != nil && !c.IsHost() {
+		facts = append(facts, g.facts(c)...)
+	}
+	return policy.TargetFromContainer(c, facts...)
+}
+
+// SetHost replaces the node's facts (e.g. when its addresses change); every
+// container's controls are computed again at its next event. Safe for
+// concurrent use.
+func (g *Guard) SetHost(h policy.HostFacts) {
+	if old := g.host.Load(); old.Hostname == h.Hostname && slices.Equal(old.IPs, h.IPs) && slices.Equal(old.Groups, h.Groups) {
+		return // nothing to compute again, and no enforcement to place again
+	}
+	g.host.Store(&h)
+	g.gen.Add(1)
+}
 
 // state returns the state of e's container, recomputing its effective
 // controls when the policies changed since. g.mu must be held.
@@ -143,7 +181,7 @@ func (g *Guard) state(e *event.Event) *containerState {
 		same := st.gen == gen && old != nil
 		st.gen = gen
 		st.ctr = c
-		st.eff = g.store.Current().Effective(policy.TargetFromContainer(c, policy.WithHost(g.host)))
+		st.eff = g.store.Current().Effective(g.Target(c))
 		if same && old.String() != st.eff.String() {
 			same = false
 		}
