@@ -35,6 +35,10 @@ import (
 // DefaultHealthAddr is where the agent serves /metrics and /status.
 const DefaultHealthAddr = "127.0.0.1:9746"
 
+// hostRefresh is how often the agent reads the node's addresses again for
+// host scopes by IP.
+const hostRefresh = 30 * time.Second
+
 // Config is everything the agent is told on its command line.
 type Config struct {
 	Node string
@@ -74,6 +78,9 @@ type Config struct {
 	// Images is what the agent knows about images (the registered-images
 	// store) for the image controls at creation; nil for none.
 	Images workload.Images
+	// HostGroups are the node groups the operator assigns this node, for
+	// policies scoped by host: {group: ...}.
+	HostGroups []string
 }
 
 // Agent is a running node agent.
@@ -142,8 +149,14 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		}
 	}
 	if cfg.Policies != nil {
+		host, err := hostFacts(a.cfg.Node, cfg.HostGroups)
+		if err != nil {
+			log.Warn("host scopes by IP cannot match until the node's addresses can be read", "err", err)
+		}
+		log.Info("host facts for policy scopes", "hostname", host.Hostname, "ips", host.IPs, "groups", host.Groups)
 		a.guard = guard.New(cfg.Policies, guard.Config{
-			Host:     policy.HostFacts{Hostname: a.cfg.Node},
+			Host:     host,
+			Facts:    a.containerFacts,
 			Protect:  a.protector(cfg.Drift, log.With("part", "enforce")),
 			CoolDown: a.coolDown,
 			Digest:   a.digests.sum,
@@ -234,6 +247,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			defer wg.Done()
 			a.forks.watch(bg, a.forksRefused)
 		}()
+		every(bg, &wg, hostRefresh, a.refreshHost)
 	}
 	if a.cfg.Drift != nil && a.guard != nil {
 		wg.Add(1)

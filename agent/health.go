@@ -55,7 +55,11 @@ type DriftStatus struct {
 // Explanation is what /policy/explain serves: a container's effective
 // controls, with where each setting came from.
 type Explanation struct {
-	Container *event.Container  `json:"container"`
+	Container *event.Container `json:"container"`
+	// Target is what the policies' scopes were matched against: the
+	// container's facts (environment variable names, image labels, OS
+	// and architecture, pod) and the node's.
+	Target    *policy.Target    `json:"target"`
 	Effective *policy.Effective `json:"effective"`
 	Text      string            `json:"text"`
 }
@@ -121,7 +125,7 @@ func (a *Agent) healthHandler() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(Explanation{Container: c, Effective: eff, Text: eff.String()})
+		json.NewEncoder(w).Encode(Explanation{Container: c, Target: a.guard.Target(c), Effective: eff, Text: eff.String()})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")

@@ -49,11 +49,11 @@ func (a *Agent) judgeCreate(_ context.Context, st runtimehook.State) (runtimehoo
 	if ctr.Image == "" && len(spec.Containers) > 0 {
 		ctr.Image = spec.Containers[0].Image
 	}
-	var env []string
-	if len(spec.Containers) > 0 {
-		env = spec.Containers[0].Env
-	}
-	t := policy.TargetFromContainer(ctr, policy.WithEnv(env...), policy.WithHost(policy.HostFacts{Hostname: a.cfg.Node}))
+	// Described as the runtime guard describes it (the environment's
+	// names and the image config read from the runtime's own files, the
+	// node's facts): a policy covers the container now exactly when it
+	// will cover it at run time.
+	t := a.guard.Target(ctr)
 	checker := workload.Checker{Images: a.cfg.Images}
 	v := checker.Evaluate(spec, fixedTarget{a.cfg.Policies.Current(), t})
 

@@ -49,7 +49,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	events := fs.Bool("events", false, "write every event (to stdout, or to --output)")
 	outPath := fs.String("output", "", "write events to this file instead of stdout (appended)")
 	format := fs.String("format", "", "json or text; default: text on a terminal, json elsewhere")
-	var types, prefixes, ruleFiles, policyPaths listFlag
+	var types, prefixes, ruleFiles, policyPaths, hostGroups listFlag
 	fs.Var(&policyPaths, "policy", "runtime policy file or directory (repeatable), reloaded on change; the built-in default\n"+
 		"(Drift Prevention, audit, every container) always applies where no policy sets a control; \"none\" turns policies off")
 	fs.Var(&ruleFiles, "rules", "Falco rules file to detect with (repeatable, loaded in order); \"builtin\" names mamori's own rules,\n"+
@@ -67,6 +67,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		"before their entrypoint runs (install the hook with `mamori oci-hook install`); empty to turn off")
 	imageDB := fs.String("image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
 		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
+	fs.Var(&hostGroups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
 	ct := addCloudtrailFlags(fs)
 	ka := addK8sAuditFlags(fs)
 	if err := parseFlags(fs, args, agentHelp); err != nil {
@@ -130,6 +131,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		MaxAncestors:    *ancestors,
 		Version:         version,
 		HookSocket:      *hookSocket,
+		HostGroups:      hostGroups,
 	}
 	if len(prefixes) > 0 {
 		cfg.SensitivePrefixes = prefixes

@@ -6,8 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/mamori-dev/mamori/agent"
@@ -87,11 +92,78 @@ func policyExplain(args []string, stdout io.Writer) error {
 	}
 	var ex struct {
 		Container struct{ ID, Name, Image string }
+		Target    *policy.Target
 		Text      string
 	}
 	if err := json.Unmarshal(body, &ex); err != nil {
 		return fmt.Errorf("read the agent's answer: %w", err)
 	}
-	fmt.Fprintf(stdout, "container %s (%.12s), image %s\n\n%s", ex.Container.Name, ex.Container.ID, ex.Container.Image, ex.Text)
+	fmt.Fprintf(stdout, "container %s (%.12s), image %s\n\n", ex.Container.Name, ex.Container.ID, ex.Container.Image)
+	if ex.Target != nil {
+		writeFacts(stdout, ex.Target)
+	}
+	fmt.Fprint(stdout, ex.Text)
 	return nil
+}
+
+// writeFacts prints what the policies' scopes were matched against, the
+// facts that are known; a scope on an absent fact does not match.
+func writeFacts(w io.Writer, t *policy.Target) {
+	fmt.Fprintln(w, "facts scopes are matched against:")
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	row := func(part, field string, v any) {
+		switch x := v.(type) {
+		case string:
+			if x == "" {
+				return
+			}
+		case []string:
+			if len(x) == 0 {
+				return
+			}
+			v = strings.Join(x, ", ")
+		case map[string]string:
+			if len(x) == 0 {
+				return
+			}
+			kv := make([]string, 0, len(x))
+			for _, k := range slices.Sorted(maps.Keys(x)) {
+				kv = append(kv, k+"="+x[k])
+			}
+			v = strings.Join(kv, ", ")
+		case []netip.Addr:
+			if len(x) == 0 {
+				return
+			}
+			ips := make([]string, len(x))
+			for i, a := range x {
+				ips[i] = a.String()
+			}
+			v = strings.Join(ips, ", ")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%v\n", part, field, v)
+	}
+	if c := t.Container; c != nil {
+		row("container", "name", c.Name)
+		row("container", "labels", c.Labels)
+		row("container", "env", c.Env)
+	}
+	i := t.Image
+	row("image", "name", i.Name)
+	row("image", "tag", i.Tag)
+	row("image", "digest", i.Digest)
+	row("image", "labels", i.Labels)
+	row("image", "os", i.OS)
+	row("image", "architecture", i.Architecture)
+	k := t.Kubernetes
+	row("kubernetes", "namespace", k.Namespace)
+	row("kubernetes", "pod", k.Pod)
+	row("kubernetes", "deployment", k.Deployment)
+	row("kubernetes", "labels", k.Labels)
+	h := t.Host
+	row("host", "hostname", h.Hostname)
+	row("host", "ip", h.IPs)
+	row("host", "group", h.Groups)
+	tw.Flush()
+	fmt.Fprintln(w)
 }
