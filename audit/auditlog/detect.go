@@ -89,10 +89,10 @@ func (d *Detector) Candidates(key string, has bool) []*rules.Rule {
 	return d.others
 }
 
-// Detect evaluates rec, which happened at t, against cands (from
-// Candidates) and calls emit with an alert for each matching rule, or
-// for the first only.
-func (d *Detector) Detect(rec any, cands []*rules.Rule, t time.Time, emit func(*event.Alert)) {
+// Match returns the rules of cands (from Candidates) that rec matches,
+// in order: every one, or the first only. The slice is reused by the next
+// call.
+func (d *Detector) Match(rec any, cands []*rules.Rule) []*rules.Rule {
 	d.matched = d.matched[:0]
 	for _, r := range cands {
 		if r.Eval(rec) {
@@ -102,14 +102,20 @@ func (d *Detector) Detect(rec any, cands []*rules.Rule, t time.Time, emit func(*
 			}
 		}
 	}
-	for _, m := range d.matched {
-		emit(d.alert(m, rec, t))
+	return d.matched
+}
+
+// Detect evaluates rec, which happened at t, against cands and calls emit
+// with an alert for each matching rule, or for the first only.
+func (d *Detector) Detect(rec any, cands []*rules.Rule, t time.Time, emit func(*event.Alert)) {
+	for _, m := range d.Match(rec, cands) {
+		emit(d.Alert(m, rec, t))
 	}
 }
 
-// alert is Falco's alert for a rule matching a record. It has no process
-// or container: the actor is in the output fields.
-func (d *Detector) alert(rule *rules.Rule, rec any, t time.Time) *event.Alert {
+// Alert is Falco's alert for a rule matching rec, which happened at t.
+// It has no process or container: the actor is in the output fields.
+func (d *Detector) Alert(rule *rules.Rule, rec any, t time.Time) *event.Alert {
 	fields := rule.OutputFields(rec)
 	if fields == nil {
 		fields = map[string]any{}

@@ -8,45 +8,104 @@ import (
 	"unicode/utf8"
 )
 
+// Value is one JSON value of a log, as Split found it valid: its text,
+// and what the scan listed of its structure, so that walking a delivery
+// object's records and reading their members scans nothing again.
+type Value struct {
+	data []byte // the text the value is in
+	tape []span // the scan's list of members, shared by the values of data
+	sp   span   // where the value is in data, and its members in tape
+}
+
+// Text returns the value's JSON text.
+func (v Value) Text() []byte { return v.data[v.sp.val0:v.sp.val1] }
+
+// Elements calls fn with each element of the value, an array, in order,
+// until fn returns false. On a value that is not an array it does
+// nothing.
+func (v Value) Elements(fn func(Value) bool) {
+	if v.sp.kid0 >= 0 {
+		if v.data[v.sp.val0] != '[' {
+			return
+		}
+		for _, k := range v.tape[v.sp.kid0:v.sp.kid1] {
+			if !fn(Value{data: v.data, tape: v.tape, sp: k}) {
+				return
+			}
+		}
+		return
+	}
+	elementsOf(v.data[:v.sp.val1], int(v.sp.val0), func(v0, v1 int) bool {
+		// Elements found here, not by the scan, are not containers it
+		// listed.
+		return fn(Value{data: v.data, tape: v.tape, sp: span{val0: int32(v0), val1: int32(v1), kid0: -1, kid1: -1}})
+	})
+}
+
+// Len returns the number of elements of an array, or of members of an
+// object, when the scan listed them; else -1.
+func (v Value) Len() int {
+	if v.sp.kid0 < 0 {
+		return -1
+	}
+	return int(v.sp.kid1 - v.sp.kid0)
+}
+
+// Object returns the value, an object, to be read lazily. A value that is
+// not an object reads as an object without members.
+func (v Value) Object() Object {
+	o := Object{data: v.data, tape: v.tape, s: int(v.sp.val0), e: int(v.sp.val1)}
+	if v.sp.kid0 >= 0 {
+		o.members, o.indexed = v.tape[v.sp.kid0:v.sp.kid1], true
+		if v.data[v.sp.val0] != '{' {
+			o.members = nil
+		}
+	}
+	return o
+}
+
 // Object is a record's JSON object kept as its text and decoded only as
 // far as it is read: a rule that reads three fields of a record decodes
 // three values, not the record. It gives the same answers as Lookup,
 // Pointer and Text on the object decoded whole (a key given twice counts
-// once, the last time, as encoding/json has it). The members of the
-// object and of the objects inside it that a lookup went through are
-// indexed on the way, so the next lookup does not scan them again.
+// once, the last time, as encoding/json has it). Its members are listed
+// by the scan that found it valid, or on first read; the objects inside
+// it that a lookup goes through are listed in turn, so that the next
+// lookup scans nothing again.
 //
 // An Object is not safe for concurrent use; it keeps its text, which the
 // caller must not change.
 type Object struct {
-	text    []byte
-	members []objMember    // the members, in order; indexed on first use
-	indexed bool           // members is built
+	data    []byte         // the text the object is in, at data[s:e]
+	tape    []span         // the scan's list of members, if any
+	s, e    int            //
+	members []span         // each member's key and value, in order
+	indexed bool           // members is listed
+	reads   []memberRead   // what reading each member produced; on first need
 	whole   map[string]any // the object decoded whole, on first Map
 	eager   bool           // answer from whole: see DecodedObject
 }
 
-// objMember is one member of an Object: its key's text (quotes
-// included), its value's text, and what reading it produced.
-type objMember struct {
-	key, val []byte
-	decoded  bool
-	v        any     // val decoded, once decoded is set
-	sub      *Object // val as an Object, once a lookup went into it
+// memberRead is what reading a member produced.
+type memberRead struct {
+	decoded bool
+	v       any     // the value decoded, once decoded is set
+	sub     *Object // the value as an Object, once a lookup went into it
 }
 
-// NewObject returns the Object of text, a JSON object that Split found
-// valid. Text that is not an object reads as an object without members.
-func NewObject(text []byte) Object { return Object{text: text} }
+// NewObject returns the Object of text, a JSON object found valid (by
+// Split, or encoding/json). Text that is not an object reads as an
+// object without members.
+func NewObject(text []byte) Object { return Object{data: text, e: len(text)} }
 
 // DecodedObject returns an Object that decodes its text whole on its
 // first read and answers every read from the decoded map, through Lookup
 // and Pointer, as the readers did before they read lazily: the reference
 // the lazy reading is checked against.
-func DecodedObject(text []byte) Object { return Object{text: text, eager: true} }
+func DecodedObject(text []byte) Object { return Object{data: text, e: len(text), eager: true} }
 
 // Text returns the object's JSON text, as read.
-func (o *Object) Text() []byte { return o.text }
+func (o *Object) Text() []byte { return o.data[o.s:o.e] }
 
 // index lists the object's members, once.
 func (o *Object) index() {
@@ -54,33 +113,58 @@ func (o *Object) index() {
 		return
 	}
 	o.indexed = true
-	it := newMembers(o.text)
+	var buf [48]span // most records have fewer members: one allocation, of the right size
+	ms := buf[:0]
+	it := membersOf(o.data[:o.e], o.s)
 	for {
-		k, v, ok := it.next()
+		k0, k1, v0, v1, ok := it.next()
 		if !ok {
-			return
+			break
 		}
-		o.members = append(o.members, objMember{key: k, val: v})
+		ms = append(ms, span{int32(k0), int32(k1), int32(v0), int32(v1), -1, -1, isPlain(o.data[k0+1 : k1-1])})
+	}
+	if len(ms) > 0 {
+		o.members = append([]span(nil), ms...)
 	}
 }
 
-// find returns the last member whose key is k, or nil.
-func (o *Object) find(k string) *objMember {
+// find returns the index of the last member whose key is k, or -1.
+func (o *Object) find(k string) int {
 	o.index()
 	for i := len(o.members) - 1; i >= 0; i-- {
-		if keyIs(o.members[i].key, k) {
-			return &o.members[i]
+		m := &o.members[i]
+		if m.plain {
+			if int(m.key1-m.key0) == len(k)+2 && string(o.data[m.key0+1:m.key1-1]) == k {
+				return i
+			}
+		} else if unquote(o.data[m.key0:m.key1]) == k {
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
-// value returns m's value decoded.
-func (m *objMember) value() any {
-	if !m.decoded {
-		m.v, m.decoded = decodeText(m.val), true
+// val is the text of member i's value.
+func (o *Object) val(i int) []byte {
+	m := o.members[i]
+	return o.data[m.val0:m.val1]
+}
+
+// read is what reading member i produced so far.
+func (o *Object) read(i int) *memberRead {
+	if o.reads == nil {
+		o.reads = make([]memberRead, len(o.members))
 	}
-	return m.v
+	return &o.reads[i]
+}
+
+// value returns member i's value decoded.
+func (o *Object) value(i int) any {
+	r := o.read(i)
+	if !r.decoded {
+		r.v, r.decoded = decodeText(o.val(i)), true
+	}
+	return r.v
 }
 
 // Lookup follows keys down nested objects, as Lookup does on the object
@@ -93,30 +177,34 @@ func (o *Object) Lookup(keys ...string) (any, bool) {
 	if o.eager {
 		return Lookup(o.Map(), keys...)
 	}
-	m := o.member(keys)
-	if m == nil {
+	o, i := o.member(keys)
+	if i < 0 {
 		return nil, false
 	}
-	v := m.value()
+	v := o.value(i)
 	return v, v != nil
 }
 
-// member returns the member at keys (at least one), or nil.
-func (o *Object) member(keys []string) *objMember {
-	for i, k := range keys {
-		m := o.find(k)
-		if m == nil || i == len(keys)-1 {
-			return m
+// member returns the object holding the member at keys (at least one)
+// and its index there; -1 when there is none.
+func (o *Object) member(keys []string) (*Object, int) {
+	for n, k := range keys {
+		i := o.find(k)
+		if i < 0 || n == len(keys)-1 {
+			return o, i
 		}
-		if len(m.val) == 0 || m.val[0] != '{' {
-			return nil
+		m := o.members[i]
+		if o.data[m.val0] != '{' {
+			return o, -1
 		}
-		if m.sub == nil {
-			m.sub = &Object{text: m.val}
+		r := o.read(i)
+		if r.sub == nil {
+			sub := Value{data: o.data, tape: o.tape, sp: m}.Object()
+			r.sub = &sub
 		}
-		o = m.sub
+		o = r.sub
 	}
-	return nil
+	return o, -1
 }
 
 // String returns the string at keys: ok is false when the value is
@@ -127,47 +215,49 @@ func (o *Object) String(keys ...string) (string, bool) {
 		s, ok := v.(string)
 		return s, ok
 	}
-	m := o.member(keys)
-	if m == nil || len(m.val) == 0 || m.val[0] != '"' {
+	o, i := o.member(keys)
+	if i < 0 {
 		return "", false
 	}
-	s, _ := m.value().(string)
+	if v := o.val(i); len(v) == 0 || v[0] != '"' {
+		return "", false
+	}
+	s, _ := o.value(i).(string)
 	return s, true
 }
 
-// Scan returns the text of the top-level member k, null included, in one
-// pass over the object that builds no index: the cheap way to read the
-// one key every record is first looked at for, such as its event name.
-func (o *Object) Scan(k string) ([]byte, bool) {
+// Raw returns the text of the member k, null included, without decoding
+// it.
+func (o *Object) Raw(k string) ([]byte, bool) {
 	if o.eager {
 		v, ok := o.Map()[k]
 		return encode(v), ok
 	}
-	if o.indexed {
-		if m := o.find(k); m != nil {
-			return m.val, true
-		}
+	i := o.find(k)
+	if i < 0 {
 		return nil, false
 	}
-	var last []byte
-	found := false
-	it := newMembers(o.text)
-	for {
-		key, v, ok := it.next()
-		if !ok {
-			return last, found
-		}
-		if keyIs(key, k) {
-			last, found = v, true
-		}
+	return o.val(i), true
+}
+
+// Member returns the member k as a Value, null included.
+func (o *Object) Member(k string) (Value, bool) {
+	if o.eager {
+		raw, ok := o.Raw(k)
+		return Value{data: raw, sp: span{val1: int32(len(raw)), kid0: -1, kid1: -1}}, ok
 	}
+	i := o.find(k)
+	if i < 0 {
+		return Value{}, false
+	}
+	return Value{data: o.data, tape: o.tape, sp: o.members[i]}, true
 }
 
 // Map returns the object decoded whole, with numbers as json.Number. The
 // caller must not change it.
 func (o *Object) Map() map[string]any {
 	if o.whole == nil {
-		o.whole, _ = decodeText(o.text).(map[string]any)
+		o.whole, _ = decodeText(o.Text()).(map[string]any)
 		if o.whole == nil {
 			o.whole = map[string]any{}
 		}
@@ -190,14 +280,14 @@ func (o *Object) Pointer(p string) (any, bool) {
 			toks[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
 		}
 	}
-	m := o.find(toks[0])
-	if m == nil {
+	i := o.find(toks[0])
+	if i < 0 {
 		return nil, false
 	}
 	if len(toks) == 1 {
-		return m.value(), true
+		return o.value(i), true
 	}
-	val := m.val
+	val := o.val(i)
 	for _, tok := range toks[1:] {
 		if val = child(val, tok); val == nil {
 			return nil, false
@@ -215,14 +305,14 @@ func child(val []byte, tok string) []byte {
 	switch val[0] {
 	case '{':
 		var found []byte
-		it := newMembers(val)
+		it := membersOf(val, 0)
 		for {
-			k, v, ok := it.next()
+			k0, k1, v0, v1, ok := it.next()
 			if !ok {
 				return found
 			}
-			if keyIs(k, tok) {
-				found = v
+			if keyIs(val[k0:k1], tok) {
+				found = val[v0:v1]
 			}
 		}
 	case '[':
@@ -231,9 +321,9 @@ func child(val []byte, tok string) []byte {
 			return nil
 		}
 		var found []byte
-		elements(val, func(v []byte) bool {
+		elementsOf(val, 0, func(v0, v1 int) bool {
 			if n == 0 {
-				found = v
+				found = val[v0:v1]
 				return false
 			}
 			n--
@@ -283,38 +373,6 @@ func unquote(text []byte) string {
 	}
 	return out
 }
-
-// ScanEach is Scan for several keys in one pass: found[i] gets the text
-// of the member keys[i], nil when there is none.
-func (o *Object) ScanEach(keys []string, found [][]byte) {
-	for i, k := range keys {
-		found[i] = nil
-		if o.eager {
-			if v, ok := o.Map()[k]; ok {
-				found[i] = encode(v)
-			}
-		}
-	}
-	if o.eager {
-		return
-	}
-	it := newMembers(o.text)
-	for {
-		key, v, ok := it.next()
-		if !ok {
-			return
-		}
-		for i, k := range keys {
-			if keyIs(key, k) {
-				found[i] = v
-			}
-		}
-	}
-}
-
-// Elements calls fn with the text of each element of a JSON array's text,
-// as found valid by Split, in order, until fn returns false.
-func Elements(text []byte, fn func(elem []byte) bool) { elements(text, fn) }
 
 // TextOf renders a value's JSON text as Text renders it decoded: a
 // string as itself, anything else as JSON (objects with keys sorted).

@@ -76,18 +76,7 @@ func Files(paths []string, isLog func(name string) bool, bad func(*Error)) []str
 }
 
 // ReadFile reads a whole file, at most MaxFileSize bytes.
-func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err == nil && len(data) > MaxFileSize {
-		err = fmt.Errorf("larger than %d bytes", MaxFileSize)
-	}
-	return data, err
-}
+func ReadFile(path string) ([]byte, error) { return readFile(path) }
 
 // Gunzip returns data decompressed if it starts with the gzip magic
 // number, else data itself.
@@ -145,20 +134,34 @@ func Decode(data []byte, value func(v any, line int), badLine func(line int, err
 	return 0, nil
 }
 
-// Split is Decode without the decoding: it calls value with the text of
-// each top-level JSON value of data instead, under the same contract,
-// with the same errors. The text is a slice of data, found valid by a
-// scanner that decodes nothing; where encoding/json reads data otherwise
-// than that scanner (text it alone accepts), encoding/json decides and
-// value gets the values it decoded, encoded again.
-func Split(data []byte, value func(text []byte, line int), badLine func(line int, err error)) (line int, err error) {
-	if texts, lines, ok := splitValid(data); ok {
-		for i, t := range texts {
+// Split is Decode without the decoding: it calls value with each
+// top-level JSON value of data as a Value, its text and structure,
+// under the same contract, with the same errors. The text is data's own,
+// found valid by a scanner that decodes nothing; where encoding/json
+// reads data otherwise than that scanner (text it alone accepts),
+// encoding/json decides and value gets the values it decoded, encoded
+// again.
+func Split(data []byte, value func(v Value, line int), badLine func(line int, err error)) (line int, err error) {
+	var s Splitter
+	return s.Split(data, value, badLine)
+}
+
+// Splitter is Split with scratch space kept from one log to the next,
+// for a reader of many. The zero Splitter is ready to use; it is not safe
+// for concurrent use.
+type Splitter struct {
+	sc scanner
+}
+
+// Split is the package's Split.
+func (s *Splitter) Split(data []byte, value func(v Value, line int), badLine func(line int, err error)) (line int, err error) {
+	if vals, lines, ok := s.splitValid(data); ok {
+		for i, v := range vals {
 			line := 0
-			if len(texts) > 1 {
+			if len(vals) > 1 {
 				line = lines[i]
 			}
-			value(t, line)
+			value(v, line)
 		}
 		return 0, nil
 	}
@@ -168,7 +171,7 @@ func Split(data []byte, value func(text []byte, line int), badLine func(line int
 			if len(vals) > 1 {
 				line = lines[i]
 			}
-			value(encode(v), line)
+			value(valueOf(encode(v)), line)
 		}
 		return 0, nil
 	} else if !isLineOriented(data) {
@@ -182,7 +185,7 @@ func Split(data []byte, value func(text []byte, line int), badLine func(line int
 			continue
 		}
 		if validValue(line, 0, 0) == len(line) {
-			value(line, n)
+			value(valueOf(line), n)
 			continue
 		}
 		v, err := decodeLine(line)
@@ -190,19 +193,27 @@ func Split(data []byte, value func(text []byte, line int), badLine func(line int
 			badLine(n, err)
 			continue
 		}
-		value(encode(v), n)
+		value(valueOf(encode(v)), n)
 	}
 	return 0, nil
 }
 
-// splitValid returns the text of each top-level value of data and the
-// line it starts on; ok is false when the scanner finds data invalid, or
-// holding no value, or a number or literal followed by something else
-// than whitespace (which encoding/json splits its own way).
-func splitValid(data []byte) (texts [][]byte, lines []int, ok bool) {
+// splitValid returns each top-level value of data and the line it starts
+// on; ok is false when the scanner finds data invalid, or holding no
+// value, or a number or literal followed by something else than
+// whitespace (which encoding/json splits its own way).
+func (s *Splitter) splitValid(data []byte) (vals []Value, lines []int, ok bool) {
+	sc := &s.sc
+	sc.d, sc.tape = data, sc.tape[:0]
+	defer func() { sc.d = nil }()
+	type found struct {
+		sp   span
+		line int
+	}
+	var fs []found
 	line, off := 1, 0
 	for i := skipSpace(data, 0); i < len(data); i = skipSpace(data, i) {
-		end := validValue(data, i, 0)
+		end, k0, k1 := sc.value(i, 0, false)
 		if end < 0 {
 			return nil, nil, false
 		}
@@ -211,11 +222,27 @@ func splitValid(data []byte) (texts [][]byte, lines []int, ok bool) {
 		}
 		line += bytes.Count(data[off:i], []byte{'\n'})
 		off = i
-		texts = append(texts, data[i:end])
-		lines = append(lines, line)
+		fs = append(fs, found{span{val0: int32(i), val1: int32(end), kid0: k0, kid1: k1}, line})
 		i = end
 	}
-	return texts, lines, len(texts) > 0
+	// The values keep a tape of their own, of the right size; the
+	// scratch one serves the next log.
+	tape := append([]span(nil), sc.tape...)
+	for _, f := range fs {
+		vals = append(vals, Value{data: data, tape: tape, sp: f.sp})
+		lines = append(lines, f.line)
+	}
+	return vals, lines, len(vals) > 0
+}
+
+// valueOf scans text, one JSON value known to be valid, into a Value.
+func valueOf(text []byte) Value {
+	sc := scanner{d: text}
+	end, k0, k1 := sc.value(0, 0, false)
+	if end < 0 { // cannot be: the text was checked
+		end, k0, k1 = len(text), -1, -1
+	}
+	return Value{data: text, tape: sc.tape, sp: span{val1: int32(end), kid0: k0, kid1: k1}}
 }
 
 // encode is the JSON text of a decoded value.

@@ -1,14 +1,126 @@
 package auditlog
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // A scanner over JSON text that finds where values begin and end without
 // decoding them, so that a log of many records is split into the records'
-// texts and a record is read only as far as a rule needs. validValue
-// accepts exactly what encoding/json accepts in a single value (the
-// differential fuzzer checks it); the other functions assume text that
-// validValue accepted and never read out of bounds on any other.
+// texts and a record is read only as far as a rule needs. It accepts
+// exactly what encoding/json accepts in a single value (the differential
+// fuzzer checks it). While it checks a log it lists the members of the
+// containers near the top (a delivery object, its Records array, each
+// record) in a tape, so that finding a record's event name afterwards
+// scans nothing. The functions that walk text without checking it assume
+// text the scanner accepted, and never read out of bounds on any other.
 
 // maxDepth is encoding/json's limit on nesting: deeper text is invalid.
 const maxDepth = 10000
+
+// indexDepth is how deep the containers are whose members the scan lists:
+// a record inside the Records array of a delivery object is at depth 3.
+// The scan lists the members of the top-level value, of the objects and
+// arrays inside arrays (the records of an array, the elements of
+// Records), and of the arrays inside the top-level object (Records):
+// where records are, not what is inside them.
+const indexDepth = 3
+
+// span locates one member of an object, or one element of an array, in a
+// text: its key at [key0:key1], quotes included (empty for an element),
+// its value at [val0:val1], and when the value is a container the scan
+// listed, its own members at [kid0:kid1] of the tape; kid0 is -1 when
+// they were not listed. Offsets fit in 32 bits: a log file is at most
+// MaxFileSize bytes. plain says the key's text is its value (ASCII, no
+// escapes), so that it compares as bytes.
+type span struct {
+	key0, key1 int32
+	val0, val1 int32
+	kid0, kid1 int32
+	plain      bool
+}
+
+// scanner checks JSON text and lists into tape the members of the
+// containers at most indexDepth deep; scratch holds a container's
+// members while its nested ones are listed.
+type scanner struct {
+	d       []byte
+	tape    []span
+	scratch [indexDepth + 1][]span
+}
+
+// value checks the value that starts at s.d[i], inside depth containers
+// (the innermost an array when inArray), and returns the index just after
+// it (-1 when the text is invalid) and where the tape lists its members
+// (-1, -1 when it does not).
+func (s *scanner) value(i, depth int, inArray bool) (end int, kid0, kid1 int32) {
+	if depth < indexDepth && i < len(s.d) && (depth == 0 || inArray || depth == 1 && s.d[i] == '[') {
+		switch s.d[i] {
+		case '{':
+			return s.container(i, depth+1, '}')
+		case '[':
+			return s.container(i, depth+1, ']')
+		}
+	}
+	return validValue(s.d, i, depth), -1, -1
+}
+
+// container checks the object or array that starts at s.d[i] (closed by
+// closer), at depth, and lists its members in the tape.
+func (s *scanner) container(i, depth int, closer byte) (int, int32, int32) {
+	d := s.d
+	kids := s.scratch[depth][:0]
+	i = skipSpace(d, i+1)
+	if i < len(d) && d[i] == closer {
+		return s.list(depth, kids, i+1)
+	}
+	for {
+		var sp span
+		if closer == '}' {
+			if i >= len(d) || d[i] != '"' {
+				return -1, -1, -1
+			}
+			sp.key0 = int32(i)
+			if i = validString(d, i); i < 0 {
+				return -1, -1, -1
+			}
+			sp.key1 = int32(i)
+			sp.plain = isPlain(d[sp.key0+1 : i-1])
+			i = skipSpace(d, i)
+			if i >= len(d) || d[i] != ':' {
+				return -1, -1, -1
+			}
+			i = skipSpace(d, i+1)
+		}
+		end, k0, k1 := s.value(i, depth, closer == ']')
+		if end < 0 {
+			return -1, -1, -1
+		}
+		sp.val0, sp.val1, sp.kid0, sp.kid1 = int32(i), int32(end), k0, k1
+		kids = append(kids, sp)
+		i = skipSpace(d, end)
+		if i >= len(d) {
+			return -1, -1, -1
+		}
+		switch d[i] {
+		case closer:
+			return s.list(depth, kids, i+1)
+		case ',':
+			i = skipSpace(d, i+1)
+		default:
+			return -1, -1, -1
+		}
+	}
+}
+
+// list appends the members of a container at depth to the tape, and
+// keeps the scratch space they took for the next container there.
+func (s *scanner) list(depth int, kids []span, end int) (int, int32, int32) {
+	k0 := int32(len(s.tape))
+	s.tape = append(s.tape, kids...)
+	s.scratch[depth] = kids[:0]
+	return end, k0, int32(len(s.tape))
+}
 
 // strPlain marks the bytes that may stand for themselves inside a JSON
 // string: not the quote, not the backslash, no control character.
@@ -18,6 +130,43 @@ var strPlain = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// Eight bytes at a time: the masks have a byte's top bit set where that
+// byte may be a quote, a backslash or a control character (false alarms
+// only above a true one, which the byte loop then finds).
+const (
+	ones   = 0x0101010101010101
+	highs  = 0x8080808080808080
+	quotes = '"' * ones
+	backs  = '\\' * ones
+	spaces = 0x20 * ones
+)
+
+func hasZero(x uint64) uint64 { return (x - ones) &^ x & highs }
+
+// plainRun returns the index of the first byte at or after i that may
+// end a run of plain string bytes (see strPlain), eight bytes at a time.
+func plainRun(d []byte, i int) int {
+	for ; i+8 <= len(d); i += 8 {
+		x := binary.LittleEndian.Uint64(d[i:])
+		if m := hasZero(x^quotes) | hasZero(x^backs) | (x-spaces)&^x&highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	return i
+}
+
+// quoteRun is plainRun for text already checked: only quotes and
+// backslashes end the run.
+func quoteRun(d []byte, i int) int {
+	for ; i+8 <= len(d); i += 8 {
+		x := binary.LittleEndian.Uint64(d[i:])
+		if m := hasZero(x^quotes) | hasZero(x^backs); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	return i
+}
 
 // isSpace reports JSON whitespace.
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -70,6 +219,7 @@ func literal(d []byte, i int, lit string) int {
 func validString(d []byte, i int) int {
 	i++
 	for {
+		i = plainRun(d, i)
 		for i < len(d) && strPlain[d[i]] {
 			i++
 		}
@@ -212,6 +362,14 @@ func validArray(d []byte, i, depth int) int {
 	}
 }
 
+// structural marks the bytes skipValue stops at inside a container.
+var structural = func() (t [256]bool) {
+	for _, c := range `"{}[]` {
+		t[c] = true
+	}
+	return t
+}()
+
 // skipValue returns the index just after the value that starts at d[i],
 // in text already found valid; it does not check the text again.
 func skipValue(d []byte, i int) int {
@@ -224,13 +382,19 @@ func skipValue(d []byte, i int) int {
 	case '{', '[':
 		depth := 0
 		for i < len(d) {
+			for i < len(d) && !structural[d[i]] {
+				i++
+			}
+			if i >= len(d) {
+				break
+			}
 			switch d[i] {
 			case '"':
 				i = skipString(d, i)
 				continue
 			case '{', '[':
 				depth++
-			case '}', ']':
+			default:
 				depth--
 				if depth == 0 {
 					return i + 1
@@ -252,87 +416,83 @@ func skipValue(d []byte, i int) int {
 func skipString(d []byte, i int) int {
 	i++
 	for i < len(d) {
-		for i < len(d) && strPlain[d[i]] {
+		i = quoteRun(d, i)
+		for i < len(d) && d[i] != '"' && d[i] != '\\' {
 			i++
 		}
 		if i >= len(d) {
 			break
 		}
-		switch d[i] {
-		case '"':
+		if d[i] == '"' {
 			return i + 1
-		case '\\':
-			i += 2
-		default:
-			i++
 		}
+		i += 2
 	}
 	return len(d)
 }
 
-// memberIter walks the members of an object whose text was found valid.
+// memberIter walks the members of an object in text found valid.
 type memberIter struct {
-	obj []byte
-	i   int
+	d []byte
+	i int
 }
 
-// newMembers starts a walk over the object that starts at the brace
-// obj[0]; on other text the walk is empty.
-func newMembers(obj []byte) memberIter {
-	if len(obj) == 0 || obj[0] != '{' {
-		return memberIter{i: len(obj), obj: obj}
+// membersOf starts a walk over the object that starts at the brace d[s];
+// the offsets it returns index d. On other text the walk is empty.
+func membersOf(d []byte, s int) memberIter {
+	if s >= len(d) || d[s] != '{' {
+		return memberIter{d: d, i: len(d)}
 	}
-	return memberIter{obj: obj, i: skipSpace(obj, 1)}
+	return memberIter{d: d, i: skipSpace(d, s+1)}
 }
 
-// next returns the text of the next member's key (quotes included) and
-// value; ok is false after the last.
-func (it *memberIter) next() (key, val []byte, ok bool) {
-	obj, i := it.obj, it.i
-	if i >= len(obj) || obj[i] != '"' {
-		it.i = len(obj)
-		return nil, nil, false
+// next returns where the next member's key (quotes included) and value
+// are: d[k0:k1] and d[v0:v1]; ok is false after the last.
+func (it *memberIter) next() (k0, k1, v0, v1 int, ok bool) {
+	d, i := it.d, it.i
+	if i >= len(d) || d[i] != '"' {
+		it.i = len(d)
+		return 0, 0, 0, 0, false
 	}
-	ks := i
-	i = skipString(obj, i)
-	key = obj[ks:i]
-	i = skipSpace(obj, i)
-	if i >= len(obj) || obj[i] != ':' {
-		it.i = len(obj)
-		return nil, nil, false
+	k0 = i
+	i = skipString(d, i)
+	k1 = i
+	i = skipSpace(d, i)
+	if i >= len(d) || d[i] != ':' {
+		it.i = len(d)
+		return 0, 0, 0, 0, false
 	}
-	i = skipSpace(obj, i+1)
-	vs := i
-	i = skipValue(obj, i)
-	val = obj[vs:i]
-	i = skipSpace(obj, i)
-	if i < len(obj) && obj[i] == ',' {
-		i = skipSpace(obj, i+1)
+	v0 = skipSpace(d, i+1)
+	i = skipValue(d, v0)
+	v1 = i
+	i = skipSpace(d, i)
+	if i < len(d) && d[i] == ',' {
+		i = skipSpace(d, i+1)
 	}
 	it.i = i
-	return key, val, true
+	return k0, k1, v0, v1, true
 }
 
-// elements calls fn with the text of each element of the array that
-// starts at the bracket arr[0], in order, until fn returns false. arr
-// must have been found valid.
-func elements(arr []byte, fn func(val []byte) bool) {
-	if len(arr) == 0 || arr[0] != '[' {
+// elementsOf calls fn with where each element of the array that starts
+// at the bracket d[s] is, d[v0:v1], in order, until fn returns false.
+// The array must have been found valid.
+func elementsOf(d []byte, s int, fn func(v0, v1 int) bool) {
+	if s >= len(d) || d[s] != '[' {
 		return
 	}
-	i := skipSpace(arr, 1)
-	for i < len(arr) && arr[i] != ']' {
-		vs := i
-		i = skipValue(arr, i)
-		if i == vs { // not valid after all: do not loop forever
+	i := skipSpace(d, s+1)
+	for i < len(d) && d[i] != ']' {
+		v0 := i
+		i = skipValue(d, i)
+		if i == v0 { // not valid after all: do not loop forever
 			return
 		}
-		if !fn(arr[vs:i]) {
+		if !fn(v0, i) {
 			return
 		}
-		i = skipSpace(arr, i)
-		if i < len(arr) && arr[i] == ',' {
-			i = skipSpace(arr, i+1)
+		i = skipSpace(d, i)
+		if i < len(d) && d[i] == ',' {
+			i = skipSpace(d, i+1)
 		}
 	}
 }

@@ -22,8 +22,8 @@ func splitResult(data []byte, split bool) (vals []any, lines []int, bad []string
 	badLine := func(line int, err error) { bad = append(bad, fmt.Sprintf("%d: %v", line, err)) }
 	var line int
 	if split {
-		line, err = Split(data, func(text []byte, line int) {
-			vals = append(vals, decodeText(text))
+		line, err = Split(data, func(v Value, line int) {
+			vals = append(vals, decodeText(v.Text()))
 			lines = append(lines, line)
 		}, badLine)
 	} else {
@@ -54,25 +54,43 @@ func checkSplit(t *testing.T, data []byte, extra string) {
 	if !reflect.DeepEqual(vals, wvals) {
 		t.Fatalf("Split values %#v, Decode values %#v, on %q", vals, wvals, data)
 	}
-	// The Objects: every value's text again, each read lazily and whole.
-	Split(data, func(text []byte, _ int) {
+	// The Objects: every value's text again, each read lazily (as the scan
+	// listed it, and from its text alone) and whole; and the elements of
+	// arrays, as the scan listed them and walked afterwards.
+	Split(data, func(v Value, _ int) {
+		text := v.Text()
+		var elems [2][]string
+		v.Elements(func(e Value) bool {
+			elems[0] = append(elems[0], string(e.Text()))
+			return true
+		})
+		(Value{data: v.data, sp: span{val0: v.sp.val0, val1: v.sp.val1, kid0: -1, kid1: -1}}).Elements(func(e Value) bool {
+			elems[1] = append(elems[1], string(e.Text()))
+			return true
+		})
+		if !reflect.DeepEqual(elems[0], elems[1]) {
+			t.Fatalf("elements listed %q, walked %q", elems[0], elems[1])
+		}
 		if text[0] != '{' {
 			return
 		}
 		whole := decodeText(text)
+		listed := v.Object()
 		lazy := NewObject(text)
 		eager := DecodedObject(text)
 		keys := pathsOf(whole, nil, 4)
 		keys = append(keys, nil, []string{extra}, strings.Split(extra, "/"), []string{"nothing"})
 		for _, k := range keys {
-			for _, o := range []*Object{&lazy, &eager} {
+			for _, o := range []*Object{&listed, &lazy, &eager} {
 				compareObject(t, o, whole, k)
 			}
-			fresh := NewObject(text) // nothing indexed yet
+			fresh := v.Object() // nothing read yet
+			compareObject(t, &fresh, whole, k)
+			fresh = NewObject(text)
 			compareObject(t, &fresh, whole, k)
 		}
 		for _, p := range []string{"", "/", extra, "/" + extra, "/nothing", "a"} {
-			checkPointer(t, &lazy, whole, p)
+			checkPointer(t, &listed, whole, p)
 		}
 		for _, k := range keys {
 			checkPointer(t, &lazy, whole, pointerOf(k))
@@ -93,11 +111,11 @@ func compareObject(t *testing.T, o *Object, whole any, keys []string) {
 		t.Fatalf("String %q = %q, %v; decoded %#v", keys, s, ok, want)
 	}
 	if len(keys) == 1 {
-		raw, ok := o.Scan(keys[0])
+		raw, ok := o.Raw(keys[0])
 		m, _ := whole.(map[string]any)
 		wv, wok := m[keys[0]]
 		if ok != wok || (ok && !reflect.DeepEqual(decodeText(raw), wv)) || (ok && TextOf(raw) != Text(wv)) {
-			t.Fatalf("Scan %q = %q, %v; decoded %#v, %v", keys[0], raw, ok, wv, wok)
+			t.Fatalf("Raw %q = %q, %v; decoded %#v, %v", keys[0], raw, ok, wv, wok)
 		}
 	}
 }
@@ -190,7 +208,7 @@ func TestSplitSeeds(t *testing.T) {
 func TestSplitLineErrors(t *testing.T) {
 	data := []byte("{\"a\":1}\n{\"a\":\n{\"b\":2}\n")
 	var got []string
-	_, err := Split(data, func(text []byte, line int) { got = append(got, fmt.Sprintf("%d:%s", line, text)) },
+	_, err := Split(data, func(v Value, line int) { got = append(got, fmt.Sprintf("%d:%s", line, v.Text())) },
 		func(line int, err error) { got = append(got, fmt.Sprintf("bad %d: %v", line, err)) })
 	want := `1:{"a":1} bad 2: unexpected EOF 3:{"b":2}`
 	if err != nil || strings.Join(got, " ") != want {

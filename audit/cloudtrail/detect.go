@@ -47,5 +47,12 @@ func (d *Detector) Detect(r *Record, emit func(*event.Alert)) {
 		return
 	}
 	d.ev = evaluation{rec: r, facts: facts}
-	d.d.Detect(&d.ev, cands, r.Time(), emit)
+	matched := d.d.Match(&d.ev, cands)
+	if len(matched) == 0 {
+		return
+	}
+	t := r.Time()
+	for _, m := range matched {
+		emit(d.d.Alert(m, &d.ev, t))
+	}
 }

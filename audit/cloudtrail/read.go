@@ -14,7 +14,8 @@ type Error = auditlog.Error
 // Reader reads CloudTrail records. It numbers them across every file it
 // reads, for evt.num. It is not safe for concurrent use.
 type Reader struct {
-	num uint64
+	num   uint64
+	split auditlog.Splitter
 }
 
 // ReadPaths reads the records of each path in turn: a file, or a directory
@@ -74,7 +75,7 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Record), bad func(*Er
 		return
 	}
 	p := parser{name: name, rd: rd, fn: fn, bad: bad}
-	line, err := auditlog.Split(data, p.value, func(line int, err error) {
+	line, err := rd.split.Split(data, p.value, func(line int, err error) {
 		p.bad(&Error{File: p.name, Record: p.index, Line: line, Err: err})
 		p.index++
 	})
@@ -92,45 +93,53 @@ type parser struct {
 	index int
 }
 
-// deliveryKeys are what tells a delivery object from a record: a
-// delivery object has a Records array and nothing a record has.
-var deliveryKeys = []string{"Records", "eventName", "eventSource"}
-
-// value takes the text of one top-level value: a delivery object, an
-// array of records or a record.
-func (p *parser) value(text []byte, line int) {
-	switch text[0] {
+// value takes one top-level value: a delivery object, an array of
+// records or a record.
+func (p *parser) value(v auditlog.Value, line int) {
+	obj := v.Object()
+	switch v.Text()[0] {
 	case '[':
-		auditlog.Elements(text, func(r []byte) bool {
-			p.record(r, 0)
-			return true
-		})
+		p.records(v)
 		return
 	case '{':
-		var found [3][]byte
-		obj := auditlog.NewObject(text)
-		obj.ScanEach(deliveryKeys, found[:])
-		if recs := found[0]; len(recs) > 0 && recs[0] == '[' && found[1] == nil && found[2] == nil {
-			auditlog.Elements(recs, func(r []byte) bool {
-				p.record(r, 0)
-				return true
-			})
+		// A delivery object has a Records array and nothing a record has.
+		recs, _ := obj.Member("Records")
+		_, name := obj.Raw("eventName")
+		_, src := obj.Raw("eventSource")
+		if t := recs.Text(); len(t) > 0 && t[0] == '[' && !name && !src {
+			p.records(recs)
 			return
 		}
 	}
-	p.record(text, line)
+	p.record(obj, line, new(Record))
 }
 
-// record hands over one record.
-func (p *parser) record(text []byte, line int) {
+// records takes the records of an array.
+func (p *parser) records(arr auditlog.Value) {
+	// One allocation for the records of an array, when its length is known.
+	var batch []Record
+	if n := arr.Len(); n > 0 {
+		batch = make([]Record, n)
+	}
+	arr.Elements(func(r auditlog.Value) bool {
+		rec := new(Record)
+		if len(batch) > 0 {
+			rec, batch = &batch[0], batch[1:]
+		}
+		p.record(r.Object(), 0, rec)
+		return true
+	})
+}
+
+// record hands over one record, filling in rec.
+func (p *parser) record(obj auditlog.Object, line int, rec *Record) {
 	i := p.index
 	p.index++
-	if text[0] != '{' {
+	if obj.Text()[0] != '{' {
 		p.bad(&Error{File: p.name, Record: i, Line: line, Err: errors.New("not a JSON object")})
 		return
 	}
 	p.rd.num++
-	r := newRecord(text)
-	r.File, r.Index, r.Line, r.Num = p.name, i, line, p.rd.num
-	p.fn(r)
+	*rec = Record{File: p.name, Index: i, Line: line, Num: p.rd.num, obj: obj}
+	p.fn(rec)
 }

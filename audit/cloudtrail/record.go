@@ -50,13 +50,12 @@ func (r *Record) str(keys ...string) (string, bool) {
 	return text(v), true
 }
 
-// eventName is ct.name: eventName as text. It is read once, in one pass
-// over the record that decodes nothing else, for the Detector to pick the
-// rules that can match.
+// eventName is ct.name: eventName as text. It is read once, for the
+// Detector to pick the rules that can match, decoding nothing else.
 func (r *Record) eventName() (string, bool) {
 	if !r.named {
 		r.named = true
-		if v, ok := r.obj.Scan("eventName"); ok && string(v) != "null" {
+		if v, ok := r.obj.Raw("eventName"); ok && string(v) != "null" {
 			r.name, r.hasName, r.nameString = auditlog.TextOf(v), true, v[0] == '"'
 		}
 	}
