@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mamori-dev/mamori/event"
@@ -80,6 +81,17 @@ func TestFactsPodman(t *testing.T) {
 	if f.PodLabels != nil {
 		t.Errorf("pod labels for a podman container: %v", f.PodLabels)
 	}
+	// Concurrent readers (the guard and the OCI hook) share the cache;
+	// under -race this checks the locking.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if g, err := r.Facts(ctr); err != nil || !slices.Equal(g.Env, f.Env) || g.Image.OS != f.Image.OS {
+				t.Errorf("concurrent Facts = %+v, %v", g, err)
+			}
+		})
+	}
+	wg.Wait()
 
 	// The second reading comes from the cache: it survives the files'
 	// disappearance from a private copy of the graph root.
