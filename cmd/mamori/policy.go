@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -111,59 +110,41 @@ func policyExplain(args []string, stdout io.Writer) error {
 func writeFacts(w io.Writer, t *policy.Target) {
 	fmt.Fprintln(w, "facts scopes are matched against:")
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	row := func(part, field string, v any) {
-		switch x := v.(type) {
-		case string:
-			if x == "" {
-				return
-			}
-		case []string:
-			if len(x) == 0 {
-				return
-			}
-			v = strings.Join(x, ", ")
-		case map[string]string:
-			if len(x) == 0 {
-				return
-			}
-			kv := make([]string, 0, len(x))
-			for _, k := range slices.Sorted(maps.Keys(x)) {
-				kv = append(kv, k+"="+x[k])
-			}
-			v = strings.Join(kv, ", ")
-		case []netip.Addr:
-			if len(x) == 0 {
-				return
-			}
-			ips := make([]string, len(x))
-			for i, a := range x {
-				ips[i] = a.String()
-			}
-			v = strings.Join(ips, ", ")
+	row := func(part, field, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", part, field, v)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%v\n", part, field, v)
+	}
+	pairs := func(m map[string]string) string {
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			kv = append(kv, k+"="+m[k])
+		}
+		return strings.Join(kv, ", ")
 	}
 	if c := t.Container; c != nil {
 		row("container", "name", c.Name)
-		row("container", "labels", c.Labels)
-		row("container", "env", c.Env)
+		row("container", "labels", pairs(c.Labels))
+		row("container", "env", strings.Join(c.Env, ", "))
 	}
-	i := t.Image
+	i, k, h := t.Image, t.Kubernetes, t.Host
 	row("image", "name", i.Name)
 	row("image", "tag", i.Tag)
 	row("image", "digest", i.Digest)
-	row("image", "labels", i.Labels)
+	row("image", "labels", pairs(i.Labels))
 	row("image", "os", i.OS)
 	row("image", "architecture", i.Architecture)
-	k := t.Kubernetes
 	row("kubernetes", "namespace", k.Namespace)
 	row("kubernetes", "pod", k.Pod)
 	row("kubernetes", "deployment", k.Deployment)
-	row("kubernetes", "labels", k.Labels)
-	h := t.Host
+	row("kubernetes", "labels", pairs(k.Labels))
 	row("host", "hostname", h.Hostname)
-	row("host", "ip", h.IPs)
-	row("host", "group", h.Groups)
+	ips := make([]string, len(h.IPs))
+	for n, a := range h.IPs {
+		ips[n] = a.String()
+	}
+	row("host", "ip", strings.Join(ips, ", "))
+	row("host", "group", strings.Join(h.Groups, ", "))
 	tw.Flush()
 	fmt.Fprintln(w)
 }
