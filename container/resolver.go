@@ -253,7 +253,7 @@ func (r *Resolver) resolve(cgroupID uint64, pid uint32) *entry {
 	}
 	e := &entry{c: c, path: path, resolved: now}
 	if err != nil {
-		e.retryAt = now.Add(r.cfg.RetryAfter)
+		e.retryAt = time.Now().Add(r.cfg.RetryAfter) // from when the waiting above ended
 		r.log.Warn("incomplete container metadata", "cgroup_id", cgroupID, "cgroup", path,
 			"container_id", ref.ID, "runtime", c.Runtime, "err", err)
 	}
