@@ -86,7 +86,7 @@ type Object struct {
 	eager   bool           // answer from whole: see DecodedObject
 }
 
-// memberRead is what reading a member produced.
+// memberRead is what reading a member, an object or array, produced.
 type memberRead struct {
 	decoded bool
 	v       any     // the value decoded, once decoded is set
@@ -158,8 +158,13 @@ func (o *Object) read(i int) *memberRead {
 	return &o.reads[i]
 }
 
-// value returns member i's value decoded.
+// value returns member i's value decoded. Objects and arrays are decoded
+// once; strings, numbers and literals, cheap to decode, each time, so
+// that reading a record's scalars allocates nothing to remember them.
 func (o *Object) value(i int) any {
+	if v := o.val(i); v[0] != '{' && v[0] != '[' {
+		return decodeText(v)
+	}
 	r := o.read(i)
 	if !r.decoded {
 		r.v, r.decoded = decodeText(o.val(i)), true
@@ -219,11 +224,11 @@ func (o *Object) String(keys ...string) (string, bool) {
 	if i < 0 {
 		return "", false
 	}
-	if v := o.val(i); len(v) == 0 || v[0] != '"' {
+	v := o.val(i)
+	if len(v) == 0 || v[0] != '"' {
 		return "", false
 	}
-	s, _ := o.value(i).(string)
-	return s, true
+	return unquote(v), true
 }
 
 // Raw returns the text of the member k, null included, without decoding

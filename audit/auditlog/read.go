@@ -76,7 +76,7 @@ func Files(paths []string, isLog func(name string) bool, bad func(*Error)) []str
 }
 
 // ReadFile reads a whole file, at most MaxFileSize bytes.
-func ReadFile(path string) ([]byte, error) { return readFile(path) }
+func ReadFile(path string) ([]byte, error) { return readFile(path, nil) }
 
 // Gunzip returns data decompressed if it starts with the gzip magic
 // number, else data itself.
@@ -142,19 +142,42 @@ func Decode(data []byte, value func(v any, line int), badLine func(line int, err
 // encoding/json decides and value gets the values it decoded, encoded
 // again.
 func Split(data []byte, value func(v Value, line int), badLine func(line int, err error)) (line int, err error) {
-	var s Splitter
+	var s Scratch
 	return s.Split(data, value, badLine)
 }
 
-// Splitter is Split with scratch space kept from one log to the next,
-// for a reader of many. The zero Splitter is ready to use; it is not safe
-// for concurrent use.
-type Splitter struct {
-	sc scanner
+// Scratch is the memory a reader of many logs keeps from one to the
+// next: the buffer a file is read into before it is copied out at its
+// size (reading into memory still in the cache and handing over exactly
+// what the file holds beats a fresh buffer per file), and the scan's
+// list of members. The zero Scratch is ready to use; it is not safe for
+// concurrent use.
+type Scratch struct {
+	read []byte
+	sc   scanner
+}
+
+// maxScratch bounds the read buffer a Scratch keeps: a larger file gets
+// one of its own.
+const maxScratch = 1 << 20
+
+// ReadFile is the package's ReadFile, through the scratch buffer.
+func (s *Scratch) ReadFile(path string) ([]byte, error) {
+	if s.read == nil {
+		s.read = make([]byte, 0, 64<<10)
+	}
+	data, err := readFile(path, s.read)
+	if err != nil {
+		return nil, err
+	}
+	if cap(data) <= maxScratch {
+		s.read = data[:0]
+	}
+	return append([]byte(nil), data...), nil
 }
 
 // Split is the package's Split.
-func (s *Splitter) Split(data []byte, value func(v Value, line int), badLine func(line int, err error)) (line int, err error) {
+func (s *Scratch) Split(data []byte, value func(v Value, line int), badLine func(line int, err error)) (line int, err error) {
 	if vals, lines, ok := s.splitValid(data); ok {
 		for i, v := range vals {
 			line := 0
@@ -202,7 +225,7 @@ func (s *Splitter) Split(data []byte, value func(v Value, line int), badLine fun
 // on; ok is false when the scanner finds data invalid, or holding no
 // value, or a number or literal followed by something else than
 // whitespace (which encoding/json splits its own way).
-func (s *Splitter) splitValid(data []byte) (vals []Value, lines []int, ok bool) {
+func (s *Scratch) splitValid(data []byte) (vals []Value, lines []int, ok bool) {
 	sc := &s.sc
 	sc.d, sc.tape = data, sc.tape[:0]
 	defer func() { sc.d = nil }()

@@ -8,8 +8,8 @@ import (
 	"os"
 )
 
-// readFile reads a whole file, at most MaxFileSize bytes.
-func readFile(path string) ([]byte, error) {
+// readFile reads a whole file, at most MaxFileSize bytes; buf is unused.
+func readFile(path string, _ []byte) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -69,10 +69,16 @@ func (s *scanner) value(i, depth int, inArray bool) (end int, kid0, kid1 int32) 
 // closer), at depth, and lists its members in the tape.
 func (s *scanner) container(i, depth int, closer byte) (int, int32, int32) {
 	d := s.d
-	kids := s.scratch[depth][:0]
+	// The members of a container none of whose members the scan lists
+	// (a record) go straight to the tape: nothing comes between them.
+	direct := depth >= indexDepth || depth >= 2 && closer == '}'
+	kids, start := s.scratch[depth][:0], len(s.tape)
+	if direct {
+		kids = s.tape
+	}
 	i = skipSpace(d, i+1)
 	if i < len(d) && d[i] == closer {
-		return s.list(depth, kids, i+1)
+		return s.list(depth, kids, start, direct, i+1)
 	}
 	for {
 		var sp span
@@ -81,11 +87,10 @@ func (s *scanner) container(i, depth int, closer byte) (int, int32, int32) {
 				return -1, -1, -1
 			}
 			sp.key0 = int32(i)
-			if i = validString(d, i); i < 0 {
+			if i, sp.plain = validKey(d, i); i < 0 {
 				return -1, -1, -1
 			}
 			sp.key1 = int32(i)
-			sp.plain = isPlain(d[sp.key0+1 : i-1])
 			i = skipSpace(d, i)
 			if i >= len(d) || d[i] != ':' {
 				return -1, -1, -1
@@ -104,7 +109,7 @@ func (s *scanner) container(i, depth int, closer byte) (int, int32, int32) {
 		}
 		switch d[i] {
 		case closer:
-			return s.list(depth, kids, i+1)
+			return s.list(depth, kids, start, direct, i+1)
 		case ',':
 			i = skipSpace(d, i+1)
 		default:
@@ -113,13 +118,18 @@ func (s *scanner) container(i, depth int, closer byte) (int, int32, int32) {
 	}
 }
 
-// list appends the members of a container at depth to the tape, and
-// keeps the scratch space they took for the next container there.
-func (s *scanner) list(depth int, kids []span, end int) (int, int32, int32) {
-	k0 := int32(len(s.tape))
-	s.tape = append(s.tape, kids...)
-	s.scratch[depth] = kids[:0]
-	return end, k0, int32(len(s.tape))
+// list puts the members of a container at depth in the tape (they are
+// there already, from start, when direct), and keeps the scratch space
+// they took for the next container at that depth.
+func (s *scanner) list(depth int, kids []span, start int, direct bool, end int) (int, int32, int32) {
+	if direct {
+		s.tape = kids
+	} else {
+		start = len(s.tape)
+		s.tape = append(s.tape, kids...)
+		s.scratch[depth] = kids[:0]
+	}
+	return end, int32(start), int32(len(s.tape))
 }
 
 // strPlain marks the bytes that may stand for themselves inside a JSON
@@ -248,6 +258,20 @@ func validString(d []byte, i int) int {
 			return -1
 		}
 	}
+}
+
+// validKey is validString for an object's key, which is short and
+// mostly plain (see isPlain): it also says whether it is.
+func validKey(d []byte, i int) (end int, plain bool) {
+	for j := i + 1; j < len(d); j++ {
+		switch c := d[j]; {
+		case c == '"':
+			return j + 1, true
+		case c < 0x20 || c == '\\' || c >= 0x80:
+			return validString(d, i), false
+		}
+	}
+	return -1, false
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }

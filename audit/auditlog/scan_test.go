@@ -71,6 +71,7 @@ func checkSplit(t *testing.T, data []byte, extra string) {
 		if !reflect.DeepEqual(elems[0], elems[1]) {
 			t.Fatalf("elements listed %q, walked %q", elems[0], elems[1])
 		}
+		checkListed(t, v, 4)
 		if text[0] != '{' {
 			return
 		}
@@ -96,6 +97,41 @@ func checkSplit(t *testing.T, data []byte, extra string) {
 			checkPointer(t, &lazy, whole, pointerOf(k))
 		}
 	}, func(int, error) {})
+}
+
+// checkListed walks v, depth levels deep, through the members and
+// elements the scan listed, and reads each object it meets as the scan
+// listed it: the answers must be those of its text decoded.
+func checkListed(t *testing.T, v Value, depth int) {
+	t.Helper()
+	text := v.Text()
+	if depth == 0 || len(text) == 0 {
+		return
+	}
+	switch text[0] {
+	case '[':
+		v.Elements(func(e Value) bool {
+			checkListed(t, e, depth-1)
+			return true
+		})
+	case '{':
+		whole := decodeText(text)
+		for _, k := range pathsOf(whole, nil, 2) {
+			o := v.Object()
+			compareObject(t, &o, whole, k)
+		}
+		o := v.Object()
+		for _, k := range pathsOf(whole, nil, 1) {
+			m, ok := o.Member(k[0])
+			if !ok {
+				t.Fatalf("member %q of %s not found", k[0], text)
+			}
+			if got, want := decodeText(m.Text()), whole.(map[string]any)[k[0]]; !reflect.DeepEqual(got, want) {
+				t.Fatalf("member %q of %s: %#v, want %#v", k[0], text, got, want)
+			}
+			checkListed(t, m, depth-1)
+		}
+	}
 }
 
 func compareObject(t *testing.T, o *Object, whole any, keys []string) {
@@ -162,6 +198,8 @@ func pointerOf(keys []string) string {
 }
 
 var splitSeeds = []string{
+	`{"Records":[{"eventName":"A","x":[{"y":1},{"z":[2,{"w":3}]}]},{"eventName":"B","r":{"q":[]}}],"n":{"m":[{"k":1}]}}`,
+	"[{\"a\":[{\"b\":1}],\"c\":{\"d\":2}},\n {\"a\":[]}]",
 	`{"Records":[{"eventName":"A","userIdentity":{"type":"AssumedRole","arn":"a/b/c"}},{"eventName":"B"}]}`,
 	`[{"eventName":"A"},2,"x",null]`,
 	"{\"eventName\":\"A\"}\n{bad\n[{\"a\":1}]\n",

@@ -14,8 +14,8 @@ type Error = auditlog.Error
 // Reader reads CloudTrail records. It numbers them across every file it
 // reads, for evt.num. It is not safe for concurrent use.
 type Reader struct {
-	num   uint64
-	split auditlog.Splitter
+	num uint64
+	mem auditlog.Scratch
 }
 
 // ReadPaths reads the records of each path in turn: a file, or a directory
@@ -53,7 +53,7 @@ func isLogName(name string) bool {
 
 // ReadFile reads the records of one file, decompressing it if it is gzip.
 func (rd *Reader) ReadFile(path string, fn func(*Record), bad func(*Error)) {
-	data, err := auditlog.ReadFile(path)
+	data, err := rd.mem.ReadFile(path)
 	if err != nil {
 		bad(&Error{File: path, Record: -1, Err: err})
 		return
@@ -75,7 +75,7 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Record), bad func(*Er
 		return
 	}
 	p := parser{name: name, rd: rd, fn: fn, bad: bad}
-	line, err := rd.split.Split(data, p.value, func(line int, err error) {
+	line, err := rd.mem.Split(data, p.value, func(line int, err error) {
 		p.bad(&Error{File: p.name, Record: p.index, Line: line, Err: err})
 		p.index++
 	})
@@ -122,9 +122,11 @@ func (p *parser) records(arr auditlog.Value) {
 		batch = make([]Record, n)
 	}
 	arr.Elements(func(r auditlog.Value) bool {
-		rec := new(Record)
+		var rec *Record
 		if len(batch) > 0 {
 			rec, batch = &batch[0], batch[1:]
+		} else {
+			rec = new(Record)
 		}
 		p.record(r.Object(), 0, rec)
 		return true
