@@ -153,6 +153,12 @@ func Split(data []byte, value func(v Value, line int), badLine func(line int, er
 // list of members. The zero Scratch is ready to use; it is not safe for
 // concurrent use.
 type Scratch struct {
+	// Transient hands out the scratch memory itself: ReadFile's data and
+	// Split's values are valid only until the next call, so that a reader
+	// whose caller keeps nothing (a scan that evaluates each record and
+	// moves on) allocates and collects no copy of every file.
+	Transient bool
+
 	read []byte
 	sc   scanner
 }
@@ -170,8 +176,12 @@ func (s *Scratch) ReadFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cap(data) <= maxScratch {
-		s.read = data[:0]
+	if cap(data) > maxScratch {
+		return data, nil // it is the caller's: the scratch stays as it was
+	}
+	s.read = data[:0]
+	if s.Transient {
+		return data, nil
 	}
 	return append([]byte(nil), data...), nil
 }
@@ -250,7 +260,10 @@ func (s *Scratch) splitValid(data []byte) (vals []Value, lines []int, ok bool) {
 	}
 	// The values keep a tape of their own, of the right size; the
 	// scratch one serves the next log.
-	tape := append([]span(nil), sc.tape...)
+	tape := sc.tape
+	if !s.Transient {
+		tape = append([]span(nil), sc.tape...)
+	}
 	for _, f := range fs {
 		vals = append(vals, Value{data: data, tape: tape, sp: f.sp})
 		lines = append(lines, f.line)

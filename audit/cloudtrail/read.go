@@ -14,8 +14,14 @@ type Error = auditlog.Error
 // Reader reads CloudTrail records. It numbers them across every file it
 // reads, for evt.num. It is not safe for concurrent use.
 type Reader struct {
-	num uint64
-	mem auditlog.Scratch
+	// Transient makes a record valid only until fn returns: every file is
+	// read into the same memory, and its records too. A scan that
+	// evaluates each record and keeps none sets it to spare the copies.
+	Transient bool
+
+	num   uint64
+	mem   auditlog.Scratch
+	batch []Record // the records of the last array, when Transient
 }
 
 // ReadPaths reads the records of each path in turn: a file, or a directory
@@ -53,6 +59,7 @@ func isLogName(name string) bool {
 
 // ReadFile reads the records of one file, decompressing it if it is gzip.
 func (rd *Reader) ReadFile(path string, fn func(*Record), bad func(*Error)) {
+	rd.mem.Transient = rd.Transient
 	data, err := rd.mem.ReadFile(path)
 	if err != nil {
 		bad(&Error{File: path, Record: -1, Err: err})
@@ -75,6 +82,7 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Record), bad func(*Er
 		return
 	}
 	p := parser{name: name, rd: rd, fn: fn, bad: bad}
+	rd.mem.Transient = rd.Transient
 	line, err := rd.mem.Split(data, p.value, func(line int, err error) {
 		p.bad(&Error{File: p.name, Record: p.index, Line: line, Err: err})
 		p.index++
@@ -119,7 +127,14 @@ func (p *parser) records(arr auditlog.Value) {
 	// One allocation for the records of an array, when its length is known.
 	var batch []Record
 	if n := arr.Len(); n > 0 {
-		batch = make([]Record, n)
+		if p.rd.Transient && cap(p.rd.batch) >= n {
+			batch = p.rd.batch[:n]
+		} else {
+			batch = make([]Record, n)
+		}
+		if p.rd.Transient {
+			p.rd.batch = batch
+		}
 	}
 	arr.Elements(func(r auditlog.Value) bool {
 		var rec *Record

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/rules"
 )
 
@@ -211,5 +212,35 @@ func TestGzipDirectory(t *testing.T) {
 	}
 	if len(bad) != 1 || filepath.Base(bad[0].File) != "b.json.gz" || !strings.Contains(bad[0].Error(), "gzip") {
 		t.Errorf("errors %v, want one for the truncated b.json.gz", bad)
+	}
+}
+
+// TestTransientReadsTheSame scans the corpora with a Transient reader,
+// which reuses its memory from file to file, and with an ordinary one:
+// each record, read while fn runs, must give the same event name and
+// raise the same alerts.
+func TestTransientReadsTheSame(t *testing.T) {
+	rs := allRules(t)
+	var paths []string
+	for _, dir := range []string{"stratus-red-team", "otrf-security-datasets", "zmallen-cloudtrail2sightings"} {
+		paths = append(paths, corpora(t, "cloudtrail", dir))
+	}
+	scan := func(rd *Reader) []string {
+		var out []string
+		d := NewDetector(rs, DetectorConfig{All: true})
+		rd.ReadPaths(paths, func(r *Record) {
+			n, _ := r.str("eventName")
+			out = append(out, fmt.Sprintf("%s#%d %s", filepath.Base(r.File), r.Index, n))
+			d.Detect(r, func(a *event.Alert) { out = append(out, "  "+a.Rule+" "+a.Output[strings.IndexByte(a.Output, ' '):]) })
+		}, func(e *Error) { out = append(out, "error "+e.Error()) })
+		return out
+	}
+	want := scan(&Reader{})
+	got := scan(&Reader{Transient: true})
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("transient reader read\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(want) < 200 {
+		t.Errorf("only %d lines", len(want))
 	}
 }
