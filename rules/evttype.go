@@ -2,6 +2,7 @@ package rules
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/mamori-dev/mamori/rules/condition"
 )
@@ -85,7 +86,7 @@ func (s typeSet) list() []string {
 // the checks (De Morgan): "and" intersects and "or" unites, swapped under
 // a negation; a check on evt.type gives its set, complemented under a
 // negation; any other check, negated or not, can match every type.
-func eventTypes(e condition.Expr) typeSet { return valueSet(e, "evt.type", false) }
+func eventTypes(e condition.Expr) typeSet { return valueSet(e, "evt.type", false, false) }
 
 // FieldValues is EventTypes for another field than evt.type: the values
 // of field, compared as strings, that the rule's condition can match.
@@ -94,13 +95,26 @@ func eventTypes(e condition.Expr) typeSet { return valueSet(e, "evt.type", false
 // can match any rule. A source whose events are told apart by another
 // field (a CloudTrail record by its event name) indexes its rules by it.
 func (r *Rule) FieldValues(field string) (values []string, all bool) {
-	s := valueSet(r.expr, field, false)
+	s := valueSet(r.expr, field, false, false)
+	return s.list(), s.neg
+}
+
+// FieldValuesFold is FieldValues with the values folded to lower case
+// (ASCII, as iglob folds them), so that checks that compare without
+// regard to case can be indexed too: Sigma rules translated onto the
+// engine write ct.name iglob "DeleteTrail". An event whose value, folded,
+// is not among those returned (with all unset) cannot match. The sets are
+// wider than FieldValues': a negated exact check ("not ct.name = A")
+// spares no folded value, since "a" is not "A".
+func (r *Rule) FieldValuesFold(field string) (values []string, all bool) {
+	s := valueSet(r.expr, field, false, true)
 	return s.list(), s.neg
 }
 
 // valueSet is eventTypes over field: the values of field a condition can
-// match, negations pushed down to the checks.
-func valueSet(e condition.Expr, field string, neg bool) typeSet {
+// match, negations pushed down to the checks; folded to lower case with
+// fold.
+func valueSet(e condition.Expr, field string, neg, fold bool) typeSet {
 	switch e := e.(type) {
 	case *condition.AndExpr, *condition.OrExpr:
 		var terms []condition.Expr
@@ -117,25 +131,101 @@ func valueSet(e condition.Expr, field string, neg bool) typeSet {
 		}
 		for _, t := range terms {
 			if intersecting {
-				s = s.intersect(valueSet(t, field, neg))
+				s = s.intersect(valueSet(t, field, neg, fold))
 			} else {
-				s = s.union(valueSet(t, field, neg))
+				s = s.union(valueSet(t, field, neg, fold))
 			}
 		}
 		return s
 	case *condition.NotExpr:
-		return valueSet(e.X, field, !neg)
+		return valueSet(e.X, field, !neg, fold)
 	case *condition.Check:
-		s, ok := checkValues(e, field)
-		if !ok {
-			return allTypes
+		var s, not typeSet
+		var ok bool
+		if fold {
+			s, not, ok = checkFolded(e, field)
+		} else {
+			s, ok = checkValues(e, field)
+			not = s.complement()
 		}
-		if neg {
-			return s.complement()
+		switch {
+		case !ok:
+			return allTypes
+		case neg:
+			return not
 		}
 		return s
 	}
 	return allTypes
+}
+
+// checkFolded returns the folded values a check on field can match, and
+// those its negation can: "= A" and "in (A, B)" select {a} and {a, b},
+// and their negations every folded value; "iglob A", A without wildcards,
+// selects {a}, and its negation every other; "= anyof", "iglob anyof" and
+// the like select the folded values listed. ok is false for a check on
+// another field, or one whose values cannot be listed.
+func checkFolded(e *condition.Check, field string) (s, not typeSet, ok bool) {
+	f, isField := e.Field.(*condition.Field)
+	if !isField || f.Name != field || f.HasArg {
+		return typeSet{}, typeSet{}, false
+	}
+	var items []string
+	switch v := e.Value.(type) {
+	case *condition.Literal:
+		items = []string{v.Text}
+	case *condition.List:
+		if v.Ident {
+			return typeSet{}, typeSet{}, false
+		}
+		for _, it := range v.Items {
+			items = append(items, it.Text)
+		}
+	default:
+		return typeSet{}, typeSet{}, false
+	}
+	for i, it := range items {
+		if e.Op == "glob" || e.Op == "iglob" {
+			if strings.ContainsAny(it, "*?[\\") {
+				return typeSet{}, typeSet{}, false
+			}
+		}
+		items[i] = foldASCII(it)
+	}
+	folded := typesOf(items...)
+	_, isLiteral := e.Value.(*condition.Literal)
+	switch {
+	case e.Modifier == "anyof" || e.Modifier == "oneof" || e.Modifier == "allof":
+		if e.Op == "=" || e.Op == "glob" || e.Op == "iglob" {
+			return folded, allTypes, true
+		}
+	case e.Modifier != "":
+	case isLiteral && e.Op == "iglob":
+		return folded, folded.complement(), true
+	case isLiteral && (e.Op == "=" || e.Op == "glob"):
+		return folded, allTypes, true
+	case isLiteral && e.Op == "!=":
+		return allTypes, folded, true
+	case !isLiteral && (e.Op == "in" || e.Op == "intersects"):
+		return folded, allTypes, true
+	}
+	return typeSet{}, typeSet{}, false
+}
+
+// foldASCII lowers ASCII letters, as iglob compares them.
+func foldASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // checkTypes returns the event types a check on evt.type selects.
