@@ -31,8 +31,8 @@ type DetectorConfig struct {
 	// Key is the string field that tells records apart for the rules,
 	// such as a CloudTrail record's event name (ct.name): each record is
 	// evaluated only against the rules whose conditions can match its
-	// value (see rules.Rule.FieldValues). Empty: every rule sees every
-	// record.
+	// value, compared without regard to ASCII case as iglob compares (see
+	// rules.Rule.FieldValuesFold). Empty: every rule sees every record.
 	Key string
 }
 
@@ -52,7 +52,7 @@ func NewDetector(rs *rules.Ruleset, cfg DetectorConfig) *Detector {
 		v := values{all: true}
 		if cfg.Key != "" {
 			var names []string
-			names, v.all = r.FieldValues(cfg.Key)
+			names, v.all = r.FieldValuesFold(cfg.Key)
 			v.named = map[string]bool{}
 			for _, n := range names {
 				v.named[n] = true
@@ -83,7 +83,16 @@ func (d *Detector) Candidates(key string, has bool) []*rules.Rule {
 	if !has || d.cfg.Key == "" {
 		return d.all
 	}
-	if l, ok := d.byKey[key]; ok {
+	var buf [64]byte
+	folded := buf[:0]
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		folded = append(folded, c)
+	}
+	if l, ok := d.byKey[string(folded)]; ok {
 		return l
 	}
 	return d.others

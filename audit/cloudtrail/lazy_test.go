@@ -191,7 +191,9 @@ func TestLazyAlertsMatchDecoded(t *testing.T) {
 }
 
 // TestDetectorCandidates: a rule is shown the records whose event name
-// its condition can match, and every rule the records without one.
+// its condition can match, compared without regard to case (a negated
+// exact name spares none: "a" is not "A"), and every rule the records
+// without one.
 func TestDetectorCandidates(t *testing.T) {
 	const yaml = `
 - macro: ok
@@ -232,6 +234,18 @@ func TestDetectorCandidates(t *testing.T) {
   output: o
   priority: INFO
   source: aws_cloudtrail
+- rule: sigma
+  desc: d
+  condition: ct.name iglob "deletetrail" or ct.name iglob anyof ("StopLogging", "b")
+  output: o
+  priority: INFO
+  source: aws_cloudtrail
+- rule: notSigma
+  desc: d
+  condition: not ct.name iglob "Z" and not ct.name glob "C*"
+  output: o
+  priority: INFO
+  source: aws_cloudtrail
 `
 	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{NewCatalog()}}, rules.File{Name: "t.yaml", Data: []byte(yaml)})
 	if err != nil {
@@ -243,11 +257,14 @@ func TestDetectorCandidates(t *testing.T) {
 		has  bool
 		want string
 	}{
-		{"A", true, "a ab src prefix notAB"},
-		{"B", true, "ab notA src prefix notAB"},
-		{"C", true, "ab notA src prefix"},
+		{"A", true, "a ab notA src prefix notAB notSigma"},
+		{"B", true, "ab notA src prefix notAB sigma notSigma"},
+		{"C", true, "ab notA src prefix notSigma"},
 		{"Z", true, "notA src prefix"},
-		{"", false, "a ab notA src prefix notAB"},
+		{"z", true, "notA src prefix"},
+		{"DeleteTrail", true, "notA src prefix sigma notSigma"},
+		{"stoplogging", true, "notA src prefix sigma notSigma"},
+		{"", false, "a ab notA src prefix notAB sigma notSigma"},
 	} {
 		var got []string
 		for _, r := range d.d.Candidates(tt.name, tt.has) {
