@@ -70,8 +70,8 @@ func (v Value) Object() Object {
 // Pointer and Text on the object decoded whole (a key given twice counts
 // once, the last time, as encoding/json has it). Its members are listed
 // by the scan that found it valid, or on first read; the objects inside
-// it that a lookup goes through are listed in turn, so that the next
-// lookup scans nothing again.
+// it are scanned when a lookup goes through them, which allocates
+// nothing. Objects and arrays read as values are decoded once.
 //
 // An Object is not safe for concurrent use; it keeps its text, which the
 // caller must not change.
@@ -89,8 +89,7 @@ type Object struct {
 // memberRead is what reading a member, an object or array, produced.
 type memberRead struct {
 	decoded bool
-	v       any     // the value decoded, once decoded is set
-	sub     *Object // the value as an Object, once a lookup went into it
+	v       any // the value decoded, once decoded is set
 }
 
 // NewObject returns the Object of text, a JSON object found valid (by
@@ -182,34 +181,43 @@ func (o *Object) Lookup(keys ...string) (any, bool) {
 	if o.eager {
 		return Lookup(o.Map(), keys...)
 	}
-	o, i := o.member(keys)
-	if i < 0 {
-		return nil, false
+	var v any
+	if len(keys) == 1 {
+		i := o.find(keys[0])
+		if i < 0 {
+			return nil, false
+		}
+		v = o.value(i)
+	} else {
+		text := o.text(keys)
+		if text == nil {
+			return nil, false
+		}
+		v = decodeText(text)
 	}
-	v := o.value(i)
 	return v, v != nil
 }
 
-// member returns the object holding the member at keys (at least one)
-// and its index there; -1 when there is none.
-func (o *Object) member(keys []string) (*Object, int) {
-	for n, k := range keys {
-		i := o.find(k)
-		if i < 0 || n == len(keys)-1 {
-			return o, i
-		}
-		m := o.members[i]
-		if o.data[m.val0] != '{' {
-			return o, -1
-		}
-		r := o.read(i)
-		if r.sub == nil {
-			sub := Value{data: o.data, tape: o.tape, sp: m}.Object()
-			r.sub = &sub
-		}
-		o = r.sub
+// text returns the text of the value at keys (at least one), nil when
+// there is none: the member from the index, and below it the members of
+// the objects on the way, scanned (last key first, a key given twice
+// counting the last time) without indexing them: a lookup a rule makes
+// on every record allocates nothing.
+func (o *Object) text(keys []string) []byte {
+	i := o.find(keys[0])
+	if i < 0 {
+		return nil
 	}
-	return o, -1
+	val := o.val(i)
+	for _, k := range keys[1:] {
+		if val[0] != '{' {
+			return nil
+		}
+		if val = child(val, k); val == nil {
+			return nil
+		}
+	}
+	return val
 }
 
 // String returns the string at keys: ok is false when the value is
@@ -220,11 +228,10 @@ func (o *Object) String(keys ...string) (string, bool) {
 		s, ok := v.(string)
 		return s, ok
 	}
-	o, i := o.member(keys)
-	if i < 0 {
+	if len(keys) == 0 {
 		return "", false
 	}
-	v := o.val(i)
+	v := o.text(keys)
 	if len(v) == 0 || v[0] != '"' {
 		return "", false
 	}
