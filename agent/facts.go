@@ -1,9 +1,6 @@
 package agent
 
 import (
-	"fmt"
-	"net"
-	"net/netip"
 	"slices"
 
 	"github.com/mamori-dev/mamori/event"
@@ -29,27 +26,10 @@ func (a *Agent) containerFacts(c *event.Container) []policy.Fact {
 	return facts
 }
 
-// hostFacts returns what host scopes match on this node: its name, the
-// addresses of its interfaces but loopback (sorted, so that a change is
-// seen as one), and the groups the operator assigned with --host-group.
+// hostFacts returns what host scopes match on this node (policy.LocalHost)
+// with the groups the operator assigned with --host-group.
 func hostFacts(node string, groups []string) (policy.HostFacts, error) {
-	h := policy.HostFacts{Hostname: node, Groups: groups}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return h, fmt.Errorf("list the node's addresses: %w", err)
-	}
-	for _, a := range addrs {
-		n, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		if ip, ok := netip.AddrFromSlice(n.IP); ok && !ip.Unmap().IsLoopback() {
-			h.IPs = append(h.IPs, ip.Unmap())
-		}
-	}
-	slices.SortFunc(h.IPs, netip.Addr.Compare)
-	h.IPs = slices.Compact(h.IPs)
-	return h, nil
+	return policy.LocalHost(node, groups)
 }
 
 // refreshHost reads the node's addresses again and hands them to the

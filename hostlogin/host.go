@@ -1,38 +1,14 @@
 package hostlogin
 
 import (
-	"fmt"
-	"net"
-	"net/netip"
-	"os"
-
 	"github.com/mamori-dev/mamori/policy"
 )
 
-// Host returns the facts a host scope is matched against: the node's name
-// (the hostname when name is empty, as the agent names the node), the
-// addresses of its interfaces, and the node groups the operator assigns.
+// Host returns the facts a host scope is matched against, as the agent
+// reads them (policy.LocalHost): the node's name (the hostname when name
+// is empty), its addresses but loopback, and the node groups.
 func Host(name string, groups []string) (policy.HostFacts, error) {
-	h := policy.HostFacts{Hostname: name, Groups: groups}
-	if h.Hostname == "" {
-		n, err := os.Hostname()
-		if err != nil {
-			return h, fmt.Errorf("read the hostname: %w", err)
-		}
-		h.Hostname = n
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return h, fmt.Errorf("list the host's addresses: %w", err)
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok {
-				h.IPs = append(h.IPs, ip.Unmap())
-			}
-		}
-	}
-	return h, nil
+	return policy.LocalHost(name, groups)
 }
 
 // Effective merges the policies that cover the host itself (a host

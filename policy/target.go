@@ -1,7 +1,11 @@
 package policy
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/mamori-dev/mamori/event"
@@ -82,6 +86,36 @@ func WithPod(labels map[string]string, deployment string) Fact {
 }
 
 // WithHost sets the node's facts.
+// LocalHost returns the facts host scopes match on this machine: its name
+// (the hostname when name is empty), the addresses of its interfaces but
+// loopback, sorted (so that an unchanged set compares equal), and the
+// node groups the operator assigns. The agent and the login check use it
+// alike, so a host scope means the same to both.
+func LocalHost(name string, groups []string) (HostFacts, error) {
+	h := HostFacts{Hostname: name, Groups: groups}
+	if h.Hostname == "" {
+		n, err := os.Hostname()
+		if err != nil {
+			return h, fmt.Errorf("read the hostname: %w", err)
+		}
+		h.Hostname = n
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return h, fmt.Errorf("list the host's addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && !ip.Unmap().IsLoopback() {
+				h.IPs = append(h.IPs, ip.Unmap())
+			}
+		}
+	}
+	slices.SortFunc(h.IPs, netip.Addr.Compare)
+	h.IPs = slices.Compact(h.IPs)
+	return h, nil
+}
+
 func WithHost(h HostFacts) Fact { return func(t *Target) { t.Host = h } }
 
 // TargetFromContainer builds a Target from what event.Container carries:
