@@ -137,10 +137,9 @@ func Decode(data []byte, value func(v any, line int), badLine func(line int, err
 // Split is Decode without the decoding: it calls value with each
 // top-level JSON value of data as a Value, its text and structure,
 // under the same contract, with the same errors. The text is data's own,
-// found valid by a scanner that decodes nothing; where encoding/json
-// reads data otherwise than that scanner (text it alone accepts),
-// encoding/json decides and value gets the values it decoded, encoded
-// again.
+// found valid by a scanner that decodes nothing; where that scanner
+// refuses data (invalid text, or text encoding/json splits its own way),
+// Decode decides, and value gets the values it decoded, encoded again.
 func Split(data []byte, value func(v Value, line int), badLine func(line int, err error)) (line int, err error) {
 	var s Scratch
 	return s.Split(data, value, badLine)
@@ -198,37 +197,10 @@ func (s *Scratch) Split(data []byte, value func(v Value, line int), badLine func
 		}
 		return 0, nil
 	}
-	if vals, lines, err := values(data); err == nil {
-		for i, v := range vals {
-			line := 0
-			if len(vals) > 1 {
-				line = lines[i]
-			}
-			value(valueOf(encode(v)), line)
-		}
-		return 0, nil
-	} else if !isLineOriented(data) {
-		return lineOf(data, err), err
-	}
-	for n := 1; len(data) > 0; n++ {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		if validValue(line, 0, 0) == len(line) {
-			value(valueOf(line), n)
-			continue
-		}
-		v, err := decodeLine(line)
-		if err != nil {
-			badLine(n, err)
-			continue
-		}
-		value(valueOf(encode(v)), n)
-	}
-	return 0, nil
+	// The scanner refused data: encoding/json decides, as Decode does,
+	// so that the errors read the same. (A file of one record per line
+	// with a bad line comes this way: slower, and rare.)
+	return Decode(data, func(v any, line int) { value(valueOf(encode(v)), line) }, badLine)
 }
 
 // splitValid returns each top-level value of data and the line it starts
