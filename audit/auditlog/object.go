@@ -70,8 +70,8 @@ func (v Value) Object() Object {
 // Pointer and Text on the object decoded whole (a key given twice counts
 // once, the last time, as encoding/json has it). Its members are listed
 // by the scan that found it valid, or on first read; the objects inside
-// it are scanned when a lookup goes through them, which allocates
-// nothing. Objects and arrays read as values are decoded once.
+// it are scanned when a lookup goes through them, and indexed when one
+// does again. Objects and arrays read as values are decoded once.
 //
 // An Object is not safe for concurrent use; it keeps its text, which the
 // caller must not change.
@@ -84,6 +84,14 @@ type Object struct {
 	reads   []memberRead   // what reading each member produced; on first need
 	whole   map[string]any // the object decoded whole, on first Map
 	eager   bool           // answer from whole: see DecodedObject
+	once    uint64         // the members (of the first 64) a lookup went through once
+	subs    []subObject    // the members a lookup went through twice, indexed
+}
+
+// subObject is a member of an Object, itself an object, indexed.
+type subObject struct {
+	i int
+	o *Object
 }
 
 // memberRead is what reading a member, an object or array, produced.
@@ -200,15 +208,26 @@ func (o *Object) Lookup(keys ...string) (any, bool) {
 
 // text returns the text of the value at keys (at least one), nil when
 // there is none: the member from the index, and below it the members of
-// the objects on the way, scanned (last key first, a key given twice
-// counting the last time) without indexing them: a lookup a rule makes
-// on every record allocates nothing.
+// the objects on the way. Those are scanned (a key given twice counting
+// the last time) the first time a lookup goes through them, which
+// allocates nothing: a rule reading userIdentity.type on every record
+// costs no memory. The second time, the object is indexed for the lookups
+// after it (an alert's output reads several fields of userIdentity).
 func (o *Object) text(keys []string) []byte {
 	i := o.find(keys[0])
 	if i < 0 {
 		return nil
 	}
 	val := o.val(i)
+	if len(keys) == 1 {
+		return val
+	}
+	if val[0] != '{' {
+		return nil
+	}
+	if sub := o.sub(i); sub != nil {
+		return sub.text(keys[1:])
+	}
 	for _, k := range keys[1:] {
 		if val[0] != '{' {
 			return nil
@@ -218,6 +237,26 @@ func (o *Object) text(keys []string) []byte {
 		}
 	}
 	return val
+}
+
+// sub returns member i, an object, indexed, once a lookup went through it
+// before; else nil.
+func (o *Object) sub(i int) *Object {
+	for _, s := range o.subs {
+		if s.i == i {
+			return s.o
+		}
+	}
+	if i >= 64 {
+		return nil
+	}
+	if o.once&(1<<i) == 0 {
+		o.once |= 1 << i
+		return nil
+	}
+	sub := Value{data: o.data, tape: o.tape, sp: o.members[i]}.Object()
+	o.subs = append(o.subs, subObject{i, &sub})
+	return &sub
 }
 
 // String returns the string at keys: ok is false when the value is
