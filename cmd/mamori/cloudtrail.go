@@ -102,26 +102,16 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 	var writeErr error
 	// On a terminal the progress bar owns the last line: a message clears
 	// it first, and the bar redraws below.
-	clearLine := ""
-	if f, ok := stderr.(*os.File); ok && output.IsTerminal(f) {
-		clearLine = "\r\033[K"
-	}
+	var bar *progress.Bar
 	bad := func(e *cloudtrail.Error) {
 		sum.errors++
-		fmt.Fprintf(stderr, "%sskipped: %v\n", clearLine, e)
+		bar.Clear()
+		fmt.Fprintf(stderr, "skipped: %v\n", e)
 	}
 	locals, buckets := splitS3(fs.Args())
 	files := cloudtrail.LogFiles(locals, bad)
-	sizes := make([]int64, len(files))
-	var total int64
-	for i, f := range files {
-		if st, err := os.Stat(f); err == nil {
-			sizes[i] = st.Size()
-			total += st.Size()
-		}
-	}
-	bar := progress.New(stderr, "cloudtrail scan", total)
-	var rd cloudtrail.Reader
+	bar, sizes := progress.Files(stderr, "cloudtrail scan", files)
+	rd := cloudtrail.Reader{Transient: true} // the scan keeps no record past its evaluation
 	handle := func(r *cloudtrail.Record) {
 		sum.record(r)
 		det.Detect(r, func(a *event.Alert) {

@@ -149,20 +149,14 @@ func runK8sauditScan(args []string, stdout, stderr io.Writer) error {
 	var sum scanSummary
 	sum.files = map[string]bool{}
 	var writeErr error
+	var bar *progress.Bar
 	bad := func(e *k8saudit.Error) {
 		sum.errors++
+		bar.Clear() // the progress bar owns the last line of a terminal
 		fmt.Fprintf(stderr, "skipped: %v\n", e)
 	}
 	files := auditlog.Files(fs.Args(), k8saudit.IsLogName, bad)
-	var total int64
-	sizes := make([]int64, len(files))
-	for i, p := range files {
-		if st, err := os.Stat(p); err == nil {
-			sizes[i] = st.Size()
-			total += st.Size()
-		}
-	}
-	bar := progress.New(stderr, "k8saudit scan", total)
+	bar, sizes := progress.Files(stderr, "k8saudit scan", files)
 	var rd k8saudit.Reader
 	for i, p := range files {
 		rd.ReadFile(p, func(e *k8saudit.Event) {

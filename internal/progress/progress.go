@@ -50,6 +50,26 @@ func New(w io.Writer, label string, total int64) *Bar {
 	return b
 }
 
+// Files returns a bar for reading files, sized by their lengths, and each
+// file's length to Add when it is done. Off a terminal the bar draws
+// nothing and the files are not even stat'ed.
+func Files(w io.Writer, label string, files []string) (*Bar, []int64) {
+	b := New(w, label, 0)
+	sizes := make([]int64, len(files))
+	if b.w == nil {
+		return b, sizes
+	}
+	var total int64
+	for i, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			sizes[i] = st.Size()
+			total += sizes[i]
+		}
+	}
+	b.total = total
+	return b, sizes
+}
+
 // NewItems returns a bar like New that counts items named unit
 // ("advisories", "records") instead of bytes.
 func NewItems(w io.Writer, label, unit string, total int64) *Bar {
@@ -107,6 +127,21 @@ func (b *Bar) SetTotal(n int64) {
 	b.mu.Lock()
 	b.total = n
 	b.mu.Unlock()
+}
+
+// Clear erases the bar's line, so that a message can be written there; the
+// bar draws again at the next Add. On a nil bar, or off a terminal, it
+// does nothing.
+func (b *Bar) Clear() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.w != nil && b.drawn {
+		fmt.Fprint(b.w, "\r\033[K")
+		b.drawn = false
+	}
 }
 
 // Done draws the final state and ends the line, so that what the caller

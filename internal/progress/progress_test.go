@@ -89,3 +89,31 @@ func TestBarItems(t *testing.T) {
 		t.Errorf("items drawing %q", got)
 	}
 }
+
+func TestBarClear(t *testing.T) {
+	var buf bytes.Buffer
+	c := &clock{t: time.Unix(0, 0)}
+	b := newTo(&buf, "scan", 10, c.now)
+	b.Add(1)
+	n := buf.Len()
+	b.Clear()
+	if got := buf.String()[n:]; got != "\r\033[K" {
+		t.Errorf("Clear wrote %q", got)
+	}
+	// The next Add draws at once, whatever the redraw interval.
+	n = buf.Len()
+	b.Add(1)
+	if buf.Len() == n {
+		t.Error("no drawing after Clear")
+	}
+	var nilBar *Bar
+	nilBar.Clear()
+}
+
+func TestFilesOffTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	b, sizes := Files(&buf, "scan", []string{"/etc/hostname", "/nonexistent"})
+	if len(sizes) != 2 || sizes[0] != 0 || b.total != 0 {
+		t.Errorf("off a terminal: sizes %v total %d; want no stat", sizes, b.total)
+	}
+}
