@@ -41,6 +41,8 @@ type Status struct {
 	Containers   int                   `json:"containers_cached"`
 	RSSBytes     uint64                `json:"rss_bytes"`
 	PolicyError  string                `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
+	// CreationsJudged counts the containers the OCI hook asked about.
+	CreationsJudged uint64 `json:"creations_judged"`
 	// Drift is Drift Prevention's enforcement: its mechanisms, strongest
 	// first, and counters; absent when it could not load.
 	Drift *DriftStatus `json:"drift_prevention,omitempty"`
@@ -89,6 +91,8 @@ func (a *Agent) Status() Status {
 		Processes:    a.tree.Stats(),
 		Containers:   a.containers.Len(),
 		RSSBytes:     rss(),
+
+		CreationsJudged: a.hookJudged.Load(),
 	}
 	if a.cfg.Drift != nil {
 		s.Drift = &DriftStatus{Mechanisms: a.cfg.Drift.Mechanisms(), Stats: a.cfg.Drift.Stats()}
@@ -166,6 +170,7 @@ func (a *Agent) metrics() []byte {
 	one("mamori_containers_cached", "gauge", "Cgroups with cached container attribution.", s.Containers)
 	one("mamori_ready_seconds", "gauge", "Time from start to ready.", strconv.FormatFloat(a.readyIn.Seconds(), 'f', 6, 64))
 	one("mamori_resident_memory_bytes", "gauge", "Resident memory of the agent.", s.RSSBytes)
+	one("mamori_creations_judged_total", "counter", "Containers the OCI hook asked the agent about before they started.", s.CreationsJudged)
 	if d := s.Drift; d != nil {
 		one("mamori_drift_protected_containers", "gauge", "Containers whose drift is refused.", d.Protected)
 		one("mamori_drift_verdicts_dropped_total", "counter", "Drift verdicts lost because nobody read them in time.", d.VerdictsDropped)

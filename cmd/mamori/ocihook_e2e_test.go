@@ -108,6 +108,10 @@ func TestOCIHookCreationControls(t *testing.T) {
 	if _, out, err := create(hooks, "other", "--privileged"); err != nil {
 		t.Errorf("a container outside every policy's scope was refused: %v\n%s", err, out)
 	}
+	waitStatus(t, a.addr, func(s map[string]any) bool {
+		n, _ := s["creations_judged"].(float64)
+		return n == float64(len(refused)+3)
+	})
 
 	alerts := a.stop(t)
 	got := map[string]*event.Alert{}
