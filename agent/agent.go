@@ -78,6 +78,10 @@ type Config struct {
 	// Images is what the agent knows about images (the registered-images
 	// store) for the image controls at creation; nil for none.
 	Images workload.Images
+	// ImageFiles, when set, tells what a registered image's baseline holds
+	// at a path, so that drift alerts say whether the image shipped a
+	// program there; the registered-images store is one.
+	ImageFiles ImageFiles
 	// HostGroups are the node groups the operator assigns this node, for
 	// policies scoped by host: {group: ...}.
 	HostGroups []string
@@ -155,11 +159,12 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		}
 		log.Info("host facts for policy scopes", "hostname", host.Hostname, "ips", host.IPs, "groups", host.Groups)
 		a.guard = guard.New(cfg.Policies, guard.Config{
-			Host:     host,
-			Facts:    a.containerFacts,
-			Protect:  a.protector(cfg.Drift, log.With("part", "enforce")),
-			CoolDown: a.coolDown,
-			Digest:   a.digests.sum,
+			Host:        host,
+			Facts:       a.containerFacts,
+			Protect:     a.protector(cfg.Drift, log.With("part", "enforce")),
+			CoolDown:    a.coolDown,
+			DriftDetail: a.driftDetail,
+			Digest:      a.digests.sum,
 		}, log.With("part", "guard"))
 	}
 	// Load the sensor before scanning /proc, so that a process started in

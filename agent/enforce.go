@@ -195,12 +195,40 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 		default:
 			msg = fmt.Sprintf("Drifted executable %s (%s) %s by %s in container %s (image %s)",
 				exe, v.Reason, what, v.Mechanism, e.Container.Name, e.Container.Image)
+			if v.Reason == enforce.UpperLayer {
+				msg += a.driftDetail(e.Container, exe)
+			}
 		}
 		if v.Detail != "" {
 			msg += ": " + v.Detail
 		}
 		a.guard.Verdict(e, control, string(v.Action), msg, a.writeAlert)
 	}
+}
+
+// ImageFiles says what a registered image's baseline holds at a path:
+// the SHA-256 of the program the image ships there and whether it ships
+// one; known is false when the image has no registered baseline.
+type ImageFiles interface {
+	ImageFile(imageID, path string) (sha256 string, shipped, known bool)
+}
+
+// driftDetail says, from the container's registered image baseline, what
+// a drifted program at path is: an image program changed (or copied up)
+// after the container started, or one the image never shipped; "" when
+// the image has no registered baseline.
+func (a *Agent) driftDetail(c *event.Container, path string) string {
+	if a.cfg.ImageFiles == nil || c == nil || c.ImageID == "" {
+		return ""
+	}
+	sha, shipped, known := a.cfg.ImageFiles.ImageFile("sha256:"+strings.TrimPrefix(c.ImageID, "sha256:"), path)
+	switch {
+	case !known:
+		return ""
+	case shipped:
+		return fmt.Sprintf("; the image ships a program at this path (sha256 %.12s in its registered baseline): this one was written or changed after the container started", sha)
+	}
+	return "; the image ships no program at this path (registered baseline)"
 }
 
 // netState is a container's network rule as the policies set it, kept so

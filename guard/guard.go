@@ -48,6 +48,7 @@ type Guard struct {
 	protect  func(*event.Container, *event.Process, *policy.Effective) ([]string, bool)
 	coolDown func(*event.Container, time.Time)
 	digest   func(*event.Process) (string, error)
+	detail   func(*event.Container, string) string
 
 	gen     atomic.Uint64 // bumped when the policies or the node's facts change
 	mu      sync.Mutex    // guards ctrs against Explain from other goroutines
@@ -93,6 +94,9 @@ type Config struct {
 	// that no enforcer applies. Without it, or when it fails, digests are
 	// not checked (names and paths still are).
 	Digest func(p *event.Process) (string, error)
+	// DriftDetail, when set, adds to a drift alert what the container's
+	// registered image baseline says of the program's path.
+	DriftDetail func(c *event.Container, path string) string
 }
 
 type containerState struct {
@@ -118,7 +122,8 @@ type scanKey struct {
 // New returns a Guard over the policies in store.
 func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
 	g := &Guard{log: log, store: store, facts: cfg.Facts, enforced: cfg.Enforced, protect: cfg.Protect, coolDown: cfg.CoolDown, digest: cfg.Digest,
-		ctrs: map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
+		detail: cfg.DriftDetail,
+		ctrs:   map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
 	host := cfg.Host
 	g.host.Store(&host)
 	if g.enforced == nil {
@@ -274,8 +279,11 @@ func (g *Guard) exec(st *containerState, e *event.Event, ctl *policy.Controls, e
 	p := &e.Process
 	if dp := ctl.DriftPrevention; dp.On() && !st.byEnforcer["driftPrevention"] {
 		if why := DriftReason(p); why != "" && !dp.Allowed(p.Exe, path.Base(p.Exe)) {
-			g.raise(st, e, emit, "driftPrevention", "Critical",
-				fmt.Sprintf("Drifted executable %s (%s) ran in container %s (image %s)", p.Exe, why, name(e.Container), e.Container.Image))
+			msg := fmt.Sprintf("Drifted executable %s (%s) ran in container %s (image %s)", p.Exe, why, name(e.Container), e.Container.Image)
+			if g.detail != nil && p.ExeUpperLayer {
+				msg += g.detail(e.Container, p.Exe)
+			}
+			g.raise(st, e, emit, "driftPrevention", "Critical", msg)
 		}
 	}
 	if bl := ctl.ExecutableBlocklist; bl.On() && !st.byEnforcer["executableBlocklist"] {

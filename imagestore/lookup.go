@@ -208,3 +208,38 @@ func names(ctx context.Context, q querier, id string) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// ImageFile says what the registered baseline of the image with content
+// imageID ("sha256:…", as the runtime resolved a container's image) holds
+// at path: the SHA-256 of the executable the image ships there, and
+// whether it ships one; known is false when the image is not registered
+// with a baseline. Drift Prevention's alerts use it to tell a changed
+// image program from a new one. Baselines are cached by image id, which
+// names their content.
+func (s *Store) ImageFile(imageID, path string) (sha256 string, shipped, known bool) {
+	s.filesMu.Lock()
+	files, ok := s.files[imageID]
+	s.filesMu.Unlock()
+	if !ok {
+		b, found, err := s.Baseline(context.Background(), imageID)
+		if err != nil {
+			s.log.Warn("image baseline unreadable", "image", imageID, "db", s.path, "err", err)
+			return "", false, false
+		}
+		if !found {
+			return "", false, false // asked again next time: it may be registered since
+		}
+		files = map[string]string{}
+		for _, f := range b.Present() {
+			files[f.Path] = f.SHA256
+		}
+		s.filesMu.Lock()
+		if s.files == nil || len(s.files) >= 64 {
+			s.files = map[string]map[string]string{}
+		}
+		s.files[imageID] = files
+		s.filesMu.Unlock()
+	}
+	sha256, shipped = files[path]
+	return sha256, shipped, true
+}

@@ -47,6 +47,9 @@ type Store struct {
 	// ino is the inode of the file db has open: a database removed and
 	// made anew under the same path is opened again.
 	ino uint64
+
+	filesMu sync.Mutex
+	files   map[string]map[string]string // image id → path → SHA-256 of its baseline's programs
 }
 
 // Open opens the registered-images database at path. Without ReadOnly it

@@ -362,6 +362,17 @@ func TestBaseline(t *testing.T) {
 	if _, ok, _ := s.Baseline(ctx, reg.host+"/shop/other:1"); ok {
 		t.Error("baseline of an unregistered image")
 	}
+	// ImageFile, by content as the agent asks it.
+	id := rep.Image.ID
+	if sha, shipped, known := s.ImageFile(id, "/bin/app"); !known || !shipped || sha != rep.Baseline.Files[0].SHA256 {
+		t.Errorf("ImageFile(%s, /bin/app) = %q, %v, %v", id, sha, shipped, known)
+	}
+	if _, shipped, known := s.ImageFile(id, "/tmp/miner"); !known || shipped {
+		t.Errorf("ImageFile of a path the image does not ship: shipped %v known %v", shipped, known)
+	}
+	if _, _, known := s.ImageFile("sha256:"+strings.Repeat("0", 64), "/bin/app"); known {
+		t.Error("ImageFile knows an unregistered image")
+	}
 }
 
 // TestConcurrentReaderWhileWriting: a read-only store opened before the

@@ -167,7 +167,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		}
 		if images != nil {
 			defer images.Close()
-			cfg.Images = images
+			cfg.Images, cfg.ImageFiles = images, images
 		}
 	}
 	if rs != nil || policiesOn {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/internal/podmantest"
@@ -258,4 +259,44 @@ func TestOCIHookImageByContent(t *testing.T) {
 		t.Errorf("refused without saying the content is not registered:\n%s", out)
 	}
 	a.stop(t)
+}
+
+// TestDriftAlertsUseTheBaseline: with the image registered, a drift alert
+// says whether the image ships a program at the drifted path: a program
+// of the image copied up (chmod) differs from one it never had.
+func TestDriftAlertsUseTheBaseline(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	os.Mkdir(polDir, 0o755)
+	os.WriteFile(filepath.Join(polDir, "early.yaml"), []byte(earlyDriftPolicy), 0o644)
+	db := filepath.Join(dir, "images.db")
+	if out, err := exec.Command(mamoriBin, "image", "register", "--db", db, "podman:"+podmantest.Image).CombinedOutput(); err != nil {
+		t.Fatalf("register: %v\n%s", err, out)
+	}
+	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--image-db", db)
+	c := podmantest.Run(t, podmantest.Label("app", "early"), podmantest.Args("--network", "none"))
+	podmantest.Exec(t, c, "true") // the container's first exec protects it
+	time.Sleep(300 * time.Millisecond)
+	exec.Command("podman", "exec", c.ID, "sh", "-c", "cp /bin/busybox /tmp/touch; /tmp/touch /tmp/x").Run()
+	exec.Command("podman", "exec", c.ID, "sh", "-c", "chmod 0755 /bin/busybox").Run()
+	exec.Command("podman", "exec", c.ID, "/bin/touch", "/tmp/y").Run()
+	var dropped, changed string
+	for _, al := range a.stop(t) {
+		if al.Control != "driftPrevention" || al.Container == nil || al.Container.Name != c.Name {
+			continue
+		}
+		switch al.Process.Exe {
+		case "/tmp/touch":
+			dropped = al.Output
+		case "/bin/busybox":
+			changed = al.Output
+		}
+	}
+	if !strings.Contains(dropped, "the image ships no program at this path") {
+		t.Errorf("alert for a dropped program: %q", dropped)
+	}
+	if !strings.Contains(changed, "the image ships a program at this path (sha256 ") {
+		t.Errorf("alert for a copied-up image program: %q", changed)
+	}
 }
