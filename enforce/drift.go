@@ -70,6 +70,10 @@ type target struct {
 	policy      kernelPolicy
 	guard       *guard // nil in audit mode or without fanotify
 	digests     digests
+	// allowMu guards policy.allow, which the fanotify handler extends
+	// (allowPath), and released.
+	allowMu  sync.Mutex
+	released bool
 }
 
 // NewDrift loads Drift Prevention's BPF programs and attaches them. Nothing
@@ -217,9 +221,10 @@ func (d *Drift) allowPath(t *target, p string) {
 		return // no kernel entry to agree with
 	}
 	h := pathHash(p)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.targets[t.ref.ID] != t || slices.Contains(t.policy.allow, h) {
+	// Not d.mu: Release holds it while it waits for this handler to end.
+	t.allowMu.Lock()
+	defer t.allowMu.Unlock()
+	if t.released || slices.Contains(t.policy.allow, h) {
 		return // released meanwhile, or known
 	}
 	if err := d.k.allow(t.cgroupID, h); err != nil {
@@ -376,6 +381,9 @@ func (d *Drift) Release(id string) error {
 }
 
 func (d *Drift) releaseLocked(t *target) error {
+	t.allowMu.Lock()
+	t.released = true // the handler adds no more allowed paths
+	t.allowMu.Unlock()
 	if t.guard != nil {
 		t.guard.close()
 	}
