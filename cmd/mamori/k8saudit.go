@@ -100,24 +100,7 @@ func (f *k8sRuleFlags) load(w io.Writer) (*rules.Ruleset, error) {
 // reportK8sRules says how many k8s_audit rules run, and why those that
 // cannot do not; with none to run there is nothing to do.
 func reportK8sRules(w io.Writer, rs *rules.Ruleset) error {
-	active, disabled, inactive := 0, 0, 0
-	for _, r := range rs.Rules() {
-		switch {
-		case r.Source != k8saudit.Source:
-		case !r.Active():
-			inactive++
-			fmt.Fprintf(w, "inactive rule %q: %s\n", r.Name, r.Inactive)
-		case !r.Enabled:
-			disabled++
-		default:
-			active++
-		}
-	}
-	fmt.Fprintf(w, "k8s_audit rules: %d active, %d disabled, %d inactive\n", active, disabled, inactive)
-	if active == 0 {
-		return fmt.Errorf("no enabled k8s_audit rule can run: check the --rules files")
-	}
-	return nil
+	return reportSourceRules(w, rs, k8saudit.Source, "")
 }
 
 // openAlerts opens where alerts go: --output, else stdout.
