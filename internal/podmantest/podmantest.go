@@ -175,6 +175,14 @@ func Exec(t testing.TB, c *Container, argv ...string) string {
 	return out
 }
 
+// Remove removes the container now, before the test ends.
+func Remove(t testing.TB, c *Container) {
+	t.Helper()
+	if out, err := podman("rm", "-f", "-t", "0", c.ID); err != nil {
+		t.Fatalf("podman rm %s: %v: %s", c.Name, err, out)
+	}
+}
+
 // Info is what `podman inspect` says about a container.
 type Info struct {
 	ID            string
