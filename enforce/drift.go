@@ -157,7 +157,10 @@ func (d *Drift) Stats() Stats {
 
 // Protect starts Drift Prevention for a container: the kernel map entries
 // first (the sigkill line, effective at once), then in enforce mode the
-// fanotify marks. Protecting a container again replaces its policy.
+// fanotify marks. Protecting a container again replaces its policy, make
+// before break: the new entries and marks are in place before the old ones
+// go, so that an exec in between is judged by one policy or both (both
+// must allow it), never by none.
 //
 // Execs before Protect returns are not judged: the agent should call it as
 // soon as the container's init exists (an OCI hook or the runtime's
@@ -176,12 +179,12 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 	if d.closed {
 		return errors.New("drift prevention is closed")
 	}
-	if old := d.targets[ref.ID]; old != nil {
-		d.releaseLocked(old)
-	}
+	old := d.targets[ref.ID]
 	if ref.Mode != Off {
+		// The enforced entry is written last: with an old policy in place
+		// the kernel sees the union of both allow lists until retire.
 		if err := d.k.put(t.policy); err != nil {
-			d.k.remove(t.policy)
+			d.k.removeExcept(t.policy, old.kernelPolicy())
 			return fmt.Errorf("protect container %s: %w", ref.ID, err)
 		}
 	}
@@ -199,6 +202,38 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 	}
 	d.targets[ref.ID] = t
 	d.byCgrp[t.cgroupID] = ref.ID
+	if old != nil {
+		return d.retireLocked(old, t)
+	}
+	return nil
+}
+
+// retireLocked ends what old, a container's previous protection, holds
+// that next, the one now in place, does not: its fanotify group (next's
+// marks are already there) and its kernel entries that next lacks.
+func (d *Drift) retireLocked(old, next *target) error {
+	old.allowMu.Lock()
+	old.released = true // its handler adds no more allowed paths
+	old.allowMu.Unlock()
+	if old.guard != nil {
+		old.guard.retire()
+	}
+	if old.cgroupID != next.cgroupID || next.ref.Mode == Off {
+		if d.byCgrp[old.cgroupID] == old.ref.ID && old.cgroupID != next.cgroupID {
+			delete(d.byCgrp, old.cgroupID)
+		}
+		if err := d.k.remove(old.policy); err != nil {
+			return fmt.Errorf("replace the protection of container %s: %w", old.ref.ID, err)
+		}
+		return nil
+	}
+	// Under next's allowMu: its handler may be adding a path right now,
+	// and a path both allow must stay in the kernel's map.
+	next.allowMu.Lock()
+	defer next.allowMu.Unlock()
+	if err := d.k.removeExcept(old.policy, next.kernelPolicy()); err != nil {
+		return fmt.Errorf("replace the protection of container %s: %w", old.ref.ID, err)
+	}
 	return nil
 }
 
@@ -366,6 +401,15 @@ func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 	t.policy.cgroupID = t.cgroupID
 	t.policy.enforce = ref.Mode == Enforce
 	return t, nil
+}
+
+// kernelPolicy returns what t wrote into the kernel's maps, nil when it
+// wrote nothing (no target, or Mode Off).
+func (t *target) kernelPolicy() *kernelPolicy {
+	if t == nil || t.ref.Mode == Off {
+		return nil
+	}
+	return &t.policy
 }
 
 // Release ends Drift Prevention for a container: its marks and map entries

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -176,6 +177,32 @@ func (k *kernel) remove(p kernelPolicy) error {
 		}
 	}
 	for _, m := range p.execMounts {
+		if err := k.objs.ExecMounts.Delete(driftMountKey{CgroupId: p.cgroupID, MntId: m}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeExcept deletes p's entries that keep, the policy that stays in
+// force, does not hold; with keep nil it deletes them all.
+func (k *kernel) removeExcept(p kernelPolicy, keep *kernelPolicy) error {
+	if keep == nil || keep.cgroupID != p.cgroupID {
+		return k.remove(p)
+	}
+	var errs []error
+	for _, h := range p.allow {
+		if slices.Contains(keep.allow, h) {
+			continue
+		}
+		if err := k.objs.Allow.Delete(driftAllowKey{CgroupId: p.cgroupID, Hash: h}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	for _, m := range p.execMounts {
+		if slices.Contains(keep.execMounts, m) {
+			continue
+		}
 		if err := k.objs.ExecMounts.Delete(driftMountKey{CgroupId: p.cgroupID, MntId: m}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			errs = append(errs, err)
 		}

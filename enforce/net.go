@@ -87,14 +87,16 @@ func (n *Net) Protect(pid int, rule NetRule) (uint64, error) {
 	return cg, n.ProtectCgroup(cg, rule)
 }
 
-// ProtectCgroup applies rule to the cgroup with the given v2 id.
+// ProtectCgroup applies rule to the cgroup with the given v2 id. A cgroup
+// that has a rule already switches to the new one in a single map update:
+// the new lists are in the trie before the rule names them, and the old
+// lists leave it only after, so no connection is judged by neither.
 func (n *Net) ProtectCgroup(cg uint64, rule NetRule) error {
 	if cg == 1 {
 		return errors.New("the root cgroup is the host, not a container")
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.releaseLocked(cg)
 	t := &netTarget{}
 	var r netNetRule
 	add := func(list uint32, ps []netip.Prefix) error {
@@ -123,11 +125,22 @@ func (n *Net) ProtectCgroup(cg uint64, rule NetRule) error {
 			return err
 		}
 	}
+	old := n.targets[cg]
+	if old == nil {
+		// The count is the cgroup's, kept apart from its rule.
+		if err := n.objs.Refused.Update(cg, uint64(0), ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+			n.deleteKeys(t)
+			return fmt.Errorf("refused count: %w", err)
+		}
+	}
 	if err := n.objs.Rules.Put(cg, r); err != nil {
 		n.deleteKeys(t)
 		return err
 	}
 	n.targets[cg] = t
+	if old != nil {
+		n.deleteKeys(old)
+	}
 	return nil
 }
 
@@ -147,11 +160,11 @@ func lpmKey(list uint32, p netip.Prefix) netLpmKey {
 
 // Refused returns how many connections of the cgroup were refused.
 func (n *Net) Refused(cgroupID uint64) uint64 {
-	var r netNetRule
-	if err := n.objs.Rules.Lookup(cgroupID, &r); err != nil {
+	var c uint64
+	if err := n.objs.Refused.Lookup(cgroupID, &c); err != nil {
 		return 0
 	}
-	return r.Refused
+	return c
 }
 
 // Release lifts the rule of a cgroup.
@@ -167,6 +180,7 @@ func (n *Net) releaseLocked(cg uint64) {
 		return
 	}
 	n.objs.Rules.Delete(cg)
+	n.objs.Refused.Delete(cg)
 	n.deleteKeys(t)
 	delete(n.targets, cg)
 }
