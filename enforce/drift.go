@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -190,6 +192,16 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 	}
 	if (ref.Mode == Enforce || ref.Exec.Any()) && !d.cfg.NoFanotify {
 		g, err := newGuard(t, d.cfg.DecisionTimeout, d.cfg.FailClosed, d.send, d.allowPath, d.log)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			// RootPID exited under us: not a reason to run without the
+			// handler. What was in place stays; the caller tries again
+			// through another process.
+			d.k.removeExcept(t.policy, old.kernelPolicy())
+			if old != nil && ref.Mode != Off && old.ref.Mode != Off {
+				d.k.put(old.policy) // the enforced entry is the old one's again
+			}
+			return fmt.Errorf("protect container %s: %w", ref.ID, err)
+		}
 		if err != nil {
 			// For drift not weaker in effect (the sigkill line still
 			// stops the program), but the workload sees a kill instead
@@ -246,6 +258,19 @@ func (d *Drift) Refusing(id string) bool {
 	defer d.mu.Unlock()
 	t := d.targets[id]
 	return t != nil && t.guard != nil
+}
+
+// RootJudged reports whether Drift Prevention can tell a new program from
+// an image program on container id's root file system: the root is an
+// overlay whose upper layer it knows. Where it is not (a container run
+// from a plain directory, e.g. podman --rootfs), memfd, deleted and
+// volume programs are still refused, but a program dropped onto the root
+// is not: the caller should say so.
+func (d *Drift) RootJudged(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.targets[id]
+	return t != nil && t.upper != ""
 }
 
 // allowPath writes path, which the fanotify handler allowed through

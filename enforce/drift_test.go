@@ -655,3 +655,36 @@ func TestReprotectMakesBeforeBreak(t *testing.T) {
 	}
 	t.Logf("%d re-protections", n)
 }
+
+// TestPlainRootIsNotJudged: a container run from a plain directory
+// (podman --rootfs) has no upper layer to tell new files from the image's.
+// Its programs must run (they were once refused: the upper directory,
+// unknown, was taken for the host's root), and RootJudged says that drift
+// on its root is not judged, so that the agent can say so.
+func TestPlainRootIsNotJudged(t *testing.T) {
+	e := newEnv(t, Config{})
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skip(err)
+	}
+	os.WriteFile(filepath.Join(root, "bin", "busybox"), busybox, 0o755)
+	for _, applet := range []string{"sh", "sleep", "true"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", applet))
+	}
+	c := podmantest.Run(t, podmantest.Args("--network", "none"), podmantest.Rootfs(root))
+	info := podmantest.Inspect(t, c)
+	protect(t, e, ContainerRef{ID: c.ID, RootPID: info.Pid, Mode: Enforce})
+	if e.d.RootJudged(c.ID) {
+		t.Error("RootJudged on a plain-directory root")
+	}
+	if out, err := exec.Command("podman", "exec", c.ID, "/bin/true").CombinedOutput(); err != nil {
+		t.Errorf("an image program was refused on a plain root: %v: %s", err, out)
+	}
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce))
+	if !e.d.RootJudged(b.ID) {
+		t.Error("RootJudged false on an overlay root")
+	}
+}

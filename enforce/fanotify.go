@@ -292,6 +292,12 @@ func (t *target) drift(fd int, p string, st *unix.Statx_t) Reason {
 		return ""
 	}
 	if st.Mnt_id == t.rootMnt {
+		if t.upper == "" {
+			// Not an overlay (a plain directory, podman --rootfs):
+			// nothing here tells a new file from the image's, and
+			// the caller was told so (RootJudged).
+			return ""
+		}
 		if t.onUpper(p, st.Ino) {
 			return UpperLayer
 		}

@@ -120,6 +120,15 @@ func Args(args ...string) Option {
 	return func(o *options) { o.args = append(o.args, args...) }
 }
 
+// Rootfs runs the container from a plain directory instead of Image
+// (podman run --rootfs DIR): its root is no overlay.
+func Rootfs(dir string) Option {
+	return func(o *options) {
+		o.args = append(o.args, "--rootfs")
+		o.image = dir
+	}
+}
+
 // Command replaces the default command, `sleep 3600`.
 func Command(argv ...string) Option {
 	return func(o *options) { o.command = argv }
