@@ -105,6 +105,11 @@ type Agent struct {
 	digests    exeDigests
 	hookL      net.Listener
 	hookJudged atomic.Uint64
+	hostNS     runtimehook.HostNamespaces
+	protect    *protection // nil without policies
+
+	procs   int         // processes found by the start-up scan
+	isReady atomic.Bool // announceReady ran
 
 	handled     atomic.Uint64
 	lastEvent   atomic.Int64 // Unix ns of the newest event handled
@@ -152,7 +157,14 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
+	var nsFallback []string
+	if a.hostNS, nsFallback, err = runtimehook.ReadHostNamespaces("/proc"); err != nil {
+		log.Warn("cannot read the host's namespaces: the OCI hook takes every namespace a container joins by path for the host's", "err", err)
+	} else if len(nsFallback) > 0 {
+		log.Info("the host's namespaces are the agent's own (init's cannot be read here)", "types", nsFallback)
+	}
 	if cfg.Policies != nil {
+		a.protect = newProtection(a, log.With("part", "enforce"))
 		host, err := hostFacts(a.cfg.Node, cfg.HostGroups)
 		if err != nil {
 			log.Warn("host scopes by IP cannot match until the node's addresses can be read", "err", err)
@@ -161,7 +173,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		a.guard = guard.New(cfg.Policies, guard.Config{
 			Host:        host,
 			Facts:       a.containerFacts,
-			Protect:     a.protector(cfg.Drift, log.With("part", "enforce")),
+			Enforced:    a.protect.enforced,
 			CoolDown:    a.coolDown,
 			DriftDetail: a.driftDetail,
 			Digest:      a.digests.sum,
@@ -188,14 +200,37 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	// nothing needs it any more, so give it back now rather than at the
 	// garbage collector's leisure.
 	debug.FreeOSMemory()
+	a.procs = n
+	return a, nil
+}
+
+// announceReady logs "agent ready" once the sensor runs and, with
+// policies, every container running on the node has its enforcement in
+// place: /healthz answers 200 from then on.
+func (a *Agent) announceReady(ctx context.Context) {
+	if a.protect != nil {
+		select {
+		case <-a.protect.ready:
+		case <-ctx.Done():
+			return
+		}
+	}
 	a.readyIn = time.Since(a.start)
+	a.isReady.Store(true)
 	health := "off"
 	if a.listener != nil {
 		health = a.listener.Addr().String() // the real port when asked for :0
 	}
-	log.Info("agent ready", "node", a.cfg.Node, "processes", n, "ready_in", a.readyIn.Round(time.Millisecond).String(),
-		"health", health)
-	return a, nil
+	args := []any{"node", a.cfg.Node, "processes", a.procs, "ready_in", a.readyIn.Round(time.Millisecond).String(), "health", health}
+	if a.protect != nil {
+		st := a.protect.status()
+		n := map[string]int{}
+		for _, c := range st {
+			n[c.State]++
+		}
+		args = append(args, "containers", len(st), "protected", n[Protected], "degraded", n[Degraded], "audit_only", n[AuditOnly])
+	}
+	a.log.Info("agent ready", args...)
 }
 
 func (a *Agent) closeListener() {
@@ -268,6 +303,22 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.cfg.Policies.Watch(bg, 0)
 		}()
 	}
+	if a.protect != nil {
+		// Make before break: a policy change places the new enforcement
+		// of every container before the old one is lifted.
+		cancel := a.cfg.Policies.Subscribe(func(*policy.Set) { a.protect.changed() })
+		defer cancel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.protect.run(bg)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.announceReady(bg)
+	}()
 	for _, w := range a.writers() {
 		every(bg, &wg, 200*time.Millisecond, func() { w.Flush() })
 	}
@@ -333,20 +384,18 @@ func (a *Agent) handle(r sensor.Record) {
 	if a.guard != nil {
 		a.guard.Observe(e, a.writeAlert)
 	}
-	if e.Type == event.Exit && e.Process.VPID == 1 && !e.Container.IsHost() {
-		// The container's init is gone, and with it the container.
-		if a.cfg.Drift != nil {
-			a.cfg.Drift.Release(e.Container.ID)
+	if a.protect != nil && !e.Container.IsHost() {
+		switch {
+		case e.Type == event.Exec:
+			a.protect.seen(e.Container, r.CgroupID, e.Process.PID)
+		case e.Type == event.Fork && !e.Process.ChildIsThread:
+			a.protect.seen(e.Container, r.CgroupID, e.Process.ChildPID)
+		case e.Type == event.Exit && e.Process.VPID == 1:
+			// The container's init is gone, and with it the container,
+			// unless this was pid 1 of a namespace nested inside it:
+			// released once no process is left.
+			a.protect.exited(e.Container.ID)
 		}
-		if a.guard != nil {
-			a.guard.Forget(e.Container.ID)
-		}
-		a.netMu.Lock()
-		if ns, ok := a.netRules[e.Container.ID]; ok && a.cfg.Net != nil {
-			a.cfg.Net.Release(ns.cgroup)
-			delete(a.netRules, e.Container.ID)
-		}
-		a.netMu.Unlock()
 	}
 }
 

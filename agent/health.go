@@ -46,6 +46,15 @@ type Status struct {
 	// Drift is Drift Prevention's enforcement: its mechanisms, strongest
 	// first, and counters; absent when it could not load.
 	Drift *DriftStatus `json:"drift_prevention,omitempty"`
+	// Ready says that the agent runs and every container it knows has its
+	// enforcement in place (or declared not enforceable, with an alert);
+	// NotReady says why not. /healthz answers 200 exactly when Ready.
+	Ready    bool   `json:"ready"`
+	NotReady string `json:"not_ready,omitempty"`
+	// Enforcement lists each container with the state of each runtime
+	// control: enforced (and by what), audited, or not enforced (why).
+	// Absent without policies.
+	Enforcement []ContainerProtection `json:"containers,omitempty"`
 }
 
 // DriftStatus is Drift Prevention's part of Status.
@@ -102,7 +111,26 @@ func (a *Agent) Status() Status {
 			s.PolicyError = err.Error()
 		}
 	}
+	s.Ready, s.NotReady = a.Ready()
+	if a.protect != nil {
+		s.Enforcement = a.protect.status()
+	}
 	return s
+}
+
+// Ready reports whether the agent is ready: its sensor runs and, with
+// policies, every container it knows has its enforcement in place or
+// declared not enforceable. Otherwise it says why not.
+func (a *Agent) Ready() (bool, string) {
+	if a.protect != nil {
+		if ok, why := a.protect.Ready(); !ok {
+			return false, why
+		}
+	}
+	if !a.isReady.Load() {
+		return false, "starting"
+	}
+	return true, ""
 }
 
 func (a *Agent) healthHandler() http.Handler {
@@ -131,7 +159,19 @@ func (a *Agent) healthHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(Explanation{Container: c, Target: a.guard.Target(c), Effective: eff, Text: eff.String()})
 	})
+	// /healthz is readiness: 200 only when every known container has its
+	// enforcement in place; 503 with the reason otherwise (starting up, a
+	// container whose enforcement is being placed). /livez only says the
+	// agent answers, for a liveness probe that must not restart it while
+	// it places enforcement.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if ok, why := a.Ready(); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
@@ -176,6 +216,21 @@ func (a *Agent) metrics() []byte {
 		one("mamori_drift_verdicts_dropped_total", "counter", "Drift verdicts lost because nobody read them in time.", d.VerdictsDropped)
 		one("mamori_drift_late_decisions_total", "counter", "Exec decisions answered by the fail policy.", d.LateDecisions)
 	}
+	if s.Enforcement != nil || a.protect != nil {
+		n := map[string]int{}
+		for _, c := range s.Enforcement {
+			n[c.State]++
+		}
+		metric("mamori_containers", "gauge", "Containers the agent knows, by the state of their enforcement.")
+		for _, st := range []string{Protected, Pending, Degraded, AuditOnly} {
+			fmt.Fprintf(&b, "mamori_containers{state=%q} %d\n", st, n[st])
+		}
+	}
+	ready := 0
+	if s.Ready {
+		ready = 1
+	}
+	one("mamori_ready", "gauge", "1 when every known container has its enforcement in place (or declared not enforceable).", ready)
 	metric("mamori_kernel_mechanism_available", "gauge", "Whether a kernel mechanism loads on this node (1) or not (0).")
 	for _, r := range s.Kernel.Results {
 		v := 0

@@ -215,6 +215,22 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Policies != nil {
+		// SIGHUP reloads the policies now, as Falco reloads on SIGHUP;
+		// files are also watched and reloaded within seconds.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				if err := cfg.Policies.Reload(); err != nil {
+					log.Error("SIGHUP: policies not reloaded; the previous ones stay in force", "err", err)
+				} else {
+					log.Info("SIGHUP: policies reloaded")
+				}
+			}
+		}()
+	}
 	stopCloudtrail := follower.start(ctx)
 	stopK8sAudit := startK8sAudit(ctx, webhook, log)
 	err = a.Run(ctx)
@@ -342,7 +358,11 @@ s3://BUCKET/PREFIX it follows CloudTrail logs in S3, and with
 their records are evaluated against the aws_cloudtrail and k8s_audit rules
 (mamori's built-in ones with "builtin"), and their alerts go to the same
 output. With --policy, runtime policies judge every container, and the
-creation controls answer the OCI hook on --hook-socket.
+creation controls answer the OCI hook on --hook-socket; policy files are
+reloaded when they change, or at once on SIGHUP. Every container running
+on the node is protected before the agent reports ready (/healthz answers
+200 only then), and a control in enforce mode that cannot be enforced
+raises an "Enforcement Not In Place" alert.
 With --events it also writes each event as a JSON line (see docs/events.md)
 or a readable line. Without --events the sensor captures only the event
 types and file paths the rules need. Ctrl-C drains the ring buffer before

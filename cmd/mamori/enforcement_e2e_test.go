@@ -1,0 +1,318 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/agent"
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/podmantest"
+)
+
+// lockdownPolicy enforces Drift Prevention and an executable block list
+// in the containers labelled app=LABEL; /opt/listed/true is allowed as
+// drift, so that only the block list refuses it. (The test image's
+// programs are busybox, which runs the applet its file is named after:
+// copies keep the name of an applet.)
+func lockdownPolicy(label, extra string) string {
+	return fmt.Sprintf(`apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata:
+  name: lockdown
+spec:
+  mode: enforce
+  scope:
+    container:
+      labels:
+        app: %s
+  controls:
+    driftPrevention:
+      allow:
+        paths: [/opt/listed/true%s]
+    executableBlocklist:
+      paths: [/opt/listed/true]
+`, label, extra)
+}
+
+// agentStatus reads the agent's /status.
+func agentStatus(t *testing.T, addr string) agent.Status {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/status")
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	defer resp.Body.Close()
+	var st agent.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	return st
+}
+
+// waitContainer waits until the agent reports container name in state.
+func waitContainer(t *testing.T, addr, name, state string) agent.ContainerProtection {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last []agent.ContainerProtection
+	for time.Now().Before(deadline) {
+		last = agentStatus(t, addr).Enforcement
+		for _, c := range last {
+			if c.Name == name && c.State == state {
+				return c
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("container %s never %s: %+v", name, state, last)
+	return agent.ContainerProtection{}
+}
+
+// dropAndRun copies busybox into the container's /tmp and runs it, as an
+// attacker with a shell would. It reports whether the program ran.
+func dropAndRun(t *testing.T, c *podmantest.Container, n int) bool {
+	t.Helper()
+	script := fmt.Sprintf("mkdir -p /tmp/dropped-%d && cp /bin/busybox /tmp/dropped-%d/echo && /tmp/dropped-%d/echo RAN-%d", n, n, n, n)
+	out, _ := exec.Command("podman", "exec", c.ID, "sh", "-c", script).CombinedOutput()
+	ran := strings.Contains(string(out), fmt.Sprintf("RAN-%d", n))
+	if !ran && !strings.Contains(string(out), "not permitted") {
+		t.Errorf("dropped program %d neither ran nor was refused: %s", n, out)
+	}
+	return ran
+}
+
+func blockedAlerts(alerts []event.Alert, name, control string) int {
+	n := 0
+	for _, al := range alerts {
+		if al.Container != nil && al.Container.Name == name && al.Control == control && al.Action == event.Blocked {
+			n++
+		}
+	}
+	return n
+}
+
+// TestContainerStartedBeforeTheAgent: a container that was running before
+// the agent started is protected before the agent reports ready, without
+// any exec inside it: drop-and-exec through podman exec is refused at
+// once, every time, and the status lists its controls as enforced.
+func TestContainerStartedBeforeTheAgent(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("early-bird", "")), 0o644)
+	c := podmantest.Run(t, podmantest.Label("app", "early-bird"), podmantest.Args("--network", "none"))
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+
+	st := agentStatus(t, a.addr)
+	if !st.Ready {
+		t.Fatalf("ready before /healthz said so? %+v", st)
+	}
+	var got *agent.ContainerProtection
+	for i := range st.Enforcement {
+		if st.Enforcement[i].Name == c.Name {
+			got = &st.Enforcement[i]
+		}
+	}
+	if got == nil || got.State != agent.Protected {
+		t.Fatalf("at ready, the container is not protected: %+v", st.Enforcement)
+	}
+	for _, ctl := range got.Controls {
+		if ctl.State != agent.ControlEnforced || ctl.Mechanism == "" {
+			t.Errorf("control %+v: want enforced, with its mechanism", ctl)
+		}
+	}
+	for i := range 3 {
+		if dropAndRun(t, c, i) {
+			t.Errorf("attempt %d: the dropped program ran in a container started before the agent", i)
+		}
+	}
+	alerts := a.stop(t)
+	if n := blockedAlerts(alerts, c.Name, "driftPrevention"); n < 3 {
+		t.Errorf("%d blocked drift alerts for 3 refusals", n)
+	}
+}
+
+// TestAgentRestartKeepsProtecting: the agent is killed with SIGKILL (a
+// crash, an OOM kill) while a long-running container runs; the agent that
+// starts next protects the container again before it reports ready, with
+// no exec in the container to prompt it.
+func TestAgentRestartKeepsProtecting(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("restarted", "")), 0o644)
+	c := podmantest.Run(t, podmantest.Label("app", "restarted"), podmantest.Args("--network", "none"))
+	first := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	if dropAndRun(t, c, 0) {
+		t.Fatal("the first agent did not protect the container")
+	}
+	first.cmd.Process.Kill()
+	first.cmd.Wait()
+
+	second := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	for i := 1; i <= 3; i++ {
+		if dropAndRun(t, c, i) {
+			t.Errorf("attempt %d after the restart: the dropped program ran", i)
+		}
+	}
+	alerts := second.stop(t)
+	if n := blockedAlerts(alerts, c.Name, "driftPrevention"); n < 3 {
+		t.Errorf("%d blocked drift alerts after the restart for 3 refusals", n)
+	}
+}
+
+// TestPolicyReloadsNeverOpenAWindow: 20 policy reloads (SIGHUP, each with
+// a policy that differs, so that every container's enforcement is placed
+// again) while the container drops and runs new programs and runs a
+// blocklisted one in tight loops: none of them runs, and every refusal
+// raises an alert.
+func TestPolicyReloadsNeverOpenAWindow(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "p.yaml")
+	os.WriteFile(pol, []byte(lockdownPolicy("reloaded", "")), 0o644)
+	c := podmantest.Run(t, podmantest.Label("app", "reloaded"), podmantest.Args("--network", "none"))
+	podmantest.Exec(t, c, "sh", "-c", "mkdir -p /opt/listed && cp /bin/busybox /opt/listed/true")
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	waitContainer(t, a.addr, c.Name, agent.Protected)
+
+	loop := func(script string) *exec.Cmd {
+		cmd := exec.Command("podman", "exec", c.ID, "sh", "-c", "i=0; while [ ! -e /tmp/stop ]; do i=$((i+1)); "+script+"; done")
+		cmd.Stdout, cmd.Stderr = &strings.Builder{}, &strings.Builder{}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	// A refused exec fails with 126 (EPERM) or dies of SIGKILL (137).
+	const outcome = `r=$?; case $r in 0) echo RAN;; 126|137) echo NO;; *) echo OTHER-$r;; esac`
+	drift := loop(`mkdir -p /tmp/d$i; cp /bin/busybox /tmp/d$i/true; /tmp/d$i/true 2>/dev/null; ` + outcome + `; rm -rf /tmp/d$i`)
+	listed := loop(`/opt/listed/true 2>/dev/null; ` + outcome)
+	for i := 1; i <= 20; i++ {
+		time.Sleep(100 * time.Millisecond)
+		os.WriteFile(pol, []byte(lockdownPolicy("reloaded", fmt.Sprintf(", /opt/extra-%d", i))), 0o644)
+		a.cmd.Process.Signal(syscall.SIGHUP)
+	}
+	time.Sleep(200 * time.Millisecond)
+	podmantest.Exec(t, c, "touch", "/tmp/stop")
+	drift.Wait()
+	listed.Wait()
+	dOut, lOut := drift.Stdout.(*strings.Builder).String(), listed.Stdout.(*strings.Builder).String()
+	time.Sleep(time.Second)
+	if d := agentStatus(t, a.addr).Drift; d != nil {
+		t.Logf("drift: %+v", *d)
+	}
+	alerts := a.stop(t)
+
+	if n := strings.Count(dOut, "RAN"); n > 0 {
+		t.Errorf("%d dropped programs ran during 20 reloads", n)
+	}
+	if n := strings.Count(lOut, "RAN"); n > 0 {
+		t.Errorf("the blocklisted program ran %d times during 20 reloads", n)
+	}
+	if t.Failed() {
+		t.Logf("agent log:\n%s", a.stderr)
+	}
+	if strings.Contains(dOut+lOut, "OTHER") {
+		t.Errorf("execs failed for another reason than a refusal:\n%s\n%s", dOut, lOut)
+	}
+	dNo, lNo := strings.Count(dOut, "NO"), strings.Count(lOut, "NO")
+	if dNo < 20 || lNo < 20 {
+		t.Errorf("too few attempts to prove anything: %d drifted, %d blocklisted", dNo, lNo)
+	}
+	if n := blockedAlerts(alerts, c.Name, "driftPrevention"); n < dNo {
+		t.Errorf("%d drift refusals, %d blocked alerts: some refusals raised none", dNo, n)
+	}
+	if n := blockedAlerts(alerts, c.Name, "executableBlocklist"); n < lNo {
+		t.Errorf("%d blocklist refusals, %d blocked alerts: some refusals raised none", lNo, n)
+	}
+	if n := strings.Count(a.stderr.String(), "enforcement in place"); n < 20 {
+		t.Errorf("the container's enforcement was placed %d times for 20 changed policies", n)
+	}
+	t.Logf("%d drifted and %d blocklisted execs refused during 20 reloads", dNo, lNo)
+}
+
+// TestNestedPidNamespaceExitKeepsProtection: a process that is pid 1 of a
+// PID namespace nested inside the container exits. It looks like the
+// container's init exiting, but the container lives on: its protection
+// must stay.
+func TestNestedPidNamespaceExitKeepsProtection(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("nested", "")), 0o644)
+	c := podmantest.Run(t, podmantest.Label("app", "nested"), podmantest.Args("--network", "none", "--cap-add", "SYS_ADMIN"))
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	waitContainer(t, a.addr, c.Name, agent.Protected)
+	placed := func() int { return strings.Count(a.stderr.String(), "enforcement in place") }
+	before := placed()
+	if out, err := exec.Command("podman", "exec", c.ID, "unshare", "-fp", "sh", "-c", "echo nested-init-$$").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "nested-init-1") {
+		t.Fatalf("unshare -fp in the container: %v: %s", err, out)
+	}
+	time.Sleep(300 * time.Millisecond) // the exit event reaches the agent
+	if dropAndRun(t, c, 0) {
+		t.Error("the dropped program ran after a nested pid namespace's init exited")
+	}
+	waitContainer(t, a.addr, c.Name, agent.Protected)
+	// Released and placed again at the next exec would leave a window:
+	// the enforcement must never have been lifted.
+	if n := placed(); n != before {
+		t.Errorf("the container's enforcement was lifted and placed again (%d placements, %d before)", n, before)
+	}
+	a.stop(t)
+}
+
+// TestEnforcementNotInPlaceAlert: a container whose root is a plain
+// directory (podman --rootfs) under an enforcing Drift Prevention policy:
+// nothing tells a dropped program from the image's there. The agent says
+// so in an alert of its own, in /status (degraded, with the reason) and
+// in its log, and is still ready.
+func TestEnforcementNotInPlaceAlert(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("plainroot", "")), 0o644)
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skip(err)
+	}
+	os.WriteFile(filepath.Join(root, "bin", "busybox"), busybox, 0o755)
+	for _, applet := range []string{"sh", "sleep", "cp", "echo"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", applet))
+	}
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	c := podmantest.Run(t, podmantest.Label("app", "plainroot"), podmantest.Args("--network", "none"), podmantest.Rootfs(root),
+		podmantest.Command("sleep", "3600"))
+	got := waitContainer(t, a.addr, c.Name, agent.Degraded)
+	var drift agent.ControlState
+	for _, ctl := range got.Controls {
+		if ctl.Control == "driftPrevention" {
+			drift = ctl
+		}
+	}
+	if drift.State != agent.ControlNotEnforced || !strings.Contains(drift.Reason, "not an overlay") {
+		t.Errorf("drift prevention on a plain root: %+v", drift)
+	}
+	if st := agentStatus(t, a.addr); !st.Ready {
+		t.Errorf("a degraded container must not hold readiness: %s", st.NotReady)
+	}
+	alerts := a.stop(t)
+	n := 0
+	for _, al := range alerts {
+		if al.Rule == "Enforcement Not In Place" && al.Container != nil && al.Container.Name == c.Name {
+			n++
+			if al.Control != "driftPrevention" || al.Priority != "Critical" || !strings.Contains(al.Output, "NOT enforced") || al.Policy != "lockdown" {
+				t.Errorf("alert: %+v", al)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d Enforcement Not In Place alerts, want exactly 1", n)
+	}
+}
