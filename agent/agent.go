@@ -85,6 +85,9 @@ type Config struct {
 	// HostGroups are the node groups the operator assigns this node, for
 	// policies scoped by host: {group: ...}.
 	HostGroups []string
+	// FoldWindow folds identical alerts raised within it into one with
+	// their count (detect.Folder); 0 writes every alert.
+	FoldWindow time.Duration
 }
 
 // Agent is a running node agent.
@@ -107,13 +110,15 @@ type Agent struct {
 	hookJudged atomic.Uint64
 	hostNS     runtimehook.HostNamespaces
 	protect    *protection // nil without policies
+	folder     *detect.Folder
 
 	procs   int         // processes found by the start-up scan
 	isReady atomic.Bool // announceReady ran
 
 	handled     atomic.Uint64
-	lastEvent   atomic.Int64 // Unix ns of the newest event handled
-	alerts      atomic.Uint64
+	lastEvent   atomic.Int64  // Unix ns of the newest event handled
+	alerts      atomic.Uint64 // raised
+	alertsSent  atomic.Uint64 // written, after folding
 	writeErrors atomic.Uint64
 	lastWrite   atomic.Pointer[string]
 }
@@ -122,6 +127,7 @@ type Agent struct {
 // agent is ready (events flow into the ring buffer) when it returns.
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, start: time.Now(), netRules: map[string]*netState{}}
+	a.folder = detect.NewFolder(cfg.FoldWindow, a.sendAlert)
 	if cfg.Node == "" {
 		a.cfg.Node, _ = os.Hostname()
 	}
@@ -332,6 +338,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		// driftVerdicts once it has reported what was pending.
 		a.cfg.Drift.Close()
 	}
+	// Repeats still being counted go out now: none is lost.
+	a.folder.Flush()
 	for _, w := range a.writers() {
 		if ferr := w.Flush(); ferr != nil && err == nil {
 			err = fmt.Errorf("flush output: %w", ferr)
@@ -399,8 +407,16 @@ func (a *Agent) handle(r sensor.Record) {
 	}
 }
 
+// writeAlert raises an alert: counted, folded with its repeats, written.
+// Safe for concurrent use.
 func (a *Agent) writeAlert(al *event.Alert) {
 	a.alerts.Add(1)
+	a.folder.Add(al)
+}
+
+// sendAlert writes an alert that folding passed on.
+func (a *Agent) sendAlert(al *event.Alert) {
+	a.alertsSent.Add(1)
 	if a.cfg.Alerts != nil {
 		a.noteWrite(a.cfg.Alerts.WriteAlert(al))
 	}

@@ -30,17 +30,20 @@ type Status struct {
 	Events       map[event.Type]uint64 `json:"events"`
 	Handled      uint64                `json:"handled"`
 	Alerts       uint64                `json:"alerts"`
-	Dropped      uint64                `json:"ring_buffer_dropped"`
-	DecodeErrors uint64                `json:"decode_errors"`
-	LastError    string                `json:"last_decode_error,omitempty"`
-	Truncated    uint64                `json:"paths_truncated"`
-	RingBytes    uint32                `json:"ring_buffer_bytes"`
-	RingPending  int                   `json:"ring_buffer_pending"`
-	WriteErrors  uint64                `json:"output_errors"`
-	Processes    proctree.Stats        `json:"processes"`
-	Containers   int                   `json:"containers_cached"`
-	RSSBytes     uint64                `json:"rss_bytes"`
-	PolicyError  string                `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
+	// AlertsWritten counts alerts after folding: a folded run of repeats
+	// is one alert with its count.
+	AlertsWritten uint64         `json:"alerts_written"`
+	Dropped       uint64         `json:"ring_buffer_dropped"`
+	DecodeErrors  uint64         `json:"decode_errors"`
+	LastError     string         `json:"last_decode_error,omitempty"`
+	Truncated     uint64         `json:"paths_truncated"`
+	RingBytes     uint32         `json:"ring_buffer_bytes"`
+	RingPending   int            `json:"ring_buffer_pending"`
+	WriteErrors   uint64         `json:"output_errors"`
+	Processes     proctree.Stats `json:"processes"`
+	Containers    int            `json:"containers_cached"`
+	RSSBytes      uint64         `json:"rss_bytes"`
+	PolicyError   string         `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
 	// CreationsJudged counts the containers the OCI hook asked about.
 	CreationsJudged uint64 `json:"creations_judged"`
 	// Drift is Drift Prevention's enforcement: its mechanisms, strongest
@@ -79,27 +82,28 @@ type Explanation struct {
 func (a *Agent) Status() Status {
 	st := a.sensor.Stats()
 	s := Status{
-		Node:         a.cfg.Node,
-		Version:      a.cfg.Version,
-		PID:          os.Getpid(),
-		Started:      a.start,
-		ReadyIn:      a.readyIn.Round(time.Microsecond).String(),
-		Uptime:       time.Since(a.start).Round(time.Second).String(),
-		Kernel:       a.probe,
-		Capabilities: a.probe.Capabilities(),
-		Events:       st.Events,
-		Handled:      a.handled.Load(),
-		Alerts:       a.alerts.Load(),
-		Dropped:      st.Dropped,
-		DecodeErrors: st.DecodeErrors,
-		LastError:    st.LastError,
-		Truncated:    st.PathTruncated,
-		RingBytes:    st.RingBytes,
-		RingPending:  st.RingPending,
-		WriteErrors:  a.writeErrors.Load(),
-		Processes:    a.tree.Stats(),
-		Containers:   a.containers.Len(),
-		RSSBytes:     rss(),
+		Node:          a.cfg.Node,
+		Version:       a.cfg.Version,
+		PID:           os.Getpid(),
+		Started:       a.start,
+		ReadyIn:       a.readyIn.Round(time.Microsecond).String(),
+		Uptime:        time.Since(a.start).Round(time.Second).String(),
+		Kernel:        a.probe,
+		Capabilities:  a.probe.Capabilities(),
+		Events:        st.Events,
+		Handled:       a.handled.Load(),
+		Alerts:        a.alerts.Load(),
+		AlertsWritten: a.alertsSent.Load(),
+		Dropped:       st.Dropped,
+		DecodeErrors:  st.DecodeErrors,
+		LastError:     st.LastError,
+		Truncated:     st.PathTruncated,
+		RingBytes:     st.RingBytes,
+		RingPending:   st.RingPending,
+		WriteErrors:   a.writeErrors.Load(),
+		Processes:     a.tree.Stats(),
+		Containers:    a.containers.Len(),
+		RSSBytes:      rss(),
 
 		CreationsJudged: a.hookJudged.Load(),
 	}
@@ -199,7 +203,8 @@ func (a *Agent) metrics() []byte {
 		fmt.Fprintf(&b, "%s %v\n", name, v)
 	}
 	one("mamori_events_handled_total", "counter", "Events that went through the pipeline.", s.Handled)
-	one("mamori_alerts_total", "counter", "Alerts raised by rules.", s.Alerts)
+	one("mamori_alerts_total", "counter", "Alerts raised by rules and policies.", s.Alerts)
+	one("mamori_alerts_written_total", "counter", "Alerts written after folding repeats into one with their count.", s.AlertsWritten)
 	one("mamori_ringbuf_dropped_total", "counter", "Events lost in the kernel because the ring buffer was full.", s.Dropped)
 	one("mamori_decode_errors_total", "counter", "Ring-buffer records that did not decode (lost events).", s.DecodeErrors)
 	one("mamori_paths_truncated_total", "counter", "Paths or strings cut short in the kernel.", s.Truncated)

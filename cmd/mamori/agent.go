@@ -67,6 +67,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		"before their entrypoint runs (install the hook with `mamori oci-hook install`); empty to turn off")
 	imageDB := fs.String("image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
 		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
+	foldWindow := fs.Duration("alert-fold-window", detect.DefaultFoldWindow, "fold identical alerts (same rule or control, container, executable, action) raised within this window\n"+
+		"into one with their exact count and first/last time; the first is written at once; 0 writes every alert")
 	fs.Var(&hostGroups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
 	ct := addCloudtrailFlags(fs)
 	ka := addK8sAuditFlags(fs)
@@ -115,6 +117,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usageError{"--log-level: " + err.Error()}
 	}
+	if *foldWindow < 0 {
+		return usageError{"--alert-fold-window: must be 0 (off) or a positive duration such as 10s"}
+	}
 	if *ancestors < 0 || *ancestors > 64 {
 		return usageError{"--ancestors: must be 0 to 64"}
 	}
@@ -132,6 +137,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		Version:         version,
 		HookSocket:      *hookSocket,
 		HostGroups:      hostGroups,
+		FoldWindow:      *foldWindow,
 	}
 	if len(prefixes) > 0 {
 		cfg.SensitivePrefixes = prefixes

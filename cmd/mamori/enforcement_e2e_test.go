@@ -88,11 +88,13 @@ func dropAndRun(t *testing.T, c *podmantest.Container, n int) bool {
 	return ran
 }
 
+// blockedAlerts counts the blocked alerts of control in container name,
+// a folded alert for as many as it stands for.
 func blockedAlerts(alerts []event.Alert, name, control string) int {
 	n := 0
 	for _, al := range alerts {
 		if al.Container != nil && al.Container.Name == name && al.Control == control && al.Action == event.Blocked {
-			n++
+			n += max(al.Count, 1)
 		}
 	}
 	return n
@@ -315,4 +317,53 @@ func TestEnforcementNotInPlaceAlert(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d Enforcement Not In Place alerts, want exactly 1", n)
 	}
+}
+
+// TestAlertFolding: a container loops on a blocklisted program. Every
+// refusal is counted, but the alerts are folded: the first is written at
+// once, the rest as one alert per window with their exact count, and the
+// counts add up to the refusals.
+func TestAlertFolding(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("looping", "")), 0o644)
+	c := podmantest.Run(t, podmantest.Label("app", "looping"), podmantest.Args("--network", "none"))
+	podmantest.Exec(t, c, "sh", "-c", "mkdir -p /opt/listed && cp /bin/busybox /opt/listed/true")
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir, "--alert-fold-window", "1s")
+	waitContainer(t, a.addr, c.Name, agent.Protected)
+	start := time.Now()
+	out, _ := exec.Command("podman", "exec", c.ID, "sh", "-c",
+		`i=0; while [ $i -lt 1000 ]; do i=$((i+1)); /opt/listed/true 2>/dev/null && echo RAN || echo NO; done`).CombinedOutput()
+	took := time.Since(start)
+	refused := strings.Count(string(out), "NO")
+	if refused != 1000 {
+		t.Fatalf("%d of 1000 blocklisted execs refused: %s", refused, out)
+	}
+	alerts := a.stop(t)
+	var lines, total int
+	var first *event.Alert
+	for i := range alerts {
+		al := &alerts[i]
+		if al.Container == nil || al.Container.Name != c.Name || al.Control != "executableBlocklist" {
+			continue
+		}
+		lines++
+		total += max(al.Count, 1)
+		if first == nil {
+			first = al
+		}
+		if al.Count > 1 && (al.FirstTime.IsZero() || al.LastTime.Before(al.FirstTime) || !strings.Contains(al.Output, "×")) {
+			t.Errorf("folded alert without its times or count in the output: %+v", al)
+		}
+	}
+	if total != refused {
+		t.Errorf("folded alerts count %d refusals, the loop saw %d", total, refused)
+	}
+	if max := int(took/time.Second) + 3; lines > max {
+		t.Errorf("%d alert lines for %d refusals in %v: want at most %d (one per 1s window, plus the first)", lines, refused, took.Round(time.Millisecond), max)
+	}
+	if first == nil || first.Count > 1 {
+		t.Errorf("the first alert must be written alone, at once: %+v", first)
+	}
+	t.Logf("%d refusals in %v: %d alert lines", refused, took.Round(time.Millisecond), lines)
 }
