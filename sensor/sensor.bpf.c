@@ -17,6 +17,14 @@
 // Every record is a fixed header, a fixed body for its kind, then a list of
 // tagged, length-prefixed fields (TLV). The Go decoder in record.go is the
 // only reader of this format; keep the two in step.
+//
+// All records share one ring buffer, so that they reach user space in the
+// order they were made (an exec before the opens of the new program, the
+// opens before the exit). Its last `reserve` bytes are kept for lifecycle
+// records: a syscall record that would reach into them is turned away, so
+// that a storm of file events cannot take the room that exec, fork and
+// exit need. Every record lost is counted by type and cause,
+// and the boot time of the first and last loss is kept for user space.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -191,15 +199,38 @@ struct path_key {
 /* Per-CPU counters that user space reads for health. */
 enum counter {
 	C_SUBMITTED = 0,
-	C_DROPPED = 1,      /* ring buffer full */
+	C_DROPPED = 1,      /* every record lost, whatever the cause */
 	C_STASH_MISS = 2,   /* sys_exit whose stash belongs to another call */
 	C_PATH_TRUNC = 3,
 	C_MAX = 4,
 };
 
+/* Lost records are counted per slot: the record's kind for lifecycle
+ * records, SLOT_SYSCALL + the spec's code for syscall records. */
+#define SLOT_SYSCALL 8
+#define DROP_SLOTS 256
+
+struct drops {
+	__u64 ring_full; /* the ring buffer had no room */
+	__u64 reserve;   /* a syscall record turned away to keep the reserve free */
+};
+
+/* When records were lost, in CLOCK_BOOTTIME ns: first is reset by the first
+ * loss after user space last looked (blind_seen). */
+struct blind_window {
+	__u64 first;
+	__u64 last;
+};
+
 /* Set by the loader before load. */
 volatile const __u32 self_tgid = 0;
 volatile const __u32 wakeup_bytes = 256 * 1024;
+/* Pending bytes past which syscall records are turned away: the ring's size
+ * less the lifecycle reserve. */
+volatile const __u64 syscall_room = ~0ULL;
+
+/* Written by user space each time it looks at the blind window. */
+volatile __u64 blind_seen = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -242,6 +273,20 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct drops);
+} dropped SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct blind_window);
+} blind SEC(".maps");
 
 /* Per-CPU room to build a record in. Records are built here and copied into
  * the ring buffer, since their size is known only at the end. A per-CPU
@@ -515,16 +560,49 @@ static __always_inline __u32 put_sock(struct scratch *s, __u32 off, struct task_
 	return val + sizeof(struct sock_info);
 }
 
-static __always_inline void submit(struct scratch *s, __u32 size)
+/* lost counts a record that never reached the ring buffer, and notes when. */
+static __always_inline void lost(__u32 slot, int reserve)
+{
+	count(C_DROPPED);
+	if (slot >= DROP_SLOTS)
+		slot = 0;
+	struct drops *d = bpf_map_lookup_elem(&dropped, &slot);
+	if (d) {
+		if (reserve)
+			d->reserve++;
+		else
+			d->ring_full++;
+	}
+	__u32 zero = 0;
+	struct blind_window *b = bpf_map_lookup_elem(&blind, &zero);
+	if (b) {
+		__u64 now = bpf_ktime_get_boot_ns();
+		if (b->first <= blind_seen)
+			b->first = now;
+		b->last = now;
+	}
+}
+
+/* submit copies the record built in s into the ring buffer. room bounds the
+ * pending bytes the record may add to: ~0 for lifecycle records, which may
+ * use the whole ring, syscall_room for the others. */
+static __always_inline void submit(struct scratch *s, __u32 size, __u32 slot, __u64 room)
 {
 	struct header *h = (void *)s->buf;
 	size &= SCRATCH_SIZE - 1;
 	h->size = size;
+	/* What the record takes in the ring: an 8-byte header, 8-byte aligned. */
+	__u64 need = (size + 8 + 7) & ~7ULL;
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (pending + need > room) {
+		lost(slot, 1);
+		return;
+	}
 	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes)
+	if (pending + need >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, s->buf, size, flags) < 0)
-		count(C_DROPPED);
+		lost(slot, 0);
 	else
 		count(C_SUBMITTED);
 }
@@ -637,7 +715,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	set_tlv_len(s, val, val + r - 1);
 	off = val + r - 1;
 
-	submit(s, off);
+	submit(s, off, K_EXEC, ~0ULL);
 	return 0;
 }
 
@@ -660,7 +738,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	b->child_pid = BPF_CORE_READ(child, tgid);
 	b->child_tid = BPF_CORE_READ(child, pid);
 	b->child_start_boottime = BPF_CORE_READ(child, start_boottime);
-	submit(s, sizeof(struct header) + sizeof(struct fork_body));
+	submit(s, sizeof(struct header) + sizeof(struct fork_body), K_FORK, ~0ULL);
 	return 0;
 }
 
@@ -686,7 +764,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		code = BPF_CORE_READ(task, signal, group_exit_code);
 	b->code = code;
 	b->pad = 0;
-	submit(s, sizeof(struct header) + sizeof(struct exit_body));
+	submit(s, sizeof(struct header) + sizeof(struct exit_body), K_EXIT, ~0ULL);
 	return 0;
 }
 
@@ -844,7 +922,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (spec->filter == F_DUP && off == before)
 		goto out;
 
-	submit(s, off);
+	submit(s, off, SLOT_SYSCALL + spec->code, syscall_room);
 out:
 	bpf_map_delete_elem(&stashes, &pid_tgid);
 	return 0;

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,13 @@ type Config struct {
 	SensitivePrefixes []string
 	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 4 MiB.
 	RingBufferBytes uint32
+	// LifecycleReserveBytes is the part of the ring buffer that only
+	// lifecycle records (exec, fork, exit) may fill: a
+	// syscall record that would reach into it is dropped, and counted, so
+	// that a storm of file or network events cannot crowd out what the
+	// process tree, enforcement and forensics need. 0 means an eighth of
+	// the ring, at least 64 KiB and at most half of it.
+	LifecycleReserveBytes uint32
 	// PollInterval bounds how long a record may wait in the ring buffer
 	// before user space reads it; 0 means 20 ms.
 	PollInterval time.Duration
@@ -61,6 +69,9 @@ type Sensor struct {
 	perType      [64]atomic.Uint64 // indexed like event.Types
 	decodeErrors atomic.Uint64
 	lastErr      atomic.Pointer[string]
+
+	blindMu   sync.Mutex
+	blindSeen uint64 // CLOCK_BOOTTIME ns of the last look at the blind window
 }
 
 // Record is one decoded event with what attribution needs from its header.
@@ -78,6 +89,12 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	}
 	if cfg.RingBufferBytes&(cfg.RingBufferBytes-1) != 0 || cfg.RingBufferBytes < 4096 {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least 4096 bytes", cfg.RingBufferBytes)
+	}
+	if cfg.LifecycleReserveBytes == 0 {
+		cfg.LifecycleReserveBytes = defaultReserve(cfg.RingBufferBytes)
+	}
+	if cfg.LifecycleReserveBytes >= cfg.RingBufferBytes {
+		return nil, fmt.Errorf("lifecycle reserve of %d bytes: must be smaller than the ring buffer (%d bytes)", cfg.LifecycleReserveBytes, cfg.RingBufferBytes)
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 20 * time.Millisecond
@@ -98,8 +115,16 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
 	}
 	spec.Maps[sensorMapEvents].MaxEntries = cfg.RingBufferBytes
-	if err := spec.Variables[sensorVarSelfTgid].Set(uint32(os.Getpid())); err != nil {
-		return nil, err
+	room := cfg.RingBufferBytes - cfg.LifecycleReserveBytes
+	for name, v := range map[string]any{
+		sensorVarSelfTgid:    uint32(os.Getpid()),
+		sensorVarSyscallRoom: uint64(room),
+		// Wake the reader well before syscall records meet the reserve.
+		sensorVarWakeupBytes: min(uint32(256<<10), room/2),
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
 	}
 	s := &Sensor{cfg: cfg, log: log}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
@@ -253,19 +278,25 @@ func (s *Sensor) Close() error {
 
 // Stats are the sensor's health counters.
 type Stats struct {
-	Events        map[event.Type]uint64 // records decoded, per type
-	DecodeErrors  uint64
-	LastError     string
-	Submitted     uint64 // records the kernel side wrote
-	Dropped       uint64 // records lost because the ring buffer was full
-	PathTruncated uint64 // paths or strings cut short for lack of room
+	Events       map[event.Type]uint64 // records decoded, per type
+	DecodeErrors uint64
+	LastError    string
+	Submitted    uint64 // records the kernel side wrote
+	Dropped      uint64 // records lost in the kernel, whatever the cause
+	// DroppedByType splits Dropped by event type and cause; types that
+	// lost nothing are left out.
+	DroppedByType map[event.Type]Drops
+	LastDrop      time.Time // when the kernel last lost a record; zero for never
+	PathTruncated uint64    // paths or strings cut short for lack of room
 	RingBytes     uint32
-	RingPending   int // bytes waiting to be read
+	ReserveBytes  uint32 // the part of the ring kept for lifecycle records
+	RingPending   int    // bytes waiting to be read
 }
 
 // Stats returns the current counters.
 func (s *Sensor) Stats() Stats {
-	st := Stats{Events: make(map[event.Type]uint64, len(event.Types)), RingBytes: s.cfg.RingBufferBytes}
+	st := Stats{Events: make(map[event.Type]uint64, len(event.Types)), RingBytes: s.cfg.RingBufferBytes,
+		ReserveBytes: s.cfg.LifecycleReserveBytes}
 	for i, t := range event.Types {
 		st.Events[t] = s.perType[i].Load()
 	}
@@ -287,6 +318,8 @@ func (s *Sensor) Stats() Stats {
 	st.Submitted = sum(0)
 	st.Dropped = sum(1)
 	st.PathTruncated = sum(3)
+	st.DroppedByType = s.dropsByType()
+	st.LastDrop = s.lastDrop()
 	if s.reader != nil {
 		st.RingPending = s.reader.AvailableBytes()
 	}

@@ -13,6 +13,18 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type sensorBlindWindow struct {
+	_     structs.HostLayout
+	First uint64
+	Last  uint64
+}
+
+type sensorDrops struct {
+	_        structs.HostLayout
+	RingFull uint64
+	Reserve  uint64
+}
+
 type sensorExecBody struct {
 	_              structs.HostLayout
 	StartBoottime  uint64
@@ -132,7 +144,9 @@ type sensorWalk struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	sensorMapBlind             = "blind"
 	sensorMapCounters          = "counters"
+	sensorMapDropped           = "dropped"
 	sensorMapEvents            = "events"
 	sensorMapKinds             = "kinds"
 	sensorMapScratches         = "scratches"
@@ -145,7 +159,9 @@ const (
 	sensorProgHandleFork       = "handle_fork"
 	sensorProgSysEnter         = "sys_enter"
 	sensorProgSysExit          = "sys_exit"
+	sensorVarBlindSeen         = "blind_seen"
 	sensorVarSelfTgid          = "self_tgid"
+	sensorVarSyscallRoom       = "syscall_room"
 	sensorVarUnusedExecBody    = "unused_exec_body"
 	sensorVarUnusedExitBody    = "unused_exit_body"
 	sensorVarUnusedForkBody    = "unused_fork_body"
@@ -208,7 +224,9 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
+	Blind     *ebpf.MapSpec `ebpf:"blind"`
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
+	Dropped   *ebpf.MapSpec `ebpf:"dropped"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
 	Kinds     *ebpf.MapSpec `ebpf:"kinds"`
 	Scratches *ebpf.MapSpec `ebpf:"scratches"`
@@ -222,7 +240,9 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
+	BlindSeen         *ebpf.VariableSpec `ebpf:"blind_seen"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SyscallRoom       *ebpf.VariableSpec `ebpf:"syscall_room"`
 	UnusedExecBody    *ebpf.VariableSpec `ebpf:"unused_exec_body"`
 	UnusedExitBody    *ebpf.VariableSpec `ebpf:"unused_exit_body"`
 	UnusedForkBody    *ebpf.VariableSpec `ebpf:"unused_fork_body"`
@@ -252,7 +272,9 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
+	Blind     *ebpf.Map `ebpf:"blind"`
 	Counters  *ebpf.Map `ebpf:"counters"`
+	Dropped   *ebpf.Map `ebpf:"dropped"`
 	Events    *ebpf.Map `ebpf:"events"`
 	Kinds     *ebpf.Map `ebpf:"kinds"`
 	Scratches *ebpf.Map `ebpf:"scratches"`
@@ -264,7 +286,9 @@ type sensorMaps struct {
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
+		m.Blind,
 		m.Counters,
+		m.Dropped,
 		m.Events,
 		m.Kinds,
 		m.Scratches,
@@ -279,7 +303,9 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
+	BlindSeen         *ebpf.Variable `ebpf:"blind_seen"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	SyscallRoom       *ebpf.Variable `ebpf:"syscall_room"`
 	UnusedExecBody    *ebpf.Variable `ebpf:"unused_exec_body"`
 	UnusedExitBody    *ebpf.Variable `ebpf:"unused_exit_body"`
 	UnusedForkBody    *ebpf.Variable `ebpf:"unused_fork_body"`

@@ -1,0 +1,212 @@
+package sensor
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/event"
+)
+
+// helperEnv makes the test binary a helper process instead: the sensor
+// ignores its own process, so a workload it must see runs in another one.
+const helperEnv = "MAMORI_SENSOR_HELPER"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "storm":
+		os.Exit(fileStorm(os.Getenv("STORM_DIR")))
+	case "execs":
+		n, _ := strconv.Atoi(os.Getenv("EXECS"))
+		os.Exit(runTrue(n))
+	default:
+		os.Exit(2)
+	}
+}
+
+// fileStorm creates, writes and unlinks files in dir on two threads until
+// its stdin closes (or a minute has passed, should the test die first).
+func fileStorm(dir string) int {
+	var stop atomic.Bool
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		stop.Store(true)
+	}()
+	deadline := time.Now().Add(time.Minute)
+	done := make(chan struct{})
+	for w := range 2 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			buf := make([]byte, 512)
+			for i := 0; !stop.Load() && (i%1024 != 0 || time.Now().Before(deadline)); i++ {
+				p := filepath.Join(dir, "f"+strconv.Itoa(w)+"-"+strconv.Itoa(i))
+				fd, err := syscall.Open(p, syscall.O_CREAT|syscall.O_WRONLY|syscall.O_TRUNC|syscall.O_CLOEXEC, 0o600)
+				if err != nil {
+					return
+				}
+				syscall.Write(fd, buf)
+				syscall.Close(fd)
+				syscall.Unlink(p)
+			}
+		}()
+	}
+	<-done
+	<-done
+	return 0
+}
+
+// runTrue forks and execs /bin/true n times, one after the other.
+func runTrue(n int) int {
+	attr := &syscall.ProcAttr{Env: []string{"PATH=/usr/bin:/bin"}}
+	for range n {
+		pid, err := syscall.ForkExec("/bin/true", []string{"true"}, attr)
+		if err != nil {
+			return 1
+		}
+		var ws syscall.WaitStatus
+		for {
+			if _, err = syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+				break
+			}
+		}
+		if err != nil || ws.ExitStatus() != 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("loading the sensor needs root")
+	}
+}
+
+func helper(mode string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+mode), env...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// TestExecsSurviveAStorm overflows a small ring buffer, read by a reader
+// that stalls, with a storm of file events while a known parent runs
+// /bin/true 200 times: file events are dropped, and counted per type, but
+// every exec arrives.
+func TestExecsSurviveAStorm(t *testing.T) {
+	needRoot(t)
+	const execs = 200
+	s, err := New(Config{RingBufferBytes: 256 << 10}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	started := time.Now()
+	var parent atomic.Uint32
+	var got, handled atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- s.Run(ctx, func(r Record) {
+			// A reader that falls behind: it stalls every 200 records.
+			if handled.Add(1)%200 == 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			e := r.Event
+			if e.Type == event.Exec && e.Process.PPID == parent.Load() && strings.HasSuffix(e.Process.Exe, "/true") {
+				got.Add(1)
+			}
+		})
+	}()
+
+	storm := helper("storm", "STORM_DIR="+shmDir(t))
+	stop, err := storm.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the storm fill the ring first
+	runs := helper("execs", "EXECS="+strconv.Itoa(execs))
+	if err := runs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	parent.Store(uint32(runs.Process.Pid))
+	runErr := runs.Wait()
+	stop.Close()
+	stormErr := storm.Wait()
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if runErr != nil || stormErr != nil {
+		t.Fatalf("helpers failed: execs %v, storm %v", runErr, stormErr)
+	}
+
+	st := s.Stats()
+	t.Logf("handled %d records, dropped %d: %v", handled.Load(), st.Dropped, st.DroppedByType)
+	if st.Dropped == 0 {
+		t.Fatalf("the storm dropped nothing: the ring buffer was never full, so the test proves nothing")
+	}
+	if n := got.Load(); n != execs {
+		t.Errorf("%d of %d execs arrived", n, execs)
+	}
+	var sum uint64
+	for _, d := range st.DroppedByType {
+		sum += d.Total()
+	}
+	if sum != st.Dropped {
+		t.Errorf("drops by type add up to %d, the total is %d", sum, st.Dropped)
+	}
+	// The sensor sees the whole machine: other work may lose records of
+	// other syscall types too, but no lifecycle record may be lost.
+	for _, typ := range []event.Type{event.Exec, event.Fork, event.Exit} {
+		if d := st.DroppedByType[typ]; d.Total() > 0 {
+			t.Errorf("%d %s records lost", d.Total(), typ)
+		}
+	}
+	for _, typ := range []event.Type{event.Open, event.Unlink} {
+		if st.DroppedByType[typ].Reserve == 0 {
+			t.Errorf("no %s record was turned away to keep the reserve: %+v", typ, st.DroppedByType[typ])
+		}
+	}
+
+	blind, ok, err := s.Blindness()
+	if err != nil || !ok {
+		t.Fatalf("no blind window reported (%v, %v)", ok, err)
+	}
+	if blind.From.Before(started) || blind.To.Before(blind.From) || blind.To.After(time.Now()) {
+		t.Errorf("blind from %v to %v; the test ran from %v", blind.From, blind.To, started)
+	}
+	if _, again, _ := s.Blindness(); again {
+		t.Errorf("a second look reports a blind window although nothing was lost since the first")
+	}
+	if st.LastDrop.Before(blind.To) {
+		t.Errorf("last drop %v, before the blind window's end %v", st.LastDrop, blind.To)
+	}
+}
+
+// shmDir is a directory on tmpfs, so that the storm is not slowed by a disk.
+func shmDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("/dev/shm", "mamori-storm-")
+	if err != nil {
+		dir = t.TempDir()
+	} else {
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	return dir
+}
