@@ -35,6 +35,9 @@ func defaultReserve(size uint32) uint32 {
 // dropSlots lists the slots that can count drops, with their event types.
 func (s *Sensor) dropSlots() map[uint32]event.Type {
 	slots := map[uint32]event.Type{kindExec: event.Exec, kindFork: event.Fork, kindExit: event.Exit}
+	if s.wants(event.CgroupMove) {
+		slots[kindMove] = event.CgroupMove
+	}
 	for i, d := range syscallTable {
 		if s.wants(d.typ) {
 			slots[uint32(slotSyscall+i+1)] = d.typ
@@ -130,7 +133,7 @@ func (s *Sensor) Blindness() (Blindness, bool, error) {
 // ones the reserve keeps room for, which are never turned away for it.
 func Lifecycle(t event.Type) bool {
 	switch t {
-	case event.Exec, event.Fork, event.Exit:
+	case event.Exec, event.Fork, event.Exit, event.CgroupMove:
 		return true
 	}
 	return false

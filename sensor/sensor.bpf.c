@@ -5,7 +5,8 @@
 // mamori's runtime sensor: process, file, network and privilege events from
 // tracepoints that load on kernels without BPF LSM, fentry or kprobes.
 //
-// Process lifecycle comes from tp_btf/sched_process_{exec,fork,exit}.
+// Process lifecycle comes from tp_btf/sched_process_{exec,fork,exit}, and
+// moves between cgroups from tp_btf/cgroup_attach_task.
 // Everything else comes from one pair of tp_btf/sys_enter and sys_exit
 // programs driven by the `syscalls` map: user space writes, for each syscall
 // number it wants, a spec saying which arguments are paths, fds or socket
@@ -22,8 +23,8 @@
 // order they were made (an exec before the opens of the new program, the
 // opens before the exit). Its last `reserve` bytes are kept for lifecycle
 // records: a syscall record that would reach into them is turned away, so
-// that a storm of file events cannot take the room that exec, fork and
-// exit need. Every record lost is counted by type and cause,
+// that a storm of file events cannot take the room that exec, fork, exit
+// and cgroup moves need. Every record lost is counted by type and cause,
 // and the boot time of the first and last loss is kept for user space.
 
 #include "vmlinux.h"
@@ -73,6 +74,7 @@ enum kind {
 	K_FORK = 2,
 	K_EXIT = 3,
 	K_SYSCALL = 4,
+	K_CGROUP_MOVE = 5,
 };
 
 /* TLV tags. Tags 0x10+i, 0x20+i and 0x30+i carry argument i. */
@@ -85,6 +87,7 @@ enum tag {
 	T_SOCKADDR = 6, /* syscall: the user's sockaddr, raw */
 	T_BLOB = 7,     /* syscall: a fixed-size user struct (open_how, cap data) */
 	T_SOCK = 8,     /* syscall: struct sock_info of the socket involved */
+	T_CGROUP = 9,   /* cgroup move: path of the destination below the v2 root */
 	T_STR = 0x10,   /* + i: user string in argument i */
 	T_FDPATH = 0x20,/* + i: path of the fd in argument i */
 	T_DIR = 0x30,   /* + i: directory that relative string i is resolved in */
@@ -127,8 +130,8 @@ struct header {
 	__u32 ppid;
 	__u32 uid, gid, euid, egid;
 	__u32 loginuid;
-	__u32 mntns;
-	__u32 pidns;
+	__u32 mntns;     /* mount namespace inode number */
+	__u32 pidns;     /* pid namespace inode number (the task's own, as /proc/PID/ns/pid) */
 	__u32 size;      /* whole record, header included */
 	char comm[TASK_COMM_LEN];
 	__u32 vpid;      /* the process's pid in its own pid namespace */
@@ -164,6 +167,18 @@ struct fork_body {
 struct exit_body {
 	__s32 code;       /* raw wait status: code<<8 | signal */
 	__u32 pad;
+};
+
+#define MOVE_THREADGROUP (1 << 0)
+
+struct cgroup_move_body {
+	__u64 cgroup_id;  /* the destination's cgroup v2 id (its kernfs node id) */
+	__u32 pid;        /* the moved process (tgid) */
+	__u32 tid;        /* the moved thread */
+	__u32 vpid;       /* the moved process in its own pid namespace */
+	__u32 pidns;      /* its pid and mount namespaces */
+	__u32 mntns;
+	__u32 flags;
 };
 
 struct syscall_body {
@@ -352,11 +367,13 @@ static __always_inline void fill_header(struct header *h, __u32 kind, struct tas
 	h->egid = BPF_CORE_READ(cred, egid.val);
 	h->loginuid = BPF_CORE_READ(task, loginuid.val);
 	h->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-	h->pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
 	bpf_get_current_comm(&h->comm, sizeof(h->comm));
 	struct pid *tp = BPF_CORE_READ(task, group_leader, thread_pid);
 	unsigned int level = BPF_CORE_READ(tp, level);
 	h->vpid = BPF_CORE_READ(tp, numbers[level & 31].nr);
+	/* The namespace the task's pid lives in, not nsproxy's
+	 * pid_ns_for_children, which unshare(CLONE_NEWPID) changes at once. */
+	h->pidns = BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
 	h->pad = 0;
 }
 
@@ -768,6 +785,48 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	return 0;
 }
 
+/* The v2 hierarchy's id. cgroup ids in headers (bpf_get_current_cgroup_id)
+ * are ids in this hierarchy; on a hybrid system a process is also moved in
+ * each v1 hierarchy, which this sensor leaves out. */
+#define DEFAULT_HIERARCHY 0
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(handle_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	if (!kind_on(K_CGROUP_MOVE))
+		return 0;
+	if (BPF_CORE_READ(dst, root, hierarchy_id) != DEFAULT_HIERARCHY)
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct header *h = (void *)s->buf;
+	/* The header describes the writer; the body the task it moved. */
+	fill_header(h, K_CGROUP_MOVE, (void *)bpf_get_current_task_btf());
+	if (h->pid == self_tgid)
+		return 0;
+	struct cgroup_move_body *b = (void *)&s->buf[sizeof(struct header)];
+	b->cgroup_id = BPF_CORE_READ(dst, kn, id);
+	b->pid = BPF_CORE_READ(task, tgid);
+	b->tid = BPF_CORE_READ(task, pid);
+	struct pid *tp = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(tp, level);
+	b->vpid = BPF_CORE_READ(tp, numbers[level & 31].nr);
+	b->pidns = BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
+	b->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	b->flags = threadgroup ? MOVE_THREADGROUP : 0;
+
+	__u32 off = sizeof(struct header) + sizeof(struct cgroup_move_body);
+	__u32 val = put_tlv_head(s, off, T_CGROUP, 0);
+	long r = bpf_probe_read_kernel_str(&s->buf[at(val)], MAX_STR, path);
+	if (r < 1)
+		r = 1;
+	set_tlv_len(s, val, val + r - 1);
+	submit(s, val + r - 1, K_CGROUP_MOVE, ~0ULL);
+	return 0;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -933,5 +992,6 @@ const struct header *unused_header __attribute__((unused));
 const struct exec_body *unused_exec_body __attribute__((unused));
 const struct fork_body *unused_fork_body __attribute__((unused));
 const struct exit_body *unused_exit_body __attribute__((unused));
+const struct cgroup_move_body *unused_cgroup_move_body __attribute__((unused));
 const struct syscall_body *unused_syscall_body __attribute__((unused));
 const struct sock_info *unused_sock_info __attribute__((unused));

@@ -38,14 +38,15 @@ type Config struct {
 	// Node names the machine in every event.
 	Node string
 	// Events lists the event types to capture; empty means all. Exec, fork
-	// and exit are always captured, since the process tree needs them.
+	// and exit are always captured, since the process tree needs them;
+	// cgroup_move is captured when Events is empty or names it.
 	Events []event.Type
 	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil.
 	SensitivePrefixes []string
 	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 4 MiB.
 	RingBufferBytes uint32
 	// LifecycleReserveBytes is the part of the ring buffer that only
-	// lifecycle records (exec, fork, exit) may fill: a
+	// lifecycle records (exec, fork, exit, cgroup_move) may fill: a
 	// syscall record that would reach into it is dropped, and counted, so
 	// that a storm of file or network events cannot crowd out what the
 	// process tree, enforcement and forensics need. 0 means an eighth of
@@ -169,7 +170,11 @@ func (s *Sensor) wants(t event.Type) bool {
 // configure writes the syscall specs, lifecycle switches and sensitive
 // prefixes into the kernel's maps.
 func (s *Sensor) configure() error {
-	for _, k := range []uint32{kindExec, kindFork, kindExit} {
+	kinds := []uint32{kindExec, kindFork, kindExit}
+	if s.wants(event.CgroupMove) {
+		kinds = append(kinds, kindMove)
+	}
+	for _, k := range kinds {
 		if err := s.objs.Kinds.Put(k, uint32(1)); err != nil {
 			return fmt.Errorf("enable record kind %d: %w", k, err)
 		}
@@ -200,6 +205,9 @@ func (s *Sensor) configure() error {
 
 func (s *Sensor) attach() error {
 	progs := []*ebpf.Program{s.objs.HandleExec, s.objs.HandleFork, s.objs.HandleExit}
+	if s.wants(event.CgroupMove) {
+		progs = append(progs, s.objs.HandleCgroupAttach)
+	}
 	if s.capturesSyscalls() {
 		// Raw syscall tracepoints run on every system call of the node:
 		// attach them only when some call is wanted.

@@ -2,11 +2,13 @@ package sensor
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mamori-dev/mamori/container"
 	"github.com/mamori-dev/mamori/event"
+	"golang.org/x/sys/unix"
 )
 
 // helperEnv makes the test binary a helper process instead: the sensor
@@ -174,7 +178,7 @@ func TestExecsSurviveAStorm(t *testing.T) {
 	}
 	// The sensor sees the whole machine: other work may lose records of
 	// other syscall types too, but no lifecycle record may be lost.
-	for _, typ := range []event.Type{event.Exec, event.Fork, event.Exit} {
+	for _, typ := range []event.Type{event.Exec, event.Fork, event.Exit, event.CgroupMove} {
 		if d := st.DroppedByType[typ]; d.Total() > 0 {
 			t.Errorf("%d %s records lost", d.Total(), typ)
 		}
@@ -209,4 +213,146 @@ func shmDir(t *testing.T) string {
 		t.Cleanup(func() { os.RemoveAll(dir) })
 	}
 	return dir
+}
+
+// watch runs s until the test ends and sends a copy of every event that
+// keep accepts.
+func watch(t *testing.T, s *Sensor, keep func(*event.Event) bool) <-chan event.Event {
+	ch := make(chan event.Event, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		ran <- s.Run(ctx, func(r Record) {
+			if keep(r.Event) {
+				e := *r.Event
+				e.Process.Args = slices.Clone(e.Process.Args)
+				select {
+				case ch <- e:
+				default:
+				}
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	})
+	return ch
+}
+
+func next(t *testing.T, ch <-chan event.Event, what string) event.Event {
+	t.Helper()
+	select {
+	case e := <-ch:
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s event within 10s", what)
+	}
+	panic("unreachable")
+}
+
+// nsInode is the inode number of /proc/pid/ns/name: the namespace's id.
+func nsInode(t *testing.T, pid int, name string) uint32 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/%s", pid, name), &st); err != nil {
+		t.Fatal(err)
+	}
+	return uint32(st.Ino)
+}
+
+// TestCgroupMove moves a shell into a new cgroup v2 child by writing its
+// own pid into cgroup.procs, then has it exec sleep: the move names the
+// destination by id and path, and both records carry the process's
+// namespaces as /proc shows them.
+func TestCgroupMove(t *testing.T) {
+	needRoot(t)
+	root, err := container.FindCgroup2Mount("/proc/self/mountinfo")
+	if err != nil {
+		t.Skip(err)
+	}
+	dir, err := os.MkdirTemp(root, "mamori-sensor-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir) }) // after the child is gone: see below
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := New(Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() }) // after watch's clean-up, which stops Run
+	var child atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		pid := uint32(child.Load())
+		return e.Type == event.CgroupMove && e.Cgroup.ID == st.Ino ||
+			e.Type == event.Exec && e.Process.PID == pid && strings.HasSuffix(e.Process.Exe, "/sleep")
+	})
+
+	sh := exec.Command("/bin/sh", "-c", `echo $$ > "$1/cgroup.procs" && exec sleep 30`, "sh", dir)
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child.Store(int64(sh.Process.Pid))
+	defer func() { sh.Process.Kill(); sh.Wait() }()
+	pid := sh.Process.Pid
+
+	move := next(t, events, "cgroup_move")
+	exe := next(t, events, "exec")
+	if move.Type != event.CgroupMove {
+		move, exe = exe, move
+	}
+	pidNS, mntNS := nsInode(t, pid, "pid"), nsInode(t, pid, "mnt")
+	c := move.Cgroup
+	if c.PID != uint32(pid) || c.Path != "/"+filepath.Base(dir) || c.PidNS != pidNS || c.MntNS != mntNS {
+		t.Errorf("cgroup_move %+v; want pid %d, path /%s, pid_ns %d, mnt_ns %d", c, pid, filepath.Base(dir), pidNS, mntNS)
+	}
+	if move.Process.PID != uint32(pid) || move.Process.PidNS != pidNS || move.Process.MntNS != mntNS {
+		t.Errorf("cgroup_move by %+v; want the shell %d itself", move.Process, pid)
+	}
+	if p := exe.Process; p.PidNS != pidNS || p.MntNS != mntNS {
+		t.Errorf("exec: pid_ns %d mnt_ns %d, want %d %d", p.PidNS, p.MntNS, pidNS, mntNS)
+	}
+}
+
+// TestExecNamespaces checks pid_ns on a process that unshared its pid
+// namespace without forking: its children go to the new namespace, but it
+// stays where it was, and /proc/PID/ns/pid says so.
+func TestExecNamespaces(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip(err)
+	}
+	s, err := New(Config{Events: []event.Type{event.Exec}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var child atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		return e.Type == event.Exec && e.Process.PID == uint32(child.Load()) && strings.HasSuffix(e.Process.Exe, "/sleep")
+	})
+	cmd := exec.Command("unshare", "--pid", "--mount", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child.Store(int64(cmd.Process.Pid))
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	e := next(t, events, "exec")
+	pid := cmd.Process.Pid
+	pidNS, mntNS := nsInode(t, pid, "pid"), nsInode(t, pid, "mnt")
+	if mntNS == nsInode(t, os.Getpid(), "mnt") {
+		t.Fatalf("unshare --mount left the mount namespace as it was")
+	}
+	// pid_for_children names a namespace with no process yet, which /proc
+	// does not show (ENOENT): compare with the namespace itself.
+	if e.Process.PidNS != pidNS || e.Process.MntNS != mntNS {
+		t.Errorf("exec: pid_ns %d mnt_ns %d, want %d %d", e.Process.PidNS, e.Process.MntNS, pidNS, mntNS)
+	}
 }

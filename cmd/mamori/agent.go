@@ -268,6 +268,12 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 	}
 	if !events && !typesSet && !needs.All {
 		cfg.EventTypes = needs.Types
+		if len(needs.Types) > 0 {
+			// Moves between cgroups are few and cheap, and a container
+			// escaping its cgroup shows in them: capture them whatever the
+			// rules need.
+			cfg.EventTypes = append(slices.Clone(needs.Types), event.CgroupMove)
+		}
 	}
 	switch {
 	case prefixesSet:
