@@ -144,7 +144,14 @@ func TestExecsSurviveAStorm(t *testing.T) {
 	if err := storm.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let the storm fill the ring first
+	// The execs start once the storm has filled the ring: from then on
+	// every one of them meets a full ring.
+	for deadline := time.Now().Add(20 * time.Second); s.Stats().Dropped == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the storm has not filled the ring in 20 s (%d records handled)", handled.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	runs := helper("execs", "EXECS="+strconv.Itoa(execs))
 	if err := runs.Start(); err != nil {
 		t.Fatal(err)
@@ -277,7 +284,13 @@ func TestCgroupMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove(dir) }) // after the child is gone: see below
+	t.Cleanup(func() {
+		// After the child is gone (deferred below); its exit may take a
+		// moment to leave the cgroup empty.
+		for i := 0; os.Remove(dir) != nil && i < 100; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 	var st unix.Stat_t
 	if err := unix.Stat(dir, &st); err != nil {
 		t.Fatal(err)
