@@ -37,7 +37,8 @@ type options struct {
 	mamori, storm, outDir, addr, fileDir string
 	rings, agentArgs                     []string
 	rounds, files, workers, execs        int
-	execEvery                            time.Duration
+	execEvery, quietWait                 time.Duration
+	quietCPU                             float64
 }
 
 func main() {
@@ -55,6 +56,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 2, "file storm threads")
 	flag.IntVar(&o.execs, "execs", 200, "execs of /bin/true during the storm")
 	flag.DurationVar(&o.execEvery, "exec-every", 10*time.Millisecond, "pause between two execs")
+	flag.Float64Var(&o.quietCPU, "quiet-cpu", 0.5, "before each run, wait until the machine used at most this many CPUs over a second and no other agent's sensor is loaded")
+	flag.DurationVar(&o.quietWait, "quiet-wait", time.Minute, "give up waiting for quiet after this long and run anyway (the run says so)")
 	flag.Parse()
 	o.rings = strings.Split(rings, ",")
 	o.agentArgs = strings.Fields(agentArgs)
@@ -77,8 +80,9 @@ func main() {
 				fatalf("ring %s, round %d: %v", ring, round, err)
 			}
 			json.NewEncoder(raw).Encode(r)
-			logf("ring %-5s round %d: %.0f file ops/s, %d events, %d dropped %v; execs %d of %d arrived; exec records lost %s; %d blind reports",
-				ring, round, r.Storm.OpsPerS, r.Handled, r.Dropped, r.DroppedByType, r.ExecsSeen, r.Storm.Execs, r.execLost(), r.BlindReports)
+			logf("ring %-5s round %d: %.0f file ops/s, %d events, %d dropped %v; execs %d of %d arrived; exec records lost %s; %d blind reports (before: %.2f CPUs busy, %d other sensors, quiet %v)",
+				ring, round, r.Storm.OpsPerS, r.Handled, r.Dropped, r.DroppedByType, r.ExecsSeen, r.Storm.Execs, r.execLost(), r.BlindReports,
+				r.BusyCPU, r.OtherSensors, r.Quiet)
 			runs = append(runs, r)
 		}
 	}
@@ -134,6 +138,12 @@ type run struct {
 	ExecsSeen     int              `json:"execs_seen"` // exec events whose parent is the storm
 	BlindReports  int              `json:"blind_reports"`
 	CatchUpSec    float64          `json:"catch_up_s"`
+	// What the machine was doing just before the run: busy CPUs over a
+	// second, other sensors loaded, and whether that was quiet enough.
+	BusyCPU      float64 `json:"busy_cpu"`
+	OtherSensors int     `json:"other_sensors"`
+	Quiet        bool    `json:"quiet"`
+	Load         string  `json:"loadavg"`
 }
 
 // execLost is the kernel's own count of lost exec records, or "–" when the
@@ -147,6 +157,8 @@ func (r run) execLost() string {
 
 func measure(ctx context.Context, o options, ring string, round int) (run, error) {
 	r := run{Ring: ring, Round: round}
+	r.BusyCPU, r.OtherSensors, r.Quiet = waitQuiet(ctx, o.quietCPU, o.quietWait)
+	r.Load = loadavg()
 	logPath := filepath.Join(o.outDir, "blind-agent.log")
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -334,8 +346,8 @@ func render(o options, runs []run, load0, load1 string) string {
 	fmt.Fprintf(&s, "\n## Storm: what is lost (%s, host %s, kernel %s)\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, strings.TrimSpace(string(kernel)))
 	fmt.Fprintf(&s, "`%s agent --events --format json --ring-buffer-size RING %s`, events piped to the benchmark; storm: %d file operations (open, 512-byte write, close, unlink) on %d threads in %s, while a third thread runs /bin/true %d times, %s apart. Load average before %s, after %s.\n\n",
 		filepath.Base(o.mamori), strings.Join(o.agentArgs, " "), o.files, o.workers, o.fileDir, o.execs, o.execEvery, load0, load1)
-	fmt.Fprintln(&s, "| ring | reserve | round | file ops/s | events handled | dropped | dropped by type (ring full + reserve) | execs arrived | exec records lost | blind reports |")
-	fmt.Fprintln(&s, "|---|--:|--:|--:|--:|--:|---|--:|--:|--:|")
+	fmt.Fprintln(&s, "| ring | reserve | round | file ops/s | events handled | dropped | dropped by type (ring full + reserve) | execs arrived | exec records lost | blind reports | before the run: busy CPUs, other sensors, load |")
+	fmt.Fprintln(&s, "|---|--:|--:|--:|--:|--:|---|--:|--:|--:|---|")
 	for _, r := range runs {
 		byType := "–"
 		if r.ByType {
@@ -352,8 +364,12 @@ func render(o options, runs []run, load0, load1 string) string {
 		if r.ReserveBytes > 0 {
 			reserve = fmt.Sprintf("%dK", r.ReserveBytes>>10)
 		}
-		fmt.Fprintf(&s, "| %s | %s | %d | %.0f | %d | %d | %s | %d of %d | %s | %d |\n", r.Ring, reserve, r.Round, r.Storm.OpsPerS, r.Handled,
-			r.Dropped, byType, r.ExecsSeen, r.Storm.Execs, r.execLost(), r.BlindReports)
+		quiet := ""
+		if !r.Quiet {
+			quiet = " (not quiet)"
+		}
+		fmt.Fprintf(&s, "| %s | %s | %d | %.0f | %d | %d | %s | %d of %d | %s | %d | %.2f, %d, %s%s |\n", r.Ring, reserve, r.Round, r.Storm.OpsPerS, r.Handled,
+			r.Dropped, byType, r.ExecsSeen, r.Storm.Execs, r.execLost(), r.BlindReports, r.BusyCPU, r.OtherSensors, r.Load, quiet)
 	}
 	return s.String()
 }
