@@ -66,6 +66,9 @@ type Config struct {
 	HealthAddr string
 	// RingBufferBytes sizes the ring buffer; 0 means the sensor's default.
 	RingBufferBytes uint32
+	// RingBufferReserve is the part of the ring buffer kept for exec, fork,
+	// exit and cgroup_move records; 0 means the sensor's default.
+	RingBufferReserve uint32
 	// MaxAncestors is how many ancestors each event carries; 0 means the
 	// process tree's default.
 	MaxAncestors int
@@ -111,6 +114,7 @@ type Agent struct {
 	hostNS     runtimehook.HostNamespaces
 	protect    *protection // nil without policies
 	folder     *detect.Folder
+	blind      blindWatch
 
 	procs   int         // processes found by the start-up scan
 	isReady atomic.Bool // announceReady ran
@@ -188,10 +192,11 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	// Load the sensor before scanning /proc, so that a process started in
 	// between is seen by one or the other.
 	a.sensor, err = sensor.New(sensor.Config{
-		Node:              a.cfg.Node,
-		Events:            cfg.EventTypes,
-		SensitivePrefixes: cfg.SensitivePrefixes,
-		RingBufferBytes:   cfg.RingBufferBytes,
+		Node:                  a.cfg.Node,
+		Events:                cfg.EventTypes,
+		SensitivePrefixes:     cfg.SensitivePrefixes,
+		RingBufferBytes:       cfg.RingBufferBytes,
+		LifecycleReserveBytes: cfg.RingBufferReserve,
 	}, log.With("part", "sensor"))
 	if err != nil {
 		a.containers.Close()
@@ -328,8 +333,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, w := range a.writers() {
 		every(bg, &wg, 200*time.Millisecond, func() { w.Flush() })
 	}
+	every(bg, &wg, blindPoll, func() { a.watchBlind(time.Now(), false) })
 
 	err := a.sensor.Run(ctx, a.handle)
+	a.watchBlind(time.Now(), true) // what was lost since the last report
 	if a.cfg.Net != nil {
 		a.cfg.Net.Close()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/probe"
 	"github.com/mamori-dev/mamori/proctree"
+	"github.com/mamori-dev/mamori/sensor"
 )
 
 // Status is the document served at /status and printed by `mamori status`.
@@ -32,18 +33,23 @@ type Status struct {
 	Alerts       uint64                `json:"alerts"`
 	// AlertsWritten counts alerts after folding: a folded run of repeats
 	// is one alert with its count.
-	AlertsWritten uint64         `json:"alerts_written"`
-	Dropped       uint64         `json:"ring_buffer_dropped"`
-	DecodeErrors  uint64         `json:"decode_errors"`
-	LastError     string         `json:"last_decode_error,omitempty"`
-	Truncated     uint64         `json:"paths_truncated"`
-	RingBytes     uint32         `json:"ring_buffer_bytes"`
-	RingPending   int            `json:"ring_buffer_pending"`
-	WriteErrors   uint64         `json:"output_errors"`
-	Processes     proctree.Stats `json:"processes"`
-	Containers    int            `json:"containers_cached"`
-	RSSBytes      uint64         `json:"rss_bytes"`
-	PolicyError   string         `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
+	AlertsWritten uint64 `json:"alerts_written"`
+	Dropped       uint64 `json:"ring_buffer_dropped"`
+	// DroppedByType splits Dropped by event type and cause; types that
+	// lost nothing are left out.
+	DroppedByType map[event.Type]sensor.Drops `json:"ring_buffer_dropped_by_type"`
+	LastDrop      time.Time                   `json:"ring_buffer_last_drop,omitzero"`
+	DecodeErrors  uint64                      `json:"decode_errors"`
+	LastError     string                      `json:"last_decode_error,omitempty"`
+	Truncated     uint64                      `json:"paths_truncated"`
+	RingBytes     uint32                      `json:"ring_buffer_bytes"`
+	ReserveBytes  uint32                      `json:"ring_buffer_reserve_bytes"` // kept for exec, fork, exit, cgroup_move
+	RingPending   int                         `json:"ring_buffer_pending"`
+	WriteErrors   uint64                      `json:"output_errors"`
+	Processes     proctree.Stats              `json:"processes"`
+	Containers    int                         `json:"containers_cached"`
+	RSSBytes      uint64                      `json:"rss_bytes"`
+	PolicyError   string                      `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
 	// CreationsJudged counts the containers the OCI hook asked about.
 	CreationsJudged uint64 `json:"creations_judged"`
 	// Drift is Drift Prevention's enforcement: its mechanisms, strongest
@@ -95,6 +101,9 @@ func (a *Agent) Status() Status {
 		Alerts:        a.alerts.Load(),
 		AlertsWritten: a.alertsSent.Load(),
 		Dropped:       st.Dropped,
+		DroppedByType: st.DroppedByType,
+		LastDrop:      st.LastDrop,
+		ReserveBytes:  st.ReserveBytes,
 		DecodeErrors:  st.DecodeErrors,
 		LastError:     st.LastError,
 		Truncated:     st.PathTruncated,
@@ -205,11 +214,24 @@ func (a *Agent) metrics() []byte {
 	one("mamori_events_handled_total", "counter", "Events that went through the pipeline.", s.Handled)
 	one("mamori_alerts_total", "counter", "Alerts raised by rules and policies.", s.Alerts)
 	one("mamori_alerts_written_total", "counter", "Alerts written after folding repeats into one with their count.", s.AlertsWritten)
-	one("mamori_ringbuf_dropped_total", "counter", "Events lost in the kernel because the ring buffer was full.", s.Dropped)
+	metric("mamori_ringbuf_dropped_total", "counter", "Events lost in the kernel, by type and cause: ring_full (no room in the ring buffer) or reserve (a syscall event turned away to keep room for exec, fork, exit and cgroup_move). Their sum is the status's ring_buffer_dropped.")
+	for _, t := range event.Types {
+		d := s.DroppedByType[t]
+		fmt.Fprintf(&b, "mamori_ringbuf_dropped_total{type=%q,cause=\"ring_full\"} %d\n", t, d.RingFull)
+		if !sensor.Lifecycle(t) {
+			fmt.Fprintf(&b, "mamori_ringbuf_dropped_total{type=%q,cause=\"reserve\"} %d\n", t, d.Reserve)
+		}
+	}
+	last := 0.0
+	if !s.LastDrop.IsZero() {
+		last = float64(s.LastDrop.UnixNano()) / 1e9
+	}
+	one("mamori_ringbuf_last_drop_timestamp_seconds", "gauge", "When the kernel last lost an event (Unix time); 0 for never.", strconv.FormatFloat(last, 'f', 3, 64))
 	one("mamori_decode_errors_total", "counter", "Ring-buffer records that did not decode (lost events).", s.DecodeErrors)
 	one("mamori_paths_truncated_total", "counter", "Paths or strings cut short in the kernel.", s.Truncated)
 	one("mamori_ringbuf_pending_bytes", "gauge", "Bytes waiting in the ring buffer.", s.RingPending)
 	one("mamori_ringbuf_size_bytes", "gauge", "Size of the ring buffer.", s.RingBytes)
+	one("mamori_ringbuf_reserve_bytes", "gauge", "Part of the ring buffer that only exec, fork, exit and cgroup_move events may fill.", s.ReserveBytes)
 	one("mamori_output_errors_total", "counter", "Events that could not be written.", s.WriteErrors)
 	one("mamori_processes_live", "gauge", "Processes in the process tree.", s.Processes.Live)
 	one("mamori_containers_cached", "gauge", "Cgroups with cached container attribution.", s.Containers)

@@ -60,6 +60,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&prefixes, "sensitive-prefix", "report read-only opens under this path prefix (repeatable); replaces the default list")
 	health := fs.String("health-addr", agent.DefaultHealthAddr, "serve /metrics and /status here; empty to turn off")
 	ring := fs.String("ring-buffer-size", "4M", "ring buffer size, a power of two (K, M suffixes); user space maps it twice, so it counts twice in RSS")
+	reserve := fs.String("ring-buffer-reserve", "", "part of the ring buffer that only exec, fork, exit and cgroup_move events may fill (K, M suffixes):\n"+
+		"other events that would reach into it are dropped and counted; default an eighth of the ring, from 64K to half of it")
 	ancestors := fs.Int("ancestors", 8, "ancestors attached to each event")
 	node := fs.String("node", "", "node name in events; default the hostname")
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
@@ -113,6 +115,12 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{"--ring-buffer-size: " + err.Error()}
 	}
+	var reserveBytes uint32
+	if *reserve != "" {
+		if reserveBytes, err = parseBytes(*reserve); err != nil || reserveBytes >= ringBytes {
+			return usageError{fmt.Sprintf("--ring-buffer-reserve: %q: must be a size (such as 512K) below --ring-buffer-size", *reserve)}
+		}
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usageError{"--log-level: " + err.Error()}
@@ -129,15 +137,16 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
 	cfg := agent.Config{
-		Node:            *node,
-		EventTypes:      evTypes,
-		HealthAddr:      *health,
-		RingBufferBytes: ringBytes,
-		MaxAncestors:    *ancestors,
-		Version:         version,
-		HookSocket:      *hookSocket,
-		HostGroups:      hostGroups,
-		FoldWindow:      *foldWindow,
+		Node:              *node,
+		EventTypes:        evTypes,
+		HealthAddr:        *health,
+		RingBufferBytes:   ringBytes,
+		RingBufferReserve: reserveBytes,
+		MaxAncestors:      *ancestors,
+		Version:           version,
+		HookSocket:        *hookSocket,
+		HostGroups:        hostGroups,
+		FoldWindow:        *foldWindow,
 	}
 	if len(prefixes) > 0 {
 		cfg.SensitivePrefixes = prefixes
@@ -290,6 +299,12 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 	}
 	if !events && !typesSet && !needs.All {
 		cfg.EventTypes = needs.Types
+		if len(needs.Types) > 0 {
+			// Moves between cgroups are few and cheap, and a container
+			// escaping its cgroup shows in them: capture them whatever the
+			// rules need.
+			cfg.EventTypes = append(slices.Clone(needs.Types), event.CgroupMove)
+		}
 	}
 	switch {
 	case prefixesSet:
@@ -330,8 +345,20 @@ func typeList() string {
 	return strings.Join(names, ",")
 }
 
-// parseSize reads 4096, 64K or 16M.
+// parseSize reads a ring buffer size: 4096, 64K or 16M, a power of two.
 func parseSize(s string) (uint32, error) {
+	v, err := parseBytes(s)
+	if err != nil {
+		return 0, err
+	}
+	if v < 4096 || v > 1<<30 || v&(v-1) != 0 {
+		return 0, fmt.Errorf("%d bytes: must be a power of two from 4K to 1024M", v)
+	}
+	return v, nil
+}
+
+// parseBytes reads 4096, 64K or 16M.
+func parseBytes(s string) (uint32, error) {
 	mult := uint64(1)
 	switch {
 	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
@@ -344,8 +371,8 @@ func parseSize(s string) (uint32, error) {
 		return 0, fmt.Errorf("%q is not a size such as 16M", s)
 	}
 	v := n * mult
-	if v < 4096 || v > 1<<30 || v&(v-1) != 0 {
-		return 0, fmt.Errorf("%d bytes: must be a power of two from 4K to 1024M", v)
+	if v > 1<<30 {
+		return 0, fmt.Errorf("%d bytes: must be at most 1024M", v)
 	}
 	return uint32(v), nil
 }

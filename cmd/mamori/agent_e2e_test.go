@@ -541,7 +541,7 @@ func TestStatus(t *testing.T) {
 	body := new(strings.Builder)
 	bufio.NewReader(resp.Body).WriteTo(body)
 	resp.Body.Close()
-	for _, want := range []string{`mamori_events_total{type="exec"}`, "mamori_ringbuf_dropped_total 0", `mamori_kernel_mechanism_available{mechanism="bpf_lsm"} 0`} {
+	for _, want := range []string{`mamori_events_total{type="exec"}`, `mamori_ringbuf_dropped_total{type="exec",cause="ring_full"} 0`, `mamori_kernel_mechanism_available{mechanism="bpf_lsm"} 0`} {
 		if !strings.Contains(body.String(), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
 		}

@@ -62,7 +62,10 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "events:   %d handled, %d dropped in the ring buffer, %d lost to decode errors, %d paths truncated\n",
 		st.Handled, st.Dropped, st.DecodeErrors, st.Truncated)
-	fmt.Fprintf(stdout, "ring:     %d of %d bytes pending\n", st.RingPending, st.RingBytes)
+	fmt.Fprintf(stdout, "ring:     %d of %d bytes pending, %d kept for exec, fork, exit and cgroup_move\n", st.RingPending, st.RingBytes, st.ReserveBytes)
+	if !st.LastDrop.IsZero() {
+		fmt.Fprintf(stdout, "blind:    the kernel last lost events at %s\n", st.LastDrop.Local().Format(time.RFC3339Nano))
+	}
 	fmt.Fprintf(stdout, "tracking: %d processes (%d exited kept), %d cgroups attributed, agent RSS %.1f MiB\n",
 		st.Processes.Live, st.Processes.Exited, st.Containers, float64(st.RSSBytes)/(1<<20))
 	if d := st.Drift; d != nil {
@@ -81,15 +84,16 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EVENT\tCOUNT")
+	fmt.Fprintln(tw, "EVENT\tCOUNT\tDROPPED")
 	types := make([]string, 0, len(st.Events))
 	for t := range st.Events {
 		types = append(types, string(t))
 	}
 	sort.Strings(types)
 	for _, t := range types {
-		if n := st.Events[event.Type(t)]; n > 0 {
-			fmt.Fprintf(tw, "%s\t%d\n", t, n)
+		n, lost := st.Events[event.Type(t)], st.DroppedByType[event.Type(t)].Total()
+		if n > 0 || lost > 0 {
+			fmt.Fprintf(tw, "%s\t%d\t%d\n", t, n, lost)
 		}
 	}
 	tw.Flush()
