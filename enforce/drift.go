@@ -308,6 +308,9 @@ func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 	} else if same {
 		return nil, ErrHostMountNS
 	}
+	if t.policy.owner, err = containerNS(ref.RootPID); err != nil {
+		return nil, err
+	}
 	root := fmt.Sprintf("/proc/%d/root", ref.RootPID)
 	var st unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, root+"/", 0, unix.STATX_MNT_ID, &st); err != nil {
