@@ -120,6 +120,9 @@ func Args(args ...string) Option {
 	return func(o *options) { o.args = append(o.args, args...) }
 }
 
+// FromImage runs another local image than Image.
+func FromImage(ref string) Option { return func(o *options) { o.image = ref } }
+
 // Command replaces the default command, `sleep 3600`.
 func Command(argv ...string) Option {
 	return func(o *options) { o.command = argv }
