@@ -109,6 +109,7 @@ func NewDrift(cfg Config, log *slog.Logger) (*Drift, error) {
 	} else {
 		log.Info("drift: BPF LSM attached; drifted execs fail with EPERM in the kernel")
 	}
+	logMappingLine(log, k)
 	d.wg.Add(2)
 	go d.readKernel()
 	go d.watchdog()
