@@ -15,6 +15,13 @@ import "log/slog"
 //     exists; the process dies on its way back to user space, before any
 //     instruction of the file runs. Audit mode reports only.
 //
+// The sigkill line reads the file behind the mmap's fd at syscall entry; a
+// second thread that replaces that fd (dup2) between then and the
+// kernel's own lookup maps a file that was not judged. Standard loaders do
+// not race with themselves, and a program written to race could as well
+// load its code into anonymous memory; lsm/mmap_file judges the file
+// itself and has no such window.
+//
 // mprotect(PROT_EXEC) of a mapping made without PROT_EXEC is not judged:
 // a program that can call mprotect can as well copy the code into
 // anonymous memory, which no file rule can judge, and .NET's JIT maps a
