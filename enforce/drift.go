@@ -111,6 +111,7 @@ func NewDrift(cfg Config, log *slog.Logger) (*Drift, error) {
 	} else {
 		log.Info("drift: BPF LSM attached; drifted execs fail with EPERM in the kernel")
 	}
+	logMappingLine(log, k)
 	d.wg.Add(2)
 	go d.readKernel()
 	go d.watchdog()
@@ -367,6 +368,9 @@ func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 		return nil, err
 	} else if same {
 		return nil, ErrHostMountNS
+	}
+	if t.policy.owner, err = containerNS(ref.RootPID); err != nil {
+		return nil, err
 	}
 	root := fmt.Sprintf("/proc/%d/root", ref.RootPID)
 	var st unix.Statx_t

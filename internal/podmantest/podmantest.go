@@ -129,6 +129,9 @@ func Rootfs(dir string) Option {
 	}
 }
 
+// FromImage runs another local image than Image.
+func FromImage(ref string) Option { return func(o *options) { o.image = ref } }
+
 // Command replaces the default command, `sleep 3600`.
 func Command(argv ...string) Option {
 	return func(o *options) { o.command = argv }
