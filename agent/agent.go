@@ -114,6 +114,7 @@ type Agent struct {
 	hostNS     runtimehook.HostNamespaces
 	protect    *protection // nil without policies
 	folder     *detect.Folder
+	escapes    *escapes
 	blind      blindWatch
 
 	procs   int         // processes found by the start-up scan
@@ -132,6 +133,7 @@ type Agent struct {
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, start: time.Now(), netRules: map[string]*netState{}}
 	a.folder = detect.NewFolder(cfg.FoldWindow, a.sendAlert)
+	a.escapes = newEscapes()
 	if cfg.Node == "" {
 		a.cfg.Node, _ = os.Hostname()
 	}
@@ -181,12 +183,13 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		}
 		log.Info("host facts for policy scopes", "hostname", host.Hostname, "ips", host.IPs, "groups", host.Groups)
 		a.guard = guard.New(cfg.Policies, guard.Config{
-			Host:        host,
-			Facts:       a.containerFacts,
-			Enforced:    a.protect.enforced,
-			CoolDown:    a.coolDown,
-			DriftDetail: a.driftDetail,
-			Digest:      a.digests.sum,
+			Host:          host,
+			Facts:         a.containerFacts,
+			Enforced:      a.protect.enforced,
+			CoolDown:      a.coolDown,
+			DriftDetail:   a.driftDetail,
+			DriftedScript: a.driftedScript,
+			Digest:        a.digests.sum,
 		}, log.With("part", "guard"))
 	}
 	// Load the sensor before scanning /proc, so that a process started in
@@ -346,6 +349,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.cfg.Drift.Close()
 	}
 	// Repeats still being counted go out now: none is lost.
+	a.flushEscapes()
 	a.folder.Flush()
 	for _, w := range a.writers() {
 		if ferr := w.Flush(); ferr != nil && err == nil {
@@ -399,6 +403,16 @@ func (a *Agent) handle(r sensor.Record) {
 	if a.guard != nil {
 		a.guard.Observe(e, a.writeAlert)
 	}
+	if a.protect != nil {
+		switch e.Type {
+		case event.CgroupMove, event.Mount:
+			a.checkEscape(e)
+		case event.Exec:
+			if e.Container.IsHost() {
+				a.checkEscape(e)
+			}
+		}
+	}
 	if a.protect != nil && !e.Container.IsHost() {
 		switch {
 		case e.Type == event.Exec:
@@ -418,6 +432,10 @@ func (a *Agent) handle(r sensor.Record) {
 // Safe for concurrent use.
 func (a *Agent) writeAlert(al *event.Alert) {
 	a.alerts.Add(1)
+	if a.folder == nil { // an Agent not made by New
+		a.sendAlert(al)
+		return
+	}
 	a.folder.Add(al)
 }
 

@@ -53,6 +53,43 @@ func execRef(c *event.Container, pid uint32, eff *policy.Effective) enforce.Cont
 	return ref
 }
 
+// driftedScript is the guard's DriftedScript: when p is an interpreter
+// reading a script file, whether that file, as p sees it, is the image's.
+func (a *Agent) driftedScript(c *event.Container, p *event.Process, eff *policy.Effective) (string, string) {
+	d := a.cfg.Drift
+	if d == nil {
+		return "", ""
+	}
+	script, ok := enforce.ScriptArg(p.Exe, p.Args)
+	if !ok {
+		return "", ""
+	}
+	// The interpreter may be gone by now (a short script): the file is
+	// looked up through any live process of the container, from the
+	// interpreter's working directory.
+	if !path.IsAbs(script) {
+		script = path.Join(p.Cwd, script)
+	}
+	pid := p.PID
+	if host, err := enforce.InHostMountNS(int(pid)); err != nil || host {
+		if pid = a.protect.livePID(c.ID); pid == 0 {
+			a.log.Debug("drifted script check: no live process of the container to look at the script through", "container", c.Name, "script", script)
+			return "", ""
+		}
+	}
+	ref := enforce.ContainerRef{ID: c.ID, RootPID: int(pid), Mode: enforce.Audit}
+	if dp := eff.Audit.Controls.DriftPrevention; dp.On() {
+		ref.VolumesExec = dp.AllowExecFromVolumes
+		ref.AllowMatch = func(s string) bool { return dp.Allowed(s, path.Base(s)) }
+	}
+	f, err := d.DriftedFile(ref, int(pid), script)
+	if err != nil {
+		a.log.Debug("drifted script check: cannot judge the script", "container", c.Name, "script", script, "err", err)
+		return "", ""
+	}
+	return f.Path, string(f.Reason)
+}
+
 // driftVerdicts turns Drift Prevention's verdicts into alerts until its
 // channel closes.
 func (a *Agent) driftVerdicts(d *enforce.Drift) {
@@ -62,15 +99,20 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 		if !ok {
 			p = event.Process{PID: v.PID}
 		}
+		loader := p.Exe // for a mapped file: the program that mapped it
 		// The alert is about the program that was refused, run by p.
 		exe := v.Path
 		if exe == "" {
 			exe = v.Name
 		}
 		p.Exe, p.Name = exe, path.Base(exe)
-		p.ExeUpperLayer = v.Reason == enforce.UpperLayer
-		p.ExeFromMemfd = v.Reason == enforce.Memfd
-		p.ExeDeleted = v.Reason == enforce.Deleted
+		why := v.Reason
+		if why == enforce.Mapped {
+			why = v.FileReason
+		}
+		p.ExeUpperLayer = why == enforce.UpperLayer
+		p.ExeFromMemfd = why == enforce.Memfd
+		p.ExeDeleted = why == enforce.Deleted
 		e := &event.Event{Kind: "event", Time: v.Time, Node: a.cfg.Node, Type: event.Exec, Syscall: "execve", Process: p,
 			Container: a.containers.Lookup(v.CgroupID, v.PID)}
 		if e.Container.IsHost() {
@@ -87,17 +129,36 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 			control = "limitNewPrivileges"
 			msg = fmt.Sprintf("Exec of %s that would gain privileges %s by %s in container %s (image %s)",
 				exe, what, v.Mechanism, e.Container.Name, e.Container.Image)
+		case enforce.Mapped:
+			by := "a program"
+			if loader != "" {
+				by = loader
+			}
+			msg = fmt.Sprintf("Drifted file %s (%s) mapped executable by %s (a loader run on it, LD_PRELOAD or dlopen) %s by %s in container %s (image %s)",
+				exe, v.FileReason, by, what, v.Mechanism, e.Container.Name, e.Container.Image)
 		default:
 			msg = fmt.Sprintf("Drifted executable %s (%s) %s by %s in container %s (image %s)",
 				exe, v.Reason, what, v.Mechanism, e.Container.Name, e.Container.Image)
-			if v.Reason == enforce.UpperLayer {
-				msg += a.driftDetail(e.Container, exe)
-			}
+		}
+		if why == enforce.UpperLayer && control == "driftPrevention" {
+			msg += a.driftDetail(e.Container, exe)
+		}
+		if v.OutsideCgroup {
+			msg += " [the process had left its container's cgroup]"
 		}
 		if v.Detail != "" {
 			msg += ": " + v.Detail
 		}
 		a.guard.Verdict(e, control, string(v.Action), msg, a.writeAlert)
+		if v.OutsideCgroup && a.escapes.first(v.PID) {
+			// Reported apart: leaving the cgroup is an escape whatever
+			// the process ran next.
+			t := &escapeTarget{ctr: e.Container}
+			if o, ok := a.escapes.ownerOf(e.Container.ID); ok {
+				t = o
+			}
+			a.escaped(e, t, v.PID, "had left its container's cgroup (recognised by its namespaces when it ran "+exe+")")
+		}
 	}
 }
 

@@ -106,6 +106,7 @@ type placement struct {
 	// The fields below are guarded by protection.mu.
 	ctr     *event.Container
 	cgroup  uint64   // the container's own cgroup v2 id; 0 until known
+	cgPath  string   // and its path below the cgroup v2 root
 	hints   []uint32 // processes last seen in it, newest last
 	key     string   // the effective controls placed, "" before the first placement
 	dirty   bool     // the effective controls may have changed since
@@ -113,6 +114,7 @@ type placement struct {
 	since   time.Time
 	reason  string
 	exiting bool // its init exited: release it once no process is left
+	tracked bool // its PID namespace is known (escapes)
 	ctls    []ControlState
 	on      map[string]bool // controls enforced now
 	alerted map[string]bool // control/cause → alert raised
@@ -277,7 +279,7 @@ func (p *protection) discover() {
 				p.log.Info("found a running container the agent had not seen", "container", r.Container.Name, "id", short(r.Container.ID))
 			}
 		}
-		pl.cgroup = r.CgroupID
+		pl.cgroup, pl.cgPath = r.CgroupID, r.Path
 		if pl.ctr != r.Container {
 			pl.ctr, pl.dirty = r.Container, true // described anew
 		}
@@ -298,7 +300,7 @@ func (p *protection) reconcile() {
 	p.mu.Lock()
 	var ids []string
 	for id, pl := range p.ctrs {
-		if pl.dirty || pl.state == Pending || pl.exiting || pl.reason != "" {
+		if pl.dirty || pl.state == Pending || pl.exiting || pl.reason != "" || !pl.tracked {
 			ids = append(ids, id)
 		}
 	}
@@ -384,6 +386,35 @@ func (p *protection) Ready() (bool, string) {
 	return true, ""
 }
 
+// livePID returns a process inside container id now, or 0.
+func (p *protection) livePID(id string) uint32 {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	pl := p.ctrs[id]
+	var cg uint64
+	var hints []uint32
+	if pl != nil {
+		cg, hints = pl.cgroup, slices.Clone(pl.hints)
+	}
+	p.mu.Unlock()
+	if pl == nil {
+		return 0
+	}
+	procs, _ := p.a.containers.Procs(cg)
+	pid, _ := insideProcess(append(procs, hints...))
+	return pid
+}
+
+// enforcing reports whether any control is enforced in container id now.
+func (p *protection) enforcing(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pl := p.ctrs[id]
+	return pl != nil && len(pl.on) > 0
+}
+
 // enforced reports whether an enforcer refuses control in container id now;
 // the guard's Config.Enforced.
 func (p *protection) enforced(id, control string) bool {
@@ -425,14 +456,14 @@ func (p *protection) place(id string) bool {
 	defer pl.mu.Unlock()
 
 	p.mu.Lock()
-	c, cg, hints, key, exiting := pl.ctr, pl.cgroup, slices.Clone(pl.hints), pl.key, pl.exiting
-	settled := !pl.dirty && pl.state != Pending && pl.reason == ""
+	c, cg, cgPath, hints, key, exiting := pl.ctr, pl.cgroup, pl.cgPath, slices.Clone(pl.hints), pl.key, pl.exiting
+	settled := !pl.dirty && pl.state != Pending && pl.reason == "" && pl.tracked
 	pl.dirty = false
 	p.mu.Unlock()
 
 	if cg == 0 {
 		var err error
-		if cg, err = p.ownCgroup(hints); err != nil {
+		if cg, cgPath, err = p.ownCgroup(hints); err != nil {
 			if errors.Is(err, container.ErrNoCgroup) {
 				p.remove(id, "its cgroup is gone")
 				return true
@@ -440,7 +471,7 @@ func (p *protection) place(id string) bool {
 			return p.pend(pl, c, "its cgroup cannot be read yet: "+err.Error(), nil)
 		}
 		p.mu.Lock()
-		pl.cgroup = cg
+		pl.cgroup, pl.cgPath = cg, cgPath
 		p.mu.Unlock()
 	}
 	procs, err := p.a.containers.Procs(cg)
@@ -454,15 +485,23 @@ func (p *protection) place(id string) bool {
 		return true
 	}
 	wants := enforceModeControls(eff)
-	if len(wants) == 0 && key == "" {
-		// Nothing to refuse and nothing placed before: no process needed.
-		p.settle(pl, nkey, describeControls(eff, nil, nil), nil, "")
-		return true
-	}
 	// The container's longest-lived processes first (its init has the
 	// lowest pid, normally): a process that exits while its enforcement
 	// is being placed makes the placement fail and try again.
 	pid, why := insideProcess(append(procs, hints...))
+	if pid != 0 {
+		p.a.escapes.track(c, cgPath, pid) // its PID namespace is the container's
+		p.mu.Lock()
+		pl.tracked = true
+		p.mu.Unlock()
+	}
+	if len(wants) == 0 && key == "" {
+		// Nothing to refuse and nothing placed before: no process
+		// needed, but one inside tells its PID namespace: try again
+		// until one is.
+		p.settle(pl, nkey, describeControls(eff, nil, nil), nil, "")
+		return pid != 0
+	}
 	if pid == 0 {
 		return p.pend(pl, c, why, wants)
 	}
@@ -475,7 +514,7 @@ func (p *protection) place(id string) bool {
 }
 
 // ownCgroup finds the container's own cgroup through one of its processes.
-func (p *protection) ownCgroup(pids []uint32) (uint64, error) {
+func (p *protection) ownCgroup(pids []uint32) (uint64, string, error) {
 	err := container.ErrNoCgroup
 	for i := len(pids) - 1; i >= 0; i-- {
 		var cg uint64
@@ -483,13 +522,13 @@ func (p *protection) ownCgroup(pids []uint32) (uint64, error) {
 		if err != nil {
 			continue
 		}
-		var own uint64
-		own, _, err = p.a.containers.OwnCgroup(cg)
-		if err == nil {
-			return own, nil
+		own, path, err1 := p.a.containers.OwnCgroup(cg)
+		if err1 == nil {
+			return own, path, nil
 		}
+		err = err1
 	}
-	return 0, err
+	return 0, "", err
 }
 
 // insideProcess returns the first of pids that is alive and inside its
@@ -611,6 +650,7 @@ func (p *protection) remove(id, why string) {
 		return
 	}
 	p.a.release(id, pl.cgroup)
+	p.a.escapes.forget(id)
 	p.log.Debug("container gone; its enforcement is released", "id", short(id), "why", why)
 }
 

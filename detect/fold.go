@@ -28,7 +28,7 @@ type Folder struct {
 }
 
 type foldKey struct {
-	rule, control, container, exe, action, source string
+	rule, control, container, exe, action, source, priority string
 }
 
 // run is the repeats of one key since its first alert was passed on.
@@ -46,7 +46,7 @@ func NewFolder(window time.Duration, emit func(*event.Alert)) *Folder {
 }
 
 func keyOf(a *event.Alert) foldKey {
-	k := foldKey{rule: a.Rule, control: a.Control, action: a.Action, source: a.Source}
+	k := foldKey{rule: a.Rule, control: a.Control, action: a.Action, source: a.Source, priority: a.Priority}
 	if a.Container != nil {
 		k.container = a.Container.ID
 	}
@@ -59,7 +59,9 @@ func keyOf(a *event.Alert) foldKey {
 // Add passes a on, or counts it as a repeat of an alert passed on less
 // than a window ago.
 func (f *Folder) Add(a *event.Alert) {
-	if f.window <= 0 {
+	if f.window <= 0 || a.Count > 0 {
+		// Off, or an alert that already stands for several: its count
+		// must reach the reader as it is.
 		f.emit(a)
 		return
 	}

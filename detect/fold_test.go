@@ -110,6 +110,22 @@ func TestFolderWindowEnds(t *testing.T) {
 	}
 }
 
+// TestFolderPassesAggregates: an alert that already stands for several
+// (Count set) passes unfolded, its count intact.
+func TestFolderPassesAggregates(t *testing.T) {
+	var s sink
+	f := NewFolder(time.Hour, s.emit)
+	f.Add(alert("R", "c", "/x", "detected", 0))
+	agg := alert("R", "c", "/x", "detected", time.Second)
+	agg.Count = 7
+	f.Add(agg)
+	f.Flush()
+	got := s.got()
+	if len(got) != 2 || got[1].Count != 7 {
+		t.Errorf("an aggregate was folded: %d alerts, last count %d", len(got), got[len(got)-1].Count)
+	}
+}
+
 func TestFolderOff(t *testing.T) {
 	var s sink
 	f := NewFolder(0, s.emit)

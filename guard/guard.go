@@ -31,7 +31,7 @@ const (
 
 // EventTypes are the events the guard judges containers by; the sensor must
 // capture them whatever the rules need.
-var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Open}
+var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Open, event.Mount, event.CgroupMove}
 
 // defaultForensicEvents is how many recent events a container keeps when its
 // forensics control is on without saying how many.
@@ -48,6 +48,7 @@ type Guard struct {
 	coolDown func(*event.Container, time.Time)
 	digest   func(*event.Process) (string, error)
 	detail   func(*event.Container, string) string
+	script   func(*event.Container, *event.Process, *policy.Effective) (string, string)
 
 	gen     atomic.Uint64 // bumped when the policies or the node's facts change
 	mu      sync.Mutex    // guards ctrs against Explain from other goroutines
@@ -90,6 +91,13 @@ type Config struct {
 	// DriftDetail, when set, adds to a drift alert what the container's
 	// registered image baseline says of the program's path.
 	DriftDetail func(c *event.Container, path string) string
+	// DriftedScript, when set, is asked on each exec in a container whose
+	// Drift Prevention is on: when the program is an interpreter reading
+	// a script file (sh /tmp/x.sh), it returns the script's path in the
+	// container and why it is not the image's ("" when it is). A script
+	// is read, not executed: no exec check sees it, so the guard reports
+	// it in either mode.
+	DriftedScript func(c *event.Container, p *event.Process, eff *policy.Effective) (path, reason string)
 }
 
 type containerState struct {
@@ -113,7 +121,7 @@ type scanKey struct {
 // New returns a Guard over the policies in store.
 func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
 	g := &Guard{log: log, store: store, facts: cfg.Facts, enforced: cfg.Enforced, coolDown: cfg.CoolDown, digest: cfg.Digest,
-		detail: cfg.DriftDetail,
+		detail: cfg.DriftDetail, script: cfg.DriftedScript,
 		ctrs:   map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
 	host := cfg.Host
 	g.host.Store(&host)
@@ -249,6 +257,15 @@ func (g *Guard) exec(st *containerState, e *event.Event, ctl *policy.Controls, e
 			msg := fmt.Sprintf("Drifted executable %s (%s) ran in container %s (image %s)", p.Exe, why, name(e.Container), e.Container.Image)
 			if g.detail != nil && p.ExeUpperLayer {
 				msg += g.detail(e.Container, p.Exe)
+			}
+			g.raise(st, e, emit, "driftPrevention", "Critical", msg)
+		}
+	}
+	if dp := ctl.DriftPrevention; dp.On() && g.script != nil {
+		if script, why := g.script(e.Container, p, st.eff); why != "" && !dp.Allowed(script, path.Base(script)) {
+			msg := fmt.Sprintf("Drifted script %s (%s) run by %s in container %s (image %s)", script, why, p.Exe, name(e.Container), e.Container.Image)
+			if st.eff.Mode("driftPrevention") == policy.Enforce {
+				msg += " [a script read by its interpreter is no exec: reported, never refused; see docs/policies.md]"
 			}
 			g.raise(st, e, emit, "driftPrevention", "Critical", msg)
 		}

@@ -367,3 +367,96 @@ func TestAlertFolding(t *testing.T) {
 	}
 	t.Logf("%d refusals in %v: %d alert lines", refused, took.Round(time.Millisecond), lines)
 }
+
+// escapeScript moves the container's shell out of its cgroup, as a
+// privileged container can: mount the cgroup file system and write its
+// own pid into the root cgroup.procs. It prints "escaped" once outside.
+const escapeScript = `mkdir -p /mnt/cg && mount -t cgroup2 none /mnt/cg && echo $$ > /mnt/cg/cgroup.procs && grep -q '^0::/$' /proc/self/cgroup && echo escaped; sleep 1; echo alive`
+
+// TestContainerEscape: a privileged container's process leaves its
+// cgroup. In enforce mode it is killed and a Critical Container Escape
+// alert says so; in audit mode it lives and the alert reports it. The
+// mount of the cgroup file system is reported as the first step. Ordinary
+// containers, podman exec and a pod raise no such alert.
+func TestContainerEscape(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("escaping", "")), 0o644)
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	enforced := podmantest.Run(t, podmantest.Label("app", "escaping"), podmantest.Args("--network", "none", "--privileged"))
+	audited := podmantest.Run(t, podmantest.Label("app", "other"), podmantest.Args("--network", "none", "--privileged"))
+	plain := podmantest.Run(t, podmantest.Args("--network", "none"))
+	waitContainer(t, a.addr, enforced.Name, agent.Protected)
+	waitContainer(t, a.addr, audited.Name, agent.AuditOnly)
+	podmantest.Exec(t, plain, "sh", "-c", "true; ls / >/dev/null")
+
+	out, _ := exec.Command("podman", "exec", enforced.ID, "sh", "-c", escapeScript).CombinedOutput()
+	if !strings.Contains(string(out), "escaped") || strings.Contains(string(out), "alive") {
+		t.Errorf("enforce mode: the escaped shell must be killed: %q", out)
+	}
+	out, _ = exec.Command("podman", "exec", audited.ID, "sh", "-c", escapeScript).CombinedOutput()
+	if !strings.Contains(string(out), "escaped") || !strings.Contains(string(out), "alive") {
+		t.Errorf("audit mode: the escaped shell should live on: %q", out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	alerts := a.stop(t)
+	got := map[string][]event.Alert{}
+	for _, al := range alerts {
+		if al.Rule == "Container Escape" && al.Container != nil {
+			got[al.Container.Name+"/"+al.Priority] = append(got[al.Container.Name+"/"+al.Priority], al)
+		}
+	}
+	for _, c := range []struct {
+		name, action string
+	}{{enforced.Name, event.Blocked}, {audited.Name, event.Detected}} {
+		crit := got[c.name+"/Critical"]
+		if len(crit) == 0 || crit[0].Action != c.action || !strings.Contains(crit[0].Output, "out of its container's cgroup") {
+			t.Errorf("%s: Critical escape alerts %+v, want first one with action %s", c.name, crit, c.action)
+		}
+		// The escaped shell's children, found outside too, are reported
+		// together in one more alert at most.
+		if len(crit) > 2 || len(crit) == 2 && (crit[1].Count < 1 || !strings.Contains(crit[1].Output, "more processes")) {
+			t.Errorf("%s: escape alerts after the first: %+v", c.name, crit[1:])
+		}
+		if len(got[c.name+"/Warning"]) != 1 {
+			t.Errorf("%s: %d alerts for mounting the cgroup file system, want 1", c.name, len(got[c.name+"/Warning"]))
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("escape alerts for other containers: %v", keys(got))
+	}
+}
+
+// TestDriftedScriptReported: a script dropped into a container and run
+// through its interpreter (sh /tmp/x.sh) is no exec of the script: nothing
+// can refuse it on a kernel without BPF LSM, but it is reported, in
+// either mode, and a script that came with the image (or sh -c) is not.
+func TestDriftedScriptReported(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("scripted", "")), 0o644)
+	c := podmantest.Run(t, podmantest.Label("app", "scripted"), podmantest.Args("--network", "none"))
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	waitContainer(t, a.addr, c.Name, agent.Protected)
+	podmantest.Exec(t, c, "sh", "-c", "echo 'echo from-the-script' > /tmp/x.sh")
+	if out := podmantest.Exec(t, c, "sh", "/tmp/x.sh"); !strings.Contains(out, "from-the-script") {
+		t.Fatalf("sh /tmp/x.sh: %q", out)
+	}
+	podmantest.Exec(t, c, "sh", "-c", "cd /tmp && sh ./x.sh >/dev/null")
+	podmantest.Exec(t, c, "sh", "-c", "echo not-a-file")
+	time.Sleep(300 * time.Millisecond)
+	alerts := a.stop(t)
+	n := 0
+	for _, al := range alerts {
+		if al.Container == nil || al.Container.Name != c.Name || !strings.Contains(al.Output, "Drifted script") {
+			continue
+		}
+		n += max(al.Count, 1)
+		if !strings.Contains(al.Output, "/tmp/x.sh") || al.Action != event.Audited || !strings.Contains(al.Output, "never refused") {
+			t.Errorf("script alert: %s (action %s)", al.Output, al.Action)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d drifted-script alerts, want 2 (sh /tmp/x.sh, and sh ./x.sh from /tmp)", n)
+	}
+}
