@@ -122,7 +122,7 @@ type scanKey struct {
 func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
 	g := &Guard{log: log, store: store, facts: cfg.Facts, enforced: cfg.Enforced, coolDown: cfg.CoolDown, digest: cfg.Digest,
 		detail: cfg.DriftDetail, script: cfg.DriftedScript,
-		ctrs:   map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
+		ctrs: map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
 	host := cfg.Host
 	g.host.Store(&host)
 	if g.enforced == nil {
