@@ -95,27 +95,28 @@ type Config struct {
 
 // Agent is a running node agent.
 type Agent struct {
-	cfg        Config
-	log        *slog.Logger
-	start      time.Time
-	readyIn    time.Duration
-	probe      probe.Report
-	sensor     *sensor.Sensor
-	tree       *proctree.Tree
-	containers *container.Resolver
-	listener   net.Listener
-	guard      *guard.Guard
-	forks      forkLimits
-	netMu      sync.Mutex
-	netRules   map[string]*netState // by container id
-	digests    exeDigests
-	hookL      net.Listener
-	hookJudged atomic.Uint64
-	hostNS     runtimehook.HostNamespaces
-	protect    *protection // nil without policies
-	folder     *detect.Folder
-	escapes    *escapes
-	blind      blindWatch
+	cfg         Config
+	log         *slog.Logger
+	start       time.Time
+	readyIn     time.Duration
+	probe       probe.Report
+	sensor      *sensor.Sensor
+	tree        *proctree.Tree
+	containers  *container.Resolver
+	listener    net.Listener
+	guard       *guard.Guard
+	forks       forkLimits
+	netMu       sync.Mutex
+	netRules    map[string]*netState // by container id
+	digests     exeDigests
+	hookL       net.Listener
+	hookJudged  atomic.Uint64
+	hostNS      runtimehook.HostNamespaces
+	protect     *protection // nil without policies
+	folder      *detect.Folder
+	escapes     *escapes
+	blind       blindWatch
+	verdictLoss verdictLoss
 
 	procs   int         // processes found by the start-up scan
 	isReady atomic.Bool // announceReady ran
@@ -337,6 +338,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		every(bg, &wg, 200*time.Millisecond, func() { w.Flush() })
 	}
 	every(bg, &wg, blindPoll, func() { a.watchBlind(time.Now(), false) })
+	every(bg, &wg, time.Second, func() { a.watchVerdictLoss(time.Now(), false) })
 
 	err := a.sensor.Run(ctx, a.handle)
 	a.watchBlind(time.Now(), true) // what was lost since the last report
@@ -348,6 +350,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// driftVerdicts once it has reported what was pending.
 		a.cfg.Drift.Close()
 	}
+	a.watchVerdictLoss(time.Now(), true)
 	// Repeats still being counted go out now: none is lost.
 	a.flushEscapes()
 	a.folder.Flush()

@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mamori-dev/mamori/enforce"
@@ -305,4 +306,41 @@ func (a *Agent) catchUp(t time.Time) {
 	for a.lastEvent.Load() < t.UnixNano() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// verdictLoss is what the agent has reported of enforcement verdicts that
+// were lost: refusals that happened but whose report did not reach it (the
+// kernel's verdict ring buffer was full, or the agent read its channel too
+// slowly). The refusal itself is not lost; its alert is.
+type verdictLoss struct {
+	mu       sync.Mutex
+	reported uint64
+	last     time.Time
+}
+
+// watchVerdictLoss logs and alerts, at most once per blindReport (and when
+// final), the drift verdicts lost since the last report.
+func (a *Agent) watchVerdictLoss(now time.Time, final bool) {
+	if a.cfg.Drift == nil {
+		return
+	}
+	st := a.cfg.Drift.Stats()
+	total := st.VerdictsDropped + st.KernelLost
+	w := &a.verdictLoss
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lost := total - w.reported
+	if lost == 0 || !final && !w.last.IsZero() && now.Sub(w.last) < blindReport {
+		return
+	}
+	w.reported, w.last = total, now
+	msg := fmt.Sprintf("%d enforcement verdicts lost (%d with the kernel's verdict buffer full, %d not read in time): the refusals happened, their alerts are missing",
+		lost, st.KernelLost, st.VerdictsDropped)
+	a.log.Error("enforcement verdicts lost", "lost", lost, "kernel_lost", st.KernelLost, "dropped", st.VerdictsDropped)
+	a.writeAlert(&event.Alert{
+		Kind: "alert", Time: now, Rule: "Enforcement Verdicts Lost", Priority: "Critical",
+		Output:       now.Format("15:04:05.000000000") + ": Critical " + msg,
+		OutputFields: map[string]any{"enforce.lost": lost, "enforce.kernel_lost": st.KernelLost, "enforce.dropped": st.VerdictsDropped},
+		Source:       "runtime", Tags: []string{"mamori", "enforcement"}, Hostname: a.cfg.Node, Action: event.Detected,
+	})
 }

@@ -37,8 +37,12 @@ type Net struct {
 	targets map[uint64]*netTarget // by cgroup id
 }
 
+// netTarget is one cgroup's rule: its two lists keep their ids for the
+// cgroup's life, so that replacing the rule changes prefixes, never the
+// lists a running program may be looking at.
 type netTarget struct {
-	keys []netLpmKey
+	block, allow uint32
+	keys         map[netLpmKey]bool
 }
 
 // NewNet loads and attaches the programs. Nothing is refused until Protect.
@@ -88,59 +92,74 @@ func (n *Net) Protect(pid int, rule NetRule) (uint64, error) {
 }
 
 // ProtectCgroup applies rule to the cgroup with the given v2 id. A cgroup
-// that has a rule already switches to the new one in a single map update:
-// the new lists are in the trie before the rule names them, and the old
-// lists leave it only after, so no connection is judged by neither.
+// that has a rule already switches to the new one without a moment when
+// neither holds: its lists keep their ids, the new prefixes go into them
+// first, then the rule says which lists apply, and only then do the
+// prefixes the new rule lacks leave. (Fresh list ids would not do: a
+// program that read the old ids just before the switch would look them up
+// after their prefixes were deleted.)
 func (n *Net) ProtectCgroup(cg uint64, rule NetRule) error {
 	if cg == 1 {
 		return errors.New("the root cgroup is the host, not a container")
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	t := &netTarget{}
-	var r netNetRule
-	add := func(list uint32, ps []netip.Prefix) error {
-		for _, p := range ps {
-			k := lpmKey(list, p)
-			if err := n.objs.Prefixes.Put(k, uint8(1)); err != nil {
-				return fmt.Errorf("add %s: %w", p, err)
-			}
-			t.keys = append(t.keys, k)
-		}
-		return nil
-	}
-	if len(rule.Block) > 0 {
-		n.next++
-		r.Block = n.next
-		if err := add(r.Block, rule.Block); err != nil {
-			n.deleteKeys(t)
-			return err
-		}
-	}
-	if rule.Allow != nil {
-		n.next++
-		r.Allow = n.next
-		if err := add(r.Allow, rule.Allow); err != nil {
-			n.deleteKeys(t)
-			return err
-		}
-	}
-	old := n.targets[cg]
-	if old == nil {
+	t := n.targets[cg]
+	fresh := t == nil
+	if fresh {
+		n.next += 2
+		t = &netTarget{block: n.next - 1, allow: n.next, keys: map[netLpmKey]bool{}}
 		// The count is the cgroup's, kept apart from its rule.
 		if err := n.objs.Refused.Update(cg, uint64(0), ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
-			n.deleteKeys(t)
 			return fmt.Errorf("refused count: %w", err)
 		}
 	}
+	want := map[netLpmKey]bool{}
+	var r netNetRule
+	for _, l := range []struct {
+		id  uint32
+		ps  []netip.Prefix
+		use bool
+		set *uint32
+	}{{t.block, rule.Block, len(rule.Block) > 0, &r.Block}, {t.allow, rule.Allow, rule.Allow != nil, &r.Allow}} {
+		if !l.use {
+			continue
+		}
+		*l.set = l.id
+		for _, p := range l.ps {
+			want[lpmKey(l.id, p)] = true
+		}
+	}
+	undo := func() {
+		for k := range want {
+			if !t.keys[k] {
+				n.objs.Prefixes.Delete(k)
+			}
+		}
+		if fresh {
+			n.objs.Refused.Delete(cg)
+		}
+	}
+	for k := range want {
+		if t.keys[k] {
+			continue // in the trie already: never absent
+		}
+		if err := n.objs.Prefixes.Put(k, uint8(1)); err != nil {
+			undo()
+			return fmt.Errorf("add a prefix of list %d: %w", k.List, err)
+		}
+	}
 	if err := n.objs.Rules.Put(cg, r); err != nil {
-		n.deleteKeys(t)
+		undo()
 		return err
 	}
-	n.targets[cg] = t
-	if old != nil {
-		n.deleteKeys(old)
+	for k := range t.keys {
+		if !want[k] {
+			n.objs.Prefixes.Delete(k)
+		}
 	}
+	t.keys = want
+	n.targets[cg] = t
 	return nil
 }
 
@@ -186,7 +205,7 @@ func (n *Net) releaseLocked(cg uint64) {
 }
 
 func (n *Net) deleteKeys(t *netTarget) {
-	for _, k := range t.keys {
+	for k := range t.keys {
 		n.objs.Prefixes.Delete(k)
 	}
 }

@@ -390,8 +390,10 @@ func TestContainerEscape(t *testing.T) {
 	waitContainer(t, a.addr, audited.Name, agent.AuditOnly)
 	podmantest.Exec(t, plain, "sh", "-c", "true; ls / >/dev/null")
 
+	// The kill may come before the shell prints "escaped": only that it
+	// never gets to "alive" counts (the alert below proves the move).
 	out, _ := exec.Command("podman", "exec", enforced.ID, "sh", "-c", escapeScript).CombinedOutput()
-	if !strings.Contains(string(out), "escaped") || strings.Contains(string(out), "alive") {
+	if strings.Contains(string(out), "alive") {
 		t.Errorf("enforce mode: the escaped shell must be killed: %q", out)
 	}
 	out, _ = exec.Command("podman", "exec", audited.ID, "sh", "-c", escapeScript).CombinedOutput()
