@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -461,4 +462,89 @@ func TestDriftedScriptReported(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d drifted-script alerts, want 2 (sh /tmp/x.sh, and sh ./x.sh from /tmp)", n)
 	}
+}
+
+// TestStormKeepsDriftAlerts: while a storm of file operations overflows a
+// small ring buffer, a container in audit mode runs 200 dropped programs.
+// Exec events have capacity the storm cannot take: every one of the 200
+// raises its drift alert, and what the storm lost is reported.
+func TestStormKeepsDriftAlerts(t *testing.T) {
+	podmantest.Require(t)
+	c := podmantest.Run(t, podmantest.Args("--network", "none"))
+	// The built-in default policy audits drift in every container.
+	a := startAlertingAgent(t, "--rules", "none", "--ring-buffer-size", "128K", "--alert-fold-window", "0")
+	waitContainer(t, a.addr, c.Name, agent.AuditOnly)
+
+	dir, err := os.MkdirTemp("/dev/shm", "mamori-storm-")
+	if err != nil {
+		dir = t.TempDir()
+	}
+	defer os.RemoveAll(dir)
+	stop := make(chan struct{})
+	var storms sync.WaitGroup
+	for w := range 2 {
+		storms.Add(1)
+		go func() {
+			defer storms.Done()
+			buf := make([]byte, 256)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p := filepath.Join(dir, fmt.Sprintf("%d-%d", w, i))
+				fd, err := syscall.Open(p, syscall.O_CREAT|syscall.O_WRONLY|syscall.O_TRUNC|syscall.O_CLOEXEC, 0o600)
+				if err != nil {
+					continue
+				}
+				syscall.Write(fd, buf)
+				syscall.Close(fd)
+				syscall.Unlink(p)
+			}
+		}()
+	}
+	out, err := exec.Command("podman", "exec", c.ID, "sh", "-c",
+		`i=0; while [ $i -lt 200 ]; do i=$((i+1)); mkdir -p /tmp/d$i; cp /bin/busybox /tmp/d$i/true; /tmp/d$i/true && echo RAN; done`).CombinedOutput()
+	close(stop)
+	storms.Wait()
+	if n := strings.Count(string(out), "RAN"); err != nil || n != 200 {
+		t.Fatalf("the audited container ran %d of 200 programs: %v\n%s", n, err, out)
+	}
+	st := agentStatus(t, a.addr)
+	alerts := a.stopLossy(t)
+	n := 0
+	for _, al := range alerts {
+		if al.Container != nil && al.Container.Name == c.Name && al.Control == "driftPrevention" && al.Action == event.Audited {
+			n += max(al.Count, 1)
+		}
+	}
+	if n != 200 {
+		t.Errorf("%d drift alerts for 200 dropped programs run during the storm", n)
+	}
+	if st.DroppedByType[event.Open].Total() == 0 {
+		t.Errorf("the storm lost no open event: it proves nothing (dropped %d)", st.Dropped)
+	}
+	if lost := st.DroppedByType[event.Exec].Total(); lost > 0 {
+		t.Errorf("%d exec events lost", lost)
+	}
+	blind := false
+	for _, al := range alerts {
+		blind = blind || al.Rule == "Sensor Blind"
+	}
+	if !blind {
+		t.Error("no Sensor Blind alert for what the storm lost")
+	}
+	t.Logf("storm: %d events dropped (open %d), %d of 200 drift alerts", st.Dropped, st.DroppedByType[event.Open].Total(), n)
+}
+
+// stopLossy stops the agent and returns its alerts, for a test that makes
+// it lose events on purpose.
+func (a *alertingAgent) stopLossy(t *testing.T) []event.Alert {
+	t.Helper()
+	a.cmd.Process.Signal(os.Interrupt)
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("agent exited with %v\n%s", err, a.stderr)
+	}
+	return readLines[event.Alert](t, a.out)
 }
