@@ -157,6 +157,7 @@ func (p *protection) seen(c *event.Container, cgroupID uint64, pid uint32) {
 	_ = cgroupID // the container's own cgroup is looked up off this path
 	p.mu.Unlock()
 	if fresh {
+		p.log.Debug("container seen", "container", c.Name, "id", short(c.ID), "pid", pid, "cgroup", cgroupID)
 		go p.prepare(c.ID)
 	}
 }

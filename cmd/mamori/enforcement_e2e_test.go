@@ -59,12 +59,12 @@ func agentStatus(t *testing.T, addr string) agent.Status {
 }
 
 // waitContainer waits until the agent reports container name in state.
-func waitContainer(t *testing.T, addr, name, state string) agent.ContainerProtection {
+func waitContainer(t *testing.T, a *agentProc, name, state string) agent.ContainerProtection {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	var last []agent.ContainerProtection
 	for time.Now().Before(deadline) {
-		last = agentStatus(t, addr).Enforcement
+		last = agentStatus(t, a.addr).Enforcement
 		for _, c := range last {
 			if c.Name == name && c.State == state {
 				return c
@@ -72,7 +72,7 @@ func waitContainer(t *testing.T, addr, name, state string) agent.ContainerProtec
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("container %s never %s: %+v", name, state, last)
+	t.Fatalf("container %s never %s: %+v\nagent log:\n%s", name, state, last, a.stderr)
 	return agent.ContainerProtection{}
 }
 
@@ -182,7 +182,7 @@ func TestPolicyReloadsNeverOpenAWindow(t *testing.T) {
 	c := podmantest.Run(t, podmantest.Label("app", "reloaded"), podmantest.Args("--network", "none"))
 	podmantest.Exec(t, c, "sh", "-c", "mkdir -p /opt/listed && cp /bin/busybox /opt/listed/true")
 	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
-	waitContainer(t, a.addr, c.Name, agent.Protected)
+	waitContainer(t, a.agentProc, c.Name, agent.Protected)
 
 	loop := func(script string) *exec.Cmd {
 		cmd := exec.Command("podman", "exec", c.ID, "sh", "-c", "i=0; while [ ! -e /tmp/stop ]; do i=$((i+1)); "+script+"; done")
@@ -250,7 +250,7 @@ func TestNestedPidNamespaceExitKeepsProtection(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("nested", "")), 0o644)
 	c := podmantest.Run(t, podmantest.Label("app", "nested"), podmantest.Args("--network", "none", "--cap-add", "SYS_ADMIN"))
 	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
-	waitContainer(t, a.addr, c.Name, agent.Protected)
+	waitContainer(t, a.agentProc, c.Name, agent.Protected)
 	placed := func() int { return strings.Count(a.stderr.String(), "enforcement in place") }
 	before := placed()
 	if out, err := exec.Command("podman", "exec", c.ID, "unshare", "-fp", "sh", "-c", "echo nested-init-$$").CombinedOutput(); err != nil ||
@@ -261,7 +261,7 @@ func TestNestedPidNamespaceExitKeepsProtection(t *testing.T) {
 	if dropAndRun(t, c, 0) {
 		t.Error("the dropped program ran after a nested pid namespace's init exited")
 	}
-	waitContainer(t, a.addr, c.Name, agent.Protected)
+	waitContainer(t, a.agentProc, c.Name, agent.Protected)
 	// Released and placed again at the next exec would leave a window:
 	// the enforcement must never have been lifted.
 	if n := placed(); n != before {
@@ -292,7 +292,7 @@ func TestEnforcementNotInPlaceAlert(t *testing.T) {
 	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
 	c := podmantest.Run(t, podmantest.Label("app", "plainroot"), podmantest.Args("--network", "none"), podmantest.Rootfs(root),
 		podmantest.Command("sleep", "3600"))
-	got := waitContainer(t, a.addr, c.Name, agent.Degraded)
+	got := waitContainer(t, a.agentProc, c.Name, agent.Degraded)
 	var drift agent.ControlState
 	for _, ctl := range got.Controls {
 		if ctl.Control == "driftPrevention" {
@@ -331,7 +331,7 @@ func TestAlertFolding(t *testing.T) {
 	c := podmantest.Run(t, podmantest.Label("app", "looping"), podmantest.Args("--network", "none"))
 	podmantest.Exec(t, c, "sh", "-c", "mkdir -p /opt/listed && cp /bin/busybox /opt/listed/true")
 	a := startAlertingAgent(t, "--rules", "none", "--policy", dir, "--alert-fold-window", "1s")
-	waitContainer(t, a.addr, c.Name, agent.Protected)
+	waitContainer(t, a.agentProc, c.Name, agent.Protected)
 	start := time.Now()
 	out, _ := exec.Command("podman", "exec", c.ID, "sh", "-c",
 		`i=0; while [ $i -lt 1000 ]; do i=$((i+1)); /opt/listed/true 2>/dev/null && echo RAN || echo NO; done`).CombinedOutput()
@@ -387,8 +387,8 @@ func TestContainerEscape(t *testing.T) {
 	enforced := podmantest.Run(t, podmantest.Label("app", "escaping"), podmantest.Args("--network", "none", "--privileged"))
 	audited := podmantest.Run(t, podmantest.Label("app", "other"), podmantest.Args("--network", "none", "--privileged"))
 	plain := podmantest.Run(t, podmantest.Args("--network", "none"))
-	waitContainer(t, a.addr, enforced.Name, agent.Protected)
-	waitContainer(t, a.addr, audited.Name, agent.AuditOnly)
+	waitContainer(t, a.agentProc, enforced.Name, agent.Protected)
+	waitContainer(t, a.agentProc, audited.Name, agent.AuditOnly)
 	podmantest.Exec(t, plain, "sh", "-c", "true; ls / >/dev/null")
 
 	// The kill may come before the shell prints "escaped": only that it
@@ -440,7 +440,7 @@ func TestDriftedScriptReported(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("scripted", "")), 0o644)
 	c := podmantest.Run(t, podmantest.Label("app", "scripted"), podmantest.Args("--network", "none"))
 	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
-	waitContainer(t, a.addr, c.Name, agent.Protected)
+	waitContainer(t, a.agentProc, c.Name, agent.Protected)
 	podmantest.Exec(t, c, "sh", "-c", "echo 'echo from-the-script' > /tmp/x.sh")
 	if out := podmantest.Exec(t, c, "sh", "/tmp/x.sh"); !strings.Contains(out, "from-the-script") {
 		t.Fatalf("sh /tmp/x.sh: %q", out)
@@ -473,7 +473,7 @@ func TestStormKeepsDriftAlerts(t *testing.T) {
 	c := podmantest.Run(t, podmantest.Args("--network", "none"))
 	// The built-in default policy audits drift in every container.
 	a := startAlertingAgent(t, "--rules", "none", "--ring-buffer-size", "128K", "--alert-fold-window", "0")
-	waitContainer(t, a.addr, c.Name, agent.AuditOnly)
+	waitContainer(t, a.agentProc, c.Name, agent.AuditOnly)
 
 	dir, err := os.MkdirTemp("/dev/shm", "mamori-storm-")
 	if err != nil {
