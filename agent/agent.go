@@ -408,7 +408,17 @@ func (a *Agent) handle(r sensor.Record) {
 	}
 	if a.protect != nil {
 		switch e.Type {
-		case event.CgroupMove, event.Mount:
+		case event.CgroupMove:
+			a.checkEscape(e)
+			// A runtime moving a container's first process into its
+			// cgroup: the earliest sign of a new container, before its
+			// entrypoint runs.
+			if m := e.Cgroup; m != nil && m.ID != 0 {
+				if c := a.containers.Lookup(m.ID, m.PID); !c.IsHost() {
+					a.protect.seen(c, m.ID, m.PID)
+				}
+			}
+		case event.Mount:
 			a.checkEscape(e)
 		case event.Exec:
 			if e.Container.IsHost() {

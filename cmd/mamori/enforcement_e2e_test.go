@@ -548,3 +548,37 @@ func (a *alertingAgent) stopLossy(t *testing.T) []event.Alert {
 	}
 	return readLines[event.Alert](t, a.out)
 }
+
+// TestProtectedBeforeEntrypointWithoutHook: without the OCI hook, a new
+// container is placed as soon as its first process is in its cgroup (the
+// runtime's move, seen as cgroup_move, or the runtime's own exec there),
+// and its first process is inside its root before the runtime starts the
+// entrypoint: an entrypoint that at once runs a program written into the
+// container before it started (podman create, podman cp, podman start) is
+// refused, every time. The entrypoint's own exec event would be too late.
+func TestProtectedBeforeEntrypointWithoutHook(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(lockdownPolicy("first-action", "")), 0o644)
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir, "--hook-socket", "")
+	ran := 0
+	for i := range 10 {
+		name := fmt.Sprintf("%s-%d", strings.ToLower(t.Name()), i)
+		t.Cleanup(func() { exec.Command("podman", "rm", "-f", "-t", "0", name).Run() })
+		if out, err := exec.Command("podman", "create", "--name", name, "--label", "app=first-action", "--network", "none",
+			podmantest.Image, "sh", "-c", "/tmp/echo RAN").CombinedOutput(); err != nil {
+			t.Fatalf("podman create: %v: %s", err, out)
+		}
+		if out, err := exec.Command("podman", "cp", "/bin/busybox", name+":/tmp/echo").CombinedOutput(); err != nil {
+			t.Fatalf("podman cp: %v: %s", err, out)
+		}
+		out, _ := exec.Command("podman", "start", "-a", name).CombinedOutput()
+		if strings.Contains(string(out), "RAN") {
+			ran++
+		}
+	}
+	if ran > 0 {
+		t.Errorf("%d of 10 entrypoints ran a program that was not in the image", ran)
+	}
+	a.stop(t)
+}
