@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mamori-dev/mamori/internal/yamlsyntax"
 )
 
 // Manifest is one object read from a manifest file, with the YAML nodes
@@ -22,18 +24,23 @@ type Manifest struct {
 	root   *yaml.Node
 }
 
-// ManifestError is a problem in a manifest file, at a line.
+// ManifestError is a problem in a manifest file, at a line and, when
+// known, a column.
 type ManifestError struct {
 	File string
 	Line int
+	Col  int
 	Msg  string
 }
 
 func (e *ManifestError) Error() string {
-	if e.Line == 0 {
+	switch {
+	case e.Line == 0:
 		return e.File + ": " + e.Msg
+	case e.Col == 0:
+		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
 	}
-	return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
+	return e.File + ":" + strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Col) + ": " + e.Msg
 }
 
 // Manifests is what ParseManifests found in one file.
@@ -70,7 +77,9 @@ func ParseManifests(file string, data []byte) *Manifests {
 		}
 		if err != nil {
 			e := &ManifestError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-			if m := yamlLineErr.FindStringSubmatch(err.Error()); m != nil {
+			if se := yamlsyntax.Check(data); se != nil {
+				e.Line, e.Col, e.Msg = se.Line, se.Col, "invalid YAML: "+se.Detail()
+			} else if m := yamlLineErr.FindStringSubmatch(err.Error()); m != nil {
 				e.Line, _ = strconv.Atoi(m[1])
 				e.Msg = m[2]
 			}

@@ -84,7 +84,8 @@ func TestParseManifestsErrors(t *testing.T) {
 		text, want string
 		line       int
 	}{
-		{"kind: Pod\nspec:\n  containers: [\n", "did not find expected node content", 3},
+		{"kind: Pod\nspec:\n  containers: [\n", "did not find expected node content", 4},
+		{"kind: Pod\nspec:\n  containers:\n  - name: a\n    image: b\n   securityContext: {}\n", "did not find expected key (while parsing a block mapping that starts at 3:3)", 6},
 		{"apiVersion: v1\nkind: Pod\nspec:\n  hostPID: maybe\n", "cannot unmarshal string", 1},
 		{"- 1\n- 2\n", "not a Kubernetes object", 1},
 		{"apiVersion: v1\nmetadata: {name: x}\n", "has no kind", 1},

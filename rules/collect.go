@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mamori-dev/mamori/internal/yamlsyntax"
 )
 
 // The collector reads rules files in order and applies Falco's
@@ -104,6 +106,9 @@ func (c *collector) addFile(f File) error {
 	c.curFile = f.Name
 	var doc yaml.Node
 	if err := yaml.Unmarshal(f.Data, &doc); err != nil {
+		if se := yamlsyntax.Check(f.Data); se != nil {
+			return &Error{Pos: Position{File: f.Name, Line: se.Line, Col: se.Col}, Msg: "invalid YAML: " + se.Detail()}
+		}
 		return &Error{Pos: Position{File: f.Name}, Msg: "invalid YAML", Err: err}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {

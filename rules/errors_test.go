@@ -11,7 +11,10 @@ func TestLoadErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"not a sequence", "rule: r\n", "f.yaml:1:1: found a mapping, expected a sequence"},
-		{"bad yaml", "- [\n", "f.yaml: invalid YAML"},
+		{"bad yaml", "- [\n", "f.yaml:2:1: invalid YAML: did not find expected node content"},
+		// yaml.v3 says "yaml: line 6: did not find expected ',' or ']'", no column.
+		{"bad yaml in a rule", rule + "  condition: proc.name = x\n  tags: [a: b: c]\n", "f.yaml:6:14: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence that starts at 6:9)"},
+		{"bad indentation", rule + "  condition: proc.name = x\n   tags: [a]\n", "f.yaml:6:8: invalid YAML: mapping values are not allowed in this context; check the indentation here"},
 		{"syntax", rule + "  condition: proc.name = x and\n", `f.yaml:5:14: rule "r": condition: 1:18: unexpected end of condition`},
 		{"syntax in macro", "- macro: m\n  condition: (proc.name\n", `f.yaml:2:14: macro "m": condition: 1:11: unexpected end of condition`},
 		{"unknown field", rule + "  condition: proc.nme = x\n", `f.yaml:5:14: rule "r": condition: 1:1: unknown field "proc.nme" for source "syscall"; did you mean "proc.name" or`},

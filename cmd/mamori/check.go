@@ -65,6 +65,7 @@ type checkFinding struct {
 type checkFileError struct {
 	File    string `json:"file"`
 	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
 	Message string `json:"message"`
 }
 
@@ -122,7 +123,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		ms := admission.ParseManifests(f, data)
 		rep.Skipped += ms.Skipped
 		for _, e := range ms.Errors {
-			rep.Errors = append(rep.Errors, checkFileError{File: e.File, Line: e.Line, Message: e.Msg})
+			rep.Errors = append(rep.Errors, checkFileError{File: e.File, Line: e.Line, Column: e.Col, Message: e.Msg})
 		}
 		for _, m := range ms.Objects {
 			rep.Objects++
@@ -165,7 +166,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 
 func printCheck(stdout, stderr io.Writer, rep *checkReport, enforced int) {
 	for _, e := range rep.Errors {
-		fmt.Fprintf(stderr, "%s\n", (&admission.ManifestError{File: e.File, Line: e.Line, Msg: e.Message}).Error())
+		fmt.Fprintf(stderr, "%s\n", (&admission.ManifestError{File: e.File, Line: e.Line, Col: e.Column, Msg: e.Message}).Error())
 	}
 	for _, f := range rep.Findings {
 		label := "refused"
