@@ -93,3 +93,50 @@ func TestLoadWarnings(t *testing.T) {
 		t.Errorf("output = %q", r.Output)
 	}
 }
+
+// TestLoadReportsEveryProblem: one load names every problem of a file,
+// each at its line and column, a misspelt key with the one meant; what
+// refers to a broken item is not reported again.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	const text = `- macro: shell
+  conditon: proc.name = sh
+- rule: a
+  desc: d
+  output: o
+  priorty: INFO
+  condition: proc.name = x
+- rule: b
+  desc: d
+  output: o
+  priority: INFO
+  condition: shell and proc.nmae = y
+- rule: c
+  desc: d
+  output: o
+  priority: INFO
+  condition: proc.name = z and
+- rulee: d
+- rule: e
+  desc: d
+  output: o
+  priority: INFO
+  condition: proc.name = x
+  tgas: [x]
+  zzzzzz: 1
+`
+	_, err := Load(Config{Catalogs: []Catalog{unitCatalog()}}, File{Name: "f.yaml", Data: []byte(text)})
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	got := strings.Split(err.Error(), "\n")
+	want := []string{
+		`f.yaml:2:3: macro "shell": unknown key "conditon"; did you mean "condition"?`,
+		`f.yaml:6:3: rule "a": unknown key "priorty"; did you mean "priority"?`,
+		`f.yaml:17:14: rule "c": condition: 1:18: unexpected end of condition, expected a field, a macro name, "not" or "("`,
+		`f.yaml:18:3: unknown item key "rulee"; did you mean "rule"?`,
+		`f.yaml:24:3: rule "e": unknown key "tgas"; did you mean "tags"?`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
