@@ -143,3 +143,39 @@ func FuzzReview(f *testing.F) {
 		}
 	})
 }
+
+// TestParseManifestsUnknownFields: a misspelt field is an error at its
+// key, with the field meant, and the object is not checked (kubectl would
+// refuse it); without this, "imagee" left a container with no image.
+func TestParseManifestsUnknownFields(t *testing.T) {
+	const text = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      securityContxt: {runAsNonRoot: true}
+      containers:
+      - name: a
+        imagee: nginx:1.27
+      - name: b
+        image: nginx:1.27
+        securityContext: {zzzzzzzz: true}
+`
+	ms := ParseManifests("m.yaml", []byte(text))
+	var got []string
+	for _, e := range ms.Errors {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`m.yaml:7:7: Deployment web: unknown field "securityContxt" in spec.template.spec; did you mean "securityContext"?`,
+		`m.yaml:10:9: Deployment web: unknown field "imagee" in spec.template.spec.containers[0]; did you mean "image"?`,
+		`m.yaml:13:27: Deployment web: unknown field "zzzzzzzz" in spec.template.spec.containers[1].securityContext; remove it or fix its name (kubectl apply refuses the object)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(ms.Objects) != 0 {
+		t.Errorf("%d objects checked, want none", len(ms.Objects))
+	}
+}
