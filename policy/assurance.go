@@ -142,6 +142,22 @@ func BuiltinAssuranceYAML() []byte { return []byte(builtinAssurance) }
 // (a directory's *.yaml and *.yml files, as Load reads them). Every
 // problem is reported with its file:line:col; on any, none are returned.
 func LoadAssurance(paths ...string) ([]*AssurancePolicy, error) {
+	out, err := loadAssurance(paths)
+	if err != nil {
+		return nil, err
+	}
+	err = requireKind(paths, AssuranceKind, func(file string) bool {
+		return slices.ContainsFunc(out, func(p *AssurancePolicy) bool { return p.Source.File == file })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// loadAssurance is LoadAssurance without the check that every path holds
+// an image assurance policy.
+func loadAssurance(paths []string) ([]*AssurancePolicy, error) {
 	var errs errorList
 	var out []*AssurancePolicy
 	names := map[string]Position{}

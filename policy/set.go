@@ -28,9 +28,25 @@ type Set struct {
 // and registered-images lists they name, and returns them after the
 // built-in default. Every problem in every file is reported, each as an
 // *Error with its file:line:col; on any problem Load returns no Set.
+//
+// A path holding no RuntimePolicy document is an error that says what it
+// holds instead (see requireKind).
 func Load(paths ...string) (*Set, error) {
 	s, _, err := load(paths)
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requireDocuments(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// requireDocuments refuses a path of the Set that holds no policy.
+func (s *Set) requireDocuments() error {
+	return requireKind(s.paths, Kind, func(file string) bool {
+		return slices.ContainsFunc(s.policies, func(p *Policy) bool { return p.Source.File == file })
+	})
 }
 
 // load also returns every path it looked at, so that a Store can notice

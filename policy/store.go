@@ -36,6 +36,9 @@ type Store struct {
 func Open(log *slog.Logger, paths ...string) (*Store, error) {
 	st := &Store{log: log, paths: paths, subs: map[int]func(*Set){}}
 	set, watched, err := load(paths)
+	if err == nil {
+		err = set.requireDocuments()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -48,16 +48,28 @@ func policyValidate(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return usageError{"policy validate needs at least one file or directory"}
 	}
-	set, err := policy.Load(args...)
+	set, aps, err := policy.LoadAny(args...)
 	if err != nil {
 		return err
 	}
 	builtin := len(policy.Builtin())
-	fmt.Fprintf(stdout, "%d files, %d policies (plus %d built-in): valid\n", len(set.Files()), len(set.Policies())-builtin, builtin)
+	fmt.Fprintf(stdout, "%s, %s (plus %d built-in), %s: valid\n", imagePlural(len(set.Files()), "file"),
+		policyPlural(len(set.Policies())-builtin, "runtime"), builtin, policyPlural(len(aps), "image assurance"))
 	for _, p := range set.Policies()[builtin:] {
 		fmt.Fprintf(stdout, "  %-30s %-7s %s\n", p.Metadata.Name, p.Spec.Mode, p.Source)
 	}
+	for _, p := range aps {
+		fmt.Fprintf(stdout, "  %-30s %-7s %s\n", p.Metadata.Name, "image", p.Source)
+	}
 	return nil
+}
+
+// policyPlural says "1 runtime policy" or "2 runtime policies".
+func policyPlural(n int, kind string) string {
+	if n == 1 {
+		return "1 " + kind + " policy"
+	}
+	return fmt.Sprintf("%d %s policies", n, kind)
 }
 
 func policyExplain(args []string, stdout io.Writer) error {
