@@ -35,6 +35,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// ErrNoLogFiles is the error of a directory that holds no log file.
+var ErrNoLogFiles = errors.New("no log files in this directory")
+
 // MaxFileSize bounds a file, after decompression, so that a gzip bomb or
 // a stray disk image does not exhaust memory.
 const MaxFileSize = 1 << 30
@@ -42,8 +45,10 @@ const MaxFileSize = 1 << 30
 // Files lists the files to read for paths, in order: a path that is a
 // file stands for itself; a directory for the files below it, recursively
 // and in lexical order, whose names isLog accepts. A path that cannot be
-// read goes to bad.
-func Files(paths []string, isLog func(name string) bool, bad func(*Error)) []string {
+// read goes to bad, and so does a directory with no such file, with
+// names, which says what isLog accepts ("*.json or *.jsonl files"): a
+// scan of the wrong folder is a mistake, not an empty log.
+func Files(paths []string, isLog func(name string) bool, names string, bad func(*Error)) []string {
 	var out []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
@@ -68,6 +73,8 @@ func Files(paths []string, isLog func(name string) bool, bad func(*Error)) []str
 		})
 		if err != nil {
 			bad(&Error{File: p, Record: -1, Err: err})
+		} else if len(files) == 0 {
+			bad(&Error{File: p, Record: -1, Err: fmt.Errorf("%w: a directory is read for %s", ErrNoLogFiles, names)})
 		}
 		sort.Strings(files)
 		out = append(out, files...)

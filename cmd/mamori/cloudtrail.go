@@ -98,48 +98,27 @@ func runCloudtrailScan(args []string, stdout, stderr io.Writer) error {
 	}
 	host, _ := os.Hostname()
 	det := cloudtrail.NewDetector(rs, cloudtrail.DetectorConfig{All: *all, Hostname: host})
-	var sum scanSummary
-	var writeErr error
-	// On a terminal the progress bar owns the last line: a message clears
-	// it first, and the bar redraws below.
-	var bar *progress.Bar
-	bad := func(e *cloudtrail.Error) {
-		sum.errors++
-		bar.Clear()
-		fmt.Fprintf(stderr, "skipped: %v\n", e)
-	}
+	scan := newAuditScan("CloudTrail records", out, stderr)
 	locals, buckets := splitS3(fs.Args())
-	files := cloudtrail.LogFiles(locals, bad)
+	files := cloudtrail.LogFiles(locals, scan.bad)
 	bar, sizes := progress.Files(stderr, "cloudtrail scan", files)
+	scan.bar = bar
 	rd := cloudtrail.Reader{Transient: true} // the scan keeps no record past its evaluation
 	handle := func(r *cloudtrail.Record) {
-		sum.record(r)
-		det.Detect(r, func(a *event.Alert) {
-			sum.alert(a)
-			if err := out.WriteAlert(a); err != nil && writeErr == nil {
-				writeErr = fmt.Errorf("write alert: %w", err)
-			}
-		})
+		scan.record(r.File, func(emit func(*event.Alert)) { det.Detect(r, emit) })
 	}
 	for i, f := range files {
-		rd.ReadFile(f, handle, bad)
+		if scan.interrupted() {
+			break
+		}
+		rd.ReadFile(f, handle, scan.bad)
 		bar.Add(sizes[i])
 	}
 	bar.Done()
 	for _, u := range buckets {
-		scanS3(u, s3f, handle, bad)
+		scanS3(scan.ctx, u, s3f, handle, scan.bad)
 	}
-	if err := out.Close(); err != nil && writeErr == nil {
-		writeErr = fmt.Errorf("write alerts: %w", err)
-	}
-	sum.print(stderr)
-	if writeErr != nil {
-		return writeErr
-	}
-	if sum.errors > 0 {
-		return fmt.Errorf("%d files or records could not be read and were skipped (listed above)", sum.errors)
-	}
-	return nil
+	return scan.finish(fs.Args())
 }
 
 // cloudtrailRuleset loads mamori's built-in CloudTrail rules, when
@@ -162,6 +141,9 @@ func cloudtrailRuleset(ruleFiles []string, builtin bool, stderr io.Writer) (*rul
 	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog()}}, files...)
 	if err != nil {
 		return nil, loadError(err)
+	}
+	if err := checkRuleSources(ruleFiles, named, untranslated, rs, cloudtrail.Source, "Falco's aws_cloudtrail_rules.yaml"); err != nil {
+		return nil, err
 	}
 	return rs, nil
 }
@@ -205,11 +187,11 @@ type scanSummary struct {
 	alerts  int
 }
 
-func (s *scanSummary) record(r *cloudtrail.Record) {
+func (s *scanSummary) record(file string) {
 	if s.files == nil {
 		s.files = map[string]bool{}
 	}
-	s.files[r.File] = true
+	s.files[file] = true
 	s.records++
 }
 
@@ -239,6 +221,6 @@ func (s *scanSummary) print(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", k[0], k[1], s.byRule[k])
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d records from %d files, %d alerts, %d unreadable files or records\n",
-		s.records, len(s.files), s.alerts, s.errors)
+	fmt.Fprintf(w, "%s from %s, %s, %s\n", countOf(s.records, "record"), countOf(len(s.files), "file"),
+		countOf(s.alerts, "alert"), countOf(s.errors, "unreadable file or record"))
 }

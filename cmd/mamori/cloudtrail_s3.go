@@ -185,11 +185,10 @@ func splitS3(paths []string) (local, buckets []string) {
 
 // scanS3 reads every log object under url once, whole, with no
 // checkpoint. A location that cannot be listed goes to bad, like a file.
-func scanS3(url string, s3f s3Flags, fn func(*cloudtrail.Record), bad func(*cloudtrail.Error)) {
+func scanS3(ctx context.Context, url string, s3f s3Flags, fn func(*cloudtrail.Record), bad func(*cloudtrail.Error)) {
 	cfg, err := s3f.config(url)
 	if err == nil {
 		var src *s3live.Source
-		ctx := context.Background()
 		if src, err = s3live.Open(ctx, cfg, slog.New(slog.DiscardHandler)); err == nil {
 			_, err = src.Poll(ctx, func(r *cloudtrail.Record) error { fn(r); return nil }, bad)
 			src.Close()

@@ -101,9 +101,9 @@ func TestCloudtrailMalformedFile(t *testing.T) {
 	for _, want := range []string{
 		"aws_cloudtrail rules: 20 active, 2 disabled, 0 inactive",
 		"skipped: " + filepath.Join(cloudtrailCorpus(t, "zmallen-cloudtrail2sightings"), "aws.execution.ec2-user-data.json") + ":112: invalid character",
-		"322 records from 38 files, 5 alerts, 1 unreadable files or records",
+		"322 records from 38 files, 5 alerts, 1 unreadable file or record",
 		"Console Login Without MFA             Critical       1",
-		"1 files or records could not be read and were skipped",
+		"1 file or record could not be read and was skipped",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("output lacks %q:\n%s", want, log)

@@ -94,6 +94,9 @@ func (f *k8sRuleFlags) load(w io.Writer) (*rules.Ruleset, error) {
 	if err != nil {
 		return nil, loadError(err)
 	}
+	if err := checkRuleSources(f.files, fs, untranslated, rs, k8saudit.Source, "Falco's k8s_audit_rules.yaml"); err != nil {
+		return nil, err
+	}
 	return rs, reportK8sRules(w, rs)
 }
 
@@ -129,43 +132,22 @@ func runK8sauditScan(args []string, stdout, stderr io.Writer) error {
 	}
 	host, _ := os.Hostname()
 	det := k8saudit.NewDetector(rs, k8saudit.DetectorConfig{All: *f.all, Hostname: host})
-	var sum scanSummary
-	sum.files = map[string]bool{}
-	var writeErr error
-	var bar *progress.Bar
-	bad := func(e *k8saudit.Error) {
-		sum.errors++
-		bar.Clear() // the progress bar owns the last line of a terminal
-		fmt.Fprintf(stderr, "skipped: %v\n", e)
-	}
-	files := auditlog.Files(fs.Args(), k8saudit.IsLogName, bad)
+	scan := newAuditScan("Kubernetes audit events", out, stderr)
+	files := auditlog.Files(fs.Args(), k8saudit.IsLogName, k8saudit.LogNames, scan.bad)
 	bar, sizes := progress.Files(stderr, "k8saudit scan", files)
+	scan.bar = bar
 	var rd k8saudit.Reader
 	for i, p := range files {
+		if scan.interrupted() {
+			break
+		}
 		rd.ReadFile(p, func(e *k8saudit.Event) {
-			sum.files[e.File] = true
-			sum.records++
-			det.Detect(e, func(a *event.Alert) {
-				sum.alert(a)
-				if err := out.WriteAlert(a); err != nil && writeErr == nil {
-					writeErr = fmt.Errorf("write alert: %w", err)
-				}
-			})
-		}, bad)
+			scan.record(e.File, func(emit func(*event.Alert)) { det.Detect(e, emit) })
+		}, scan.bad)
 		bar.Add(sizes[i])
 	}
 	bar.Done()
-	if err := out.Close(); err != nil && writeErr == nil {
-		writeErr = fmt.Errorf("write alerts: %w", err)
-	}
-	sum.print(stderr)
-	if writeErr != nil {
-		return writeErr
-	}
-	if sum.errors > 0 {
-		return fmt.Errorf("%d files or events could not be read and were skipped (listed above)", sum.errors)
-	}
-	return nil
+	return scan.finish(fs.Args())
 }
 
 func runK8sauditServe(args []string, stdout, stderr io.Writer) error {

@@ -73,9 +73,9 @@ func TestK8sauditScanTraces(t *testing.T) {
 	for _, want := range []string{
 		"k8s_audit rules: 50 active, 0 disabled, 0 inactive",
 		"skipped: " + filepath.Join(dir, "fal_01_003.json") + `: record 0: kind is 0, not "Event": not a Kubernetes audit event`,
-		"51 records from 46 files, 68 alerts, 1 unreadable files or records",
+		"51 records from 46 files, 68 alerts, 1 unreadable file or record",
 		"Create/Modify Configmap With Private Credentials  Warning        6",
-		"1 files or events could not be read and were skipped",
+		"1 file or record could not be read and was skipped",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("output lacks %q:\n%s", want, log)
@@ -121,7 +121,7 @@ func TestK8sauditScanBuiltin(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(gzDir, "README.txt"), []byte("not a log"), 0o644)
 	alerts2, log, code := k8sScan(t, gzDir)
-	if code != 0 || ruleNames(alerts2) != ruleNames(alerts) || !strings.Contains(log, "3 records from 1 files") {
+	if code != 0 || ruleNames(alerts2) != ruleNames(alerts) || !strings.Contains(log, "3 records from 1 file,") {
 		t.Errorf("gzipped EventList: exit %d, raised %q:\n%s", code, ruleNames(alerts2), log)
 	}
 }
