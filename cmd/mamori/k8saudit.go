@@ -22,8 +22,8 @@ import (
 
 const k8sauditHelp = `Usage:
   mamori k8saudit scan [--rules FILE]... [--no-builtin] [--output FILE] [--all] PATH...
-  mamori k8saudit serve --listen ADDR [--tls-cert FILE --tls-key FILE] [--rules FILE]...
-                        [--no-builtin] [--output FILE] [--all] [--max-body BYTES]
+  mamori k8saudit serve --listen ADDR [--tls-cert FILE --tls-key FILE] [--client-ca FILE] [--token-file FILE]
+                        [--rules FILE]... [--no-builtin] [--output FILE] [--all] [--max-body BYTES] [--max-concurrent N]
 
 Both evaluate Kubernetes audit events against Falco rules of source
 k8s_audit: mamori's own (Exec Into Pod, Attach To Pod), then each --rules
@@ -40,8 +40,13 @@ by rule and priority goes to stderr.
 
 serve is an audit webhook backend: point the API server's
 --audit-webhook-config-file at https://ADDR/k8s-audit (any path works) and
-it evaluates each EventList as it arrives. With --tls-cert and --tls-key it
-speaks TLS. It runs until interrupted.
+it evaluates each EventList as it arrives, one event at a time as the body
+is read, so that memory stays bounded whatever the batch size. With
+--tls-cert and --tls-key it speaks TLS; --client-ca requires the API
+server's client certificate, --token-file its bearer token (the
+client-certificate or token of its webhook kubeconfig). At most
+--max-concurrent requests are read at once; more are answered 429, which
+the API server retries. It runs until interrupted.
 
 Alerts are written as JSON lines to stdout or, appended, to --output.
 `
@@ -156,6 +161,9 @@ func runK8sauditServe(args []string, stdout, stderr io.Writer) error {
 	cert := fs.String("tls-cert", "", "the TLS certificate (PEM) to serve with; needs --tls-key")
 	key := fs.String("tls-key", "", "the TLS certificate's private key (PEM)")
 	maxBody := fs.Int64("max-body", k8saudit.DefaultMaxBodyBytes, "the largest request body accepted, in bytes")
+	maxConcurrent := fs.Int("max-concurrent", k8saudit.DefaultMaxConcurrent, "requests read at once; more are answered 429 (the API server retries)")
+	clientCA := fs.String("client-ca", "", "require a client certificate signed by this CA (PEM), as the API server's webhook kubeconfig presents; needs --tls-cert")
+	tokenFile := fs.String("token-file", "", "require a bearer token listed in this file (one per line), as the API server's webhook kubeconfig sends")
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, k8sauditHelp)
 	}
@@ -168,6 +176,10 @@ func runK8sauditServe(args []string, stdout, stderr io.Writer) error {
 		return usageError{"--tls-cert and --tls-key go together"}
 	case *maxBody <= 0:
 		return usageError{"--max-body must be positive"}
+	case *maxConcurrent <= 0:
+		return usageError{"--max-concurrent must be positive"}
+	case *clientCA != "" && *cert == "":
+		return usageError{"--client-ca needs TLS: give --tls-cert and --tls-key too"}
 	}
 	rs, err := f.load(stderr)
 	if err != nil {
@@ -180,8 +192,8 @@ func runK8sauditServe(args []string, stdout, stderr io.Writer) error {
 	defer out.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	host, _ := os.Hostname()
-	srv, err := k8saudit.Listen(k8saudit.ServerConfig{Addr: *listen, CertFile: *cert, KeyFile: *key, Webhook: k8saudit.WebhookConfig{
-		Rules: rs, All: *f.all, Hostname: host, MaxBodyBytes: *maxBody, Logger: log,
+	srv, err := k8saudit.Listen(k8saudit.ServerConfig{Addr: *listen, CertFile: *cert, KeyFile: *key, ClientCAFile: *clientCA, TokenFile: *tokenFile, Webhook: k8saudit.WebhookConfig{
+		Rules: rs, All: *f.all, Hostname: host, MaxBodyBytes: *maxBody, MaxConcurrent: *maxConcurrent, Logger: log,
 		Alert: func(a *event.Alert) {
 			err := out.WriteAlert(a)
 			if err == nil {
@@ -201,6 +213,9 @@ func runK8sauditServe(args []string, stdout, stderr io.Writer) error {
 		scheme = "https"
 	}
 	log.Info("k8s audit webhook listening", "url", scheme+"://"+srv.Addr().String()+"/k8s-audit")
+	if !srv.Authenticated() {
+		log.Warn("no client authentication: anyone who reaches the address can post audit events; use --client-ca or --token-file")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = srv.Serve(ctx)

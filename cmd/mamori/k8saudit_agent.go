@@ -20,7 +20,7 @@ import (
 // kube-apiserver's audit webhook backend posts its events to the agent,
 // which evaluates them against the k8s_audit rules.
 type k8sAuditFlags struct {
-	listen, cert, key string
+	listen, cert, key, clientCA, tokenFile string
 }
 
 func addK8sAuditFlags(fs *flag.FlagSet) *k8sAuditFlags {
@@ -29,6 +29,8 @@ func addK8sAuditFlags(fs *flag.FlagSet) *k8sAuditFlags {
 		"audit event is evaluated against the k8s_audit rules (mamori's built-in ones with --rules builtin)")
 	fs.StringVar(&f.cert, "k8s-audit-tls-cert", "", "TLS certificate (PEM) for --k8s-audit-listen; with --k8s-audit-tls-key")
 	fs.StringVar(&f.key, "k8s-audit-tls-key", "", "TLS key (PEM) for --k8s-audit-listen")
+	fs.StringVar(&f.clientCA, "k8s-audit-client-ca", "", "for --k8s-audit-listen: require a client certificate signed by this CA (PEM); needs --k8s-audit-tls-cert")
+	fs.StringVar(&f.tokenFile, "k8s-audit-token-file", "", "for --k8s-audit-listen: require a bearer token listed in this file (one per line)")
 	return f
 }
 
@@ -44,10 +46,13 @@ func (f *k8sAuditFlags) builtinRules() []rules.File {
 // check refuses flags that cannot work and says which rules will run.
 func (f *k8sAuditFlags) check(rs *rules.Ruleset, stderr io.Writer) error {
 	if f.listen == "" {
-		if f.cert != "" || f.key != "" {
-			return usageError{"--k8s-audit-tls-cert and --k8s-audit-tls-key need --k8s-audit-listen"}
+		if f.cert != "" || f.key != "" || f.clientCA != "" || f.tokenFile != "" {
+			return usageError{"--k8s-audit-tls-cert, --k8s-audit-tls-key, --k8s-audit-client-ca and --k8s-audit-token-file need --k8s-audit-listen"}
 		}
 		return nil
+	}
+	if f.clientCA != "" && f.cert == "" {
+		return usageError{"--k8s-audit-client-ca needs TLS: give --k8s-audit-tls-cert and --k8s-audit-tls-key too"}
 	}
 	if rs == nil {
 		return usageError{"--k8s-audit-listen evaluates audit events with rules: it cannot be used with --rules none"}
@@ -72,7 +77,7 @@ func (f *k8sAuditFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, no
 	}
 	log = log.With("part", "k8saudit")
 	srv, err := k8saudit.Listen(k8saudit.ServerConfig{
-		Addr: f.listen, CertFile: f.cert, KeyFile: f.key,
+		Addr: f.listen, CertFile: f.cert, KeyFile: f.key, ClientCAFile: f.clientCA, TokenFile: f.tokenFile,
 		Webhook: k8saudit.WebhookConfig{
 			Rules: rs, All: all, Hostname: node, Logger: log,
 			Alert: func(a *event.Alert) {
@@ -91,6 +96,9 @@ func (f *k8sAuditFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, no
 		scheme = "https"
 	}
 	log.Info("serving the Kubernetes audit webhook", "url", scheme+"://"+srv.Addr().String())
+	if !srv.Authenticated() {
+		log.Warn("the Kubernetes audit webhook has no client authentication: anyone who reaches it can post audit events; use --k8s-audit-client-ca or --k8s-audit-token-file")
+	}
 	return srv, nil
 }
 
