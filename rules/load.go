@@ -362,6 +362,9 @@ func (b *builder) resolvedMacro(m *macroDef, at condition.Pos) (condition.Expr, 
 
 func (b *builder) compileRule(d *ruleDef) *Rule {
 	what := fmt.Sprintf("rule %q", d.name)
+	// A block scalar (output: >) ends in a newline that is no part of the
+	// message; Falco trims it too.
+	d.output = strings.TrimSpace(d.output)
 	r := &Rule{
 		Name:     d.name,
 		Desc:     d.desc,

@@ -96,9 +96,11 @@ func runAdmissionServe(args []string, stderr io.Writer) error {
 	if store != nil {
 		n = fmt.Sprintf("%d policies from %v", len(store.Current().Policies()), []string(paths))
 	}
-	log.Info("admission webhook serving", "addr", ln.Addr().String(), "path", admission.ValidatePath, "policies", n)
 	err = admission.Serve(ctx, ln, admission.ServerConfig{
 		CertFile: *certFile, KeyFile: *keyFile, Log: log,
+		Serving: func() {
+			log.Info("admission webhook serving", "addr", ln.Addr().String(), "path", admission.ValidatePath, "policies", n)
+		},
 		Reviewer: admission.NewReviewer(admission.Config{Policies: src, Images: imageStatus, Log: log}),
 		Health:   admissionHealth(store),
 	})

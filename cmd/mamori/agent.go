@@ -65,8 +65,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	ancestors := fs.Int("ancestors", 8, "ancestors attached to each event")
 	node := fs.String("node", "", "node name in events; default the hostname")
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
-	hookSocket := fs.String("hook-socket", runtimehook.DefaultSocket, "answer `mamori oci-hook run` on this unix socket: containers are judged by the creation controls\n"+
-		"before their entrypoint runs (install the hook with `mamori oci-hook install`); empty to turn off")
+	hookSocket := fs.String("hook-socket", runtimehook.DefaultSocket, "answer the OCI hook (mamori oci-hook run) on this unix socket: containers are judged by the creation\n"+
+		"controls before their entrypoint runs (install the hook with mamori oci-hook install); empty to turn off")
 	imageDB := fs.String("image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
 		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
 	foldWindow := fs.Duration("alert-fold-window", detect.DefaultFoldWindow, "fold identical alerts (same rule or control, container, executable, action) raised within this window\n"+

@@ -153,10 +153,10 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	var problems []string
 	if enforced > 0 {
-		problems = append(problems, fmt.Sprintf("%d findings under enforcing policies", enforced))
+		problems = append(problems, countOf(enforced, "finding")+" under enforcing policies")
 	}
 	if len(rep.Errors) > 0 {
-		problems = append(problems, fmt.Sprintf("%d manifest problems", len(rep.Errors)))
+		problems = append(problems, countOf(len(rep.Errors), "manifest problem"))
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, " and "))
@@ -176,8 +176,9 @@ func printCheck(stdout, stderr io.Writer, rep *checkReport, enforced int) {
 		fmt.Fprintf(stdout, "%s:%d:%d: %s: %s %s: %s [%s/%s, policy %s]\n", f.File, f.Line, f.Column, label,
 			f.Kind, objectName(f.Namespace, f.Name), f.Reason, f.Control, f.Check, strings.Join(f.Policies, ", "))
 	}
-	fmt.Fprintf(stderr, "%d workloads in %d files (%d other objects skipped): %d refused by enforcing policies, %d warnings, %d manifest problems\n",
-		rep.Objects, rep.Files, rep.Skipped, enforced, len(rep.Findings)-enforced, len(rep.Errors))
+	fmt.Fprintf(stderr, "%s in %s (%s skipped): %d refused by enforcing policies, %s, %s\n",
+		countOf(rep.Objects, "workload"), countOf(rep.Files, "file"), countOf(rep.Skipped, "other object"), enforced,
+		countOf(len(rep.Findings)-enforced, "warning"), countOf(len(rep.Errors), "manifest problem"))
 }
 
 func objectName(ns, name string) string {

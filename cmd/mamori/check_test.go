@@ -112,7 +112,7 @@ func TestCheckDirectoryLines(t *testing.T) {
 	errb.Reset()
 	runCheck([]string{filepath.Join(dir, "web.yaml")}, &out, &errb)
 	if !strings.Contains(out.String(), "/web.yaml:20:13: refused: Deployment shop/web: container \"web\" is privileged") ||
-		!strings.Contains(errb.String(), "1 workloads in 1 files (1 other objects skipped): 3 refused") {
+		!strings.Contains(errb.String(), "1 workload in 1 file (1 other object skipped): 3 refused") {
 		t.Errorf("text output:\n%s\n%s", out.String(), errb.String())
 	}
 }
@@ -154,7 +154,7 @@ func TestCheckUsageAndBrokenFiles(t *testing.T) {
 	dir := writeTree(t, map[string]string{"bad.yaml": "apiVersion: v1\nkind: Pod\nspec:\n  containers: {{ .Values.c }}\n"})
 	errb.Reset()
 	err := runCheck([]string{dir}, &out, &errb)
-	if err == nil || errors.As(err, &uerr) || !strings.Contains(err.Error(), "1 manifest problems") ||
+	if err == nil || errors.As(err, &uerr) || !strings.Contains(err.Error(), "1 manifest problem") ||
 		!strings.Contains(errb.String(), "bad.yaml:1: Pod: invalid map key") {
 		t.Errorf("a broken manifest: %v\n%s", err, errb.String())
 	}

@@ -56,7 +56,7 @@ func TestImageRegisterOCIHook(t *testing.T) {
 	os.WriteFile(assurance, []byte(nonRootImages), 0o644)
 	db := filepath.Join(dir, "store", "images.db")
 	hooks, socket := filepath.Join(dir, "hooks"), filepath.Join(dir, "hook.sock")
-	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--dir", hooks, "--socket", socket, "--timeout", "3s").CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--allow-temporary-binary", "--dir", hooks, "--socket", socket, "--timeout", "3s").CombinedOutput(); err != nil {
 		t.Fatalf("oci-hook install: %v\n%s", err, out)
 	}
 	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--hook-socket", socket, "--image-db", db)

@@ -15,7 +15,8 @@ import (
 )
 
 const ociHookHelp = `Usage:
-  mamori oci-hook install [--dir DIR] [--socket PATH] [--fail-closed] [--timeout D]
+  mamori oci-hook install [--dir DIR] [--binary PATH] [--socket PATH] [--fail-closed] [--timeout D]
+  mamori oci-hook uninstall [--dir DIR]...
   mamori oci-hook run [--socket PATH] [--fail-closed] [--timeout D]
 
 The creation controls of the runtime policies (limitContainerPrivileges,
@@ -30,6 +31,17 @@ by the agent listening on --socket (mamori agent --hook-socket, same
 default). Containerd does not read hooks directories; in Kubernetes use the
 admission webhook (mamori admission serve).
 
+The hook file names the mamori binary to run: the one running install, or
+--binary. A runtime silently skips a hook whose binary is gone, and then
+every container starts unjudged, so install refuses a binary in a
+temporary directory or in Go's build cache (what go run builds): install
+mamori first (go install ./cmd/mamori, or make install) and run that one.
+--allow-temporary-binary installs it anyway, for tests.
+
+uninstall removes the hook file from --dir (default: both directories
+podman and CRI-O read); containers created from then on are not judged
+at creation.
+
 run is what the runtime executes (stage createRuntime): it reads the
 container's state on stdin, asks the agent, and exits 0 to let the
 container start or 1 to refuse it, printing why on stderr. If the agent
@@ -42,6 +54,7 @@ Exit status of run: 0 allowed, 1 refused or failed closed, 2 usage.
 func runOCIHook(args []string, stdout, stderr io.Writer) error {
 	return dispatch(args, stdout, ociHookHelp,
 		subcommand{"install", func(a []string) error { return runOCIHookInstall(a, stdout) }},
+		subcommand{"uninstall", func(a []string) error { return runOCIHookUninstall(a, stdout) }},
 		subcommand{"run", func(a []string) error { return runOCIHookRun(a, os.Stdin, stderr) }},
 	)
 }
@@ -62,7 +75,9 @@ func addHookFlags(fs *flag.FlagSet) hookFlags {
 
 func runOCIHookInstall(args []string, stdout io.Writer) error {
 	fs := newFlagSet("oci-hook install")
-	dir := fs.String("dir", runtimehook.DefaultHooksDir, "the runtime's hooks directory (podman and CRI-O also read /etc/containers/oci/hooks.d)")
+	dir := fs.String("dir", runtimehook.DefaultHooksDir, "the runtime's hooks directory (podman and CRI-O also read "+runtimehook.OverrideHooksDir+")")
+	binary := fs.String("binary", "", "the mamori binary the hook runs (default: the one running install)")
+	allowTemp := fs.Bool("allow-temporary-binary", false, "install even when the binary is in a temporary directory or Go's build cache (for tests)")
 	hf := addHookFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, ociHookHelp)
@@ -70,12 +85,26 @@ func runOCIHookInstall(args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the mamori binary to register: %w", err)
+	self := *binary
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return fmt.Errorf("find the mamori binary to register: %w", err)
+		}
 	}
-	if self, err = filepath.EvalSymlinks(self); err != nil {
-		return err
+	self, err := filepath.Abs(self)
+	if err == nil {
+		self, err = filepath.EvalSymlinks(self)
+	}
+	if err != nil {
+		return fmt.Errorf("the mamori binary to register: %w", err)
+	}
+	if fi, err := os.Stat(self); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file: name the installed mamori binary with --binary", self)
+	}
+	if why := runtimehook.Transient(self); why != "" && !*allowTemp {
+		return fmt.Errorf("the hook would run %s, but %s; podman then skips the hook without a word and containers start unjudged. "+
+			"Install mamori first (go install ./cmd/mamori, or make install into /usr/local/bin) and run that one, or name it with --binary", self, why)
 	}
 	p, err := runtimehook.Install(*dir, runtimehook.HookConfig{Binary: self, Socket: *hf.socket, FailClosed: *hf.failClosed, Timeout: *hf.timeout})
 	if err != nil {
@@ -84,6 +113,36 @@ func runOCIHookInstall(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "installed %s: containers created from now on are judged by the agent on %s\n", p, *hf.socket)
 	if *hf.socket != runtimehook.DefaultSocket {
 		fmt.Fprintf(stdout, "run the agent with: mamori agent --hook-socket %s\n", *hf.socket)
+	}
+	return nil
+}
+
+func runOCIHookUninstall(args []string, stdout io.Writer) error {
+	fs := newFlagSet("oci-hook uninstall")
+	var dirs listFlag
+	fs.Var(&dirs, "dir", "a hooks directory to remove the hook from (repeatable); default "+runtimehook.DefaultHooksDir+" and "+runtimehook.OverrideHooksDir)
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err, ociHookHelp)
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if len(dirs) == 0 {
+		dirs = listFlag{runtimehook.DefaultHooksDir, runtimehook.OverrideHooksDir}
+	}
+	removed := 0
+	for _, d := range dirs {
+		p, ok, err := runtimehook.Uninstall(d)
+		if err != nil {
+			return fmt.Errorf("remove the hook: %w", err)
+		}
+		if ok {
+			removed++
+			fmt.Fprintf(stdout, "removed %s: containers created from now on are not judged at creation\n", p)
+		}
+	}
+	if removed == 0 {
+		return fmt.Errorf("no mamori hook (%s) in %s: nothing to remove", runtimehook.HookFileName, strings.Join(dirs, " or "))
 	}
 	return nil
 }

@@ -230,7 +230,7 @@ func TestOCIHookScopesOnNodeFacts(t *testing.T) {
 	os.Mkdir(polDir, 0o755)
 	os.WriteFile(filepath.Join(polDir, "scopes.yaml"), []byte(scopePolicies(t, ip)), 0o644)
 	hooks, socket := filepath.Join(dir, "hooks"), filepath.Join(dir, "hook.sock")
-	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--dir", hooks, "--socket", socket, "--timeout", "3s").CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--allow-temporary-binary", "--dir", hooks, "--socket", socket, "--timeout", "3s").CombinedOutput(); err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
 	n := 0

@@ -27,19 +27,28 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	client := &http.Client{Timeout: 3 * time.Second}
 	resp, err := client.Get("http://" + *addr + "/status")
 	if err != nil {
-		fmt.Fprintf(stdout, "agent: not running at %s (%v)\n\n", *addr, err)
+		// Like systemctl status, exit 3 when nothing runs; the kernel
+		// probe still says what an agent could do here.
+		notRunning := exitError{exitNotRunning, fmt.Errorf("no agent is running at %s: start one with mamori agent (--addr names another --health-addr)", *addr)}
+		if !*asJSON {
+			fmt.Fprintf(stdout, "agent: not running at %s (%v)\n\n", *addr, err)
+		}
 		if os.Geteuid() != 0 {
-			return fmt.Errorf("probing the kernel needs root")
+			return exitError{exitNotRunning, fmt.Errorf("no agent is running at %s, and probing the kernel needs root (sudo mamori status)", *addr)}
 		}
 		rep := probe.Run()
 		if *asJSON {
-			return json.NewEncoder(stdout).Encode(struct {
+			if err := json.NewEncoder(stdout).Encode(struct {
+				Agent        string             `json:"agent"`
 				Kernel       probe.Report       `json:"kernel"`
 				Capabilities []probe.Capability `json:"capabilities"`
-			}{rep, rep.Capabilities()})
+			}{"not running", rep, rep.Capabilities()}); err != nil {
+				return err
+			}
+			return notRunning
 		}
 		printKernel(stdout, rep)
-		return nil
+		return notRunning
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -105,6 +114,10 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 // printEnforcement prints one line per container and control: how each
 // runtime control applies (enforced by what, audited, or not enforced and
 // why).
+// exitNotRunning is status's exit code when no agent answers, as
+// systemctl status and LSB init scripts say "not running".
+const exitNotRunning = 3
+
 func printEnforcement(w io.Writer, cs []agent.ContainerProtection) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER\tSTATE\tCONTROL\tMODE\tENFORCEMENT")
@@ -181,5 +194,5 @@ knows has its enforcement in place), each container with each runtime
 control (enforced and by which mechanism, audited, or NOT enforced and
 why), events per type, ring-buffer drops, lost events, and which kernel
 mechanisms load here and what that means for each capability. With no agent
-running it probes the kernel itself (as root) and says so.
+running it probes the kernel itself (as root), says so, and exits 3.
 `
