@@ -457,7 +457,7 @@ func (p *protection) place(id string) bool {
 	defer pl.mu.Unlock()
 
 	p.mu.Lock()
-	c, cg, cgPath, hints, key, exiting := pl.ctr, pl.cgroup, pl.cgPath, slices.Clone(pl.hints), pl.key, pl.exiting
+	c, cg, cgPath, hints, key := pl.ctr, pl.cgroup, pl.cgPath, slices.Clone(pl.hints), pl.key
 	settled := !pl.dirty && pl.state != Pending && pl.reason == "" && pl.tracked
 	pl.dirty = false
 	p.mu.Unlock()
@@ -476,7 +476,10 @@ func (p *protection) place(id string) bool {
 		p.mu.Unlock()
 	}
 	procs, err := p.a.containers.Procs(cg)
-	if errors.Is(err, container.ErrNoCgroup) || err == nil && len(procs) == 0 && exiting {
+	if errors.Is(err, container.ErrNoCgroup) || err == nil && len(procs) == 0 {
+		// Registered containers always had a process in their cgroup
+		// (an event there, the walk, the hook's init): none left means
+		// the container ended, whether or not its init's exit was seen.
 		p.remove(id, "no process left")
 		return true
 	}
