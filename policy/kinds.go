@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -22,24 +21,24 @@ import (
 
 // requireKind returns an error naming each path none of whose documents
 // is of kind want; found says which files' documents were taken.
-func requireKind(paths []string, want string, found func(file string) bool) error {
+func requireKind(paths []string, src *files, want string, found func(file string) bool) error {
 	var errs errorList
 	for _, p := range paths {
-		files, err := policyFiles(p)
+		files, err := src.list(p)
 		if err != nil {
 			continue // reported by the load itself
 		}
 		if slices.ContainsFunc(files, found) {
 			continue
 		}
-		errs.add(noDocument(p, files, want))
+		errs.add(noDocument(p, files, src, want))
 	}
 	return errs.err()
 }
 
 // noDocument says that path holds no document of kind want, what it
 // holds instead, and where that belongs.
-func noDocument(path string, files []string, want string) *Error {
+func noDocument(path string, files []string, src *files, want string) *Error {
 	use := map[string]string{
 		Kind:          "mamori agent, admission serve, check and hostlogin take --policy with RuntimePolicy documents (docs/policies.md)",
 		AssuranceKind: "mamori image scan and image register take --policy with ImageAssurancePolicy documents (docs/images.md)",
@@ -47,7 +46,7 @@ func noDocument(path string, files []string, want string) *Error {
 	if len(files) == 0 {
 		return errorf(Position{File: path}, "holds no *.yaml or *.yml file, so no %s document; name the file or directory that holds them", want)
 	}
-	kinds := kindsIn(files)
+	kinds := kindsIn(files, src)
 	if len(kinds) == 0 {
 		return errorf(Position{File: path}, "holds no %s document (no document at all); %s", want, use[want])
 	}
@@ -71,10 +70,10 @@ func noDocument(path string, files []string, want string) *Error {
 // kindsIn counts the documents of each kind in files ("no kind" for a
 // document that names none); unreadable files and documents are left to
 // the loader that reports them.
-func kindsIn(files []string) map[string]int {
+func kindsIn(names []string, src *files) map[string]int {
 	kinds := map[string]int{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
+	for _, f := range names {
+		data, err := src.read(f)
 		if err != nil {
 			continue
 		}
@@ -120,13 +119,14 @@ func countDocuments(n int, kind string) string {
 // policy validate` checks them: the runtime policies as Load does and the
 // image assurance policies as LoadAssurance does, every problem of either
 // reported. A path that holds neither kind is an error.
-func LoadAny(paths ...string) (*Set, []*AssurancePolicy, error) {
-	set, _, err := load(paths)
+func LoadAny(stdin io.Reader, paths ...string) (*Set, []*AssurancePolicy, error) {
+	src := &files{stdin: stdin}
+	set, _, err := load(paths, src)
 	var errs errorList
 	for _, e := range Errors(err) {
 		errs.add(e)
 	}
-	aps, aerr := loadAssurance(paths)
+	aps, aerr := loadAssurance(paths, src)
 	for _, e := range Errors(aerr) {
 		errs.add(e)
 	}
@@ -134,13 +134,13 @@ func LoadAny(paths ...string) (*Set, []*AssurancePolicy, error) {
 		return nil, nil, err
 	}
 	for _, p := range paths {
-		files, _ := policyFiles(p)
+		files, _ := src.list(p)
 		has := func(file string) bool {
 			return slices.ContainsFunc(set.policies, func(q *Policy) bool { return q.Source.File == file }) ||
 				slices.ContainsFunc(aps, func(q *AssurancePolicy) bool { return q.Source.File == file })
 		}
 		if !slices.ContainsFunc(files, has) {
-			e := noDocument(p, files, Kind)
+			e := noDocument(p, files, src, Kind)
 			e.Msg = strings.Replace(e.Msg, "no "+Kind+" document", "no policy document (RuntimePolicy or ImageAssurancePolicy)", 1)
 			errs.add(e)
 		}

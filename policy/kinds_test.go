@@ -63,19 +63,39 @@ func TestPathWithoutItsKind(t *testing.T) {
 func TestLoadAny(t *testing.T) {
 	dir := t.TempDir()
 	bad := writeFile(t, dir, "img.yaml", strings.Replace(assuranceDoc, "blockMalware", "blockMalwre", 1))
-	if _, _, err := LoadAny(bad); err == nil || !strings.Contains(err.Error(), bad+`:6:11: unknown key "blockMalwre" in rules; did you mean "blockMalware"?`) {
+	if _, _, err := LoadAny(nil, bad); err == nil || !strings.Contains(err.Error(), bad+`:6:11: unknown key "blockMalwre" in rules; did you mean "blockMalware"?`) {
 		t.Errorf("LoadAny: %v", err)
 	}
 	good := writeFile(t, t.TempDir(), "img.yaml", assuranceDoc)
-	set, aps, err := LoadAny(good, writeFile(t, dir, "rt.yaml", runtimeDoc))
+	set, aps, err := LoadAny(nil, good, writeFile(t, dir, "rt.yaml", runtimeDoc))
 	if err != nil || len(aps) != 1 || len(set.Policies()) != len(Builtin())+1 {
 		t.Errorf("LoadAny: %v, %d assurance, %v", err, len(aps), set)
 	}
 	empty := t.TempDir()
 	writeFile(t, empty, "x.yaml", "# nothing yet\n")
-	if _, _, err := LoadAny(empty); err == nil || !strings.Contains(err.Error(), empty+": holds no policy document (RuntimePolicy or ImageAssurancePolicy) (no document at all)") {
+	if _, _, err := LoadAny(nil, empty); err == nil || !strings.Contains(err.Error(), empty+": holds no policy document (RuntimePolicy or ImageAssurancePolicy) (no document at all)") {
 		t.Errorf("LoadAny(neither): %v", err)
 	}
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestLoadFromStdin: "-" reads the policies from standard input, named
+// <stdin> in positions; without one it is an error.
+func TestLoadFromStdin(t *testing.T) {
+	set, err := LoadFrom(strings.NewReader(runtimeDoc), "-")
+	if err != nil || set.Policy("rt") == nil || set.Policy("rt").Source.File != StdinName {
+		t.Errorf("LoadFrom(stdin): %v, %v", set, err)
+	}
+	_, err = LoadFrom(strings.NewReader(strings.Replace(runtimeDoc, "forkGuard", "forkGaurd", 1)), "-")
+	if err == nil || !strings.Contains(err.Error(), `<stdin>:6:14: unknown key "forkGaurd"`) {
+		t.Errorf("LoadFrom(bad stdin): %v", err)
+	}
+	if _, err := Load("-"); err == nil || !strings.Contains(err.Error(), "no standard input") {
+		t.Errorf("Load(-) without stdin: %v", err)
+	}
+	aps, err := LoadAssuranceFrom(strings.NewReader(assuranceDoc), "-")
+	if err != nil || len(aps) != 1 {
+		t.Errorf("LoadAssuranceFrom(stdin): %v, %v", aps, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,33 +32,74 @@ type Set struct {
 //
 // A path holding no RuntimePolicy document is an error that says what it
 // holds instead (see requireKind).
-func Load(paths ...string) (*Set, error) {
-	s, _, err := load(paths)
+func Load(paths ...string) (*Set, error) { return LoadFrom(nil, paths...) }
+
+// LoadFrom is Load where the path "-" reads stdin (once), its positions
+// named "<stdin>".
+func LoadFrom(stdin io.Reader, paths ...string) (*Set, error) {
+	src := &files{stdin: stdin}
+	s, _, err := load(paths, src)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.requireDocuments(); err != nil {
+	if err := s.requireDocuments(src); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // requireDocuments refuses a path of the Set that holds no policy.
-func (s *Set) requireDocuments() error {
-	return requireKind(s.paths, Kind, func(file string) bool {
+func (s *Set) requireDocuments(src *files) error {
+	return requireKind(s.paths, src, Kind, func(file string) bool {
 		return slices.ContainsFunc(s.policies, func(p *Policy) bool { return p.Source.File == file })
 	})
 }
 
+// StdinName names the policies read from standard input ("-").
+const StdinName = "<stdin>"
+
+// files reads the files of policy paths: from disk, and for "-" from
+// stdin, read once however often it is asked for.
+type files struct {
+	stdin io.Reader
+	data  []byte
+	err   error
+	done  bool
+}
+
+// list expands one --policy argument (see policyFiles); "-" is stdin.
+func (f *files) list(p string) ([]string, error) {
+	if p == "-" {
+		return []string{StdinName}, nil
+	}
+	return policyFiles(p)
+}
+
+// read reads one file a list named.
+func (f *files) read(name string) ([]byte, error) {
+	if name != StdinName || f == nil {
+		return os.ReadFile(name)
+	}
+	if !f.done {
+		f.done = true
+		if f.stdin == nil {
+			f.err = errors.New("no standard input here")
+		} else {
+			f.data, f.err = io.ReadAll(io.LimitReader(f.stdin, 16<<20))
+		}
+	}
+	return f.data, f.err
+}
+
 // load also returns every path it looked at, so that a Store can notice
 // when a missing or broken file appears or changes.
-func load(paths []string) (*Set, []string, error) {
+func load(paths []string, src *files) (*Set, []string, error) {
 	var errs errorList
 	var watched []string
 	h := sha256.New()
 	read := func(name string) ([]byte, error) {
 		watched = append(watched, name)
-		b, err := os.ReadFile(name)
+		b, err := src.read(name)
 		if err == nil {
 			fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
 			h.Write(b)
@@ -69,7 +111,7 @@ func load(paths []string) (*Set, []string, error) {
 	var files []string
 	for _, p := range paths {
 		watched = append(watched, p)
-		fs, err := policyFiles(p)
+		fs, err := src.list(p)
 		if err != nil {
 			errs.addf(Position{File: p}, "%v", err)
 			continue

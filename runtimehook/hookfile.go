@@ -60,7 +60,7 @@ func HookFile(c HookConfig) ([]byte, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
 	}
-	args := []string{"mamori", "oci-hook", "run", "--socket", c.Socket, "--timeout", c.Timeout.String()}
+	args := []string{"mamori", "oci-hook", "run", "--hook-socket", c.Socket, "--timeout", c.Timeout.String()}
 	if c.FailClosed {
 		args = append(args, "--fail-closed")
 	}

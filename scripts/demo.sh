@@ -95,7 +95,7 @@ start_agent() {
 	done
 	[ -n "$addr" ] || { cat "$work/agent-$1.log" >&2; fail "the agent did not get ready in 30s"; }
 	for _ in $(seq 300); do
-		state=$("$mamori" status --addr "$addr" --json | python3 -c '
+		state=$("$mamori" status --health-addr "$addr" -o json | python3 -c '
 import json, sys
 st = json.load(sys.stdin)
 for c in st.get("containers", []):

@@ -51,6 +51,10 @@ const MaxFileSize = 1 << 30
 func Files(paths []string, isLog func(name string) bool, names string, bad func(*Error)) []string {
 	var out []string
 	for _, p := range paths {
+		if p == "-" {
+			out = append(out, p) // standard input, read by the caller
+			continue
+		}
 		st, err := os.Stat(p)
 		if err != nil {
 			bad(&Error{File: p, Record: -1, Err: err})
@@ -80,6 +84,21 @@ func Files(paths []string, isLog func(name string) bool, names string, bad func(
 		out = append(out, files...)
 	}
 	return out
+}
+
+// StdinName names the records read from standard input ("-").
+const StdinName = "<stdin>"
+
+// ReadStdin reads a log given as "-", at most MaxFileSize bytes.
+func ReadStdin(r io.Reader) ([]byte, error) {
+	if r == nil {
+		return nil, errors.New("no standard input here")
+	}
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err == nil && len(data) > MaxFileSize {
+		err = fmt.Errorf("larger than %d bytes", MaxFileSize)
+	}
+	return data, err
 }
 
 // ReadFile reads a whole file, at most MaxFileSize bytes.

@@ -3,6 +3,7 @@ package cloudtrail
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/mamori-dev/mamori/audit/auditlog"
@@ -19,6 +20,9 @@ type Reader struct {
 	// read into the same memory, and its records too. A scan that
 	// evaluates each record and keeps none sets it to spare the copies.
 	Transient bool
+	// Stdin is what ReadFile reads for the path "-", naming its records
+	// "<stdin>".
+	Stdin io.Reader
 
 	num   uint64
 	mem   auditlog.Scratch
@@ -63,6 +67,15 @@ func isLogName(name string) bool {
 
 // ReadFile reads the records of one file, decompressing it if it is gzip.
 func (rd *Reader) ReadFile(path string, fn func(*Record), bad func(*Error)) {
+	if path == "-" {
+		data, err := auditlog.ReadStdin(rd.Stdin)
+		if err != nil {
+			bad(&Error{File: auditlog.StdinName, Record: -1, Err: err})
+			return
+		}
+		rd.Parse(auditlog.StdinName, data, fn, bad)
+		return
+	}
 	rd.mem.Transient = rd.Transient
 	data, err := rd.mem.ReadFile(path)
 	if err != nil {

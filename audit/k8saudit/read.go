@@ -3,6 +3,7 @@ package k8saudit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -20,7 +21,10 @@ type Error = auditlog.Error
 type Reader struct {
 	// Now gives the time of events that carry none; nil means time.Now.
 	Now func() time.Time
-	num uint64
+	// Stdin is what ReadFile reads for the path "-", naming its events
+	// "<stdin>".
+	Stdin io.Reader
+	num   uint64
 }
 
 // ReadPaths reads the events of each path in turn: a file, or a directory
@@ -52,6 +56,15 @@ func IsLogName(name string) bool {
 
 // ReadFile reads the events of one file, decompressing it if it is gzip.
 func (rd *Reader) ReadFile(path string, fn func(*Event), bad func(*Error)) {
+	if path == "-" {
+		data, err := auditlog.ReadStdin(rd.Stdin)
+		if err != nil {
+			bad(&Error{File: auditlog.StdinName, Record: -1, Err: err})
+			return
+		}
+		rd.Parse(auditlog.StdinName, data, fn, bad)
+		return
+	}
 	data, err := auditlog.ReadFile(path)
 	if err != nil {
 		bad(&Error{File: path, Record: -1, Err: err})

@@ -9,18 +9,18 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mamori-dev/mamori/admission"
 	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/workload"
 )
 
-const checkHelp = `Usage:
-  mamori check [--policy PATH]... [--namespace NS] [--json] PATH...
-
-check runs the admission webhook's checks on Kubernetes manifests before
+const checkHelp = `check runs the admission webhook's checks on Kubernetes manifests before
 they reach a cluster, e.g. in CI. A PATH is a file, a directory (read
 recursively for *.yaml, *.yml and *.json) or - for standard input, so
 rendered Helm charts can be piped in:
@@ -31,12 +31,18 @@ A file may hold several documents separated by ---, and List kinds. Pods,
 Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers,
 Jobs and CronJobs are checked; other kinds are skipped. Every finding names
 file:line:col of the offending field (or of where the missing setting
-belongs), the control and the policy.
+belongs), the control and the policy. Manifests are decoded strictly, as
+kubectl's strict field validation does: a misspelt field (imagee,
+securityContxt) is a manifest problem at its key, with the field meant,
+and the object is not checked on what was not meant.
 
 Policies are RuntimePolicy documents (--policy, repeatable); scopes match
 the object's namespace (--namespace for objects that name none), its pod
 labels and each container's image. Without --policy the built-in admission
-default applies: every check in enforce mode (docs/admission.md).
+default applies: every check in enforce mode (docs/admission.md). A
+--policy path with no RuntimePolicy document is an error.
+
+-o json writes one report to stdout instead of text.
 
 Exit status: 0 when no enforcing policy refuses anything (audit findings
 are printed as warnings), 1 when one does or a manifest cannot be read,
@@ -69,39 +75,62 @@ type checkFileError struct {
 	Message string `json:"message"`
 }
 
-func runCheck(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("check")
-	var paths listFlag
-	fs.Var(&paths, "policy", "a RuntimePolicy file or directory (repeatable); default: the built-in admission policy")
-	namespace := fs.String("namespace", "default", "the namespace of objects that name none, as kubectl apply -n would")
-	asJSON := fs.Bool("json", false, "write one JSON report to stdout instead of text")
-	imageDB := fs.String("image-db", "", "a registered-images store (mamori image register) for policies with blockUnregisteredImages\n"+
+// manifestCheckFlags are check's flags.
+type manifestCheckFlags struct {
+	policies  listFlag
+	namespace string
+	out       outputFlag
+	imageDB   string
+}
+
+func newCheckCmd() *cobra.Command {
+	f := &manifestCheckFlags{}
+	cmd := &cobra.Command{
+		Use:   "check [flags] PATH...",
+		Short: "check Kubernetes manifests against the policies before they are applied",
+		Long:  checkHelp,
+		Example: `  mamori check deploy/
+  helm template shop ./chart | mamori check -
+  mamori check --policy policies/ -o json k8s/`,
+		Args: needArgs("name at least one manifest file or directory (or - for standard input)"),
+		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd, f, args) },
+	}
+	fs := cmd.Flags()
+	fs.Var(&f.policies, "policy", "a RuntimePolicy file or directory (repeatable; - for standard input); default: the built-in admission policy")
+	fs.StringVar(&f.namespace, "namespace", "default", "the namespace of objects that name none, as kubectl apply -n would")
+	f.out.add(cmd, "text", "json")
+	f.out.addJSONAlias(cmd)
+	fs.StringVar(&f.imageDB, "image-db", "", "a registered-images store (mamori image register) for policies with blockUnregisteredImages\n"+
 		"or blockNonCompliantImages; without one those controls cannot tell and refuse")
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, checkHelp)
+	return cmd
+}
+
+func runCheck(cmd *cobra.Command, f *manifestCheckFlags, args []string) error {
+	stdout, stderr, stdin := cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin()
+	format, _ := f.out.format("text")
+	if slices.Contains(f.policies, "-") && slices.Contains(args, "-") {
+		return usageError{"standard input can hold the manifests or the policies, not both: give one of them as a file"}
 	}
-	if fs.NArg() == 0 {
-		return usageError{"name at least one manifest file or directory (or - for standard input)"}
-	}
+	paths := f.policies
 	var set workload.Policies
 	if len(paths) == 0 {
 		set = admission.DefaultPolicies()
 	} else {
-		s, err := policy.Load(paths...)
+		s, err := policy.LoadFrom(stdin, paths...)
 		if err != nil {
 			return fmt.Errorf("policies do not load:\n%w", err)
 		}
 		set = s
 	}
-	files, err := manifestFiles(fs.Args())
+	files, err := manifestFiles(args)
 	if err != nil {
 		return usageError{err.Error()}
 	}
 
 	rep := checkReport{Findings: []checkFinding{}, Errors: []checkFileError{}}
 	var checker workload.Checker
-	if *imageDB != "" {
-		images, err := openImageStore(*imageDB, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if f.imageDB != "" {
+		images, err := openImageStore(f.imageDB, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		if err != nil {
 			return err
 		}
@@ -110,27 +139,27 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 			checker.Images = images
 		}
 	}
-	for _, f := range files {
-		data, err := readManifest(f)
+	for _, file := range files {
+		data, err := readManifest(file, stdin)
 		if err != nil {
-			rep.Errors = append(rep.Errors, checkFileError{File: f, Message: err.Error()})
+			rep.Errors = append(rep.Errors, checkFileError{File: file, Message: err.Error()})
 			continue
 		}
 		rep.Files++
-		if f == "-" {
-			f = "<stdin>"
+		if file == "-" {
+			file = "<stdin>"
 		}
-		ms := admission.ParseManifests(f, data)
+		ms := admission.ParseManifests(file, data)
 		rep.Skipped += ms.Skipped
 		for _, e := range ms.Errors {
 			rep.Errors = append(rep.Errors, checkFileError{File: e.File, Line: e.Line, Column: e.Col, Message: e.Msg})
 		}
 		for _, m := range ms.Objects {
 			rep.Objects++
-			spec := m.Object.Spec(*namespace)
+			spec := m.Object.Spec(f.namespace)
 			for _, r := range checker.Evaluate(spec, set).Results {
 				line, col := m.Position(r.Field)
-				rep.Findings = append(rep.Findings, checkFinding{File: f, Line: line, Column: col,
+				rep.Findings = append(rep.Findings, checkFinding{File: file, Line: line, Column: col,
 					Kind: spec.Kind, Namespace: spec.Namespace, Name: spec.Name, Result: r})
 			}
 		}
@@ -142,8 +171,9 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 			enforced++
 		}
 	}
-	if *asJSON {
+	if format == "json" {
 		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			return err
@@ -236,9 +266,9 @@ func manifestFiles(args []string) ([]string, error) {
 	return out, nil
 }
 
-func readManifest(name string) ([]byte, error) {
+func readManifest(name string, stdin io.Reader) ([]byte, error) {
 	if name == "-" {
-		return io.ReadAll(os.Stdin)
+		return io.ReadAll(stdin)
 	}
 	b, err := os.ReadFile(name)
 	if err != nil {

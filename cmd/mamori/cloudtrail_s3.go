@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"os"
@@ -32,7 +32,7 @@ type cloudtrailFlags struct {
 	cfg        s3live.Config // from check
 }
 
-func addCloudtrailFlags(fs *flag.FlagSet) *cloudtrailFlags {
+func addCloudtrailFlags(fs *pflag.FlagSet) *cloudtrailFlags {
 	f := &cloudtrailFlags{}
 	fs.StringVar(&f.url, "cloudtrail", "", "follow the CloudTrail logs delivered to s3://BUCKET/PREFIX, evaluating each record with the\n"+
 		"aws_cloudtrail rules (mamori's built-in ones, or those in --rules); credentials from the AWS environment")

@@ -27,14 +27,14 @@ func cloudtrailCorpus(t *testing.T, name string) string {
 // status.
 func scanAlerts(t *testing.T, paths ...string) ([]event.Alert, string, int) {
 	t.Helper()
-	return scanWith(t, []string{"--no-default-rules", "--rules", upstreamRules(t, "aws_cloudtrail_rules.yaml")}, paths...)
+	return scanWith(t, []string{"--no-builtin", "--rules", upstreamRules(t, "aws_cloudtrail_rules.yaml")}, paths...)
 }
 
 // scanWith runs `mamori cloudtrail scan --all` with flags on paths.
 func scanWith(t *testing.T, flags []string, paths ...string) ([]event.Alert, string, int) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "alerts.json")
-	args := append(append([]string{"cloudtrail", "scan", "--all", "--output", out}, flags...), paths...)
+	args := append(append([]string{"cloudtrail", "scan", "--match-all", "--alerts-output", out}, flags...), paths...)
 	log, code := mamori(t, args...)
 	f, err := os.Open(out)
 	if err != nil {
@@ -115,7 +115,7 @@ func TestCloudtrailMalformedFile(t *testing.T) {
 }
 
 func TestCloudtrailUsage(t *testing.T) {
-	if out, code := mamori(t, "cloudtrail", "scan", "--no-default-rules", "x.json"); code != 2 || !strings.Contains(out, "--rules") {
+	if out, code := mamori(t, "cloudtrail", "scan", "--no-builtin", "x.json"); code != 2 || !strings.Contains(out, "--rules") {
 		t.Errorf("scan with --no-default-rules and no --rules: exit %d\n%s", code, out)
 	}
 	if out, code := mamori(t, "cloudtrail", "scan", "--rules", upstreamRules(t, "aws_cloudtrail_rules.yaml")); code != 2 {
@@ -126,7 +126,7 @@ func TestCloudtrailUsage(t *testing.T) {
 		!strings.Contains(out, "aws_cloudtrail rules: 12 active") {
 		t.Errorf("scan of a missing file with the built-in rules: exit %d\n%s", code, out)
 	}
-	if out, code := mamori(t, "cloudtrail", "scan", "--help"); code != 0 || !strings.Contains(out, "-no-default-rules") ||
+	if out, code := mamori(t, "cloudtrail", "scan", "--help"); code != 0 || !strings.Contains(out, "--no-builtin") ||
 		!strings.Contains(out, "built in") {
 		t.Errorf("scan --help: exit %d\n%s", code, out)
 	}

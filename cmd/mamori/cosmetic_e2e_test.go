@@ -17,12 +17,12 @@ import (
 // newline.
 func TestAlertText(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "alerts.json")
-	if log, code := mamori(t, "cloudtrail", "scan", "--all", "--output", out, cloudtrailCorpus(t, "stratus-red-team")); code != 0 {
+	if log, code := mamori(t, "cloudtrail", "scan", "--match-all", "--alerts-output", out, cloudtrailCorpus(t, "stratus-red-team")); code != 0 {
 		t.Fatalf("scan: exit %d\n%s", code, log)
 	}
 	kout := filepath.Join(t.TempDir(), "k8s.json")
 	traces := filepath.Join(k8sCorpus(t, "falco-test-trace-files"), "trace_files")
-	mamori(t, "k8saudit", "scan", "--all", "--rules", upstreamRules(t, "k8s_audit_rules.yaml"), "--output", kout, traces)
+	mamori(t, "k8saudit", "scan", "--match-all", "--rules", upstreamRules(t, "k8s_audit_rules.yaml"), "--alerts-output", kout, traces)
 	na := 0
 	for _, p := range []string{out, kout} {
 		f, err := os.Open(p)
@@ -59,7 +59,7 @@ func TestStatusWithoutAgent(t *testing.T) {
 		t.Skip("probing the kernel needs root")
 	}
 	wantRun(t, 3, []string{"agent: not running at", "MECHANISM", "CAPABILITY", "no agent is running at"},
-		"status", "--addr", freeAddr(t))
+		"status", "--health-addr", freeAddr(t))
 }
 
 // TestAdmissionServeMissingKey: a missing key fails admission serve

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"os"
@@ -23,7 +23,7 @@ type k8sAuditFlags struct {
 	listen, cert, key, clientCA, tokenFile string
 }
 
-func addK8sAuditFlags(fs *flag.FlagSet) *k8sAuditFlags {
+func addK8sAuditFlags(fs *pflag.FlagSet) *k8sAuditFlags {
 	f := &k8sAuditFlags{}
 	fs.StringVar(&f.listen, "k8s-audit-listen", "", "serve kube-apiserver's audit webhook backend on this address (host:port): every posted\n"+
 		"audit event is evaluated against the k8s_audit rules (mamori's built-in ones with --rules builtin)")

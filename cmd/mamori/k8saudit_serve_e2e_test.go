@@ -116,7 +116,7 @@ func bigEventList(t *testing.T, size int) ([]byte, int) {
 func TestK8sauditServeBounded(t *testing.T) {
 	body, items := bigEventList(t, 31<<20+512<<10)
 	out := filepath.Join(t.TempDir(), "alerts.json")
-	p := startServe(t, "--output", out)
+	p := startServe(t, "--alerts-output", out)
 	var wg sync.WaitGroup
 	codes := make([][]int, 8)
 	for i := range 8 {
@@ -174,7 +174,7 @@ func TestK8sauditServeBounded(t *testing.T) {
 func TestK8sauditServeToken(t *testing.T) {
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	os.WriteFile(tokens, []byte("s3cret\n"), 0o600)
-	p := startServe(t, "--token-file", tokens, "--output", filepath.Join(t.TempDir(), "alerts.json"))
+	p := startServe(t, "--token-file", tokens, "--alerts-output", filepath.Join(t.TempDir(), "alerts.json"))
 	body := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}`
 	for _, tc := range []struct {
 		token string

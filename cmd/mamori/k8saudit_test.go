@@ -33,7 +33,7 @@ func k8sTraces(t *testing.T) string {
 func k8sScan(t *testing.T, args ...string) ([]event.Alert, string, int) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "alerts.json")
-	log, code := mamori(t, append([]string{"k8saudit", "scan", "--output", out}, args...)...)
+	log, code := mamori(t, append([]string{"k8saudit", "scan", "--alerts-output", out}, args...)...)
 	data, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatalf("no alerts file (exit %d):\n%s", code, log)
@@ -66,7 +66,7 @@ func ruleNames(alerts []event.Alert) string {
 // status 1, the rest is scanned and summarised.
 func TestK8sauditScanTraces(t *testing.T) {
 	dir := k8sTraces(t)
-	alerts, log, code := k8sScan(t, "--all", "--rules", upstreamRules(t, "k8s_audit_rules.yaml"), dir)
+	alerts, log, code := k8sScan(t, "--match-all", "--rules", upstreamRules(t, "k8s_audit_rules.yaml"), dir)
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -151,7 +151,7 @@ func TestK8sauditUsage(t *testing.T) {
 func TestK8sauditServe(t *testing.T) {
 	dir := k8sTraces(t)
 	out := filepath.Join(t.TempDir(), "alerts.json")
-	cmd := exec.Command(mamoriBin, "k8saudit", "serve", "--listen", "127.0.0.1:0", "--output", out)
+	cmd := exec.Command(mamoriBin, "k8saudit", "serve", "--listen", "127.0.0.1:0", "--alerts-output", out)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -110,7 +110,7 @@ func TestScanInterrupted(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, "alerts.json")
-			cmd := exec.Command(mamoriBin, append(append(tc.args[:2:2], "--output", out), append(tc.args[2:], fifo)...)...)
+			cmd := exec.Command(mamoriBin, append(append(tc.args[:2:2], "--alerts-output", out), append(tc.args[2:], fifo)...)...)
 			var log strings.Builder
 			cmd.Stdout, cmd.Stderr = &log, &log
 			if err := cmd.Start(); err != nil {

@@ -22,6 +22,9 @@ type Config struct {
 	// translation is loaded against that catalogue before it is returned;
 	// the rules of other log sources are reported.
 	Catalogs []rules.Catalog
+	// Stdin is what ReadFiles reads for the path "-", named "<stdin>";
+	// nil reads nothing there.
+	Stdin io.Reader
 }
 
 // Translator translates Sigma files into Falco rules files. It keeps the
