@@ -419,8 +419,9 @@ reloaded when they change, or at once on SIGHUP. Every container running
 on the node is protected before the agent reports ready (/healthz answers
 200 only then), and a control in enforce mode that cannot be enforced
 raises an "Enforcement Not In Place" alert.
+
 With --events it also writes each event as a JSON line (see docs/events.md)
-or a readable line (-o json or -o text), to stdout or --events-output. Without --events the sensor captures only the event
-types and file paths the rules need. Ctrl-C drains the ring buffer before
-exiting.
+or a readable line (-o json or -o text), to stdout or --events-output.
+Without --events the sensor captures only the event types and file paths
+the rules need. Ctrl-C drains the ring buffer before exiting.
 `
