@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -86,6 +87,9 @@ func runAdmissionServe(cmd *cobra.Command, f *admissionFlags) error {
 		lvl = slog.LevelDebug
 	}
 	paths := f.policies
+	if slices.Contains(paths, "-") {
+		return usageError{"admission serve reloads its policies from their files: - (standard input) cannot be read again; name files"}
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
 	src, store, err := admission.OpenPolicies(log, paths...)

@@ -161,6 +161,15 @@ func renamed(fs *pflag.FlagSet, old, now string) {
 	fs.MarkDeprecated(old, "use --"+now)
 }
 
+// oneStdin refuses "-" (standard input) named for both the rules and the
+// logs: standard input can be read once.
+func oneStdin(rules, paths []string) error {
+	if slices.Contains(rules, "-") && slices.Contains(paths, "-") {
+		return usageError{"standard input can hold the rules or the logs, not both: give one of them as a file"}
+	}
+	return nil
+}
+
 // Argument checks that are usage errors (exit 2), saying what is wanted.
 
 func noArgs(_ *cobra.Command, args []string) error {

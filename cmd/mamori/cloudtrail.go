@@ -106,6 +106,9 @@ func runCloudtrailScan(cmd *cobra.Command, f *cloudtrailScanFlags, paths []strin
 	if f.noBuiltin && len(f.rules) == 0 {
 		return usageError{"--no-builtin leaves no rules: name rules files with --rules, e.g. --rules aws_cloudtrail_rules.yaml from falcosecurity/plugins"}
 	}
+	if err := oneStdin(f.rules, paths); err != nil {
+		return err
+	}
 	format, _ := f.out.format("json")
 	rs, err := cloudtrailRuleset(f.rules, !f.noBuiltin, cmd.InOrStdin(), stderr)
 	if err != nil {

@@ -144,6 +144,9 @@ func newK8sauditScanCmd() *cobra.Command {
 func runK8sauditScan(cmd *cobra.Command, f *k8sRuleFlags, paths []string) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	f.out.sayNote(stderr)
+	if err := oneStdin(f.files, paths); err != nil {
+		return err
+	}
 	format, _ := f.out.format("json")
 	rs, err := f.load(cmd.InOrStdin(), stderr)
 	if err != nil {
