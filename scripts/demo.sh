@@ -83,6 +83,7 @@ EOF
 start_agent() {
 	local want=audited
 	[ "$1" = enforce ] && want=enforced
+	: >"$work/agent-$1.log" # the loop below reads it before the agent may have opened it
 	"$mamori" agent --rules none --policy "$work/policies" --health-addr 127.0.0.1:0 \
 		--hook-socket "$work/hook.sock" --alerts-output "$work/alerts-$1.json" 2>"$work/agent-$1.log" &
 	agent_pid=$!
