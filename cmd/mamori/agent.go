@@ -104,7 +104,7 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	hookSocket, imageDB, alertsPath, matchAll, ancestors, foldWindow := af.hookSocket, af.imageDB, af.alertsPath, af.matchAll, af.ancestors, af.foldWindow
 	types, prefixes, ruleFiles, policyPaths, hostGroups := af.types, af.prefixes, af.ruleFiles, af.policyPaths, af.groups
 	ct, ka := af.ct, af.ka
-	format, _ := af.out.format("")
+	format := af.out.format("")
 	if *outPath != "" && !*events {
 		return usageError{"--events-output names where events go: add --events"}
 	}

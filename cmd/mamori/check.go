@@ -107,7 +107,7 @@ func newCheckCmd() *cobra.Command {
 
 func runCheck(cmd *cobra.Command, f *manifestCheckFlags, args []string) error {
 	stdout, stderr, stdin := cmd.OutOrStdout(), cmd.ErrOrStderr(), cmd.InOrStdin()
-	format, _ := f.out.format("text")
+	format := f.out.format("text")
 	if slices.Contains(f.policies, "-") && slices.Contains(args, "-") {
 		return usageError{"standard input can hold the manifests or the policies, not both: give one of them as a file"}
 	}

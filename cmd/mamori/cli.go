@@ -90,21 +90,20 @@ func (o *outputFlag) addLegacyFile(fileFlag string, file *string) {
 	o.fileFlag, o.file = fileFlag, file
 }
 
-// format is the format chosen, or def; with a note to print when --output
-// named a file.
-func (o *outputFlag) format(def string) (string, error) {
+// format is the format chosen, or def, in the command's own word for the
+// form for people (text or table).
+func (o *outputFlag) format(def string) string {
 	v := o.value
 	if v == "" {
 		v = def
 	}
-	// The command's own word for the form for people.
 	switch {
 	case v == "text" && !slices.Contains(o.formats, "text"):
 		v = "table"
 	case v == "table" && !slices.Contains(o.formats, "table"):
 		v = "text"
 	}
-	return v, nil
+	return v
 }
 
 // sayNote prints the note of a legacy --output FILE, once.

@@ -109,7 +109,7 @@ func runCloudtrailScan(cmd *cobra.Command, f *cloudtrailScanFlags, paths []strin
 	if err := oneStdin(f.rules, paths); err != nil {
 		return err
 	}
-	format, _ := f.out.format("json")
+	format := f.out.format("json")
 	rs, err := cloudtrailRuleset(f.rules, !f.noBuiltin, cmd.InOrStdin(), stderr)
 	if err != nil {
 		return err

@@ -107,7 +107,7 @@ func newImageScanCmd() *cobra.Command {
 func runImageScan(cmd *cobra.Command, f *imageScanCmdFlags, ref string) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	f.out.sayNote(stderr)
-	format, _ := f.out.format("table")
+	format := f.out.format("table")
 	sf := f.scan
 	if f.sbomFormat != "cyclonedx" && f.sbomFormat != "spdx" {
 		return usageError{fmt.Sprintf("unknown --sbom-format %q: use cyclonedx or spdx", f.sbomFormat)}

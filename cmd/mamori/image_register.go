@@ -72,7 +72,7 @@ func newImageRegisterCmd() *cobra.Command {
 	out.addFormatAlias(cmd)
 	sf := addImageScanFlags(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, refs []string) error {
-		format, _ := out.format("table")
+		format := out.format("table")
 		return runImageRegister(cmd, *db, format, sf, refs)
 	}
 	return cmd
@@ -197,7 +197,7 @@ func newImageListCmd() *cobra.Command {
 	out.add(cmd, "table", "json")
 	out.addFormatAlias(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		format, _ := out.format("table")
+		format := out.format("table")
 		return runImageList(cmd.OutOrStdout(), cmd.ErrOrStderr(), *db, format)
 	}
 	return cmd

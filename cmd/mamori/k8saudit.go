@@ -147,7 +147,7 @@ func runK8sauditScan(cmd *cobra.Command, f *k8sRuleFlags, paths []string) error 
 	if err := oneStdin(f.files, paths); err != nil {
 		return err
 	}
-	format, _ := f.out.format("json")
+	format := f.out.format("json")
 	rs, err := f.load(cmd.InOrStdin(), stderr)
 	if err != nil {
 		return err
@@ -221,7 +221,7 @@ func runK8sauditServe(cmd *cobra.Command, f *k8sRuleFlags, s *k8sServeFlags) err
 	case s.clientCA != "" && s.cert == "":
 		return usageError{"--client-ca needs TLS: give --tls-cert and --tls-key too"}
 	}
-	format, _ := f.out.format("json")
+	format := f.out.format("json")
 	rs, err := f.load(cmd.InOrStdin(), stderr)
 	if err != nil {
 		return err

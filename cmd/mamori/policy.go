@@ -88,10 +88,7 @@ container (its id, id prefix or name), what each control is and which
 policy set it, and the facts the scopes were matched against.`,
 		Args: oneArg("name one container, by id or name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := out.format("text")
-			if err != nil {
-				return err
-			}
+			f := out.format("text")
 			return policyExplain(cmd.OutOrStdout(), addr, f, args[0])
 		},
 	}

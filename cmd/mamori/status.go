@@ -27,10 +27,7 @@ func newStatusCmd() *cobra.Command {
 		Long:  statusHelp,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := out.format("text")
-			if err != nil {
-				return err
-			}
+			f := out.format("text")
 			return runStatus(cmd.OutOrStdout(), addr, f == "json")
 		},
 	}

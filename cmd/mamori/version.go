@@ -82,16 +82,13 @@ built from a git checkout), the Go release and the platform. mamori
 --version prints the same line.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := out.format("text")
-			if err != nil {
-				return err
-			}
+			f := out.format("text")
 			if f == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(readBuildInfo())
 			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), "mamori", versionString())
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "mamori", versionString())
 			return err
 		},
 	}
