@@ -1,0 +1,99 @@
+package link
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mamori-dev/mamori/console/wire"
+	"github.com/mamori-dev/mamori/event"
+)
+
+// report publishes a heartbeat every HeartbeatEvery, and each container
+// whose state changed since it was last sent (all of them again after a
+// reconnect). These are state, not history: the console keeps the latest
+// of each, so they are not spooled; what failed is sent again next time.
+func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, src Source) {
+	sent := map[string]string{} // container subject → the JSON last acknowledged
+	reconnected := make(chan struct{}, 1)
+	nc.SetReconnectHandler(func(*nats.Conn) {
+		l.log.Info("reconnected to the console")
+		select {
+		case reconnected <- struct{}{}:
+		default:
+		}
+	})
+	t := time.NewTicker(l.cfg.HeartbeatEvery)
+	defer t.Stop()
+	publish := func(subject string, v any) (string, bool) {
+		data, err := json.Marshal(v)
+		if err != nil {
+			return "", false
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err = js.Publish(pctx, subject, data)
+		return string(data), err == nil
+	}
+	var lastDrops []string
+	for {
+		if src != nil {
+			hb := src.Heartbeat()
+			hb.Kind, hb.Time, hb.Cluster, hb.BootID = event.KindHeartbeat, time.Now().UTC(), l.cfg.Cluster, l.bootID
+			c := l.Counts()
+			hb.Console = &c
+			// Drops stay in the heartbeat until one carrying them is
+			// acknowledged.
+			hb.Drops = append(lastDrops, l.takeDrops()...)
+			if _, ok := publish(wire.Subject(wire.Heartbeat, l.cfg.Cluster, hb.Node), &hb); ok {
+				lastDrops = nil
+			} else {
+				lastDrops = hb.Drops
+			}
+			seen := map[string]bool{}
+			for _, cs := range src.Containers() {
+				cs.Kind, cs.Cluster = event.KindContainer, l.cfg.Cluster
+				if cs.Time.IsZero() {
+					cs.Time = time.Now().UTC()
+				}
+				subj := wire.ContainerSubject(l.cfg.Cluster, cs.Node, cs.Container.ID)
+				seen[subj] = true
+				key := cs.Protection + "|" + cs.Reason + "|" + boolStr(cs.Running) + "|" + mapKey(cs.Controls) + "|" + cs.Container.Name
+				if sent[subj] == key {
+					continue
+				}
+				if _, ok := publish(subj, &cs); ok {
+					sent[subj] = key
+				}
+			}
+			for subj := range maps.Clone(sent) {
+				if !seen[subj] {
+					delete(sent, subj) // the agent forgot it; its gone state was sent
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-reconnected:
+			clear(sent)
+		}
+	}
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func mapKey(m map[string]string) string {
+	b, _ := json.Marshal(m) // sorted keys
+	return string(b)
+}
