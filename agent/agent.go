@@ -85,6 +85,9 @@ type Config struct {
 	// HostGroups are the node groups the operator assigns this node, for
 	// policies scoped by host: {group: ...}.
 	HostGroups []string
+	// Console, when set, receives alerts (and events) for the central
+	// console (see Console).
+	Console Console
 }
 
 // Agent is a running node agent.
@@ -327,6 +330,9 @@ func (a *Agent) handle(r sensor.Record) {
 	if a.cfg.Events != nil {
 		a.noteWrite(a.cfg.Events.WriteEvent(e))
 	}
+	if a.cfg.Console != nil {
+		a.cfg.Console.Event(e)
+	}
 	if a.cfg.Detector != nil {
 		a.cfg.Detector.Detect(e, a.writeAlert)
 	}
@@ -352,6 +358,9 @@ func (a *Agent) handle(r sensor.Record) {
 
 func (a *Agent) writeAlert(al *event.Alert) {
 	a.alerts.Add(1)
+	if a.cfg.Console != nil {
+		a.cfg.Console.Alert(al) // first: it gives the alert its uuid
+	}
 	if a.cfg.Alerts != nil {
 		a.noteWrite(a.cfg.Alerts.WriteAlert(al))
 	}

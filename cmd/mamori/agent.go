@@ -70,7 +70,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&hostGroups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
 	ct := addCloudtrailFlags(fs)
 	ka := addK8sAuditFlags(fs)
+	cl := addConsoleFlags(fs)
 	if err := parseFlags(fs, args, agentHelp); err != nil {
+		return err
+	}
+	if err := cl.check(); err != nil {
 		return err
 	}
 	if *outPath != "" && !*events {
@@ -209,6 +213,10 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	lnk, err := cl.open(&cfg, log)
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(cfg, log)
 	if err != nil {
 		return err
@@ -217,9 +225,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	stopCloudtrail := follower.start(ctx)
 	stopK8sAudit := startK8sAudit(ctx, webhook, log)
+	stopLink := startLink(lnk, a)
 	err = a.Run(ctx)
 	stopCloudtrail()
 	stopK8sAudit()
+	stopLink()
 	return err
 }
 

@@ -33,6 +33,7 @@ func commands() []command {
 		{"hostlogin", "judge logins to the host by the policies' hostLogins control (PAM, pam_exec)", runHostLogin},
 		{"cloudtrail", "scan AWS CloudTrail logs (files or S3) with mamori's, Falco's or Sigma rules", runCloudtrail},
 		{"k8saudit", "scan Kubernetes audit logs, or serve as the audit webhook, with k8s_audit rules", runK8saudit},
+		{"console", "run the console: every node's alerts, heartbeats and containers in one place, with an API", runConsole},
 		{"status", "show a running agent's health, or what this kernel supports", runStatus},
 		{"version", "print the version", func([]string, io.Writer, io.Writer) error { fmt.Println("mamori", version); return nil }},
 	}

@@ -27,8 +27,11 @@ func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 		default:
 		}
 	})
-	t := time.NewTicker(l.cfg.HeartbeatEvery)
+	// Containers are looked at more often than heartbeats go out: a new
+	// one should show in the console within seconds.
+	t := time.NewTicker(min(l.cfg.HeartbeatEvery, 2*time.Second))
 	defer t.Stop()
+	var lastBeat time.Time
 	publish := func(subject string, v any) (string, bool) {
 		data, err := json.Marshal(v)
 		if err != nil {
@@ -41,7 +44,7 @@ func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 	}
 	var lastDrops []string
 	for {
-		if src != nil {
+		if src != nil && time.Since(lastBeat) >= l.cfg.HeartbeatEvery {
 			hb := src.Heartbeat()
 			hb.Kind, hb.Time, hb.Cluster, hb.BootID = event.KindHeartbeat, time.Now().UTC(), l.cfg.Cluster, l.bootID
 			c := l.Counts()
@@ -50,10 +53,12 @@ func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 			// acknowledged.
 			hb.Drops = append(lastDrops, l.takeDrops()...)
 			if _, ok := publish(wire.Subject(wire.Heartbeat, l.cfg.Cluster, hb.Node), &hb); ok {
-				lastDrops = nil
+				lastDrops, lastBeat = nil, time.Now()
 			} else {
 				lastDrops = hb.Drops
 			}
+		}
+		if src != nil {
 			seen := map[string]bool{}
 			for _, cs := range src.Containers() {
 				cs.Kind, cs.Cluster = event.KindContainer, l.cfg.Cluster
@@ -82,6 +87,7 @@ func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 		case <-t.C:
 		case <-reconnected:
 			clear(sent)
+			lastBeat = time.Time{}
 		}
 	}
 }

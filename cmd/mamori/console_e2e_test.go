@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/agent"
+	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/podmantest"
+)
+
+// consoleProc is a `mamori console` process started by a test.
+type consoleProc struct {
+	cmd       *exec.Cmd
+	api, nats string
+	dir       string
+	stderr    *strings.Builder
+}
+
+func startConsole(t *testing.T, dir string, api, nats string, args ...string) *consoleProc {
+	t.Helper()
+	c := &consoleProc{api: api, nats: nats, dir: dir, stderr: &strings.Builder{}}
+	c.cmd = exec.Command(mamoriBin, append([]string{"console", "--data-dir", dir, "--listen", api, "--nats-listen", nats}, args...)...)
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + api + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("console not ready after 30s: %v\n%s", err, c.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (c *consoleProc) kill() {
+	if c.cmd.ProcessState == nil {
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+	}
+}
+
+func apiGet(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// TestConsoleSeesAContainerAction: a real agent joined to a real console
+// reports a secret read in a real container; the alert, with its process
+// ids, the node's heartbeat and the container's state reach the API.
+func TestConsoleSeesAContainerAction(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	con := startConsole(t, filepath.Join(dir, "console"), freeAddr(t), freeAddr(t))
+	a := startAlertingAgent(t, "--console", "nats://"+con.nats, "--cluster", "e2e", "--node", "e2e-node",
+		"--console-spool", filepath.Join(dir, "spool"))
+	c := podmantest.Run(t)
+
+	podmantest.Exec(t, c, "sh", "-c", "touch /etc/shadow /tmp/m-console")
+	acted := time.Now()
+	podmantest.Exec(t, c, "/bin/cat", "/etc/shadow", "/tmp/m-console")
+	var found *event.Alert
+	var seenAfter time.Duration
+	for deadline := time.Now().Add(15 * time.Second); found == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert in the console's API 15s after the action\nagent:\n%s\nconsole:\n%s", a.stderr, con.stderr)
+		}
+		var page store.AlertPage
+		apiGet(t, "http://"+con.api+"/api/v1/alerts?rule=Secret+file+read&node=e2e-node", &page)
+		for _, raw := range page.Alerts {
+			var al event.Alert
+			json.Unmarshal(raw, &al)
+			if hasMarker(&al, "m-console") {
+				found, seenAfter = &al, time.Since(acted)
+			}
+		}
+	}
+	t.Logf("the alert was in the API %v after the action", seenAfter.Round(time.Millisecond))
+	if found.UUID == "" || found.Cluster != "e2e" || found.Container == nil || found.Container.ID != c.ID {
+		t.Errorf("alert uuid %q cluster %q container %+v; want a uuid, cluster e2e and container %s", found.UUID, found.Cluster, found.Container, c.ID)
+	}
+	p := found.Process
+	if p.ID == "" || len(p.Ancestors) == 0 || p.ParentID != p.Ancestors[0].ID {
+		t.Errorf("process id %q parent %q, first ancestor %+v: want ids chained", p.ID, p.ParentID, p.Ancestors)
+	}
+
+	var detail store.AlertDetail
+	apiGet(t, "http://"+con.api+"/api/v1/alerts/"+found.UUID, &detail)
+	if len(detail.Ancestry) < 2 || detail.Ancestry[0].ID != p.ID {
+		t.Errorf("alert detail ancestry %+v", detail.Ancestry)
+	}
+
+	var nodes struct{ Nodes []store.Node }
+	var cons struct{ Containers []store.ContainerRow }
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		apiGet(t, "http://"+con.api+"/api/v1/nodes", &nodes)
+		apiGet(t, "http://"+con.api+"/api/v1/containers?node=e2e-node", &cons)
+		if len(nodes.Nodes) > 0 && containsContainer(cons.Containers, c.ID) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(nodes.Nodes) != 1 || nodes.Nodes[0].Node != "e2e-node" || len(nodes.Nodes[0].Heartbeat.Capabilities) == 0 ||
+		nodes.Nodes[0].Heartbeat.Kernel == "" {
+		t.Errorf("nodes: %+v", nodes.Nodes)
+	}
+	if !containsContainer(cons.Containers, c.ID) {
+		t.Errorf("container %s not in the inventory: %+v", c.ID, cons.Containers)
+	}
+
+	var st agent.Status
+	apiGet(t, "http://"+a.addr+"/status", &st)
+	if st.Console == nil || st.Console.Published == 0 || st.Console.Dropped != 0 {
+		t.Errorf("agent's console counters: %+v", st.Console)
+	}
+	// The agent's own output names the alert by the same uuid.
+	local := a.stop(t)
+	same := false
+	for _, al := range local {
+		same = same || al.UUID == found.UUID
+	}
+	if !same {
+		t.Errorf("the agent's own alerts output has no alert %s", found.UUID)
+	}
+}
+
+func containsContainer(cs []store.ContainerRow, id string) bool {
+	for _, c := range cs {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/mamori-dev/mamori/agent"
+	"github.com/mamori-dev/mamori/console/link"
+)
+
+// consoleFlags are the agent's flags for joining a console.
+type consoleFlags struct {
+	url, cluster, spool, spoolSize string
+	events                         bool
+}
+
+// DefaultSpoolDir is where the agent keeps records while the console is
+// away.
+const DefaultSpoolDir = "/var/lib/mamori/spool"
+
+func addConsoleFlags(fs *flag.FlagSet) *consoleFlags {
+	f := &consoleFlags{}
+	fs.StringVar(&f.url, "console", "", "send alerts, heartbeats and the container inventory to the console at this NATS URL\n"+
+		"(nats://host:4222, or several comma-separated); see `mamori console`")
+	fs.StringVar(&f.cluster, "cluster", "default", "the cluster name every record carries to the console")
+	fs.StringVar(&f.spool, "console-spool", DefaultSpoolDir, "keep records here while the console is unreachable, and replay them in order")
+	fs.StringVar(&f.spoolSize, "console-spool-size", "256M", "the spool's bound (K, M suffixes); past it records are dropped, counted and reported")
+	fs.BoolVar(&f.events, "console-events", false, "send every event to the console too, not only alerts (for forensics and process trees)")
+	return f
+}
+
+// check refuses flags that cannot work.
+func (f *consoleFlags) check() error {
+	if f.url == "" {
+		if f.events {
+			return usageError{"--console-events needs --console"}
+		}
+		return nil
+	}
+	if f.cluster == "" || strings.ContainsAny(f.cluster, " \t") {
+		return usageError{"--cluster: a name without spaces"}
+	}
+	return nil
+}
+
+// open makes the link and hooks it into cfg; nil without --console.
+func (f *consoleFlags) open(cfg *agent.Config, log *slog.Logger) (*link.Link, error) {
+	if f.url == "" {
+		return nil, nil
+	}
+	size, err := parseBytes(f.spoolSize)
+	if err != nil {
+		return nil, usageError{"--console-spool-size: " + err.Error()}
+	}
+	node := cfg.Node
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	l, err := link.New(link.Config{URL: f.url, Cluster: f.cluster, Node: node, SpoolDir: f.spool, SpoolBytes: size,
+		Events: f.events}, log.With("part", "console"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Console = l
+	return l, nil
+}
+
+// startLink runs l beside the agent; the returned function stops it once
+// the agent has stopped, so that the agent's last alerts are spooled.
+func startLink(l *link.Link, src link.Source) (stop func()) {
+	if l == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.Run(ctx, src)
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+// parseBytes reads 4096, 64K, 256M or 2G.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
+		mult, s = 1<<10, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
+		mult, s = 1<<20, s[:len(s)-1]
+	case strings.HasSuffix(s, "G"), strings.HasSuffix(s, "g"):
+		mult, s = 1<<30, s[:len(s)-1]
+	}
+	var n int64
+	for _, c := range s {
+		if c < '0' || c > '9' || n > 1<<40 {
+			return 0, usageError{"\"" + s + "\" is not a size such as 256M"}
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if s == "" || n == 0 {
+		return 0, usageError{"a size such as 256M"}
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/event"
+)
+
+func TestSQLite(t *testing.T) {
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "console.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exercise(t, s)
+}
+
+// sampleAlert is alert i of a fixed set: three nodes, two rules, a pod on
+// every other one.
+func sampleAlert(base time.Time, i int) AlertIn {
+	a := &event.Alert{
+		Kind: "alert", UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Cluster: "prod",
+		Time: base.Add(time.Duration(i) * time.Second), Rule: []string{"Shell in container", "Write below etc"}[i%2],
+		Priority: []string{"Warning", "Critical", "Notice"}[i%3], Output: fmt.Sprintf("something %d happened", i),
+		Source: "syscall", Tags: []string{"container", "T1059"}, Hostname: fmt.Sprintf("node-%d", i%3), Action: "detected",
+		Process:   &event.Process{PID: uint32(100 + i), ID: fmt.Sprintf("p%d", i), Ancestors: []event.Process{{PID: 1, ID: "init"}}},
+		Container: &event.Container{ID: fmt.Sprintf("%02d%062d", i%4, 0), Name: fmt.Sprintf("web-%d", i%4), Image: "nginx"},
+	}
+	if i%2 == 0 {
+		a.Container.Pod = &event.Pod{Name: "web", Namespace: "shop"}
+	}
+	raw, _ := json.Marshal(a)
+	return AlertIn{Alert: a, Raw: raw}
+}
+
+// exercise runs every Store method against s: the same test holds both
+// implementations to the same answers.
+func exercise(t *testing.T, s Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var b Batch
+	for i := range 300 {
+		b.Alerts = append(b.Alerts, sampleAlert(base, i))
+	}
+	if err := s.Put(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	// A replay stores nothing twice.
+	if err := s.Put(ctx, &Batch{Alerts: b.Alerts[100:150]}); err != nil {
+		t.Fatal(err)
+	}
+
+	var all []string
+	q := AlertQuery{Limit: 70}
+	for {
+		page, err := s.Alerts(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range page.Alerts {
+			var a event.Alert
+			json.Unmarshal(raw, &a)
+			all = append(all, a.UUID)
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	if len(all) != 300 {
+		t.Fatalf("paged through %d alerts, want 300", len(all))
+	}
+	for i, u := range all {
+		if want := b.Alerts[299-i].Alert.UUID; u != want {
+			t.Fatalf("alert %d is %s, want %s (newest first)", i, u, want)
+		}
+	}
+
+	for _, c := range []struct {
+		f    Filter
+		want int
+	}{
+		{Filter{Node: "node-1"}, 100},
+		{Filter{Rule: "Shell in container"}, 150},
+		{Filter{MinPriority: "Warning"}, 200},
+		{Filter{MinPriority: "critical"}, 100},
+		{Filter{Namespace: "shop", Pod: "web"}, 150},
+		{Filter{Container: "web-3"}, 75},
+		{Filter{Container: fmt.Sprintf("%02d%062d", 2, 0)[:12]}, 75},
+		{Filter{Tag: "T1059"}, 300},
+		{Filter{Tag: "T1060"}, 0},
+		{Filter{Text: "SOMETHING 12"}, 11}, // 12, 120..129
+		{Filter{Since: base.Add(10 * time.Second), Until: base.Add(20 * time.Second)}, 10},
+		{Filter{Cluster: "prod", Action: "detected", Source: "syscall", Image: "nginx"}, 300},
+		{Filter{Cluster: "staging"}, 0},
+	} {
+		page, err := s.Alerts(ctx, AlertQuery{Filter: c.f, Limit: 1000})
+		if err != nil {
+			t.Fatalf("%+v: %v", c.f, err)
+		}
+		if len(page.Alerts) != c.want {
+			t.Errorf("%+v: %d alerts, want %d", c.f, len(page.Alerts), c.want)
+		}
+	}
+	if _, err := s.Alerts(ctx, AlertQuery{Filter: Filter{MinPriority: "Loud"}}); err == nil {
+		t.Error("an unknown priority was accepted")
+	}
+
+	counts, err := s.Counts(ctx, CountQuery{Field: "priority", Bucket: time.Minute, Filter: Filter{Since: base, Until: base.Add(2 * time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, c := range counts {
+		got[c.Bucket.Format("15:04")+" "+c.Value] = c.Count
+	}
+	want := map[string]int64{"10:00 Warning": 20, "10:00 Critical": 20, "10:00 Notice": 20, "10:01 Warning": 20, "10:01 Critical": 20, "10:01 Notice": 20}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("counts by priority per minute: %v, want %v", got, want)
+	}
+	if _, err := s.Counts(ctx, CountQuery{Field: "doc"}); err == nil {
+		t.Error("counting by an unknown field was accepted")
+	}
+
+	d, err := s.Alert(ctx, b.Alerts[7].Alert.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Ancestry) != 2 || d.Ancestry[0].ID != "p7" || d.Ancestry[1].ID != "init" {
+		t.Errorf("ancestry %+v", d.Ancestry)
+	}
+	if _, err := s.Alert(ctx, "nope"); err != ErrNotFound {
+		t.Errorf("unknown uuid: %v", err)
+	}
+
+	// State: the newest heartbeat and container state win, whatever order
+	// they arrive in.
+	hb := func(at time.Time, v string) *event.Heartbeat {
+		return &event.Heartbeat{Kind: "heartbeat", Time: at, Cluster: "prod", Node: "node-1", Version: v}
+	}
+	s.Put(ctx, &Batch{Heartbeats: []*event.Heartbeat{hb(base.Add(time.Minute), "new")}})
+	s.Put(ctx, &Batch{Heartbeats: []*event.Heartbeat{hb(base, "old")}})
+	nodes, err := s.Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].Heartbeat.Version != "new" {
+		t.Errorf("nodes %+v, %v", nodes, err)
+	}
+	cs := &event.ContainerState{Kind: "container", Time: base, Cluster: "prod", Node: "node-1", Running: true,
+		Container: &event.Container{ID: "abc", Name: "web"}, Protection: "enforced"}
+	s.Put(ctx, &Batch{Containers: []*event.ContainerState{cs}})
+	cs2 := *cs
+	cs2.Time, cs2.Running = base.Add(time.Second), false
+	s.Put(ctx, &Batch{Containers: []*event.ContainerState{&cs2}})
+	running := true
+	if cons, _ := s.Containers(ctx, ContainerQuery{Running: &running}); len(cons) != 0 {
+		t.Errorf("a container that stopped is listed as running: %+v", cons)
+	}
+	if cons, _ := s.Containers(ctx, ContainerQuery{}); len(cons) != 1 || cons[0].State.Protection != "enforced" {
+		t.Errorf("containers %+v", cons)
+	}
+
+	// Events around an alert and retention.
+	var evs []EventIn
+	for i := range 20 {
+		e := &event.Event{Kind: "event", Time: base.Add(time.Duration(i) * time.Second), Cluster: "prod", Node: "node-1",
+			Type: event.Connect, Process: event.Process{PID: 5, ID: "p5"}, Container: &event.Container{ID: fmt.Sprintf("%02d%062d", 1, 0)},
+			Network: &event.Network{DstIP: "10.0.0.1", DstPort: 443}}
+		raw, _ := json.Marshal(e)
+		evs = append(evs, EventIn{ID: fmt.Sprintf("ev-%d", i), Event: e, Raw: raw})
+	}
+	if err := s.Put(ctx, &Batch{Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	d, err = s.Alert(ctx, b.Alerts[1].Alert.UUID) // node-1, container 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Around) != 20 || len(d.Connections) != 20 {
+		t.Errorf("alert detail: %d events around, %d connections; want 20 and 20", len(d.Around), len(d.Connections))
+	}
+	p, err := s.Prune(ctx, base.Add(24*time.Hour+150*time.Second), Retention{Alerts: 24 * time.Hour, Events: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Alerts != 150 || p.Events != 20 {
+		t.Errorf("pruned %+v, want 150 alerts and 20 events", p)
+	}
+	page, _ := s.Alerts(ctx, AlertQuery{Limit: 1000})
+	if len(page.Alerts) != 150 {
+		t.Errorf("%d alerts left after pruning, want 150", len(page.Alerts))
+	}
+}
