@@ -173,3 +173,32 @@ func TestAlertsSurviveAConsoleRestart(t *testing.T) {
 		t.Errorf("containers: %+v", cons.Containers)
 	}
 }
+
+// TestAPIRefusesMistakes: a client's mistake is a 400 with a reason, an
+// unknown alert a 404.
+func TestAPIRefusesMistakes(t *testing.T) {
+	c := start(t, Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
+	for path, code := range map[string]int{
+		"/api/v1/alerts?priority=Loud":          400,
+		"/api/v1/alerts?since=yesterday":        400,
+		"/api/v1/alerts?cursor=bogus":           400,
+		"/api/v1/alerts?limit=5000":             400,
+		"/api/v1/counts?by=doc":                 400,
+		"/api/v1/counts?by=rule&bucket=1ms":     400,
+		"/api/v1/events":                        400,
+		"/api/v1/alerts/no-such-uuid":           404,
+		"/api/v1/alerts?since=1h&priority=Info": 200,
+		"/api/v1/counts?by=node&bucket=1h":      200,
+	} {
+		resp, err := http.Get("http://" + c.APIAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != code || (code != 200 && body.Error == "") {
+			t.Errorf("%s: %d %q, want %d with a reason", path, resp.StatusCode, body.Error, code)
+		}
+	}
+}

@@ -213,7 +213,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lnk, err := cl.open(&cfg, log)
+	lnk, err := cl.open(&cfg, stderr, log)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	stopCloudtrail := follower.start(ctx)
 	stopK8sAudit := startK8sAudit(ctx, webhook, log)
-	stopLink := startLink(lnk, a)
+	stopLink := cl.start(lnk, a)
 	err = a.Run(ctx)
 	stopCloudtrail()
 	stopK8sAudit()

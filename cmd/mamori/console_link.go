@@ -3,19 +3,24 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
 
 	"github.com/mamori-dev/mamori/agent"
+	"github.com/mamori-dev/mamori/console"
 	"github.com/mamori-dev/mamori/console/link"
+	"github.com/mamori-dev/mamori/console/store"
 )
 
 // consoleFlags are the agent's flags for joining a console.
 type consoleFlags struct {
 	url, cluster, spool, spoolSize string
 	events                         bool
+	embedded                       *console.Console
 }
 
 // DefaultSpoolDir is where the agent keeps records while the console is
@@ -25,7 +30,8 @@ const DefaultSpoolDir = "/var/lib/mamori/spool"
 func addConsoleFlags(fs *flag.FlagSet) *consoleFlags {
 	f := &consoleFlags{}
 	fs.StringVar(&f.url, "console", "", "send alerts, heartbeats and the container inventory to the console at this NATS URL\n"+
-		"(nats://host:4222, or several comma-separated); see `mamori console`")
+		"(nats://host:4222, or several comma-separated; see `mamori console`), or \"embedded\" to run a console in the\n"+
+		"agent's process (API on 127.0.0.1:9747, data in "+DefaultConsoleDir+")")
 	fs.StringVar(&f.cluster, "cluster", "default", "the cluster name every record carries to the console")
 	fs.StringVar(&f.spool, "console-spool", DefaultSpoolDir, "keep records here while the console is unreachable, and replay them in order")
 	fs.StringVar(&f.spoolSize, "console-spool-size", "256M", "the spool's bound (K, M suffixes); past it records are dropped, counted and reported")
@@ -47,10 +53,21 @@ func (f *consoleFlags) check() error {
 	return nil
 }
 
-// open makes the link and hooks it into cfg; nil without --console.
-func (f *consoleFlags) open(cfg *agent.Config, log *slog.Logger) (*link.Link, error) {
+// open makes the link and hooks it into cfg; nil without --console. With
+// --console embedded it opens a console in this process first.
+func (f *consoleFlags) open(cfg *agent.Config, stderr io.Writer, log *slog.Logger) (*link.Link, error) {
 	if f.url == "" {
 		return nil, nil
+	}
+	if f.url == "embedded" {
+		c, err := console.Open(context.Background(), console.Config{DataDir: DefaultConsoleDir, NATSListen: "127.0.0.1:4222",
+			HTTPListen: "127.0.0.1:9747", Retention: store.DefaultRetention}, log.With("part", "console"))
+		if err != nil {
+			return nil, fmt.Errorf("embedded console: %w", err)
+		}
+		f.embedded = c
+		f.url = c.NATSURL()
+		fmt.Fprintf(stderr, "mamori console: alerts at http://%s/api/v1/alerts (nodes, containers, stream: docs/console.md)\n", c.APIAddr())
 	}
 	size, err := parseBytes(f.spoolSize)
 	if err != nil {
@@ -69,20 +86,37 @@ func (f *consoleFlags) open(cfg *agent.Config, log *slog.Logger) (*link.Link, er
 	return l, nil
 }
 
-// startLink runs l beside the agent; the returned function stops it once
-// the agent has stopped, so that the agent's last alerts are spooled.
-func startLink(l *link.Link, src link.Source) (stop func()) {
+// start runs the link (and an embedded console) beside the agent; the
+// returned function stops them once the agent has stopped, so that the
+// agent's last alerts are sent or spooled, and stored.
+func (f *consoleFlags) start(l *link.Link, src link.Source) (stop func()) {
 	if l == nil {
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
+	cctx, stopConsole := context.WithCancel(context.Background())
+	if f.embedded != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.embedded.Run(cctx)
+		}()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var lwg sync.WaitGroup
+	lwg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer lwg.Done()
 		l.Run(ctx, src)
 	}()
-	return func() { cancel(); wg.Wait() }
+	return func() {
+		cancel()
+		lwg.Wait()
+		// What JetStream acknowledged and ingest had not stored yet
+		// stays in the stream and is stored at the next start.
+		stopConsole()
+		wg.Wait()
+	}
 }
 
 // parseBytes reads 4096, 64K, 256M or 2G.

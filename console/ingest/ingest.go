@@ -264,6 +264,9 @@ func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) error {
 			return err
 		}
 		b.Heartbeats = append(b.Heartbeats, &hb)
+		if len(hb.Drops) > 0 {
+			b.Alerts = append(b.Alerts, dropAlert(&hb, now))
+		}
 	case wire.Container:
 		var cs event.ContainerState
 		if err := json.Unmarshal(data, &cs); err != nil {
