@@ -154,7 +154,9 @@ func TestLiveStreamAndDropsInTheHeartbeat(t *testing.T) {
 	if len(page.Alerts) != 1 || !strings.Contains(page.Alerts[0].Output, "1 records for the console: queue full") {
 		t.Errorf("no single alert about the drop: %+v", page.Alerts)
 	}
-	var nodes struct{ Nodes []struct{ Heartbeat event.Heartbeat } }
+	var nodes struct {
+		Nodes []struct{ Heartbeat event.Heartbeat }
+	}
 	getJSON(t, "http://"+api+"/api/v1/nodes", &nodes)
 	if len(nodes.Nodes) != 1 || nodes.Nodes[0].Heartbeat.Console == nil || nodes.Nodes[0].Heartbeat.Console.Dropped != 1 {
 		t.Errorf("heartbeat console counters: %+v", nodes.Nodes)
