@@ -29,9 +29,9 @@ type dialect struct {
 	like string
 	// maxRows is how many rows one INSERT carries.
 	maxRows int
-	// beforeAlerts prepares for alerts at these times (PostgreSQL
-	// creates the day partitions they fall in).
-	prepare func(ctx context.Context, tx *sql.Tx, table string, times []int64) error
+	// prepare readies table for rows at these times, before the batch's
+	// transaction (PostgreSQL creates the day partitions they fall in).
+	prepare func(ctx context.Context, db *sql.DB, table string, times []int64) error
 	// prune removes rows of table older than cutoff.
 	prune func(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error)
 }
@@ -97,32 +97,36 @@ func eventRow(in EventIn) []any {
 }
 
 func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
+	aTimes := make([]int64, len(b.Alerts))
+	aRows := make([][]any, len(b.Alerts))
+	for i, a := range b.Alerts {
+		aTimes[i] = a.Alert.Time.UnixNano()
+		aRows[i] = alertRow(a)
+	}
+	eTimes := make([]int64, len(b.Events))
+	eRows := make([][]any, len(b.Events))
+	for i, e := range b.Events {
+		eTimes[i] = e.Event.Time.UnixNano()
+		eRows[i] = eventRow(e)
+	}
+	if s.d.prepare != nil {
+		if err := s.d.prepare(ctx, s.db, "alerts", aTimes); err != nil {
+			return err
+		}
+		if err := s.d.prepare(ctx, s.db, "events", eTimes); err != nil {
+			return err
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer tx.Rollback()
-	if len(b.Alerts) > 0 {
-		times := make([]int64, len(b.Alerts))
-		rows := make([][]any, len(b.Alerts))
-		for i, a := range b.Alerts {
-			times[i] = a.Alert.Time.UnixNano()
-			rows[i] = alertRow(a)
-		}
-		if err := s.insert(ctx, tx, "alerts", alertCols, rows, times); err != nil {
-			return err
-		}
+	if err := s.insert(ctx, tx, "alerts", alertCols, aRows); err != nil {
+		return err
 	}
-	if len(b.Events) > 0 {
-		times := make([]int64, len(b.Events))
-		rows := make([][]any, len(b.Events))
-		for i, e := range b.Events {
-			times[i] = e.Event.Time.UnixNano()
-			rows[i] = eventRow(e)
-		}
-		if err := s.insert(ctx, tx, "events", eventCols, rows, times); err != nil {
-			return err
-		}
+	if err := s.insert(ctx, tx, "events", eventCols, eRows); err != nil {
+		return err
 	}
 	for _, hb := range b.Heartbeats {
 		doc, _ := json.Marshal(hb)
@@ -149,12 +153,7 @@ func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
 }
 
 // insert adds rows, ignoring those whose key is already stored.
-func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any, times []int64) error {
-	if s.d.prepare != nil {
-		if err := s.d.prepare(ctx, tx, table, times); err != nil {
-			return err
-		}
-	}
+func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) error {
 	one := "(" + strings.Repeat("?,", len(cols)-1) + "?)"
 	for len(rows) > 0 {
 		n := min(len(rows), s.d.maxRows)

@@ -65,7 +65,9 @@ func OpenSQLite(path string) (Store, error) {
 		rebind:  func(q string) string { return q },
 		like:    "LIKE", // case-insensitive for ASCII
 		maxRows: 500,
-		prune:   pruneInChunks,
+		prune: func(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error) {
+			return pruneInChunks(ctx, db, table, cutoff, "?")
+		},
 	}}, nil
 }
 
@@ -99,7 +101,7 @@ func migrateSQLite(ctx context.Context, db *sql.DB) error {
 
 // pruneInChunks deletes old rows a few thousand at a time, each in its own
 // transaction, so that ingest waits for one chunk at most.
-func pruneInChunks(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error) {
+func pruneInChunks(ctx context.Context, db *sql.DB, table string, cutoff int64, placeholder string) (int64, error) {
 	key := "uuid"
 	if table == "events" {
 		key = "id"
@@ -107,7 +109,7 @@ func pruneInChunks(ctx context.Context, db *sql.DB, table string, cutoff int64) 
 	var total int64
 	for {
 		res, err := db.ExecContext(ctx, "DELETE FROM "+table+" WHERE (time_ns, "+key+") IN (SELECT time_ns, "+key+
-			" FROM "+table+" WHERE time_ns < ? ORDER BY time_ns LIMIT 5000)", cutoff)
+			" FROM "+table+" WHERE time_ns < "+placeholder+" ORDER BY time_ns LIMIT 5000)", cutoff)
 		if err != nil {
 			return total, fmt.Errorf("prune %s: %w", table, err)
 		}

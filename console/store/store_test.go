@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/pgtest"
 )
 
 func TestSQLite(t *testing.T) {
@@ -192,5 +194,68 @@ func exercise(t *testing.T, s Store) {
 	page, _ := s.Alerts(ctx, AlertQuery{Limit: 1000})
 	if len(page.Alerts) != 150 {
 		t.Errorf("%d alerts left after pruning, want 150", len(page.Alerts))
+	}
+}
+
+func TestPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	s, err := OpenPostgres(context.Background(), pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exercise(t, s)
+	// A second console opening the same database finds the schema done.
+	s2, err := OpenPostgres(context.Background(), pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+}
+
+// TestPostgresDropsWholeDays: retention drops the partitions of days past
+// it, and leaves today's to take rows.
+func TestPostgresDropsWholeDays(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	var b Batch
+	for d := range 5 {
+		for i := range 10 {
+			b.Alerts = append(b.Alerts, sampleAlert(base.Add(time.Duration(d)*24*time.Hour), d*100+i))
+		}
+	}
+	if err := s.Put(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	parts := func() int {
+		var n int
+		db.QueryRow(`SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'alerts'`).Scan(&n)
+		return n
+	}
+	if n := parts(); n != 6 { // five days and the one after
+		t.Fatalf("%d partitions, want 6", n)
+	}
+	// Keep two days back from the fifth day's noon: days 1 and 2 go whole,
+	// day 3 keeps its rows after noon.
+	p, err := s.Prune(ctx, base.Add(4*24*time.Hour), Retention{Alerts: 2 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Alerts != 20 || parts() != 4 {
+		t.Errorf("pruned %d alerts leaving %d partitions; want 20 and 4", p.Alerts, parts())
+	}
+	if err := s.Put(ctx, &Batch{Alerts: []AlertIn{sampleAlert(base, 999)}}); err != nil {
+		t.Errorf("an alert older than the kept days: %v", err)
 	}
 }
