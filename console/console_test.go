@@ -88,27 +88,41 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
+// allAlerts pages through every stored alert and returns their uuids,
+// newest first.
+func allAlerts(t *testing.T, api string) []string {
+	t.Helper()
+	var ids []string
+	cursor := ""
+	for {
+		var page store.AlertPage
+		getJSON(t, "http://"+api+"/api/v1/alerts?limit=1000&cursor="+cursor, &page)
+		for _, raw := range page.Alerts {
+			var a event.Alert
+			json.Unmarshal(raw, &a)
+			ids = append(ids, a.UUID)
+		}
+		if page.Next == "" {
+			return ids
+		}
+		cursor = page.Next
+	}
+}
+
 // waitAlerts waits until the API lists want alerts, and returns their
 // uuids, newest first.
 func waitAlerts(t *testing.T, api string, want int, within time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		var page store.AlertPage
-		getJSON(t, "http://"+api+"/api/v1/alerts?limit=1000", &page)
-		if len(page.Alerts) >= want || time.Now().After(deadline) {
-			var ids []string
-			for _, raw := range page.Alerts {
-				var a event.Alert
-				json.Unmarshal(raw, &a)
-				ids = append(ids, a.UUID)
-			}
+		ids := allAlerts(t, api)
+		if len(ids) >= want || time.Now().After(deadline) {
 			if len(ids) != want {
 				t.Fatalf("%d alerts in the API after %v, want %d", len(ids), within, want)
 			}
 			return ids
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
