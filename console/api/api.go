@@ -41,6 +41,10 @@ func Handler(cfg Config, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /api/v1/nodes", s.nodes)
 	mux.HandleFunc("GET /api/v1/containers", s.containers)
 	mux.HandleFunc("GET /api/v1/events", s.events)
+	mux.HandleFunc("GET /api/v1/processes/{id}", s.process)
+	mux.HandleFunc("GET /api/v1/incidents", s.incidents)
+	mux.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
+	mux.HandleFunc("POST /api/v1/incidents/{id}", s.setIncident)
 	mux.HandleFunc("GET /api/v1/stream", s.stream)
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Status == nil {
@@ -51,6 +55,11 @@ func Handler(cfg Config, log *slog.Logger) http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	return mux
+}
+
+// who names the client for the record of what it changed.
+func who(r *http.Request) string {
+	return r.RemoteAddr
 }
 
 type server struct {

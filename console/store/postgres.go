@@ -41,6 +41,15 @@ var pgMigrations = []string{
 		PRIMARY KEY (cluster, node));
 	CREATE TABLE containers (cluster TEXT NOT NULL, node TEXT NOT NULL, id TEXT NOT NULL, last_ns BIGINT NOT NULL,
 		running BOOLEAN NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (cluster, node, id));`,
+	// 2: incidents, and the workload each alert is grouped by.
+	`ALTER TABLE alerts ADD COLUMN workload TEXT NOT NULL DEFAULT '';
+	CREATE INDEX alerts_workload ON alerts (workload, time_ns);
+	CREATE TABLE incidents (id TEXT PRIMARY KEY, cluster TEXT NOT NULL, workload TEXT NOT NULL, node TEXT NOT NULL,
+		namespace TEXT NOT NULL, pod TEXT NOT NULL, container TEXT NOT NULL, image TEXT NOT NULL,
+		first_ns BIGINT NOT NULL, last_ns BIGINT NOT NULL, alerts BIGINT NOT NULL, priority SMALLINT NOT NULL,
+		rules TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL, updated_ns BIGINT NOT NULL, updated_by TEXT NOT NULL);
+	CREATE INDEX incidents_workload ON incidents (workload, last_ns);
+	CREATE INDEX incidents_last ON incidents (last_ns);`,
 }
 
 // OpenPostgres connects to the PostgreSQL database at url and brings its
@@ -68,7 +77,13 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 		like:    "ILIKE",
 		maxRows: 1000,
 		prepare: p.ensure,
-		prune:   p.prune,
+		lockWorkload: func(ctx context.Context, tx *sql.Tx, w string) error {
+			// Replicas storing alerts of one workload at once would
+			// each open an incident.
+			_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7306373, hashtext($1))", w)
+			return err
+		},
+		prune: p.prune,
 	}}, nil
 }
 

@@ -32,6 +32,10 @@ type dialect struct {
 	// prepare readies table for rows at these times, before the batch's
 	// transaction (PostgreSQL creates the day partitions they fall in).
 	prepare func(ctx context.Context, db *sql.DB, table string, times []int64) error
+	// lockWorkload serialises the grouping of one workload's alerts
+	// into incidents across console replicas; nil where the database
+	// has one writer at a time.
+	lockWorkload func(ctx context.Context, tx *sql.Tx, workload string) error
 	// prune removes rows of table older than cutoff.
 	prune func(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error)
 }
@@ -55,7 +59,7 @@ func (s *sqlStore) Close() error { return s.db.Close() }
 
 // alertCols are the alert table's columns, in the order rowOf gives them.
 var alertCols = []string{"time_ns", "uuid", "received_ns", "cluster", "node", "namespace", "pod", "container_id",
-	"container_name", "image", "rule", "priority", "source", "action", "tags", "output", "process_id", "doc"}
+	"container_name", "image", "rule", "priority", "source", "action", "tags", "output", "process_id", "doc", "workload"}
 
 var eventCols = []string{"time_ns", "id", "cluster", "node", "container_id", "type", "process_id", "parent_id", "doc"}
 
@@ -84,7 +88,7 @@ func alertRow(in AlertIn) []any {
 		rec = time.Now()
 	}
 	return []any{a.Time.UnixNano(), a.UUID, rec.UnixNano(), a.Cluster, a.Hostname, ns, pod, cid,
-		cname, image, a.Rule, rank, a.Source, a.Action, tags, a.Output, pid, string(in.Raw)}
+		cname, image, a.Rule, rank, a.Source, a.Action, tags, a.Output, pid, string(in.Raw), WorkloadOf(a)}
 }
 
 func eventRow(in EventIn) []any {
@@ -122,11 +126,26 @@ func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer tx.Rollback()
-	if err := s.insert(ctx, tx, "alerts", alertCols, aRows); err != nil {
+	inserted, err := s.insert(ctx, tx, "alerts", alertCols, aRows, "uuid")
+	if err != nil {
 		return err
 	}
-	if err := s.insert(ctx, tx, "events", eventCols, eRows); err != nil {
+	if _, err := s.insert(ctx, tx, "events", eventCols, eRows, ""); err != nil {
 		return err
+	}
+	if len(inserted) > 0 {
+		// Only alerts stored now count in incidents: a replayed one
+		// was counted when it was first stored.
+		fresh := make([]AlertIn, 0, len(inserted))
+		for _, a := range b.Alerts {
+			if inserted[a.Alert.UUID] {
+				fresh = append(fresh, a)
+				delete(inserted, a.Alert.UUID)
+			}
+		}
+		if err := s.group(ctx, tx, fresh); err != nil {
+			return err
+		}
 	}
 	for _, hb := range b.Heartbeats {
 		doc, _ := json.Marshal(hb)
@@ -152,8 +171,13 @@ func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
 	return nil
 }
 
-// insert adds rows, ignoring those whose key is already stored.
-func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) error {
+// insert adds rows, ignoring those whose key is already stored. With
+// returning it returns that column of the rows it added.
+func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any, returning string) (map[string]bool, error) {
+	var added map[string]bool
+	if returning != "" {
+		added = map[string]bool{}
+	}
 	one := "(" + strings.Repeat("?,", len(cols)-1) + "?)"
 	for len(rows) > 0 {
 		n := min(len(rows), s.d.maxRows)
@@ -168,12 +192,31 @@ func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, table string, cols []
 			args = append(args, rows[i]...)
 		}
 		q.WriteString(" ON CONFLICT DO NOTHING")
-		if _, err := tx.ExecContext(ctx, s.d.rebind(q.String()), args...); err != nil {
-			return fmt.Errorf("store %s: %w", table, err)
+		if returning == "" {
+			if _, err := tx.ExecContext(ctx, s.d.rebind(q.String()), args...); err != nil {
+				return nil, fmt.Errorf("store %s: %w", table, err)
+			}
+		} else {
+			res, err := tx.QueryContext(ctx, s.d.rebind(q.String()+" RETURNING "+returning), args...)
+			if err != nil {
+				return nil, fmt.Errorf("store %s: %w", table, err)
+			}
+			for res.Next() {
+				var k string
+				if err := res.Scan(&k); err != nil {
+					res.Close()
+					return nil, fmt.Errorf("store %s: %w", table, err)
+				}
+				added[k] = true
+			}
+			res.Close()
+			if err := res.Err(); err != nil {
+				return nil, fmt.Errorf("store %s: %w", table, err)
+			}
 		}
 		rows = rows[n:]
 	}
-	return nil
+	return added, nil
 }
 
 // where renders f as a WHERE clause (with a leading " WHERE ") and its
@@ -527,8 +570,13 @@ func (s *sqlStore) Prune(ctx context.Context, now time.Time, r Retention) (Prune
 	var p Pruned
 	var err error
 	if r.Alerts > 0 {
-		if p.Alerts, err = s.d.prune(ctx, s.db, "alerts", now.Add(-r.Alerts).UnixNano()); err != nil {
+		cutoff := now.Add(-r.Alerts).UnixNano()
+		if p.Alerts, err = s.d.prune(ctx, s.db, "alerts", cutoff); err != nil {
 			return p, err
+		}
+		// An incident goes with its last alert.
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM incidents WHERE last_ns < ?"), cutoff); err != nil {
+			return p, fmt.Errorf("store: prune incidents: %w", err)
 		}
 	}
 	if r.Events > 0 {

@@ -38,6 +38,15 @@ var sqliteMigrations = []string{
 		PRIMARY KEY (cluster, node));
 	CREATE TABLE containers (cluster TEXT NOT NULL, node TEXT NOT NULL, id TEXT NOT NULL, last_ns INTEGER NOT NULL,
 		running BOOLEAN NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (cluster, node, id));`,
+	// 2: incidents, and the workload each alert is grouped by.
+	`ALTER TABLE alerts ADD COLUMN workload TEXT NOT NULL DEFAULT '';
+	CREATE INDEX alerts_workload ON alerts (workload, time_ns);
+	CREATE TABLE incidents (id TEXT PRIMARY KEY, cluster TEXT NOT NULL, workload TEXT NOT NULL, node TEXT NOT NULL,
+		namespace TEXT NOT NULL, pod TEXT NOT NULL, container TEXT NOT NULL, image TEXT NOT NULL,
+		first_ns BIGINT NOT NULL, last_ns BIGINT NOT NULL, alerts BIGINT NOT NULL, priority SMALLINT NOT NULL,
+		rules TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL, updated_ns BIGINT NOT NULL, updated_by TEXT NOT NULL);
+	CREATE INDEX incidents_workload ON incidents (workload, last_ns);
+	CREATE INDEX incidents_last ON incidents (last_ns);`,
 }
 
 // OpenSQLite opens (creating it and its directory when missing) the

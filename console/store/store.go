@@ -30,6 +30,12 @@ type Store interface {
 	Counts(ctx context.Context, q CountQuery) ([]Count, error)
 	Nodes(ctx context.Context) ([]Node, error)
 	Containers(ctx context.Context, q ContainerQuery) ([]ContainerRow, error)
+	// Incidents lists incidents, most recently active first; Incident
+	// returns one with its alerts; SetIncident changes its status and
+	// note (by names who did).
+	Incidents(ctx context.Context, q IncidentQuery) (*IncidentPage, error)
+	Incident(ctx context.Context, id string) (*IncidentDetail, error)
+	SetIncident(ctx context.Context, id, status, note, by string) (*Incident, error)
 	// Events returns stored events, oldest first.
 	Events(ctx context.Context, q EventQuery) ([]json.RawMessage, error)
 	// Prune deletes what is older than the retention of its kind.

@@ -140,6 +140,8 @@ func exercise(t *testing.T, s Store) {
 		t.Errorf("unknown uuid: %v", err)
 	}
 
+	exerciseIncidents(t, s, base)
+
 	// State: the newest heartbeat and container state win, whatever order
 	// they arrive in.
 	hb := func(at time.Time, v string) *event.Heartbeat {
@@ -192,8 +194,16 @@ func exercise(t *testing.T, s Store) {
 		t.Errorf("pruned %+v, want 150 alerts and 20 events", p)
 	}
 	page, _ := s.Alerts(ctx, AlertQuery{Limit: 1000})
-	if len(page.Alerts) != 150 {
-		t.Errorf("%d alerts left after pruning, want 150", len(page.Alerts))
+	if len(page.Alerts) != 153 { // with exerciseIncidents' 3 later ones
+		t.Errorf("%d alerts left after pruning, want 153", len(page.Alerts))
+	}
+	inc, _ := s.Incidents(ctx, IncidentQuery{})
+	if len(inc.Incidents) != 9 {
+		t.Errorf("%d incidents left after pruning, want the 9 whose last alert is kept", len(inc.Incidents))
+	}
+	s.Prune(ctx, base.Add(48*time.Hour), Retention{Alerts: 24 * time.Hour})
+	if inc, _ := s.Incidents(ctx, IncidentQuery{}); len(inc.Incidents) != 0 {
+		t.Errorf("%d incidents left once their alerts are gone, want none", len(inc.Incidents))
 	}
 }
 
@@ -257,5 +267,73 @@ func TestPostgresDropsWholeDays(t *testing.T) {
 	}
 	if err := s.Put(ctx, &Batch{Alerts: []AlertIn{sampleAlert(base, 999)}}); err != nil {
 		t.Errorf("an alert older than the kept days: %v", err)
+	}
+}
+
+// exerciseIncidents checks the grouping of the 300 sample alerts (and the
+// replayed 50, which must not count) into incidents, and their states.
+func exerciseIncidents(t *testing.T, s Store, base time.Time) {
+	ctx := context.Background()
+	page, err := s.Incidents(ctx, IncidentQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, in := range page.Incidents {
+		counts[in.Workload] = in.Alerts
+	}
+	want := map[string]int64{"pod/prod/shop/web": 150}
+	for _, n := range []int{0, 1, 2} {
+		for _, c := range []int{1, 3} {
+			want[fmt.Sprintf("container/prod/node-%d/web-%d", n, c)] = 25
+		}
+	}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Fatalf("incidents %v, want %v", counts, want)
+	}
+	var pod Incident
+	for _, in := range page.Incidents {
+		if in.Workload == "pod/prod/shop/web" {
+			pod = in
+		}
+	}
+	if pod.Priority != "Critical" || len(pod.Rules) != 1 || pod.Status != Open || pod.Namespace != "shop" ||
+		!pod.First.Equal(base) || !pod.Last.Equal(base.Add(298*time.Second)) {
+		t.Errorf("pod incident %+v", pod)
+	}
+	d, err := s.Incident(ctx, pod.ID)
+	if err != nil || len(d.Alerts) != 150 {
+		t.Fatalf("incident detail: %d alerts, %v", len(d.Alerts), err)
+	}
+	if _, err := s.SetIncident(ctx, pod.ID, "closed", "", "me"); err == nil {
+		t.Error("an unknown status was accepted")
+	}
+	in, err := s.SetIncident(ctx, pod.ID, Acknowledged, "looking", "alice")
+	if err != nil || in.Status != Acknowledged || in.Note != "looking" || in.UpdatedBy != "alice" {
+		t.Fatalf("acknowledge: %+v %v", in, err)
+	}
+	if p, _ := s.Incidents(ctx, IncidentQuery{Status: Acknowledged}); len(p.Incidents) != 1 {
+		t.Errorf("%d acknowledged incidents, want 1", len(p.Incidents))
+	}
+	// An acknowledged incident still takes its workload's alerts; a
+	// resolved one does not; a gap longer than IncidentGap opens another.
+	late := func(i int, after time.Duration) AlertIn {
+		a := sampleAlert(base, 1000+i*2) // even: the pod
+		a.Alert.Time = base.Add(after)
+		a.Raw, _ = json.Marshal(a.Alert)
+		return a
+	}
+	s.Put(ctx, &Batch{Alerts: []AlertIn{late(0, 10*time.Minute)}})
+	if d, _ := s.Incident(ctx, pod.ID); d.Incident.Alerts != 151 {
+		t.Errorf("acknowledged incident has %d alerts, want 151", d.Incident.Alerts)
+	}
+	s.SetIncident(ctx, pod.ID, Resolved, "fixed", "alice")
+	s.Put(ctx, &Batch{Alerts: []AlertIn{late(1, 11*time.Minute), late(2, 2*time.Hour)}})
+	p, _ := s.Incidents(ctx, IncidentQuery{Namespace: "shop"})
+	if len(p.Incidents) != 3 || p.Incidents[0].Alerts != 1 || p.Incidents[1].Alerts != 1 || p.Incidents[2].Status != Resolved {
+		t.Errorf("after resolving: %+v", p.Incidents)
+	}
+	if PodOwnerCheck := podOwner("web-5d8f7c9b4-x2x7k") + " " + podOwner("agent-7xk2p") + " " + podOwner("db-0") + " " + podOwner("plain"); PodOwnerCheck != "web agent db plain" {
+		t.Errorf("pod owners: %s", PodOwnerCheck)
 	}
 }
