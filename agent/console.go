@@ -41,6 +41,7 @@ func (a *Agent) Heartbeat() event.Heartbeat {
 	if s.Dropped > 0 {
 		hb.Drops = append(hb.Drops, fmt.Sprintf("%d events lost in the kernel since the agent started (ring buffer full)", s.Dropped))
 	}
+	hb.PolicyError = s.PolicyError
 	if a.cfg.Policies != nil {
 		set := a.cfg.Policies.Current()
 		builtin := len(policy.Builtin())

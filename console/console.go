@@ -65,6 +65,8 @@ type Console struct {
 	hub    *api.Hub
 	httpL  net.Listener
 	sub    *nats.Subscription
+	pol    *policyStore
+	url    string
 }
 
 // Open starts the embedded NATS server (or connects to the cluster),
@@ -90,12 +92,20 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}
+	if c.ns != nil {
+		c.url = c.ns.ClientURL()
+	} else {
+		c.url = cfg.NATS[0]
+	}
 	if c.js, err = jetstream.New(c.nc); err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err = ensureStreamsRetrying(sctx, c.js, cfg.Streams); err != nil {
+		return nil, err
+	}
+	if c.pol, err = ensurePolicyBucket(sctx, c.js, cfg.Streams.Replicas); err != nil {
 		return nil, err
 	}
 	if c.store, err = openStore(cfg); err != nil {
@@ -140,12 +150,7 @@ func openStore(cfg Config) (store.Store, error) {
 
 // NATSURL is where agents connect: the embedded server's address, or the
 // cluster's first URL.
-func (c *Console) NATSURL() string {
-	if c.ns != nil {
-		return c.ns.ClientURL()
-	}
-	return c.cfg.NATS[0]
-}
+func (c *Console) NATSURL() string { return c.url }
 
 // APIAddr is the API's bound address.
 func (c *Console) APIAddr() string { return c.httpL.Addr().String() }
@@ -163,7 +168,7 @@ func (c *Console) Run(ctx context.Context) error {
 	defer c.Close()
 	var wg sync.WaitGroup
 	srv := &http.Server{
-		Handler: api.Handler(api.Config{Store: c.store, Live: c.hub, Status: func() any {
+		Handler: api.Handler(api.Config{Store: c.store, Live: c.hub, Policies: c.pol, Status: func() any {
 			return Status{Ingest: c.ingest.Stats()}
 		}}, c.log.With("part", "api")),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -18,9 +18,12 @@ type Heartbeat struct {
 	Counters     Counters     `json:"counters"`
 	// Drops lists what was lost since the previous heartbeat, one line per
 	// cause, so that a loss is seen in the console as well as the log.
-	Drops    []string         `json:"drops,omitempty"`
-	Policies []PolicyInForce  `json:"policies,omitempty"`
-	Console  *PublisherCounts `json:"console,omitempty"`
+	Drops    []string        `json:"drops,omitempty"`
+	Policies []PolicyInForce `json:"policies,omitempty"`
+	// PolicyError is why the last policy reload failed, when the
+	// policies in force are older than those offered.
+	PolicyError string           `json:"policy_error,omitempty"`
+	Console     *PublisherCounts `json:"console,omitempty"`
 }
 
 // Capability says how one of mamori's capabilities works on a node: the
@@ -56,9 +59,9 @@ type PublisherCounts struct {
 // PolicyInForce is one runtime policy an agent enforces, and its version.
 type PolicyInForce struct {
 	Name    string `json:"name"`
-	Version string `json:"version"` // the console's revision, or a digest for local files
+	Version string `json:"version"` // the console's revision of its file, or the local set's digest
 	Mode    string `json:"mode"`
-	Source  string `json:"source"` // "console" or a file path
+	Source  string `json:"source"` // "console:FILE", a local file path, or "builtin"
 }
 
 // ContainerState is one container as an agent knows it, sent when it is

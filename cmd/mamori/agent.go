@@ -108,6 +108,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if !policiesOn && len(policyPaths) > 1 {
 		return usageError{"--policy none cannot be combined with policy paths"}
 	}
+	if err := cl.addPolicyPath(&policyPaths, policiesOn); err != nil {
+		return err
+	}
 	if rs == nil && !policiesOn && *alertsPath != "" {
 		return usageError{"--alerts-output names where alerts go, but --rules none and --policy none turn alerts off"}
 	}

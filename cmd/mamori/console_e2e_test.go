@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -153,4 +154,49 @@ func containsContainer(cs []store.ContainerRow, id string) bool {
 		}
 	}
 	return false
+}
+
+// TestConsolePolicyApply: `mamori policy apply` against a console reaches
+// a real agent, and `mamori policy status` shows the node enforcing the
+// revision; an invalid file is refused with its position, as by validate.
+func TestConsolePolicyApply(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the agent loads eBPF programs: run the tests as root")
+	}
+	dir := t.TempDir()
+	con := startConsole(t, filepath.Join(dir, "console"), freeAddr(t), freeAddr(t))
+	a := startAlertingAgent(t, "--console", "nats://"+con.nats, "--cluster", "e2e", "--node", "pol-node",
+		"--console-spool", filepath.Join(dir, "spool"), "--console-policies", filepath.Join(dir, "policies"))
+	defer a.stop(t)
+
+	pol := filepath.Join(dir, "web.yaml")
+	os.WriteFile(pol, []byte("apiVersion: mamori.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: web-guard\nspec:\n  mode: audit\n"+
+		"  scope:\n    container: {labels: {app: web}}\n  controls:\n    forkGuard: {maxProcesses: 300}\n"), 0o644)
+	api := "http://" + con.api
+	out, err := exec.Command(mamoriBin, "policy", "apply", "--console", api, pol).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "applied web.yaml revision 1") {
+		t.Fatalf("policy apply: %v\n%s", err, out)
+	}
+	var status string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, err := exec.Command(mamoriBin, "policy", "status", "--console", api).CombinedOutput()
+		if err != nil {
+			t.Fatalf("policy status: %v\n%s", err, out)
+		}
+		status = string(out)
+		if strings.Contains(status, "e2e/pol-node") && strings.Contains(status, "current") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !strings.Contains(status, "web.yaml (r1)") || !strings.Contains(status, "current") || !strings.Contains(status, "r1\n") {
+		t.Fatalf("policy status does not show the node enforcing r1:\n%s\nagent:\n%s", status, a.stderr)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("apiVersion: mamori.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: bad\nspec:\n  mode: enforse\n"+
+		"  scope: {}\n  controls:\n    forkGuard: {maxProcesses: 300}\n"), 0o644)
+	out, err = exec.Command(mamoriBin, "policy", "apply", "--console", api, bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), bad+":6:9") {
+		t.Fatalf("an invalid policy: %v\n%s", err, out)
+	}
 }

@@ -19,8 +19,27 @@ import (
 // consoleFlags are the agent's flags for joining a console.
 type consoleFlags struct {
 	url, cluster, spool, spoolSize string
+	policyDir                      string
 	events                         bool
 	embedded                       *console.Console
+}
+
+// DefaultConsolePolicyDir is where the agent keeps the console's policies.
+const DefaultConsolePolicyDir = "/var/lib/mamori/console-policies"
+
+// addPolicyPath adds the central policies' directory to the agent's
+// policy paths, when the agent has a console and policies.
+func (f *consoleFlags) addPolicyPath(paths *listFlag, policiesOn bool) error {
+	if f.url == "" || f.policyDir == "" || !policiesOn {
+		f.policyDir = ""
+		return nil
+	}
+	p, err := link.PolicyPath(f.policyDir)
+	if err != nil {
+		return err
+	}
+	*paths = append(*paths, p)
+	return nil
 }
 
 // DefaultSpoolDir is where the agent keeps records while the console is
@@ -35,6 +54,8 @@ func addConsoleFlags(fs *flag.FlagSet) *consoleFlags {
 	fs.StringVar(&f.cluster, "cluster", "default", "the cluster name every record carries to the console")
 	fs.StringVar(&f.spool, "console-spool", DefaultSpoolDir, "keep records here while the console is unreachable, and replay them in order")
 	fs.StringVar(&f.spoolSize, "console-spool-size", "256M", "the spool's bound (K, M suffixes); past it records are dropped, counted and reported")
+	fs.StringVar(&f.policyDir, "console-policies", DefaultConsolePolicyDir, "keep the console's central policies here (they stay in force while the console\n"+
+		"is unreachable, across restarts); empty to take none")
 	fs.BoolVar(&f.events, "console-events", false, "send every event to the console too, not only alerts (for forensics and process trees)")
 	return f
 }
@@ -78,7 +99,7 @@ func (f *consoleFlags) open(cfg *agent.Config, stderr io.Writer, log *slog.Logge
 		node, _ = os.Hostname()
 	}
 	l, err := link.New(link.Config{URL: f.url, Cluster: f.cluster, Node: node, SpoolDir: f.spool, SpoolBytes: size,
-		Events: f.events}, log.With("part", "console"))
+		Events: f.events, PolicyDir: f.policyDir}, log.With("part", "console"))
 	if err != nil {
 		return nil, err
 	}

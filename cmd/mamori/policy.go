@@ -20,18 +20,22 @@ import (
 
 func runPolicy(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"policy needs a subcommand: validate or explain"}
+		return usageError{"policy needs a subcommand: validate, explain, apply or status"}
 	}
 	switch args[0] {
 	case "validate":
 		return policyValidate(args[1:], stdout)
 	case "explain":
 		return policyExplain(args[1:], stdout)
+	case "apply":
+		return policyApply(args[1:], stdout)
+	case "status":
+		return policyStatus(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, policyHelp)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown policy subcommand %q: use validate or explain", args[0])}
+	return usageError{fmt.Sprintf("unknown policy subcommand %q: use validate, explain, apply or status", args[0])}
 }
 
 const policyHelp = `Usage:
@@ -39,6 +43,13 @@ const policyHelp = `Usage:
   mamori policy explain [--addr A] [--json] CONTAINER
                                           show the controls in force for a running
                                           container, and where each setting came from
+  mamori policy apply [--console URL] [--token T] PATH... [--remove NAME]...
+                                          validate policy files as validate does and store
+                                          them in the console; every agent joined to it
+                                          (mamori agent --console) applies them
+  mamori policy status [--console URL] [--token T]
+                                          which node enforces which revision of each
+                                          central policy file
 
 Policies are YAML documents of kind RuntimePolicy; docs/policies.md describes
 the format, scopes, modes and how overlapping policies merge.

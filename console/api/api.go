@@ -27,6 +27,8 @@ type Config struct {
 	// Live receives each stored alert's JSON; the API fans it out to the
 	// open streams.
 	Live *Hub
+	// Policies are the central runtime policies; nil turns the calls off.
+	Policies Policies
 	// Status returns the console's own counters for /api/v1/status.
 	Status func() any
 }
@@ -45,6 +47,11 @@ func Handler(cfg Config, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /api/v1/incidents", s.incidents)
 	mux.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
 	mux.HandleFunc("POST /api/v1/incidents/{id}", s.setIncident)
+	if cfg.Policies != nil {
+		mux.HandleFunc("GET /api/v1/policies", s.policies)
+		mux.HandleFunc("POST /api/v1/policies", s.applyPolicies)
+		mux.HandleFunc("GET /api/v1/policies/status", s.policyStatus)
+	}
 	mux.HandleFunc("GET /api/v1/stream", s.stream)
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Status == nil {

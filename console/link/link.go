@@ -49,6 +49,9 @@ type Config struct {
 	Events bool
 	// HeartbeatEvery is how often the agent reports (10 s when 0).
 	HeartbeatEvery time.Duration
+	// PolicyDir, when set, receives the console's central policies (see
+	// PolicyPath); the agent loads PolicyPath(PolicyDir) as a policy path.
+	PolicyDir string
 	// Options are added to the NATS connection's (credentials, TLS).
 	Options []nats.Option
 }
@@ -82,6 +85,10 @@ type Link struct {
 	lastDropL time.Time
 
 	sp *spool
+
+	// beatAt, when set (Unix ns), asks for a heartbeat at that time: soon
+	// after new central policies, so that the console sees them applied.
+	beatAt atomic.Int64
 }
 
 // New opens the spool (replaying what a previous run left in it once
@@ -266,6 +273,13 @@ func (l *Link) Run(ctx context.Context, src Source) error {
 		defer wg.Done()
 		l.report(ctx, nc, js, src)
 	}()
+	if l.cfg.PolicyDir != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.watchPolicies(ctx, js)
+		}()
+	}
 	p := &pump{l: l, nc: nc, js: js}
 	p.run(ctx)
 	wg.Wait()

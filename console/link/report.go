@@ -29,7 +29,7 @@ func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 	})
 	// Containers are looked at more often than heartbeats go out: a new
 	// one should show in the console within seconds.
-	t := time.NewTicker(min(l.cfg.HeartbeatEvery, 2*time.Second))
+	t := time.NewTicker(min(l.cfg.HeartbeatEvery, time.Second))
 	defer t.Stop()
 	var lastBeat time.Time
 	publish := func(subject string, v any) (string, bool) {
@@ -44,11 +44,17 @@ func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 	}
 	var lastDrops []string
 	for {
+		soon := l.beatAt.Load()
+		if soon != 0 && time.Now().UnixNano() >= soon {
+			l.beatAt.Store(0)
+			lastBeat = time.Time{}
+		}
 		if src != nil && time.Since(lastBeat) >= l.cfg.HeartbeatEvery {
 			hb := src.Heartbeat()
 			hb.Kind, hb.Time, hb.Cluster, hb.BootID = event.KindHeartbeat, time.Now().UTC(), l.cfg.Cluster, l.bootID
 			c := l.Counts()
 			hb.Console = &c
+			l.policyVersions(hb.Policies)
 			// Drops stay in the heartbeat until one carrying them is
 			// acknowledged.
 			hb.Drops = append(lastDrops, l.takeDrops()...)

@@ -39,6 +39,11 @@ const (
 	StateStream = "MAMORI_STATE"
 )
 
+// PolicyBucket is the JetStream KV bucket of central runtime policies: one
+// key per policy file (its name, e.g. restrict-web.yaml), the file's YAML
+// as value, the key's revision its version. Agents watch it.
+const PolicyBucket = "mamori_policies"
+
 // Headers set on every message.
 const (
 	// HeaderSeq is the agent's own sequence number for the record: one
