@@ -12,6 +12,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mamori-dev/mamori/console/api"
+	"github.com/mamori-dev/mamori/console/auth"
 	"github.com/mamori-dev/mamori/console/ingest"
 	"github.com/mamori-dev/mamori/console/store"
 )
@@ -51,6 +53,16 @@ type Config struct {
 	Streams    StreamLimits
 	// NATSOptions are added to the console's own NATS connection.
 	NATSOptions []nats.Option
+	// Secure turns on TLS (the console's own CA under DataDir/pki), each
+	// agent's own credential and the API's tokens. Only tests and
+	// --insecure turn it off.
+	Secure bool
+	// TLSNames are the host names and addresses agents and browsers
+	// reach the console by, for its certificate.
+	TLSNames []string
+	// RateLimit is how many API requests per second one token may make
+	// (burst twice that); 50 when 0.
+	RateLimit int
 }
 
 // Console is a running console.
@@ -67,6 +79,11 @@ type Console struct {
 	sub    *nats.Subscription
 	pol    *policyStore
 	url    string
+	nsOpts *server.Options
+	reg    *auth.Registry
+	pki    *auth.PKI
+	// FirstToken is where a first run wrote the admin token; "" after.
+	FirstToken string
 }
 
 // Open starts the embedded NATS server (or connects to the cluster),
@@ -79,8 +96,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 			c.Close()
 		}
 	}()
+	var secure func(*server.Options) error
+	if cfg.Secure {
+		if err := c.openAuth(); err != nil {
+			return nil, err
+		}
+		secure = c.secureServer
+		kp, err := c.reg.ConsoleKey()
+		if err != nil {
+			return nil, err
+		}
+		pub, _ := kp.PublicKey()
+		cfg.NATSOptions = append(cfg.NATSOptions, nats.Nkey(pub, kp.Sign))
+	}
 	if len(cfg.NATS) == 0 {
-		if c.ns, err = embedded(cfg.NATSListen, cfg.DataDir, log); err != nil {
+		if c.ns, c.nsOpts, err = embedded(cfg.NATSListen, cfg.DataDir, secure, log); err != nil {
 			return nil, err
 		}
 		c.nc, err = nats.Connect("", append([]nats.Option{nats.InProcessServer(c.ns), nats.Name("mamori console")}, cfg.NATSOptions...)...)
@@ -113,6 +143,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 	}
 	if c.httpL, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
 		return nil, fmt.Errorf("serve the API on %s: %w", cfg.HTTPListen, err)
+	}
+	if c.pki != nil {
+		c.httpL = tls.NewListener(c.httpL, c.pki.ServerTLS())
 	}
 	c.ingest = ingest.New(ingest.Config{NC: c.nc, JS: c.js, Store: c.store, Durable: Durable}, log.With("part", "ingest"))
 	if c.sub, err = c.nc.Subscribe(ingest.StoredSubject, func(m *nats.Msg) { c.hub.Publish(m.Data) }); err != nil {
@@ -168,10 +201,13 @@ func (c *Console) Run(ctx context.Context) error {
 	defer c.Close()
 	var wg sync.WaitGroup
 	srv := &http.Server{
-		Handler: api.Handler(api.Config{Store: c.store, Live: c.hub, Policies: c.pol, Status: func() any {
-			return Status{Ingest: c.ingest.Stats()}
-		}}, c.log.With("part", "api")),
+		Handler: api.Handler(api.Config{Store: c.store, Live: c.hub, Policies: c.pol, Auth: c.authenticator(), Agents: c.agents(),
+			RateLimit: c.cfg.RateLimit, Status: func() any {
+				return Status{Ingest: c.ingest.Stats()}
+			}}, c.log.With("part", "api")),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(c.log.With("part", "api").Handler(), slog.LevelDebug),
 	}
 	wg.Add(1)
 	go func() {

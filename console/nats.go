@@ -14,15 +14,16 @@ import (
 )
 
 // embedded starts the console's own NATS server with JetStream, its store
-// under dataDir/jetstream, listening on listen (host:port) for agents.
-func embedded(listen, dataDir string, log *slog.Logger) (*server.Server, error) {
+// under dataDir/jetstream, listening on listen (host:port) for agents;
+// secure adds TLS and the users (NKEYs) to its options.
+func embedded(listen, dataDir string, secure func(*server.Options) error, log *slog.Logger) (*server.Server, *server.Options, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
+		return nil, nil, fmt.Errorf("--nats-listen %q: %w", listen, err)
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil {
-		return nil, fmt.Errorf("--nats-listen %q: port: %w", listen, err)
+		return nil, nil, fmt.Errorf("--nats-listen %q: port: %w", listen, err)
 	}
 	if p == 0 {
 		p = server.RANDOM_PORT
@@ -39,17 +40,22 @@ func embedded(listen, dataDir string, log *slog.Logger) (*server.Server, error) 
 		MaxPayload: int32(4 * wire.MaxRecord),
 		NoSigs:     true,
 	}
+	if secure != nil {
+		if err := secure(opts); err != nil {
+			return nil, nil, err
+		}
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("nats server: %w", err)
+		return nil, nil, fmt.Errorf("nats server: %w", err)
 	}
 	ns.SetLoggerV2(natsLog{log.With("part", "nats")}, false, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
-		return nil, fmt.Errorf("nats server on %s not ready after 30s", listen)
+		return nil, nil, fmt.Errorf("nats server on %s not ready after 30s", listen)
 	}
-	return ns, nil
+	return ns, opts, nil
 }
 
 // natsLog sends the NATS server's log to slog; its notices are debug

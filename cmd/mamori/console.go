@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/mamori-dev/mamori/console"
+	"github.com/mamori-dev/mamori/console/auth"
 	"github.com/mamori-dev/mamori/console/store"
 )
 
@@ -20,6 +24,14 @@ import (
 const DefaultConsoleDir = "/var/lib/mamori/console"
 
 func runConsole(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "agent":
+			return consoleAgent(args[1:], stdout)
+		case "token":
+			return consoleToken(args[1:], stdout)
+		}
+	}
 	cfg, level, err := consoleConfig(args)
 	if err != nil {
 		return err
@@ -31,8 +43,20 @@ func runConsole(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mamori console ready\n  API:    http://%s/api/v1/alerts\n  agents: mamori agent --console %s --cluster NAME\n",
-		c.APIAddr(), c.NATSURL())
+	scheme := "http"
+	if cfg.Secure {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "mamori console ready\n  API:    %s://%s/api/v1/alerts\n", scheme, c.APIAddr())
+	if c.FirstToken != "" {
+		fmt.Fprintf(stdout, "  first run: the admin API token is in %s (CA certificate: %s)\n", c.FirstToken, c.CAFile())
+	}
+	if cfg.Secure {
+		fmt.Fprintf(stdout, "  agents: mamori console agent add --cluster NAME --node NODE --out NODE.creds, then on the node\n"+
+			"          mamori agent --console %s --console-creds NODE.creds\n", c.NATSURL())
+	} else {
+		fmt.Fprintf(stdout, "  agents: mamori agent --console %s --cluster NAME   (--insecure: no TLS, no credentials)\n", c.NATSURL())
+	}
 	return c.Run(ctx)
 }
 
@@ -50,9 +74,14 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 	fs.IntVar(&cfg.Streams.Replicas, "replicas", 0, "copies of each stream in the NATS cluster (default 1 embedded, 3 with --nats)")
 	streamBytes := fs.String("stream-size", "1G", "how much JetStream buffers for the store, alerts (events get twice this)")
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	insecure := fs.Bool("insecure", false, "no TLS, no agent credentials, no API tokens: for a lab on a loopback address only")
+	var names listFlag
+	fs.Var(&names, "tls-name", "a host name or address agents and clients reach the console by, for its certificate (repeatable)")
+	fs.IntVar(&cfg.RateLimit, "rate-limit", 50, "API requests per second per token (bursts of twice that)")
 	if err := parseFlags(fs, args, consoleHelp); err != nil {
 		return cfg, 0, err
 	}
+	cfg.Secure, cfg.TLSNames = !*insecure, names
 	if *natsURLs != "" {
 		for _, u := range strings.Split(*natsURLs, ",") {
 			if u = strings.TrimSpace(u); u != "" {
@@ -81,7 +110,16 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 	return cfg, lvl, nil
 }
 
-const consoleHelp = `Usage: mamori console [flags]
+const consoleHelp = `Usage:
+  mamori console [flags]                               run the console
+  mamori console agent add --cluster C --node N [--out FILE]
+                                                       issue a node's credential (revokes its earlier one)
+  mamori console agent revoke --cluster C --node N     revoke it: the agent is disconnected and refused
+  mamori console agent list
+  mamori console token add --name NAME [--role read|admin]
+                                                       make an API token (printed once)
+  (agent and token take --console URL, --token T, --ca FILE; on the console's host
+  the first run's admin token and CA are found by themselves)
 
 Runs the console: the place every node's agent sends its alerts, heartbeats,
 container inventory and (with the agent's --console-events) events. On one
@@ -90,8 +128,14 @@ under --data-dir: nothing else to install. Past one machine, --nats joins an
 existing JetStream cluster (streams replicated) and --store postgres://...
 stores in PostgreSQL; several consoles started so share the work.
 
-Agents join with:
-  mamori agent --console nats://CONSOLE:4222 --cluster NAME
+Security is on by default. A first run makes a CA and a server certificate
+(--data-dir/pki; TLS on NATS and on the API) and an admin API token, and says
+where they are. Each agent needs its own credential (an NKEY that may publish
+only as its node, plus the CA): issue it with 'mamori console agent add', then
+  mamori agent --console nats://CONSOLE:4222 --console-creds NODE.creds
+Every API call needs a token (Authorization: Bearer TOKEN); read tokens read,
+admin tokens also change policies, incidents, credentials. Requests are limited
+in size and rate.
 
 The API (docs/console.md):
   GET /api/v1/alerts          filters: since until cluster node namespace pod container
@@ -106,3 +150,85 @@ The API (docs/console.md):
   GET /api/v1/events          container= or process=, since, until
   GET /api/v1/stream          alerts as they are stored (server-sent events), filtered
 `
+
+// consoleAgent is `mamori console agent add|revoke|list`, through the API.
+func consoleAgent(args []string, stdout io.Writer) error {
+	sub := func(name string, run func(c *consoleClient, cluster, node, out string) error) subcommand {
+		return subcommand{name, func(args []string) error {
+			fs := flag.NewFlagSet("console agent "+name, flag.ContinueOnError)
+			c := addConsoleClientFlags(fs)
+			cluster := fs.String("cluster", "default", "the node's cluster")
+			node := fs.String("node", "", "the node's name (its agent's --node, default its hostname)")
+			out := fs.String("out", "", "write the credential here (mode 0600) instead of stdout")
+			if err := parseFlags(fs, args, consoleHelp); err != nil {
+				return err
+			}
+			if name != "list" && *node == "" {
+				return usageError{"--node is needed"}
+			}
+			return run(c, *cluster, *node, *out)
+		}}
+	}
+	return dispatch(args, stdout, consoleHelp,
+		sub("add", func(c *consoleClient, cluster, node, out string) error {
+			var cred json.RawMessage
+			if err := c.do("POST", "/api/v1/agents", map[string]string{"cluster": cluster, "node": node}, &cred); err != nil {
+				return err
+			}
+			if out == "" {
+				_, err := fmt.Fprintf(stdout, "%s\n", cred)
+				return err
+			}
+			if err := os.WriteFile(out, append(cred, '\n'), 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "credential of %s/%s written to %s: on the node, mamori agent --console-creds %s\n", cluster, node, out, out)
+			return nil
+		}),
+		sub("revoke", func(c *consoleClient, cluster, node, _ string) error {
+			if err := c.do("DELETE", "/api/v1/agents/"+url.PathEscape(cluster)+"/"+url.PathEscape(node), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "revoked %s/%s: its agent is disconnected and refused\n", cluster, node)
+			return nil
+		}),
+		sub("list", func(c *consoleClient, _, _, _ string) error {
+			var resp struct{ Agents []auth.Agent }
+			if err := c.do("GET", "/api/v1/agents", nil, &resp); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLUSTER\tNODE\tISSUED\tSTATE")
+			for _, a := range resp.Agents {
+				state := "valid"
+				if !a.Revoked.IsZero() {
+					state = "revoked " + a.Revoked.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Cluster, a.Node, a.Created.Format(time.RFC3339), state)
+			}
+			return tw.Flush()
+		}),
+	)
+}
+
+// consoleToken is `mamori console token add`.
+func consoleToken(args []string, stdout io.Writer) error {
+	return dispatch(args, stdout, consoleHelp, subcommand{"add", func(args []string) error {
+		fs := flag.NewFlagSet("console token add", flag.ContinueOnError)
+		c := addConsoleClientFlags(fs)
+		name := fs.String("name", "", "who the token is for (shown in the console's log of changes)")
+		role := fs.String("role", "read", "read (reads only) or admin")
+		if err := parseFlags(fs, args, consoleHelp); err != nil {
+			return err
+		}
+		if *name == "" {
+			return usageError{"--name is needed"}
+		}
+		var resp struct{ Token string }
+		if err := c.do("POST", "/api/v1/tokens", map[string]string{"name": *name, "role": *role}, &resp); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(stdout, resp.Token)
+		return err
+	}})
+}

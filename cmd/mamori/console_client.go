@@ -8,30 +8,70 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mamori-dev/mamori/console"
+	"github.com/mamori-dev/mamori/console/auth"
 )
 
 // consoleClient calls the console's API for the CLI (mamori policy apply,
 // status).
 type consoleClient struct {
-	url, token string
-	http       *http.Client
+	url, token, ca string
+	http           *http.Client
 }
 
 // DefaultConsoleAPI is where `mamori console` serves its API by default.
-const DefaultConsoleAPI = "http://127.0.0.1:9747"
+const DefaultConsoleAPI = "https://127.0.0.1:9747"
 
 func addConsoleClientFlags(fs *flag.FlagSet) *consoleClient {
-	c := &consoleClient{http: &http.Client{Timeout: 30 * time.Second}}
+	c := &consoleClient{}
 	fs.StringVar(&c.url, "console", DefaultConsoleAPI, "the console's API (mamori console --listen)")
-	fs.StringVar(&c.token, "token", "", "the API token (default: $MAMORI_CONSOLE_TOKEN)")
+	fs.StringVar(&c.token, "token", "", "the API token (default: $MAMORI_CONSOLE_TOKEN, or the admin token a first run wrote to\n"+
+		DefaultConsoleDir+"/"+console.AdminTokenFile+" when it is readable)")
+	fs.StringVar(&c.ca, "ca", "", "the console's CA certificate (default: "+DefaultConsoleDir+"/pki/ca.pem when it is readable)")
 	return c
 }
 
-func (c *consoleClient) do(method, path string, body, out any) error {
+// setup finds the token and the CA where they are not given.
+func (c *consoleClient) setup() error {
 	if c.token == "" {
 		c.token = os.Getenv("MAMORI_CONSOLE_TOKEN")
+	}
+	if c.token == "" {
+		if b, err := os.ReadFile(filepath.Join(DefaultConsoleDir, console.AdminTokenFile)); err == nil {
+			c.token = strings.TrimSpace(string(b))
+		}
+	}
+	tr := &http.Transport{}
+	if strings.HasPrefix(c.url, "https://") {
+		ca := c.ca
+		if ca == "" {
+			ca = filepath.Join(DefaultConsoleDir, "pki", "ca.pem")
+		}
+		pem, err := os.ReadFile(ca)
+		if err != nil && c.ca != "" {
+			return fmt.Errorf("--ca: %w", err)
+		}
+		if err == nil {
+			cfg, err := auth.ClientTLS(pem)
+			if err != nil {
+				return fmt.Errorf("%s: %w", ca, err)
+			}
+			tr.TLSClientConfig = cfg
+		}
+	}
+	c.http = &http.Client{Timeout: 30 * time.Second, Transport: tr}
+	return nil
+}
+
+func (c *consoleClient) do(method, path string, body, out any) error {
+	if c.http == nil {
+		if err := c.setup(); err != nil {
+			return err
+		}
 	}
 	var rd io.Reader
 	if body != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mamori-dev/mamori/agent"
+	"github.com/mamori-dev/mamori/console/auth"
 	"github.com/mamori-dev/mamori/console/store"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/internal/podmantest"
@@ -22,6 +23,9 @@ type consoleProc struct {
 	api, nats string
 	dir       string
 	stderr    *strings.Builder
+	token, ca string // the first run's admin token, the CA file
+	client    *http.Client
+	apiURL    string
 }
 
 func startConsole(t *testing.T, dir string, api, nats string, args ...string) *consoleProc {
@@ -33,15 +37,31 @@ func startConsole(t *testing.T, dir string, api, nats string, args ...string) *c
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.kill() })
+	c.ca = filepath.Join(dir, "pki", "ca.pem")
+	c.apiURL = "https://" + api
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + api + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return c
+		if pem, err := os.ReadFile(c.ca); err == nil && c.client == nil {
+			cfg, err := auth.ClientTLS(pem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
+		}
+		if c.client != nil {
+			resp, err := c.client.Get(c.apiURL + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.token = strings.TrimSpace(string(tok))
+				return c
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("console not ready after 30s: %v\n%s", err, c.stderr)
+			t.Fatalf("console not ready after 30s\n%s", c.stderr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -51,6 +71,36 @@ func (c *consoleProc) kill() {
 	if c.cmd.ProcessState == nil {
 		c.cmd.Process.Kill()
 		c.cmd.Wait()
+	}
+}
+
+// creds issues node's credential with `mamori console agent add`.
+func (c *consoleProc) creds(t *testing.T, cluster, node string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), node+".creds")
+	b, err := exec.Command(mamoriBin, "console", "agent", "add", "--console", c.apiURL, "--token", c.token, "--ca", c.ca,
+		"--cluster", cluster, "--node", node, "--out", out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("console agent add: %v\n%s", err, b)
+	}
+	return out
+}
+
+// get calls the console's API with the admin token.
+func (c *consoleProc) get(t *testing.T, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", c.apiURL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
 	}
 }
 
@@ -76,7 +126,7 @@ func TestConsoleSeesAContainerAction(t *testing.T) {
 	podmantest.Require(t)
 	dir := t.TempDir()
 	con := startConsole(t, filepath.Join(dir, "console"), freeAddr(t), freeAddr(t))
-	a := startAlertingAgent(t, "--console", "nats://"+con.nats, "--cluster", "e2e", "--node", "e2e-node",
+	a := startAlertingAgent(t, "--console", "nats://"+con.nats, "--console-creds", con.creds(t, "e2e", "e2e-node"),
 		"--console-spool", filepath.Join(dir, "spool"))
 	c := podmantest.Run(t)
 
@@ -90,7 +140,7 @@ func TestConsoleSeesAContainerAction(t *testing.T) {
 			t.Fatalf("no alert in the console's API 15s after the action\nagent:\n%s\nconsole:\n%s", a.stderr, con.stderr)
 		}
 		var page store.AlertPage
-		apiGet(t, "http://"+con.api+"/api/v1/alerts?rule=Secret+file+read&node=e2e-node", &page)
+		con.get(t, "/api/v1/alerts?rule=Secret+file+read&node=e2e-node", &page)
 		for _, raw := range page.Alerts {
 			var al event.Alert
 			json.Unmarshal(raw, &al)
@@ -109,7 +159,7 @@ func TestConsoleSeesAContainerAction(t *testing.T) {
 	}
 
 	var detail store.AlertDetail
-	apiGet(t, "http://"+con.api+"/api/v1/alerts/"+found.UUID, &detail)
+	con.get(t, "/api/v1/alerts/"+found.UUID, &detail)
 	if len(detail.Ancestry) < 2 || detail.Ancestry[0].ID != p.ID {
 		t.Errorf("alert detail ancestry %+v", detail.Ancestry)
 	}
@@ -117,8 +167,8 @@ func TestConsoleSeesAContainerAction(t *testing.T) {
 	var nodes struct{ Nodes []store.Node }
 	var cons struct{ Containers []store.ContainerRow }
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		apiGet(t, "http://"+con.api+"/api/v1/nodes", &nodes)
-		apiGet(t, "http://"+con.api+"/api/v1/containers?node=e2e-node", &cons)
+		con.get(t, "/api/v1/nodes", &nodes)
+		con.get(t, "/api/v1/containers?node=e2e-node", &cons)
 		if len(nodes.Nodes) > 0 && containsContainer(cons.Containers, c.ID) || time.Now().After(deadline) {
 			break
 		}
@@ -165,21 +215,21 @@ func TestConsolePolicyApply(t *testing.T) {
 	}
 	dir := t.TempDir()
 	con := startConsole(t, filepath.Join(dir, "console"), freeAddr(t), freeAddr(t))
-	a := startAlertingAgent(t, "--console", "nats://"+con.nats, "--cluster", "e2e", "--node", "pol-node",
+	a := startAlertingAgent(t, "--console", "nats://"+con.nats, "--console-creds", con.creds(t, "e2e", "pol-node"),
 		"--console-spool", filepath.Join(dir, "spool"), "--console-policies", filepath.Join(dir, "policies"))
 	defer a.stop(t)
 
 	pol := filepath.Join(dir, "web.yaml")
 	os.WriteFile(pol, []byte("apiVersion: mamori.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: web-guard\nspec:\n  mode: audit\n"+
 		"  scope:\n    container: {labels: {app: web}}\n  controls:\n    forkGuard: {maxProcesses: 300}\n"), 0o644)
-	api := "http://" + con.api
-	out, err := exec.Command(mamoriBin, "policy", "apply", "--console", api, pol).CombinedOutput()
+	cli := []string{"--console", con.apiURL, "--token", con.token, "--ca", con.ca}
+	out, err := exec.Command(mamoriBin, append(append([]string{"policy", "apply"}, cli...), pol)...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "applied web.yaml revision 1") {
 		t.Fatalf("policy apply: %v\n%s", err, out)
 	}
 	var status string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		out, err := exec.Command(mamoriBin, "policy", "status", "--console", api).CombinedOutput()
+		out, err := exec.Command(mamoriBin, append([]string{"policy", "status"}, cli...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("policy status: %v\n%s", err, out)
 		}
@@ -195,7 +245,7 @@ func TestConsolePolicyApply(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("apiVersion: mamori.dev/v1\nkind: RuntimePolicy\nmetadata:\n  name: bad\nspec:\n  mode: enforse\n"+
 		"  scope: {}\n  controls:\n    forkGuard: {maxProcesses: 300}\n"), 0o644)
-	out, err = exec.Command(mamoriBin, "policy", "apply", "--console", api, bad).CombinedOutput()
+	out, err = exec.Command(mamoriBin, append(append([]string{"policy", "apply"}, cli...), bad)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), bad+":6:9") {
 		t.Fatalf("an invalid policy: %v\n%s", err, out)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -14,12 +15,13 @@ import (
 	"github.com/mamori-dev/mamori/console"
 	"github.com/mamori-dev/mamori/console/link"
 	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/console/wire"
 )
 
 // consoleFlags are the agent's flags for joining a console.
 type consoleFlags struct {
 	url, cluster, spool, spoolSize string
-	policyDir                      string
+	policyDir, creds               string
 	events                         bool
 	embedded                       *console.Console
 }
@@ -51,7 +53,8 @@ func addConsoleFlags(fs *flag.FlagSet) *consoleFlags {
 	fs.StringVar(&f.url, "console", "", "send alerts, heartbeats and the container inventory to the console at this NATS URL\n"+
 		"(nats://host:4222, or several comma-separated; see `mamori console`), or \"embedded\" to run a console in the\n"+
 		"agent's process (API on 127.0.0.1:9747, data in "+DefaultConsoleDir+")")
-	fs.StringVar(&f.cluster, "cluster", "default", "the cluster name every record carries to the console")
+	fs.StringVar(&f.cluster, "cluster", "", "the cluster name every record carries to the console (default: the credential's, or \"default\")")
+	fs.StringVar(&f.creds, "console-creds", "", "this node's credential for the console (mamori console agent add): its key and the console's CA")
 	fs.StringVar(&f.spool, "console-spool", DefaultSpoolDir, "keep records here while the console is unreachable, and replay them in order")
 	fs.StringVar(&f.spoolSize, "console-spool-size", "256M", "the spool's bound (K, M suffixes); past it records are dropped, counted and reported")
 	fs.StringVar(&f.policyDir, "console-policies", DefaultConsolePolicyDir, "keep the console's central policies here (they stay in force while the console\n"+
@@ -68,8 +71,11 @@ func (f *consoleFlags) check() error {
 		}
 		return nil
 	}
-	if f.cluster == "" || strings.ContainsAny(f.cluster, " \t") {
+	if strings.ContainsAny(f.cluster, " \t") {
 		return usageError{"--cluster: a name without spaces"}
+	}
+	if f.creds != "" && f.url == "embedded" {
+		return usageError{"--console embedded issues this node's credential itself: leave out --console-creds"}
 	}
 	return nil
 }
@@ -80,26 +86,49 @@ func (f *consoleFlags) open(cfg *agent.Config, stderr io.Writer, log *slog.Logge
 	if f.url == "" {
 		return nil, nil
 	}
+	node := cfg.Node
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	var creds *wire.Credential
+	if f.creds != "" {
+		var err error
+		if creds, err = link.ReadCreds(f.creds); err != nil {
+			return nil, fmt.Errorf("--console-creds: %w", err)
+		}
+		if cfg.Node != "" && cfg.Node != creds.Node {
+			return nil, fmt.Errorf("--console-creds is %s's credential, but this agent's --node is %s: the console would refuse its records", creds.Node, cfg.Node)
+		}
+		if f.cluster != "" && f.cluster != creds.Cluster {
+			return nil, fmt.Errorf("--console-creds is a credential for cluster %s, not --cluster %s", creds.Cluster, f.cluster)
+		}
+		node, f.cluster = creds.Node, creds.Cluster
+		cfg.Node = node
+	}
+	if f.cluster == "" {
+		f.cluster = "default"
+	}
 	if f.url == "embedded" {
 		c, err := console.Open(context.Background(), console.Config{DataDir: DefaultConsoleDir, NATSListen: "127.0.0.1:4222",
-			HTTPListen: "127.0.0.1:9747", Retention: store.DefaultRetention}, log.With("part", "console"))
+			HTTPListen: "127.0.0.1:9747", Retention: store.DefaultRetention, Secure: true}, log.With("part", "console"))
 		if err != nil {
+			return nil, fmt.Errorf("embedded console: %w", err)
+		}
+		if creds, err = c.AddAgent(f.cluster, node); err != nil {
+			c.Close()
 			return nil, fmt.Errorf("embedded console: %w", err)
 		}
 		f.embedded = c
 		f.url = c.NATSURL()
-		fmt.Fprintf(stderr, "mamori console: alerts at http://%s/api/v1/alerts (nodes, containers, stream: docs/console.md)\n", c.APIAddr())
+		fmt.Fprintf(stderr, "mamori console: alerts at https://%s/api/v1/alerts (CA %s; admin token in %s)\n",
+			c.APIAddr(), c.CAFile(), filepath.Join(DefaultConsoleDir, console.AdminTokenFile))
 	}
 	size, err := parseBytes(f.spoolSize)
 	if err != nil {
 		return nil, usageError{"--console-spool-size: " + err.Error()}
 	}
-	node := cfg.Node
-	if node == "" {
-		node, _ = os.Hostname()
-	}
 	l, err := link.New(link.Config{URL: f.url, Cluster: f.cluster, Node: node, SpoolDir: f.spool, SpoolBytes: size,
-		Events: f.events, PolicyDir: f.policyDir}, log.With("part", "console"))
+		Events: f.events, PolicyDir: f.policyDir, Creds: creds}, log.With("part", "console"))
 	if err != nil {
 		return nil, err
 	}

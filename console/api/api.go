@@ -29,6 +29,13 @@ type Config struct {
 	Live *Hub
 	// Policies are the central runtime policies; nil turns the calls off.
 	Policies Policies
+	// Auth checks tokens; nil serves without (tests, --insecure).
+	Auth Authenticator
+	// Agents issues and revokes agent credentials and tokens; nil turns
+	// the calls off.
+	Agents Agents
+	// RateLimit is requests per second per token (50 when 0).
+	RateLimit int
 	// Status returns the console's own counters for /api/v1/status.
 	Status func() any
 }
@@ -60,14 +67,19 @@ func Handler(cfg Config, log *slog.Logger) http.Handler {
 		}
 		writeJSON(w, cfg.Status())
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	return mux
+	if cfg.Agents != nil {
+		mux.HandleFunc("GET /api/v1/agents", s.listAgents)
+		mux.HandleFunc("POST /api/v1/agents", s.addAgent)
+		mux.HandleFunc("DELETE /api/v1/agents/{cluster}/{node}", s.revokeAgent)
+		mux.HandleFunc("POST /api/v1/tokens", s.addToken)
+	}
+	top := http.NewServeMux()
+	top.Handle("/api/", s.guard(mux))
+	top.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	return top
 }
 
-// who names the client for the record of what it changed.
-func who(r *http.Request) string {
-	return r.RemoteAddr
-}
+var errNotFound = store.ErrNotFound
 
 type server struct {
 	cfg Config

@@ -13,6 +13,8 @@ package link
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/mamori-dev/mamori/console/wire"
 	"github.com/mamori-dev/mamori/event"
@@ -52,7 +55,10 @@ type Config struct {
 	// PolicyDir, when set, receives the console's central policies (see
 	// PolicyPath); the agent loads PolicyPath(PolicyDir) as a policy path.
 	PolicyDir string
-	// Options are added to the NATS connection's (credentials, TLS).
+	// Creds, when set, is the node's credential: its NKEY, and the
+	// console's CA to verify the server by (TLS).
+	Creds *wire.Credential
+	// Options are added to the NATS connection's.
 	Options []nats.Option
 }
 
@@ -252,12 +258,24 @@ func (l *Link) Run(ctx context.Context, src Source) error {
 		nats.ReconnectBufSize(-1),
 		nats.ConnectHandler(func(*nats.Conn) { l.log.Info("connected to the console", "url", l.cfg.URL) }),
 		nats.ReconnectHandler(func(*nats.Conn) { l.log.Info("reconnected to the console") }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			// A permission violation: the credential is not this node's.
+			l.log.Error("the console refused a request", "err", err)
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			l.connected.Store(false)
 			if err != nil {
 				l.log.Warn("disconnected from the console; spooling", "err", err)
 			}
 		}),
 	}, l.cfg.Options...)
+	if c := l.cfg.Creds; c != nil {
+		co, err := CredOptions(c)
+		if err != nil {
+			return fmt.Errorf("console link: credential: %w", err)
+		}
+		opts = append(opts, co...)
+	}
 	nc, err := nats.Connect(l.cfg.URL, opts...)
 	if err != nil {
 		return fmt.Errorf("console link: connect %s: %w", l.cfg.URL, err)
@@ -287,4 +305,40 @@ func (l *Link) Run(ctx context.Context, src Source) error {
 		l.sp.close()
 	}
 	return nil
+}
+
+// CredOptions turn a credential into the connection's options: sign with
+// the node's NKEY, verify the server by the console's CA, and take
+// replies on the node's own inbox (its only subscribe permission).
+func CredOptions(c *wire.Credential) ([]nats.Option, error) {
+	kp, err := nkeys.FromSeed([]byte(c.Seed))
+	if err != nil {
+		return nil, err
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(c.CA)) {
+		return nil, errors.New("no CA certificate in it")
+	}
+	return []nats.Option{
+		nats.Nkey(pub, kp.Sign),
+		nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}),
+		nats.CustomInboxPrefix(wire.InboxPrefix(c.Cluster, c.Node)),
+	}, nil
+}
+
+// ReadCreds reads a credential file (mamori console agent add).
+func ReadCreds(path string) (*wire.Credential, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c wire.Credential
+	if err := json.Unmarshal(b, &c); err != nil || c.Seed == "" || c.Node == "" {
+		return nil, fmt.Errorf("%s is not a credential of mamori console agent add", path)
+	}
+	return &c, nil
 }

@@ -125,3 +125,38 @@ func Parse(subject string) (kind, cluster, node string, err error) {
 	}
 	return parts[1], parts[2], parts[3], nil
 }
+
+// InboxPrefix is the prefix of a node's reply subjects (JetStream's
+// acknowledgements, the policy watch): its credential may subscribe there
+// and nowhere else, so it cannot read another node's replies.
+func InboxPrefix(cluster, node string) string {
+	return "_INBOX.mamori." + Token(cluster) + "." + Token(node)
+}
+
+// AgentPermissions are what a node's credential may publish on and
+// subscribe to: its own records, reading the policy bucket, and its own
+// inbox. Everything else is refused by the server.
+func AgentPermissions(cluster, node string) (publish, subscribe []string) {
+	kv := "KV_" + PolicyBucket
+	publish = append(NodeSubjects(cluster, node),
+		"$JS.API.INFO",
+		"$JS.API.STREAM.INFO."+kv,
+		"$JS.API.CONSUMER.CREATE."+kv+".>",
+		"$JS.API.CONSUMER.DELETE."+kv+".>",
+		"$JS.API.CONSUMER.INFO."+kv+".>",
+		"$JS.API.CONSUMER.MSG.NEXT."+kv+".>",
+		"$JS.API.DIRECT.GET."+kv+".>",
+		"$JS.FC."+kv+".>",
+	)
+	return publish, []string{InboxPrefix(cluster, node) + ".>"}
+}
+
+// Credential is what an agent is given to join a console: its identity,
+// its NKEY seed and the console's CA certificate (PEM). `mamori console
+// agent add` writes it; `mamori agent --console-creds FILE` reads it.
+type Credential struct {
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	Seed    string `json:"seed"`
+	CA      string `json:"ca"`
+}
