@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -60,6 +61,9 @@ type Config struct {
 	// TLSNames are the host names and addresses agents and browsers
 	// reach the console by, for its certificate.
 	TLSNames []string
+	// Falcosidekick, when set, is where every alert is forwarded in
+	// Falco's payload (POST), as falcosidekick receives Falco's.
+	Falcosidekick string
 	// RateLimit is how many API requests per second one token may make
 	// (burst twice that); 50 when 0.
 	RateLimit int
@@ -67,21 +71,22 @@ type Config struct {
 
 // Console is a running console.
 type Console struct {
-	cfg    Config
-	log    *slog.Logger
-	ns     *server.Server
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	store  store.Store
-	ingest *ingest.Ingest
-	hub    *api.Hub
-	httpL  net.Listener
-	sub    *nats.Subscription
-	pol    *policyStore
-	url    string
-	nsOpts *server.Options
-	reg    *auth.Registry
-	pki    *auth.PKI
+	cfg       Config
+	log       *slog.Logger
+	ns        *server.Server
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	store     store.Store
+	ingest    *ingest.Ingest
+	hub       *api.Hub
+	httpL     net.Listener
+	sub       *nats.Subscription
+	pol       *policyStore
+	url       string
+	nsOpts    *server.Options
+	reg       *auth.Registry
+	pki       *auth.PKI
+	forwarded atomic.Uint64 // alerts falcosidekick took
 	// FirstToken is where a first run wrote the admin token; "" after.
 	FirstToken string
 }
@@ -137,6 +142,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 	}
 	if c.pol, err = ensurePolicyBucket(sctx, c.js, cfg.Streams.Replicas); err != nil {
 		return nil, err
+	}
+	if err = ensureForwarder(sctx, c.js, cfg.Falcosidekick); err != nil {
+		return nil, fmt.Errorf("falcosidekick forwarder: %w", err)
 	}
 	if c.store, err = openStore(cfg); err != nil {
 		return nil, err
@@ -194,6 +202,8 @@ type Status struct {
 	Live   struct {
 		Dropped uint64 `json:"dropped"`
 	} `json:"live"`
+	// Forwarded counts alerts falcosidekick took (--falcosidekick).
+	Forwarded uint64 `json:"forwarded_to_falcosidekick"`
 }
 
 // Run serves until ctx ends.
@@ -202,8 +212,9 @@ func (c *Console) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	srv := &http.Server{
 		Handler: api.Handler(api.Config{Store: c.store, Live: c.hub, Policies: c.pol, Auth: c.authenticator(), Agents: c.agents(),
+			Ingest:    c.publishAlert,
 			RateLimit: c.cfg.RateLimit, Status: func() any {
-				return Status{Ingest: c.ingest.Stats()}
+				return Status{Ingest: c.ingest.Stats(), Forwarded: c.forwarded.Load()}
 			}}, c.log.With("part", "api")),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -226,6 +237,13 @@ func (c *Console) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.prune(ctx)
 	}()
+	if c.cfg.Falcosidekick != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.forward(ctx)
+		}()
+	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	srv.Shutdown(sctx)

@@ -77,6 +77,7 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 	insecure := fs.Bool("insecure", false, "no TLS, no agent credentials, no API tokens: for a lab on a loopback address only")
 	var names listFlag
 	fs.Var(&names, "tls-name", "a host name or address agents and clients reach the console by, for its certificate (repeatable)")
+	fs.StringVar(&cfg.Falcosidekick, "falcosidekick", "", "forward every alert to falcosidekick at this URL (POST, Falco's payload with uuid)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 50, "API requests per second per token (bursts of twice that)")
 	if err := parseFlags(fs, args, consoleHelp); err != nil {
 		return cfg, 0, err
@@ -149,6 +150,7 @@ The API (docs/console.md):
   GET /api/v1/containers      each container's protection state
   GET /api/v1/events          container= or process=, since, until
   GET /api/v1/stream          alerts as they are stored (server-sent events), filtered
+  POST /api/v1/falco          Falco's http_output: an alert in Falco's JSON (?cluster=NAME)
 `
 
 // consoleAgent is `mamori console agent add|revoke|list`, through the API.
@@ -217,7 +219,7 @@ func consoleToken(args []string, stdout io.Writer) error {
 		fs := flag.NewFlagSet("console token add", flag.ContinueOnError)
 		c := addConsoleClientFlags(fs)
 		name := fs.String("name", "", "who the token is for (shown in the console's log of changes)")
-		role := fs.String("role", "read", "read (reads only) or admin")
+		role := fs.String("role", "read", "read (reads only), admin, or ingest (only posts Falco alerts: for Falco's http_output)")
 		if err := parseFlags(fs, args, consoleHelp); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/console/auth"
+	"github.com/mamori-dev/mamori/console/falco"
 	"github.com/mamori-dev/mamori/console/store"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/internal/podmantest"
@@ -248,5 +250,39 @@ func TestConsolePolicyApply(t *testing.T) {
 	out, err = exec.Command(mamoriBin, append(append([]string{"policy", "apply"}, cli...), bad)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), bad+":6:9") {
 		t.Fatalf("an invalid policy: %v\n%s", err, out)
+	}
+}
+
+// TestConsoleFalcosidekickFromAgent: the agent forwards its alerts to
+// falcosidekick (here a server of the test's that reads what falcosidekick
+// reads) in Falco's payload, with a uuid.
+func TestConsoleFalcosidekickFromAgent(t *testing.T) {
+	podmantest.Require(t)
+	got := make(chan falco.Alert, 100)
+	sidekick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a falco.Alert
+		if err := json.NewDecoder(r.Body).Decode(&a); err == nil {
+			got <- a
+		}
+	}))
+	defer sidekick.Close()
+	a := startAlertingAgent(t, "--falcosidekick", sidekick.URL+"/")
+	defer a.stop(t)
+	c := podmantest.Run(t)
+	podmantest.Exec(t, c, "sh", "-c", "touch /etc/shadow /tmp/m-sidekick")
+	podmantest.Exec(t, c, "/bin/cat", "/etc/shadow", "/tmp/m-sidekick")
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case fa := <-got:
+			if fa.Rule == "Secret file read" {
+				if fa.UUID == "" || fa.Hostname == "" || fa.Time.IsZero() || fa.OutputFields == nil {
+					t.Fatalf("payload %+v lacks Falco's fields", fa)
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatalf("falcosidekick received no alert\n%s", a.stderr)
+		}
 	}
 }

@@ -13,15 +13,18 @@ import (
 
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/console"
+	"github.com/mamori-dev/mamori/console/falco"
 	"github.com/mamori-dev/mamori/console/link"
 	"github.com/mamori-dev/mamori/console/store"
 	"github.com/mamori-dev/mamori/console/wire"
+	"github.com/mamori-dev/mamori/event"
 )
 
 // consoleFlags are the agent's flags for joining a console.
 type consoleFlags struct {
 	url, cluster, spool, spoolSize string
-	policyDir, creds               string
+	policyDir, creds, sidekick     string
+	forwarder                      *falco.Forwarder
 	events                         bool
 	embedded                       *console.Console
 }
@@ -59,6 +62,7 @@ func addConsoleFlags(fs *flag.FlagSet) *consoleFlags {
 	fs.StringVar(&f.spoolSize, "console-spool-size", "256M", "the spool's bound (K, M suffixes); past it records are dropped, counted and reported")
 	fs.StringVar(&f.policyDir, "console-policies", DefaultConsolePolicyDir, "keep the console's central policies here (they stay in force while the console\n"+
 		"is unreachable, across restarts); empty to take none")
+	fs.StringVar(&f.sidekick, "falcosidekick", "", "forward every alert to falcosidekick at this URL (POST, Falco's payload with uuid)")
 	fs.BoolVar(&f.events, "console-events", false, "send every event to the console too, not only alerts (for forensics and process trees)")
 	return f
 }
@@ -81,8 +85,56 @@ func (f *consoleFlags) check() error {
 }
 
 // open makes the link and hooks it into cfg; nil without --console. With
-// --console embedded it opens a console in this process first.
+// --console embedded it opens a console in this process first. With
+// --falcosidekick the agent's alerts also go there.
 func (f *consoleFlags) open(cfg *agent.Config, stderr io.Writer, log *slog.Logger) (*link.Link, error) {
+	if f.sidekick != "" {
+		f.forwarder = falco.NewForwarder(f.sidekick, 10000, log.With("part", "falcosidekick"))
+	}
+	l, err := f.openLink(cfg, stderr, log)
+	if err != nil {
+		return nil, err
+	}
+	if f.forwarder != nil {
+		t := &sidekickTee{fw: f.forwarder}
+		if l != nil {
+			t.inner = l
+		}
+		cfg.Console = t
+	}
+	return l, nil
+}
+
+// sidekickTee sends alerts to the console (which gives them their uuid)
+// and then to falcosidekick.
+type sidekickTee struct {
+	inner agent.Console
+	fw    *falco.Forwarder
+}
+
+func (t *sidekickTee) Alert(a *event.Alert) {
+	if t.inner != nil {
+		t.inner.Alert(a)
+	} else if a.UUID == "" {
+		a.UUID = link.NewUUID()
+	}
+	t.fw.Alert(a)
+}
+
+func (t *sidekickTee) Event(e *event.Event) {
+	if t.inner != nil {
+		t.inner.Event(e)
+	}
+}
+
+func (t *sidekickTee) Counts() event.PublisherCounts {
+	if t.inner != nil {
+		return t.inner.Counts()
+	}
+	return event.PublisherCounts{}
+}
+
+func (f *consoleFlags) openLink(cfg *agent.Config, stderr io.Writer, log *slog.Logger) (*link.Link, error) {
 	if f.url == "" {
 		return nil, nil
 	}
@@ -140,8 +192,17 @@ func (f *consoleFlags) open(cfg *agent.Config, stderr io.Writer, log *slog.Logge
 // returned function stops them once the agent has stopped, so that the
 // agent's last alerts are sent or spooled, and stored.
 func (f *consoleFlags) start(l *link.Link, src link.Source) (stop func()) {
+	var fwg sync.WaitGroup
+	fctx, stopForwarder := context.WithCancel(context.Background())
+	if f.forwarder != nil {
+		fwg.Add(1)
+		go func() {
+			defer fwg.Done()
+			f.forwarder.Run(fctx)
+		}()
+	}
 	if l == nil {
-		return func() {}
+		return func() { stopForwarder(); fwg.Wait() }
 	}
 	var wg sync.WaitGroup
 	cctx, stopConsole := context.WithCancel(context.Background())
@@ -166,6 +227,8 @@ func (f *consoleFlags) start(l *link.Link, src link.Source) (stop func()) {
 		// stays in the stream and is stored at the next start.
 		stopConsole()
 		wg.Wait()
+		stopForwarder()
+		fwg.Wait()
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/event"
 )
 
 // Config is what the API serves from.
@@ -34,6 +35,9 @@ type Config struct {
 	// Agents issues and revokes agent credentials and tokens; nil turns
 	// the calls off.
 	Agents Agents
+	// Ingest stores an alert that came in over HTTP (Falco's http_output)
+	// the way agents' alerts are stored; nil turns POST /api/v1/falco off.
+	Ingest func(a *event.Alert, raw []byte) error
 	// RateLimit is requests per second per token (50 when 0).
 	RateLimit int
 	// Status returns the console's own counters for /api/v1/status.
@@ -67,6 +71,9 @@ func Handler(cfg Config, log *slog.Logger) http.Handler {
 		}
 		writeJSON(w, cfg.Status())
 	})
+	if cfg.Ingest != nil {
+		mux.HandleFunc("POST "+falcoPath, s.falco)
+	}
 	if cfg.Agents != nil {
 		mux.HandleFunc("GET /api/v1/agents", s.listAgents)
 		mux.HandleFunc("POST /api/v1/agents", s.addAgent)

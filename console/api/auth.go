@@ -56,6 +56,10 @@ func (s *server) guard(next http.Handler) http.Handler {
 			tok = strings.TrimPrefix(h, "Bearer ")
 		} else if c, err := r.Cookie("mamori_token"); err == nil {
 			tok = c.Value
+		} else if r.URL.Path == falcoPath {
+			// Falco's http_output cannot always set a header: its
+			// URL may carry the (ingest) token.
+			tok = r.URL.Query().Get("token")
 		}
 		if tok == "" {
 			httpError(w, http.StatusUnauthorized, "this API needs a token: Authorization: Bearer TOKEN (a first run writes the admin's to the console's data directory)")
@@ -75,8 +79,12 @@ func (s *server) guard(next http.Handler) http.Handler {
 			httpError(w, http.StatusTooManyRequests, "too many requests for this token")
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && role != "admin" {
-			httpError(w, http.StatusForbidden, "the "+role+" role reads only; this needs an admin token")
+		switch {
+		case role == "ingest" && !(r.Method == http.MethodPost && r.URL.Path == falcoPath):
+			httpError(w, http.StatusForbidden, "an ingest token may only post Falco alerts to "+falcoPath)
+			return
+		case role == "read" && r.Method != http.MethodGet && r.Method != http.MethodHead:
+			httpError(w, http.StatusForbidden, "the read role reads only; this needs an admin token")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, caller{name, role})))

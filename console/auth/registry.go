@@ -32,6 +32,9 @@ import (
 const (
 	Admin = "admin" // reads and changes: policies, incidents, agents
 	Read  = "read"  // reads only
+	// Ingest may only post Falco alerts (POST /api/v1/falco): the token
+	// to give Falco's http_output.
+	Ingest = "ingest"
 )
 
 // Agent is one node's credential.
@@ -169,8 +172,8 @@ func (r *Registry) Agents() []Agent {
 
 // AddToken makes a token with role and returns it; only its hash is kept.
 func (r *Registry) AddToken(name, role string) (string, error) {
-	if role != Admin && role != Read {
-		return "", fmt.Errorf("role %q: admin or read", role)
+	if role != Admin && role != Read && role != Ingest {
+		return "", fmt.Errorf("role %q: admin, read or ingest", role)
 	}
 	var b [32]byte
 	rand.Read(b[:])
