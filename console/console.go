@@ -112,7 +112,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 			return nil, err
 		}
 		pub, _ := kp.PublicKey()
-		cfg.NATSOptions = append(cfg.NATSOptions, nats.Nkey(pub, kp.Sign))
+		if len(cfg.NATS) == 0 {
+			// Its own user on its own server; a cluster's operator
+			// gives it one (--nats-creds).
+			cfg.NATSOptions = append(cfg.NATSOptions, nats.Nkey(pub, kp.Sign))
+		}
 	}
 	if len(cfg.NATS) == 0 {
 		if c.ns, c.nsOpts, err = embedded(cfg.NATSListen, cfg.DataDir, secure, log); err != nil {
@@ -135,7 +139,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 	if c.js, err = jetstream.New(c.nc); err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err = ensureStreamsRetrying(sctx, c.js, cfg.Streams); err != nil {
 		return nil, err
@@ -166,7 +170,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 // electing its leaders.
 func ensureStreamsRetrying(ctx context.Context, js jetstream.JetStream, l StreamLimits) error {
 	for {
-		err := ensureStreams(ctx, js, l)
+		// Each attempt on its own clock: a request made before the
+		// cluster has a leader is never answered.
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := ensureStreams(actx, js, l)
+		cancel()
 		if err == nil {
 			return nil
 		}

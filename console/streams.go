@@ -84,10 +84,12 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, l StreamLimits) 
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 		_, err := js.CreateOrUpdateConsumer(ctx, cfg.Name, jetstream.ConsumerConfig{
-			Durable:       Durable,
-			Description:   "the console's store; replicas share it",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       30 * time.Second,
+			Durable:     Durable,
+			Description: "the console's store; replicas share it",
+			AckPolicy:   jetstream.AckExplicitPolicy,
+			// A replica that dies holding messages: another gets them
+			// after this long. A batch takes well under a second.
+			AckWait:       10 * time.Second,
 			MaxDeliver:    -1,
 			MaxAckPending: 20000,
 			DeliverPolicy: jetstream.DeliverAllPolicy,

@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/mamori-dev/mamori/console"
 	"github.com/mamori-dev/mamori/console/auth"
 	"github.com/mamori-dev/mamori/console/store"
@@ -68,6 +70,7 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 	fs.StringVar(&cfg.HTTPListen, "listen", "127.0.0.1:9747", "serve the API (/api/v1) here")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", "127.0.0.1:4222", "the embedded NATS server's address, where agents connect (use :4222 for other nodes)")
 	natsURLs := fs.String("nats", "", "join this NATS JetStream cluster (nats://a:4222,nats://b:4222,...) instead of embedding a server")
+	natsCreds := fs.String("nats-creds", "", "with --nats: the console's NATS credentials file (.creds), as the cluster's operator issued it")
 	fs.StringVar(&cfg.Store, "store", "", "the store: a SQLite file (default DATA-DIR/console.db) or a postgres:// URL")
 	fs.DurationVar(&cfg.Retention.Alerts, "retention-alerts", store.DefaultRetention.Alerts, "keep alerts this long (0 keeps them forever)")
 	fs.DurationVar(&cfg.Retention.Events, "retention-events", store.DefaultRetention.Events, "keep events this long (0 keeps them forever)")
@@ -92,6 +95,11 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 		if cfg.Streams.Replicas == 0 {
 			cfg.Streams.Replicas = min(3, len(cfg.NATS))
 		}
+		if *natsCreds != "" {
+			cfg.NATSOptions = append(cfg.NATSOptions, nats.UserCredentials(*natsCreds))
+		}
+	} else if *natsCreds != "" {
+		return cfg, 0, usageError{"--nats-creds goes with --nats"}
 	}
 	if cfg.Streams.Replicas < 0 || cfg.Streams.Replicas > 5 {
 		return cfg, 0, usageError{"--replicas: 1 to 5"}
