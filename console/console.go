@@ -64,6 +64,9 @@ type Config struct {
 	// Falcosidekick, when set, is where every alert is forwarded in
 	// Falco's payload (POST), as falcosidekick receives Falco's.
 	Falcosidekick string
+	// PprofListen is where `mamori console --pprof` serves profiles; the
+	// console itself does not read it.
+	PprofListen string
 	// RateLimit is how many API requests per second one token may make
 	// (burst twice that); 50 when 0.
 	RateLimit int
@@ -159,7 +162,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 	if c.pki != nil {
 		c.httpL = tls.NewListener(c.httpL, c.pki.ServerTLS())
 	}
-	c.ingest = ingest.New(ingest.Config{NC: c.nc, JS: c.js, Store: c.store, Durable: Durable}, log.With("part", "ingest"))
+	// SQLite has one writer: concurrent batches would only wait for
+	// each other's locks. PostgreSQL takes several at once.
+	workers := 1
+	if isPostgres(cfg.Store) {
+		workers = 8
+	}
+	c.ingest = ingest.New(ingest.Config{NC: c.nc, JS: c.js, Store: c.store, Durable: Durable, Workers: workers}, log.With("part", "ingest"))
 	if c.sub, err = c.nc.Subscribe(ingest.StoredSubject, func(m *nats.Msg) { c.hub.Publish(m.Data) }); err != nil {
 		return nil, err
 	}
@@ -186,9 +195,13 @@ func ensureStreamsRetrying(ctx context.Context, js jetstream.JetStream, l Stream
 	}
 }
 
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
 func openStore(cfg Config) (store.Store, error) {
 	switch {
-	case strings.HasPrefix(cfg.Store, "postgres://"), strings.HasPrefix(cfg.Store, "postgresql://"):
+	case isPostgres(cfg.Store):
 		return store.OpenPostgres(context.Background(), cfg.Store)
 	case cfg.Store == "":
 		return store.OpenSQLite(filepath.Join(cfg.DataDir, "console.db"))

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // --pprof
 	"net/url"
 	"os"
 	"os/signal"
@@ -37,6 +39,9 @@ func runConsole(args []string, stdout, stderr io.Writer) error {
 	cfg, level, err := consoleConfig(args)
 	if err != nil {
 		return err
+	}
+	if cfg.PprofListen != "" {
+		go http.ListenAndServe(cfg.PprofListen, nil) // net/http/pprof's handlers
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,6 +82,7 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 	fs.IntVar(&cfg.Streams.Replicas, "replicas", 0, "copies of each stream in the NATS cluster (default 1 embedded, 3 with --nats)")
 	streamBytes := fs.String("stream-size", "1G", "how much JetStream buffers for the store, alerts (events get twice this)")
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&cfg.PprofListen, "pprof", "", "serve Go's profiles (/debug/pprof) on this address, e.g. 127.0.0.1:6060; off by default")
 	insecure := fs.Bool("insecure", false, "no TLS, no agent credentials, no API tokens: for a lab on a loopback address only")
 	var names listFlag
 	fs.Var(&names, "tls-name", "a host name or address agents and clients reach the console by, for its certificate (repeatable)")

@@ -39,6 +39,10 @@ type Config struct {
 	Durable string
 	// Batch is how many records one transaction stores at most (500).
 	Batch int
+	// Workers is how many batches of one stream are stored at once (8):
+	// a batch mostly waits for the database's commit, so one at a time
+	// leaves the machine idle.
+	Workers int
 }
 
 // Ingest runs the consumers.
@@ -66,6 +70,9 @@ func New(cfg Config, log *slog.Logger) *Ingest {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
 	return &Ingest{cfg: cfg, log: log, reasons: map[string]uint64{}}
 }
 
@@ -83,11 +90,17 @@ func (in *Ingest) Stats() Stats {
 func (in *Ingest) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, s := range []string{wire.AlertStream, wire.EventStream, wire.StateStream} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			in.consume(ctx, s)
-		}()
+		workers := in.cfg.Workers
+		if s == wire.StateStream {
+			workers = 1 // the latest state wins; order matters more than speed
+		}
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				in.consume(ctx, s)
+			}()
+		}
 	}
 	wg.Wait()
 	return nil
@@ -225,10 +238,11 @@ func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) error {
 	}
 	switch kind {
 	case wire.Alert:
-		var a event.Alert
-		if err := json.Unmarshal(data, &a); err != nil {
+		var h alertHead
+		if err := json.Unmarshal(data, &h); err != nil {
 			return rejection{"malformed", err.Error()}
 		}
+		a := h.alert()
 		if a.Kind != event.KindAlert || a.UUID == "" || a.Time.IsZero() || a.Rule == "" {
 			return rejection{"malformed", "an alert needs kind \"alert\", a uuid, a time and a rule"}
 		}
@@ -283,4 +297,39 @@ func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) error {
 		return rejection{"bad subject", "unknown kind " + kind}
 	}
 	return nil
+}
+
+// alertHead is what ingest reads of an alert: the columns and the
+// incident's grouping. The output fields, ancestors and forensics are
+// checked as JSON but not decoded (the stored JSON keeps them): decoding
+// them was most of ingest's work.
+type alertHead struct {
+	Kind     string    `json:"kind"`
+	UUID     string    `json:"uuid"`
+	Cluster  string    `json:"cluster"`
+	Time     time.Time `json:"time"`
+	Rule     string    `json:"rule"`
+	Priority string    `json:"priority"`
+	Output   string    `json:"output"`
+	Source   string    `json:"source"`
+	Tags     []string  `json:"tags"`
+	Hostname string    `json:"hostname"`
+	Action   string    `json:"action"`
+	Policy   string    `json:"policy"`
+	Control  string    `json:"control"`
+	Event    string    `json:"event"`
+	Process  *struct {
+		ID string `json:"id"`
+	} `json:"process"`
+	Container *event.Container `json:"container"`
+}
+
+func (h *alertHead) alert() event.Alert {
+	a := event.Alert{Kind: h.Kind, UUID: h.UUID, Cluster: h.Cluster, Time: h.Time, Rule: h.Rule, Priority: h.Priority,
+		Output: h.Output, Source: h.Source, Tags: h.Tags, Hostname: h.Hostname, Action: h.Action, Policy: h.Policy,
+		Control: h.Control, Event: event.Type(h.Event), Container: h.Container}
+	if h.Process != nil {
+		a.Process = &event.Process{ID: h.Process.ID}
+	}
+	return a
 }

@@ -142,68 +142,111 @@ func scanIncident(sc interface{ Scan(...any) error }) (Incident, error) {
 }
 
 // group assigns newly stored alerts to incidents, within the batch's
-// transaction.
+// transaction, in a constant number of statements whatever the number of
+// workloads: lock them, read their open incidents, decide in memory,
+// write the incidents touched in one upsert.
 func (s *sqlStore) group(ctx context.Context, tx *sql.Tx, alerts []AlertIn) error {
 	byWorkload := map[string][]AlertIn{}
-	for _, a := range alerts {
+	var lo, hi int64
+	for i, a := range alerts {
 		w := WorkloadOf(a.Alert)
 		byWorkload[w] = append(byWorkload[w], a)
+		t := a.Alert.Time.UnixNano()
+		if i == 0 || t < lo {
+			lo = t
+		}
+		if i == 0 || t > hi {
+			hi = t
+		}
 	}
 	workloads := make([]string, 0, len(byWorkload))
 	for w := range byWorkload {
 		workloads = append(workloads, w)
 	}
 	sort.Strings(workloads) // one lock order for every replica
-	now := time.Now().UnixNano()
-	gap := int64(IncidentGap)
-	for _, w := range workloads {
-		if s.d.lockWorkload != nil {
-			if err := s.d.lockWorkload(ctx, tx, w); err != nil {
-				return err
-			}
+	if s.d.lockWorkloads != nil {
+		if err := s.d.lockWorkloads(ctx, tx, workloads); err != nil {
+			return fmt.Errorf("store incidents: lock: %w", err)
 		}
-		as := byWorkload[w]
-		sort.Slice(as, func(i, j int) bool { return as[i].Alert.Time.Before(as[j].Alert.Time) })
-		lo, hi := as[0].Alert.Time.UnixNano(), as[len(as)-1].Alert.Time.UnixNano()
-		rows, err := tx.QueryContext(ctx, s.d.rebind("SELECT "+incidentCols+" FROM incidents WHERE workload = ? AND status <> ? AND first_ns - ? <= ? AND last_ns + ? >= ?"),
-			w, Resolved, gap, hi, gap, lo)
+	}
+	gap := int64(IncidentGap)
+	open := map[string][]*Incident{}
+	for chunk := range slices.Chunk(workloads, 500) {
+		args := []any{Resolved, gap, hi, gap, lo}
+		for _, w := range chunk {
+			args = append(args, w)
+		}
+		rows, err := tx.QueryContext(ctx, s.d.rebind("SELECT "+incidentCols+" FROM incidents WHERE status <> ? AND first_ns - ? <= ? AND last_ns + ? >= ? AND workload IN ("+
+			strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+")"), args...)
 		if err != nil {
 			return fmt.Errorf("store incidents: %w", err)
 		}
-		var open []*Incident
 		for rows.Next() {
 			in, err := scanIncident(rows)
 			if err != nil {
 				rows.Close()
 				return fmt.Errorf("store incidents: %w", err)
 			}
-			open = append(open, &in)
+			open[in.Workload] = append(open[in.Workload], &in)
 		}
 		rows.Close()
-		touched := map[*Incident]bool{}
-		created := map[*Incident]bool{}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store incidents: %w", err)
+		}
+	}
+	now := time.Unix(0, time.Now().UnixNano())
+	var touched []*Incident
+	seen := map[*Incident]bool{}
+	for _, w := range workloads {
+		as := byWorkload[w]
+		sort.Slice(as, func(i, j int) bool { return as[i].Alert.Time.Before(as[j].Alert.Time) })
 		for _, a := range as {
 			t := a.Alert.Time.UnixNano()
 			var in *Incident
-			for _, o := range open {
+			for _, o := range open[w] {
 				if o.First.UnixNano()-gap <= t && o.Last.UnixNano()+gap >= t && (in == nil || o.Last.After(in.Last)) {
 					in = o
 				}
 			}
 			if in == nil {
 				in = newIncident(w, a.Alert)
-				open = append(open, in)
-				created[in] = true
+				in.Alerts = 0
+				open[w] = append(open[w], in)
 			}
 			in.add(a.Alert)
-			touched[in] = true
-		}
-		for in := range touched {
-			in.Updated = time.Unix(0, now)
-			if err := s.saveIncident(ctx, tx, in, created[in]); err != nil {
-				return err
+			if !seen[in] {
+				seen[in] = true
+				touched = append(touched, in)
 			}
 		}
+	}
+	for chunk := range slices.Chunk(touched, 200) {
+		if err := s.saveIncidents(ctx, tx, chunk, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveIncidents writes incidents, new or changed, in one statement; a
+// status or note set meanwhile (SetIncident) is kept.
+func (s *sqlStore) saveIncidents(ctx context.Context, tx *sql.Tx, ins []*Incident, now time.Time) error {
+	var q strings.Builder
+	q.WriteString("INSERT INTO incidents (" + incidentCols + ") VALUES ")
+	args := make([]any, 0, len(ins)*17)
+	for i, in := range ins {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		args = append(args, in.ID, in.Cluster, in.Workload, in.Node, in.Namespace, in.Pod, in.Container, in.Image,
+			in.First.UnixNano(), in.Last.UnixNano(), in.Alerts, PriorityRank(in.Priority), strings.Join(in.Rules, "\x1f"),
+			in.Status, in.Note, now.UnixNano(), in.UpdatedBy)
+	}
+	q.WriteString(` ON CONFLICT (id) DO UPDATE SET first_ns = excluded.first_ns, last_ns = excluded.last_ns,
+		alerts = excluded.alerts, priority = excluded.priority, rules = excluded.rules`)
+	if _, err := tx.ExecContext(ctx, s.d.rebind(q.String()), args...); err != nil {
+		return fmt.Errorf("store incidents: %w", err)
 	}
 	return nil
 }
@@ -234,24 +277,6 @@ func (in *Incident) add(a *event.Alert) {
 	if len(in.Rules) < 20 && !slices.Contains(in.Rules, a.Rule) {
 		in.Rules = append(in.Rules, a.Rule)
 	}
-}
-
-func (s *sqlStore) saveIncident(ctx context.Context, tx *sql.Tx, in *Incident, create bool) error {
-	prio := PriorityRank(in.Priority)
-	rules := strings.Join(in.Rules, "\x1f")
-	var err error
-	if create {
-		_, err = tx.ExecContext(ctx, s.d.rebind("INSERT INTO incidents ("+incidentCols+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
-			in.ID, in.Cluster, in.Workload, in.Node, in.Namespace, in.Pod, in.Container, in.Image, in.First.UnixNano(), in.Last.UnixNano(),
-			in.Alerts, prio, rules, in.Status, in.Note, in.Updated.UnixNano(), in.UpdatedBy)
-	} else {
-		_, err = tx.ExecContext(ctx, s.d.rebind("UPDATE incidents SET first_ns = ?, last_ns = ?, alerts = ?, priority = ?, rules = ? WHERE id = ?"),
-			in.First.UnixNano(), in.Last.UnixNano(), in.Alerts, prio, rules, in.ID)
-	}
-	if err != nil {
-		return fmt.Errorf("store incident: %w", err)
-	}
-	return nil
 }
 
 func (s *sqlStore) Incidents(ctx context.Context, q IncidentQuery) (*IncidentPage, error) {

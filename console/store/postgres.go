@@ -77,10 +77,11 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 		like:    "ILIKE",
 		maxRows: 1000,
 		prepare: p.ensure,
-		lockWorkload: func(ctx context.Context, tx *sql.Tx, w string) error {
+		lockWorkloads: func(ctx context.Context, tx *sql.Tx, ws []string) error {
 			// Replicas storing alerts of one workload at once would
-			// each open an incident.
-			_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7306373, hashtext($1))", w)
+			// each open an incident. Locks are taken in one order.
+			_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7306373, h)
+				FROM (SELECT DISTINCT hashtext(w) AS h FROM unnest($1::text[]) AS w ORDER BY 1) AS s`, ws)
 			return err
 		},
 		prune: p.prune,

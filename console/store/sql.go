@@ -35,7 +35,7 @@ type dialect struct {
 	// lockWorkload serialises the grouping of one workload's alerts
 	// into incidents across console replicas; nil where the database
 	// has one writer at a time.
-	lockWorkload func(ctx context.Context, tx *sql.Tx, workload string) error
+	lockWorkloads func(ctx context.Context, tx *sql.Tx, workloads []string) error
 	// prune removes rows of table older than cutoff.
 	prune func(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error)
 }

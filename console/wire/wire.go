@@ -20,6 +20,7 @@ package wire
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -43,16 +44,6 @@ const (
 // key per policy file (its name, e.g. restrict-web.yaml), the file's YAML
 // as value, the key's revision its version. Agents watch it.
 const PolicyBucket = "mamori_policies"
-
-// Headers set on every message.
-const (
-	// HeaderSeq is the agent's own sequence number for the record: one
-	// counter per agent start (HeaderEpoch), in publish order, so that the
-	// console can tell the order an agent produced records in after a
-	// replay.
-	HeaderSeq   = "Mamori-Seq"
-	HeaderEpoch = "Mamori-Epoch"
-)
 
 // MaxRecord is the largest record an agent publishes and the console
 // accepts, in bytes; larger ones are refused on both sides and counted.
@@ -113,6 +104,9 @@ func Token(s string) string {
 // Parse splits a subject into its kind, cluster and node tokens.
 func Parse(subject string) (kind, cluster, node string, err error) {
 	parts := strings.Split(subject, ".")
+	if slices.Contains(parts, "") {
+		return "", "", "", fmt.Errorf("subject %q has an empty token", subject)
+	}
 	if len(parts) < 4 || parts[0] != "mamori" {
 		return "", "", "", fmt.Errorf("subject %q is not mamori.<kind>.<cluster>.<node>", subject)
 	}
