@@ -163,6 +163,11 @@ The API (docs/console.md):
   GET /api/v1/nodes           each node's last heartbeat: version, kernel, capabilities
   GET /api/v1/containers      each container's protection state
   GET /api/v1/events          container= or process=, since, until
+  GET /api/v1/processes/ID    a process, its ancestors and children, from stored events
+  GET /api/v1/incidents       alerts grouped by workload and time: status, cluster, namespace,
+                              node, since; GET or POST /api/v1/incidents/ID {"status","note"}
+  GET /api/v1/policies        central policies; POST applies (mamori policy apply),
+                              /api/v1/policies/status says which node runs what
   GET /api/v1/stream          alerts as they are stored (server-sent events), filtered
   POST /api/v1/falco          Falco's http_output: an alert in Falco's JSON (?cluster=NAME)
 `

@@ -167,6 +167,13 @@ func (in *Ingest) handle(ctx context.Context, msgs []jetstream.Msg) {
 		if err == nil {
 			break
 		}
+		if ctx.Err() != nil {
+			// Stopping: the batch is redelivered to whoever runs next.
+			for _, m := range ok {
+				m.Nak()
+			}
+			return
+		}
 		in.storeErrors.Add(1)
 		if attempt%10 == 0 {
 			in.log.Error("store refuses a batch; holding it until the store is back", "records", len(ok), "err", err)

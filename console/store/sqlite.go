@@ -12,15 +12,18 @@ import (
 )
 
 // sqliteMigrations take the schema from version i to i+1 (PRAGMA
-// user_version). They are only ever appended to.
+// user_version). They are only ever appended to. Alerts and events are
+// rowid tables with a unique index on (time, id): their rows (the JSON
+// document) are too large for a WITHOUT ROWID table, which stores them in
+// its key's B-tree and spent five times the space.
 var sqliteMigrations = []string{
 	`CREATE TABLE alerts (
 		time_ns INTEGER NOT NULL, uuid TEXT NOT NULL, received_ns INTEGER NOT NULL,
 		cluster TEXT NOT NULL, node TEXT NOT NULL, namespace TEXT NOT NULL, pod TEXT NOT NULL,
 		container_id TEXT NOT NULL, container_name TEXT NOT NULL, image TEXT NOT NULL,
 		rule TEXT NOT NULL, priority INTEGER NOT NULL, source TEXT NOT NULL, action TEXT NOT NULL,
-		tags TEXT NOT NULL, output TEXT NOT NULL, process_id TEXT NOT NULL, doc TEXT NOT NULL,
-		PRIMARY KEY (time_ns, uuid)) WITHOUT ROWID;
+		tags TEXT NOT NULL, output TEXT NOT NULL, process_id TEXT NOT NULL, doc TEXT NOT NULL);
+	CREATE UNIQUE INDEX alerts_key ON alerts (time_ns, uuid);
 	CREATE INDEX alerts_uuid ON alerts (uuid);
 	CREATE INDEX alerts_node ON alerts (node, time_ns);
 	CREATE INDEX alerts_rule ON alerts (rule, time_ns);
@@ -30,7 +33,8 @@ var sqliteMigrations = []string{
 	CREATE TABLE events (
 		time_ns INTEGER NOT NULL, id TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL,
 		container_id TEXT NOT NULL, type TEXT NOT NULL, process_id TEXT NOT NULL, parent_id TEXT NOT NULL,
-		doc TEXT NOT NULL, PRIMARY KEY (time_ns, id)) WITHOUT ROWID;
+		doc TEXT NOT NULL);
+	CREATE UNIQUE INDEX events_key ON events (time_ns, id);
 	CREATE INDEX events_container ON events (container_id, time_ns);
 	CREATE INDEX events_process ON events (process_id);
 	CREATE INDEX events_parent ON events (parent_id);
