@@ -187,31 +187,56 @@ func load(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
 	dsn := fs.String("store", "", "SQLite file or postgres:// URL")
 	n := fs.Int("n", 1000000, "alerts")
+	workers := fs.Int("workers", 1, "batches stored at once (the console uses 8 on PostgreSQL, 1 on SQLite)")
 	fs.Parse(args)
 	s, err := open(*dsn)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	r := rand.New(rand.NewPCG(1, 2))
 	now := time.Now().UTC()
 	start := time.Now()
 	const batch = 2000
-	for done := 0; done < *n; done += batch {
-		var b store.Batch
-		for i := 0; i < batch && done+i < *n; i++ {
-			at := now.Add(-time.Duration(r.Int64N(int64(7 * 24 * time.Hour))))
-			a := sampleAlert(r, fmt.Sprintf("node-%02d", r.IntN(50)), at)
-			a.UUID, a.Cluster = link.NewUUID(), "bench"
-			raw, _ := json.Marshal(a)
-			b.Alerts = append(b.Alerts, store.AlertIn{Alert: a, Raw: raw})
-		}
-		if err := s.Put(context.Background(), &b); err != nil {
-			return err
-		}
-		if done%(100*batch) == 0 && done > 0 {
-			fmt.Fprintf(os.Stderr, "%d alerts, %.0f/s\n", done, float64(done)/time.Since(start).Seconds())
-		}
+	var mu sync.Mutex
+	var firstErr error
+	next := 0
+	var wg sync.WaitGroup
+	for w := range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			for {
+				mu.Lock()
+				done := next
+				next += batch
+				mu.Unlock()
+				if done >= *n || firstErr != nil {
+					return
+				}
+				var b store.Batch
+				for i := 0; i < batch && done+i < *n; i++ {
+					at := now.Add(-time.Duration(r.Int64N(int64(7 * 24 * time.Hour))))
+					a := sampleAlert(r, fmt.Sprintf("node-%02d", r.IntN(50)), at)
+					a.UUID, a.Cluster = link.NewUUID(), "bench"
+					raw, _ := json.Marshal(a)
+					b.Alerts = append(b.Alerts, store.AlertIn{Alert: a, Raw: raw})
+				}
+				if err := s.Put(context.Background(), &b); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				if done%(250*batch) == 0 && done > 0 {
+					fmt.Fprintf(os.Stderr, "%d alerts, %.0f/s\n", done, float64(done)/time.Since(start).Seconds())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
 	}
 	fmt.Printf("loaded %d alerts in %v (%.0f/s)\n", *n, time.Since(start).Round(time.Second), float64(*n)/time.Since(start).Seconds())
 	return nil

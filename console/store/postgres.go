@@ -50,6 +50,8 @@ var pgMigrations = []string{
 		rules TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL, updated_ns BIGINT NOT NULL, updated_by TEXT NOT NULL);
 	CREATE INDEX incidents_workload ON incidents (workload, last_ns);
 	CREATE INDEX incidents_last ON incidents (last_ns);`,
+	// 3: per-minute counts for /api/v1/counts (rollup.go).
+	rollupMigration,
 }
 
 // OpenPostgres connects to the PostgreSQL database at url and brings its

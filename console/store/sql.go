@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -144,6 +145,9 @@ func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
 			}
 		}
 		if err := s.group(ctx, tx, fresh); err != nil {
+			return err
+		}
+		if err := s.rollup(ctx, tx, fresh); err != nil {
 			return err
 		}
 	}
@@ -457,54 +461,86 @@ var countCols = map[string]string{"rule": "rule", "priority": "priority", "node"
 	"namespace": "namespace", "pod": "pod", "image": "image", "source": "source", "action": "action", "container": "container_name"}
 
 func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
-	col, ok := countCols[q.Field]
-	if !ok {
+	if _, ok := countCols[q.Field]; !ok {
 		return nil, fmt.Errorf("cannot count by %q: use one of %s", q.Field, strings.Join(CountFields, ", "))
 	}
-	w, args, err := s.where(q.Filter)
-	if err != nil {
+	if _, _, err := s.where(q.Filter); err != nil {
 		return nil, err
 	}
-	bucket := "0"
-	if q.Bucket > 0 {
-		bucket = "(time_ns / ?) * ?"
-		args = append([]any{int64(q.Bucket), int64(q.Bucket)}, args...)
-	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT "+bucket+" AS b, "+col+", count(*) FROM alerts"+w+
-		" GROUP BY b, "+col+" ORDER BY b, 3 DESC"), args...)
-	if err != nil {
-		return nil, fmt.Errorf("store counts: %w", err)
-	}
-	defer rows.Close()
-	out := []Count{}
-	for rows.Next() {
-		var b int64
-		var v any
-		var n int64
-		if err := rows.Scan(&b, &v, &n); err != nil {
+	acc := map[[2]string]*Count{}
+	lo, hi := q.Since, q.Until
+	if !rollupable(q) {
+		if err := s.countRange(ctx, q, lo, hi, false, acc); err != nil {
 			return nil, err
 		}
-		c := Count{Count: n}
-		if q.Bucket > 0 {
-			c.Bucket = time.Unix(0, b).UTC()
-		} else if !q.Since.IsZero() {
-			c.Bucket = q.Since.UTC()
-		}
-		switch v := v.(type) {
-		case int64:
-			if col == "priority" && v >= 0 && int(v) < len(Priorities) {
-				c.Value = Priorities[v]
-			} else {
-				c.Value = strconv.FormatInt(v, 10)
+	} else {
+		// Whole minutes from the rollup, the partial ones at the ends
+		// from the alerts.
+		loUp := lo
+		if !lo.IsZero() {
+			loUp = lo.Truncate(time.Minute)
+			if loUp.Before(lo) {
+				loUp = loUp.Add(time.Minute)
 			}
-		case string:
-			c.Value = v
-		case []byte:
-			c.Value = string(v)
 		}
-		out = append(out, c)
+		hiDown := hi
+		if !hi.IsZero() {
+			hiDown = hi.Truncate(time.Minute)
+		}
+		if !hi.IsZero() && hiDown.Before(loUp) {
+			if err := s.countRange(ctx, q, lo, hi, false, acc); err != nil {
+				return nil, err
+			}
+		} else {
+			if !lo.Equal(loUp) {
+				if err := s.countRange(ctx, q, lo, loUp, false, acc); err != nil {
+					return nil, err
+				}
+			}
+			if err := s.countRange(ctx, q, loUp, hiDown, true, acc); err != nil {
+				return nil, err
+			}
+			if !hi.Equal(hiDown) {
+				if err := s.countRange(ctx, q, hiDown, hi, false, acc); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
-	return out, rows.Err()
+	out := make([]Count, 0, len(acc))
+	for _, c := range acc {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Bucket.Equal(out[j].Bucket) {
+			return out[i].Bucket.Before(out[j].Bucket)
+		}
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Value < out[j].Value
+	})
+	return out, nil
+}
+
+// countValue renders a counted column's value; priorities by name.
+func countValue(col string, v any) string {
+	switch v := v.(type) {
+	case int64:
+		if col == "priority" && v >= 0 && int(v) < len(Priorities) {
+			return Priorities[v]
+		}
+		return strconv.FormatInt(v, 10)
+	case int32:
+		return countValue(col, int64(v))
+	case int16:
+		return countValue(col, int64(v))
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	}
+	return fmt.Sprint(v)
 }
 
 func (s *sqlStore) Nodes(ctx context.Context) ([]Node, error) {
@@ -573,6 +609,9 @@ func (s *sqlStore) Prune(ctx context.Context, now time.Time, r Retention) (Prune
 		cutoff := now.Add(-r.Alerts).UnixNano()
 		if p.Alerts, err = s.d.prune(ctx, s.db, "alerts", cutoff); err != nil {
 			return p, err
+		}
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM alert_rollup WHERE minute < ?"), cutoff/int64(time.Minute)*int64(time.Minute)); err != nil {
+			return p, fmt.Errorf("store: prune rollup: %w", err)
 		}
 		// An incident goes with its last alert.
 		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM incidents WHERE last_ns < ?"), cutoff); err != nil {

@@ -51,6 +51,8 @@ var sqliteMigrations = []string{
 		rules TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL, updated_ns BIGINT NOT NULL, updated_by TEXT NOT NULL);
 	CREATE INDEX incidents_workload ON incidents (workload, last_ns);
 	CREATE INDEX incidents_last ON incidents (last_ns);`,
+	// 3: per-minute counts for /api/v1/counts (rollup.go).
+	rollupMigration,
 }
 
 // OpenSQLite opens (creating it and its directory when missing) the
