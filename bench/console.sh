@@ -44,9 +44,35 @@ ingest() { # name store
 	"$OUT/consolebench" ingest -nats nats://127.0.0.1:24222 -api http://127.0.0.1:29747 -agents 10 -per "$PER"
 	kill "$console_pid"; wait "$console_pid" || true; console_pid=
 }
+# drain: ingest alone. A standalone nats-server holds the streams; a
+# console creates them and stops; the agents publish everything; a console
+# starts again and stores what waits, timed from its first stored alert.
+drain() { # name store
+	local natsbin=$OUT/nats-server
+	[[ -x $natsbin ]] || go build -o "$natsbin" github.com/nats-io/nats-server/v2
+	"$natsbin" -js -a 127.0.0.1 -p 24333 -sd "$OUT/ns-$1" >"$OUT/ns-$1.log" 2>&1 &
+	local nats_pid=$!
+	sleep 1
+	local args=(console --insecure --nats nats://127.0.0.1:24333 --replicas 1 --store "$2" --listen 127.0.0.1:29747 --data-dir "$OUT/drain-$1")
+	"$OUT/mamori" "${args[@]}" >/dev/null 2>>"$OUT/drain-$1.log" &
+	console_pid=$!
+	until curl -sf http://127.0.0.1:29747/healthz >/dev/null; do sleep 0.2; done
+	kill "$console_pid"; wait "$console_pid" || true
+	echo "## drain into $1: 10 agents x $PER alerts published, then stored"
+	"$OUT/consolebench" ingest -nats nats://127.0.0.1:24333 -agents 10 -per "$PER" -publish-only | grep published
+	"$OUT/mamori" "${args[@]}" >/dev/null 2>>"$OUT/drain-$1.log" &
+	console_pid=$!
+	"$OUT/consolebench" drain -api http://127.0.0.1:29747 -n $((10 * PER))
+	kill "$console_pid"; wait "$console_pid" || true; console_pid=
+	kill "$nats_pid"; wait "$nats_pid" || true
+}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ingest sqlite "$OUT/ingest.db"
 ingest postgres "postgres://mamori@127.0.0.1:$port/ingest"
+pgrun createdb -h 127.0.0.1 -p $port -U mamori drain
+drain sqlite "$OUT/drain.db"
+drain postgres "postgres://mamori@127.0.0.1:$port/drain"
+[[ ${DRAIN_ONLY:-} ]] && exit 0
 
 loaded=0
 for n in $SIZES; do

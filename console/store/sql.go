@@ -37,6 +37,10 @@ type dialect struct {
 	// into incidents across console replicas; nil where the database
 	// has one writer at a time.
 	lockWorkloads func(ctx context.Context, tx *sql.Tx, workloads []string) error
+	// copyAlerts, when set, stores alert rows faster than a multi-row
+	// INSERT can (PostgreSQL: COPY into a temporary table, then one
+	// INSERT ... SELECT), returning the uuids it added.
+	copyAlerts func(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows [][]any) (map[string]bool, error)
 	// prune removes rows of table older than cutoff.
 	prune func(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error)
 }
@@ -122,12 +126,24 @@ func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
 			return err
 		}
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	// One connection for the whole batch, so that a dialect may reach
+	// the driver's own (PostgreSQL's COPY) inside the transaction.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer tx.Rollback()
-	inserted, err := s.insert(ctx, tx, "alerts", alertCols, aRows, "uuid")
+	var inserted map[string]bool
+	if s.d.copyAlerts != nil && len(aRows) > 0 {
+		inserted, err = s.d.copyAlerts(ctx, conn, tx, aRows)
+	} else {
+		inserted, err = s.insert(ctx, tx, "alerts", alertCols, aRows, "uuid")
+	}
 	if err != nil {
 		return err
 	}
