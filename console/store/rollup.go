@@ -14,16 +14,19 @@ import (
 // minute, per cluster, the number of alerts of each value, kept in the
 // batch's transaction. Counting a day's alerts by priority per hour then
 // reads 1,440 minutes of a few values instead of every alert. A count
-// filtered by anything but time and cluster, or bucketed by less than a
-// minute, counts the alerts themselves (through their indexes); so do the
-// partial minutes at either end of a range.
+// filtered by anything but time and cluster, by a field not rolled up, or
+// bucketed by less than a minute, counts the alerts themselves (through
+// their indexes); so do the partial minutes at either end of a range.
 
 const rollupMigration = `CREATE TABLE alert_rollup (field TEXT NOT NULL, minute BIGINT NOT NULL, cluster TEXT NOT NULL,
 		value TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (field, minute, cluster, value));`
 
-// rollupFields are the fields counted per minute.
+// rollupFields are the fields counted per minute: those whose values are
+// bounded by the rule set and the fleet. Containers, pods and images come
+// and go without bound: a rollup of them would hold a row per alert, and
+// counting by them reads the alerts through their indexes.
 var rollupFields = map[string]bool{"rule": true, "priority": true, "node": true, "cluster": true, "namespace": true,
-	"source": true, "action": true, "pod": true, "image": true, "container": true}
+	"source": true, "action": true}
 
 type rollupKey struct {
 	field   string
@@ -39,8 +42,8 @@ func (s *sqlStore) rollup(ctx context.Context, tx *sql.Tx, alerts []AlertIn) err
 		row := alertRow(a)
 		minute := a.Alert.Time.UnixNano() / int64(time.Minute) * int64(time.Minute)
 		cluster := row[3].(string)
-		for field, v := range map[string]any{"cluster": row[3], "node": row[4], "namespace": row[5], "pod": row[6],
-			"container": row[8], "image": row[9], "rule": row[10], "priority": row[11], "source": row[12], "action": row[13]} {
+		for field, v := range map[string]any{"cluster": row[3], "node": row[4], "namespace": row[5],
+			"rule": row[10], "priority": row[11], "source": row[12], "action": row[13]} {
 			counts[rollupKey{field, minute, cluster, fmt.Sprint(v)}]++
 		}
 	}
