@@ -18,7 +18,11 @@ import (
 // reconnect). These are state, not history: the console keeps the latest
 // of each, so they are not spooled; what failed is sent again next time.
 func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, src Source) {
-	sent := map[string]string{} // container subject → the JSON last acknowledged
+	type sentState struct {
+		key string
+		cs  event.ContainerState
+	}
+	sent := map[string]sentState{} // container subject → what was last acknowledged
 	reconnected := make(chan struct{}, 1)
 	nc.SetReconnectHandler(func(*nats.Conn) {
 		l.log.Info("reconnected to the console")
@@ -74,16 +78,22 @@ func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 				subj := wire.ContainerSubject(l.cfg.Cluster, cs.Node, cs.Container.ID)
 				seen[subj] = true
 				key := cs.Protection + "|" + cs.Reason + "|" + boolStr(cs.Running) + "|" + mapKey(cs.Controls) + "|" + cs.Container.Name
-				if sent[subj] == key {
+				if sent[subj].key == key {
 					continue
 				}
 				if _, ok := publish(subj, &cs); ok {
-					sent[subj] = key
+					sent[subj] = sentState{key, cs}
 				}
 			}
-			for subj := range maps.Clone(sent) {
-				if !seen[subj] {
-					delete(sent, subj) // the agent forgot it; its gone state was sent
+			for subj, st := range maps.Clone(sent) {
+				if seen[subj] {
+					continue
+				}
+				// Gone from the node: say so once, then forget it.
+				gone := st.cs
+				gone.Time, gone.Running = time.Now().UTC(), false
+				if _, ok := publish(subj, &gone); ok {
+					delete(sent, subj)
 				}
 			}
 		}
