@@ -4,6 +4,8 @@
 #   sudo bench/console.sh            ingest (10 simulated agents) into SQLite and PostgreSQL,
 #                                    then feed and count queries over 1M stored alerts
 #   sudo SIZES="1000000 10000000" bench/console.sh
+#   sudo INGEST_ONLY=1 bench/console.sh                       ingest only
+#   sudo SKIP_INGEST=1 SQLITE_MAX=0 SIZES=10000000 bench/console.sh   queries over 10M in PostgreSQL only
 #
 # Starts its own PostgreSQL 15 (Debian's, as the postgres user, in a
 # temporary directory, default durability settings but shared_buffers=1GB
@@ -67,12 +69,14 @@ drain() { # name store
 	kill "$nats_pid"; wait "$nats_pid" || true
 }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-ingest sqlite "$OUT/ingest.db"
-ingest postgres "postgres://mamori@127.0.0.1:$port/ingest"
-pgrun createdb -h 127.0.0.1 -p $port -U mamori drain
-drain sqlite "$OUT/drain.db"
-drain postgres "postgres://mamori@127.0.0.1:$port/drain"
-[[ ${DRAIN_ONLY:-} ]] && exit 0
+if [[ -z ${SKIP_INGEST:-} ]]; then
+	ingest sqlite "$OUT/ingest.db"
+	ingest postgres "postgres://mamori@127.0.0.1:$port/ingest"
+	pgrun createdb -h 127.0.0.1 -p $port -U mamori drain
+	drain sqlite "$OUT/drain.db"
+	drain postgres "postgres://mamori@127.0.0.1:$port/drain"
+fi
+[[ ${INGEST_ONLY:-} ]] && exit 0
 
 loaded=0
 for n in $SIZES; do
