@@ -66,6 +66,9 @@ type Config struct {
 	HealthAddr string
 	// RingBufferBytes sizes the ring buffer; 0 means the sensor's default.
 	RingBufferBytes uint32
+	// RingBufferReserve is the part of the ring buffer kept for exec, fork,
+	// exit and cgroup_move records; 0 means the sensor's default.
+	RingBufferReserve uint32
 	// MaxAncestors is how many ancestors each event carries; 0 means the
 	// process tree's default.
 	MaxAncestors int
@@ -85,6 +88,9 @@ type Config struct {
 	// HostGroups are the node groups the operator assigns this node, for
 	// policies scoped by host: {group: ...}.
 	HostGroups []string
+	// FoldWindow folds identical alerts raised within it into one with
+	// their count (detect.Folder); 0 writes every alert.
+	FoldWindow time.Duration
 	// Console, when set, receives alerts (and events) for the central
 	// console (see Console).
 	Console Console
@@ -92,26 +98,36 @@ type Config struct {
 
 // Agent is a running node agent.
 type Agent struct {
-	cfg        Config
-	log        *slog.Logger
-	start      time.Time
-	readyIn    time.Duration
-	probe      probe.Report
-	sensor     *sensor.Sensor
-	tree       *proctree.Tree
-	containers *container.Resolver
-	listener   net.Listener
-	guard      *guard.Guard
-	forks      forkLimits
-	netMu      sync.Mutex
-	netRules   map[string]*netState // by container id
-	digests    exeDigests
-	hookL      net.Listener
-	hookJudged atomic.Uint64
+	cfg         Config
+	log         *slog.Logger
+	start       time.Time
+	readyIn     time.Duration
+	probe       probe.Report
+	sensor      *sensor.Sensor
+	tree        *proctree.Tree
+	containers  *container.Resolver
+	listener    net.Listener
+	guard       *guard.Guard
+	forks       forkLimits
+	netMu       sync.Mutex
+	netRules    map[string]*netState // by container id
+	digests     exeDigests
+	hookL       net.Listener
+	hookJudged  atomic.Uint64
+	hostNS      runtimehook.HostNamespaces
+	protect     *protection // nil without policies
+	folder      *detect.Folder
+	escapes     *escapes
+	blind       blindWatch
+	verdictLoss verdictLoss
+
+	procs   int         // processes found by the start-up scan
+	isReady atomic.Bool // announceReady ran
 
 	handled     atomic.Uint64
-	lastEvent   atomic.Int64 // Unix ns of the newest event handled
-	alerts      atomic.Uint64
+	lastEvent   atomic.Int64  // Unix ns of the newest event handled
+	alerts      atomic.Uint64 // raised
+	alertsSent  atomic.Uint64 // written, after folding
 	writeErrors atomic.Uint64
 	lastWrite   atomic.Pointer[string]
 }
@@ -120,6 +136,8 @@ type Agent struct {
 // agent is ready (events flow into the ring buffer) when it returns.
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, start: time.Now(), netRules: map[string]*netState{}}
+	a.folder = detect.NewFolder(cfg.FoldWindow, a.sendAlert)
+	a.escapes = newEscapes()
 	if cfg.Node == "" {
 		a.cfg.Node, _ = os.Hostname()
 	}
@@ -155,28 +173,37 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
+	var nsFallback []string
+	if a.hostNS, nsFallback, err = runtimehook.ReadHostNamespaces("/proc"); err != nil {
+		log.Warn("cannot read the host's namespaces: the OCI hook takes every namespace a container joins by path for the host's", "err", err)
+	} else if len(nsFallback) > 0 {
+		log.Info("the host's namespaces are the agent's own (init's cannot be read here)", "types", nsFallback)
+	}
 	if cfg.Policies != nil {
+		a.protect = newProtection(a, log.With("part", "enforce"))
 		host, err := hostFacts(a.cfg.Node, cfg.HostGroups)
 		if err != nil {
 			log.Warn("host scopes by IP cannot match until the node's addresses can be read", "err", err)
 		}
 		log.Info("host facts for policy scopes", "hostname", host.Hostname, "ips", host.IPs, "groups", host.Groups)
 		a.guard = guard.New(cfg.Policies, guard.Config{
-			Host:        host,
-			Facts:       a.containerFacts,
-			Protect:     a.protector(cfg.Drift, log.With("part", "enforce")),
-			CoolDown:    a.coolDown,
-			DriftDetail: a.driftDetail,
-			Digest:      a.digests.sum,
+			Host:          host,
+			Facts:         a.containerFacts,
+			Enforced:      a.protect.enforced,
+			CoolDown:      a.coolDown,
+			DriftDetail:   a.driftDetail,
+			DriftedScript: a.driftedScript,
+			Digest:        a.digests.sum,
 		}, log.With("part", "guard"))
 	}
 	// Load the sensor before scanning /proc, so that a process started in
 	// between is seen by one or the other.
 	a.sensor, err = sensor.New(sensor.Config{
-		Node:              a.cfg.Node,
-		Events:            cfg.EventTypes,
-		SensitivePrefixes: cfg.SensitivePrefixes,
-		RingBufferBytes:   cfg.RingBufferBytes,
+		Node:                  a.cfg.Node,
+		Events:                cfg.EventTypes,
+		SensitivePrefixes:     cfg.SensitivePrefixes,
+		RingBufferBytes:       cfg.RingBufferBytes,
+		LifecycleReserveBytes: cfg.RingBufferReserve,
 	}, log.With("part", "sensor"))
 	if err != nil {
 		a.containers.Close()
@@ -191,14 +218,37 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	// nothing needs it any more, so give it back now rather than at the
 	// garbage collector's leisure.
 	debug.FreeOSMemory()
+	a.procs = n
+	return a, nil
+}
+
+// announceReady logs "agent ready" once the sensor runs and, with
+// policies, every container running on the node has its enforcement in
+// place: /healthz answers 200 from then on.
+func (a *Agent) announceReady(ctx context.Context) {
+	if a.protect != nil {
+		select {
+		case <-a.protect.ready:
+		case <-ctx.Done():
+			return
+		}
+	}
 	a.readyIn = time.Since(a.start)
+	a.isReady.Store(true)
 	health := "off"
 	if a.listener != nil {
 		health = a.listener.Addr().String() // the real port when asked for :0
 	}
-	log.Info("agent ready", "node", a.cfg.Node, "processes", n, "ready_in", a.readyIn.Round(time.Millisecond).String(),
-		"health", health)
-	return a, nil
+	args := []any{"node", a.cfg.Node, "processes", a.procs, "ready_in", a.readyIn.Round(time.Millisecond).String(), "health", health}
+	if a.protect != nil {
+		st := a.protect.status()
+		n := map[string]int{}
+		for _, c := range st {
+			n[c.State]++
+		}
+		args = append(args, "containers", len(st), "protected", n[Protected], "degraded", n[Degraded], "audit_only", n[AuditOnly])
+	}
+	a.log.Info("agent ready", args...)
 }
 
 func (a *Agent) closeListener() {
@@ -271,11 +321,30 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.cfg.Policies.Watch(bg, 0)
 		}()
 	}
+	if a.protect != nil {
+		// Make before break: a policy change places the new enforcement
+		// of every container before the old one is lifted.
+		cancel := a.cfg.Policies.Subscribe(func(*policy.Set) { a.protect.changed() })
+		defer cancel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.protect.run(bg)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.announceReady(bg)
+	}()
 	for _, w := range a.writers() {
 		every(bg, &wg, 200*time.Millisecond, func() { w.Flush() })
 	}
+	every(bg, &wg, blindPoll, func() { a.watchBlind(time.Now(), false) })
+	every(bg, &wg, time.Second, func() { a.watchVerdictLoss(time.Now(), false) })
 
 	err := a.sensor.Run(ctx, a.handle)
+	a.watchBlind(time.Now(), true) // what was lost since the last report
 	if a.cfg.Net != nil {
 		a.cfg.Net.Close()
 	}
@@ -284,6 +353,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		// driftVerdicts once it has reported what was pending.
 		a.cfg.Drift.Close()
 	}
+	a.watchVerdictLoss(time.Now(), true)
+	// Repeats still being counted go out now: none is lost.
+	a.flushEscapes()
+	a.folder.Flush()
 	for _, w := range a.writers() {
 		if ferr := w.Flush(); ferr != nil && err == nil {
 			err = fmt.Errorf("flush output: %w", ferr)
@@ -339,25 +412,55 @@ func (a *Agent) handle(r sensor.Record) {
 	if a.guard != nil {
 		a.guard.Observe(e, a.writeAlert)
 	}
-	if e.Type == event.Exit && e.Process.VPID == 1 && !e.Container.IsHost() {
-		// The container's init is gone, and with it the container.
-		if a.cfg.Drift != nil {
-			a.cfg.Drift.Release(e.Container.ID)
+	if a.protect != nil {
+		switch e.Type {
+		case event.CgroupMove:
+			a.checkEscape(e)
+			// A runtime moving a container's first process into its
+			// cgroup: the earliest sign of a new container, before its
+			// entrypoint runs.
+			if m := e.Cgroup; m != nil && m.ID != 0 {
+				if c := a.containers.Lookup(m.ID, m.PID); !c.IsHost() {
+					a.protect.seen(c, m.ID, m.PID)
+				}
+			}
+		case event.Mount:
+			a.checkEscape(e)
+		case event.Exec:
+			if e.Container.IsHost() {
+				a.checkEscape(e)
+			}
 		}
-		if a.guard != nil {
-			a.guard.Forget(e.Container.ID)
+	}
+	if a.protect != nil && !e.Container.IsHost() {
+		switch {
+		case e.Type == event.Exec:
+			a.protect.seen(e.Container, r.CgroupID, e.Process.PID)
+		case e.Type == event.Fork && !e.Process.ChildIsThread:
+			a.protect.seen(e.Container, r.CgroupID, e.Process.ChildPID)
+		case e.Type == event.Exit && e.Process.VPID == 1:
+			// The container's init is gone, and with it the container,
+			// unless this was pid 1 of a namespace nested inside it:
+			// released once no process is left.
+			a.protect.exited(e.Container.ID)
 		}
-		a.netMu.Lock()
-		if ns, ok := a.netRules[e.Container.ID]; ok && a.cfg.Net != nil {
-			a.cfg.Net.Release(ns.cgroup)
-			delete(a.netRules, e.Container.ID)
-		}
-		a.netMu.Unlock()
 	}
 }
 
+// writeAlert raises an alert: counted, folded with its repeats, written.
+// Safe for concurrent use.
 func (a *Agent) writeAlert(al *event.Alert) {
 	a.alerts.Add(1)
+	if a.folder == nil { // an Agent not made by New
+		a.sendAlert(al)
+		return
+	}
+	a.folder.Add(al)
+}
+
+// sendAlert writes an alert that folding passed on.
+func (a *Agent) sendAlert(al *event.Alert) {
+	a.alertsSent.Add(1)
 	if a.cfg.Console != nil {
 		a.cfg.Console.Alert(al) // first: it gives the alert its uuid
 	}

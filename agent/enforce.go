@@ -1,15 +1,13 @@
 package agent
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/mamori-dev/mamori/enforce"
@@ -17,108 +15,6 @@ import (
 	"github.com/mamori-dev/mamori/guard"
 	"github.com/mamori-dev/mamori/policy"
 )
-
-// protector returns the guard's Protect hook: for each container it puts
-// in place the enforcement its effective controls ask for and this node can
-// give. Drift Prevention, when d is not nil: a container whose controls
-// enforce it is protected by d (fanotify refusal, SIGKILL line), one whose
-// controls no longer do is released. Fork Guard: pids.max on the
-// container's pids cgroup. IP Reputation and Network Egress: a rule for the
-// container's cgroup in the agent's enforce.Net. It returns the controls
-// now enforced, and done=false when the process is not inside its
-// container yet (the guard then asks again on the container's next exec).
-func (a *Agent) protector(d *enforce.Drift, log *slog.Logger) func(*event.Container, *event.Process, *policy.Effective) ([]string, bool) {
-	tries := map[string]int{}
-	return func(c *event.Container, p *event.Process, eff *policy.Effective) ([]string, bool) {
-		// The container's init outlives the exec that brought us here, which
-		// may already be gone: use it when the process tree knows it.
-		pid := p.PID
-		for _, a := range p.Ancestors {
-			if a.VPID == 1 {
-				pid = a.PID
-			}
-		}
-		if p.VPID == 1 {
-			pid = p.PID
-		}
-		host, err := enforce.InHostMountNS(int(pid))
-		switch {
-		case err != nil && tries[c.ID] < 5:
-			tries[c.ID]++
-			return nil, false // the process is gone already: try the next exec
-		case err != nil:
-			log.Error("no process of the container to enforce its policies through: they are reported, not refused",
-				"container", c.Name, "err", err)
-			delete(tries, c.ID)
-			return nil, true
-		case host:
-			// Not inside its container yet: the runtime has not even set
-			// the cgroup limits it would overwrite ours with.
-			return nil, false
-		}
-		var enforced []string
-		if fg := eff.Enforce.Controls.ForkGuard; fg.On() {
-			path, err := limitProcesses(pid, fg.MaxProcesses)
-			switch {
-			case err != nil && tries[c.ID] < 5 && errors.Is(err, fs.ErrNotExist):
-				tries[c.ID]++
-				return nil, false // the process is gone already: try the next exec
-			case err != nil:
-				log.Error("fork guard could not set the container's process limit: it is reported, not refused",
-					"container", c.Name, "err", err)
-			default:
-				log.Info("fork guard enforced", "container", c.Name, "max", fg.MaxProcesses, "file", path)
-				a.forks.add(c, pid, fg.MaxProcesses, path)
-				enforced = append(enforced, "forkGuard")
-			}
-		}
-		if n := a.cfg.Net; n != nil {
-			enforced = append(enforced, a.protectNet(n, c, pid, eff, log)...)
-		}
-		if d == nil {
-			delete(tries, c.ID)
-			return enforced, true
-		}
-		ref := execRef(c, pid, eff)
-		if ref.Mode == enforce.Off && !ref.Exec.Any() {
-			d.Release(c.ID)
-			delete(tries, c.ID)
-			return enforced, true
-		}
-		err = d.Protect(context.Background(), ref)
-		switch {
-		case errors.Is(err, enforce.ErrHostMountNS):
-			return nil, false // runc before pivot_root: try the container's next exec
-		case err != nil && tries[c.ID] < 5 && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)):
-			tries[c.ID]++
-			return nil, false // the process is gone already: try the next exec
-		case err != nil:
-			log.Error("drift prevention and the exec checks could not protect the container: their violations are reported, not refused",
-				"container", c.Name, "err", err)
-			delete(tries, c.ID)
-			return enforced, true
-		}
-		delete(tries, c.ID)
-		var execs []string
-		if ref.Mode == enforce.Enforce {
-			execs = append(execs, "driftPrevention")
-		}
-		switch refusing := d.Refusing(c.ID); {
-		case refusing:
-			if ref.Exec.Blocked != nil || len(ref.Exec.BlockedSHA256) > 0 {
-				execs = append(execs, "executableBlocklist")
-			}
-			if ref.Exec.NoNewPrivileges {
-				execs = append(execs, "limitNewPrivileges")
-			}
-		case ref.Exec.Any():
-			log.Error("no fanotify handler for the container: the executable block list and limit new privileges are reported, not refused",
-				"container", c.Name)
-		}
-		log.Info("exec enforcement in place", "container", c.Name, "id", c.ID[:min(12, len(c.ID))], "controls", execs)
-		return append(enforced, execs...), true
-	}
-}
 
 // execRef is what the container's enforce-mode controls ask of the exec
 // enforcer: Drift Prevention (exact allowed paths go to the kernel, names
@@ -158,6 +54,43 @@ func execRef(c *event.Container, pid uint32, eff *policy.Effective) enforce.Cont
 	return ref
 }
 
+// driftedScript is the guard's DriftedScript: when p is an interpreter
+// reading a script file, whether that file, as p sees it, is the image's.
+func (a *Agent) driftedScript(c *event.Container, p *event.Process, eff *policy.Effective) (string, string) {
+	d := a.cfg.Drift
+	if d == nil {
+		return "", ""
+	}
+	script, ok := enforce.ScriptArg(p.Exe, p.Args)
+	if !ok {
+		return "", ""
+	}
+	// The interpreter may be gone by now (a short script): the file is
+	// looked up through any live process of the container, from the
+	// interpreter's working directory.
+	if !path.IsAbs(script) {
+		script = path.Join(p.Cwd, script)
+	}
+	pid := p.PID
+	if host, err := enforce.InHostMountNS(int(pid)); err != nil || host {
+		if pid = a.protect.livePID(c.ID); pid == 0 {
+			a.log.Debug("drifted script check: no live process of the container to look at the script through", "container", c.Name, "script", script)
+			return "", ""
+		}
+	}
+	ref := enforce.ContainerRef{ID: c.ID, RootPID: int(pid), Mode: enforce.Audit}
+	if dp := eff.Audit.Controls.DriftPrevention; dp.On() {
+		ref.VolumesExec = dp.AllowExecFromVolumes
+		ref.AllowMatch = func(s string) bool { return dp.Allowed(s, path.Base(s)) }
+	}
+	f, err := d.DriftedFile(ref, int(pid), script)
+	if err != nil {
+		a.log.Debug("drifted script check: cannot judge the script", "container", c.Name, "script", script, "err", err)
+		return "", ""
+	}
+	return f.Path, string(f.Reason)
+}
+
 // driftVerdicts turns Drift Prevention's verdicts into alerts until its
 // channel closes.
 func (a *Agent) driftVerdicts(d *enforce.Drift) {
@@ -167,15 +100,20 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 		if !ok {
 			p = event.Process{PID: v.PID}
 		}
+		loader := p.Exe // for a mapped file: the program that mapped it
 		// The alert is about the program that was refused, run by p.
 		exe := v.Path
 		if exe == "" {
 			exe = v.Name
 		}
 		p.Exe, p.Name = exe, path.Base(exe)
-		p.ExeUpperLayer = v.Reason == enforce.UpperLayer
-		p.ExeFromMemfd = v.Reason == enforce.Memfd
-		p.ExeDeleted = v.Reason == enforce.Deleted
+		why := v.Reason
+		if why == enforce.Mapped {
+			why = v.FileReason
+		}
+		p.ExeUpperLayer = why == enforce.UpperLayer
+		p.ExeFromMemfd = why == enforce.Memfd
+		p.ExeDeleted = why == enforce.Deleted
 		e := &event.Event{Kind: "event", Time: v.Time, Node: a.cfg.Node, Type: event.Exec, Syscall: "execve", Process: p,
 			Container: a.containers.Lookup(v.CgroupID, v.PID)}
 		if e.Container.IsHost() {
@@ -192,17 +130,36 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 			control = "limitNewPrivileges"
 			msg = fmt.Sprintf("Exec of %s that would gain privileges %s by %s in container %s (image %s)",
 				exe, what, v.Mechanism, e.Container.Name, e.Container.Image)
+		case enforce.Mapped:
+			by := "a program"
+			if loader != "" {
+				by = loader
+			}
+			msg = fmt.Sprintf("Drifted file %s (%s) mapped executable by %s (a loader run on it, LD_PRELOAD or dlopen) %s by %s in container %s (image %s)",
+				exe, v.FileReason, by, what, v.Mechanism, e.Container.Name, e.Container.Image)
 		default:
 			msg = fmt.Sprintf("Drifted executable %s (%s) %s by %s in container %s (image %s)",
 				exe, v.Reason, what, v.Mechanism, e.Container.Name, e.Container.Image)
-			if v.Reason == enforce.UpperLayer {
-				msg += a.driftDetail(e.Container, exe)
-			}
+		}
+		if why == enforce.UpperLayer && control == "driftPrevention" {
+			msg += a.driftDetail(e.Container, exe)
+		}
+		if v.OutsideCgroup {
+			msg += " [the process had left its container's cgroup]"
 		}
 		if v.Detail != "" {
 			msg += ": " + v.Detail
 		}
 		a.guard.Verdict(e, control, string(v.Action), msg, a.writeAlert)
+		if v.OutsideCgroup && a.escapes.first(v.PID) {
+			// Reported apart: leaving the cgroup is an escape whatever
+			// the process ran next.
+			t := &escapeTarget{ctr: e.Container}
+			if o, ok := a.escapes.ownerOf(e.Container.ID); ok {
+				t = o
+			}
+			a.escaped(e, t, v.PID, "had left its container's cgroup (recognised by its namespaces when it ran "+exe+")")
+		}
 	}
 }
 
@@ -240,9 +197,10 @@ type netState struct {
 }
 
 // protectNet hands the container's enforced IP Reputation and Network
-// Egress to n, or lifts what it had, and returns the controls n refuses
-// (with Port Scan Detection, whose cool-down n carries out).
-func (a *Agent) protectNet(n *enforce.Net, c *event.Container, pid uint32, eff *policy.Effective, log *slog.Logger) []string {
+// Egress to n for its cgroup cg, or lifts what it had, and returns the
+// controls n refuses (with Port Scan Detection, whose cool-down n carries
+// out).
+func (a *Agent) protectNet(n *enforce.Net, c *event.Container, cg uint64, eff *policy.Effective, log *slog.Logger) []string {
 	var rule enforce.NetRule
 	var controls []string
 	if r := eff.Enforce.Controls.IPReputation; r.On() {
@@ -266,8 +224,13 @@ func (a *Agent) protectNet(n *enforce.Net, c *event.Container, pid uint32, eff *
 		}
 		return nil
 	}
-	cg, err := n.Protect(int(pid), rule)
-	if err != nil {
+	if old != nil && old.cgroup == cg && sameRule(old.rule, rule) {
+		if scan {
+			controls = append(controls, "portScanDetection")
+		}
+		return controls // in place already (a port scan cool-down, too)
+	}
+	if err := n.ProtectCgroup(cg, rule); err != nil {
 		log.Error("network refusal could not be set for the container: its violations are reported, not refused",
 			"container", c.Name, "controls", controls, "err", err)
 		return nil
@@ -275,12 +238,19 @@ func (a *Agent) protectNet(n *enforce.Net, c *event.Container, pid uint32, eff *
 	if old != nil && old.cooling != nil {
 		old.cooling.Stop()
 	}
+	if old != nil && old.cgroup != cg {
+		n.Release(old.cgroup)
+	}
 	a.netRules[c.ID] = &netState{cgroup: cg, rule: rule}
 	if scan {
 		controls = append(controls, "portScanDetection")
 	}
 	log.Info("network refusal enforced", "container", c.Name, "controls", controls, "blocked_prefixes", len(rule.Block))
 	return controls
+}
+
+func sameRule(a, b enforce.NetRule) bool {
+	return slices.Equal(a.Block, b.Block) && slices.Equal(a.Allow, b.Allow) && (a.Allow == nil) == (b.Allow == nil)
 }
 
 // coolDown refuses every new outbound connection of the container (but
@@ -328,10 +298,49 @@ func (a *Agent) forksRefused(c *event.Container, pid uint32, max int, refused ui
 // catchUp waits, briefly, until the sensor's events have caught up with t:
 // a verdict comes straight from the enforcer, while the events that led to
 // it (the download, the write) are still in the ring buffer, and the alert's
-// forensics should show them.
+// forensics should show them. The wait ends 250 ms after t, not after the
+// call: under a burst of verdicts, those already late wait no more, so the
+// verdicts never back up behind it.
 func (a *Agent) catchUp(t time.Time) {
-	deadline := time.Now().Add(250 * time.Millisecond)
+	deadline := t.Add(250 * time.Millisecond)
 	for a.lastEvent.Load() < t.UnixNano() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// verdictLoss is what the agent has reported of enforcement verdicts that
+// were lost: refusals that happened but whose report did not reach it (the
+// kernel's verdict ring buffer was full, or the agent read its channel too
+// slowly). The refusal itself is not lost; its alert is.
+type verdictLoss struct {
+	mu       sync.Mutex
+	reported uint64
+	last     time.Time
+}
+
+// watchVerdictLoss logs and alerts, at most once per blindReport (and when
+// final), the drift verdicts lost since the last report.
+func (a *Agent) watchVerdictLoss(now time.Time, final bool) {
+	if a.cfg.Drift == nil {
+		return
+	}
+	st := a.cfg.Drift.Stats()
+	total := st.VerdictsDropped + st.KernelLost
+	w := &a.verdictLoss
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lost := total - w.reported
+	if lost == 0 || !final && !w.last.IsZero() && now.Sub(w.last) < blindReport {
+		return
+	}
+	w.reported, w.last = total, now
+	msg := fmt.Sprintf("%d enforcement verdicts lost (%d with the kernel's verdict buffer full, %d not read in time): the refusals happened, their alerts are missing",
+		lost, st.KernelLost, st.VerdictsDropped)
+	a.log.Error("enforcement verdicts lost", "lost", lost, "kernel_lost", st.KernelLost, "dropped", st.VerdictsDropped)
+	a.writeAlert(&event.Alert{
+		Kind: "alert", Time: now, Rule: "Enforcement Verdicts Lost", Priority: "Critical",
+		Output:       now.Format("15:04:05.000000000") + ": Critical " + msg,
+		OutputFields: map[string]any{"enforce.lost": lost, "enforce.kernel_lost": st.KernelLost, "enforce.dropped": st.VerdictsDropped},
+		Source:       "runtime", Tags: []string{"mamori", "enforcement"}, Hostname: a.cfg.Node, Action: event.Detected,
+	})
 }

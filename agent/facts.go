@@ -43,5 +43,6 @@ func (a *Agent) refreshHost() {
 	if old := a.guard.Target(nil).Host; !slices.Equal(old.IPs, h.IPs) {
 		a.log.Info("node addresses changed; host scopes are matched again", "ips", h.IPs)
 		a.guard.SetHost(h)
+		a.protect.changed()
 	}
 }

@@ -3,7 +3,10 @@ package agent
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,6 +56,14 @@ func writeMax(path string, max int) (string, error) {
 	return path, nil
 }
 
+// liftProcessLimit sets a pids.max file that fork guard wrote back to
+// "max", when the container's policies no longer enforce a limit.
+func liftProcessLimit(path string, log *slog.Logger) {
+	if err := os.WriteFile(path, []byte("max"), 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("cannot lift a process limit fork guard no longer enforces", "file", path, "err", err)
+	}
+}
+
 // forkLimits remembers the containers whose process limit is enforced, so
 // that refused forks, which are no event, can still be reported: the
 // kernel counts them in pids.events.
@@ -76,6 +87,12 @@ func (f *forkLimits) add(c *event.Container, pid uint32, max int, maxFile string
 		f.limit = map[string]*forkLimit{}
 	}
 	f.limit[c.ID] = &forkLimit{ctr: c, pid: pid, max: max, events: filepath.Join(filepath.Dir(maxFile), "pids.events")}
+}
+
+func (f *forkLimits) remove(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.limit, id)
 }
 
 // watch reports, once a second, the containers whose forks the kernel

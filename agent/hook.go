@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mamori-dev/mamori/container"
-	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
 	"github.com/mamori-dev/mamori/policy"
@@ -42,7 +41,7 @@ func (a *Agent) judgeCreate(_ context.Context, st runtimehook.State) (runtimehoo
 	if ctr.Pod != nil {
 		who.Pod, who.Namespace = ctr.Pod.Name, ctr.Pod.Namespace
 	}
-	spec := runtimehook.Spec(st, cfg, who)
+	spec := runtimehook.Spec(st, cfg, who, a.hostNS)
 	if ctr.Name == "" {
 		ctr.Name = spec.Name
 	}
@@ -91,35 +90,13 @@ func (a *Agent) judgeCreate(_ context.Context, st runtimehook.State) (runtimehoo
 		})
 	}
 	a.hookJudged.Add(1)
-	if ans.Allow && a.guard != nil && st.PID > 0 {
-		go a.protectEarly(ctr, st.PID)
+	if ans.Allow && a.protect != nil && st.PID > 0 {
+		// Placed as soon as its init is inside its own root, before the
+		// runtime starts the entrypoint: the hook runs before pivot_root,
+		// and the runtime waits for `start` after it.
+		go a.protect.created(ctr, uint32(st.PID))
 	}
 	return ans, nil
-}
-
-// protectEarly puts the container's runtime enforcement (Drift Prevention
-// and the exec checks, Fork Guard, network refusal) in place as soon as
-// its init is inside its own root, before the runtime starts the
-// entrypoint, instead of at the container's first exec event: the hook
-// runs before pivot_root, and the runtime waits for `start` after it.
-func (a *Agent) protectEarly(ctr *event.Container, pid int) {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		host, err := enforce.InHostMountNS(pid)
-		switch {
-		case err != nil:
-			a.log.Debug("container gone before its enforcement was placed", "container", ctr.Name, "err", err)
-			return // creation failed; nothing to protect
-		case !host:
-			done := a.guard.Prepare(ctr, uint32(pid))
-			a.log.Debug("enforcement placed before the entrypoint", "container", ctr.Name, "done", done)
-			return
-		case time.Now().After(deadline):
-			a.log.Debug("container not inside its root after 5s; its exec events will protect it", "container", ctr.Name)
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // fixedTarget evaluates every policy scope against one target: the

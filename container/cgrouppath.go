@@ -23,6 +23,9 @@ type CgroupRef struct {
 	Namespace string
 	// PodUID is the Kubernetes pod UID from a kubepods path.
 	PodUID string
+	// Own is the container's own cgroup: the path up to the component
+	// that names the container (cgroups below it belong to it too).
+	Own string
 	// Weak says that the path shape alone does not prove a container
 	// (containerd's /<namespace>/<id> looks like many host cgroups): confirm
 	// it with the runtime's own state before believing it.
@@ -56,10 +59,12 @@ func ParseCgroupPath(path string) (CgroupRef, bool) {
 	for i := len(parts) - 1; i >= 0; i-- {
 		if ref, ok := parseComponent(parts[:i], parts[i]); ok {
 			ref.PodUID = podUID(parts[:i])
+			ref.Own = "/" + strings.Join(parts[:i+1], "/")
 			return ref, true
 		}
 	}
 	if ref, ok := parseContainerdPath(parts); ok {
+		ref.Own = "/" + strings.Join(parts, "/")
 		return ref, true
 	}
 	return CgroupRef{}, false

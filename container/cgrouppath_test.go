@@ -64,9 +64,19 @@ func TestParseCgroupPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, ok := ParseCgroupPath(tt.path)
+		// The container's own cgroup is the path up to the component
+		// naming it; below, one test checks a sub-cgroup's.
+		if ok && (got.Own == "" || !strings.HasPrefix(tt.path+"/", got.Own+"/")) {
+			t.Errorf("ParseCgroupPath(%q).Own = %q: not a prefix of the path", tt.path, got.Own)
+		}
+		got.Own = ""
 		if ok != tt.ok || got != tt.want {
 			t.Errorf("ParseCgroupPath(%q) = %+v, %v; want %+v, %v", tt.path, got, ok, tt.want, tt.ok)
 		}
+	}
+	sub := "/machine.slice/libpod-" + id64 + ".scope"
+	if got, _ := ParseCgroupPath(sub + "/container/init.scope"); got.Own != sub {
+		t.Errorf("a sub-cgroup's Own = %q, want %q", got.Own, sub)
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -109,6 +111,7 @@ func NewDrift(cfg Config, log *slog.Logger) (*Drift, error) {
 	} else {
 		log.Info("drift: BPF LSM attached; drifted execs fail with EPERM in the kernel")
 	}
+	logMappingLine(log, k)
 	d.wg.Add(2)
 	go d.readKernel()
 	go d.watchdog()
@@ -157,7 +160,10 @@ func (d *Drift) Stats() Stats {
 
 // Protect starts Drift Prevention for a container: the kernel map entries
 // first (the sigkill line, effective at once), then in enforce mode the
-// fanotify marks. Protecting a container again replaces its policy.
+// fanotify marks. Protecting a container again replaces its policy, make
+// before break: the new entries and marks are in place before the old ones
+// go, so that an exec in between is judged by one policy or both (both
+// must allow it), never by none.
 //
 // Execs before Protect returns are not judged: the agent should call it as
 // soon as the container's init exists (an OCI hook or the runtime's
@@ -176,17 +182,27 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 	if d.closed {
 		return errors.New("drift prevention is closed")
 	}
-	if old := d.targets[ref.ID]; old != nil {
-		d.releaseLocked(old)
-	}
+	old := d.targets[ref.ID]
 	if ref.Mode != Off {
+		// The enforced entry is written last: with an old policy in place
+		// the kernel sees the union of both allow lists until retire.
 		if err := d.k.put(t.policy); err != nil {
-			d.k.remove(t.policy)
+			d.k.removeExcept(t.policy, old.kernelPolicy())
 			return fmt.Errorf("protect container %s: %w", ref.ID, err)
 		}
 	}
 	if (ref.Mode == Enforce || ref.Exec.Any()) && !d.cfg.NoFanotify {
 		g, err := newGuard(t, d.cfg.DecisionTimeout, d.cfg.FailClosed, d.send, d.allowPath, d.log)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			// RootPID exited under us: not a reason to run without the
+			// handler. What was in place stays; the caller tries again
+			// through another process.
+			d.k.removeExcept(t.policy, old.kernelPolicy())
+			if old != nil && ref.Mode != Off && old.ref.Mode != Off {
+				d.k.put(old.policy) // the enforced entry is the old one's again
+			}
+			return fmt.Errorf("protect container %s: %w", ref.ID, err)
+		}
 		if err != nil {
 			// For drift not weaker in effect (the sigkill line still
 			// stops the program), but the workload sees a kill instead
@@ -199,6 +215,38 @@ func (d *Drift) Protect(ctx context.Context, ref ContainerRef) error {
 	}
 	d.targets[ref.ID] = t
 	d.byCgrp[t.cgroupID] = ref.ID
+	if old != nil {
+		return d.retireLocked(old, t)
+	}
+	return nil
+}
+
+// retireLocked ends what old, a container's previous protection, holds
+// that next, the one now in place, does not: its fanotify group (next's
+// marks are already there) and its kernel entries that next lacks.
+func (d *Drift) retireLocked(old, next *target) error {
+	old.allowMu.Lock()
+	old.released = true // its handler adds no more allowed paths
+	old.allowMu.Unlock()
+	if old.guard != nil {
+		old.guard.retire()
+	}
+	if old.cgroupID != next.cgroupID || next.ref.Mode == Off {
+		if d.byCgrp[old.cgroupID] == old.ref.ID && old.cgroupID != next.cgroupID {
+			delete(d.byCgrp, old.cgroupID)
+		}
+		if err := d.k.remove(old.policy); err != nil {
+			return fmt.Errorf("replace the protection of container %s: %w", old.ref.ID, err)
+		}
+		return nil
+	}
+	// Under next's allowMu: its handler may be adding a path right now,
+	// and a path both allow must stay in the kernel's map.
+	next.allowMu.Lock()
+	defer next.allowMu.Unlock()
+	if err := d.k.removeExcept(old.policy, next.kernelPolicy()); err != nil {
+		return fmt.Errorf("replace the protection of container %s: %w", old.ref.ID, err)
+	}
 	return nil
 }
 
@@ -211,6 +259,19 @@ func (d *Drift) Refusing(id string) bool {
 	defer d.mu.Unlock()
 	t := d.targets[id]
 	return t != nil && t.guard != nil
+}
+
+// RootJudged reports whether Drift Prevention can tell a new program from
+// an image program on container id's root file system: the root is an
+// overlay whose upper layer it knows. Where it is not (a container run
+// from a plain directory, e.g. podman --rootfs), memfd, deleted and
+// volume programs are still refused, but a program dropped onto the root
+// is not: the caller should say so.
+func (d *Drift) RootJudged(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.targets[id]
+	return t != nil && t.upper != ""
 }
 
 // allowPath writes path, which the fanotify handler allowed through
@@ -308,6 +369,9 @@ func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 	} else if same {
 		return nil, ErrHostMountNS
 	}
+	if t.policy.owner, err = containerNS(ref.RootPID); err != nil {
+		return nil, err
+	}
 	root := fmt.Sprintf("/proc/%d/root", ref.RootPID)
 	var st unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, root+"/", 0, unix.STATX_MNT_ID, &st); err != nil {
@@ -366,6 +430,15 @@ func (d *Drift) resolve(ref ContainerRef) (*target, error) {
 	t.policy.cgroupID = t.cgroupID
 	t.policy.enforce = ref.Mode == Enforce
 	return t, nil
+}
+
+// kernelPolicy returns what t wrote into the kernel's maps, nil when it
+// wrote nothing (no target, or Mode Off).
+func (t *target) kernelPolicy() *kernelPolicy {
+	if t == nil || t.ref.Mode == Off {
+		return nil
+	}
+	return &t.policy
 }
 
 // Release ends Drift Prevention for a container: its marks and map entries

@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 	if target := os.Getenv(childEnv); target != "" {
 		os.Exit(childMain(target))
 	}
+	if cg := os.Getenv(connectLoopEnv); cg != "" {
+		os.Exit(connectLoop(cg))
+	}
 	dir, err := os.MkdirTemp("", "mamori-enforce-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -585,5 +588,103 @@ func TestProtectRefusesTheHostMountNamespace(t *testing.T) {
 	}
 	if out, err := exec.Command("/bin/true").CombinedOutput(); err != nil {
 		t.Fatalf("the host can no longer exec: %v %s", err, out)
+	}
+}
+
+// TestReprotectMakesBeforeBreak re-protects a container again and again
+// (what a policy reload or a change of the node's addresses does) while
+// it drops and runs new programs and runs a blocklisted image program in
+// tight loops: the new protection is in place before the old one goes, so
+// not one of them runs.
+func TestReprotectMakesBeforeBreak(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	// A program the image would not stop (allowed as drift) that the
+	// block list refuses: image programs here are all busybox.
+	if out, err := exec.Command("podman", "cp", helperBin, b.ID+":/listed").CombinedOutput(); err != nil {
+		t.Fatalf("podman cp: %v: %s", err, out)
+	}
+	ref := func(i int) ContainerRef {
+		r := b.ref(Enforce, "/listed", fmt.Sprintf("/opt/allowed-%d", i)) // a different policy each time
+		r.Exec.Blocked = func(p string) bool { return p == "/listed" }
+		return r
+	}
+	protect(t, e, ref(0))
+
+	var wg sync.WaitGroup
+	var drops []attempt
+	var listed string
+	stop := make(chan struct{})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		drops = b.drop(t, 300)
+	}()
+	go func() {
+		defer wg.Done()
+		listed, _ = b.run("sh", "-c", "i=0; while [ $i -lt 300 ]; do /listed bench 1 /bin/true >/dev/null 2>&1 && echo RAN; i=$((i+1)); done")
+	}()
+	go func() { wg.Wait(); close(stop) }()
+	n := 0
+	for done := false; !done; {
+		select {
+		case <-stop:
+			done = true
+		default:
+			n++
+			if err := e.d.Protect(context.Background(), ref(n)); err != nil {
+				t.Fatalf("re-protect %d: %v", n, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	ran := 0
+	for i, a := range drops {
+		if a.Exit == 0 && a.Err == "" || b.exists(fmt.Sprintf("/tmp/drop/%d/marker", i)) {
+			ran++
+		}
+	}
+	if ran > 0 {
+		t.Errorf("%d of %d dropped programs ran during %d re-protections", ran, len(drops), n)
+	}
+	if c := strings.Count(listed, "RAN"); c > 0 {
+		t.Errorf("the blocklisted /listed ran %d of 300 times during %d re-protections", c, n)
+	}
+	if n < 20 {
+		t.Errorf("only %d re-protections happened during the loops; the test proves little", n)
+	}
+	t.Logf("%d re-protections", n)
+}
+
+// TestPlainRootIsNotJudged: a container run from a plain directory
+// (podman --rootfs) has no upper layer to tell new files from the image's.
+// Its programs must run (they were once refused: the upper directory,
+// unknown, was taken for the host's root), and RootJudged says that drift
+// on its root is not judged, so that the agent can say so.
+func TestPlainRootIsNotJudged(t *testing.T) {
+	e := newEnv(t, Config{})
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skip(err)
+	}
+	os.WriteFile(filepath.Join(root, "bin", "busybox"), busybox, 0o755)
+	for _, applet := range []string{"sh", "sleep", "true"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", applet))
+	}
+	c := podmantest.Run(t, podmantest.Args("--network", "none"), podmantest.Rootfs(root))
+	info := podmantest.Inspect(t, c)
+	protect(t, e, ContainerRef{ID: c.ID, RootPID: info.Pid, Mode: Enforce})
+	if e.d.RootJudged(c.ID) {
+		t.Error("RootJudged on a plain-directory root")
+	}
+	if out, err := exec.Command("podman", "exec", c.ID, "/bin/true").CombinedOutput(); err != nil {
+		t.Errorf("an image program was refused on a plain root: %v: %s", err, out)
+	}
+	b := startBox(t)
+	protect(t, e, b.ref(Enforce))
+	if !e.d.RootJudged(b.ID) {
+		t.Error("RootJudged false on an overlay root")
 	}
 }

@@ -31,6 +31,18 @@ type driftNameBuf struct {
 	B [256]int8
 }
 
+type driftNsOwner struct {
+	_           structs.HostLayout
+	CgroupId    uint64
+	CgroupLevel uint32
+	Kind        uint32
+}
+
+type driftPathBuf struct {
+	_ structs.HostLayout
+	B [768]int8
+}
+
 type driftPolicy struct {
 	_       structs.HostLayout
 	Mode    uint32
@@ -40,20 +52,23 @@ type driftPolicy struct {
 }
 
 type driftVerdict struct {
-	_         structs.HostLayout
-	Ts        uint64
-	CgroupId  uint64
-	Ino       uint64
-	Pid       uint32
-	Dev       uint32
-	MntId     uint32
-	Reason    uint8
-	Action    uint8
-	Mechanism uint8
-	Pad       uint8
-	Comm      [16]int8
-	Filename  [256]int8
-	Name      [64]int8
+	_          structs.HostLayout
+	Ts         uint64
+	CgroupId   uint64
+	Ino        uint64
+	Pid        uint32
+	Dev        uint32
+	MntId      uint32
+	Reason     uint8
+	Action     uint8
+	Mechanism  uint8
+	Flags      uint8
+	FileReason uint8
+	Pad        [3]uint8
+	NsInum     uint32
+	Comm       [16]int8
+	Filename   [256]int8
+	Name       [64]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -65,9 +80,14 @@ const (
 	driftMapExecMounts      = "exec_mounts"
 	driftMapLost            = "lost"
 	driftMapNameScratch     = "name_scratch"
+	driftMapNsOwners        = "ns_owners"
+	driftMapPathScratch     = "path_scratch"
 	driftMapVerdicts        = "verdicts"
 	driftProgDriftBprmCheck = "drift_bprm_check"
 	driftProgDriftExec      = "drift_exec"
+	driftProgDriftMmap      = "drift_mmap"
+	driftProgDriftMmapFile  = "drift_mmap_file"
+	driftVarLsmMmap         = "lsm_mmap"
 	driftVarUnusedVerdict   = "unused_verdict"
 )
 
@@ -115,6 +135,8 @@ type driftSpecs struct {
 type driftProgramSpecs struct {
 	DriftBprmCheck *ebpf.ProgramSpec `ebpf:"drift_bprm_check"`
 	DriftExec      *ebpf.ProgramSpec `ebpf:"drift_exec"`
+	DriftMmap      *ebpf.ProgramSpec `ebpf:"drift_mmap"`
+	DriftMmapFile  *ebpf.ProgramSpec `ebpf:"drift_mmap_file"`
 }
 
 // driftMapSpecs contains maps before they are loaded into the kernel.
@@ -126,6 +148,8 @@ type driftMapSpecs struct {
 	ExecMounts  *ebpf.MapSpec `ebpf:"exec_mounts"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	NameScratch *ebpf.MapSpec `ebpf:"name_scratch"`
+	NsOwners    *ebpf.MapSpec `ebpf:"ns_owners"`
+	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
 	Verdicts    *ebpf.MapSpec `ebpf:"verdicts"`
 }
 
@@ -133,6 +157,7 @@ type driftMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type driftVariableSpecs struct {
+	LsmMmap       *ebpf.VariableSpec `ebpf:"lsm_mmap"`
 	UnusedVerdict *ebpf.VariableSpec `ebpf:"unused_verdict"`
 }
 
@@ -161,6 +186,8 @@ type driftMaps struct {
 	ExecMounts  *ebpf.Map `ebpf:"exec_mounts"`
 	Lost        *ebpf.Map `ebpf:"lost"`
 	NameScratch *ebpf.Map `ebpf:"name_scratch"`
+	NsOwners    *ebpf.Map `ebpf:"ns_owners"`
+	PathScratch *ebpf.Map `ebpf:"path_scratch"`
 	Verdicts    *ebpf.Map `ebpf:"verdicts"`
 }
 
@@ -171,6 +198,8 @@ func (m *driftMaps) Close() error {
 		m.ExecMounts,
 		m.Lost,
 		m.NameScratch,
+		m.NsOwners,
+		m.PathScratch,
 		m.Verdicts,
 	)
 }
@@ -179,6 +208,7 @@ func (m *driftMaps) Close() error {
 //
 // It can be passed to loadDriftObjects or ebpf.CollectionSpec.LoadAndAssign.
 type driftVariables struct {
+	LsmMmap       *ebpf.Variable `ebpf:"lsm_mmap"`
 	UnusedVerdict *ebpf.Variable `ebpf:"unused_verdict"`
 }
 
@@ -188,12 +218,16 @@ type driftVariables struct {
 type driftPrograms struct {
 	DriftBprmCheck *ebpf.Program `ebpf:"drift_bprm_check"`
 	DriftExec      *ebpf.Program `ebpf:"drift_exec"`
+	DriftMmap      *ebpf.Program `ebpf:"drift_mmap"`
+	DriftMmapFile  *ebpf.Program `ebpf:"drift_mmap_file"`
 }
 
 func (p *driftPrograms) Close() error {
 	return _DriftClose(
 		p.DriftBprmCheck,
 		p.DriftExec,
+		p.DriftMmap,
+		p.DriftMmapFile,
 	)
 }
 

@@ -79,12 +79,35 @@ func (g *guard) close() {
 	<-g.done
 }
 
+// retireDrain is how long a retiring group keeps answering after its
+// marks are gone: events the kernel queued to it before then are judged,
+// not allowed by the close. An exec that passed the marks has its event
+// queued within microseconds.
+const retireDrain = 20 * time.Millisecond
+
+// retire ends the group without letting through what it was asked about:
+// its marks go first (no new events), then the handler answers every
+// event already queued, and only then is the group closed (the kernel
+// would allow whatever was still pending). The group that replaces it has
+// its marks in place already, so every exec from then on asks it.
+func (g *guard) retire() {
+	if err := unix.FanotifyMark(int(g.f.Fd()), unix.FAN_MARK_FLUSH|unix.FAN_MARK_MOUNT, 0, unix.AT_FDCWD, "/"); err != nil {
+		g.log.Warn("drift: cannot remove a replaced group's marks; closing it at once", "container", g.t.ref.ID, "err", err)
+	} else if err := g.f.SetReadDeadline(time.Now().Add(retireDrain)); err == nil {
+		<-g.done // the handler drains until the deadline, then returns
+	}
+	g.close()
+}
+
 func (g *guard) run() {
 	defer close(g.done)
 	buf := make([]byte, 256*unix.FAN_EVENT_METADATA_LEN)
 	for {
 		n, err := g.f.Read(buf)
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return // retired: drained
+			}
 			if !errors.Is(err, os.ErrClosed) {
 				g.log.Error("drift: fanotify read failed; the sigkill line still enforces", "container", g.t.ref.ID, "err", err)
 			}
@@ -269,6 +292,12 @@ func (t *target) drift(fd int, p string, st *unix.Statx_t) Reason {
 		return ""
 	}
 	if st.Mnt_id == t.rootMnt {
+		if t.upper == "" {
+			// Not an overlay (a plain directory, podman --rootfs):
+			// nothing here tells a new file from the image's, and
+			// the caller was told so (RootJudged).
+			return ""
+		}
 		if t.onUpper(p, st.Ino) {
 			return UpperLayer
 		}

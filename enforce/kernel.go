@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -25,6 +26,7 @@ const (
 	reasonDeleted = 2
 	reasonUpper   = 3
 	reasonVolume  = 4
+	reasonMapped  = 5
 
 	actionAudited    = 1
 	actionKilled     = 2
@@ -36,19 +38,25 @@ const (
 )
 
 // kernel is the loaded drift.bpf.c: maps shared by the always-attached
-// sched_process_exec program and, where it loads, the LSM program.
+// sched_process_exec and sys_enter (mmap) programs and, where they load,
+// the LSM programs.
 type kernel struct {
 	objs struct {
-		Exec *ebpf.Program `ebpf:"drift_exec"`
+		Exec    *ebpf.Program  `ebpf:"drift_exec"`
+		Mmap    *ebpf.Program  `ebpf:"drift_mmap"`
+		LsmMmap *ebpf.Variable `ebpf:"lsm_mmap"`
 		driftMaps
 	}
-	lsm    *ebpf.Program
+	lsm    []*ebpf.Program
 	links  []link.Link
 	reader *ringbuf.Reader
 	// bootOffset turns CLOCK_BOOTTIME into wall-clock time.
 	bootOffset time.Duration
-	// lsmErr says why the LSM program is not attached, nil when it is.
-	lsmErr error
+	// lsmErr says why the LSM exec program is not attached, nil when it
+	// is; lsmMmapErr the same of the LSM mmap program.
+	lsmErr, lsmMmapErr error
+	// owners are the containers' namespaces in the ns_owners map.
+	owners nsOwners
 }
 
 func loadKernel(log *slog.Logger) (*kernel, error) {
@@ -67,13 +75,25 @@ func loadKernel(log *slog.Logger) (*kernel, error) {
 		}
 		return nil, fmt.Errorf("load the drift BPF program: %w", err)
 	}
-	k.lsmErr = k.attachLSM(spec)
-	l, err := link.AttachTracing(link.TracingOptions{Program: k.objs.Exec})
-	if err != nil {
-		k.close()
-		return nil, fmt.Errorf("attach tp_btf/sched_process_exec: %w", err)
+	k.lsmErr = k.attachLSM(spec, driftProgDriftBprmCheck)
+	k.lsmMmapErr = k.attachLSM(spec, driftProgDriftMmapFile)
+	if k.lsmMmapErr == nil {
+		if err := k.objs.LsmMmap.Set(uint32(1)); err != nil {
+			k.close()
+			return nil, fmt.Errorf("tell drift_mmap that lsm/mmap_file refuses: %w", err)
+		}
 	}
-	k.links = append(k.links, l)
+	for _, p := range []struct {
+		prog *ebpf.Program
+		name string
+	}{{k.objs.Exec, "tp_btf/sched_process_exec"}, {k.objs.Mmap, "tp_btf/sys_enter"}} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.prog})
+		if err != nil {
+			k.close()
+			return nil, fmt.Errorf("attach %s: %w", p.name, err)
+		}
+		k.links = append(k.links, l)
+	}
 	k.reader, err = ringbuf.NewReader(k.objs.Verdicts)
 	if err != nil {
 		k.close()
@@ -82,25 +102,18 @@ func loadKernel(log *slog.Logger) (*kernel, error) {
 	return k, nil
 }
 
-// attachLSM tries the BPF LSM program. Its failure is expected on kernels
-// without BPF LSM and is reported, not fatal.
-func (k *kernel) attachLSM(spec *ebpf.CollectionSpec) error {
-	ps := spec.Programs[driftProgDriftBprmCheck]
+// attachLSM tries the BPF LSM program name. Its failure is expected on
+// kernels without BPF LSM and is reported, not fatal.
+func (k *kernel) attachLSM(spec *ebpf.CollectionSpec, name string) error {
+	ps := spec.Programs[name]
 	if ps == nil {
-		return errors.New("the BPF object has no LSM program")
+		return fmt.Errorf("the BPF object has no program %s", name)
 	}
-	replace := map[string]*ebpf.Map{
-		driftMapEnforced:    k.objs.Enforced,
-		driftMapAllow:       k.objs.Allow,
-		driftMapExecMounts:  k.objs.ExecMounts,
-		driftMapVerdicts:    k.objs.Verdicts,
-		driftMapLost:        k.objs.Lost,
-		driftMapNameScratch: k.objs.NameScratch,
-	}
+	replace := k.maps()
 	lspec := spec.Copy()
-	for name := range lspec.Programs {
-		if name != driftProgDriftBprmCheck {
-			delete(lspec.Programs, name)
+	for n := range lspec.Programs {
+		if n != name {
+			delete(lspec.Programs, n)
 		}
 	}
 	coll, err := ebpf.NewCollectionWithOptions(lspec, ebpf.CollectionOptions{MapReplacements: replace})
@@ -110,23 +123,24 @@ func (k *kernel) attachLSM(spec *ebpf.CollectionSpec) error {
 		return errors.New("the kernel refuses BPF LSM programs (EPERM): BPF LSM is compiled out or not in lsm=")
 	}
 	if err != nil {
-		return fmt.Errorf("load lsm/bprm_check_security: %w", err)
+		return fmt.Errorf("load %s: %w", ps.SectionName, err)
 	}
-	prog := coll.DetachProgram(driftProgDriftBprmCheck)
+	prog := coll.DetachProgram(name)
 	coll.Close()
 	l, err := link.AttachLSM(link.LSMOptions{Program: prog})
 	if err != nil {
 		prog.Close()
-		return fmt.Errorf("attach lsm/bprm_check_security: %w", err)
+		return fmt.Errorf("attach %s: %w", ps.SectionName, err)
 	}
-	k.lsm = prog
+	k.lsm = append(k.lsm, prog)
 	k.links = append(k.links, l)
 	return nil
 }
 
 type kernelPolicy struct {
 	cgroupID   uint64
-	rootDev    uint32 // kernel encoding, major<<20|minor
+	owner      nsOwner // the container's PID or mount namespace; zero when unknown
+	rootDev    uint32  // kernel encoding, major<<20|minor
 	enforce    bool
 	allow      []uint64 // path hashes
 	hasAllow   bool     // allow may grow (ContainerRef.AllowMatch)
@@ -156,7 +170,7 @@ func (k *kernel) put(p kernelPolicy) error {
 	if err := k.objs.Enforced.Put(p.cgroupID, pol); err != nil {
 		return fmt.Errorf("enforced map: %w", err)
 	}
-	return nil
+	return k.putOwner(p)
 }
 
 // allow adds one allowed path hash to a container's policy.
@@ -167,6 +181,9 @@ func (k *kernel) allow(cgroupID, hash uint64) error {
 // remove deletes a container's policy, the enforced entry first.
 func (k *kernel) remove(p kernelPolicy) error {
 	var errs []error
+	if err := k.removeOwner(p); err != nil {
+		errs = append(errs, err)
+	}
 	if err := k.objs.Enforced.Delete(p.cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		errs = append(errs, err)
 	}
@@ -176,6 +193,32 @@ func (k *kernel) remove(p kernelPolicy) error {
 		}
 	}
 	for _, m := range p.execMounts {
+		if err := k.objs.ExecMounts.Delete(driftMountKey{CgroupId: p.cgroupID, MntId: m}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeExcept deletes p's entries that keep, the policy that stays in
+// force, does not hold; with keep nil it deletes them all.
+func (k *kernel) removeExcept(p kernelPolicy, keep *kernelPolicy) error {
+	if keep == nil || keep.cgroupID != p.cgroupID {
+		return k.remove(p)
+	}
+	var errs []error
+	for _, h := range p.allow {
+		if slices.Contains(keep.allow, h) {
+			continue
+		}
+		if err := k.objs.Allow.Delete(driftAllowKey{CgroupId: p.cgroupID, Hash: h}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	for _, m := range p.execMounts {
+		if slices.Contains(keep.execMounts, m) {
+			continue
+		}
 		if err := k.objs.ExecMounts.Delete(driftMountKey{CgroupId: p.cgroupID, MntId: m}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			errs = append(errs, err)
 		}
@@ -228,10 +271,11 @@ func (k *kernel) close() {
 	if k.reader != nil {
 		k.reader.Close()
 	}
-	if k.lsm != nil {
-		k.lsm.Close()
+	for _, p := range k.lsm {
+		p.Close()
 	}
 	k.objs.Exec.Close()
+	k.objs.Mmap.Close()
 	k.objs.driftMaps.Close()
 }
 

@@ -16,7 +16,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 struct net_rule {
 	__u32 block; /* list id of the block list, 0 for none */
 	__u32 allow; /* list id of the allow list, 0 for none: all allowed */
-	__u64 refused;
 };
 
 /* Addresses are IPv6, IPv4 mapped into ::ffff:0:0/96. prefixlen counts the
@@ -33,6 +32,16 @@ struct {
 	__type(key, __u64); /* cgroup v2 id */
 	__type(value, struct net_rule);
 } rules SEC(".maps");
+
+/* Connections refused per cgroup. Apart from rules, so that replacing a
+ * cgroup's rule (one map update) loses no count. User space creates the
+ * entry with the cgroup's first rule. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* cgroup v2 id */
+	__type(value, __u64);
+} refused SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -69,7 +78,9 @@ static __always_inline int decide(struct lpm_key *k)
 	if (!r || loopback(k))
 		return 1;
 	if ((r->block && listed(r->block, k)) || (r->allow && !listed(r->allow, k))) {
-		__sync_fetch_and_add(&r->refused, 1);
+		__u64 *n = bpf_map_lookup_elem(&refused, &cg);
+		if (n)
+			__sync_fetch_and_add(n, 1);
 		return 0; /* EPERM */
 	}
 	return 1;

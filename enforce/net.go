@@ -37,8 +37,12 @@ type Net struct {
 	targets map[uint64]*netTarget // by cgroup id
 }
 
+// netTarget is one cgroup's rule: its two lists keep their ids for the
+// cgroup's life, so that replacing the rule changes prefixes, never the
+// lists a running program may be looking at.
 type netTarget struct {
-	keys []netLpmKey
+	block, allow uint32
+	keys         map[netLpmKey]bool
 }
 
 // NewNet loads and attaches the programs. Nothing is refused until Protect.
@@ -87,46 +91,74 @@ func (n *Net) Protect(pid int, rule NetRule) (uint64, error) {
 	return cg, n.ProtectCgroup(cg, rule)
 }
 
-// ProtectCgroup applies rule to the cgroup with the given v2 id.
+// ProtectCgroup applies rule to the cgroup with the given v2 id. A cgroup
+// that has a rule already switches to the new one without a moment when
+// neither holds: its lists keep their ids, the new prefixes go into them
+// first, then the rule says which lists apply, and only then do the
+// prefixes the new rule lacks leave. (Fresh list ids would not do: a
+// program that read the old ids just before the switch would look them up
+// after their prefixes were deleted.)
 func (n *Net) ProtectCgroup(cg uint64, rule NetRule) error {
 	if cg == 1 {
 		return errors.New("the root cgroup is the host, not a container")
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.releaseLocked(cg)
-	t := &netTarget{}
+	t := n.targets[cg]
+	fresh := t == nil
+	if fresh {
+		n.next += 2
+		t = &netTarget{block: n.next - 1, allow: n.next, keys: map[netLpmKey]bool{}}
+		// The count is the cgroup's, kept apart from its rule.
+		if err := n.objs.Refused.Update(cg, uint64(0), ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+			return fmt.Errorf("refused count: %w", err)
+		}
+	}
+	want := map[netLpmKey]bool{}
 	var r netNetRule
-	add := func(list uint32, ps []netip.Prefix) error {
-		for _, p := range ps {
-			k := lpmKey(list, p)
-			if err := n.objs.Prefixes.Put(k, uint8(1)); err != nil {
-				return fmt.Errorf("add %s: %w", p, err)
+	for _, l := range []struct {
+		id  uint32
+		ps  []netip.Prefix
+		use bool
+		set *uint32
+	}{{t.block, rule.Block, len(rule.Block) > 0, &r.Block}, {t.allow, rule.Allow, rule.Allow != nil, &r.Allow}} {
+		if !l.use {
+			continue
+		}
+		*l.set = l.id
+		for _, p := range l.ps {
+			want[lpmKey(l.id, p)] = true
+		}
+	}
+	undo := func() {
+		for k := range want {
+			if !t.keys[k] {
+				n.objs.Prefixes.Delete(k)
 			}
-			t.keys = append(t.keys, k)
 		}
-		return nil
-	}
-	if len(rule.Block) > 0 {
-		n.next++
-		r.Block = n.next
-		if err := add(r.Block, rule.Block); err != nil {
-			n.deleteKeys(t)
-			return err
+		if fresh {
+			n.objs.Refused.Delete(cg)
 		}
 	}
-	if rule.Allow != nil {
-		n.next++
-		r.Allow = n.next
-		if err := add(r.Allow, rule.Allow); err != nil {
-			n.deleteKeys(t)
-			return err
+	for k := range want {
+		if t.keys[k] {
+			continue // in the trie already: never absent
+		}
+		if err := n.objs.Prefixes.Put(k, uint8(1)); err != nil {
+			undo()
+			return fmt.Errorf("add a prefix of list %d: %w", k.List, err)
 		}
 	}
 	if err := n.objs.Rules.Put(cg, r); err != nil {
-		n.deleteKeys(t)
+		undo()
 		return err
 	}
+	for k := range t.keys {
+		if !want[k] {
+			n.objs.Prefixes.Delete(k)
+		}
+	}
+	t.keys = want
 	n.targets[cg] = t
 	return nil
 }
@@ -147,11 +179,11 @@ func lpmKey(list uint32, p netip.Prefix) netLpmKey {
 
 // Refused returns how many connections of the cgroup were refused.
 func (n *Net) Refused(cgroupID uint64) uint64 {
-	var r netNetRule
-	if err := n.objs.Rules.Lookup(cgroupID, &r); err != nil {
+	var c uint64
+	if err := n.objs.Refused.Lookup(cgroupID, &c); err != nil {
 		return 0
 	}
-	return r.Refused
+	return c
 }
 
 // Release lifts the rule of a cgroup.
@@ -167,12 +199,13 @@ func (n *Net) releaseLocked(cg uint64) {
 		return
 	}
 	n.objs.Rules.Delete(cg)
+	n.objs.Refused.Delete(cg)
 	n.deleteKeys(t)
 	delete(n.targets, cg)
 }
 
 func (n *Net) deleteKeys(t *netTarget) {
-	for _, k := range t.keys {
+	for k := range t.keys {
 		n.objs.Prefixes.Delete(k)
 	}
 }

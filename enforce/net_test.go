@@ -1,6 +1,8 @@
 package enforce
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,7 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mamori-dev/mamori/probe"
 )
@@ -103,4 +109,114 @@ func TestNetRefusesByCgroup(t *testing.T) {
 	if out := tryConnect(t, allowDir, "198.51.100.9:80"); !strings.Contains(strings.ToLower(out), "unreachable") {
 		t.Errorf("after Release: %q", out)
 	}
+}
+
+// connectLoopEnv makes the test binary a workload in a cgroup: it moves
+// itself into the cgroup named by the variable, connects to a blocked
+// address until its standard input closes, and prints how many connects
+// were refused (EPERM) and how many got past the rule.
+const connectLoopEnv = "MAMORI_NET_CONNECT_LOOP"
+
+func connectLoop(cgDir string) int {
+	if err := os.WriteFile(cgDir+"/cgroup.procs", []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
+	fmt.Println("inside")
+	sa := &unix.SockaddrInet4{Port: 80, Addr: [4]byte{198, 51, 100, 9}}
+	refused, passed := 0, 0
+	for {
+		select {
+		case <-done:
+			fmt.Printf("refused=%d passed=%d\n", refused, passed)
+			return 0
+		default:
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		if err := unix.Connect(fd, sa); errors.Is(err, unix.EPERM) {
+			refused++
+		} else {
+			passed++ // unreachable in its own network namespace: the rule did not refuse it
+		}
+		unix.Close(fd)
+	}
+}
+
+// TestNetReprotectMakesBeforeBreak replaces a cgroup's rule 3000 times
+// (a policy reload, a change of the node's addresses) while a process in
+// it connects to a blocked address in a tight loop: not one connect may
+// get past.
+func TestNetReprotectMakesBeforeBreak(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	root, err := probe.Cgroup2Root()
+	if err != nil {
+		t.Skip(err)
+	}
+	n, err := NewNet(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	dir := filepath.Join(root, fmt.Sprintf("mamori-test-net-reprotect-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	var cg uint64
+	if fi, err := os.Stat(dir); err == nil {
+		cg = fi.Sys().(*syscall.Stat_t).Ino
+	}
+	rule := func(i int) NetRule {
+		return NetRule{Block: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"),
+			netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32)}, // a different rule each time
+			Allow: []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)}}
+	}
+	if err := n.ProtectCgroup(cg, rule(0)); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	loop := exec.Command("unshare", "-n", self)
+	loop.Env = append(os.Environ(), connectLoopEnv+"="+dir)
+	stdin, _ := loop.StdinPipe()
+	stdout, _ := loop.StdoutPipe()
+	if err := loop.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "inside" {
+		t.Fatalf("connect loop did not start: %q", lines.Text())
+	}
+	time.Sleep(10 * time.Millisecond)
+	for i := 1; i <= 3000; i++ {
+		if err := n.ProtectCgroup(cg, rule(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdin.Close()
+	var last string
+	for lines.Scan() {
+		last = lines.Text()
+	}
+	if err := loop.Wait(); err != nil {
+		t.Fatalf("connect loop: %v: %s", err, last)
+	}
+	var refused, passed int
+	if _, err := fmt.Sscanf(last, "refused=%d passed=%d", &refused, &passed); err != nil {
+		t.Fatalf("connect loop said %q", last)
+	}
+	if refused == 0 || passed != 0 {
+		t.Errorf("during 3000 rule replacements: %d connects refused, %d got past (want 0)", refused, passed)
+	}
+	if got := n.Refused(cg); got < uint64(refused) {
+		t.Errorf("the refused count went back to %d across replacements (%d refusals seen)", got, refused)
+	}
+	t.Logf("%d connects refused", refused)
 }

@@ -21,10 +21,9 @@ type netLpmKey struct {
 }
 
 type netNetRule struct {
-	_       structs.HostLayout
-	Block   uint32
-	Allow   uint32
-	Refused uint64
+	_     structs.HostLayout
+	Block uint32
+	Allow uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -32,6 +31,7 @@ type netNetRule struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	netMapPrefixes  = "prefixes"
+	netMapRefused   = "refused"
 	netMapRules     = "rules"
 	netProgConnect4 = "connect4"
 	netProgConnect6 = "connect6"
@@ -92,6 +92,7 @@ type netProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netMapSpecs struct {
 	Prefixes *ebpf.MapSpec `ebpf:"prefixes"`
+	Refused  *ebpf.MapSpec `ebpf:"refused"`
 	Rules    *ebpf.MapSpec `ebpf:"rules"`
 }
 
@@ -122,12 +123,14 @@ func (o *netObjects) Close() error {
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netMaps struct {
 	Prefixes *ebpf.Map `ebpf:"prefixes"`
+	Refused  *ebpf.Map `ebpf:"refused"`
 	Rules    *ebpf.Map `ebpf:"rules"`
 }
 
 func (m *netMaps) Close() error {
 	return _NetClose(
 		m.Prefixes,
+		m.Refused,
 		m.Rules,
 	)
 }

@@ -33,15 +33,16 @@ func (k *kernel) verdict(r driftVerdict, container string) Verdict {
 		Inode:     r.Ino,
 		Mechanism: SIGKILL,
 	}
-	switch r.Reason {
-	case reasonMemfd:
-		v.Reason = Memfd
-	case reasonDeleted:
-		v.Reason = Deleted
-	case reasonUpper:
-		v.Reason = UpperLayer
-	case reasonVolume:
-		v.Reason = Volume
+	v.Reason = kernelReason(r.Reason)
+	if v.Reason == Mapped {
+		v.FileReason = kernelReason(r.FileReason)
+	}
+	v.OutsideCgroup = r.Flags&verdictOutsideCgroup != 0
+	switch {
+	case v.OutsideCgroup && r.Flags&verdictByMntNS != 0:
+		v.Detail = fmt.Sprintf("outside its container's cgroup; recognised by its mount namespace (%d)", r.NsInum)
+	case v.OutsideCgroup:
+		v.Detail = fmt.Sprintf("outside its container's cgroup; recognised by its PID namespace (%d)", r.NsInum)
 	}
 	switch r.Action {
 	case actionAudited:
@@ -55,6 +56,22 @@ func (k *kernel) verdict(r driftVerdict, container string) Verdict {
 		v.Mechanism = LSM
 	}
 	return v
+}
+
+func kernelReason(r uint8) Reason {
+	switch r {
+	case reasonMemfd:
+		return Memfd
+	case reasonDeleted:
+		return Deleted
+	case reasonUpper:
+		return UpperLayer
+	case reasonVolume:
+		return Volume
+	case reasonMapped:
+		return Mapped
+	}
+	return ""
 }
 
 func cString(b []int8) string {

@@ -19,6 +19,11 @@ const (
 	// Volume: the file is on a writable mount other than the root that
 	// was not declared as holding programs.
 	Volume Reason = "volume"
+	// Mapped: a drifted file was mapped executable by a program that
+	// was not exec'd from it: the dynamic loader run on it (ld.so
+	// /tmp/x), LD_PRELOAD or dlopen of a dropped library. FileReason says
+	// why the file is drift; Path is the file's path in the container.
+	Mapped Reason = "mapped"
 	// Blocklisted: the program's path, name or digest is on the
 	// container's executable block list (ExecChecks.Blocked,
 	// BlockedSHA256). Not drift: the file may come with the image.
@@ -76,4 +81,13 @@ type Verdict struct {
 	Reason    Reason    `json:"reason"`
 	Action    Action    `json:"action"`
 	Mechanism Mechanism `json:"mechanism"`
+	// FileReason, for Reason Mapped, says why the mapped file is drift:
+	// UpperLayer, Memfd, Deleted or Volume.
+	FileReason Reason `json:"file_reason,omitempty"`
+	// OutsideCgroup: the process had left its container's cgroup (a
+	// privileged container can move itself); it was recognised by its
+	// PID namespace (or, for a container without one, its mount
+	// namespace), and CgroupID is still the container's. Always worth a
+	// Critical alert of its own: the container escaped its cgroup.
+	OutsideCgroup bool `json:"outside_cgroup,omitempty"`
 }

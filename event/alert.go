@@ -28,6 +28,14 @@ type Alert struct {
 	// Forensics are the container's most recent events before the alert,
 	// oldest first, when a policy's forensics control asks for them.
 	Forensics []Event `json:"forensics,omitempty"`
+	// Count, when above 1, says that this alert stands for Count identical
+	// ones (same rule or control, container, executable and action) that
+	// happened from FirstTime to LastTime and were folded into it; the
+	// first of a run is always sent alone, at once. Summing Count (1 when
+	// absent) over alerts gives the exact number of occurrences.
+	Count     int       `json:"count,omitempty"`
+	FirstTime time.Time `json:"first_time,omitzero"`
+	LastTime  time.Time `json:"last_time,omitzero"`
 }
 
 // Actions an alert can report.

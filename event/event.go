@@ -41,6 +41,7 @@ const (
 	Mkdir       Type = "mkdir"
 	Rmdir       Type = "rmdir"
 	Userfaultfd Type = "userfaultfd"
+	CgroupMove  Type = "cgroup_move"
 )
 
 // Types lists every event type in the order docs/events.md describes them.
@@ -48,6 +49,7 @@ var Types = []Type{
 	Exec, Exit, Fork, Open, Unlink, Rename, Chmod, Link, Symlink, Truncate, Memfd,
 	Connect, Accept, Bind, Listen, Socket, Setuid, Setgid, Capset, Ptrace,
 	Mount, Umount, ModuleLoad, BPF, Unshare, Setns, Dup, Mkdir, Rmdir, Userfaultfd,
+	CgroupMove,
 }
 
 // Event is one security-relevant action of one process.
@@ -64,6 +66,7 @@ type Event struct {
 	File      *File      `json:"file,omitempty"`
 	Network   *Network   `json:"network,omitempty"`
 	Args      *Args      `json:"args,omitempty"`
+	Cgroup    *Cgroup    `json:"cgroup,omitempty"`
 }
 
 // Process describes the acting process. Ancestors is filled for the acting
@@ -88,6 +91,8 @@ type Process struct {
 	TTY            uint32    `json:"tty"`      // controlling terminal device, 0 for none
 	SID            uint32    `json:"sid,omitempty"`
 	PGID           uint32    `json:"pgid,omitempty"`
+	PidNS          uint32    `json:"pid_ns,omitempty"` // pid namespace inode number, as in /proc/PID/ns/pid (exec, cgroup_move)
+	MntNS          uint32    `json:"mnt_ns,omitempty"` // mount namespace inode number (exec, cgroup_move)
 	CapEffective   uint64    `json:"cap_effective,omitempty"`
 	CapPermitted   uint64    `json:"cap_permitted,omitempty"`
 	CapInheritable uint64    `json:"cap_inheritable,omitempty"`
@@ -180,4 +185,14 @@ type Args struct {
 	Module         string  `json:"module,omitempty"`     // module_load: the module file or "<memory>"
 	FD             int32   `json:"fd,omitempty"`         // setns, finit_module, dup
 	NewFD          int32   `json:"new_fd,omitempty"`     // dup
+}
+
+// Cgroup is what a cgroup_move event moved, and where to: the process is
+// the one that wrote cgroup.procs, which need not be the one moved.
+type Cgroup struct {
+	ID    uint64 `json:"id"`               // the destination's cgroup v2 id: its directory's inode number
+	Path  string `json:"path"`             // the destination below the cgroup v2 root, e.g. "/libpod_parent/libpod-<id>"
+	PID   uint32 `json:"pid"`              // the process moved
+	PidNS uint32 `json:"pid_ns,omitempty"` // the moved process's pid and mount namespaces
+	MntNS uint32 `json:"mnt_ns,omitempty"`
 }

@@ -31,7 +31,7 @@ const (
 
 // EventTypes are the events the guard judges containers by; the sensor must
 // capture them whatever the rules need.
-var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Open}
+var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Open, event.Mount, event.CgroupMove}
 
 // defaultForensicEvents is how many recent events a container keeps when its
 // forensics control is on without saying how many.
@@ -44,11 +44,11 @@ type Guard struct {
 	store    *policy.Store
 	host     atomic.Pointer[policy.HostFacts]
 	facts    func(*event.Container) []policy.Fact
-	enforced func(control string) bool // whether an enforcer performs a control here
-	protect  func(*event.Container, *event.Process, *policy.Effective) ([]string, bool)
+	enforced func(containerID, control string) bool // whether an enforcer refuses a control for a container now
 	coolDown func(*event.Container, time.Time)
 	digest   func(*event.Process) (string, error)
 	detail   func(*event.Container, string) string
+	script   func(*event.Container, *event.Process, *policy.Effective) (string, string)
 
 	gen     atomic.Uint64 // bumped when the policies or the node's facts change
 	mu      sync.Mutex    // guards ctrs against Explain from other goroutines
@@ -71,20 +71,14 @@ type Config struct {
 	// description of the container changes; never per event. It must be
 	// safe for concurrent use (the OCI hook asks through Target).
 	Facts func(c *event.Container) []policy.Fact
-	// Enforced reports whether something on this node refuses violations
-	// of the named control (e.g. "driftPrevention"). Nil means nothing
-	// does: enforce-mode violations are then reported as audited, with a
-	// warning, never silently.
-	Enforced func(control string) bool
-	// Protect, when set, is called with a container's effective controls
-	// and one of its processes (with its ancestors), on the container's exec events
-	// from when its controls are computed (first event, policy change)
-	// until it reports done. It returns the controls an enforcer now
-	// refuses for that container: the enforcer then reports those
-	// violations itself (through Verdict), and Observe stays quiet about
-	// them. done is false when it could not act yet (the process is not
-	// inside its container yet) and wants a later exec.
-	Protect func(c *event.Container, p *event.Process, eff *policy.Effective) (enforced []string, done bool)
+	// Enforced reports whether an enforcer refuses violations of the
+	// named control (e.g. "driftPrevention") in the container with the
+	// given id now: the enforcer then reports them itself (through
+	// Verdict) and Observe stays quiet about them. Nil means nothing
+	// does: enforce-mode violations are then reported as audited, saying
+	// that nothing refused them, never silently. It is called per
+	// violation and must be safe for concurrent use.
+	Enforced func(containerID, control string) bool
 	// CoolDown, when set, refuses the container's new outbound
 	// connections until the given time: Port Scan Detection's answer in
 	// enforce mode, where Protect reported it enforced.
@@ -97,21 +91,26 @@ type Config struct {
 	// DriftDetail, when set, adds to a drift alert what the container's
 	// registered image baseline says of the program's path.
 	DriftDetail func(c *event.Container, path string) string
+	// DriftedScript, when set, is asked on each exec in a container whose
+	// Drift Prevention is on: when the program is an interpreter reading
+	// a script file (sh /tmp/x.sh), it returns the script's path in the
+	// container and why it is not the image's ("" when it is). A script
+	// is read, not executed: no exec check sees it, so the guard reports
+	// it in either mode.
+	DriftedScript func(c *event.Container, p *event.Process, eff *policy.Effective) (path, reason string)
 }
 
 type containerState struct {
-	ctr        *event.Container
-	gen        uint64
-	eff        *policy.Effective
-	recent     []event.Event // ring of the last events, for forensics
-	next       int
-	full       bool
-	procs      int
-	dests      map[scanKey]time.Time
-	quiet      time.Time // port scan cool-down: no new scan alert before this
-	seen       map[string]bool
-	byEnforcer map[string]bool // controls an enforcer refuses and reports for this container
-	protected  bool            // Protect is done for the current effective controls
+	ctr    *event.Container
+	gen    uint64
+	eff    *policy.Effective
+	recent []event.Event // ring of the last events, for forensics
+	next   int
+	full   bool
+	procs  int
+	dests  map[scanKey]time.Time
+	quiet  time.Time // port scan cool-down: no new scan alert before this
+	seen   map[string]bool
 }
 
 type scanKey struct {
@@ -121,13 +120,13 @@ type scanKey struct {
 
 // New returns a Guard over the policies in store.
 func New(store *policy.Store, cfg Config, log *slog.Logger) *Guard {
-	g := &Guard{log: log, store: store, facts: cfg.Facts, enforced: cfg.Enforced, protect: cfg.Protect, coolDown: cfg.CoolDown, digest: cfg.Digest,
-		detail: cfg.DriftDetail,
-		ctrs:   map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
+	g := &Guard{log: log, store: store, facts: cfg.Facts, enforced: cfg.Enforced, coolDown: cfg.CoolDown, digest: cfg.Digest,
+		detail: cfg.DriftDetail, script: cfg.DriftedScript,
+		ctrs: map[string]*containerState{}, warned: map[string]bool{}, maxCtrs: 16384}
 	host := cfg.Host
 	g.host.Store(&host)
 	if g.enforced == nil {
-		g.enforced = func(string) bool { return false }
+		g.enforced = func(string, string) bool { return false }
 	}
 	g.cancel = store.Subscribe(func(*policy.Set) { g.gen.Add(1) })
 	return g
@@ -179,17 +178,11 @@ func (g *Guard) state(e *event.Event) *containerState {
 	// The container's description changes when the runtime's metadata
 	// was incomplete at first (a label arriving later may bring the
 	// container into a policy's scope) or the OCI hook described it
-	// before its first event: its controls are computed again, and it is
-	// protected again only if they differ.
+	// before its first event: its controls are computed again.
 	if st.gen != gen || st.eff == nil || st.ctr != c {
-		old := st.eff
-		same := st.gen == gen && old != nil
 		st.gen = gen
 		st.ctr = c
 		st.eff = g.store.Current().Effective(g.Target(c))
-		if same && old.String() != st.eff.String() {
-			same = false
-		}
 		// Only containers whose alerts carry forensics keep events: the
 		// copy is made for every event of the container.
 		n := 0
@@ -202,34 +195,16 @@ func (g *Guard) state(e *event.Event) *containerState {
 		if len(st.recent) != n {
 			st.recent, st.next, st.full = make([]event.Event, n), 0, false
 		}
-		if !same {
-			st.protected = g.protect == nil
-		}
-	}
-	if !st.protected && e.Type == event.Exec && e.Process.PID != 0 {
-		enforced, done := g.protect(c, &e.Process, st.eff)
-		st.protected = done
-		st.byEnforcer = map[string]bool{}
-		for _, ctl := range enforced {
-			st.byEnforcer[ctl] = true
-		}
 	}
 	return st
 }
 
-// Prepare puts the enforcement of container c, being created with init
-// process pid, in place now through Protect, before the container's
-// entrypoint runs, rather than at its first exec event. It reports whether
-// Protect is done; if not, the container's exec events try again. Safe for
-// concurrent use with Observe.
-func (g *Guard) Prepare(c *event.Container, pid uint32) bool {
-	if g.protect == nil || c.IsHost() || pid == 0 {
-		return false
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	st := g.state(&event.Event{Kind: "event", Type: event.Exec, Container: c, Process: event.Process{PID: pid, VPID: 1}})
-	return st.protected
+// Effective computes container c's effective controls from the policies
+// in force now, as Observe will judge its next event. The agent places
+// enforcement from it when a container appears and when policies or the
+// node's facts change. Safe for concurrent use.
+func (g *Guard) Effective(c *event.Container) *policy.Effective {
+	return g.store.Current().Effective(g.Target(c))
 }
 
 // Observe checks one event against its container's controls and calls
@@ -251,9 +226,9 @@ func (g *Guard) Observe(e *event.Event, emit func(*event.Alert)) {
 		fg := ctl.ForkGuard
 		switch {
 		case !fg.On() || st.seen["forkGuard"]:
-		case st.byEnforcer["forkGuard"]:
+		case g.enforced(st.ctr.ID, "forkGuard"):
 			// The kernel refuses the forks; the enforcer reports them.
-		case !st.byEnforcer["forkGuard"] && st.procs > fg.MaxProcesses:
+		case st.procs > fg.MaxProcesses:
 			st.seen["forkGuard"] = true
 			g.raise(st, e, emit, "forkGuard", "Warning",
 				fmt.Sprintf("Container %s has more than %d processes", name(e.Container), fg.MaxProcesses))
@@ -277,7 +252,7 @@ func (g *Guard) Observe(e *event.Event, emit func(*event.Alert)) {
 
 func (g *Guard) exec(st *containerState, e *event.Event, ctl *policy.Controls, emit func(*event.Alert)) {
 	p := &e.Process
-	if dp := ctl.DriftPrevention; dp.On() && !st.byEnforcer["driftPrevention"] {
+	if dp := ctl.DriftPrevention; dp.On() && !g.enforced(st.ctr.ID, "driftPrevention") {
 		if why := DriftReason(p); why != "" && !dp.Allowed(p.Exe, path.Base(p.Exe)) {
 			msg := fmt.Sprintf("Drifted executable %s (%s) ran in container %s (image %s)", p.Exe, why, name(e.Container), e.Container.Image)
 			if g.detail != nil && p.ExeUpperLayer {
@@ -286,7 +261,16 @@ func (g *Guard) exec(st *containerState, e *event.Event, ctl *policy.Controls, e
 			g.raise(st, e, emit, "driftPrevention", "Critical", msg)
 		}
 	}
-	if bl := ctl.ExecutableBlocklist; bl.On() && !st.byEnforcer["executableBlocklist"] {
+	if dp := ctl.DriftPrevention; dp.On() && g.script != nil {
+		if script, why := g.script(e.Container, p, st.eff); why != "" && !dp.Allowed(script, path.Base(script)) {
+			msg := fmt.Sprintf("Drifted script %s (%s) run by %s in container %s (image %s)", script, why, p.Exe, name(e.Container), e.Container.Image)
+			if st.eff.Mode("driftPrevention") == policy.Enforce {
+				msg += " [a script read by its interpreter is no exec: reported, never refused; see docs/policies.md]"
+			}
+			g.raise(st, e, emit, "driftPrevention", "Critical", msg)
+		}
+	}
+	if bl := ctl.ExecutableBlocklist; bl.On() && !g.enforced(st.ctr.ID, "executableBlocklist") {
 		sum := ""
 		if len(bl.SHA256) > 0 && g.digest != nil {
 			var err error
@@ -302,7 +286,7 @@ func (g *Guard) exec(st *containerState, e *event.Event, ctl *policy.Controls, e
 			g.raise(st, e, emit, "executableBlocklist", "Critical", msg)
 		}
 	}
-	if ctl.LimitNewPrivileges.On() && !st.byEnforcer["limitNewPrivileges"] && gainedPrivileges(p) {
+	if ctl.LimitNewPrivileges.On() && !g.enforced(st.ctr.ID, "limitNewPrivileges") && gainedPrivileges(p) {
 		g.raise(st, e, emit, "limitNewPrivileges", "Critical",
 			fmt.Sprintf("%s gained privileges through exec (uid %d euid %d) in container %s", p.Exe, p.UID, p.EUID, name(e.Container)))
 	}
@@ -369,7 +353,7 @@ func (g *Guard) connect(st *containerState, e *event.Event, ctl *policy.Controls
 			}
 			st.quiet = now.Add(cool)
 			msg := fmt.Sprintf("Port scan from container %s: %d ports on %d hosts within %s", name(e.Container), len(ports), len(hosts), window)
-			if st.byEnforcer["portScanDetection"] && g.coolDown != nil {
+			if g.coolDown != nil && g.enforced(st.ctr.ID, "portScanDetection") {
 				g.coolDown(e.Container, st.quiet)
 				al := newAlert(e, RuleName("portScanDetection"), "Critical",
 					msg+"; its new outbound connections are refused for "+cool.String(), Blocked)
@@ -390,12 +374,13 @@ func (g *Guard) connect(st *containerState, e *event.Event, ctl *policy.Controls
 func (g *Guard) raise(st *containerState, e *event.Event, emit func(*event.Alert), control, priority, msg string) {
 	mode := st.eff.Mode(control)
 	action := Audited
+	enforced := mode == policy.Enforce && g.enforced(st.ctr.ID, control)
 	switch {
-	case st.byEnforcer[control] && e.Result == -1 && (e.Type == event.Connect):
+	case enforced && e.Result == -1 && (e.Type == event.Connect):
 		// The kernel refused it (EPERM), as the enforcer was told to.
 		action = Blocked
 		msg += " [refused]"
-	case mode == policy.Enforce && !st.byEnforcer[control] && !g.enforced(control):
+	case mode == policy.Enforce && !enforced:
 		key := control + "/" + st.ctr.ID
 		if !g.warned[key] {
 			g.warned[key] = true
@@ -411,6 +396,12 @@ func (g *Guard) raise(st *containerState, e *event.Event, emit func(*event.Alert
 		al.Forensics = st.history()
 	}
 	emit(al)
+}
+
+// PolicyOf names the policies that set control for container c now.
+// Safe for concurrent use.
+func (g *Guard) PolicyOf(c *event.Container, control string) string {
+	return g.policyOf(g.Effective(c), control)
 }
 
 // policyOf names the policies that set a control for this container.

@@ -28,7 +28,7 @@ func newGuard(t *testing.T, docs map[string]string, enforced ...string) (*Guard,
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := New(store, Config{Enforced: func(c string) bool {
+	g := New(store, Config{Enforced: func(_, c string) bool {
 		for _, e := range enforced {
 			if e == c {
 				return true
@@ -133,9 +133,8 @@ func TestDriftPrevention(t *testing.T) {
 
 func TestEnforcerVerdictsAndEnforcedControls(t *testing.T) {
 	g, _ := newGuard(t, map[string]string{"web.yaml": driftWeb}, "driftPrevention")
-	al := observe(g, exec(web, "/tmp/miner", true))
-	if len(al) != 1 || strings.Contains(al[0].Output, "nothing on this node refused it") {
-		t.Errorf("with an enforcer the guard must not claim it is missing: %+v", al)
+	if al := observe(g, exec(web, "/tmp/miner", true)); len(al) != 0 {
+		t.Errorf("with an enforcer in place its verdicts report, not the guard: %+v", al)
 	}
 	var got []*event.Alert
 	g.Verdict(exec(web, "/tmp/miner", true), "driftPrevention", Blocked, "refused exec of /tmp/miner", func(a *event.Alert) { got = append(got, a) })
@@ -144,25 +143,21 @@ func TestEnforcerVerdictsAndEnforcedControls(t *testing.T) {
 	}
 }
 
-// TestProtectedContainersAreReportedByTheirEnforcer: once an enforcer has
-// taken a container's drift, exec events of it raise nothing (the enforcer's
-// verdicts do), and a policy change asks the enforcer again.
+// TestProtectedContainersAreReportedByTheirEnforcer: while an enforcer
+// refuses a container's drift, its exec events raise nothing (the
+// enforcer's verdicts do); when it does not (not placed yet, or released
+// after a switch to audit), the guard reports, and says when enforcement
+// was asked for and is missing.
 func TestProtectedContainersAreReportedByTheirEnforcer(t *testing.T) {
-	var calls []string
 	g, dir := newGuard(t, map[string]string{"web.yaml": driftWeb})
-	g.protect = func(c *event.Container, p *event.Process, eff *policy.Effective) ([]string, bool) {
-		calls = append(calls, c.Name+":"+string(eff.Mode("driftPrevention")))
-		if p.PID == 99 {
-			return nil, false // not inside its container yet
-		}
-		if eff.Mode("driftPrevention") == policy.Enforce {
-			return []string{"driftPrevention"}, true
-		}
-		return nil, true
+	placed := map[string]bool{}
+	g.enforced = func(id, control string) bool { return control == "driftPrevention" && placed[id] }
+
+	al := observe(g, exec(web, "/tmp/miner", true))
+	if len(al) != 1 || !strings.Contains(al[0].Output, "nothing on this node refused it") || al[0].Action != Audited {
+		t.Errorf("enforce mode not in place yet must say so: %+v", al)
 	}
-	early := exec(web, "/bin/sh", false)
-	early.Process.PID = 99
-	observe(g, early)
+	placed[web.ID] = true
 	if al := observe(g, exec(web, "/tmp/miner", true)); len(al) != 0 {
 		t.Errorf("an enforced container's drift raised %v", al[0].Output)
 	}
@@ -173,11 +168,17 @@ func TestProtectedContainersAreReportedByTheirEnforcer(t *testing.T) {
 	if err := g.store.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if al := observe(g, exec(web, "/tmp/miner", true)); len(al) != 1 {
-		t.Errorf("after the switch to audit: %d alerts", len(al))
+	if eff := g.Effective(web); eff.Mode("driftPrevention") != policy.Audit {
+		t.Errorf("Effective after the switch: %s", eff.Mode("driftPrevention"))
 	}
-	if strings.Join(calls, ",") != "web:enforce,web:enforce,batch:audit,web:audit" {
-		t.Errorf("protect calls: %v", calls)
+	// Until the agent releases it, the enforcer still refuses and
+	// reports; then the guard does.
+	if al := observe(g, exec(web, "/tmp/miner", true)); len(al) != 0 {
+		t.Errorf("still refused by the enforcer: %+v", al)
+	}
+	placed[web.ID] = false
+	if al := observe(g, exec(web, "/tmp/miner", true)); len(al) != 1 || strings.Contains(al[0].Output, "nothing on this node") {
+		t.Errorf("after the switch to audit: %+v", al)
 	}
 }
 

@@ -80,6 +80,16 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 		ao.int("new_fd", int64(a.NewFD), true)
 		o.b = append(ao.b, '}')
 	}
+	if c := e.Cgroup; c != nil {
+		o.key("cgroup")
+		co := obj{b: append(o.b, '{')}
+		co.uint("id", c.ID, false)
+		co.str("path", c.Path, false)
+		co.uint("pid", uint64(c.PID), false)
+		co.uint("pid_ns", uint64(c.PidNS), true)
+		co.uint("mnt_ns", uint64(c.MntNS), true)
+		o.b = append(co.b, '}')
+	}
 	return append(o.b, '}')
 }
 
@@ -116,6 +126,8 @@ func appendProcess(b []byte, p *event.Process) []byte {
 	o.uint("tty", uint64(p.TTY), false)
 	o.uint("sid", uint64(p.SID), true)
 	o.uint("pgid", uint64(p.PGID), true)
+	o.uint("pid_ns", uint64(p.PidNS), true)
+	o.uint("mnt_ns", uint64(p.MntNS), true)
 	o.uint("cap_effective", p.CapEffective, true)
 	o.uint("cap_permitted", p.CapPermitted, true)
 	o.uint("cap_inheritable", p.CapInheritable, true)

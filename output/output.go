@@ -192,6 +192,11 @@ func AppendText(b []byte, e *event.Event) []byte {
 	case e.Type == event.Fork:
 		b = append(b, "child="...)
 		b = strconv.AppendUint(b, uint64(p.ChildPID), 10)
+	case e.Cgroup != nil:
+		b = append(b, "pid="...)
+		b = strconv.AppendUint(b, uint64(e.Cgroup.PID), 10)
+		b = append(b, " -> "...)
+		b = append(b, e.Cgroup.Path...)
 	case e.File != nil:
 		b = append(b, e.File.Path...)
 		if e.File.Target != "" {

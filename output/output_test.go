@@ -71,6 +71,12 @@ func TestText(t *testing.T) {
 	if !strings.HasSuffix(got, "inet6/tcp [::1]:4000 -> [::1]:22 = -111") || !strings.Contains(got, " host ") {
 		t.Errorf("text: %q", got)
 	}
+	e = &event.Event{Time: e.Time, Type: event.CgroupMove, Process: event.Process{PID: 7, Name: "sh"},
+		Cgroup: &event.Cgroup{ID: 1, Path: "/", PID: 7}}
+	got = string(AppendText(nil, e))
+	if !strings.HasSuffix(got, "cgroup_move host           sh[7] uid=0 pid=7 -> /") {
+		t.Errorf("text: %q", got)
+	}
 }
 
 func TestOpenFileAppendsAndReportsErrors(t *testing.T) {

@@ -97,6 +97,10 @@ func (en *entry) fill(p *event.Process) {
 	p.UID, p.GID, p.EUID, p.EGID = en.uid, en.gid, en.euid, en.egid
 	p.LoginUID = en.loginUID
 	p.TTY, p.SID, p.PGID = en.tty, en.sid, en.pgid
+	// Namespaces are reported only as the kernel saw them on the event:
+	// setns and unshare change them after exec (runc's init does), so a
+	// value kept from exec could name the wrong one.
+	p.PidNS, p.MntNS = 0, 0
 	p.CapEffective, p.CapPermitted, p.CapInheritable = en.capEff, en.capPerm, en.capInh
 	p.StartTime = en.start
 	p.ExeInode, p.ExeDevice = img.exeInode, img.exeDevice

@@ -59,7 +59,10 @@ type Who struct {
 // Spec maps a container's OCI configuration, the state its runtime handed
 // the hook and what the runtime's metadata says (who) onto the workload
 // the checks judge. Fields name the config.json keys a finding is about.
-func Spec(st State, cfg *specs.Spec, who Who) *workload.Spec {
+// host tells a namespace joined by path that is the host's from one that
+// is not (a pod's, a network's); with nil, every namespace joined by path
+// counts as the host's.
+func Spec(st State, cfg *specs.Spec, who Who, host HostNamespaces) *workload.Spec {
 	ann := func(k string) string {
 		if v := st.Annotations[k]; v != "" {
 			return v
@@ -113,14 +116,11 @@ func Spec(st State, cfg *specs.Spec, who Who) *workload.Spec {
 		},
 	}
 	if l := cfg.Linux; l != nil {
-		has := func(t specs.LinuxNamespaceType) bool {
-			return slices.ContainsFunc(l.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == t && n.Path == "" })
-		}
-		s.HostNetwork = !has(specs.NetworkNamespace)
-		s.HostPID = !has(specs.PIDNamespace)
-		s.HostIPC = !has(specs.IPCNamespace)
-		s.HostUTS = !has(specs.UTSNamespace)
-		hostUsers := !has(specs.UserNamespace)
+		s.HostNetwork = host.shared(l.Namespaces, specs.NetworkNamespace)
+		s.HostPID = host.shared(l.Namespaces, specs.PIDNamespace)
+		s.HostIPC = host.shared(l.Namespaces, specs.IPCNamespace)
+		s.HostUTS = host.shared(l.Namespaces, specs.UTSNamespace)
+		hostUsers := host.shared(l.Namespaces, specs.UserNamespace)
 		s.HostUsers = &hostUsers
 		if l.Seccomp == nil {
 			c.Seccomp = "Unconfined"

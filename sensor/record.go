@@ -18,6 +18,7 @@ const (
 	execBodySize    = 80
 	forkBodySize    = 16
 	exitBodySize    = 8
+	moveBodySize    = 32
 	syscallBodySize = 64
 	sockInfoSize    = 44
 	tlvHeadSize     = 4
@@ -29,6 +30,7 @@ const (
 	kindFork    = 2
 	kindExit    = 3
 	kindSyscall = 4
+	kindMove    = 5 // cgroup_move
 )
 
 const (
@@ -40,6 +42,7 @@ const (
 	tagSockaddr = 6
 	tagBlob     = 7
 	tagSock     = 8
+	tagCgroup   = 9
 	tagStr      = 0x10
 	tagFDPath   = 0x20
 	tagDir      = 0x30
@@ -181,6 +184,8 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 		return nil
 	case kindSyscall:
 		return d.decodeSyscall(raw, ev)
+	case kindMove:
+		return d.decodeMove(raw, ev)
 	}
 	return malformed("unknown record kind %d", kind)
 }
@@ -220,6 +225,7 @@ func (d *decoder) decodeExec(raw []byte, ev *event.Event) error {
 	p.TTY = le.Uint32(b[60:64])
 	p.SID = le.Uint32(b[64:68])
 	p.PGID = le.Uint32(b[68:72])
+	p.MntNS, p.PidNS = le.Uint32(raw[52:56]), le.Uint32(raw[56:60])
 	flags := le.Uint32(b[72:76])
 	p.ExeUpperLayer = flags&execUpper != 0
 	p.ExeFromMemfd = flags&execMemfd != 0
@@ -231,6 +237,29 @@ func (d *decoder) decodeExec(raw []byte, ev *event.Event) error {
 	p.Args = splitArgs(args)
 	if p.Exe == "" {
 		p.Exe = d.fields.str(tagFilename)
+	}
+	return nil
+}
+
+// decodeMove reads a cgroup_move record: its header is the writer of
+// cgroup.procs, its body the process moved.
+func (d *decoder) decodeMove(raw []byte, ev *event.Event) error {
+	if len(raw) < headerSize+moveBodySize {
+		return malformed("cgroup_move record of %d bytes", len(raw))
+	}
+	le := binary.LittleEndian
+	b := raw[headerSize : headerSize+moveBodySize]
+	if err := parseFields(raw[headerSize+moveBodySize:], &d.fields); err != nil {
+		return fmt.Errorf("cgroup_move: %w", err)
+	}
+	ev.Type = event.CgroupMove
+	ev.Process.MntNS, ev.Process.PidNS = le.Uint32(raw[52:56]), le.Uint32(raw[56:60])
+	ev.Cgroup = &event.Cgroup{
+		ID:    le.Uint64(b[0:8]),
+		Path:  d.fields.str(tagCgroup),
+		PID:   le.Uint32(b[8:12]),
+		PidNS: le.Uint32(b[20:24]),
+		MntNS: le.Uint32(b[24:28]),
 	}
 	return nil
 }

@@ -35,6 +35,12 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		{"syscall.ret", 48, unsafe.Offsetof(sensorSyscallBody{}.Ret)},
 		{"syscall.code", 60, unsafe.Offsetof(sensorSyscallBody{}.Code)},
 		{"sock.saddr", 12, unsafe.Offsetof(sensorSockInfo{}.Saddr)},
+		{"header.mntns", 52, unsafe.Offsetof(sensorHeader{}.Mntns)},
+		{"header.pidns", 56, unsafe.Offsetof(sensorHeader{}.Pidns)},
+		{"cgroup_move body", moveBodySize, unsafe.Sizeof(sensorCgroupMoveBody{})},
+		{"cgroup_move.pid", 8, unsafe.Offsetof(sensorCgroupMoveBody{}.Pid)},
+		{"cgroup_move.pidns", 20, unsafe.Offsetof(sensorCgroupMoveBody{}.Pidns)},
+		{"cgroup_move.mntns", 24, unsafe.Offsetof(sensorCgroupMoveBody{}.Mntns)},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: decoder uses %d, the BPF object says %d", tc.name, tc.got, tc.want)
@@ -91,12 +97,39 @@ func codeOf(t testing.TB, name string) uint16 {
 	return uint16(i + 1)
 }
 
+func TestDecodeCgroupMove(t *testing.T) {
+	body := make([]byte, moveBodySize)
+	le := binary.LittleEndian
+	le.PutUint64(body[0:], 5321)        // destination id
+	le.PutUint32(body[8:], 77)          // moved pid
+	le.PutUint32(body[20:], 4026532175) // its pid namespace
+	le.PutUint32(body[24:], 4026532174) // its mount namespace
+	rec := newRecord(kindMove, 100, "sh")
+	le.PutUint32(rec.b[52:], 4026531832) // the writer's mount namespace
+	le.PutUint32(rec.b[56:], 4026531836) // the writer's pid namespace
+	raw := rec.body(body).tlv(tagCgroup, []byte("/libpod_parent/libpod-abc")).done()
+	var ev event.Event
+	if err := newDecoder("node", 0).decode(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	want := event.Cgroup{ID: 5321, Path: "/libpod_parent/libpod-abc", PID: 77, PidNS: 4026532175, MntNS: 4026532174}
+	if ev.Type != event.CgroupMove || ev.Cgroup == nil || *ev.Cgroup != want {
+		t.Errorf("decoded %s %+v, want %+v", ev.Type, ev.Cgroup, want)
+	}
+	if p := ev.Process; p.PID != 100 || p.PidNS != 4026531836 || p.MntNS != 4026531832 {
+		t.Errorf("writer %+v", p)
+	}
+}
+
 func TestDecodeExec(t *testing.T) {
 	body := make([]byte, execBodySize)
 	binary.LittleEndian.PutUint64(body[8:], 77)                           // inode
 	binary.LittleEndian.PutUint32(body[60:], 136<<20|3)                   // tty
 	binary.LittleEndian.PutUint32(body[72:], execUpper|execArgsTruncated) // flags
-	raw := newRecord(kindExec, 100, "x").body(body).
+	rec := newRecord(kindExec, 100, "x")
+	binary.LittleEndian.PutUint32(rec.b[52:], 4026531832) // mount namespace
+	binary.LittleEndian.PutUint32(rec.b[56:], 4026531836) // pid namespace
+	raw := rec.body(body).
 		tlv(tagExe, []byte("/tmp/x")).tlv(tagCwd, []byte("/root")).
 		tlv(tagArgs, []byte("x\x00-a\x00\x00b\x00")).done()
 	var ev event.Event
@@ -106,7 +139,8 @@ func TestDecodeExec(t *testing.T) {
 	}
 	p := ev.Process
 	if ev.Type != event.Exec || p.Exe != "/tmp/x" || p.Cwd != "/root" || p.ExeInode != 77 || p.TTY != 136<<20|3 ||
-		!p.ExeUpperLayer || !p.ArgsTruncated || p.ExeFromMemfd || p.LoginUID != -1 || p.Name != "x" {
+		!p.ExeUpperLayer || !p.ArgsTruncated || p.ExeFromMemfd || p.LoginUID != -1 || p.Name != "x" ||
+		p.PidNS != 4026531836 || p.MntNS != 4026531832 {
 		t.Errorf("decoded %+v", p)
 	}
 	if !slices.Equal(p.Args, []string{"x", "-a", "", "b"}) {
@@ -174,6 +208,7 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		"short":        good[:10],
 		"size too big": func() []byte { b := slices.Clone(good); binary.LittleEndian.PutUint32(b[60:], 9999); return b }(),
 		"unknown kind": func() []byte { b := slices.Clone(good); binary.LittleEndian.PutUint32(b[16:], 99); return b }(),
+		"short move":   newRecord(kindMove, 1, "x").body(make([]byte, moveBodySize-1)).done(),
 		"unknown code": func() []byte {
 			b := slices.Clone(good)
 			binary.LittleEndian.PutUint16(b[headerSize+60:], 999)
@@ -207,6 +242,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(newRecord(kindExec, 1, "x").body(make([]byte, execBodySize)).tlv(tagExe, []byte("/bin/x")).tlv(tagArgs, []byte("a\x00b")).done())
 	f.Add(newRecord(kindFork, 1, "x").body(make([]byte, forkBodySize)).done())
 	f.Add(newRecord(kindExit, 1, "x").body(make([]byte, exitBodySize)).done())
+	f.Add(newRecord(kindMove, 1, "x").body(make([]byte, moveBodySize)).tlv(tagCgroup, []byte("/a/b")).done())
 	for _, d := range syscallTable {
 		code := codeOf(f, d.name)
 		f.Add(newRecord(kindSyscall, 1, "x").body(syscallBody(code, 0, 1, 2, 3)).

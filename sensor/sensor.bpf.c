@@ -5,7 +5,8 @@
 // mamori's runtime sensor: process, file, network and privilege events from
 // tracepoints that load on kernels without BPF LSM, fentry or kprobes.
 //
-// Process lifecycle comes from tp_btf/sched_process_{exec,fork,exit}.
+// Process lifecycle comes from tp_btf/sched_process_{exec,fork,exit}, and
+// moves between cgroups from tp_btf/cgroup_attach_task.
 // Everything else comes from one pair of tp_btf/sys_enter and sys_exit
 // programs driven by the `syscalls` map: user space writes, for each syscall
 // number it wants, a spec saying which arguments are paths, fds or socket
@@ -17,6 +18,14 @@
 // Every record is a fixed header, a fixed body for its kind, then a list of
 // tagged, length-prefixed fields (TLV). The Go decoder in record.go is the
 // only reader of this format; keep the two in step.
+//
+// All records share one ring buffer, so that they reach user space in the
+// order they were made (an exec before the opens of the new program, the
+// opens before the exit). Its last `reserve` bytes are kept for lifecycle
+// records: a syscall record that would reach into them is turned away, so
+// that a storm of file events cannot take the room that exec, fork, exit
+// and cgroup moves need. Every record lost is counted by type and cause,
+// and the boot time of the first and last loss is kept for user space.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -65,6 +74,7 @@ enum kind {
 	K_FORK = 2,
 	K_EXIT = 3,
 	K_SYSCALL = 4,
+	K_CGROUP_MOVE = 5,
 };
 
 /* TLV tags. Tags 0x10+i, 0x20+i and 0x30+i carry argument i. */
@@ -77,6 +87,7 @@ enum tag {
 	T_SOCKADDR = 6, /* syscall: the user's sockaddr, raw */
 	T_BLOB = 7,     /* syscall: a fixed-size user struct (open_how, cap data) */
 	T_SOCK = 8,     /* syscall: struct sock_info of the socket involved */
+	T_CGROUP = 9,   /* cgroup move: path of the destination below the v2 root */
 	T_STR = 0x10,   /* + i: user string in argument i */
 	T_FDPATH = 0x20,/* + i: path of the fd in argument i */
 	T_DIR = 0x30,   /* + i: directory that relative string i is resolved in */
@@ -119,8 +130,8 @@ struct header {
 	__u32 ppid;
 	__u32 uid, gid, euid, egid;
 	__u32 loginuid;
-	__u32 mntns;
-	__u32 pidns;
+	__u32 mntns;     /* mount namespace inode number */
+	__u32 pidns;     /* pid namespace inode number (the task's own, as /proc/PID/ns/pid) */
 	__u32 size;      /* whole record, header included */
 	char comm[TASK_COMM_LEN];
 	__u32 vpid;      /* the process's pid in its own pid namespace */
@@ -158,6 +169,18 @@ struct exit_body {
 	__u32 pad;
 };
 
+#define MOVE_THREADGROUP (1 << 0)
+
+struct cgroup_move_body {
+	__u64 cgroup_id;  /* the destination's cgroup v2 id (its kernfs node id) */
+	__u32 pid;        /* the moved process (tgid) */
+	__u32 tid;        /* the moved thread */
+	__u32 vpid;       /* the moved process in its own pid namespace */
+	__u32 pidns;      /* its pid and mount namespaces */
+	__u32 mntns;
+	__u32 flags;
+};
+
 struct syscall_body {
 	__u64 args[6];
 	__s64 ret;
@@ -191,15 +214,38 @@ struct path_key {
 /* Per-CPU counters that user space reads for health. */
 enum counter {
 	C_SUBMITTED = 0,
-	C_DROPPED = 1,      /* ring buffer full */
+	C_DROPPED = 1,      /* every record lost, whatever the cause */
 	C_STASH_MISS = 2,   /* sys_exit whose stash belongs to another call */
 	C_PATH_TRUNC = 3,
 	C_MAX = 4,
 };
 
+/* Lost records are counted per slot: the record's kind for lifecycle
+ * records, SLOT_SYSCALL + the spec's code for syscall records. */
+#define SLOT_SYSCALL 8
+#define DROP_SLOTS 256
+
+struct drops {
+	__u64 ring_full; /* the ring buffer had no room */
+	__u64 reserve;   /* a syscall record turned away to keep the reserve free */
+};
+
+/* When records were lost, in CLOCK_BOOTTIME ns: first is reset by the first
+ * loss after user space last looked (blind_seen). */
+struct blind_window {
+	__u64 first;
+	__u64 last;
+};
+
 /* Set by the loader before load. */
 volatile const __u32 self_tgid = 0;
 volatile const __u32 wakeup_bytes = 256 * 1024;
+/* Pending bytes past which syscall records are turned away: the ring's size
+ * less the lifecycle reserve. */
+volatile const __u64 syscall_room = ~0ULL;
+
+/* Written by user space each time it looks at the blind window. */
+volatile __u64 blind_seen = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -242,6 +288,20 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct drops);
+} dropped SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct blind_window);
+} blind SEC(".maps");
 
 /* Per-CPU room to build a record in. Records are built here and copied into
  * the ring buffer, since their size is known only at the end. A per-CPU
@@ -307,11 +367,13 @@ static __always_inline void fill_header(struct header *h, __u32 kind, struct tas
 	h->egid = BPF_CORE_READ(cred, egid.val);
 	h->loginuid = BPF_CORE_READ(task, loginuid.val);
 	h->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-	h->pidns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
 	bpf_get_current_comm(&h->comm, sizeof(h->comm));
 	struct pid *tp = BPF_CORE_READ(task, group_leader, thread_pid);
 	unsigned int level = BPF_CORE_READ(tp, level);
 	h->vpid = BPF_CORE_READ(tp, numbers[level & 31].nr);
+	/* The namespace the task's pid lives in, not nsproxy's
+	 * pid_ns_for_children, which unshare(CLONE_NEWPID) changes at once. */
+	h->pidns = BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
 	h->pad = 0;
 }
 
@@ -515,16 +577,49 @@ static __always_inline __u32 put_sock(struct scratch *s, __u32 off, struct task_
 	return val + sizeof(struct sock_info);
 }
 
-static __always_inline void submit(struct scratch *s, __u32 size)
+/* lost counts a record that never reached the ring buffer, and notes when. */
+static __always_inline void lost(__u32 slot, int reserve)
+{
+	count(C_DROPPED);
+	if (slot >= DROP_SLOTS)
+		slot = 0;
+	struct drops *d = bpf_map_lookup_elem(&dropped, &slot);
+	if (d) {
+		if (reserve)
+			d->reserve++;
+		else
+			d->ring_full++;
+	}
+	__u32 zero = 0;
+	struct blind_window *b = bpf_map_lookup_elem(&blind, &zero);
+	if (b) {
+		__u64 now = bpf_ktime_get_boot_ns();
+		if (b->first <= blind_seen)
+			b->first = now;
+		b->last = now;
+	}
+}
+
+/* submit copies the record built in s into the ring buffer. room bounds the
+ * pending bytes the record may add to: ~0 for lifecycle records, which may
+ * use the whole ring, syscall_room for the others. */
+static __always_inline void submit(struct scratch *s, __u32 size, __u32 slot, __u64 room)
 {
 	struct header *h = (void *)s->buf;
 	size &= SCRATCH_SIZE - 1;
 	h->size = size;
+	/* What the record takes in the ring: an 8-byte header, 8-byte aligned. */
+	__u64 need = (size + 8 + 7) & ~7ULL;
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (pending + need > room) {
+		lost(slot, 1);
+		return;
+	}
 	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes)
+	if (pending + need >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, s->buf, size, flags) < 0)
-		count(C_DROPPED);
+		lost(slot, 0);
 	else
 		count(C_SUBMITTED);
 }
@@ -637,7 +732,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	set_tlv_len(s, val, val + r - 1);
 	off = val + r - 1;
 
-	submit(s, off);
+	submit(s, off, K_EXEC, ~0ULL);
 	return 0;
 }
 
@@ -660,7 +755,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	b->child_pid = BPF_CORE_READ(child, tgid);
 	b->child_tid = BPF_CORE_READ(child, pid);
 	b->child_start_boottime = BPF_CORE_READ(child, start_boottime);
-	submit(s, sizeof(struct header) + sizeof(struct fork_body));
+	submit(s, sizeof(struct header) + sizeof(struct fork_body), K_FORK, ~0ULL);
 	return 0;
 }
 
@@ -686,7 +781,49 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		code = BPF_CORE_READ(task, signal, group_exit_code);
 	b->code = code;
 	b->pad = 0;
-	submit(s, sizeof(struct header) + sizeof(struct exit_body));
+	submit(s, sizeof(struct header) + sizeof(struct exit_body), K_EXIT, ~0ULL);
+	return 0;
+}
+
+/* The v2 hierarchy's id. cgroup ids in headers (bpf_get_current_cgroup_id)
+ * are ids in this hierarchy; on a hybrid system a process is also moved in
+ * each v1 hierarchy, which this sensor leaves out. */
+#define DEFAULT_HIERARCHY 0
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(handle_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	if (!kind_on(K_CGROUP_MOVE))
+		return 0;
+	if (BPF_CORE_READ(dst, root, hierarchy_id) != DEFAULT_HIERARCHY)
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct header *h = (void *)s->buf;
+	/* The header describes the writer; the body the task it moved. */
+	fill_header(h, K_CGROUP_MOVE, (void *)bpf_get_current_task_btf());
+	if (h->pid == self_tgid)
+		return 0;
+	struct cgroup_move_body *b = (void *)&s->buf[sizeof(struct header)];
+	b->cgroup_id = BPF_CORE_READ(dst, kn, id);
+	b->pid = BPF_CORE_READ(task, tgid);
+	b->tid = BPF_CORE_READ(task, pid);
+	struct pid *tp = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(tp, level);
+	b->vpid = BPF_CORE_READ(tp, numbers[level & 31].nr);
+	b->pidns = BPF_CORE_READ(tp, numbers[level & 31].ns, ns.inum);
+	b->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	b->flags = threadgroup ? MOVE_THREADGROUP : 0;
+
+	__u32 off = sizeof(struct header) + sizeof(struct cgroup_move_body);
+	__u32 val = put_tlv_head(s, off, T_CGROUP, 0);
+	long r = bpf_probe_read_kernel_str(&s->buf[at(val)], MAX_STR, path);
+	if (r < 1)
+		r = 1;
+	set_tlv_len(s, val, val + r - 1);
+	submit(s, val + r - 1, K_CGROUP_MOVE, ~0ULL);
 	return 0;
 }
 
@@ -844,7 +981,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (spec->filter == F_DUP && off == before)
 		goto out;
 
-	submit(s, off);
+	submit(s, off, SLOT_SYSCALL + spec->code, syscall_room);
 out:
 	bpf_map_delete_elem(&stashes, &pid_tgid);
 	return 0;
@@ -855,5 +992,6 @@ const struct header *unused_header __attribute__((unused));
 const struct exec_body *unused_exec_body __attribute__((unused));
 const struct fork_body *unused_fork_body __attribute__((unused));
 const struct exit_body *unused_exit_body __attribute__((unused));
+const struct cgroup_move_body *unused_cgroup_move_body __attribute__((unused));
 const struct syscall_body *unused_syscall_body __attribute__((unused));
 const struct sock_info *unused_sock_info __attribute__((unused));

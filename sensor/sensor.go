@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,12 +38,20 @@ type Config struct {
 	// Node names the machine in every event.
 	Node string
 	// Events lists the event types to capture; empty means all. Exec, fork
-	// and exit are always captured, since the process tree needs them.
+	// and exit are always captured, since the process tree needs them;
+	// cgroup_move is captured when Events is empty or names it.
 	Events []event.Type
 	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil.
 	SensitivePrefixes []string
 	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 4 MiB.
 	RingBufferBytes uint32
+	// LifecycleReserveBytes is the part of the ring buffer that only
+	// lifecycle records (exec, fork, exit, cgroup_move) may fill: a
+	// syscall record that would reach into it is dropped, and counted, so
+	// that a storm of file or network events cannot crowd out what the
+	// process tree, enforcement and forensics need. 0 means an eighth of
+	// the ring, at least 64 KiB and at most half of it.
+	LifecycleReserveBytes uint32
 	// PollInterval bounds how long a record may wait in the ring buffer
 	// before user space reads it; 0 means 20 ms.
 	PollInterval time.Duration
@@ -61,6 +70,9 @@ type Sensor struct {
 	perType      [64]atomic.Uint64 // indexed like event.Types
 	decodeErrors atomic.Uint64
 	lastErr      atomic.Pointer[string]
+
+	blindMu   sync.Mutex
+	blindSeen uint64 // CLOCK_BOOTTIME ns of the last look at the blind window
 }
 
 // Record is one decoded event with what attribution needs from its header.
@@ -78,6 +90,12 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	}
 	if cfg.RingBufferBytes&(cfg.RingBufferBytes-1) != 0 || cfg.RingBufferBytes < 4096 {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least 4096 bytes", cfg.RingBufferBytes)
+	}
+	if cfg.LifecycleReserveBytes == 0 {
+		cfg.LifecycleReserveBytes = defaultReserve(cfg.RingBufferBytes)
+	}
+	if cfg.LifecycleReserveBytes >= cfg.RingBufferBytes {
+		return nil, fmt.Errorf("lifecycle reserve of %d bytes: must be smaller than the ring buffer (%d bytes)", cfg.LifecycleReserveBytes, cfg.RingBufferBytes)
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 20 * time.Millisecond
@@ -98,8 +116,16 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
 	}
 	spec.Maps[sensorMapEvents].MaxEntries = cfg.RingBufferBytes
-	if err := spec.Variables[sensorVarSelfTgid].Set(uint32(os.Getpid())); err != nil {
-		return nil, err
+	room := cfg.RingBufferBytes - cfg.LifecycleReserveBytes
+	for name, v := range map[string]any{
+		sensorVarSelfTgid:    uint32(os.Getpid()),
+		sensorVarSyscallRoom: uint64(room),
+		// Wake the reader well before syscall records meet the reserve.
+		sensorVarWakeupBytes: min(uint32(256<<10), room/2),
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
 	}
 	s := &Sensor{cfg: cfg, log: log}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
@@ -144,7 +170,11 @@ func (s *Sensor) wants(t event.Type) bool {
 // configure writes the syscall specs, lifecycle switches and sensitive
 // prefixes into the kernel's maps.
 func (s *Sensor) configure() error {
-	for _, k := range []uint32{kindExec, kindFork, kindExit} {
+	kinds := []uint32{kindExec, kindFork, kindExit}
+	if s.wants(event.CgroupMove) {
+		kinds = append(kinds, kindMove)
+	}
+	for _, k := range kinds {
 		if err := s.objs.Kinds.Put(k, uint32(1)); err != nil {
 			return fmt.Errorf("enable record kind %d: %w", k, err)
 		}
@@ -175,6 +205,9 @@ func (s *Sensor) configure() error {
 
 func (s *Sensor) attach() error {
 	progs := []*ebpf.Program{s.objs.HandleExec, s.objs.HandleFork, s.objs.HandleExit}
+	if s.wants(event.CgroupMove) {
+		progs = append(progs, s.objs.HandleCgroupAttach)
+	}
 	if s.capturesSyscalls() {
 		// Raw syscall tracepoints run on every system call of the node:
 		// attach them only when some call is wanted.
@@ -253,19 +286,25 @@ func (s *Sensor) Close() error {
 
 // Stats are the sensor's health counters.
 type Stats struct {
-	Events        map[event.Type]uint64 // records decoded, per type
-	DecodeErrors  uint64
-	LastError     string
-	Submitted     uint64 // records the kernel side wrote
-	Dropped       uint64 // records lost because the ring buffer was full
-	PathTruncated uint64 // paths or strings cut short for lack of room
+	Events       map[event.Type]uint64 // records decoded, per type
+	DecodeErrors uint64
+	LastError    string
+	Submitted    uint64 // records the kernel side wrote
+	Dropped      uint64 // records lost in the kernel, whatever the cause
+	// DroppedByType splits Dropped by event type and cause; types that
+	// lost nothing are left out.
+	DroppedByType map[event.Type]Drops
+	LastDrop      time.Time // when the kernel last lost a record; zero for never
+	PathTruncated uint64    // paths or strings cut short for lack of room
 	RingBytes     uint32
-	RingPending   int // bytes waiting to be read
+	ReserveBytes  uint32 // the part of the ring kept for lifecycle records
+	RingPending   int    // bytes waiting to be read
 }
 
 // Stats returns the current counters.
 func (s *Sensor) Stats() Stats {
-	st := Stats{Events: make(map[event.Type]uint64, len(event.Types)), RingBytes: s.cfg.RingBufferBytes}
+	st := Stats{Events: make(map[event.Type]uint64, len(event.Types)), RingBytes: s.cfg.RingBufferBytes,
+		ReserveBytes: s.cfg.LifecycleReserveBytes}
 	for i, t := range event.Types {
 		st.Events[t] = s.perType[i].Load()
 	}
@@ -287,6 +326,8 @@ func (s *Sensor) Stats() Stats {
 	st.Submitted = sum(0)
 	st.Dropped = sum(1)
 	st.PathTruncated = sum(3)
+	st.DroppedByType = s.dropsByType()
+	st.LastDrop = s.lastDrop()
 	if s.reader != nil {
 		st.RingPending = s.reader.AvailableBytes()
 	}

@@ -13,6 +13,29 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type sensorBlindWindow struct {
+	_     structs.HostLayout
+	First uint64
+	Last  uint64
+}
+
+type sensorCgroupMoveBody struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Pid      uint32
+	Tid      uint32
+	Vpid     uint32
+	Pidns    uint32
+	Mntns    uint32
+	Flags    uint32
+}
+
+type sensorDrops struct {
+	_        structs.HostLayout
+	RingFull uint64
+	Reserve  uint64
+}
+
 type sensorExecBody struct {
 	_              structs.HostLayout
 	StartBoottime  uint64
@@ -132,27 +155,33 @@ type sensorWalk struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sensorMapCounters          = "counters"
-	sensorMapEvents            = "events"
-	sensorMapKinds             = "kinds"
-	sensorMapScratches         = "scratches"
-	sensorMapSensitive         = "sensitive"
-	sensorMapStashes           = "stashes"
-	sensorMapSyscalls          = "syscalls"
-	sensorMapWalks             = "walks"
-	sensorProgHandleExec       = "handle_exec"
-	sensorProgHandleExit       = "handle_exit"
-	sensorProgHandleFork       = "handle_fork"
-	sensorProgSysEnter         = "sys_enter"
-	sensorProgSysExit          = "sys_exit"
-	sensorVarSelfTgid          = "self_tgid"
-	sensorVarUnusedExecBody    = "unused_exec_body"
-	sensorVarUnusedExitBody    = "unused_exit_body"
-	sensorVarUnusedForkBody    = "unused_fork_body"
-	sensorVarUnusedHeader      = "unused_header"
-	sensorVarUnusedSockInfo    = "unused_sock_info"
-	sensorVarUnusedSyscallBody = "unused_syscall_body"
-	sensorVarWakeupBytes       = "wakeup_bytes"
+	sensorMapBlind                = "blind"
+	sensorMapCounters             = "counters"
+	sensorMapDropped              = "dropped"
+	sensorMapEvents               = "events"
+	sensorMapKinds                = "kinds"
+	sensorMapScratches            = "scratches"
+	sensorMapSensitive            = "sensitive"
+	sensorMapStashes              = "stashes"
+	sensorMapSyscalls             = "syscalls"
+	sensorMapWalks                = "walks"
+	sensorProgHandleCgroupAttach  = "handle_cgroup_attach"
+	sensorProgHandleExec          = "handle_exec"
+	sensorProgHandleExit          = "handle_exit"
+	sensorProgHandleFork          = "handle_fork"
+	sensorProgSysEnter            = "sys_enter"
+	sensorProgSysExit             = "sys_exit"
+	sensorVarBlindSeen            = "blind_seen"
+	sensorVarSelfTgid             = "self_tgid"
+	sensorVarSyscallRoom          = "syscall_room"
+	sensorVarUnusedCgroupMoveBody = "unused_cgroup_move_body"
+	sensorVarUnusedExecBody       = "unused_exec_body"
+	sensorVarUnusedExitBody       = "unused_exit_body"
+	sensorVarUnusedForkBody       = "unused_fork_body"
+	sensorVarUnusedHeader         = "unused_header"
+	sensorVarUnusedSockInfo       = "unused_sock_info"
+	sensorVarUnusedSyscallBody    = "unused_syscall_body"
+	sensorVarWakeupBytes          = "wakeup_bytes"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -197,18 +226,21 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
-	HandleExec *ebpf.ProgramSpec `ebpf:"handle_exec"`
-	HandleExit *ebpf.ProgramSpec `ebpf:"handle_exit"`
-	HandleFork *ebpf.ProgramSpec `ebpf:"handle_fork"`
-	SysEnter   *ebpf.ProgramSpec `ebpf:"sys_enter"`
-	SysExit    *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	HandleCgroupAttach *ebpf.ProgramSpec `ebpf:"handle_cgroup_attach"`
+	HandleExec         *ebpf.ProgramSpec `ebpf:"handle_exec"`
+	HandleExit         *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	HandleFork         *ebpf.ProgramSpec `ebpf:"handle_fork"`
+	SysEnter           *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysExit            *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
+	Blind     *ebpf.MapSpec `ebpf:"blind"`
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
+	Dropped   *ebpf.MapSpec `ebpf:"dropped"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
 	Kinds     *ebpf.MapSpec `ebpf:"kinds"`
 	Scratches *ebpf.MapSpec `ebpf:"scratches"`
@@ -222,14 +254,17 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
-	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
-	UnusedExecBody    *ebpf.VariableSpec `ebpf:"unused_exec_body"`
-	UnusedExitBody    *ebpf.VariableSpec `ebpf:"unused_exit_body"`
-	UnusedForkBody    *ebpf.VariableSpec `ebpf:"unused_fork_body"`
-	UnusedHeader      *ebpf.VariableSpec `ebpf:"unused_header"`
-	UnusedSockInfo    *ebpf.VariableSpec `ebpf:"unused_sock_info"`
-	UnusedSyscallBody *ebpf.VariableSpec `ebpf:"unused_syscall_body"`
-	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	BlindSeen            *ebpf.VariableSpec `ebpf:"blind_seen"`
+	SelfTgid             *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SyscallRoom          *ebpf.VariableSpec `ebpf:"syscall_room"`
+	UnusedCgroupMoveBody *ebpf.VariableSpec `ebpf:"unused_cgroup_move_body"`
+	UnusedExecBody       *ebpf.VariableSpec `ebpf:"unused_exec_body"`
+	UnusedExitBody       *ebpf.VariableSpec `ebpf:"unused_exit_body"`
+	UnusedForkBody       *ebpf.VariableSpec `ebpf:"unused_fork_body"`
+	UnusedHeader         *ebpf.VariableSpec `ebpf:"unused_header"`
+	UnusedSockInfo       *ebpf.VariableSpec `ebpf:"unused_sock_info"`
+	UnusedSyscallBody    *ebpf.VariableSpec `ebpf:"unused_syscall_body"`
+	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -252,7 +287,9 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
+	Blind     *ebpf.Map `ebpf:"blind"`
 	Counters  *ebpf.Map `ebpf:"counters"`
+	Dropped   *ebpf.Map `ebpf:"dropped"`
 	Events    *ebpf.Map `ebpf:"events"`
 	Kinds     *ebpf.Map `ebpf:"kinds"`
 	Scratches *ebpf.Map `ebpf:"scratches"`
@@ -264,7 +301,9 @@ type sensorMaps struct {
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
+		m.Blind,
 		m.Counters,
+		m.Dropped,
 		m.Events,
 		m.Kinds,
 		m.Scratches,
@@ -279,29 +318,34 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
-	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
-	UnusedExecBody    *ebpf.Variable `ebpf:"unused_exec_body"`
-	UnusedExitBody    *ebpf.Variable `ebpf:"unused_exit_body"`
-	UnusedForkBody    *ebpf.Variable `ebpf:"unused_fork_body"`
-	UnusedHeader      *ebpf.Variable `ebpf:"unused_header"`
-	UnusedSockInfo    *ebpf.Variable `ebpf:"unused_sock_info"`
-	UnusedSyscallBody *ebpf.Variable `ebpf:"unused_syscall_body"`
-	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
+	BlindSeen            *ebpf.Variable `ebpf:"blind_seen"`
+	SelfTgid             *ebpf.Variable `ebpf:"self_tgid"`
+	SyscallRoom          *ebpf.Variable `ebpf:"syscall_room"`
+	UnusedCgroupMoveBody *ebpf.Variable `ebpf:"unused_cgroup_move_body"`
+	UnusedExecBody       *ebpf.Variable `ebpf:"unused_exec_body"`
+	UnusedExitBody       *ebpf.Variable `ebpf:"unused_exit_body"`
+	UnusedForkBody       *ebpf.Variable `ebpf:"unused_fork_body"`
+	UnusedHeader         *ebpf.Variable `ebpf:"unused_header"`
+	UnusedSockInfo       *ebpf.Variable `ebpf:"unused_sock_info"`
+	UnusedSyscallBody    *ebpf.Variable `ebpf:"unused_syscall_body"`
+	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
-	HandleExec *ebpf.Program `ebpf:"handle_exec"`
-	HandleExit *ebpf.Program `ebpf:"handle_exit"`
-	HandleFork *ebpf.Program `ebpf:"handle_fork"`
-	SysEnter   *ebpf.Program `ebpf:"sys_enter"`
-	SysExit    *ebpf.Program `ebpf:"sys_exit"`
+	HandleCgroupAttach *ebpf.Program `ebpf:"handle_cgroup_attach"`
+	HandleExec         *ebpf.Program `ebpf:"handle_exec"`
+	HandleExit         *ebpf.Program `ebpf:"handle_exit"`
+	HandleFork         *ebpf.Program `ebpf:"handle_fork"`
+	SysEnter           *ebpf.Program `ebpf:"sys_enter"`
+	SysExit            *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *sensorPrograms) Close() error {
 	return _SensorClose(
+		p.HandleCgroupAttach,
 		p.HandleExec,
 		p.HandleExit,
 		p.HandleFork,

@@ -7,6 +7,9 @@
 //	storm -mode exec -n 5000 -workers 2   fork+exec /bin/true, wait
 //	storm -mode file -n 20000             open(O_CREAT|O_WRONLY), write, close, unlink
 //	storm -mode connect -n 10000          TCP connect to its own 127.0.0.1 listener
+//	storm -mode mixed -n 500000 -workers 2 -execs 200
+//	                                      the file storm, while one more thread
+//	                                      runs /bin/true -execs times, -exec-every apart
 //
 // It must not depend on anything in the agent: it is what the agent watches.
 package main
@@ -17,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -33,6 +37,10 @@ type Result struct {
 	UserSec  float64 `json:"user_s"` // the storm and its reaped children
 	SysSec   float64 `json:"sys_s"`
 	Failures int     `json:"failures"`
+	// Mixed mode: the execs run during the file storm, from this process.
+	Execs        int `json:"execs,omitempty"`
+	ExecFailures int `json:"exec_failures,omitempty"`
+	StormPID     int `json:"pid"`
 }
 
 func main() {
@@ -41,6 +49,8 @@ func main() {
 	workers := flag.Int("workers", 1, "parallel workers (goroutines locked to OS threads)")
 	prog := flag.String("exec", "/bin/true", "program that exec mode runs")
 	dir := flag.String("dir", "", "directory for file mode (default: a new one under $TMPDIR)")
+	execs := flag.Int("execs", 200, "mixed mode: execs of -exec to run during the file storm")
+	execEvery := flag.Duration("exec-every", 10*time.Millisecond, "mixed mode: pause between two execs")
 	flag.Parse()
 	if *n < 1 || *workers < 1 {
 		fmt.Fprintln(os.Stderr, "storm: -n and -workers must be at least 1")
@@ -52,7 +62,7 @@ func main() {
 	switch *mode {
 	case "exec":
 		op = execOp(*prog)
-	case "file":
+	case "file", "mixed":
 		d := *dir
 		if d == "" {
 			var err error
@@ -69,7 +79,7 @@ func main() {
 			fatal(err)
 		}
 	default:
-		fmt.Fprintf(os.Stderr, "storm: unknown mode %q (exec, file or connect)\n", *mode)
+		fmt.Fprintf(os.Stderr, "storm: unknown mode %q (exec, file, connect or mixed)\n", *mode)
 		os.Exit(2)
 	}
 
@@ -79,6 +89,30 @@ func main() {
 	var failures sync.Map
 	var wg sync.WaitGroup
 	start := time.Now()
+	var execsRun, execsFailed int
+	execsDone := make(chan struct{})
+	if *mode == "mixed" {
+		// Execs on a thread of their own, spread over the storm: they are
+		// what must not be lost while the file events overflow the ring.
+		run := execOp(*prog)
+		go func() {
+			defer close(execsDone)
+			runtime.LockOSThread()
+			time.Sleep(100 * time.Millisecond) // into the storm first
+			for range *execs {
+				if err := run(0, 0); err != nil {
+					if execsFailed == 0 {
+						fmt.Fprintf(os.Stderr, "storm: exec: %v\n", err)
+					}
+					execsFailed++
+				}
+				execsRun++
+				time.Sleep(*execEvery)
+			}
+		}()
+	} else {
+		close(execsDone)
+	}
 	for w := 0; w < *workers; w++ {
 		count := *n / *workers
 		if w < *n%*workers {
@@ -101,18 +135,20 @@ func main() {
 	}
 	wg.Wait()
 	wall := time.Since(start)
+	<-execsDone
 	var ru1, ru1c syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru1c)
 	if cleanup != nil {
 		cleanup()
 	}
-	r := Result{Mode: *mode, Workers: *workers, N: *n, WallSec: wall.Seconds(), OpsPerS: float64(*n) / wall.Seconds()}
+	r := Result{Mode: *mode, Workers: *workers, N: *n, WallSec: wall.Seconds(), OpsPerS: float64(*n) / wall.Seconds(),
+		Execs: execsRun, ExecFailures: execsFailed, StormPID: os.Getpid()}
 	r.UserSec = tv(ru1.Utime) - tv(ru0.Utime) + tv(ru1c.Utime) - tv(ru0c.Utime)
 	r.SysSec = tv(ru1.Stime) - tv(ru0.Stime) + tv(ru1c.Stime) - tv(ru0c.Stime)
 	failures.Range(func(_, v any) bool { r.Failures += v.(int); return true })
 	json.NewEncoder(os.Stdout).Encode(r)
-	if r.Failures > 0 {
+	if r.Failures+r.ExecFailures > 0 {
 		os.Exit(1)
 	}
 }
@@ -135,6 +171,9 @@ func execOp(prog string) func(int, int) error {
 	attr := &syscall.ProcAttr{Env: []string{"PATH=/usr/bin:/bin"}, Files: []uintptr{fd, fd, fd}}
 	argv := []string{prog}
 	return func(int, int) error {
+		// Keep null open: were it collected, its finalizer would close the
+		// fd under attr, and a file of the storm could take its number.
+		defer runtime.KeepAlive(null)
 		pid, err := syscall.ForkExec(prog, argv, attr)
 		if err != nil {
 			return err

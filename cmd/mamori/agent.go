@@ -60,6 +60,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&prefixes, "sensitive-prefix", "report read-only opens under this path prefix (repeatable); replaces the default list")
 	health := fs.String("health-addr", agent.DefaultHealthAddr, "serve /metrics and /status here; empty to turn off")
 	ring := fs.String("ring-buffer-size", "4M", "ring buffer size, a power of two (K, M suffixes); user space maps it twice, so it counts twice in RSS")
+	reserve := fs.String("ring-buffer-reserve", "", "part of the ring buffer that only exec, fork, exit and cgroup_move events may fill (K, M suffixes):\n"+
+		"other events that would reach into it are dropped and counted; default an eighth of the ring, from 64K to half of it")
 	ancestors := fs.Int("ancestors", 8, "ancestors attached to each event")
 	node := fs.String("node", "", "node name in events; default the hostname")
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
@@ -67,6 +69,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		"before their entrypoint runs (install the hook with `mamori oci-hook install`); empty to turn off")
 	imageDB := fs.String("image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
 		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
+	foldWindow := fs.Duration("alert-fold-window", detect.DefaultFoldWindow, "fold identical alerts (same rule or control, container, executable, action) raised within this window\n"+
+		"into one with their exact count and first/last time; the first is written at once; 0 writes every alert")
 	fs.Var(&hostGroups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
 	ct := addCloudtrailFlags(fs)
 	ka := addK8sAuditFlags(fs)
@@ -118,9 +122,18 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{"--ring-buffer-size: " + err.Error()}
 	}
+	var reserveBytes uint32
+	if *reserve != "" {
+		if reserveBytes, err = parseBytes(*reserve); err != nil || reserveBytes >= ringBytes {
+			return usageError{fmt.Sprintf("--ring-buffer-reserve: %q: must be a size (such as 512K) below --ring-buffer-size", *reserve)}
+		}
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usageError{"--log-level: " + err.Error()}
+	}
+	if *foldWindow < 0 {
+		return usageError{"--alert-fold-window: must be 0 (off) or a positive duration such as 10s"}
 	}
 	if *ancestors < 0 || *ancestors > 64 {
 		return usageError{"--ancestors: must be 0 to 64"}
@@ -131,14 +144,16 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
 	cfg := agent.Config{
-		Node:            *node,
-		EventTypes:      evTypes,
-		HealthAddr:      *health,
-		RingBufferBytes: ringBytes,
-		MaxAncestors:    *ancestors,
-		Version:         version,
-		HookSocket:      *hookSocket,
-		HostGroups:      hostGroups,
+		Node:              *node,
+		EventTypes:        evTypes,
+		HealthAddr:        *health,
+		RingBufferBytes:   ringBytes,
+		RingBufferReserve: reserveBytes,
+		MaxAncestors:      *ancestors,
+		Version:           version,
+		HookSocket:        *hookSocket,
+		HostGroups:        hostGroups,
+		FoldWindow:        *foldWindow,
 	}
 	if len(prefixes) > 0 {
 		cfg.SensitivePrefixes = prefixes
@@ -226,6 +241,22 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Policies != nil {
+		// SIGHUP reloads the policies now, as Falco reloads on SIGHUP;
+		// files are also watched and reloaded within seconds.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				if err := cfg.Policies.Reload(); err != nil {
+					log.Error("SIGHUP: policies not reloaded; the previous ones stay in force", "err", err)
+				} else {
+					log.Info("SIGHUP: policies reloaded")
+				}
+			}
+		}()
+	}
 	stopCloudtrail := follower.start(ctx)
 	stopK8sAudit := startK8sAudit(ctx, webhook, log)
 	stopLink := cl.start(lnk, a)
@@ -281,6 +312,12 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 	}
 	if !events && !typesSet && !needs.All {
 		cfg.EventTypes = needs.Types
+		if len(needs.Types) > 0 {
+			// Moves between cgroups are few and cheap, and a container
+			// escaping its cgroup shows in them: capture them whatever the
+			// rules need.
+			cfg.EventTypes = append(slices.Clone(needs.Types), event.CgroupMove)
+		}
 	}
 	switch {
 	case prefixesSet:
@@ -321,8 +358,20 @@ func typeList() string {
 	return strings.Join(names, ",")
 }
 
-// parseSize reads 4096, 64K or 16M.
+// parseSize reads a ring buffer size: 4096, 64K or 16M, a power of two.
 func parseSize(s string) (uint32, error) {
+	v, err := parseBytes(s)
+	if err != nil {
+		return 0, err
+	}
+	if v < 4096 || v > 1<<30 || v&(v-1) != 0 {
+		return 0, fmt.Errorf("%d bytes: must be a power of two from 4K to 1024M", v)
+	}
+	return v, nil
+}
+
+// parseBytes reads 4096, 64K or 16M.
+func parseBytes(s string) (uint32, error) {
 	mult := uint64(1)
 	switch {
 	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
@@ -335,8 +384,8 @@ func parseSize(s string) (uint32, error) {
 		return 0, fmt.Errorf("%q is not a size such as 16M", s)
 	}
 	v := n * mult
-	if v < 4096 || v > 1<<30 || v&(v-1) != 0 {
-		return 0, fmt.Errorf("%d bytes: must be a power of two from 4K to 1024M", v)
+	if v > 1<<30 {
+		return 0, fmt.Errorf("%d bytes: must be at most 1024M", v)
 	}
 	return uint32(v), nil
 }
@@ -355,7 +404,11 @@ s3://BUCKET/PREFIX it follows CloudTrail logs in S3, and with
 their records are evaluated against the aws_cloudtrail and k8s_audit rules
 (mamori's built-in ones with "builtin"), and their alerts go to the same
 output. With --policy, runtime policies judge every container, and the
-creation controls answer the OCI hook on --hook-socket.
+creation controls answer the OCI hook on --hook-socket; policy files are
+reloaded when they change, or at once on SIGHUP. Every container running
+on the node is protected before the agent reports ready (/healthz answers
+200 only then), and a control in enforce mode that cannot be enforced
+raises an "Enforcement Not In Place" alert.
 With --events it also writes each event as a JSON line (see docs/events.md)
 or a readable line. Without --events the sensor captures only the event
 types and file paths the rules need. Ctrl-C drains the ring buffer before

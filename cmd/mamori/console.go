@@ -110,7 +110,7 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 	if cfg.Streams.Replicas < 0 || cfg.Streams.Replicas > 5 {
 		return cfg, 0, usageError{"--replicas: 1 to 5"}
 	}
-	n, err := parseBytes(*streamBytes)
+	n, err := parseByteSize(*streamBytes)
 	if err != nil {
 		return cfg, 0, usageError{"--stream-size: " + err.Error()}
 	}

@@ -175,7 +175,7 @@ func (f *consoleFlags) openLink(cfg *agent.Config, stderr io.Writer, log *slog.L
 		fmt.Fprintf(stderr, "mamori console: alerts at https://%s/api/v1/alerts (CA %s; admin token in %s)\n",
 			c.APIAddr(), c.CAFile(), filepath.Join(DefaultConsoleDir, console.AdminTokenFile))
 	}
-	size, err := parseBytes(f.spoolSize)
+	size, err := parseByteSize(f.spoolSize)
 	if err != nil {
 		return nil, usageError{"--console-spool-size: " + err.Error()}
 	}
@@ -232,8 +232,8 @@ func (f *consoleFlags) start(l *link.Link, src link.Source) (stop func()) {
 	}
 }
 
-// parseBytes reads 4096, 64K, 256M or 2G.
-func parseBytes(s string) (int64, error) {
+// parseByteSize reads 4096, 64K, 256M or 2G.
+func parseByteSize(s string) (int64, error) {
 	mult := int64(1)
 	switch {
 	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):

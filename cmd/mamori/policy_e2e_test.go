@@ -219,29 +219,39 @@ func TestPolicyDriftEnforced(t *testing.T) {
 // TestDemoScript runs the newcomer's demo end to end and checks that it
 // tells the story: audited with the download, the write and the exec, then
 // refused.
+// TestDemoScript runs scripts/demo.sh ten times in a row, as a newcomer
+// would run it: every run must exit 0, which the script does only when the
+// enforce step refused the miner, and show the story in both modes.
 func TestDemoScript(t *testing.T) {
 	podmantest.Require(t)
-	out, err := exec.Command("bash", "../../scripts/demo.sh").CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo.sh: %v\n%s", err, out)
-	}
-	s := string(out)
-	audit, enforce, ok := strings.Cut(s, "2. Enforce mode")
-	if !ok {
-		t.Fatalf("demo output lacks the enforce part:\n%s", s)
-	}
-	for _, want := range []string{"action=audited", "(the download)", "(the write)", "(the run)"} {
-		if !strings.Contains(audit, want) {
-			t.Errorf("audit part lacks %q:\n%s", want, audit)
+	for run := 1; run <= 10; run++ {
+		cmd := exec.Command("bash", "../../scripts/demo.sh")
+		cmd.Env = append(os.Environ(), "MAMORI_BIN="+mamoriBin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("run %d: demo.sh: %v\n%s", run, err, out)
 		}
-	}
-	for _, want := range []string{"Operation not permitted", "action=blocked", "(the download)"} {
-		if !strings.Contains(enforce, want) {
-			t.Errorf("enforce part lacks %q:\n%s", want, enforce)
+		s := string(out)
+		audit, enforce, ok := strings.Cut(s, "2. Enforce mode")
+		if !ok {
+			t.Fatalf("run %d: demo output lacks the enforce part:\n%s", run, s)
 		}
-	}
-	if strings.Contains(enforce, "applet not found") || strings.Contains(enforce, "(the run)") {
-		t.Errorf("the miner ran in enforce mode:\n%s", enforce)
+		for _, want := range []string{"action=audited", "(the download)", "(the write)", "(the run)", "applet not found"} {
+			if !strings.Contains(audit, want) {
+				t.Errorf("run %d: audit part lacks %q:\n%s", run, want, audit)
+			}
+		}
+		for _, want := range []string{"Operation not permitted", "action=blocked", "(the download)", "refused: the miner never ran"} {
+			if !strings.Contains(enforce, want) {
+				t.Errorf("run %d: enforce part lacks %q:\n%s", run, want, enforce)
+			}
+		}
+		if strings.Contains(enforce, "applet not found") || strings.Contains(enforce, "(the run)") {
+			t.Errorf("run %d: the miner ran in enforce mode:\n%s", run, enforce)
+		}
+		if t.Failed() {
+			return
+		}
 	}
 }
 

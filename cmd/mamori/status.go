@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -54,9 +55,17 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(st)
 	}
 	fmt.Fprintf(stdout, "agent:    running on %s, pid %d, version %s, up %s (ready in %s)\n", st.Node, st.PID, st.Version, st.Uptime, st.ReadyIn)
+	if st.Ready {
+		fmt.Fprintln(stdout, "ready:    yes: every known container has its enforcement in place or declared not enforceable")
+	} else {
+		fmt.Fprintf(stdout, "ready:    NO: %s\n", st.NotReady)
+	}
 	fmt.Fprintf(stdout, "events:   %d handled, %d dropped in the ring buffer, %d lost to decode errors, %d paths truncated\n",
 		st.Handled, st.Dropped, st.DecodeErrors, st.Truncated)
-	fmt.Fprintf(stdout, "ring:     %d of %d bytes pending\n", st.RingPending, st.RingBytes)
+	fmt.Fprintf(stdout, "ring:     %d of %d bytes pending, %d kept for exec, fork, exit and cgroup_move\n", st.RingPending, st.RingBytes, st.ReserveBytes)
+	if !st.LastDrop.IsZero() {
+		fmt.Fprintf(stdout, "blind:    the kernel last lost events at %s\n", st.LastDrop.Local().Format(time.RFC3339Nano))
+	}
 	fmt.Fprintf(stdout, "tracking: %d processes (%d exited kept), %d cgroups attributed, agent RSS %.1f MiB\n",
 		st.Processes.Live, st.Processes.Exited, st.Containers, float64(st.RSSBytes)/(1<<20))
 	if d := st.Drift; d != nil {
@@ -69,23 +78,71 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if st.WriteErrors > 0 {
 		fmt.Fprintf(stdout, "output:   %d events could not be written\n", st.WriteErrors)
 	}
+	if len(st.Enforcement) > 0 {
+		fmt.Fprintln(stdout)
+		printEnforcement(stdout, st.Enforcement)
+	}
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EVENT\tCOUNT")
+	fmt.Fprintln(tw, "EVENT\tCOUNT\tDROPPED")
 	types := make([]string, 0, len(st.Events))
 	for t := range st.Events {
 		types = append(types, string(t))
 	}
 	sort.Strings(types)
 	for _, t := range types {
-		if n := st.Events[event.Type(t)]; n > 0 {
-			fmt.Fprintf(tw, "%s\t%d\n", t, n)
+		n, lost := st.Events[event.Type(t)], st.DroppedByType[event.Type(t)].Total()
+		if n > 0 || lost > 0 {
+			fmt.Fprintf(tw, "%s\t%d\t%d\n", t, n, lost)
 		}
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout)
 	printKernel(stdout, st.Kernel)
 	return nil
+}
+
+// printEnforcement prints one line per container and control: how each
+// runtime control applies (enforced by what, audited, or not enforced and
+// why).
+func printEnforcement(w io.Writer, cs []agent.ContainerProtection) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER\tSTATE\tCONTROL\tMODE\tENFORCEMENT")
+	for _, c := range cs {
+		name := c.Name
+		if name == "" {
+			name = c.ID[:min(12, len(c.ID))]
+		}
+		state := strings.ToUpper(c.State)
+		if c.State == agent.Protected || c.State == agent.AuditOnly {
+			state = c.State
+		}
+		if len(c.Controls) == 0 {
+			why := "no runtime control applies"
+			if c.Reason != "" {
+				why = c.Reason
+			}
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%s\n", name, state, why)
+			continue
+		}
+		for i, ctl := range c.Controls {
+			how := ctl.State
+			switch ctl.State {
+			case agent.ControlEnforced, agent.ControlAudited:
+				how += " by " + ctl.Mechanism
+			case agent.ControlNotEnforced:
+				how = "NOT ENFORCED: " + ctl.Reason
+			}
+			if i > 0 {
+				name, state = "", ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, state, ctl.Control, ctl.Mode, how)
+		}
+		if c.Reason != "" {
+			fmt.Fprintf(tw, "\t\t\t\t(pending: %s)\n", c.Reason)
+		}
+	}
+	tw.Flush()
 }
 
 func printKernel(w io.Writer, rep probe.Report) {
@@ -119,8 +176,10 @@ func printKernel(w io.Writer, rep probe.Report) {
 
 const statusHelp = `Usage: mamori status [flags]
 
-Shows the running agent's health: events per type, ring-buffer drops, lost
-events, and which kernel mechanisms load here and what that means for each
-capability. With no agent running it probes the kernel itself (as root) and
-says so.
+Shows the running agent's health: whether it is ready (every container it
+knows has its enforcement in place), each container with each runtime
+control (enforced and by which mechanism, audited, or NOT enforced and
+why), events per type, ring-buffer drops, lost events, and which kernel
+mechanisms load here and what that means for each capability. With no agent
+running it probes the kernel itself (as root) and says so.
 `

@@ -120,6 +120,18 @@ func Args(args ...string) Option {
 	return func(o *options) { o.args = append(o.args, args...) }
 }
 
+// Rootfs runs the container from a plain directory instead of Image
+// (podman run --rootfs DIR): its root is no overlay.
+func Rootfs(dir string) Option {
+	return func(o *options) {
+		o.args = append(o.args, "--rootfs")
+		o.image = dir
+	}
+}
+
+// FromImage runs another local image than Image.
+func FromImage(ref string) Option { return func(o *options) { o.image = ref } }
+
 // Command replaces the default command, `sleep 3600`.
 func Command(argv ...string) Option {
 	return func(o *options) { o.command = argv }
@@ -173,6 +185,14 @@ func Exec(t testing.TB, c *Container, argv ...string) string {
 		t.Fatalf("podman exec %s %s: %v", c.Name, strings.Join(argv, " "), err)
 	}
 	return out
+}
+
+// Remove removes the container now, before the test ends.
+func Remove(t testing.TB, c *Container) {
+	t.Helper()
+	if out, err := podman("rm", "-f", "-t", "0", c.ID); err != nil {
+		t.Fatalf("podman rm %s: %v: %s", c.Name, err, out)
+	}
 }
 
 // Info is what `podman inspect` says about a container.
