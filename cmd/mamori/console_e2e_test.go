@@ -129,7 +129,7 @@ func TestConsoleSeesAContainerAction(t *testing.T) {
 	dir := t.TempDir()
 	con := startConsole(t, filepath.Join(dir, "console"), freeAddr(t), freeAddr(t))
 	a := startAlertingAgent(t, "--console", "nats://"+con.nats, "--console-creds", con.creds(t, "e2e", "e2e-node"),
-		"--console-spool", filepath.Join(dir, "spool"))
+		"--console-spool", filepath.Join(dir, "spool"), "--console-policies", filepath.Join(dir, "policies"))
 	c := podmantest.Run(t)
 
 	podmantest.Exec(t, c, "sh", "-c", "touch /etc/shadow /tmp/m-console")
