@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
@@ -260,6 +262,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	stopCloudtrail := follower.start(ctx)
 	stopK8sAudit := startK8sAudit(ctx, webhook, log)
 	stopLink := cl.start(lnk, a)
+	go stopWatchdog(ctx, stderr, log)
 	err = a.Run(ctx)
 	stopCloudtrail()
 	stopK8sAudit()
@@ -414,3 +417,20 @@ or a readable line. Without --events the sensor captures only the event
 types and file paths the rules need. Ctrl-C drains the ring buffer before
 exiting.
 `
+
+// stopTimeout bounds how long the agent may take to stop once asked: the
+// drain of the ring buffer and the flush of the outputs take well under a
+// second.
+const stopTimeout = 20 * time.Second
+
+// stopWatchdog makes a stop that hangs loud instead of silent: past
+// stopTimeout after ctx ends, it writes every goroutine's stack to stderr
+// and exits with status 2, so that a supervisor restarts the agent and the
+// log says where it was stuck.
+func stopWatchdog(ctx context.Context, stderr io.Writer, log *slog.Logger) {
+	<-ctx.Done()
+	time.Sleep(stopTimeout)
+	log.Error("the agent did not stop within the stop timeout; writing every goroutine's stack and exiting", "timeout", stopTimeout)
+	pprof.Lookup("goroutine").WriteTo(stderr, 2)
+	os.Exit(2)
+}
