@@ -70,6 +70,10 @@ type Config struct {
 	// RateLimit is how many API requests per second one token may make
 	// (burst twice that); 50 when 0.
 	RateLimit int
+	// Cluster names the cluster of the alerts the console raises itself
+	// (its CloudTrail follower, its Kubernetes audit webhook); "default"
+	// when empty.
+	Cluster string
 }
 
 // Console is a running console.

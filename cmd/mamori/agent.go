@@ -225,15 +225,25 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	follower, err := ct.open(rs, cfg.Alerts, *matchAll, cfg.Node, log)
-	if err != nil {
-		return err
-	}
-	webhook, err := ka.open(rs, cfg.Alerts, *matchAll, cfg.Node, log)
-	if err != nil {
-		return err
-	}
+	// First: the console's credential names the node, which the audit
+	// sources' alerts carry too.
 	lnk, err := cl.open(&cfg, stderr, log)
+	if err != nil {
+		return err
+	}
+	// The audit sources raise their alerts through the agent (its output
+	// and its console), which exists once they start serving.
+	var ag *agent.Agent
+	raise := func(al *event.Alert) error { return ag.Raise(al) }
+	var sync func() error
+	if cfg.Alerts != nil {
+		sync = cfg.Alerts.Flush
+	}
+	follower, err := ct.open(rs, raise, sync, *matchAll, cfg.Node, log)
+	if err != nil {
+		return err
+	}
+	webhook, err := ka.open(rs, raise, *matchAll, cfg.Node, log)
 	if err != nil {
 		return err
 	}
@@ -241,6 +251,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ag = a
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.Policies != nil {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -22,6 +23,7 @@ import (
 	"github.com/mamori-dev/mamori/console"
 	"github.com/mamori-dev/mamori/console/auth"
 	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/rules"
 )
 
 // DefaultConsoleDir is where the console keeps its data.
@@ -36,9 +38,26 @@ func runConsole(args []string, stdout, stderr io.Writer) error {
 			return consoleToken(args[1:], stdout)
 		}
 	}
-	cfg, level, err := consoleConfig(args)
+	opts, err := consoleConfig(args)
 	if err != nil {
 		return err
+	}
+	cfg, level := opts.cfg, opts.level
+	// The audit sources the console follows itself, with their rules.
+	var rs *rules.Ruleset
+	if opts.ct.url != "" || opts.ka.listen != "" {
+		if rs, err = agentRules(stderr, opts.rules, append(opts.ct.builtinRules(), opts.ka.builtinRules()...)...); err != nil {
+			return err
+		}
+		if rs == nil {
+			return usageError{"--cloudtrail and --k8s-audit-listen evaluate records with rules: they cannot be used with --rules none"}
+		}
+		if err := opts.ct.check(rs, stderr); err != nil {
+			return err
+		}
+		if err := opts.ka.check(rs, stderr); err != nil {
+			return err
+		}
 	}
 	if cfg.PprofListen != "" {
 		go http.ListenAndServe(cfg.PprofListen, nil) // net/http/pprof's handlers
@@ -50,6 +69,20 @@ func runConsole(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	follower, err := opts.ct.open(rs, c.Raise, nil, opts.matchAll, console.RaisedBy, log)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	webhook, err := opts.ka.open(rs, c.Raise, opts.matchAll, console.RaisedBy, log)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	stopCloudtrail := follower.start(ctx)
+	defer stopCloudtrail()
+	stopK8sAudit := startK8sAudit(ctx, webhook, log)
+	defer stopK8sAudit()
 	scheme := "http"
 	if cfg.Secure {
 		scheme = "https"
@@ -67,10 +100,21 @@ func runConsole(args []string, stdout, stderr io.Writer) error {
 	return c.Run(ctx)
 }
 
+// consoleOptions are `mamori console`'s flags.
+type consoleOptions struct {
+	cfg      console.Config
+	level    slog.Level
+	ct       *cloudtrailFlags
+	ka       *k8sAuditFlags
+	rules    listFlag
+	matchAll bool
+}
+
 // consoleConfig parses `mamori console`'s flags.
-func consoleConfig(args []string) (console.Config, slog.Level, error) {
+func consoleConfig(args []string) (consoleOptions, error) {
 	fs := flag.NewFlagSet("console", flag.ContinueOnError)
-	cfg := console.Config{}
+	opts := consoleOptions{}
+	cfg := &opts.cfg
 	fs.StringVar(&cfg.DataDir, "data-dir", DefaultConsoleDir, "where the embedded NATS server and the SQLite store keep their data")
 	fs.StringVar(&cfg.HTTPListen, "listen", "127.0.0.1:9747", "serve the API (/api/v1) here")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", "127.0.0.1:4222", "the embedded NATS server's address, where agents connect (use :4222 for other nodes)")
@@ -88,8 +132,18 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 	fs.Var(&names, "tls-name", "a host name or address agents and clients reach the console by, for its certificate (repeatable)")
 	fs.StringVar(&cfg.Falcosidekick, "falcosidekick", "", "forward every alert to falcosidekick at this URL (POST, Falco's payload with uuid)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 50, "API requests per second per token (bursts of twice that)")
+	fs.StringVar(&cfg.Cluster, "cluster", "default", "the cluster named by the alerts of the audit sources the console follows itself")
+	opts.ct = addCloudtrailFlags(fs)
+	opts.ka = addK8sAuditFlags(fs)
+	fs.Var(&opts.rules, "rules", "rules for --cloudtrail and --k8s-audit-listen (repeatable: Falco or Sigma files); \"builtin\" names mamori's own, the default")
+	fs.BoolVar(&opts.matchAll, "match-all", false, "raise an alert for every matching rule, not only the first")
 	if err := parseFlags(fs, args, consoleHelp); err != nil {
-		return cfg, 0, err
+		return opts, err
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if !explicit["cloudtrail-checkpoint"] {
+		opts.ct.checkpoint = filepath.Join(cfg.DataDir, "cloudtrail-checkpoint.json")
 	}
 	cfg.Secure, cfg.TLSNames = !*insecure, names
 	if *natsURLs != "" {
@@ -105,24 +159,25 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 			cfg.NATSOptions = append(cfg.NATSOptions, nats.UserCredentials(*natsCreds))
 		}
 	} else if *natsCreds != "" {
-		return cfg, 0, usageError{"--nats-creds goes with --nats"}
+		return opts, usageError{"--nats-creds goes with --nats"}
 	}
 	if cfg.Streams.Replicas < 0 || cfg.Streams.Replicas > 5 {
-		return cfg, 0, usageError{"--replicas: 1 to 5"}
+		return opts, usageError{"--replicas: 1 to 5"}
 	}
 	n, err := parseByteSize(*streamBytes)
 	if err != nil {
-		return cfg, 0, usageError{"--stream-size: " + err.Error()}
+		return opts, usageError{"--stream-size: " + err.Error()}
 	}
 	cfg.Streams.AlertBytes, cfg.Streams.EventBytes = n, 2*n
 	if cfg.Retention.Alerts < 0 || cfg.Retention.Events < 0 || (cfg.Retention.Alerts > 0 && cfg.Retention.Alerts < time.Hour) {
-		return cfg, 0, usageError{"--retention-alerts and --retention-events: 1h or more, or 0"}
+		return opts, usageError{"--retention-alerts and --retention-events: 1h or more, or 0"}
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return cfg, 0, usageError{"--log-level: " + err.Error()}
+		return opts, usageError{"--log-level: " + err.Error()}
 	}
-	return cfg, lvl, nil
+	opts.level = lvl
+	return opts, nil
 }
 
 const consoleHelp = `Usage:
@@ -142,6 +197,13 @@ machine it embeds a NATS JetStream server (--nats-listen) and stores in SQLite
 under --data-dir: nothing else to install. Past one machine, --nats joins an
 existing JetStream cluster (streams replicated) and --store postgres://...
 stores in PostgreSQL; several consoles started so share the work.
+
+One place can watch the account and the cluster: --cloudtrail s3://BUCKET/PREFIX
+follows CloudTrail (checkpoint in --data-dir) and --k8s-audit-listen ADDR serves
+kube-apiserver's audit webhook, with mamori's built-in rules or --rules files;
+their alerts are stored under --cluster and node "console", once each (their
+uuid comes from their content, so replicas and replays store them once).
+Agents' own --cloudtrail and --k8s-audit-listen alerts reach the console too.
 
 Security is on by default. A first run makes a CA and a server certificate
 (--data-dir/pki; TLS on NATS and on the API) and an admin API token, and says
