@@ -52,6 +52,8 @@ type Status struct {
 	PolicyError   string                      `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
 	// CreationsJudged counts the containers the OCI hook asked about.
 	CreationsJudged uint64 `json:"creations_judged"`
+	// Console is what the agent sent to the console; absent without one.
+	Console *event.PublisherCounts `json:"console,omitempty"`
 	// Drift is Drift Prevention's enforcement: its mechanisms, strongest
 	// first, and counters; absent when it could not load.
 	Drift *DriftStatus `json:"drift_prevention,omitempty"`
@@ -115,6 +117,10 @@ func (a *Agent) Status() Status {
 		RSSBytes:      rss(),
 
 		CreationsJudged: a.hookJudged.Load(),
+	}
+	if a.cfg.Console != nil {
+		c := a.cfg.Console.Counts()
+		s.Console = &c
 	}
 	if a.cfg.Drift != nil {
 		s.Drift = &DriftStatus{Mechanisms: a.cfg.Drift.Mechanisms(), Stats: a.cfg.Drift.Stats()}
@@ -258,6 +264,7 @@ func (a *Agent) metrics() []byte {
 		ready = 1
 	}
 	one("mamori_ready", "gauge", "1 when every known container has its enforcement in place (or declared not enforceable).", ready)
+	a.consoleMetrics(&b)
 	metric("mamori_kernel_mechanism_available", "gauge", "Whether a kernel mechanism loads on this node (1) or not (0).")
 	for _, r := range s.Kernel.Results {
 		v := 0

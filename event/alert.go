@@ -8,7 +8,9 @@ import "time"
 // mamori knows: the action taken, the policy and control, and the acting
 // process and container in the same shape as in events.
 type Alert struct {
-	Kind         string         `json:"kind"` // always "alert"
+	Kind         string         `json:"kind"`              // always "alert"
+	UUID         string         `json:"uuid,omitempty"`    // set once when the alert leaves for a console; a replay keeps it
+	Cluster      string         `json:"cluster,omitempty"` // the agent's --cluster
 	Time         time.Time      `json:"time"`
 	Rule         string         `json:"rule"`
 	Priority     string         `json:"priority"`

@@ -57,6 +57,7 @@ type Event struct {
 	Kind      string     `json:"kind"` // always "event"
 	Time      time.Time  `json:"time"`
 	Node      string     `json:"node"`
+	Cluster   string     `json:"cluster,omitempty"` // the agent's --cluster, on records sent to the console
 	Type      Type       `json:"event"`
 	Syscall   string     `json:"syscall,omitempty"` // the system call behind it, e.g. "openat2"
 	Result    int64      `json:"result"`            // return value; negative errno on failure
@@ -75,6 +76,8 @@ type Process struct {
 	VPID           uint32    `json:"vpid,omitempty"` // the pid inside its own pid namespace (1 for a container's init)
 	TID            uint32    `json:"tid,omitempty"`
 	PPID           uint32    `json:"ppid"`
+	ID             string    `json:"id,omitempty"`        // survives pid reuse (ProcessID); set on records sent to the console
+	ParentID       string    `json:"parent_id,omitempty"` // the parent's ID
 	Name           string    `json:"name"`
 	Exe            string    `json:"exe"`
 	Args           []string  `json:"args"`

@@ -43,7 +43,7 @@ func TestPathWithoutItsKind(t *testing.T) {
 			rt + ": holds no ImageAssurancePolicy document but 1 RuntimePolicy document; mamori agent, admission serve, check and hostlogin take --policy"},
 		{"empty directory", second(Load(empty)), empty + ": holds no *.yaml or *.yml file, so no RuntimePolicy document"},
 		{"another kind", second(LoadAssurance(other)), other + `:2:7: kind "ConfigMap" is not an image assurance policy; use "ImageAssurancePolicy"`},
-		{"store", second(Open(nil, img)), img + ": holds no RuntimePolicy document"},
+		{"store", storeRequire(t, img), img + ": holds no RuntimePolicy document"},
 	} {
 		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
 			t.Errorf("%s: %v\nwant ...%s...", tc.name, tc.err, tc.want)
@@ -98,4 +98,14 @@ func TestLoadFromStdin(t *testing.T) {
 	if err != nil || len(aps) != 1 {
 		t.Errorf("LoadAssuranceFrom(stdin): %v, %v", aps, err)
 	}
+}
+
+// storeRequire opens a Store over path, which does not refuse it (it may
+// fill later), and asks its Set to require a RuntimePolicy there.
+func storeRequire(t *testing.T, path string) error {
+	st, err := Open(nil, path)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	return st.Current().RequireDocuments(path)
 }

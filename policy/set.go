@@ -50,7 +50,18 @@ func LoadFrom(stdin io.Reader, paths ...string) (*Set, error) {
 
 // requireDocuments refuses a path of the Set that holds no policy.
 func (s *Set) requireDocuments(src *files) error {
-	return requireKind(s.paths, src, Kind, func(file string) bool {
+	return s.requireIn(s.paths, src)
+}
+
+// RequireDocuments refuses each of paths (paths the Set was loaded from,
+// as a user named them) that holds no RuntimePolicy document, saying what
+// it holds instead. Load does this for all its paths; a Store (Open) does
+// not, since it may watch a directory that fills later (the console's
+// central policies): its user checks the paths the user named.
+func (s *Set) RequireDocuments(paths ...string) error { return s.requireIn(paths, nil) }
+
+func (s *Set) requireIn(paths []string, src *files) error {
+	return requireKind(paths, src, Kind, func(file string) bool {
 		return slices.ContainsFunc(s.policies, func(p *Policy) bool { return p.Source.File == file })
 	})
 }

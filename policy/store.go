@@ -36,9 +36,6 @@ type Store struct {
 func Open(log *slog.Logger, paths ...string) (*Store, error) {
 	st := &Store{log: log, paths: paths, subs: map[int]func(*Set){}}
 	set, watched, err := load(paths, nil)
-	if err == nil {
-		err = set.requireDocuments(nil)
-	}
 	if err != nil {
 		return nil, err
 	}

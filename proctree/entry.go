@@ -88,6 +88,7 @@ func (en *entry) fill(p *event.Process) {
 	p.VPID = en.vpid
 	p.TID = 0
 	p.PPID = en.ppid
+	p.ID, p.ParentID = "", "" // set from the start time by whoever needs them (console/link)
 	p.Name = img.name
 	p.Exe = img.exe
 	p.Args = img.args

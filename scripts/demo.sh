@@ -25,7 +25,7 @@ net=mamori-demo
 agent_pid=
 
 cleanup() {
-	if [ -n "$agent_pid" ]; then kill -INT "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true; fi
+	if [ -n "$agent_pid" ]; then stop_agent || true; fi
 	podman rm -f -t 0 mamori-demo-web mamori-demo-attacker >/dev/null 2>&1 || true
 	podman network rm -f "$net" >/dev/null 2>&1 || true
 	rm -rf "$work"
@@ -123,8 +123,11 @@ stop_agent() {
 	if kill -0 "$agent_pid" 2>/dev/null; then
 		kill -QUIT "$agent_pid" # a stack dump into its log
 		sleep 1
-		cat "$work"/agent-*.log >&2
-		fail "the agent did not stop within 20s of Ctrl-C"
+		agent_pid=
+		keep=$(mktemp -d /tmp/mamori-demo-stuck.XXXXXX)
+		cp "$work"/agent-*.log "$keep"/
+		echo "demo.sh: the agent did not stop within 20s of Ctrl-C; its logs, with a stack dump, are in $keep" >&2
+		exit 1
 	fi
 	wait "$agent_pid" || true
 	agent_pid=

@@ -11,6 +11,8 @@
 #   clamav-daemon clamav yara      malware scanning: the tests start their own
 #                                  clamd on a signature database they write
 #   rpm                            rpm and rpmbuild: the SBOM tests build real RPM databases
+#   postgresql                     the console's PostgreSQL store: tests start their own server
+#                                  (initdb + pg_ctl in a temporary directory, internal/pgtest)
 #
 # Building and running the agent needs none of these: the BPF object is
 # committed, so `go build` needs no clang.
@@ -23,7 +25,7 @@ fi
 export PATH=$PATH:/usr/local/go/bin
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3 libpam-modules pamtester clamav-daemon clamav yara rpm"
+pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3 libpam-modules pamtester clamav-daemon clamav yara rpm postgresql"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

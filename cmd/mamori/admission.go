@@ -93,6 +93,9 @@ func runAdmissionServe(cmd *cobra.Command, f *admissionFlags) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
 	src, store, err := admission.OpenPolicies(log, paths...)
+	if err == nil && store != nil {
+		err = store.Current().RequireDocuments(paths...)
+	}
 	if err != nil {
 		return fmt.Errorf("policies do not load:\n%w", err)
 	}

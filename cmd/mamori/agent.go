@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ type agentFlags struct {
 	out                                             outputFlag
 	ct                                              *cloudtrailFlags
 	ka                                              *k8sAuditFlags
+	cl                                              *consoleFlags
 }
 
 func (a *agentFlags) add(cmd *cobra.Command) {
@@ -95,6 +97,7 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 	fs.Var(&a.groups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
 	a.ct = addCloudtrailFlags(fs)
 	a.ka = addK8sAuditFlags(fs)
+	a.cl = addConsoleFlags(fs)
 }
 
 func runAgent(cmd *cobra.Command, af *agentFlags) error {
@@ -103,8 +106,11 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	events, outPath, health, ring, reserve, node, level := af.events, af.outPath, af.health, af.ring, af.reserve, af.node, af.level
 	hookSocket, imageDB, alertsPath, matchAll, ancestors, foldWindow := af.hookSocket, af.imageDB, af.alertsPath, af.matchAll, af.ancestors, af.foldWindow
 	types, prefixes, ruleFiles, policyPaths, hostGroups := af.types, af.prefixes, af.ruleFiles, af.policyPaths, af.groups
-	ct, ka := af.ct, af.ka
+	ct, ka, cl := af.ct, af.ka, af.cl
 	format := af.out.format("")
+	if err := cl.check(); err != nil {
+		return err
+	}
 	if *outPath != "" && !*events {
 		return usageError{"--events-output names where events go: add --events"}
 	}
@@ -132,6 +138,10 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	policiesOn := !(len(policyPaths) == 1 && policyPaths[0] == "none")
 	if !policiesOn && len(policyPaths) > 1 {
 		return usageError{"--policy none cannot be combined with policy paths"}
+	}
+	userPolicyPaths := slices.Clone(policyPaths)
+	if err := cl.addPolicyPath(&policyPaths, policiesOn); err != nil {
+		return err
 	}
 	if rs == nil && !policiesOn && *alertsPath != "" {
 		return usageError{"--alerts-output names where alerts go, but --rules none and --policy none turn alerts off"}
@@ -186,6 +196,9 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	}
 	if policiesOn {
 		store, err := policy.Open(log.With("part", "policy"), policyPaths...)
+		if err == nil {
+			err = store.Current().RequireDocuments(userPolicyPaths...)
+		}
 		if err != nil {
 			return fmt.Errorf("policies: %w", err)
 		}
@@ -241,11 +254,25 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 			}
 		}
 	}
-	follower, err := ct.open(rs, cfg.Alerts, *matchAll, cfg.Node, log)
+	// First: the console's credential names the node, which the audit
+	// sources' alerts carry too.
+	lnk, err := cl.open(&cfg, stderr, log)
 	if err != nil {
 		return err
 	}
-	webhook, err := ka.open(rs, cfg.Alerts, *matchAll, cfg.Node, log)
+	// The audit sources raise their alerts through the agent (its output
+	// and its console), which exists once they start serving.
+	var ag *agent.Agent
+	raise := func(al *event.Alert) error { return ag.Raise(al) }
+	var sync func() error
+	if cfg.Alerts != nil {
+		sync = cfg.Alerts.Flush
+	}
+	follower, err := ct.open(rs, raise, sync, *matchAll, cfg.Node, log)
+	if err != nil {
+		return err
+	}
+	webhook, err := ka.open(rs, raise, *matchAll, cfg.Node, log)
 	if err != nil {
 		return err
 	}
@@ -253,6 +280,7 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	if err != nil {
 		return err
 	}
+	ag = a
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.Policies != nil {
@@ -273,9 +301,12 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	}
 	stopCloudtrail := follower.start(ctx)
 	stopK8sAudit := startK8sAudit(ctx, webhook, log)
+	stopLink := cl.start(lnk, a)
+	go stopWatchdog(ctx, stderr, log)
 	err = a.Run(ctx)
 	stopCloudtrail()
 	stopK8sAudit()
+	stopLink()
 	return err
 }
 
@@ -425,3 +456,20 @@ or a readable line (-o json or -o text), to stdout or --events-output.
 Without --events the sensor captures only the event types and file paths
 the rules need. Ctrl-C drains the ring buffer before exiting.
 `
+
+// stopTimeout bounds how long the agent may take to stop once asked: the
+// drain of the ring buffer and the flush of the outputs take well under a
+// second.
+const stopTimeout = 20 * time.Second
+
+// stopWatchdog makes a stop that hangs loud instead of silent: past
+// stopTimeout after ctx ends, it writes every goroutine's stack to stderr
+// and exits with status 2, so that a supervisor restarts the agent and the
+// log says where it was stuck.
+func stopWatchdog(ctx context.Context, stderr io.Writer, log *slog.Logger) {
+	<-ctx.Done()
+	time.Sleep(stopTimeout)
+	log.Error("the agent did not stop within the stop timeout; writing every goroutine's stack and exiting", "timeout", stopTimeout)
+	pprof.Lookup("goroutine").WriteTo(stderr, 2)
+	os.Exit(2)
+}

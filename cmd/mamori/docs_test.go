@@ -182,7 +182,7 @@ func parses(dc docCommand) error {
 	if err != nil {
 		return err
 	}
-	if cmd.HasAvailableSubCommands() {
+	if cmd.Annotations[groupAnnotation] != "" || cmd == root {
 		return fmt.Errorf("%s needs a subcommand", cmd.CommandPath())
 	}
 	if err := cmd.ParseFlags(rest); err != nil {
@@ -214,6 +214,8 @@ func cannotRun(args []string) string {
 		return "needs an image built by the reader's own build"
 	}
 	switch args[0] {
+	case "console":
+		return "the console: a server, or a client of a running one (console_e2e_test.go)"
 	case "agent":
 		return "runs until interrupted, as root (agent_e2e_test.go runs it)"
 	case "admission", "k8saudit":
@@ -227,6 +229,9 @@ func cannotRun(args []string) string {
 	case "policy":
 		if len(args) > 1 && args[1] == "explain" {
 			return "asks a running agent (policy_e2e_test.go)"
+		}
+		if len(args) > 1 && (args[1] == "apply" || args[1] == "status") {
+			return "asks a running console (console_e2e_test.go)"
 		}
 	case "rules":
 		if strings.Contains(line, "my_sigma_rule.yml") {

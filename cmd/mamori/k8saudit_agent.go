@@ -11,7 +11,6 @@ import (
 
 	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/event"
-	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/defaults"
 )
@@ -66,9 +65,9 @@ func (f *k8sAuditFlags) check(rs *rules.Ruleset, stderr io.Writer) error {
 	return nil
 }
 
-// open starts listening; nil without --k8s-audit-listen. Alerts go to out,
-// from hostname node.
-func (f *k8sAuditFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, node string, log *slog.Logger) (*k8saudit.Server, error) {
+// open starts listening; nil without --k8s-audit-listen. Alerts go to
+// alert, from hostname node.
+func (f *k8sAuditFlags) open(rs *rules.Ruleset, alert func(*event.Alert) error, all bool, node string, log *slog.Logger) (*k8saudit.Server, error) {
 	if f.listen == "" {
 		return nil, nil
 	}
@@ -81,8 +80,8 @@ func (f *k8sAuditFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, no
 		Webhook: k8saudit.WebhookConfig{
 			Rules: rs, All: all, Hostname: node, Logger: log,
 			Alert: func(a *event.Alert) {
-				if err := out.WriteAlert(a); err != nil {
-					log.Error("write alert", "err", err)
+				if err := alert(a); err != nil {
+					log.Error("raise alert", "err", err)
 				}
 			},
 			Bad: func(e *k8saudit.Error) { log.Warn("audit event skipped", "err", e) },

@@ -124,6 +124,7 @@ standard input wherever a file is read. docs/ describes every part.`,
 		newAdmissionCmd(),
 		newOCIHookCmd(),
 		newHostLoginCmd(),
+		newConsoleCmd(),
 		newVersionCmd(),
 	)
 	return root
@@ -150,9 +151,13 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 	return usageError{msg}
 }
 
+// groupAnnotation marks a command that only groups others.
+const groupAnnotation = "mamori.group"
+
 // group returns a command that only groups subs.
 func group(use, short, long string, subs ...*cobra.Command) *cobra.Command {
-	c := &cobra.Command{Use: use, Short: short, Long: long, Args: cobra.ArbitraryArgs, RunE: groupRunE}
+	c := &cobra.Command{Use: use, Short: short, Long: long, Args: cobra.ArbitraryArgs, RunE: groupRunE,
+		Annotations: map[string]string{groupAnnotation: "true"}}
 	c.AddCommand(subs...)
 	return c
 }

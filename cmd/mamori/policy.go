@@ -19,13 +19,15 @@ import (
 )
 
 func newPolicyCmd() *cobra.Command {
-	return group("policy", "validate runtime and image assurance policies, explain what applies to a container",
+	return group("policy", "validate policies, explain what applies to a container, apply them through the console",
 		`Policies are YAML documents of kind RuntimePolicy (what containers may do,
 judged by the agent, the OCI hook and admission) and ImageAssurancePolicy
 (what images must satisfy, judged by mamori image); docs/policies.md and
 docs/images.md describe the formats, scopes, modes and how overlapping
-policies merge.`,
-		newPolicyValidateCmd(), newPolicyExplainCmd())
+policies merge. apply stores policy files in the console, which every
+agent joined to it applies, and status says which node runs which
+revision.`,
+		newPolicyValidateCmd(), newPolicyExplainCmd(), newPolicyApplyCmd(), newPolicyStatusCmd())
 }
 
 func newPolicyValidateCmd() *cobra.Command {

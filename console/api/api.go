@@ -1,0 +1,277 @@
+// Package api serves the console's HTTP API under /api/v1: alerts with
+// filters and stable pagination, counts over time buckets, one alert with
+// its context, nodes, containers, events, and a live stream of alerts as
+// server-sent events. docs/console.md has an example of every call.
+//
+// It reads the store and a live feed of stored alerts; it must not write
+// to the store nor know NATS.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/event"
+)
+
+// Config is what the API serves from.
+type Config struct {
+	Store store.Store
+	// Live receives each stored alert's JSON; the API fans it out to the
+	// open streams.
+	Live *Hub
+	// Policies are the central runtime policies; nil turns the calls off.
+	Policies Policies
+	// Auth checks tokens; nil serves without (tests, --insecure).
+	Auth Authenticator
+	// Agents issues and revokes agent credentials and tokens; nil turns
+	// the calls off.
+	Agents Agents
+	// Ingest stores an alert that came in over HTTP (Falco's http_output)
+	// the way agents' alerts are stored; nil turns POST /api/v1/falco off.
+	Ingest func(a *event.Alert, raw []byte) error
+	// RateLimit is requests per second per token (50 when 0).
+	RateLimit int
+	// Status returns the console's own counters for /api/v1/status.
+	Status func() any
+}
+
+// Handler returns the API's handler.
+func Handler(cfg Config, log *slog.Logger) http.Handler {
+	s := &server{cfg: cfg, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/alerts", s.alerts)
+	mux.HandleFunc("GET /api/v1/alerts/{uuid}", s.alert)
+	mux.HandleFunc("GET /api/v1/counts", s.counts)
+	mux.HandleFunc("GET /api/v1/nodes", s.nodes)
+	mux.HandleFunc("GET /api/v1/containers", s.containers)
+	mux.HandleFunc("GET /api/v1/events", s.events)
+	mux.HandleFunc("GET /api/v1/processes/{id}", s.process)
+	mux.HandleFunc("GET /api/v1/incidents", s.incidents)
+	mux.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
+	mux.HandleFunc("POST /api/v1/incidents/{id}", s.setIncident)
+	if cfg.Policies != nil {
+		mux.HandleFunc("GET /api/v1/policies", s.policies)
+		mux.HandleFunc("POST /api/v1/policies", s.applyPolicies)
+		mux.HandleFunc("GET /api/v1/policies/status", s.policyStatus)
+	}
+	mux.HandleFunc("GET /api/v1/stream", s.stream)
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Status == nil {
+			writeJSON(w, map[string]any{})
+			return
+		}
+		writeJSON(w, cfg.Status())
+	})
+	if cfg.Ingest != nil {
+		mux.HandleFunc("POST "+falcoPath, s.falco)
+	}
+	if cfg.Agents != nil {
+		mux.HandleFunc("GET /api/v1/agents", s.listAgents)
+		mux.HandleFunc("POST /api/v1/agents", s.addAgent)
+		mux.HandleFunc("DELETE /api/v1/agents/{cluster}/{node}", s.revokeAgent)
+		mux.HandleFunc("POST /api/v1/tokens", s.addToken)
+	}
+	top := http.NewServeMux()
+	top.Handle("/api/", s.guard(mux))
+	top.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	return top
+}
+
+var errNotFound = store.ErrNotFound
+
+type server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// apiError is a client's mistake, answered 400 with its message.
+type apiError struct{ msg string }
+
+func (e apiError) Error() string { return e.msg }
+
+func (s *server) fail(w http.ResponseWriter, err error) {
+	var ae apiError
+	switch {
+	case errors.As(err, &ae):
+		httpError(w, http.StatusBadRequest, ae.msg)
+	case errors.Is(err, store.ErrNotFound):
+		httpError(w, http.StatusNotFound, "not found")
+	case errors.Is(err, context.Canceled):
+	default:
+		// Filter mistakes found by the store (a priority, a field)
+		// read like this too; the store wraps only its own failures.
+		if strings.HasPrefix(err.Error(), "store") {
+			s.log.Error("api", "err", err)
+			httpError(w, http.StatusInternalServerError, "the store failed; see the console's log")
+			return
+		}
+		httpError(w, http.StatusBadRequest, err.Error())
+	}
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// filterOf reads the alert filter from the query string.
+func filterOf(r *http.Request) (store.Filter, error) {
+	q := r.URL.Query()
+	f := store.Filter{
+		Cluster: q.Get("cluster"), Node: q.Get("node"), Namespace: q.Get("namespace"), Pod: q.Get("pod"),
+		Container: q.Get("container"), Image: q.Get("image"), Rule: q.Get("rule"), MinPriority: q.Get("priority"),
+		Source: q.Get("source"), Action: q.Get("action"), Tag: q.Get("tag"), Text: q.Get("q"),
+	}
+	var err error
+	if f.Since, err = timeParam(q.Get("since")); err != nil {
+		return f, apiError{"since: " + err.Error()}
+	}
+	if f.Until, err = timeParam(q.Get("until")); err != nil {
+		return f, apiError{"until: " + err.Error()}
+	}
+	if f.MinPriority != "" && store.PriorityRank(f.MinPriority) < 0 {
+		return f, apiError{fmt.Sprintf("priority %q: use one of %s", f.MinPriority, strings.Join(store.Priorities, ", "))}
+	}
+	return f, nil
+}
+
+// timeParam reads RFC 3339, or a duration meaning that long ago ("1h").
+func timeParam(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor a duration such as 1h", s)
+	}
+	return t, nil
+}
+
+func (s *server) alerts(w http.ResponseWriter, r *http.Request) {
+	f, err := filterOf(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	q := store.AlertQuery{Filter: f, Cursor: r.URL.Query().Get("cursor")}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		if q.Limit, err = strconv.Atoi(l); err != nil || q.Limit < 1 || q.Limit > 1000 {
+			s.fail(w, apiError{"limit: a number from 1 to 1000"})
+			return
+		}
+	}
+	page, err := s.cfg.Store.Alerts(r.Context(), q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, page)
+}
+
+func (s *server) alert(w http.ResponseWriter, r *http.Request) {
+	d, err := s.cfg.Store.Alert(r.Context(), r.PathValue("uuid"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, d)
+}
+
+func (s *server) counts(w http.ResponseWriter, r *http.Request) {
+	f, err := filterOf(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	q := store.CountQuery{Filter: f, Field: r.URL.Query().Get("by")}
+	if q.Field == "" {
+		q.Field = "rule"
+	}
+	if b := r.URL.Query().Get("bucket"); b != "" {
+		if q.Bucket, err = time.ParseDuration(b); err != nil || q.Bucket < time.Second {
+			s.fail(w, apiError{"bucket: a duration of 1s or more, such as 1h"})
+			return
+		}
+	}
+	counts, err := s.cfg.Store.Counts(r.Context(), q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, map[string]any{"by": q.Field, "bucket": q.Bucket.String(), "counts": counts})
+}
+
+func (s *server) nodes(w http.ResponseWriter, r *http.Request) {
+	nodes, err := s.cfg.Store.Nodes(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, map[string]any{"nodes": nodes})
+}
+
+func (s *server) containers(w http.ResponseWriter, r *http.Request) {
+	q := store.ContainerQuery{Cluster: r.URL.Query().Get("cluster"), Node: r.URL.Query().Get("node")}
+	if v := r.URL.Query().Get("running"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.fail(w, apiError{"running: true or false"})
+			return
+		}
+		q.Running = &b
+	}
+	cs, err := s.cfg.Store.Containers(r.Context(), q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, map[string]any{"containers": cs})
+}
+
+func (s *server) events(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := store.EventQuery{Cluster: v.Get("cluster"), Node: v.Get("node"), Container: v.Get("container"), ProcessID: v.Get("process")}
+	var err error
+	if q.Since, err = timeParam(v.Get("since")); err != nil {
+		s.fail(w, apiError{"since: " + err.Error()})
+		return
+	}
+	if q.Until, err = timeParam(v.Get("until")); err != nil {
+		s.fail(w, apiError{"until: " + err.Error()})
+		return
+	}
+	if q.Container == "" && q.ProcessID == "" {
+		s.fail(w, apiError{"name a container or a process"})
+		return
+	}
+	if l := v.Get("limit"); l != "" {
+		if q.Limit, err = strconv.Atoi(l); err != nil {
+			s.fail(w, apiError{"limit: a number"})
+			return
+		}
+	}
+	evs, err := s.cfg.Store.Events(r.Context(), q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, map[string]any{"events": evs})
+}

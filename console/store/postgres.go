@@ -1,0 +1,286 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // registers the database/sql driver "pgx"
+)
+
+// pgMigrations take the schema from version i to i+1; the version applied
+// is recorded in mamori_schema. They are only ever appended to. Alerts and
+// events are partitioned by day of time_ns (UTC): retention drops whole
+// partitions, which takes no lock ingest would wait for.
+var pgMigrations = []string{
+	`CREATE TABLE alerts (
+		time_ns BIGINT NOT NULL, uuid TEXT NOT NULL, received_ns BIGINT NOT NULL,
+		cluster TEXT NOT NULL, node TEXT NOT NULL, namespace TEXT NOT NULL, pod TEXT NOT NULL,
+		container_id TEXT NOT NULL, container_name TEXT NOT NULL, image TEXT NOT NULL,
+		rule TEXT NOT NULL, priority SMALLINT NOT NULL, source TEXT NOT NULL, action TEXT NOT NULL,
+		tags TEXT NOT NULL, output TEXT NOT NULL, process_id TEXT NOT NULL, doc TEXT NOT NULL,
+		PRIMARY KEY (time_ns, uuid)) PARTITION BY RANGE (time_ns);
+	CREATE INDEX alerts_uuid ON alerts (uuid);
+	CREATE INDEX alerts_node ON alerts (node, time_ns);
+	CREATE INDEX alerts_rule ON alerts (rule, time_ns);
+	CREATE INDEX alerts_container ON alerts (container_id, time_ns);
+	CREATE INDEX alerts_namespace ON alerts (namespace, pod, time_ns);
+	CREATE INDEX alerts_priority ON alerts (priority, time_ns);
+	CREATE TABLE events (
+		time_ns BIGINT NOT NULL, id TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL,
+		container_id TEXT NOT NULL, type TEXT NOT NULL, process_id TEXT NOT NULL, parent_id TEXT NOT NULL,
+		doc TEXT NOT NULL, PRIMARY KEY (time_ns, id)) PARTITION BY RANGE (time_ns);
+	CREATE INDEX events_container ON events (container_id, time_ns);
+	CREATE INDEX events_process ON events (process_id);
+	CREATE INDEX events_parent ON events (parent_id);
+	CREATE TABLE nodes (cluster TEXT NOT NULL, node TEXT NOT NULL, last_ns BIGINT NOT NULL, doc TEXT NOT NULL,
+		PRIMARY KEY (cluster, node));
+	CREATE TABLE containers (cluster TEXT NOT NULL, node TEXT NOT NULL, id TEXT NOT NULL, last_ns BIGINT NOT NULL,
+		running BOOLEAN NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (cluster, node, id));`,
+	// 2: incidents, and the workload each alert is grouped by.
+	`ALTER TABLE alerts ADD COLUMN workload TEXT NOT NULL DEFAULT '';
+	CREATE INDEX alerts_workload ON alerts (workload, time_ns);
+	CREATE TABLE incidents (id TEXT PRIMARY KEY, cluster TEXT NOT NULL, workload TEXT NOT NULL, node TEXT NOT NULL,
+		namespace TEXT NOT NULL, pod TEXT NOT NULL, container TEXT NOT NULL, image TEXT NOT NULL,
+		first_ns BIGINT NOT NULL, last_ns BIGINT NOT NULL, alerts BIGINT NOT NULL, priority SMALLINT NOT NULL,
+		rules TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL, updated_ns BIGINT NOT NULL, updated_by TEXT NOT NULL);
+	CREATE INDEX incidents_workload ON incidents (workload, last_ns);
+	CREATE INDEX incidents_last ON incidents (last_ns);`,
+	// 3: per-minute counts for /api/v1/counts (rollup.go).
+	rollupMigration,
+}
+
+// OpenPostgres connects to the PostgreSQL database at url and brings its
+// schema up to date; several consoles may do so at once.
+func OpenPostgres(ctx context.Context, url string) (Store, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", redact(url), err)
+	}
+	if err := migratePostgres(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", redact(url), err)
+	}
+	p := &partitions{made: map[string]bool{}}
+	return &sqlStore{db: db, d: dialect{
+		name:       "postgres",
+		rebind:     dollar,
+		like:       "ILIKE",
+		maxRows:    1000,
+		prepare:    p.ensure,
+		copyAlerts: copyAlerts,
+		lockWorkloads: func(ctx context.Context, tx *sql.Tx, ws []string) error {
+			// Replicas storing alerts of one workload at once would
+			// each open an incident. Locks are taken in one order.
+			_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7306373, h)
+				FROM (SELECT DISTINCT hashtext(w) AS h FROM unnest($1::text[]) AS w ORDER BY 1) AS s`, ws)
+			return err
+		},
+		prune: p.prune,
+	}}, nil
+}
+
+// redact hides a password in a URL for messages.
+func redact(url string) string {
+	return regexp.MustCompile(`://([^:@/]+):[^@/]*@`).ReplaceAllString(url, "://$1:***@")
+}
+
+func migratePostgres(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// One console migrates at a time; the others wait and find it done.
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7306372)"); err != nil {
+		return fmt.Errorf("lock for migrations: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS mamori_schema (version INT NOT NULL, applied TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+		return err
+	}
+	var v int
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(version), 0) FROM mamori_schema").Scan(&v); err != nil {
+		return err
+	}
+	if v > len(pgMigrations) {
+		return fmt.Errorf("schema version %d is newer than this mamori knows (%d): use a newer mamori", v, len(pgMigrations))
+	}
+	for ; v < len(pgMigrations); v++ {
+		if _, err := tx.ExecContext(ctx, pgMigrations[v]); err != nil {
+			return fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO mamori_schema (version) VALUES ($1)", v+1); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+const day = 24 * time.Hour
+
+// partitions creates the day partitions rows fall in, and drops the old.
+type partitions struct {
+	mu   sync.Mutex
+	made map[string]bool // partitions known to exist
+}
+
+func partitionName(table string, dayStart time.Time) string {
+	return table + "_" + dayStart.Format("20060102")
+}
+
+// ensure makes sure a partition exists for each day of times, creating
+// missing ones (and the next day's, so that midnight does not wait for
+// DDL). Each is created in a transaction of its own, committed before the
+// batch's: a batch that fails must not take its partition with it.
+func (p *partitions) ensure(ctx context.Context, db *sql.DB, table string, times []int64) error {
+	days := map[time.Time]bool{}
+	for _, t := range times {
+		d := time.Unix(0, t).UTC().Truncate(day)
+		days[d] = true
+		days[d.Add(day)] = true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for d := range days {
+		name := partitionName(table, d)
+		if p.made[name] {
+			continue
+		}
+		_, err := db.ExecContext(ctx, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES FROM (%d) TO (%d)",
+			name, table, d.UnixNano(), d.Add(day).UnixNano()))
+		if err != nil {
+			// Another console may have made it between our look and
+			// our CREATE: IF NOT EXISTS covers a finished one, not a
+			// concurrent one.
+			var exists bool
+			if db.QueryRowContext(ctx, "SELECT true FROM pg_class WHERE relname = $1", name).Scan(&exists) == nil && exists {
+				p.made[name] = true
+				continue
+			}
+			return fmt.Errorf("store: partition %s: %w", name, err)
+		}
+		p.made[name] = true
+	}
+	return nil
+}
+
+var partitionRE = regexp.MustCompile(`^(alerts|events)_(\d{8})$`)
+
+// prune drops the partitions of table that end at or before cutoff, then
+// deletes the older rows of the day cutoff falls in a few thousand at a
+// time: ingest writes to the newest partitions and never waits for either.
+func (p *partitions) prune(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error) {
+	n, err := p.drop(ctx, db, table, cutoff)
+	if err != nil {
+		return n, err
+	}
+	m, err := pruneInChunks(ctx, db, table, cutoff, "$1")
+	return n + m, err
+}
+
+// drop removes the partitions of table that end at or before cutoff.
+func (p *partitions) drop(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error) {
+	rows, err := db.QueryContext(ctx, `SELECT c.relname, COALESCE(s.n_live_tup, 0) FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class pc ON pc.oid = i.inhparent
+		LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE pc.relname = $1`, table)
+	if err != nil {
+		return 0, fmt.Errorf("store: list partitions of %s: %w", table, err)
+	}
+	type part struct {
+		name string
+		rows int64
+	}
+	var old []part
+	for rows.Next() {
+		var pt part
+		if err := rows.Scan(&pt.name, &pt.rows); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		m := partitionRE.FindStringSubmatch(pt.name)
+		if m == nil {
+			continue
+		}
+		d, err := time.Parse("20060102", m[2])
+		if err != nil {
+			continue
+		}
+		if d.Add(day).UnixNano() <= cutoff {
+			old = append(old, pt)
+		}
+	}
+	rows.Close()
+	sort.Slice(old, func(i, j int) bool { return old[i].name < old[j].name })
+	var n int64
+	for _, pt := range old {
+		var count int64
+		// Exact counts for the report: a partition is one day, counting it
+		// is cheap next to what dropping it saves.
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+pt.name).Scan(&count); err != nil {
+			return n, fmt.Errorf("store: count %s: %w", pt.name, err)
+		}
+		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+pt.name); err != nil {
+			return n, fmt.Errorf("store: drop %s: %w", pt.name, err)
+		}
+		p.mu.Lock()
+		delete(p.made, pt.name)
+		p.mu.Unlock()
+		n += count
+	}
+	return n, nil
+}
+
+// copyAlerts stores alert rows with COPY: into a temporary table of the
+// transaction (emptied at commit), then into alerts in one INSERT ...
+// SELECT that skips what is already stored and routes rows to their day's
+// partition. It runs on tx's connection, inside tx.
+func copyAlerts(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows [][]any) (map[string]bool, error) {
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS alerts_in
+		(LIKE alerts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
+		return nil, fmt.Errorf("store alerts: %w", err)
+	}
+	err := conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("not a pgx connection: %T", dc)
+		}
+		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"alerts_in"}, alertCols, pgx.CopyFromRows(rows))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store alerts: copy: %w", err)
+	}
+	cols := strings.Join(alertCols, ", ")
+	res, err := tx.QueryContext(ctx, "INSERT INTO alerts ("+cols+") SELECT "+cols+" FROM alerts_in ON CONFLICT DO NOTHING RETURNING uuid")
+	if err != nil {
+		return nil, fmt.Errorf("store alerts: %w", err)
+	}
+	defer res.Close()
+	added := map[string]bool{}
+	for res.Next() {
+		var u string
+		if err := res.Scan(&u); err != nil {
+			return nil, fmt.Errorf("store alerts: %w", err)
+		}
+		added[u] = true
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("store alerts: %w", err)
+	}
+	// ON COMMIT DELETE ROWS empties it at commit; a batch that fails
+	// rolls back and leaves it empty too.
+	return added, nil
+}

@@ -1,0 +1,643 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mamori-dev/mamori/event"
+)
+
+// sqlStore is the Store over database/sql; dialect holds what SQLite and
+// PostgreSQL do differently.
+type sqlStore struct {
+	db *sql.DB
+	d  dialect
+}
+
+type dialect struct {
+	name string
+	// rebind turns the ? placeholders into the database's own.
+	rebind func(string) string
+	// like is the case-insensitive LIKE operator.
+	like string
+	// maxRows is how many rows one INSERT carries.
+	maxRows int
+	// prepare readies table for rows at these times, before the batch's
+	// transaction (PostgreSQL creates the day partitions they fall in).
+	prepare func(ctx context.Context, db *sql.DB, table string, times []int64) error
+	// lockWorkload serialises the grouping of one workload's alerts
+	// into incidents across console replicas; nil where the database
+	// has one writer at a time.
+	lockWorkloads func(ctx context.Context, tx *sql.Tx, workloads []string) error
+	// copyAlerts, when set, stores alert rows faster than a multi-row
+	// INSERT can (PostgreSQL: COPY into a temporary table, then one
+	// INSERT ... SELECT), returning the uuids it added.
+	copyAlerts func(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows [][]any) (map[string]bool, error)
+	// prune removes rows of table older than cutoff.
+	prune func(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error)
+}
+
+func dollar(q string) string {
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+func (s *sqlStore) Close() error { return s.db.Close() }
+
+// alertCols are the alert table's columns, in the order rowOf gives them.
+var alertCols = []string{"time_ns", "uuid", "received_ns", "cluster", "node", "namespace", "pod", "container_id",
+	"container_name", "image", "rule", "priority", "source", "action", "tags", "output", "process_id", "doc", "workload"}
+
+var eventCols = []string{"time_ns", "id", "cluster", "node", "container_id", "type", "process_id", "parent_id", "doc"}
+
+func alertRow(in AlertIn) []any {
+	a := in.Alert
+	var ns, pod, cid, cname, image, pid string
+	if c := a.Container; c != nil {
+		cid, cname, image = c.ID, c.Name, c.Image
+		if c.Pod != nil {
+			ns, pod = c.Pod.Namespace, c.Pod.Name
+		}
+	}
+	if a.Process != nil {
+		pid = a.Process.ID
+	}
+	tags := ""
+	if len(a.Tags) > 0 {
+		tags = "," + strings.Join(a.Tags, ",") + ","
+	}
+	rank := PriorityRank(a.Priority)
+	if rank < 0 {
+		rank = len(Priorities)
+	}
+	rec := in.Received
+	if rec.IsZero() {
+		rec = time.Now()
+	}
+	return []any{a.Time.UnixNano(), a.UUID, rec.UnixNano(), a.Cluster, a.Hostname, ns, pod, cid,
+		cname, image, a.Rule, rank, a.Source, a.Action, tags, a.Output, pid, string(in.Raw), WorkloadOf(a)}
+}
+
+func eventRow(in EventIn) []any {
+	e := in.Event
+	cid := ""
+	if e.Container != nil {
+		cid = e.Container.ID
+	}
+	return []any{e.Time.UnixNano(), in.ID, e.Cluster, e.Node, cid, string(e.Type), e.Process.ID, e.Process.ParentID, string(in.Raw)}
+}
+
+func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
+	aTimes := make([]int64, len(b.Alerts))
+	aRows := make([][]any, len(b.Alerts))
+	for i, a := range b.Alerts {
+		aTimes[i] = a.Alert.Time.UnixNano()
+		aRows[i] = alertRow(a)
+	}
+	eTimes := make([]int64, len(b.Events))
+	eRows := make([][]any, len(b.Events))
+	for i, e := range b.Events {
+		eTimes[i] = e.Event.Time.UnixNano()
+		eRows[i] = eventRow(e)
+	}
+	if s.d.prepare != nil {
+		if err := s.d.prepare(ctx, s.db, "alerts", aTimes); err != nil {
+			return err
+		}
+		if err := s.d.prepare(ctx, s.db, "events", eTimes); err != nil {
+			return err
+		}
+	}
+	// One connection for the whole batch, so that a dialect may reach
+	// the driver's own (PostgreSQL's COPY) inside the transaction.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer tx.Rollback()
+	var inserted map[string]bool
+	if s.d.copyAlerts != nil && len(aRows) > 0 {
+		inserted, err = s.d.copyAlerts(ctx, conn, tx, aRows)
+	} else {
+		inserted, err = s.insert(ctx, tx, "alerts", alertCols, aRows, "uuid")
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.insert(ctx, tx, "events", eventCols, eRows, ""); err != nil {
+		return err
+	}
+	if len(inserted) > 0 {
+		// Only alerts stored now count in incidents: a replayed one
+		// was counted when it was first stored.
+		fresh := make([]AlertIn, 0, len(inserted))
+		for _, a := range b.Alerts {
+			if inserted[a.Alert.UUID] {
+				fresh = append(fresh, a)
+				delete(inserted, a.Alert.UUID)
+			}
+		}
+		if err := s.group(ctx, tx, fresh); err != nil {
+			return err
+		}
+		if err := s.rollup(ctx, tx, fresh); err != nil {
+			return err
+		}
+	}
+	for _, hb := range b.Heartbeats {
+		doc, _ := json.Marshal(hb)
+		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO nodes (cluster, node, last_ns, doc) VALUES (?, ?, ?, ?)
+			ON CONFLICT (cluster, node) DO UPDATE SET last_ns = excluded.last_ns, doc = excluded.doc
+			WHERE excluded.last_ns >= nodes.last_ns`), hb.Cluster, hb.Node, hb.Time.UnixNano(), string(doc))
+		if err != nil {
+			return fmt.Errorf("store heartbeat: %w", err)
+		}
+	}
+	for _, cs := range b.Containers {
+		doc, _ := json.Marshal(cs)
+		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO containers (cluster, node, id, last_ns, running, doc) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (cluster, node, id) DO UPDATE SET last_ns = excluded.last_ns, running = excluded.running, doc = excluded.doc
+			WHERE excluded.last_ns >= containers.last_ns`), cs.Cluster, cs.Node, cs.Container.ID, cs.Time.UnixNano(), cs.Running, string(doc))
+		if err != nil {
+			return fmt.Errorf("store container: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// insert adds rows, ignoring those whose key is already stored. With
+// returning it returns that column of the rows it added.
+func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any, returning string) (map[string]bool, error) {
+	var added map[string]bool
+	if returning != "" {
+		added = map[string]bool{}
+	}
+	one := "(" + strings.Repeat("?,", len(cols)-1) + "?)"
+	for len(rows) > 0 {
+		n := min(len(rows), s.d.maxRows)
+		var q strings.Builder
+		q.WriteString("INSERT INTO " + table + " (" + strings.Join(cols, ",") + ") VALUES ")
+		args := make([]any, 0, n*len(cols))
+		for i := range n {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(one)
+			args = append(args, rows[i]...)
+		}
+		q.WriteString(" ON CONFLICT DO NOTHING")
+		if returning == "" {
+			if _, err := tx.ExecContext(ctx, s.d.rebind(q.String()), args...); err != nil {
+				return nil, fmt.Errorf("store %s: %w", table, err)
+			}
+		} else {
+			res, err := tx.QueryContext(ctx, s.d.rebind(q.String()+" RETURNING "+returning), args...)
+			if err != nil {
+				return nil, fmt.Errorf("store %s: %w", table, err)
+			}
+			for res.Next() {
+				var k string
+				if err := res.Scan(&k); err != nil {
+					res.Close()
+					return nil, fmt.Errorf("store %s: %w", table, err)
+				}
+				added[k] = true
+			}
+			res.Close()
+			if err := res.Err(); err != nil {
+				return nil, fmt.Errorf("store %s: %w", table, err)
+			}
+		}
+		rows = rows[n:]
+	}
+	return added, nil
+}
+
+// where renders f as a WHERE clause (with a leading " WHERE ") and its
+// arguments.
+func (s *sqlStore) where(f Filter) (string, []any, error) {
+	var conds []string
+	var args []any
+	eq := func(col, v string) {
+		if v != "" {
+			conds = append(conds, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "time_ns >= ?")
+		args = append(args, f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "time_ns < ?")
+		args = append(args, f.Until.UnixNano())
+	}
+	eq("cluster", f.Cluster)
+	eq("node", f.Node)
+	eq("namespace", f.Namespace)
+	eq("pod", f.Pod)
+	eq("image", f.Image)
+	eq("rule", f.Rule)
+	eq("source", f.Source)
+	eq("action", f.Action)
+	if c := f.Container; c != "" {
+		if len(c) >= 12 && len(c) < 64 {
+			conds = append(conds, "(container_id LIKE ? OR container_name = ?)")
+			args = append(args, c+"%", c)
+		} else {
+			conds = append(conds, "(container_id = ? OR container_name = ?)")
+			args = append(args, c, c)
+		}
+	}
+	if p := f.MinPriority; p != "" {
+		r := PriorityRank(p)
+		if r < 0 {
+			return "", nil, fmt.Errorf("priority %q: use one of %s", p, strings.Join(Priorities, ", "))
+		}
+		conds = append(conds, "priority <= ?")
+		args = append(args, r)
+	}
+	if f.Tag != "" {
+		conds = append(conds, "tags LIKE ?")
+		args = append(args, "%,"+escapeLike(f.Tag)+",%")
+	}
+	if f.Text != "" {
+		conds = append(conds, "(output "+s.d.like+" ? OR rule "+s.d.like+" ?)")
+		t := "%" + escapeLike(f.Text) + "%"
+		args = append(args, t, t)
+	}
+	if len(conds) == 0 {
+		return "", nil, nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+func escapeLike(s string) string {
+	// Neither database treats a backslash as LIKE's escape by default in
+	// the same way; % and _ in a search are rare enough to match loosely.
+	return s
+}
+
+const maxPage = 1000
+
+func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error) {
+	w, args, err := s.where(q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, maxPage)
+	if q.Cursor != "" {
+		t, u, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		c := "(time_ns < ? OR (time_ns = ? AND uuid < ?))"
+		if w == "" {
+			w = " WHERE " + c
+		} else {
+			w += " AND " + c
+		}
+		args = append(args, t, t, u)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT time_ns, uuid, doc FROM alerts"+w+
+		" ORDER BY time_ns DESC, uuid DESC LIMIT "+strconv.Itoa(limit+1)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store alerts: %w", err)
+	}
+	defer rows.Close()
+	page := &AlertPage{Alerts: []json.RawMessage{}}
+	var lastT int64
+	var lastU string
+	for rows.Next() {
+		var t int64
+		var u, doc string
+		if err := rows.Scan(&t, &u, &doc); err != nil {
+			return nil, fmt.Errorf("store alerts: %w", err)
+		}
+		if len(page.Alerts) == limit {
+			page.Next = encodeCursor(lastT, lastU)
+			break
+		}
+		page.Alerts = append(page.Alerts, json.RawMessage(doc))
+		lastT, lastU = t, u
+	}
+	return page, rows.Err()
+}
+
+func encodeCursor(t int64, u string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t, 10) + "/" + u))
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		if ts, u, ok := strings.Cut(string(b), "/"); ok {
+			if t, err := strconv.ParseInt(ts, 10, 64); err == nil {
+				return t, u, nil
+			}
+		}
+	}
+	return 0, "", fmt.Errorf("cursor %q is not one this console gave", c)
+}
+
+func (s *sqlStore) Alert(ctx context.Context, uuid string) (*AlertDetail, error) {
+	var doc string
+	err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT doc FROM alerts WHERE uuid = ?"), uuid).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store alert: %w", err)
+	}
+	var a event.Alert
+	if err := json.Unmarshal([]byte(doc), &a); err != nil {
+		return nil, fmt.Errorf("store alert %s: %w", uuid, err)
+	}
+	d := &AlertDetail{Alert: json.RawMessage(doc), Ancestry: []event.Process{}, Around: []json.RawMessage{}, Connections: []json.RawMessage{}}
+	if a.Process != nil {
+		p := *a.Process
+		p.Ancestors = nil
+		d.Ancestry = append(d.Ancestry, p)
+		d.Ancestry = append(d.Ancestry, a.Process.Ancestors...)
+	}
+	seen := map[string]bool{}
+	add := func(raw []byte, e *event.Event) {
+		key := e.Time.Format(time.RFC3339Nano) + string(e.Type) + strconv.Itoa(int(e.Process.PID))
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		d.Around = append(d.Around, raw)
+		if e.Network != nil {
+			d.Connections = append(d.Connections, raw)
+		}
+	}
+	for i := range a.Forensics {
+		raw, _ := json.Marshal(&a.Forensics[i])
+		add(raw, &a.Forensics[i])
+	}
+	if a.Container != nil && !a.Container.IsHost() {
+		evs, err := s.Events(ctx, EventQuery{Cluster: a.Cluster, Node: a.Hostname, Container: a.Container.ID,
+			Since: a.Time.Add(-5 * time.Minute), Until: a.Time.Add(5 * time.Minute), Limit: 500})
+		if err != nil {
+			return nil, err
+		}
+		for _, raw := range evs {
+			var e event.Event
+			if json.Unmarshal(raw, &e) == nil {
+				add(raw, &e)
+			}
+		}
+	}
+	return d, nil
+}
+
+func (s *sqlStore) Events(ctx context.Context, q EventQuery) ([]json.RawMessage, error) {
+	var conds []string
+	var args []any
+	add := func(c string, v any) {
+		conds = append(conds, c)
+		args = append(args, v)
+	}
+	if q.Cluster != "" {
+		add("cluster = ?", q.Cluster)
+	}
+	if q.Node != "" {
+		add("node = ?", q.Node)
+	}
+	if q.Container != "" {
+		add("container_id = ?", q.Container)
+	}
+	if q.ProcessID != "" {
+		add("(process_id = ? OR parent_id = ?)", q.ProcessID)
+		args = append(args, q.ProcessID)
+	}
+	if !q.Since.IsZero() {
+		add("time_ns >= ?", q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		add("time_ns < ?", q.Until.UnixNano())
+	}
+	w := ""
+	if len(conds) > 0 {
+		w = " WHERE " + strings.Join(conds, " AND ")
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT doc FROM events"+w+" ORDER BY time_ns, id LIMIT "+strconv.Itoa(limit)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store events: %w", err)
+	}
+	defer rows.Close()
+	out := []json.RawMessage{}
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		out = append(out, json.RawMessage(doc))
+	}
+	return out, rows.Err()
+}
+
+// countCols maps CountFields to columns.
+var countCols = map[string]string{"rule": "rule", "priority": "priority", "node": "node", "cluster": "cluster",
+	"namespace": "namespace", "pod": "pod", "image": "image", "source": "source", "action": "action", "container": "container_name"}
+
+func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
+	if _, ok := countCols[q.Field]; !ok {
+		return nil, fmt.Errorf("cannot count by %q: use one of %s", q.Field, strings.Join(CountFields, ", "))
+	}
+	if _, _, err := s.where(q.Filter); err != nil {
+		return nil, err
+	}
+	acc := map[[2]string]*Count{}
+	lo, hi := q.Since, q.Until
+	if !rollupable(q) {
+		if err := s.countRange(ctx, q, lo, hi, false, acc); err != nil {
+			return nil, err
+		}
+	} else {
+		// Whole minutes from the rollup, the partial ones at the ends
+		// from the alerts.
+		loUp := lo
+		if !lo.IsZero() {
+			loUp = lo.Truncate(time.Minute)
+			if loUp.Before(lo) {
+				loUp = loUp.Add(time.Minute)
+			}
+		}
+		hiDown := hi
+		if !hi.IsZero() {
+			hiDown = hi.Truncate(time.Minute)
+		}
+		if !hi.IsZero() && hiDown.Before(loUp) {
+			if err := s.countRange(ctx, q, lo, hi, false, acc); err != nil {
+				return nil, err
+			}
+		} else {
+			if !lo.Equal(loUp) {
+				if err := s.countRange(ctx, q, lo, loUp, false, acc); err != nil {
+					return nil, err
+				}
+			}
+			if err := s.countRange(ctx, q, loUp, hiDown, true, acc); err != nil {
+				return nil, err
+			}
+			if !hi.Equal(hiDown) {
+				if err := s.countRange(ctx, q, hiDown, hi, false, acc); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	out := make([]Count, 0, len(acc))
+	for _, c := range acc {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Bucket.Equal(out[j].Bucket) {
+			return out[i].Bucket.Before(out[j].Bucket)
+		}
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Value < out[j].Value
+	})
+	return out, nil
+}
+
+// countValue renders a counted column's value; priorities by name.
+func countValue(col string, v any) string {
+	switch v := v.(type) {
+	case int64:
+		if col == "priority" && v >= 0 && int(v) < len(Priorities) {
+			return Priorities[v]
+		}
+		return strconv.FormatInt(v, 10)
+	case int32:
+		return countValue(col, int64(v))
+	case int16:
+		return countValue(col, int64(v))
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	}
+	return fmt.Sprint(v)
+}
+
+func (s *sqlStore) Nodes(ctx context.Context) ([]Node, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT cluster, node, last_ns, doc FROM nodes ORDER BY cluster, node")
+	if err != nil {
+		return nil, fmt.Errorf("store nodes: %w", err)
+	}
+	defer rows.Close()
+	out := []Node{}
+	for rows.Next() {
+		var n Node
+		var last int64
+		var doc string
+		if err := rows.Scan(&n.Cluster, &n.Node, &last, &doc); err != nil {
+			return nil, err
+		}
+		n.LastSeen = time.Unix(0, last).UTC()
+		n.Heartbeat = &event.Heartbeat{}
+		json.Unmarshal([]byte(doc), n.Heartbeat)
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) Containers(ctx context.Context, q ContainerQuery) ([]ContainerRow, error) {
+	var conds []string
+	var args []any
+	if q.Cluster != "" {
+		conds, args = append(conds, "cluster = ?"), append(args, q.Cluster)
+	}
+	if q.Node != "" {
+		conds, args = append(conds, "node = ?"), append(args, q.Node)
+	}
+	if q.Running != nil {
+		conds, args = append(conds, "running = ?"), append(args, *q.Running)
+	}
+	w := ""
+	if len(conds) > 0 {
+		w = " WHERE " + strings.Join(conds, " AND ")
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT cluster, node, id, last_ns, doc FROM containers"+w+" ORDER BY cluster, node, id"), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store containers: %w", err)
+	}
+	defer rows.Close()
+	out := []ContainerRow{}
+	for rows.Next() {
+		var c ContainerRow
+		var last int64
+		var doc string
+		if err := rows.Scan(&c.Cluster, &c.Node, &c.ID, &last, &doc); err != nil {
+			return nil, err
+		}
+		c.LastSeen = time.Unix(0, last).UTC()
+		c.State = &event.ContainerState{}
+		json.Unmarshal([]byte(doc), c.State)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) Prune(ctx context.Context, now time.Time, r Retention) (Pruned, error) {
+	var p Pruned
+	var err error
+	if r.Alerts > 0 {
+		cutoff := now.Add(-r.Alerts).UnixNano()
+		if p.Alerts, err = s.d.prune(ctx, s.db, "alerts", cutoff); err != nil {
+			return p, err
+		}
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM alert_rollup WHERE minute < ?"), cutoff/int64(time.Minute)*int64(time.Minute)); err != nil {
+			return p, fmt.Errorf("store: prune rollup: %w", err)
+		}
+		// An incident goes with its last alert.
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM incidents WHERE last_ns < ?"), cutoff); err != nil {
+			return p, fmt.Errorf("store: prune incidents: %w", err)
+		}
+	}
+	if r.Events > 0 {
+		if p.Events, err = s.d.prune(ctx, s.db, "events", now.Add(-r.Events).UnixNano()); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}

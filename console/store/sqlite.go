@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+)
+
+// sqliteMigrations take the schema from version i to i+1 (PRAGMA
+// user_version). They are only ever appended to. Alerts and events are
+// rowid tables with a unique index on (time, id): their rows (the JSON
+// document) are too large for a WITHOUT ROWID table, which stores them in
+// its key's B-tree and spent five times the space.
+var sqliteMigrations = []string{
+	`CREATE TABLE alerts (
+		time_ns INTEGER NOT NULL, uuid TEXT NOT NULL, received_ns INTEGER NOT NULL,
+		cluster TEXT NOT NULL, node TEXT NOT NULL, namespace TEXT NOT NULL, pod TEXT NOT NULL,
+		container_id TEXT NOT NULL, container_name TEXT NOT NULL, image TEXT NOT NULL,
+		rule TEXT NOT NULL, priority INTEGER NOT NULL, source TEXT NOT NULL, action TEXT NOT NULL,
+		tags TEXT NOT NULL, output TEXT NOT NULL, process_id TEXT NOT NULL, doc TEXT NOT NULL);
+	CREATE UNIQUE INDEX alerts_key ON alerts (time_ns, uuid);
+	CREATE INDEX alerts_uuid ON alerts (uuid);
+	CREATE INDEX alerts_node ON alerts (node, time_ns);
+	CREATE INDEX alerts_rule ON alerts (rule, time_ns);
+	CREATE INDEX alerts_container ON alerts (container_id, time_ns);
+	CREATE INDEX alerts_namespace ON alerts (namespace, pod, time_ns);
+	CREATE INDEX alerts_priority ON alerts (priority, time_ns);
+	CREATE TABLE events (
+		time_ns INTEGER NOT NULL, id TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL,
+		container_id TEXT NOT NULL, type TEXT NOT NULL, process_id TEXT NOT NULL, parent_id TEXT NOT NULL,
+		doc TEXT NOT NULL);
+	CREATE UNIQUE INDEX events_key ON events (time_ns, id);
+	CREATE INDEX events_container ON events (container_id, time_ns);
+	CREATE INDEX events_process ON events (process_id);
+	CREATE INDEX events_parent ON events (parent_id);
+	CREATE TABLE nodes (cluster TEXT NOT NULL, node TEXT NOT NULL, last_ns INTEGER NOT NULL, doc TEXT NOT NULL,
+		PRIMARY KEY (cluster, node));
+	CREATE TABLE containers (cluster TEXT NOT NULL, node TEXT NOT NULL, id TEXT NOT NULL, last_ns INTEGER NOT NULL,
+		running BOOLEAN NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (cluster, node, id));`,
+	// 2: incidents, and the workload each alert is grouped by.
+	`ALTER TABLE alerts ADD COLUMN workload TEXT NOT NULL DEFAULT '';
+	CREATE INDEX alerts_workload ON alerts (workload, time_ns);
+	CREATE TABLE incidents (id TEXT PRIMARY KEY, cluster TEXT NOT NULL, workload TEXT NOT NULL, node TEXT NOT NULL,
+		namespace TEXT NOT NULL, pod TEXT NOT NULL, container TEXT NOT NULL, image TEXT NOT NULL,
+		first_ns BIGINT NOT NULL, last_ns BIGINT NOT NULL, alerts BIGINT NOT NULL, priority SMALLINT NOT NULL,
+		rules TEXT NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL, updated_ns BIGINT NOT NULL, updated_by TEXT NOT NULL);
+	CREATE INDEX incidents_workload ON incidents (workload, last_ns);
+	CREATE INDEX incidents_last ON incidents (last_ns);`,
+	// 3: per-minute counts for /api/v1/counts (rollup.go).
+	rollupMigration,
+}
+
+// OpenSQLite opens (creating it and its directory when missing) the
+// console's SQLite database at path and brings its schema up to date.
+func OpenSQLite(path string) (Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}).String()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if err := migrateSQLite(context.Background(), db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return &sqlStore{db: db, d: dialect{
+		name:    "sqlite",
+		rebind:  func(q string) string { return q },
+		like:    "LIKE", // case-insensitive for ASCII
+		maxRows: 500,
+		prune: func(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error) {
+			return pruneInChunks(ctx, db, table, cutoff, "?")
+		},
+	}}, nil
+}
+
+func migrateSQLite(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(sqliteMigrations) {
+		return fmt.Errorf("schema version %d is newer than this mamori knows (%d): use a newer mamori", v, len(sqliteMigrations))
+	}
+	for ; v < len(sqliteMigrations); v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, sqliteMigrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneInChunks deletes old rows a few thousand at a time, each in its own
+// transaction, so that ingest waits for one chunk at most.
+func pruneInChunks(ctx context.Context, db *sql.DB, table string, cutoff int64, placeholder string) (int64, error) {
+	key := "uuid"
+	if table == "events" {
+		key = "id"
+	}
+	var total int64
+	for {
+		res, err := db.ExecContext(ctx, "DELETE FROM "+table+" WHERE (time_ns, "+key+") IN (SELECT time_ns, "+key+
+			" FROM "+table+" WHERE time_ns < "+placeholder+" ORDER BY time_ns LIMIT 5000)", cutoff)
+		if err != nil {
+			return total, fmt.Errorf("prune %s: %w", table, err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < 5000 {
+			return total, nil
+		}
+	}
+}

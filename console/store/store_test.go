@@ -1,0 +1,361 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/pgtest"
+)
+
+func TestSQLite(t *testing.T) {
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "console.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exercise(t, s)
+}
+
+// sampleAlert is alert i of a fixed set: three nodes, two rules, a pod on
+// every other one.
+func sampleAlert(base time.Time, i int) AlertIn {
+	a := &event.Alert{
+		Kind: "alert", UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Cluster: "prod",
+		Time: base.Add(time.Duration(i) * time.Second), Rule: []string{"Shell in container", "Write below etc"}[i%2],
+		Priority: []string{"Warning", "Critical", "Notice"}[i%3], Output: fmt.Sprintf("something %d happened", i),
+		Source: "syscall", Tags: []string{"container", "T1059"}, Hostname: fmt.Sprintf("node-%d", i%3), Action: "detected",
+		Process:   &event.Process{PID: uint32(100 + i), ID: fmt.Sprintf("p%d", i), Ancestors: []event.Process{{PID: 1, ID: "init"}}},
+		Container: &event.Container{ID: fmt.Sprintf("%02d%062d", i%4, 0), Name: fmt.Sprintf("web-%d", i%4), Image: "nginx"},
+	}
+	if i%2 == 0 {
+		a.Container.Pod = &event.Pod{Name: "web", Namespace: "shop"}
+	}
+	raw, _ := json.Marshal(a)
+	return AlertIn{Alert: a, Raw: raw}
+}
+
+// exercise runs every Store method against s: the same test holds both
+// implementations to the same answers.
+func exercise(t *testing.T, s Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var b Batch
+	for i := range 300 {
+		b.Alerts = append(b.Alerts, sampleAlert(base, i))
+	}
+	if err := s.Put(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	// A replay stores nothing twice.
+	if err := s.Put(ctx, &Batch{Alerts: b.Alerts[100:150]}); err != nil {
+		t.Fatal(err)
+	}
+
+	var all []string
+	q := AlertQuery{Limit: 70}
+	for {
+		page, err := s.Alerts(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range page.Alerts {
+			var a event.Alert
+			json.Unmarshal(raw, &a)
+			all = append(all, a.UUID)
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	if len(all) != 300 {
+		t.Fatalf("paged through %d alerts, want 300", len(all))
+	}
+	for i, u := range all {
+		if want := b.Alerts[299-i].Alert.UUID; u != want {
+			t.Fatalf("alert %d is %s, want %s (newest first)", i, u, want)
+		}
+	}
+
+	for _, c := range []struct {
+		f    Filter
+		want int
+	}{
+		{Filter{Node: "node-1"}, 100},
+		{Filter{Rule: "Shell in container"}, 150},
+		{Filter{MinPriority: "Warning"}, 200},
+		{Filter{MinPriority: "critical"}, 100},
+		{Filter{Namespace: "shop", Pod: "web"}, 150},
+		{Filter{Container: "web-3"}, 75},
+		{Filter{Container: fmt.Sprintf("%02d%062d", 2, 0)[:12]}, 75},
+		{Filter{Tag: "T1059"}, 300},
+		{Filter{Tag: "T1060"}, 0},
+		{Filter{Text: "SOMETHING 12"}, 11}, // 12, 120..129
+		{Filter{Since: base.Add(10 * time.Second), Until: base.Add(20 * time.Second)}, 10},
+		{Filter{Cluster: "prod", Action: "detected", Source: "syscall", Image: "nginx"}, 300},
+		{Filter{Cluster: "staging"}, 0},
+	} {
+		page, err := s.Alerts(ctx, AlertQuery{Filter: c.f, Limit: 1000})
+		if err != nil {
+			t.Fatalf("%+v: %v", c.f, err)
+		}
+		if len(page.Alerts) != c.want {
+			t.Errorf("%+v: %d alerts, want %d", c.f, len(page.Alerts), c.want)
+		}
+	}
+	if _, err := s.Alerts(ctx, AlertQuery{Filter: Filter{MinPriority: "Loud"}}); err == nil {
+		t.Error("an unknown priority was accepted")
+	}
+
+	counts, err := s.Counts(ctx, CountQuery{Field: "priority", Bucket: time.Minute, Filter: Filter{Since: base, Until: base.Add(2 * time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, c := range counts {
+		got[c.Bucket.Format("15:04")+" "+c.Value] = c.Count
+	}
+	want := map[string]int64{"10:00 Warning": 20, "10:00 Critical": 20, "10:00 Notice": 20, "10:01 Warning": 20, "10:01 Critical": 20, "10:01 Notice": 20}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("counts by priority per minute: %v, want %v", got, want)
+	}
+	// The rollup's answers (whole minutes, edges from the alerts) are the
+	// alerts' own: a text filter matching every alert forces the latter.
+	for _, c := range []CountQuery{
+		{Field: "rule", Filter: Filter{Since: base.Add(30 * time.Second), Until: base.Add(90 * time.Second)}},
+		{Field: "node", Bucket: time.Minute, Filter: Filter{Since: base.Add(17 * time.Second), Until: base.Add(250 * time.Second)}},
+		{Field: "priority", Bucket: 2 * time.Minute, Filter: Filter{Since: base.Add(-time.Hour), Node: "node-1"}},
+		{Field: "action", Filter: Filter{Since: base.Add(10 * time.Second), Until: base.Add(50 * time.Second)}},
+		{Field: "namespace"},
+	} {
+		fast, err := s.Counts(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Text = "something"
+		slow, err := s.Counts(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(fast) != fmt.Sprint(slow) || len(fast) == 0 {
+			t.Errorf("%+v: rollup %v, alerts %v", c, fast, slow)
+		}
+	}
+	if _, err := s.Counts(ctx, CountQuery{Field: "doc"}); err == nil {
+		t.Error("counting by an unknown field was accepted")
+	}
+
+	d, err := s.Alert(ctx, b.Alerts[7].Alert.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Ancestry) != 2 || d.Ancestry[0].ID != "p7" || d.Ancestry[1].ID != "init" {
+		t.Errorf("ancestry %+v", d.Ancestry)
+	}
+	if _, err := s.Alert(ctx, "nope"); err != ErrNotFound {
+		t.Errorf("unknown uuid: %v", err)
+	}
+
+	exerciseIncidents(t, s, base)
+
+	// State: the newest heartbeat and container state win, whatever order
+	// they arrive in.
+	hb := func(at time.Time, v string) *event.Heartbeat {
+		return &event.Heartbeat{Kind: "heartbeat", Time: at, Cluster: "prod", Node: "node-1", Version: v}
+	}
+	s.Put(ctx, &Batch{Heartbeats: []*event.Heartbeat{hb(base.Add(time.Minute), "new")}})
+	s.Put(ctx, &Batch{Heartbeats: []*event.Heartbeat{hb(base, "old")}})
+	nodes, err := s.Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].Heartbeat.Version != "new" {
+		t.Errorf("nodes %+v, %v", nodes, err)
+	}
+	cs := &event.ContainerState{Kind: "container", Time: base, Cluster: "prod", Node: "node-1", Running: true,
+		Container: &event.Container{ID: "abc", Name: "web"}, Protection: "enforced"}
+	s.Put(ctx, &Batch{Containers: []*event.ContainerState{cs}})
+	cs2 := *cs
+	cs2.Time, cs2.Running = base.Add(time.Second), false
+	s.Put(ctx, &Batch{Containers: []*event.ContainerState{&cs2}})
+	running := true
+	if cons, _ := s.Containers(ctx, ContainerQuery{Running: &running}); len(cons) != 0 {
+		t.Errorf("a container that stopped is listed as running: %+v", cons)
+	}
+	if cons, _ := s.Containers(ctx, ContainerQuery{}); len(cons) != 1 || cons[0].State.Protection != "enforced" {
+		t.Errorf("containers %+v", cons)
+	}
+
+	// Events around an alert and retention.
+	var evs []EventIn
+	for i := range 20 {
+		e := &event.Event{Kind: "event", Time: base.Add(time.Duration(i) * time.Second), Cluster: "prod", Node: "node-1",
+			Type: event.Connect, Process: event.Process{PID: 5, ID: "p5"}, Container: &event.Container{ID: fmt.Sprintf("%02d%062d", 1, 0)},
+			Network: &event.Network{DstIP: "10.0.0.1", DstPort: 443}}
+		raw, _ := json.Marshal(e)
+		evs = append(evs, EventIn{ID: fmt.Sprintf("ev-%d", i), Event: e, Raw: raw})
+	}
+	if err := s.Put(ctx, &Batch{Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	d, err = s.Alert(ctx, b.Alerts[1].Alert.UUID) // node-1, container 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Around) != 20 || len(d.Connections) != 20 {
+		t.Errorf("alert detail: %d events around, %d connections; want 20 and 20", len(d.Around), len(d.Connections))
+	}
+	p, err := s.Prune(ctx, base.Add(24*time.Hour+150*time.Second), Retention{Alerts: 24 * time.Hour, Events: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Alerts != 150 || p.Events != 20 {
+		t.Errorf("pruned %+v, want 150 alerts and 20 events", p)
+	}
+	page, _ := s.Alerts(ctx, AlertQuery{Limit: 1000})
+	if len(page.Alerts) != 153 { // with exerciseIncidents' 3 later ones
+		t.Errorf("%d alerts left after pruning, want 153", len(page.Alerts))
+	}
+	inc, _ := s.Incidents(ctx, IncidentQuery{})
+	if len(inc.Incidents) != 9 {
+		t.Errorf("%d incidents left after pruning, want the 9 whose last alert is kept", len(inc.Incidents))
+	}
+	s.Prune(ctx, base.Add(48*time.Hour), Retention{Alerts: 24 * time.Hour})
+	if inc, _ := s.Incidents(ctx, IncidentQuery{}); len(inc.Incidents) != 0 {
+		t.Errorf("%d incidents left once their alerts are gone, want none", len(inc.Incidents))
+	}
+}
+
+func TestPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	s, err := OpenPostgres(context.Background(), pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exercise(t, s)
+	// A second console opening the same database finds the schema done.
+	s2, err := OpenPostgres(context.Background(), pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+}
+
+// TestPostgresDropsWholeDays: retention drops the partitions of days past
+// it, and leaves today's to take rows.
+func TestPostgresDropsWholeDays(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	var b Batch
+	for d := range 5 {
+		for i := range 10 {
+			b.Alerts = append(b.Alerts, sampleAlert(base.Add(time.Duration(d)*24*time.Hour), d*100+i))
+		}
+	}
+	if err := s.Put(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	parts := func() int {
+		var n int
+		db.QueryRow(`SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'alerts'`).Scan(&n)
+		return n
+	}
+	if n := parts(); n != 6 { // five days and the one after
+		t.Fatalf("%d partitions, want 6", n)
+	}
+	// Keep two days back from the fifth day's noon: days 1 and 2 go whole,
+	// day 3 keeps its rows after noon.
+	p, err := s.Prune(ctx, base.Add(4*24*time.Hour), Retention{Alerts: 2 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Alerts != 20 || parts() != 4 {
+		t.Errorf("pruned %d alerts leaving %d partitions; want 20 and 4", p.Alerts, parts())
+	}
+	if err := s.Put(ctx, &Batch{Alerts: []AlertIn{sampleAlert(base, 999)}}); err != nil {
+		t.Errorf("an alert older than the kept days: %v", err)
+	}
+}
+
+// exerciseIncidents checks the grouping of the 300 sample alerts (and the
+// replayed 50, which must not count) into incidents, and their states.
+func exerciseIncidents(t *testing.T, s Store, base time.Time) {
+	ctx := context.Background()
+	page, err := s.Incidents(ctx, IncidentQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, in := range page.Incidents {
+		counts[in.Workload] = in.Alerts
+	}
+	want := map[string]int64{"pod/prod/shop/web": 150}
+	for _, n := range []int{0, 1, 2} {
+		for _, c := range []int{1, 3} {
+			want[fmt.Sprintf("container/prod/node-%d/web-%d", n, c)] = 25
+		}
+	}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Fatalf("incidents %v, want %v", counts, want)
+	}
+	var pod Incident
+	for _, in := range page.Incidents {
+		if in.Workload == "pod/prod/shop/web" {
+			pod = in
+		}
+	}
+	if pod.Priority != "Critical" || len(pod.Rules) != 1 || pod.Status != Open || pod.Namespace != "shop" ||
+		!pod.First.Equal(base) || !pod.Last.Equal(base.Add(298*time.Second)) {
+		t.Errorf("pod incident %+v", pod)
+	}
+	d, err := s.Incident(ctx, pod.ID)
+	if err != nil || len(d.Alerts) != 150 {
+		t.Fatalf("incident detail: %d alerts, %v", len(d.Alerts), err)
+	}
+	if _, err := s.SetIncident(ctx, pod.ID, "closed", "", "me"); err == nil {
+		t.Error("an unknown status was accepted")
+	}
+	in, err := s.SetIncident(ctx, pod.ID, Acknowledged, "looking", "alice")
+	if err != nil || in.Status != Acknowledged || in.Note != "looking" || in.UpdatedBy != "alice" {
+		t.Fatalf("acknowledge: %+v %v", in, err)
+	}
+	if p, _ := s.Incidents(ctx, IncidentQuery{Status: Acknowledged}); len(p.Incidents) != 1 {
+		t.Errorf("%d acknowledged incidents, want 1", len(p.Incidents))
+	}
+	// An acknowledged incident still takes its workload's alerts; a
+	// resolved one does not; a gap longer than IncidentGap opens another.
+	late := func(i int, after time.Duration) AlertIn {
+		a := sampleAlert(base, 1000+i*2) // even: the pod
+		a.Alert.Time = base.Add(after)
+		a.Raw, _ = json.Marshal(a.Alert)
+		return a
+	}
+	s.Put(ctx, &Batch{Alerts: []AlertIn{late(0, 10*time.Minute)}})
+	if d, _ := s.Incident(ctx, pod.ID); d.Incident.Alerts != 151 {
+		t.Errorf("acknowledged incident has %d alerts, want 151", d.Incident.Alerts)
+	}
+	s.SetIncident(ctx, pod.ID, Resolved, "fixed", "alice")
+	s.Put(ctx, &Batch{Alerts: []AlertIn{late(1, 11*time.Minute), late(2, 2*time.Hour)}})
+	p, _ := s.Incidents(ctx, IncidentQuery{Namespace: "shop"})
+	if len(p.Incidents) != 3 || p.Incidents[0].Alerts != 1 || p.Incidents[1].Alerts != 1 || p.Incidents[2].Status != Resolved {
+		t.Errorf("after resolving: %+v", p.Incidents)
+	}
+	if PodOwnerCheck := podOwner("web-5d8f7c9b4-x2x7k") + " " + podOwner("agent-7xk2p") + " " + podOwner("db-0") + " " + podOwner("plain"); PodOwnerCheck != "web agent db plain" {
+		t.Errorf("pod owners: %s", PodOwnerCheck)
+	}
+}
