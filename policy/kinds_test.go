@@ -37,11 +37,11 @@ func TestPathWithoutItsKind(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"runtime from an image policy", second(Load(img)),
+		{"runtime from an image policy", required(Load(img))(img),
 			img + ": holds no RuntimePolicy document but 1 ImageAssurancePolicy document; mamori image scan and image register take --policy with ImageAssurancePolicy documents"},
 		{"image from a runtime policy", second(LoadAssurance(rt)),
 			rt + ": holds no ImageAssurancePolicy document but 1 RuntimePolicy document; mamori agent, admission serve, check and hostlogin take --policy"},
-		{"empty directory", second(Load(empty)), empty + ": holds no *.yaml or *.yml file, so no RuntimePolicy document"},
+		{"empty directory", required(Load(empty))(empty), empty + ": holds no *.yaml or *.yml file, so no RuntimePolicy document"},
 		{"another kind", second(LoadAssurance(other)), other + `:2:7: kind "ConfigMap" is not an image assurance policy; use "ImageAssurancePolicy"`},
 		{"store", storeRequire(t, img), img + ": holds no RuntimePolicy document"},
 	} {
@@ -50,7 +50,7 @@ func TestPathWithoutItsKind(t *testing.T) {
 		}
 	}
 	// A directory with both kinds serves each reader.
-	if _, err := Load(dir); err != nil {
+	if err := required(Load(dir))(dir); err != nil {
 		t.Errorf("Load(both kinds): %v", err)
 	}
 	if _, err := LoadAssurance(dir); err != nil {
@@ -108,4 +108,15 @@ func storeRequire(t *testing.T, path string) error {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
 	return st.Current().RequireDocuments(path)
+}
+
+// required is what a command does with the paths a user named: load, then
+// require a RuntimePolicy in each.
+func required(s *Set, err error) func(paths ...string) error {
+	return func(paths ...string) error {
+		if err != nil {
+			return err
+		}
+		return s.RequireDocuments(paths...)
+	}
 }

@@ -21,6 +21,7 @@ type Set struct {
 	policies []*Policy
 	files    []string // every file read, policies and lists
 	digest   string
+	src      *files // where "-" was read from, for RequireDocuments
 }
 
 // Load reads policies from files and directories (a directory's *.yaml
@@ -30,8 +31,8 @@ type Set struct {
 // built-in default. Every problem in every file is reported, each as an
 // *Error with its file:line:col; on any problem Load returns no Set.
 //
-// A path holding no RuntimePolicy document is an error that says what it
-// holds instead (see requireKind).
+// A path with no policy in it loads as no policy: commands that read
+// paths a user named refuse that with RequireDocuments.
 func Load(paths ...string) (*Set, error) { return LoadFrom(nil, paths...) }
 
 // LoadFrom is Load where the path "-" reads stdin (once), its positions
@@ -42,26 +43,18 @@ func LoadFrom(stdin io.Reader, paths ...string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.requireDocuments(src); err != nil {
-		return nil, err
-	}
+	s.src = src
 	return s, nil
-}
-
-// requireDocuments refuses a path of the Set that holds no policy.
-func (s *Set) requireDocuments(src *files) error {
-	return s.requireIn(s.paths, src)
 }
 
 // RequireDocuments refuses each of paths (paths the Set was loaded from,
 // as a user named them) that holds no RuntimePolicy document, saying what
-// it holds instead. Load does this for all its paths; a Store (Open) does
-// not, since it may watch a directory that fills later (the console's
-// central policies): its user checks the paths the user named.
-func (s *Set) RequireDocuments(paths ...string) error { return s.requireIn(paths, nil) }
-
-func (s *Set) requireIn(paths []string, src *files) error {
-	return requireKind(paths, src, Kind, func(file string) bool {
+// it holds instead: an image assurance policy given to the agent, an empty
+// directory, are mistakes, not "no policies". A library that loads paths
+// it made (the console's central policies, which may all be removed) does
+// not call it.
+func (s *Set) RequireDocuments(paths ...string) error {
+	return requireKind(paths, s.src, Kind, func(file string) bool {
 		return slices.ContainsFunc(s.policies, func(p *Policy) bool { return p.Source.File == file })
 	})
 }

@@ -117,6 +117,9 @@ func runCheck(cmd *cobra.Command, f *manifestCheckFlags, args []string) error {
 		set = admission.DefaultPolicies()
 	} else {
 		s, err := policy.LoadFrom(stdin, paths...)
+		if err == nil {
+			err = s.RequireDocuments(paths...)
+		}
 		if err != nil {
 			return fmt.Errorf("policies do not load:\n%w", err)
 		}

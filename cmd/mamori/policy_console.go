@@ -63,7 +63,11 @@ func policyApply(stdout io.Writer, stdin io.Reader, c *consoleClient, paths []st
 	var req api.ApplyRequest
 	req.Remove = remove
 	if len(paths) > 0 {
-		if _, err := policy.LoadFrom(bytes.NewReader(stdinData), paths...); err != nil {
+		set, err := policy.LoadFrom(bytes.NewReader(stdinData), paths...)
+		if err == nil {
+			err = set.RequireDocuments(paths...)
+		}
+		if err != nil {
 			return err
 		}
 		add := func(name string, b []byte) error {
