@@ -404,7 +404,10 @@ func (p *protection) livePID(id string) uint32 {
 		return 0
 	}
 	procs, _ := p.a.containers.Procs(cg)
-	pid, _ := insideProcess(append(procs, hints...))
+	p.mu.Lock()
+	cgPath := pl.cgPath
+	p.mu.Unlock()
+	pid, _ := insideProcess(append(procs, hints...), p.inCgroup(cgPath))
 	return pid
 }
 
@@ -464,7 +467,7 @@ func (p *protection) place(id string) bool {
 
 	if cg == 0 {
 		var err error
-		if cg, cgPath, err = p.ownCgroup(hints); err != nil {
+		if cg, cgPath, err = p.ownCgroup(c, hints); err != nil {
 			if errors.Is(err, container.ErrNoCgroup) {
 				p.remove(id, "its cgroup is gone")
 				return true
@@ -492,7 +495,7 @@ func (p *protection) place(id string) bool {
 	// The container's longest-lived processes first (its init has the
 	// lowest pid, normally): a process that exits while its enforcement
 	// is being placed makes the placement fail and try again.
-	pid, why := insideProcess(append(procs, hints...))
+	pid, why := insideProcess(append(procs, hints...), p.inCgroup(cgPath))
 	if pid != 0 {
 		p.a.escapes.track(c, cgPath, pid) // its PID namespace is the container's
 		p.mu.Lock()
@@ -517,13 +520,19 @@ func (p *protection) place(id string) bool {
 	return true
 }
 
-// ownCgroup finds the container's own cgroup through one of its processes.
-func (p *protection) ownCgroup(pids []uint32) (uint64, string, error) {
+// ownCgroup finds container c's own cgroup through one of its processes.
+// A pid seen earlier may name another process by now (pids are reused):
+// only one whose cgroup is c's counts.
+func (p *protection) ownCgroup(c *event.Container, pids []uint32) (uint64, string, error) {
 	err := container.ErrNoCgroup
 	for i := len(pids) - 1; i >= 0; i-- {
 		var cg uint64
 		cg, err = p.a.containers.CgroupOf(pids[i])
 		if err != nil {
+			continue
+		}
+		if got := p.a.containers.Lookup(cg, pids[i]); got.ID != c.ID {
+			err = fmt.Errorf("process %d is in another cgroup now", pids[i])
 			continue
 		}
 		own, path, err1 := p.a.containers.OwnCgroup(cg)
@@ -535,9 +544,20 @@ func (p *protection) ownCgroup(pids []uint32) (uint64, string, error) {
 	return 0, "", err
 }
 
-// insideProcess returns the first of pids that is alive and inside its
-// container's own root, or why none is.
-func insideProcess(pids []uint32) (uint32, string) {
+// inCgroup returns whether a process is in the cgroup at path (below the
+// cgroup v2 root) or below it: a pid remembered from an event may have
+// been reused by another process since, and enforcement placed through
+// it would land on another container's mounts.
+func (p *protection) inCgroup(path string) func(uint32) bool {
+	return func(pid uint32) bool {
+		got, err := p.a.containers.CgroupPathOf(pid)
+		return err == nil && path != "" && under(got, path)
+	}
+}
+
+// insideProcess returns the first of pids that is alive, in its container
+// (belongs) and inside its container's own root, or why none is.
+func insideProcess(pids []uint32, belongs func(uint32) bool) (uint32, string) {
 	why := "no process of the container is alive"
 	tried := map[uint32]bool{}
 	for _, pid := range pids {
@@ -545,6 +565,9 @@ func insideProcess(pids []uint32) (uint32, string) {
 			continue
 		}
 		tried[pid] = true
+		if !belongs(pid) {
+			continue // gone, or a reused pid
+		}
 		host, err := enforce.InHostMountNS(int(pid))
 		switch {
 		case err != nil:
@@ -655,7 +678,7 @@ func (p *protection) remove(id, why string) {
 	}
 	p.a.release(id, pl.cgroup)
 	p.a.escapes.forget(id)
-	p.log.Debug("container gone; its enforcement is released", "id", short(id), "why", why)
+	p.log.Info("container gone; its enforcement is released", "container", pl.ctr.Name, "id", short(id), "why", why)
 }
 
 // describeControls lists the state of each runtime control that is on,

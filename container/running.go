@@ -148,15 +148,25 @@ func (r *Resolver) OwnCgroup(cgroupID uint64) (uint64, string, error) {
 	return id, ref.Own, nil
 }
 
-// CgroupOf returns the cgroup v2 id of process pid now.
-func (r *Resolver) CgroupOf(pid uint32) (uint64, error) {
+// CgroupPathOf returns the cgroup v2 path (below the cgroup2 root) of
+// process pid now.
+func (r *Resolver) CgroupPathOf(pid uint32) (string, error) {
 	data, err := os.ReadFile(filepath.Join(r.cfg.ProcDir, strconv.FormatUint(uint64(pid), 10), "cgroup"))
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	rel, ok := unifiedLine(data)
 	if !ok {
-		return 0, fmt.Errorf("process %d: no live cgroup v2 line in its cgroup file", pid)
+		return "", fmt.Errorf("process %d: no live cgroup v2 line in its cgroup file", pid)
+	}
+	return rel, nil
+}
+
+// CgroupOf returns the cgroup v2 id of process pid now.
+func (r *Resolver) CgroupOf(pid uint32) (uint64, error) {
+	rel, err := r.CgroupPathOf(pid)
+	if err != nil {
+		return 0, err
 	}
 	id := r.cgroups.inode(rel)
 	if id == 0 {

@@ -234,7 +234,9 @@ func TestPolicyReloadsNeverOpenAWindow(t *testing.T) {
 	if n := blockedAlerts(alerts, c.Name, "executableBlocklist"); n < lNo {
 		t.Errorf("%d blocklist refusals, %d blocked alerts: some refusals raised none", lNo, n)
 	}
-	if n := strings.Count(a.stderr.String(), "enforcement in place"); n < 20 {
+	// Reloads close together are placed once (the worker takes the
+	// latest policies): at least half of them must have been placed.
+	if n := strings.Count(a.stderr.String(), "enforcement in place"); n < 10 {
 		t.Errorf("the container's enforcement was placed %d times for 20 changed policies", n)
 	}
 	t.Logf("%d drifted and %d blocklisted execs refused during 20 reloads", dNo, lNo)
