@@ -46,8 +46,8 @@ export function StackedBars({ counts, from, to, bucketMs, values, colors, label 
             );
           });
         })}
-        {[0, Math.floor(n / 2), n - 1].map((i) => (
-          <text x={L + i * bw} y={H - 4} class="axis">{fmtHour(from + i * bucketMs)}</text>
+        {[[0, 'start'], [Math.floor(n / 2), 'middle'], [n, 'end']].map(([i, anchor]) => (
+          <text x={L + i * bw} y={H - 4} class="axis" text-anchor={anchor}>{fmtHour(from + i * bucketMs)}</text>
         ))}
       </svg>
       <figcaption class="legend">

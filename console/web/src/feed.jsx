@@ -83,8 +83,8 @@ export function Feed({ query }) {
       const fresh = page.alerts.filter((a) => !seen.current.has(a.uuid));
       fresh.forEach((a) => seen.current.add(a.uuid));
       pendingMark.current = true;
-      set((s) => ({ alerts: [...s.alerts, ...fresh].sort(byTimeDesc), next: page.next || '', loading: false }));
-    }, (error) => !closed && set({ alerts: [], error, loading: false }));
+      set((s) => ({ alerts: [...s.alerts, ...fresh].sort(byTimeDesc), next: page.next || '', loading: false, loadedKey: key }));
+    }, (error) => !closed && set({ alerts: [], error, loading: false, loadedKey: key }));
     return () => { closed = true; if (es) es.close(); };
   }, [key]);
 
@@ -138,7 +138,7 @@ export function Feed({ query }) {
   const groups = fold(st.alerts, foldOn);
   const now = Date.now();
   return (
-    <section class="feed">
+    <section class="feed" data-ready={!st.loading && st.loadedKey === key ? 'true' : 'false'} data-search={!st.loading && st.loadedKey === key ? location.search : ''}>
       <FilterBar filters={filters} setFilter={setFilter} foldOn={foldOn} />
       <div class="feed-status" aria-live="polite">
         <span class={'live live-' + live} data-live={live}>{live === 'live' ? '● live' : live === 'off' ? 'not live (an end time is set)' : live}</span>
@@ -169,7 +169,7 @@ function Row({ g, now, setFilter }) {
   ) : null;
   const c = a.container;
   return (
-    <tr class={'alert-row prio-row-' + String(a.priority).toLowerCase()} tabindex="0" data-uuid={a.uuid} data-rule={a.rule}
+    <tr class={'alert-row prio-row-' + String(a.priority).toLowerCase()} tabindex="0" data-uuid={a.uuid} data-rule={a.rule} data-namespace={c && c.pod ? c.pod.namespace : ''}
       onClick={open} onKeyDown={(e) => { if (e.key === 'Enter' && e.target === e.currentTarget) open(); }}>
       <td class="time" title={`first ${fmtTime(g.first)}, last ${fmtTime(g.last)}`}>
         <span>{fmtTime(g.last)}</span>
