@@ -181,7 +181,9 @@ func TestWebConsole(t *testing.T) {
 	b.run(t, "reload", chromedp.Reload())
 	b.waitFor(t, "still acknowledged after a restart", `document.querySelector('#incident-status') && document.querySelector('#incident-status').textContent === 'acknowledged' && document.querySelector('#incident-note').textContent.includes('rotating the shadow file')`, 15*time.Second)
 	// The feed's live stream lost its server meanwhile.
-	b.forget(func(e string) bool { return strings.Contains(e, "/api/v1/stream") || strings.Contains(e, "ERR_CONNECTION_REFUSED") })
+	b.forget(func(e string) bool {
+		return strings.Contains(e, "/api/v1/stream") || strings.Contains(e, "ERR_CONNECTION_REFUSED")
+	})
 
 	// Policies: a read-only login cannot switch one to enforce, even with
 	// the page's button forced on; an admin can, after a confirmation
@@ -200,7 +202,9 @@ func TestWebConsole(t *testing.T) {
 	b.waitFor(t, "the confirmation", `document.querySelector('#policy-enforce-confirm') !== null`, 10*time.Second)
 	b.run(t, "confirm as a reader", chromedp.Click(chromedp.CSS("#policy-enforce-confirm")))
 	b.waitFor(t, "refused", `[...document.querySelectorAll('.error')].some((e) => e.textContent.includes('admin token'))`, 10*time.Second)
-	b.forget(func(e string) bool { return strings.Contains(e, "status of 403") && strings.Contains(e, "/api/v1/policies") })
+	b.forget(func(e string) bool {
+		return strings.Contains(e, "status of 403") && strings.Contains(e, "/api/v1/policies")
+	})
 	var files struct {
 		Files []struct {
 			Name     string
