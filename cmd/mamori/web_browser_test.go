@@ -159,16 +159,19 @@ func (b *browserProc) errors() []string {
 
 // forget drops the recorded errors that match: those a step caused on
 // purpose (a refused change, a console that was restarted).
-func (b *browserProc) forget(match func(string) bool) {
+func (b *browserProc) forget(match func(string) bool) (forgotten []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	keep := b.errs[:0]
 	for _, e := range b.errs {
-		if !match(e) {
+		if match(e) {
+			forgotten = append(forgotten, e)
+		} else {
 			keep = append(keep, e)
 		}
 	}
 	b.errs = keep
+	return forgotten
 }
 
 // screenshot saves the page as docs/img/console-NAME.png when

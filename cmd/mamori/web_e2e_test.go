@@ -202,9 +202,13 @@ func TestWebConsole(t *testing.T) {
 	b.waitFor(t, "the confirmation", `document.querySelector('#policy-enforce-confirm') !== null`, 10*time.Second)
 	b.run(t, "confirm as a reader", chromedp.Click(chromedp.CSS("#policy-enforce-confirm")))
 	b.waitFor(t, "refused", `[...document.querySelectorAll('.error')].some((e) => e.textContent.includes('admin token'))`, 10*time.Second)
-	b.forget(func(e string) bool {
+	// The browser logs the refusal as an error: that it does shows that
+	// the check of the pages' errors below sees what they log.
+	if refused := b.forget(func(e string) bool {
 		return strings.Contains(e, "status of 403") && strings.Contains(e, "/api/v1/policies")
-	})
+	}); len(refused) != 1 {
+		t.Errorf("the browser logged %d refusals of the policy change, want 1: %v", len(refused), refused)
+	}
 	var files struct {
 		Files []struct {
 			Name     string
