@@ -16,7 +16,18 @@ export async function api(path, { method, body } = {}) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const r = await fetch(path, init);
+  let r;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      r = await fetch(path, init);
+      break;
+    } catch (e) {
+      // A laptop that changes networks (or a host whose interfaces
+      // change) fails requests in flight: a read is asked again once.
+      if (init.method || attempt > 0) throw new APIError('the console cannot be reached: ' + e.message, 0);
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
+  }
   if (r.status === 401 && !path.startsWith('/api/v1/login')) {
     toLogin();
     throw new APIError('the login has expired', 401);

@@ -6,7 +6,7 @@ import { ACTIONS, FILTERS, PRIORITIES_FILTER, RANGES, SOURCES, readFilters } fro
 import { navigate } from './router.jsx';
 import { Action, Failed, fmtAgo, fmtTime, Priority, shortID, title, workloadOf } from './util.jsx';
 
-const PAGE = 200;
+const PAGE = 100;
 const MAX_ROWS = 5000;
 
 // foldKey is what makes two alerts repeats of each other, as agents fold
