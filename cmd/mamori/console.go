@@ -22,6 +22,7 @@ import (
 	"github.com/mamori-dev/mamori/console"
 	"github.com/mamori-dev/mamori/console/auth"
 	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/imagestore"
 )
 
 // DefaultConsoleDir is where the console keeps its data.
@@ -88,6 +89,7 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 	fs.Var(&names, "tls-name", "a host name or address agents and clients reach the console by, for its certificate (repeatable)")
 	fs.StringVar(&cfg.Falcosidekick, "falcosidekick", "", "forward every alert to falcosidekick at this URL (POST, Falco's payload with uuid)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 50, "API requests per second per token (bursts of twice that)")
+	fs.StringVar(&cfg.Images, "image-db", imagestore.DefaultPath, "the image store the web console's images view reads (mamori image register --db)")
 	if err := parseFlags(fs, args, consoleHelp); err != nil {
 		return cfg, 0, err
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,7 +47,12 @@ func TestWebConsole(t *testing.T) {
 	b := startBrowser(t, 1280, 800)
 	dir := t.TempDir()
 	conDir, apiAddr, natsAddr := filepath.Join(dir, "console"), freeAddr(t), freeAddr(t)
-	con := startConsole(t, conDir, apiAddr, natsAddr)
+	// The image store the images view reads, with the test image in it.
+	imageDB := filepath.Join(dir, "images.db")
+	if out, err := exec.Command(mamoriBin, "image", "register", "--db", imageDB, podmantest.Image).CombinedOutput(); err != nil {
+		t.Fatalf("image register: %v\n%s", err, out)
+	}
+	con := startConsole(t, conDir, apiAddr, natsAddr, "--image-db", imageDB)
 	shop := podmantest.Run(t, podmantest.Label("io.kubernetes.pod.namespace", "shop"),
 		podmantest.Label("io.kubernetes.pod.name", "cart-5f7d8c9b6d-q7x2m"), podmantest.Label("app", "webshop"))
 	ops := podmantest.Run(t, podmantest.Label("io.kubernetes.pod.namespace", "ops"),
@@ -177,7 +185,7 @@ func TestWebConsole(t *testing.T) {
 	b.waitFor(t, "acknowledged", `document.querySelector('#incident-status').textContent === 'acknowledged'`, 10*time.Second)
 	b.screenshot(t, "incident")
 	con.kill()
-	con = startConsole(t, conDir, apiAddr, natsAddr)
+	con = startConsole(t, conDir, apiAddr, natsAddr, "--image-db", imageDB)
 	b.run(t, "reload", chromedp.Reload())
 	b.waitFor(t, "still acknowledged after a restart", `document.querySelector('#incident-status') && document.querySelector('#incident-status').textContent === 'acknowledged' && document.querySelector('#incident-note').textContent.includes('rotating the shadow file')`, 15*time.Second)
 	// The feed's live stream lost its server meanwhile.
@@ -236,12 +244,22 @@ func TestWebConsole(t *testing.T) {
 		t.Errorf("the admin's switch did not enforce the policy: %+v", files.Files)
 	}
 
+	// A CloudTrail alert, as Falco's http_output posts one.
+	falcoTok := con.addToken(t, "falco", "ingest")
+	ct := `{"time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","rule":"Console Login Without MFA","priority":"Critical",
+		"output":"Detected a console login without MFA (user=alice)","source":"aws_cloudtrail","hostname":"trail",
+		"output_fields":{"ct.user":"alice","ct.user.accountid":"123456789012","ct.region":"eu-west-1","ct.user.identitytype":"IAMUser","ct.name":"ConsoleLogin","ct.srcip":"198.51.100.7"}}`
+	req, _ := http.NewRequest("POST", con.apiURL+"/api/v1/falco?cluster=aws&token="+url.QueryEscape(falcoTok), strings.NewReader(ct))
+	if resp, err := con.client.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("post a CloudTrail alert: %v %v", err, resp)
+	}
+
 	// Every other view draws without an error.
 	for _, v := range []struct{ path, ready, shot string }{
 		{"/overview", `document.querySelector('.big-number') !== null && document.querySelectorAll('.chart rect').length > 0`, "overview"},
 		{"/nodes", `document.querySelector('section.node[data-node="web-node"]') !== null && document.querySelector('tr[data-container=` + jsString(shop.Name) + `]') !== null`, "nodes"},
-		{"/images", `document.querySelector('h1') && document.querySelector('h1').textContent === 'Images' && !document.querySelector('[aria-busy]')`, "images"},
-		{"/cloud", `document.querySelector('h1') && document.querySelector('h1').textContent === 'Cloud' && !document.querySelector('[aria-busy]')`, "cloud"},
+		{"/images", `[...document.querySelectorAll('table.images tr')].some((r) => r.textContent.includes(` + jsString(podmantest.Image) + `) && r.textContent.includes('compliant'))`, "images"},
+		{"/cloud", `[...document.querySelectorAll('.bars a')].some((a) => a.textContent === 'alice') && [...document.querySelectorAll('.bars a')].some((a) => a.textContent === 'eu-west-1')`, "cloud"},
 		{"/feed?" + url.Values{"since": {"1h"}, "priority": {"Warning"}}.Encode(), `document.querySelectorAll('tr.alert-row').length > 0`, ""},
 	} {
 		b.run(t, "open "+v.path, chromedp.Navigate(base+v.path))
@@ -271,5 +289,60 @@ func (c *consoleProc) post(t *testing.T, path string, body, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWebNodesInRed: the nodes view shows in red a node that stopped
+// reporting and a running container whose policies enforce a control its
+// agent does not enforce, and neither a reporting node nor a container
+// that is enforced. The console reads them from its store, as agents'
+// heartbeats and inventories left them.
+func TestWebNodesInRed(t *testing.T) {
+	b := startBrowser(t, 1280, 800)
+	dir := filepath.Join(t.TempDir(), "console")
+	os.MkdirAll(dir, 0o700)
+	s, err := store.OpenSQLite(filepath.Join(dir, "console.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	caps := []event.Capability{{Name: "block a drifted exec (drift prevention)", Effect: "audit only: no blocking mechanism loads", Degraded: true}}
+	ctr := func(node, name, protection, reason string) *event.ContainerState {
+		return &event.ContainerState{Kind: "container", Time: now, Cluster: "lab", Node: node, Running: true, Protection: protection, Reason: reason,
+			Container: &event.Container{ID: name + "-0123456789abcdef", Name: name, Image: "shop:1"}, Controls: map[string]string{"driftPrevention": "enforce"}}
+	}
+	err = s.Put(context.Background(), &store.Batch{
+		Heartbeats: []*event.Heartbeat{
+			{Kind: "heartbeat", Time: now, Cluster: "lab", Node: "fresh", Version: "1.0", Kernel: "6.18", Capabilities: caps},
+			{Kind: "heartbeat", Time: now.Add(-10 * time.Minute), Cluster: "lab", Node: "gone", Version: "1.0", Kernel: "6.18"},
+		},
+		Containers: []*event.ContainerState{
+			ctr("fresh", "weak", "audited", "enforced but cannot refuse: driftPrevention (no refusing mechanism loads on this node)"),
+			ctr("gone", "strong", "enforced", ""),
+		},
+	})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	con := startConsole(t, dir, freeAddr(t), freeAddr(t))
+	b.run(t, "open nodes", chromedp.Navigate(con.apiURL+"/nodes"))
+	b.login(t, con.token)
+	b.waitFor(t, "the nodes and containers", `document.querySelector('section.node[data-node="gone"]') && document.querySelector('tr[data-container="strong"]')`, 10*time.Second)
+	for sel, red := range map[string]bool{
+		`section.node[data-node="gone"]`:  true,
+		`section.node[data-node="fresh"]`: false,
+		`tr[data-container="weak"]`:       true,
+		`tr[data-container="strong"]`:     false,
+	} {
+		if got := eval[bool](t, b, `document.querySelector(`+jsString(sel)+`).classList.contains('bad')`); got != red {
+			t.Errorf("%s in red: %v, want %v", sel, got, red)
+		}
+	}
+	if !eval[bool](t, b, `[...document.querySelectorAll('section.node[data-node="fresh"] tr.bad')].some((r) => r.textContent.includes('drift prevention'))`) {
+		t.Error("the degraded capability is not in red")
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("the pages logged errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
