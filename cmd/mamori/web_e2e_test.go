@@ -244,6 +244,14 @@ func TestWebConsole(t *testing.T) {
 		t.Errorf("the admin's switch did not enforce the policy: %+v", files.Files)
 	}
 
+	// The agent applies the new revision: the nodes view shows the shop
+	// container's forkGuard enforced, and by what.
+	b.run(t, "nodes", chromedp.Navigate(base+"/nodes"))
+	b.waitFor(t, "forkGuard enforced in the shop container", `(() => {
+		const li = document.querySelector('tr[data-container=`+jsString(shop.Name)+`] li[data-control="forkGuard"]');
+		return li && li.dataset.state === 'enforced' && li.textContent.includes('by ');
+	})()`, 30*time.Second)
+
 	// A CloudTrail alert, as Falco's http_output posts one.
 	falcoTok := con.addToken(t, "falco", "ingest")
 	ct := `{"time":"` + time.Now().UTC().Format(time.RFC3339Nano) + `","rule":"Console Login Without MFA","priority":"Critical",
@@ -307,9 +315,10 @@ func TestWebNodesInRed(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	caps := []event.Capability{{Name: "block a drifted exec (drift prevention)", Effect: "audit only: no blocking mechanism loads", Degraded: true}}
-	ctr := func(node, name, protection, reason string) *event.ContainerState {
+	ctr := func(node, name, protection, reason string, e event.ControlEnforcement) *event.ContainerState {
 		return &event.ContainerState{Kind: "container", Time: now, Cluster: "lab", Node: node, Running: true, Protection: protection, Reason: reason,
-			Container: &event.Container{ID: name + "-0123456789abcdef", Name: name, Image: "shop:1"}, Controls: map[string]string{"driftPrevention": "enforce"}}
+			Container: &event.Container{ID: name + "-0123456789abcdef", Name: name, Image: "shop:1"}, Controls: map[string]string{"driftPrevention": "enforce"},
+			Enforcement: []event.ControlEnforcement{e}}
 	}
 	err = s.Put(context.Background(), &store.Batch{
 		Heartbeats: []*event.Heartbeat{
@@ -317,8 +326,10 @@ func TestWebNodesInRed(t *testing.T) {
 			{Kind: "heartbeat", Time: now.Add(-10 * time.Minute), Cluster: "lab", Node: "gone", Version: "1.0", Kernel: "6.18"},
 		},
 		Containers: []*event.ContainerState{
-			ctr("fresh", "weak", "audited", "enforced but cannot refuse: driftPrevention (no refusing mechanism loads on this node)"),
-			ctr("gone", "strong", "enforced", ""),
+			ctr("fresh", "weak", "audited", "enforced but cannot refuse: driftPrevention (no refusing mechanism loads on this node)",
+				event.ControlEnforcement{Control: "driftPrevention", Mode: "enforce", State: "not-enforced", Reason: "no refusing mechanism loads on this node"}),
+			ctr("gone", "strong", "enforced", "",
+				event.ControlEnforcement{Control: "driftPrevention", Mode: "enforce", State: "enforced", Mechanism: "fanotify FAN_OPEN_EXEC_PERM"}),
 		},
 	})
 	s.Close()
@@ -341,6 +352,10 @@ func TestWebNodesInRed(t *testing.T) {
 	}
 	if !eval[bool](t, b, `[...document.querySelectorAll('section.node[data-node="fresh"] tr.bad')].some((r) => r.textContent.includes('drift prevention'))`) {
 		t.Error("the degraded capability is not in red")
+	}
+	if !eval[bool](t, b, `document.querySelector('tr[data-container="weak"] li[data-state="not-enforced"]').textContent.includes('no refusing mechanism')`) ||
+		!eval[bool](t, b, `document.querySelector('tr[data-container="strong"] li[data-state="enforced"]').textContent.includes('fanotify')`) {
+		t.Error("the containers' controls do not show their mechanism or why they are not enforced")
 	}
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("the pages logged errors:\n%s", strings.Join(errs, "\n"))

@@ -15,8 +15,27 @@ const STALE_MS = 30e3;
 // with a control in enforce mode, or an enforce control that cannot
 // refuse on its node).
 export function notEnforced(st) {
+  if ((st.enforcement || []).some((e) => e.state === 'not-enforced')) return true;
   const enforceModes = Object.values(st.controls || {}).some((m) => m === 'enforce');
   return (enforceModes && st.protection !== 'enforced') || /cannot refuse|not enforced/.test(st.reason || '');
+}
+
+// Enforcement lists each control as the agent placed it: the mechanism
+// that enforces it, or why it is not enforced.
+function Enforcement({ st }) {
+  const es = st.enforcement || [];
+  if (!es.length) return Object.entries(st.controls || {}).map(([k, m]) => <span class={'ctl ctl-' + m}>{k}: {m}</span>);
+  return (
+    <ul class="plain enf">
+      {es.map((e) => (
+        <li class={'enf-' + e.state} data-control={e.control} data-state={e.state}>
+          <span class={'ctl ctl-' + e.mode}>{e.control}</span> {e.state}
+          {e.mechanism && <small>by {e.mechanism}</small>}
+          {e.reason && <small class={e.state === 'not-enforced' ? 'error' : ''}>{e.reason}</small>}
+        </li>
+      ))}
+    </ul>
+  );
 }
 
 export function Nodes({ query }) {
@@ -43,7 +62,7 @@ export function Nodes({ query }) {
       {ctrs.error && <Failed error={ctrs.error} />}
       {ctrs.data && (ctrs.data.containers.length === 0 ? <p class="muted">No container.</p> : (
         <table class="containers">
-          <thead><tr><th>Container</th><th>Node</th><th>Image</th><th>Pod</th><th>Protection</th><th>Why</th><th>Controls</th><th>Last change</th></tr></thead>
+          <thead><tr><th>Container</th><th>Node</th><th>Image</th><th>Pod</th><th>Protection</th><th>Why</th><th>Controls: state and mechanism</th><th>Last change</th></tr></thead>
           <tbody>
             {ctrs.data.containers.map((r) => {
               const st = r.state || {};
@@ -57,7 +76,7 @@ export function Nodes({ query }) {
                   <td>{c.pod ? `${c.pod.namespace}/${c.pod.name}` : ''}</td>
                   <td><span class={'prot prot-' + st.protection + (bad ? ' red' : '')}>{bad ? `${st.protection}: NOT ENFORCED` : st.protection}</span></td>
                   <td>{st.reason}</td>
-                  <td>{Object.entries(st.controls || {}).map(([k, m]) => <span class={'ctl ctl-' + m}>{k}: {m}</span>)}</td>
+                  <td><Enforcement st={st} /></td>
                   <td>{fmtTime(r.last_seen)}</td>
                 </tr>
               );
