@@ -55,7 +55,8 @@ func runConsole(args []string, stdout, stderr io.Writer) error {
 	if cfg.Secure {
 		scheme = "https"
 	}
-	fmt.Fprintf(stdout, "mamori console ready\n  API:    %s://%s/api/v1/alerts\n", scheme, c.APIAddr())
+	fmt.Fprintf(stdout, "mamori console ready\n  Web:    %s://%s/ (log in with an API token)\n  API:    %s://%s/api/v1/alerts\n",
+		scheme, c.APIAddr(), scheme, c.APIAddr())
 	if c.FirstToken != "" {
 		fmt.Fprintf(stdout, "  first run: the admin API token is in %s (CA certificate: %s)\n", c.FirstToken, c.CAFile())
 	}
@@ -153,6 +154,9 @@ only as its node, plus the CA): issue it with 'mamori console agent add', then
 Every API call needs a token (Authorization: Bearer TOKEN); read tokens read,
 admin tokens also change policies, incidents, credentials. Requests are limited
 in size and rate.
+
+The web console is on the same address (https://LISTEN/): feed, overview,
+alerts, incidents, nodes, policies, images, cloud; log in with an API token.
 
 The API (docs/console.md):
   GET /api/v1/alerts          filters: since until cluster node namespace pod container
