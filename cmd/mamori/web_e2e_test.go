@@ -244,6 +244,26 @@ func TestWebConsole(t *testing.T) {
 		t.Errorf("the admin's switch did not enforce the policy: %+v", files.Files)
 	}
 
+	// A mistake in the YAML is refused, and shown on its line.
+	b.waitFor(t, "the new revision's editor", `document.querySelector('#policy-yaml') && document.querySelector('#policy-yaml').value.includes('mode: enforce')`, 10*time.Second)
+	eval[bool](t, b, `(() => {
+		const ta = document.querySelector('#policy-yaml');
+		ta.value = ta.value.replace('mode: enforce', 'mode: enforse');
+		ta.dispatchEvent(new Event('input', {bubbles: true}));
+		return true;
+	})()`)
+	b.run(t, "apply a mistake", chromedp.Click(chromedp.CSS("#policy-apply")))
+	b.waitFor(t, "the error on line 6", `(() => {
+		const li = document.querySelector('.yaml-lines li.err');
+		return li && li.dataset.line === '6' && li.querySelector('.inline-error').textContent.includes('col 9');
+	})()`, 10*time.Second)
+	b.forget(func(e string) bool { return strings.Contains(e, "status of 400") && strings.Contains(e, "/api/v1/policies") })
+	b.screenshot(t, "policy-error")
+	con.get(t, "/api/v1/policies", &files)
+	if strings.Contains(files.Files[0].Content, "enforse") {
+		t.Error("a policy that does not validate was stored")
+	}
+
 	// The agent applies the new revision: the nodes view shows the shop
 	// container's forkGuard enforced, and by what.
 	b.run(t, "nodes", chromedp.Navigate(base+"/nodes"))
