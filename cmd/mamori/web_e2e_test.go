@@ -257,7 +257,9 @@ func TestWebConsole(t *testing.T) {
 		const li = document.querySelector('.yaml-lines li.err');
 		return li && li.dataset.line === '6' && li.querySelector('.inline-error').textContent.includes('col 9');
 	})()`, 10*time.Second)
-	b.forget(func(e string) bool { return strings.Contains(e, "status of 400") && strings.Contains(e, "/api/v1/policies") })
+	b.forget(func(e string) bool {
+		return strings.Contains(e, "status of 400") && strings.Contains(e, "/api/v1/policies")
+	})
 	b.screenshot(t, "policy-error")
 	con.get(t, "/api/v1/policies", &files)
 	if strings.Contains(files.Files[0].Content, "enforse") {
