@@ -114,6 +114,14 @@ func TestWebLogin(t *testing.T) {
 		t.Errorf("a change with a bearer token: %s %s", resp.Status, body)
 	}
 
+	// A change another site's page asks for is refused, cookie or not.
+	if resp, _ := send(t, b, "POST", base+"/api/v1/policies", pol, api.CSRFHeader, "1", "Sec-Fetch-Site", "cross-site"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a cross-site change: %s, want 403", resp.Status)
+	}
+	if resp, _ := send(t, b, "GET", base+"/assets/", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the assets' directory: %s, want 404", resp.Status)
+	}
+
 	// A read token logs in, reads, and changes nothing.
 	readTok, err := c.AddToken("rita", auth.Read)
 	if err != nil {
@@ -215,6 +223,13 @@ func TestWebViewsAPI(t *testing.T) {
 	}
 	if resp, _ := http.Get(base + "/api/v1/policies/none.yaml/containers"); resp.StatusCode != 404 {
 		t.Errorf("an unknown file: %s", resp.Status)
+	}
+
+	// Without tokens (--insecure) too, another site's page cannot post.
+	req, _ := http.NewRequest("POST", base+"/api/v1/policies", strings.NewReader(`{"remove":["shop.yaml"]}`))
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a cross-site change without tokens: %v %v, want 403", err, resp)
 	}
 
 	var images struct{ Images []json.RawMessage }

@@ -92,10 +92,10 @@ func Handler(cfg Config, log *slog.Logger) http.Handler {
 		mux.HandleFunc("GET /api/v1/policies/{file}/containers", s.policyContainers)
 	}
 	top := http.NewServeMux()
-	top.Handle("/api/", s.guard(mux))
+	top.Handle("/api/", sameOrigin(s.guard(mux)))
 	// Logging in and out needs no token yet: they are the door.
-	top.HandleFunc("POST /api/v1/login", s.login)
-	top.HandleFunc("POST /api/v1/logout", s.logout)
+	top.Handle("POST /api/v1/login", sameOrigin(http.HandlerFunc(s.login)))
+	top.Handle("POST /api/v1/logout", sameOrigin(http.HandlerFunc(s.logout)))
 	top.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	return top
 }

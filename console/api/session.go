@@ -68,3 +68,20 @@ func (s *server) whoami(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, map[string]string{"name": c.name, "role": c.role})
 }
+
+// sameOrigin refuses a change that a browser says another site's page
+// asked for (Sec-Fetch-Site: cross-site or same-site), whatever the
+// credentials: with --insecure there are none, and a page elsewhere could
+// otherwise post to a console on the analyst's loopback. Clients that are
+// not browsers send no such header.
+func sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+				httpError(w, http.StatusForbidden, "a change asked for by another site's page is refused")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -73,7 +73,7 @@ func Handler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /assets/", func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/assets")
-		if name == "/index.html" {
+		if name == "/index.html" || name == "/" {
 			http.NotFound(w, r)
 			return
 		}

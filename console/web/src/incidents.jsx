@@ -12,17 +12,17 @@ const STATUSES = ['open', 'acknowledged', 'resolved'];
 
 export function Incidents({ query }) {
   title('Incidents');
-  const status = query.get('status') ?? 'open';
+  const status = query.get('status') || 'open';
   const filters = { status, cluster: query.get('cluster') || '', namespace: query.get('namespace') || '', node: query.get('node') || '' };
-  const r = useAPI('/api/v1/incidents' + qs({ ...filters, limit: 200 }));
+  const r = useAPI('/api/v1/incidents' + qs({ ...filters, status: status === 'all' ? '' : status, limit: 200 }));
   const set = (k, v) => navigate('/incidents' + qs({ ...filters, [k]: v }));
   return (
     <section>
       <div class="toolbar">
         <h1>Incidents</h1>
         <div role="group" aria-label="Status" class="seg">
-          {[...STATUSES, ''].map((s) => (
-            <button type="button" aria-pressed={status === s ? 'true' : 'false'} onClick={() => set('status', s)}>{s || 'all'}</button>
+          {[...STATUSES, 'all'].map((s) => (
+            <button type="button" aria-pressed={status === s ? 'true' : 'false'} onClick={() => set('status', s)}>{s}</button>
           ))}
         </div>
         <label>Namespace <input id="i-namespace" key={filters.namespace} defaultValue={filters.namespace} onChange={(e) => set('namespace', e.target.value.trim())} /></label>
