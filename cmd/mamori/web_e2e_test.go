@@ -31,6 +31,8 @@ spec:
     container: {labels: {app: webshop}}
   controls:
     forkGuard: {maxProcesses: 300}
+    driftPrevention: {}
+    forensics: {events: 40}
 `
 
 // TestWebConsole drives Debian's Chromium against a real console fed by a
@@ -273,6 +275,28 @@ func TestWebConsole(t *testing.T) {
 		const li = document.querySelector('tr[data-container=`+jsString(shop.Name)+`] li[data-control="forkGuard"]');
 		return li && li.dataset.state === 'enforced' && li.textContent.includes('by ');
 	})()`, 30*time.Second)
+
+	// Enforced, a dropped program is refused; its alert's page names the
+	// policy, the control and the node's mechanism that refused, and
+	// draws the container's recent events (the policy's forensics).
+	podmantest.Exec(t, shop, "sh", "-c", "printf '#!/bin/sh\\ntouch /tmp/ran\\n' > /tmp/miner.sh && chmod +x /tmp/miner.sh && /tmp/miner.sh; true")
+	var blocked store.AlertPage
+	for deadline := time.Now().Add(15 * time.Second); len(blocked.Alerts) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no blocked Drift Prevention alert in the console\n%s", a.stderr)
+		}
+		con.get(t, "/api/v1/alerts?rule=Drift+Prevention&action=blocked&container="+shop.Name, &blocked)
+	}
+	var ba event.Alert
+	json.Unmarshal(blocked.Alerts[0], &ba)
+	b.run(t, "the blocked alert", chromedp.Navigate(base+"/alerts/"+ba.UUID))
+	b.waitFor(t, "the decision and the mechanism", `(() => {
+		const d = document.querySelector('dl.kv');
+		return d && d.textContent.includes('webshop-guard') && d.textContent.includes('driftPrevention') &&
+			d.textContent.includes('blocked') && d.textContent.includes('fanotify');
+	})()`, 10*time.Second)
+	b.waitFor(t, "the container's events before it", `document.querySelectorAll('.timeline li.tl-event').length > 0`, 10*time.Second)
+	b.screenshot(t, "alert-blocked")
 
 	// A CloudTrail alert, as Falco's http_output posts one.
 	falcoTok := con.addToken(t, "falco", "ingest")
