@@ -11,7 +11,7 @@ export function colorOf(value, values, fixed) {
 // StackedBars draws counts [{bucket, value, count}] per bucket, one colour
 // per value; buckets without alerts are drawn empty.
 export function StackedBars({ counts, from, to, bucketMs, values, colors, label }) {
-  const W = 600, H = 160, L = 34, B = 18;
+  const W = 600, H = 160, L = 34, B = 18, T = 8;
   const n = Math.max(1, Math.round((to - from) / bucketMs));
   const per = Array.from({ length: n }, () => new Map());
   for (const c of counts) {
@@ -21,7 +21,7 @@ export function StackedBars({ counts, from, to, bucketMs, values, colors, label 
   const totals = per.map((m) => [...m.values()].reduce((a, b) => a + b, 0));
   const max = Math.max(1, ...totals);
   const bw = (W - L) / n;
-  const y = (v) => (H - B) * (1 - v / max);
+  const y = (v) => T + (H - B - T) * (1 - v / max);
   const ticks = [0, Math.round(max / 2), max];
   const fmtHour = (t) => { const d = new Date(t); return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`; };
   return (
