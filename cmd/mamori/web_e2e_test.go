@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,7 +29,7 @@ metadata:
 spec:
   mode: audit
   scope:
-    container: {labels: {app: webshop}}
+    container: {labels: {app: %s}}
   controls:
     forkGuard: {maxProcesses: 300}
     driftPrevention: {}
@@ -55,8 +56,11 @@ func TestWebConsole(t *testing.T) {
 		t.Fatalf("image register: %v\n%s", err, out)
 	}
 	con := startConsole(t, conDir, apiAddr, natsAddr, "--image-db", imageDB)
+	// The policy's scope: this run's container only (other tests' agents
+	// and containers may share the host).
+	app := fmt.Sprintf("webshop-%d", os.Getpid())
 	shop := podmantest.Run(t, podmantest.Label("io.kubernetes.pod.namespace", "shop"),
-		podmantest.Label("io.kubernetes.pod.name", "cart-5f7d8c9b6d-q7x2m"), podmantest.Label("app", "webshop"))
+		podmantest.Label("io.kubernetes.pod.name", "cart-5f7d8c9b6d-q7x2m"), podmantest.Label("app", app))
 	ops := podmantest.Run(t, podmantest.Label("io.kubernetes.pod.namespace", "ops"),
 		podmantest.Label("io.kubernetes.pod.name", "backup-7c9d6b5f4-k2j8n"))
 	// Before the agent starts: touch opens /etc/shadow too, and its alert
@@ -199,7 +203,7 @@ func TestWebConsole(t *testing.T) {
 	// the page's button forced on; an admin can, after a confirmation
 	// that names the container.
 	var applied struct{ Applied []struct{ Revision uint64 } }
-	con.post(t, "/api/v1/policies", map[string]any{"files": []map[string]string{{"name": "webshop.yaml", "content": webshopPolicy}}}, &applied)
+	con.post(t, "/api/v1/policies", map[string]any{"files": []map[string]string{{"name": "webshop.yaml", "content": fmt.Sprintf(webshopPolicy, app)}}}, &applied)
 	rev := applied.Applied[0].Revision
 	readTok := con.addToken(t, "rita", "read")
 	b.run(t, "log out", chromedp.Click(chromedp.CSS("button.logout")))
