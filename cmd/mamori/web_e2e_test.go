@@ -178,6 +178,13 @@ func TestWebConsole(t *testing.T) {
 		t.Error("the acting process is not marked with its arguments")
 	}
 	b.screenshot(t, "alert")
+	// Each field filters the feed: the namespace's.
+	eval[bool](t, b, `(() => { [...document.querySelectorAll('.fields tr')].find((r) => r.querySelector('th').textContent === 'namespace').querySelector('a').click(); return true; })()`)
+	b.waitFor(t, "the feed filtered by the alert's namespace", `location.pathname + location.search === '/feed?namespace=shop'`, 5*time.Second)
+	b.feedLoaded(t, "the shop feed")
+	// g then o: the overview, from the keyboard.
+	b.run(t, "g o", chromedp.Click(chromedp.CSS(".feed-status")), chromedp.KeyEvent("g"), chromedp.KeyEvent("o"))
+	b.waitFor(t, "the overview", `location.pathname === '/overview'`, 5*time.Second)
 
 	// Incidents: acknowledge the shop pod's with a note; a restarted
 	// console still has it so.
