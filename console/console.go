@@ -174,7 +174,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 		return nil, fmt.Errorf("serve the API on %s: %w", cfg.HTTPListen, err)
 	}
 	if c.pki != nil {
-		c.httpL = tls.NewListener(c.httpL, c.pki.ServerTLS())
+		// HTTP/2 for browsers: every open page holds a live stream,
+		// and HTTP/1.1 allows a browser six connections to one host.
+		tc := c.pki.ServerTLS()
+		tc.NextProtos = []string{"h2", "http/1.1"}
+		c.httpL = tls.NewListener(c.httpL, tc)
 	}
 	// SQLite has one writer: concurrent batches would only wait for
 	// each other's locks. PostgreSQL takes several at once.
