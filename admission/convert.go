@@ -34,7 +34,27 @@ type Object struct {
 // Decode decodes the JSON of an object of the given kind, as the API
 // server does (field names are case-sensitive). It returns false when the
 // kind holds no pod.
-func Decode(kind string, raw []byte) (*Object, bool, error) {
+func Decode(kind string, raw []byte) (*Object, bool, error) { return decode(kind, raw, unmarshal) }
+
+// DecodeStrict is Decode that also returns the paths of the fields the
+// object's kind does not have ("spec.containers[0].imagee"), as kubectl's
+// strict field validation refuses them: a misspelt field is otherwise
+// dropped, and what is checked is not what was meant.
+func DecodeStrict(kind string, raw []byte) (*Object, bool, []string, error) {
+	var unknown []string
+	obj, ok, err := decode(kind, raw, func(raw []byte, v any) error {
+		strict, err := sigsjson.UnmarshalStrict(raw, v, sigsjson.DisallowUnknownFields)
+		for _, e := range strict {
+			if fe, ok := e.(interface{ FieldPath() string }); ok {
+				unknown = append(unknown, fe.FieldPath())
+			}
+		}
+		return err
+	})
+	return obj, ok, unknown, err
+}
+
+func decode(kind string, raw []byte, u func([]byte, any) error) (*Object, bool, error) {
 	o := &Object{Kind: kind}
 	var meta *metav1.ObjectMeta
 	var tmpl *corev1.PodTemplateSpec
@@ -42,37 +62,37 @@ func Decode(kind string, raw []byte) (*Object, bool, error) {
 	switch kind {
 	case "Pod":
 		var v corev1.Pod
-		if err := unmarshal(raw, &v); err != nil {
+		if err := u(raw, &v); err != nil {
 			return nil, true, err
 		}
 		meta, o.PodMeta, o.PodSpec, o.MetaPath, o.SpecPath = &v.ObjectMeta, &v.ObjectMeta, &v.Spec, "metadata", "spec"
 	case "Deployment":
 		var v appsv1.Deployment
-		if err := unmarshal(raw, &v); err != nil {
+		if err := u(raw, &v); err != nil {
 			return nil, true, err
 		}
 		meta, tmpl = &v.ObjectMeta, &v.Spec.Template
 	case "StatefulSet":
 		var v appsv1.StatefulSet
-		if err := unmarshal(raw, &v); err != nil {
+		if err := u(raw, &v); err != nil {
 			return nil, true, err
 		}
 		meta, tmpl = &v.ObjectMeta, &v.Spec.Template
 	case "DaemonSet":
 		var v appsv1.DaemonSet
-		if err := unmarshal(raw, &v); err != nil {
+		if err := u(raw, &v); err != nil {
 			return nil, true, err
 		}
 		meta, tmpl = &v.ObjectMeta, &v.Spec.Template
 	case "ReplicaSet":
 		var v appsv1.ReplicaSet
-		if err := unmarshal(raw, &v); err != nil {
+		if err := u(raw, &v); err != nil {
 			return nil, true, err
 		}
 		meta, tmpl = &v.ObjectMeta, &v.Spec.Template
 	case "ReplicationController":
 		var v corev1.ReplicationController
-		if err := unmarshal(raw, &v); err != nil {
+		if err := u(raw, &v); err != nil {
 			return nil, true, err
 		}
 		meta, tmpl = &v.ObjectMeta, v.Spec.Template
@@ -81,13 +101,13 @@ func Decode(kind string, raw []byte) (*Object, bool, error) {
 		}
 	case "Job":
 		var v batchv1.Job
-		if err := unmarshal(raw, &v); err != nil {
+		if err := u(raw, &v); err != nil {
 			return nil, true, err
 		}
 		meta, tmpl = &v.ObjectMeta, &v.Spec.Template
 	case "CronJob":
 		var v batchv1.CronJob
-		if err := unmarshal(raw, &v); err != nil {
+		if err := u(raw, &v); err != nil {
 			return nil, true, err
 		}
 		meta, tmpl, tp = &v.ObjectMeta, &v.Spec.JobTemplate.Spec.Template, "spec.jobTemplate.spec.template"

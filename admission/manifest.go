@@ -1,15 +1,19 @@
 package admission
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mamori-dev/mamori/internal/yamlsyntax"
 )
 
 // Manifest is one object read from a manifest file, with the YAML nodes
@@ -22,18 +26,23 @@ type Manifest struct {
 	root   *yaml.Node
 }
 
-// ManifestError is a problem in a manifest file, at a line.
+// ManifestError is a problem in a manifest file, at a line and, when
+// known, a column.
 type ManifestError struct {
 	File string
 	Line int
+	Col  int
 	Msg  string
 }
 
 func (e *ManifestError) Error() string {
-	if e.Line == 0 {
+	switch {
+	case e.Line == 0:
 		return e.File + ": " + e.Msg
+	case e.Col == 0:
+		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
 	}
-	return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
+	return e.File + ":" + strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Col) + ": " + e.Msg
 }
 
 // Manifests is what ParseManifests found in one file.
@@ -70,7 +79,9 @@ func ParseManifests(file string, data []byte) *Manifests {
 		}
 		if err != nil {
 			e := &ManifestError{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-			if m := yamlLineErr.FindStringSubmatch(err.Error()); m != nil {
+			if se := yamlsyntax.Check(data); se != nil {
+				e.Line, e.Col, e.Msg = se.Line, se.Col, "invalid YAML: "+se.Detail()
+			} else if m := yamlLineErr.FindStringSubmatch(err.Error()); m != nil {
 				e.Line, _ = strconv.Atoi(m[1])
 				e.Msg = m[2]
 			}
@@ -128,12 +139,36 @@ func (out *Manifests) object(file string, n *yaml.Node, depth int) {
 		out.Errors = append(out.Errors, &ManifestError{File: file, Line: n.Line, Msg: fmt.Sprintf("%s: not representable as JSON (a mapping key that is not a string?): %v", kind, err)})
 		return
 	}
-	obj, ok, err := Decode(kind, raw)
+	obj, ok, unknown, err := DecodeStrict(kind, raw)
+	name := scalar(lookupKey(lookupKey(n, "metadata"), "name"))
 	switch {
 	case !ok:
 		out.Skipped++
 	case err != nil:
-		out.Errors = append(out.Errors, &ManifestError{File: file, Line: n.Line, Msg: fmt.Sprintf("%s %s: %v", kind, scalar(lookupKey(lookupKey(n, "metadata"), "name")), err)})
+		out.Errors = append(out.Errors, &ManifestError{File: file, Line: n.Line, Msg: fmt.Sprintf("%s %s: %v", kind, name, err)})
+	case len(unknown) > 0:
+		// kubectl apply refuses such an object (strict field validation);
+		// checking it would judge what was not meant.
+		root := &Manifest{root: n}
+		slices.SortStableFunc(unknown, func(a, b string) int {
+			al, ac := root.Position(a)
+			bl, bc := root.Position(b)
+			return cmp.Or(cmp.Compare(al, bl), cmp.Compare(ac, bc))
+		})
+		for _, path := range unknown {
+			field, parent, meant := unknownField(kind, path)
+			line, col := root.Position(path)
+			where := " in " + parent
+			if parent == "" {
+				where = ""
+			}
+			hint := "remove it or fix its name (kubectl apply refuses the object)"
+			if meant != "" {
+				hint = fmt.Sprintf("did you mean %q?", meant)
+			}
+			out.Errors = append(out.Errors, &ManifestError{File: file, Line: line, Col: col,
+				Msg: fmt.Sprintf("%s %s: unknown field %q%s; %s", kind, name, field, where, hint)})
+		}
 	default:
 		out.Objects = append(out.Objects, &Manifest{File: file, Line: n.Line, Object: obj, root: n})
 	}

@@ -84,7 +84,8 @@ func TestParseManifestsErrors(t *testing.T) {
 		text, want string
 		line       int
 	}{
-		{"kind: Pod\nspec:\n  containers: [\n", "did not find expected node content", 3},
+		{"kind: Pod\nspec:\n  containers: [\n", "did not find expected node content", 4},
+		{"kind: Pod\nspec:\n  containers:\n  - name: a\n    image: b\n   securityContext: {}\n", "did not find expected key (while parsing a block mapping that starts at 3:3)", 6},
 		{"apiVersion: v1\nkind: Pod\nspec:\n  hostPID: maybe\n", "cannot unmarshal string", 1},
 		{"- 1\n- 2\n", "not a Kubernetes object", 1},
 		{"apiVersion: v1\nmetadata: {name: x}\n", "has no kind", 1},
@@ -141,4 +142,40 @@ func FuzzReview(f *testing.F) {
 			t.Fatalf("response %+v to %s", resp, body)
 		}
 	})
+}
+
+// TestParseManifestsUnknownFields: a misspelt field is an error at its
+// key, with the field meant, and the object is not checked (kubectl would
+// refuse it); without this, "imagee" left a container with no image.
+func TestParseManifestsUnknownFields(t *testing.T) {
+	const text = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      securityContxt: {runAsNonRoot: true}
+      containers:
+      - name: a
+        imagee: nginx:1.27
+      - name: b
+        image: nginx:1.27
+        securityContext: {zzzzzzzz: true}
+`
+	ms := ParseManifests("m.yaml", []byte(text))
+	var got []string
+	for _, e := range ms.Errors {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`m.yaml:7:7: Deployment web: unknown field "securityContxt" in spec.template.spec; did you mean "securityContext"?`,
+		`m.yaml:10:9: Deployment web: unknown field "imagee" in spec.template.spec.containers[0]; did you mean "image"?`,
+		`m.yaml:13:27: Deployment web: unknown field "zzzzzzzz" in spec.template.spec.containers[1].securityContext; remove it or fix its name (kubectl apply refuses the object)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(ms.Objects) != 0 {
+		t.Errorf("%d objects checked, want none", len(ms.Objects))
+	}
 }

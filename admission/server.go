@@ -23,6 +23,10 @@ type ServerConfig struct {
 	// Health answers GET /healthz; nil answers "ok".
 	Health http.HandlerFunc
 	Log    *slog.Logger
+	// Serving, if set, is called once the certificate and key are read
+	// and requests are about to be answered: where a caller says that it
+	// serves, so that a missing key is not preceded by "serving".
+	Serving func()
 }
 
 // ValidatePath is where the webhook answers AdmissionReviews.
@@ -52,6 +56,9 @@ func Serve(ctx context.Context, ln net.Listener, cfg ServerConfig) error {
 	}
 	if cfg.Log != nil {
 		srv.ErrorLog = slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)
+	}
+	if cfg.Serving != nil {
+		cfg.Serving()
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeTLS(ln, "", "") }()

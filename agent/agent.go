@@ -460,13 +460,31 @@ func (a *Agent) writeAlert(al *event.Alert) {
 
 // sendAlert writes an alert that folding passed on.
 func (a *Agent) sendAlert(al *event.Alert) {
+	a.noteWrite(a.send(al))
+}
+
+// send writes an alert to the outputs and hands it to the console.
+func (a *Agent) send(al *event.Alert) error {
 	a.alertsSent.Add(1)
 	if a.cfg.Console != nil {
 		a.cfg.Console.Alert(al) // first: it gives the alert its uuid
 	}
 	if a.cfg.Alerts != nil {
-		a.noteWrite(a.cfg.Alerts.WriteAlert(al))
+		return a.cfg.Alerts.WriteAlert(al)
 	}
+	return nil
+}
+
+// Raise writes an alert that a source beside the sensor raised (the
+// CloudTrail follower, the Kubernetes audit webhook) with the agent's own:
+// to its output and to the console. Such alerts are one per record and are
+// not folded. The error is the output's, so that the source can hold back
+// its checkpoint. Safe for concurrent use.
+func (a *Agent) Raise(al *event.Alert) error {
+	a.alerts.Add(1)
+	err := a.send(al)
+	a.noteWrite(err)
+	return err
 }
 
 func (a *Agent) noteWrite(err error) {

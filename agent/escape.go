@@ -45,7 +45,18 @@ type escapeWindow struct {
 type escapeTarget struct {
 	ctr    *event.Container
 	pidNS  uint32
+	pid    uint32 // the process of the container its pidNS was read from
 	cgroup string // its own cgroup, below the cgroup v2 root
+}
+
+// current reports whether t still describes a live container: the process
+// its PID namespace was read from still has it. Namespace inode numbers
+// are reused as soon as a namespace is gone, and a new container's first
+// process moving into its own cgroup must not pass for an old container's
+// process leaving.
+func (t *escapeTarget) current() bool {
+	ns, err := nsInode("/proc/" + strconv.FormatUint(uint64(t.pid), 10) + "/ns/pid")
+	return err == nil && ns == t.pidNS
 }
 
 func newEscapes() *escapes {
@@ -74,7 +85,7 @@ func (e *escapes) track(c *event.Container, cgroupPath string, pid uint32) {
 	if old := e.ctrs[c.ID]; old != nil && old.pidNS != ns && e.byNS[old.pidNS] == c.ID {
 		delete(e.byNS, old.pidNS)
 	}
-	t := &escapeTarget{ctr: c, pidNS: ns, cgroup: cgroupPath}
+	t := &escapeTarget{ctr: c, pidNS: ns, pid: pid, cgroup: cgroupPath}
 	e.ctrs[c.ID] = t
 	if ns != e.hostPID {
 		e.byNS[ns] = c.ID // --pid host containers have none of their own
@@ -90,16 +101,26 @@ func (e *escapes) forget(id string) {
 	delete(e.ctrs, id)
 }
 
-// owner returns the container whose PID namespace ns is, and its own cgroup.
+// owner returns the container whose PID namespace ns is, and its own
+// cgroup; a stale entry (the container is gone and the inode number may
+// name another namespace now) is dropped.
 func (e *escapes) owner(ns uint32) (*escapeTarget, bool) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	id, ok := e.byNS[ns]
-	if !ok {
+	t := e.ctrs[id]
+	e.mu.Unlock()
+	if !ok || t == nil {
 		return nil, false
 	}
-	t := e.ctrs[id]
-	return t, t != nil
+	if !t.current() {
+		e.mu.Lock()
+		if e.byNS[ns] == id {
+			delete(e.byNS, ns)
+		}
+		e.mu.Unlock()
+		return nil, false
+	}
+	return t, true
 }
 
 // ownerOf returns what is tracked of container id.
@@ -178,7 +199,13 @@ func (a *Agent) checkEscape(ev *event.Event) {
 func (a *Agent) escaped(ev *event.Event, t *escapeTarget, pid uint32, how string) {
 	action, fate := event.Detected, "its drift prevention follows it by its PID namespace; the cgroup's other controls do not"
 	if a.protect != nil && a.protect.enforcing(t.ctr.ID) {
-		switch err := syscall.Kill(int(pid), syscall.SIGKILL); {
+		// The process must still be the container's: its PID namespace
+		// is checked right before the kill.
+		var err error = syscall.ESRCH
+		if ns, nerr := nsInode("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/ns/pid"); nerr == nil && ns == t.pidNS {
+			err = syscall.Kill(int(pid), syscall.SIGKILL)
+		}
+		switch {
 		case err == nil:
 			action, fate = event.Blocked, "killed: the container's policies are in enforce mode"
 		case err == syscall.ESRCH:

@@ -51,7 +51,7 @@ measure() { # label, then mamori image scan arguments; prints one row
 	local label=$1 best=999999 cpu=0 bytes=0 files=0
 	shift
 	for _ in $(seq "$runs"); do
-		/usr/bin/time -f '%e %U %S' -o "$work/time" "$work/mamori" image scan --format json --output "$work/report.json" "$@" >/dev/null 2>&1 || true
+		/usr/bin/time -f '%e %U %S' -o "$work/time" "$work/mamori" image scan -o json --report-output "$work/report.json" "$@" >/dev/null 2>&1 || true
 		read -r wall user sys <"$work/time"
 		if awk -v a="$wall" -v b="$best" 'BEGIN{exit !(a<b)}'; then
 			best=$wall

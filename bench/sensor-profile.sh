@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where the sensor's cost goes; see docs/benchmarks.md.
 #
-#   sudo bench/sensor-profile.sh [mamori agent flags]   (default: --events --output /dev/null)
+#   sudo bench/sensor-profile.sh [mamori agent flags]   (default: --events --events-output /dev/null)
 #
 # Starts one agent, turns on the kernel's BPF run-time statistics
 # (kernel.bpf_stats_enabled, which itself costs two clock reads per program
@@ -14,7 +14,7 @@ set -euo pipefail
 if [[ $(id -u) -ne 0 ]]; then echo "sensor-profile.sh: run as root" >&2; exit 1; fi
 OUT=${OUT:-/tmp/mamori-bench}
 ADDR=127.0.0.1:19749
-[[ $# -gt 0 ]] || set -- --events --output /dev/null
+[[ $# -gt 0 ]] || set -- --events --events-output /dev/null
 for b in mamori storm; do
 	[[ -x $OUT/$b ]] || { echo "sensor-profile.sh: no $OUT/$b; run bench/sensor.sh first" >&2; exit 1; }
 done

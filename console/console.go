@@ -76,6 +76,10 @@ type Config struct {
 	// (what `mamori image register` writes on this host); imagestore's
 	// default path when "". A missing file means no image is registered.
 	Images string
+	// Cluster names the cluster of the alerts the console raises itself
+	// (its CloudTrail follower, its Kubernetes audit webhook); "default"
+	// when empty.
+	Cluster string
 }
 
 // Console is a running console.

@@ -2,8 +2,10 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -26,6 +28,48 @@ func (c *Console) publishAlert(a *event.Alert, raw []byte) error {
 	defer cancel()
 	_, err := c.js.Publish(ctx, wire.Subject(wire.Alert, a.Cluster, a.Hostname), raw, jetstream.WithMsgID(a.UUID))
 	return err
+}
+
+// RaisedBy is the node name under which the console's own alerts (its
+// CloudTrail follower, its Kubernetes audit webhook) are stored.
+const RaisedBy = "console"
+
+// Raise stores an alert the console raised itself, from an audit source it
+// follows, as an agent's alert is stored: under Config.Cluster and node
+// RaisedBy. Its uuid is derived from its content, so that replicas
+// following the same source, or a record read again after a restart,
+// store it once. The error says it was not taken (the caller keeps its
+// record unacknowledged).
+func (c *Console) Raise(a *event.Alert) error {
+	if a.Cluster == "" {
+		a.Cluster = c.cfg.Cluster
+		if a.Cluster == "" {
+			a.Cluster = "default"
+		}
+	}
+	a.Hostname = RaisedBy
+	if a.Kind == "" {
+		a.Kind = event.KindAlert
+	}
+	if a.UUID == "" {
+		body, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		a.UUID = contentUUID(body)
+	}
+	raw, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return c.publishAlert(a, raw)
+}
+
+// contentUUID shapes a digest of body as a UUID.
+func contentUUID(body []byte) string {
+	s := sha256.Sum256(body)
+	h := fmt.Sprintf("%x", s[:16])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // ensureForwarder creates or deletes the forwarding consumer.

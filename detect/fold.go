@@ -45,6 +45,11 @@ func NewFolder(window time.Duration, emit func(*event.Alert)) *Folder {
 	return &Folder{window: window, emit: emit, open: map[foldKey]*run{}}
 }
 
+// foldable says whether alerts of a source are folded: the node's own
+// (syscall events, container creation), not audit records (CloudTrail,
+// Kubernetes audit), where each alert names a different request.
+func foldable(source string) bool { return source == "syscall" || source == "runtime" || source == "" }
+
 func keyOf(a *event.Alert) foldKey {
 	k := foldKey{rule: a.Rule, control: a.Control, action: a.Action, source: a.Source, priority: a.Priority}
 	if a.Container != nil {
@@ -59,9 +64,10 @@ func keyOf(a *event.Alert) foldKey {
 // Add passes a on, or counts it as a repeat of an alert passed on less
 // than a window ago.
 func (f *Folder) Add(a *event.Alert) {
-	if f.window <= 0 || a.Count > 0 {
-		// Off, or an alert that already stands for several: its count
-		// must reach the reader as it is.
+	if f.window <= 0 || a.Count > 0 || !foldable(a.Source) {
+		// Off, an alert that already stands for several (its count
+		// must reach the reader as it is), or one about an audit record,
+		// whose every occurrence is evidence of its own.
 		f.emit(a)
 		return
 	}

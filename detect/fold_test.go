@@ -126,6 +126,21 @@ func TestFolderPassesAggregates(t *testing.T) {
 	}
 }
 
+// TestFolderLeavesAuditRecords: alerts about audit records (each names
+// another request) are never folded.
+func TestFolderLeavesAuditRecords(t *testing.T) {
+	var s sink
+	f := NewFolder(time.Hour, s.emit)
+	for _, src := range []string{"aws_cloudtrail", "k8s_audit", "aws_cloudtrail"} {
+		a := alert("R", "c", "", "detected", 0)
+		a.Source = src
+		f.Add(a)
+	}
+	if n := len(s.got()); n != 3 {
+		t.Errorf("%d of 3 audit alerts passed", n)
+	}
+}
+
 func TestFolderOff(t *testing.T) {
 	var s sink
 	f := NewFolder(0, s.emit)

@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/mamori-dev/mamori/event"
 )
 
-// ReadEvents reads events recorded by `mamori agent --events --format json`
+// ReadEvents reads events recorded by `mamori agent --events -o json`
 // (gzip-compressed when the name ends in .gz), skipping alert lines.
 func ReadEvents(path string) ([]event.Event, error) {
 	f, err := os.Open(path)
@@ -20,11 +19,18 @@ func ReadEvents(path string) ([]event.Event, error) {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(f)
+	return DecodeEvents(path, f)
+}
+
+// DecodeEvents reads recorded events from r, named name in errors; r may
+// be gzip-compressed.
+func DecodeEvents(name string, r io.Reader) ([]event.Event, error) {
+	br := bufio.NewReader(r)
+	r = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("read events %s: %w", path, err)
+			return nil, fmt.Errorf("read events %s: %w", name, err)
 		}
 		defer zr.Close()
 		r = zr
@@ -35,7 +41,7 @@ func ReadEvents(path string) ([]event.Event, error) {
 	for line := 1; sc.Scan(); line++ {
 		var e event.Event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("%s:%d: not an event: %w", path, line, err)
+			return nil, fmt.Errorf("%s:%d: not an event: %w", name, line, err)
 		}
 		if e.Kind != "event" {
 			continue
@@ -43,7 +49,7 @@ func ReadEvents(path string) ([]event.Event, error) {
 		evs = append(evs, e)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read events %s: %w", path, err)
+		return nil, fmt.Errorf("read events %s: %w", name, err)
 	}
 	return evs, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,9 +45,11 @@ type Store struct {
 
 	mu sync.Mutex
 	db *sql.DB
-	// ino is the inode of the file db has open: a database removed and
-	// made anew under the same path is opened again.
-	ino uint64
+	// id is the file db has open: a database removed and made anew under
+	// the same path is opened again, and so, for a read-only store, is one
+	// whose content changed (a database copied over it in place keeps the
+	// inode; SQLite's cache would keep answering from the old content).
+	id fileID
 
 	filesMu sync.Mutex
 	files   map[string]map[string]string // image id → path → SHA-256 of its baseline's programs
@@ -109,20 +112,21 @@ func (s *Store) conn(ctx context.Context) (*sql.DB, error) {
 	st, err := os.Stat(s.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && s.opts.ReadOnly:
-		if s.db != nil {
-			s.db.Close()
-			s.db = nil
-		}
+		s.closeDB()
 		return nil, nil
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("image store %s: %w", s.path, err)
+	case err == nil && st.Size() == 0:
+		s.closeDB()
+		return nil, fmt.Errorf("image store %s is empty (0 bytes): not a database mamori wrote (cut short, or made by hand); "+
+			"remove it (mamori image register makes it anew) and register the images again", s.path)
 	}
-	if s.db != nil && err == nil && inode(st) == s.ino {
+	if s.db != nil && err == nil && s.same(idOf(st)) {
 		return s.db, nil
 	}
 	if s.db != nil {
-		s.db.Close()
-		s.db = nil
+		s.log.Info("image store changed on disk; opening it again", "db", s.path)
+		s.closeDB()
 	}
 	db, err := s.open(ctx, s.opts.ReadOnly)
 	if err != nil {
@@ -132,8 +136,34 @@ func (s *Store) conn(ctx context.Context) (*sql.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("image store %s: %w", s.path, err)
 	}
-	s.db, s.ino = db, inode(st)
+	s.db, s.id = db, idOf(st)
 	return db, nil
+}
+
+func (s *Store) closeDB() {
+	if s.db != nil {
+		s.db.Close()
+		s.db = nil
+	}
+}
+
+// fileID tells a database file from another and, for a reader, from
+// itself with other content.
+type fileID struct {
+	ino   uint64
+	size  int64
+	mtime time.Time
+}
+
+func idOf(fi os.FileInfo) fileID { return fileID{inode(fi), fi.Size(), fi.ModTime()} }
+
+// same reports whether the file is the one db has open. A writer's own
+// commits change the file's size and time, so it goes by the inode only.
+func (s *Store) same(id fileID) bool {
+	if s.opts.ReadOnly {
+		return id == s.id
+	}
+	return id.ino == s.id.ino
 }
 
 // open opens a connection pool and brings the schema up to date; a
@@ -159,7 +189,11 @@ func (s *Store) open(ctx context.Context, readOnly bool) (*sql.DB, error) {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("image store %s: open: %w", s.path, err)
+		return nil, fmt.Errorf("image store %s: open: %w (not a database mamori wrote? remove it and register the images again)", s.path, err)
+	}
+	if err := integrity(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("image store %s failed its integrity check (%v): restore it from a backup, or remove it and register the images again", s.path, err)
 	}
 	switch {
 	case v == SchemaVersion():
@@ -177,6 +211,33 @@ func (s *Store) open(ctx context.Context, readOnly bool) (*sql.DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// integrity runs SQLite's quick check: a file cut short or overwritten
+// (in place, by a copy in progress) shows here, not as missing images.
+func integrity(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check(5)")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return err
+		}
+		if p != "ok" {
+			problems = append(problems, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 func inode(fi os.FileInfo) uint64 {

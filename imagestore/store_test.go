@@ -161,9 +161,10 @@ func TestKey(t *testing.T) {
 	}
 }
 
-// TestMigrateFromEmpty: a missing file and an empty one become the
-// current schema; a read-only store over an empty file brings it up to
-// date too; a database from a newer mamori is refused with what to do.
+// TestMigrateFromEmpty: a missing file and an empty database become the
+// current schema; a read-only store over an empty database brings it up
+// to date too; a database from a newer mamori is refused with what to do.
+// (An empty file, 0 bytes, is not a database: TestEmptyStoreFile.)
 func TestMigrateFromEmpty(t *testing.T) {
 	dir := t.TempDir()
 	created := filepath.Join(dir, "new", "sub", "images.db")
@@ -183,7 +184,9 @@ func TestMigrateFromEmpty(t *testing.T) {
 	}
 
 	empty := filepath.Join(dir, "empty.db")
-	os.WriteFile(empty, nil, 0o600)
+	db, _ = sql.Open("sqlite", empty)
+	db.Exec("CREATE TABLE t(x); DROP TABLE t") // a database with no table, at schema 0
+	db.Close()
 	r := open(t, empty, Options{ReadOnly: true})
 	if _, ok := r.Lookup("nginx"); ok {
 		t.Error("an empty database knows an image")

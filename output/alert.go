@@ -1,6 +1,7 @@
 package output
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/mamori-dev/mamori/event"
@@ -16,7 +17,19 @@ func (w *Writer) WriteAlert(a *event.Alert) error {
 			b = append(b, a.Rule...)
 			return append(b, ']'), nil
 		}
-		j, err := json.Marshal(a)
-		return append(b, j...), err
+		return appendAlertJSON(b, a)
 	})
+}
+
+// appendAlertJSON appends the alert's JSON without escaping <, > and &:
+// an alert is read by people and log pipelines, not embedded in HTML, and
+// Falco's "<NA>" must not read "\u003cNA\u003e".
+func appendAlertJSON(b []byte, a *event.Alert) ([]byte, error) {
+	buf := bytes.NewBuffer(b)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(a); err != nil {
+		return b, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }

@@ -102,3 +102,18 @@ func TestOpenFileAppendsAndReportsErrors(t *testing.T) {
 		t.Error("xml accepted")
 	}
 }
+
+// TestAlertNotHTMLEscaped: an alert's JSON keeps <, > and & as they are
+// ("<NA>" printed as "\u003cNA\u003e" was a finding of issue 13).
+func TestAlertNotHTMLEscaped(t *testing.T) {
+	var buf bytes.Buffer
+	w := New(&buf, JSON)
+	if err := w.WriteAlert(&event.Alert{Kind: "alert", Rule: "r", Output: "user=<NA> a&b", OutputFields: map[string]any{"x": "<NA>"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	got := buf.String()
+	if !strings.Contains(got, `"output":"user=<NA> a&b"`) || !strings.Contains(got, `"x":"<NA>"`) || strings.Count(got, "\n") != 1 {
+		t.Errorf("alert line %q", got)
+	}
+}

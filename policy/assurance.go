@@ -2,7 +2,7 @@ package policy
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -142,17 +142,39 @@ func BuiltinAssuranceYAML() []byte { return []byte(builtinAssurance) }
 // (a directory's *.yaml and *.yml files, as Load reads them). Every
 // problem is reported with its file:line:col; on any, none are returned.
 func LoadAssurance(paths ...string) ([]*AssurancePolicy, error) {
+	return LoadAssuranceFrom(nil, paths...)
+}
+
+// LoadAssuranceFrom is LoadAssurance where the path "-" reads stdin.
+func LoadAssuranceFrom(stdin io.Reader, paths ...string) ([]*AssurancePolicy, error) {
+	src := &files{stdin: stdin}
+	out, err := loadAssurance(paths, src)
+	if err != nil {
+		return nil, err
+	}
+	err = requireKind(paths, src, AssuranceKind, func(file string) bool {
+		return slices.ContainsFunc(out, func(p *AssurancePolicy) bool { return p.Source.File == file })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// loadAssurance is LoadAssurance without the check that every path holds
+// an image assurance policy.
+func loadAssurance(paths []string, src *files) ([]*AssurancePolicy, error) {
 	var errs errorList
 	var out []*AssurancePolicy
 	names := map[string]Position{}
 	for _, p := range paths {
-		files, err := policyFiles(p)
+		list, err := src.list(p)
 		if err != nil {
 			errs.addf(Position{File: p}, "%v", err)
 			continue
 		}
-		for _, f := range files {
-			data, err := os.ReadFile(f)
+		for _, f := range list {
+			data, err := src.read(f)
 			if err != nil {
 				errs.addf(Position{File: f}, "read: %v", unwrapPath(err))
 				continue

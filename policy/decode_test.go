@@ -17,7 +17,9 @@ func TestParseErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		// Decoding: shape, types, unknown keys with the nearest name.
-		{"bad yaml", "apiVersion: [\n", "f.yaml:1:1: invalid YAML:"},
+		{"bad yaml", "apiVersion: [\n", "f.yaml:2:1: invalid YAML: did not find expected node content; the text ends here"},
+		// yaml.v3 would say "line 6" (the block around it) and no column.
+		{"bad indentation", doc("  mode: audit\n  scope: {container: {}}\n   controls: {}\n"), "f.yaml:8:4: invalid YAML: did not find expected key (while parsing a block mapping that starts at 6:3)"},
 		{"not a mapping", "- a\n", "f.yaml:1:1: the document must be a mapping of keys to values, found a list"},
 		{"unknown top key", "apiVersion: mamori.dev/v1\nkid: RuntimePolicy\n", `f.yaml:2:1: unknown key "kid" in a RuntimePolicy; did you mean "kind"?`},
 		{"unknown spec key", doc("  mdoe: audit\n"), `f.yaml:6:3: unknown key "mdoe" in spec; did you mean "mode"?`},

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mamori-dev/mamori/internal/yamlsyntax"
 )
 
 // The identity every policy document declares.
@@ -109,7 +111,7 @@ func documents(file string, data []byte, errs *errorList, other string, fn func(
 			return
 		}
 		if err != nil {
-			errs.add(yamlError(file, err))
+			errs.add(yamlError(file, data, err))
 			return
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) || docKind(doc.Content[0]) == other {
@@ -134,9 +136,14 @@ func docKind(n *yaml.Node) string {
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
-// yamlError turns a yaml.v3 syntax error, which carries a line but no
-// column, into an *Error at column 1 of that line.
-func yamlError(file string, err error) *Error {
+// yamlError turns a yaml.v3 syntax error, which names the line of the
+// block around the mistake and no column, into an *Error at the mistake
+// itself (see yamlsyntax), or, failing that, at column 1 of yaml.v3's
+// line.
+func yamlError(file string, data []byte, err error) *Error {
+	if se := yamlsyntax.Check(data); se != nil {
+		return errorf(Position{File: file, Line: se.Line, Col: se.Col}, "invalid YAML: %s", se.Detail())
+	}
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])

@@ -109,49 +109,8 @@ func Errors(err error) []*Error {
 	return out
 }
 
-// nearest returns the candidate closest to s by edit distance, if it is
-// close enough to be a likely typo.
-func nearest(s string, candidates []string) string {
-	best, bestD := "", 1<<30
-	ls := strings.ToLower(s)
-	if len(s) >= 3 {
-		for _, c := range candidates {
-			if strings.HasPrefix(strings.ToLower(c), ls) {
-				return c // a name cut short
-			}
-		}
-	}
-	for _, c := range candidates {
-		d := textdist.Levenshtein(ls, strings.ToLower(c))
-		if d < bestD {
-			best, bestD = c, d
-		}
-	}
-	limit := max(2, len(s)/3)
-	if bestD <= limit {
-		return best
-	}
-	// An abbreviation: most of s starts a candidate ("readOnlyRootFs").
-	best, bestL := "", 0
-	for _, c := range candidates {
-		l := commonPrefix(ls, strings.ToLower(c))
-		if l > bestL {
-			best, bestL = c, l
-		}
-	}
-	if bestL >= max(4, len(s)*3/4) {
-		return best
-	}
-	return ""
-}
-
-func commonPrefix(a, b string) int {
-	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
-		n++
-	}
-	return n
-}
+// nearest returns the candidate s was most likely meant to be, or "".
+func nearest(s string, candidates []string) string { return textdist.Nearest(s, candidates) }
 
 // didYouMean renders the suggestion for an unknown name.
 func didYouMean(s string, candidates []string) string {

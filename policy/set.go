@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ type Set struct {
 	policies []*Policy
 	files    []string // every file read, policies and lists
 	digest   string
+	src      *files // where "-" was read from, for RequireDocuments
 }
 
 // Load reads policies from files and directories (a directory's *.yaml
@@ -28,20 +30,80 @@ type Set struct {
 // and registered-images lists they name, and returns them after the
 // built-in default. Every problem in every file is reported, each as an
 // *Error with its file:line:col; on any problem Load returns no Set.
-func Load(paths ...string) (*Set, error) {
-	s, _, err := load(paths)
-	return s, err
+//
+// A path with no policy in it loads as no policy: commands that read
+// paths a user named refuse that with RequireDocuments.
+func Load(paths ...string) (*Set, error) { return LoadFrom(nil, paths...) }
+
+// LoadFrom is Load where the path "-" reads stdin (once), its positions
+// named "<stdin>".
+func LoadFrom(stdin io.Reader, paths ...string) (*Set, error) {
+	src := &files{stdin: stdin}
+	s, _, err := load(paths, src)
+	if err != nil {
+		return nil, err
+	}
+	s.src = src
+	return s, nil
+}
+
+// RequireDocuments refuses each of paths (paths the Set was loaded from,
+// as a user named them) that holds no RuntimePolicy document, saying what
+// it holds instead: an image assurance policy given to the agent, an empty
+// directory, are mistakes, not "no policies". A library that loads paths
+// it made (the console's central policies, which may all be removed) does
+// not call it.
+func (s *Set) RequireDocuments(paths ...string) error {
+	return requireKind(paths, s.src, Kind, func(file string) bool {
+		return slices.ContainsFunc(s.policies, func(p *Policy) bool { return p.Source.File == file })
+	})
+}
+
+// StdinName names the policies read from standard input ("-").
+const StdinName = "<stdin>"
+
+// files reads the files of policy paths: from disk, and for "-" from
+// stdin, read once however often it is asked for.
+type files struct {
+	stdin io.Reader
+	data  []byte
+	err   error
+	done  bool
+}
+
+// list expands one --policy argument (see policyFiles); "-" is stdin.
+func (f *files) list(p string) ([]string, error) {
+	if p == "-" {
+		return []string{StdinName}, nil
+	}
+	return policyFiles(p)
+}
+
+// read reads one file a list named.
+func (f *files) read(name string) ([]byte, error) {
+	if name != StdinName || f == nil {
+		return os.ReadFile(name)
+	}
+	if !f.done {
+		f.done = true
+		if f.stdin == nil {
+			f.err = errors.New("no standard input here")
+		} else {
+			f.data, f.err = io.ReadAll(io.LimitReader(f.stdin, 16<<20))
+		}
+	}
+	return f.data, f.err
 }
 
 // load also returns every path it looked at, so that a Store can notice
 // when a missing or broken file appears or changes.
-func load(paths []string) (*Set, []string, error) {
+func load(paths []string, src *files) (*Set, []string, error) {
 	var errs errorList
 	var watched []string
 	h := sha256.New()
 	read := func(name string) ([]byte, error) {
 		watched = append(watched, name)
-		b, err := os.ReadFile(name)
+		b, err := src.read(name)
 		if err == nil {
 			fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
 			h.Write(b)
@@ -53,7 +115,7 @@ func load(paths []string) (*Set, []string, error) {
 	var files []string
 	for _, p := range paths {
 		watched = append(watched, p)
-		fs, err := policyFiles(p)
+		fs, err := src.list(p)
 		if err != nil {
 			errs.addf(Position{File: p}, "%v", err)
 			continue

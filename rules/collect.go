@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mamori-dev/mamori/internal/textdist"
+	"github.com/mamori-dev/mamori/internal/yamlsyntax"
 )
 
 // The collector reads rules files in order and applies Falco's
@@ -70,7 +73,19 @@ type collector struct {
 	plugins   []pluginRequirement
 	curFile   string
 	curSource string
+
+	files []string // the names of the files, in load order
+	// errs are the problems of items that could not be read; reading
+	// goes on with the next item, so that one load reports them all.
+	errs []error
+	// broken names the rules, macros and lists whose items had a
+	// problem: what refers to them later is not reported again.
+	broken map[string]bool
 }
+
+// maxErrors bounds the problems one load reports; past that, the first
+// ones are what a user fixes first anyway.
+const maxErrors = 50
 
 type pluginRequirement struct {
 	pos          Position
@@ -88,6 +103,31 @@ func newCollector(cfg *Config, engine version) *collector {
 		listIdx:  map[string]*listDef{},
 		macroIdx: map[string]*macroDef{},
 		ruleIdx:  map[string]*ruleDef{},
+		broken:   map[string]bool{},
+	}
+}
+
+// fail records the problem of an item named name ("" when it has none)
+// and goes on; a problem of an item that refers to an earlier broken one
+// ("no rule by that name already exists") is not repeated.
+func (c *collector) fail(name string, err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			c.fail("", e)
+		}
+		if name != "" {
+			c.broken[name] = true
+		}
+		return
+	}
+	if name != "" {
+		if c.broken[name] {
+			return
+		}
+		c.broken[name] = true
+	}
+	if len(c.errs) < maxErrors {
+		c.errs = append(c.errs, err)
 	}
 }
 
@@ -104,6 +144,9 @@ func (c *collector) addFile(f File) error {
 	c.curFile = f.Name
 	var doc yaml.Node
 	if err := yaml.Unmarshal(f.Data, &doc); err != nil {
+		if se := yamlsyntax.Check(f.Data); se != nil {
+			return &Error{Pos: Position{File: f.Name, Line: se.Line, Col: se.Col}, Msg: "invalid YAML: " + se.Detail()}
+		}
 		return &Error{Pos: Position{File: f.Name}, Msg: "invalid YAML", Err: err}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -118,10 +161,62 @@ func (c *collector) addFile(f File) error {
 	}
 	for _, item := range root.Content {
 		if err := c.addItem(item); err != nil {
-			return err
+			c.fail(itemName(item), err)
 		}
 	}
 	return nil
+}
+
+// itemName is the name of the rule, macro or list an item defines, or "".
+func itemName(n *yaml.Node) string {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "rule", "macro", "list":
+			return n.Content[i+1].Value
+		}
+	}
+	return ""
+}
+
+// Item keys: the one that says what an item is, then what each kind of
+// item may hold. A key that is none of these but close to one is a typo,
+// and an error (a rule with "conditon" is not silently a rule without a
+// condition); one that is far from all is ignored with a warning, as
+// Falco does with keys of versions it does not know.
+var (
+	itemKinds = []string{"rule", "macro", "list", "required_engine_version", "required_plugin_versions"}
+	itemKeys  = map[string][]string{
+		"rule": {"rule", "condition", "output", "desc", "priority", "source", "tags", "enabled", "exceptions",
+			"skip-if-unknown-filter", "capture", "capture_duration", "warn_evttypes", "append", "override"},
+		"macro":                    {"macro", "condition", "append", "override"},
+		"list":                     {"list", "items", "append", "override"},
+		"required_engine_version":  {"required_engine_version"},
+		"required_plugin_versions": {"required_plugin_versions"},
+	}
+)
+
+// checkKeys reports the keys of an item of kind that are typos of known
+// ones, all of them at once, and warns of the others it ignores.
+func (c *collector) checkKeys(m *mapping, kind, what string) error {
+	known := itemKeys[kind]
+	var errs []error
+	for _, k := range m.keys {
+		if contains(known, k) {
+			continue
+		}
+		if near := textdist.Nearest(k, known); near != "" && !m.has(near) {
+			errs = append(errs, c.errorf(m.keyPos[k], "%s: unknown key %q; did you mean %q?", what, k, near))
+			continue
+		}
+		c.warn(nodePos(c.curFile, m.keyPos[k]), "%s: unknown key %q ignored (known: %s)", what, k, strings.Join(known, ", "))
+	}
+	return errors.Join(errs...)
 }
 
 func kindName(n *yaml.Node) string {
@@ -225,6 +320,18 @@ func (c *collector) addItem(n *yaml.Node) error {
 		return err
 	}
 	c.seq++
+	for _, kind := range itemKinds {
+		if m.has(kind) {
+			what := kind
+			if kind == "rule" || kind == "macro" || kind == "list" {
+				what = fmt.Sprintf("%s %q", kind, m.vals[kind].Value)
+			}
+			if err := c.checkKeys(m, kind, what); err != nil {
+				return err
+			}
+			break
+		}
+	}
 	switch {
 	case m.has("required_engine_version"):
 		return c.addEngineVersion(m)
@@ -240,6 +347,11 @@ func (c *collector) addItem(n *yaml.Node) error {
 	key := ""
 	if len(m.keys) > 0 {
 		key = m.keys[0]
+	}
+	for _, k := range m.keys {
+		if near := textdist.Nearest(k, itemKinds); near != "" {
+			return c.errorf(m.keyPos[k], "unknown item key %q; did you mean %q?", k, near)
+		}
 	}
 	c.warn(nodePos(c.curFile, n), "unknown top level item %q ignored, expected rule, macro, list, required_engine_version or required_plugin_versions", key)
 	return nil

@@ -11,7 +11,10 @@ func TestLoadErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"not a sequence", "rule: r\n", "f.yaml:1:1: found a mapping, expected a sequence"},
-		{"bad yaml", "- [\n", "f.yaml: invalid YAML"},
+		{"bad yaml", "- [\n", "f.yaml:2:1: invalid YAML: did not find expected node content"},
+		// yaml.v3 says "yaml: line 6: did not find expected ',' or ']'", no column.
+		{"bad yaml in a rule", rule + "  condition: proc.name = x\n  tags: [a: b: c]\n", "f.yaml:6:14: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence that starts at 6:9)"},
+		{"bad indentation", rule + "  condition: proc.name = x\n   tags: [a]\n", "f.yaml:6:8: invalid YAML: mapping values are not allowed in this context; check the indentation here"},
 		{"syntax", rule + "  condition: proc.name = x and\n", `f.yaml:5:14: rule "r": condition: 1:18: unexpected end of condition`},
 		{"syntax in macro", "- macro: m\n  condition: (proc.name\n", `f.yaml:2:14: macro "m": condition: 1:11: unexpected end of condition`},
 		{"unknown field", rule + "  condition: proc.nme = x\n", `f.yaml:5:14: rule "r": condition: 1:1: unknown field "proc.nme" for source "syscall"; did you mean "proc.name" or`},
@@ -88,5 +91,52 @@ func TestLoadWarnings(t *testing.T) {
 	}
 	if r := rs.Rule("r"); r.Output != "%proc.name " {
 		t.Errorf("output = %q", r.Output)
+	}
+}
+
+// TestLoadReportsEveryProblem: one load names every problem of a file,
+// each at its line and column, a misspelt key with the one meant; what
+// refers to a broken item is not reported again.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	const text = `- macro: shell
+  conditon: proc.name = sh
+- rule: a
+  desc: d
+  output: o
+  priorty: INFO
+  condition: proc.name = x
+- rule: b
+  desc: d
+  output: o
+  priority: INFO
+  condition: shell and proc.nmae = y
+- rule: c
+  desc: d
+  output: o
+  priority: INFO
+  condition: proc.name = z and
+- rulee: d
+- rule: e
+  desc: d
+  output: o
+  priority: INFO
+  condition: proc.name = x
+  tgas: [x]
+  zzzzzz: 1
+`
+	_, err := Load(Config{Catalogs: []Catalog{unitCatalog()}}, File{Name: "f.yaml", Data: []byte(text)})
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	got := strings.Split(err.Error(), "\n")
+	want := []string{
+		`f.yaml:2:3: macro "shell": unknown key "conditon"; did you mean "condition"?`,
+		`f.yaml:6:3: rule "a": unknown key "priorty"; did you mean "priority"?`,
+		`f.yaml:17:14: rule "c": condition: 1:18: unexpected end of condition, expected a field, a macro name, "not" or "("`,
+		`f.yaml:18:3: unknown item key "rulee"; did you mean "rule"?`,
+		`f.yaml:24:3: rule "e": unknown key "tgas"; did you mean "tags"?`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))
 	}
 }

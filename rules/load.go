@@ -1,9 +1,11 @@
 package rules
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/mamori-dev/mamori/rules/condition"
@@ -58,13 +60,14 @@ func Load(cfg Config, files ...File) (*Ruleset, error) {
 	}
 	c := newCollector(&cfg, engine)
 	for _, f := range files {
+		c.files = append(c.files, f.Name)
 		if err := c.addFile(f); err != nil {
-			return nil, err
+			c.fail("", err)
 		}
 	}
 	if cfg.Plugins != nil {
 		if err := c.checkPlugins(cfg.Plugins); err != nil {
-			return nil, err
+			c.fail("", err)
 		}
 	}
 	tables := map[string]*fieldTable{}
@@ -108,8 +111,9 @@ func (b *builder) build() (*Ruleset, error) {
 			b.warn(l.pos, "list %q is not used", l.name)
 		}
 	}
-	if len(b.errs) > 0 {
-		return nil, errors.Join(b.errs...)
+	if errs := append(b.collector.errs, b.errs...); len(errs) > 0 {
+		b.sortErrors(errs)
+		return nil, errors.Join(errs...)
 	}
 	for _, l := range b.lists {
 		rs.lists = append(rs.lists, List{Name: l.name, Items: l.items, Pos: l.pos})
@@ -120,6 +124,41 @@ func (b *builder) build() (*Ruleset, error) {
 	rs.warnings = b.warnings
 	rs.index()
 	return rs, nil
+}
+
+// sortErrors puts errors in the order of the files loaded and, within a
+// file, of their positions.
+func (b *builder) sortErrors(errs []error) {
+	pos := func(err error) (int, int, int) {
+		var e *Error
+		if !errors.As(err, &e) {
+			return len(b.files), 0, 0
+		}
+		i := slices.Index(b.files, e.Pos.File)
+		if i < 0 {
+			i = len(b.files)
+		}
+		return i, e.Pos.Line, e.Pos.Col
+	}
+	slices.SortStableFunc(errs, func(x, y error) int {
+		xf, xl, xc := pos(x)
+		yf, yl, yc := pos(y)
+		return cmp.Or(cmp.Compare(xf, yf), cmp.Compare(xl, yl), cmp.Compare(xc, yc))
+	})
+}
+
+// dependsOnBroken reports whether a condition names a macro or list
+// whose definition had a problem (already reported).
+func (b *builder) dependsOnBroken(cond string) bool {
+	if len(b.broken) == 0 {
+		return false
+	}
+	for _, w := range strings.FieldsFunc(cond, func(r rune) bool { return r < 128 && isListDelimiter(byte(r)) }) {
+		if b.broken[w] {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveLists inlines, in each list, items naming a list defined earlier.
@@ -244,7 +283,10 @@ func (b *builder) parseMacros() {
 	for _, m := range b.macros {
 		e, err := b.parseCondition(m.cond)
 		if err != nil {
-			b.errs = append(b.errs, conditionError(m.condPos, fmt.Sprintf("macro %q", m.name), err))
+			if !b.dependsOnBroken(m.cond) {
+				b.errs = append(b.errs, conditionError(m.condPos, fmt.Sprintf("macro %q", m.name), err))
+			}
+			b.broken[m.name] = true
 			continue
 		}
 		b.parsed[m.name] = e
@@ -320,6 +362,9 @@ func (b *builder) resolvedMacro(m *macroDef, at condition.Pos) (condition.Expr, 
 
 func (b *builder) compileRule(d *ruleDef) *Rule {
 	what := fmt.Sprintf("rule %q", d.name)
+	// A block scalar (output: >) ends in a newline that is no part of the
+	// message; Falco trims it too.
+	d.output = strings.TrimSpace(d.output)
 	r := &Rule{
 		Name:     d.name,
 		Desc:     d.desc,
@@ -374,6 +419,9 @@ func (b *builder) compileRule(d *ruleDef) *Rule {
 			r.Inactive = "unknown field: " + ce.Msg
 			b.warn(d.pos, "%s skipped (skip-if-unknown-filter): %v", what, err)
 			return r
+		}
+		if b.dependsOnBroken(r.Condition) {
+			return nil // the problem is reported where the macro or list is
 		}
 		var le *Error
 		if !errors.As(err, &le) {

@@ -2,10 +2,13 @@ package runtimehook
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -57,7 +60,7 @@ func HookFile(c HookConfig) ([]byte, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
 	}
-	args := []string{"mamori", "oci-hook", "run", "--socket", c.Socket, "--timeout", c.Timeout.String()}
+	args := []string{"mamori", "oci-hook", "run", "--hook-socket", c.Socket, "--timeout", c.Timeout.String()}
 	if c.FailClosed {
 		args = append(args, "--fail-closed")
 	}
@@ -91,4 +94,51 @@ func Install(dir string, c HookConfig) (string, error) {
 		return "", err
 	}
 	return p, nil
+}
+
+// OverrideHooksDir is the administrator's hooks directory, which podman
+// and CRI-O read too and which wins over DefaultHooksDir.
+const OverrideHooksDir = "/etc/containers/oci/hooks.d"
+
+// Uninstall removes mamori's hook file from dir; it reports whether there
+// was one.
+func Uninstall(dir string) (string, bool, error) {
+	p := filepath.Join(dir, HookFileName)
+	err := os.Remove(p)
+	switch {
+	case err == nil:
+		return p, true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return p, false, nil
+	}
+	return p, false, err
+}
+
+// Transient says why a binary at path may vanish, or "" when it should
+// last: a runtime silently skips a hook whose binary is gone, so a hook
+// pointing into a temporary directory or Go's build cache (go run) lets
+// containers start unjudged once it is cleaned.
+func Transient(path string) string {
+	clean := filepath.Clean(path)
+	under := func(dir string) bool {
+		dir = filepath.Clean(dir)
+		return dir != "." && dir != "/" && (clean == dir || strings.HasPrefix(clean, dir+string(filepath.Separator)))
+	}
+	for _, part := range strings.Split(clean, string(filepath.Separator)) {
+		if strings.HasPrefix(part, "go-build") {
+			return "it is in Go's build cache (go run or go test built it): the cache is cleaned"
+		}
+	}
+	if c := os.Getenv("GOCACHE"); c != "" && under(c) {
+		return "it is in Go's build cache (GOCACHE): the cache is cleaned"
+	}
+	if home, err := os.UserCacheDir(); err == nil && under(filepath.Join(home, "go-build")) {
+		return "it is in Go's build cache: the cache is cleaned"
+	}
+	for _, d := range []string{os.TempDir(), "/tmp", "/var/tmp", "/dev/shm", "/run/user"} {
+		if under(d) {
+			return "it is in " + d + ", a temporary directory that is cleaned"
+		}
+	}
+	return ""
 }

@@ -83,6 +83,7 @@ EOF
 start_agent() {
 	local want=audited
 	[ "$1" = enforce ] && want=enforced
+	: >"$work/agent-$1.log" # the loop below reads it before the agent may have opened it
 	"$mamori" agent --rules none --policy "$work/policies" --health-addr 127.0.0.1:0 \
 		--hook-socket "$work/hook.sock" --alerts-output "$work/alerts-$1.json" 2>"$work/agent-$1.log" &
 	agent_pid=$!
@@ -95,7 +96,7 @@ start_agent() {
 	done
 	[ -n "$addr" ] || { cat "$work/agent-$1.log" >&2; fail "the agent did not get ready in 30s"; }
 	for _ in $(seq 300); do
-		state=$("$mamori" status --addr "$addr" --json | python3 -c '
+		state=$("$mamori" status --health-addr "$addr" -o json | python3 -c '
 import json, sys
 st = json.load(sys.stdin)
 for c in st.get("containers", []):

@@ -135,6 +135,22 @@ func (o *Object) index() {
 	}
 }
 
+// Keys returns the object's keys in order, each once, for messages about
+// what an object that is not the expected one holds.
+func (o *Object) Keys() []string {
+	o.index()
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range o.members {
+		k := unquote(o.data[m.key0:m.key1])
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // find returns the index of the last member whose key is k, or -1.
 func (o *Object) find(k string) int {
 	o.index()

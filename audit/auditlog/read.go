@@ -35,6 +35,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// ErrNoLogFiles is the error of a directory that holds no log file.
+var ErrNoLogFiles = errors.New("no log files in this directory")
+
 // MaxFileSize bounds a file, after decompression, so that a gzip bomb or
 // a stray disk image does not exhaust memory.
 const MaxFileSize = 1 << 30
@@ -42,10 +45,16 @@ const MaxFileSize = 1 << 30
 // Files lists the files to read for paths, in order: a path that is a
 // file stands for itself; a directory for the files below it, recursively
 // and in lexical order, whose names isLog accepts. A path that cannot be
-// read goes to bad.
-func Files(paths []string, isLog func(name string) bool, bad func(*Error)) []string {
+// read goes to bad, and so does a directory with no such file, with
+// names, which says what isLog accepts ("*.json or *.jsonl files"): a
+// scan of the wrong folder is a mistake, not an empty log.
+func Files(paths []string, isLog func(name string) bool, names string, bad func(*Error)) []string {
 	var out []string
 	for _, p := range paths {
+		if p == "-" {
+			out = append(out, p) // standard input, read by the caller
+			continue
+		}
 		st, err := os.Stat(p)
 		if err != nil {
 			bad(&Error{File: p, Record: -1, Err: err})
@@ -68,11 +77,28 @@ func Files(paths []string, isLog func(name string) bool, bad func(*Error)) []str
 		})
 		if err != nil {
 			bad(&Error{File: p, Record: -1, Err: err})
+		} else if len(files) == 0 {
+			bad(&Error{File: p, Record: -1, Err: fmt.Errorf("%w: a directory is read for %s", ErrNoLogFiles, names)})
 		}
 		sort.Strings(files)
 		out = append(out, files...)
 	}
 	return out
+}
+
+// StdinName names the records read from standard input ("-").
+const StdinName = "<stdin>"
+
+// ReadStdin reads a log given as "-", at most MaxFileSize bytes.
+func ReadStdin(r io.Reader) ([]byte, error) {
+	if r == nil {
+		return nil, errors.New("no standard input here")
+	}
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err == nil && len(data) > MaxFileSize {
+		err = fmt.Errorf("larger than %d bytes", MaxFileSize)
+	}
+	return data, err
 }
 
 // ReadFile reads a whole file, at most MaxFileSize bytes.

@@ -41,12 +41,14 @@ func NewDetector(rs *rules.Ruleset, cfg DetectorConfig) *Detector {
 // records are of events no rule names, and are read no further than their
 // eventName); a record without one is seen by every rule.
 func (d *Detector) Detect(r *Record, emit func(*event.Alert)) {
-	facts := d.state.observe(r)
+	// The evaluation is set for every record, matched or not, so that it
+	// never holds a record that went before (a caller that reads fields
+	// through it after Detect, as the fuzzer does, reads this record).
+	d.ev = evaluation{rec: r, facts: d.state.observe(r)}
 	cands := d.d.Candidates(r.eventName())
 	if len(cands) == 0 {
 		return
 	}
-	d.ev = evaluation{rec: r, facts: facts}
 	matched := d.d.Match(&d.ev, cands)
 	if len(matched) == 0 {
 		return

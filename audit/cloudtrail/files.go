@@ -7,5 +7,5 @@ import "github.com/mamori-dev/mamori/audit/auditlog"
 // to know the work ahead (a progress bar's total) lists them first and
 // reads each with ReadFile.
 func LogFiles(paths []string, bad func(*Error)) []string {
-	return auditlog.Files(paths, isLogName, bad)
+	return auditlog.Files(paths, isLogName, LogNames, bad)
 }

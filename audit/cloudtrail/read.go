@@ -2,6 +2,8 @@ package cloudtrail
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 
 	"github.com/mamori-dev/mamori/audit/auditlog"
@@ -18,6 +20,9 @@ type Reader struct {
 	// read into the same memory, and its records too. A scan that
 	// evaluates each record and keeps none sets it to spare the copies.
 	Transient bool
+	// Stdin is what ReadFile reads for the path "-", naming its records
+	// "<stdin>".
+	Stdin io.Reader
 
 	num   uint64
 	mem   auditlog.Scratch
@@ -29,10 +34,13 @@ type Reader struct {
 // each record; bad receives each file or record that cannot be read, and
 // reading goes on. A record passed to fn may be kept.
 func (rd *Reader) ReadPaths(paths []string, fn func(*Record), bad func(*Error)) {
-	for _, f := range auditlog.Files(paths, isLogName, bad) {
+	for _, f := range auditlog.Files(paths, isLogName, LogNames, bad) {
 		rd.ReadFile(f, fn, bad)
 	}
 }
+
+// LogNames says which files of a directory are read, for messages.
+const LogNames = "*.json, *.jsonl and *.ndjson files, gzipped or not (CloudTrail delivers *.json.gz)"
 
 // IsLogName reports whether a file or object of this name holds records
 // (see isLogName), for callers that list logs elsewhere, such as in S3.
@@ -59,6 +67,15 @@ func isLogName(name string) bool {
 
 // ReadFile reads the records of one file, decompressing it if it is gzip.
 func (rd *Reader) ReadFile(path string, fn func(*Record), bad func(*Error)) {
+	if path == "-" {
+		data, err := auditlog.ReadStdin(rd.Stdin)
+		if err != nil {
+			bad(&Error{File: auditlog.StdinName, Record: -1, Err: err})
+			return
+		}
+		rd.Parse(auditlog.StdinName, data, fn, bad)
+		return
+	}
 	rd.mem.Transient = rd.Transient
 	data, err := rd.mem.ReadFile(path)
 	if err != nil {
@@ -89,7 +106,71 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Record), bad func(*Er
 	})
 	if err != nil {
 		bad(&Error{File: name, Record: -1, Line: line, Err: err})
+		return
 	}
+	p.foreignRecords()
+}
+
+// A JSON object with none of the keys every CloudTrail record has is not
+// a record: a Kubernetes audit event, or any other log, would otherwise be
+// "read" as records no rule matches, and a scan of the wrong folder would
+// report nothing wrong.
+var recordKeys = []string{"eventVersion", "eventSource", "eventName"}
+
+// isRecord reports whether obj has one of recordKeys.
+func isRecord(obj auditlog.Object) bool {
+	for _, k := range recordKeys {
+		if _, ok := obj.Raw(k); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrNotCloudTrail is the error of a file none of whose JSON objects is a
+// CloudTrail record, and of each such object in a file that has records.
+var ErrNotCloudTrail = errors.New("not a CloudTrail record: it has none of eventVersion, eventSource, eventName")
+
+// foreign is an object of a file that is not a record.
+type foreign struct{ index, line int }
+
+// foreignRecords reports the file's objects that are not records: one
+// error for the whole file when none is (what it looks like instead, and
+// what reads it), else one per object.
+func (p *parser) foreignRecords() {
+	if len(p.foreign) == 0 {
+		return
+	}
+	switch {
+	case p.taken == 0 && len(p.foreign) == 1:
+		f := p.foreign[0]
+		p.bad(&Error{File: p.name, Record: f.index, Line: f.line, Err: fmt.Errorf("%w%s", ErrNotCloudTrail, strings.Replace(p.looksLike, "the first has", "it has", 1))})
+		return
+	case p.taken == 0:
+		p.bad(&Error{File: p.name, Record: -1, Err: fmt.Errorf("not a CloudTrail log: none of its %d JSON objects is a CloudTrail record (one has eventVersion, eventSource and eventName)%s",
+			len(p.foreign), p.looksLike)})
+		return
+	}
+	for _, f := range p.foreign {
+		p.bad(&Error{File: p.name, Record: f.index, Line: f.line, Err: ErrNotCloudTrail})
+	}
+}
+
+// looksLike says what a non-record object seems to be, and what reads it.
+func looksLike(obj auditlog.Object) string {
+	kind, _ := obj.String("kind")
+	api, _ := obj.String("apiVersion")
+	if _, audit := obj.Raw("auditID"); audit || kind == "Event" || kind == "EventList" || strings.HasPrefix(api, "audit.k8s.io/") {
+		return "; it holds Kubernetes audit events: scan them with mamori k8saudit scan"
+	}
+	keys := obj.Keys()
+	if len(keys) == 0 {
+		return ""
+	}
+	if len(keys) > 5 {
+		keys = append(keys[:5:5], "...")
+	}
+	return "; the first has keys " + strings.Join(keys, ", ")
 }
 
 // parser hands the records of one file to the caller.
@@ -99,6 +180,10 @@ type parser struct {
 	fn    func(*Record)
 	bad   func(*Error)
 	index int
+
+	taken     int       // records handed over
+	foreign   []foreign // objects that are not records, reported at the end
+	looksLike string    // what the first of them seems to be
 }
 
 // value takes one top-level value: a delivery object, an array of
@@ -156,6 +241,14 @@ func (p *parser) record(obj auditlog.Object, line int, rec *Record) {
 		p.bad(&Error{File: p.name, Record: i, Line: line, Err: errors.New("not a JSON object")})
 		return
 	}
+	if !isRecord(obj) {
+		if len(p.foreign) == 0 {
+			p.looksLike = looksLike(obj)
+		}
+		p.foreign = append(p.foreign, foreign{i, line})
+		return
+	}
+	p.taken++
 	p.rd.num++
 	*rec = Record{File: p.name, Index: i, Line: line, Num: p.rd.num, obj: obj}
 	p.fn(rec)

@@ -49,6 +49,12 @@ func TestParseFormats(t *testing.T) {
 		{"bad file", "{\"Records\": [\n" + a + "\n" + b + "]}", "", "f:3: invalid character '{' after array element"},
 		{"empty", "", "", "f: no JSON value"},
 		{"record named Records", `{"eventName":"A","Records":[]}`, "A@0:0#1", ""},
+		// Objects that are not records: the whole file when none is, each
+		// one in a file that has records.
+		{"not records", `{"foo":1}`, "", "f: record 0: not a CloudTrail record: it has none of eventVersion, eventSource, eventName; it has keys foo"},
+		{"kubernetes audit", `{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"x"}` + "\n" + `{"kind":"Event","auditID":"y"}` + "\n", "",
+			"f: not a CloudTrail log: none of its 2 JSON objects is a CloudTrail record (one has eventVersion, eventSource and eventName); it holds Kubernetes audit events: scan them with mamori k8saudit scan"},
+		{"some not records", `[` + a + `,{"foo":1},` + b + `]`, "A@0:0#1 B@2:0#2", "f: record 1: not a CloudTrail record: it has none of eventVersion, eventSource, eventName"},
 	}
 	for _, tt := range tests {
 		for _, z := range []bool{false, true} {
@@ -70,7 +76,7 @@ func TestParseFormats(t *testing.T) {
 func TestPointer(t *testing.T) {
 	r := &Record{}
 	var rd Reader
-	rd.Parse("f", []byte(`{"a":{"b/c":[1,{"d~e":true}],"n":null,"s":"x"}}`), func(rec *Record) { r = rec }, func(e *Error) { t.Fatal(e) })
+	rd.Parse("f", []byte(`{"eventName":"X","a":{"b/c":[1,{"d~e":true}],"n":null,"s":"x"}}`), func(rec *Record) { r = rec }, func(e *Error) { t.Fatal(e) })
 	for _, tt := range []struct {
 		p, want string
 		ok      bool

@@ -41,6 +41,9 @@ func (e *Event) str(keys ...string) (string, bool) {
 	return auditlog.Text(v), true
 }
 
+// ErrNotEvent is the error of a JSON object that is not an audit event.
+var ErrNotEvent = errors.New("not a Kubernetes audit event")
+
 // timeLayouts are the forms an audit timestamp takes: RFC 3339 from the
 // API server, and the space-separated UTC form of log stores that
 // re-export events (Panther, Athena).
@@ -57,9 +60,9 @@ func newEvent(v any, now time.Time) (*Event, error) {
 	}
 	switch k, has := m["kind"]; {
 	case has && k != "Event":
-		return nil, fmt.Errorf("kind is %s, not \"Event\": not a Kubernetes audit event", auditlog.Text(k))
+		return nil, fmt.Errorf("kind is %s, not \"Event\": %w", auditlog.Text(k), ErrNotEvent)
 	case !has && m["auditID"] == nil:
-		return nil, errors.New("neither kind \"Event\" nor an auditID: not a Kubernetes audit event")
+		return nil, fmt.Errorf("neither kind \"Event\" nor an auditID: %w", ErrNotEvent)
 	}
 	e := &Event{Fields: m}
 	for _, key := range []string{"stageTimestamp", "requestReceivedTimestamp"} {

@@ -270,7 +270,7 @@ func TestDirectoryScan(t *testing.T) {
 	dir := corpora(t, "k8saudit", "falco-test-trace-files", "trace_files")
 	got, bad, _ := scan(t, load(t, upstreamRules(t)), true, dir)
 	if len(bad) != 1 || bad[0].File != filepath.Join(dir, "fal_01_003.json") || bad[0].Record != 0 ||
-		bad[0].Error() != filepath.Join(dir, "fal_01_003.json")+`: record 0: kind is 0, not "Event": not a Kubernetes audit event` {
+		bad[0].Error() != filepath.Join(dir, "fal_01_003.json")+`: record 0: kind is 0, not "Event": not a Kubernetes audit event; it has keys kind` {
 		t.Errorf("errors %v", bad)
 	}
 	for _, rule := range []string{"Attach/Exec Pod", "Create Privileged Pod", "Create Sensitive Mount Pod", "Attach to cluster-admin Role"} {

@@ -2,6 +2,10 @@ package k8saudit
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +21,10 @@ type Error = auditlog.Error
 type Reader struct {
 	// Now gives the time of events that carry none; nil means time.Now.
 	Now func() time.Time
-	num uint64
+	// Stdin is what ReadFile reads for the path "-", naming its events
+	// "<stdin>".
+	Stdin io.Reader
+	num   uint64
 }
 
 // ReadPaths reads the events of each path in turn: a file, or a directory
@@ -25,10 +32,13 @@ type Reader struct {
 // fn receives each event; bad receives each file or event that cannot be
 // read, and reading goes on. An event passed to fn may be kept.
 func (rd *Reader) ReadPaths(paths []string, fn func(*Event), bad func(*Error)) {
-	for _, f := range auditlog.Files(paths, IsLogName, bad) {
+	for _, f := range auditlog.Files(paths, IsLogName, LogNames, bad) {
 		rd.ReadFile(f, fn, bad)
 	}
 }
+
+// LogNames says which files of a directory are read, for messages.
+const LogNames = "*.log, *.json, *.jsonl and *.ndjson files, gzipped or not"
 
 // IsLogName reports whether a file found in a directory holds events by
 // its name: the API server's log backend writes audit.log and rotates it
@@ -46,6 +56,15 @@ func IsLogName(name string) bool {
 
 // ReadFile reads the events of one file, decompressing it if it is gzip.
 func (rd *Reader) ReadFile(path string, fn func(*Event), bad func(*Error)) {
+	if path == "-" {
+		data, err := auditlog.ReadStdin(rd.Stdin)
+		if err != nil {
+			bad(&Error{File: auditlog.StdinName, Record: -1, Err: err})
+			return
+		}
+		rd.Parse(auditlog.StdinName, data, fn, bad)
+		return
+	}
 	data, err := auditlog.ReadFile(path)
 	if err != nil {
 		bad(&Error{File: path, Record: -1, Err: err})
@@ -78,7 +97,56 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Event), bad func(*Err
 	})
 	if err != nil {
 		bad(&Error{File: name, Record: -1, Line: line, Err: err})
+		return
 	}
+	p.foreignEvents()
+}
+
+// foreignEvents reports the objects of a file that are not audit events:
+// one error for the whole file when none is (a CloudTrail log, any other
+// JSON), saying what it looks like; else one per object.
+func (p *parser) foreignEvents() {
+	if len(p.foreign) == 0 {
+		return
+	}
+	switch {
+	case p.taken == 0 && len(p.foreign) == 1:
+		f := p.foreign[0]
+		p.bad(&Error{File: f.File, Record: f.Record, Line: f.Line, Err: fmt.Errorf("%w%s", f.Err, strings.Replace(p.looksLike, "the first has", "it has", 1))})
+		return
+	case p.taken == 0:
+		p.bad(&Error{File: p.name, Record: -1, Err: fmt.Errorf("not a Kubernetes audit log: none of its %d JSON objects is an audit event (one has kind \"Event\" or an auditID)%s",
+			len(p.foreign), p.looksLike)})
+		return
+	}
+	for _, f := range p.foreign {
+		p.bad(f)
+	}
+}
+
+// looksLike says what an object that is not an audit event seems to be,
+// and what reads it.
+func looksLike(v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return ""
+	}
+	for _, k := range []string{"eventVersion", "eventSource", "eventName"} {
+		if _, ok := m[k]; ok {
+			return "; it holds CloudTrail records: scan them with mamori cloudtrail scan"
+		}
+	}
+	if recs, ok := m["Records"].([]any); ok && len(recs) > 0 {
+		return "; it holds CloudTrail records: scan them with mamori cloudtrail scan"
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	if len(keys) == 0 {
+		return ""
+	}
+	if len(keys) > 5 {
+		keys = append(keys[:5:5], "...")
+	}
+	return "; the first has keys " + strings.Join(keys, ", ")
 }
 
 // parser hands the events of one file or request to the caller.
@@ -89,6 +157,10 @@ type parser struct {
 	fn    func(*Event)
 	bad   func(*Error)
 	index int
+
+	taken     int      // events handed over
+	foreign   []*Error // objects that are not events, reported at the end
+	looksLike string   // what the first of them seems to be
 }
 
 // value takes one top-level value: an EventList, an array of events or
@@ -127,10 +199,18 @@ func (p *parser) event(v any, line int) {
 	i := p.index
 	p.index++
 	e, err := newEvent(v, p.now)
+	if errors.Is(err, ErrNotEvent) {
+		if len(p.foreign) == 0 {
+			p.looksLike = looksLike(v)
+		}
+		p.foreign = append(p.foreign, &Error{File: p.name, Record: i, Line: line, Err: err})
+		return
+	}
 	if err != nil {
 		p.bad(&Error{File: p.name, Record: i, Line: line, Err: err})
 		return
 	}
+	p.taken++
 	*p.num++
 	e.File, e.Index, e.Line, e.Num = p.name, i, line, *p.num
 	p.fn(e)

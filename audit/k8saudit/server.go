@@ -3,11 +3,14 @@ package k8saudit
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 )
 
@@ -18,7 +21,16 @@ type ServerConfig struct {
 	// CertFile and KeyFile, both or neither, make the server speak TLS
 	// with that certificate and key (PEM).
 	CertFile, KeyFile string
-	Webhook           WebhookConfig
+	// ClientCAFile, with TLS, requires every client to present a
+	// certificate signed by one of these CAs (PEM): kube-apiserver
+	// presents the client-certificate of its webhook kubeconfig.
+	ClientCAFile string
+	// TokenFile, when set, names the bearer tokens a client must
+	// present, one per line ("#" starts a comment; a line of
+	// kube-apiserver's token CSV, "token,user,uid", counts by its first
+	// field). It is read once, by Listen.
+	TokenFile string
+	Webhook   WebhookConfig
 }
 
 // Server serves the Webhook at every path of an address, so that the
@@ -51,12 +63,33 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
 		return nil, errors.New("k8s audit webhook: TLS needs both a certificate and a key file")
 	}
+	if cfg.ClientCAFile != "" && cfg.CertFile == "" {
+		return nil, errors.New("k8s audit webhook: client certificates need TLS: give a certificate and key too")
+	}
 	if cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("k8s audit webhook: TLS certificate %s and key %s: %w", cfg.CertFile, cfg.KeyFile, err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if cfg.ClientCAFile != "" {
+			pem, err := os.ReadFile(cfg.ClientCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("k8s audit webhook: client CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("k8s audit webhook: client CA %s holds no PEM certificate", cfg.ClientCAFile)
+			}
+			srv.TLSConfig.ClientCAs, srv.TLSConfig.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+	}
+	if cfg.TokenFile != "" {
+		tokens, err := readTokens(cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("k8s audit webhook: %w", err)
+		}
+		hook.cfg.Tokens = tokens
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -66,6 +99,35 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	return &Server{ln: ln, srv: srv, hook: hook}, nil
+}
+
+// readTokens reads a token file (see ServerConfig.TokenFile).
+func readTokens(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	var tokens []string
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		tok, _, _ := strings.Cut(line, ",")
+		if tok = strings.Trim(strings.TrimSpace(tok), `"`); tok != "" {
+			tokens = append(tokens, tok)
+		}
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("token file %s holds no token: one per line", path)
+	}
+	return tokens, nil
+}
+
+// Authenticated reports whether clients must present a certificate or a
+// token.
+func (s *Server) Authenticated() bool {
+	return len(s.hook.cfg.Tokens) > 0 || s.srv.TLSConfig != nil && s.srv.TLSConfig.ClientAuth == tls.RequireAndVerifyClientCert
 }
 
 // Addr is the address the server listens on.

@@ -209,3 +209,168 @@ func TestListenChecksTLSFiles(t *testing.T) {
 		t.Errorf("Listen with a certificate only: %v", err)
 	}
 }
+
+// TestWebhookBusy: a request beyond MaxConcurrent being read is answered
+// 429 with Retry-After, which kube-apiserver retries; once a slot is free
+// the next request is read.
+func TestWebhookBusy(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	srv, err := Listen(ServerConfig{Addr: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, Webhook: WebhookConfig{
+		Rules: load(t, upstreamRules(t)), MaxConcurrent: 1, Alert: func(*event.Alert) {},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	url := "https://" + srv.Addr().String() + "/"
+
+	// A slow client holds the only slot: its body arrives in two parts.
+	pr, pw := io.Pipe()
+	slow := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, url, pr)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			slow <- 0
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	pw.Write([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[`))
+	deadline := time.Now().Add(5 * time.Second)
+	for len(srv.Webhook().sem) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	body := []byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}`)
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(msg), "1 requests are being read") {
+		t.Errorf("while saturated: %d %q, Retry-After %q", resp.StatusCode, msg, resp.Header.Get("Retry-After"))
+	}
+	pw.Write([]byte(`]}`))
+	pw.Close()
+	if code := <-slow; code != http.StatusOK {
+		t.Errorf("the slow request: %d", code)
+	}
+	if code, msg := post(t, client, url, "application/json", body); code != http.StatusOK {
+		t.Errorf("after the slot is free: %d %s", code, msg)
+	}
+	if st := srv.Webhook().Stats(); st.Busy != 1 || st.Requests != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestWebhookAuthentication: with a token file, a request without the
+// token is answered 401; with a client CA, a client without a certificate
+// it signed cannot connect.
+func TestWebhookAuthentication(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	os.WriteFile(tokens, []byte("# kube-apiserver's token\ns3cret,system:apiserver,uid\n"), 0o600)
+	ca, caKey, caFile := testCA(t, dir)
+	clientCert := leafCert(t, ca, caKey)
+
+	body := []byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}`)
+	for _, tc := range []struct {
+		name      string
+		cfg       ServerConfig
+		token     string
+		cert      *tls.Certificate
+		wantCode  int
+		wantError bool
+	}{
+		{"no token", ServerConfig{TokenFile: tokens}, "", nil, 401, false},
+		{"wrong token", ServerConfig{TokenFile: tokens}, "guess", nil, 401, false},
+		{"token", ServerConfig{TokenFile: tokens}, "s3cret", nil, 200, false},
+		{"no client certificate", ServerConfig{ClientCAFile: caFile}, "", nil, 0, true},
+		{"client certificate", ServerConfig{ClientCAFile: caFile}, "", &clientCert, 200, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Addr, cfg.CertFile, cfg.KeyFile = "127.0.0.1:0", certFile, keyFile
+			cfg.Webhook = WebhookConfig{Rules: load(t, upstreamRules(t)), Alert: func(*event.Alert) {}}
+			srv, err := Listen(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !srv.Authenticated() {
+				t.Error("Authenticated() = false")
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go srv.Serve(ctx)
+			tlsCfg := &tls.Config{RootCAs: pool}
+			if tc.cert != nil {
+				tlsCfg.Certificates = []tls.Certificate{*tc.cert}
+			}
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+			req, _ := http.NewRequest(http.MethodPost, "https://"+srv.Addr().String()+"/", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := client.Do(req)
+			if tc.wantError {
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("connected without a client certificate: %d", resp.StatusCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantCode {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.wantCode)
+			}
+		})
+	}
+	if _, err := Listen(ServerConfig{Addr: "127.0.0.1:0", ClientCAFile: caFile,
+		Webhook: WebhookConfig{Rules: load(t, upstreamRules(t)), Alert: func(*event.Alert) {}}}); err == nil || !strings.Contains(err.Error(), "need TLS") {
+		t.Errorf("client CA without TLS: %v", err)
+	}
+}
+
+// testCA makes a CA certificate and key, and writes the certificate.
+func testCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey, string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	p := filepath.Join(dir, "ca.pem")
+	os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	return cert, key, p
+}
+
+// leafCert makes a client certificate signed by ca.
+func leafCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}

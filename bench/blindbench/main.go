@@ -165,7 +165,7 @@ func measure(ctx context.Context, o options, ring string, round int) (run, error
 		return r, err
 	}
 	defer lf.Close()
-	args := append([]string{"agent", "--events", "--format", "json", "--health-addr", o.addr, "--log-level", "warn",
+	args := append([]string{"agent", "--events", "-o", "json", "--health-addr", o.addr, "--log-level", "warn",
 		"--ring-buffer-size", ring}, o.agentArgs...)
 	fmt.Fprintf(lf, "--- mamori %s\n", strings.Join(args, " "))
 	agent := exec.Command(o.mamori, args...)
@@ -344,7 +344,7 @@ func render(o options, runs []run, load0, load1 string) string {
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	fmt.Fprintf(&s, "\n## Storm: what is lost (%s, host %s, kernel %s)\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, strings.TrimSpace(string(kernel)))
-	fmt.Fprintf(&s, "`%s agent --events --format json --ring-buffer-size RING %s`, events piped to the benchmark; storm: %d file operations (open, 512-byte write, close, unlink) on %d threads in %s, while a third thread runs /bin/true %d times, %s apart. Load average before %s, after %s.\n\n",
+	fmt.Fprintf(&s, "`%s agent --events -o json --ring-buffer-size RING %s`, events piped to the benchmark; storm: %d file operations (open, 512-byte write, close, unlink) on %d threads in %s, while a third thread runs /bin/true %d times, %s apart. Load average before %s, after %s.\n\n",
 		filepath.Base(o.mamori), strings.Join(o.agentArgs, " "), o.files, o.workers, o.fileDir, o.execs, o.execEvery, load0, load1)
 	fmt.Fprintln(&s, "| ring | reserve | round | file ops/s | events handled | dropped | dropped by type (ring full + reserve) | execs arrived | exec records lost | blind reports | before the run: busy CPUs, other sensors, load |")
 	fmt.Fprintln(&s, "|---|--:|--:|--:|--:|--:|---|--:|--:|--:|---|")

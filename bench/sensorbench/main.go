@@ -102,7 +102,7 @@ func fatalf(format string, args ...any) {
 // neither --events nor --event-types it then captures only what the rules
 // need.
 var configArgs = map[string][]string{
-	"mamori":           {"--events", "--output", "/dev/null"},                  // every event serialised, rules on
+	"mamori":           {"--events", "--events-output", "/dev/null"},           // every event serialised, rules on
 	"mamori-noevents":  {},                                                     // the default agent: rules on, rule-needed capture
 	"mamori-norules":   {"--rules", "none"},                                    // sensor and enrichment of every type, no output
 	"mamori-lifecycle": {"--rules", "none", "--event-types", "exec,fork,exit"}, // process lifecycle only

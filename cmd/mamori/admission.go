@@ -4,13 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mamori-dev/mamori/admission"
 	"github.com/mamori-dev/mamori/imagestore"
@@ -18,10 +20,7 @@ import (
 	"github.com/mamori-dev/mamori/workload"
 )
 
-const admissionHelp = `Usage:
-  mamori admission serve --tls-cert FILE --tls-key FILE [--listen ADDR] [--policy PATH]...
-
-serve runs a Kubernetes validating admission webhook: the API server sends
+const admissionHelp = `serve runs a Kubernetes validating admission webhook: the API server sends
 an AdmissionReview (admission.k8s.io/v1) over HTTPS to POST /validate for
 every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job and CronJob created or updated, and mamori
@@ -39,42 +38,68 @@ key are read again when they change. GET /healthz answers 200 with the
 policies in force. docs/admission.md and deploy/ show how to install it.
 `
 
-func runAdmission(args []string, stdout, stderr io.Writer) error {
-	return dispatch(args, stdout, admissionHelp,
-		subcommand{"serve", func(a []string) error { return runAdmissionServe(a, stderr) }},
-	)
+func newAdmissionCmd() *cobra.Command {
+	return group("admission", "serve the Kubernetes admission webhook that refuses what breaks policy",
+		"admission serves the Kubernetes validating admission webhook; docs/admission.md shows how to install it.",
+		newAdmissionServeCmd())
 }
 
-func runAdmissionServe(args []string, stderr io.Writer) error {
-	fs := newFlagSet("admission serve")
-	listen := fs.String("listen", ":8443", "address to serve HTTPS on")
-	certFile := fs.String("tls-cert", "", "the serving certificate (PEM), valid for the webhook Service's DNS name")
-	keyFile := fs.String("tls-key", "", "the certificate's private key (PEM)")
-	var paths listFlag
-	fs.Var(&paths, "policy", "a RuntimePolicy file or directory (repeatable); default: the built-in admission policy")
-	imageDB := fs.String("image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
+// admissionFlags are admission serve's flags.
+type admissionFlags struct {
+	listen, cert, key, imageDB, logLevel string
+	policies                             listFlag
+	verbose                              bool
+}
+
+func newAdmissionServeCmd() *cobra.Command {
+	f := &admissionFlags{}
+	cmd := &cobra.Command{
+		Use:     "serve --tls-cert FILE --tls-key FILE [flags]",
+		Short:   "answer AdmissionReviews with the verdict of the runtime policies",
+		Long:    admissionHelp,
+		Example: "  mamori admission serve --tls-cert tls.crt --tls-key tls.key --policy /etc/mamori/policies",
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runAdmissionServe(cmd, f) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.listen, "listen", ":8443", "address to serve HTTPS on")
+	fs.StringVar(&f.cert, "tls-cert", "", "the serving certificate (PEM), valid for the webhook Service's DNS name")
+	fs.StringVar(&f.key, "tls-key", "", "the certificate's private key (PEM)")
+	fs.Var(&f.policies, "policy", "a RuntimePolicy file or directory (repeatable); default: the built-in admission policy")
+	fs.StringVar(&f.imageDB, "image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
 		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
-	verbose := fs.Bool("v", false, "log every review, not only refused and audited ones")
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, admissionHelp)
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	if *certFile == "" || *keyFile == "" {
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug (every review), info (refused and audited ones), warn or error")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log every review (--log-level debug)")
+	fs.MarkDeprecated("verbose", "use --log-level debug")
+	return cmd
+}
+
+func runAdmissionServe(cmd *cobra.Command, f *admissionFlags) error {
+	stderr := cmd.ErrOrStderr()
+	if f.cert == "" || f.key == "" {
 		return usageError{"--tls-cert and --tls-key are required: the API server only calls webhooks over HTTPS (docs/admission.md shows how to make a certificate)"}
 	}
-	lvl := slog.LevelInfo
-	if *verbose {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usageError{"--log-level: " + err.Error()}
+	}
+	if f.verbose {
 		lvl = slog.LevelDebug
+	}
+	paths := f.policies
+	if slices.Contains(paths, "-") {
+		return usageError{"admission serve reloads its policies from their files: - (standard input) cannot be read again; name files"}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
 	src, store, err := admission.OpenPolicies(log, paths...)
+	if err == nil && store != nil {
+		err = store.Current().RequireDocuments(paths...)
+	}
 	if err != nil {
 		return fmt.Errorf("policies do not load:\n%w", err)
 	}
-	images, err := openImageStore(*imageDB, log)
+	images, err := openImageStore(f.imageDB, log)
 	if err != nil {
 		return err
 	}
@@ -83,9 +108,9 @@ func runAdmissionServe(args []string, stderr io.Writer) error {
 		defer images.Close()
 		imageStatus = images
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -94,11 +119,13 @@ func runAdmissionServe(args []string, stderr io.Writer) error {
 	}
 	n := "the built-in admission default"
 	if store != nil {
-		n = fmt.Sprintf("%d policies from %v", len(store.Current().Policies()), []string(paths))
+		n = fmt.Sprintf("%s from %v", policyPlural(len(store.Current().Policies()), "runtime"), []string(paths))
 	}
-	log.Info("admission webhook serving", "addr", ln.Addr().String(), "path", admission.ValidatePath, "policies", n)
 	err = admission.Serve(ctx, ln, admission.ServerConfig{
-		CertFile: *certFile, KeyFile: *keyFile, Log: log,
+		CertFile: f.cert, KeyFile: f.key, Log: log,
+		Serving: func() {
+			log.Info("admission webhook serving", "addr", ln.Addr().String(), "path", admission.ValidatePath, "policies", n)
+		},
 		Reviewer: admission.NewReviewer(admission.Config{Policies: src, Images: imageStatus, Log: log}),
 		Health:   admissionHealth(store),
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
@@ -33,60 +34,90 @@ import (
 	"github.com/mamori-dev/mamori/sensor"
 )
 
-// listFlag collects a repeatable flag whose values may also be comma-separated.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
+func newAgentCmd() *cobra.Command {
+	var a agentFlags
+	cmd := &cobra.Command{
+		Use:   "agent [flags]",
+		Short: "run the node agent: the eBPF sensor, rules, runtime policies and their enforcement",
+		Long:  agentHelp,
+		Example: `  sudo mamori agent --rules /etc/falco/falco_rules.yaml --policy /etc/mamori/policies
+  sudo mamori agent --events -o json --events-output events.json
+  sudo mamori agent --cloudtrail s3://trail-bucket/AWSLogs/ --k8s-audit-listen :9443`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, &a) },
 	}
-	return nil
+	a.add(cmd)
+	return cmd
 }
 
-func runAgent(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	events := fs.Bool("events", false, "write every event (to stdout, or to --output)")
-	outPath := fs.String("output", "", "write events to this file instead of stdout (appended)")
-	format := fs.String("format", "", "json or text; default: text on a terminal, json elsewhere")
-	var types, prefixes, ruleFiles, policyPaths, hostGroups listFlag
-	fs.Var(&policyPaths, "policy", "runtime policy file or directory (repeatable), reloaded on change; the built-in default\n"+
+// agentFlags are the agent's flags.
+type agentFlags struct {
+	events                                          *bool
+	outPath, health, ring, reserve, node, level     *string
+	hookSocket, imageDB, alertsPath                 *string
+	matchAll                                        *bool
+	ancestors                                       *int
+	foldWindow                                      *time.Duration
+	types, prefixes, ruleFiles, policyPaths, groups listFlag
+	out                                             outputFlag
+	ct                                              *cloudtrailFlags
+	ka                                              *k8sAuditFlags
+	cl                                              *consoleFlags
+}
+
+func (a *agentFlags) add(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	a.events = fs.Bool("events", false, "write every event (to stdout, or to --events-output)")
+	a.outPath = fs.String("events-output", "", "write events to this file instead of stdout (appended)")
+	a.out.add(cmd, "json", "text")
+	a.out.addFormatAlias(cmd)
+	a.out.addLegacyFile("--events-output", a.outPath)
+	fs.Lookup("output").Usage = "output format of events and alerts: json or text; default text on a terminal, json elsewhere"
+	fs.Var(&a.policyPaths, "policy", "runtime policy file or directory (repeatable), reloaded on change; the built-in default\n"+
 		"(Drift Prevention, audit, every container) always applies where no policy sets a control; \"none\" turns policies off")
-	fs.Var(&ruleFiles, "rules", "Falco rules file to detect with (repeatable, loaded in order); \"builtin\" names mamori's own rules,\n"+
+	fs.Var(&a.ruleFiles, "rules", "Falco rules file to detect with (repeatable, loaded in order); \"builtin\" names mamori's own rules,\n"+
 		"the default; \"none\" turns detection off")
-	alertsPath := fs.String("alerts-output", "", "write alerts to this file instead of stdout (appended)")
-	matchAll := fs.Bool("match-all", false, "raise an alert for every matching rule, not only the first (Falco's rule_matching: all)")
-	fs.Var(&types, "event-types", "capture only these event types (comma-separated or repeated); default all:\n"+typeList())
-	fs.Var(&prefixes, "sensitive-prefix", "report read-only opens under this path prefix (repeatable); replaces the default list")
-	health := fs.String("health-addr", agent.DefaultHealthAddr, "serve /metrics and /status here; empty to turn off")
-	ring := fs.String("ring-buffer-size", "4M", "ring buffer size, a power of two (K, M suffixes); user space maps it twice, so it counts twice in RSS")
-	reserve := fs.String("ring-buffer-reserve", "", "part of the ring buffer that only exec, fork, exit and cgroup_move events may fill (K, M suffixes):\n"+
+	a.alertsPath = fs.String("alerts-output", "", "write alerts to this file instead of stdout (appended)")
+	a.matchAll = fs.Bool("match-all", false, "raise an alert for every matching rule, not only the first (Falco's rule_matching: all)")
+	fs.Var(&a.types, "event-types", "capture only these event types (comma-separated or repeated); default all:\n"+typeList())
+	fs.Var(&a.prefixes, "sensitive-prefix", "report read-only opens under this path prefix (repeatable); replaces the default list")
+	a.health = fs.String("health-addr", agent.DefaultHealthAddr, "serve /metrics and /status here; empty to turn off")
+	a.ring = fs.String("ring-buffer-size", "4M", "ring buffer size, a power of two (K, M suffixes); user space maps it twice, so it counts twice in RSS")
+	a.reserve = fs.String("ring-buffer-reserve", "", "part of the ring buffer that only exec, fork, exit and cgroup_move events may fill (K, M suffixes):\n"+
 		"other events that would reach into it are dropped and counted; default an eighth of the ring, from 64K to half of it")
-	ancestors := fs.Int("ancestors", 8, "ancestors attached to each event")
-	node := fs.String("node", "", "node name in events; default the hostname")
-	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
-	hookSocket := fs.String("hook-socket", runtimehook.DefaultSocket, "answer `mamori oci-hook run` on this unix socket: containers are judged by the creation controls\n"+
-		"before their entrypoint runs (install the hook with `mamori oci-hook install`); empty to turn off")
-	imageDB := fs.String("image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
+	a.ancestors = fs.Int("ancestors", 8, "ancestors attached to each event")
+	a.node = fs.String("node", "", "node name in events; default the hostname")
+	a.level = fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	a.hookSocket = fs.String("hook-socket", runtimehook.DefaultSocket, "answer the OCI hook (mamori oci-hook run) on this unix socket: containers are judged by the creation\n"+
+		"controls before their entrypoint runs (install the hook with mamori oci-hook install); empty to turn off")
+	a.imageDB = fs.String("image-db", imagestore.DefaultPath, "the registered-images store (mamori image register) that blockUnregisteredImages and\n"+
 		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
-	foldWindow := fs.Duration("alert-fold-window", detect.DefaultFoldWindow, "fold identical alerts (same rule or control, container, executable, action) raised within this window\n"+
+	a.foldWindow = fs.Duration("alert-fold-window", detect.DefaultFoldWindow, "fold identical alerts (same rule or control, container, executable, action) raised within this window\n"+
 		"into one with their exact count and first/last time; the first is written at once; 0 writes every alert")
-	fs.Var(&hostGroups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
-	ct := addCloudtrailFlags(fs)
-	ka := addK8sAuditFlags(fs)
-	cl := addConsoleFlags(fs)
-	if err := parseFlags(fs, args, agentHelp); err != nil {
-		return err
-	}
+	fs.Var(&a.groups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
+	a.ct = addCloudtrailFlags(fs)
+	a.ka = addK8sAuditFlags(fs)
+	a.cl = addConsoleFlags(fs)
+}
+
+func runAgent(cmd *cobra.Command, af *agentFlags) error {
+	stderr := cmd.ErrOrStderr()
+	af.out.sayNote(stderr)
+	events, outPath, health, ring, reserve, node, level := af.events, af.outPath, af.health, af.ring, af.reserve, af.node, af.level
+	hookSocket, imageDB, alertsPath, matchAll, ancestors, foldWindow := af.hookSocket, af.imageDB, af.alertsPath, af.matchAll, af.ancestors, af.foldWindow
+	types, prefixes, ruleFiles, policyPaths, hostGroups := af.types, af.prefixes, af.ruleFiles, af.policyPaths, af.groups
+	ct, ka, cl := af.ct, af.ka, af.cl
+	format := af.out.format("")
 	if err := cl.check(); err != nil {
 		return err
 	}
 	if *outPath != "" && !*events {
-		return usageError{"--output names where events go: add --events"}
+		return usageError{"--events-output names where events go: add --events"}
 	}
-	rs, err := agentRules(stderr, ruleFiles, append(ct.builtinRules(), ka.builtinRules()...)...)
+	if slices.Contains(policyPaths, "-") || slices.Contains(ruleFiles, "-") {
+		return usageError{"the agent reloads its policies and rules from their files: - (standard input) cannot be read again; name files"}
+	}
+	rs, err := agentRules(stderr, cmd.InOrStdin(), ruleFiles, append(ct.builtinRules(), ka.builtinRules()...)...)
 	if err != nil {
 		return err
 	}
@@ -96,13 +127,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err := ka.check(rs, stderr); err != nil {
 		return err
 	}
-	var f output.Format
-	if *format != "" {
-		var err error
-		if f, err = output.ParseFormat(*format); err != nil {
-			return usageError{err.Error()}
-		}
-	}
+	f := output.Format(format)
 	var evTypes []event.Type
 	for _, t := range types {
 		if !knownType(t) {
@@ -114,6 +139,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if !policiesOn && len(policyPaths) > 1 {
 		return usageError{"--policy none cannot be combined with policy paths"}
 	}
+	userPolicyPaths := slices.Clone(policyPaths)
 	if err := cl.addPolicyPath(&policyPaths, policiesOn); err != nil {
 		return err
 	}
@@ -170,6 +196,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	}
 	if policiesOn {
 		store, err := policy.Open(log.With("part", "policy"), policyPaths...)
+		if err == nil {
+			err = store.Current().RequireDocuments(userPolicyPaths...)
+		}
 		if err != nil {
 			return fmt.Errorf("policies: %w", err)
 		}
@@ -225,15 +254,25 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	follower, err := ct.open(rs, cfg.Alerts, *matchAll, cfg.Node, log)
-	if err != nil {
-		return err
-	}
-	webhook, err := ka.open(rs, cfg.Alerts, *matchAll, cfg.Node, log)
-	if err != nil {
-		return err
-	}
+	// First: the console's credential names the node, which the audit
+	// sources' alerts carry too.
 	lnk, err := cl.open(&cfg, stderr, log)
+	if err != nil {
+		return err
+	}
+	// The audit sources raise their alerts through the agent (its output
+	// and its console), which exists once they start serving.
+	var ag *agent.Agent
+	raise := func(al *event.Alert) error { return ag.Raise(al) }
+	var sync func() error
+	if cfg.Alerts != nil {
+		sync = cfg.Alerts.Flush
+	}
+	follower, err := ct.open(rs, raise, sync, *matchAll, cfg.Node, log)
+	if err != nil {
+		return err
+	}
+	webhook, err := ka.open(rs, raise, *matchAll, cfg.Node, log)
 	if err != nil {
 		return err
 	}
@@ -241,6 +280,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ag = a
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cfg.Policies != nil {
@@ -273,7 +313,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 // agentRules loads the --rules files, Falco's or Sigma's (the Sigma rules
 // that cannot be translated are listed on report); nil means detection is
 // off. "builtin" names mamori's own rules and the files in builtin.
-func agentRules(report io.Writer, names []string, builtin ...rules.File) (*rules.Ruleset, error) {
+func agentRules(report io.Writer, stdin io.Reader, names []string, builtin ...rules.File) (*rules.Ruleset, error) {
 	if len(names) == 0 {
 		names = []string{"builtin"}
 	}
@@ -289,7 +329,7 @@ func agentRules(report io.Writer, names []string, builtin ...rules.File) (*rules
 			files = append(files, defaults.File())
 			files = append(files, builtin...)
 		default:
-			fs, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog(), k8saudit.NewCatalog()}}, n)
+			fs, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog(), k8saudit.NewCatalog()}, Stdin: stdin}, n)
 			if err != nil {
 				return nil, err
 			}
@@ -393,9 +433,7 @@ func parseBytes(s string) (uint32, error) {
 	return uint32(v), nil
 }
 
-const agentHelp = `Usage: mamori agent [flags]
-
-Runs the node agent as root: loads the eBPF sensor, follows every process,
+const agentHelp = `agent runs the node agent as root: loads the eBPF sensor, follows every process,
 file, network and privilege action, attributes it to its container, and
 serves health on --health-addr. Each event is evaluated against Falco rules
 (mamori's built-in set unless --rules names files, e.g. Falco's own
@@ -412,10 +450,11 @@ reloaded when they change, or at once on SIGHUP. Every container running
 on the node is protected before the agent reports ready (/healthz answers
 200 only then), and a control in enforce mode that cannot be enforced
 raises an "Enforcement Not In Place" alert.
+
 With --events it also writes each event as a JSON line (see docs/events.md)
-or a readable line. Without --events the sensor captures only the event
-types and file paths the rules need. Ctrl-C drains the ring buffer before
-exiting.
+or a readable line (-o json or -o text), to stdout or --events-output.
+Without --events the sensor captures only the event types and file paths
+the rules need. Ctrl-C drains the ring buffer before exiting.
 `
 
 // stopTimeout bounds how long the agent may take to stop once asked: the

@@ -76,7 +76,7 @@ func launch(t *testing.T, outFlag string, args ...string) *agentProc {
 	if slices.Contains(args, "--hook-socket") {
 		hook = ""
 	}
-	base := []string{"agent", outFlag, a.out, "--format", "json", "--health-addr", a.addr}
+	base := []string{"agent", outFlag, a.out, "-o", "json", "--health-addr", a.addr}
 	if hook != "" {
 		base = append(base, "--hook-socket", hook)
 	}
@@ -152,7 +152,7 @@ type runningAgent struct{ *agentProc }
 
 func startAgent(t *testing.T, extra ...string) *runningAgent {
 	t.Helper()
-	return &runningAgent{launch(t, "--output", append([]string{"--events"}, extra...)...)}
+	return &runningAgent{launch(t, "--events-output", append([]string{"--events"}, extra...)...)}
 }
 
 // stop stops the agent and returns every event it wrote.
@@ -503,14 +503,14 @@ func TestAgentFlags(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"agent", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"agent", "--bogus"}, 2, "unknown flag: --bogus"},
 		{[]string{"agent", "--event-types", "exec,teleport"}, 2, `unknown event type "teleport"`},
-		{[]string{"agent", "--format", "xml"}, 2, `unknown format "xml"`},
+		{[]string{"agent", "-o", "xml"}, 2, `unknown format "xml"`},
 		{[]string{"agent", "--ring-buffer-size", "3M"}, 2, "power of two"},
-		{[]string{"agent", "--output", "/tmp/x"}, 2, "add --events"},
+		{[]string{"agent", "--events-output", "/tmp/x"}, 2, "add --events"},
 		{[]string{"agent", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{[]string{"agent", "--events", "--output", "/nonexistent/dir/events.json"}, 1, "open output /nonexistent/dir/events.json"},
+		{[]string{"agent", "--events", "--events-output", "/nonexistent/dir/events.json"}, 1, "open output /nonexistent/dir/events.json"},
 	} {
 		cmd := exec.Command(mamoriBin, tc.args...)
 		out, _ := cmd.CombinedOutput()
@@ -525,7 +525,7 @@ func TestAgentFlags(t *testing.T) {
 func TestStatus(t *testing.T) {
 	a := startAgent(t, "--event-types", "exec,exit,fork")
 	sh(t, "true")
-	out, err := exec.Command(mamoriBin, "status", "--addr", a.addr).CombinedOutput()
+	out, err := exec.Command(mamoriBin, "status", "--health-addr", a.addr).CombinedOutput()
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
@@ -553,7 +553,7 @@ func TestStatus(t *testing.T) {
 		}
 	}
 
-	out, _ = exec.Command(mamoriBin, "status", "--addr", freeAddr(t)).CombinedOutput()
+	out, _ = exec.Command(mamoriBin, "status", "--health-addr", freeAddr(t)).CombinedOutput()
 	if !strings.Contains(string(out), "not running") || !strings.Contains(string(out), "bpf_lsm") {
 		t.Errorf("status without an agent:\n%s", out)
 	}

@@ -82,7 +82,7 @@ func writeTree(t *testing.T, files map[string]string) string {
 func TestCheckDirectoryLines(t *testing.T) {
 	dir := writeTree(t, checkTree)
 	var out, errb strings.Builder
-	err := runCheck([]string{"--json", dir}, &out, &errb)
+	err := execute([]string{"check", "-o", "json", dir}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "4 findings under enforcing policies") {
 		t.Fatalf("want an error for 4 enforced findings, got %v\n%s", err, out.String())
 	}
@@ -110,9 +110,9 @@ func TestCheckDirectoryLines(t *testing.T) {
 	// The text form: one line per finding, file:line:col first.
 	out.Reset()
 	errb.Reset()
-	runCheck([]string{filepath.Join(dir, "web.yaml")}, &out, &errb)
+	execute([]string{"check", filepath.Join(dir, "web.yaml")}, &out, &errb)
 	if !strings.Contains(out.String(), "/web.yaml:20:13: refused: Deployment shop/web: container \"web\" is privileged") ||
-		!strings.Contains(errb.String(), "1 workloads in 1 files (1 other objects skipped): 3 refused") {
+		!strings.Contains(errb.String(), "1 workload in 1 file (1 other object skipped): 3 refused") {
 		t.Errorf("text output:\n%s\n%s", out.String(), errb.String())
 	}
 }
@@ -133,7 +133,7 @@ spec:
     limitContainerPrivileges: {block: [privileged]}
 `), 0o644)
 	var out, errb strings.Builder
-	if err := runCheck([]string{"--policy", pol, dir}, &out, &errb); err != nil {
+	if err := execute([]string{"check", "--policy", pol, dir}, &out, &errb); err != nil {
 		t.Fatalf("audit findings must not fail the check: %v", err)
 	}
 	if n := strings.Count(out.String(), ": warning: "); n != 1 || !strings.Contains(out.String(), "web.yaml:20:13: warning:") ||
@@ -145,16 +145,16 @@ spec:
 func TestCheckUsageAndBrokenFiles(t *testing.T) {
 	var out, errb strings.Builder
 	var uerr usageError
-	if err := runCheck(nil, &out, &errb); !errors.As(err, &uerr) {
+	if err := execute([]string{"check"}, &out, &errb); !errors.As(err, &uerr) {
 		t.Errorf("no paths: %v, want a usage error", err)
 	}
-	if err := runCheck([]string{"/nonexistent/manifests"}, &out, &errb); !errors.As(err, &uerr) || !strings.Contains(err.Error(), "no such file") {
+	if err := execute([]string{"check", "/nonexistent/manifests"}, &out, &errb); !errors.As(err, &uerr) || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing path: %v, want a usage error", err)
 	}
 	dir := writeTree(t, map[string]string{"bad.yaml": "apiVersion: v1\nkind: Pod\nspec:\n  containers: {{ .Values.c }}\n"})
 	errb.Reset()
-	err := runCheck([]string{dir}, &out, &errb)
-	if err == nil || errors.As(err, &uerr) || !strings.Contains(err.Error(), "1 manifest problems") ||
+	err := execute([]string{"check", dir}, &out, &errb)
+	if err == nil || errors.As(err, &uerr) || !strings.Contains(err.Error(), "1 manifest problem") ||
 		!strings.Contains(errb.String(), "bad.yaml:1: Pod: invalid map key") {
 		t.Errorf("a broken manifest: %v\n%s", err, errb.String())
 	}
@@ -166,7 +166,7 @@ func TestCheckUsageAndBrokenFiles(t *testing.T) {
 func TestCheckImageStore(t *testing.T) {
 	podmantest.Require(t)
 	db := filepath.Join(t.TempDir(), "images.db")
-	if out, err := exec.Command(mamoriBin, "image", "register", "--db", db, "podman:"+podmantest.Image).CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "image", "register", "--image-db", db, "podman:"+podmantest.Image).CombinedOutput(); err != nil {
 		t.Fatalf("register: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
@@ -198,7 +198,7 @@ spec:
     image: docker.io/library/nginx:1.27
 `), 0o644)
 	var out, errb strings.Builder
-	err := runCheck([]string{"--policy", pol, "--image-db", db, manifest}, &out, &errb)
+	err := execute([]string{"check", "--policy", pol, "--image-db", db, manifest}, &out, &errb)
 	if err == nil || strings.Count(out.String(), "not registered") != 1 || !strings.Contains(out.String(), "pods.yaml:15:5: refused") {
 		t.Errorf("want one refusal, of the unregistered image at line 15 (err %v):\n%s%s", err, out.String(), errb.String())
 	}

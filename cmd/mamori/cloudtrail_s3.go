@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"os"
@@ -13,7 +13,6 @@ import (
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
 	"github.com/mamori-dev/mamori/audit/cloudtrail/s3live"
 	"github.com/mamori-dev/mamori/event"
-	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/defaults"
 )
@@ -32,7 +31,7 @@ type cloudtrailFlags struct {
 	cfg        s3live.Config // from check
 }
 
-func addCloudtrailFlags(fs *flag.FlagSet) *cloudtrailFlags {
+func addCloudtrailFlags(fs *pflag.FlagSet) *cloudtrailFlags {
 	f := &cloudtrailFlags{}
 	fs.StringVar(&f.url, "cloudtrail", "", "follow the CloudTrail logs delivered to s3://BUCKET/PREFIX, evaluating each record with the\n"+
 		"aws_cloudtrail rules (mamori's built-in ones, or those in --rules); credentials from the AWS environment")
@@ -57,12 +56,12 @@ func (f s3Flags) config(url string) (s3live.Config, error) {
 }
 
 // cloudtrailFollower evaluates the records of a bucket as they arrive and
-// writes their alerts with the agent's other alerts.
+// raises their alerts with the agent's (or the console's) other alerts.
 type cloudtrailFollower struct {
-	src *s3live.Source
-	det *cloudtrail.Detector
-	out *output.Writer
-	log *slog.Logger
+	src   *s3live.Source
+	det   *cloudtrail.Detector
+	alert func(*event.Alert) error
+	log   *slog.Logger
 }
 
 // builtinRules are the rules "builtin" adds for CloudTrail: mamori's own.
@@ -100,8 +99,9 @@ func (f *cloudtrailFlags) check(rs *rules.Ruleset, stderr io.Writer) error {
 }
 
 // open connects to the bucket and takes the checkpoint; nil without
-// --cloudtrail. Alerts go to out, from hostname node.
-func (f *cloudtrailFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, node string, log *slog.Logger) (*cloudtrailFollower, error) {
+// --cloudtrail. Alerts go to alert, from hostname node; sync, when set,
+// makes them durable before the checkpoint passes their record.
+func (f *cloudtrailFlags) open(rs *rules.Ruleset, alert func(*event.Alert) error, sync func() error, all bool, node string, log *slog.Logger) (*cloudtrailFollower, error) {
 	if f.url == "" {
 		return nil, nil
 	}
@@ -109,17 +109,17 @@ func (f *cloudtrailFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, 
 		node, _ = os.Hostname()
 	}
 	log = log.With("part", "cloudtrail")
-	f.cfg.Sync = out.Flush // a record's alerts are out before the checkpoint passes it
+	f.cfg.Sync = sync // a record's alerts are out before the checkpoint passes it
 	src, err := s3live.Open(context.Background(), f.cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("--cloudtrail: %w", err)
 	}
 	log.Info("following CloudTrail", "location", src.Location(), "checkpoint", f.cfg.Checkpoint, "interval", f.cfg.Interval)
 	return &cloudtrailFollower{
-		src: src,
-		det: cloudtrail.NewDetector(rs, cloudtrail.DetectorConfig{All: all, Hostname: node}),
-		out: out,
-		log: log,
+		src:   src,
+		det:   cloudtrail.NewDetector(rs, cloudtrail.DetectorConfig{All: all, Hostname: node}),
+		alert: alert,
+		log:   log,
 	}, nil
 }
 
@@ -164,8 +164,8 @@ func (c *cloudtrailFollower) start(ctx context.Context) (stop func()) {
 func (c *cloudtrailFollower) evaluate(r *cloudtrail.Record) error {
 	var werr error
 	c.det.Detect(r, func(a *event.Alert) {
-		if err := c.out.WriteAlert(a); err != nil && werr == nil {
-			werr = fmt.Errorf("write alert: %w", err)
+		if err := c.alert(a); err != nil && werr == nil {
+			werr = fmt.Errorf("raise alert: %w", err)
 		}
 	})
 	return werr
@@ -185,11 +185,10 @@ func splitS3(paths []string) (local, buckets []string) {
 
 // scanS3 reads every log object under url once, whole, with no
 // checkpoint. A location that cannot be listed goes to bad, like a file.
-func scanS3(url string, s3f s3Flags, fn func(*cloudtrail.Record), bad func(*cloudtrail.Error)) {
+func scanS3(ctx context.Context, url string, s3f s3Flags, fn func(*cloudtrail.Record), bad func(*cloudtrail.Error)) {
 	cfg, err := s3f.config(url)
 	if err == nil {
 		var src *s3live.Source
-		ctx := context.Background()
 		if src, err = s3live.Open(ctx, cfg, slog.New(slog.DiscardHandler)); err == nil {
 			_, err = src.Poll(ctx, func(r *cloudtrail.Record) error { fn(r); return nil }, bad)
 			src.Close()

@@ -27,14 +27,14 @@ func cloudtrailCorpus(t *testing.T, name string) string {
 // status.
 func scanAlerts(t *testing.T, paths ...string) ([]event.Alert, string, int) {
 	t.Helper()
-	return scanWith(t, []string{"--no-default-rules", "--rules", upstreamRules(t, "aws_cloudtrail_rules.yaml")}, paths...)
+	return scanWith(t, []string{"--no-builtin", "--rules", upstreamRules(t, "aws_cloudtrail_rules.yaml")}, paths...)
 }
 
 // scanWith runs `mamori cloudtrail scan --all` with flags on paths.
 func scanWith(t *testing.T, flags []string, paths ...string) ([]event.Alert, string, int) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "alerts.json")
-	args := append(append([]string{"cloudtrail", "scan", "--all", "--output", out}, flags...), paths...)
+	args := append(append([]string{"cloudtrail", "scan", "--match-all", "--alerts-output", out}, flags...), paths...)
 	log, code := mamori(t, args...)
 	f, err := os.Open(out)
 	if err != nil {
@@ -101,9 +101,9 @@ func TestCloudtrailMalformedFile(t *testing.T) {
 	for _, want := range []string{
 		"aws_cloudtrail rules: 20 active, 2 disabled, 0 inactive",
 		"skipped: " + filepath.Join(cloudtrailCorpus(t, "zmallen-cloudtrail2sightings"), "aws.execution.ec2-user-data.json") + ":112: invalid character",
-		"322 records from 38 files, 5 alerts, 1 unreadable files or records",
+		"322 records from 38 files, 5 alerts, 1 unreadable file or record",
 		"Console Login Without MFA             Critical       1",
-		"1 files or records could not be read and were skipped",
+		"1 file or record could not be read and was skipped",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("output lacks %q:\n%s", want, log)
@@ -115,7 +115,7 @@ func TestCloudtrailMalformedFile(t *testing.T) {
 }
 
 func TestCloudtrailUsage(t *testing.T) {
-	if out, code := mamori(t, "cloudtrail", "scan", "--no-default-rules", "x.json"); code != 2 || !strings.Contains(out, "--rules") {
+	if out, code := mamori(t, "cloudtrail", "scan", "--no-builtin", "x.json"); code != 2 || !strings.Contains(out, "--rules") {
 		t.Errorf("scan with --no-default-rules and no --rules: exit %d\n%s", code, out)
 	}
 	if out, code := mamori(t, "cloudtrail", "scan", "--rules", upstreamRules(t, "aws_cloudtrail_rules.yaml")); code != 2 {
@@ -126,7 +126,7 @@ func TestCloudtrailUsage(t *testing.T) {
 		!strings.Contains(out, "aws_cloudtrail rules: 12 active") {
 		t.Errorf("scan of a missing file with the built-in rules: exit %d\n%s", code, out)
 	}
-	if out, code := mamori(t, "cloudtrail", "scan", "--help"); code != 0 || !strings.Contains(out, "-no-default-rules") ||
+	if out, code := mamori(t, "cloudtrail", "scan", "--help"); code != 0 || !strings.Contains(out, "--no-builtin") ||
 		!strings.Contains(out, "built in") {
 		t.Errorf("scan --help: exit %d\n%s", code, out)
 	}

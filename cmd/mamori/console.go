@@ -3,43 +3,74 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof" // --pprof
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mamori-dev/mamori/console"
 	"github.com/mamori-dev/mamori/console/auth"
 	"github.com/mamori-dev/mamori/console/store"
 	"github.com/mamori-dev/mamori/imagestore"
+	"github.com/mamori-dev/mamori/rules"
 )
 
 // DefaultConsoleDir is where the console keeps its data.
 const DefaultConsoleDir = "/var/lib/mamori/console"
 
-func runConsole(args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "agent":
-			return consoleAgent(args[1:], stdout)
-		case "token":
-			return consoleToken(args[1:], stdout)
-		}
+func newConsoleCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "console [flags]",
+		Short: "run the console: every node's alerts, heartbeats and containers in one place, with an API",
+		Long:  consoleHelp,
+		Example: `  mamori console --tls-name console.example --nats-listen :4222
+  mamori console agent add --cluster prod --node web-1 --out web-1.creds
+  mamori console token add --name grafana --role read`,
+		Args: noArgs,
 	}
-	cfg, level, err := consoleConfig(args)
-	if err != nil {
-		return err
+	finish := consoleFlagSet(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		opts, err := finish()
+		if err != nil {
+			return err
+		}
+		return runConsole(cmd, opts)
+	}
+	cmd.AddCommand(newConsoleAgentCmd(), newConsoleTokenCmd())
+	return cmd
+}
+
+func runConsole(cmd *cobra.Command, opts consoleOptions) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	var err error
+	cfg, level := opts.cfg, opts.level
+	// The audit sources the console follows itself, with their rules.
+	var rs *rules.Ruleset
+	if opts.ct.url != "" || opts.ka.listen != "" {
+		if rs, err = agentRules(stderr, cmd.InOrStdin(), opts.rules, append(opts.ct.builtinRules(), opts.ka.builtinRules()...)...); err != nil {
+			return err
+		}
+		if rs == nil {
+			return usageError{"--cloudtrail and --k8s-audit-listen evaluate records with rules: they cannot be used with --rules none"}
+		}
+		if err := opts.ct.check(rs, stderr); err != nil {
+			return err
+		}
+		if err := opts.ka.check(rs, stderr); err != nil {
+			return err
+		}
 	}
 	if cfg.PprofListen != "" {
 		go http.ListenAndServe(cfg.PprofListen, nil) // net/http/pprof's handlers
@@ -51,6 +82,20 @@ func runConsole(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	follower, err := opts.ct.open(rs, c.Raise, nil, opts.matchAll, console.RaisedBy, log)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	webhook, err := opts.ka.open(rs, c.Raise, opts.matchAll, console.RaisedBy, log)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	stopCloudtrail := follower.start(ctx)
+	defer stopCloudtrail()
+	stopK8sAudit := startK8sAudit(ctx, webhook, log)
+	defer stopK8sAudit()
 	scheme := "http"
 	if cfg.Secure {
 		scheme = "https"
@@ -69,10 +114,22 @@ func runConsole(args []string, stdout, stderr io.Writer) error {
 	return c.Run(ctx)
 }
 
-// consoleConfig parses `mamori console`'s flags.
-func consoleConfig(args []string) (console.Config, slog.Level, error) {
-	fs := flag.NewFlagSet("console", flag.ContinueOnError)
-	cfg := console.Config{}
+// consoleOptions are `mamori console`'s flags.
+type consoleOptions struct {
+	cfg      console.Config
+	level    slog.Level
+	ct       *cloudtrailFlags
+	ka       *k8sAuditFlags
+	rules    listFlag
+	matchAll bool
+}
+
+// consoleFlagSet registers `mamori console`'s flags on cmd and returns
+// what reads them once they are parsed.
+func consoleFlagSet(cmd *cobra.Command) func() (consoleOptions, error) {
+	fs := cmd.Flags()
+	opts := &consoleOptions{}
+	cfg := &opts.cfg
 	fs.StringVar(&cfg.DataDir, "data-dir", DefaultConsoleDir, "where the embedded NATS server and the SQLite store keep their data")
 	fs.StringVar(&cfg.HTTPListen, "listen", "127.0.0.1:9747", "serve the API (/api/v1) here")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", "127.0.0.1:4222", "the embedded NATS server's address, where agents connect (use :4222 for other nodes)")
@@ -91,8 +148,21 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 	fs.StringVar(&cfg.Falcosidekick, "falcosidekick", "", "forward every alert to falcosidekick at this URL (POST, Falco's payload with uuid)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 50, "API requests per second per token (bursts of twice that)")
 	fs.StringVar(&cfg.Images, "image-db", imagestore.DefaultPath, "the image store the web console's images view reads (mamori image register --db)")
-	if err := parseFlags(fs, args, consoleHelp); err != nil {
-		return cfg, 0, err
+	fs.StringVar(&cfg.Cluster, "cluster", "default", "the cluster named by the alerts of the audit sources the console follows itself")
+	opts.ct = addCloudtrailFlags(fs)
+	opts.ka = addK8sAuditFlags(fs)
+	fs.Var(&opts.rules, "rules", "rules for --cloudtrail and --k8s-audit-listen (repeatable: Falco or Sigma files); \"builtin\" names mamori's own, the default")
+	fs.BoolVar(&opts.matchAll, "match-all", false, "raise an alert for every matching rule, not only the first")
+	return func() (consoleOptions, error) {
+		return opts.finish(fs, natsURLs, natsCreds, streamBytes, level, insecure, names)
+	}
+}
+
+// finish reads the flags that need work once they are parsed.
+func (opts *consoleOptions) finish(fs *pflag.FlagSet, natsURLs, natsCreds, streamBytes, level *string, insecure *bool, names listFlag) (consoleOptions, error) {
+	cfg := &opts.cfg
+	if !fs.Changed("cloudtrail-checkpoint") {
+		opts.ct.checkpoint = filepath.Join(cfg.DataDir, "cloudtrail-checkpoint.json")
 	}
 	cfg.Secure, cfg.TLSNames = !*insecure, names
 	if *natsURLs != "" {
@@ -108,43 +178,40 @@ func consoleConfig(args []string) (console.Config, slog.Level, error) {
 			cfg.NATSOptions = append(cfg.NATSOptions, nats.UserCredentials(*natsCreds))
 		}
 	} else if *natsCreds != "" {
-		return cfg, 0, usageError{"--nats-creds goes with --nats"}
+		return *opts, usageError{"--nats-creds goes with --nats"}
 	}
 	if cfg.Streams.Replicas < 0 || cfg.Streams.Replicas > 5 {
-		return cfg, 0, usageError{"--replicas: 1 to 5"}
+		return *opts, usageError{"--replicas: 1 to 5"}
 	}
 	n, err := parseByteSize(*streamBytes)
 	if err != nil {
-		return cfg, 0, usageError{"--stream-size: " + err.Error()}
+		return *opts, usageError{"--stream-size: " + err.Error()}
 	}
 	cfg.Streams.AlertBytes, cfg.Streams.EventBytes = n, 2*n
 	if cfg.Retention.Alerts < 0 || cfg.Retention.Events < 0 || (cfg.Retention.Alerts > 0 && cfg.Retention.Alerts < time.Hour) {
-		return cfg, 0, usageError{"--retention-alerts and --retention-events: 1h or more, or 0"}
+		return *opts, usageError{"--retention-alerts and --retention-events: 1h or more, or 0"}
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return cfg, 0, usageError{"--log-level: " + err.Error()}
+		return *opts, usageError{"--log-level: " + err.Error()}
 	}
-	return cfg, lvl, nil
+	opts.level = lvl
+	return *opts, nil
 }
 
-const consoleHelp = `Usage:
-  mamori console [flags]                               run the console
-  mamori console agent add --cluster C --node N [--out FILE]
-                                                       issue a node's credential (revokes its earlier one)
-  mamori console agent revoke --cluster C --node N     revoke it: the agent is disconnected and refused
-  mamori console agent list
-  mamori console token add --name NAME [--role read|admin]
-                                                       make an API token (printed once)
-  (agent and token take --console URL, --token T, --ca FILE; on the console's host
-  the first run's admin token and CA are found by themselves)
-
-Runs the console: the place every node's agent sends its alerts, heartbeats,
+const consoleHelp = `console runs the console: the place every node's agent sends its alerts, heartbeats,
 container inventory and (with the agent's --console-events) events. On one
 machine it embeds a NATS JetStream server (--nats-listen) and stores in SQLite
 under --data-dir: nothing else to install. Past one machine, --nats joins an
 existing JetStream cluster (streams replicated) and --store postgres://...
 stores in PostgreSQL; several consoles started so share the work.
+
+One place can watch the account and the cluster: --cloudtrail s3://BUCKET/PREFIX
+follows CloudTrail (checkpoint in --data-dir) and --k8s-audit-listen ADDR serves
+kube-apiserver's audit webhook, with mamori's built-in rules or --rules files;
+their alerts are stored under --cluster and node "console", once each (their
+uuid comes from their content, so replicas and replays store them once).
+Agents' own --cloudtrail and --k8s-audit-listen alerts reach the console too.
 
 Security is on by default. A first run makes a CA and a server certificate
 (--data-dir/pki; TLS on NATS and on the API) and an admin API token, and says
@@ -178,76 +245,90 @@ The API (docs/console.md):
   POST /api/v1/falco          Falco's http_output: an alert in Falco's JSON (?cluster=NAME)
 `
 
-// consoleAgent is `mamori console agent add|revoke|list`, through the API.
-func consoleAgent(args []string, stdout io.Writer) error {
-	sub := func(name string, run func(c *consoleClient, cluster, node, out string) error) subcommand {
-		return subcommand{name, func(args []string) error {
-			fs := flag.NewFlagSet("console agent "+name, flag.ContinueOnError)
-			c := addConsoleClientFlags(fs)
-			cluster := fs.String("cluster", "default", "the node's cluster")
-			node := fs.String("node", "", "the node's name (its agent's --node, default its hostname)")
-			out := fs.String("out", "", "write the credential here (mode 0600) instead of stdout")
-			if err := parseFlags(fs, args, consoleHelp); err != nil {
-				return err
-			}
-			if name != "list" && *node == "" {
+const consoleClientHelp = `agent and token talk to the console's API (--console URL, --token T,
+--ca FILE); on the console's host the first run's admin token and CA are
+found by themselves.`
+
+func newConsoleAgentCmd() *cobra.Command {
+	sub := func(use, short string, run func(cmd *cobra.Command, c *consoleClient, cluster, node, out string) error) *cobra.Command {
+		cmd := &cobra.Command{Use: use, Short: short, Long: short + ".\n\n" + consoleClientHelp, Args: noArgs}
+		fs := cmd.Flags()
+		c := addConsoleClientFlags(fs)
+		cluster := fs.String("cluster", "default", "the node's cluster")
+		node := fs.String("node", "", "the node's name (its agent's --node, default its hostname)")
+		out := ""
+		if use != "list [flags]" {
+			fs.StringVar(&out, "out", "", "write the credential here (mode 0600) instead of stdout")
+		}
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+			if use != "list [flags]" && *node == "" {
 				return usageError{"--node is needed"}
 			}
-			return run(c, *cluster, *node, *out)
-		}}
+			return run(cmd, c, *cluster, *node, out)
+		}
+		return cmd
 	}
-	return dispatch(args, stdout, consoleHelp,
-		sub("add", func(c *consoleClient, cluster, node, out string) error {
-			var cred json.RawMessage
-			if err := c.do("POST", "/api/v1/agents", map[string]string{"cluster": cluster, "node": node}, &cred); err != nil {
-				return err
-			}
-			if out == "" {
-				_, err := fmt.Fprintf(stdout, "%s\n", cred)
-				return err
-			}
-			if err := os.WriteFile(out, append(cred, '\n'), 0o600); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "credential of %s/%s written to %s: on the node, mamori agent --console-creds %s\n", cluster, node, out, out)
-			return nil
-		}),
-		sub("revoke", func(c *consoleClient, cluster, node, _ string) error {
-			if err := c.do("DELETE", "/api/v1/agents/"+url.PathEscape(cluster)+"/"+url.PathEscape(node), nil, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "revoked %s/%s: its agent is disconnected and refused\n", cluster, node)
-			return nil
-		}),
-		sub("list", func(c *consoleClient, _, _, _ string) error {
-			var resp struct{ Agents []auth.Agent }
-			if err := c.do("GET", "/api/v1/agents", nil, &resp); err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLUSTER\tNODE\tISSUED\tSTATE")
-			for _, a := range resp.Agents {
-				state := "valid"
-				if !a.Revoked.IsZero() {
-					state = "revoked " + a.Revoked.Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Cluster, a.Node, a.Created.Format(time.RFC3339), state)
-			}
-			return tw.Flush()
-		}),
-	)
-}
-
-// consoleToken is `mamori console token add`.
-func consoleToken(args []string, stdout io.Writer) error {
-	return dispatch(args, stdout, consoleHelp, subcommand{"add", func(args []string) error {
-		fs := flag.NewFlagSet("console token add", flag.ContinueOnError)
-		c := addConsoleClientFlags(fs)
-		name := fs.String("name", "", "who the token is for (shown in the console's log of changes)")
-		role := fs.String("role", "read", "read (reads only), admin, or ingest (only posts Falco alerts: for Falco's http_output)")
-		if err := parseFlags(fs, args, consoleHelp); err != nil {
+	add := sub("add [flags]", "issue a node's credential (revokes its earlier one)", func(cmd *cobra.Command, c *consoleClient, cluster, node, out string) error {
+		stdout := cmd.OutOrStdout()
+		var cred json.RawMessage
+		if err := c.do("POST", "/api/v1/agents", map[string]string{"cluster": cluster, "node": node}, &cred); err != nil {
 			return err
 		}
+		if out == "" {
+			_, err := fmt.Fprintf(stdout, "%s\n", cred)
+			return err
+		}
+		if err := os.WriteFile(out, append(cred, '\n'), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "credential of %s/%s written to %s: on the node, mamori agent --console-creds %s\n", cluster, node, out, out)
+		return nil
+	})
+	revoke := sub("revoke [flags]", "revoke a node's credential: its agent is disconnected and refused", func(cmd *cobra.Command, c *consoleClient, cluster, node, _ string) error {
+		if err := c.do("DELETE", "/api/v1/agents/"+url.PathEscape(cluster)+"/"+url.PathEscape(node), nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "revoked %s/%s: its agent is disconnected and refused\n", cluster, node)
+		return nil
+	})
+	var listOut outputFlag
+	list := sub("list [flags]", "list the nodes' credentials", func(cmd *cobra.Command, c *consoleClient, _, _, _ string) error {
+		var resp struct{ Agents []auth.Agent }
+		if err := c.do("GET", "/api/v1/agents", nil, &resp); err != nil {
+			return err
+		}
+		if listOut.format("table") == "json" {
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(resp.Agents)
+		}
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLUSTER\tNODE\tISSUED\tSTATE")
+		for _, a := range resp.Agents {
+			state := "valid"
+			if !a.Revoked.IsZero() {
+				state = "revoked " + a.Revoked.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Cluster, a.Node, a.Created.Format(time.RFC3339), state)
+		}
+		return tw.Flush()
+	})
+	listOut.add(list, "table", "json")
+	return group("agent", "issue, revoke and list the nodes' credentials", consoleClientHelp, add, revoke, list)
+}
+
+func newConsoleTokenCmd() *cobra.Command {
+	add := &cobra.Command{
+		Use:   "add --name NAME [flags]",
+		Short: "make an API token (printed once)",
+		Long:  "add makes an API token, printed once.\n\n" + consoleClientHelp,
+		Args:  noArgs,
+	}
+	fs := add.Flags()
+	c := addConsoleClientFlags(fs)
+	name := fs.String("name", "", "who the token is for (shown in the console's log of changes)")
+	role := fs.String("role", "read", "read (reads only), admin, or ingest (only posts Falco alerts: for Falco's http_output)")
+	add.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *name == "" {
 			return usageError{"--name is needed"}
 		}
@@ -255,7 +336,8 @@ func consoleToken(args []string, stdout io.Writer) error {
 		if err := c.do("POST", "/api/v1/tokens", map[string]string{"name": *name, "role": *role}, &resp); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintln(stdout, resp.Token)
+		_, err := fmt.Fprintln(cmd.OutOrStdout(), resp.Token)
 		return err
-	}})
+	}
+	return group("token", "make API tokens", consoleClientHelp, add)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/mamori-dev/mamori/console"
 	"github.com/mamori-dev/mamori/console/auth"
@@ -26,7 +27,7 @@ type consoleClient struct {
 // DefaultConsoleAPI is where `mamori console` serves its API by default.
 const DefaultConsoleAPI = "https://127.0.0.1:9747"
 
-func addConsoleClientFlags(fs *flag.FlagSet) *consoleClient {
+func addConsoleClientFlags(fs *pflag.FlagSet) *consoleClient {
 	c := &consoleClient{}
 	fs.StringVar(&c.url, "console", DefaultConsoleAPI, "the console's API (mamori console --listen)")
 	fs.StringVar(&c.token, "token", "", "the API token (default: $MAMORI_CONSOLE_TOKEN, or the admin token a first run wrote to\n"+
@@ -93,7 +94,7 @@ func (c *consoleClient) do(method, path string, body, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("ask the console at %s: %w (is `mamori console` running? --console names its API)", c.url, err)
+		return fmt.Errorf("ask the console at %s: %w (is mamori console running? --console names its API)", c.url, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

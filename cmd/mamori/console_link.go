@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/spf13/pflag"
 
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/console"
@@ -51,10 +52,10 @@ func (f *consoleFlags) addPolicyPath(paths *listFlag, policiesOn bool) error {
 // away.
 const DefaultSpoolDir = "/var/lib/mamori/spool"
 
-func addConsoleFlags(fs *flag.FlagSet) *consoleFlags {
+func addConsoleFlags(fs *pflag.FlagSet) *consoleFlags {
 	f := &consoleFlags{}
 	fs.StringVar(&f.url, "console", "", "send alerts, heartbeats and the container inventory to the console at this NATS URL\n"+
-		"(nats://host:4222, or several comma-separated; see `mamori console`), or \"embedded\" to run a console in the\n"+
+		"(nats://host:4222, or several comma-separated; see mamori console), or \"embedded\" to run a console in the\n"+
 		"agent's process (API on 127.0.0.1:9747, data in "+DefaultConsoleDir+")")
 	fs.StringVar(&f.cluster, "cluster", "", "the cluster name every record carries to the console (default: the credential's, or \"default\")")
 	fs.StringVar(&f.creds, "console-creds", "", "this node's credential for the console (mamori console agent add): its key and the console's CA")

@@ -38,7 +38,7 @@ func TestOCIHookNamespaceMatrix(t *testing.T) {
 	os.WriteFile(filepath.Join(polDir, "ns.yaml"), []byte(hostNamespacesPolicy), 0o644)
 	hooks := filepath.Join(dir, "hooks")
 	socket := filepath.Join(dir, "hook.sock")
-	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--dir", hooks, "--socket", socket, "--timeout", "5s").CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--allow-temporary-binary", "--dir", hooks, "--hook-socket", socket, "--timeout", "5s").CombinedOutput(); err != nil {
 		t.Fatalf("oci-hook install: %v\n%s", err, out)
 	}
 	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--hook-socket", socket)

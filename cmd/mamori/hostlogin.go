@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,9 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/hostlogin"
 	"github.com/mamori-dev/mamori/policy"
+	"github.com/mamori-dev/mamori/runtimehook"
 )
 
 const (
@@ -20,13 +23,7 @@ const (
 	defaultHostLoginAlerts = "/var/log/mamori/hostlogins.jsonl"
 )
 
-const hostLoginHelp = `Usage:
-  mamori hostlogin check [--policy PATH]... [--alerts-output FILE] [--fail-closed]
-                         [--node NAME] [--host-group G]... [--user NAME [--service S]]
-  mamori hostlogin install [--service S]... [--pam-dir DIR] [--print] [check flags]
-  mamori hostlogin uninstall [--service S]... [--pam-dir DIR]
-
-The hostLogins control of the runtime policies says which operating-system
+const hostLoginHelp = `The hostLogins control of the runtime policies says which operating-system
 users and groups may log in to the host. PAM enforces it: one line in a
 service's PAM file runs 'mamori hostlogin check' through pam_exec in the
 account phase, after the user has authenticated and before the session:
@@ -51,6 +48,11 @@ Without --service, install edits sshd and login (those that exist) and
 uninstall every file that has the marker. Both need root. --print prints
 the line for config management instead of editing anything.
 
+install names the mamori binary running it in the PAM line (or --binary):
+a line whose binary is gone fails every login, so install refuses a binary
+in a temporary directory or Go's build cache (go run); install mamori
+first (go install ./cmd/mamori, or make install).
+
 Test before you log out: pamtester SERVICE USER acct_mgmt (Debian package
 pamtester) runs the account phase as a login would.
 
@@ -58,12 +60,9 @@ Exit status of check: 0 allowed (or audited, or failed open), 1 refused,
 2 usage (which PAM also takes as a refusal).
 `
 
-func runHostLogin(args []string, stdout, stderr io.Writer) error {
-	return dispatch(args, stdout, hostLoginHelp,
-		subcommand{"check", func(a []string) error { return runHostLoginCheck(a, os.Environ(), stdout, stderr) }},
-		subcommand{"install", func(a []string) error { return runHostLoginInstall(a, stdout) }},
-		subcommand{"uninstall", func(a []string) error { return runHostLoginUninstall(a, stdout) }},
-	)
+func newHostLoginCmd() *cobra.Command {
+	return group("hostlogin", "judge logins to the host by the policies' hostLogins control (PAM, pam_exec)", hostLoginHelp,
+		newHostLoginCheckCmd(), newHostLoginInstallCmd(), newHostLoginUninstallCmd())
 }
 
 // checkFlags are the flags of check, which install writes into the PAM
@@ -76,7 +75,7 @@ type checkFlags struct {
 	hostGroups listFlag
 }
 
-func addCheckFlags(fs *flag.FlagSet) *checkFlags {
+func addCheckFlags(fs *pflag.FlagSet) *checkFlags {
 	c := &checkFlags{}
 	fs.Var(&c.policies, "policy", "runtime policy file or directory (repeatable); default "+defaultPolicyDir)
 	c.alerts = fs.String("alerts-output", defaultHostLoginAlerts, "append an alert per refused, audited or unchecked login to this file; empty for none")
@@ -132,17 +131,25 @@ func errLoginRefused(user string) error {
 	return fmt.Errorf("login as %s refused by this host's login policy", user)
 }
 
-func runHostLoginCheck(args, environ []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("hostlogin check")
+func newHostLoginCheckCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "check [flags]",
+		Short:   "judge the login pam_exec describes (or --user by hand)",
+		Long:    hostLoginHelp,
+		Example: "  mamori hostlogin check --policy /etc/mamori/policies --user alice",
+		Args:    noArgs,
+	}
+	fs := cmd.Flags()
 	cf := addCheckFlags(fs)
 	byHand := fs.String("user", "", "check this user by hand instead of the PAM login: print the verdict and why, write no alert")
 	service := fs.String("service", "", "with --user: the PAM service to report")
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, hostLoginHelp)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runHostLoginCheck(cf, byHand, service, os.Environ(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
+	return cmd
+}
+
+func runHostLoginCheck(cf *checkFlags, byHand, service *string, environ []string, stdout, stderr io.Writer) error {
 	now := time.Now()
 	var login hostlogin.Login
 	if *byHand != "" {
@@ -232,25 +239,47 @@ func printVerdict(w io.Writer, user string, groups []string, host policy.HostFac
 
 var defaultLoginServices = []string{"sshd", "login"}
 
-func runHostLoginInstall(args []string, stdout io.Writer) error {
-	fs := newFlagSet("hostlogin install")
+func newHostLoginInstallCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "install [flags]",
+		Short:   "add the pam_exec line to PAM services (or --print it)",
+		Long:    hostLoginHelp,
+		Example: "  sudo mamori hostlogin install --service sshd\n  mamori hostlogin install --print --policy /etc/mamori/policies",
+		Args:    noArgs,
+	}
+	fs := cmd.Flags()
 	var services listFlag
 	fs.Var(&services, "service", "PAM service to guard (repeatable or comma-separated: sshd, login, su, ...); default sshd and login, those installed")
 	pamDir := fs.String("pam-dir", "/etc/pam.d", "the PAM configuration directory")
 	printOnly := fs.Bool("print", false, "print the PAM line and change nothing")
+	binary := fs.String("binary", "", "the mamori binary the PAM line runs (default: the one running install)")
+	allowTemp := fs.Bool("allow-temporary-binary", false, "install even when the binary is in a temporary directory or Go's build cache (for tests)")
 	cf := addCheckFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, hostLoginHelp)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runHostLoginInstall(cmd.OutOrStdout(), services, *pamDir, *printOnly, *binary, *allowTemp, cf)
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	return cmd
+}
+
+func runHostLoginInstall(stdout io.Writer, services listFlag, pamDirPath string, printOnlyFlag bool, binary string, allowTemp bool, cf *checkFlags) error {
+	pamDir, printOnly := &pamDirPath, &printOnlyFlag
+	self := binary
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return fmt.Errorf("find the mamori binary to name in the PAM line: %w", err)
+		}
 	}
-	self, err := os.Executable()
+	self, err := filepath.Abs(self)
+	if err == nil {
+		self, err = filepath.EvalSymlinks(self)
+	}
 	if err != nil {
-		return fmt.Errorf("find the mamori binary to name in the PAM line: %w", err)
+		return fmt.Errorf("the mamori binary to name in the PAM line: %w", err)
 	}
-	if self, err = filepath.EvalSymlinks(self); err != nil {
-		return err
+	if why := runtimehook.Transient(self); why != "" && !allowTemp {
+		return fmt.Errorf("the PAM line would run %s, but %s; pam_exec then fails and so does every login it guards. "+
+			"Install mamori first (go install ./cmd/mamori, or make install into /usr/local/bin) and run that one, or name it with --binary", self, why)
 	}
 	flags, err := cf.argv()
 	if err != nil {
@@ -282,17 +311,24 @@ func runHostLoginInstall(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func runHostLoginUninstall(args []string, stdout io.Writer) error {
-	fs := newFlagSet("hostlogin uninstall")
+func newHostLoginUninstallCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "uninstall [flags]",
+		Short: "remove mamori's pam_exec line from PAM services",
+		Long:  hostLoginHelp,
+		Args:  noArgs,
+	}
+	fs := cmd.Flags()
 	var services listFlag
 	fs.Var(&services, "service", "PAM service to stop guarding (repeatable); default every file with mamori's line")
 	pamDir := fs.String("pam-dir", "/etc/pam.d", "the PAM configuration directory")
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, hostLoginHelp)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runHostLoginUninstall(cmd.OutOrStdout(), services, pamDir)
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
+	return cmd
+}
+
+func runHostLoginUninstall(stdout io.Writer, services listFlag, pamDir *string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("editing PAM files needs root: run it with sudo")
 	}

@@ -280,7 +280,7 @@ func TestHostLoginPAM(t *testing.T) {
 		alerts := filepath.Join(t.TempDir(), "a.jsonl")
 		p.expect(name, bob, true)
 		for range 2 {
-			p.run(mamoriBin, "hostlogin", "install", "--service", name, "--policy", pol, "--alerts-output", alerts)
+			p.run(mamoriBin, "hostlogin", "install", "--allow-temporary-binary", "--service", name, "--policy", pol, "--alerts-output", alerts)
 		}
 		b, _ := os.ReadFile(f)
 		if strings.Count(string(b), "pam_exec.so") != 1 || !strings.HasPrefix(strings.SplitN(string(b), "\n", 3)[1], "# mamori hostlogin:") {
@@ -296,7 +296,7 @@ func TestHostLoginPAM(t *testing.T) {
 			t.Errorf("after uninstall:\n%s\nwant:\n%s", b, orig)
 		}
 		p.expect(name, bob, true)
-		if out, err := exec.Command(mamoriBin, "hostlogin", "install", "--service", "no-such-service-"+p.prefix, "--policy", pol).CombinedOutput(); err == nil ||
+		if out, err := exec.Command(mamoriBin, "hostlogin", "install", "--allow-temporary-binary", "--service", "no-such-service-"+p.prefix, "--policy", pol).CombinedOutput(); err == nil ||
 			!strings.Contains(string(out), "no PAM file for") {
 			t.Errorf("install for a missing service: %v\n%s", err, out)
 		}

@@ -4,13 +4,15 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mamori-dev/mamori/image"
 	"github.com/mamori-dev/mamori/image/malware"
@@ -21,11 +23,7 @@ import (
 	"github.com/mamori-dev/mamori/policy"
 )
 
-const imageHelp = `Usage:
-  mamori image scan [flags] REF
-  mamori image register|list|unregister ...   (see mamori image register --help)
-
-scan reads an image without running it and reports what is in it: every
+const imageHelp = `scan reads an image without running it and reports what is in it: every
 executable (the baseline Drift Prevention compares running containers
 against, written with --baseline), misconfigurations (runs as root, latest
 or undigested reference, setuid files, world-writable PATH directories,
@@ -34,7 +32,8 @@ package managers, secrets in ENV, no HEALTHCHECK), its packages (an SBOM,
 secrets in files, and malware (--blocklist, --clamd, --yara). Files that a
 later layer deletes are scanned too: they still ship in the image. The result is judged against image assurance policies
 (--policy; the built-in default otherwise): compliant, or not with every
-reason.
+reason. The report is a table, or -o json or -o sarif, to stdout or
+--report-output FILE.
 
 REF is one of:
   podman:NAME       podman's local storage (a name, id, or digest), read from
@@ -57,67 +56,70 @@ Exit codes:
 docs/images.md describes the findings, the baseline and the policy format.
 `
 
-func runImage(args []string, stdout, stderr io.Writer) error {
-	return dispatch(args, stdout, imageHelp,
-		subcommand{"scan", func(a []string) error { return runImageScan(a, stdout, stderr) }},
-		subcommand{"register", func(a []string) error { return runImageRegister(a, stdout, stderr) }},
-		subcommand{"list", func(a []string) error { return runImageList(a, stdout, stderr) }},
-		subcommand{"unregister", func(a []string) error { return runImageUnregister(a, stdout, stderr) }},
-	)
+func newImageCmd() *cobra.Command {
+	return group("image", "scan container images, and register them for the image controls",
+		`image scan reads an image and reports what is in it and its verdict against
+the image assurance policies; image register records it in the image store
+that the blockUnregisteredImages and blockNonCompliantImages controls read.
+docs/images.md describes the findings, the baseline and the policy format.`,
+		newImageScanCmd(), newImageRegisterCmd(), newImageListCmd(), newImageUnregisterCmd())
 }
 
-// exitError ends mamori with a code other than 1 (see main's run).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e exitError) Error() string { return e.err.Error() }
-func (e exitError) Unwrap() error { return e.err }
-func (e exitError) ExitCode() int { return e.code }
-
-// Exit codes of `mamori image scan`, as imageHelp lists them.
+// Exit codes of mamori image scan, as imageHelp lists them.
 const (
 	exitNonCompliant = 1
 	exitScanError    = 3
 )
 
-func runImageScan(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("image scan")
-	format := fs.String("format", "table", "output format: table, json or sarif")
-	outPath := fs.String("output", "", "write the report to this file instead of stdout")
-	baseline := fs.String("baseline", "", "write the image's executables baseline (JSON) to this file")
-	failOn := fs.String("fail-on", "", "also exit 1 when a finding is at least this severe: low, medium, high or critical")
-	sf := addImageScanFlags(fs)
-	sbomOut := fs.String("sbom", "", "write the image's packages as an SBOM to this file")
-	sbomFormat := fs.String("sbom-format", "cyclonedx", "SBOM format for --sbom: cyclonedx (1.6 JSON) or spdx (2.3 JSON)")
-	pos, err := parseInterleaved(fs, args, imageHelp)
-	if err != nil {
-		return err
+// imageScanCmdFlags are image scan's own flags.
+type imageScanCmdFlags struct {
+	out                      outputFlag
+	report, baseline, failOn string
+	sbomOut, sbomFormat      string
+	scan                     *imageScanFlags
+}
+
+func newImageScanCmd() *cobra.Command {
+	f := &imageScanCmdFlags{}
+	cmd := &cobra.Command{
+		Use:   "scan [flags] REF",
+		Short: "scan an image: packages, vulnerabilities, secrets, malware, misconfigurations, verdict",
+		Long:  imageHelp,
+		Example: `  mamori image scan podman:localhost/shop:1.4
+  mamori image scan --osv-db osv-all.zip -o sarif --report-output shop.sarif registry:ghcr.io/acme/shop:1.4
+  mamori image scan --policy policies/ --fail-on high oci:./layout:v1`,
+		Args: oneArg("name the image to scan, e.g. mamori image scan podman:localhost/app:1.2"),
+		RunE: func(cmd *cobra.Command, args []string) error { return runImageScan(cmd, f, args[0]) },
 	}
-	switch {
-	case len(pos) == 0:
-		return usageError{"name the image to scan, e.g. mamori image scan podman:localhost/app:1.2"}
-	case len(pos) > 1:
-		return usageError{fmt.Sprintf("one image at a time; unexpected %q", pos[1])}
-	}
-	ref := pos[0]
-	switch *format {
-	case "table", "json", "sarif":
-	default:
-		return usageError{fmt.Sprintf("unknown --format %q: use table, json or sarif", *format)}
-	}
-	if *sbomFormat != "cyclonedx" && *sbomFormat != "spdx" {
-		return usageError{fmt.Sprintf("unknown --sbom-format %q: use cyclonedx or spdx", *sbomFormat)}
+	fs := cmd.Flags()
+	f.out.add(cmd, "table", "json", "sarif")
+	f.out.addFormatAlias(cmd)
+	fs.StringVar(&f.report, "report-output", "", "write the report to this file instead of stdout")
+	f.out.addLegacyFile("--report-output", &f.report)
+	fs.StringVar(&f.baseline, "baseline", "", "write the image's executables baseline (JSON) to this file")
+	fs.StringVar(&f.failOn, "fail-on", "", "also exit 1 when a finding is at least this severe: low, medium, high or critical")
+	f.scan = addImageScanFlags(fs)
+	fs.StringVar(&f.sbomOut, "sbom", "", "write the image's packages as an SBOM to this file")
+	fs.StringVar(&f.sbomFormat, "sbom-format", "cyclonedx", "SBOM format for --sbom: cyclonedx (1.6 JSON) or spdx (2.3 JSON)")
+	return cmd
+}
+
+func runImageScan(cmd *cobra.Command, f *imageScanCmdFlags, ref string) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	f.out.sayNote(stderr)
+	format := f.out.format("table")
+	sf := f.scan
+	if f.sbomFormat != "cyclonedx" && f.sbomFormat != "spdx" {
+		return usageError{fmt.Sprintf("unknown --sbom-format %q: use cyclonedx or spdx", f.sbomFormat)}
 	}
 	var threshold image.Severity
-	if *failOn != "" {
+	if f.failOn != "" {
 		var err error
-		if threshold, err = image.ParseSeverity(*failOn); err != nil || threshold == image.Unknown {
-			return usageError{fmt.Sprintf("--fail-on %q: use low, medium, high or critical", *failOn)}
+		if threshold, err = image.ParseSeverity(f.failOn); err != nil || threshold == image.Unknown {
+			return usageError{fmt.Sprintf("--fail-on %q: use low, medium, high or critical", f.failOn)}
 		}
 	}
-	aps, err := sf.assurancePolicies()
+	aps, err := sf.assurancePolicies(cmd.InOrStdin())
 	if err != nil {
 		return err
 	}
@@ -134,15 +136,15 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 	}
 	verdict := image.Judge(rep, aps)
 
-	if *baseline != "" {
-		if err := imageWriteFile(*baseline, rep.Baseline.Write); err != nil {
+	if f.baseline != "" {
+		if err := imageWriteFile(f.baseline, rep.Baseline.Write); err != nil {
 			return exitError{exitScanError, fmt.Errorf("write baseline: %w", err)}
 		}
 	}
-	if *sbomOut != "" {
+	if f.sbomOut != "" {
 		subject := sbom.Subject{Name: cmp.Or(rep.Image.Name, rep.Image.Ref), Version: cmp.Or(rep.Image.Digest, rep.Image.ID)}
-		err := imageWriteFile(*sbomOut, func(w io.Writer) error {
-			if *sbomFormat == "spdx" {
+		err := imageWriteFile(f.sbomOut, func(w io.Writer) error {
+			if f.sbomFormat == "spdx" {
 				return sbom.WriteSPDX(w, subject, rep.Packages)
 			}
 			return sbom.WriteCycloneDX(w, subject, rep.Packages)
@@ -155,9 +157,10 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 		rep.Warnings = append(rep.Warnings, "no vulnerability matching: give an OSV database with --osv-db")
 	}
 	write := func(w io.Writer) error {
-		switch *format {
+		switch format {
 		case "json":
 			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false)
 			enc.SetIndent("", "  ")
 			return enc.Encode(rep)
 		case "sarif":
@@ -166,8 +169,8 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 		printImageReport(w, rep)
 		return nil
 	}
-	if *outPath != "" {
-		err = imageWriteFile(*outPath, write)
+	if f.report != "" && f.report != "-" {
+		err = imageWriteFile(f.report, write)
 	} else {
 		err = write(stdout)
 	}
@@ -179,7 +182,7 @@ func runImageScan(args []string, stdout, stderr io.Writer) error {
 	if !verdict.Compliant {
 		problems = append(problems, fmt.Sprintf("not compliant with %s (%s)", strings.Join(verdict.Policies, ", "), imagePlural(len(verdict.Reasons), "reason")))
 	}
-	if *failOn != "" {
+	if f.failOn != "" {
 		n := 0
 		for _, f := range rep.Findings {
 			if f.Severity >= threshold {
@@ -207,9 +210,9 @@ type imageScanFlags struct {
 	an                                       imageAnalyzerFlags
 }
 
-func addImageScanFlags(fs *flag.FlagSet) *imageScanFlags {
+func addImageScanFlags(fs *pflag.FlagSet) *imageScanFlags {
 	f := &imageScanFlags{}
-	fs.Var(&f.policies, "policy", "an ImageAssurancePolicy file or directory (repeatable); default: the built-in policy")
+	fs.Var(&f.policies, "policy", "an ImageAssurancePolicy file or directory (repeatable; - for standard input); default: the built-in policy")
 	fs.StringVar(&f.platform, "platform", "", "the platform to pick from a multi-platform image, e.g. linux/arm64 (default: linux and this machine's)")
 	fs.StringVar(&f.ns, "containerd-namespace", "default", "containerd namespace of containerd: images (Kubernetes uses k8s.io)")
 	fs.StringVar(&f.podmanRoot, "podman-root", "/var/lib/containers/storage", "containers/storage graph root for podman: images")
@@ -224,11 +227,11 @@ func addImageScanFlags(fs *flag.FlagSet) *imageScanFlags {
 }
 
 // assurancePolicies loads --policy; none means the built-in policy.
-func (f *imageScanFlags) assurancePolicies() ([]*policy.AssurancePolicy, error) {
+func (f *imageScanFlags) assurancePolicies(stdin io.Reader) ([]*policy.AssurancePolicy, error) {
 	if len(f.policies) == 0 {
 		return nil, nil
 	}
-	aps, err := policy.LoadAssurance(f.policies...)
+	aps, err := policy.LoadAssuranceFrom(stdin, f.policies...)
 	if err != nil {
 		return nil, usageError{"image assurance policies do not load:\n" + err.Error()}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,20 +14,17 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mamori-dev/mamori/image"
 	"github.com/mamori-dev/mamori/imagestore"
 )
 
-const imageRegisterHelp = `Usage:
-  mamori image register [flags] REF...
-  mamori image list [--db PATH] [--format table|json]
-  mamori image unregister [--db PATH] REF...
-
-register scans each image as mamori image scan does (REF is written the
+const imageRegisterHelp = `register scans each image as mamori image scan does (REF is written the
 same way: podman:NAME, containerd:NAME, oci:DIR, archive:FILE,
 registry:REF or a bare name), judges it against the image assurance
 policies (--policy; the built-in default otherwise), and records it in
-mamori's image store (--db): its image id and manifest digest, the
+mamori's image store (--image-db): its image id and manifest digest, the
 name:tag it was scanned by, the verdict with every reason, a summary of
 its findings and its executables baseline. A non-compliant image is
 registered too, with its verdict: the runtime controls
@@ -54,33 +50,43 @@ Exit codes of register:
   3  an image could not be found or read, or the store not written
 `
 
-// imageStoreFlag adds --db to a subcommand of the image store.
-func imageStoreFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", imagestore.DefaultPath, "mamori's image store, a SQLite database (created with its directory when missing)")
+// imageStoreFlag adds --image-db (the name the agent, check and admission
+// serve give the same store; --db before) to a subcommand of the store.
+func imageStoreFlag(cmd *cobra.Command) *string {
+	db := cmd.Flags().String("image-db", imagestore.DefaultPath, "mamori's image store, a SQLite database (created with its directory when missing)")
+	renamed(cmd.Flags(), "db", "image-db")
+	return db
 }
 
-func runImageRegister(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("image register")
-	db := imageStoreFlag(fs)
-	format := fs.String("format", "table", "output format: table or json (the registered records)")
-	sf := addImageScanFlags(fs)
-	refs, err := parseInterleaved(fs, args, imageRegisterHelp)
+func newImageRegisterCmd() *cobra.Command {
+	var out outputFlag
+	cmd := &cobra.Command{
+		Use:     "register [flags] REF...",
+		Short:   "scan images and record their digests, baselines and verdicts in the image store",
+		Long:    imageRegisterHelp,
+		Example: "  sudo mamori image register podman:localhost/shop:1.4\n  mamori image register --image-db ./images.db --policy policies/ oci:./layout",
+		Args:    needArgs("name the images to register, e.g. mamori image register podman:localhost/app:1.2"),
+	}
+	db := imageStoreFlag(cmd)
+	out.add(cmd, "table", "json")
+	out.addFormatAlias(cmd)
+	sf := addImageScanFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, refs []string) error {
+		format := out.format("table")
+		return runImageRegister(cmd, *db, format, sf, refs)
+	}
+	return cmd
+}
+
+func runImageRegister(cmd *cobra.Command, db, format string, sf *imageScanFlags, refs []string) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	aps, err := sf.assurancePolicies(cmd.InOrStdin())
 	if err != nil {
 		return err
 	}
-	if len(refs) == 0 {
-		return usageError{"name the images to register, e.g. mamori image register podman:localhost/app:1.2"}
-	}
-	if *format != "table" && *format != "json" {
-		return usageError{fmt.Sprintf("unknown --format %q: use table or json", *format)}
-	}
-	aps, err := sf.assurancePolicies()
+	store, err := imagestore.Open(db, imagestore.Options{})
 	if err != nil {
-		return err
-	}
-	store, err := imagestore.Open(*db, imagestore.Options{})
-	if err != nil {
-		return exitError{exitScanError, fmt.Errorf("%w (give another path with --db)", err)}
+		return exitError{exitScanError, fmt.Errorf("%w (give another path with --image-db)", err)}
 	}
 	defer store.Close()
 
@@ -113,11 +119,11 @@ func runImageRegister(args []string, stdout, stderr io.Writer) error {
 		if !rec.Compliant {
 			nonCompliant = append(nonCompliant, ref)
 		}
-		if *format == "table" {
+		if format == "table" {
 			printRegistered(stdout, rec)
 		}
 	}
-	if *format == "json" {
+	if format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if recs == nil {
@@ -134,25 +140,6 @@ func runImageRegister(args []string, stdout, stderr io.Writer) error {
 		return exitError{exitNonCompliant, fmt.Errorf("%s registered but not compliant: containers from it are refused where blockNonCompliantImages applies", imageList(nonCompliant))}
 	}
 	return nil
-}
-
-// parseInterleaved parses flags that may come before, between or after
-// the positional arguments, and returns those.
-func parseInterleaved(fs *flag.FlagSet, args []string, help string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, flagError(fs, err, help)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
 }
 
 func imageList(refs []string) string {
@@ -198,16 +185,26 @@ func findingsSummary(s imagestore.Summary) string {
 	return strings.Join(parts, ", ")
 }
 
-func runImageList(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("image list")
-	db := imageStoreFlag(fs)
-	format := fs.String("format", "table", "output format: table or json")
-	if err := parseFlags(fs, args, imageRegisterHelp); err != nil {
-		return err
+func newImageListCmd() *cobra.Command {
+	var out outputFlag
+	cmd := &cobra.Command{
+		Use:   "list [flags]",
+		Short: "list the registered images with their verdicts",
+		Long:  imageRegisterHelp,
+		Args:  noArgs,
 	}
-	if *format != "table" && *format != "json" {
-		return usageError{fmt.Sprintf("unknown --format %q: use table or json", *format)}
+	db := imageStoreFlag(cmd)
+	out.add(cmd, "table", "json")
+	out.addFormatAlias(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		format := out.format("table")
+		return runImageList(cmd.OutOrStdout(), cmd.ErrOrStderr(), *db, format)
 	}
+	return cmd
+}
+
+func runImageList(stdout, stderr io.Writer, dbPath, format string) error {
+	db := &dbPath
 	store, err := imagestore.Open(*db, imagestore.Options{ReadOnly: true})
 	if err != nil {
 		return err
@@ -217,7 +214,7 @@ func runImageList(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *format == "json" {
+	if format == "json" {
 		if recs == nil {
 			recs = []imagestore.Record{}
 		}
@@ -266,16 +263,20 @@ func shortID(id string) string {
 	return id
 }
 
-func runImageUnregister(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("image unregister")
-	db := imageStoreFlag(fs)
-	refs, err := parseInterleaved(fs, args, imageRegisterHelp)
-	if err != nil {
-		return err
+func newImageUnregisterCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "unregister [flags] REF...",
+		Short: "remove images from the image store, with all their names and digests",
+		Long:  imageRegisterHelp,
+		Args:  needArgs("name the images to unregister: a name:tag, name@digest or image id, as mamori image list shows"),
 	}
-	if len(refs) == 0 {
-		return usageError{"name the images to unregister: a name:tag, name@digest or image id, as mamori image list shows"}
-	}
+	db := imageStoreFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, refs []string) error { return runImageUnregister(cmd.OutOrStdout(), *db, refs) }
+	return cmd
+}
+
+func runImageUnregister(stdout io.Writer, dbPath string, refs []string) error {
+	db := &dbPath
 	if _, err := os.Stat(*db); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("no image store at %s: nothing is registered", *db)
 	}

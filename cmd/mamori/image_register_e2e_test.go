@@ -56,7 +56,7 @@ func TestImageRegisterOCIHook(t *testing.T) {
 	os.WriteFile(assurance, []byte(nonRootImages), 0o644)
 	db := filepath.Join(dir, "store", "images.db")
 	hooks, socket := filepath.Join(dir, "hooks"), filepath.Join(dir, "hook.sock")
-	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--dir", hooks, "--socket", socket, "--timeout", "3s").CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--allow-temporary-binary", "--dir", hooks, "--hook-socket", socket, "--timeout", "3s").CombinedOutput(); err != nil {
 		t.Fatalf("oci-hook install: %v\n%s", err, out)
 	}
 	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--hook-socket", socket, "--image-db", db)
@@ -71,7 +71,7 @@ func TestImageRegisterOCIHook(t *testing.T) {
 		return name, string(out), err
 	}
 	register := func(args ...string) (string, int) {
-		cmd := exec.Command(mamoriBin, append([]string{"image", "register", "--db", db}, args...)...)
+		cmd := exec.Command(mamoriBin, append([]string{"image", "register", "--image-db", db}, args...)...)
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		if err != nil && !errors.As(err, &exit) {
@@ -106,7 +106,7 @@ func TestImageRegisterOCIHook(t *testing.T) {
 		t.Errorf("refused without the verdict's reason:\n%s", out)
 	}
 
-	list, err := exec.Command(mamoriBin, "image", "list", "--db", db).CombinedOutput()
+	list, err := exec.Command(mamoriBin, "image", "list", "--image-db", db).CombinedOutput()
 	if err != nil || !strings.Contains(string(list), podmantest.Image) || !strings.Contains(string(list), "NOT compliant (1 reason)") {
 		t.Errorf("image list: %v\n%s", err, list)
 	}

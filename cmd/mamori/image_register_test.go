@@ -22,7 +22,7 @@ func TestImageRegisterCommands(t *testing.T) {
 	db := filepath.Join(tmp, "state", "images.db")
 	var out, errOut bytes.Buffer
 
-	err := runImage([]string{"register", "oci:" + dir, "--db", db, "--format", "json"}, &out, &errOut)
+	err := execute([]string{"image", "register", "oci:" + dir, "--image-db", db, "-o", "json"}, &out, &errOut)
 	if exitCode(err) != exitNonCompliant || !strings.Contains(err.Error(), "registered but not compliant") {
 		t.Fatalf("register: exit %d: %v\n%s", exitCode(err), err, errOut.String())
 	}
@@ -36,14 +36,14 @@ func TestImageRegisterCommands(t *testing.T) {
 	id := recs[0].ID
 
 	out.Reset()
-	if err := runImage([]string{"list", "--db", db}, &out, io.Discard); err != nil {
+	if err := execute([]string{"image", "list", "--image-db", db}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "NOT compliant (2 reasons)") || !strings.Contains(out.String(), shortID(id)) {
 		t.Errorf("list:\n%s", out.String())
 	}
 	out.Reset()
-	if err := runImage([]string{"list", "--db", db, "--format", "json"}, &out, io.Discard); err != nil {
+	if err := execute([]string{"image", "list", "--image-db", db, "-o", "json"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(out.Bytes(), &recs); err != nil || len(recs) != 1 || recs[0].ID != id {
@@ -54,7 +54,7 @@ func TestImageRegisterCommands(t *testing.T) {
 	pol := filepath.Join(tmp, "lenient.yaml")
 	os.WriteFile(pol, []byte("apiVersion: mamori.dev/v1\nkind: ImageAssurancePolicy\nmetadata: {name: lenient}\nspec:\n  scope: {image: {}}\n  rules: {blockMalware: true}\n"), 0o644)
 	out.Reset()
-	if err := runImage([]string{"register", "--db", db, "--policy", pol, "oci:" + dir}, &out, io.Discard); err != nil {
+	if err := execute([]string{"image", "register", "--image-db", db, "--policy", pol, "oci:" + dir}, &out, io.Discard); err != nil {
 		t.Fatalf("register under a lenient policy: %v", err)
 	}
 	if !strings.Contains(out.String(), "VERDICT compliant with lenient") {
@@ -62,36 +62,36 @@ func TestImageRegisterCommands(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runImage([]string{"unregister", "--db", db, id}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "unregistered @sha256:") {
+	if err := execute([]string{"image", "unregister", "--image-db", db, id}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "unregistered @sha256:") {
 		t.Errorf("unregister %s: %v\n%s", id, err, out.String())
 	}
-	if err := runImage([]string{"unregister", id, "--db", db}, io.Discard, io.Discard); exitCode(err) != 1 || !strings.Contains(err.Error(), "not registered") {
+	if err := execute([]string{"image", "unregister", id, "--image-db", db}, io.Discard, io.Discard); exitCode(err) != 1 || !strings.Contains(err.Error(), "not registered") {
 		t.Errorf("unregister again: exit %d: %v", exitCode(err), err)
 	}
 	out.Reset()
-	runImage([]string{"list", "--db", db}, &out, io.Discard)
+	execute([]string{"image", "list", "--image-db", db}, &out, io.Discard)
 	if !strings.Contains(out.String(), "No images registered.") {
 		t.Errorf("list after unregister:\n%s", out.String())
 	}
 
 	missing := filepath.Join(tmp, "none", "images.db")
-	if err := runImage([]string{"list", "--db", missing}, io.Discard, io.Discard); err != nil {
+	if err := execute([]string{"image", "list", "--image-db", missing}, io.Discard, io.Discard); err != nil {
 		t.Errorf("list of a missing database: %v", err)
 	}
-	if err := runImage([]string{"unregister", "--db", missing, "nginx"}, io.Discard, io.Discard); exitCode(err) != 1 {
+	if err := execute([]string{"image", "unregister", "--image-db", missing, "nginx"}, io.Discard, io.Discard); exitCode(err) != 1 {
 		t.Errorf("unregister from a missing database: exit %d: %v", exitCode(err), err)
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
 		t.Error("list or unregister created a database")
 	}
 
-	for _, args := range [][]string{{"register", "--db", db}, {"register", "--db", db, "--format", "xml", "oci:" + dir},
-		{"register", "--db", db, "--policy", filepath.Join(tmp, "none.yaml"), "oci:" + dir}, {"unregister", "--db", db}, {"list", "extra"}} {
-		if err := runImage(args, io.Discard, io.Discard); exitCode(err) != 2 {
+	for _, args := range [][]string{{"register", "--image-db", db}, {"register", "--image-db", db, "-o", "xml", "oci:" + dir},
+		{"register", "--image-db", db, "--policy", filepath.Join(tmp, "none.yaml"), "oci:" + dir}, {"unregister", "--image-db", db}, {"list", "extra"}} {
+		if err := execute(append([]string{"image"}, args...), io.Discard, io.Discard); exitCode(err) != 2 {
 			t.Errorf("%v: exit %d: %v", args, exitCode(err), err)
 		}
 	}
-	if err := runImage([]string{"register", "--db", db, "oci:" + filepath.Join(tmp, "missing")}, io.Discard, io.Discard); exitCode(err) != exitScanError {
+	if err := execute([]string{"image", "register", "--image-db", db, "oci:" + filepath.Join(tmp, "missing")}, io.Discard, io.Discard); exitCode(err) != exitScanError {
 		t.Errorf("missing layout: exit %d: %v", exitCode(err), err)
 	}
 }

@@ -87,7 +87,7 @@ func TestImageScanCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
 
 	// The built-in policy refuses the PATH directory and the ENV secret.
-	err := runImage([]string{"scan", "oci:" + dir, "--format", "json", "--baseline", baseline}, &out, &errOut)
+	err := execute([]string{"image", "scan", "oci:" + dir, "-o", "json", "--baseline", baseline}, &out, &errOut)
 	if exitCode(err) != 1 || !strings.Contains(err.Error(), "not compliant with builtin-image-assurance (2 reasons)") {
 		t.Fatalf("exit %d: %v", exitCode(err), err)
 	}
@@ -113,7 +113,7 @@ func TestImageScanCommand(t *testing.T) {
 	pol := filepath.Join(tmp, "policy.yaml")
 	os.WriteFile(pol, []byte("apiVersion: mamori.dev/v1\nkind: ImageAssurancePolicy\nmetadata: {name: lenient}\nspec:\n  scope: {image: {}}\n  rules: {blockMalware: true}\n"), 0o644)
 	out.Reset()
-	if err := runImage([]string{"scan", "--policy", pol, "oci:" + dir, "--no-secrets"}, &out, &errOut); err != nil {
+	if err := execute([]string{"image", "scan", "--policy", pol, "oci:" + dir, "--no-secrets"}, &out, &errOut); err != nil {
 		t.Fatalf("lenient: %v", err)
 	}
 	for _, want := range []string{"world-writable-path", "/opt/tools [layer 0]", "env-secret", "VERDICT   compliant with lenient"} {
@@ -124,14 +124,14 @@ func TestImageScanCommand(t *testing.T) {
 	if strings.Contains(out.String(), "wJalrXUtnFEMI") {
 		t.Errorf("the table shows the secret")
 	}
-	err = runImage([]string{"scan", "--policy", pol, "--fail-on", "high", "oci:" + dir}, io.Discard, io.Discard)
+	err = execute([]string{"image", "scan", "--policy", pol, "--fail-on", "high", "oci:" + dir}, io.Discard, io.Discard)
 	if exitCode(err) != 1 || !strings.Contains(err.Error(), "2 findings at or above --fail-on high") {
 		t.Errorf("--fail-on high: exit %d: %v", exitCode(err), err)
 	}
 
 	// SARIF, to a file.
 	sarif := filepath.Join(tmp, "report.sarif")
-	runImage([]string{"scan", "oci:" + dir, "--format", "sarif", "--output", sarif}, io.Discard, io.Discard)
+	execute([]string{"image", "scan", "oci:" + dir, "-o", "sarif", "--report-output", sarif}, io.Discard, io.Discard)
 	var log struct {
 		Version string
 		Runs    []struct {
@@ -148,23 +148,23 @@ func TestImageScanCommand(t *testing.T) {
 
 	// An SBOM export and an OSV database (the vuln package's fixture).
 	sbomFile := filepath.Join(tmp, "sbom.json")
-	err = runImage([]string{"scan", "--policy", pol, "--osv-db", "../../image/vuln/testdata/osv", "--sbom", sbomFile, "--sbom-format", "spdx", "oci:" + dir}, io.Discard, io.Discard)
+	err = execute([]string{"image", "scan", "--policy", pol, "--osv-db", "../../image/vuln/testdata/osv", "--sbom", sbomFile, "--sbom-format", "spdx", "oci:" + dir}, io.Discard, io.Discard)
 	data, _ = os.ReadFile(sbomFile)
 	if err != nil || !strings.Contains(string(data), `"spdxVersion"`) {
 		t.Errorf("--sbom: %v\n%s", err, data)
 	}
-	if err := runImage([]string{"scan", "--osv-db", filepath.Join(tmp, "none"), "oci:" + dir}, io.Discard, io.Discard); exitCode(err) != 3 {
+	if err := execute([]string{"image", "scan", "--osv-db", filepath.Join(tmp, "none"), "oci:" + dir}, io.Discard, io.Discard); exitCode(err) != 3 {
 		t.Errorf("missing OSV database: exit %d: %v", exitCode(err), err)
 	}
 
 	// Usage errors exit 2, an image that cannot be read 3.
-	for _, args := range [][]string{{"scan"}, {"scan", "--format", "xml", "oci:" + dir}, {"scan", "--fail-on", "severe", "oci:" + dir},
+	for _, args := range [][]string{{"scan"}, {"scan", "-o", "xml", "oci:" + dir}, {"scan", "--fail-on", "severe", "oci:" + dir},
 		{"scan", "oci:" + dir, "oci:" + dir}, {"scan", "--policy", filepath.Join(tmp, "none.yaml"), "oci:" + dir}, {"inspect"}} {
-		if err := runImage(args, io.Discard, io.Discard); exitCode(err) != 2 {
+		if err := execute(append([]string{"image"}, args...), io.Discard, io.Discard); exitCode(err) != 2 {
 			t.Errorf("%v: exit %d: %v", args, exitCode(err), err)
 		}
 	}
-	err = runImage([]string{"scan", "oci:" + filepath.Join(tmp, "missing")}, io.Discard, io.Discard)
+	err = execute([]string{"image", "scan", "oci:" + filepath.Join(tmp, "missing")}, io.Discard, io.Discard)
 	if exitCode(err) != 3 {
 		t.Errorf("missing layout: exit %d: %v", exitCode(err), err)
 	}

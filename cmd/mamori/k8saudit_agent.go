@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"os"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/event"
-	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/defaults"
 )
@@ -20,15 +19,17 @@ import (
 // kube-apiserver's audit webhook backend posts its events to the agent,
 // which evaluates them against the k8s_audit rules.
 type k8sAuditFlags struct {
-	listen, cert, key string
+	listen, cert, key, clientCA, tokenFile string
 }
 
-func addK8sAuditFlags(fs *flag.FlagSet) *k8sAuditFlags {
+func addK8sAuditFlags(fs *pflag.FlagSet) *k8sAuditFlags {
 	f := &k8sAuditFlags{}
 	fs.StringVar(&f.listen, "k8s-audit-listen", "", "serve kube-apiserver's audit webhook backend on this address (host:port): every posted\n"+
 		"audit event is evaluated against the k8s_audit rules (mamori's built-in ones with --rules builtin)")
 	fs.StringVar(&f.cert, "k8s-audit-tls-cert", "", "TLS certificate (PEM) for --k8s-audit-listen; with --k8s-audit-tls-key")
 	fs.StringVar(&f.key, "k8s-audit-tls-key", "", "TLS key (PEM) for --k8s-audit-listen")
+	fs.StringVar(&f.clientCA, "k8s-audit-client-ca", "", "for --k8s-audit-listen: require a client certificate signed by this CA (PEM); needs --k8s-audit-tls-cert")
+	fs.StringVar(&f.tokenFile, "k8s-audit-token-file", "", "for --k8s-audit-listen: require a bearer token listed in this file (one per line)")
 	return f
 }
 
@@ -44,10 +45,13 @@ func (f *k8sAuditFlags) builtinRules() []rules.File {
 // check refuses flags that cannot work and says which rules will run.
 func (f *k8sAuditFlags) check(rs *rules.Ruleset, stderr io.Writer) error {
 	if f.listen == "" {
-		if f.cert != "" || f.key != "" {
-			return usageError{"--k8s-audit-tls-cert and --k8s-audit-tls-key need --k8s-audit-listen"}
+		if f.cert != "" || f.key != "" || f.clientCA != "" || f.tokenFile != "" {
+			return usageError{"--k8s-audit-tls-cert, --k8s-audit-tls-key, --k8s-audit-client-ca and --k8s-audit-token-file need --k8s-audit-listen"}
 		}
 		return nil
+	}
+	if f.clientCA != "" && f.cert == "" {
+		return usageError{"--k8s-audit-client-ca needs TLS: give --k8s-audit-tls-cert and --k8s-audit-tls-key too"}
 	}
 	if rs == nil {
 		return usageError{"--k8s-audit-listen evaluates audit events with rules: it cannot be used with --rules none"}
@@ -61,9 +65,9 @@ func (f *k8sAuditFlags) check(rs *rules.Ruleset, stderr io.Writer) error {
 	return nil
 }
 
-// open starts listening; nil without --k8s-audit-listen. Alerts go to out,
-// from hostname node.
-func (f *k8sAuditFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, node string, log *slog.Logger) (*k8saudit.Server, error) {
+// open starts listening; nil without --k8s-audit-listen. Alerts go to
+// alert, from hostname node.
+func (f *k8sAuditFlags) open(rs *rules.Ruleset, alert func(*event.Alert) error, all bool, node string, log *slog.Logger) (*k8saudit.Server, error) {
 	if f.listen == "" {
 		return nil, nil
 	}
@@ -72,12 +76,12 @@ func (f *k8sAuditFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, no
 	}
 	log = log.With("part", "k8saudit")
 	srv, err := k8saudit.Listen(k8saudit.ServerConfig{
-		Addr: f.listen, CertFile: f.cert, KeyFile: f.key,
+		Addr: f.listen, CertFile: f.cert, KeyFile: f.key, ClientCAFile: f.clientCA, TokenFile: f.tokenFile,
 		Webhook: k8saudit.WebhookConfig{
 			Rules: rs, All: all, Hostname: node, Logger: log,
 			Alert: func(a *event.Alert) {
-				if err := out.WriteAlert(a); err != nil {
-					log.Error("write alert", "err", err)
+				if err := alert(a); err != nil {
+					log.Error("raise alert", "err", err)
 				}
 			},
 			Bad: func(e *k8saudit.Error) { log.Warn("audit event skipped", "err", e) },
@@ -91,6 +95,9 @@ func (f *k8sAuditFlags) open(rs *rules.Ruleset, out *output.Writer, all bool, no
 		scheme = "https"
 	}
 	log.Info("serving the Kubernetes audit webhook", "url", scheme+"://"+srv.Addr().String())
+	if !srv.Authenticated() {
+		log.Warn("the Kubernetes audit webhook has no client authentication: anyone who reaches it can post audit events; use --k8s-audit-client-ca or --k8s-audit-token-file")
+	}
 	return srv, nil
 }
 

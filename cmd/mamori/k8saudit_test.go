@@ -33,7 +33,7 @@ func k8sTraces(t *testing.T) string {
 func k8sScan(t *testing.T, args ...string) ([]event.Alert, string, int) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "alerts.json")
-	log, code := mamori(t, append([]string{"k8saudit", "scan", "--output", out}, args...)...)
+	log, code := mamori(t, append([]string{"k8saudit", "scan", "--alerts-output", out}, args...)...)
 	data, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatalf("no alerts file (exit %d):\n%s", code, log)
@@ -66,16 +66,16 @@ func ruleNames(alerts []event.Alert) string {
 // status 1, the rest is scanned and summarised.
 func TestK8sauditScanTraces(t *testing.T) {
 	dir := k8sTraces(t)
-	alerts, log, code := k8sScan(t, "--all", "--rules", upstreamRules(t, "k8s_audit_rules.yaml"), dir)
+	alerts, log, code := k8sScan(t, "--match-all", "--rules", upstreamRules(t, "k8s_audit_rules.yaml"), dir)
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
 	for _, want := range []string{
 		"k8s_audit rules: 50 active, 0 disabled, 0 inactive",
 		"skipped: " + filepath.Join(dir, "fal_01_003.json") + `: record 0: kind is 0, not "Event": not a Kubernetes audit event`,
-		"51 records from 46 files, 68 alerts, 1 unreadable files or records",
+		"51 records from 46 files, 68 alerts, 1 unreadable file or record",
 		"Create/Modify Configmap With Private Credentials  Warning        6",
-		"1 files or events could not be read and were skipped",
+		"1 file or record could not be read and was skipped",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("output lacks %q:\n%s", want, log)
@@ -121,7 +121,7 @@ func TestK8sauditScanBuiltin(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(gzDir, "README.txt"), []byte("not a log"), 0o644)
 	alerts2, log, code := k8sScan(t, gzDir)
-	if code != 0 || ruleNames(alerts2) != ruleNames(alerts) || !strings.Contains(log, "3 records from 1 files") {
+	if code != 0 || ruleNames(alerts2) != ruleNames(alerts) || !strings.Contains(log, "3 records from 1 file,") {
 		t.Errorf("gzipped EventList: exit %d, raised %q:\n%s", code, ruleNames(alerts2), log)
 	}
 }
@@ -151,7 +151,7 @@ func TestK8sauditUsage(t *testing.T) {
 func TestK8sauditServe(t *testing.T) {
 	dir := k8sTraces(t)
 	out := filepath.Join(t.TempDir(), "alerts.json")
-	cmd := exec.Command(mamoriBin, "k8saudit", "serve", "--listen", "127.0.0.1:0", "--output", out)
+	cmd := exec.Command(mamoriBin, "k8saudit", "serve", "--listen", "127.0.0.1:0", "--alerts-output", out)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,42 +1,58 @@
 // Command mamori is the runtime-security platform's single binary. This file
-// holds the subcommand table; each subcommand's flags and wiring live in a
+// holds the command tree (github.com/spf13/cobra, as kubectl, falcoctl and
+// trivy use it: flags anywhere, help CMD, shell completion, --version) and
+// turns errors into exit codes; each command's flags and wiring live in a
 // file of its own. Nothing here does work that a package could do.
 package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; without
+// it the module version and the commit come from the build information.
 var version = "dev"
 
-type command struct {
-	name    string
-	summary string
-	run     func(args []string, stdout, stderr io.Writer) error
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func commands() []command {
-	return []command{
-		{"agent", "run the node agent: the eBPF sensor, enrichment and outputs", runAgent},
-		{"rules", "check Falco rules files against the sensor, list fields, replay events", runRules},
-		{"policy", "validate runtime policies, explain what applies to a container", runPolicy},
-		{"admission", "serve the Kubernetes admission webhook that refuses what breaks policy", runAdmission},
-		{"check", "check Kubernetes manifests against the policies before they are applied", runCheck},
-		{"image", "scan a container image: executables baseline, misconfigurations, policy verdict", runImage},
-		{"oci-hook", "judge containers at creation: install the OCI runtime hook, or run it", runOCIHook},
-		{"hostlogin", "judge logins to the host by the policies' hostLogins control (PAM, pam_exec)", runHostLogin},
-		{"cloudtrail", "scan AWS CloudTrail logs (files or S3) with mamori's, Falco's or Sigma rules", runCloudtrail},
-		{"k8saudit", "scan Kubernetes audit logs, or serve as the audit webhook, with k8s_audit rules", runK8saudit},
-		{"console", "run the console: every node's alerts, heartbeats and containers in one place, with an API", runConsole},
-		{"status", "show a running agent's health, or what this kernel supports", runStatus},
-		{"version", "print the version", func([]string, io.Writer, io.Writer) error { fmt.Println("mamori", version); return nil }},
+// run runs args through the command tree and returns the exit status: 0,
+// 1 for a failure, 2 for a usage error, or a command's own code (image
+// scan's 3, status's 3, a scan's 130 after an interrupt).
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(legacyFlags(root, args))
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return 0
 	}
+	name := cmd.CommandPath()
+	var uerr usageError
+	var coded interface{ ExitCode() int }
+	switch {
+	case errors.As(err, &uerr) || isCobraUsage(err):
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", name, err, name)
+		return 2
+	case errors.As(err, &coded):
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return coded.ExitCode()
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	return 1
+}
+
+// isCobraUsage recognises the errors cobra itself makes about the command
+// line (an unknown command), which are usage errors too.
+func isCobraUsage(err error) bool {
+	return strings.HasPrefix(err.Error(), "unknown command ") || strings.HasPrefix(err.Error(), "unknown flag") ||
+		strings.HasPrefix(err.Error(), "unknown shorthand flag")
 }
 
 // usageError is a mistake on the command line: it is printed with a hint to
@@ -45,111 +61,131 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-func usage(w io.Writer) {
-	fmt.Fprintf(w, `mamori: runtime security for containers and the cloud
-
-Usage:
-  mamori <command> [flags]
-
-Commands:
-`)
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(w, "\nRun 'mamori <command> --help' for a command's flags.\n")
+// exitError ends mamori with a code other than 1.
+type exitError struct {
+	code int
+	err  error
 }
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+func (e exitError) ExitCode() int { return e.code }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stdout)
-		if len(args) == 0 {
-			return 2
+// newRoot is the command tree reading stdin and writing stdout and
+// stderr. A flag's notes (a renamed flag's "use --x") go to stderr, with
+// the other messages, and never into what a command prints on stdout.
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := newRootCmd()
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().SetOutput(stderr)
+		for _, sub := range c.Commands() {
+			walk(sub)
 		}
-		return 0
 	}
-	for _, c := range commands() {
-		if c.name != args[0] {
+	walk(root)
+	return root
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mamori",
+		Short: "runtime security for containers and the cloud",
+		Long: `mamori: runtime security for containers and the cloud
+
+One binary: the node agent (eBPF sensor, Falco-compatible rules, runtime
+policies that block), CloudTrail and Kubernetes audit detection, image
+assurance, the OCI hook and the Kubernetes admission webhook.
+
+Flags go before or after arguments; -o/--output names the format of what
+a command prints (json, text, table, sarif, where it applies); - names
+standard input wherever a file is read. docs/ describes every part.`,
+		Version:           versionString(),
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		Args:              cobra.ArbitraryArgs,
+		RunE:              groupRunE,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
+	}
+	root.SetVersionTemplate("mamori {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
+	root.AddCommand(
+		newAgentCmd(),
+		newStatusCmd(),
+		newRulesCmd(),
+		newPolicyCmd(),
+		newCloudtrailCmd(),
+		newK8sauditCmd(),
+		newImageCmd(),
+		newCheckCmd(),
+		newAdmissionCmd(),
+		newOCIHookCmd(),
+		newHostLoginCmd(),
+		newConsoleCmd(),
+		newVersionCmd(),
+	)
+	return root
+}
+
+// groupRunE is what a command that only groups others (mamori cloudtrail)
+// does when run: with no subcommand it prints its help and is a usage
+// error; with an unknown one it says which exist, and which was meant.
+func groupRunE(cmd *cobra.Command, args []string) error {
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() && c.Name() != "help" && c.Name() != "completion" {
+			names = append(names, c.Name())
+		}
+	}
+	if len(args) == 0 {
+		cmd.Help()
+		return usageError{"a command is needed: " + strings.Join(names, ", ")}
+	}
+	msg := fmt.Sprintf("unknown command %q: use %s", args[0], strings.Join(names, ", "))
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+	}
+	return usageError{msg}
+}
+
+// groupAnnotation marks a command that only groups others.
+const groupAnnotation = "mamori.group"
+
+// group returns a command that only groups subs.
+func group(use, short, long string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short, Long: long, Args: cobra.ArbitraryArgs, RunE: groupRunE,
+		Annotations: map[string]string{groupAnnotation: "true"}}
+	c.AddCommand(subs...)
+	return c
+}
+
+// legacyFlags rewrites the single-dash long flags the standard flag
+// package accepted (-output, -json) into the double-dash form, for the
+// command args name, so that scripts written for older mamori keep
+// working; "-" and shorthands (-o) are left alone.
+func legacyFlags(root *cobra.Command, args []string) []string {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == nil {
+		return args
+	}
+	out := make([]string, len(args))
+	copy(out, args)
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
 			continue
 		}
-		err := c.run(args[1:], stdout, stderr)
-		var uerr usageError
-		var coded interface{ ExitCode() int } // a command's own exit codes (image scan)
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.As(err, &uerr):
-			fmt.Fprintf(stderr, "mamori %s: %v\nRun 'mamori %s --help' for usage.\n", c.name, err, c.name)
-			return 2
-		case errors.As(err, &coded):
-			fmt.Fprintf(stderr, "mamori %s: %v\n", c.name, err)
-			return coded.ExitCode()
-		default:
-			fmt.Fprintf(stderr, "mamori %s: %v\n", c.name, err)
-			return 1
+		name, _, _ := strings.Cut(a[1:], "=")
+		if f := cmd.Flags().Lookup(name); f != nil && len(name) > 1 {
+			out[i] = "-" + a
+		} else if f := cmd.InheritedFlags().Lookup(name); f != nil && len(name) > 1 {
+			out[i] = "-" + a
 		}
 	}
-	fmt.Fprintf(stderr, "mamori: unknown command %q\n\n", args[0])
-	usage(stderr)
-	return 2
-}
-
-// subcommand is one verb of a command that has several (mamori rules
-// validate): its name and what runs it with the arguments after the name.
-type subcommand struct {
-	name string
-	run  func(args []string) error
-}
-
-// dispatch runs the subcommand that args name. With no arguments, or -h,
-// --help or help, it prints help; with none it is also a usage error.
-func dispatch(args []string, stdout io.Writer, help string, subs ...subcommand) error {
-	names := make([]string, len(subs))
-	for i, s := range subs {
-		names[i] = s.name
-	}
-	list := strings.Join(names[:len(names)-1], ", ")
-	if list != "" {
-		list += " or "
-	}
-	list += names[len(names)-1]
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, help)
-		if len(args) == 0 {
-			return usageError{"a subcommand is needed: " + list}
-		}
-		return nil
-	}
-	for _, s := range subs {
-		if s.name == args[0] {
-			return s.run(args[1:])
-		}
-	}
-	return usageError{fmt.Sprintf("unknown subcommand %q: use %s", args[0], list)}
-}
-
-// parseFlags parses a subcommand's flags, turning flag errors into usage
-// errors and refusing stray arguments.
-func parseFlags(fs *flag.FlagSet, args []string, help string) error {
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(os.Stdout, help)
-			fmt.Fprintln(os.Stdout, "\nFlags:")
-			fs.SetOutput(os.Stdout)
-			fs.PrintDefaults()
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
+	return out
 }

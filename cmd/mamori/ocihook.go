@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,14 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mamori-dev/mamori/runtimehook"
 )
 
-const ociHookHelp = `Usage:
-  mamori oci-hook install [--dir DIR] [--socket PATH] [--fail-closed] [--timeout D]
-  mamori oci-hook run [--socket PATH] [--fail-closed] [--timeout D]
-
-The creation controls of the runtime policies (limitContainerPrivileges,
+const ociHookHelp = `The creation controls of the runtime policies (limitContainerPrivileges,
 preventDefaultOverride, volumesBlocklist, readOnlyRootFilesystem,
 blockUnregisteredImages, blockNonCompliantImages, blockPrivilegeEscalation,
 imageReferences, hostPathVolumes) are checked when a container is created,
@@ -26,9 +23,20 @@ before its entrypoint runs, by an OCI runtime hook that asks the node agent.
 
 install writes the hook file (` + runtimehook.HookFileName + `) that podman and CRI-O read
 from their hooks directory: every container created from then on is judged
-by the agent listening on --socket (mamori agent --hook-socket, same
+by the agent listening on --hook-socket (mamori agent --hook-socket, same
 default). Containerd does not read hooks directories; in Kubernetes use the
 admission webhook (mamori admission serve).
+
+The hook file names the mamori binary to run: the one running install, or
+--binary. A runtime silently skips a hook whose binary is gone, and then
+every container starts unjudged, so install refuses a binary in a
+temporary directory or in Go's build cache (what go run builds): install
+mamori first (go install ./cmd/mamori, or make install) and run that one.
+--allow-temporary-binary installs it anyway, for tests.
+
+uninstall removes the hook file from --dir (default: both directories
+podman and CRI-O read); containers created from then on are not judged
+at creation.
 
 run is what the runtime executes (stage createRuntime): it reads the
 container's state on stdin, asks the agent, and exits 0 to let the
@@ -39,76 +47,154 @@ stderr), or, with --fail-closed, it is refused.
 Exit status of run: 0 allowed, 1 refused or failed closed, 2 usage.
 `
 
-func runOCIHook(args []string, stdout, stderr io.Writer) error {
-	return dispatch(args, stdout, ociHookHelp,
-		subcommand{"install", func(a []string) error { return runOCIHookInstall(a, stdout) }},
-		subcommand{"run", func(a []string) error { return runOCIHookRun(a, os.Stdin, stderr) }},
-	)
+func newOCIHookCmd() *cobra.Command {
+	return group("oci-hook", "judge containers at creation: install the OCI runtime hook, or run it", ociHookHelp,
+		newOCIHookInstallCmd(), newOCIHookUninstallCmd(), newOCIHookRunCmd())
 }
 
 type hookFlags struct {
-	socket     *string
-	failClosed *bool
-	timeout    *time.Duration
+	socket     string
+	failClosed bool
+	timeout    time.Duration
 }
 
-func addHookFlags(fs *flag.FlagSet) hookFlags {
-	return hookFlags{
-		socket:     fs.String("socket", runtimehook.DefaultSocket, "the agent's hook socket (mamori agent --hook-socket)"),
-		failClosed: fs.Bool("fail-closed", false, "refuse containers when the agent cannot be asked (default: let them start)"),
-		timeout:    fs.Duration("timeout", 10*time.Second, "how long to wait for the agent"),
+func addHookFlags(cmd *cobra.Command, quiet bool) *hookFlags {
+	h := &hookFlags{}
+	fs := cmd.Flags()
+	fs.StringVar(&h.socket, "hook-socket", runtimehook.DefaultSocket, "the agent's hook socket (mamori agent --hook-socket)")
+	if quiet {
+		// Hook files written by older versions name --socket: the runtime
+		// runs them, and no one reads a note.
+		fs.StringVar(&h.socket, "socket", runtimehook.DefaultSocket, "replaced by --hook-socket")
+		fs.MarkHidden("socket")
+	} else {
+		renamed(fs, "socket", "hook-socket")
 	}
+	fs.BoolVar(&h.failClosed, "fail-closed", false, "refuse containers when the agent cannot be asked (default: let them start)")
+	fs.DurationVar(&h.timeout, "timeout", 10*time.Second, "how long to wait for the agent")
+	return h
 }
 
-func runOCIHookInstall(args []string, stdout io.Writer) error {
-	fs := newFlagSet("oci-hook install")
-	dir := fs.String("dir", runtimehook.DefaultHooksDir, "the runtime's hooks directory (podman and CRI-O also read /etc/containers/oci/hooks.d)")
-	hf := addHookFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, ociHookHelp)
+func newOCIHookInstallCmd() *cobra.Command {
+	var dir, binary string
+	var allowTemp bool
+	var hf *hookFlags
+	cmd := &cobra.Command{
+		Use:   "install [flags]",
+		Short: "write the hook file podman and CRI-O read from their hooks directory",
+		Long:  ociHookHelp,
+		Example: `  sudo mamori oci-hook install
+  sudo mamori oci-hook install --fail-closed --binary /usr/local/bin/mamori`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runOCIHookInstall(cmd.OutOrStdout(), dir, binary, allowTemp, hf)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	fs := cmd.Flags()
+	fs.StringVar(&dir, "dir", runtimehook.DefaultHooksDir, "the runtime's hooks directory (podman and CRI-O also read "+runtimehook.OverrideHooksDir+")")
+	fs.StringVar(&binary, "binary", "", "the mamori binary the hook runs (default: the one running install)")
+	fs.BoolVar(&allowTemp, "allow-temporary-binary", false, "install even when the binary is in a temporary directory or Go's build cache (for tests)")
+	hf = addHookFlags(cmd, false)
+	return cmd
+}
+
+func runOCIHookInstall(stdout io.Writer, dir, binary string, allowTemp bool, hf *hookFlags) error {
+	self := binary
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return fmt.Errorf("find the mamori binary to register: %w", err)
+		}
 	}
-	self, err := os.Executable()
+	self, err := filepath.Abs(self)
+	if err == nil {
+		self, err = filepath.EvalSymlinks(self)
+	}
 	if err != nil {
-		return fmt.Errorf("find the mamori binary to register: %w", err)
+		return fmt.Errorf("the mamori binary to register: %w", err)
 	}
-	if self, err = filepath.EvalSymlinks(self); err != nil {
-		return err
+	if fi, err := os.Stat(self); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file: name the installed mamori binary with --binary", self)
 	}
-	p, err := runtimehook.Install(*dir, runtimehook.HookConfig{Binary: self, Socket: *hf.socket, FailClosed: *hf.failClosed, Timeout: *hf.timeout})
+	if why := runtimehook.Transient(self); why != "" && !allowTemp {
+		return fmt.Errorf("the hook would run %s, but %s; podman then skips the hook without a word and containers start unjudged. "+
+			"Install mamori first (go install ./cmd/mamori, or make install into /usr/local/bin) and run that one, or name it with --binary", self, why)
+	}
+	p, err := runtimehook.Install(dir, runtimehook.HookConfig{Binary: self, Socket: hf.socket, FailClosed: hf.failClosed, Timeout: hf.timeout})
 	if err != nil {
 		return fmt.Errorf("install the hook: %w", err)
 	}
-	fmt.Fprintf(stdout, "installed %s: containers created from now on are judged by the agent on %s\n", p, *hf.socket)
-	if *hf.socket != runtimehook.DefaultSocket {
-		fmt.Fprintf(stdout, "run the agent with: mamori agent --hook-socket %s\n", *hf.socket)
+	fmt.Fprintf(stdout, "installed %s: containers created from now on are judged by the agent on %s\n", p, hf.socket)
+	if hf.socket != runtimehook.DefaultSocket {
+		fmt.Fprintf(stdout, "run the agent with: mamori agent --hook-socket %s\n", hf.socket)
 	}
 	return nil
+}
+
+func newOCIHookUninstallCmd() *cobra.Command {
+	var dirs listFlag
+	cmd := &cobra.Command{
+		Use:   "uninstall [flags]",
+		Short: "remove the hook file: containers are no longer judged at creation",
+		Long:  ociHookHelp,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runOCIHookUninstall(cmd.OutOrStdout(), dirs)
+		},
+	}
+	cmd.Flags().Var(&dirs, "dir", "a hooks directory to remove the hook from (repeatable); default "+runtimehook.DefaultHooksDir+" and "+runtimehook.OverrideHooksDir)
+	return cmd
+}
+
+func runOCIHookUninstall(stdout io.Writer, dirs listFlag) error {
+	if len(dirs) == 0 {
+		dirs = listFlag{runtimehook.DefaultHooksDir, runtimehook.OverrideHooksDir}
+	}
+	removed := 0
+	for _, d := range dirs {
+		p, ok, err := runtimehook.Uninstall(d)
+		if err != nil {
+			return fmt.Errorf("remove the hook: %w", err)
+		}
+		if ok {
+			removed++
+			fmt.Fprintf(stdout, "removed %s: containers created from now on are not judged at creation\n", p)
+		}
+	}
+	if removed == 0 {
+		return fmt.Errorf("no mamori hook (%s) in %s: nothing to remove", runtimehook.HookFileName, strings.Join(dirs, " or "))
+	}
+	return nil
+}
+
+func newOCIHookRunCmd() *cobra.Command {
+	var hf *hookFlags
+	cmd := &cobra.Command{
+		Use:   "run [flags]",
+		Short: "what the runtime runs at createRuntime: ask the agent about the container on stdin",
+		Long:  ociHookHelp,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runOCIHookRun(cmd.InOrStdin(), cmd.ErrOrStderr(), hf)
+		},
+	}
+	hf = addHookFlags(cmd, true)
+	return cmd
 }
 
 // errRefused makes run exit 1 after it has said why.
 var errRefused = errors.New("container refused")
 
-func runOCIHookRun(args []string, stdin io.Reader, stderr io.Writer) error {
-	fs := newFlagSet("oci-hook run")
-	hf := addHookFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, ociHookHelp)
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
+func runOCIHookRun(stdin io.Reader, stderr io.Writer, hf *hookFlags) error {
 	st, err := runtimehook.ReadState(stdin)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *hf.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), hf.timeout)
 	defer cancel()
-	a, err := runtimehook.Ask(ctx, *hf.socket, st)
+	a, err := runtimehook.Ask(ctx, hf.socket, st)
 	if err != nil {
-		if *hf.failClosed {
+		if hf.failClosed {
 			return fmt.Errorf("container %.12s refused: %w (--fail-closed)", st.ID, err)
 		}
 		fmt.Fprintf(stderr, "mamori oci-hook: container %.12s not judged, it starts: %v\n", st.ID, err)

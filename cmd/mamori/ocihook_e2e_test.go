@@ -59,8 +59,8 @@ func TestOCIHookCreationControls(t *testing.T) {
 	hooks, closedHooks := filepath.Join(dir, "hooks"), filepath.Join(dir, "hooks-closed")
 	socket := filepath.Join(dir, "hook.sock")
 	for _, args := range [][]string{
-		{"oci-hook", "install", "--dir", hooks, "--socket", socket, "--timeout", "3s"},
-		{"oci-hook", "install", "--dir", closedHooks, "--socket", socket, "--timeout", "3s", "--fail-closed"},
+		{"oci-hook", "install", "--allow-temporary-binary", "--dir", hooks, "--hook-socket", socket, "--timeout", "3s"},
+		{"oci-hook", "install", "--allow-temporary-binary", "--dir", closedHooks, "--hook-socket", socket, "--timeout", "3s", "--fail-closed"},
 	} {
 		if out, err := exec.Command(mamoriBin, args...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)
@@ -183,7 +183,7 @@ func TestOCIHookProtectsBeforeEntrypoint(t *testing.T) {
 	os.Mkdir(polDir, 0o755)
 	os.WriteFile(filepath.Join(polDir, "early.yaml"), []byte(earlyDriftPolicy), 0o644)
 	hooks, socket := filepath.Join(dir, "hooks"), filepath.Join(dir, "hook.sock")
-	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--dir", hooks, "--socket", socket).CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--allow-temporary-binary", "--dir", hooks, "--hook-socket", socket).CombinedOutput(); err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
 	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--hook-socket", socket)
@@ -220,7 +220,7 @@ func TestOCIHookImageByContent(t *testing.T) {
 	os.WriteFile(filepath.Join(polDir, "registered.yaml"), []byte(registeredOnlyPolicy), 0o644)
 	db := filepath.Join(dir, "images.db")
 	hooks, socket := filepath.Join(dir, "hooks"), filepath.Join(dir, "hook.sock")
-	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--dir", hooks, "--socket", socket).CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--allow-temporary-binary", "--dir", hooks, "--hook-socket", socket).CombinedOutput(); err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
 	name := "localhost/" + strings.ToLower(t.Name()) + ":v1"
@@ -234,7 +234,7 @@ func TestOCIHookImageByContent(t *testing.T) {
 	}
 	podman("tag", podmantest.Image, name)
 	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", name).Run() })
-	if out, err := exec.Command(mamoriBin, "image", "register", "--db", db, "podman:"+name).CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "image", "register", "--image-db", db, "podman:"+name).CombinedOutput(); err != nil {
 		t.Fatalf("register: %v\n%s", err, out)
 	}
 	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--hook-socket", socket, "--image-db", db)
@@ -271,7 +271,7 @@ func TestDriftAlertsUseTheBaseline(t *testing.T) {
 	os.Mkdir(polDir, 0o755)
 	os.WriteFile(filepath.Join(polDir, "early.yaml"), []byte(earlyDriftPolicy), 0o644)
 	db := filepath.Join(dir, "images.db")
-	if out, err := exec.Command(mamoriBin, "image", "register", "--db", db, "podman:"+podmantest.Image).CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "image", "register", "--image-db", db, "podman:"+podmantest.Image).CombinedOutput(); err != nil {
 		t.Fatalf("register: %v\n%s", err, out)
 	}
 	a := startAlertingAgent(t, "--rules", "none", "--policy", polDir, "--image-db", db)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -14,89 +12,106 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/policy"
 )
 
-func runPolicy(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"policy needs a subcommand: validate, explain, apply or status"}
-	}
-	switch args[0] {
-	case "validate":
-		return policyValidate(args[1:], stdout)
-	case "explain":
-		return policyExplain(args[1:], stdout)
-	case "apply":
-		return policyApply(args[1:], stdout)
-	case "status":
-		return policyStatus(args[1:], stdout)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, policyHelp)
-		return nil
-	}
-	return usageError{fmt.Sprintf("unknown policy subcommand %q: use validate, explain, apply or status", args[0])}
+func newPolicyCmd() *cobra.Command {
+	return group("policy", "validate policies, explain what applies to a container, apply them through the console",
+		`Policies are YAML documents of kind RuntimePolicy (what containers may do,
+judged by the agent, the OCI hook and admission) and ImageAssurancePolicy
+(what images must satisfy, judged by mamori image); docs/policies.md and
+docs/images.md describe the formats, scopes, modes and how overlapping
+policies merge. apply stores policy files in the console, which every
+agent joined to it applies, and status says which node runs which
+revision.`,
+		newPolicyValidateCmd(), newPolicyExplainCmd(), newPolicyApplyCmd(), newPolicyStatusCmd())
 }
 
-const policyHelp = `Usage:
-  mamori policy validate PATH...          check policy files or directories
-  mamori policy explain [--addr A] [--json] CONTAINER
-                                          show the controls in force for a running
-                                          container, and where each setting came from
-  mamori policy apply [--console URL] [--token T] PATH... [--remove NAME]...
-                                          validate policy files as validate does and store
-                                          them in the console; every agent joined to it
-                                          (mamori agent --console) applies them
-  mamori policy status [--console URL] [--token T]
-                                          which node enforces which revision of each
-                                          central policy file
-
-Policies are YAML documents of kind RuntimePolicy; docs/policies.md describes
-the format, scopes, modes and how overlapping policies merge.
-`
-
-func policyValidate(args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"policy validate needs at least one file or directory"}
+func newPolicyValidateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate PATH...",
+		Short: "check policy files or directories (- for standard input)",
+		Long: `validate checks the RuntimePolicy and ImageAssurancePolicy documents of
+each PATH (a file, a directory's *.yaml and *.yml files, or - for standard
+input) as the commands that read them would: every problem at once, each at
+its file:line:col, a misspelt key with the one meant. A path that holds
+neither kind of document is an error. It exits 1 on any problem.`,
+		Example: "  mamori policy validate /etc/mamori/policies/\n  helm template ./chart --show-only templates/policies.yaml | mamori policy validate -",
+		Args:    needArgs("name at least one policy file or directory (or - for standard input)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return policyValidate(cmd.OutOrStdout(), cmd.InOrStdin(), args)
+		},
 	}
-	set, err := policy.Load(args...)
+}
+
+func policyValidate(stdout io.Writer, stdin io.Reader, paths []string) error {
+	set, aps, err := policy.LoadAny(stdin, paths...)
 	if err != nil {
 		return err
 	}
 	builtin := len(policy.Builtin())
-	fmt.Fprintf(stdout, "%d files, %d policies (plus %d built-in): valid\n", len(set.Files()), len(set.Policies())-builtin, builtin)
+	fmt.Fprintf(stdout, "%s, %s (plus %d built-in), %s: valid\n", countOf(len(set.Files()), "file"),
+		policyPlural(len(set.Policies())-builtin, "runtime"), builtin, policyPlural(len(aps), "image assurance"))
 	for _, p := range set.Policies()[builtin:] {
 		fmt.Fprintf(stdout, "  %-30s %-7s %s\n", p.Metadata.Name, p.Spec.Mode, p.Source)
+	}
+	for _, p := range aps {
+		fmt.Fprintf(stdout, "  %-30s %-7s %s\n", p.Metadata.Name, "image", p.Source)
 	}
 	return nil
 }
 
-func policyExplain(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("policy explain", flag.ContinueOnError)
-	addr := fs.String("addr", agent.DefaultHealthAddr, "the agent's --health-addr")
-	asJSON := fs.Bool("json", false, "print JSON")
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, policyHelp)
-			return err
-		}
-		return usageError{err.Error()}
+// policyPlural says "1 runtime policy" or "2 runtime policies".
+func policyPlural(n int, kind string) string {
+	if n == 1 {
+		return "1 " + kind + " policy"
 	}
-	if fs.NArg() != 1 {
-		return usageError{"policy explain needs one container id or name"}
+	return fmt.Sprintf("%d %s policies", n, kind)
+}
+
+// healthAddrFlag is the agent's --health-addr, as the commands that ask a
+// running agent name it (--addr before).
+func healthAddrFlag(cmd *cobra.Command, addr *string) {
+	cmd.Flags().StringVar(addr, "health-addr", agent.DefaultHealthAddr, "the running agent's --health-addr")
+	renamed(cmd.Flags(), "addr", "health-addr")
+}
+
+func newPolicyExplainCmd() *cobra.Command {
+	var addr string
+	var out outputFlag
+	cmd := &cobra.Command{
+		Use:   "explain [flags] CONTAINER",
+		Short: "show the controls in force for a running container, and where each setting came from",
+		Long: `explain asks the running agent (at --health-addr) which policies cover a
+container (its id, id prefix or name), what each control is and which
+policy set it, and the facts the scopes were matched against.`,
+		Args: oneArg("name one container, by id or name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := out.format("text")
+			return policyExplain(cmd.OutOrStdout(), addr, f, args[0])
+		},
 	}
+	healthAddrFlag(cmd, &addr)
+	out.add(cmd, "text", "json")
+	out.addJSONAlias(cmd)
+	return cmd
+}
+
+func policyExplain(stdout io.Writer, addr, format, container string) error {
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + *addr + "/policy/explain?container=" + url.QueryEscape(fs.Arg(0)))
+	resp, err := client.Get("http://" + addr + "/policy/explain?container=" + url.QueryEscape(container))
 	if err != nil {
-		return fmt.Errorf("ask the agent at %s: %w (is `mamori agent` running? --addr names its --health-addr)", *addr, err)
+		return fmt.Errorf("ask the agent at %s: %w (is mamori agent running? --health-addr names its --health-addr)", addr, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("agent at %s: %s", *addr, body)
+		return fmt.Errorf("agent at %s: %s", addr, body)
 	}
-	if *asJSON {
+	if format == "json" {
 		_, err := stdout.Write(body)
 		return err
 	}

@@ -53,12 +53,12 @@ func TestPolicyDriftAuditStory(t *testing.T) {
 	podmantest.Exec(t, other, "sh", "-c", "cp /bin/busybox /tmp/xmrig; /tmp/xmrig; :")
 
 	// policy explain, against the running agent.
-	out, err := exec.Command(mamoriBin, "policy", "explain", "--addr", a.addr, web.Name).CombinedOutput()
+	out, err := exec.Command(mamoriBin, "policy", "explain", "--health-addr", a.addr, web.Name).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "web-audit") || !strings.Contains(string(out), "healthcheck") ||
 		!strings.Contains(string(out), polFile+":14:") {
 		t.Errorf("policy explain %s: %v\n%s", web.Name, err, out)
 	}
-	out, err = exec.Command(mamoriBin, "policy", "explain", "--addr", a.addr, "no-such-container").CombinedOutput()
+	out, err = exec.Command(mamoriBin, "policy", "explain", "--health-addr", a.addr, "no-such-container").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `no container "no-such-container"`) {
 		t.Errorf("explain of an unknown container: %v\n%s", err, out)
 	}
@@ -69,7 +69,7 @@ func TestPolicyDriftAuditStory(t *testing.T) {
 	waitStatus(t, a.addr, func(s map[string]any) bool { return strings.Contains(asString(s["policy_error"]), "web.yaml:6:") })
 	os.WriteFile(polFile, []byte(strings.Replace(webPolicy, `["healthcheck"]`, `["probe"]`, 1)), 0o644)
 	waitStatus(t, a.addr, func(s map[string]any) bool { return s["policy_error"] == nil })
-	out, _ = exec.Command(mamoriBin, "policy", "explain", "--addr", a.addr, web.Name).CombinedOutput()
+	out, _ = exec.Command(mamoriBin, "policy", "explain", "--health-addr", a.addr, web.Name).CombinedOutput()
 	if !strings.Contains(string(out), "probe") || strings.Contains(string(out), "healthcheck") {
 		t.Errorf("explain after the reload:\n%s", out)
 	}

@@ -2,41 +2,56 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/mamori-dev/mamori/audit/auditlog"
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
 	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/detect"
+	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/sigma"
 	"github.com/mamori-dev/mamori/rules/syscalls"
 )
 
-func runRules(args []string, stdout, stderr io.Writer) error {
-	return dispatch(args, stdout, rulesHelp,
-		subcommand{"validate", func(a []string) error { return runRulesValidate(a, stdout) }},
-		subcommand{"fields", func(a []string) error { return runRulesFields(a, stdout) }},
-		subcommand{"bench", func(a []string) error { return runRulesBench(a, stdout) }},
-	)
+func newRulesCmd() *cobra.Command {
+	return group("rules", "check Falco rules files against the sensor, list fields, replay recorded events",
+		`rules checks Falco rules files (validate), lists the syscall fields they can
+use (fields), and replays recorded events through them to measure their
+speed (bench, also named replay).`,
+		newRulesValidateCmd(), newRulesFieldsCmd(), newRulesBenchCmd())
 }
 
-const rulesHelp = `Usage:
-  mamori rules validate [--warnings] FILE...   load Falco rules files and report what runs
-  mamori rules fields [--missing]              list the syscall fields rules can use
-  mamori rules bench [--rules FILE]... EVENTS  replay recorded events through the rules
+const rulesValidateHelp = `validate loads Falco rules files (or Sigma rules, translated) in order, as
+the agent would (later files append to and override earlier ones), and
+prints, per file, its rules, macros and lists, and every rule that cannot
+run on mamori's sensor with the fields or event types it lacks. A FILE is
+a file, a directory of Sigma rules, or - for standard input. A file that
+does not load is reported with every problem at once, each at its
+file:line:col, a misspelt key with the one meant; validate then exits 1.`
 
-validate loads the files in order, as the agent would (later files append
-to and override earlier ones), and prints, per file, its rules, macros and
-lists, and every rule that cannot run on mamori's sensor with the fields or
-event types it lacks. It exits 1 if a file does not load.
-`
+func newRulesValidateCmd() *cobra.Command {
+	var warnings bool
+	cmd := &cobra.Command{
+		Use:     "validate [flags] FILE...",
+		Short:   "load Falco rules files and report what runs on this sensor",
+		Long:    rulesValidateHelp,
+		Example: "  mamori rules validate /etc/falco/falco_rules.yaml my_rules.yaml\n  cat my_rules.yaml | mamori rules validate -",
+		Args:    needArgs("name at least one rules file (or - for standard input)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRulesValidate(cmd.OutOrStdout(), cmd.InOrStdin(), args, warnings)
+		},
+	}
+	cmd.Flags().BoolVar(&warnings, "warnings", false, "also print the loader's warnings (unused macros and lists, deprecated forms)")
+	return cmd
+}
 
 // loadRules loads rules files against the syscall catalogue.
 func loadRules(files []rules.File) (*rules.Ruleset, *syscalls.Catalog, error) {
@@ -45,16 +60,8 @@ func loadRules(files []rules.File) (*rules.Ruleset, *syscalls.Catalog, error) {
 	return rs, cat, err
 }
 
-func runRulesValidate(args []string, stdout io.Writer) error {
-	fs := newFlagSet("rules validate")
-	warnings := fs.Bool("warnings", false, "also print the loader's warnings (unused macros and lists, deprecated forms)")
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, rulesHelp)
-	}
-	if fs.NArg() == 0 {
-		return usageError{"name at least one rules file"}
-	}
-	files, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog(), k8saudit.NewCatalog()}}, fs.Args()...)
+func runRulesValidate(stdout io.Writer, stdin io.Reader, paths []string, warnings bool) error {
+	files, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog(), k8saudit.NewCatalog()}, Stdin: stdin}, paths...)
 	if err != nil {
 		return err
 	}
@@ -68,7 +75,7 @@ func runRulesValidate(args []string, stdout io.Writer) error {
 	for _, f := range files {
 		printValidation(stdout, f.Name, rs, cat)
 	}
-	if *warnings {
+	if warnings {
 		for _, w := range rs.Warnings() {
 			fmt.Fprintf(stdout, "warning: %s\n", w)
 		}
@@ -142,21 +149,25 @@ func printValidation(w io.Writer, file string, rs *rules.Ruleset, cat *syscalls.
 	}
 }
 
-func runRulesFields(args []string, stdout io.Writer) error {
-	fs := newFlagSet("rules fields")
-	onlyMissing := fs.Bool("missing", false, "list only the fields mamori knows but cannot provide")
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, rulesHelp)
+func newRulesFieldsCmd() *cobra.Command {
+	var onlyMissing bool
+	cmd := &cobra.Command{
+		Use:   "fields [flags]",
+		Short: "list the syscall fields rules can use, and those mamori cannot provide",
+		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runRulesFields(cmd.OutOrStdout(), onlyMissing) },
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
+	cmd.Flags().BoolVar(&onlyMissing, "missing", false, "list only the fields mamori knows but cannot provide")
+	return cmd
+}
+
+func runRulesFields(stdout io.Writer, onlyMissing bool) error {
 	cat := syscalls.New()
 	fields := append([]rules.Field(nil), cat.Fields()...)
 	sort.Slice(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
 	for _, f := range fields {
 		why := cat.Missing(f.Name)
-		if *onlyMissing && why == "" {
+		if onlyMissing && why == "" {
 			continue
 		}
 		name := f.Name
@@ -168,57 +179,57 @@ func runRulesFields(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%-44s %-6s %s\n", name, f.Type, f.Desc)
 	}
-	if !*onlyMissing {
+	if !onlyMissing {
 		fmt.Fprintf(stdout, "\nevt.type values the sensor delivers: %s\n", strings.Join(cat.EventTypes(), ", "))
 	}
 	return nil
 }
 
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
-
-// flagError turns a parse error into help or a usage error, as parseFlags.
-func flagError(fs *flag.FlagSet, err error, help string) error {
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(os.Stdout, help)
-		fmt.Fprintln(os.Stdout, "\nFlags:")
-		fs.SetOutput(os.Stdout)
-		fs.PrintDefaults()
-		return err
-	}
-	return usageError{err.Error()}
-}
-
-func runRulesBench(args []string, stdout io.Writer) error {
-	fs := newFlagSet("rules bench")
+func newRulesBenchCmd() *cobra.Command {
 	var ruleFiles listFlag
-	fs.Var(&ruleFiles, "rules", "rules file (repeatable); \"builtin\" names mamori's own; default builtin")
-	dur := fs.Duration("duration", 3*time.Second, "how long to replay")
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err, rulesHelp)
+	var dur time.Duration
+	cmd := &cobra.Command{
+		Use:     "bench [flags] EVENTS",
+		Aliases: []string{"replay"},
+		Short:   "replay recorded events through the rules and measure their speed",
+		Long: `bench (also named replay) replays events recorded with mamori agent
+--events -o json --events-output FILE (EVENTS is that file, gzipped or not,
+or - for standard input) through the rules, over and over for --duration on
+one goroutine, and prints how fast they evaluate, how many events match,
+and how much they allocate.`,
+		Example: "  mamori rules bench --rules /etc/falco/falco_rules.yaml events.json",
+		Args:    oneArg("name one file of recorded events (mamori agent --events -o json --events-output FILE), or -"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRulesBench(cmd, ruleFiles, dur, args[0])
+		},
 	}
-	if fs.NArg() != 1 {
-		return usageError{"name one file of recorded events (mamori agent --events --format json --output FILE)"}
-	}
-	rs, err := agentRules(stdout, ruleFiles)
+	cmd.Flags().Var(&ruleFiles, "rules", "rules file (repeatable); \"builtin\" names mamori's own; default builtin")
+	cmd.Flags().DurationVar(&dur, "duration", 3*time.Second, "how long to replay")
+	return cmd
+}
+
+func runRulesBench(cmd *cobra.Command, ruleFiles []string, dur time.Duration, path string) error {
+	stdout := cmd.OutOrStdout()
+	rs, err := agentRules(stdout, cmd.InOrStdin(), ruleFiles)
 	if err != nil {
 		return err
 	}
 	if rs == nil {
 		return usageError{"--rules none leaves nothing to measure"}
 	}
-	evs, err := detect.ReadEvents(fs.Arg(0))
+	var evs []event.Event
+	if path == "-" {
+		evs, err = detect.DecodeEvents(auditlog.StdinName, cmd.InOrStdin())
+	} else {
+		evs, err = detect.ReadEvents(path)
+	}
 	if err != nil {
 		return err
 	}
 	if len(evs) == 0 {
-		return fmt.Errorf("%s holds no events", fs.Arg(0))
+		return fmt.Errorf("%s holds no events", path)
 	}
-	r := detect.Bench(rs, evs, *dur)
+	r := detect.Bench(rs, evs, dur)
 	active := 0
 	for _, rule := range rs.Rules() {
 		if rule.Enabled && rule.Active() {

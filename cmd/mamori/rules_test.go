@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,7 +88,7 @@ func TestRulesValidateErrors(t *testing.T) {
 		{[]string{"rules", "validate", syntax}, 1, []string{"syntax.yaml:3:", "expected"}},
 		{[]string{"rules", "validate"}, 2, []string{"name at least one rules file"}},
 		{[]string{"rules", "validate", filepath.Join(dir, "absent.yaml")}, 1, []string{"absent.yaml"}},
-		{[]string{"rules", "frobnicate"}, 2, []string{`unknown subcommand "frobnicate"`}},
+		{[]string{"rules", "frobnicate"}, 2, []string{`unknown command "frobnicate": use bench, fields, validate`}},
 		{[]string{"agent", "--rules", unknown}, 1, []string{`unknown field "proc.nmae"`}},
 		{[]string{"agent", "--rules", "none", "--policy", "none", "--alerts-output", "/tmp/x"}, 2, []string{"turn alerts off"}},
 	} {
@@ -126,4 +127,13 @@ func TestBuiltinRulesValidate(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "(18 active, 0 active but disabled, 0 inactive)") || strings.Contains(out, "partial") {
 		t.Errorf("exit %d\n%s", code, out)
 	}
+}
+
+// execute runs mamori in this process on args, as main does, and returns
+// the command's error (exitCode reads its status).
+func execute(args []string, stdout, stderr io.Writer) error {
+	root := newRoot(strings.NewReader(""), stdout, stderr)
+	root.SetArgs(legacyFlags(root, args))
+	_, err := root.ExecuteC()
+	return err
 }

@@ -111,7 +111,7 @@ type explained struct {
 
 func explainJSON(t *testing.T, addr, ref string) (explained, string) {
 	t.Helper()
-	out, err := exec.Command(mamoriBin, "policy", "explain", "--addr", addr, "--json", ref).CombinedOutput()
+	out, err := exec.Command(mamoriBin, "policy", "explain", "--health-addr", addr, "-o", "json", ref).CombinedOutput()
 	if err != nil {
 		t.Fatalf("policy explain --json %s: %v\n%s", ref, err, out)
 	}
@@ -182,7 +182,7 @@ func TestPolicyScopesOnNodeFacts(t *testing.T) {
 			t.Errorf("%s: explained target lacks facts: %+v", c.Name, ex.Target)
 		}
 	}
-	out, err := exec.Command(mamoriBin, "policy", "explain", "--addr", a.addr, with.Name).CombinedOutput()
+	out, err := exec.Command(mamoriBin, "policy", "explain", "--health-addr", a.addr, with.Name).CombinedOutput()
 	for _, w := range []string{"MAMORI_SCOPE_TEST", "dev.mamori.test=true", "linux", runtime.GOARCH, ip.String(), "scope-test-a", "by-env"} {
 		if err != nil || !strings.Contains(string(out), w) {
 			t.Errorf("policy explain %s lacks %q (%v):\n%s", with.Name, w, err, out)
@@ -230,7 +230,7 @@ func TestOCIHookScopesOnNodeFacts(t *testing.T) {
 	os.Mkdir(polDir, 0o755)
 	os.WriteFile(filepath.Join(polDir, "scopes.yaml"), []byte(scopePolicies(t, ip)), 0o644)
 	hooks, socket := filepath.Join(dir, "hooks"), filepath.Join(dir, "hook.sock")
-	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--dir", hooks, "--socket", socket, "--timeout", "3s").CombinedOutput(); err != nil {
+	if out, err := exec.Command(mamoriBin, "oci-hook", "install", "--allow-temporary-binary", "--dir", hooks, "--hook-socket", socket, "--timeout", "3s").CombinedOutput(); err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
 	n := 0

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,44 +11,68 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/probe"
 )
 
-func runStatus(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	addr := fs.String("addr", agent.DefaultHealthAddr, "the agent's --health-addr")
-	asJSON := fs.Bool("json", false, "print the status document as JSON")
-	if err := parseFlags(fs, args, statusHelp); err != nil {
-		return err
+func newStatusCmd() *cobra.Command {
+	var addr string
+	var out outputFlag
+	cmd := &cobra.Command{
+		Use:   "status [flags]",
+		Short: "show a running agent's health, or what this kernel supports",
+		Long:  statusHelp,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := out.format("text")
+			return runStatus(cmd.OutOrStdout(), addr, f == "json")
+		},
 	}
+	healthAddrFlag(cmd, &addr)
+	out.add(cmd, "text", "json")
+	out.addJSONAlias(cmd)
+	return cmd
+}
+
+func runStatus(stdout io.Writer, addr string, asJSON bool) error {
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + *addr + "/status")
+	resp, err := client.Get("http://" + addr + "/status")
 	if err != nil {
-		fmt.Fprintf(stdout, "agent: not running at %s (%v)\n\n", *addr, err)
+		// Like systemctl status, exit 3 when nothing runs; the kernel
+		// probe still says what an agent could do here.
+		notRunning := exitError{exitNotRunning, fmt.Errorf("no agent is running at %s: start one with mamori agent (--addr names another --health-addr)", addr)}
+		if !asJSON {
+			fmt.Fprintf(stdout, "agent: not running at %s (%v)\n\n", addr, err)
+		}
 		if os.Geteuid() != 0 {
-			return fmt.Errorf("probing the kernel needs root")
+			return exitError{exitNotRunning, fmt.Errorf("no agent is running at %s, and probing the kernel needs root (sudo mamori status)", addr)}
 		}
 		rep := probe.Run()
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(struct {
+		if asJSON {
+			if err := json.NewEncoder(stdout).Encode(struct {
+				Agent        string             `json:"agent"`
 				Kernel       probe.Report       `json:"kernel"`
 				Capabilities []probe.Capability `json:"capabilities"`
-			}{rep, rep.Capabilities()})
+			}{"not running", rep, rep.Capabilities()}); err != nil {
+				return err
+			}
+			return notRunning
 		}
 		printKernel(stdout, rep)
-		return nil
+		return notRunning
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("agent at %s answered %s", *addr, resp.Status)
+		return fmt.Errorf("agent at %s answered %s", addr, resp.Status)
 	}
 	var st agent.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return fmt.Errorf("read status from %s: %w", *addr, err)
+		return fmt.Errorf("read status from %s: %w", addr, err)
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
@@ -105,6 +128,10 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 // printEnforcement prints one line per container and control: how each
 // runtime control applies (enforced by what, audited, or not enforced and
 // why).
+// exitNotRunning is status's exit code when no agent answers, as
+// systemctl status and LSB init scripts say "not running".
+const exitNotRunning = 3
+
 func printEnforcement(w io.Writer, cs []agent.ContainerProtection) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER\tSTATE\tCONTROL\tMODE\tENFORCEMENT")
@@ -174,12 +201,10 @@ func printKernel(w io.Writer, rep probe.Report) {
 	tw.Flush()
 }
 
-const statusHelp = `Usage: mamori status [flags]
-
-Shows the running agent's health: whether it is ready (every container it
+const statusHelp = `status shows the running agent's health: whether it is ready (every container it
 knows has its enforcement in place), each container with each runtime
 control (enforced and by which mechanism, audited, or NOT enforced and
 why), events per type, ring-buffer drops, lost events, and which kernel
 mechanisms load here and what that means for each capability. With no agent
-running it probes the kernel itself (as root) and says so.
+running it probes the kernel itself (as root), says so, and exits 3.
 `

@@ -6,7 +6,11 @@ package guardrail
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -72,6 +76,56 @@ func TestAgentPathStaysLight(t *testing.T) {
 				if strings.HasPrefix(d, h) {
 					t.Errorf("%s depends on %s", p.ImportPath, d)
 				}
+			}
+		}
+	}
+}
+
+// TestUntrustedInputsHaveFuzzers: every reader of input mamori does not
+// control has a testing.F fuzzer (STYLE.md, habit 8); plain `go test`
+// replays each one's seed corpus, and scripts/fuzz.sh runs them for a
+// while. This list is the inventory: a reader added without a fuzzer, or
+// a fuzzer removed, fails here.
+func TestUntrustedInputsHaveFuzzers(t *testing.T) {
+	want := map[string][]string{
+		"./rules":                   {"FuzzLoad"},
+		"./rules/condition":         {"FuzzLex", "FuzzParse"},
+		"./rules/sigma":             {"FuzzTranslate", "FuzzSelection"},
+		"./policy":                  {"FuzzParse", "FuzzParseIPList", "FuzzParseAssurance"},
+		"./internal/yamlsyntax":     {"FuzzCheck"},
+		"./sensor":                  {"FuzzDecode"},
+		"./audit/auditlog":          {"FuzzSplit"},
+		"./audit/cloudtrail":        {"FuzzParse", "FuzzMamoriFields"},
+		"./audit/cloudtrail/s3live": {"FuzzCheckpoint"},
+		"./audit/k8saudit":          {"FuzzParse", "FuzzWebhook"},
+		"./admission":               {"FuzzParseManifests", "FuzzReview"},
+		"./runtimehook":             {"FuzzHookProtocol", "FuzzConfig"},
+		"./container":               {"FuzzParseCgroupPath", "FuzzPodmanMetadata", "FuzzContainerdMetadata"},
+		"./image":                   {"FuzzParseConfig", "FuzzLayers", "FuzzLayerBlob", "FuzzOCILayout", "FuzzArchive", "FuzzRegistryManifest"},
+		"./image/sbom":              {"FuzzControlParagraphs", "FuzzExtract", "FuzzGoBinary"},
+		"./image/vuln":              {"FuzzEntry", "FuzzVersionOrder", "FuzzLoadZip"},
+		"./image/secrets":           {"FuzzScan"},
+		"./image/malware":           {"FuzzReadBlockList", "FuzzParseReplies"},
+		"./hostlogin":               {"FuzzFromEnv"},
+		"./proctree":                {"FuzzParseStat"},
+		"./enforce":                 {"FuzzParseMountinfo", "FuzzDecodeVerdict", "FuzzScriptArg"},
+	}
+	decl := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(\w+ \*testing\.F\)`)
+	for pkg, fuzzers := range want {
+		files, _ := filepath.Glob(filepath.Join("../..", pkg, "*_test.go"))
+		var have []string
+		for _, f := range files {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range decl.FindAllSubmatch(src, -1) {
+				have = append(have, string(m[1]))
+			}
+		}
+		for _, f := range fuzzers {
+			if !slices.Contains(have, f) {
+				t.Errorf("%s has no %s", pkg, f)
 			}
 		}
 	}

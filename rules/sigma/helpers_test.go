@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,9 +39,18 @@ func translateOne(t *testing.T, text string) (Translation, *rules.Ruleset) {
 	return tr, rs
 }
 
-// cloudtrailRecords parses CloudTrail records written one per line.
+// cloudtrailRecords parses CloudTrail records written one per line. A
+// line that names only the members a test is about gets an eventVersion,
+// as every record has one (the reader refuses objects with none of
+// eventVersion, eventSource and eventName).
 func cloudtrailRecords(t *testing.T, lines ...string) []*cloudtrail.Record {
 	t.Helper()
+	lines = slices.Clone(lines)
+	for i, l := range lines {
+		if !strings.Contains(l, `"eventVersion"`) && !strings.Contains(l, `"eventSource"`) && !strings.Contains(l, `"eventName"`) {
+			lines[i] = `{"eventVersion":"1.08",` + strings.TrimPrefix(l, "{")
+		}
+	}
 	var out []*cloudtrail.Record
 	var rd cloudtrail.Reader
 	rd.Parse("test.json", []byte(strings.Join(lines, "\n")), func(r *cloudtrail.Record) { out = append(out, r) },

@@ -3,6 +3,7 @@ package sigma
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,6 +46,19 @@ func ReadFiles(cfg Config, paths ...string) ([]rules.File, []Untranslated, error
 	var files []rules.File
 	var report []Untranslated
 	for _, p := range paths {
+		if p == "-" {
+			f, err := readStdin(cfg.Stdin)
+			if err != nil {
+				return nil, nil, err
+			}
+			if IsSigma(f.Data) {
+				tr := t.Translate(f)
+				f = tr.File
+				report = append(report, tr.Untranslated...)
+			}
+			files = append(files, f)
+			continue
+		}
 		names, err := expand(p)
 		if err != nil {
 			return nil, nil, err
@@ -64,6 +78,21 @@ func ReadFiles(cfg Config, paths ...string) ([]rules.File, []Untranslated, error
 		}
 	}
 	return files, report, nil
+}
+
+// StdinName names the rules read from standard input in positions.
+const StdinName = "<stdin>"
+
+// readStdin reads rules given as "-".
+func readStdin(r io.Reader) (rules.File, error) {
+	if r == nil {
+		return rules.File{}, fmt.Errorf("read rules file -: no standard input here")
+	}
+	b, err := io.ReadAll(io.LimitReader(r, 64<<20))
+	if err != nil {
+		return rules.File{}, fmt.Errorf("read rules from standard input: %w", err)
+	}
+	return rules.File{Name: StdinName, Data: b}, nil
 }
 
 // expand lists the rules files a path names: itself, or for a directory

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mamori-dev/mamori/internal/yamlsyntax"
 	"github.com/mamori-dev/mamori/rules"
 )
 
@@ -21,6 +22,9 @@ type Config struct {
 	// translation is loaded against that catalogue before it is returned;
 	// the rules of other log sources are reported.
 	Catalogs []rules.Catalog
+	// Stdin is what ReadFiles reads for the path "-", named "<stdin>";
+	// nil reads nothing there.
+	Stdin io.Reader
 }
 
 // Translator translates Sigma files into Falco rules files. It keeps the
@@ -90,7 +94,11 @@ func (t *Translator) Translate(f rules.File) Translation {
 			tr.Untranslated = append(tr.Untranslated, u)
 		}
 		if err != nil {
-			untranslated(nil, fail(ReasonInvalid, "not valid YAML: %v", err))
+			if se := yamlsyntax.Check(f.Data); se != nil {
+				untranslated(nil, fail(ReasonInvalid, "not valid YAML at %d:%d: %s", se.Line, se.Col, se.Detail()))
+			} else {
+				untranslated(nil, fail(ReasonInvalid, "not valid YAML: %v", err))
+			}
 			break
 		}
 		root := resolve(&n)

@@ -49,6 +49,27 @@ func (c *checkpoint) isDone(o object) bool {
 	return ok && d.ETag == o.etag
 }
 
+// clockSkew is how far ahead of this machine's clock a time in a
+// checkpoint may be: S3 stamps objects with the store's clock.
+const clockSkew = 10 * time.Minute
+
+// check refuses what no run of the follower writes. A horizon in the
+// future is the dangerous one: every object modified before it counts as
+// read, so new logs would be skipped, silently, until the clock caught up
+// (a clock that was wrong when the file was written, or an edit).
+func (c *checkpoint) check(now time.Time) error {
+	if c.Horizon.After(now.Add(clockSkew)) {
+		return fmt.Errorf("has its horizon at %s, %s in the future: objects modified before then would be skipped unread",
+			c.Horizon.Format(time.RFC3339), c.Horizon.Sub(now).Round(time.Second))
+	}
+	for key, p := range c.Started {
+		if p.Records < 0 {
+			return fmt.Errorf("says %d records of %s are read", p.Records, key)
+		}
+	}
+	return nil
+}
+
 // checkpointFile is a checkpoint kept in a file, locked against a second
 // reader of the same file. With no path it lives in memory only.
 type checkpointFile struct {
@@ -59,6 +80,10 @@ type checkpointFile struct {
 // openCheckpoint locks and reads the checkpoint at path, or starts one for
 // location from since when there is none.
 func openCheckpoint(path, location, endpoint string, since time.Time) (*checkpointFile, *checkpoint, error) {
+	now := time.Now()
+	if since.After(now.Add(clockSkew)) {
+		return nil, nil, fmt.Errorf("since %s is in the future: no object would be read before then; give a time in the past or a duration back from now (24h)", since.Format(time.RFC3339))
+	}
 	fresh := &checkpoint{Version: checkpointVersion, Location: location, Endpoint: endpoint, Horizon: since,
 		Done: map[string]doneMark{}, Started: map[string]position{}}
 	if path == "" {
@@ -102,6 +127,10 @@ func openCheckpoint(path, location, endpoint string, since time.Time) (*checkpoi
 			where += " at " + c.Endpoint
 		}
 		return nil, nil, fmt.Errorf("checkpoint %s is for %s: name another checkpoint file for %s", path, where, location)
+	}
+	if err := c.check(now); err != nil {
+		f.close()
+		return nil, nil, fmt.Errorf("checkpoint %s %v: move it away to start over (every object is read again; --cloudtrail-since limits how far back)", path, err)
 	}
 	if c.Done == nil {
 		c.Done = map[string]doneMark{}

@@ -484,3 +484,58 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// TestImpossibleCheckpoint: a checkpoint whose horizon lies in the future
+// (a wrong clock, an edit) is refused on open with how to start over; it
+// made the follower skip new objects silently. A --since in the future is
+// refused too.
+func TestImpossibleCheckpoint(t *testing.T) {
+	st := s3test.Start(t)
+	st.CreateBucket(t, "trail")
+	path := filepath.Join(t.TempDir(), "cp.json")
+	cp := fmt.Sprintf(`{"version":1,"location":"s3://trail/","endpoint":%q,"horizon":%q,"done":{}}`,
+		st.Endpoint, time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339))
+	if err := os.WriteFile(path, []byte(cp), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), storeConfig(st, "trail", "", path), testLog(t))
+	if err == nil || !strings.Contains(err.Error(), "checkpoint "+path+" has its horizon at") ||
+		!strings.Contains(err.Error(), "in the future: objects modified before then would be skipped unread") ||
+		!strings.Contains(err.Error(), "move it away to start over") {
+		t.Errorf("open: %v", err)
+	}
+	cfg := storeConfig(st, "trail", "", filepath.Join(t.TempDir(), "new.json"))
+	cfg.Since = time.Now().Add(time.Hour)
+	if _, err := Open(context.Background(), cfg, testLog(t)); err == nil || !strings.Contains(err.Error(), "is in the future") {
+		t.Errorf("since in the future: %v", err)
+	}
+}
+
+// FuzzCheckpoint reads arbitrary checkpoint files: whatever a file holds,
+// opening it returns an error or a checkpoint the follower can use (maps
+// made, no horizon in the future), and never panics.
+func FuzzCheckpoint(f *testing.F) {
+	for _, s := range []string{
+		`{"version":1,"location":"s3://b/p/","horizon":"2024-01-01T00:00:00Z","done":{"k":{"etag":"e","modified":"2024-01-01T00:00:00Z"}},"started":{"s":{"etag":"x","records":3}}}`,
+		`{"version":1,"location":"s3://b/p/","horizon":"2999-01-01T00:00:00Z"}`,
+		`{"version":1,"location":"s3://b/p/","started":{"s":{"records":-1}}}`,
+		`{"version":2}`, `{}`, `null`, `[]`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "cp.json")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		file, c, err := openCheckpoint(path, "s3://b/p/", "", time.Time{})
+		if err != nil {
+			return
+		}
+		defer file.close()
+		if c.Done == nil || c.Started == nil || c.Horizon.After(time.Now().Add(clockSkew)) {
+			t.Errorf("checkpoint %+v", c)
+		}
+	})
+}
