@@ -70,6 +70,12 @@ func shortDigest(d string) string {
 func (a *Agent) Containers() []event.ContainerState {
 	now := time.Now().UTC()
 	var out []event.ContainerState
+	placed := map[string][]ControlState{}
+	if a.protect != nil {
+		for _, cp := range a.protect.status() {
+			placed[cp.ID] = cp.Controls
+		}
+	}
 	for _, c := range a.containers.Containers() {
 		cs := event.ContainerState{Time: now, Node: a.cfg.Node, Container: c, Running: true, Protection: "unprotected",
 			Reason: "no policy applies"}
@@ -79,6 +85,10 @@ func (a *Agent) Containers() []event.ContainerState {
 			a.protection(&cs, eff)
 		} else {
 			cs.Reason = "not judged yet: no process of it has run since the agent started"
+		}
+		for _, st := range placed[c.ID] {
+			cs.Enforcement = append(cs.Enforcement, event.ControlEnforcement{Control: st.Control, Mode: st.Mode, State: st.State,
+				Mechanism: st.Mechanism, Reason: st.Reason})
 		}
 		out = append(out, cs)
 	}

@@ -32,6 +32,8 @@ import (
 	"github.com/mamori-dev/mamori/console/auth"
 	"github.com/mamori-dev/mamori/console/ingest"
 	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/console/web"
+	"github.com/mamori-dev/mamori/imagestore"
 )
 
 // Config is what `mamori console` is told.
@@ -70,6 +72,10 @@ type Config struct {
 	// RateLimit is how many API requests per second one token may make
 	// (burst twice that); 50 when 0.
 	RateLimit int
+	// Images is the registered-images database the images view reads
+	// (what `mamori image register` writes on this host); imagestore's
+	// default path when "". A missing file means no image is registered.
+	Images string
 	// Cluster names the cluster of the alerts the console raises itself
 	// (its CloudTrail follower, its Kubernetes audit webhook); "default"
 	// when empty.
@@ -93,6 +99,7 @@ type Console struct {
 	nsOpts    *server.Options
 	reg       *auth.Registry
 	pki       *auth.PKI
+	images    *imagestore.Store
 	forwarded atomic.Uint64 // alerts falcosidekick took
 	// FirstToken is where a first run wrote the admin token; "" after.
 	FirstToken string
@@ -160,11 +167,22 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 	if c.store, err = openStore(cfg); err != nil {
 		return nil, err
 	}
+	imgPath := cfg.Images
+	if imgPath == "" {
+		imgPath = imagestore.DefaultPath
+	}
+	if c.images, err = imagestore.Open(imgPath, imagestore.Options{ReadOnly: true, Log: log.With("part", "images")}); err != nil {
+		return nil, fmt.Errorf("registered images: %w", err)
+	}
 	if c.httpL, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
 		return nil, fmt.Errorf("serve the API on %s: %w", cfg.HTTPListen, err)
 	}
 	if c.pki != nil {
-		c.httpL = tls.NewListener(c.httpL, c.pki.ServerTLS())
+		// HTTP/2 for browsers: every open page holds a live stream,
+		// and HTTP/1.1 allows a browser six connections to one host.
+		tc := c.pki.ServerTLS()
+		tc.NextProtos = []string{"h2", "http/1.1"}
+		c.httpL = tls.NewListener(c.httpL, tc)
 	}
 	// SQLite has one writer: concurrent batches would only wait for
 	// each other's locks. PostgreSQL takes several at once.
@@ -235,12 +253,24 @@ type Status struct {
 func (c *Console) Run(ctx context.Context) error {
 	defer c.Close()
 	var wg sync.WaitGroup
+	apiH := api.Handler(api.Config{Store: c.store, Live: c.hub, Policies: c.pol, Auth: c.authenticator(), Agents: c.agents(),
+		Ingest: c.publishAlert, Images: c.images,
+		RateLimit: c.cfg.RateLimit, Status: func() any {
+			return Status{Ingest: c.ingest.Stats(), Forwarded: c.forwarded.Load()}
+		}}, c.log.With("part", "api"))
+	var check func(string) bool
+	if c.reg != nil {
+		check = func(tok string) bool {
+			_, role, ok := c.reg.Check(tok)
+			return ok && role != auth.Ingest
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", apiH)
+	mux.Handle("/healthz", apiH)
+	mux.Handle("/", web.Handler(web.Config{Check: check}))
 	srv := &http.Server{
-		Handler: api.Handler(api.Config{Store: c.store, Live: c.hub, Policies: c.pol, Auth: c.authenticator(), Agents: c.agents(),
-			Ingest:    c.publishAlert,
-			RateLimit: c.cfg.RateLimit, Status: func() any {
-				return Status{Ingest: c.ingest.Stats(), Forwarded: c.forwarded.Load()}
-			}}, c.log.With("part", "api")),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(c.log.With("part", "api").Handler(), slog.LevelDebug),
@@ -316,6 +346,10 @@ func (c *Console) Close() {
 	if c.store != nil {
 		c.store.Close()
 		c.store = nil
+	}
+	if c.images != nil {
+		c.images.Close()
+		c.images = nil
 	}
 	if c.ns != nil {
 		c.ns.Shutdown()

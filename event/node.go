@@ -79,6 +79,20 @@ type ContainerState struct {
 	Protection string            `json:"protection"`
 	Reason     string            `json:"reason,omitempty"`
 	Controls   map[string]string `json:"controls,omitempty"` // control → mode in force
+	// Enforcement is each runtime control as the agent placed it in the
+	// container: enforced (and by which mechanism), audited, not
+	// enforced (and why), or pending.
+	Enforcement []ControlEnforcement `json:"enforcement,omitempty"`
+}
+
+// ControlEnforcement is one runtime control in one container, as the
+// agent's /status shows it.
+type ControlEnforcement struct {
+	Control   string `json:"control"`
+	Mode      string `json:"mode"`  // enforce or audit
+	State     string `json:"state"` // enforced, audited, not-enforced, pending
+	Mechanism string `json:"mechanism,omitempty"`
+	Reason    string `json:"reason,omitempty"` // why an enforce-mode control is not enforced
 }
 
 // Record kinds, the "kind" member of every record.

@@ -13,6 +13,9 @@
 #   rpm                            rpm and rpmbuild: the SBOM tests build real RPM databases
 #   postgresql                     the console's PostgreSQL store: tests start their own server
 #                                  (initdb + pg_ctl in a temporary directory, internal/pgtest)
+#   chromium                       the web console's tests drive Debian's headless Chromium
+#   nodejs npm                     rebuild the web console's committed assets (console/web),
+#                                  which CI checks; only when node/npm are not there already
 #
 # Building and running the agent needs none of these: the BPF object is
 # committed, so `go build` needs no clang.
@@ -25,11 +28,15 @@ fi
 export PATH=$PATH:/usr/local/go/bin
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3 libpam-modules pamtester clamav-daemon clamav yara rpm postgresql"
+pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3 libpam-modules pamtester clamav-daemon clamav yara rpm postgresql chromium"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# A node of another origin (e.g. a nodejs package with npm inside) serves as
+# well; Debian's are installed only when there is none.
+command -v node >/dev/null || missing="$missing nodejs"
+command -v npm >/dev/null || missing="$missing npm"
 if [ -n "$missing" ]; then
 	echo "install-deps.sh: installing$missing" >&2
 	apt-get update -qq

@@ -1,7 +1,7 @@
 #!/bin/bash
 # test.sh is the whole check CI runs: formatting, vet, the committed BPF
-# object matching its source, and every test, as root, against the real
-# kernel, real podman containers and the upstream corpora in
+# object and web console assets matching their sources, and every test,
+# as root, against the real kernel, real podman containers and the upstream corpora in
 # ../shared/corpora. Tests that need podman fail rather than skip here
 # (MAMORI_REQUIRE_PODMAN=1), as do those that need PostgreSQL
 # (MAMORI_REQUIRE_POSTGRES=1), so a broken setup cannot pass by skipping.
@@ -25,6 +25,16 @@ go generate ./sensor ./enforce
 if ! git diff --quiet -- sensor/ enforce/; then
 	echo "a committed BPF object is stale: run 'go generate ./sensor ./enforce' and commit" >&2
 	git diff --stat -- sensor/ enforce/ >&2
+	exit 1
+fi
+
+echo "== web console assets are up to date with their sources"
+# npm ci installs exactly the lockfile's versions; the build has no
+# timestamps or hashes that vary, so the same sources give the same bytes.
+(cd console/web && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build)
+if [ -n "$(git status --porcelain -- console/web/dist)" ]; then
+	echo "the committed web console assets are stale: run 'cd console/web && npm ci && npm run build' and commit console/web/dist" >&2
+	git status --short -- console/web/dist >&2
 	exit 1
 fi
 

@@ -23,6 +23,7 @@ import (
 	"github.com/mamori-dev/mamori/console"
 	"github.com/mamori-dev/mamori/console/auth"
 	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/imagestore"
 	"github.com/mamori-dev/mamori/rules"
 )
 
@@ -99,7 +100,8 @@ func runConsole(cmd *cobra.Command, opts consoleOptions) error {
 	if cfg.Secure {
 		scheme = "https"
 	}
-	fmt.Fprintf(stdout, "mamori console ready\n  API:    %s://%s/api/v1/alerts\n", scheme, c.APIAddr())
+	fmt.Fprintf(stdout, "mamori console ready\n  Web:    %s://%s/ (log in with an API token)\n  API:    %s://%s/api/v1/alerts\n",
+		scheme, c.APIAddr(), scheme, c.APIAddr())
 	if c.FirstToken != "" {
 		fmt.Fprintf(stdout, "  first run: the admin API token is in %s (CA certificate: %s)\n", c.FirstToken, c.CAFile())
 	}
@@ -145,6 +147,7 @@ func consoleFlagSet(cmd *cobra.Command) func() (consoleOptions, error) {
 	fs.Var(&names, "tls-name", "a host name or address agents and clients reach the console by, for its certificate (repeatable)")
 	fs.StringVar(&cfg.Falcosidekick, "falcosidekick", "", "forward every alert to falcosidekick at this URL (POST, Falco's payload with uuid)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 50, "API requests per second per token (bursts of twice that)")
+	fs.StringVar(&cfg.Images, "image-db", imagestore.DefaultPath, "the image store the web console's images view reads (mamori image register --db)")
 	fs.StringVar(&cfg.Cluster, "cluster", "default", "the cluster named by the alerts of the audit sources the console follows itself")
 	opts.ct = addCloudtrailFlags(fs)
 	opts.ka = addK8sAuditFlags(fs)
@@ -218,6 +221,9 @@ only as its node, plus the CA): issue it with 'mamori console agent add', then
 Every API call needs a token (Authorization: Bearer TOKEN); read tokens read,
 admin tokens also change policies, incidents, credentials. Requests are limited
 in size and rate.
+
+The web console is on the same address (https://LISTEN/): feed, overview,
+alerts, incidents, nodes, policies, images, cloud; log in with an API token.
 
 The API (docs/console.md):
   GET /api/v1/alerts          filters: since until cluster node namespace pod container

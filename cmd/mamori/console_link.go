@@ -173,8 +173,8 @@ func (f *consoleFlags) openLink(cfg *agent.Config, stderr io.Writer, log *slog.L
 		}
 		f.embedded = c
 		f.url = c.NATSURL()
-		fmt.Fprintf(stderr, "mamori console: alerts at https://%s/api/v1/alerts (CA %s; admin token in %s)\n",
-			c.APIAddr(), c.CAFile(), filepath.Join(DefaultConsoleDir, console.AdminTokenFile))
+		fmt.Fprintf(stderr, "mamori console: the web console at https://%s/ and alerts at https://%s/api/v1/alerts (CA %s; admin token in %s)\n",
+			c.APIAddr(), c.APIAddr(), c.CAFile(), filepath.Join(DefaultConsoleDir, console.AdminTokenFile))
 	}
 	size, err := parseByteSize(f.spoolSize)
 	if err != nil {

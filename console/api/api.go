@@ -42,11 +42,14 @@ type Config struct {
 	RateLimit int
 	// Status returns the console's own counters for /api/v1/status.
 	Status func() any
+	// Images lists the registered images (the image store); nil turns
+	// GET /api/v1/images off.
+	Images Images
 }
 
 // Handler returns the API's handler.
 func Handler(cfg Config, log *slog.Logger) http.Handler {
-	s := &server{cfg: cfg, log: log}
+	s := &server{cfg: cfg, log: log, failures: newLimiter(10.0/60, 10)} // ten wrong tokens a minute per address
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/alerts", s.alerts)
 	mux.HandleFunc("GET /api/v1/alerts/{uuid}", s.alert)
@@ -80,8 +83,19 @@ func Handler(cfg Config, log *slog.Logger) http.Handler {
 		mux.HandleFunc("DELETE /api/v1/agents/{cluster}/{node}", s.revokeAgent)
 		mux.HandleFunc("POST /api/v1/tokens", s.addToken)
 	}
+	mux.HandleFunc("GET /api/v1/whoami", s.whoami)
+	mux.HandleFunc("GET /api/v1/cloud", s.cloud)
+	if cfg.Images != nil {
+		mux.HandleFunc("GET /api/v1/images", s.images)
+	}
+	if cfg.Policies != nil {
+		mux.HandleFunc("GET /api/v1/policies/{file}/containers", s.policyContainers)
+	}
 	top := http.NewServeMux()
-	top.Handle("/api/", s.guard(mux))
+	top.Handle("/api/", sameOrigin(s.guard(mux)))
+	// Logging in and out needs no token yet: they are the door.
+	top.Handle("POST /api/v1/login", sameOrigin(http.HandlerFunc(s.login)))
+	top.Handle("POST /api/v1/logout", sameOrigin(http.HandlerFunc(s.logout)))
 	top.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	return top
 }
@@ -89,8 +103,9 @@ func Handler(cfg Config, log *slog.Logger) http.Handler {
 var errNotFound = store.ErrNotFound
 
 type server struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config
+	log      *slog.Logger
+	failures *limiter // wrong tokens per client address
 }
 
 // apiError is a client's mistake, answered 400 with its message.

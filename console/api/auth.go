@@ -48,14 +48,14 @@ func (s *server) guard(next http.Handler) http.Handler {
 		rate = 50
 	}
 	perToken := newLimiter(float64(rate), float64(2*rate))
-	failures := newLimiter(10.0/60, 10) // ten wrong tokens a minute per address
+	failures := s.failures
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		tok := ""
+		tok, fromCookie := "", false
 		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
 			tok = strings.TrimPrefix(h, "Bearer ")
-		} else if c, err := r.Cookie("mamori_token"); err == nil {
-			tok = c.Value
+		} else if c, err := r.Cookie(CookieName); err == nil {
+			tok, fromCookie = c.Value, true
 		} else if r.URL.Path == falcoPath {
 			// Falco's http_output cannot always set a header: its
 			// URL may carry the (ingest) token.
@@ -77,6 +77,13 @@ func (s *server) guard(next http.Handler) http.Handler {
 		if !perToken.allow(name) {
 			w.Header().Set("Retry-After", "1")
 			httpError(w, http.StatusTooManyRequests, "too many requests for this token")
+			return
+		}
+		if fromCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get(CSRFHeader) == "" {
+			// A browser sends the cookie with any site's form; only the
+			// console's own pages add this header (another site's
+			// script cannot without the API allowing it).
+			httpError(w, http.StatusForbidden, "a change made with the login cookie needs the "+CSRFHeader+" header")
 			return
 		}
 		switch {

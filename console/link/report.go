@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -77,7 +78,8 @@ func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 				}
 				subj := wire.ContainerSubject(l.cfg.Cluster, cs.Node, cs.Container.ID)
 				seen[subj] = true
-				key := cs.Protection + "|" + cs.Reason + "|" + boolStr(cs.Running) + "|" + mapKey(cs.Controls) + "|" + cs.Container.Name
+				key := cs.Protection + "|" + cs.Reason + "|" + boolStr(cs.Running) + "|" + mapKey(cs.Controls) + "|" + cs.Container.Name +
+					"|" + enforcementKey(cs.Enforcement)
 				if sent[subj].key == key {
 					continue
 				}
@@ -118,4 +120,14 @@ func boolStr(b bool) string {
 func mapKey(m map[string]string) string {
 	b, _ := json.Marshal(m) // sorted keys
 	return string(b)
+}
+
+// enforcementKey changes when any control's placement does, so that the
+// console hears of it.
+func enforcementKey(es []event.ControlEnforcement) string {
+	var b strings.Builder
+	for _, e := range es {
+		b.WriteString(e.Control + ":" + e.Mode + ":" + e.State + ":" + e.Mechanism + ":" + e.Reason + ";")
+	}
+	return b.String()
 }

@@ -144,11 +144,23 @@ func (s *sqlStore) countRange(ctx context.Context, q CountQuery, lo, hi time.Tim
 				c.Value = Priorities[r]
 			}
 		}
-		key := [2]string{c.Bucket.Format(time.RFC3339Nano), c.Value}
-		if have := acc[key]; have != nil {
-			have.Count += n
-		} else {
-			acc[key] = &c
+		values := []string{c.Value}
+		if q.Field == "tag" {
+			// Stored as ",a,b,": one count per tag.
+			values = strings.Split(strings.Trim(c.Value, ","), ",")
+		}
+		for _, v := range values {
+			if v == "" && q.Field == "tag" {
+				continue
+			}
+			c := c
+			c.Value = v
+			key := [2]string{c.Bucket.Format(time.RFC3339Nano), c.Value}
+			if have := acc[key]; have != nil {
+				have.Count += n
+			} else {
+				acc[key] = &c
+			}
 		}
 	}
 	return rows.Err()

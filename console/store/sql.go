@@ -474,7 +474,8 @@ func (s *sqlStore) Events(ctx context.Context, q EventQuery) ([]json.RawMessage,
 
 // countCols maps CountFields to columns.
 var countCols = map[string]string{"rule": "rule", "priority": "priority", "node": "node", "cluster": "cluster",
-	"namespace": "namespace", "pod": "pod", "image": "image", "source": "source", "action": "action", "container": "container_name"}
+	"namespace": "namespace", "pod": "pod", "image": "image", "source": "source", "action": "action", "container": "container_name",
+	"tag": "tags"}
 
 func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
 	if _, ok := countCols[q.Field]; !ok {

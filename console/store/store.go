@@ -118,7 +118,9 @@ type AlertDetail struct {
 }
 
 // Fields alerts can be counted by.
-var CountFields = []string{"rule", "priority", "node", "cluster", "namespace", "pod", "image", "source", "action", "container"}
+// A count by "tag" counts an alert once under each of its tags (MITRE
+// tactics and techniques among them).
+var CountFields = []string{"rule", "priority", "node", "cluster", "namespace", "pod", "image", "source", "action", "container", "tag"}
 
 // CountQuery counts alerts matching Filter by Field per Bucket.
 type CountQuery struct {

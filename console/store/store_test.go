@@ -113,6 +113,16 @@ func exercise(t *testing.T, s Store) {
 		t.Error("an unknown priority was accepted")
 	}
 
+	// By tag: each alert once under each of its tags, never an empty one.
+	tagCounts, err := s.Counts(ctx, CountQuery{Field: "tag", Filter: Filter{Node: "node-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tagCounts) != 2 || tagCounts[0].Value != "T1059" || tagCounts[0].Count != 100 ||
+		tagCounts[1].Value != "container" || tagCounts[1].Count != 100 {
+		t.Errorf("counts by tag on node-1: %+v, want T1059 and container 100 each", tagCounts)
+	}
+
 	counts, err := s.Counts(ctx, CountQuery{Field: "priority", Bucket: time.Minute, Filter: Filter{Since: base, Until: base.Add(2 * time.Minute)}})
 	if err != nil {
 		t.Fatal(err)
