@@ -79,6 +79,8 @@ type Process struct {
 	Exe            string    `json:"exe"`
 	Args           []string  `json:"args"`
 	ArgsTruncated  bool      `json:"args_truncated,omitempty"`
+	Env            []string  `json:"env,omitempty"` // exec: the environment, when a rule asks for proc.env
+	EnvTruncated   bool      `json:"env_truncated,omitempty"`
 	Cwd            string    `json:"cwd"`
 	UID            uint32    `json:"uid"`
 	GID            uint32    `json:"gid"`
@@ -101,6 +103,8 @@ type Process struct {
 	ExeUpperLayer  bool      `json:"exe_upper_layer"`
 	ExeFromMemfd   bool      `json:"exe_from_memfd"`
 	ExeDeleted     bool      `json:"exe_deleted,omitempty"`
+	ExeLowerLayer  bool      `json:"exe_lower_layer,omitempty"` // on an overlayfs, in an image (lower) layer only
+	ExeWritable    bool      `json:"exe_writable,omitempty"`    // the process's credentials may write its executable`
 	ExitCode       *int32    `json:"exit_code,omitempty"`   // exit events: the exit status
 	ExitSignal     *int32    `json:"exit_signal,omitempty"` // exit events: the terminating signal
 	ChildPID       uint32    `json:"child_pid,omitempty"`   // fork events: the new process or thread
@@ -141,11 +145,20 @@ func (c *Container) IsHost() bool { return c == nil || c.ID == HostID }
 type File struct {
 	Path    string `json:"path"`
 	PathRaw string `json:"path_raw,omitempty"` // open: the path argument exactly as passed
-	Flags   string `json:"flags,omitempty"`    // symbolic open(2) flags, e.g. "O_WRONLY|O_CREAT"
-	Mode    uint32 `json:"mode,omitempty"`     // permission bits for creat/chmod
-	Target  string `json:"target,omitempty"`   // rename: new path; link/symlink: the link's path
+	// PathArg is, for opens, the path argument made absolute (against the
+	// working directory or the directory fd) with . and .. folded and
+	// symlinks not followed: what Falco calls fd.name. Path is the file
+	// the kernel opened.
+	PathArg string `json:"path_arg,omitempty"`
+	Flags   string `json:"flags,omitempty"`  // symbolic open(2) flags, e.g. "O_WRONLY|O_CREAT"
+	Mode    uint32 `json:"mode,omitempty"`   // permission bits for creat/chmod
+	Target  string `json:"target,omitempty"` // rename: new path; link/symlink: the link's path
 	FD      int32  `json:"fd,omitempty"`
-	Name    string `json:"name,omitempty"` // memfd name
+	Name    string `json:"name,omitempty"`    // memfd name
+	Created bool   `json:"created,omitempty"` // open: the call created the file
+	Layer   string `json:"layer,omitempty"`   // open: "upper" or "lower", the overlayfs layer the file is on
+	Inode   uint64 `json:"inode,omitempty"`   // open: the file's inode and device (kernel encoding)
+	Device  uint32 `json:"device,omitempty"`
 }
 
 // Network is the socket an event acts on.

@@ -34,11 +34,16 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 		fo := obj{b: append(o.b, '{')}
 		fo.str("path", f.Path, false)
 		fo.str("path_raw", f.PathRaw, true)
+		fo.str("path_arg", f.PathArg, true)
 		fo.str("flags", f.Flags, true)
 		fo.uint("mode", uint64(f.Mode), true)
 		fo.str("target", f.Target, true)
 		fo.int("fd", int64(f.FD), true)
 		fo.str("name", f.Name, true)
+		fo.bool("created", f.Created, true)
+		fo.str("layer", f.Layer, true)
+		fo.uint("inode", f.Inode, true)
+		fo.uint("device", uint64(f.Device), true)
 		o.b = append(fo.b, '}')
 	}
 	if n := e.Network; n != nil {
@@ -114,6 +119,18 @@ func appendProcess(b []byte, p *event.Process) []byte {
 		o.b = append(o.b, ']')
 	}
 	o.bool("args_truncated", p.ArgsTruncated, true)
+	if len(p.Env) > 0 {
+		o.key("env")
+		o.b = append(o.b, '[')
+		for i, v := range p.Env {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendString(o.b, v)
+		}
+		o.b = append(o.b, ']')
+	}
+	o.bool("env_truncated", p.EnvTruncated, true)
 	o.str("cwd", p.Cwd, false)
 	o.uint("uid", uint64(p.UID), false)
 	o.uint("gid", uint64(p.GID), false)
@@ -136,6 +153,8 @@ func appendProcess(b []byte, p *event.Process) []byte {
 	o.bool("exe_upper_layer", p.ExeUpperLayer, false)
 	o.bool("exe_from_memfd", p.ExeFromMemfd, false)
 	o.bool("exe_deleted", p.ExeDeleted, true)
+	o.bool("exe_lower_layer", p.ExeLowerLayer, true)
+	o.bool("exe_writable", p.ExeWritable, true)
 	if p.ExitCode != nil {
 		o.int("exit_code", int64(*p.ExitCode), false)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -43,6 +44,8 @@ const (
 	tagBlob     = 7
 	tagSock     = 8
 	tagCgroup   = 9
+	tagEnv      = 10
+	tagFile     = 11
 	tagStr      = 0x10
 	tagFDPath   = 0x20
 	tagDir      = 0x30
@@ -53,6 +56,18 @@ const (
 	execMemfd         = 1 << 1
 	execDeleted       = 1 << 2
 	execArgsTruncated = 1 << 3
+	execEnvTruncated  = 1 << 4
+	execLower         = 1 << 5
+	execWritable      = 1 << 6
+)
+
+// Flags of struct file_info.
+const (
+	fileCreated = 1 << 0
+	fileUpper   = 1 << 1
+	fileLower   = 1 << 2
+
+	fileInfoSize = 16
 )
 
 // ErrMalformed wraps every error about a record that does not parse.
@@ -230,11 +245,17 @@ func (d *decoder) decodeExec(raw []byte, ev *event.Event) error {
 	p.ExeUpperLayer = flags&execUpper != 0
 	p.ExeFromMemfd = flags&execMemfd != 0
 	p.ExeDeleted = flags&execDeleted != 0
+	p.ExeLowerLayer = flags&execLower != 0
+	p.ExeWritable = flags&execWritable != 0
 	p.ArgsTruncated = flags&execArgsTruncated != 0
 	p.Exe = d.fields.str(tagExe)
 	p.Cwd = d.fields.str(tagCwd)
 	args, _ := d.fields.get(tagArgs)
 	p.Args = splitArgs(args)
+	if env, ok := d.fields.get(tagEnv); ok {
+		p.Env = splitEnv(env)
+	}
+	p.EnvTruncated = flags&execEnvTruncated != 0
 	if p.Exe == "" {
 		p.Exe = d.fields.str(tagFilename)
 	}
@@ -292,6 +313,19 @@ func (d *decoder) decodeSyscall(raw []byte, ev *event.Event) error {
 		for i := uint8(0); i < 6; i++ {
 			if def.spec.StrArgs&(1<<i) != 0 {
 				file.PathRaw = f.str(tagStr + i)
+				dir, _ := f.get(tagDir + i)
+				file.PathArg = lexicalPath(string(dir), file.PathRaw)
+			}
+		}
+		if fi, ok := f.get(tagFile); ok && len(fi) >= fileInfoSize {
+			file.Inode, file.Device = le.Uint64(fi[0:8]), le.Uint32(fi[8:12])
+			fl := le.Uint32(fi[12:16])
+			file.Created = fl&fileCreated != 0
+			switch {
+			case fl&fileUpper != 0:
+				file.Layer = "upper"
+			case fl&fileLower != 0:
+				file.Layer = "lower"
 			}
 		}
 		switch def.name {
@@ -521,6 +555,49 @@ func idArgs(def *syscallDef, a [6]uint64) *event.Args {
 		args.GID, args.EGID, args.SGID = id(a[0]), id(a[1]), id(a[2])
 	}
 	return args
+}
+
+// splitEnv splits a NUL-separated environment, leaving out empty strings
+// (a NUL-padded tail).
+func splitEnv(b []byte) []string {
+	var env []string
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] != 0 {
+			i++
+		}
+		if i > 0 {
+			env = append(env, string(b[:i]))
+		}
+		if i == len(b) {
+			break
+		}
+		b = b[i+1:]
+	}
+	return env
+}
+
+// lexicalPath makes name absolute against dir, the directory a relative
+// name is resolved in, and folds "." and ".." and repeated slashes without
+// following symlinks, as Falco names the file an open was asked for. A
+// trailing slash is kept. dir is empty when name is absolute or the
+// directory is unknown.
+func lexicalPath(dir, name string) string {
+	if name == "" {
+		return ""
+	}
+	full := name
+	if name[0] != '/' {
+		if dir == "" {
+			return path.Clean(name)
+		}
+		full = dir + "/" + name
+	}
+	p := path.Clean(full)
+	if name[len(name)-1] == '/' && p != "/" {
+		p += "/"
+	}
+	return p
 }
 
 func splitArgs(b []byte) []string {

@@ -38,6 +38,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TASK_COMM_LEN 16
 #define MAX_PATH 4096
 #define MAX_ARGS 4096
+#define MAX_ENV 4096
 #define MAX_COMPONENTS 64
 #define MAX_STR 4096
 #define SCRATCH_SIZE 32768
@@ -55,6 +56,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define O_ACCMODE 00000003
 #define O_CREAT 00000100
 #define O_TRUNC 00001000
+#define FMODE_CREATED 0x100000
 #define AT_FDCWD -100
 
 /* bound forces a mask the compiler would drop as redundant, so that the
@@ -88,6 +90,8 @@ enum tag {
 	T_BLOB = 7,     /* syscall: a fixed-size user struct (open_how, cap data) */
 	T_SOCK = 8,     /* syscall: struct sock_info of the socket involved */
 	T_CGROUP = 9,   /* cgroup move: path of the destination below the v2 root */
+	T_ENV = 10,     /* exec: NUL-separated environment, as in /proc/pid/environ */
+	T_FILE = 11,    /* syscall: struct file_info of the opened file */
 	T_STR = 0x10,   /* + i: user string in argument i */
 	T_FDPATH = 0x20,/* + i: path of the fd in argument i */
 	T_DIR = 0x30,   /* + i: directory that relative string i is resolved in */
@@ -142,6 +146,9 @@ struct header {
 #define EXEC_MEMFD (1 << 1)
 #define EXEC_DELETED (1 << 2)
 #define EXEC_ARGS_TRUNCATED (1 << 3)
+#define EXEC_ENV_TRUNCATED (1 << 4)
+#define EXEC_LOWER (1 << 5)    /* on an overlayfs, in a lower layer only */
+#define EXEC_WRITABLE (1 << 6) /* the process's credentials may write the executable */
 
 struct exec_body {
 	__u64 start_boottime;
@@ -200,6 +207,16 @@ struct sock_info {
 	__u8 daddr[16];
 };
 
+#define FILE_CREATED (1 << 0) /* the open created the file (FMODE_CREATED) */
+#define FILE_UPPER (1 << 1)   /* the file is on an overlayfs upper layer */
+#define FILE_LOWER (1 << 2)   /* the file is on an overlayfs lower layer only */
+
+struct file_info {
+	__u64 ino;
+	__u32 dev;    /* kernel dev_t: major<<20|minor */
+	__u32 flags;  /* FILE_* */
+};
+
 struct stash {
 	__u64 args[6];
 	__u32 nr;
@@ -239,6 +256,9 @@ struct blind_window {
 
 /* Set by the loader before load. */
 volatile const __u32 self_tgid = 0;
+/* Bytes of the environment an exec record carries; 0 leaves it out (only
+ * rules on proc.env need it). At most MAX_ENV. */
+volatile const __u32 env_bytes = 0;
 volatile const __u32 wakeup_bytes = 256 * 1024;
 /* Pending bytes past which syscall records are turned away: the ring's size
  * less the lifecycle reserve. */
@@ -547,6 +567,29 @@ static __always_inline __u32 put_fd_path(struct scratch *s, __u32 off, __u8 tag,
 	return put_path(s, off, tag, &f->f_path);
 }
 
+/* put_file_info appends what Falco's open events say about the opened file
+ * beyond its name: whether the open created it, which overlayfs layer it is
+ * on, its device and inode. */
+static __always_inline __u32 put_file_info(struct scratch *s, __u32 off, struct task_struct *task, long fd)
+{
+	struct file *f = fd_file(task, fd);
+	if (!f || off > ROOM)
+		return off;
+	__u32 val = put_tlv_head(s, off, T_FILE, sizeof(struct file_info));
+	struct file_info *fi = (void *)&s->buf[at(val)];
+	__builtin_memset(fi, 0, sizeof(*fi));
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	fi->ino = BPF_CORE_READ(ino, i_ino);
+	fi->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	if (BPF_CORE_READ(f, f_mode) & FMODE_CREATED)
+		fi->flags |= FILE_CREATED;
+	if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+		struct ovl_inode *oi = container_of(ino, struct ovl_inode, vfs_inode);
+		fi->flags |= BPF_CORE_READ(oi, __upperdentry) ? FILE_UPPER : FILE_LOWER;
+	}
+	return val + sizeof(struct file_info);
+}
+
 static __always_inline __u32 put_sock(struct scratch *s, __u32 off, struct task_struct *task, long fd)
 {
 	struct file *f = fd_file(task, fd);
@@ -647,6 +690,28 @@ static __always_inline __u64 inode_time(struct inode *ino, int ctime)
 	return sec * 1000000000ULL + nsec;
 }
 
+/* exe_writable tells, as the permission check for writing would, whether
+ * the task's credentials may write the file: the owner, group and other
+ * write bits against the filesystem uid and gid, and CAP_DAC_OVERRIDE;
+ * a read-only filesystem is not writable. Supplementary groups and ACLs
+ * are not looked at. */
+static __always_inline int exe_writable(struct task_struct *task, struct inode *ino)
+{
+	if (BPF_CORE_READ(ino, i_sb, s_flags) & 1 /* SB_RDONLY */)
+		return 0;
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 caps = 0;
+	bpf_probe_read_kernel(&caps, 8, (void *)&cred->cap_effective);
+	if (caps & (1ULL << 1) /* CAP_DAC_OVERRIDE */)
+		return 1;
+	umode_t mode = BPF_CORE_READ(ino, i_mode);
+	if (BPF_CORE_READ(cred, fsuid.val) == BPF_CORE_READ(ino, i_uid.val))
+		return (mode & 0200) != 0;
+	if (BPF_CORE_READ(cred, fsgid.val) == BPF_CORE_READ(ino, i_gid.val))
+		return (mode & 0020) != 0;
+	return (mode & 0002) != 0;
+}
+
 static __always_inline __u32 kernel_dev(__u32 major, __u32 minor)
 {
 	return (major << 20) | minor;
@@ -697,7 +762,11 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		struct ovl_inode *oi = container_of(ino, struct ovl_inode, vfs_inode);
 		if (BPF_CORE_READ(oi, __upperdentry))
 			b->flags |= EXEC_UPPER;
+		else
+			b->flags |= EXEC_LOWER;
 	}
+	if (exe_writable(task, ino))
+		b->flags |= EXEC_WRITABLE;
 	char prefix[6] = {};
 	bpf_probe_read_kernel(prefix, sizeof(prefix), BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 	if (prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' &&
@@ -731,6 +800,26 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		r = 1;
 	set_tlv_len(s, val, val + r - 1);
 	off = val + r - 1;
+
+	if (env_bytes && off <= ROOM) {
+		unsigned long env_start = BPF_CORE_READ(task, mm, env_start);
+		unsigned long env_end = BPF_CORE_READ(task, mm, env_end);
+		unsigned long elen = env_end - env_start;
+		if (elen > env_bytes) {
+			elen = env_bytes;
+			b->flags |= EXEC_ENV_TRUNCATED;
+		}
+		val = put_tlv_head(s, off, T_ENV, 0);
+		elen &= MAX_ENV - 1 + MAX_ENV; /* 0..8191 for the verifier */
+		if (elen > MAX_ENV)
+			elen = MAX_ENV;
+		if (bpf_probe_read_user(&s->buf[at(val)], elen, (void *)env_start) < 0)
+			elen = 0;
+		set_tlv_len(s, val, val + elen);
+		off = val + elen;
+	} else if (env_bytes) {
+		b->flags |= EXEC_ENV_TRUNCATED;
+	}
 
 	submit(s, off, K_EXEC, ~0ULL);
 	return 0;
@@ -947,6 +1036,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 				    (flags & (O_CREAT | O_TRUNC));
 			if (!write && !sensitive_read(s, val, off))
 				goto out;
+			off = put_file_info(s, off, task, ret);
 		}
 	}
 
@@ -995,3 +1085,4 @@ const struct exit_body *unused_exit_body __attribute__((unused));
 const struct cgroup_move_body *unused_cgroup_move_body __attribute__((unused));
 const struct syscall_body *unused_syscall_body __attribute__((unused));
 const struct sock_info *unused_sock_info __attribute__((unused));
+const struct file_info *unused_file_info __attribute__((unused));

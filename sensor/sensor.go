@@ -33,6 +33,9 @@ var DefaultSensitivePrefixes = []string{
 	"/etc/kubernetes/", "/var/run/secrets/", "/run/secrets/", "/var/lib/kubelet/pki/",
 }
 
+// MaxEnvBytes bounds the environment an exec event can carry.
+const MaxEnvBytes = 4096
+
 // Config says what the sensor captures.
 type Config struct {
 	// Node names the machine in every event.
@@ -52,6 +55,9 @@ type Config struct {
 	// process tree, enforcement and forensics need. 0 means an eighth of
 	// the ring, at least 64 KiB and at most half of it.
 	LifecycleReserveBytes uint32
+	// EnvBytes is how much of a new program's environment exec events
+	// carry (Process.Env); 0 leaves it out. At most MaxEnvBytes.
+	EnvBytes uint32
 	// PollInterval bounds how long a record may wait in the ring buffer
 	// before user space reads it; 0 means 20 ms.
 	PollInterval time.Duration
@@ -100,6 +106,9 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 20 * time.Millisecond
 	}
+	if cfg.EnvBytes > MaxEnvBytes {
+		return nil, fmt.Errorf("environment of %d bytes: at most %d are read at exec", cfg.EnvBytes, MaxEnvBytes)
+	}
 	if cfg.SensitivePrefixes == nil {
 		cfg.SensitivePrefixes = DefaultSensitivePrefixes
 	}
@@ -119,6 +128,7 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	room := cfg.RingBufferBytes - cfg.LifecycleReserveBytes
 	for name, v := range map[string]any{
 		sensorVarSelfTgid:    uint32(os.Getpid()),
+		sensorVarEnvBytes:    cfg.EnvBytes,
 		sensorVarSyscallRoom: uint64(room),
 		// Wake the reader well before syscall records meet the reserve.
 		sensorVarWakeupBytes: min(uint32(256<<10), room/2),

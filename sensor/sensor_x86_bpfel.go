@@ -59,6 +59,13 @@ type sensorExitBody struct {
 	Pad  uint32
 }
 
+type sensorFileInfo struct {
+	_     structs.HostLayout
+	Ino   uint64
+	Dev   uint32
+	Flags uint32
+}
+
 type sensorForkBody struct {
 	_                  structs.HostLayout
 	ChildStartBoottime uint64
@@ -172,11 +179,13 @@ const (
 	sensorProgSysEnter            = "sys_enter"
 	sensorProgSysExit             = "sys_exit"
 	sensorVarBlindSeen            = "blind_seen"
+	sensorVarEnvBytes             = "env_bytes"
 	sensorVarSelfTgid             = "self_tgid"
 	sensorVarSyscallRoom          = "syscall_room"
 	sensorVarUnusedCgroupMoveBody = "unused_cgroup_move_body"
 	sensorVarUnusedExecBody       = "unused_exec_body"
 	sensorVarUnusedExitBody       = "unused_exit_body"
+	sensorVarUnusedFileInfo       = "unused_file_info"
 	sensorVarUnusedForkBody       = "unused_fork_body"
 	sensorVarUnusedHeader         = "unused_header"
 	sensorVarUnusedSockInfo       = "unused_sock_info"
@@ -255,11 +264,13 @@ type sensorMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
 	BlindSeen            *ebpf.VariableSpec `ebpf:"blind_seen"`
+	EnvBytes             *ebpf.VariableSpec `ebpf:"env_bytes"`
 	SelfTgid             *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SyscallRoom          *ebpf.VariableSpec `ebpf:"syscall_room"`
 	UnusedCgroupMoveBody *ebpf.VariableSpec `ebpf:"unused_cgroup_move_body"`
 	UnusedExecBody       *ebpf.VariableSpec `ebpf:"unused_exec_body"`
 	UnusedExitBody       *ebpf.VariableSpec `ebpf:"unused_exit_body"`
+	UnusedFileInfo       *ebpf.VariableSpec `ebpf:"unused_file_info"`
 	UnusedForkBody       *ebpf.VariableSpec `ebpf:"unused_fork_body"`
 	UnusedHeader         *ebpf.VariableSpec `ebpf:"unused_header"`
 	UnusedSockInfo       *ebpf.VariableSpec `ebpf:"unused_sock_info"`
@@ -319,11 +330,13 @@ func (m *sensorMaps) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
 	BlindSeen            *ebpf.Variable `ebpf:"blind_seen"`
+	EnvBytes             *ebpf.Variable `ebpf:"env_bytes"`
 	SelfTgid             *ebpf.Variable `ebpf:"self_tgid"`
 	SyscallRoom          *ebpf.Variable `ebpf:"syscall_room"`
 	UnusedCgroupMoveBody *ebpf.Variable `ebpf:"unused_cgroup_move_body"`
 	UnusedExecBody       *ebpf.Variable `ebpf:"unused_exec_body"`
 	UnusedExitBody       *ebpf.Variable `ebpf:"unused_exit_body"`
+	UnusedFileInfo       *ebpf.Variable `ebpf:"unused_file_info"`
 	UnusedForkBody       *ebpf.Variable `ebpf:"unused_fork_body"`
 	UnusedHeader         *ebpf.Variable `ebpf:"unused_header"`
 	UnusedSockInfo       *ebpf.Variable `ebpf:"unused_sock_info"`

@@ -94,12 +94,14 @@ func def(name string, nr int, typ event.Type, a arg) syscallDef {
 
 // syscallTable is every system call the sensor can capture.
 var syscallTable = []syscallDef{
-	// Opens report the resolved path of the returned fd, and the path
-	// argument as given (Falco's fd.nameraw: "../" tricks show there).
-	def("open", unix.SYS_OPEN, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{argNone}, flags: 1, filter: filterOpen}),
-	def("creat", unix.SYS_CREAT, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{argNone}, creat: true, filter: filterOpen}),
-	def("openat", unix.SYS_OPENAT, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{argNone}, flags: 2, filter: filterOpen}),
-	def("openat2", unix.SYS_OPENAT2, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{argNone}, blob: 2, blobLen: 24, filter: filterOpen}),
+	// Opens report the resolved path of the returned fd, the path argument
+	// as given (Falco's fd.nameraw: "../" tricks show there) and, when it
+	// is relative, the directory it is relative to: Falco's fd.name is the
+	// argument made absolute, not the file the kernel resolved.
+	def("open", unix.SYS_OPEN, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{dirCwd}, flags: 1, filter: filterOpen}),
+	def("creat", unix.SYS_CREAT, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{dirCwd}, creat: true, filter: filterOpen}),
+	def("openat", unix.SYS_OPENAT, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{0}, flags: 2, filter: filterOpen}),
+	def("openat2", unix.SYS_OPENAT2, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{0}, blob: 2, blobLen: 24, filter: filterOpen}),
 
 	def("unlink", unix.SYS_UNLINK, event.Unlink, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
 	def("unlinkat", unix.SYS_UNLINKAT, event.Unlink, arg{strs: []uint8{1}, dirs: []uint8{0}}),

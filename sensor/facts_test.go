@@ -1,0 +1,170 @@
+package sensor
+
+import (
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/mamori-dev/mamori/event"
+	"golang.org/x/sys/unix"
+)
+
+// TestOpenFacts opens files from a shell, as a program would, and checks
+// what the open events say beyond the file opened: the path as the program
+// named it (made absolute against the working directory, symlinks not
+// followed), whether the open created the file, and its inode.
+func TestOpenFacts(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "old"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "old"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Events: []event.Type{event.Open}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var shell atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		return e.Type == event.Open && e.Process.PID == uint32(shell.Load()) && strings.HasPrefix(e.File.Path, dir)
+	})
+	// The shell opens for writing, so the kernel reports every one of
+	// these without a sensitive prefix: a new file, an existing one, one
+	// through a symlink, and one named with "..".
+	cmd := exec.Command("/bin/sh", "-c", "read x; cd "+dir+" && : > new && : > old && : > link && : > sub/../old2 2>/dev/null; : > ./../"+filepath.Base(dir)+"/new2")
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	shell.Store(int64(cmd.Process.Pid))
+	stdin.Close()
+	defer cmd.Wait()
+
+	want := []struct {
+		raw, arg, path string
+		created        bool
+	}{
+		{"new", dir + "/new", dir + "/new", true},
+		{"old", dir + "/old", dir + "/old", false},
+		{"link", dir + "/link", dir + "/old", false},
+		{"sub/../old2", dir + "/old2", dir + "/old2", true},
+		{"./../" + filepath.Base(dir) + "/new2", dir + "/new2", dir + "/new2", true},
+	}
+	for _, w := range want {
+		e := next(t, events, "open of "+w.raw)
+		f := e.File
+		var st unix.Stat_t
+		if err := unix.Stat(w.path, &st); err != nil {
+			t.Fatal(err)
+		}
+		if f.PathRaw != w.raw || f.PathArg != w.arg || f.Path != w.path || f.Created != w.created {
+			t.Errorf("open %q: raw %q arg %q path %q created %v; want %q %q %v", w.raw, f.PathRaw, f.PathArg, f.Path, f.Created, w.arg, w.path, w.created)
+		}
+		if f.Inode != st.Ino || f.Layer != "" {
+			t.Errorf("open %q: inode %d layer %q; want %d and no overlayfs layer", w.raw, f.Inode, f.Layer, st.Ino)
+		}
+	}
+}
+
+// TestExecEnvironment runs a program with a known environment: the exec
+// event carries it when asked to, bounded, and not otherwise.
+func TestExecEnvironment(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name  string
+		bytes uint32
+		env   []string
+		want  []string
+		trunc bool
+	}{
+		{"off", 0, []string{"A=1"}, nil, false},
+		{"whole", 4096, []string{"HTTP_PROXY=http://10.0.0.1:3128", "B="}, []string{"HTTP_PROXY=http://10.0.0.1:3128", "B="}, false},
+		{"bounded", 16, []string{"GLIBC_TUNABLES=glibc.malloc.x=1", "C=3"}, []string{"GLIBC_TUNABLES=g"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Config{Events: []event.Type{event.Exec}, EnvBytes: tc.bytes}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			marker := "mamori-envtest-" + tc.name
+			events := watch(t, s, func(e *event.Event) bool {
+				return e.Type == event.Exec && len(e.Process.Args) > 0 && e.Process.Args[0] == marker
+			})
+			cmd := &exec.Cmd{Path: "/bin/true", Args: []string{marker}, Env: tc.env}
+			if err := cmd.Run(); err != nil {
+				t.Fatal(err)
+			}
+			e := next(t, events, "exec")
+			if !slices.Equal(e.Process.Env, tc.want) || e.Process.EnvTruncated != tc.trunc {
+				t.Errorf("env %q truncated %v; want %q %v", e.Process.Env, e.Process.EnvTruncated, tc.want, tc.trunc)
+			}
+		})
+	}
+}
+
+// TestExecWritable runs a copy of true as an unprivileged user, with and
+// without the write bit for others, and as root: exec events say whether
+// the process may write its own executable, as Falco's EXE_WRITABLE does.
+func TestExecWritable(t *testing.T) {
+	needRoot(t)
+	// Not t.TempDir: its parent is private to root.
+	dir, err := os.MkdirTemp("", "mamori-writable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	data, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Events: []event.Type{event.Exec}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	events := watch(t, s, func(e *event.Event) bool {
+		return e.Type == event.Exec && len(e.Process.Args) > 0 && strings.HasPrefix(e.Process.Args[0], "mamori-writable-")
+	})
+	for _, tc := range []struct {
+		name string
+		mode os.FileMode
+		uid  uint32
+		want bool
+	}{
+		{"nobody-0755", 0o755, 65534, false},
+		{"nobody-0757", 0o757, 65534, true},
+		{"root-0555", 0o555, 0, true},
+	} {
+		p := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(p, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, tc.mode)
+		cmd := &exec.Cmd{Path: p, Args: []string{"mamori-writable-" + tc.name},
+			SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: tc.uid, Gid: tc.uid}}}
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		e := next(t, events, "exec of "+tc.name)
+		if e.Process.Args[0] != "mamori-writable-"+tc.name || e.Process.ExeWritable != tc.want || e.Process.ExeLowerLayer {
+			t.Errorf("%s: args %q writable %v lower %v; want writable %v", tc.name, e.Process.Args, e.Process.ExeWritable, e.Process.ExeLowerLayer, tc.want)
+		}
+	}
+}
