@@ -62,6 +62,9 @@ type Config struct {
 	EventTypes []event.Type
 	// SensitivePrefixes replaces the sensor's default list when not nil.
 	SensitivePrefixes []string
+	// EnvBytes is how much of each new program's environment exec events
+	// carry; 0 leaves it out.
+	EnvBytes uint32
 	// HealthAddr is where /metrics and /status are served; "" turns it off.
 	HealthAddr string
 	// RingBufferBytes sizes the ring buffer; 0 means the sensor's default.
@@ -199,6 +202,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		Node:                  a.cfg.Node,
 		Events:                cfg.EventTypes,
 		SensitivePrefixes:     cfg.SensitivePrefixes,
+		EnvBytes:              cfg.EnvBytes,
 		RingBufferBytes:       cfg.RingBufferBytes,
 		LifecycleReserveBytes: cfg.RingBufferReserve,
 	}, log.With("part", "sensor"))

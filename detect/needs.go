@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,6 +19,9 @@ type Needs struct {
 	// ReadPrefixes are the path prefixes under which read-only opens must
 	// be reported: the sensor reports other opens only when they write.
 	ReadPrefixes []string
+	// Env is set when a rule reads proc.env: exec events must carry the
+	// environment.
+	Env bool
 	// UnboundedReads names the rules that match read-only opens by a
 	// condition giving no path prefix (fd.name contains ..., endswith
 	// ...): they see only reads under ReadPrefixes.
@@ -34,11 +38,16 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 	}
 	seen := map[string]bool{}
 	for _, r := range rs.Rules() {
+		if r.Enabled && r.Active() && r.Source == syscalls.Source && slices.Contains(r.Fields, "proc.env") {
+			n.Env = true
+		}
+	}
+	for _, r := range rs.Rules() {
 		if !r.Enabled || !r.Active() || r.Source != syscalls.Source || !readsFiles(r) {
 			continue
 		}
 		bounded := false
-		for _, c := range r.Comparisons("fd.name", "fd.directory") {
+		for _, c := range r.Comparisons("fd.name", "fd.directory", "fd.realpath") {
 			if c.Negated {
 				continue
 			}

@@ -306,6 +306,9 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 			cfg.EventTypes = append(slices.Clone(needs.Types), event.CgroupMove)
 		}
 	}
+	if needs.Env {
+		cfg.EnvBytes = sensor.MaxEnvBytes
+	}
 	switch {
 	case prefixesSet:
 		cfg.SensitivePrefixes = append(cfg.SensitivePrefixes, needs.ReadPrefixes...)

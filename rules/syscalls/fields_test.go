@@ -62,7 +62,7 @@ func TestFields(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("derived fields allocate %v times per event", n)
 	}
-	if why := cat.Missing("proc.env"); why == "" {
-		t.Errorf("proc.env has no reason for being missing")
+	if why := cat.Missing("proc.vpgid"); why == "" {
+		t.Errorf("proc.vpgid has no reason for being missing")
 	}
 }

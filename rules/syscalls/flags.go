@@ -26,7 +26,6 @@ type flagTable struct {
 	from map[string]uint32
 	// exact: the value is one enumerated item, not a set of bits.
 	exact bool
-	hex   bool // the number is printed in hexadecimal (PF_HEX), else decimal
 }
 
 // value is the Falco encoding of a "|"-separated list of the sensor's names.
@@ -44,8 +43,8 @@ func (t *flagTable) value(names string) uint32 {
 	return v
 }
 
-// render appends Falco's text for v: the names, or the number when no name
-// covers it.
+// render appends the names of Falco's table that v holds, in the table's
+// order; nothing when no name applies, and libsinsp then prints the number.
 func (t *flagTable) render(b []byte, v uint32) []byte {
 	start := len(b)
 	rest := v
@@ -73,21 +72,11 @@ func (t *flagTable) render(b []byte, v uint32) []byte {
 			}
 		}
 	}
-	if len(b) == start {
-		return t.number(b, v)
-	}
 	return b
 }
 
-func (t *flagTable) number(b []byte, v uint32) []byte {
-	if t.hex {
-		return append(b, strings.ToUpper(strconv.FormatUint(uint64(v), 16))...)
-	}
-	return strconv.AppendUint(b, uint64(v), 10)
-}
-
 func table(names []flagName, from map[string]uint32) *flagTable {
-	return &flagTable{names: names, from: from, hex: true}
+	return &flagTable{names: names, from: from}
 }
 
 // Bits of libsinsp's encoding of open flags.
@@ -209,7 +198,7 @@ var memfdFlags = table([]flagName{{"MFD_CLOEXEC", 1}, {"MFD_ALLOW_SEALING", 2}, 
 	map[string]uint32{"MFD_CLOEXEC": 1, "MFD_ALLOW_SEALING": 2, "MFD_HUGETLB": 4})
 
 // userfaultfdFlags: Falco prints userfaultfd's flags with the open flags table.
-var userfaultfdFlags = &flagTable{names: openFlags.names, hex: true,
+var userfaultfdFlags = &flagTable{names: openFlags.names,
 	from: map[string]uint32{"O_CLOEXEC": ppmOCloexec, "O_NONBLOCK": ppmONonblock}}
 
 // execveFlags are what Falco's execve exit says about the executable.
