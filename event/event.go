@@ -105,9 +105,9 @@ type Process struct {
 	ExeDeleted     bool      `json:"exe_deleted,omitempty"`
 	ExeLowerLayer  bool      `json:"exe_lower_layer,omitempty"` // on an overlayfs, in an image (lower) layer only
 	ExeWritable    bool      `json:"exe_writable,omitempty"`    // the process's credentials may write its executable`
-	ExitCode       *int32    `json:"exit_code,omitempty"`   // exit events: the exit status
-	ExitSignal     *int32    `json:"exit_signal,omitempty"` // exit events: the terminating signal
-	ChildPID       uint32    `json:"child_pid,omitempty"`   // fork events: the new process or thread
+	ExitCode       *int32    `json:"exit_code,omitempty"`       // exit events: the exit status
+	ExitSignal     *int32    `json:"exit_signal,omitempty"`     // exit events: the terminating signal
+	ChildPID       uint32    `json:"child_pid,omitempty"`       // fork events: the new process or thread
 	ChildIsThread  bool      `json:"child_is_thread,omitempty"`
 	Ancestors      []Process `json:"ancestors,omitempty"`
 }
