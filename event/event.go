@@ -104,7 +104,7 @@ type Process struct {
 	ExeFromMemfd   bool      `json:"exe_from_memfd"`
 	ExeDeleted     bool      `json:"exe_deleted,omitempty"`
 	ExeLowerLayer  bool      `json:"exe_lower_layer,omitempty"` // on an overlayfs, in an image (lower) layer only
-	ExeWritable    bool      `json:"exe_writable,omitempty"`    // the process's credentials may write its executable`
+	ExeWritable    bool      `json:"exe_writable,omitempty"`    // the process's credentials may write its executable
 	ExitCode       *int32    `json:"exit_code,omitempty"`       // exit events: the exit status
 	ExitSignal     *int32    `json:"exit_signal,omitempty"`     // exit events: the terminating signal
 	ChildPID       uint32    `json:"child_pid,omitempty"`       // fork events: the new process or thread
