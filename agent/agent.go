@@ -62,6 +62,9 @@ type Config struct {
 	EventTypes []event.Type
 	// SensitivePrefixes replaces the sensor's default list when not nil.
 	SensitivePrefixes []string
+	// Opens says which read-only and failed opens the sensor reports
+	// beyond the sensitive prefixes.
+	Opens sensor.OpenFilter
 	// EnvBytes is how much of each new program's environment exec events
 	// carry; 0 leaves it out.
 	EnvBytes uint32
@@ -203,6 +206,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		Events:                cfg.EventTypes,
 		SensitivePrefixes:     cfg.SensitivePrefixes,
 		EnvBytes:              cfg.EnvBytes,
+		Opens:                 cfg.Opens,
 		RingBufferBytes:       cfg.RingBufferBytes,
 		LifecycleReserveBytes: cfg.RingBufferReserve,
 	}, log.With("part", "sensor"))

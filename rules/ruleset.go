@@ -36,6 +36,11 @@ type Rule struct {
 	types  typeSet
 }
 
+// Expr returns the rule's condition as evaluated, macros replaced and
+// lists expanded, exceptions included; nil for a rule that did not compile.
+// Callers may read it, not change it.
+func (r *Rule) Expr() condition.Expr { return r.expr }
+
 // Active reports whether the rule can be evaluated.
 func (r *Rule) Active() bool { return r.Inactive == "" }
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mamori-dev/mamori/event"
 	"golang.org/x/sys/unix"
@@ -166,5 +167,87 @@ func TestExecWritable(t *testing.T) {
 		if e.Process.Args[0] != "mamori-writable-"+tc.name || e.Process.ExeWritable != tc.want || e.Process.ExeLowerLayer {
 			t.Errorf("%s: args %q writable %v lower %v; want writable %v", tc.name, e.Process.Args, e.Process.ExeWritable, e.Process.ExeLowerLayer, tc.want)
 		}
+	}
+}
+
+// TestOpenFilter has a shell and its children open files and checks that
+// the kernel reports exactly the read-only and failed opens the filter's
+// keys match, on the resolved path or on the path as given, and every
+// open for writing.
+func TestOpenFilter(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	tarx := filepath.Join(dir, "tarx")
+	data, err := os.ReadFile("/bin/cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tarx, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{
+		Events:            []event.Type{event.Open},
+		SensitivePrefixes: []string{"/etc/shadow"},
+		Opens: OpenFilter{Failed: true, Suffixes: []string{"/environ", "ame"}, Contains: []string{"../", "kmsg"},
+			Comms: []string{"tarx"}},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var shell atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		pid := uint32(shell.Load())
+		return e.Type == event.Open && (e.Process.PID == pid || e.Process.PPID == pid)
+	})
+	script := strings.Join([]string{
+		"read x",
+		"cat /etc/shadow /proc/self/environ /etc/hostname /etc/passwd",    // prefix, suffix, ending "ame", neither
+		"cd /proc/self && cat environ",                                    // a relative path ending environ
+		"cat /etc/../etc/passwd /etc/./passwd",                            // "../" in the argument only
+		"cat /dev/kmsg </dev/null & sleep 0.1; kill $! 2>/dev/null; wait", // held in the resolved path
+		"cat ../nope 2>/dev/null; cat /nope 2>/dev/null",                  // failed: one with "../"
+		tarx + " /etc/group",                                              // every read of tarx
+		": > " + dir + "/written",                                         // a write
+		"echo done",
+	}, "\n")
+	cmd := exec.Command("/bin/sh", "-c", script)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	shell.Store(int64(cmd.Process.Pid))
+	stdin.Close()
+	cmd.Wait()
+	// tarx has every read reported (its libraries too); the shell's
+	// redirections to /dev/null are writes.
+	want := []string{"/etc/shadow", "/proc/self/environ", "/etc/hostname", "environ", "/etc/../etc/passwd", "/dev/kmsg",
+		"../nope", "tarx /etc/group", dir + "/written", "/dev/null", "/dev/null", "/dev/null"}
+	var got []string
+	deadline := time.After(5 * time.Second)
+	quiet := time.NewTimer(2 * time.Second)
+	for done := false; !done; {
+		select {
+		case e := <-events:
+			switch {
+			case e.Process.Name != "tarx":
+				got = append(got, e.File.PathRaw)
+			case e.File.PathRaw == "/etc/group":
+				got = append(got, "tarx /etc/group")
+			}
+			quiet.Reset(300 * time.Millisecond)
+		case <-quiet.C:
+			done = true
+		case <-deadline:
+			done = true
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("opens reported %q\nwant %q", got, want)
 	}
 }

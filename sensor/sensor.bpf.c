@@ -100,7 +100,7 @@ enum tag {
 /* Filters applied in the kernel, so that what no one needs never crosses. */
 enum filter {
 	F_NONE = 0,
-	F_OPEN = 1,    /* success only; reads only under a sensitive prefix */
+	F_OPEN = 1,    /* writes; reads and failures only as open_cfg says */
 	F_SOCKET = 2,  /* packet and raw sockets only */
 	F_DUP = 3,     /* only when the new fd is 0, 1 or 2 */
 	F_SUCCESS = 4, /* successful calls only */
@@ -264,6 +264,30 @@ volatile const __u32 wakeup_bytes = 256 * 1024;
  * less the lifecycle reserve. */
 volatile const __u64 syscall_room = ~0ULL;
 
+/* Which read-only and failed opens are reported, derived by user space
+ * from what the loaded rules can match: an open for writing is always
+ * reported; a read-only one (a failed one, with OPEN_FAILED) only when a
+ * key matches it, on the path the kernel resolved or on the path argument
+ * as given: a prefix (the `sensitive` trie), an ending (the `suffixes`
+ * trie, which holds endings reversed), a process name (`comms`), or one of
+ * up to four short substrings. */
+#define OPEN_ALL_READS (1 << 0)   /* every read-only open */
+#define OPEN_FAILED (1 << 1)      /* failed opens, under the same keys */
+#define OPEN_ALL_FAILED (1 << 2)  /* every failed open */
+#define OPEN_COMMS (1 << 3)       /* the comms map holds names */
+#define MAX_CONTAINS 4
+#define CONTAINS_LEN 16
+
+struct open_cfg {
+	__u32 flags;
+	__u32 max_suffix;         /* the longest ending in `suffixes`; 0 for none */
+	__u32 ncontains;
+	__u8 contains_len[MAX_CONTAINS];
+	char contains[MAX_CONTAINS][CONTAINS_LEN];
+};
+
+volatile const struct open_cfg open_config = {};
+
 /* Written by user space each time it looks at the blind window. */
 volatile __u64 blind_seen = 0;
 
@@ -301,6 +325,25 @@ struct {
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sensitive SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct path_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} suffixes SEC(".maps");
+
+struct comm_key {
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct comm_key);
+	__type(value, __u8);
+} comms SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -944,21 +987,126 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-/* sensitive_read reports whether the path in the TLV at val is under a
- * prefix that user space marked as sensitive. */
-static __always_inline int sensitive_read(struct scratch *s, __u32 val, __u32 end)
+/* prefix_key reports whether the len bytes at val start with a prefix in
+ * the `sensitive` trie. */
+static __always_inline int prefix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
 {
-	struct walk *w = get_walk();
-	if (!w)
-		return 0;
-	__u64 len = end - val;
-	if (len > 255)
-		len = 255;
-	bound(len, 255);
+	__u64 n = len;
+	if (n > 255)
+		n = 255;
+	bound(n, 255);
 	__builtin_memset(&w->key, 0, sizeof(w->key));
-	bpf_probe_read_kernel(w->key.data, len, &s->buf[at(val)]);
-	w->key.prefixlen = len * 8;
+	bpf_probe_read_kernel(w->key.data, n, &s->buf[at(val)]);
+	w->key.prefixlen = n * 8;
 	return bpf_map_lookup_elem(&sensitive, &w->key) != NULL;
+}
+
+/* suffix_key reports whether the len bytes at val end with an ending in the
+ * `suffixes` trie, whose keys are endings reversed. A relative path is
+ * taken as if a slash preceded it, so that "/environ" ends "environ". */
+static __always_inline int suffix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
+{
+	__u32 n = len;
+	if (n > open_config.max_suffix)
+		n = open_config.max_suffix;
+	__builtin_memset(&w->key, 0, sizeof(w->key));
+	__u32 end = val + len;
+	__u32 i = 0;
+	for (; i < 255; i++) {
+		if (i >= n)
+			break;
+		w->key.data[i] = s->buf[at(end - 1 - i)];
+	}
+	if (i == len && i < 255 && i < open_config.max_suffix && s->buf[at(val)] != '/') {
+		__u64 j = i;
+		bound(j, 255);
+		w->key.data[j] = '/';
+		i++;
+	}
+	w->key.prefixlen = i * 8;
+	return bpf_map_lookup_elem(&suffixes, &w->key) != NULL;
+}
+
+struct contains_ctx {
+	struct scratch *s;
+	__u32 val, len;
+	__u32 pat;
+	int found;
+};
+
+/* contains_at is a bpf_loop callback: does pattern ctx->pat start at byte
+ * i of the path? */
+static long contains_at(__u32 i, void *data)
+{
+	struct contains_ctx *c = data;
+	__u32 p = c->pat & (MAX_CONTAINS - 1);
+	__u32 plen = open_config.contains_len[p];
+	if (i + plen > c->len)
+		return 1;
+	for (__u32 k = 0; k < CONTAINS_LEN; k++) {
+		if (k >= plen) {
+			c->found = 1;
+			return 1;
+		}
+		if (c->s->buf[at(c->val + i + k)] != open_config.contains[p][k])
+			return 0;
+	}
+	c->found = 1;
+	return 1;
+}
+
+static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len)
+{
+	for (__u32 p = 0; p < MAX_CONTAINS; p++) {
+		if (p >= open_config.ncontains)
+			break;
+		struct contains_ctx c = {.s = s, .val = val, .len = len, .pat = p};
+		bpf_loop(len < MAX_STR ? len : MAX_STR, contains_at, &c, 0);
+		if (c.found)
+			return 1;
+	}
+	return 0;
+}
+
+/* open_wanted reports whether a read-only or failed open is to be reported:
+ * whether any key matches the resolved path (rp_len bytes at rp_val; none
+ * for a failed open) or the path argument (raw_len bytes at raw_val). It is
+ * a global function, verified once. */
+__noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_len)
+{
+	struct scratch *s = get_scratch();
+	struct walk *w = get_walk();
+	if (!s || !w)
+		return 1;
+	if (open_config.flags & OPEN_COMMS) {
+		struct comm_key k = {};
+		bpf_get_current_comm(k.comm, sizeof(k.comm));
+		if (bpf_map_lookup_elem(&comms, &k))
+			return 1;
+	}
+	rp_val &= SCRATCH_MASK;
+	raw_val &= SCRATCH_MASK;
+	if (rp_len > MAX_PATH)
+		rp_len = MAX_PATH;
+	if (raw_len > MAX_STR)
+		raw_len = MAX_STR;
+	if (rp_len && prefix_key(s, w, rp_val, rp_len))
+		return 1;
+	if (raw_len && s->buf[at(raw_val)] == '/' && prefix_key(s, w, raw_val, raw_len))
+		return 1;
+	if (open_config.max_suffix) {
+		if (rp_len && suffix_key(s, w, rp_val, rp_len))
+			return 1;
+		if (raw_len && suffix_key(s, w, raw_val, raw_len))
+			return 1;
+	}
+	if (open_config.ncontains) {
+		if (rp_len && contains_key(s, rp_val, rp_len))
+			return 1;
+		if (raw_len && contains_key(s, raw_val, raw_len))
+			return 1;
+	}
+	return 0;
 }
 
 SEC("tp_btf/sys_exit")
@@ -983,6 +1131,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 
 	switch (spec->filter) {
 	case F_OPEN:
+		if (ret < 0 && !(open_config.flags & OPEN_FAILED))
+			goto out;
+		break;
 	case F_SUCCESS:
 		if (ret < 0)
 			goto out;
@@ -1020,23 +1171,32 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		off = put_user_bytes(s, off, T_BLOB, (void *)b->args[spec->blob_arg & 7],
 				     spec->blob_len > BLOB_MAX ? BLOB_MAX : spec->blob_len);
 
+	/* An open for writing is reported; a read-only or failed one only when
+	 * open_wanted says so, once its path argument is known (below). */
+	int check_open = 0;
+	__u32 rp_val = 0, rp_len = 0;
+	if (spec->filter == F_OPEN) {
+		__u64 flags = 0;
+		if (spec->flags_arg < 6) {
+			flags = b->args[spec->flags_arg & 7];
+		} else if (spec->blob_arg < 6) {
+			/* openat2: flags lead the open_how blob, the first field after the body */
+			__u32 bv = sizeof(struct header) + sizeof(struct syscall_body) + 4;
+			bpf_probe_read_kernel(&flags, sizeof(flags), &s->buf[at(bv)]);
+		}
+		int write = spec->implicit_write || (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
+		if (ret < 0)
+			check_open = !(open_config.flags & OPEN_ALL_FAILED);
+		else
+			check_open = !write && !(open_config.flags & OPEN_ALL_READS);
+	}
+
 	if (spec->ret_path && ret >= 0) {
 		__u32 val = off + 4;
 		off = put_fd_path(s, off, T_RETPATH, task, ret);
-		if (spec->filter == F_OPEN && off >= val) {
-			__u64 flags = 0;
-			if (spec->flags_arg < 6) {
-				flags = b->args[spec->flags_arg & 7];
-			} else if (spec->blob_arg < 6) {
-				/* openat2: flags lead the open_how blob, the first field after the body */
-				__u32 bv = sizeof(struct header) + sizeof(struct syscall_body) + 4;
-				bpf_probe_read_kernel(&flags, sizeof(flags), &s->buf[at(bv)]);
-			}
-			int write = spec->implicit_write || (flags & O_ACCMODE) ||
-				    (flags & (O_CREAT | O_TRUNC));
-			if (!write && !sensitive_read(s, val, off))
-				goto out;
-			off = put_file_info(s, off, task, ret);
+		if (off >= val) {
+			rp_val = val;
+			rp_len = off - val;
 		}
 	}
 
@@ -1044,6 +1204,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		if (spec->str_args & (1 << i)) {
 			__u32 val = off + 4;
 			off = put_user_str(s, off, T_STR + i, (void *)b->args[i]);
+			if (check_open) {
+				if (!open_wanted(rp_val, rp_len, val, off >= val ? off - val : 0))
+					goto out;
+				check_open = 0;
+			}
 			__u8 d = spec->dirfd_of[i];
 			if (d != ARG_NONE && s->buf[at(val)] != '/') {
 				if (d == DIR_CWD || (long)(int)b->args[d & 7] == AT_FDCWD)
@@ -1055,6 +1220,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		if (spec->fd_args & (1 << i))
 			off = put_fd_path(s, off, T_FDPATH + i, task, (int)b->args[i]);
 	}
+
+	if (spec->filter == F_OPEN && ret >= 0)
+		off = put_file_info(s, off, task, ret);
 
 	if (spec->sockaddr_arg < 5) {
 		__u32 len = b->args[(spec->sockaddr_arg + 1) & 7];
@@ -1086,3 +1254,5 @@ const struct cgroup_move_body *unused_cgroup_move_body __attribute__((unused));
 const struct syscall_body *unused_syscall_body __attribute__((unused));
 const struct sock_info *unused_sock_info __attribute__((unused));
 const struct file_info *unused_file_info __attribute__((unused));
+const struct open_cfg *unused_open_cfg __attribute__((unused));
+const struct comm_key *unused_comm_key __attribute__((unused));

@@ -33,6 +33,24 @@ var DefaultSensitivePrefixes = []string{
 	"/etc/kubernetes/", "/var/run/secrets/", "/run/secrets/", "/var/lib/kubelet/pki/",
 }
 
+// OpenFilter says which read-only and failed opens the sensor reports
+// besides those under the sensitive prefixes: the kernel reports one when
+// any key matches the path it resolved or the path argument as given.
+type OpenFilter struct {
+	AllReads  bool     // every read-only open
+	Failed    bool     // failed opens matching the keys (or the prefixes)
+	AllFailed bool     // every failed open
+	Suffixes  []string // paths ending with one ("/environ")
+	Contains  []string // paths holding one ("../"); at most 4, of at most 16 bytes
+	Comms     []string // every read-only open by a process of this name (the kernel's comm)
+}
+
+// Limits of OpenFilter.
+const (
+	MaxOpenContains  = 4
+	MaxContainsBytes = 16
+)
+
 // MaxEnvBytes bounds the environment an exec event can carry.
 const MaxEnvBytes = 4096
 
@@ -44,8 +62,12 @@ type Config struct {
 	// and exit are always captured, since the process tree needs them;
 	// cgroup_move is captured when Events is empty or names it.
 	Events []event.Type
-	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil.
+	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil:
+	// read-only opens under one are reported.
 	SensitivePrefixes []string
+	// Opens says which other read-only opens, and which failed opens, are
+	// reported. Opens for writing always are.
+	Opens OpenFilter
 	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 4 MiB.
 	RingBufferBytes uint32
 	// LifecycleReserveBytes is the part of the ring buffer that only
@@ -112,6 +134,10 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	if cfg.SensitivePrefixes == nil {
 		cfg.SensitivePrefixes = DefaultSensitivePrefixes
 	}
+	openCfg, err := cfg.Opens.config()
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range cfg.Events {
 		if !slices.Contains(event.Types, t) {
 			return nil, fmt.Errorf("unknown event type %q (known: %v)", t, event.Types)
@@ -129,6 +155,7 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	for name, v := range map[string]any{
 		sensorVarSelfTgid:    uint32(os.Getpid()),
 		sensorVarEnvBytes:    cfg.EnvBytes,
+		sensorVarOpenConfig:  openCfg,
 		sensorVarSyscallRoom: uint64(room),
 		// Wake the reader well before syscall records meet the reserve.
 		sensorVarWakeupBytes: min(uint32(256<<10), room/2),
@@ -210,8 +237,79 @@ func (s *Sensor) configure() error {
 			return fmt.Errorf("add sensitive prefix %q: %w", p, err)
 		}
 	}
+	for _, sfx := range s.cfg.Opens.Suffixes {
+		// The trie holds endings reversed: a lookup of a path's tail,
+		// reversed, finds its longest ending.
+		var key sensorPathKey
+		key.Prefixlen = uint32(len(sfx)) * 8
+		for i := range len(sfx) {
+			key.Data[i] = sfx[len(sfx)-1-i]
+		}
+		if err := s.objs.Suffixes.Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("add path ending %q: %w", sfx, err)
+		}
+	}
+	for _, c := range s.cfg.Opens.Comms {
+		var key sensorCommKey
+		for i := 0; i < len(c) && i < len(key.Comm)-1; i++ {
+			key.Comm[i] = int8(c[i])
+		}
+		if err := s.objs.Comms.Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("add process name %q: %w", c, err)
+		}
+	}
 	return nil
 }
+
+// config checks the filter and turns it into the kernel's constants.
+func (f OpenFilter) config() (sensorOpenCfg, error) {
+	var c sensorOpenCfg
+	if f.AllReads {
+		c.Flags |= openAllReads
+	}
+	if f.Failed || f.AllFailed {
+		c.Flags |= openFailed
+	}
+	if f.AllFailed {
+		c.Flags |= openAllFailed
+	}
+	if len(f.Comms) > 0 {
+		c.Flags |= openComms
+	}
+	for _, sfx := range f.Suffixes {
+		if len(sfx) == 0 || len(sfx) > 255 {
+			return c, fmt.Errorf("path ending %q: must be 1 to 255 bytes", sfx)
+		}
+		c.MaxSuffix = max(c.MaxSuffix, uint32(len(sfx)))
+	}
+	if len(f.Contains) > MaxOpenContains {
+		return c, fmt.Errorf("%d substrings of paths to look for: at most %d", len(f.Contains), MaxOpenContains)
+	}
+	for i, sub := range f.Contains {
+		if len(sub) == 0 || len(sub) > MaxContainsBytes {
+			return c, fmt.Errorf("substring %q of paths to look for: must be 1 to %d bytes", sub, MaxContainsBytes)
+		}
+		c.ContainsLen[i] = uint8(len(sub))
+		for j := range len(sub) {
+			c.Contains[i][j] = int8(sub[j])
+		}
+	}
+	c.Ncontains = uint32(len(f.Contains))
+	for _, cm := range f.Comms {
+		if len(cm) == 0 || len(cm) > 15 {
+			return c, fmt.Errorf("process name %q: must be 1 to 15 bytes (the kernel's comm)", cm)
+		}
+	}
+	return c, nil
+}
+
+// Bits of open_cfg.flags, as sensor.bpf.c defines them.
+const (
+	openAllReads  = 1 << 0
+	openFailed    = 1 << 1
+	openAllFailed = 1 << 2
+	openComms     = 1 << 3
+)
 
 func (s *Sensor) attach() error {
 	progs := []*ebpf.Program{s.objs.HandleExec, s.objs.HandleFork, s.objs.HandleExit}

@@ -30,6 +30,11 @@ type sensorCgroupMoveBody struct {
 	Flags    uint32
 }
 
+type sensorCommKey struct {
+	_    structs.HostLayout
+	Comm [16]int8
+}
+
 type sensorDrops struct {
 	_        structs.HostLayout
 	RingFull uint64
@@ -92,6 +97,15 @@ type sensorHeader struct {
 	Comm     [16]int8
 	Vpid     uint32
 	Pad      uint32
+}
+
+type sensorOpenCfg struct {
+	_           structs.HostLayout
+	Flags       uint32
+	MaxSuffix   uint32
+	Ncontains   uint32
+	ContainsLen [4]uint8
+	Contains    [4][16]int8
 }
 
 type sensorPathKey struct {
@@ -163,6 +177,7 @@ type sensorWalk struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sensorMapBlind                = "blind"
+	sensorMapComms                = "comms"
 	sensorMapCounters             = "counters"
 	sensorMapDropped              = "dropped"
 	sensorMapEvents               = "events"
@@ -170,6 +185,7 @@ const (
 	sensorMapScratches            = "scratches"
 	sensorMapSensitive            = "sensitive"
 	sensorMapStashes              = "stashes"
+	sensorMapSuffixes             = "suffixes"
 	sensorMapSyscalls             = "syscalls"
 	sensorMapWalks                = "walks"
 	sensorProgHandleCgroupAttach  = "handle_cgroup_attach"
@@ -180,14 +196,17 @@ const (
 	sensorProgSysExit             = "sys_exit"
 	sensorVarBlindSeen            = "blind_seen"
 	sensorVarEnvBytes             = "env_bytes"
+	sensorVarOpenConfig           = "open_config"
 	sensorVarSelfTgid             = "self_tgid"
 	sensorVarSyscallRoom          = "syscall_room"
 	sensorVarUnusedCgroupMoveBody = "unused_cgroup_move_body"
+	sensorVarUnusedCommKey        = "unused_comm_key"
 	sensorVarUnusedExecBody       = "unused_exec_body"
 	sensorVarUnusedExitBody       = "unused_exit_body"
 	sensorVarUnusedFileInfo       = "unused_file_info"
 	sensorVarUnusedForkBody       = "unused_fork_body"
 	sensorVarUnusedHeader         = "unused_header"
+	sensorVarUnusedOpenCfg        = "unused_open_cfg"
 	sensorVarUnusedSockInfo       = "unused_sock_info"
 	sensorVarUnusedSyscallBody    = "unused_syscall_body"
 	sensorVarWakeupBytes          = "wakeup_bytes"
@@ -248,6 +267,7 @@ type sensorProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
 	Blind     *ebpf.MapSpec `ebpf:"blind"`
+	Comms     *ebpf.MapSpec `ebpf:"comms"`
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Dropped   *ebpf.MapSpec `ebpf:"dropped"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
@@ -255,6 +275,7 @@ type sensorMapSpecs struct {
 	Scratches *ebpf.MapSpec `ebpf:"scratches"`
 	Sensitive *ebpf.MapSpec `ebpf:"sensitive"`
 	Stashes   *ebpf.MapSpec `ebpf:"stashes"`
+	Suffixes  *ebpf.MapSpec `ebpf:"suffixes"`
 	Syscalls  *ebpf.MapSpec `ebpf:"syscalls"`
 	Walks     *ebpf.MapSpec `ebpf:"walks"`
 }
@@ -265,14 +286,17 @@ type sensorMapSpecs struct {
 type sensorVariableSpecs struct {
 	BlindSeen            *ebpf.VariableSpec `ebpf:"blind_seen"`
 	EnvBytes             *ebpf.VariableSpec `ebpf:"env_bytes"`
+	OpenConfig           *ebpf.VariableSpec `ebpf:"open_config"`
 	SelfTgid             *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SyscallRoom          *ebpf.VariableSpec `ebpf:"syscall_room"`
 	UnusedCgroupMoveBody *ebpf.VariableSpec `ebpf:"unused_cgroup_move_body"`
+	UnusedCommKey        *ebpf.VariableSpec `ebpf:"unused_comm_key"`
 	UnusedExecBody       *ebpf.VariableSpec `ebpf:"unused_exec_body"`
 	UnusedExitBody       *ebpf.VariableSpec `ebpf:"unused_exit_body"`
 	UnusedFileInfo       *ebpf.VariableSpec `ebpf:"unused_file_info"`
 	UnusedForkBody       *ebpf.VariableSpec `ebpf:"unused_fork_body"`
 	UnusedHeader         *ebpf.VariableSpec `ebpf:"unused_header"`
+	UnusedOpenCfg        *ebpf.VariableSpec `ebpf:"unused_open_cfg"`
 	UnusedSockInfo       *ebpf.VariableSpec `ebpf:"unused_sock_info"`
 	UnusedSyscallBody    *ebpf.VariableSpec `ebpf:"unused_syscall_body"`
 	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -299,6 +323,7 @@ func (o *sensorObjects) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
 	Blind     *ebpf.Map `ebpf:"blind"`
+	Comms     *ebpf.Map `ebpf:"comms"`
 	Counters  *ebpf.Map `ebpf:"counters"`
 	Dropped   *ebpf.Map `ebpf:"dropped"`
 	Events    *ebpf.Map `ebpf:"events"`
@@ -306,6 +331,7 @@ type sensorMaps struct {
 	Scratches *ebpf.Map `ebpf:"scratches"`
 	Sensitive *ebpf.Map `ebpf:"sensitive"`
 	Stashes   *ebpf.Map `ebpf:"stashes"`
+	Suffixes  *ebpf.Map `ebpf:"suffixes"`
 	Syscalls  *ebpf.Map `ebpf:"syscalls"`
 	Walks     *ebpf.Map `ebpf:"walks"`
 }
@@ -313,6 +339,7 @@ type sensorMaps struct {
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.Blind,
+		m.Comms,
 		m.Counters,
 		m.Dropped,
 		m.Events,
@@ -320,6 +347,7 @@ func (m *sensorMaps) Close() error {
 		m.Scratches,
 		m.Sensitive,
 		m.Stashes,
+		m.Suffixes,
 		m.Syscalls,
 		m.Walks,
 	)
@@ -331,14 +359,17 @@ func (m *sensorMaps) Close() error {
 type sensorVariables struct {
 	BlindSeen            *ebpf.Variable `ebpf:"blind_seen"`
 	EnvBytes             *ebpf.Variable `ebpf:"env_bytes"`
+	OpenConfig           *ebpf.Variable `ebpf:"open_config"`
 	SelfTgid             *ebpf.Variable `ebpf:"self_tgid"`
 	SyscallRoom          *ebpf.Variable `ebpf:"syscall_room"`
 	UnusedCgroupMoveBody *ebpf.Variable `ebpf:"unused_cgroup_move_body"`
+	UnusedCommKey        *ebpf.Variable `ebpf:"unused_comm_key"`
 	UnusedExecBody       *ebpf.Variable `ebpf:"unused_exec_body"`
 	UnusedExitBody       *ebpf.Variable `ebpf:"unused_exit_body"`
 	UnusedFileInfo       *ebpf.Variable `ebpf:"unused_file_info"`
 	UnusedForkBody       *ebpf.Variable `ebpf:"unused_fork_body"`
 	UnusedHeader         *ebpf.Variable `ebpf:"unused_header"`
+	UnusedOpenCfg        *ebpf.Variable `ebpf:"unused_open_cfg"`
 	UnusedSockInfo       *ebpf.Variable `ebpf:"unused_sock_info"`
 	UnusedSyscallBody    *ebpf.Variable `ebpf:"unused_syscall_body"`
 	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`

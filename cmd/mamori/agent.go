@@ -294,8 +294,10 @@ func agentRules(report io.Writer, names []string, builtin ...rules.File) (*rules
 // the user asked for events or chose types or prefixes.
 func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixesSet bool, log *slog.Logger) {
 	needs := detect.NeedsOf(rs)
-	for _, r := range needs.UnboundedReads {
-		log.Warn("rule matches read-only opens without a path prefix; it sees reads only under the sensitive prefixes", "rule", r)
+	for _, rn := range needs.Rules {
+		if rn.MatchesReads && rn.Reads.All {
+			log.Info("rule matches read-only opens without a path, process name or file name in its condition: every read-only open is captured", "rule", rn.Rule.Name)
+		}
 	}
 	if !events && !typesSet && !needs.All {
 		cfg.EventTypes = needs.Types
@@ -309,16 +311,36 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 	if needs.Env {
 		cfg.EnvBytes = sensor.MaxEnvBytes
 	}
+	// Read-only and failed opens share the kernel's keys.
+	keys := needs.Reads
+	keys.Add(needs.Failed)
 	switch {
 	case prefixesSet:
-		cfg.SensitivePrefixes = append(cfg.SensitivePrefixes, needs.ReadPrefixes...)
+		cfg.SensitivePrefixes = append(cfg.SensitivePrefixes, keys.Prefixes...)
 	case events:
-		cfg.SensitivePrefixes = append(append([]string(nil), sensor.DefaultSensitivePrefixes...), needs.ReadPrefixes...)
+		cfg.SensitivePrefixes = append(append([]string(nil), sensor.DefaultSensitivePrefixes...), keys.Prefixes...)
 	default:
-		cfg.SensitivePrefixes = append([]string{}, needs.ReadPrefixes...)
+		cfg.SensitivePrefixes = append([]string{}, keys.Prefixes...)
+	}
+	cfg.Opens = sensor.OpenFilter{
+		AllReads:  needs.Reads.All,
+		Failed:    !needs.Failed.Empty(),
+		AllFailed: needs.Failed.All,
+		Suffixes:  keys.Suffixes,
+		Contains:  keys.Contains,
+		Comms:     keys.Comms,
+	}
+	if len(keys.Contains) > sensor.MaxOpenContains {
+		// More substrings than the kernel looks for: it reports every
+		// read-only (and failed) open rather than miss one.
+		log.Info("the rules look for more substrings of paths than the sensor's filter holds: every read-only open is captured", "substrings", len(keys.Contains))
+		cfg.Opens.Contains = nil
+		cfg.Opens.AllReads = true
+		cfg.Opens.AllFailed = cfg.Opens.Failed
 	}
 	log.Info("rules loaded", "rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
-		"read_prefixes", len(cfg.SensitivePrefixes))
+		"read_prefixes", len(cfg.SensitivePrefixes), "read_endings", len(cfg.Opens.Suffixes), "read_substrings", len(cfg.Opens.Contains),
+		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "failed_opens", cfg.Opens.Failed, "environment", cfg.EnvBytes > 0)
 }
 
 func samePath(a, b string) bool {

@@ -130,6 +130,16 @@ func printValidation(w io.Writer, file string, rs *rules.Ruleset, cat *syscalls.
 			}
 		}
 	}
+	for _, r := range all {
+		if !r.Active() || r.Source != syscalls.Source {
+			continue
+		}
+		what := "receives"
+		if !r.Enabled {
+			what = "disabled"
+		}
+		fmt.Fprintf(w, "  %-9s %s: %s\n", what, r.Name, detect.RuleNeedsOf(r))
+	}
 	for _, r := range partial {
 		var notes []string
 		if len(r.MissingEventTypes) > 0 {

@@ -51,6 +51,18 @@ func TestRulesValidateUpstream(t *testing.T) {
 			t.Errorf("validate %s: exit %d\n%s", f, code, out)
 		}
 	}
+	// Each rule says what the sensor will deliver to it.
+	out, _ = mamori(t, "rules", "validate", inc)
+	for _, want := range []string{
+		"receives  Read environment variable from /proc files: open, openat, openat2 (read-only opens ending /environ)",
+		"receives  Exfiltrating Artifacts via Kubernetes Control Plane: open, openat, openat2 (read-only opens by tar)",
+		"receives  Create files below dev: creat, open, openat, openat2 (opens for writing only; failed opens under /dev/)",
+		"receives  Non sudo setuid: setuid\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
 	out, code = mamori(t, "rules", "validate", stable, upstreamRules(t, "k8s_audit_rules.yaml"))
 	if code != 0 || !strings.Contains(out, "k8s_audit_rules.yaml: 48 rules (48 active, 0 active but disabled, 0 inactive)") {
 		t.Errorf("the k8s_audit rules should all be active on the Kubernetes audit catalogue: exit %d\n%s", code, out)

@@ -160,6 +160,30 @@ var typeChars = map[string][2]string{
 	"inet": {"4", "ipv4"}, "inet6": {"6", "ipv6"}, "unix": {"u", "unix"}, "netlink": {"n", "netlink"},
 }
 
+// fdTypeChar is fd.typechar. A call that made no fd (a failed open or
+// socket) still has one in libsinsp, guessed from the call: f for openat,
+// openat2 and creat, 4 for socket and accept, o for anything else (open
+// included).
+func fdTypeChar(e *event.Event) (string, bool) {
+	if c, _, ok := fdType(e); ok {
+		return c, true
+	}
+	switch fdUseOf(e) {
+	case fdOpened:
+		if e.Syscall == "open" {
+			return "o", true
+		}
+		return "f", true
+	case fdSocket:
+		if e.Type == event.Socket || e.Type == event.Accept {
+			return "4", true
+		}
+	case noFD, fdDir:
+		return "", false
+	}
+	return "o", true
+}
+
 // isFileFD reports whether the event's fd is a file or directory, which
 // fd.directory and fd.filename need.
 func isFileFD(e *event.Event) bool {

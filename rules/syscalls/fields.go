@@ -502,7 +502,7 @@ func baseFields() []rules.Field {
 		str("fd.filename", "an open file's name without its directory", fdFilename),
 		num("fd.num", "the fd the event returns or acts on; -1 for a failed open", fdNum),
 		str("fd.typechar", "the fd's type as one letter: f file, d directory (opened with O_DIRECTORY), 4 ipv4, 6 ipv6, u unix, n netlink, m memfd, b bpf, o other",
-			func(ev *Event) (string, bool) { c, _, ok := fdType(ev.E); return c, ok }),
+			func(ev *Event) (string, bool) { return fdTypeChar(ev.E) }),
 		str("fd.type", "the fd's type: file, directory, ipv4, ipv6, unix, netlink, memfd, bpf, userfaultfd",
 			func(ev *Event) (string, bool) { _, n, ok := fdType(ev.E); return n, ok }),
 		str("fd.l4proto", "a socket's protocol: tcp, udp, icmp, raw", func(ev *Event) (string, bool) {
