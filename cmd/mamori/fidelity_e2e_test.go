@@ -171,4 +171,3 @@ func do(t *testing.T, ctrs map[string]*podmantest.Container, a action, marker st
 func TestFieldFidelity(t *testing.T) {
 	runCases(t, fieldCases)
 }
-
