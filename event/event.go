@@ -124,6 +124,18 @@ type Container struct {
 	Created     time.Time         `json:"created,omitzero"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Pod         *Pod              `json:"pod,omitempty"`
+	// Mounts are the host paths bound into the container, from its OCI
+	// config (the runtime's own bind mounts, such as /etc/hosts, left out).
+	Mounts []BindMount `json:"mounts,omitempty"`
+}
+
+// BindMount is a host path bound into a container.
+type BindMount struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	Mode        string `json:"mode,omitempty"`        // SELinux relabelling: z or Z
+	RW          bool   `json:"rw"`                    // not mounted read-only
+	Propagation string `json:"propagation,omitempty"` // rprivate, rshared, rslave, ...
 }
 
 // Pod is the Kubernetes identity of a container, taken from the labels that

@@ -209,6 +209,23 @@ func appendContainer(b []byte, c *event.Container) []byte {
 		po.str("uid", p.UID, true)
 		o.b = append(po.b, '}')
 	}
+	if len(c.Mounts) > 0 {
+		o.key("mounts")
+		o.b = append(o.b, '[')
+		for i, m := range c.Mounts {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			mo := obj{b: append(o.b, '{')}
+			mo.str("source", m.Source, false)
+			mo.str("destination", m.Destination, false)
+			mo.str("mode", m.Mode, true)
+			mo.bool("rw", m.RW, false)
+			mo.str("propagation", m.Propagation, true)
+			o.b = append(mo.b, '}')
+		}
+		o.b = append(o.b, ']')
+	}
 	return append(o.b, '}')
 }
 

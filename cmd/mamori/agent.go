@@ -71,6 +71,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
 	foldWindow := fs.Duration("alert-fold-window", detect.DefaultFoldWindow, "fold identical alerts (same rule or control, container, executable, action) raised within this window\n"+
 		"into one with their exact count and first/last time; the first is written at once; 0 writes every alert")
+	runtimeOverrides := fs.Bool("runtime-overrides", true, "after Falco's own rules files, load mamori's additions to their lists for podman, conmon, crun, runc\n"+
+		"and the network plugins (rules/defaults/falco_runtime_overrides.yaml), so that starting containers is not taken for attacks")
 	fs.Var(&hostGroups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
 	ct := addCloudtrailFlags(fs)
 	ka := addK8sAuditFlags(fs)
@@ -80,7 +82,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *outPath != "" && !*events {
 		return usageError{"--output names where events go: add --events"}
 	}
-	rs, err := agentRules(stderr, ruleFiles, append(ct.builtinRules(), ka.builtinRules()...)...)
+	rs, err := agentRules(stderr, ruleFiles, *runtimeOverrides, append(ct.builtinRules(), ka.builtinRules()...)...)
 	if err != nil {
 		return err
 	}
@@ -256,8 +258,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 
 // agentRules loads the --rules files, Falco's or Sigma's (the Sigma rules
 // that cannot be translated are listed on report); nil means detection is
-// off. "builtin" names mamori's own rules and the files in builtin.
-func agentRules(report io.Writer, names []string, builtin ...rules.File) (*rules.Ruleset, error) {
+// off. "builtin" names mamori's own rules and the files in builtin. With
+// overrides, mamori's runtime overrides follow the files.
+func agentRules(report io.Writer, names []string, overrides bool, builtin ...rules.File) (*rules.Ruleset, error) {
 	if len(names) == 0 {
 		names = []string{"builtin"}
 	}
@@ -283,11 +286,27 @@ func agentRules(report io.Writer, names []string, builtin ...rules.File) (*rules
 			files = append(files, fs...)
 		}
 	}
+	if overrides {
+		var err error
+		if files, err = withRuntimeOverrides(files); err != nil {
+			return nil, err
+		}
+	}
 	rs, _, err := loadRules(files)
 	if err != nil {
 		return nil, loadError(err)
 	}
 	return rs, nil
+}
+
+// withRuntimeOverrides appends mamori's runtime overrides to files, when
+// they define a list or macro the overrides extend.
+func withRuntimeOverrides(files []rules.File) ([]rules.File, error) {
+	f, ok, err := defaults.RuntimeOverrides(files)
+	if err != nil || !ok {
+		return files, err
+	}
+	return append(files, f), nil
 }
 
 // captureFor tells the sensor to capture only what the rules need, unless

@@ -15,6 +15,7 @@ import (
 	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/rules"
+	"github.com/mamori-dev/mamori/rules/defaults"
 	"github.com/mamori-dev/mamori/rules/sigma"
 	"github.com/mamori-dev/mamori/rules/syscalls"
 )
@@ -48,6 +49,7 @@ func loadRules(files []rules.File) (*rules.Ruleset, *syscalls.Catalog, error) {
 func runRulesValidate(args []string, stdout io.Writer) error {
 	fs := newFlagSet("rules validate")
 	warnings := fs.Bool("warnings", false, "also print the loader's warnings (unused macros and lists, deprecated forms)")
+	overrides := fs.Bool("runtime-overrides", true, "load mamori's runtime overrides after the files, as the agent does")
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, rulesHelp)
 	}
@@ -61,11 +63,23 @@ func runRulesValidate(args []string, stdout io.Writer) error {
 	for _, u := range untranslated {
 		fmt.Fprintln(stdout, u)
 	}
+	if *overrides {
+		n := len(files)
+		if files, err = withRuntimeOverrides(files); err != nil {
+			return err
+		}
+		if len(files) > n {
+			fmt.Fprintf(stdout, "with mamori's runtime overrides for podman, conmon, crun, runc and network plugins (%s)\n", files[n].Name)
+		}
+	}
 	rs, cat, err := loadRules(files)
 	if err != nil {
 		return loadError(err)
 	}
 	for _, f := range files {
+		if f.Name == defaults.RuntimeOverridesName {
+			continue
+		}
 		printValidation(stdout, f.Name, rs, cat)
 	}
 	if *warnings {
@@ -214,7 +228,7 @@ func runRulesBench(args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageError{"name one file of recorded events (mamori agent --events --format json --output FILE)"}
 	}
-	rs, err := agentRules(stdout, ruleFiles)
+	rs, err := agentRules(stdout, ruleFiles, true)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,7 @@ const (
 	dOpenFlags
 	dOpenFlagsRaw
 	dEnv
+	dMounts
 	numDerived
 )
 
@@ -244,6 +245,34 @@ func (ev *Event) groupName(gid uint32) string {
 		return n
 	}
 	return "<NA>"
+}
+
+// mounts is container.mounts: each mount as mountText, joined by commas.
+func (ev *Event) mounts() string {
+	return ev.derive(dMounts, func(b []byte, e *event.Event) []byte {
+		for i := range e.Container.Mounts {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendMount(b, &e.Container.Mounts[i])
+		}
+		return b
+	})
+}
+
+// mountText is one mount as Falco prints it: source:dest:mode:rdwr:propagation.
+func (ev *Event) mountText(m *event.BindMount) string {
+	start := len(ev.buf)
+	ev.buf = appendMount(ev.buf, m)
+	return ev.since(start)
+}
+
+func appendMount(b []byte, m *event.BindMount) []byte {
+	b = append(append(b, m.Source...), ':')
+	b = append(append(b, m.Destination...), ':')
+	b = append(append(b, m.Mode...), ':')
+	b = append(strconv.AppendBool(b, m.RW), ':')
+	return append(b, m.Propagation...)
 }
 
 func unsafeString(b []byte) string { return unsafe.String(&b[0], len(b)) }

@@ -627,9 +627,25 @@ func baseFields() []rules.Field {
 			}
 			return 0, false
 		}),
-		missing("container.mounts", rules.TypeString, "the container's mounts", "container attribution does not read mounts"),
-		rules.Field{Name: "container.mount.dest", Type: rules.TypeString, Arg: rules.KeyArg,
-			Desc: "the mount at a destination path [not provided: container attribution does not read mounts]"},
+		str("container.mounts", "the host paths bound into the container, each source:dest:mode:rdwr:propagation, separated by commas",
+			func(ev *Event) (string, bool) {
+				if ctr(ev.E) == nil {
+					return "", false
+				}
+				return ev.mounts(), true
+			}),
+		mountField("container.mount", "one mount, by number (container.mount[0]) or by a glob on its source (container.mount[/usr/local/*]), as source:dest:mode:rdwr:propagation; none when there is no such mount", "none",
+			true, func(ev *Event, m *event.BindMount) string { return ev.mountText(m) }),
+		mountField("container.mount.source", "a mount's host path, by number or by a glob on its destination; N/A when there is no such mount", "N/A",
+			false, func(_ *Event, m *event.BindMount) string { return m.Source }),
+		mountField("container.mount.dest", "a mount's path in the container, by number or by a glob on its source (container.mount.dest[/proc*]); N/A when there is no such mount", "N/A",
+			true, func(_ *Event, m *event.BindMount) string { return m.Destination }),
+		mountField("container.mount.mode", "a mount's SELinux relabelling (z, Z or empty), by number or by a glob on its source; N/A when there is no such mount", "N/A",
+			true, func(_ *Event, m *event.BindMount) string { return m.Mode }),
+		mountField("container.mount.rdwr", "true for a mount that is not read-only, by number or by a glob on its source; N/A when there is no such mount", "N/A",
+			true, func(_ *Event, m *event.BindMount) string { return strconv.FormatBool(m.RW) }),
+		mountField("container.mount.propagation", "a mount's propagation (rprivate, rshared...), by number or by a glob on its source; N/A when there is no such mount", "N/A",
+			true, func(_ *Event, m *event.BindMount) string { return m.Propagation }),
 		str("k8s.ns.name", "the pod's namespace", func(ev *Event) (string, bool) {
 			if p := pod(ev.E); p != nil {
 				return p.Namespace, true
@@ -655,6 +671,41 @@ func baseFields() []rules.Field {
 			return "", false
 		}),
 	}
+}
+
+// mountField is a container.mount* field: its argument is a mount's
+// number, or a glob matched against the mount's source (bySource) or its
+// destination; none is what it gives when no mount matches. libsinsp's
+// container plugin gives nothing then, and upstream's sensitive_mount
+// macro, written for an older Falco that printed N/A, tests
+// `not container.mount.dest[/proc*] in ("<NA>","N/A")`: with nothing, that
+// holds for every container, so mamori gives the value the macro expects.
+func mountField(name, desc, none string, bySource bool, get func(*Event, *event.BindMount) string) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeString, Arg: rules.KeyArg, ArgRequired: true, Desc: desc,
+		ExtractString: func(evt any, a rules.Arg) (string, bool) {
+			ev := asEvent(evt)
+			c := ctr(ev.E)
+			if c == nil {
+				return "", false
+			}
+			if i, err := strconv.Atoi(a.Key); err == nil {
+				if i < 0 || i >= len(c.Mounts) {
+					return none, true
+				}
+				return get(ev, &c.Mounts[i]), true
+			}
+			for i := range c.Mounts {
+				m := &c.Mounts[i]
+				on := m.Destination
+				if bySource {
+					on = m.Source
+				}
+				if rules.Glob(a.Key, on) {
+					return get(ev, m), true
+				}
+			}
+			return none, true
+		}}
 }
 
 func nanos(t time.Time) (int64, bool) {

@@ -96,6 +96,13 @@ var (
 	dup2 = &event.Event{Type: event.Dup, Syscall: "dup2", Result: 1, Container: &event.Container{ID: "host"},
 		Network: &event.Network{Family: "inet", Protocol: "tcp", SrcIP: "10.0.0.2", SrcPort: 5000, DstIP: "10.0.0.9", DstPort: 4444, FD: 3},
 		Args:    &event.Args{FD: 3, NewFD: 1}}
+	mounted = &event.Event{Type: event.Exec, Syscall: "execve", Process: event.Process{VPID: 1},
+		Container: &event.Container{ID: "0123456789abcdef", Mounts: []event.BindMount{
+			{Source: "/etc", Destination: "/hostetc", RW: false, Propagation: "rprivate"},
+			{Source: "/proc/1/root", Destination: "/host", RW: true, Mode: "Z"},
+		}}}
+	unmounted = &event.Event{Type: event.Exec, Syscall: "execve", Process: event.Process{VPID: 1},
+		Container: &event.Container{ID: "0123456789abcdef"}}
 	memfd = &event.Event{Type: event.Memfd, Syscall: "memfd_create", Result: 4, Container: &event.Container{ID: "host"},
 		File: &event.File{Path: "memfd:x", Name: "x", FD: 4}, Args: &event.Args{Flags: "MFD_CLOEXEC"}}
 )
@@ -199,6 +206,19 @@ var fieldCases = []struct {
 		{"evt.rawres", int64(1)}, {"fd.type", "ipv4"}, {"fd.name", "10.0.0.2:5000->10.0.0.9:4444"}, {"evt.arg.oldfd", "<4t>10.0.0.2:5000->10.0.0.9:4444"},
 		{"fd.sip", netip.MustParseAddr("10.0.0.9")},
 	}},
+	{"container with two bind mounts", mounted, []fieldCase{
+		{"container.mounts", "/etc:/hostetc::false:rprivate,/proc/1/root:/host:Z:true:"},
+		{"container.mount[0]", "/etc:/hostetc::false:rprivate"}, {"container.mount[2]", "none"},
+		{"container.mount[/proc*]", "/proc/1/root:/host:Z:true:"},
+		{"container.mount.dest[/proc*]", "/host"}, {"container.mount.dest[/etc]", "/hostetc"},
+		{"container.mount.dest[/]", "N/A"}, {"container.mount.dest[/var/run/docker.sock]", "N/A"},
+		{"container.mount.source[/host*]", "/etc"}, {"container.mount.source[1]", "/proc/1/root"},
+		{"container.mount.rdwr[/etc]", "false"}, {"container.mount.mode[1]", "Z"}, {"container.mount.propagation[0]", "rprivate"},
+	}},
+	{"container without mounts", unmounted, []fieldCase{
+		{"container.mounts", ""}, {"container.mount.dest[/proc*]", "N/A"}, {"container.mount[0]", "none"},
+	}},
+	{"host process", execPlain, []fieldCase{{"container.mounts", absent{}}, {"container.mount.dest[/proc*]", absent{}}}},
 	{"memfd_create", memfd, []fieldCase{{"evt.arg.name", "x"}, {"evt.arg.flags", "MFD_CLOEXEC"}, {"fd.type", "memfd"}, {"fd.name", "x"}}},
 }
 
