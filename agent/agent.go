@@ -65,6 +65,8 @@ type Config struct {
 	// Opens says which read-only and failed opens the sensor reports
 	// beyond the sensitive prefixes.
 	Opens sensor.OpenFilter
+	// IO says which sends and receives on IPv4 and IPv6 sockets it reports.
+	IO sensor.IOFilter
 	// EnvBytes is how much of each new program's environment exec events
 	// carry; 0 leaves it out.
 	EnvBytes uint32
@@ -207,6 +209,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		SensitivePrefixes:     cfg.SensitivePrefixes,
 		EnvBytes:              cfg.EnvBytes,
 		Opens:                 cfg.Opens,
+		IO:                    cfg.IO,
 		RingBufferBytes:       cfg.RingBufferBytes,
 		LifecycleReserveBytes: cfg.RingBufferReserve,
 	}, log.With("part", "sensor"))

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/mamori-dev/mamori/rules"
-	"github.com/mamori-dev/mamori/rules/condition"
 )
 
 // PathKeys say which opens of one kind the sensor reports: an open is
@@ -96,37 +95,10 @@ func (k PathKeys) breadth() int {
 	return n
 }
 
-// An open class is a kind of open the kernel can tell apart before it
-// looks at any path: a read-only open that worked, or a failed one. Some
-// checks have a known value on every open of the class (evt.is_open_read =
-// true on a read, fd.num = -1 on a failure); the others depend on the open.
-type openClass struct {
-	types map[string]bool // the evt.type values of the class
-	fact  func(f string, op string, v string) tri
-}
-
-type tri int8
-
-const (
-	maybe tri = iota
-	yes
-	no
-)
-
-func (t tri) not() tri {
-	switch t {
-	case yes:
-		return no
-	case no:
-		return yes
-	}
-	return maybe
-}
-
 var opens = map[string]bool{"open": true, "openat": true, "openat2": true}
 
 // readClass is the successful read-only opens (creat always writes).
-var readClass = openClass{types: opens, fact: func(f, op, v string) tri {
+var readClass = class{types: opens, keys: pathKeys, fact: func(f, op, v string) tri {
 	switch f {
 	case "evt.is_open_read":
 		return boolFact(op, v, true)
@@ -147,7 +119,7 @@ var readClass = openClass{types: opens, fact: func(f, op, v string) tri {
 }}
 
 // failedClass is the opens that failed, whatever their access mode.
-var failedClass = openClass{types: map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true},
+var failedClass = class{types: map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}, keys: pathKeys,
 	fact: func(f, op, v string) tri {
 		switch f {
 		case "evt.is_open_create":
@@ -234,163 +206,26 @@ func resFact(op, v string, success bool) tri {
 	return maybe
 }
 
-func triOf(b bool) tri {
-	if b {
-		return yes
-	}
-	return no
-}
-
-// cover works out, for a condition over the opens of a class, the keys an
-// open must match for the condition to hold on it: the union of an "or"'s
-// branches, and for an "and" the narrowest of its terms' keys. value is
-// the condition's value where the class decides it; keys is nil (with
-// value maybe) where no key bounds it.
-type coverage struct {
-	value tri
-	keys  *PathKeys // nil: unbounded
-}
-
-func cover(e condition.Expr, neg bool, c openClass) coverage {
-	switch e := e.(type) {
-	case *condition.NotExpr:
-		return cover(e.X, !neg, c)
-	case *condition.AndExpr:
-		return junction(e.Terms, !neg, neg, c)
-	case *condition.OrExpr:
-		return junction(e.Terms, neg, neg, c)
-	case *condition.Check:
-		return checkCover(e, neg, c)
-	}
-	return coverage{value: maybe}
-}
-
-// junction covers an "and" (all) or an "or" (!all), its terms under neg.
-func junction(terms []condition.Expr, all, neg bool, c openClass) coverage {
-	var parts []coverage
-	value := yes
-	if !all {
-		value = no
-	}
-	for _, t := range terms {
-		p := cover(t, neg, c)
-		switch {
-		case all && p.value == no:
-			return coverage{value: no}
-		case !all && p.value == yes:
-			return coverage{value: yes}
-		case all && p.value == yes, !all && p.value == no:
-			continue
-		}
-		value = maybe
-		parts = append(parts, p)
-	}
-	if value != maybe {
-		return coverage{value: value}
-	}
-	if all {
-		var best *PathKeys
-		for _, p := range parts {
-			if p.keys != nil && (best == nil || p.keys.breadth() < best.breadth()) {
-				best = p.keys
-			}
-		}
-		return coverage{value: maybe, keys: best}
-	}
-	union := &PathKeys{}
-	for _, p := range parts {
-		if p.keys == nil {
-			return coverage{value: maybe}
-		}
-		union.Add(*p.keys)
-	}
-	return coverage{value: maybe, keys: union}
-}
-
-func checkCover(e *condition.Check, neg bool, c openClass) coverage {
-	f, ok := e.Field.(*condition.Field)
-	if !ok {
-		return coverage{value: maybe}
-	}
-	values, ok := literalValues(e)
-	if f.Name == "evt.type" && ok && !f.HasArg {
-		v := typeFact(e.Op, values, c.types)
-		if neg {
-			v = v.not()
-		}
-		return coverage{value: v}
-	}
-	if ok && len(values) == 1 && !f.HasArg {
-		if v := c.fact(f.Name, e.Op, values[0]); v != maybe {
-			if neg {
-				v = v.not()
-			}
-			return coverage{value: v}
-		}
-	}
-	if neg || !ok || e.Modifier != "" {
-		return coverage{value: maybe}
-	}
-	return coverage{value: maybe, keys: pathKeys(f.Name, e.Op, values)}
-}
-
-// typeFact is the value of a check on evt.type over a class's types:
-// known when the check holds for all of them or for none.
-func typeFact(op string, values []string, types map[string]bool) tri {
-	in := 0
-	for t := range types {
-		if slices.Contains(values, t) {
-			in++
-		}
-	}
-	var hit tri
-	switch in {
-	case 0:
-		hit = no
-	case len(types):
-		hit = yes
-	default:
-		return maybe
-	}
-	switch op {
-	case "=", "in", "intersects":
-		return hit
-	case "!=":
-		return hit.not()
-	}
-	return maybe
-}
-
-func literalValues(e *condition.Check) ([]string, bool) {
-	switch v := e.Value.(type) {
-	case *condition.Literal:
-		return []string{v.Text}, true
-	case *condition.List:
-		if v.Ident {
-			return nil, false
-		}
-		out := make([]string, len(v.Items))
-		for i, it := range v.Items {
-			out[i] = it.Text
-		}
-		return out, true
-	}
-	return nil, false
-}
-
 // maxKey bounds a key's length: the kernel's path keys hold 255 bytes.
 const maxKey = 255
 
 // pathKeys returns the keys a check on one of the path fields (or on
 // proc.name) gives, or nil when it gives none.
-func pathKeys(field, op string, values []string) *PathKeys {
-	k := &PathKeys{}
+func pathKeys(field, op string, values []string) keySet {
+	k := PathKeys{}
 	for _, v := range values {
-		if !addKey(k, field, op, v) {
+		if !addKey(&k, field, op, v) {
 			return nil
 		}
 	}
 	return k
+}
+
+func (k PathKeys) union(o keySet) keySet {
+	var u PathKeys // fresh slices: k's may be shared
+	u.Add(k)
+	u.Add(o.(PathKeys))
+	return u
 }
 
 func addKey(k *PathKeys, field, op, v string) bool {
@@ -488,25 +323,13 @@ const maxContains = 16
 
 // openCoverage is what one rule needs of the opens of a class: none (it
 // cannot match them), the keys, or all of them.
-func openCoverage(r *rules.Rule, c openClass) (keys PathKeys, needed bool) {
-	types, all := r.EventTypes()
-	if !all {
-		hit := false
-		for _, t := range types {
-			if c.types[t] {
-				hit = true
-			}
-		}
-		if !hit {
-			return PathKeys{}, false
-		}
-	}
-	cv := cover(r.Expr(), false, c)
+func openCoverage(r *rules.Rule, c class) (keys PathKeys, needed bool) {
+	k, needed := coverOf(r, c)
 	switch {
-	case cv.value == no:
+	case !needed:
 		return PathKeys{}, false
-	case cv.keys == nil:
+	case k == nil:
 		return PathKeys{All: true}, true
 	}
-	return *cv.keys, true
+	return k.(PathKeys), true
 }

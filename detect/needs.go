@@ -25,6 +25,9 @@ type Needs struct {
 	// Failed says which failed opens the rules can match (Falco's
 	// open_file_failed); none unless a rule asks for them.
 	Failed PathKeys
+	// Sends and Recvs say which sends and receives on IPv4 and IPv6
+	// sockets the rules can match.
+	Sends, Recvs IOKeys
 	// Rules says, for every enabled and active syscall rule, what it
 	// receives.
 	Rules []RuleNeeds
@@ -41,6 +44,9 @@ type RuleNeeds struct {
 	// when it can match any.
 	Reads, Failed             PathKeys
 	MatchesReads, MatchesFail bool
+	// Sends and Recvs are the sends and receives it can match.
+	Sends, Recvs               IOKeys
+	MatchesSends, MatchesRecvs bool
 }
 
 // NeedsOf works out what the enabled, active syscall rules of rs need.
@@ -65,10 +71,18 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 		if rn.MatchesFail {
 			n.Failed.Add(rn.Failed)
 		}
+		if rn.MatchesSends {
+			n.Sends.Add(rn.Sends)
+		}
+		if rn.MatchesRecvs {
+			n.Recvs.Add(rn.Recvs)
+		}
 		n.Rules = append(n.Rules, rn)
 	}
 	n.Reads.sort()
 	n.Failed.sort()
+	n.Sends.sort()
+	n.Recvs.sort()
 	return n
 }
 
@@ -93,6 +107,14 @@ func RuleNeedsOf(r *rules.Rule) RuleNeeds {
 		keys.sort()
 		rn.Failed, rn.MatchesFail = keys, true
 	}
+	if keys, ok := ioCoverage(r, sendClass); ok {
+		keys.sort()
+		rn.Sends, rn.MatchesSends = keys, true
+	}
+	if keys, ok := ioCoverage(r, recvClass); ok {
+		keys.sort()
+		rn.Recvs, rn.MatchesRecvs = keys, true
+	}
 	return rn
 }
 
@@ -111,6 +133,12 @@ func (rn RuleNeeds) String() string {
 	}
 	if rn.MatchesFail {
 		opens = append(opens, "failed opens "+rn.Failed.describe())
+	}
+	if rn.MatchesSends {
+		opens = append(opens, "sends "+rn.Sends.String())
+	}
+	if rn.MatchesRecvs {
+		opens = append(opens, "receives "+rn.Recvs.String())
 	}
 	if slices.ContainsFunc(rn.Types, func(t string) bool { return opens2[t] }) && !rn.MatchesReads {
 		opens = append([]string{"opens for writing only"}, opens...)

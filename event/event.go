@@ -42,6 +42,8 @@ const (
 	Rmdir       Type = "rmdir"
 	Userfaultfd Type = "userfaultfd"
 	CgroupMove  Type = "cgroup_move"
+	Send        Type = "send"
+	Recv        Type = "recv"
 )
 
 // Types lists every event type in the order docs/events.md describes them.
@@ -49,7 +51,7 @@ var Types = []Type{
 	Exec, Exit, Fork, Open, Unlink, Rename, Chmod, Link, Symlink, Truncate, Memfd,
 	Connect, Accept, Bind, Listen, Socket, Setuid, Setgid, Capset, Ptrace,
 	Mount, Umount, ModuleLoad, BPF, Unshare, Setns, Dup, Mkdir, Rmdir, Userfaultfd,
-	CgroupMove,
+	CgroupMove, Send, Recv,
 }
 
 // Event is one security-relevant action of one process.
@@ -185,6 +187,13 @@ type Network struct {
 	Path     string `json:"path,omitempty"` // unix socket path
 	FD       int32  `json:"fd,omitempty"`
 	Backlog  int32  `json:"backlog,omitempty"`
+	// Sends and receives: whether the socket is connected, whether its
+	// peer differs from its last send's or receive's (Falco's
+	// fd.name_changed), the bytes sent or received and the first of them.
+	Connected   bool   `json:"connected,omitempty"`
+	PeerChanged bool   `json:"peer_changed,omitempty"`
+	Size        int64  `json:"size,omitempty"`
+	Data        []byte `json:"data,omitempty"`
 }
 
 // Args holds what privilege and kernel events carry beyond the process.

@@ -1,6 +1,7 @@
 package output
 
 import (
+	"encoding/base64"
 	"slices"
 	"strconv"
 	"time"
@@ -59,6 +60,15 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 		no.str("path", n.Path, true)
 		no.int("fd", int64(n.FD), true)
 		no.int("backlog", int64(n.Backlog), true)
+		no.bool("connected", n.Connected, true)
+		no.bool("peer_changed", n.PeerChanged, true)
+		no.int("size", n.Size, true)
+		if len(n.Data) > 0 {
+			no.key("data")
+			no.b = append(no.b, '"')
+			no.b = base64.StdEncoding.AppendEncode(no.b, n.Data)
+			no.b = append(no.b, '"')
+		}
 		o.b = append(no.b, '}')
 	}
 	if a := e.Args; a != nil {

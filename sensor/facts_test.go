@@ -1,6 +1,7 @@
 package sensor
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -250,4 +251,126 @@ func TestOpenFilter(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("opens reported %q\nwant %q", got, want)
 	}
+}
+
+// TestSendRecv has a helper send and receive over UDP and TCP on loopback
+// and checks which calls the kernel reports under a filter of peer
+// changes on unconnected sockets and of a byte pattern in the data: with
+// the peer each went to or came from, whether the socket was connected,
+// and the first bytes.
+func TestSendRecv(t *testing.T) {
+	needRoot(t)
+	s, err := New(Config{
+		Events: []event.Type{event.Send, event.Recv},
+		IO: IOFilter{
+			Send:     IOKeys{PeerChanged: true, Data: true},
+			Recv:     IOKeys{PeerChanged: true},
+			Patterns: [][]byte{{0xca, 0xfe, 0xba, 0xbe}},
+		},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var child atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		return (e.Type == event.Send || e.Type == event.Recv) && e.Process.PID == uint32(child.Load())
+	})
+	cmd := helper("io")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child.Store(int64(cmd.Process.Pid))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// The helper prints its UDP receiver's and its two UDP peers' ports.
+	var rport, p1, p2 int
+	fmt.Sscan(out.String(), &rport, &p1, &p2)
+	type call struct {
+		typ        event.Type
+		dst        uint16 // the peer's port for a send, the local port for a receive
+		src        uint16
+		connected  bool
+		data       string
+		peerChange bool
+	}
+	var got []call
+	quiet := time.NewTimer(2 * time.Second)
+	for done := false; !done; {
+		select {
+		case e := <-events:
+			n := e.Network
+			got = append(got, call{e.Type, n.DstPort, n.SrcPort, n.Connected, string(n.Data), n.PeerChanged})
+			quiet.Reset(300 * time.Millisecond)
+		case <-quiet.C:
+			done = true
+		}
+	}
+	want := []call{
+		// sendto the receiver twice: the first is a new peer.
+		{event.Send, uint16(rport), uint16(p1), false, "one", true},
+		// from the second socket: a new socket, a new peer.
+		{event.Send, uint16(rport), uint16(p2), false, "two", true},
+		// the receiver: from p1, then p2 (a change), then p2 again (none).
+		{event.Recv, uint16(rport), uint16(p1), false, "one", true},
+		{event.Recv, uint16(rport), uint16(p2), false, "two", true},
+		// a connected TCP socket is reported only for the pattern.
+		{event.Send, 0, 0, true, "\xca\xfe\xba\xbe class", false},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("calls reported %+v\nwant %+v", got, want)
+	}
+	for i, w := range want {
+		g := got[i]
+		if w.dst == 0 { // the TCP ports are the kernel's choice
+			g.dst, g.src, g.peerChange = 0, 0, false
+		}
+		if g != w {
+			t.Errorf("call %d: %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+// ioCalls is the "io" helper: UDP sendto and recvfrom between three
+// sockets on loopback, and a TCP send with a class file's magic number.
+func ioCalls() int {
+	recv, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	lo := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	unix.Bind(recv, lo)
+	sa, _ := unix.Getsockname(recv)
+	rport := sa.(*unix.SockaddrInet4).Port
+	to := &unix.SockaddrInet4{Port: rport, Addr: [4]byte{127, 0, 0, 1}}
+	ports := []int{}
+	for _, msg := range []string{"one", "two"} {
+		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		unix.Bind(fd, lo)
+		sa, _ := unix.Getsockname(fd)
+		ports = append(ports, sa.(*unix.SockaddrInet4).Port)
+		unix.Sendto(fd, []byte(msg), 0, to)
+		if msg == "one" {
+			unix.Sendto(fd, []byte(msg), 0, to) // the same peer again
+		}
+	}
+	buf := make([]byte, 64)
+	for range 3 {
+		unix.Recvfrom(recv, buf, 0)
+	}
+	ln, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	unix.Bind(ln, lo)
+	unix.Listen(ln, 1)
+	lsa, _ := unix.Getsockname(ln)
+	c, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	unix.Connect(c, lsa)
+	unix.Sendto(c, []byte("plain"), 0, nil)
+	unix.Sendto(c, []byte("\xca\xfe\xba\xbe class"), 0, nil)
+	fmt.Println(rport, ports[0], ports[1])
+	return 0
 }

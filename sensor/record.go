@@ -46,6 +46,7 @@ const (
 	tagCgroup   = 9
 	tagEnv      = 10
 	tagFile     = 11
+	tagData     = 12
 	tagStr      = 0x10
 	tagFDPath   = 0x20
 	tagDir      = 0x30
@@ -383,6 +384,8 @@ func (d *decoder) decodeSyscall(raw []byte, ev *event.Event) error {
 		name := f.str(tagStr)
 		ev.File = &event.File{Path: "memfd:" + name, Name: name, FD: int32(ret)}
 		ev.Args = &event.Args{Flags: memfdFlags(a[1])}
+	case event.Send, event.Recv:
+		ev.Network = d.sendRecv(def, a, ret, f)
 	case event.Connect, event.Bind, event.Listen, event.Accept, event.Dup:
 		ev.Network = d.network(def, a, ret, f)
 		if def.typ == event.Dup {
@@ -496,6 +499,48 @@ func (d *decoder) network(def *syscallDef, a [6]uint64, ret int64, f *fields) *e
 	}
 	return n
 }
+
+// sendRecv reads a send or a receive: the socket's local end, the peer the
+// call sent to or received from (the sockaddr it gave or got back, else
+// the connected socket's peer), and the first bytes.
+func (d *decoder) sendRecv(def *syscallDef, a [6]uint64, ret int64, f *fields) *event.Network {
+	n := &event.Network{FD: int32(a[0])}
+	var local, remote string
+	var lport, rport uint16
+	if si, ok := f.get(tagSock); ok && len(si) >= sockInfoSize {
+		le := binary.LittleEndian
+		fam, typ, proto := le.Uint16(si[0:]), le.Uint16(si[2:]), le.Uint16(si[4:])
+		n.Family, n.Type, n.Protocol = familyName(fam), sockTypeName(uint64(typ)), protoName(fam, typ, proto)
+		lport, rport = le.Uint16(si[6:]), le.Uint16(si[8:])
+		flags := le.Uint16(si[10:])
+		n.Connected, n.PeerChanged = flags&sockConnected != 0, flags&sockPeerChanged != 0
+		local, remote = ipString(fam, si[12:28]), ipString(fam, si[28:44])
+	}
+	if sa, ok := f.get(tagSockaddr); ok && len(sa) >= 2 {
+		if _, ip, port, _ := parseSockaddr(sa); ip != "" {
+			remote, rport = netip.MustParseAddr(ip).Unmap().String(), port
+		}
+	}
+	if def.typ == event.Recv {
+		// The peer sent: it is the source, as for accept.
+		n.SrcIP, n.SrcPort, n.DstIP, n.DstPort = remote, rport, local, lport
+	} else {
+		n.SrcIP, n.SrcPort, n.DstIP, n.DstPort = local, lport, remote, rport
+	}
+	if data, ok := f.get(tagData); ok {
+		n.Data = append([]byte(nil), data...)
+	}
+	if ret > 0 {
+		n.Size = ret
+	}
+	return n
+}
+
+// Flags of struct sock_info on sends and receives.
+const (
+	sockConnected   = 1 << 0
+	sockPeerChanged = 1 << 1
+)
 
 func parseSockaddr(sa []byte) (family uint16, ip string, port uint16, path string) {
 	family = binary.LittleEndian.Uint16(sa[0:2])

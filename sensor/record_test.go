@@ -262,7 +262,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(newRecord(kindSyscall, 1, "x").body(syscallBody(code, 0, 1, 2, 3)).
 			tlv(tagStr, []byte("rel")).tlv(tagDir, []byte("/d")).tlv(tagBlob, make([]byte, 24)).
 			tlv(tagSockaddr, []byte{10, 0, 1, 2, 0, 0, 0, 0}).tlv(tagSock, make([]byte, sockInfoSize)).
-			tlv(tagFile, make([]byte, fileInfoSize)).done())
+			tlv(tagFile, make([]byte, fileInfoSize)).tlv(tagData, []byte("\xca\xfe")).done())
 	}
 	d := newDecoder("n", 0)
 	f.Fuzz(func(t *testing.T, raw []byte) {

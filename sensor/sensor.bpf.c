@@ -92,6 +92,7 @@ enum tag {
 	T_CGROUP = 9,   /* cgroup move: path of the destination below the v2 root */
 	T_ENV = 10,     /* exec: NUL-separated environment, as in /proc/pid/environ */
 	T_FILE = 11,    /* syscall: struct file_info of the opened file */
+	T_DATA = 12,    /* syscall: the first bytes sent or received */
 	T_STR = 0x10,   /* + i: user string in argument i */
 	T_FDPATH = 0x20,/* + i: path of the fd in argument i */
 	T_DIR = 0x30,   /* + i: directory that relative string i is resolved in */
@@ -123,7 +124,13 @@ struct syscall_spec {
 	__u8 flags_arg;        /* open flags: argument index, or ARG_NONE for blob/implicit */
 	__u8 implicit_write;   /* creat(): write access without a flags argument */
 	__u8 dirfd_of[6];      /* for string i: its dirfd argument, DIR_CWD or ARG_NONE */
+	__u8 io;               /* IO_*: a send or receive, handled by sendrecv() */
 };
+
+/* Kinds of spec.io. */
+#define IO_SEND 1     /* sendto, sendmsg */
+#define IO_RECV 2     /* recvfrom, recvmsg */
+#define IO_MSG 4      /* the msghdr form (sendmsg, recvmsg) */
 
 struct header {
 	__u64 ts;        /* CLOCK_BOOTTIME ns */
@@ -196,13 +203,16 @@ struct syscall_body {
 	__u16 pad;
 };
 
+#define SOCK_CONNECTED (1 << 0)    /* sends and receives: the socket is connected */
+#define SOCK_PEER_CHANGED (1 << 1) /* its peer is not the one of its last send or receive */
+
 struct sock_info {
 	__u16 family;
 	__u16 type;
 	__u16 protocol;
 	__u16 sport;  /* host order */
 	__u16 dport;  /* host order */
-	__u16 pad;
+	__u16 flags;  /* SOCK_*, on sends and receives */
 	__u8 saddr[16];
 	__u8 daddr[16];
 };
@@ -288,6 +298,29 @@ struct open_cfg {
 
 volatile const struct open_cfg open_config = {};
 
+/* Which sends and receives on IPv4 and IPv6 sockets are reported, derived
+ * from the rules as open_config is: every one, those on an unconnected
+ * socket, those whose peer is not the one the socket last sent to or
+ * received from (Falco's fd.name_changed), those to or from a port in
+ * `io_ports`, or those whose first bytes hold a pattern. The SR_ bits are
+ * for sends; shifted by SR_RECV, for receives. */
+#define SR_ALL (1 << 0)
+#define SR_UNCONNECTED (1 << 1)
+#define SR_CHANGED (1 << 2)
+#define SR_PORTS (1 << 3)
+#define SR_DATA (1 << 4)
+#define SR_RECV 8
+#define IO_DATA 80 /* bytes of data a record carries: Falco's default snaplen */
+
+struct io_cfg {
+	__u32 flags;
+	__u32 npatterns;
+	__u8 pattern_len[MAX_CONTAINS];
+	__u8 patterns[MAX_CONTAINS][CONTAINS_LEN];
+};
+
+volatile const struct io_cfg io_config = {};
+
 /* Written by user space each time it looks at the blind window. */
 volatile __u64 blind_seen = 0;
 
@@ -333,6 +366,27 @@ struct {
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } suffixes SEC(".maps");
+
+/* The peer a socket last sent to or received from, by socket. */
+struct peer {
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct peer);
+} peers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u16);
+	__type(value, __u8);
+} io_ports SEC(".maps");
 
 struct comm_key {
 	char comm[TASK_COMM_LEN];
@@ -1109,6 +1163,158 @@ __noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_
 	return 0;
 }
 
+struct data_ctx {
+	struct scratch *s;
+	__u32 val, len;
+	__u32 pat;
+	int found;
+};
+
+/* data_at is a bpf_loop callback: does pattern ctx->pat start at byte i of
+ * the data? */
+static long data_at(__u32 i, void *p)
+{
+	struct data_ctx *c = p;
+	__u32 k = c->pat & (MAX_CONTAINS - 1);
+	__u32 plen = io_config.pattern_len[k];
+	if (i + plen > c->len)
+		return 1;
+	for (__u32 j = 0; j < CONTAINS_LEN; j++) {
+		if (j >= plen)
+			break;
+		if (c->s->buf[at(c->val + i + j)] != io_config.patterns[k][j])
+			return 0;
+	}
+	c->found = 1;
+	return 1;
+}
+
+/* sendrecv builds the body of a send or receive record on an IPv4 or IPv6
+ * socket from off: the socket (with whether it is connected and whether
+ * its peer changed), the peer's sockaddr as the call gave or returned it,
+ * and the first bytes of data. It returns the record's end, or 0 when the
+ * call is not to be reported. A global function, verified once. */
+__noinline __u32 sendrecv(__u32 off, __u32 io, __s64 ret)
+{
+	struct scratch *s = get_scratch();
+	if (!s || off > ROOM)
+		return 0;
+	struct task_struct *task = (void *)bpf_get_current_task_btf();
+	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
+	__u64 a0 = b->args[0], a1 = b->args[1], a2 = b->args[2], a4 = b->args[4];
+
+	struct file *f = fd_file(task, (int)a0);
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__u32 cfg = io_config.flags;
+	if (io & IO_RECV)
+		cfg >>= SR_RECV;
+	int connected = BPF_CORE_READ(sk, __sk_common.skc_state) == 1; /* TCP_ESTABLISHED, and a connected UDP socket */
+	/* The common case, a connected socket when only unconnected ones are
+	 * of interest, leaves before any user memory is read. */
+	if (connected && !(cfg & (SR_ALL | SR_PORTS | SR_DATA)))
+		return 0;
+
+	/* Where the data is and whom it went to or came from. */
+	__u64 buf = a1, name = a4;
+	__u64 blen = a2;
+	if (io & IO_MSG) {
+		struct user_msghdr mh = {};
+		bpf_probe_read_user(&mh, sizeof(mh), (void *)a1);
+		name = (__u64)mh.msg_name;
+		struct iovec iov = {};
+		if (mh.msg_iovlen > 0)
+			bpf_probe_read_user(&iov, sizeof(iov), mh.msg_iov);
+		buf = (__u64)iov.iov_base;
+		blen = iov.iov_len;
+	}
+	struct peer pr = {.family = family};
+	__u8 sa[28] = {};
+	int have_sa = 0;
+	if (name && (!(io & IO_RECV) || ret >= 0) && bpf_probe_read_user(sa, sizeof(sa), (void *)name) == 0) {
+		__u16 fam = sa[0] | (sa[1] << 8);
+		if (fam == AF_INET || fam == AF_INET6) {
+			have_sa = 1;
+			pr.family = fam;
+			pr.port = (sa[2] << 8) | sa[3];
+			if (fam == AF_INET)
+				__builtin_memcpy(pr.addr, &sa[4], 4);
+			else
+				__builtin_memcpy(pr.addr, &sa[8], 16);
+		}
+	}
+	if (!have_sa) {
+		pr.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (family == AF_INET)
+			bpf_probe_read_kernel(pr.addr, 4, &sk->__sk_common.skc_daddr);
+		else
+			bpf_probe_read_kernel(pr.addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+
+	__u16 flags = connected ? SOCK_CONNECTED : 0;
+	__u64 key = (__u64)sk;
+	struct peer *last = bpf_map_lookup_elem(&peers, &key);
+	int same = last && last->family == pr.family && last->port == pr.port;
+	if (same) {
+		__u64 x[2], y[2];
+		__builtin_memcpy(x, last->addr, 16);
+		__builtin_memcpy(y, pr.addr, 16);
+		same = x[0] == y[0] && x[1] == y[1];
+	}
+	if (!same) {
+		flags |= SOCK_PEER_CHANGED;
+		bpf_map_update_elem(&peers, &key, &pr, BPF_ANY);
+	}
+
+	int want = cfg & SR_ALL;
+	if (!want && (cfg & SR_UNCONNECTED) && !(flags & SOCK_CONNECTED))
+		want = 1;
+	if (!want && (cfg & SR_CHANGED) && !(flags & SOCK_CONNECTED) && (flags & SOCK_PEER_CHANGED))
+		want = 1;
+	if (!want && (cfg & SR_PORTS)) {
+		__u16 port = pr.port;
+		if (bpf_map_lookup_elem(&io_ports, &port))
+			want = 1;
+	}
+	if (!want && !(cfg & SR_DATA))
+		return 0;
+
+	off = put_sock(s, off, task, (int)a0);
+	struct sock_info *si = (void *)&s->buf[at(off - sizeof(struct sock_info))];
+	si->flags = flags;
+	if (have_sa)
+		off = put_user_bytes(s, off, T_SOCKADDR, (void *)name, family == AF_INET ? 16 : 28);
+
+	__u64 n = ret > 0 ? ret : 0;
+	if (n > blen)
+		n = blen;
+	if (n > IO_DATA)
+		n = IO_DATA;
+	__u32 val = put_tlv_head(s, off, T_DATA, 0);
+	bound(n, 127);
+	if (n && bpf_probe_read_user(&s->buf[at(val)], n, (void *)buf) < 0)
+		n = 0;
+	set_tlv_len(s, val, val + n);
+	off = val + n;
+	if (!want) {
+		for (__u32 p = 0; p < MAX_CONTAINS && !want; p++) {
+			if (p >= io_config.npatterns)
+				break;
+			struct data_ctx c = {.s = s, .val = val, .len = n, .pat = p};
+			bpf_loop(n, data_at, &c, 0);
+			want = c.found;
+		}
+	}
+	return want ? off : 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
@@ -1166,6 +1372,13 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	b->code = spec->code;
 	b->pad = 0;
 	__u32 off = sizeof(struct header) + sizeof(struct syscall_body);
+
+	if (spec->io) {
+		off = sendrecv(off, spec->io, ret);
+		if (off)
+			submit(s, off, SLOT_SYSCALL + spec->code, syscall_room);
+		goto out;
+	}
 
 	if (spec->blob_arg < 6 && spec->blob_len)
 		off = put_user_bytes(s, off, T_BLOB, (void *)b->args[spec->blob_arg & 7],
@@ -1256,3 +1469,4 @@ const struct sock_info *unused_sock_info __attribute__((unused));
 const struct file_info *unused_file_info __attribute__((unused));
 const struct open_cfg *unused_open_cfg __attribute__((unused));
 const struct comm_key *unused_comm_key __attribute__((unused));
+const struct peer *unused_peer __attribute__((unused));

@@ -45,6 +45,68 @@ type OpenFilter struct {
 	Comms     []string // every read-only open by a process of this name (the kernel's comm)
 }
 
+// IOFilter says which sends and receives on IPv4 and IPv6 sockets the
+// sensor reports: Send for sendto and sendmsg, Recv for recvfrom and
+// recvmsg. The kernel keeps, per socket, the peer of its last send or
+// receive, to tell when the peer changes.
+type IOFilter struct {
+	Send, Recv IOKeys
+	Ports      []uint16 // the peer ports of IOKeys.Ports
+	// Patterns are the byte strings IOKeys.Data looks for in the first
+	// 80 bytes (at most 4, of at most 16 bytes).
+	Patterns [][]byte
+}
+
+// IOKeys say which calls of one direction are reported.
+type IOKeys struct {
+	All         bool // every one
+	Unconnected bool // on an unconnected socket
+	PeerChanged bool // on an unconnected socket, to or from another peer than its last
+	Ports       bool // to or from a port in IOFilter.Ports
+	Data        bool // whose first bytes hold one of IOFilter.Patterns
+}
+
+func (k IOKeys) bits() uint32 {
+	var b uint32
+	set := func(on bool, bit uint32) {
+		if on {
+			b |= bit
+		}
+	}
+	set(k.All, ioAll)
+	set(k.Unconnected, ioUnconnected)
+	set(k.PeerChanged, ioChanged)
+	set(k.Ports, ioPorts)
+	set(k.Data, ioData)
+	return b
+}
+
+// Bits of io_cfg.flags, as sensor.bpf.c defines them.
+const (
+	ioAll         = 1 << 0
+	ioUnconnected = 1 << 1
+	ioChanged     = 1 << 2
+	ioPorts       = 1 << 3
+	ioData        = 1 << 4
+	ioRecvShift   = 8
+)
+
+func (f IOFilter) config() (sensorIoCfg, error) {
+	c := sensorIoCfg{Flags: f.Send.bits() | f.Recv.bits()<<ioRecvShift}
+	if len(f.Patterns) > MaxOpenContains {
+		return c, fmt.Errorf("%d byte patterns to look for in data: at most %d", len(f.Patterns), MaxOpenContains)
+	}
+	for i, p := range f.Patterns {
+		if len(p) == 0 || len(p) > MaxContainsBytes {
+			return c, fmt.Errorf("byte pattern %x: must be 1 to %d bytes", p, MaxContainsBytes)
+		}
+		c.PatternLen[i] = uint8(len(p))
+		copy(c.Patterns[i][:], p)
+	}
+	c.Npatterns = uint32(len(f.Patterns))
+	return c, nil
+}
+
 // Limits of OpenFilter.
 const (
 	MaxOpenContains  = 4
@@ -68,6 +130,10 @@ type Config struct {
 	// Opens says which other read-only opens, and which failed opens, are
 	// reported. Opens for writing always are.
 	Opens OpenFilter
+	// IO says which sends and receives (sendto, sendmsg, recvfrom,
+	// recvmsg on IPv4 and IPv6 sockets) are reported when their event
+	// types are captured; the zero value reports none.
+	IO IOFilter
 	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 4 MiB.
 	RingBufferBytes uint32
 	// LifecycleReserveBytes is the part of the ring buffer that only
@@ -138,6 +204,10 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	ioCfg, err := cfg.IO.config()
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range cfg.Events {
 		if !slices.Contains(event.Types, t) {
 			return nil, fmt.Errorf("unknown event type %q (known: %v)", t, event.Types)
@@ -156,6 +226,7 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 		sensorVarSelfTgid:    uint32(os.Getpid()),
 		sensorVarEnvBytes:    cfg.EnvBytes,
 		sensorVarOpenConfig:  openCfg,
+		sensorVarIoConfig:    ioCfg,
 		sensorVarSyscallRoom: uint64(room),
 		// Wake the reader well before syscall records meet the reserve.
 		sensorVarWakeupBytes: min(uint32(256<<10), room/2),
@@ -247,6 +318,11 @@ func (s *Sensor) configure() error {
 		}
 		if err := s.objs.Suffixes.Put(key, uint8(1)); err != nil {
 			return fmt.Errorf("add path ending %q: %w", sfx, err)
+		}
+	}
+	for _, port := range s.cfg.IO.Ports {
+		if err := s.objs.IoPorts.Put(port, uint8(1)); err != nil {
+			return fmt.Errorf("add peer port %d: %w", port, err)
 		}
 	}
 	for _, c := range s.cfg.Opens.Comms {

@@ -99,6 +99,14 @@ type sensorHeader struct {
 	Pad      uint32
 }
 
+type sensorIoCfg struct {
+	_          structs.HostLayout
+	Flags      uint32
+	Npatterns  uint32
+	PatternLen [4]uint8
+	Patterns   [4][16]uint8
+}
+
 type sensorOpenCfg struct {
 	_           structs.HostLayout
 	Flags       uint32
@@ -114,6 +122,13 @@ type sensorPathKey struct {
 	Data      [256]uint8
 }
 
+type sensorPeer struct {
+	_      structs.HostLayout
+	Family uint16
+	Port   uint16
+	Addr   [16]uint8
+}
+
 type sensorScratch struct {
 	_   structs.HostLayout
 	Buf [32768]uint8
@@ -126,7 +141,7 @@ type sensorSockInfo struct {
 	Protocol uint16
 	Sport    uint16
 	Dport    uint16
-	Pad      uint16
+	Flags    uint16
 	Saddr    [16]uint8
 	Daddr    [16]uint8
 }
@@ -161,6 +176,8 @@ type sensorSyscallSpec struct {
 	FlagsArg      uint8
 	ImplicitWrite uint8
 	DirfdOf       [6]uint8
+	Io            uint8
+	_             [1]byte
 }
 
 type sensorWalk struct {
@@ -181,7 +198,9 @@ const (
 	sensorMapCounters             = "counters"
 	sensorMapDropped              = "dropped"
 	sensorMapEvents               = "events"
+	sensorMapIoPorts              = "io_ports"
 	sensorMapKinds                = "kinds"
+	sensorMapPeers                = "peers"
 	sensorMapScratches            = "scratches"
 	sensorMapSensitive            = "sensitive"
 	sensorMapStashes              = "stashes"
@@ -196,6 +215,7 @@ const (
 	sensorProgSysExit             = "sys_exit"
 	sensorVarBlindSeen            = "blind_seen"
 	sensorVarEnvBytes             = "env_bytes"
+	sensorVarIoConfig             = "io_config"
 	sensorVarOpenConfig           = "open_config"
 	sensorVarSelfTgid             = "self_tgid"
 	sensorVarSyscallRoom          = "syscall_room"
@@ -207,6 +227,7 @@ const (
 	sensorVarUnusedForkBody       = "unused_fork_body"
 	sensorVarUnusedHeader         = "unused_header"
 	sensorVarUnusedOpenCfg        = "unused_open_cfg"
+	sensorVarUnusedPeer           = "unused_peer"
 	sensorVarUnusedSockInfo       = "unused_sock_info"
 	sensorVarUnusedSyscallBody    = "unused_syscall_body"
 	sensorVarWakeupBytes          = "wakeup_bytes"
@@ -271,7 +292,9 @@ type sensorMapSpecs struct {
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Dropped   *ebpf.MapSpec `ebpf:"dropped"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
+	IoPorts   *ebpf.MapSpec `ebpf:"io_ports"`
 	Kinds     *ebpf.MapSpec `ebpf:"kinds"`
+	Peers     *ebpf.MapSpec `ebpf:"peers"`
 	Scratches *ebpf.MapSpec `ebpf:"scratches"`
 	Sensitive *ebpf.MapSpec `ebpf:"sensitive"`
 	Stashes   *ebpf.MapSpec `ebpf:"stashes"`
@@ -286,6 +309,7 @@ type sensorMapSpecs struct {
 type sensorVariableSpecs struct {
 	BlindSeen            *ebpf.VariableSpec `ebpf:"blind_seen"`
 	EnvBytes             *ebpf.VariableSpec `ebpf:"env_bytes"`
+	IoConfig             *ebpf.VariableSpec `ebpf:"io_config"`
 	OpenConfig           *ebpf.VariableSpec `ebpf:"open_config"`
 	SelfTgid             *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SyscallRoom          *ebpf.VariableSpec `ebpf:"syscall_room"`
@@ -297,6 +321,7 @@ type sensorVariableSpecs struct {
 	UnusedForkBody       *ebpf.VariableSpec `ebpf:"unused_fork_body"`
 	UnusedHeader         *ebpf.VariableSpec `ebpf:"unused_header"`
 	UnusedOpenCfg        *ebpf.VariableSpec `ebpf:"unused_open_cfg"`
+	UnusedPeer           *ebpf.VariableSpec `ebpf:"unused_peer"`
 	UnusedSockInfo       *ebpf.VariableSpec `ebpf:"unused_sock_info"`
 	UnusedSyscallBody    *ebpf.VariableSpec `ebpf:"unused_syscall_body"`
 	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -327,7 +352,9 @@ type sensorMaps struct {
 	Counters  *ebpf.Map `ebpf:"counters"`
 	Dropped   *ebpf.Map `ebpf:"dropped"`
 	Events    *ebpf.Map `ebpf:"events"`
+	IoPorts   *ebpf.Map `ebpf:"io_ports"`
 	Kinds     *ebpf.Map `ebpf:"kinds"`
+	Peers     *ebpf.Map `ebpf:"peers"`
 	Scratches *ebpf.Map `ebpf:"scratches"`
 	Sensitive *ebpf.Map `ebpf:"sensitive"`
 	Stashes   *ebpf.Map `ebpf:"stashes"`
@@ -343,7 +370,9 @@ func (m *sensorMaps) Close() error {
 		m.Counters,
 		m.Dropped,
 		m.Events,
+		m.IoPorts,
 		m.Kinds,
+		m.Peers,
 		m.Scratches,
 		m.Sensitive,
 		m.Stashes,
@@ -359,6 +388,7 @@ func (m *sensorMaps) Close() error {
 type sensorVariables struct {
 	BlindSeen            *ebpf.Variable `ebpf:"blind_seen"`
 	EnvBytes             *ebpf.Variable `ebpf:"env_bytes"`
+	IoConfig             *ebpf.Variable `ebpf:"io_config"`
 	OpenConfig           *ebpf.Variable `ebpf:"open_config"`
 	SelfTgid             *ebpf.Variable `ebpf:"self_tgid"`
 	SyscallRoom          *ebpf.Variable `ebpf:"syscall_room"`
@@ -370,6 +400,7 @@ type sensorVariables struct {
 	UnusedForkBody       *ebpf.Variable `ebpf:"unused_fork_body"`
 	UnusedHeader         *ebpf.Variable `ebpf:"unused_header"`
 	UnusedOpenCfg        *ebpf.Variable `ebpf:"unused_open_cfg"`
+	UnusedPeer           *ebpf.Variable `ebpf:"unused_peer"`
 	UnusedSockInfo       *ebpf.Variable `ebpf:"unused_sock_info"`
 	UnusedSyscallBody    *ebpf.Variable `ebpf:"unused_syscall_body"`
 	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -13,6 +13,10 @@ const (
 	filterDup     = 3 // only when the new fd is 0, 1 or 2
 	filterSuccess = 4
 
+	ioSend = 1
+	ioRecv = 2
+	ioMsg  = 4
+
 	argNone = 0xff
 	argRet  = 6
 	dirCwd  = 0xfe
@@ -41,6 +45,7 @@ type arg struct {
 	flags   uint8 // open flags argument
 	filter  uint8
 	creat   bool
+	io      uint8 // ioSend or ioRecv, with ioMsg for the msghdr form
 }
 
 func (a arg) spec() sensorSyscallSpec {
@@ -79,6 +84,7 @@ func (a arg) spec() sensorSyscallSpec {
 	if a.creat {
 		s.ImplicitWrite = 1
 	}
+	s.Io = a.io
 	return s
 }
 
@@ -129,6 +135,12 @@ var syscallTable = []syscallDef{
 	def("bind", unix.SYS_BIND, event.Bind, arg{sock: sockArg0, addr: 1}),
 	def("listen", unix.SYS_LISTEN, event.Listen, arg{sock: sockArg0}),
 	def("socket", unix.SYS_SOCKET, event.Socket, arg{filter: filterSocket}),
+	// Sends and receives on IPv4 and IPv6 sockets, as the rules ask for
+	// them (Config.IO).
+	def("sendto", unix.SYS_SENDTO, event.Send, arg{io: ioSend}),
+	def("sendmsg", unix.SYS_SENDMSG, event.Send, arg{io: ioSend | ioMsg}),
+	def("recvfrom", unix.SYS_RECVFROM, event.Recv, arg{io: ioRecv}),
+	def("recvmsg", unix.SYS_RECVMSG, event.Recv, arg{io: ioRecv | ioMsg}),
 	def("dup", unix.SYS_DUP, event.Dup, arg{sock: sockArg0, filter: filterDup}),
 	def("dup2", unix.SYS_DUP2, event.Dup, arg{sock: sockArg0, filter: filterDup}),
 	def("dup3", unix.SYS_DUP3, event.Dup, arg{sock: sockArg0, filter: filterDup}),

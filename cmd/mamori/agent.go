@@ -349,6 +349,7 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 		Contains:  keys.Contains,
 		Comms:     keys.Comms,
 	}
+	cfg.IO = ioFilter(needs.Sends, needs.Recvs, events)
 	if len(keys.Contains) > sensor.MaxOpenContains {
 		// More substrings than the kernel looks for: it reports every
 		// read-only (and failed) open rather than miss one.
@@ -360,6 +361,33 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 	log.Info("rules loaded", "rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
 		"read_prefixes", len(cfg.SensitivePrefixes), "read_endings", len(cfg.Opens.Suffixes), "read_substrings", len(cfg.Opens.Contains),
 		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "failed_opens", cfg.Opens.Failed, "environment", cfg.EnvBytes > 0)
+}
+
+// ioFilter turns what the rules need of sends and receives into the
+// sensor's filter; with events, sends and receives to or from a new peer on
+// an unconnected socket are reported too.
+func ioFilter(sends, recvs detect.IOKeys, events bool) sensor.IOFilter {
+	var f sensor.IOFilter
+	for _, p := range append(slices.Clone(sends.Patterns), recvs.Patterns...) {
+		if !slices.ContainsFunc(f.Patterns, func(q []byte) bool { return string(q) == p }) {
+			f.Patterns = append(f.Patterns, []byte(p))
+		}
+	}
+	f.Ports = append(slices.Clone(sends.Ports), recvs.Ports...)
+	keys := func(k detect.IOKeys) sensor.IOKeys {
+		return sensor.IOKeys{All: k.All, Unconnected: k.Unconnected, PeerChanged: k.PeerChanged || events,
+			Ports: len(k.Ports) > 0, Data: len(k.Patterns) > 0}
+	}
+	f.Send, f.Recv = keys(sends), keys(recvs)
+	if len(f.Patterns) > sensor.MaxOpenContains {
+		// More patterns than the kernel looks for: every call of a
+		// direction that looks for one.
+		f.Send.All = f.Send.All || f.Send.Data
+		f.Recv.All = f.Recv.All || f.Recv.Data
+		f.Patterns = nil
+		f.Send.Data, f.Recv.Data = false, false
+	}
+	return f
 }
 
 func samePath(a, b string) bool {

@@ -305,7 +305,25 @@ func baseFields() []rules.Field {
 				}
 				return ev.arg(a.Key)
 			}},
-		missing("evt.buffer", rules.TypeBytes, "the data of a read or write", "the sensor does not capture read/write data"),
+		{Name: "evt.buffer", Type: rules.TypeBytes,
+			Desc: "sendto, sendmsg, recvfrom, recvmsg: the first 80 bytes sent or received (Falco's default snaplen); evt.buffer bcontains cafebabe looks in them",
+			ExtractString: func(evt any, _ rules.Arg) (string, bool) {
+				e := asEvent(evt).E
+				if (e.Type != event.Send && e.Type != event.Recv) || e.Network == nil {
+					return "", false
+				}
+				if len(e.Network.Data) == 0 {
+					return "", true
+				}
+				return unsafeString(e.Network.Data), true
+			}},
+		num("evt.buflen", "sendto, sendmsg, recvfrom, recvmsg: the bytes sent or received", func(ev *Event) (int64, bool) {
+			e := ev.E
+			if (e.Type != event.Send && e.Type != event.Recv) || e.Network == nil {
+				return 0, false
+			}
+			return e.Network.Size, true
+		}),
 
 		// proc.*
 		str("proc.name", "the process's name (the kernel's comm, at most 15 bytes)", func(ev *Event) (string, bool) {
@@ -523,18 +541,31 @@ func baseFields() []rules.Field {
 			}
 			return "", false
 		}),
-		boolean("fd.connected", "the socket is connected", func(ev *Event) (bool, bool) {
+		boolean("fd.connected", "the socket is connected: a connect that worked (or is under way), an accepted socket, a send or receive on a connected socket (a TCP connection or a connected UDP socket)", func(ev *Event) (bool, bool) {
 			e := ev.E
 			if !isSocket(e) {
 				return false, false
 			}
 			switch e.Type {
-			case event.Connect, event.Accept:
+			case event.Connect:
+				return e.Result >= 0 || e.Result == -115, true // EINPROGRESS
+			case event.Accept:
 				return e.Result >= 0, true
+			case event.Send, event.Recv:
+				return e.Network.Connected, true
 			}
 			return e.Network.DstIP != "" || e.Network.DstPort != 0, true
 		}),
-		missing("fd.name_changed", rules.TypeBool, "the fd's name changed during the event", "the sensor does not track fd names across calls"),
+		boolean("fd.name_changed", "sendto, sendmsg, recvfrom, recvmsg on an unconnected socket: its peer is not the one of its last send or receive (libsinsp's fd name changed); false on other fd events", func(ev *Event) (bool, bool) {
+			e := ev.E
+			if fdUseOf(e) == noFD {
+				return false, false
+			}
+			if (e.Type == event.Send || e.Type == event.Recv) && e.Network != nil {
+				return e.Network.PeerChanged && !e.Network.Connected, true
+			}
+			return false, true
+		}),
 		either("fd.ip", "either end's address (fd.ip[1] the server, fd.ip[2] the client)"),
 		ip("fd.sip", "the server's address", endIP(server)),
 		ip("fd.cip", "the client's address", endIP(client)),

@@ -66,6 +66,10 @@ func init() {
 		"bind":         {{"res", res}, {"fd", sockFD}},
 		"listen":       {{"res", res}, {"fd", sockFD}, {"backlog", backlog}},
 		"socket":       {{"fd", resFD}, {"domain", sockDomain}, {"type", sockType}, {"proto", sockProto}},
+		"sendto":       {{"res", res}, {"data", ioData}, {"fd", sockFD}, {"size", ioSize}, {"tuple", tuple}},
+		"sendmsg":      {{"res", res}, {"data", ioData}, {"fd", sockFD}, {"size", ioSize}, {"tuple", tuple}},
+		"recvfrom":     {{"res", res}, {"data", ioData}, {"tuple", tuple}, {"fd", sockFD}, {"size", ioSize}},
+		"recvmsg":      {{"res", res}, {"size", ioSize}, {"data", ioData}, {"tuple", tuple}, {"fd", sockFD}},
 		"dup":          {{"res", resFD}, {"oldfd", dupOld}},
 		"dup2":         {{"res", resFD}, {"oldfd", dupOld}, {"newfd", dupNew}},
 		"dup3":         {{"res", resFD}, {"oldfd", dupOld}, {"newfd", dupNew}},
@@ -800,4 +804,29 @@ func isOpenCreate(e *event.Event) bool {
 		return false
 	}
 	return e.File.Created || (e.Result >= 0 && openFlags.value(e.File.Flags)&ppmOTmpfile != 0)
+}
+
+// ioData is the data of a send or receive as libsinsp prints a buffer:
+// printable bytes as they are, others as dots.
+func ioData(ev *Event) (string, string, bool) {
+	n := ev.E.Network
+	if n == nil || (ev.E.Type != event.Send && ev.E.Type != event.Recv) {
+		return "", "", false
+	}
+	start := len(ev.buf)
+	for _, c := range n.Data {
+		if c < 0x20 || c > 0x7e {
+			c = '.'
+		}
+		ev.buf = append(ev.buf, c)
+	}
+	return ev.since(start), "", true
+}
+
+func ioSize(ev *Event) (string, string, bool) {
+	n := ev.E.Network
+	if n == nil || (ev.E.Type != event.Send && ev.E.Type != event.Recv) {
+		return "", "", false
+	}
+	return ev.appendInt(n.Size), "", true
 }

@@ -103,6 +103,12 @@ var (
 		}}}
 	unmounted = &event.Event{Type: event.Exec, Syscall: "execve", Process: event.Process{VPID: 1},
 		Container: &event.Container{ID: "0123456789abcdef"}}
+	udpSend = &event.Event{Type: event.Send, Syscall: "sendto", Result: 3, Container: &event.Container{ID: "host"},
+		Network: &event.Network{Family: "inet", Type: "dgram", Protocol: "udp", SrcIP: "10.0.0.2", SrcPort: 40000,
+			DstIP: "169.254.169.254", DstPort: 80, FD: 5, PeerChanged: true, Size: 3, Data: []byte("GET")}}
+	javaRecv = &event.Event{Type: event.Recv, Syscall: "recvfrom", Result: 12, Container: &event.Container{ID: "host"},
+		Network: &event.Network{Family: "inet", Type: "stream", Protocol: "tcp", SrcIP: "10.0.0.9", SrcPort: 8080,
+			DstIP: "10.0.0.2", DstPort: 41000, FD: 7, Connected: true, PeerChanged: true, Size: 12, Data: []byte("\xca\xfe\xba\xbe\x00\x00\x004class")}}
 	memfd = &event.Event{Type: event.Memfd, Syscall: "memfd_create", Result: 4, Container: &event.Container{ID: "host"},
 		File: &event.File{Path: "memfd:x", Name: "x", FD: 4}, Args: &event.Args{Flags: "MFD_CLOEXEC"}}
 )
@@ -219,6 +225,18 @@ var fieldCases = []struct {
 		{"container.mounts", ""}, {"container.mount.dest[/proc*]", "N/A"}, {"container.mount[0]", "none"},
 	}},
 	{"host process", execPlain, []fieldCase{{"container.mounts", absent{}}, {"container.mount.dest[/proc*]", absent{}}}},
+	{"sendto on an unconnected UDP socket", udpSend, []fieldCase{
+		{"fd.name_changed", true}, {"fd.connected", false}, {"fd.l4proto", "udp"}, {"fd.sip", netip.MustParseAddr("169.254.169.254")},
+		{"fd.sport", int64(80)}, {"fd.name", "10.0.0.2:40000->169.254.169.254:80"}, {"evt.buffer", "GET"}, {"evt.buflen", int64(3)},
+		{"evt.args", "res=3 data=GET fd=5(<4u>10.0.0.2:40000->169.254.169.254:80) size=3 tuple=10.0.0.2:40000->169.254.169.254:80"},
+	}},
+	{"recvfrom of a class file on a TCP connection", javaRecv, []fieldCase{
+		{"fd.name_changed", false}, {"fd.connected", true}, {"fd.cip", netip.MustParseAddr("10.0.0.9")}, {"fd.type", "ipv4"},
+		{"evt.arg.data", ".......4class"}, {"evt.buffer", "\xca\xfe\xba\xbe\x00\x00\x004class"},
+	}},
+	{"connect", &event.Event{Type: event.Connect, Syscall: "connect", Result: -115, Container: &event.Container{ID: "host"},
+		Network: &event.Network{Family: "inet", Protocol: "tcp", SrcIP: "10.0.0.2", SrcPort: 5000, DstIP: "10.0.0.9", DstPort: 22, FD: 3}},
+		[]fieldCase{{"fd.connected", true}, {"fd.name_changed", false}, {"evt.res", "EINPROGRESS"}}},
 	{"memfd_create", memfd, []fieldCase{{"evt.arg.name", "x"}, {"evt.arg.flags", "MFD_CLOEXEC"}, {"fd.type", "memfd"}, {"fd.name", "x"}}},
 }
 
@@ -275,4 +293,33 @@ func extract(t *testing.T, byName map[string]rules.Field, ev *Event, spec string
 	}
 	t.Fatalf("field %s of type %s", name, f.Type)
 	return nil, false
+}
+
+// TestBufferCondition evaluates Falco's class-file condition, bcontains on
+// evt.buffer with a hex pattern, on a receive that holds one and on one
+// that does not.
+func TestBufferCondition(t *testing.T) {
+	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{New()}}, rules.File{Name: "t.yaml", Data: []byte(`
+- rule: class file
+  desc: d
+  condition: evt.type=recvfrom and fd.type in (ipv4, ipv6) and evt.buffer bcontains cafebabe
+  output: o
+  priority: NOTICE
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := NewEvent(nil)
+	ev.Reset(javaRecv, 1)
+	if rs.Match(Source, "recvfrom", ev) == nil {
+		t.Errorf("a receive holding cafebabe does not match")
+	}
+	plain := *javaRecv
+	n := *plain.Network
+	n.Data = []byte("HTTP/1.1 200 OK")
+	plain.Network = &n
+	ev.Reset(&plain, 2)
+	if rs.Match(Source, "recvfrom", ev) != nil {
+		t.Errorf("a receive without cafebabe matches")
+	}
 }
