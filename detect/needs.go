@@ -18,6 +18,9 @@ type Needs struct {
 	// Env is set when a rule reads proc.env: exec events must carry the
 	// environment.
 	Env bool
+	// DNS is set when a rule reads the names of addresses (fd.sip.name and
+	// the like): the sensor must report the node's DNS responses.
+	DNS bool
 	// Reads says which successful read-only opens the rules can match:
 	// the sensor reports opens for writing always, reads only as these
 	// keys say.
@@ -47,6 +50,9 @@ type RuleNeeds struct {
 	// Sends and Recvs are the sends and receives it can match.
 	Sends, Recvs               IOKeys
 	MatchesSends, MatchesRecvs bool
+	// Names is set when it reads the names of addresses, which the
+	// node's DNS responses give.
+	Names bool
 }
 
 // NeedsOf works out what the enabled, active syscall rules of rs need.
@@ -65,6 +71,7 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 			n.Env = true
 		}
 		rn := RuleNeedsOf(r)
+		n.DNS = n.DNS || rn.Names
 		if rn.MatchesReads {
 			n.Reads.Add(rn.Reads)
 		}
@@ -90,6 +97,9 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 // is enabled.
 func RuleNeedsOf(r *rules.Rule) RuleNeeds {
 	rn := RuleNeeds{Rule: r}
+	rn.Names = slices.ContainsFunc(r.Fields, func(f string) bool {
+		return f == "fd.sip.name" || f == "fd.cip.name" || f == "fd.lip.name" || f == "fd.rip.name"
+	})
 	ts, allTypes := r.EventTypes()
 	rn.AllTypes = allTypes
 	if !allTypes {
@@ -142,6 +152,9 @@ func (rn RuleNeeds) String() string {
 	}
 	if slices.ContainsFunc(rn.Types, func(t string) bool { return opens2[t] }) && !rn.MatchesReads {
 		opens = append([]string{"opens for writing only"}, opens...)
+	}
+	if rn.Names {
+		opens = append(opens, "the names of addresses from the node's DNS responses")
 	}
 	if len(opens) > 0 {
 		b.WriteString(" (" + strings.Join(opens, "; ") + ")")

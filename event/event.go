@@ -44,6 +44,7 @@ const (
 	CgroupMove  Type = "cgroup_move"
 	Send        Type = "send"
 	Recv        Type = "recv"
+	DNS         Type = "dns"
 )
 
 // Types lists every event type in the order docs/events.md describes them.
@@ -51,7 +52,7 @@ var Types = []Type{
 	Exec, Exit, Fork, Open, Unlink, Rename, Chmod, Link, Symlink, Truncate, Memfd,
 	Connect, Accept, Bind, Listen, Socket, Setuid, Setgid, Capset, Ptrace,
 	Mount, Umount, ModuleLoad, BPF, Unshare, Setns, Dup, Mkdir, Rmdir, Userfaultfd,
-	CgroupMove, Send, Recv,
+	CgroupMove, Send, Recv, DNS,
 }
 
 // Event is one security-relevant action of one process.
@@ -68,6 +69,7 @@ type Event struct {
 	Network   *Network   `json:"network,omitempty"`
 	Args      *Args      `json:"args,omitempty"`
 	Cgroup    *Cgroup    `json:"cgroup,omitempty"`
+	DNS       *DNSReply  `json:"dns,omitempty"`
 }
 
 // Process describes the acting process. Ancestors is filled for the acting
@@ -226,4 +228,21 @@ type Cgroup struct {
 	PID   uint32 `json:"pid"`              // the process moved
 	PidNS uint32 `json:"pid_ns,omitempty"` // the moved process's pid and mount namespaces
 	MntNS uint32 `json:"mnt_ns,omitempty"`
+}
+
+// DNSReply is a DNS response delivered to a socket on the node: the
+// question and the addresses and aliases answered, with their TTLs.
+type DNSReply struct {
+	Question string      `json:"question"`        // the name asked for, without the final dot
+	Type     string      `json:"type,omitempty"`  // A, AAAA, ...
+	RCode    string      `json:"rcode,omitempty"` // NOERROR, NXDOMAIN, ...
+	Answers  []DNSAnswer `json:"answers,omitempty"`
+}
+
+// DNSAnswer is one record of a DNS response's answer section.
+type DNSAnswer struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // A, AAAA or CNAME
+	Data string `json:"data"` // the address, or the alias's target
+	TTL  uint32 `json:"ttl"`
 }

@@ -104,6 +104,30 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 		co.uint("mnt_ns", uint64(c.MntNS), true)
 		o.b = append(co.b, '}')
 	}
+	if d := e.DNS; d != nil {
+		o.key("dns")
+		do := obj{b: append(o.b, '{')}
+		do.str("question", d.Question, false)
+		do.str("type", d.Type, true)
+		do.str("rcode", d.RCode, true)
+		if len(d.Answers) > 0 {
+			do.key("answers")
+			do.b = append(do.b, '[')
+			for i, a := range d.Answers {
+				if i > 0 {
+					do.b = append(do.b, ',')
+				}
+				ao := obj{b: append(do.b, '{')}
+				ao.str("name", a.Name, false)
+				ao.str("type", a.Type, false)
+				ao.str("data", a.Data, false)
+				ao.uint("ttl", uint64(a.TTL), false)
+				do.b = append(ao.b, '}')
+			}
+			do.b = append(do.b, ']')
+		}
+		o.b = append(do.b, '}')
+	}
 	return append(o.b, '}')
 }
 

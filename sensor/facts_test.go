@@ -3,9 +3,11 @@ package sensor
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -13,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mamori-dev/mamori/container"
 	"github.com/mamori-dev/mamori/event"
+	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
 )
 
@@ -373,4 +377,76 @@ func ioCalls() int {
 	unix.Sendto(c, []byte("\xca\xfe\xba\xbe class"), 0, nil)
 	fmt.Println(rport, ports[0], ports[1])
 	return 0
+}
+
+// TestDNSResponses answers a DNS query on loopback port 53 with a CNAME
+// and two addresses: the sensor reports the response with its question,
+// answers and TTLs, and nothing for the query.
+func TestDNSResponses(t *testing.T) {
+	needRoot(t)
+	root, err := container.FindCgroup2Mount("/proc/self/mountinfo")
+	if err != nil {
+		t.Skip(err)
+	}
+	srv, err := net.ListenPacket("udp", "127.0.0.153:53")
+	if err != nil {
+		t.Skip("port 53 on loopback: ", err)
+	}
+	defer srv.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(buf[:n])
+			if err != nil {
+				continue
+			}
+			q, _ := p.Question()
+			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true})
+			b.StartQuestions()
+			b.Question(q)
+			b.StartAnswers()
+			alias := dnsmessage.MustNewName("pool.example.net.")
+			b.CNAMEResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 300}, dnsmessage.CNAMEResource{CNAME: alias})
+			b.AResource(dnsmessage.ResourceHeader{Name: alias, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: [4]byte{198, 51, 100, 7}})
+			b.AResource(dnsmessage.ResourceHeader{Name: alias, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: [4]byte{198, 51, 100, 8}})
+			msg, _ := b.Finish()
+			srv.WriteTo(msg, from)
+		}
+	}()
+	s, err := New(Config{Events: []event.Type{event.Exec}, DNSCgroup: root}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	events := watch(t, s, func(e *event.Event) bool {
+		return e.Type == event.DNS && e.DNS.Question == "miner.example.com"
+	})
+	c, err := net.Dial("udp", "127.0.0.153:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 7, RecursionDesired: true})
+	b.StartQuestions()
+	b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName("miner.example.com."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	q, _ := b.Finish()
+	c.Write(q)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 512)); err != nil {
+		t.Fatal(err)
+	}
+	e := next(t, events, "dns")
+	want := event.DNSReply{Question: "miner.example.com", Type: "A", RCode: "NOERROR", Answers: []event.DNSAnswer{
+		{Name: "miner.example.com", Type: "CNAME", Data: "pool.example.net", TTL: 300},
+		{Name: "pool.example.net", Type: "A", Data: "198.51.100.7", TTL: 60},
+		{Name: "pool.example.net", Type: "A", Data: "198.51.100.8", TTL: 60},
+	}}
+	if !reflect.DeepEqual(*e.DNS, want) {
+		t.Errorf("dns %+v\nwant %+v", *e.DNS, want)
+	}
 }

@@ -32,6 +32,7 @@ const (
 	kindExit    = 3
 	kindSyscall = 4
 	kindMove    = 5 // cgroup_move
+	kindDNS     = 6
 )
 
 const (
@@ -202,6 +203,8 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 		return d.decodeSyscall(raw, ev)
 	case kindMove:
 		return d.decodeMove(raw, ev)
+	case kindDNS:
+		return d.decodeDNS(raw, ev)
 	}
 	return malformed("unknown record kind %d", kind)
 }

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/mamori-dev/mamori/event"
+	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,6 +26,7 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		{"syscall body", syscallBodySize, unsafe.Sizeof(sensorSyscallBody{})},
 		{"sock info", sockInfoSize, unsafe.Sizeof(sensorSockInfo{})},
 		{"file info", fileInfoSize, unsafe.Sizeof(sensorFileInfo{})},
+		{"dns body", dnsBodySize, unsafe.Sizeof(sensorDnsBody{})},
 		{"file info.flags", 12, unsafe.Offsetof(sensorFileInfo{}.Flags)},
 		{"header.size", 60, unsafe.Offsetof(sensorHeader{}.Size)},
 		{"header.comm", 64, unsafe.Offsetof(sensorHeader{}.Comm)},
@@ -264,6 +266,13 @@ func FuzzDecode(f *testing.F) {
 			tlv(tagSockaddr, []byte{10, 0, 1, 2, 0, 0, 0, 0}).tlv(tagSock, make([]byte, sockInfoSize)).
 			tlv(tagFile, make([]byte, fileInfoSize)).tlv(tagData, []byte("\xca\xfe")).done())
 	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{Response: true})
+	b.StartQuestions()
+	b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName("a.example."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	b.StartAnswers()
+	b.AResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("a.example."), Class: dnsmessage.ClassINET, TTL: 5}, dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})
+	msg, _ := b.Finish()
+	f.Add(newRecord(kindDNS, 0, "").body(make([]byte, dnsBodySize)).tlv(tagData, msg).done())
 	d := newDecoder("n", 0)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var ev event.Event

@@ -130,6 +130,10 @@ type Config struct {
 	// Opens says which other read-only opens, and which failed opens, are
 	// reported. Opens for writing always are.
 	Opens OpenFilter
+	// DNSCgroup, when set, is the root of the cgroup v2 hierarchy: the
+	// sensor attaches there to report the DNS responses delivered to any
+	// socket on the node (event.DNS), for the names of addresses.
+	DNSCgroup string
 	// IO says which sends and receives (sendto, sendmsg, recvfrom,
 	// recvmsg on IPv4 and IPv6 sockets) are reported when their event
 	// types are captured; the zero value reports none.
@@ -401,6 +405,13 @@ func (s *Sensor) attach() error {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", p, err)
+		}
+		s.links = append(s.links, l)
+	}
+	if s.cfg.DNSCgroup != "" {
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: s.cfg.DNSCgroup, Attach: ebpf.AttachCGroupInetIngress, Program: s.objs.DnsIngress})
+		if err != nil {
+			return fmt.Errorf("attach the DNS response reader to %s: %w", s.cfg.DNSCgroup, err)
 		}
 		s.links = append(s.links, l)
 	}

@@ -35,6 +35,17 @@ type sensorCommKey struct {
 	Comm [16]int8
 }
 
+type sensorDnsBody struct {
+	_   structs.HostLayout
+	Len uint32
+	Pad uint32
+}
+
+type sensorDnsScratch struct {
+	_   structs.HostLayout
+	Buf [612]uint8
+}
+
 type sensorDrops struct {
 	_        structs.HostLayout
 	RingFull uint64
@@ -196,6 +207,7 @@ const (
 	sensorMapBlind                = "blind"
 	sensorMapComms                = "comms"
 	sensorMapCounters             = "counters"
+	sensorMapDnsScratches         = "dns_scratches"
 	sensorMapDropped              = "dropped"
 	sensorMapEvents               = "events"
 	sensorMapIoPorts              = "io_ports"
@@ -207,6 +219,7 @@ const (
 	sensorMapSuffixes             = "suffixes"
 	sensorMapSyscalls             = "syscalls"
 	sensorMapWalks                = "walks"
+	sensorProgDnsIngress          = "dns_ingress"
 	sensorProgHandleCgroupAttach  = "handle_cgroup_attach"
 	sensorProgHandleExec          = "handle_exec"
 	sensorProgHandleExit          = "handle_exit"
@@ -221,6 +234,7 @@ const (
 	sensorVarSyscallRoom          = "syscall_room"
 	sensorVarUnusedCgroupMoveBody = "unused_cgroup_move_body"
 	sensorVarUnusedCommKey        = "unused_comm_key"
+	sensorVarUnusedDnsBody        = "unused_dns_body"
 	sensorVarUnusedExecBody       = "unused_exec_body"
 	sensorVarUnusedExitBody       = "unused_exit_body"
 	sensorVarUnusedFileInfo       = "unused_file_info"
@@ -275,6 +289,7 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
+	DnsIngress         *ebpf.ProgramSpec `ebpf:"dns_ingress"`
 	HandleCgroupAttach *ebpf.ProgramSpec `ebpf:"handle_cgroup_attach"`
 	HandleExec         *ebpf.ProgramSpec `ebpf:"handle_exec"`
 	HandleExit         *ebpf.ProgramSpec `ebpf:"handle_exit"`
@@ -287,20 +302,21 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
-	Blind     *ebpf.MapSpec `ebpf:"blind"`
-	Comms     *ebpf.MapSpec `ebpf:"comms"`
-	Counters  *ebpf.MapSpec `ebpf:"counters"`
-	Dropped   *ebpf.MapSpec `ebpf:"dropped"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	IoPorts   *ebpf.MapSpec `ebpf:"io_ports"`
-	Kinds     *ebpf.MapSpec `ebpf:"kinds"`
-	Peers     *ebpf.MapSpec `ebpf:"peers"`
-	Scratches *ebpf.MapSpec `ebpf:"scratches"`
-	Sensitive *ebpf.MapSpec `ebpf:"sensitive"`
-	Stashes   *ebpf.MapSpec `ebpf:"stashes"`
-	Suffixes  *ebpf.MapSpec `ebpf:"suffixes"`
-	Syscalls  *ebpf.MapSpec `ebpf:"syscalls"`
-	Walks     *ebpf.MapSpec `ebpf:"walks"`
+	Blind        *ebpf.MapSpec `ebpf:"blind"`
+	Comms        *ebpf.MapSpec `ebpf:"comms"`
+	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	DnsScratches *ebpf.MapSpec `ebpf:"dns_scratches"`
+	Dropped      *ebpf.MapSpec `ebpf:"dropped"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	IoPorts      *ebpf.MapSpec `ebpf:"io_ports"`
+	Kinds        *ebpf.MapSpec `ebpf:"kinds"`
+	Peers        *ebpf.MapSpec `ebpf:"peers"`
+	Scratches    *ebpf.MapSpec `ebpf:"scratches"`
+	Sensitive    *ebpf.MapSpec `ebpf:"sensitive"`
+	Stashes      *ebpf.MapSpec `ebpf:"stashes"`
+	Suffixes     *ebpf.MapSpec `ebpf:"suffixes"`
+	Syscalls     *ebpf.MapSpec `ebpf:"syscalls"`
+	Walks        *ebpf.MapSpec `ebpf:"walks"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -315,6 +331,7 @@ type sensorVariableSpecs struct {
 	SyscallRoom          *ebpf.VariableSpec `ebpf:"syscall_room"`
 	UnusedCgroupMoveBody *ebpf.VariableSpec `ebpf:"unused_cgroup_move_body"`
 	UnusedCommKey        *ebpf.VariableSpec `ebpf:"unused_comm_key"`
+	UnusedDnsBody        *ebpf.VariableSpec `ebpf:"unused_dns_body"`
 	UnusedExecBody       *ebpf.VariableSpec `ebpf:"unused_exec_body"`
 	UnusedExitBody       *ebpf.VariableSpec `ebpf:"unused_exit_body"`
 	UnusedFileInfo       *ebpf.VariableSpec `ebpf:"unused_file_info"`
@@ -347,20 +364,21 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
-	Blind     *ebpf.Map `ebpf:"blind"`
-	Comms     *ebpf.Map `ebpf:"comms"`
-	Counters  *ebpf.Map `ebpf:"counters"`
-	Dropped   *ebpf.Map `ebpf:"dropped"`
-	Events    *ebpf.Map `ebpf:"events"`
-	IoPorts   *ebpf.Map `ebpf:"io_ports"`
-	Kinds     *ebpf.Map `ebpf:"kinds"`
-	Peers     *ebpf.Map `ebpf:"peers"`
-	Scratches *ebpf.Map `ebpf:"scratches"`
-	Sensitive *ebpf.Map `ebpf:"sensitive"`
-	Stashes   *ebpf.Map `ebpf:"stashes"`
-	Suffixes  *ebpf.Map `ebpf:"suffixes"`
-	Syscalls  *ebpf.Map `ebpf:"syscalls"`
-	Walks     *ebpf.Map `ebpf:"walks"`
+	Blind        *ebpf.Map `ebpf:"blind"`
+	Comms        *ebpf.Map `ebpf:"comms"`
+	Counters     *ebpf.Map `ebpf:"counters"`
+	DnsScratches *ebpf.Map `ebpf:"dns_scratches"`
+	Dropped      *ebpf.Map `ebpf:"dropped"`
+	Events       *ebpf.Map `ebpf:"events"`
+	IoPorts      *ebpf.Map `ebpf:"io_ports"`
+	Kinds        *ebpf.Map `ebpf:"kinds"`
+	Peers        *ebpf.Map `ebpf:"peers"`
+	Scratches    *ebpf.Map `ebpf:"scratches"`
+	Sensitive    *ebpf.Map `ebpf:"sensitive"`
+	Stashes      *ebpf.Map `ebpf:"stashes"`
+	Suffixes     *ebpf.Map `ebpf:"suffixes"`
+	Syscalls     *ebpf.Map `ebpf:"syscalls"`
+	Walks        *ebpf.Map `ebpf:"walks"`
 }
 
 func (m *sensorMaps) Close() error {
@@ -368,6 +386,7 @@ func (m *sensorMaps) Close() error {
 		m.Blind,
 		m.Comms,
 		m.Counters,
+		m.DnsScratches,
 		m.Dropped,
 		m.Events,
 		m.IoPorts,
@@ -394,6 +413,7 @@ type sensorVariables struct {
 	SyscallRoom          *ebpf.Variable `ebpf:"syscall_room"`
 	UnusedCgroupMoveBody *ebpf.Variable `ebpf:"unused_cgroup_move_body"`
 	UnusedCommKey        *ebpf.Variable `ebpf:"unused_comm_key"`
+	UnusedDnsBody        *ebpf.Variable `ebpf:"unused_dns_body"`
 	UnusedExecBody       *ebpf.Variable `ebpf:"unused_exec_body"`
 	UnusedExitBody       *ebpf.Variable `ebpf:"unused_exit_body"`
 	UnusedFileInfo       *ebpf.Variable `ebpf:"unused_file_info"`
@@ -410,6 +430,7 @@ type sensorVariables struct {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
+	DnsIngress         *ebpf.Program `ebpf:"dns_ingress"`
 	HandleCgroupAttach *ebpf.Program `ebpf:"handle_cgroup_attach"`
 	HandleExec         *ebpf.Program `ebpf:"handle_exec"`
 	HandleExit         *ebpf.Program `ebpf:"handle_exit"`
@@ -420,6 +441,7 @@ type sensorPrograms struct {
 
 func (p *sensorPrograms) Close() error {
 	return _SensorClose(
+		p.DnsIngress,
 		p.HandleCgroupAttach,
 		p.HandleExec,
 		p.HandleExit,

@@ -17,6 +17,7 @@ import (
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
 	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/detect"
+	"github.com/mamori-dev/mamori/dnscache"
 	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
@@ -188,9 +189,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if rs != nil || policiesOn {
-		if rs != nil {
-			cfg.Detector = detect.New(rs, detect.Config{All: *matchAll, Users: syscalls.NewUsers("/")})
-		}
+
 		if cfg.Events != nil && samePath(*alertsPath, *outPath) {
 			cfg.Alerts = cfg.Events // one writer keeps lines whole
 		} else {
@@ -203,6 +202,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		}
 		if rs != nil {
 			captureFor(&cfg, rs, *events, len(types) > 0, len(prefixes) > 0, log)
+			dc := detect.Config{All: *matchAll, Users: syscalls.NewUsers("/")}
+			if cfg.Names != nil {
+				dc.Names = cfg.Names
+			}
+			cfg.Detector = detect.New(rs, dc)
 		}
 		if policiesOn && cfg.EventTypes != nil {
 			// What the guard judges containers by, whatever the rules
@@ -330,6 +334,9 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 	if needs.Env {
 		cfg.EnvBytes = sensor.MaxEnvBytes
 	}
+	if needs.DNS || events {
+		cfg.Names = dnscache.New(dnscache.Config{})
+	}
 	// Read-only and failed opens share the kernel's keys.
 	keys := needs.Reads
 	keys.Add(needs.Failed)
@@ -360,7 +367,8 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 	}
 	log.Info("rules loaded", "rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
 		"read_prefixes", len(cfg.SensitivePrefixes), "read_endings", len(cfg.Opens.Suffixes), "read_substrings", len(cfg.Opens.Contains),
-		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "failed_opens", cfg.Opens.Failed, "environment", cfg.EnvBytes > 0)
+		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "failed_opens", cfg.Opens.Failed, "environment", cfg.EnvBytes > 0,
+		"dns", cfg.Names != nil)
 }
 
 // ioFilter turns what the rules need of sends and receives into the

@@ -1,8 +1,10 @@
 package syscalls
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/mamori-dev/mamori/event"
@@ -20,9 +22,20 @@ type Event struct {
 	Num uint64 // evt.num
 
 	users *Users
+	names Names
 	buf   []byte
 	have  uint32 // derived strings built so far, by bit
 	text  [numDerived]string
+
+	// The names of the connection's ends, looked up once per event.
+	haveNames uint8
+	endNames  [4][]string
+}
+
+// Names names addresses, as DNS responses seen on the node did: the most
+// recent first, appended to dst.
+type Names interface {
+	Names(dst []string, a netip.Addr, at time.Time) []string
 }
 
 // Derived strings, by index into Event.text.
@@ -44,15 +57,33 @@ const (
 	numDerived
 )
 
-// NewEvent returns an Event whose user and group names come from users,
-// which may be nil (the names are then not provided).
-func NewEvent(users *Users) *Event {
-	return &Event{users: users, buf: make([]byte, 0, 4096)}
+// NewEvent returns an Event whose user and group names come from users
+// and whose addresses' names come from names; either may be nil (those
+// names are then not provided).
+func NewEvent(users *Users, names Names) *Event {
+	return &Event{users: users, names: names, buf: make([]byte, 0, 4096)}
 }
 
 // Reset points the Event at e, forgetting what was derived from the last.
 func (ev *Event) Reset(e *event.Event, num uint64) {
-	ev.E, ev.Num, ev.have, ev.buf = e, num, 0, ev.buf[:0]
+	ev.E, ev.Num, ev.have, ev.buf, ev.haveNames = e, num, 0, ev.buf[:0], 0
+}
+
+// endNames returns the names of the address of one end of the event's
+// connection (an index into ends).
+func (ev *Event) endNamesOf(i int, ip func(*Event) (netip.Addr, bool)) []string {
+	if ev.haveNames&(1<<i) != 0 {
+		return ev.endNames[i]
+	}
+	ev.haveNames |= 1 << i
+	ev.endNames[i] = ev.endNames[i][:0]
+	if ev.names == nil {
+		return nil
+	}
+	if a, ok := ip(ev); ok {
+		ev.endNames[i] = ev.names.Names(ev.endNames[i], a, ev.E.Time)
+	}
+	return ev.endNames[i]
 }
 
 // derive returns derived string i, building it with build on first use.

@@ -581,10 +581,10 @@ func baseFields() []rules.Field {
 		num("fd.cport", "the client's port", endPort(client)),
 		num("fd.lport", "the local port", endPort(local)),
 		num("fd.rport", "the remote port", endPort(remote)),
-		missing("fd.sip.name", rules.TypeString, "the server's domain name", "needs a DNS cache resolving the names rules use; mamori has none yet"),
-		missing("fd.cip.name", rules.TypeString, "the client's domain name", "needs a DNS cache; mamori has none yet"),
-		missing("fd.lip.name", rules.TypeString, "the local domain name", "needs a DNS cache; mamori has none yet"),
-		missing("fd.rip.name", rules.TypeString, "the remote domain name", "needs a DNS cache; mamori has none yet"),
+		nameField("fd.sip.name", "the server's name, as DNS responses seen on the node named its address (fd.sip.name[2] the next most recent...; without an index, any of them matches)", 0, endIP(server)),
+		nameField("fd.cip.name", "the client's name, as fd.sip.name", 1, endIP(client)),
+		nameField("fd.lip.name", "the local end's name, as fd.sip.name", 2, endIP(local)),
+		nameField("fd.rip.name", "the remote end's name, as fd.sip.name", 3, endIP(remote)),
 		missing("fd.types", rules.TypeStringList, "the types of the process's open fds", "the sensor does not keep an fd table"),
 
 		// container.*, k8s.*
@@ -702,6 +702,25 @@ func baseFields() []rules.Field {
 			return "", false
 		}),
 	}
+}
+
+// nameField is a field naming one end of a connection: its address's
+// names from the DNS responses the node saw, index 1 the most recent; a
+// check without an index holds when it holds for any of them.
+func nameField(name, desc string, end int, ip func(*Event) (netip.Addr, bool)) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeString, Arg: rules.IndexArg, AnyIndex: true, Desc: desc,
+		ExtractString: func(evt any, a rules.Arg) (string, bool) {
+			ev := asEvent(evt)
+			names := ev.endNamesOf(end, ip)
+			i := 1
+			if a.Set {
+				i = a.Index
+			}
+			if i < 1 || i > len(names) {
+				return "", false
+			}
+			return names[i-1], true
+		}}
 }
 
 // mountField is a container.mount* field: its argument is a mount's

@@ -252,7 +252,7 @@ func TestFieldRendering(t *testing.T) {
 	for _, f := range cat.Fields() {
 		byName[f.Name] = f
 	}
-	ev := NewEvent(NewUsers(root + "/"))
+	ev := NewEvent(NewUsers(root+"/"), nil)
 	for _, c := range fieldCases {
 		ev.Reset(c.ev, 1)
 		for _, fc := range c.cases {
@@ -309,7 +309,7 @@ func TestBufferCondition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := NewEvent(nil)
+	ev := NewEvent(nil, nil)
 	ev.Reset(javaRecv, 1)
 	if rs.Match(Source, "recvfrom", ev) == nil {
 		t.Errorf("a receive holding cafebabe does not match")
