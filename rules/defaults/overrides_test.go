@@ -34,10 +34,12 @@ func TestRuntimeOverrides(t *testing.T) {
 		kept  []string // entries kept, as "list docker_binaries"
 	}{
 		{read("falco_rules.yaml"), []string{"list: docker_binaries"}},
-		{read("falco-incubating_rules.yaml"), []string{"list: docker_binaries", "list: k8s_binaries"}},
-		{read("falco-sandbox_rules.yaml"), []string{"list: docker_binaries", "macro: user_known_write_below_etc_activities"}},
+		{read("falco-incubating_rules.yaml"), []string{"list: docker_binaries", "list: k8s_binaries", "list: bpf_profiled_binaries"}},
+		{read("falco-sandbox_rules.yaml"), []string{"list: docker_binaries", "macro: user_known_write_below_etc_activities",
+			"macro: user_known_create_hidden_file_activities"}},
 		{read("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"),
-			[]string{"list: docker_binaries", "list: k8s_binaries", "macro: user_known_write_below_etc_activities"}},
+			[]string{"list: docker_binaries", "list: k8s_binaries", "macro: user_known_write_below_etc_activities",
+				"macro: user_known_create_hidden_file_activities", "list: bpf_profiled_binaries"}},
 		{[]rules.File{File()}, nil},
 	} {
 		f, ok, err := RuntimeOverrides(tc.files)
