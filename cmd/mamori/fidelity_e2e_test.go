@@ -101,6 +101,9 @@ type action struct {
 	// as that user.
 	actor string
 	uid   int
+	// doc, when set, says in docs/rules.md what the action does, in place
+	// of its script.
+	doc string
 }
 
 // ruleCase is one upstream rule: an action that raises it and a close one
@@ -618,8 +621,10 @@ var sandboxRuleCases = []ruleCase{
 		// A listener on every address accepts a connection from the test
 		// host; one from the host's own podman bridge address (in
 		// 10.0.0.0/8, a network the rule allows) is expected.
-		action{in: "host", sh: inboundFrom("ip netns exec NETNS python3", "198.51.100.1")},
-		action{in: "host", sh: inboundFrom("python3", "10.88.0.1")}},
+		action{in: "host", sh: inboundFrom("ip netns exec NETNS python3", "198.51.100.1"),
+			doc: "python3 listening on every address accepts a connection from the test host (198.51.100.7)"},
+		action{in: "host", sh: inboundFrom("python3", "10.88.0.1"),
+			doc: "the same listener accepts a connection from the host's own bridge address (10.88.0.1)"}},
 	{"Read Shell Configuration File",
 		action{in: "ctr", sh: "mkdir -p /home/MARK && echo x > /home/MARK/.bashrc && /bin/cat /home/MARK/.bashrc >/dev/null"},
 		action{in: "ctr", sh: "mkdir -p /home/MARK && echo x > /home/MARK/.bashrc && read l < /home/MARK/.bashrc"}},
@@ -656,8 +661,10 @@ var sandboxRuleCases = []ruleCase{
 		action{in: "new", image: disallowedImage, sh: "true"},
 		action{in: "new", sh: "true"}},
 	{"Interpreted procs inbound network activity",
-		action{in: "host", sh: "/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind((\"198.51.100.1\", 0)); s.listen()' MARK"},
-		action{in: "host", sh: "/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen()' MARK"}},
+		action{in: "host", sh: "/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind((\"198.51.100.1\", 0)); s.listen()' MARK",
+			doc: "python3 listens on the test host's link address 198.51.100.1"},
+		action{in: "host", sh: "/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen()' MARK",
+			doc: "python3 listens on loopback"}},
 	{"Interpreted procs outbound network activity",
 		action{in: "ctr", sh: busyboxAs("python3", "nslookup", "-timeout=1 -retry=1 x 198.51.100.7:53")},
 		action{in: "ctr", sh: busyboxAs("python3", "nslookup", "-timeout=1 -retry=1 x 10.88.0.1:53")}},
@@ -703,8 +710,10 @@ var sandboxRuleCases = []ruleCase{
 	{"Java Process Class File Download",
 		// A program whose argv[0] ends in java receives a class file's
 		// magic number; the same program receiving HTTP does not.
-		action{in: "host", sh: "exec -a /opt/jdk/bin/java /usr/bin/python3 -c 'import socket,sys; socket.create_connection((\"127.0.0.1\", int(sys.argv[1]))).recv(64)' CLASSPORT MARK"},
-		action{in: "host", sh: "exec -a /opt/jdk/bin/java /usr/bin/python3 -c 'import socket,sys; socket.create_connection((\"127.0.0.1\", int(sys.argv[1]))).recv(64)' PLAINPORT MARK"}},
+		action{in: "host", sh: "exec -a /opt/jdk/bin/java /usr/bin/python3 -c 'import socket,sys; socket.create_connection((\"127.0.0.1\", int(sys.argv[1]))).recv(64)' CLASSPORT MARK",
+			doc: "python3 run as `/opt/jdk/bin/java` receives a class file (`cafebabe...`) from a loopback server"},
+		action{in: "host", sh: "exec -a /opt/jdk/bin/java /usr/bin/python3 -c 'import socket,sys; socket.create_connection((\"127.0.0.1\", int(sys.argv[1]))).recv(64)' PLAINPORT MARK",
+			doc: "the same program receives an HTTP response"}},
 	{"Modify Container Entrypoint",
 		action{in: "ctr", sh: "echo x > /proc/self/fd/1"},
 		action{in: "ctr", sh: "echo x > /tmp/MARK"}},
