@@ -14,11 +14,6 @@ import (
 	"github.com/mamori-dev/mamori/internal/podmantest"
 )
 
-// runtimePrograms are the programs that start, run and stop a podman
-// container on the host.
-var runtimePrograms = []string{"podman", "conmon", "crun", "runc", "catatonit", "netavark", "aardvark-dns",
-	"bridge", "loopback", "tuning", "portmap", "firewall", "host-local", "bandwidth"}
-
 // startsAndStops starts and stops n containers, four at a time: every
 // other one on podman's default bridge network (through its network
 // plugins) and the others without a network; every fourth detached and
@@ -65,14 +60,26 @@ func startsAndStops(t *testing.T, n int) []string {
 	return ids
 }
 
-// startAlerts keeps the alerts raised by starting and stopping containers:
-// those of the containers themselves and those of the runtime's programs
-// on the host. Other agents and tests may be at work on the machine.
+// startAlerts keeps the alerts raised by starting and stopping the
+// containers of ids: those of the containers themselves, and those of host
+// processes that act for them: a process, or an ancestor, whose command
+// line names one of the containers (podman run --name, conmon -c ID, runc
+// ... ID, podman's cleanup). Other agents and tests may be at work on the
+// machine, with their own containers.
 func startAlerts(alerts []event.Alert, ids []string) []event.Alert {
+	ours := func(args []string) bool {
+		line := strings.Join(args, " ")
+		if strings.Contains(line, fmt.Sprintf("mamori-starts-%d-", os.Getpid())) {
+			return true
+		}
+		return slices.ContainsFunc(ids, func(id string) bool { return id != "" && strings.Contains(line, id) })
+	}
 	var out []event.Alert
 	for _, al := range alerts {
-		if c := al.Container; c != nil && slices.Contains(ids, c.ID) {
-			out = append(out, al)
+		if c := al.Container; c != nil && c.ID != "" && c.ID != "host" {
+			if slices.Contains(ids, c.ID) {
+				out = append(out, al)
+			}
 			continue
 		}
 		p := al.Process
@@ -80,9 +87,7 @@ func startAlerts(alerts []event.Alert, ids []string) []event.Alert {
 			continue
 		}
 		procs := append([]event.Process{*p}, p.Ancestors...)
-		if slices.ContainsFunc(procs, func(q event.Process) bool {
-			return slices.Contains(runtimePrograms, q.Name) || strings.HasPrefix(q.Name, "runc:")
-		}) {
+		if slices.ContainsFunc(procs, func(q event.Process) bool { return ours(q.Args) }) {
 			out = append(out, al)
 		}
 	}
