@@ -20,6 +20,7 @@ import (
 
 	"github.com/mamori-dev/mamori/container"
 	"github.com/mamori-dev/mamori/detect"
+	"github.com/mamori-dev/mamori/dnscache"
 	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
@@ -62,6 +63,18 @@ type Config struct {
 	EventTypes []event.Type
 	// SensitivePrefixes replaces the sensor's default list when not nil.
 	SensitivePrefixes []string
+	// Opens says which read-only and failed opens the sensor reports
+	// beyond the sensitive prefixes.
+	Opens sensor.OpenFilter
+	// IO says which sends and receives on IPv4 and IPv6 sockets it reports.
+	IO sensor.IOFilter
+	// Names, when set, learns from the DNS responses the node receives the
+	// names of addresses (the sensor then reports them); the Detector
+	// should be given the same cache.
+	Names *dnscache.Cache
+	// EnvBytes is how much of each new program's environment exec events
+	// carry; 0 leaves it out.
+	EnvBytes uint32
 	// HealthAddr is where /metrics and /status are served; "" turns it off.
 	HealthAddr string
 	// RingBufferBytes sizes the ring buffer; 0 means the sensor's default.
@@ -198,10 +211,20 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	// Load the sensor before scanning /proc, so that a process started in
 	// between is seen by one or the other.
+	var dnsCgroup string
+	if cfg.Names != nil {
+		if dnsCgroup, err = container.FindCgroup2Mount("/proc/self/mountinfo"); err != nil {
+			log.Warn("DNS responses cannot be seen without the cgroup v2 hierarchy: fd.sip.name and the like have no values", "err", err)
+		}
+	}
 	a.sensor, err = sensor.New(sensor.Config{
+		DNSCgroup:             dnsCgroup,
 		Node:                  a.cfg.Node,
 		Events:                cfg.EventTypes,
 		SensitivePrefixes:     cfg.SensitivePrefixes,
+		EnvBytes:              cfg.EnvBytes,
+		Opens:                 cfg.Opens,
+		IO:                    cfg.IO,
 		RingBufferBytes:       cfg.RingBufferBytes,
 		LifecycleReserveBytes: cfg.RingBufferReserve,
 	}, log.With("part", "sensor"))
@@ -405,6 +428,12 @@ func (a *Agent) handle(r sensor.Record) {
 	}
 	if a.cfg.Console != nil {
 		a.cfg.Console.Event(e)
+	}
+	if e.Type == event.DNS {
+		if a.cfg.Names != nil {
+			a.cfg.Names.Add(e.DNS, e.Time)
+		}
+		return
 	}
 	if a.cfg.Detector != nil {
 		a.cfg.Detector.Detect(e, a.writeAlert)

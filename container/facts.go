@@ -159,6 +159,54 @@ type ociSpec struct {
 		Env []string `json:"env"`
 	} `json:"process"`
 	Annotations map[string]string `json:"annotations"`
+	Mounts      []ociMount        `json:"mounts"`
+}
+
+type ociMount struct {
+	Destination string   `json:"destination"`
+	Type        string   `json:"type"`
+	Source      string   `json:"source"`
+	Options     []string `json:"options"`
+}
+
+// bindMounts returns the host paths a spec binds into container id, as
+// Falco's container.mount* fields describe them; the runtime's own binds
+// (of files it keeps for the container, which carry its id in their path:
+// /etc/hosts, /etc/resolv.conf, /run/.containerenv, /dev/shm) are left out.
+func bindMounts(s ociSpec, id string) []event.BindMount {
+	var out []event.BindMount
+	for _, m := range s.Mounts {
+		bind := m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+		if !bind || !strings.HasPrefix(m.Source, "/") || (id != "" && strings.Contains(m.Source, id)) {
+			continue
+		}
+		em := event.BindMount{Source: m.Source, Destination: m.Destination, RW: true}
+		for _, o := range m.Options {
+			switch o {
+			case "ro":
+				em.RW = false
+			case "z", "Z":
+				em.Mode = o
+			case "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable":
+				em.Propagation = o
+			}
+		}
+		out = append(out, em)
+	}
+	return out
+}
+
+// mounts reads the host paths bound into c from its OCI config.
+func (r *Resolver) mounts(c *event.Container) ([]event.BindMount, error) {
+	spec, err := r.specPath(c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := readSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	return bindMounts(s, c.ID), nil
 }
 
 func readSpec(path string) (ociSpec, error) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -242,5 +243,29 @@ func copyDir(t *testing.T, src, dst string) {
 		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestBindMounts reads the mounts Falco's container.mount* fields describe
+// from a podman OCI config: the user's binds, without podman's own.
+func TestBindMounts(t *testing.T) {
+	id := "f00d" + strings.Repeat("0", 60)
+	var s ociSpec
+	raw := `{"mounts":[
+	 {"destination":"/proc","type":"proc","source":"proc","options":["nosuid","noexec","nodev"]},
+	 {"destination":"/etc/hosts","type":"bind","source":"/var/lib/containers/storage/overlay-containers/` + id + `/userdata/hosts","options":["bind","rprivate"]},
+	 {"destination":"/hostetc","type":"bind","source":"/etc","options":["ro","rbind","rprivate"]},
+	 {"destination":"/var/run/docker.sock","source":"/run/docker.sock","options":["rbind","rshared","Z"]},
+	 {"destination":"/dev/shm","type":"bind","source":"/var/lib/containers/storage/overlay-containers/` + id + `/userdata/shm","options":["bind"]}]}`
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		t.Fatal(err)
+	}
+	got := bindMounts(s, id)
+	want := []event.BindMount{
+		{Source: "/etc", Destination: "/hostetc", RW: false, Propagation: "rprivate"},
+		{Source: "/run/docker.sock", Destination: "/var/run/docker.sock", RW: true, Mode: "Z", Propagation: "rshared"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mounts %+v\nwant %+v", got, want)
 	}
 }

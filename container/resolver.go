@@ -307,6 +307,11 @@ func (r *Resolver) metadata(ref CgroupRef) (*event.Container, error) {
 		c = &event.Container{ID: ref.ID, Runtime: ref.Runtime}
 	}
 	c.Pod = podOf(c.Labels)
+	if c.Runtime == Podman || c.Runtime == Containerd {
+		// Mounts are looked at once per container; a config that cannot
+		// be read leaves them out (the rules then see no mount).
+		c.Mounts, _ = r.mounts(c)
+	}
 	return c, err
 }
 

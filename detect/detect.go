@@ -32,12 +32,15 @@ type Config struct {
 	// Users names user and group ids; nil leaves user.name and group.name
 	// without values.
 	Users *syscalls.Users
+	// Names names addresses (fd.sip.name and the like); nil leaves them
+	// without values.
+	Names syscalls.Names
 }
 
 // New returns a Detector for rs, which must have been loaded with the
 // syscalls catalogue.
 func New(rs *rules.Ruleset, cfg Config) *Detector {
-	return &Detector{rs: rs, all: cfg.All, ev: syscalls.NewEvent(cfg.Users)}
+	return &Detector{rs: rs, all: cfg.All, ev: syscalls.NewEvent(cfg.Users, cfg.Names)}
 }
 
 // Detect evaluates e and calls emit with an alert for each matching rule.

@@ -1,7 +1,7 @@
 package detect
 
 import (
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/mamori-dev/mamori/event"
@@ -15,13 +15,44 @@ type Needs struct {
 	Types []event.Type
 	// All is set when some rule can match any event type.
 	All bool
-	// ReadPrefixes are the path prefixes under which read-only opens must
-	// be reported: the sensor reports other opens only when they write.
-	ReadPrefixes []string
-	// UnboundedReads names the rules that match read-only opens by a
-	// condition giving no path prefix (fd.name contains ..., endswith
-	// ...): they see only reads under ReadPrefixes.
-	UnboundedReads []string
+	// Env is set when a rule reads proc.env: exec events must carry the
+	// environment.
+	Env bool
+	// DNS is set when a rule reads the names of addresses (fd.sip.name and
+	// the like): the sensor must report the node's DNS responses.
+	DNS bool
+	// Reads says which successful read-only opens the rules can match:
+	// the sensor reports opens for writing always, reads only as these
+	// keys say.
+	Reads PathKeys
+	// Failed says which failed opens the rules can match (Falco's
+	// open_file_failed); none unless a rule asks for them.
+	Failed PathKeys
+	// Sends and Recvs say which sends and receives on IPv4 and IPv6
+	// sockets the rules can match.
+	Sends, Recvs IOKeys
+	// Rules says, for every enabled and active syscall rule, what it
+	// receives.
+	Rules []RuleNeeds
+}
+
+// RuleNeeds is what one rule receives from the sensor.
+type RuleNeeds struct {
+	Rule *rules.Rule
+	// Types are the evt.type values it can match that the sensor
+	// delivers; nil with AllTypes.
+	Types    []string
+	AllTypes bool
+	// Reads and Failed are the read-only and failed opens it can match,
+	// when it can match any.
+	Reads, Failed             PathKeys
+	MatchesReads, MatchesFail bool
+	// Sends and Recvs are the sends and receives it can match.
+	Sends, Recvs               IOKeys
+	MatchesSends, MatchesRecvs bool
+	// Names is set when it reads the names of addresses, which the
+	// node's DNS responses give.
+	Names bool
 }
 
 // NeedsOf works out what the enabled, active syscall rules of rs need.
@@ -32,69 +63,110 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 	if !all {
 		n.Types = syscalls.SensorTypes(types)
 	}
-	seen := map[string]bool{}
 	for _, r := range rs.Rules() {
-		if !r.Enabled || !r.Active() || r.Source != syscalls.Source || !readsFiles(r) {
+		if !r.Enabled || !r.Active() || r.Source != syscalls.Source {
 			continue
 		}
-		bounded := false
-		for _, c := range r.Comparisons("fd.name", "fd.directory") {
-			if c.Negated {
-				continue
-			}
-			switch c.Op {
-			case "=", "in", "intersects", "startswith", "pmatch":
-			default:
-				continue
-			}
-			for _, v := range c.Values {
-				if i := strings.IndexAny(v, "*?["); i >= 0 {
-					v = v[:i]
-				}
-				if c.Field == "fd.directory" && !strings.HasSuffix(v, "/") {
-					v += "/"
-				}
-				if !strings.HasPrefix(v, "/") || len(v) > 255 {
-					continue
-				}
-				bounded = true
-				if !seen[v] {
-					seen[v] = true
-					n.ReadPrefixes = append(n.ReadPrefixes, v)
-				}
-			}
+		if slices.Contains(r.Fields, "proc.env") {
+			n.Env = true
 		}
-		if !bounded {
-			n.UnboundedReads = append(n.UnboundedReads, r.Name)
+		rn := RuleNeedsOf(r)
+		n.DNS = n.DNS || rn.Names
+		if rn.MatchesReads {
+			n.Reads.Add(rn.Reads)
 		}
+		if rn.MatchesFail {
+			n.Failed.Add(rn.Failed)
+		}
+		if rn.MatchesSends {
+			n.Sends.Add(rn.Sends)
+		}
+		if rn.MatchesRecvs {
+			n.Recvs.Add(rn.Recvs)
+		}
+		n.Rules = append(n.Rules, rn)
 	}
-	sort.Strings(n.ReadPrefixes)
+	n.Reads.sort()
+	n.Failed.sort()
+	n.Sends.sort()
+	n.Recvs.sort()
 	return n
 }
 
-// readsFiles reports whether r can match a read-only open: it asks for
-// evt.is_open_read = true, or otherwise looks at fd.name on opens without
-// asking for a write.
-func readsFiles(r *rules.Rule) bool {
-	types, all := r.EventTypes()
-	opens := all
-	for _, t := range types {
-		if t == "open" || t == "openat" || t == "openat2" {
-			opens = true
+// RuleNeedsOf works out what one syscall rule receives, whether or not it
+// is enabled.
+func RuleNeedsOf(r *rules.Rule) RuleNeeds {
+	rn := RuleNeeds{Rule: r}
+	rn.Names = slices.ContainsFunc(r.Fields, func(f string) bool {
+		return f == "fd.sip.name" || f == "fd.cip.name" || f == "fd.lip.name" || f == "fd.rip.name"
+	})
+	ts, allTypes := r.EventTypes()
+	rn.AllTypes = allTypes
+	if !allTypes {
+		for _, t := range ts {
+			if _, ok := syscalls.SensorType(t); ok {
+				rn.Types = append(rn.Types, t)
+			}
 		}
 	}
-	if !opens {
-		return false
+	if keys, ok := openCoverage(r, readClass); ok {
+		keys.sort()
+		rn.Reads, rn.MatchesReads = keys, true
 	}
-	for _, c := range r.Comparisons("evt.is_open_read") {
-		if !c.Negated && len(c.Values) == 1 && c.Values[0] == "true" {
-			return true
-		}
+	if keys, ok := openCoverage(r, failedClass); ok {
+		keys.sort()
+		rn.Failed, rn.MatchesFail = keys, true
 	}
-	for _, c := range r.Comparisons("evt.is_open_write") {
-		if !c.Negated && len(c.Values) == 1 && c.Values[0] == "true" {
-			return false
-		}
+	if keys, ok := ioCoverage(r, sendClass); ok {
+		keys.sort()
+		rn.Sends, rn.MatchesSends = keys, true
 	}
-	return !all
+	if keys, ok := ioCoverage(r, recvClass); ok {
+		keys.sort()
+		rn.Recvs, rn.MatchesRecvs = keys, true
+	}
+	return rn
+}
+
+// String says what the rule receives: its event types, and which
+// read-only and failed opens when it can match them.
+func (rn RuleNeeds) String() string {
+	var b strings.Builder
+	if rn.AllTypes {
+		b.WriteString("every event type")
+	} else {
+		b.WriteString(strings.Join(rn.Types, ", "))
+	}
+	var opens []string
+	if rn.MatchesReads {
+		opens = append(opens, "read-only opens "+rn.Reads.describe())
+	}
+	if rn.MatchesFail {
+		opens = append(opens, "failed opens "+rn.Failed.describe())
+	}
+	if rn.MatchesSends {
+		opens = append(opens, "sends "+rn.Sends.String())
+	}
+	if rn.MatchesRecvs {
+		opens = append(opens, "receives "+rn.Recvs.String())
+	}
+	if slices.ContainsFunc(rn.Types, func(t string) bool { return opens2[t] }) && !rn.MatchesReads {
+		opens = append([]string{"opens for writing only"}, opens...)
+	}
+	if rn.Names {
+		opens = append(opens, "the names of addresses from the node's DNS responses")
+	}
+	if len(opens) > 0 {
+		b.WriteString(" (" + strings.Join(opens, "; ") + ")")
+	}
+	return b.String()
+}
+
+var opens2 = map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}
+
+func (k PathKeys) describe() string {
+	if k.All {
+		return "all"
+	}
+	return k.String()
 }

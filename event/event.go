@@ -42,6 +42,9 @@ const (
 	Rmdir       Type = "rmdir"
 	Userfaultfd Type = "userfaultfd"
 	CgroupMove  Type = "cgroup_move"
+	Send        Type = "send"
+	Recv        Type = "recv"
+	DNS         Type = "dns"
 )
 
 // Types lists every event type in the order docs/events.md describes them.
@@ -49,7 +52,7 @@ var Types = []Type{
 	Exec, Exit, Fork, Open, Unlink, Rename, Chmod, Link, Symlink, Truncate, Memfd,
 	Connect, Accept, Bind, Listen, Socket, Setuid, Setgid, Capset, Ptrace,
 	Mount, Umount, ModuleLoad, BPF, Unshare, Setns, Dup, Mkdir, Rmdir, Userfaultfd,
-	CgroupMove,
+	CgroupMove, Send, Recv, DNS,
 }
 
 // Event is one security-relevant action of one process.
@@ -67,6 +70,7 @@ type Event struct {
 	Network   *Network   `json:"network,omitempty"`
 	Args      *Args      `json:"args,omitempty"`
 	Cgroup    *Cgroup    `json:"cgroup,omitempty"`
+	DNS       *DNSReply  `json:"dns,omitempty"`
 }
 
 // Process describes the acting process. Ancestors is filled for the acting
@@ -82,6 +86,8 @@ type Process struct {
 	Exe            string    `json:"exe"`
 	Args           []string  `json:"args"`
 	ArgsTruncated  bool      `json:"args_truncated,omitempty"`
+	Env            []string  `json:"env,omitempty"` // exec: the environment, when a rule asks for proc.env
+	EnvTruncated   bool      `json:"env_truncated,omitempty"`
 	Cwd            string    `json:"cwd"`
 	UID            uint32    `json:"uid"`
 	GID            uint32    `json:"gid"`
@@ -104,9 +110,11 @@ type Process struct {
 	ExeUpperLayer  bool      `json:"exe_upper_layer"`
 	ExeFromMemfd   bool      `json:"exe_from_memfd"`
 	ExeDeleted     bool      `json:"exe_deleted,omitempty"`
-	ExitCode       *int32    `json:"exit_code,omitempty"`   // exit events: the exit status
-	ExitSignal     *int32    `json:"exit_signal,omitempty"` // exit events: the terminating signal
-	ChildPID       uint32    `json:"child_pid,omitempty"`   // fork events: the new process or thread
+	ExeLowerLayer  bool      `json:"exe_lower_layer,omitempty"` // on an overlayfs, in an image (lower) layer only
+	ExeWritable    bool      `json:"exe_writable,omitempty"`    // the process's credentials may write its executable
+	ExitCode       *int32    `json:"exit_code,omitempty"`       // exit events: the exit status
+	ExitSignal     *int32    `json:"exit_signal,omitempty"`     // exit events: the terminating signal
+	ChildPID       uint32    `json:"child_pid,omitempty"`       // fork events: the new process or thread
 	ChildIsThread  bool      `json:"child_is_thread,omitempty"`
 	Ancestors      []Process `json:"ancestors,omitempty"`
 }
@@ -123,6 +131,18 @@ type Container struct {
 	Created     time.Time         `json:"created,omitzero"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Pod         *Pod              `json:"pod,omitempty"`
+	// Mounts are the host paths bound into the container, from its OCI
+	// config (the runtime's own bind mounts, such as /etc/hosts, left out).
+	Mounts []BindMount `json:"mounts,omitempty"`
+}
+
+// BindMount is a host path bound into a container.
+type BindMount struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	Mode        string `json:"mode,omitempty"`        // SELinux relabelling: z or Z
+	RW          bool   `json:"rw"`                    // not mounted read-only
+	Propagation string `json:"propagation,omitempty"` // rprivate, rshared, rslave, ...
 }
 
 // Pod is the Kubernetes identity of a container, taken from the labels that
@@ -144,11 +164,20 @@ func (c *Container) IsHost() bool { return c == nil || c.ID == HostID }
 type File struct {
 	Path    string `json:"path"`
 	PathRaw string `json:"path_raw,omitempty"` // open: the path argument exactly as passed
-	Flags   string `json:"flags,omitempty"`    // symbolic open(2) flags, e.g. "O_WRONLY|O_CREAT"
-	Mode    uint32 `json:"mode,omitempty"`     // permission bits for creat/chmod
-	Target  string `json:"target,omitempty"`   // rename: new path; link/symlink: the link's path
+	// PathArg is, for opens, the path argument made absolute (against the
+	// working directory or the directory fd) with . and .. folded and
+	// symlinks not followed: what Falco calls fd.name. Path is the file
+	// the kernel opened.
+	PathArg string `json:"path_arg,omitempty"`
+	Flags   string `json:"flags,omitempty"`  // symbolic open(2) flags, e.g. "O_WRONLY|O_CREAT"
+	Mode    uint32 `json:"mode,omitempty"`   // permission bits for creat/chmod
+	Target  string `json:"target,omitempty"` // rename: new path; link/symlink: the link's path
 	FD      int32  `json:"fd,omitempty"`
-	Name    string `json:"name,omitempty"` // memfd name
+	Name    string `json:"name,omitempty"`    // memfd name
+	Created bool   `json:"created,omitempty"` // open: the call created the file
+	Layer   string `json:"layer,omitempty"`   // open: "upper" or "lower", the overlayfs layer the file is on
+	Inode   uint64 `json:"inode,omitempty"`   // open: the file's inode and device (kernel encoding)
+	Device  uint32 `json:"device,omitempty"`
 }
 
 // Network is the socket an event acts on.
@@ -163,6 +192,13 @@ type Network struct {
 	Path     string `json:"path,omitempty"` // unix socket path
 	FD       int32  `json:"fd,omitempty"`
 	Backlog  int32  `json:"backlog,omitempty"`
+	// Sends and receives: whether the socket is connected, whether its
+	// peer differs from its last send's or receive's (Falco's
+	// fd.name_changed), the bytes sent or received and the first of them.
+	Connected   bool   `json:"connected,omitempty"`
+	PeerChanged bool   `json:"peer_changed,omitempty"`
+	Size        int64  `json:"size,omitempty"`
+	Data        []byte `json:"data,omitempty"`
 }
 
 // Args holds what privilege and kernel events carry beyond the process.
@@ -195,4 +231,21 @@ type Cgroup struct {
 	PID   uint32 `json:"pid"`              // the process moved
 	PidNS uint32 `json:"pid_ns,omitempty"` // the moved process's pid and mount namespaces
 	MntNS uint32 `json:"mnt_ns,omitempty"`
+}
+
+// DNSReply is a DNS response delivered to a socket on the node: the
+// question and the addresses and aliases answered, with their TTLs.
+type DNSReply struct {
+	Question string      `json:"question"`        // the name asked for, without the final dot
+	Type     string      `json:"type,omitempty"`  // A, AAAA, ...
+	RCode    string      `json:"rcode,omitempty"` // NOERROR, NXDOMAIN, ...
+	Answers  []DNSAnswer `json:"answers,omitempty"`
+}
+
+// DNSAnswer is one record of a DNS response's answer section.
+type DNSAnswer struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // A, AAAA or CNAME
+	Data string `json:"data"` // the address, or the alias's target
+	TTL  uint32 `json:"ttl"`
 }

@@ -1,6 +1,7 @@
 package output
 
 import (
+	"encoding/base64"
 	"slices"
 	"strconv"
 	"time"
@@ -35,11 +36,16 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 		fo := obj{b: append(o.b, '{')}
 		fo.str("path", f.Path, false)
 		fo.str("path_raw", f.PathRaw, true)
+		fo.str("path_arg", f.PathArg, true)
 		fo.str("flags", f.Flags, true)
 		fo.uint("mode", uint64(f.Mode), true)
 		fo.str("target", f.Target, true)
 		fo.int("fd", int64(f.FD), true)
 		fo.str("name", f.Name, true)
+		fo.bool("created", f.Created, true)
+		fo.str("layer", f.Layer, true)
+		fo.uint("inode", f.Inode, true)
+		fo.uint("device", uint64(f.Device), true)
 		o.b = append(fo.b, '}')
 	}
 	if n := e.Network; n != nil {
@@ -55,6 +61,15 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 		no.str("path", n.Path, true)
 		no.int("fd", int64(n.FD), true)
 		no.int("backlog", int64(n.Backlog), true)
+		no.bool("connected", n.Connected, true)
+		no.bool("peer_changed", n.PeerChanged, true)
+		no.int("size", n.Size, true)
+		if len(n.Data) > 0 {
+			no.key("data")
+			no.b = append(no.b, '"')
+			no.b = base64.StdEncoding.AppendEncode(no.b, n.Data)
+			no.b = append(no.b, '"')
+		}
 		o.b = append(no.b, '}')
 	}
 	if a := e.Args; a != nil {
@@ -90,6 +105,30 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 		co.uint("mnt_ns", uint64(c.MntNS), true)
 		o.b = append(co.b, '}')
 	}
+	if d := e.DNS; d != nil {
+		o.key("dns")
+		do := obj{b: append(o.b, '{')}
+		do.str("question", d.Question, false)
+		do.str("type", d.Type, true)
+		do.str("rcode", d.RCode, true)
+		if len(d.Answers) > 0 {
+			do.key("answers")
+			do.b = append(do.b, '[')
+			for i, a := range d.Answers {
+				if i > 0 {
+					do.b = append(do.b, ',')
+				}
+				ao := obj{b: append(do.b, '{')}
+				ao.str("name", a.Name, false)
+				ao.str("type", a.Type, false)
+				ao.str("data", a.Data, false)
+				ao.uint("ttl", uint64(a.TTL), false)
+				do.b = append(ao.b, '}')
+			}
+			do.b = append(do.b, ']')
+		}
+		o.b = append(do.b, '}')
+	}
 	return append(o.b, '}')
 }
 
@@ -117,6 +156,18 @@ func appendProcess(b []byte, p *event.Process) []byte {
 		o.b = append(o.b, ']')
 	}
 	o.bool("args_truncated", p.ArgsTruncated, true)
+	if len(p.Env) > 0 {
+		o.key("env")
+		o.b = append(o.b, '[')
+		for i, v := range p.Env {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendString(o.b, v)
+		}
+		o.b = append(o.b, ']')
+	}
+	o.bool("env_truncated", p.EnvTruncated, true)
 	o.str("cwd", p.Cwd, false)
 	o.uint("uid", uint64(p.UID), false)
 	o.uint("gid", uint64(p.GID), false)
@@ -139,6 +190,8 @@ func appendProcess(b []byte, p *event.Process) []byte {
 	o.bool("exe_upper_layer", p.ExeUpperLayer, false)
 	o.bool("exe_from_memfd", p.ExeFromMemfd, false)
 	o.bool("exe_deleted", p.ExeDeleted, true)
+	o.bool("exe_lower_layer", p.ExeLowerLayer, true)
+	o.bool("exe_writable", p.ExeWritable, true)
 	if p.ExitCode != nil {
 		o.int("exit_code", int64(*p.ExitCode), false)
 	}
@@ -192,6 +245,23 @@ func appendContainer(b []byte, c *event.Container) []byte {
 		po.str("container", p.Container, true)
 		po.str("uid", p.UID, true)
 		o.b = append(po.b, '}')
+	}
+	if len(c.Mounts) > 0 {
+		o.key("mounts")
+		o.b = append(o.b, '[')
+		for i, m := range c.Mounts {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			mo := obj{b: append(o.b, '{')}
+			mo.str("source", m.Source, false)
+			mo.str("destination", m.Destination, false)
+			mo.str("mode", m.Mode, true)
+			mo.bool("rw", m.RW, false)
+			mo.str("propagation", m.Propagation, true)
+			o.b = append(mo.b, '}')
+		}
+		o.b = append(o.b, ']')
 	}
 	return append(o.b, '}')
 }

@@ -1,6 +1,7 @@
 package proctree
 
 import (
+	"slices"
 	"time"
 
 	"github.com/mamori-dev/mamori/event"
@@ -13,6 +14,8 @@ type image struct {
 	exe           string
 	args          []string
 	argsTruncated bool
+	env           []string // only when the sensor captures environments
+	envTruncated  bool
 	cwd           string
 	exeInode      uint64
 	exeDevice     uint32
@@ -21,6 +24,8 @@ type image struct {
 	exeUpperLayer bool
 	exeFromMemfd  bool
 	exeDeleted    bool
+	exeLower      bool
+	exeWritable   bool
 }
 
 // imageOf copies what p says about its program. The Args slice is copied so
@@ -38,9 +43,14 @@ func imageOf(p *event.Process) *image {
 		exeUpperLayer: p.ExeUpperLayer,
 		exeFromMemfd:  p.ExeFromMemfd,
 		exeDeleted:    p.ExeDeleted,
+		exeLower:      p.ExeLowerLayer,
+		exeWritable:   p.ExeWritable,
 	}
 	if p.Args != nil {
 		img.args = append(make([]string, 0, len(p.Args)), p.Args...)
+	}
+	if p.Env != nil {
+		img.env, img.envTruncated = slices.Clone(p.Env), p.EnvTruncated
 	}
 	return img
 }
@@ -93,6 +103,9 @@ func (en *entry) fill(p *event.Process) {
 	p.Exe = img.exe
 	p.Args = img.args
 	p.ArgsTruncated = img.argsTruncated
+	// An ancestor's environment is left out: no field reads it, and it
+	// would repeat in every alert.
+	p.Env, p.EnvTruncated = nil, false
 	p.Cwd = img.cwd
 	p.UID, p.GID, p.EUID, p.EGID = en.uid, en.gid, en.euid, en.egid
 	p.LoginUID = en.loginUID
@@ -106,6 +119,7 @@ func (en *entry) fill(p *event.Process) {
 	p.ExeInode, p.ExeDevice = img.exeInode, img.exeDevice
 	p.ExeMtime, p.ExeCtime = img.exeMtime, img.exeCtime
 	p.ExeUpperLayer, p.ExeFromMemfd, p.ExeDeleted = img.exeUpperLayer, img.exeFromMemfd, img.exeDeleted
+	p.ExeLowerLayer, p.ExeWritable = img.exeLower, img.exeWritable
 	p.ExitCode, p.ExitSignal = nil, nil
 	p.ChildPID, p.ChildIsThread = 0, false
 	p.Ancestors = nil
@@ -128,9 +142,13 @@ func (en *entry) complete(p *event.Process) {
 		p.ExeInode, p.ExeDevice = img.exeInode, img.exeDevice
 		p.ExeMtime, p.ExeCtime = img.exeMtime, img.exeCtime
 		p.ExeUpperLayer, p.ExeFromMemfd, p.ExeDeleted = img.exeUpperLayer, img.exeFromMemfd, img.exeDeleted
+		p.ExeLowerLayer, p.ExeWritable = img.exeLower, img.exeWritable
 	}
 	if p.Args == nil && img.args != nil {
 		p.Args, p.ArgsTruncated = img.args, img.argsTruncated
+	}
+	if p.Env == nil && img.env != nil {
+		p.Env, p.EnvTruncated = img.env, img.envTruncated
 	}
 	if p.Cwd == "" {
 		p.Cwd = img.cwd

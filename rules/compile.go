@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,7 @@ type compiler struct {
 	// fields also says which event types the caller delivers.
 	fields   *fieldTable
 	missing  []string // known fields the catalogue does not provide, in order of use
+	used     []string // every field compiled, in order of first use
 	warnings []string
 }
 
@@ -209,6 +211,9 @@ func (c *compiler) compileField(n *condition.Field) (*operand, error) {
 // fieldOperand binds a catalogue field to an argument.
 func (c *compiler) fieldOperand(f *Field, arg Arg, text string) (*operand, error) {
 	o := &operand{typ: f.Type, text: text, field: f}
+	if !slices.Contains(c.used, f.Name) {
+		c.used = append(c.used, f.Name)
+	}
 	provided := f.provided()
 	if !provided {
 		c.noteMissing(f.Name)

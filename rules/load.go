@@ -435,6 +435,7 @@ func (b *builder) compileRule(d *ruleDef) *Rule {
 	}
 	r.prog, r.output, r.expr = n, out, e
 	r.types = eventTypes(e)
+	r.Fields = comp.used
 	r.MissingFields = comp.missing[:condMissing:condMissing]
 	r.MissingOutputFields = comp.missing[condMissing:]
 	var reasons []string

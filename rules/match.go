@@ -292,3 +292,8 @@ func pathHasPrefix(s string, prefix []string) bool {
 	}
 	return true
 }
+
+// Glob reports whether name matches the whole of pattern as the glob
+// operator does (fnmatch(3) without flags: "*" crosses "/"), for catalogues
+// whose fields take a glob in their argument.
+func Glob(pattern, name string) bool { return globMatch(pattern, name, false) }

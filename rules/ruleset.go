@@ -22,6 +22,10 @@ type Rule struct {
 	// MissingOutputFields are fields only the output uses that the
 	// catalogue does not provide: the rule runs and prints them as <NA>.
 	MissingOutputFields []string
+	// Fields lists every field the rule's condition and output read, by
+	// name without argument, in order of first use; branches the loaded
+	// catalogue decides statically are left out.
+	Fields []string
 	// MissingEventTypes are evt.type values the rule names that the
 	// catalogue cannot deliver; the rule runs on the others.
 	MissingEventTypes []string
@@ -31,6 +35,11 @@ type Rule struct {
 	output *format
 	types  typeSet
 }
+
+// Expr returns the rule's condition as evaluated, macros replaced and
+// lists expanded, exceptions included; nil for a rule that did not compile.
+// Callers may read it, not change it.
+func (r *Rule) Expr() condition.Expr { return r.expr }
 
 // Active reports whether the rule can be evaluated.
 func (r *Rule) Active() bool { return r.Inactive == "" }

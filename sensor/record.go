@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -31,6 +32,7 @@ const (
 	kindExit    = 3
 	kindSyscall = 4
 	kindMove    = 5 // cgroup_move
+	kindDNS     = 6
 )
 
 const (
@@ -43,6 +45,9 @@ const (
 	tagBlob     = 7
 	tagSock     = 8
 	tagCgroup   = 9
+	tagEnv      = 10
+	tagFile     = 11
+	tagData     = 12
 	tagStr      = 0x10
 	tagFDPath   = 0x20
 	tagDir      = 0x30
@@ -53,6 +58,18 @@ const (
 	execMemfd         = 1 << 1
 	execDeleted       = 1 << 2
 	execArgsTruncated = 1 << 3
+	execEnvTruncated  = 1 << 4
+	execLower         = 1 << 5
+	execWritable      = 1 << 6
+)
+
+// Flags of struct file_info.
+const (
+	fileCreated = 1 << 0
+	fileUpper   = 1 << 1
+	fileLower   = 1 << 2
+
+	fileInfoSize = 16
 )
 
 // ErrMalformed wraps every error about a record that does not parse.
@@ -186,6 +203,8 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 		return d.decodeSyscall(raw, ev)
 	case kindMove:
 		return d.decodeMove(raw, ev)
+	case kindDNS:
+		return d.decodeDNS(raw, ev)
 	}
 	return malformed("unknown record kind %d", kind)
 }
@@ -230,11 +249,17 @@ func (d *decoder) decodeExec(raw []byte, ev *event.Event) error {
 	p.ExeUpperLayer = flags&execUpper != 0
 	p.ExeFromMemfd = flags&execMemfd != 0
 	p.ExeDeleted = flags&execDeleted != 0
+	p.ExeLowerLayer = flags&execLower != 0
+	p.ExeWritable = flags&execWritable != 0
 	p.ArgsTruncated = flags&execArgsTruncated != 0
 	p.Exe = d.fields.str(tagExe)
 	p.Cwd = d.fields.str(tagCwd)
 	args, _ := d.fields.get(tagArgs)
 	p.Args = splitArgs(args)
+	if env, ok := d.fields.get(tagEnv); ok {
+		p.Env = splitEnv(env)
+	}
+	p.EnvTruncated = flags&execEnvTruncated != 0
 	if p.Exe == "" {
 		p.Exe = d.fields.str(tagFilename)
 	}
@@ -292,6 +317,19 @@ func (d *decoder) decodeSyscall(raw []byte, ev *event.Event) error {
 		for i := uint8(0); i < 6; i++ {
 			if def.spec.StrArgs&(1<<i) != 0 {
 				file.PathRaw = f.str(tagStr + i)
+				dir, _ := f.get(tagDir + i)
+				file.PathArg = lexicalPath(string(dir), file.PathRaw)
+			}
+		}
+		if fi, ok := f.get(tagFile); ok && len(fi) >= fileInfoSize {
+			file.Inode, file.Device = le.Uint64(fi[0:8]), le.Uint32(fi[8:12])
+			fl := le.Uint32(fi[12:16])
+			file.Created = fl&fileCreated != 0
+			switch {
+			case fl&fileUpper != 0:
+				file.Layer = "upper"
+			case fl&fileLower != 0:
+				file.Layer = "lower"
 			}
 		}
 		switch def.name {
@@ -349,6 +387,8 @@ func (d *decoder) decodeSyscall(raw []byte, ev *event.Event) error {
 		name := f.str(tagStr)
 		ev.File = &event.File{Path: "memfd:" + name, Name: name, FD: int32(ret)}
 		ev.Args = &event.Args{Flags: memfdFlags(a[1])}
+	case event.Send, event.Recv:
+		ev.Network = d.sendRecv(def, a, ret, f)
 	case event.Connect, event.Bind, event.Listen, event.Accept, event.Dup:
 		ev.Network = d.network(def, a, ret, f)
 		if def.typ == event.Dup {
@@ -463,6 +503,48 @@ func (d *decoder) network(def *syscallDef, a [6]uint64, ret int64, f *fields) *e
 	return n
 }
 
+// sendRecv reads a send or a receive: the socket's local end, the peer the
+// call sent to or received from (the sockaddr it gave or got back, else
+// the connected socket's peer), and the first bytes.
+func (d *decoder) sendRecv(def *syscallDef, a [6]uint64, ret int64, f *fields) *event.Network {
+	n := &event.Network{FD: int32(a[0])}
+	var local, remote string
+	var lport, rport uint16
+	if si, ok := f.get(tagSock); ok && len(si) >= sockInfoSize {
+		le := binary.LittleEndian
+		fam, typ, proto := le.Uint16(si[0:]), le.Uint16(si[2:]), le.Uint16(si[4:])
+		n.Family, n.Type, n.Protocol = familyName(fam), sockTypeName(uint64(typ)), protoName(fam, typ, proto)
+		lport, rport = le.Uint16(si[6:]), le.Uint16(si[8:])
+		flags := le.Uint16(si[10:])
+		n.Connected, n.PeerChanged = flags&sockConnected != 0, flags&sockPeerChanged != 0
+		local, remote = ipString(fam, si[12:28]), ipString(fam, si[28:44])
+	}
+	if sa, ok := f.get(tagSockaddr); ok && len(sa) >= 2 {
+		if _, ip, port, _ := parseSockaddr(sa); ip != "" {
+			remote, rport = netip.MustParseAddr(ip).Unmap().String(), port
+		}
+	}
+	if def.typ == event.Recv {
+		// The peer sent: it is the source, as for accept.
+		n.SrcIP, n.SrcPort, n.DstIP, n.DstPort = remote, rport, local, lport
+	} else {
+		n.SrcIP, n.SrcPort, n.DstIP, n.DstPort = local, lport, remote, rport
+	}
+	if data, ok := f.get(tagData); ok {
+		n.Data = append([]byte(nil), data...)
+	}
+	if ret > 0 {
+		n.Size = ret
+	}
+	return n
+}
+
+// Flags of struct sock_info on sends and receives.
+const (
+	sockConnected   = 1 << 0
+	sockPeerChanged = 1 << 1
+)
+
 func parseSockaddr(sa []byte) (family uint16, ip string, port uint16, path string) {
 	family = binary.LittleEndian.Uint16(sa[0:2])
 	switch family {
@@ -521,6 +603,49 @@ func idArgs(def *syscallDef, a [6]uint64) *event.Args {
 		args.GID, args.EGID, args.SGID = id(a[0]), id(a[1]), id(a[2])
 	}
 	return args
+}
+
+// splitEnv splits a NUL-separated environment, leaving out empty strings
+// (a NUL-padded tail).
+func splitEnv(b []byte) []string {
+	var env []string
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] != 0 {
+			i++
+		}
+		if i > 0 {
+			env = append(env, string(b[:i]))
+		}
+		if i == len(b) {
+			break
+		}
+		b = b[i+1:]
+	}
+	return env
+}
+
+// lexicalPath makes name absolute against dir, the directory a relative
+// name is resolved in, and folds "." and ".." and repeated slashes without
+// following symlinks, as Falco names the file an open was asked for. A
+// trailing slash is kept. dir is empty when name is absolute or the
+// directory is unknown.
+func lexicalPath(dir, name string) string {
+	if name == "" {
+		return ""
+	}
+	full := name
+	if name[0] != '/' {
+		if dir == "" {
+			return path.Clean(name)
+		}
+		full = dir + "/" + name
+	}
+	p := path.Clean(full)
+	if name[len(name)-1] == '/' && p != "/" {
+		p += "/"
+	}
+	return p
 }
 
 func splitArgs(b []byte) []string {

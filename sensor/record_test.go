@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/mamori-dev/mamori/event"
+	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +25,9 @@ func TestLayoutMatchesBPF(t *testing.T) {
 		{"exit body", exitBodySize, unsafe.Sizeof(sensorExitBody{})},
 		{"syscall body", syscallBodySize, unsafe.Sizeof(sensorSyscallBody{})},
 		{"sock info", sockInfoSize, unsafe.Sizeof(sensorSockInfo{})},
+		{"file info", fileInfoSize, unsafe.Sizeof(sensorFileInfo{})},
+		{"dns body", dnsBodySize, unsafe.Sizeof(sensorDnsBody{})},
+		{"file info.flags", 12, unsafe.Offsetof(sensorFileInfo{}.Flags)},
 		{"header.size", 60, unsafe.Offsetof(sensorHeader{}.Size)},
 		{"header.comm", 64, unsafe.Offsetof(sensorHeader{}.Comm)},
 		{"header.kind", 16, unsafe.Offsetof(sensorHeader{}.Kind)},
@@ -143,6 +147,9 @@ func TestDecodeExec(t *testing.T) {
 		p.PidNS != 4026531836 || p.MntNS != 4026531832 {
 		t.Errorf("decoded %+v", p)
 	}
+	if p.Env != nil || p.EnvTruncated {
+		t.Errorf("env %q without an environment field", p.Env)
+	}
 	if !slices.Equal(p.Args, []string{"x", "-a", "", "b"}) {
 		t.Errorf("args %q", p.Args)
 	}
@@ -172,6 +179,14 @@ func TestDecodeSyscalls(t *testing.T) {
 			tlv(tagRetPath, []byte("/etc/passwd")).done(),
 			func(e *event.Event) bool {
 				return e.Type == event.Open && e.File.Path == "/etc/passwd" && e.File.Flags == "O_WRONLY|O_CREAT|O_CLOEXEC" && e.File.Mode == 0o644 && e.File.FD == 3
+			}},
+		{"openat relative", newRecord(kindSyscall, 1, "a").body(syscallBody(codeOf(t, "openat"), 4, 0xffffff9c, 0, unix.O_RDONLY, 0)).
+			tlv(tagRetPath, []byte("/proc/1/fd/1")).tlv(tagStr+1, []byte("../x/./y/")).tlv(tagDir+1, []byte("/srv/a")).
+			tlv(tagFile, []byte{7, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0x10, 0, fileCreated | fileUpper, 0, 0, 0}).done(),
+			func(e *event.Event) bool {
+				f := e.File
+				return f.PathRaw == "../x/./y/" && f.PathArg == "/srv/x/y/" && f.Path == "/proc/1/fd/1" &&
+					f.Inode == 7 && f.Device == 0x100001 && f.Created && f.Layer == "upper"
 			}},
 		{"renameat relative", newRecord(kindSyscall, 1, "a").body(syscallBody(codeOf(t, "renameat2"), 0)).
 			tlv(tagStr+1, []byte("old")).tlv(tagDir+1, []byte("/srv")).tlv(tagStr+3, []byte("/abs/new")).done(),
@@ -239,7 +254,8 @@ func TestOpenFlags(t *testing.T) {
 // FuzzDecode feeds the decoder arbitrary records: it must return an error or
 // an event, never panic.
 func FuzzDecode(f *testing.F) {
-	f.Add(newRecord(kindExec, 1, "x").body(make([]byte, execBodySize)).tlv(tagExe, []byte("/bin/x")).tlv(tagArgs, []byte("a\x00b")).done())
+	f.Add(newRecord(kindExec, 1, "x").body(make([]byte, execBodySize)).tlv(tagExe, []byte("/bin/x")).tlv(tagArgs, []byte("a\x00b")).
+		tlv(tagEnv, []byte("A=1\x00\x00B")).done())
 	f.Add(newRecord(kindFork, 1, "x").body(make([]byte, forkBodySize)).done())
 	f.Add(newRecord(kindExit, 1, "x").body(make([]byte, exitBodySize)).done())
 	f.Add(newRecord(kindMove, 1, "x").body(make([]byte, moveBodySize)).tlv(tagCgroup, []byte("/a/b")).done())
@@ -247,11 +263,50 @@ func FuzzDecode(f *testing.F) {
 		code := codeOf(f, d.name)
 		f.Add(newRecord(kindSyscall, 1, "x").body(syscallBody(code, 0, 1, 2, 3)).
 			tlv(tagStr, []byte("rel")).tlv(tagDir, []byte("/d")).tlv(tagBlob, make([]byte, 24)).
-			tlv(tagSockaddr, []byte{10, 0, 1, 2, 0, 0, 0, 0}).tlv(tagSock, make([]byte, sockInfoSize)).done())
+			tlv(tagSockaddr, []byte{10, 0, 1, 2, 0, 0, 0, 0}).tlv(tagSock, make([]byte, sockInfoSize)).
+			tlv(tagFile, make([]byte, fileInfoSize)).tlv(tagData, []byte("\xca\xfe")).done())
 	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{Response: true})
+	b.StartQuestions()
+	b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName("a.example."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	b.StartAnswers()
+	b.AResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("a.example."), Class: dnsmessage.ClassINET, TTL: 5}, dnsmessage.AResource{A: [4]byte{10, 0, 0, 1}})
+	msg, _ := b.Finish()
+	f.Add(newRecord(kindDNS, 0, "").body(make([]byte, dnsBodySize)).tlv(tagData, msg).done())
 	d := newDecoder("n", 0)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var ev event.Event
 		d.decode(raw, &ev)
 	})
+}
+
+func TestLexicalPath(t *testing.T) {
+	for _, tc := range []struct{ dir, name, want string }{
+		{"", "/etc/shadow", "/etc/shadow"},
+		{"", "/etc/../etc//shadow", "/etc/shadow"},
+		{"/tmp", "../../etc/shadow", "/etc/shadow"},
+		{"/", "proc/self/fd/1", "/proc/self/fd/1"},
+		{"/srv", "./", "/srv/"},
+		{"/srv", "a/..", "/srv"},
+		{"", "rel", "rel"},
+		{"/x", "", ""},
+	} {
+		if got := lexicalPath(tc.dir, tc.name); got != tc.want {
+			t.Errorf("lexicalPath(%q, %q) = %q, want %q", tc.dir, tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestSplitEnv(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":                     nil,
+		"A=1":                  {"A=1"},
+		"A=1\x00B=\x00":        {"A=1", "B="},
+		"A=1\x00\x00\x00C=3":   {"A=1", "C=3"},
+		"HTTP_PROXY=x\x00tail": {"HTTP_PROXY=x", "tail"},
+	} {
+		if got := splitEnv([]byte(in)); !slices.Equal(got, want) {
+			t.Errorf("splitEnv(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

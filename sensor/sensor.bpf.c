@@ -38,6 +38,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define TASK_COMM_LEN 16
 #define MAX_PATH 4096
 #define MAX_ARGS 4096
+#define MAX_ENV 4096
 #define MAX_COMPONENTS 64
 #define MAX_STR 4096
 #define SCRATCH_SIZE 32768
@@ -55,6 +56,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define O_ACCMODE 00000003
 #define O_CREAT 00000100
 #define O_TRUNC 00001000
+#define FMODE_CREATED 0x100000
 #define AT_FDCWD -100
 
 /* bound forces a mask the compiler would drop as redundant, so that the
@@ -75,6 +77,7 @@ enum kind {
 	K_EXIT = 3,
 	K_SYSCALL = 4,
 	K_CGROUP_MOVE = 5,
+	K_DNS = 6,       /* a DNS response a socket on the node received */
 };
 
 /* TLV tags. Tags 0x10+i, 0x20+i and 0x30+i carry argument i. */
@@ -88,6 +91,9 @@ enum tag {
 	T_BLOB = 7,     /* syscall: a fixed-size user struct (open_how, cap data) */
 	T_SOCK = 8,     /* syscall: struct sock_info of the socket involved */
 	T_CGROUP = 9,   /* cgroup move: path of the destination below the v2 root */
+	T_ENV = 10,     /* exec: NUL-separated environment, as in /proc/pid/environ */
+	T_FILE = 11,    /* syscall: struct file_info of the opened file */
+	T_DATA = 12,    /* syscall: the first bytes sent or received */
 	T_STR = 0x10,   /* + i: user string in argument i */
 	T_FDPATH = 0x20,/* + i: path of the fd in argument i */
 	T_DIR = 0x30,   /* + i: directory that relative string i is resolved in */
@@ -96,7 +102,7 @@ enum tag {
 /* Filters applied in the kernel, so that what no one needs never crosses. */
 enum filter {
 	F_NONE = 0,
-	F_OPEN = 1,    /* success only; reads only under a sensitive prefix */
+	F_OPEN = 1,    /* writes; reads and failures only as open_cfg says */
 	F_SOCKET = 2,  /* packet and raw sockets only */
 	F_DUP = 3,     /* only when the new fd is 0, 1 or 2 */
 	F_SUCCESS = 4, /* successful calls only */
@@ -119,7 +125,13 @@ struct syscall_spec {
 	__u8 flags_arg;        /* open flags: argument index, or ARG_NONE for blob/implicit */
 	__u8 implicit_write;   /* creat(): write access without a flags argument */
 	__u8 dirfd_of[6];      /* for string i: its dirfd argument, DIR_CWD or ARG_NONE */
+	__u8 io;               /* IO_*: a send or receive, handled by sendrecv() */
 };
+
+/* Kinds of spec.io. */
+#define IO_SEND 1     /* sendto, sendmsg */
+#define IO_RECV 2     /* recvfrom, recvmsg */
+#define IO_MSG 4      /* the msghdr form (sendmsg, recvmsg) */
 
 struct header {
 	__u64 ts;        /* CLOCK_BOOTTIME ns */
@@ -142,6 +154,9 @@ struct header {
 #define EXEC_MEMFD (1 << 1)
 #define EXEC_DELETED (1 << 2)
 #define EXEC_ARGS_TRUNCATED (1 << 3)
+#define EXEC_ENV_TRUNCATED (1 << 4)
+#define EXEC_LOWER (1 << 5)    /* on an overlayfs, in a lower layer only */
+#define EXEC_WRITABLE (1 << 6) /* the process's credentials may write the executable */
 
 struct exec_body {
 	__u64 start_boottime;
@@ -189,15 +204,28 @@ struct syscall_body {
 	__u16 pad;
 };
 
+#define SOCK_CONNECTED (1 << 0)    /* sends and receives: the socket is connected */
+#define SOCK_PEER_CHANGED (1 << 1) /* its peer is not the one of its last send or receive */
+
 struct sock_info {
 	__u16 family;
 	__u16 type;
 	__u16 protocol;
 	__u16 sport;  /* host order */
 	__u16 dport;  /* host order */
-	__u16 pad;
+	__u16 flags;  /* SOCK_*, on sends and receives */
 	__u8 saddr[16];
 	__u8 daddr[16];
+};
+
+#define FILE_CREATED (1 << 0) /* the open created the file (FMODE_CREATED) */
+#define FILE_UPPER (1 << 1)   /* the file is on an overlayfs upper layer */
+#define FILE_LOWER (1 << 2)   /* the file is on an overlayfs lower layer only */
+
+struct file_info {
+	__u64 ino;
+	__u32 dev;    /* kernel dev_t: major<<20|minor */
+	__u32 flags;  /* FILE_* */
 };
 
 struct stash {
@@ -239,10 +267,60 @@ struct blind_window {
 
 /* Set by the loader before load. */
 volatile const __u32 self_tgid = 0;
+/* Bytes of the environment an exec record carries; 0 leaves it out (only
+ * rules on proc.env need it). At most MAX_ENV. */
+volatile const __u32 env_bytes = 0;
 volatile const __u32 wakeup_bytes = 256 * 1024;
 /* Pending bytes past which syscall records are turned away: the ring's size
  * less the lifecycle reserve. */
 volatile const __u64 syscall_room = ~0ULL;
+
+/* Which read-only and failed opens are reported, derived by user space
+ * from what the loaded rules can match: an open for writing is always
+ * reported; a read-only one (a failed one, with OPEN_FAILED) only when a
+ * key matches it, on the path the kernel resolved or on the path argument
+ * as given: a prefix (the `sensitive` trie), an ending (the `suffixes`
+ * trie, which holds endings reversed), a process name (`comms`), or one of
+ * up to four short substrings. */
+#define OPEN_ALL_READS (1 << 0)   /* every read-only open */
+#define OPEN_FAILED (1 << 1)      /* failed opens, under the same keys */
+#define OPEN_ALL_FAILED (1 << 2)  /* every failed open */
+#define OPEN_COMMS (1 << 3)       /* the comms map holds names */
+#define MAX_CONTAINS 4
+#define CONTAINS_LEN 16
+
+struct open_cfg {
+	__u32 flags;
+	__u32 max_suffix;         /* the longest ending in `suffixes`; 0 for none */
+	__u32 ncontains;
+	__u8 contains_len[MAX_CONTAINS];
+	char contains[MAX_CONTAINS][CONTAINS_LEN];
+};
+
+volatile const struct open_cfg open_config = {};
+
+/* Which sends and receives on IPv4 and IPv6 sockets are reported, derived
+ * from the rules as open_config is: every one, those on an unconnected
+ * socket, those whose peer is not the one the socket last sent to or
+ * received from (Falco's fd.name_changed), those to or from a port in
+ * `io_ports`, or those whose first bytes hold a pattern. The SR_ bits are
+ * for sends; shifted by SR_RECV, for receives. */
+#define SR_ALL (1 << 0)
+#define SR_UNCONNECTED (1 << 1)
+#define SR_CHANGED (1 << 2)
+#define SR_PORTS (1 << 3)
+#define SR_DATA (1 << 4)
+#define SR_RECV 8
+#define IO_DATA 80 /* bytes of data a record carries: Falco's default snaplen */
+
+struct io_cfg {
+	__u32 flags;
+	__u32 npatterns;
+	__u8 pattern_len[MAX_CONTAINS];
+	__u8 patterns[MAX_CONTAINS][CONTAINS_LEN];
+};
+
+volatile const struct io_cfg io_config = {};
 
 /* Written by user space each time it looks at the blind window. */
 volatile __u64 blind_seen = 0;
@@ -281,6 +359,46 @@ struct {
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sensitive SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct path_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} suffixes SEC(".maps");
+
+/* The peer a socket last sent to or received from, by socket. */
+struct peer {
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct peer);
+} peers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u16);
+	__type(value, __u8);
+} io_ports SEC(".maps");
+
+struct comm_key {
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct comm_key);
+	__type(value, __u8);
+} comms SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -547,6 +665,29 @@ static __always_inline __u32 put_fd_path(struct scratch *s, __u32 off, __u8 tag,
 	return put_path(s, off, tag, &f->f_path);
 }
 
+/* put_file_info appends what Falco's open events say about the opened file
+ * beyond its name: whether the open created it, which overlayfs layer it is
+ * on, its device and inode. */
+static __always_inline __u32 put_file_info(struct scratch *s, __u32 off, struct task_struct *task, long fd)
+{
+	struct file *f = fd_file(task, fd);
+	if (!f || off > ROOM)
+		return off;
+	__u32 val = put_tlv_head(s, off, T_FILE, sizeof(struct file_info));
+	struct file_info *fi = (void *)&s->buf[at(val)];
+	__builtin_memset(fi, 0, sizeof(*fi));
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	fi->ino = BPF_CORE_READ(ino, i_ino);
+	fi->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	if (BPF_CORE_READ(f, f_mode) & FMODE_CREATED)
+		fi->flags |= FILE_CREATED;
+	if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+		struct ovl_inode *oi = container_of(ino, struct ovl_inode, vfs_inode);
+		fi->flags |= BPF_CORE_READ(oi, __upperdentry) ? FILE_UPPER : FILE_LOWER;
+	}
+	return val + sizeof(struct file_info);
+}
+
 static __always_inline __u32 put_sock(struct scratch *s, __u32 off, struct task_struct *task, long fd)
 {
 	struct file *f = fd_file(task, fd);
@@ -647,6 +788,28 @@ static __always_inline __u64 inode_time(struct inode *ino, int ctime)
 	return sec * 1000000000ULL + nsec;
 }
 
+/* exe_writable tells, as the permission check for writing would, whether
+ * the task's credentials may write the file: the owner, group and other
+ * write bits against the filesystem uid and gid, and CAP_DAC_OVERRIDE;
+ * a read-only filesystem is not writable. Supplementary groups and ACLs
+ * are not looked at. */
+static __always_inline int exe_writable(struct task_struct *task, struct inode *ino)
+{
+	if (BPF_CORE_READ(ino, i_sb, s_flags) & 1 /* SB_RDONLY */)
+		return 0;
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u64 caps = 0;
+	bpf_probe_read_kernel(&caps, 8, (void *)&cred->cap_effective);
+	if (caps & (1ULL << 1) /* CAP_DAC_OVERRIDE */)
+		return 1;
+	umode_t mode = BPF_CORE_READ(ino, i_mode);
+	if (BPF_CORE_READ(cred, fsuid.val) == BPF_CORE_READ(ino, i_uid.val))
+		return (mode & 0200) != 0;
+	if (BPF_CORE_READ(cred, fsgid.val) == BPF_CORE_READ(ino, i_gid.val))
+		return (mode & 0020) != 0;
+	return (mode & 0002) != 0;
+}
+
 static __always_inline __u32 kernel_dev(__u32 major, __u32 minor)
 {
 	return (major << 20) | minor;
@@ -697,7 +860,11 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		struct ovl_inode *oi = container_of(ino, struct ovl_inode, vfs_inode);
 		if (BPF_CORE_READ(oi, __upperdentry))
 			b->flags |= EXEC_UPPER;
+		else
+			b->flags |= EXEC_LOWER;
 	}
+	if (exe_writable(task, ino))
+		b->flags |= EXEC_WRITABLE;
 	char prefix[6] = {};
 	bpf_probe_read_kernel(prefix, sizeof(prefix), BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 	if (prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' &&
@@ -731,6 +898,26 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		r = 1;
 	set_tlv_len(s, val, val + r - 1);
 	off = val + r - 1;
+
+	if (env_bytes && off <= ROOM) {
+		unsigned long env_start = BPF_CORE_READ(task, mm, env_start);
+		unsigned long env_end = BPF_CORE_READ(task, mm, env_end);
+		unsigned long elen = env_end - env_start;
+		if (elen > env_bytes) {
+			elen = env_bytes;
+			b->flags |= EXEC_ENV_TRUNCATED;
+		}
+		val = put_tlv_head(s, off, T_ENV, 0);
+		elen &= MAX_ENV - 1 + MAX_ENV; /* 0..8191 for the verifier */
+		if (elen > MAX_ENV)
+			elen = MAX_ENV;
+		if (bpf_probe_read_user(&s->buf[at(val)], elen, (void *)env_start) < 0)
+			elen = 0;
+		set_tlv_len(s, val, val + elen);
+		off = val + elen;
+	} else if (env_bytes) {
+		b->flags |= EXEC_ENV_TRUNCATED;
+	}
 
 	submit(s, off, K_EXEC, ~0ULL);
 	return 0;
@@ -855,21 +1042,278 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-/* sensitive_read reports whether the path in the TLV at val is under a
- * prefix that user space marked as sensitive. */
-static __always_inline int sensitive_read(struct scratch *s, __u32 val, __u32 end)
+/* prefix_key reports whether the len bytes at val start with a prefix in
+ * the `sensitive` trie. */
+static __always_inline int prefix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
 {
-	struct walk *w = get_walk();
-	if (!w)
-		return 0;
-	__u64 len = end - val;
-	if (len > 255)
-		len = 255;
-	bound(len, 255);
+	__u64 n = len;
+	if (n > 255)
+		n = 255;
+	bound(n, 255);
 	__builtin_memset(&w->key, 0, sizeof(w->key));
-	bpf_probe_read_kernel(w->key.data, len, &s->buf[at(val)]);
-	w->key.prefixlen = len * 8;
+	bpf_probe_read_kernel(w->key.data, n, &s->buf[at(val)]);
+	w->key.prefixlen = n * 8;
 	return bpf_map_lookup_elem(&sensitive, &w->key) != NULL;
+}
+
+/* suffix_key reports whether the len bytes at val end with an ending in the
+ * `suffixes` trie, whose keys are endings reversed. A relative path is
+ * taken as if a slash preceded it, so that "/environ" ends "environ". */
+static __always_inline int suffix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
+{
+	__u32 n = len;
+	if (n > open_config.max_suffix)
+		n = open_config.max_suffix;
+	__builtin_memset(&w->key, 0, sizeof(w->key));
+	__u32 end = val + len;
+	__u32 i = 0;
+	for (; i < 255; i++) {
+		if (i >= n)
+			break;
+		w->key.data[i] = s->buf[at(end - 1 - i)];
+	}
+	if (i == len && i < 255 && i < open_config.max_suffix && s->buf[at(val)] != '/') {
+		__u64 j = i;
+		bound(j, 255);
+		w->key.data[j] = '/';
+		i++;
+	}
+	w->key.prefixlen = i * 8;
+	return bpf_map_lookup_elem(&suffixes, &w->key) != NULL;
+}
+
+struct contains_ctx {
+	struct scratch *s;
+	__u32 val, len;
+	__u32 pat;
+	int found;
+};
+
+/* contains_at is a bpf_loop callback: does pattern ctx->pat start at byte
+ * i of the path? */
+static long contains_at(__u32 i, void *data)
+{
+	struct contains_ctx *c = data;
+	__u32 p = c->pat & (MAX_CONTAINS - 1);
+	__u32 plen = open_config.contains_len[p];
+	if (i + plen > c->len)
+		return 1;
+	for (__u32 k = 0; k < CONTAINS_LEN; k++) {
+		if (k >= plen) {
+			c->found = 1;
+			return 1;
+		}
+		if (c->s->buf[at(c->val + i + k)] != open_config.contains[p][k])
+			return 0;
+	}
+	c->found = 1;
+	return 1;
+}
+
+static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len)
+{
+	for (__u32 p = 0; p < MAX_CONTAINS; p++) {
+		if (p >= open_config.ncontains)
+			break;
+		struct contains_ctx c = {.s = s, .val = val, .len = len, .pat = p};
+		bpf_loop(len < MAX_STR ? len : MAX_STR, contains_at, &c, 0);
+		if (c.found)
+			return 1;
+	}
+	return 0;
+}
+
+/* open_wanted reports whether a read-only or failed open is to be reported:
+ * whether any key matches the resolved path (rp_len bytes at rp_val; none
+ * for a failed open) or the path argument (raw_len bytes at raw_val). It is
+ * a global function, verified once. */
+__noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_len)
+{
+	struct scratch *s = get_scratch();
+	struct walk *w = get_walk();
+	if (!s || !w)
+		return 1;
+	if (open_config.flags & OPEN_COMMS) {
+		struct comm_key k = {};
+		bpf_get_current_comm(k.comm, sizeof(k.comm));
+		if (bpf_map_lookup_elem(&comms, &k))
+			return 1;
+	}
+	rp_val &= SCRATCH_MASK;
+	raw_val &= SCRATCH_MASK;
+	if (rp_len > MAX_PATH)
+		rp_len = MAX_PATH;
+	if (raw_len > MAX_STR)
+		raw_len = MAX_STR;
+	if (rp_len && prefix_key(s, w, rp_val, rp_len))
+		return 1;
+	if (raw_len && s->buf[at(raw_val)] == '/' && prefix_key(s, w, raw_val, raw_len))
+		return 1;
+	if (open_config.max_suffix) {
+		if (rp_len && suffix_key(s, w, rp_val, rp_len))
+			return 1;
+		if (raw_len && suffix_key(s, w, raw_val, raw_len))
+			return 1;
+	}
+	if (open_config.ncontains) {
+		if (rp_len && contains_key(s, rp_val, rp_len))
+			return 1;
+		if (raw_len && contains_key(s, raw_val, raw_len))
+			return 1;
+	}
+	return 0;
+}
+
+struct data_ctx {
+	struct scratch *s;
+	__u32 val, len;
+	__u32 pat;
+	int found;
+};
+
+/* data_at is a bpf_loop callback: does pattern ctx->pat start at byte i of
+ * the data? */
+static long data_at(__u32 i, void *p)
+{
+	struct data_ctx *c = p;
+	__u32 k = c->pat & (MAX_CONTAINS - 1);
+	__u32 plen = io_config.pattern_len[k];
+	if (i + plen > c->len)
+		return 1;
+	for (__u32 j = 0; j < CONTAINS_LEN; j++) {
+		if (j >= plen)
+			break;
+		if (c->s->buf[at(c->val + i + j)] != io_config.patterns[k][j])
+			return 0;
+	}
+	c->found = 1;
+	return 1;
+}
+
+/* sendrecv builds the body of a send or receive record on an IPv4 or IPv6
+ * socket from off: the socket (with whether it is connected and whether
+ * its peer changed), the peer's sockaddr as the call gave or returned it,
+ * and the first bytes of data. It returns the record's end, or 0 when the
+ * call is not to be reported. A global function, verified once. */
+__noinline __u32 sendrecv(__u32 off, __u32 io, __s64 ret)
+{
+	struct scratch *s = get_scratch();
+	if (!s || off > ROOM)
+		return 0;
+	struct task_struct *task = (void *)bpf_get_current_task_btf();
+	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
+	__u64 a0 = b->args[0], a1 = b->args[1], a2 = b->args[2], a4 = b->args[4];
+
+	struct file *f = fd_file(task, (int)a0);
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__u32 cfg = io_config.flags;
+	if (io & IO_RECV)
+		cfg >>= SR_RECV;
+	int connected = BPF_CORE_READ(sk, __sk_common.skc_state) == 1; /* TCP_ESTABLISHED, and a connected UDP socket */
+	/* The common case, a connected socket when only unconnected ones are
+	 * of interest, leaves before any user memory is read. */
+	if (connected && !(cfg & (SR_ALL | SR_PORTS | SR_DATA)))
+		return 0;
+
+	/* Where the data is and whom it went to or came from. */
+	__u64 buf = a1, name = a4;
+	__u64 blen = a2;
+	if (io & IO_MSG) {
+		struct user_msghdr mh = {};
+		bpf_probe_read_user(&mh, sizeof(mh), (void *)a1);
+		name = (__u64)mh.msg_name;
+		struct iovec iov = {};
+		if (mh.msg_iovlen > 0)
+			bpf_probe_read_user(&iov, sizeof(iov), mh.msg_iov);
+		buf = (__u64)iov.iov_base;
+		blen = iov.iov_len;
+	}
+	struct peer pr = {.family = family};
+	__u8 sa[28] = {};
+	int have_sa = 0;
+	if (name && (!(io & IO_RECV) || ret >= 0) && bpf_probe_read_user(sa, sizeof(sa), (void *)name) == 0) {
+		__u16 fam = sa[0] | (sa[1] << 8);
+		if (fam == AF_INET || fam == AF_INET6) {
+			have_sa = 1;
+			pr.family = fam;
+			pr.port = (sa[2] << 8) | sa[3];
+			if (fam == AF_INET)
+				__builtin_memcpy(pr.addr, &sa[4], 4);
+			else
+				__builtin_memcpy(pr.addr, &sa[8], 16);
+		}
+	}
+	if (!have_sa) {
+		pr.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (family == AF_INET)
+			bpf_probe_read_kernel(pr.addr, 4, &sk->__sk_common.skc_daddr);
+		else
+			bpf_probe_read_kernel(pr.addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+
+	__u16 flags = connected ? SOCK_CONNECTED : 0;
+	__u64 key = (__u64)sk;
+	struct peer *last = bpf_map_lookup_elem(&peers, &key);
+	int same = last && last->family == pr.family && last->port == pr.port;
+	if (same) {
+		__u64 x[2], y[2];
+		__builtin_memcpy(x, last->addr, 16);
+		__builtin_memcpy(y, pr.addr, 16);
+		same = x[0] == y[0] && x[1] == y[1];
+	}
+	if (!same) {
+		flags |= SOCK_PEER_CHANGED;
+		bpf_map_update_elem(&peers, &key, &pr, BPF_ANY);
+	}
+
+	int want = cfg & SR_ALL;
+	if (!want && (cfg & SR_UNCONNECTED) && !(flags & SOCK_CONNECTED))
+		want = 1;
+	if (!want && (cfg & SR_CHANGED) && !(flags & SOCK_CONNECTED) && (flags & SOCK_PEER_CHANGED))
+		want = 1;
+	if (!want && (cfg & SR_PORTS)) {
+		__u16 port = pr.port;
+		if (bpf_map_lookup_elem(&io_ports, &port))
+			want = 1;
+	}
+	if (!want && !(cfg & SR_DATA))
+		return 0;
+
+	off = put_sock(s, off, task, (int)a0);
+	struct sock_info *si = (void *)&s->buf[at(off - sizeof(struct sock_info))];
+	si->flags = flags;
+	if (have_sa)
+		off = put_user_bytes(s, off, T_SOCKADDR, (void *)name, family == AF_INET ? 16 : 28);
+
+	__u64 n = ret > 0 ? ret : 0;
+	if (n > blen)
+		n = blen;
+	if (n > IO_DATA)
+		n = IO_DATA;
+	__u32 val = put_tlv_head(s, off, T_DATA, 0);
+	bound(n, 127);
+	if (n && bpf_probe_read_user(&s->buf[at(val)], n, (void *)buf) < 0)
+		n = 0;
+	set_tlv_len(s, val, val + n);
+	off = val + n;
+	if (!want) {
+		for (__u32 p = 0; p < MAX_CONTAINS && !want; p++) {
+			if (p >= io_config.npatterns)
+				break;
+			struct data_ctx c = {.s = s, .val = val, .len = n, .pat = p};
+			bpf_loop(n, data_at, &c, 0);
+			want = c.found;
+		}
+	}
+	return want ? off : 0;
 }
 
 SEC("tp_btf/sys_exit")
@@ -894,6 +1338,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 
 	switch (spec->filter) {
 	case F_OPEN:
+		if (ret < 0 && !(open_config.flags & OPEN_FAILED))
+			goto out;
+		break;
 	case F_SUCCESS:
 		if (ret < 0)
 			goto out;
@@ -927,26 +1374,43 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	b->pad = 0;
 	__u32 off = sizeof(struct header) + sizeof(struct syscall_body);
 
+	if (spec->io) {
+		off = sendrecv(off, spec->io, ret);
+		if (off)
+			submit(s, off, SLOT_SYSCALL + spec->code, syscall_room);
+		goto out;
+	}
+
 	if (spec->blob_arg < 6 && spec->blob_len)
 		off = put_user_bytes(s, off, T_BLOB, (void *)b->args[spec->blob_arg & 7],
 				     spec->blob_len > BLOB_MAX ? BLOB_MAX : spec->blob_len);
 
+	/* An open for writing is reported; a read-only or failed one only when
+	 * open_wanted says so, once its path argument is known (below). */
+	int check_open = 0;
+	__u32 rp_val = 0, rp_len = 0;
+	if (spec->filter == F_OPEN) {
+		__u64 flags = 0;
+		if (spec->flags_arg < 6) {
+			flags = b->args[spec->flags_arg & 7];
+		} else if (spec->blob_arg < 6) {
+			/* openat2: flags lead the open_how blob, the first field after the body */
+			__u32 bv = sizeof(struct header) + sizeof(struct syscall_body) + 4;
+			bpf_probe_read_kernel(&flags, sizeof(flags), &s->buf[at(bv)]);
+		}
+		int write = spec->implicit_write || (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
+		if (ret < 0)
+			check_open = !(open_config.flags & OPEN_ALL_FAILED);
+		else
+			check_open = !write && !(open_config.flags & OPEN_ALL_READS);
+	}
+
 	if (spec->ret_path && ret >= 0) {
 		__u32 val = off + 4;
 		off = put_fd_path(s, off, T_RETPATH, task, ret);
-		if (spec->filter == F_OPEN && off >= val) {
-			__u64 flags = 0;
-			if (spec->flags_arg < 6) {
-				flags = b->args[spec->flags_arg & 7];
-			} else if (spec->blob_arg < 6) {
-				/* openat2: flags lead the open_how blob, the first field after the body */
-				__u32 bv = sizeof(struct header) + sizeof(struct syscall_body) + 4;
-				bpf_probe_read_kernel(&flags, sizeof(flags), &s->buf[at(bv)]);
-			}
-			int write = spec->implicit_write || (flags & O_ACCMODE) ||
-				    (flags & (O_CREAT | O_TRUNC));
-			if (!write && !sensitive_read(s, val, off))
-				goto out;
+		if (off >= val) {
+			rp_val = val;
+			rp_len = off - val;
 		}
 	}
 
@@ -954,6 +1418,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		if (spec->str_args & (1 << i)) {
 			__u32 val = off + 4;
 			off = put_user_str(s, off, T_STR + i, (void *)b->args[i]);
+			if (check_open) {
+				if (!open_wanted(rp_val, rp_len, val, off >= val ? off - val : 0))
+					goto out;
+				check_open = 0;
+			}
 			__u8 d = spec->dirfd_of[i];
 			if (d != ARG_NONE && s->buf[at(val)] != '/') {
 				if (d == DIR_CWD || (long)(int)b->args[d & 7] == AT_FDCWD)
@@ -965,6 +1434,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		if (spec->fd_args & (1 << i))
 			off = put_fd_path(s, off, T_FDPATH + i, task, (int)b->args[i]);
 	}
+
+	if (spec->filter == F_OPEN && ret >= 0)
+		off = put_file_info(s, off, task, ret);
 
 	if (spec->sockaddr_arg < 5) {
 		__u32 len = b->args[(spec->sockaddr_arg + 1) & 7];
@@ -987,6 +1459,95 @@ out:
 	return 0;
 }
 
+/* DNS responses, for the names of addresses (Falco's fd.sip.name and the
+ * like). A cgroup_skb program at the root of the cgroup v2 hierarchy sees
+ * every UDP datagram delivered to a socket on the node, whatever its
+ * network namespace; it copies those from port 53 into the ring, with the
+ * cgroup of the socket that received them. It never drops a packet. */
+#define DNS_MAX 512
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_UDP 17
+
+struct dns_body {
+	__u32 len;   /* the UDP payload's length, of which at most DNS_MAX bytes follow */
+	__u32 pad;
+};
+
+struct dns_scratch {
+	__u8 buf[sizeof(struct header) + sizeof(struct dns_body) + 4 + DNS_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_scratch);
+} dns_scratches SEC(".maps");
+
+SEC("cgroup_skb/ingress")
+int dns_ingress(struct __sk_buff *skb)
+{
+	__u32 l4 = 0;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		__u8 vihl = 0, proto = 0;
+		bpf_skb_load_bytes(skb, 0, &vihl, 1);
+		bpf_skb_load_bytes(skb, 9, &proto, 1);
+		if (proto != IPPROTO_UDP)
+			return 1;
+		l4 = (vihl & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		__u8 next = 0;
+		bpf_skb_load_bytes(skb, 6, &next, 1);
+		if (next != IPPROTO_UDP)
+			return 1;
+		l4 = 40;
+	} else {
+		return 1;
+	}
+	__u16 sport = 0, ulen = 0;
+	if (bpf_skb_load_bytes(skb, l4, &sport, 2) < 0 || sport != bpf_htons(53))
+		return 1;
+	bpf_skb_load_bytes(skb, l4 + 4, &ulen, 2);
+	__u32 n = bpf_ntohs(ulen);
+	if (n <= 8)
+		return 1;
+	n -= 8;
+	__u32 zero = 0;
+	struct dns_scratch *d = bpf_map_lookup_elem(&dns_scratches, &zero);
+	if (!d)
+		return 1;
+	struct header *h = (void *)d->buf;
+	__builtin_memset(h, 0, sizeof(*h));
+	h->ts = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_skb_cgroup_id(skb);
+	h->kind = K_DNS;
+	struct dns_body *b = (void *)&d->buf[sizeof(*h)];
+	b->len = n;
+	b->pad = 0;
+	__u64 copy = n > DNS_MAX ? DNS_MAX : n;
+	/* 1 to DNS_MAX in a form the verifier follows. */
+	copy -= 1;
+	bound(copy, 511);
+	copy += 1;
+	__u8 *tlv = &d->buf[sizeof(*h) + sizeof(*b)];
+	tlv[0] = T_DATA;
+	tlv[1] = 0;
+	tlv[2] = copy & 0xff;
+	tlv[3] = copy >> 8;
+	if (bpf_skb_load_bytes(skb, l4 + 8, tlv + 4, copy) < 0)
+		return 1;
+	__u32 size = sizeof(*h) + sizeof(*b) + 4 + copy;
+	h->size = size;
+	__u64 need = (size + 8 + 7) & ~7ULL;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + need > syscall_room)
+		return 1;
+	if (size > sizeof(d->buf))
+		return 1;
+	bpf_ringbuf_output(&events, d->buf, size, 0);
+	return 1;
+}
+
 /* Keep the record types in BTF so that bpf2go generates their Go twins. */
 const struct header *unused_header __attribute__((unused));
 const struct exec_body *unused_exec_body __attribute__((unused));
@@ -995,3 +1556,8 @@ const struct exit_body *unused_exit_body __attribute__((unused));
 const struct cgroup_move_body *unused_cgroup_move_body __attribute__((unused));
 const struct syscall_body *unused_syscall_body __attribute__((unused));
 const struct sock_info *unused_sock_info __attribute__((unused));
+const struct file_info *unused_file_info __attribute__((unused));
+const struct open_cfg *unused_open_cfg __attribute__((unused));
+const struct comm_key *unused_comm_key __attribute__((unused));
+const struct peer *unused_peer __attribute__((unused));
+const struct dns_body *unused_dns_body __attribute__((unused));

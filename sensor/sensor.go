@@ -33,6 +33,89 @@ var DefaultSensitivePrefixes = []string{
 	"/etc/kubernetes/", "/var/run/secrets/", "/run/secrets/", "/var/lib/kubelet/pki/",
 }
 
+// OpenFilter says which read-only and failed opens the sensor reports
+// besides those under the sensitive prefixes: the kernel reports one when
+// any key matches the path it resolved or the path argument as given.
+type OpenFilter struct {
+	AllReads  bool     // every read-only open
+	Failed    bool     // failed opens matching the keys (or the prefixes)
+	AllFailed bool     // every failed open
+	Suffixes  []string // paths ending with one ("/environ")
+	Contains  []string // paths holding one ("../"); at most 4, of at most 16 bytes
+	Comms     []string // every read-only open by a process of this name (the kernel's comm)
+}
+
+// IOFilter says which sends and receives on IPv4 and IPv6 sockets the
+// sensor reports: Send for sendto and sendmsg, Recv for recvfrom and
+// recvmsg. The kernel keeps, per socket, the peer of its last send or
+// receive, to tell when the peer changes.
+type IOFilter struct {
+	Send, Recv IOKeys
+	Ports      []uint16 // the peer ports of IOKeys.Ports
+	// Patterns are the byte strings IOKeys.Data looks for in the first
+	// 80 bytes (at most 4, of at most 16 bytes).
+	Patterns [][]byte
+}
+
+// IOKeys say which calls of one direction are reported.
+type IOKeys struct {
+	All         bool // every one
+	Unconnected bool // on an unconnected socket
+	PeerChanged bool // on an unconnected socket, to or from another peer than its last
+	Ports       bool // to or from a port in IOFilter.Ports
+	Data        bool // whose first bytes hold one of IOFilter.Patterns
+}
+
+func (k IOKeys) bits() uint32 {
+	var b uint32
+	set := func(on bool, bit uint32) {
+		if on {
+			b |= bit
+		}
+	}
+	set(k.All, ioAll)
+	set(k.Unconnected, ioUnconnected)
+	set(k.PeerChanged, ioChanged)
+	set(k.Ports, ioPorts)
+	set(k.Data, ioData)
+	return b
+}
+
+// Bits of io_cfg.flags, as sensor.bpf.c defines them.
+const (
+	ioAll         = 1 << 0
+	ioUnconnected = 1 << 1
+	ioChanged     = 1 << 2
+	ioPorts       = 1 << 3
+	ioData        = 1 << 4
+	ioRecvShift   = 8
+)
+
+func (f IOFilter) config() (sensorIoCfg, error) {
+	c := sensorIoCfg{Flags: f.Send.bits() | f.Recv.bits()<<ioRecvShift}
+	if len(f.Patterns) > MaxOpenContains {
+		return c, fmt.Errorf("%d byte patterns to look for in data: at most %d", len(f.Patterns), MaxOpenContains)
+	}
+	for i, p := range f.Patterns {
+		if len(p) == 0 || len(p) > MaxContainsBytes {
+			return c, fmt.Errorf("byte pattern %x: must be 1 to %d bytes", p, MaxContainsBytes)
+		}
+		c.PatternLen[i] = uint8(len(p))
+		copy(c.Patterns[i][:], p)
+	}
+	c.Npatterns = uint32(len(f.Patterns))
+	return c, nil
+}
+
+// Limits of OpenFilter.
+const (
+	MaxOpenContains  = 4
+	MaxContainsBytes = 16
+)
+
+// MaxEnvBytes bounds the environment an exec event can carry.
+const MaxEnvBytes = 4096
+
 // Config says what the sensor captures.
 type Config struct {
 	// Node names the machine in every event.
@@ -41,8 +124,20 @@ type Config struct {
 	// and exit are always captured, since the process tree needs them;
 	// cgroup_move is captured when Events is empty or names it.
 	Events []event.Type
-	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil.
+	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil:
+	// read-only opens under one are reported.
 	SensitivePrefixes []string
+	// Opens says which other read-only opens, and which failed opens, are
+	// reported. Opens for writing always are.
+	Opens OpenFilter
+	// DNSCgroup, when set, is the root of the cgroup v2 hierarchy: the
+	// sensor attaches there to report the DNS responses delivered to any
+	// socket on the node (event.DNS), for the names of addresses.
+	DNSCgroup string
+	// IO says which sends and receives (sendto, sendmsg, recvfrom,
+	// recvmsg on IPv4 and IPv6 sockets) are reported when their event
+	// types are captured; the zero value reports none.
+	IO IOFilter
 	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 4 MiB.
 	RingBufferBytes uint32
 	// LifecycleReserveBytes is the part of the ring buffer that only
@@ -52,6 +147,9 @@ type Config struct {
 	// process tree, enforcement and forensics need. 0 means an eighth of
 	// the ring, at least 64 KiB and at most half of it.
 	LifecycleReserveBytes uint32
+	// EnvBytes is how much of a new program's environment exec events
+	// carry (Process.Env); 0 leaves it out. At most MaxEnvBytes.
+	EnvBytes uint32
 	// PollInterval bounds how long a record may wait in the ring buffer
 	// before user space reads it; 0 means 20 ms.
 	PollInterval time.Duration
@@ -100,8 +198,19 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 20 * time.Millisecond
 	}
+	if cfg.EnvBytes > MaxEnvBytes {
+		return nil, fmt.Errorf("environment of %d bytes: at most %d are read at exec", cfg.EnvBytes, MaxEnvBytes)
+	}
 	if cfg.SensitivePrefixes == nil {
 		cfg.SensitivePrefixes = DefaultSensitivePrefixes
+	}
+	openCfg, err := cfg.Opens.config()
+	if err != nil {
+		return nil, err
+	}
+	ioCfg, err := cfg.IO.config()
+	if err != nil {
+		return nil, err
 	}
 	for _, t := range cfg.Events {
 		if !slices.Contains(event.Types, t) {
@@ -119,6 +228,9 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	room := cfg.RingBufferBytes - cfg.LifecycleReserveBytes
 	for name, v := range map[string]any{
 		sensorVarSelfTgid:    uint32(os.Getpid()),
+		sensorVarEnvBytes:    cfg.EnvBytes,
+		sensorVarOpenConfig:  openCfg,
+		sensorVarIoConfig:    ioCfg,
 		sensorVarSyscallRoom: uint64(room),
 		// Wake the reader well before syscall records meet the reserve.
 		sensorVarWakeupBytes: min(uint32(256<<10), room/2),
@@ -200,8 +312,84 @@ func (s *Sensor) configure() error {
 			return fmt.Errorf("add sensitive prefix %q: %w", p, err)
 		}
 	}
+	for _, sfx := range s.cfg.Opens.Suffixes {
+		// The trie holds endings reversed: a lookup of a path's tail,
+		// reversed, finds its longest ending.
+		var key sensorPathKey
+		key.Prefixlen = uint32(len(sfx)) * 8
+		for i := range len(sfx) {
+			key.Data[i] = sfx[len(sfx)-1-i]
+		}
+		if err := s.objs.Suffixes.Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("add path ending %q: %w", sfx, err)
+		}
+	}
+	for _, port := range s.cfg.IO.Ports {
+		if err := s.objs.IoPorts.Put(port, uint8(1)); err != nil {
+			return fmt.Errorf("add peer port %d: %w", port, err)
+		}
+	}
+	for _, c := range s.cfg.Opens.Comms {
+		var key sensorCommKey
+		for i := 0; i < len(c) && i < len(key.Comm)-1; i++ {
+			key.Comm[i] = int8(c[i])
+		}
+		if err := s.objs.Comms.Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("add process name %q: %w", c, err)
+		}
+	}
 	return nil
 }
+
+// config checks the filter and turns it into the kernel's constants.
+func (f OpenFilter) config() (sensorOpenCfg, error) {
+	var c sensorOpenCfg
+	if f.AllReads {
+		c.Flags |= openAllReads
+	}
+	if f.Failed || f.AllFailed {
+		c.Flags |= openFailed
+	}
+	if f.AllFailed {
+		c.Flags |= openAllFailed
+	}
+	if len(f.Comms) > 0 {
+		c.Flags |= openComms
+	}
+	for _, sfx := range f.Suffixes {
+		if len(sfx) == 0 || len(sfx) > 255 {
+			return c, fmt.Errorf("path ending %q: must be 1 to 255 bytes", sfx)
+		}
+		c.MaxSuffix = max(c.MaxSuffix, uint32(len(sfx)))
+	}
+	if len(f.Contains) > MaxOpenContains {
+		return c, fmt.Errorf("%d substrings of paths to look for: at most %d", len(f.Contains), MaxOpenContains)
+	}
+	for i, sub := range f.Contains {
+		if len(sub) == 0 || len(sub) > MaxContainsBytes {
+			return c, fmt.Errorf("substring %q of paths to look for: must be 1 to %d bytes", sub, MaxContainsBytes)
+		}
+		c.ContainsLen[i] = uint8(len(sub))
+		for j := range len(sub) {
+			c.Contains[i][j] = int8(sub[j])
+		}
+	}
+	c.Ncontains = uint32(len(f.Contains))
+	for _, cm := range f.Comms {
+		if len(cm) == 0 || len(cm) > 15 {
+			return c, fmt.Errorf("process name %q: must be 1 to 15 bytes (the kernel's comm)", cm)
+		}
+	}
+	return c, nil
+}
+
+// Bits of open_cfg.flags, as sensor.bpf.c defines them.
+const (
+	openAllReads  = 1 << 0
+	openFailed    = 1 << 1
+	openAllFailed = 1 << 2
+	openComms     = 1 << 3
+)
 
 func (s *Sensor) attach() error {
 	progs := []*ebpf.Program{s.objs.HandleExec, s.objs.HandleFork, s.objs.HandleExit}
@@ -217,6 +405,13 @@ func (s *Sensor) attach() error {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
 			return fmt.Errorf("attach %s: %w", p, err)
+		}
+		s.links = append(s.links, l)
+	}
+	if s.cfg.DNSCgroup != "" {
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: s.cfg.DNSCgroup, Attach: ebpf.AttachCGroupInetIngress, Program: s.objs.DnsIngress})
+		if err != nil {
+			return fmt.Errorf("attach the DNS response reader to %s: %w", s.cfg.DNSCgroup, err)
 		}
 		s.links = append(s.links, l)
 	}

@@ -30,6 +30,22 @@ type sensorCgroupMoveBody struct {
 	Flags    uint32
 }
 
+type sensorCommKey struct {
+	_    structs.HostLayout
+	Comm [16]int8
+}
+
+type sensorDnsBody struct {
+	_   structs.HostLayout
+	Len uint32
+	Pad uint32
+}
+
+type sensorDnsScratch struct {
+	_   structs.HostLayout
+	Buf [612]uint8
+}
+
 type sensorDrops struct {
 	_        structs.HostLayout
 	RingFull uint64
@@ -57,6 +73,13 @@ type sensorExitBody struct {
 	_    structs.HostLayout
 	Code int32
 	Pad  uint32
+}
+
+type sensorFileInfo struct {
+	_     structs.HostLayout
+	Ino   uint64
+	Dev   uint32
+	Flags uint32
 }
 
 type sensorForkBody struct {
@@ -87,10 +110,34 @@ type sensorHeader struct {
 	Pad      uint32
 }
 
+type sensorIoCfg struct {
+	_          structs.HostLayout
+	Flags      uint32
+	Npatterns  uint32
+	PatternLen [4]uint8
+	Patterns   [4][16]uint8
+}
+
+type sensorOpenCfg struct {
+	_           structs.HostLayout
+	Flags       uint32
+	MaxSuffix   uint32
+	Ncontains   uint32
+	ContainsLen [4]uint8
+	Contains    [4][16]int8
+}
+
 type sensorPathKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
 	Data      [256]uint8
+}
+
+type sensorPeer struct {
+	_      structs.HostLayout
+	Family uint16
+	Port   uint16
+	Addr   [16]uint8
 }
 
 type sensorScratch struct {
@@ -105,7 +152,7 @@ type sensorSockInfo struct {
 	Protocol uint16
 	Sport    uint16
 	Dport    uint16
-	Pad      uint16
+	Flags    uint16
 	Saddr    [16]uint8
 	Daddr    [16]uint8
 }
@@ -140,6 +187,8 @@ type sensorSyscallSpec struct {
 	FlagsArg      uint8
 	ImplicitWrite uint8
 	DirfdOf       [6]uint8
+	Io            uint8
+	_             [1]byte
 }
 
 type sensorWalk struct {
@@ -156,15 +205,21 @@ type sensorWalk struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sensorMapBlind                = "blind"
+	sensorMapComms                = "comms"
 	sensorMapCounters             = "counters"
+	sensorMapDnsScratches         = "dns_scratches"
 	sensorMapDropped              = "dropped"
 	sensorMapEvents               = "events"
+	sensorMapIoPorts              = "io_ports"
 	sensorMapKinds                = "kinds"
+	sensorMapPeers                = "peers"
 	sensorMapScratches            = "scratches"
 	sensorMapSensitive            = "sensitive"
 	sensorMapStashes              = "stashes"
+	sensorMapSuffixes             = "suffixes"
 	sensorMapSyscalls             = "syscalls"
 	sensorMapWalks                = "walks"
+	sensorProgDnsIngress          = "dns_ingress"
 	sensorProgHandleCgroupAttach  = "handle_cgroup_attach"
 	sensorProgHandleExec          = "handle_exec"
 	sensorProgHandleExit          = "handle_exit"
@@ -172,13 +227,21 @@ const (
 	sensorProgSysEnter            = "sys_enter"
 	sensorProgSysExit             = "sys_exit"
 	sensorVarBlindSeen            = "blind_seen"
+	sensorVarEnvBytes             = "env_bytes"
+	sensorVarIoConfig             = "io_config"
+	sensorVarOpenConfig           = "open_config"
 	sensorVarSelfTgid             = "self_tgid"
 	sensorVarSyscallRoom          = "syscall_room"
 	sensorVarUnusedCgroupMoveBody = "unused_cgroup_move_body"
+	sensorVarUnusedCommKey        = "unused_comm_key"
+	sensorVarUnusedDnsBody        = "unused_dns_body"
 	sensorVarUnusedExecBody       = "unused_exec_body"
 	sensorVarUnusedExitBody       = "unused_exit_body"
+	sensorVarUnusedFileInfo       = "unused_file_info"
 	sensorVarUnusedForkBody       = "unused_fork_body"
 	sensorVarUnusedHeader         = "unused_header"
+	sensorVarUnusedOpenCfg        = "unused_open_cfg"
+	sensorVarUnusedPeer           = "unused_peer"
 	sensorVarUnusedSockInfo       = "unused_sock_info"
 	sensorVarUnusedSyscallBody    = "unused_syscall_body"
 	sensorVarWakeupBytes          = "wakeup_bytes"
@@ -226,6 +289,7 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
+	DnsIngress         *ebpf.ProgramSpec `ebpf:"dns_ingress"`
 	HandleCgroupAttach *ebpf.ProgramSpec `ebpf:"handle_cgroup_attach"`
 	HandleExec         *ebpf.ProgramSpec `ebpf:"handle_exec"`
 	HandleExit         *ebpf.ProgramSpec `ebpf:"handle_exit"`
@@ -238,16 +302,21 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
-	Blind     *ebpf.MapSpec `ebpf:"blind"`
-	Counters  *ebpf.MapSpec `ebpf:"counters"`
-	Dropped   *ebpf.MapSpec `ebpf:"dropped"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	Kinds     *ebpf.MapSpec `ebpf:"kinds"`
-	Scratches *ebpf.MapSpec `ebpf:"scratches"`
-	Sensitive *ebpf.MapSpec `ebpf:"sensitive"`
-	Stashes   *ebpf.MapSpec `ebpf:"stashes"`
-	Syscalls  *ebpf.MapSpec `ebpf:"syscalls"`
-	Walks     *ebpf.MapSpec `ebpf:"walks"`
+	Blind        *ebpf.MapSpec `ebpf:"blind"`
+	Comms        *ebpf.MapSpec `ebpf:"comms"`
+	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	DnsScratches *ebpf.MapSpec `ebpf:"dns_scratches"`
+	Dropped      *ebpf.MapSpec `ebpf:"dropped"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	IoPorts      *ebpf.MapSpec `ebpf:"io_ports"`
+	Kinds        *ebpf.MapSpec `ebpf:"kinds"`
+	Peers        *ebpf.MapSpec `ebpf:"peers"`
+	Scratches    *ebpf.MapSpec `ebpf:"scratches"`
+	Sensitive    *ebpf.MapSpec `ebpf:"sensitive"`
+	Stashes      *ebpf.MapSpec `ebpf:"stashes"`
+	Suffixes     *ebpf.MapSpec `ebpf:"suffixes"`
+	Syscalls     *ebpf.MapSpec `ebpf:"syscalls"`
+	Walks        *ebpf.MapSpec `ebpf:"walks"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -255,13 +324,21 @@ type sensorMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
 	BlindSeen            *ebpf.VariableSpec `ebpf:"blind_seen"`
+	EnvBytes             *ebpf.VariableSpec `ebpf:"env_bytes"`
+	IoConfig             *ebpf.VariableSpec `ebpf:"io_config"`
+	OpenConfig           *ebpf.VariableSpec `ebpf:"open_config"`
 	SelfTgid             *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SyscallRoom          *ebpf.VariableSpec `ebpf:"syscall_room"`
 	UnusedCgroupMoveBody *ebpf.VariableSpec `ebpf:"unused_cgroup_move_body"`
+	UnusedCommKey        *ebpf.VariableSpec `ebpf:"unused_comm_key"`
+	UnusedDnsBody        *ebpf.VariableSpec `ebpf:"unused_dns_body"`
 	UnusedExecBody       *ebpf.VariableSpec `ebpf:"unused_exec_body"`
 	UnusedExitBody       *ebpf.VariableSpec `ebpf:"unused_exit_body"`
+	UnusedFileInfo       *ebpf.VariableSpec `ebpf:"unused_file_info"`
 	UnusedForkBody       *ebpf.VariableSpec `ebpf:"unused_fork_body"`
 	UnusedHeader         *ebpf.VariableSpec `ebpf:"unused_header"`
+	UnusedOpenCfg        *ebpf.VariableSpec `ebpf:"unused_open_cfg"`
+	UnusedPeer           *ebpf.VariableSpec `ebpf:"unused_peer"`
 	UnusedSockInfo       *ebpf.VariableSpec `ebpf:"unused_sock_info"`
 	UnusedSyscallBody    *ebpf.VariableSpec `ebpf:"unused_syscall_body"`
 	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -287,28 +364,38 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
-	Blind     *ebpf.Map `ebpf:"blind"`
-	Counters  *ebpf.Map `ebpf:"counters"`
-	Dropped   *ebpf.Map `ebpf:"dropped"`
-	Events    *ebpf.Map `ebpf:"events"`
-	Kinds     *ebpf.Map `ebpf:"kinds"`
-	Scratches *ebpf.Map `ebpf:"scratches"`
-	Sensitive *ebpf.Map `ebpf:"sensitive"`
-	Stashes   *ebpf.Map `ebpf:"stashes"`
-	Syscalls  *ebpf.Map `ebpf:"syscalls"`
-	Walks     *ebpf.Map `ebpf:"walks"`
+	Blind        *ebpf.Map `ebpf:"blind"`
+	Comms        *ebpf.Map `ebpf:"comms"`
+	Counters     *ebpf.Map `ebpf:"counters"`
+	DnsScratches *ebpf.Map `ebpf:"dns_scratches"`
+	Dropped      *ebpf.Map `ebpf:"dropped"`
+	Events       *ebpf.Map `ebpf:"events"`
+	IoPorts      *ebpf.Map `ebpf:"io_ports"`
+	Kinds        *ebpf.Map `ebpf:"kinds"`
+	Peers        *ebpf.Map `ebpf:"peers"`
+	Scratches    *ebpf.Map `ebpf:"scratches"`
+	Sensitive    *ebpf.Map `ebpf:"sensitive"`
+	Stashes      *ebpf.Map `ebpf:"stashes"`
+	Suffixes     *ebpf.Map `ebpf:"suffixes"`
+	Syscalls     *ebpf.Map `ebpf:"syscalls"`
+	Walks        *ebpf.Map `ebpf:"walks"`
 }
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.Blind,
+		m.Comms,
 		m.Counters,
+		m.DnsScratches,
 		m.Dropped,
 		m.Events,
+		m.IoPorts,
 		m.Kinds,
+		m.Peers,
 		m.Scratches,
 		m.Sensitive,
 		m.Stashes,
+		m.Suffixes,
 		m.Syscalls,
 		m.Walks,
 	)
@@ -319,13 +406,21 @@ func (m *sensorMaps) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
 	BlindSeen            *ebpf.Variable `ebpf:"blind_seen"`
+	EnvBytes             *ebpf.Variable `ebpf:"env_bytes"`
+	IoConfig             *ebpf.Variable `ebpf:"io_config"`
+	OpenConfig           *ebpf.Variable `ebpf:"open_config"`
 	SelfTgid             *ebpf.Variable `ebpf:"self_tgid"`
 	SyscallRoom          *ebpf.Variable `ebpf:"syscall_room"`
 	UnusedCgroupMoveBody *ebpf.Variable `ebpf:"unused_cgroup_move_body"`
+	UnusedCommKey        *ebpf.Variable `ebpf:"unused_comm_key"`
+	UnusedDnsBody        *ebpf.Variable `ebpf:"unused_dns_body"`
 	UnusedExecBody       *ebpf.Variable `ebpf:"unused_exec_body"`
 	UnusedExitBody       *ebpf.Variable `ebpf:"unused_exit_body"`
+	UnusedFileInfo       *ebpf.Variable `ebpf:"unused_file_info"`
 	UnusedForkBody       *ebpf.Variable `ebpf:"unused_fork_body"`
 	UnusedHeader         *ebpf.Variable `ebpf:"unused_header"`
+	UnusedOpenCfg        *ebpf.Variable `ebpf:"unused_open_cfg"`
+	UnusedPeer           *ebpf.Variable `ebpf:"unused_peer"`
 	UnusedSockInfo       *ebpf.Variable `ebpf:"unused_sock_info"`
 	UnusedSyscallBody    *ebpf.Variable `ebpf:"unused_syscall_body"`
 	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
@@ -335,6 +430,7 @@ type sensorVariables struct {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
+	DnsIngress         *ebpf.Program `ebpf:"dns_ingress"`
 	HandleCgroupAttach *ebpf.Program `ebpf:"handle_cgroup_attach"`
 	HandleExec         *ebpf.Program `ebpf:"handle_exec"`
 	HandleExit         *ebpf.Program `ebpf:"handle_exit"`
@@ -345,6 +441,7 @@ type sensorPrograms struct {
 
 func (p *sensorPrograms) Close() error {
 	return _SensorClose(
+		p.DnsIngress,
 		p.HandleCgroupAttach,
 		p.HandleExec,
 		p.HandleExit,

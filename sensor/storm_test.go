@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "storm":
 		os.Exit(fileStorm(os.Getenv("STORM_DIR")))
+	case "io":
+		os.Exit(ioCalls())
 	case "execs":
 		n, _ := strconv.Atoi(os.Getenv("EXECS"))
 		os.Exit(runTrue(n))

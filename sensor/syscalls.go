@@ -13,6 +13,10 @@ const (
 	filterDup     = 3 // only when the new fd is 0, 1 or 2
 	filterSuccess = 4
 
+	ioSend = 1
+	ioRecv = 2
+	ioMsg  = 4
+
 	argNone = 0xff
 	argRet  = 6
 	dirCwd  = 0xfe
@@ -41,6 +45,7 @@ type arg struct {
 	flags   uint8 // open flags argument
 	filter  uint8
 	creat   bool
+	io      uint8 // ioSend or ioRecv, with ioMsg for the msghdr form
 }
 
 func (a arg) spec() sensorSyscallSpec {
@@ -79,6 +84,7 @@ func (a arg) spec() sensorSyscallSpec {
 	if a.creat {
 		s.ImplicitWrite = 1
 	}
+	s.Io = a.io
 	return s
 }
 
@@ -94,12 +100,14 @@ func def(name string, nr int, typ event.Type, a arg) syscallDef {
 
 // syscallTable is every system call the sensor can capture.
 var syscallTable = []syscallDef{
-	// Opens report the resolved path of the returned fd, and the path
-	// argument as given (Falco's fd.nameraw: "../" tricks show there).
-	def("open", unix.SYS_OPEN, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{argNone}, flags: 1, filter: filterOpen}),
-	def("creat", unix.SYS_CREAT, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{argNone}, creat: true, filter: filterOpen}),
-	def("openat", unix.SYS_OPENAT, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{argNone}, flags: 2, filter: filterOpen}),
-	def("openat2", unix.SYS_OPENAT2, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{argNone}, blob: 2, blobLen: 24, filter: filterOpen}),
+	// Opens report the resolved path of the returned fd, the path argument
+	// as given (Falco's fd.nameraw: "../" tricks show there) and, when it
+	// is relative, the directory it is relative to: Falco's fd.name is the
+	// argument made absolute, not the file the kernel resolved.
+	def("open", unix.SYS_OPEN, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{dirCwd}, flags: 1, filter: filterOpen}),
+	def("creat", unix.SYS_CREAT, event.Open, arg{retPath: true, strs: []uint8{0}, dirs: []uint8{dirCwd}, creat: true, filter: filterOpen}),
+	def("openat", unix.SYS_OPENAT, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{0}, flags: 2, filter: filterOpen}),
+	def("openat2", unix.SYS_OPENAT2, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{0}, blob: 2, blobLen: 24, filter: filterOpen}),
 
 	def("unlink", unix.SYS_UNLINK, event.Unlink, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
 	def("unlinkat", unix.SYS_UNLINKAT, event.Unlink, arg{strs: []uint8{1}, dirs: []uint8{0}}),
@@ -127,6 +135,12 @@ var syscallTable = []syscallDef{
 	def("bind", unix.SYS_BIND, event.Bind, arg{sock: sockArg0, addr: 1}),
 	def("listen", unix.SYS_LISTEN, event.Listen, arg{sock: sockArg0}),
 	def("socket", unix.SYS_SOCKET, event.Socket, arg{filter: filterSocket}),
+	// Sends and receives on IPv4 and IPv6 sockets, as the rules ask for
+	// them (Config.IO).
+	def("sendto", unix.SYS_SENDTO, event.Send, arg{io: ioSend}),
+	def("sendmsg", unix.SYS_SENDMSG, event.Send, arg{io: ioSend | ioMsg}),
+	def("recvfrom", unix.SYS_RECVFROM, event.Recv, arg{io: ioRecv}),
+	def("recvmsg", unix.SYS_RECVMSG, event.Recv, arg{io: ioRecv | ioMsg}),
 	def("dup", unix.SYS_DUP, event.Dup, arg{sock: sockArg0, filter: filterDup}),
 	def("dup2", unix.SYS_DUP2, event.Dup, arg{sock: sockArg0, filter: filterDup}),
 	def("dup3", unix.SYS_DUP3, event.Dup, arg{sock: sockArg0, filter: filterDup}),

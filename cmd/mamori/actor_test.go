@@ -44,7 +44,9 @@ func act(mode string, args []string) error {
 			return err
 		}
 		path := "/proc/self/fd/" + strconv.Itoa(fd)
-		return unix.Exec(path, []string{"fileless"}, nil)
+		// The arguments after the first go on, so that the program
+		// carries the test's marker.
+		return unix.Exec(path, append([]string{"fileless"}, after(args, 1)...), nil)
 	case "deleted-exec":
 		// Run a program whose file is already unlinked.
 		dir := args[0]
@@ -63,7 +65,7 @@ func act(mode string, args []string) error {
 		if err := os.Remove(p); err != nil {
 			return err
 		}
-		return unix.Exec("/proc/self/fd/"+strconv.Itoa(fd), []string{"vanishing"}, nil)
+		return unix.Exec("/proc/self/fd/"+strconv.Itoa(fd), append([]string{"vanishing"}, after(args, 1)...), nil)
 	case "priv":
 		// setgid, setuid (all threads), capset, in that order.
 		if err := unix.Setresgid(-1, 4242, -1); err != nil {
@@ -161,6 +163,59 @@ func act(mode string, args []string) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 		return nil
+	case "ptrace-attach", "ptrace-peek":
+		// Attach to a child (PTRACE_ATTACH), or only peek at a process
+		// it does not trace (PTRACE_PEEKDATA, refused with ESRCH).
+		child, err := os.StartProcess("/bin/sleep", []string{"sleep", "5"}, &os.ProcAttr{})
+		if err != nil {
+			return err
+		}
+		defer child.Kill()
+		if mode == "ptrace-peek" {
+			unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_PEEKDATA, uintptr(child.Pid), 0, 0, 0, 0)
+			return nil
+		}
+		if err := unix.PtraceAttach(child.Pid); err != nil {
+			return fmt.Errorf("ptrace attach: %w", err)
+		}
+		var ws unix.WaitStatus
+		unix.Wait4(child.Pid, &ws, 0, nil)
+		return unix.PtraceDetach(child.Pid)
+	case "traceme":
+		unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0, 0, 0, 0)
+		return nil
+	case "bpf-prog-load", "bpf-map-create":
+		// Neither loads anything: the attributes are missing and the
+		// kernel refuses, which is still the call.
+		cmd := uintptr(5) // BPF_PROG_LOAD
+		if mode == "bpf-map-create" {
+			cmd = 0
+		}
+		unix.Syscall(unix.SYS_BPF, cmd, 0, 0)
+		return nil
+	case "setuid-self":
+		_, _, errno := unix.RawSyscall(unix.SYS_SETUID, uintptr(os.Getuid()), 0, 0)
+		if errno != 0 {
+			return fmt.Errorf("setuid: %w", errno)
+		}
+		return nil
+	case "userfaultfd":
+		// UFFD_USER_MODE_ONLY: what an unprivileged process may ask for
+		// when vm.unprivileged_userfaultfd is 0.
+		fd, _, errno := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|1, 0, 0)
+		if errno != 0 {
+			return fmt.Errorf("userfaultfd: %w", errno)
+		}
+		unix.Close(int(fd))
+		return nil
 	}
 	return fmt.Errorf("unknown actor mode %q", mode)
+}
+
+// after returns args after the first n, or none.
+func after(args []string, n int) []string {
+	if len(args) <= n {
+		return nil
+	}
+	return args[n:]
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
 	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/detect"
+	"github.com/mamori-dev/mamori/dnscache"
 	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
@@ -55,7 +56,7 @@ type agentFlags struct {
 	events                                          *bool
 	outPath, health, ring, reserve, node, level     *string
 	hookSocket, imageDB, alertsPath                 *string
-	matchAll                                        *bool
+	matchAll, runtimeOverrides                      *bool
 	ancestors                                       *int
 	foldWindow                                      *time.Duration
 	types, prefixes, ruleFiles, policyPaths, groups listFlag
@@ -94,6 +95,8 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 		"blockNonCompliantImages read; a missing one means no image is registered yet; empty to use none")
 	a.foldWindow = fs.Duration("alert-fold-window", detect.DefaultFoldWindow, "fold identical alerts (same rule or control, container, executable, action) raised within this window\n"+
 		"into one with their exact count and first/last time; the first is written at once; 0 writes every alert")
+	a.runtimeOverrides = fs.Bool("runtime-overrides", true, "after Falco's own rules files, load mamori's additions to their lists for podman, conmon, crun, runc\n"+
+		"and the network plugins (rules/defaults/falco_runtime_overrides.yaml), so that starting containers is not taken for attacks")
 	fs.Var(&a.groups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
 	a.ct = addCloudtrailFlags(fs)
 	a.ka = addK8sAuditFlags(fs)
@@ -117,7 +120,7 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	if slices.Contains(policyPaths, "-") || slices.Contains(ruleFiles, "-") {
 		return usageError{"the agent reloads its policies and rules from their files: - (standard input) cannot be read again; name files"}
 	}
-	rs, err := agentRules(stderr, cmd.InOrStdin(), ruleFiles, append(ct.builtinRules(), ka.builtinRules()...)...)
+	rs, err := agentRules(stderr, cmd.InOrStdin(), ruleFiles, *af.runtimeOverrides, append(ct.builtinRules(), ka.builtinRules()...)...)
 	if err != nil {
 		return err
 	}
@@ -224,9 +227,7 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 		}
 	}
 	if rs != nil || policiesOn {
-		if rs != nil {
-			cfg.Detector = detect.New(rs, detect.Config{All: *matchAll, Users: syscalls.NewUsers("/")})
-		}
+
 		if cfg.Events != nil && samePath(*alertsPath, *outPath) {
 			cfg.Alerts = cfg.Events // one writer keeps lines whole
 		} else {
@@ -239,6 +240,11 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 		}
 		if rs != nil {
 			captureFor(&cfg, rs, *events, len(types) > 0, len(prefixes) > 0, log)
+			dc := detect.Config{All: *matchAll, Users: syscalls.NewUsers("/")}
+			if cfg.Names != nil {
+				dc.Names = cfg.Names
+			}
+			cfg.Detector = detect.New(rs, dc)
 		}
 		if policiesOn && cfg.EventTypes != nil {
 			// What the guard judges containers by, whatever the rules
@@ -312,8 +318,9 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 
 // agentRules loads the --rules files, Falco's or Sigma's (the Sigma rules
 // that cannot be translated are listed on report); nil means detection is
-// off. "builtin" names mamori's own rules and the files in builtin.
-func agentRules(report io.Writer, stdin io.Reader, names []string, builtin ...rules.File) (*rules.Ruleset, error) {
+// off. "builtin" names mamori's own rules and the files in builtin. With
+// overrides, mamori's runtime overrides follow the files.
+func agentRules(report io.Writer, stdin io.Reader, names []string, overrides bool, builtin ...rules.File) (*rules.Ruleset, error) {
 	if len(names) == 0 {
 		names = []string{"builtin"}
 	}
@@ -339,6 +346,12 @@ func agentRules(report io.Writer, stdin io.Reader, names []string, builtin ...ru
 			files = append(files, fs...)
 		}
 	}
+	if overrides {
+		var err error
+		if files, err = withRuntimeOverrides(files); err != nil {
+			return nil, err
+		}
+	}
 	rs, _, err := loadRules(files)
 	if err != nil {
 		return nil, loadError(err)
@@ -346,12 +359,24 @@ func agentRules(report io.Writer, stdin io.Reader, names []string, builtin ...ru
 	return rs, nil
 }
 
+// withRuntimeOverrides appends mamori's runtime overrides to files, when
+// they define a list or macro the overrides extend.
+func withRuntimeOverrides(files []rules.File) ([]rules.File, error) {
+	f, ok, err := defaults.RuntimeOverrides(files)
+	if err != nil || !ok {
+		return files, err
+	}
+	return append(files, f), nil
+}
+
 // captureFor tells the sensor to capture only what the rules need, unless
 // the user asked for events or chose types or prefixes.
 func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixesSet bool, log *slog.Logger) {
 	needs := detect.NeedsOf(rs)
-	for _, r := range needs.UnboundedReads {
-		log.Warn("rule matches read-only opens without a path prefix; it sees reads only under the sensitive prefixes", "rule", r)
+	for _, rn := range needs.Rules {
+		if rn.MatchesReads && rn.Reads.All {
+			log.Info("rule matches read-only opens without a path, process name or file name in its condition: every read-only open is captured", "rule", rn.Rule.Name)
+		}
 	}
 	if !events && !typesSet && !needs.All {
 		cfg.EventTypes = needs.Types
@@ -362,16 +387,71 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 			cfg.EventTypes = append(slices.Clone(needs.Types), event.CgroupMove)
 		}
 	}
+	if needs.Env {
+		cfg.EnvBytes = sensor.MaxEnvBytes
+	}
+	if needs.DNS || events {
+		cfg.Names = dnscache.New(dnscache.Config{})
+	}
+	// Read-only and failed opens share the kernel's keys.
+	keys := needs.Reads
+	keys.Add(needs.Failed)
 	switch {
 	case prefixesSet:
-		cfg.SensitivePrefixes = append(cfg.SensitivePrefixes, needs.ReadPrefixes...)
+		cfg.SensitivePrefixes = append(cfg.SensitivePrefixes, keys.Prefixes...)
 	case events:
-		cfg.SensitivePrefixes = append(append([]string(nil), sensor.DefaultSensitivePrefixes...), needs.ReadPrefixes...)
+		cfg.SensitivePrefixes = append(append([]string(nil), sensor.DefaultSensitivePrefixes...), keys.Prefixes...)
 	default:
-		cfg.SensitivePrefixes = append([]string{}, needs.ReadPrefixes...)
+		cfg.SensitivePrefixes = append([]string{}, keys.Prefixes...)
+	}
+	cfg.Opens = sensor.OpenFilter{
+		AllReads:  needs.Reads.All,
+		Failed:    !needs.Failed.Empty(),
+		AllFailed: needs.Failed.All,
+		Suffixes:  keys.Suffixes,
+		Contains:  keys.Contains,
+		Comms:     keys.Comms,
+	}
+	cfg.IO = ioFilter(needs.Sends, needs.Recvs, events)
+	if len(keys.Contains) > sensor.MaxOpenContains {
+		// More substrings than the kernel looks for: it reports every
+		// read-only (and failed) open rather than miss one.
+		log.Info("the rules look for more substrings of paths than the sensor's filter holds: every read-only open is captured", "substrings", len(keys.Contains))
+		cfg.Opens.Contains = nil
+		cfg.Opens.AllReads = true
+		cfg.Opens.AllFailed = cfg.Opens.Failed
 	}
 	log.Info("rules loaded", "rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
-		"read_prefixes", len(cfg.SensitivePrefixes))
+		"read_prefixes", len(cfg.SensitivePrefixes), "read_endings", len(cfg.Opens.Suffixes), "read_substrings", len(cfg.Opens.Contains),
+		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "failed_opens", cfg.Opens.Failed, "environment", cfg.EnvBytes > 0,
+		"dns", cfg.Names != nil)
+}
+
+// ioFilter turns what the rules need of sends and receives into the
+// sensor's filter; with events, sends and receives to or from a new peer on
+// an unconnected socket are reported too.
+func ioFilter(sends, recvs detect.IOKeys, events bool) sensor.IOFilter {
+	var f sensor.IOFilter
+	for _, p := range append(slices.Clone(sends.Patterns), recvs.Patterns...) {
+		if !slices.ContainsFunc(f.Patterns, func(q []byte) bool { return string(q) == p }) {
+			f.Patterns = append(f.Patterns, []byte(p))
+		}
+	}
+	f.Ports = append(slices.Clone(sends.Ports), recvs.Ports...)
+	keys := func(k detect.IOKeys) sensor.IOKeys {
+		return sensor.IOKeys{All: k.All, Unconnected: k.Unconnected, PeerChanged: k.PeerChanged || events,
+			Ports: len(k.Ports) > 0, Data: len(k.Patterns) > 0}
+	}
+	f.Send, f.Recv = keys(sends), keys(recvs)
+	if len(f.Patterns) > sensor.MaxOpenContains {
+		// More patterns than the kernel looks for: every call of a
+		// direction that looks for one.
+		f.Send.All = f.Send.All || f.Send.Data
+		f.Recv.All = f.Recv.All || f.Recv.Data
+		f.Patterns = nil
+		f.Send.Data, f.Recv.Data = false, false
+	}
+	return f
 }
 
 func samePath(a, b string) bool {

@@ -59,7 +59,7 @@ func runConsole(cmd *cobra.Command, opts consoleOptions) error {
 	// The audit sources the console follows itself, with their rules.
 	var rs *rules.Ruleset
 	if opts.ct.url != "" || opts.ka.listen != "" {
-		if rs, err = agentRules(stderr, cmd.InOrStdin(), opts.rules, append(opts.ct.builtinRules(), opts.ka.builtinRules()...)...); err != nil {
+		if rs, err = agentRules(stderr, cmd.InOrStdin(), opts.rules, true, append(opts.ct.builtinRules(), opts.ka.builtinRules()...)...); err != nil {
 			return err
 		}
 		if rs == nil {

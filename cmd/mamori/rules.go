@@ -17,6 +17,7 @@ import (
 	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/rules"
+	"github.com/mamori-dev/mamori/rules/defaults"
 	"github.com/mamori-dev/mamori/rules/sigma"
 	"github.com/mamori-dev/mamori/rules/syscalls"
 )
@@ -38,7 +39,7 @@ does not load is reported with every problem at once, each at its
 file:line:col, a misspelt key with the one meant; validate then exits 1.`
 
 func newRulesValidateCmd() *cobra.Command {
-	var warnings bool
+	var warnings, overrides bool
 	cmd := &cobra.Command{
 		Use:     "validate [flags] FILE...",
 		Short:   "load Falco rules files and report what runs on this sensor",
@@ -46,10 +47,11 @@ func newRulesValidateCmd() *cobra.Command {
 		Example: "  mamori rules validate /etc/falco/falco_rules.yaml my_rules.yaml\n  cat my_rules.yaml | mamori rules validate -",
 		Args:    needArgs("name at least one rules file (or - for standard input)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRulesValidate(cmd.OutOrStdout(), cmd.InOrStdin(), args, warnings)
+			return runRulesValidate(cmd.OutOrStdout(), cmd.InOrStdin(), args, warnings, overrides)
 		},
 	}
 	cmd.Flags().BoolVar(&warnings, "warnings", false, "also print the loader's warnings (unused macros and lists, deprecated forms)")
+	cmd.Flags().BoolVar(&overrides, "runtime-overrides", true, "load mamori's runtime overrides after the files, as the agent does")
 	return cmd
 }
 
@@ -60,7 +62,7 @@ func loadRules(files []rules.File) (*rules.Ruleset, *syscalls.Catalog, error) {
 	return rs, cat, err
 }
 
-func runRulesValidate(stdout io.Writer, stdin io.Reader, paths []string, warnings bool) error {
+func runRulesValidate(stdout io.Writer, stdin io.Reader, paths []string, warnings, overrides bool) error {
 	files, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog(), k8saudit.NewCatalog()}, Stdin: stdin}, paths...)
 	if err != nil {
 		return err
@@ -68,11 +70,23 @@ func runRulesValidate(stdout io.Writer, stdin io.Reader, paths []string, warning
 	for _, u := range untranslated {
 		fmt.Fprintln(stdout, u)
 	}
+	if overrides {
+		n := len(files)
+		if files, err = withRuntimeOverrides(files); err != nil {
+			return err
+		}
+		if len(files) > n {
+			fmt.Fprintf(stdout, "with mamori's runtime overrides for podman, conmon, crun, runc and network plugins (%s)\n", files[n].Name)
+		}
+	}
 	rs, cat, err := loadRules(files)
 	if err != nil {
 		return loadError(err)
 	}
 	for _, f := range files {
+		if f.Name == defaults.RuntimeOverridesName {
+			continue
+		}
 		printValidation(stdout, f.Name, rs, cat)
 	}
 	if warnings {
@@ -136,6 +150,16 @@ func printValidation(w io.Writer, file string, rs *rules.Ruleset, cat *syscalls.
 				fmt.Fprintf(w, "            %s: %s\n", f, why)
 			}
 		}
+	}
+	for _, r := range all {
+		if !r.Active() || r.Source != syscalls.Source {
+			continue
+		}
+		what := "receives"
+		if !r.Enabled {
+			what = "disabled"
+		}
+		fmt.Fprintf(w, "  %-9s %s: %s\n", what, r.Name, detect.RuleNeedsOf(r))
 	}
 	for _, r := range partial {
 		var notes []string
@@ -210,7 +234,7 @@ and how much they allocate.`,
 
 func runRulesBench(cmd *cobra.Command, ruleFiles []string, dur time.Duration, path string) error {
 	stdout := cmd.OutOrStdout()
-	rs, err := agentRules(stdout, cmd.InOrStdin(), ruleFiles)
+	rs, err := agentRules(stdout, cmd.InOrStdin(), ruleFiles, true)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,9 @@ var capNames = [...]string{
 	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
+// allCaps has every capability the kernel knows.
+const allCaps = 1<<len(capNames) - 1
+
 // appendCaps appends the names of the set bits, blank-separated, as
 // Falco renders thread.cap_effective.
 func appendCaps(b []byte, set uint64) []byte {

@@ -1,8 +1,10 @@
 package syscalls
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/mamori-dev/mamori/event"
@@ -20,9 +22,20 @@ type Event struct {
 	Num uint64 // evt.num
 
 	users *Users
+	names Names
 	buf   []byte
 	have  uint32 // derived strings built so far, by bit
 	text  [numDerived]string
+
+	// The names of the connection's ends, looked up once per event.
+	haveNames uint8
+	endNames  [4][]string
+}
+
+// Names names addresses, as DNS responses seen on the node did: the most
+// recent first, appended to dst.
+type Names interface {
+	Names(dst []string, a netip.Addr, at time.Time) []string
 }
 
 // Derived strings, by index into Event.text.
@@ -37,18 +50,40 @@ const (
 	dCapsInh
 	dTuple
 	dEvtArgs
+	dOpenFlags
+	dOpenFlagsRaw
+	dEnv
+	dMounts
 	numDerived
 )
 
-// NewEvent returns an Event whose user and group names come from users,
-// which may be nil (the names are then not provided).
-func NewEvent(users *Users) *Event {
-	return &Event{users: users, buf: make([]byte, 0, 4096)}
+// NewEvent returns an Event whose user and group names come from users
+// and whose addresses' names come from names; either may be nil (those
+// names are then not provided).
+func NewEvent(users *Users, names Names) *Event {
+	return &Event{users: users, names: names, buf: make([]byte, 0, 4096)}
 }
 
 // Reset points the Event at e, forgetting what was derived from the last.
 func (ev *Event) Reset(e *event.Event, num uint64) {
-	ev.E, ev.Num, ev.have, ev.buf = e, num, 0, ev.buf[:0]
+	ev.E, ev.Num, ev.have, ev.buf, ev.haveNames = e, num, 0, ev.buf[:0], 0
+}
+
+// endNames returns the names of the address of one end of the event's
+// connection (an index into ends).
+func (ev *Event) endNamesOf(i int, ip func(*Event) (netip.Addr, bool)) []string {
+	if ev.haveNames&(1<<i) != 0 {
+		return ev.endNames[i]
+	}
+	ev.haveNames |= 1 << i
+	ev.endNames[i] = ev.endNames[i][:0]
+	if ev.names == nil {
+		return nil
+	}
+	if a, ok := ip(ev); ok {
+		ev.endNames[i] = ev.names.Names(ev.endNames[i], a, ev.E.Time)
+	}
+	return ev.endNames[i]
 }
 
 // derive returns derived string i, building it with build on first use.
@@ -128,23 +163,37 @@ func (ev *Event) cwd() string {
 }
 
 func (ev *Event) caps() string {
-	return ev.derive(dCaps, func(b []byte, e *event.Event) []byte { return appendCaps(b, e.Process.CapEffective) })
+	return ev.derive(dCaps, func(b []byte, e *event.Event) []byte { return appendCaps(b, capSet(e, e.Process.CapEffective)) })
 }
 
 func (ev *Event) capsPermitted() string {
-	return ev.derive(dCapsPerm, func(b []byte, e *event.Event) []byte { return appendCaps(b, e.Process.CapPermitted) })
+	return ev.derive(dCapsPerm, func(b []byte, e *event.Event) []byte { return appendCaps(b, capSet(e, e.Process.CapPermitted)) })
 }
 
 func (ev *Event) capsInheritable() string {
-	return ev.derive(dCapsInh, func(b []byte, e *event.Event) []byte { return appendCaps(b, e.Process.CapInheritable) })
+	return ev.derive(dCapsInh, func(b []byte, e *event.Event) []byte { return appendCaps(b, capSet(e, e.Process.CapInheritable)) })
+}
+
+// capSet is a capability set as Falco has it on e: an unshare or setns
+// into a new user namespace gives the thread every capability (libsinsp
+// sets them when it parses the call, before rules see it), so a rule on
+// such a call sees them all.
+func capSet(e *event.Event, set uint64) uint64 {
+	if (e.Type == event.Unshare || e.Type == event.Setns) && e.Args != nil && strings.Contains(e.Args.Flags, "CLONE_NEWUSER") {
+		return allCaps
+	}
+	return set
 }
 
 // tuple is fd.name of a socket: client ip:port->server ip:port.
 func (ev *Event) tuple() string {
 	return ev.derive(dTuple, func(b []byte, e *event.Event) []byte {
 		n := e.Network
-		if n.Path != "" {
+		if n.Path != "" || n.Family == "unix" {
 			return append(b, n.Path...)
+		}
+		if n.Family != "inet" && n.Family != "inet6" {
+			return b
 		}
 		cip, cport, _ := client(e)
 		sip, sport, _ := server(e)
@@ -170,63 +219,91 @@ func (ev *Event) itoa(v int64) string {
 	return unsafe.String(&ev.buf[start], len(ev.buf)-start)
 }
 
-// mode is evt.arg.mode: chmod's mode, or the mode of an open that creates.
-func (ev *Event) mode() (string, bool) {
-	e := ev.E
-	if e.File == nil || (e.Type != event.Chmod && e.Type != event.Open) {
-		return "", false
-	}
-	if e.Type == event.Open && !strings.Contains(e.File.Flags, "O_CREAT") {
-		return "", false
-	}
-	start := len(ev.buf)
-	ev.buf = append(ev.buf, '0')
-	ev.buf = strconv.AppendUint(ev.buf, uint64(e.File.Mode), 8)
-	return unsafe.String(&ev.buf[start], len(ev.buf)-start), true
-}
-
-// evtArgs renders the event's arguments as name=value pairs, for outputs.
-func (ev *Event) evtArgs() string {
-	return ev.derive(dEvtArgs, func(b []byte, e *event.Event) []byte {
-		kv := func(k, v string) {
-			if v == "" {
-				return
-			}
-			if len(b) > 0 && b[len(b)-1] != ' ' {
+// env is proc.env: the environment's variables joined by blanks.
+func (ev *Event) env() string {
+	return ev.derive(dEnv, func(b []byte, e *event.Event) []byte {
+		for i, v := range e.Process.Env {
+			if i > 0 {
 				b = append(b, ' ')
 			}
-			b = append(append(append(b, k...), '='), v...)
-		}
-		b = append(b, "res="...)
-		b = strconv.AppendInt(b, e.Result, 10)
-		switch {
-		case e.Type == event.Exec:
-			kv("filename", e.Process.Exe)
-		case e.File != nil:
-			kv("path", e.File.Path)
-			kv("target", e.File.Target)
-			kv("flags", e.File.Flags)
-			kv("name", e.File.Name)
-		case e.Network != nil:
-			n := e.Network
-			kv("family", n.Family)
-			kv("proto", n.Protocol)
-			if n.DstIP != "" || n.DstPort != 0 || n.SrcIP != "" {
-				b = append(b, " tuple="...)
-				b = appendHostPort(b, n.SrcIP, n.SrcPort)
-				b = append(b, "->"...)
-				b = appendHostPort(b, n.DstIP, n.DstPort)
-			}
-			kv("path", n.Path)
-		}
-		if a := e.Args; a != nil {
-			kv("request", a.Request)
-			kv("source", a.Source)
-			kv("target", a.Target)
-			kv("fstype", a.FSType)
-			kv("flags", a.Flags)
-			kv("module", a.Module)
+			b = append(b, v...)
 		}
 		return b
 	})
 }
+
+// envVar is proc.env[NAME]: the variable's value, blanks around it trimmed
+// as libsinsp trims them; "" when the process has no such variable.
+func envVar(env []string, name string) string {
+	for _, v := range env {
+		if len(v) > len(name) && v[len(name)] == '=' && v[:len(name)] == name {
+			return strings.Trim(v[len(name)+1:], " ")
+		}
+	}
+	return ""
+}
+
+// userName is how libsinsp names a user id an event passes (setuid's):
+// from the process's own passwd file, else <NA>.
+func (ev *Event) userName(uid uint32) string {
+	if n, ok := ev.users.user(ev.E, uid); ok {
+		return n
+	}
+	return "<NA>"
+}
+
+// idName is user.name and group.name: the name, root for id 0 when the
+// process's files do not say, else <NA>.
+func (ev *Event) idName(id uint32, group bool) string {
+	var n string
+	var ok bool
+	if group {
+		n, ok = ev.users.group(ev.E, id)
+	} else {
+		n, ok = ev.users.user(ev.E, id)
+	}
+	switch {
+	case ok:
+		return n
+	case id == 0:
+		return "root"
+	}
+	return "<NA>"
+}
+
+func (ev *Event) groupName(gid uint32) string {
+	if n, ok := ev.users.group(ev.E, gid); ok {
+		return n
+	}
+	return "<NA>"
+}
+
+// mounts is container.mounts: each mount as mountText, joined by commas.
+func (ev *Event) mounts() string {
+	return ev.derive(dMounts, func(b []byte, e *event.Event) []byte {
+		for i := range e.Container.Mounts {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendMount(b, &e.Container.Mounts[i])
+		}
+		return b
+	})
+}
+
+// mountText is one mount as Falco prints it: source:dest:mode:rdwr:propagation.
+func (ev *Event) mountText(m *event.BindMount) string {
+	start := len(ev.buf)
+	ev.buf = appendMount(ev.buf, m)
+	return ev.since(start)
+}
+
+func appendMount(b []byte, m *event.BindMount) []byte {
+	b = append(append(b, m.Source...), ':')
+	b = append(append(b, m.Destination...), ':')
+	b = append(append(b, m.Mode...), ':')
+	b = append(strconv.AppendBool(b, m.RW), ':')
+	return append(b, m.Propagation...)
+}
+
+func unsafeString(b []byte) string { return unsafe.String(&b[0], len(b)) }

@@ -42,6 +42,8 @@ var falcoTypes = map[string]event.Type{
 	"mkdir": event.Mkdir, "mkdirat": event.Mkdir,
 	"rmdir":       event.Rmdir,
 	"userfaultfd": event.Userfaultfd,
+	"sendto":      event.Send, "sendmsg": event.Send,
+	"recvfrom": event.Recv, "recvmsg": event.Recv,
 }
 
 // FalcoTypes returns the evt.type names the sensor can deliver, sorted.

@@ -2,6 +2,8 @@ package syscalls
 
 import (
 	"net/netip"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,10 +107,6 @@ func argv0(p *event.Process) (string, bool) {
 	return p.Args[0], true
 }
 
-func isFile(e *event.Event) bool { return e.File != nil }
-
-func isSocket(e *event.Event) bool { return e.Network != nil && e.Network.Family != "" }
-
 // server and client return the two ends of a socket event's connection:
 // the sensor puts the initiator in Src and the other end in Dst, and the
 // local address in Src for bind and listen.
@@ -205,66 +203,6 @@ func eitherPort(name, desc string) rules.Field {
 		}}
 }
 
-// openMode returns the access mode of an open event's flags.
-func openMode(e *event.Event) (read, write, ok bool) {
-	if e.Type != event.Open || e.File == nil {
-		return false, false, false
-	}
-	f := e.File.Flags
-	switch {
-	case strings.HasPrefix(f, "O_RDWR"):
-		return true, true, true
-	case strings.HasPrefix(f, "O_WRONLY"):
-		return false, true, true
-	}
-	return true, false, true
-}
-
-func fdName(ev *Event) (string, bool) {
-	e := ev.E
-	switch {
-	case isFile(e):
-		return e.File.Path, e.File.Path != ""
-	case isSocket(e):
-		return ev.tuple(), true
-	}
-	return "", false
-}
-
-func fdNum(ev *Event) (int64, bool) {
-	e := ev.E
-	switch {
-	case e.File != nil && (e.Type == event.Open || e.Type == event.Memfd || e.File.FD != 0):
-		return int64(e.File.FD), true
-	case e.Network != nil:
-		return int64(e.Network.FD), true
-	}
-	return 0, false
-}
-
-var typeChars = map[string][2]string{
-	"inet": {"4", "ipv4"}, "inet6": {"6", "ipv6"}, "unix": {"u", "unix"}, "netlink": {"n", "netlink"},
-}
-
-func fdType(e *event.Event) (char, name string, ok bool) {
-	switch {
-	case e.File != nil:
-		if e.Type == event.Memfd {
-			return "f", "memfd", true
-		}
-		if strings.Contains(e.File.Flags, "O_DIRECTORY") {
-			return "d", "directory", true
-		}
-		return "f", "file", true
-	case isSocket(e):
-		if t, ok := typeChars[e.Network.Family]; ok {
-			return t[0], t[1], true
-		}
-		return "o", e.Network.Family, true
-	}
-	return "", "", false
-}
-
 var afNames = map[string]string{
 	"unix": "AF_UNIX", "inet": "AF_INET", "inet6": "AF_INET6", "packet": "AF_PACKET",
 	"netlink": "AF_NETLINK", "bluetooth": "AF_BLUETOOTH", "vsock": "AF_VSOCK", "xdp": "AF_XDP",
@@ -308,22 +246,21 @@ func pod(e *event.Event) *event.Pod {
 	return nil
 }
 
-func fileArg(types ...event.Type) func(*Event) (string, bool) {
-	return func(ev *Event) (string, bool) {
-		e := ev.E
-		if e.File == nil {
-			return "", false
+func fieldTable() []rules.Field {
+	fields := baseFields()
+	names := paramNames()
+	sort.Strings(names)
+	for _, n := range names {
+		desc := "argument " + n + " of the event, as Falco prints it"
+		if d, ok := argDescs[n]; ok {
+			desc = d
 		}
-		for _, t := range types {
-			if e.Type == t {
-				return e.File.Path, true
-			}
-		}
-		return "", false
+		fields = append(fields, str("evt.arg."+n, desc, func(ev *Event) (string, bool) { return ev.arg(n) }))
 	}
+	return fields
 }
 
-func fieldTable() []rules.Field {
+func baseFields() []rules.Field {
 	return []rules.Field{
 		// evt.*
 		str("evt.type", "the system call's name (Falco's event type): execve, openat, connect, ...; clone for forks and procexit for exits",
@@ -349,125 +286,44 @@ func fieldTable() []rules.Field {
 		str("evt.hostname", "the node that saw the event", func(ev *Event) (string, bool) { return ev.E.Node, true }),
 		str("evt.source", "the event source: syscall", func(*Event) (string, bool) { return Source, true }),
 		str("evt.dir", "the direction: always < (the sensor reports system calls when they return)", func(*Event) (string, bool) { return "<", true }),
-		boolean("evt.is_open_read", "for opens: the file was opened for reading", func(ev *Event) (bool, bool) {
-			r, _, ok := openMode(ev.E)
-			return r, ok
-		}),
-		boolean("evt.is_open_write", "for opens: the file was opened for writing", func(ev *Event) (bool, bool) {
-			_, w, ok := openMode(ev.E)
-			return w, ok
-		}),
-		missing("evt.is_open_exec", rules.TypeBool, "for opens: the file was opened for execution", "the sensor does not report __FMODE_EXEC opens"),
-		str("evt.args", "the event's arguments as text", func(ev *Event) (string, bool) { return ev.evtArgs(), true }),
-		str("evt.arg.flags", "open flags (O_WRONLY|O_CREAT|O_TRUNC...), or the flags of unlinkat, memfd_create, mount, umount, unshare, setns",
-			func(ev *Event) (string, bool) {
-				e := ev.E
-				if e.File != nil && e.File.Flags != "" {
-					return e.File.Flags, true
+		boolean("evt.is_open_read", "open, openat, openat2: the file was opened for reading; false on other events (creat included, as in Falco)",
+			func(ev *Event) (bool, bool) { return openAccess(ev.E)&ppmORdonly != 0, true }),
+		boolean("evt.is_open_write", "open, openat, openat2: the file was opened for writing; false on other events (creat included, as in Falco)",
+			func(ev *Event) (bool, bool) { return openAccess(ev.E)&ppmOWronly != 0, true }),
+		boolean("evt.is_open_exec", "an open that may create the file (O_CREAT, O_TMPFILE, creat) with a mode giving execute permission: a new executable; false on other events",
+			func(ev *Event) (bool, bool) { return isOpenExec(ev.E), true }),
+		boolean("evt.is_open_create", "the open created the file (or opened an O_TMPFILE); false on other events",
+			func(ev *Event) (bool, bool) { return isOpenCreate(ev.E), true }),
+		str("evt.args", "every argument as name=value, with libsinsp's resolved text in parentheses: fd=3(<f>/etc/passwd) flags=4098(O_RDWR|O_CLOEXEC)",
+			func(ev *Event) (string, bool) { return ev.evtArgs(), true }),
+		{Name: "evt.arg", Type: rules.TypeString, Arg: rules.KeyArg, ArgRequired: true,
+			Desc: "an argument by name (evt.arg[flags]) or position (evt.arg[0]), as evt.arg.NAME",
+			ExtractString: func(evt any, a rules.Arg) (string, bool) {
+				ev := asEvent(evt)
+				if i, err := strconv.Atoi(a.Key); err == nil {
+					return ev.argAt(i)
 				}
-				if e.Args != nil && e.Args.Flags != "" {
-					return e.Args.Flags, true
+				return ev.arg(a.Key)
+			}},
+		{Name: "evt.buffer", Type: rules.TypeBytes,
+			Desc: "sendto, sendmsg, recvfrom, recvmsg: the first 80 bytes sent or received (Falco's default snaplen); evt.buffer bcontains cafebabe looks in them",
+			ExtractString: func(evt any, _ rules.Arg) (string, bool) {
+				e := asEvent(evt).E
+				if (e.Type != event.Send && e.Type != event.Recv) || e.Network == nil {
+					return "", false
 				}
-				return "", e.Type == event.Open
-			}),
-		str("evt.arg.target", "symlink: what the link points to", func(ev *Event) (string, bool) {
-			if ev.E.Type == event.Symlink && ev.E.File != nil {
-				return ev.E.File.Target, true
-			}
-			return "", false
-		}),
-		str("evt.arg.linkpath", "symlink: the link created", fileArg(event.Symlink)),
-		str("evt.arg.oldpath", "link: the existing file; rename: the old name", func(ev *Event) (string, bool) {
+				if len(e.Network.Data) == 0 {
+					return "", true
+				}
+				return unsafeString(e.Network.Data), true
+			}},
+		num("evt.buflen", "sendto, sendmsg, recvfrom, recvmsg: the bytes sent or received", func(ev *Event) (int64, bool) {
 			e := ev.E
-			switch {
-			case e.File == nil:
-			case e.Type == event.Link:
-				return e.File.Target, true
-			case e.Type == event.Rename:
-				return e.File.Path, true
+			if (e.Type != event.Send && e.Type != event.Recv) || e.Network == nil {
+				return 0, false
 			}
-			return "", false
+			return e.Network.Size, true
 		}),
-		str("evt.arg.newpath", "link: the new link; rename: the new name", func(ev *Event) (string, bool) {
-			e := ev.E
-			switch {
-			case e.File == nil:
-			case e.Type == event.Link:
-				return e.File.Path, true
-			case e.Type == event.Rename:
-				return e.File.Target, true
-			}
-			return "", false
-		}),
-		str("evt.arg.path", "unlink, chmod, truncate: the file", fileArg(event.Unlink, event.Chmod, event.Truncate)),
-		str("evt.arg.name", "open, unlinkat: the file; memfd_create: the memfd's name", func(ev *Event) (string, bool) {
-			e := ev.E
-			if e.File == nil {
-				return "", false
-			}
-			switch e.Type {
-			case event.Memfd:
-				return e.File.Name, true
-			case event.Open, event.Unlink:
-				return e.File.Path, true
-			}
-			return "", false
-		}),
-		str("evt.arg.filename", "execve: the program; chmod, fchmodat: the file", func(ev *Event) (string, bool) {
-			e := ev.E
-			switch {
-			case e.Type == event.Exec:
-				return e.Process.Exe, true
-			case e.Type == event.Chmod && e.File != nil:
-				return e.File.Path, true
-			}
-			return "", false
-		}),
-		str("evt.arg.mode", "chmod, open with O_CREAT: the mode in octal", func(ev *Event) (string, bool) { return ev.mode() }),
-		str("evt.arg.domain", "socket: the address family, e.g. AF_PACKET", func(ev *Event) (string, bool) {
-			e := ev.E
-			if e.Type != event.Socket || e.Network == nil {
-				return "", false
-			}
-			if n, ok := afNames[e.Network.Family]; ok {
-				return n, true
-			}
-			return e.Network.Family, true
-		}),
-		str("evt.arg.request", "ptrace: the request, e.g. PTRACE_ATTACH", func(ev *Event) (string, bool) {
-			if ev.E.Type == event.Ptrace && ev.E.Args != nil {
-				return ev.E.Args.Request, true
-			}
-			return "", false
-		}),
-		str("evt.arg.cmd", "bpf: the command, e.g. BPF_PROG_LOAD", func(ev *Event) (string, bool) {
-			if ev.E.Type == event.BPF && ev.E.Args != nil {
-				return ev.E.Args.Request, true
-			}
-			return "", false
-		}),
-		str("evt.arg.uid", "setuid family: the requested user, by name where the process's passwd names it", func(ev *Event) (string, bool) {
-			e := ev.E
-			if e.Type != event.Setuid || e.Args == nil || e.Args.UID == nil && e.Args.EUID == nil {
-				return "", false
-			}
-			uid := e.Args.UID
-			if uid == nil {
-				uid = e.Args.EUID
-			}
-			if n, ok := ev.users.user(e, *uid); ok {
-				return n, true
-			}
-			return ev.itoa(int64(*uid)), true
-		}),
-		num("evt.arg.fd", "dup, setns: the fd argument", func(ev *Event) (int64, bool) {
-			if ev.E.Args != nil && (ev.E.Type == event.Dup || ev.E.Type == event.Setns) {
-				return int64(ev.E.Args.FD), true
-			}
-			return 0, false
-		}),
-		missing("evt.arg.res_or_fd", rules.TypeNumber, "the result or fd argument of a few calls", "not mapped"),
-		missing("evt.buffer", rules.TypeBytes, "the data of a read or write", "the sensor does not capture read/write data"),
 
 		// proc.*
 		str("proc.name", "the process's name (the kernel's comm, at most 15 bytes)", func(ev *Event) (string, bool) {
@@ -590,7 +446,10 @@ func fieldTable() []rules.Field {
 			func(ev *Event) (bool, bool) { return ev.E.Process.ExeUpperLayer, true }),
 		boolean("proc.is_exe_from_memfd", "the executable is a memfd: the program runs from memory",
 			func(ev *Event) (bool, bool) { return ev.E.Process.ExeFromMemfd, true }),
-		missing("proc.is_exe_writable", rules.TypeBool, "the executable is writable by the process's user", "the sensor does not check the executable's write permission"),
+		boolean("proc.is_exe_writable", "the process's credentials may write its executable (owner, group and other write bits against its filesystem ids; CAP_DAC_OVERRIDE; not on a read-only filesystem)",
+			func(ev *Event) (bool, bool) { return ev.E.Process.ExeWritable, true }),
+		boolean("proc.is_exe_lower_layer", "the executable is on an overlayfs, in an image (lower) layer only",
+			func(ev *Event) (bool, bool) { return ev.E.Process.ExeLowerLayer, true }),
 		num("proc.exe_ino", "the executable's inode number", func(ev *Event) (int64, bool) {
 			return int64(ev.E.Process.ExeInode), ev.E.Process.ExeInode != 0
 		}),
@@ -603,7 +462,19 @@ func fieldTable() []rules.Field {
 			}
 			return int64(p.StartTime.Sub(p.ExeCtime)), true
 		}),
-		missing("proc.env", rules.TypeString, "the process's environment", "the sensor does not capture the environment"),
+		{Name: "proc.env", Type: rules.TypeString, Arg: rules.KeyArg,
+			Desc: "the environment at exec, its NAME=value strings joined by blanks; proc.env[NAME] is one variable's value (\"\" when unset). Captured only when a loaded rule reads it, at most 4096 bytes",
+			ExtractString: func(evt any, a rules.Arg) (string, bool) {
+				ev := asEvent(evt)
+				env := ev.E.Process.Env
+				if env == nil {
+					return "", false
+				}
+				if a.Set {
+					return envVar(env, a.Key), true
+				}
+				return ev.env(), true
+			}},
 		str("thread.cap_effective", "the effective capabilities, as CAP_ names separated by blanks", func(ev *Event) (string, bool) {
 			return ev.caps(), true
 		}),
@@ -616,49 +487,41 @@ func fieldTable() []rules.Field {
 
 		// user.*, group.*
 		num("user.uid", "the effective user id", func(ev *Event) (int64, bool) { return int64(ev.E.Process.EUID), true }),
-		str("user.name", "the effective user's name, from the process's own /etc/passwd (the container's for a container)",
-			func(ev *Event) (string, bool) { return ev.users.user(ev.E, ev.E.Process.EUID) }),
+		str("user.name", "the effective user's name, from the process's own /etc/passwd (the container's for a container); root for 0 and <NA> for other ids it does not name",
+			func(ev *Event) (string, bool) { return ev.idName(ev.E.Process.EUID, false), true }),
 		num("user.loginuid", "the audit login uid; -1 when unset", func(ev *Event) (int64, bool) { return ev.E.Process.LoginUID, true }),
-		str("user.loginname", "the login user's name", func(ev *Event) (string, bool) {
+		str("user.loginname", "the login user's name, named as user.name; <NA> when there is no login uid", func(ev *Event) (string, bool) {
 			if ev.E.Process.LoginUID < 0 {
-				return "", false
+				return "<NA>", true
 			}
-			return ev.users.user(ev.E, uint32(ev.E.Process.LoginUID))
+			return ev.idName(uint32(ev.E.Process.LoginUID), false), true
 		}),
 		num("group.gid", "the effective group id", func(ev *Event) (int64, bool) { return int64(ev.E.Process.EGID), true }),
-		str("group.name", "the effective group's name, from the process's own /etc/group",
-			func(ev *Event) (string, bool) { return ev.users.group(ev.E, ev.E.Process.EGID) }),
+		str("group.name", "the effective group's name, from the process's own /etc/group; root for 0 and <NA> for other ids it does not name",
+			func(ev *Event) (string, bool) { return ev.idName(ev.E.Process.EGID, true), true }),
 
 		// fd.*
-		str("fd.name", "the file's path, or for a socket client ip:port->server ip:port (or the unix path)", fdName),
-		str("fd.nameraw", "the path exactly as the program passed it, before resolution (opens); fd.name otherwise", func(ev *Event) (string, bool) {
-			if f := ev.E.File; f != nil && f.PathRaw != "" {
+		str("fd.name", "the fd's name, on events that create or use an fd: an open's path argument made absolute (symlinks not followed), a socket's client ip:port->server ip:port or unix path, the path of an fd passed", fdName),
+		str("fd.nameraw", "an open's path argument exactly as the program passed it; fd.name on other fd events", func(ev *Event) (string, bool) {
+			if f := ev.E.File; f != nil && fdUseOf(ev.E) == fdOpened {
 				return f.PathRaw, true
 			}
 			return fdName(ev)
 		}),
-		str("fd.directory", "the directory of a file", func(ev *Event) (string, bool) {
-			e := ev.E
-			if e.File == nil || !strings.HasPrefix(e.File.Path, "/") {
-				return "", false
-			}
-			i := strings.LastIndexByte(e.File.Path, '/')
-			if i == 0 {
-				return "/", true
-			}
-			return e.File.Path[:i], true
-		}),
-		str("fd.filename", "the file's name without its directory", func(ev *Event) (string, bool) {
-			e := ev.E
-			if e.File == nil || e.File.Path == "" {
-				return "", false
-			}
-			return e.File.Path[strings.LastIndexByte(e.File.Path, '/')+1:], true
-		}),
-		num("fd.num", "the fd the event acts on or returns", fdNum),
-		str("fd.typechar", "the fd's type as one letter: f file, d directory, 4 ipv4, 6 ipv6, u unix, n netlink, o other",
-			func(ev *Event) (string, bool) { c, _, ok := fdType(ev.E); return c, ok }),
-		str("fd.type", "the fd's type: file, directory, memfd, ipv4, ipv6, unix, netlink, ...",
+		str("fd.realpath", "mamori: the file an open opened, as the kernel resolved it (symlinks followed, /proc/self/fd/N as what it points to); fd.name is the path as the program named it",
+			func(ev *Event) (string, bool) {
+				e := ev.E
+				if fdUseOf(e) != fdOpened || e.File == nil || e.Result < 0 || e.File.Path == "" {
+					return "", false
+				}
+				return e.File.Path, true
+			}),
+		str("fd.directory", "a file's directory (/ for a file directly under the root), a directory's own path", fdDirectory),
+		str("fd.filename", "an open file's name without its directory", fdFilename),
+		num("fd.num", "the fd the event returns or acts on; -1 for a failed open", fdNum),
+		str("fd.typechar", "the fd's type as one letter: f file, d directory (opened with O_DIRECTORY), 4 ipv4, 6 ipv6, u unix, n netlink, m memfd, b bpf, o other",
+			func(ev *Event) (string, bool) { return fdTypeChar(ev.E) }),
+		str("fd.type", "the fd's type: file, directory, ipv4, ipv6, unix, netlink, memfd, bpf, userfaultfd",
 			func(ev *Event) (string, bool) { _, n, ok := fdType(ev.E); return n, ok }),
 		str("fd.l4proto", "a socket's protocol: tcp, udp, icmp, raw", func(ev *Event) (string, bool) {
 			if !isSocket(ev.E) || ev.E.Network.Protocol == "" {
@@ -676,20 +539,33 @@ func fieldTable() []rules.Field {
 			case "unix":
 				return "unix", true
 			}
-			return ev.E.Network.Family, true
+			return "", false
 		}),
-		boolean("fd.connected", "the socket is connected", func(ev *Event) (bool, bool) {
+		boolean("fd.connected", "the socket is connected: a connect that worked (or is under way), an accepted socket, a send or receive on a connected socket (a TCP connection or a connected UDP socket)", func(ev *Event) (bool, bool) {
 			e := ev.E
 			if !isSocket(e) {
 				return false, false
 			}
 			switch e.Type {
-			case event.Connect, event.Accept:
+			case event.Connect:
+				return e.Result >= 0 || e.Result == -115, true // EINPROGRESS
+			case event.Accept:
 				return e.Result >= 0, true
+			case event.Send, event.Recv:
+				return e.Network.Connected, true
 			}
 			return e.Network.DstIP != "" || e.Network.DstPort != 0, true
 		}),
-		missing("fd.name_changed", rules.TypeBool, "the fd's name changed during the event", "the sensor does not track fd names across calls"),
+		boolean("fd.name_changed", "sendto, sendmsg, recvfrom, recvmsg on an unconnected socket: its peer is not the one of its last send or receive (libsinsp's fd name changed); false on other fd events", func(ev *Event) (bool, bool) {
+			e := ev.E
+			if fdUseOf(e) == noFD {
+				return false, false
+			}
+			if (e.Type == event.Send || e.Type == event.Recv) && e.Network != nil {
+				return e.Network.PeerChanged && !e.Network.Connected, true
+			}
+			return false, true
+		}),
 		either("fd.ip", "either end's address (fd.ip[1] the server, fd.ip[2] the client)"),
 		ip("fd.sip", "the server's address", endIP(server)),
 		ip("fd.cip", "the client's address", endIP(client)),
@@ -705,10 +581,10 @@ func fieldTable() []rules.Field {
 		num("fd.cport", "the client's port", endPort(client)),
 		num("fd.lport", "the local port", endPort(local)),
 		num("fd.rport", "the remote port", endPort(remote)),
-		missing("fd.sip.name", rules.TypeString, "the server's domain name", "needs a DNS cache resolving the names rules use; mamori has none yet"),
-		missing("fd.cip.name", rules.TypeString, "the client's domain name", "needs a DNS cache; mamori has none yet"),
-		missing("fd.lip.name", rules.TypeString, "the local domain name", "needs a DNS cache; mamori has none yet"),
-		missing("fd.rip.name", rules.TypeString, "the remote domain name", "needs a DNS cache; mamori has none yet"),
+		nameField("fd.sip.name", "the server's name, as DNS responses seen on the node named its address (fd.sip.name[2] the next most recent...; without an index, any of them matches)", 0, endIP(server)),
+		nameField("fd.cip.name", "the client's name, as fd.sip.name", 1, endIP(client)),
+		nameField("fd.lip.name", "the local end's name, as fd.sip.name", 2, endIP(local)),
+		nameField("fd.rip.name", "the remote end's name, as fd.sip.name", 3, endIP(remote)),
 		missing("fd.types", rules.TypeStringList, "the types of the process's open fds", "the sensor does not keep an fd table"),
 
 		// container.*, k8s.*
@@ -782,9 +658,25 @@ func fieldTable() []rules.Field {
 			}
 			return 0, false
 		}),
-		missing("container.mounts", rules.TypeString, "the container's mounts", "container attribution does not read mounts"),
-		rules.Field{Name: "container.mount.dest", Type: rules.TypeString, Arg: rules.KeyArg,
-			Desc: "the mount at a destination path [not provided: container attribution does not read mounts]"},
+		str("container.mounts", "the host paths bound into the container, each source:dest:mode:rdwr:propagation, separated by commas",
+			func(ev *Event) (string, bool) {
+				if ctr(ev.E) == nil {
+					return "", false
+				}
+				return ev.mounts(), true
+			}),
+		mountField("container.mount", "one mount, by number (container.mount[0]) or by a glob on its source (container.mount[/usr/local/*]), as source:dest:mode:rdwr:propagation; none when there is no such mount", "none",
+			true, func(ev *Event, m *event.BindMount) string { return ev.mountText(m) }),
+		mountField("container.mount.source", "a mount's host path, by number or by a glob on its destination; N/A when there is no such mount", "N/A",
+			false, func(_ *Event, m *event.BindMount) string { return m.Source }),
+		mountField("container.mount.dest", "a mount's path in the container, by number or by a glob on its source (container.mount.dest[/proc*]); N/A when there is no such mount", "N/A",
+			true, func(_ *Event, m *event.BindMount) string { return m.Destination }),
+		mountField("container.mount.mode", "a mount's SELinux relabelling (z, Z or empty), by number or by a glob on its source; N/A when there is no such mount", "N/A",
+			true, func(_ *Event, m *event.BindMount) string { return m.Mode }),
+		mountField("container.mount.rdwr", "true for a mount that is not read-only, by number or by a glob on its source; N/A when there is no such mount", "N/A",
+			true, func(_ *Event, m *event.BindMount) string { return strconv.FormatBool(m.RW) }),
+		mountField("container.mount.propagation", "a mount's propagation (rprivate, rshared...), by number or by a glob on its source; N/A when there is no such mount", "N/A",
+			true, func(_ *Event, m *event.BindMount) string { return m.Propagation }),
 		str("k8s.ns.name", "the pod's namespace", func(ev *Event) (string, bool) {
 			if p := pod(ev.E); p != nil {
 				return p.Namespace, true
@@ -810,6 +702,60 @@ func fieldTable() []rules.Field {
 			return "", false
 		}),
 	}
+}
+
+// nameField is a field naming one end of a connection: its address's
+// names from the DNS responses the node saw, index 1 the most recent; a
+// check without an index holds when it holds for any of them.
+func nameField(name, desc string, end int, ip func(*Event) (netip.Addr, bool)) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeString, Arg: rules.IndexArg, AnyIndex: true, Desc: desc,
+		ExtractString: func(evt any, a rules.Arg) (string, bool) {
+			ev := asEvent(evt)
+			names := ev.endNamesOf(end, ip)
+			i := 1
+			if a.Set {
+				i = a.Index
+			}
+			if i < 1 || i > len(names) {
+				return "", false
+			}
+			return names[i-1], true
+		}}
+}
+
+// mountField is a container.mount* field: its argument is a mount's
+// number, or a glob matched against the mount's source (bySource) or its
+// destination; none is what it gives when no mount matches. libsinsp's
+// container plugin gives nothing then, and upstream's sensitive_mount
+// macro, written for an older Falco that printed N/A, tests
+// `not container.mount.dest[/proc*] in ("<NA>","N/A")`: with nothing, that
+// holds for every container, so mamori gives the value the macro expects.
+func mountField(name, desc, none string, bySource bool, get func(*Event, *event.BindMount) string) rules.Field {
+	return rules.Field{Name: name, Type: rules.TypeString, Arg: rules.KeyArg, ArgRequired: true, Desc: desc,
+		ExtractString: func(evt any, a rules.Arg) (string, bool) {
+			ev := asEvent(evt)
+			c := ctr(ev.E)
+			if c == nil {
+				return "", false
+			}
+			if i, err := strconv.Atoi(a.Key); err == nil {
+				if i < 0 || i >= len(c.Mounts) {
+					return none, true
+				}
+				return get(ev, &c.Mounts[i]), true
+			}
+			for i := range c.Mounts {
+				m := &c.Mounts[i]
+				on := m.Destination
+				if bySource {
+					on = m.Source
+				}
+				if rules.Glob(a.Key, on) {
+					return get(ev, m), true
+				}
+			}
+			return none, true
+		}}
 }
 
 func nanos(t time.Time) (int64, bool) {

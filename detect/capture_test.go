@@ -1,0 +1,82 @@
+package detect
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mamori-dev/mamori/rules"
+)
+
+// enableAll is a rules file that turns on every rule of rs that is
+// disabled, as a user's override would.
+func enableAll(rs *rules.Ruleset) rules.File {
+	var b strings.Builder
+	for _, r := range rs.Rules() {
+		if !r.Enabled {
+			fmt.Fprintf(&b, "- rule: %s\n  enabled: true\n  override:\n    enabled: replace\n", r.Name)
+		}
+	}
+	return rules.File{Name: "enable.yaml", Data: []byte(b.String())}
+}
+
+// TestCaptureOfUpstreamRules works out what the three upstream syscall
+// files need of opens, every rule enabled, and checks that each rule that
+// matches reads is covered by keys the kernel can test, narrow ones, and
+// that failed opens are wanted only where Falco's open_file_failed is.
+func TestCaptureOfUpstreamRules(t *testing.T) {
+	files := []rules.File{upstream(t, "falco_rules.yaml"), upstream(t, "falco-incubating_rules.yaml"), upstream(t, "falco-sandbox_rules.yaml")}
+	rs := loadRuleset(t, files...)
+	rs = loadRuleset(t, append(files, enableAll(rs))...)
+	n := NeedsOf(rs)
+	if n.Reads.All {
+		t.Errorf("some rule needs every read-only open")
+	}
+	reads := map[string]PathKeys{}
+	var failed []string
+	for _, rn := range n.Rules {
+		if rn.MatchesReads {
+			reads[rn.Rule.Name] = rn.Reads
+		}
+		if rn.MatchesFail {
+			failed = append(failed, rn.Rule.Name)
+		}
+	}
+	want := map[string]string{
+		"Directory traversal monitored file read":             "holding ../",
+		"Read sensitive file trusted after startup":           "under /etc/pam.conf, /etc/pam.d/, /etc/security/pwquality.conf, /etc/shadow, /etc/sudoers, /etc/sudoers.d/",
+		"Read sensitive file untrusted":                       "under /etc/pam.conf, /etc/pam.d/, /etc/security/pwquality.conf, /etc/shadow, /etc/sudoers, /etc/sudoers.d/",
+		"Read ssh information":                                "under /root/.ssh; holding /.ssh/",
+		"Read environment variable from /proc files":          "ending /environ",
+		"Exfiltrating Artifacts via Kubernetes Control Plane": "by tar",
+		"Backdoored library loaded into SSHD (CVE-2024-3094)": "by sshd",
+		"Read Shell Configuration File":                       "under /etc/bashrc, /etc/csh.cshrc, /etc/csh.login, /etc/profile, /etc/zsh/; ending /.bash_history, /.bash_login, /.bash_logout, /.bash_profile, /.bashrc, /.cshdirs, /.cshrc, /.history, /.inputrc, /.login, /.logout, /.profile, /.tcshrc, /.zlogin, /.zlogout, /.zprofile, /.zshenv, /.zshrc",
+		"Privileged Container Device Access":                  "under /dev/kmem, /dev/mem, /dev/nvme, /dev/sd, /dev/vd, /dev/xvd",
+		"Container Access to Host Sensitive Paths":            "under /host/, /hostfs/, /rootfs/",
+	}
+	for name, w := range want {
+		k, ok := reads[name]
+		if !ok {
+			t.Errorf("%s: matches no read-only open", name)
+			continue
+		}
+		k.sort()
+		if got := k.String(); got != w {
+			t.Errorf("%s: reads %s, want %s", name, got, w)
+		}
+	}
+	for name := range reads {
+		if _, ok := want[name]; !ok {
+			t.Errorf("%s matches read-only opens (%s), which its condition does not say", name, reads[name])
+		}
+	}
+	// Falco's rules match failed opens in two places: open_file_failed,
+	// and a failed O_CREAT below /dev.
+	if !slices.Equal(failed, []string{"Directory traversal monitored file read", "Create files below dev"}) {
+		t.Errorf("rules that match failed opens: %q", failed)
+	}
+	if got := n.Failed.String(); got != "under /dev/; holding ../" {
+		t.Errorf("failed opens: %s", got)
+	}
+}

@@ -1,0 +1,452 @@
+package sensor
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/container"
+	"github.com/mamori-dev/mamori/event"
+	"golang.org/x/net/dns/dnsmessage"
+	"golang.org/x/sys/unix"
+)
+
+// TestOpenFacts opens files from a shell, as a program would, and checks
+// what the open events say beyond the file opened: the path as the program
+// named it (made absolute against the working directory, symlinks not
+// followed), whether the open created the file, and its inode.
+func TestOpenFacts(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "old"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "old"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Events: []event.Type{event.Open}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var shell atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		return e.Type == event.Open && e.Process.PID == uint32(shell.Load()) && strings.HasPrefix(e.File.Path, dir)
+	})
+	// The shell opens for writing, so the kernel reports every one of
+	// these without a sensitive prefix: a new file, an existing one, one
+	// through a symlink, and one named with "..".
+	cmd := exec.Command("/bin/sh", "-c", "read x; cd "+dir+" && : > new && : > old && : > link && : > sub/../old2 2>/dev/null; : > ./../"+filepath.Base(dir)+"/new2")
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	shell.Store(int64(cmd.Process.Pid))
+	stdin.Close()
+	defer cmd.Wait()
+
+	want := []struct {
+		raw, arg, path string
+		created        bool
+	}{
+		{"new", dir + "/new", dir + "/new", true},
+		{"old", dir + "/old", dir + "/old", false},
+		{"link", dir + "/link", dir + "/old", false},
+		{"sub/../old2", dir + "/old2", dir + "/old2", true},
+		{"./../" + filepath.Base(dir) + "/new2", dir + "/new2", dir + "/new2", true},
+	}
+	for _, w := range want {
+		e := next(t, events, "open of "+w.raw)
+		f := e.File
+		var st unix.Stat_t
+		if err := unix.Stat(w.path, &st); err != nil {
+			t.Fatal(err)
+		}
+		if f.PathRaw != w.raw || f.PathArg != w.arg || f.Path != w.path || f.Created != w.created {
+			t.Errorf("open %q: raw %q arg %q path %q created %v; want %q %q %v", w.raw, f.PathRaw, f.PathArg, f.Path, f.Created, w.arg, w.path, w.created)
+		}
+		if f.Inode != st.Ino || f.Layer != "" {
+			t.Errorf("open %q: inode %d layer %q; want %d and no overlayfs layer", w.raw, f.Inode, f.Layer, st.Ino)
+		}
+	}
+}
+
+// TestExecEnvironment runs a program with a known environment: the exec
+// event carries it when asked to, bounded, and not otherwise.
+func TestExecEnvironment(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name  string
+		bytes uint32
+		env   []string
+		want  []string
+		trunc bool
+	}{
+		{"off", 0, []string{"A=1"}, nil, false},
+		{"whole", 4096, []string{"HTTP_PROXY=http://10.0.0.1:3128", "B="}, []string{"HTTP_PROXY=http://10.0.0.1:3128", "B="}, false},
+		{"bounded", 16, []string{"GLIBC_TUNABLES=glibc.malloc.x=1", "C=3"}, []string{"GLIBC_TUNABLES=g"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Config{Events: []event.Type{event.Exec}, EnvBytes: tc.bytes}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			marker := "mamori-envtest-" + tc.name
+			events := watch(t, s, func(e *event.Event) bool {
+				return e.Type == event.Exec && len(e.Process.Args) > 0 && e.Process.Args[0] == marker
+			})
+			cmd := &exec.Cmd{Path: "/bin/true", Args: []string{marker}, Env: tc.env}
+			if err := cmd.Run(); err != nil {
+				t.Fatal(err)
+			}
+			e := next(t, events, "exec")
+			if !slices.Equal(e.Process.Env, tc.want) || e.Process.EnvTruncated != tc.trunc {
+				t.Errorf("env %q truncated %v; want %q %v", e.Process.Env, e.Process.EnvTruncated, tc.want, tc.trunc)
+			}
+		})
+	}
+}
+
+// TestExecWritable runs a copy of true as an unprivileged user, with and
+// without the write bit for others, and as root: exec events say whether
+// the process may write its own executable, as Falco's EXE_WRITABLE does.
+func TestExecWritable(t *testing.T) {
+	needRoot(t)
+	// Not t.TempDir: its parent is private to root.
+	dir, err := os.MkdirTemp("", "mamori-writable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	data, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Events: []event.Type{event.Exec}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	events := watch(t, s, func(e *event.Event) bool {
+		return e.Type == event.Exec && len(e.Process.Args) > 0 && strings.HasPrefix(e.Process.Args[0], "mamori-writable-")
+	})
+	for _, tc := range []struct {
+		name string
+		mode os.FileMode
+		uid  uint32
+		want bool
+	}{
+		{"nobody-0755", 0o755, 65534, false},
+		{"nobody-0757", 0o757, 65534, true},
+		{"root-0555", 0o555, 0, true},
+	} {
+		p := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(p, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, tc.mode)
+		cmd := &exec.Cmd{Path: p, Args: []string{"mamori-writable-" + tc.name},
+			SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: tc.uid, Gid: tc.uid}}}
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		e := next(t, events, "exec of "+tc.name)
+		if e.Process.Args[0] != "mamori-writable-"+tc.name || e.Process.ExeWritable != tc.want || e.Process.ExeLowerLayer {
+			t.Errorf("%s: args %q writable %v lower %v; want writable %v", tc.name, e.Process.Args, e.Process.ExeWritable, e.Process.ExeLowerLayer, tc.want)
+		}
+	}
+}
+
+// TestOpenFilter has a shell and its children open files and checks that
+// the kernel reports exactly the read-only and failed opens the filter's
+// keys match, on the resolved path or on the path as given, and every
+// open for writing.
+func TestOpenFilter(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	tarx := filepath.Join(dir, "tarx")
+	data, err := os.ReadFile("/bin/cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tarx, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{
+		Events:            []event.Type{event.Open},
+		SensitivePrefixes: []string{"/etc/shadow"},
+		Opens: OpenFilter{Failed: true, Suffixes: []string{"/environ", "ame"}, Contains: []string{"../", "kmsg"},
+			Comms: []string{"tarx"}},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var shell atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		pid := uint32(shell.Load())
+		return e.Type == event.Open && (e.Process.PID == pid || e.Process.PPID == pid)
+	})
+	script := strings.Join([]string{
+		"read x",
+		"cat /etc/shadow /proc/self/environ /etc/hostname /etc/passwd",    // prefix, suffix, ending "ame", neither
+		"cd /proc/self && cat environ",                                    // a relative path ending environ
+		"cat /etc/../etc/passwd /etc/./passwd",                            // "../" in the argument only
+		"cat /dev/kmsg </dev/null & sleep 0.1; kill $! 2>/dev/null; wait", // held in the resolved path
+		"cat ../nope 2>/dev/null; cat /nope 2>/dev/null",                  // failed: one with "../"
+		tarx + " /etc/group",                                              // every read of tarx
+		": > " + dir + "/written",                                         // a write
+		"echo done",
+	}, "\n")
+	cmd := exec.Command("/bin/sh", "-c", script)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	shell.Store(int64(cmd.Process.Pid))
+	stdin.Close()
+	cmd.Wait()
+	// tarx has every read reported (its libraries too); the shell's
+	// redirections to /dev/null are writes.
+	want := []string{"/etc/shadow", "/proc/self/environ", "/etc/hostname", "environ", "/etc/../etc/passwd", "/dev/kmsg",
+		"../nope", "tarx /etc/group", dir + "/written", "/dev/null", "/dev/null", "/dev/null"}
+	var got []string
+	deadline := time.After(5 * time.Second)
+	quiet := time.NewTimer(2 * time.Second)
+	for done := false; !done; {
+		select {
+		case e := <-events:
+			switch {
+			case e.Process.Name != "tarx":
+				got = append(got, e.File.PathRaw)
+			case e.File.PathRaw == "/etc/group":
+				got = append(got, "tarx /etc/group")
+			}
+			quiet.Reset(300 * time.Millisecond)
+		case <-quiet.C:
+			done = true
+		case <-deadline:
+			done = true
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("opens reported %q\nwant %q", got, want)
+	}
+}
+
+// TestSendRecv has a helper send and receive over UDP and TCP on loopback
+// and checks which calls the kernel reports under a filter of peer
+// changes on unconnected sockets and of a byte pattern in the data: with
+// the peer each went to or came from, whether the socket was connected,
+// and the first bytes.
+func TestSendRecv(t *testing.T) {
+	needRoot(t)
+	s, err := New(Config{
+		Events: []event.Type{event.Send, event.Recv},
+		IO: IOFilter{
+			Send:     IOKeys{PeerChanged: true, Data: true},
+			Recv:     IOKeys{PeerChanged: true},
+			Patterns: [][]byte{{0xca, 0xfe, 0xba, 0xbe}},
+		},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var child atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		return (e.Type == event.Send || e.Type == event.Recv) && e.Process.PID == uint32(child.Load())
+	})
+	cmd := helper("io")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child.Store(int64(cmd.Process.Pid))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// The helper prints its UDP receiver's and its two UDP peers' ports.
+	var rport, p1, p2 int
+	fmt.Sscan(out.String(), &rport, &p1, &p2)
+	type call struct {
+		typ        event.Type
+		dst        uint16 // the peer's port for a send, the local port for a receive
+		src        uint16
+		connected  bool
+		data       string
+		peerChange bool
+	}
+	var got []call
+	quiet := time.NewTimer(2 * time.Second)
+	for done := false; !done; {
+		select {
+		case e := <-events:
+			n := e.Network
+			got = append(got, call{e.Type, n.DstPort, n.SrcPort, n.Connected, string(n.Data), n.PeerChanged})
+			quiet.Reset(300 * time.Millisecond)
+		case <-quiet.C:
+			done = true
+		}
+	}
+	want := []call{
+		// sendto the receiver twice: the first is a new peer.
+		{event.Send, uint16(rport), uint16(p1), false, "one", true},
+		// from the second socket: a new socket, a new peer.
+		{event.Send, uint16(rport), uint16(p2), false, "two", true},
+		// the receiver: from p1, then p2 (a change), then p2 again (none).
+		{event.Recv, uint16(rport), uint16(p1), false, "one", true},
+		{event.Recv, uint16(rport), uint16(p2), false, "two", true},
+		// a connected TCP socket is reported only for the pattern.
+		{event.Send, 0, 0, true, "\xca\xfe\xba\xbe class", false},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("calls reported %+v\nwant %+v", got, want)
+	}
+	for i, w := range want {
+		g := got[i]
+		if w.dst == 0 { // the TCP ports are the kernel's choice
+			g.dst, g.src, g.peerChange = 0, 0, false
+		}
+		if g != w {
+			t.Errorf("call %d: %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+// ioCalls is the "io" helper: UDP sendto and recvfrom between three
+// sockets on loopback, and a TCP send with a class file's magic number.
+func ioCalls() int {
+	recv, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	lo := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	unix.Bind(recv, lo)
+	sa, _ := unix.Getsockname(recv)
+	rport := sa.(*unix.SockaddrInet4).Port
+	to := &unix.SockaddrInet4{Port: rport, Addr: [4]byte{127, 0, 0, 1}}
+	ports := []int{}
+	for _, msg := range []string{"one", "two"} {
+		fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		unix.Bind(fd, lo)
+		sa, _ := unix.Getsockname(fd)
+		ports = append(ports, sa.(*unix.SockaddrInet4).Port)
+		unix.Sendto(fd, []byte(msg), 0, to)
+		if msg == "one" {
+			unix.Sendto(fd, []byte(msg), 0, to) // the same peer again
+		}
+	}
+	buf := make([]byte, 64)
+	for range 3 {
+		unix.Recvfrom(recv, buf, 0)
+	}
+	ln, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	unix.Bind(ln, lo)
+	unix.Listen(ln, 1)
+	lsa, _ := unix.Getsockname(ln)
+	c, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	unix.Connect(c, lsa)
+	unix.Sendto(c, []byte("plain"), 0, nil)
+	unix.Sendto(c, []byte("\xca\xfe\xba\xbe class"), 0, nil)
+	fmt.Println(rport, ports[0], ports[1])
+	return 0
+}
+
+// TestDNSResponses answers a DNS query on loopback port 53 with a CNAME
+// and two addresses: the sensor reports the response with its question,
+// answers and TTLs, and nothing for the query.
+func TestDNSResponses(t *testing.T) {
+	needRoot(t)
+	root, err := container.FindCgroup2Mount("/proc/self/mountinfo")
+	if err != nil {
+		t.Skip(err)
+	}
+	srv, err := net.ListenPacket("udp", "127.0.0.153:53")
+	if err != nil {
+		t.Skip("port 53 on loopback: ", err)
+	}
+	defer srv.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(buf[:n])
+			if err != nil {
+				continue
+			}
+			q, _ := p.Question()
+			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true})
+			b.StartQuestions()
+			b.Question(q)
+			b.StartAnswers()
+			alias := dnsmessage.MustNewName("pool.example.net.")
+			b.CNAMEResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 300}, dnsmessage.CNAMEResource{CNAME: alias})
+			b.AResource(dnsmessage.ResourceHeader{Name: alias, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: [4]byte{198, 51, 100, 7}})
+			b.AResource(dnsmessage.ResourceHeader{Name: alias, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: [4]byte{198, 51, 100, 8}})
+			msg, _ := b.Finish()
+			srv.WriteTo(msg, from)
+		}
+	}()
+	s, err := New(Config{Events: []event.Type{event.Exec}, DNSCgroup: root}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	events := watch(t, s, func(e *event.Event) bool {
+		return e.Type == event.DNS && e.DNS.Question == "miner.example.com"
+	})
+	c, err := net.Dial("udp", "127.0.0.153:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 7, RecursionDesired: true})
+	b.StartQuestions()
+	b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName("miner.example.com."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	q, _ := b.Finish()
+	c.Write(q)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 512)); err != nil {
+		t.Fatal(err)
+	}
+	e := next(t, events, "dns")
+	want := event.DNSReply{Question: "miner.example.com", Type: "A", RCode: "NOERROR", Answers: []event.DNSAnswer{
+		{Name: "miner.example.com", Type: "CNAME", Data: "pool.example.net", TTL: 300},
+		{Name: "pool.example.net", Type: "A", Data: "198.51.100.7", TTL: 60},
+		{Name: "pool.example.net", Type: "A", Data: "198.51.100.8", TTL: 60},
+	}}
+	if !reflect.DeepEqual(*e.DNS, want) {
+		t.Errorf("dns %+v\nwant %+v", *e.DNS, want)
+	}
+}
