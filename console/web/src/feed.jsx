@@ -8,6 +8,8 @@ import { Action, Failed, fmtAgo, fmtTime, Priority, shortID, title, workloadOf }
 
 const PAGE = 100;
 const MAX_ROWS = 5000;
+// After a broken live stream, at most this many pages are read back.
+const CATCH_UP_PAGES = 10;
 
 // foldKey is what makes two alerts repeats of each other, as agents fold
 // them: the same rule, container (or host), program and action.
@@ -50,6 +52,7 @@ export function Feed({ query }) {
   const [st, set] = useState({ alerts: [], loading: true });
   const [live, setLive] = useState('connecting');
   const [dropped, setDropped] = useState(0);
+  const [gap, setGap] = useState(false);
   const seen = useRef(new Set());
   const listRef = useRef(null);
   const pendingMark = useRef(false);
@@ -59,17 +62,46 @@ export function Feed({ query }) {
     seen.current = new Set();
     set({ alerts: [], loading: true });
     setDropped(0);
+    setGap(false);
     let es = null;
+    const add = (list) => {
+      const fresh = list.filter((a) => !seen.current.has(a.uuid));
+      fresh.forEach((a) => seen.current.add(a.uuid));
+      return fresh;
+    };
     if (!filters.until) {
       const { since, until, ...streamFilters } = filters;
       es = new EventSource('/api/v1/stream' + qs(streamFilters));
-      es.onopen = () => setLive('live');
-      es.onerror = () => setLive(es.readyState === EventSource.CLOSED ? 'stopped' : 'reconnecting');
+      let broken = false;
+      // The stream only carries what is stored while it is open: the
+      // alerts stored while it was broken (a network change, a console
+      // restart) are read back, newest first, page by page until one this
+      // view already holds, so that the live view misses none.
+      const catchUp = (cursor, pages) => {
+        api('/api/v1/alerts' + qs({ ...filters, limit: PAGE, cursor })).then((page) => {
+          if (closed) return;
+          const fresh = add(page.alerts);
+          if (fresh.length) set((s) => ({ ...s, alerts: [...fresh, ...s.alerts].sort(byTimeDesc).slice(0, MAX_ROWS) }));
+          if (fresh.length < page.alerts.length || !page.next) return;
+          if (pages >= CATCH_UP_PAGES) setGap(true);
+          else catchUp(page.next, pages + 1);
+        }, () => !closed && setTimeout(() => catchUp(cursor, pages), 2000));
+      };
+      es.onopen = () => {
+        setLive('live');
+        if (broken) {
+          broken = false;
+          catchUp('', 1);
+        }
+      };
+      es.onerror = () => {
+        broken = true;
+        setLive(es.readyState === EventSource.CLOSED ? 'stopped' : 'reconnecting');
+      };
       es.addEventListener('alert', (m) => {
         let a;
         try { a = JSON.parse(m.data); } catch { return; }
-        if (seen.current.has(a.uuid)) return;
-        seen.current.add(a.uuid);
+        if (!add([a]).length) return;
         set((s) => ({ ...s, alerts: [a, ...s.alerts].sort(byTimeDesc).slice(0, MAX_ROWS) }));
       });
       es.addEventListener('dropped', (m) => {
@@ -80,8 +112,7 @@ export function Feed({ query }) {
     }
     api('/api/v1/alerts' + qs({ ...filters, limit: PAGE })).then((page) => {
       if (closed) return;
-      const fresh = page.alerts.filter((a) => !seen.current.has(a.uuid));
-      fresh.forEach((a) => seen.current.add(a.uuid));
+      const fresh = add(page.alerts);
       pendingMark.current = true;
       set((s) => ({ alerts: [...s.alerts, ...fresh].sort(byTimeDesc), next: page.next || '', loading: false, loadedKey: key }));
     }, (error) => !closed && set({ alerts: [], error, loading: false, loadedKey: key }));
@@ -144,6 +175,7 @@ export function Feed({ query }) {
         <span class={'live live-' + live} data-live={live}>{live === 'live' ? '● live' : live === 'off' ? 'not live (an end time is set)' : live}</span>
         <span>{st.loading ? 'loading…' : `${groups.length} rows, ${st.alerts.length} alerts`}</span>
         {dropped > 0 && <span class="error">{dropped} live alerts were dropped: this view is behind</span>}
+        {gap && <span class="error">more alerts arrived while the live stream was broken than this view read back: reload to see them all</span>}
       </div>
       {st.error && <Failed error={st.error} />}
       <table class="alerts" ref={listRef}>
