@@ -104,13 +104,24 @@ func (b *browserProc) where() string {
 	return fmt.Sprintf("at %s\n%s\nbrowser errors: %v", loc, body, b.errors())
 }
 
-// run runs actions with a deadline.
+// run runs actions with a deadline. A page load that failed with
+// ERR_NETWORK_CHANGED is tried again, as a user would reload: the host's
+// interfaces change under this browser when tests start containers (a
+// veth pair each), which an analyst's browser on another machine never
+// sees.
 func (b *browserProc) run(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v\n%s", what, err, b.where())
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+		err := chromedp.Do(ctx, actions...)
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == 3 || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+			t.Fatalf("%s: %v\n%s", what, err, b.where())
+		}
+		t.Logf("%s: %v: again", what, err)
 	}
 }
 
