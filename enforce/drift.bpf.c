@@ -116,7 +116,16 @@ struct ns_owner {
 	__u64 cgroup_id;
 	__u32 cgroup_level; /* depth of cgroup_id below the cgroup v2 root */
 	__u32 kind;         /* NS_PID or NS_MNT */
+	/* For NS_PID: when the namespace's init started, in clock ticks since
+	 * boot (as /proc/PID/stat gives it); 0 when unknown. Namespace inode
+	 * numbers are reused as soon as a namespace dies: the number alone
+	 * would take a new container's namespace for a dead one's. */
+	__u64 reaper_start;
 };
+
+/* USER_HZ: /proc reports times in hundredths of a second on every
+ * architecture the kernel supports today. */
+#define NS_PER_TICK 10000000ULL
 
 struct verdict {
 	__u64 ts;        /* CLOCK_BOOTTIME ns */
@@ -302,10 +311,15 @@ static __always_inline struct ns_owner *owner(struct task_struct *task, __u32 *i
 		bpf_probe_read_kernel(&ns, sizeof(ns), &numbers[i].ns);
 		*inum = BPF_CORE_READ(ns, ns.inum);
 		struct ns_owner *o = bpf_map_lookup_elem(&ns_owners, inum);
-		if (o && o->kind == NS_PID) {
-			*how = VF_BY_PIDNS;
-			return o;
-		}
+		if (!o || o->kind != NS_PID)
+			continue;
+		/* The same number, another namespace: its init is not the one
+		 * the container's namespace had. */
+		__u64 start = BPF_CORE_READ(ns, child_reaper, start_boottime);
+		if (o->reaper_start && start / NS_PER_TICK != o->reaper_start)
+			continue;
+		*how = VF_BY_PIDNS;
+		return o;
 	}
 	*inum = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	struct ns_owner *o = bpf_map_lookup_elem(&ns_owners, inum);

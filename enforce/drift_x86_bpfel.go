@@ -36,6 +36,7 @@ type driftNsOwner struct {
 	CgroupId    uint64
 	CgroupLevel uint32
 	Kind        uint32
+	ReaperStart uint64
 }
 
 type driftPathBuf struct {

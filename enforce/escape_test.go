@@ -1,9 +1,11 @@
 package enforce
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mamori-dev/mamori/internal/podmantest"
 )
@@ -142,4 +144,53 @@ func TestNestedCgroup(t *testing.T) {
 	if v.OutsideCgroup {
 		t.Errorf("verdict %+v: a nested cgroup is not outside the container's", v)
 	}
+}
+
+// TestReusedNamespaceNumber: the kernel gives a dead namespace's inode
+// number to the next namespace made, at once, so a new container's PID
+// namespace may carry the number of a protected container's that just
+// died, before the agent unprotects it. Its processes are its own, not
+// the dead container's: here another container's namespace is given
+// the protected one's entry under its own number, as the reuse would,
+// and its programs, a memfd one too, run, with no verdict. Before the
+// entry named the namespace's init, every one of them was killed as an
+// escapee of the protected container.
+func TestReusedNamespaceNumber(t *testing.T) {
+	e := newEnv(t, Config{})
+	prot := startBox(t, podmantest.Args("--privileged"))
+	ref := prot.ref(Enforce)
+	protect(t, e, ref)
+	other := startBox(t)
+	own, err := nsInode(fmt.Sprintf("/proc/%d/ns/pid", prot.info.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry driftNsOwner
+	if err := e.d.k.objs.NsOwners.Lookup(uint32(own), &entry); err != nil {
+		t.Fatalf("the protected container's PID namespace has no owner entry: %v", err)
+	}
+	if entry.ReaperStart == 0 {
+		t.Errorf("the owner entry %+v does not name the namespace's init", entry)
+	}
+	drawn, err := nsInode(fmt.Sprintf("/proc/%d/ns/pid", other.info.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.k.objs.NsOwners.Put(uint32(drawn), entry); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.d.k.objs.NsOwners.Delete(uint32(drawn)) })
+	other.mustRun(t, "sh", "-c", "true; touch /tmp/m-plain")
+	other.mustRun(t, helperPath, "memfd", "/bin/busybox", "touch", "/tmp/m-memfd")
+	for _, m := range []string{"/tmp/m-plain", "/tmp/m-memfd"} {
+		if !other.exists(m) {
+			t.Errorf("%s was not created in the unprotected container", m)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, v := range e.verdicts() {
+		t.Errorf("a verdict for the unprotected container's process: %+v", v)
+	}
+	// The protected container is still judged by its own namespace.
+	prot.escapedBlocked(t, "/tmp/m-memfd", helperPath+" memfd /bin/busybox touch /tmp/m-memfd")
 }

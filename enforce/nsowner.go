@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -40,6 +42,13 @@ type nsOwner struct {
 	inum        uint32 // nsfs inode number; 0 for none
 	kind        uint32 // nsPID or nsMnt
 	cgroupLevel uint32 // depth of the container's cgroup below the root
+	// reaperStart is when the PID namespace's init started, in clock
+	// ticks since boot; 0 when unknown. The kernel reuses a dead
+	// namespace's inode number for the next namespace made (of any
+	// kind), at once: without this, the next container's processes were
+	// judged, and killed, by the policy of the dead container whose number
+	// their namespace drew, until the dead one was unprotected.
+	reaperStart uint64
 }
 
 // containerNS finds the namespace that identifies the container of pid:
@@ -61,7 +70,11 @@ func containerNS(pid int) (nsOwner, error) {
 		}
 	}
 	if !host[own] {
-		return nsOwner{inum: uint32(own), kind: nsPID, cgroupLevel: level}, nil
+		start, err := pidnsInitStart(pid, own)
+		if err != nil {
+			return nsOwner{}, err
+		}
+		return nsOwner{inum: uint32(own), kind: nsPID, cgroupLevel: level, reaperStart: start}, nil
 	}
 	mnt, err := nsInode(fmt.Sprintf("/proc/%d/ns/mnt", pid))
 	if err != nil {
@@ -70,6 +83,77 @@ func containerNS(pid int) (nsOwner, error) {
 	// resolve has checked already that this is not the agent's mount
 	// namespace.
 	return nsOwner{inum: uint32(mnt), kind: nsMnt, cgroupLevel: level}, nil
+}
+
+// pidnsInitStart finds the init (pid 1) of pid's PID namespace, whose
+// inode is ns, and returns its start time in clock ticks since boot, as
+// the kernel programs compare it: among pid's own cgroup's processes
+// first, where a container's init is, then among all.
+func pidnsInitStart(pid int, ns uint64) (uint64, error) {
+	var cands []int
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if rel, ok := strings.CutPrefix(line, "0::"); ok {
+				procs, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup", rel, "cgroup.procs"))
+				for _, f := range strings.Fields(string(procs)) {
+					if p, err := strconv.Atoi(f); err == nil {
+						cands = append(cands, p)
+					}
+				}
+			}
+		}
+	}
+	if ents, err := os.ReadDir("/proc"); err == nil {
+		for _, e := range ents {
+			if p, err := strconv.Atoi(e.Name()); err == nil {
+				cands = append(cands, p)
+			}
+		}
+	}
+	for _, p := range cands {
+		if !isPidnsInit(p, ns) {
+			continue
+		}
+		if start, err := procStartTicks(p); err == nil {
+			return start, nil
+		}
+	}
+	return 0, fmt.Errorf("the init of process %d's PID namespace is gone", pid)
+}
+
+// isPidnsInit reports whether process p is pid 1 of the PID namespace ns.
+func isPidnsInit(p int, ns uint64) bool {
+	if ino, err := nsInode(fmt.Sprintf("/proc/%d/ns/pid", p)); err != nil || ino != ns {
+		return false
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(rest)
+			return len(f) > 0 && f[len(f)-1] == "1"
+		}
+	}
+	return false
+}
+
+// procStartTicks is field 22 of /proc/p/stat: the process's start time in
+// clock ticks since boot.
+func procStartTicks(p int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields that follow start after its last ')'.
+	i := strings.LastIndexByte(string(data), ')')
+	f := strings.Fields(string(data[i+1:]))
+	if i < 0 || len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: too short", p)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
 
 func nsInode(p string) (uint64, error) {
@@ -120,7 +204,7 @@ func (k *kernel) putOwner(p kernelPolicy) error {
 	if k.owners == nil {
 		k.owners = nsOwners{}
 	}
-	v := driftNsOwner{CgroupId: p.cgroupID, CgroupLevel: p.owner.cgroupLevel, Kind: p.owner.kind}
+	v := driftNsOwner{CgroupId: p.cgroupID, CgroupLevel: p.owner.cgroupLevel, Kind: p.owner.kind, ReaperStart: p.owner.reaperStart}
 	if err := k.objs.NsOwners.Put(p.owner.inum, v); err != nil {
 		return fmt.Errorf("namespace owner map: %w", err)
 	}
@@ -149,7 +233,7 @@ func (k *kernel) removeOwner(p kernelPolicy) error {
 	}
 	k.owners[p.owner.inum] = refs
 	last := refs[len(refs)-1]
-	v := driftNsOwner{CgroupId: last.cgroupID, CgroupLevel: last.owner.cgroupLevel, Kind: last.owner.kind}
+	v := driftNsOwner{CgroupId: last.cgroupID, CgroupLevel: last.owner.cgroupLevel, Kind: last.owner.kind, ReaperStart: last.owner.reaperStart}
 	if err := k.objs.NsOwners.Put(p.owner.inum, v); err != nil {
 		return fmt.Errorf("namespace owner map: %w", err)
 	}
