@@ -76,7 +76,12 @@ func (m *Memory) Admit(r *Rule, evt any, t time.Time) (Aggregate, bool) {
 		}
 	}
 	key := s.Group(evt)
-	now := t.UnixNano()
+	// A record with no time (zero) counts at the epoch, not at the
+	// overflowed UnixNano of year 1.
+	var now int64
+	if !t.IsZero() {
+		now = t.UnixNano()
+	}
 	g := rm.Groups[key]
 	if g == nil {
 		if s.FirstSeen {

@@ -218,3 +218,19 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// TestStatefulZeroTime: records without a time (zero) are counted, not
+// lost to an overflow.
+func TestStatefulZeroTime(t *testing.T) {
+	cat := auditCatalog()
+	rs, _ := loadStateful(t, cat, "    within: 1h\n    count: 1\n")
+	mem := NewMemory()
+	if _, ok := mem.Admit(rs.Rule("r"), cat.rec("Get", "a", ""), time.Time{}); !ok {
+		t.Error("a record with no time did not raise a count of 1")
+	}
+	rs2, _ := loadStateful(t, cat, "    by: ev.user\n    within: 1h\n    count: 2\n")
+	mem.Admit(rs2.Rule("r"), cat.rec("Get", "a", ""), time.Time{})
+	if _, ok := mem.Admit(rs2.Rule("r"), cat.rec("Get", "a", ""), time.Time{}); !ok {
+		t.Error("two records with no time did not raise a count of 2")
+	}
+}

@@ -189,6 +189,7 @@ func fieldTable() []rules.Field {
 		path("iam.policy", "requestParameters.policyName", "requestParameters", "policyName"),
 	}
 	fs = append(fs, mamoriFields()...)
+	fs = append(fs, exposureFields()...)
 	fs = append(fs, jsonFields("json")...)
 	fs = append(fs, jsonFields("jevt")...)
 	return append(fs, evtFields()...)

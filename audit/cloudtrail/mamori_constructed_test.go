@@ -107,6 +107,8 @@ const (
 	rulePublicW   = "S3 Bucket Made Publicly Writable"
 	rulePAB       = "S3 Public Access Block Removed"
 	ruleNoMFA     = "Console Sign-in Without MFA"
+	ruleRefused   = "Refused Attempt at a Critical AWS Action"
+	ruleS3Account = "S3 Bucket Policy Grants Another Account"
 	iamSrc        = "iam.amazonaws.com"
 	adminArn      = "arn:aws:iam::aws:policy/AdministratorAccess"
 	readOnlyArn   = "arn:aws:iam::aws:policy/ReadOnlyAccess"
@@ -124,7 +126,7 @@ func TestConstructedIAM(t *testing.T) {
 		{name: "PutUserPolicy", src: iamSrc, params: `{"userName":"bob","policyName":"read","policyDocument":"%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%5B%22iam%3AGet%2A%22%2C%22iam%3AList%2A%22%5D%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"}`},
 		// NotAction sparing IAM grants it.
 		{name: "PutGroupPolicy", src: iamSrc, params: `{"groupName":"ops","policyName":"most","policyDocument":"%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22NotAction%22%3A%5B%22s3%3A%2A%22%5D%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"}`, want: []string{ruleInline}},
-		{name: "PutUserPolicy", src: iamSrc, params: `{"userName":"bob","policyName":"p3","policyDocument":"` + encodedIAMAll + `"}`, errorCode: "AccessDenied"},
+		{name: "PutUserPolicy", src: iamSrc, params: `{"userName":"bob","policyName":"p3","policyDocument":"` + encodedIAMAll + `"}`, errorCode: "AccessDenied", want: []string{ruleRefused}},
 		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"ops","userName":"mallory2"}`, want: []string{ruleGroup}},
 		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"Administrators","userName":"mallory2"}`, want: []string{ruleGroup}},
 		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"developers","userName":"mallory2"}`},
@@ -133,7 +135,7 @@ func TestConstructedIAM(t *testing.T) {
 		{name: "DetachGroupPolicy", src: iamSrc, params: `{"groupName":"developers","policyArn":"` + adminArn + `"}`},
 		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"developers","userName":"mallory3"}`},
 		{name: "AttachUserPolicy", src: iamSrc, params: `{"userName":"bob","policyArn":"` + readOnlyArn + `"}`},
-		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"Admins","userName":"mallory2"}`, errorCode: "AccessDenied"},
+		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"Admins","userName":"mallory2"}`, errorCode: "AccessDenied", want: []string{ruleRefused}},
 		{name: "CreateAccessKey", src: iamSrc, params: `{"userName":"mallory"}`},
 		{name: "CreateAccessKey", src: iamSrc},
 		{name: "CreateAccessKey", src: iamSrc, params: `{"userName":"alice"}`, response: `{"accessKey":{"accessKeyId":"AKIANEW","status":"Active","userName":"alice"}}`, want: []string{ruleKey}},
@@ -148,12 +150,12 @@ func TestConstructedLogging(t *testing.T) {
 		{name: "PutEventSelectors", src: ct, params: `{"trailName":"main","advancedEventSelectors":[{"name":"reads","fieldSelectors":[{"field":"eventCategory","equals":["Management"]},{"field":"readOnly","equals":["true"]}]}]}`, want: []string{ruleTrail}},
 		{name: "PutEventSelectors", src: ct, params: `{"trailName":"main","eventSelectors":[{"readWriteType":"All","includeManagementEvents":true,"excludeManagementEventSources":["kms.amazonaws.com"]}]}`, want: []string{ruleTrail}},
 		{name: "PutEventSelectors", src: ct, params: `{"trailName":"main","eventSelectors":[{"readWriteType":"All","includeManagementEvents":true,"dataResources":[]}]}`},
-		{name: "DeleteTrail", src: ct, params: `{"name":"main"}`, errorCode: "TrailNotFoundException"},
+		{name: "DeleteTrail", src: ct, params: `{"name":"main"}`, errorCode: "TrailNotFoundException", want: []string{ruleRefused}},
 		{name: "DeleteLogStream", src: logs, params: `{"logGroupName":"aws-cloudtrail-logs","logStreamName":"111122223333_CloudTrail_us-east-1"}`, want: []string{ruleLogs}},
 		{name: "DeleteLogGroup", src: logs, params: `{"logGroupName":"aws-cloudtrail-logs"}`, want: []string{ruleLogs}},
 		{name: "PutRetentionPolicy", src: logs, params: `{"logGroupName":"aws-cloudtrail-logs","retentionInDays":1}`, want: []string{ruleLogs}},
 		{name: "PutRetentionPolicy", src: logs, params: `{"logGroupName":"aws-cloudtrail-logs","retentionInDays":365}`},
-		{name: "DeleteLogStream", src: logs, params: `{"logGroupName":"g","logStreamName":"s"}`, errorCode: "ResourceNotFoundException"},
+		{name: "DeleteLogStream", src: logs, params: `{"logGroupName":"g","logStreamName":"s"}`, errorCode: "ResourceNotFoundException", want: []string{ruleRefused}},
 	})
 }
 
@@ -180,7 +182,7 @@ func TestConstructedNetworkAndContainers(t *testing.T) {
 		push("latest", "sha256:eeee", "", ""),
 		{name: "ExecuteCommand", src: ecs, params: `{"cluster":"prod","container":"nginx","command":"/bin/sh","interactive":true,"task":"arn:aws:ecs:us-east-1:111122223333:task/prod/0123456789abcdef"}`,
 			response: `{"clusterArn":"arn:aws:ecs:us-east-1:111122223333:cluster/prod","containerName":"nginx","interactive":true,"session":{"sessionId":"ecs-execute-command-0123"}}`, want: []string{ruleECSExec}},
-		{name: "ExecuteCommand", src: ecs, params: `{"cluster":"prod","command":"/bin/sh","interactive":true,"task":"0123"}`, errorCode: "AccessDeniedException"},
+		{name: "ExecuteCommand", src: ecs, params: `{"cluster":"prod","command":"/bin/sh","interactive":true,"task":"0123"}`, errorCode: "AccessDeniedException", want: []string{ruleRefused}},
 	})
 }
 
@@ -209,18 +211,19 @@ func TestConstructedS3(t *testing.T) {
 		{name: "PutBucketAcl", src: s3, params: acl("AllUsers", "READ")},
 		{name: "PutBucketAcl", src: s3, params: `{"bucketName":"static-js","acl":[""],"x-amz-acl":["public-read-write"]}`, want: []string{rulePublicW}},
 		{name: "PutBucketAcl", src: s3, params: `{"bucketName":"static-js","acl":[""],"x-amz-acl":["public-read"]}`},
-		{name: "PutBucketAcl", src: s3, params: acl("AllUsers", "WRITE"), errorCode: "AccessDenied"},
+		{name: "PutBucketAcl", src: s3, params: acl("AllUsers", "WRITE"), errorCode: "AccessDenied", want: []string{ruleRefused}},
 		{name: "PutBucketPolicy", src: s3, params: policy(`"*"`, `"s3:PutObject"`, ""), want: []string{rulePublicW}},
 		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":["*"]}`, `["s3:Get*","s3:Put*"]`, ""), want: []string{rulePublicW}},
 		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"*"}`, `"s3:*"`, `{"Bool":{"aws:SecureTransport":"true"}}`), want: []string{rulePublicW}},
 		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"*"}`, `"s3:*"`, `{"IpAddress":{"aws:SourceIp":"198.51.100.0/24"}}`)},
 		{name: "PutBucketPolicy", src: s3, params: policy(`"*"`, `"s3:GetObject"`, "")},
-		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"arn:aws:iam::444455556666:root"}`, `"s3:PutObject"`, "")},
+		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"arn:aws:iam::444455556666:root"}`, `"s3:PutObject"`, ""), want: []string{ruleS3Account}},
+		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"arn:aws:iam::111122223333:role/app"}`, `"s3:PutObject"`, "")},
 		{name: "PutBucketPublicAccessBlock", src: s3, params: pab("true")},
 		{name: "PutBucketPublicAccessBlock", src: s3, params: pab("false"), want: []string{rulePAB}},
 		{name: "DeleteBucketPublicAccessBlock", src: s3, params: `{"bucketName":"static-js","publicAccessBlock":""}`, want: []string{rulePAB}},
 		{name: "DeleteAccountPublicAccessBlock", src: s3, params: `{}`, want: []string{rulePAB}},
-		{name: "DeleteBucketPublicAccessBlock", src: s3, params: `{"bucketName":"static-js","publicAccessBlock":""}`, errorCode: "AccessDenied"},
+		{name: "DeleteBucketPublicAccessBlock", src: s3, params: `{"bucketName":"static-js","publicAccessBlock":""}`, errorCode: "AccessDenied", want: []string{ruleRefused}},
 	})
 }
 
