@@ -96,8 +96,8 @@ func noiseRulesets(t *testing.T) []struct {
 func TestMamoriRulesNoise(t *testing.T) {
 	want := map[string]int{ // alerts per set, built-in rules
 		"OTRF: the console user and the instance role (attacker's session left out)": 0,
-		"Panther: events labelled not matching":                                       20,
-		"Stratus: benign counterparts":                                                0,
+		"Panther: events labelled not matching":                                      20,
+		"Stratus: benign counterparts":                                               0,
 	}
 	var b strings.Builder
 	fmt.Fprintln(&b, "| records | rules | alerts | per 1,000 records | rules raised |")
