@@ -38,6 +38,7 @@ type Stateful struct {
 	by       []*outputField
 	distinct *outputField
 	allOf    []node
+	spec     string
 }
 
 // statefulDef is a stateful key as read, compiled once the rule's source
@@ -199,6 +200,7 @@ func (b *builder) compileStateful(d *statefulDef, what string, c *compiler) (*St
 		}
 		s.allOf = append(s.allOf, n)
 	}
+	s.spec = s.makeSpec()
 	return s, nil
 }
 
@@ -256,6 +258,13 @@ func (s *Stateful) Parts(evt any) uint64 {
 // Spec is the stateful key as one line of text: two rules with the same
 // spec count alike, so remembered state stays valid across a reload.
 func (s *Stateful) Spec() string {
+	if s.spec == "" {
+		s.spec = s.makeSpec()
+	}
+	return s.spec
+}
+
+func (s *Stateful) makeSpec() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "by=%s within=%s", strings.Join(s.By, ","), s.Within)
 	switch {

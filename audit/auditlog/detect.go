@@ -151,11 +151,10 @@ func (d *Detector) Detect(rec any, cands []*rules.Rule, t time.Time, emit func(*
 // and the group's values.
 func (d *Detector) Alert(h Hit, rec any, t time.Time) *event.Alert {
 	rule := h.Rule
-	fields := rule.OutputFields(rec)
+	text, fields := rule.Render(rec)
 	if fields == nil {
 		fields = map[string]any{}
 	}
-	text := rule.Format(rec)
 	if s := rule.Stateful; s != nil {
 		text += statefulSuffix(s, h.Agg)
 		fields["mamori.stateful.count"] = int64(h.Agg.Count)
