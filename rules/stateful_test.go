@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -232,5 +233,29 @@ func TestStatefulZeroTime(t *testing.T) {
 	mem.Admit(rs2.Rule("r"), cat.rec("Get", "a", ""), time.Time{})
 	if _, ok := mem.Admit(rs2.Rule("r"), cat.rec("Get", "a", ""), time.Time{}); !ok {
 		t.Error("two records with no time did not raise a count of 2")
+	}
+}
+
+// TestRenderIsFormatAndFields: Render, which an alert uses, gives what
+// Format and OutputFields give, widths, missing values and lists included.
+func TestRenderIsFormatAndFields(t *testing.T) {
+	cat := unitCatalog()
+	rs, err := Load(Config{Catalogs: []Catalog{cat}}, File{Name: "r.yaml", Data: []byte(
+		"- rule: r\n  desc: d\n  priority: INFO\n  condition: proc.name exists\n" +
+			"  output: \"%proc.name %5proc.pname %2proc.cmdline %absent.str %fd.num %evt.is_open_write %proc.argv %json.value[/a/b] %toupper(proc.name) %proc.name\"\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs.Rule("r")
+	evt := unitEvent(cat)
+	text, fields := r.Render(evt)
+	if want := r.Format(evt); text != want {
+		t.Errorf("Render text %q, Format %q", text, want)
+	}
+	if got, want := fmt.Sprint(fields), fmt.Sprint(r.OutputFields(evt)); got != want {
+		t.Errorf("Render fields %s, OutputFields %s", got, want)
+	}
+	if !strings.Contains(text, "bash ") || !strings.Contains(text, "<NA>") {
+		t.Errorf("text %q", text)
 	}
 }
