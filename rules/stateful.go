@@ -138,7 +138,7 @@ func (c *collector) readStateful(n *yaml.Node, rule string) (*statefulDef, error
 func parseWindow(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if d, err := strconv.Atoi(n); err == nil && d > 0 {
+		if d, err := strconv.Atoi(n); err == nil && d > 0 && d <= 36500 {
 			return time.Duration(d) * 24 * time.Hour, nil
 		}
 	}

@@ -259,3 +259,46 @@ func TestRenderIsFormatAndFields(t *testing.T) {
 		t.Errorf("text %q", text)
 	}
 }
+
+// FuzzStateful loads arbitrary rules files for a source whose caller keeps
+// a Memory: a load may fail, but a loaded stateful rule must admit records
+// and its memory survive a JSON round trip without panicking.
+func FuzzStateful(f *testing.F) {
+	head := "- rule: r\n  desc: d\n  output: o %ev.user\n  priority: INFO\n  source: audit\n  condition: ev.name exists\n  stateful:\n"
+	for _, s := range []string{
+		"    by: [ev.user]\n    within: 10m\n    count: 3\n",
+		"    by: ev.user\n    within: 1h\n    count: 2\n    distinct: ev.object\n",
+		"    within: 5m\n    all_of: [ev.name = Get, ev.name = Put]\n",
+		"    by: [ev.user, ev.object]\n    first_seen: true\n    within: 2d\n",
+		"    within: 0s\n    count: 1\n",
+	} {
+		f.Add(head+s, "Get", "a", "x", int64(60))
+	}
+	cat := auditCatalog()
+	f.Fuzz(func(t *testing.T, rules, name, user, object string, step int64) {
+		rs, err := Load(Config{Catalogs: []Catalog{cat}}, File{Name: "fuzz.yaml", Data: []byte(rules)})
+		if err != nil {
+			return
+		}
+		mem := NewMemory()
+		mem.MaxGroups = 4
+		for _, r := range rs.Rules() {
+			if !r.Active() {
+				continue
+			}
+			for i := range 6 {
+				e := cat.rec(name, user+string(rune('a'+i%3)), object)
+				if r.Eval(e) {
+					mem.Admit(r, e, t0.Add(time.Duration(step*int64(i))*time.Second))
+				}
+			}
+		}
+		data, err := json.Marshal(mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, NewMemory()); err != nil {
+			t.Fatalf("%v\n%s", err, data)
+		}
+	})
+}
