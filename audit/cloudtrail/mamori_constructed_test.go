@@ -109,6 +109,7 @@ const (
 	ruleNoMFA     = "Console Sign-in Without MFA"
 	ruleRefused   = "Refused Attempt at a Critical AWS Action"
 	ruleS3Account = "S3 Bucket Policy Grants Another Account"
+	ruleLifecycle = "S3 Objects Set to Expire Within Days"
 	iamSrc        = "iam.amazonaws.com"
 	adminArn      = "arn:aws:iam::aws:policy/AdministratorAccess"
 	readOnlyArn   = "arn:aws:iam::aws:policy/ReadOnlyAccess"
@@ -202,6 +203,9 @@ func TestConstructedS3(t *testing.T) {
 		}
 		return `{"bucketName":"static-js","Host":"static-js.s3.amazonaws.com","policy":[""],"bucketPolicy":{"Version":"2012-10-17","Statement":[{"Sid":"x","Effect":"Allow","Principal":` + principal + `,"Action":` + action + `,"Resource":"arn:aws:s3:::static-js/*"` + c + `}]}}`
 	}
+	lifecycle := func(status, expiry string) string {
+		return `{"bucketName":"trail-logs","lifecycle":"","LifecycleConfiguration":{"Rule":[{"ID":"r","Status":"` + status + `","Filter":{"Prefix":""},` + expiry + `}]}}`
+	}
 	pab := func(v string) string {
 		return `{"bucketName":"static-js","publicAccessBlock":"","PublicAccessBlockConfiguration":{"xmlns":"http://s3.amazonaws.com/doc/2006-03-01/","BlockPublicAcls":true,"IgnorePublicAcls":true,"BlockPublicPolicy":` + v + `,"RestrictPublicBuckets":true}}`
 	}
@@ -224,6 +228,13 @@ func TestConstructedS3(t *testing.T) {
 		{name: "DeleteBucketPublicAccessBlock", src: s3, params: `{"bucketName":"static-js","publicAccessBlock":""}`, want: []string{rulePAB}},
 		{name: "DeleteAccountPublicAccessBlock", src: s3, params: `{}`, want: []string{rulePAB}},
 		{name: "DeleteBucketPublicAccessBlock", src: s3, params: `{"bucketName":"static-js","publicAccessBlock":""}`, errorCode: "AccessDenied", want: []string{ruleRefused}},
+		// Lifecycle rules: a day's expiration, a month's, a disabled one,
+		// old versions kept a week.
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Enabled", `"Expiration":{"Days":1}`), want: []string{ruleLifecycle}},
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Enabled", `"Expiration":{"Days":30}`)},
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Disabled", `"Expiration":{"Days":1}`)},
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Enabled", `"NoncurrentVersionExpiration":{"NoncurrentDays":7}`), want: []string{ruleLifecycle}},
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Enabled", `"Expiration":{"Days":1}`), errorCode: "AccessDenied", want: []string{ruleRefused}},
 	})
 }
 

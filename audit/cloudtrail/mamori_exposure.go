@@ -3,6 +3,7 @@ package cloudtrail
 import (
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/mamori-dev/mamori/rules"
@@ -99,6 +100,7 @@ func exposureFields() []rules.Field {
 			}
 			return false, true
 		}),
+		num("mamori.s3.lifecycle.expiration.days", "the fewest days after which PutBucketLifecycle's enabled rules expire objects (Expiration.Days, or NoncurrentVersionExpiration.NoncurrentDays)", lifecycleDays),
 		str("mamori.ec2.instance.family", "the family of the instance type RunInstances asks for (p3 for p3.2xlarge), from requestParameters.instanceType", func(r *Record) (string, bool) {
 			t, ok := r.str("requestParameters", "instanceType")
 			if v, isObj := r.lookup("requestParameters", "instanceType", "value"); isObj {
@@ -267,4 +269,36 @@ func instanceAttribute(r *Record) (string, bool) {
 		return keys[0], true
 	}
 	return "", false
+}
+
+// lifecycleDays is the shortest expiration, in days, of the enabled rules
+// a PutBucketLifecycle sets.
+func lifecycleDays(r *Record) (int64, bool) {
+	if eventName(r) != "PutBucketLifecycle" {
+		return 0, false
+	}
+	cfg, _ := r.lookup("requestParameters", "LifecycleConfiguration")
+	rules, _ := member(cfg, "Rule")
+	var best int64
+	found := false
+	for _, rule := range items(rules) {
+		if !strings.EqualFold(textOf(rule, "Status"), "Enabled") {
+			continue
+		}
+		for _, p := range [][2]string{{"Expiration", "Days"}, {"NoncurrentVersionExpiration", "NoncurrentDays"}} {
+			e, _ := member(rule, p[0])
+			v, ok := member(e, p[1])
+			if !ok {
+				continue
+			}
+			d, err := strconv.ParseInt(text(v), 10, 64)
+			if err != nil {
+				continue
+			}
+			if !found || d < best {
+				best, found = d, true
+			}
+		}
+	}
+	return best, found
 }

@@ -60,6 +60,7 @@ var pantherPairs = []pantherPair{
 	{"EC2 User Data Read in Bulk", "AWS.EC2.DownloadInstanceUserData", nil, [4]int{2, 1, 0, 0}, true, false},
 	{"SSM SecureString Parameters Read in Bulk", "AWS.SSM.DecryptSSMParams", nil, [4]int{3, 0, 0, 2}, true, false},
 	{"Refused Attempt at a Critical AWS Action", "AWS.CloudTrail.AttemptToLeaveOrg", nil, [4]int{1, 0, 0, 0}, false, false},
+	{"S3 Objects Set to Expire Within Days", "AWS.CloudTrail.ShortLifecycle", nil, [4]int{2, 0, 0, 3}, false, false},
 }
 
 // pantherDiffers are the labelled events a built-in rule answers

@@ -22,10 +22,10 @@ const cloudtrailScanHelp = `scan reads AWS CloudTrail logs and evaluates every r
 source aws_cloudtrail. mamori's own CloudTrail rules are built in and run
 by default: one for each technique of Stratus Red Team's AWS catalogue
 (keys, passwords and trust given away, admin rights, logs and security
-services turned off, snapshots and images shared, secrets and passwords
-read in bulk, commands run on instances, Lambda backdoors, Bedrock
-abuse...), and a lower-priority alert when a critical call is refused
-(docs/rules.md lists them with their fields).
+services turned off, logs set to expire, snapshots and images shared,
+secrets and passwords read in bulk, commands run on instances, Lambda
+backdoors, Bedrock abuse...), and a lower-priority alert when a critical
+call is refused (docs/rules.md lists them with their fields).
 
 Some rules are stateful (mamori's extension of the rule language: N
 records by one identity within a window, the first time something is

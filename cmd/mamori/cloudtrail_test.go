@@ -123,7 +123,7 @@ func TestCloudtrailUsage(t *testing.T) {
 	}
 	missing := filepath.Join(t.TempDir(), "absent.json")
 	if out, code := mamori(t, "cloudtrail", "scan", missing); code != 1 || !strings.Contains(out, "skipped: "+missing) ||
-		!strings.Contains(out, "aws_cloudtrail rules: 39 active") {
+		!strings.Contains(out, "aws_cloudtrail rules: 40 active") {
 		t.Errorf("scan of a missing file with the built-in rules: exit %d\n%s", code, out)
 	}
 	if out, code := mamori(t, "cloudtrail", "scan", "--help"); code != 0 || !strings.Contains(out, "--no-builtin") ||
@@ -149,7 +149,7 @@ func TestCloudtrailBuiltinRules(t *testing.T) {
 		"aws.impact.bedrock-invoke-model":             {"Bedrock Model Access Enabled", "Bedrock Model Access Enabled", "Bedrock Model Access Enabled", "Bedrock Model Invoked by a New Identity"},
 	} {
 		alerts, log, code := scanWith(t, nil, filepath.Join(dir, technique+".json"))
-		if code != 0 || !strings.Contains(log, "aws_cloudtrail rules: 39 active, 0 disabled, 0 inactive") {
+		if code != 0 || !strings.Contains(log, "aws_cloudtrail rules: 40 active, 0 disabled, 0 inactive") {
 			t.Errorf("%s: exit %d\n%s", technique, code, log)
 		}
 		var got []string
@@ -178,7 +178,7 @@ func TestCloudtrailBuiltinWithUpstream(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, log)
 	}
 	for _, want := range []string{
-		"aws_cloudtrail rules: 59 active, 2 disabled, 0 inactive",
+		"aws_cloudtrail rules: 60 active, 2 disabled, 0 inactive",
 		"310 records from 35 files, 58 alerts, 0 unreadable files or records",
 		"Console Login Without MFA ", "Console Sign-in Without MFA ", "Security Group Opened to the Internet ",
 	} {
