@@ -109,18 +109,23 @@ func (d *Detector) Candidates(key string, has bool) []*rules.Rule {
 }
 
 // Match returns the rules of cands (from Candidates) that raise an alert
-// for rec, which happened at t, in order: every one, or the first only. A
+// for rec, which happened at at() (asked only when a stateful rule needs
+// it: parsing a time is dearer than most conditions), in order: every one, or the first only. A
 // stateful rule whose condition matches is asked of the Detector's
 // Memory, which remembers the record; when it does not raise, the next
 // rule is tried, as if its condition had not matched. The slice is reused
 // by the next call.
-func (d *Detector) Match(rec any, cands []*rules.Rule, t time.Time) []Hit {
+func (d *Detector) Match(rec any, cands []*rules.Rule, at func() time.Time) []Hit {
 	d.matched = d.matched[:0]
 	for _, r := range cands {
 		if !r.Eval(rec) {
 			continue
 		}
-		agg, ok := d.memory.Admit(r, rec, t)
+		var agg rules.Aggregate
+		ok := true
+		if r.Stateful != nil {
+			agg, ok = d.memory.Admit(r, rec, at())
+		}
 		if !ok {
 			continue
 		}
@@ -139,7 +144,7 @@ func (d *Detector) Memory() *rules.Memory { return d.memory }
 // Detect evaluates rec, which happened at t, against cands and calls emit
 // with an alert for each matching rule, or for the first only.
 func (d *Detector) Detect(rec any, cands []*rules.Rule, t time.Time, emit func(*event.Alert)) {
-	for _, h := range d.Match(rec, cands, t) {
+	for _, h := range d.Match(rec, cands, func() time.Time { return t }) {
 		emit(d.Alert(h, rec, t))
 	}
 }

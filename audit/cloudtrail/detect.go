@@ -51,8 +51,7 @@ func (d *Detector) Detect(r *Record, emit func(*event.Alert)) {
 	if len(cands) == 0 {
 		return
 	}
-	t := r.Time()
-	for _, h := range d.d.Match(&d.ev, cands, t) {
-		emit(d.d.Alert(h, &d.ev, t))
+	for _, h := range d.d.Match(&d.ev, cands, r.Time) {
+		emit(d.d.Alert(h, &d.ev, r.Time()))
 	}
 }
