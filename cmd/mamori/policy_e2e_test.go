@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/internal/podmantest"
 )
@@ -274,8 +275,7 @@ spec:
 `), 0o644)
 			a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
 			c := podmantest.Run(t, podmantest.Label("app", "batch"), podmantest.Args("--network", "none"))
-			time.Sleep(500 * time.Millisecond)
-			podmantest.Exec(t, c, "true") // the container's first exec protects it
+			waitContainer(t, a.agentProc, c.Name, map[string]string{"enforce": agent.Protected, "audit": agent.AuditOnly}[mode])
 			// The bomb: 20 sleeps at once. Count the container's tasks from
 			// the host, since a shell at its limit cannot fork ps.
 			info := podmantest.Inspect(t, c)
@@ -289,18 +289,30 @@ spec:
 					pidsDir = filepath.Join("/sys/fs/cgroup/pids", parts[2])
 				}
 			}
-			exec.Command("podman", "exec", "-d", c.ID, "sh", "-c", "for i in $(seq 20); do sleep 3 & done; wait").Run()
-			time.Sleep(time.Second)
-			cur, _ := os.ReadFile(filepath.Join(pidsDir, "pids.current"))
-			n, _ := strconv.Atoi(strings.TrimSpace(string(cur)))
-			time.Sleep(1500 * time.Millisecond) // the agent looks at refused forks once a second
-			alerts := a.stop(t)
-			var action string
-			for _, al := range alerts {
-				if al.Control == "forkGuard" && al.Container.ID == c.ID {
-					action = al.Action
+			exec.Command("podman", "exec", "-d", c.ID, "sh", "-c", "for i in $(seq 20); do sleep 10 & done; wait").Run()
+			// The most tasks the container held while the sleeps were
+			// being forked: until all 20 are there (audit) or for 3 s
+			// (enforce), however slow the machine.
+			n := 0
+			for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(20 * time.Millisecond) {
+				cur, _ := os.ReadFile(filepath.Join(pidsDir, "pids.current"))
+				if v, _ := strconv.Atoi(strings.TrimSpace(string(cur))); v > n {
+					n = v
+				}
+				if mode == "audit" && n >= 20 || mode == "enforce" && time.Since(start) > 3*time.Second {
+					break
 				}
 			}
+			// The agent looks at refused forks once a second.
+			var action string
+			for deadline := time.Now().Add(10 * time.Second); action == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				for _, al := range readLines[event.Alert](t, a.out) {
+					if al.Control == "forkGuard" && al.Container != nil && al.Container.ID == c.ID {
+						action = al.Action
+					}
+				}
+			}
+			a.stop(t)
 			switch mode {
 			case "enforce":
 				if n == 0 || n > 8 || action != "blocked" {
