@@ -28,6 +28,9 @@ import (
 	"github.com/mamori-dev/mamori/policy"
 )
 
+// EventTypes are the events the learner reads.
+var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Accept, event.Listen, event.Open, event.DNS}
+
 // Config is what the learner needs from the agent.
 type Config struct {
 	Cluster string
@@ -241,9 +244,12 @@ func writes(flags string) bool {
 	return strings.Contains(flags, "O_WRONLY") || strings.Contains(flags, "O_RDWR") || strings.Contains(flags, "O_CREAT")
 }
 
-// pseudo reports paths of no file system a container's image has.
+// pseudo reports paths of no file system a container's image has, and
+// the runtime's own paths, which its processes write in a container's
+// cgroup while they set the container up.
 func pseudo(p string) bool {
-	for _, pre := range []string{"/proc/", "/sys/", "/dev/"} {
+	for _, pre := range []string{"/proc/", "/sys/", "/dev/", "/var/lib/containers/", "/run/runc/", "/run/crun/",
+		"/run/containers/", "/var/run/containers/", "/run/containerd/", "/var/lib/containerd/", "/run/libpod/"} {
 		if strings.HasPrefix(p, pre) {
 			return true
 		}
