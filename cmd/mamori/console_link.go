@@ -21,8 +21,8 @@ import (
 	"github.com/mamori-dev/mamori/console/store"
 	"github.com/mamori-dev/mamori/console/wire"
 	"github.com/mamori-dev/mamori/dnscache"
-	"github.com/mamori-dev/mamori/learn"
 	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/learn"
 )
 
 // consoleFlags are the agent's flags for joining a console.
