@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/console/store"
@@ -404,8 +407,42 @@ done`, webIP, host.name)
 	webMapCheck(t, con, wp, sp, host)
 }
 
-// webMapCheck is filled in with the web console's map.
-func webMapCheck(t *testing.T, con *consoleProc, wp, sp *store.Profile, host *learnHost) {}
+// webMapCheck draws the test's network map in Chromium: the worker's
+// edges to the web server, to the named test host and to its DNS server
+// in the colour of allowed, and the one to the new destination in the
+// colour of refused; filtering by workload keeps them.
+func webMapCheck(t *testing.T, con *consoleProc, wp, sp *store.Profile, host *learnHost) {
+	b := startBrowser(t, 1280, 720)
+	b.run(t, "open the map", chromedp.Navigate(con.apiURL+"/map?since=15m&workload="+url.QueryEscape(wp.Workload.Name)))
+	b.login(t, con.token)
+	b.waitFor(t, "the map", `document.querySelector('svg.netmap') !== null`, 15*time.Second)
+	edge := func(target string, port int, verdict string) string {
+		return fmt.Sprintf(`document.querySelector('g.edge[data-source="w:%s"][data-target="%s"][data-port="%d"][data-verdict="%s"]') !== null`,
+			wp.ID, target, port, verdict)
+	}
+	for _, e := range []struct {
+		target  string
+		port    int
+		verdict string
+	}{{"w:" + sp.ID, 8080, "allowed"}, {"ip:" + host.api, 8081, "allowed"}, {"ip:" + host.gw, 53, "allowed"}, {"ip:" + host.other, 8082, "refused"}} {
+		b.waitFor(t, fmt.Sprintf("the edge to %s:%d, %s", e.target, e.port, e.verdict), edge(e.target, e.port, e.verdict), 5*time.Second)
+	}
+	// The named host is drawn with its DNS name, the web server as the
+	// workload it is; the refused edge in red.
+	if !eval[bool](t, b, `[...document.querySelectorAll('g.edge')].some((g) => g.textContent.includes(`+jsString(host.name)+`))`) {
+		t.Errorf("no edge names %s", host.name)
+	}
+	if got := eval[string](t, b, `document.querySelector('g.edge[data-verdict="refused"] path').getAttribute('stroke')`); got != "#b3261e" {
+		t.Errorf("refused edge drawn in %s", got)
+	}
+	if got := eval[string](t, b, `document.querySelector('g.node[data-id="w:`+sp.ID+`"]').dataset.name`); got != sp.Workload.Name {
+		t.Errorf("the web server's node is named %q", got)
+	}
+	b.screenshot(t, "netmap")
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("the page logged errors: %v", errs)
+	}
+}
 
 // waitControl waits until the agent reports control of container name in
 // state.

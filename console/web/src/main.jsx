@@ -10,6 +10,7 @@ import { Feed } from './feed.jsx';
 import { Images } from './images.jsx';
 import { IncidentDetail, Incidents } from './incidents.jsx';
 import { Login } from './login.jsx';
+import { NetworkMap } from './netmap.jsx';
 import { Nodes } from './nodes.jsx';
 import { Overview } from './overview.jsx';
 import { Policies } from './policies.jsx';
@@ -17,7 +18,7 @@ import { Link, navigate, useLocation } from './router.jsx';
 import { Failed, Loading } from './util.jsx';
 
 const NAV = [['/feed', 'Feed', 'f'], ['/overview', 'Overview', 'o'], ['/incidents', 'Incidents', 'i'], ['/nodes', 'Nodes', 'n'],
-  ['/policies', 'Policies', 'p'], ['/images', 'Images', 'm'], ['/cloud', 'Cloud', 'c']];
+  ['/policies', 'Policies', 'p'], ['/images', 'Images', 'm'], ['/cloud', 'Cloud', 'c'], ['/map', 'Map', 'a']];
 
 function view(path, query, me) {
   let m;
@@ -30,6 +31,7 @@ function view(path, query, me) {
   if (path === '/policies') return <Policies query={query} me={me} />;
   if (path === '/images') return <Images />;
   if (path === '/cloud') return <Cloud query={query} />;
+  if (path === '/map') return <NetworkMap query={query} key={location.search} />;
   return <p>No such page. <Link href="/feed">To the feed</Link></p>;
 }
 
