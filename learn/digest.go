@@ -60,6 +60,9 @@ func (d *digests) get(id string, pid uint32, path string, ino uint64, ctime time
 			return s
 		}
 	}
+	if pid == 0 {
+		return ""
+	}
 	f, err := os.Open("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root" + path)
 	if err != nil {
 		return ""

@@ -362,7 +362,13 @@ func (l *Learner) Flush(now time.Time, gone time.Duration) []*event.Observation 
 	for _, p := range need {
 		w := p.st.workload
 		o := byW[w.Key()]
-		pid := livePID(p.pids)
+		pid := livePID(p.pids) // 0: the programs held open are read all the same
+		for i := range o.Items {
+			it := &o.Items[i]
+			if it.Kind == event.ItemExec && it.Digest == "" {
+				it.Digest = l.digests.get(p.st.ctr.ID, pid, it.Path, 0, time.Time{})
+			}
+		}
 		if pid == 0 {
 			continue
 		}
@@ -372,12 +378,6 @@ func (l *Learner) Flush(now time.Time, gone time.Duration) []*event.Observation 
 			}
 		}
 		o.Addresses = appendNew(o.Addresses, Addresses(pid)...)
-		for i := range o.Items {
-			it := &o.Items[i]
-			if it.Kind == event.ItemExec && it.Digest == "" {
-				it.Digest = l.digests.get(p.st.ctr.ID, pid, it.Path, 0, time.Time{})
-			}
-		}
 	}
 	out := make([]*event.Observation, 0, len(byW))
 	for _, o := range byW {
