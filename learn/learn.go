@@ -10,7 +10,8 @@
 // so a process that exits at once is recorded like any other, and hashed
 // through another live process of its container when it is already gone.
 //
-// It must not know the console, NATS or the policies.
+// It must not know the console or NATS, nor learn less because a policy
+// is in force (it reads the policy package only to name a pod's owner).
 package learn
 
 import (
