@@ -42,7 +42,7 @@ func (n *learnNode) see(items ...event.ObservedItem) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.pending = append(n.pending, &event.Observation{Node: n.name, Time: now, Items: items, MaxProcesses: 3,
-		Workload: event.Workload{ImageDigest: "sha256:" + strings.Repeat("e", 64), Image: "localhost/app:1", Name: "app"},
+		Workload:   event.Workload{ImageDigest: "sha256:" + strings.Repeat("e", 64), Image: "localhost/app:1", Name: "app"},
 		Containers: []string{"c0ffee"}})
 }
 
