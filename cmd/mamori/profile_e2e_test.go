@@ -143,7 +143,10 @@ func serveDNS(c *net.UDPConn, name string, addr net.IP) {
 func buildImage(t *testing.T, tag, label string) string {
 	t.Helper()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("FROM "+podmantest.Image+"\nLABEL dev.mamori.test.role=\""+label+"\"\n"), 0o644)
+	// The pid in the label: the runs of two test processes build images
+	// of their own.
+	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(fmt.Sprintf("FROM %s\nLABEL dev.mamori.test.role=\"%s-%d\"\n",
+		podmantest.Image, label, os.Getpid())), 0o644)
 	ref := "localhost/" + tag
 	if out, err := exec.Command("podman", "build", "-q", "-t", ref, dir).CombinedOutput(); err != nil {
 		t.Fatalf("podman build %s: %v\n%s", ref, err, out)
@@ -372,6 +375,15 @@ done`, webIP, host.name)
 			!strings.Contains(al.Output, "/tmp/evil") && !strings.Contains(al.Output, host.other) {
 			t.Errorf("the worker's own behaviour was refused: %s", al.Output)
 		}
+	}
+	// The dry run of the profile's policy names the refused destination.
+	dry := con.cli(t, "profile", "dryrun", wp.ID, "--since", "10m")
+	named := false
+	for _, line := range strings.Split(dry, "\n") {
+		named = named || strings.HasPrefix(line, "networkEgress") && strings.Contains(line, "connect "+host.other+":8082/tcp")
+	}
+	if !named {
+		t.Errorf("dry run after the refusal:\n%s", dry)
 	}
 	// Learning is not blind under the policy: the profile still counts.
 	var after store.Profile

@@ -120,9 +120,24 @@ func exerciseProfiles(t *testing.T, s Store) {
 
 	// A stable profile: something new is a deviation, kept as "new".
 	at := stableAt.Add(time.Minute)
-	devs, err := s.Learn(ctx, []*event.Observation{obs("node-a", webV1, at, execItem("/tmp/miner"), egressItem("203.0.113.9", 443))}, at)
+	dev := obs("node-a", webV1, at, execItem("/tmp/miner"), egressItem("203.0.113.9", 443))
+	dev.Flows = []event.Flow{{Minute: at.Truncate(time.Minute), DstIP: "203.0.113.9", DstPort: 443, Protocol: "tcp", Verdict: "allowed", Count: 1}}
+	devs, err := s.Learn(ctx, []*event.Observation{dev}, at)
 	if err != nil || len(devs) != 2 {
 		t.Fatalf("deviations: %v %v", devs, err)
+	}
+	// On the map the deviation's edge is new since the profile; the
+	// destination learnt before stays allowed.
+	m, err := s.NetworkMap(ctx, FlowQuery{Since: t0.Add(-time.Hour), Until: at.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verdicts := map[string]string{}
+	for _, e := range m.Edges {
+		verdicts[e.Target] = e.Verdict
+	}
+	if verdicts["ip:203.0.113.9"] != EdgeNew || verdicts["ip:10.0.0.7"] != EdgeAllowed {
+		t.Fatalf("map verdicts: %v", verdicts)
 	}
 	if d := devs[0]; d.Profile.ID != id || d.Profile.State != Stable || d.Item.Status != ItemNew || d.Node != "node-a" {
 		t.Fatalf("deviation: %+v", d)
@@ -181,7 +196,7 @@ func exerciseProfiles(t *testing.T, s Store) {
 	if _, err := s.Learn(ctx, []*event.Observation{odb}, t0); err != nil {
 		t.Fatal(err)
 	}
-	m, err := s.NetworkMap(ctx, FlowQuery{Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour)})
+	m, err = s.NetworkMap(ctx, FlowQuery{Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
