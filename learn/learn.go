@@ -62,6 +62,7 @@ type ctrState struct {
 	workload event.Workload
 	alive    map[uint32]bool
 	maxAlive int
+	sentMax  int // the most alive at once, as last sent
 	items    map[string]*event.ObservedItem
 	flows    map[flowKey]*event.Flow
 	lastSeen time.Time
@@ -150,7 +151,9 @@ func (l *Learner) Observe(e *event.Event) {
 	switch e.Type {
 	case event.Exec:
 		st.live(p.PID)
-		if p.Exe == "" {
+		if p.Exe == "" || strings.HasSuffix(p.Exe, "/") {
+			// No program's path: the runtime's own exec of the
+			// entrypoint is seen with the root directory as its path.
 			return
 		}
 		parent := ""
@@ -323,7 +326,7 @@ func (l *Learner) Flush(now time.Time, gone time.Duration) []*event.Observation 
 	byW := map[string]*event.Observation{}
 	var need []pending
 	for id, st := range l.ctrs {
-		if len(st.items) == 0 && len(st.flows) == 0 && st.maxAlive == 0 {
+		if len(st.items) == 0 && len(st.flows) == 0 && st.maxAlive <= st.sentMax {
 			if now.Sub(st.lastSeen) > gone {
 				delete(l.ctrs, id)
 			}
@@ -354,6 +357,7 @@ func (l *Learner) Flush(now time.Time, gone time.Duration) []*event.Observation 
 			l.log.Warn("learning: more distinct items than kept between two reports; the rest is not learnt", "container", st.ctr.Name, "lost", st.overflow)
 		}
 		st.items, st.flows, st.overflow = map[string]*event.ObservedItem{}, map[flowKey]*event.Flow{}, 0
+		st.sentMax = max(st.sentMax, st.maxAlive)
 		// What is alive stays alive: the next window starts from it.
 		st.maxAlive = len(st.alive)
 	}

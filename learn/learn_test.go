@@ -123,6 +123,9 @@ func TestObserveItems(t *testing.T) {
 	ev(event.Open, nil, &event.File{Path: "/var/cache/app/x.tmp", Flags: "O_WRONLY|O_CREAT", Created: true}, 3)
 	ev(event.Open, nil, &event.File{Path: "/etc/passwd", Flags: "O_RDONLY", Layer: "lower"}, 3)
 	ev(event.Open, nil, &event.File{Path: "/var/lib/containers/storage/overlay/x/merged/etc/hosts", Flags: "O_WRONLY", Layer: "upper"}, 3)
+	// The runtime's exec of the entrypoint, seen with "/" as its path,
+	// is no program of the workload's.
+	l.Observe(execEvent(uint32(os.Getpid()), "/", 1))
 	obs := l.Flush(at.Add(time.Second), time.Minute)
 	if len(obs) != 1 {
 		t.Fatalf("observations: %+v", obs)

@@ -269,6 +269,9 @@ done`, webIP, host.name)
 	if it := findItem(wp, event.ItemEgress, webIP+":8080/tcp"); it == nil || it.Peer == "" {
 		t.Errorf("the worker's calls to the web server: %+v", it)
 	}
+	if it := findItem(wp, event.ItemExec, "/"); it != nil {
+		t.Errorf("the runtime's exec of the entrypoint learnt as a program: %+v", it)
+	}
 	if findItem(wp, event.ItemEgress, host.gw+":53/udp") == nil {
 		t.Errorf("the worker's DNS queries are not in its profile: %+v", wp.Items)
 	}
@@ -362,7 +365,8 @@ done`, webIP, host.name)
 			}
 		}
 	}
-	if deviation.OutputFields["profile.id"] != wp.ID || deviation.OutputFields["profile.state"] != store.Stable {
+	// Applying the export in enforce mode was the decision to enforce.
+	if deviation.OutputFields["profile.id"] != wp.ID || deviation.OutputFields["profile.state"] != store.Enforced || deviation.Priority != "Error" {
 		t.Errorf("deviation alert's evidence: %+v", deviation.OutputFields)
 	}
 	// Nothing else of the worker was refused: it ran clean.
@@ -451,8 +455,19 @@ func webMapCheck(t *testing.T, con *consoleProc, wp, sp *store.Profile, host *le
 		t.Errorf("the web server's node is named %q", got)
 	}
 	b.screenshot(t, "netmap")
+
+	// The profiles: the worker's, its items with their evidence, and a
+	// dry run of its policy that names the refused destination.
+	b.run(t, "open the profiles", chromedp.Navigate(con.apiURL+"/profiles"))
+	b.waitFor(t, "the worker's profile listed", `document.querySelector('tr[data-profile="`+wp.ID+`"]') !== null`, 10*time.Second)
+	b.run(t, "open the worker's profile", chromedp.Click(chromedp.CSS(`tr[data-profile="`+wp.ID+`"] a`)))
+	b.waitFor(t, "its items", `document.querySelector('tr.item[data-kind="exec"][data-key="/tmp/true"][data-status="learned"]') !== null`, 10*time.Second)
+	b.run(t, "dry-run its policy", chromedp.Click(chromedp.CSS("#pf-dryrun")))
+	b.waitFor(t, "the dry run naming the refused destination",
+		`[...document.querySelectorAll('#pf-dry tr.dry-row')].some((r) => r.textContent.includes(`+jsString(host.other+":8082/tcp")+`))`, 10*time.Second)
+	b.screenshot(t, "profile")
 	if errs := b.errors(); len(errs) > 0 {
-		t.Errorf("the page logged errors: %v", errs)
+		t.Errorf("the pages logged errors: %v", errs)
 	}
 }
 

@@ -45,6 +45,10 @@ type Options struct {
 	Now         time.Time
 }
 
+// Label is the label an exported policy names its profile by; applying
+// such a policy in enforce mode marks the profile enforced.
+const Label = "mamori.dev/profile"
+
 // MinProcessHeadroom is what the fork guard limit leaves above the most
 // processes seen at once, at the least: the limit is twice the peak, or
 // the peak plus this, whichever is more.
@@ -205,7 +209,7 @@ func Export(p *store.Profile, o Options) ([]byte, error) {
 	meta := mapping()
 	add(meta, "name", scalar(Name(p), ""), "")
 	labels := mapping()
-	add(labels, "mamori.dev/profile", scalar(p.ID, ""), "")
+	add(labels, Label, scalar(p.ID, ""), "")
 	add(meta, "labels", labels, "")
 	ann := mapping()
 	add(ann, "mamori.dev/profile-state", scalar(p.State, ""), "")
