@@ -139,13 +139,18 @@ func serveDNS(c *net.UDPConn, name string, addr net.IP) {
 }
 
 // buildImage builds a local image from the test image, told apart by a
-// label, so that each workload has an image digest of its own.
+// label, so that each workload has an image digest of its own, with
+// /usr/bin/tool (busybox again): a program of the image's that the
+// workload never runs.
 func buildImage(t *testing.T, tag, label string) string {
 	t.Helper()
 	dir := t.TempDir()
+	if out, err := exec.Command("cp", "/bin/busybox", filepath.Join(dir, "tool")).CombinedOutput(); err != nil {
+		t.Fatalf("cp busybox: %v %s", err, out)
+	}
 	// The pid in the label: the runs of two test processes build images
 	// of their own.
-	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(fmt.Sprintf("FROM %s\nLABEL dev.mamori.test.role=\"%s-%d\"\n",
+	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(fmt.Sprintf("FROM %s\nCOPY tool /usr/bin/tool\nLABEL dev.mamori.test.role=\"%s-%d\"\n",
 		podmantest.Image, label, os.Getpid())), 0o644)
 	ref := "localhost/" + tag
 	if out, err := exec.Command("podman", "build", "-q", "-t", ref, dir).CombinedOutput(); err != nil {
@@ -291,7 +296,7 @@ done`, webIP, host.name)
 	pol := filepath.Join(dir, "worker.yaml")
 	con.cli(t, "profile", "export", wp.ID, "-f", pol)
 	doc, _ := os.ReadFile(pol)
-	for _, want := range []string{"mode: enforce", "- /tmp/true # seen", "- " + host.api + " # " + host.name + " 8081/tcp", "- " + webIP + " # workload " + webName} {
+	for _, want := range []string{"mode: enforce", "- /tmp/true # seen", "executableAllowlist:", "- /bin/busybox # parent", "- " + host.api + " # " + host.name + " 8081/tcp", "- " + webIP + " # workload " + webName} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("the export lacks %q:\n%s", want, doc)
 		}
@@ -302,6 +307,7 @@ done`, webIP, host.name)
 	con.cli(t, "policy", "apply", pol)
 	waitControl(t, a, workerName, "networkEgress", "enforced")
 	waitControl(t, a, workerName, "driftPrevention", "enforced")
+	waitControl(t, a, workerName, "executableAllowlist", "enforced")
 
 	// The same workload runs clean under the policy.
 	count := func() (int, int) {
@@ -325,6 +331,10 @@ done`, webIP, host.name)
 	if out, err := exec.Command("podman", "exec", worker.ID, "/tmp/evil", "echo", "EVIL-RAN").CombinedOutput(); err == nil || strings.Contains(string(out), "EVIL-RAN") {
 		t.Errorf("the injected binary ran: %v %s", err, out)
 	}
+	// A program of the image's that the workload never ran is refused too.
+	if out, err := exec.Command("podman", "exec", worker.ID, "/usr/bin/tool", "echo", "TOOL-RAN").CombinedOutput(); err == nil || strings.Contains(string(out), "TOOL-RAN") {
+		t.Errorf("an image program off the profile ran: %v %s", err, out)
+	}
 	// (nc, not busybox's wget, which crashes when a connection fails.)
 	if out, err := exec.Command("podman", "exec", worker.ID, "nc", "-w", "3", host.other, "8082").CombinedOutput(); err == nil ||
 		!strings.Contains(string(out), "not permitted") {
@@ -334,8 +344,8 @@ done`, webIP, host.name)
 	// refuses it) is a deviation of the stable profile.
 	exec.Command("podman", "exec", "-d", worker.ID, "nc", "-l", "-p", "9999").Run()
 
-	var drift, egress, deviation *event.Alert
-	for deadline := time.Now().Add(30 * time.Second); drift == nil || egress == nil || deviation == nil; time.Sleep(300 * time.Millisecond) {
+	var drift, tool, egress, deviation *event.Alert
+	for deadline := time.Now().Add(30 * time.Second); drift == nil || tool == nil || egress == nil || deviation == nil; time.Sleep(300 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			var page store.AlertPage
 			con.get(t, "/api/v1/alerts?since=5m&limit=1000", &page)
@@ -345,7 +355,8 @@ done`, webIP, host.name)
 				json.Unmarshal(raw, &al)
 				outs = append(outs, al.Control+" "+al.Action+" "+al.Output)
 			}
-			t.Fatalf("alerts: drift %v egress %v deviation %v\n%s\nagent:\n%s", drift != nil, egress != nil, deviation != nil, strings.Join(outs, "\n"), a.stderr)
+			t.Fatalf("alerts: injected binary %v image program %v egress %v deviation %v\n%s\nagent:\n%s", drift != nil, tool != nil, egress != nil,
+				deviation != nil, strings.Join(outs, "\n"), a.stderr)
 		}
 		var page store.AlertPage
 		con.get(t, "/api/v1/alerts?since=5m&limit=1000", &page)
@@ -356,8 +367,12 @@ done`, webIP, host.name)
 				continue
 			}
 			switch {
-			case al.Control == "driftPrevention" && al.Action == event.Blocked && strings.Contains(al.Output, "/tmp/evil"):
+			// The allow list judges first; Drift Prevention would
+			// refuse it as well.
+			case (al.Control == "executableAllowlist" || al.Control == "driftPrevention") && al.Action == event.Blocked && strings.Contains(al.Output, "/tmp/evil"):
 				drift = &al
+			case al.Control == "executableAllowlist" && al.Action == event.Blocked && strings.Contains(al.Output, "/usr/bin/tool"):
+				tool = &al
 			case al.Control == "networkEgress" && al.Action == event.Blocked && strings.Contains(al.Output, host.other):
 				egress = &al
 			case al.Rule == "Behaviour profile deviation" && strings.Contains(al.Output, "9999/tcp"):
@@ -376,7 +391,7 @@ done`, webIP, host.name)
 		var al event.Alert
 		json.Unmarshal(raw, &al)
 		if al.Container != nil && al.Container.Name == workerName && al.Time.After(enforcedAt.Add(-time.Second)) &&
-			!strings.Contains(al.Output, "/tmp/evil") && !strings.Contains(al.Output, host.other) {
+			!strings.Contains(al.Output, "/tmp/evil") && !strings.Contains(al.Output, "/usr/bin/tool") && !strings.Contains(al.Output, host.other) {
 			t.Errorf("the worker's own behaviour was refused: %s", al.Output)
 		}
 	}

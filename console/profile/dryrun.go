@@ -73,7 +73,10 @@ func DryRun(p *store.Profile, flows *store.NetMap, policyYAML []byte, since time
 		switch it.Kind {
 		case event.ItemExec:
 			r.Checked++
-			if cs, ok := ctl("driftPrevention"); ok && it.Drifted && !cs.DriftPrevention.Allowed(it.Path, path.Base(it.Path)) {
+			if cs, ok := ctl("executableAllowlist"); ok && cs.ExecutableAllowlist.On() && !cs.ExecutableAllowlist.Allowed(it.Path) {
+				r.Refused = append(r.Refused, Refusal{Control: "executableAllowlist", What: "exec " + it.Path,
+					Reason: "not on the allow list", First: it.First, Last: it.Last, Count: it.Count, Nodes: it.Nodes})
+			} else if cs, ok := ctl("driftPrevention"); ok && it.Drifted && !cs.DriftPrevention.Allowed(it.Path, path.Base(it.Path)) {
 				r.Refused = append(r.Refused, Refusal{Control: "driftPrevention", What: "exec " + it.Path,
 					Reason: "not in the image and not allowed", First: it.First, Last: it.Last, Count: it.Count, Nodes: it.Nodes})
 			}

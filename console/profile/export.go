@@ -82,11 +82,12 @@ func Name(p *store.Profile) string {
 
 // Export writes p's learnt behaviour as a RuntimePolicy scoped to the
 // workload: Drift Prevention allowing the programs it ran from outside its
-// image, a Network Egress allow list of the addresses it connected to, and
-// a Fork Guard limit above the most processes it had; each entry carries
-// its evidence as a YAML comment. Deleted items and deviations are left
-// out. What no control can refuse yet (the image's own programs, listening
-// ports, inbound connections, written directories) is listed in comments.
+// image, an Executable Allowlist of every program it ran, a Network Egress
+// allow list of the addresses it connected to, and a Fork Guard limit
+// above the most processes it had; each entry carries its evidence as a
+// YAML comment. Deleted items and deviations are left out. What no control
+// can refuse yet (listening ports, inbound connections, written
+// directories) is listed in comments.
 func Export(p *store.Profile, o Options) ([]byte, error) {
 	if p.State == store.Learning && !o.Force {
 		return nil, ErrLearning{Profile: p, StableAfter: o.StableAfter}
@@ -121,6 +122,23 @@ func Export(p *store.Profile, o Options) ([]byte, error) {
 		drift.Style = yaml.FlowStyle
 	}
 	add(controls, "driftPrevention", drift, "only the image's programs, and those below, may run")
+
+	// Executable Allowlist: only the programs the workload ran.
+	var progs []*yaml.Node
+	for _, it := range learnt {
+		if it.Kind == event.ItemExec {
+			note := evidence(it)
+			if len(it.Parents) > 0 {
+				note = "parent " + strings.Join(it.Parents, ", ") + "; " + note
+			}
+			progs = append(progs, scalar(it.Path, note+digestNote(it)))
+		}
+	}
+	if len(progs) > 0 {
+		al := mapping()
+		add(al, "paths", seq(progs...), "")
+		add(controls, "executableAllowlist", al, "only the programs the workload ran, from its image or not")
+	}
 
 	// Network Egress: one entry per address, its ports and names told.
 	type dest struct {
@@ -264,14 +282,6 @@ func notes(items []store.ProfileItem) string {
 			b.WriteString("  " + line(it) + "; " + evidence(it) + "\n")
 		}
 	}
-	section("Programs run (Drift Prevention refuses any program that is not in the image or allowed above):", event.ItemExec,
-		func(it store.ProfileItem) string {
-			s := it.Path
-			if len(it.Parents) > 0 {
-				s += " (parent " + strings.Join(it.Parents, ", ") + ")"
-			}
-			return s + digestNote(it)
-		})
 	section("Listening ports (no control refuses a listen yet):", event.ItemListen,
 		func(it store.ProfileItem) string { return it.Key })
 	section("Inbound connections (no control refuses them yet):", event.ItemIngress,

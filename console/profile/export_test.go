@@ -59,6 +59,10 @@ func TestExport(t *testing.T) {
 		ctl.DriftPrevention.Allowed("/tmp/deleted", "deleted") {
 		t.Errorf("drift prevention: %+v\n%s", ctl.DriftPrevention, doc)
 	}
+	al := ctl.ExecutableAllowlist
+	if !al.Allowed("/bin/busybox") || !al.Allowed("/tmp/helper") || al.Allowed("/tmp/miner") || al.Allowed("/tmp/deleted") || al.Allowed("/usr/bin/curl") {
+		t.Errorf("executable allowlist: %v\n%s", al.Paths.Strings(), doc)
+	}
 	if got := strings.Join(ctl.NetworkEgress.Allow, ","); got != "10.213.0.2/32,10.88.0.7/32" {
 		t.Errorf("egress allow = %s\n%s", got, doc)
 	}
@@ -111,7 +115,7 @@ func TestDryRun(t *testing.T) {
 	for _, x := range r.Refused {
 		got = append(got, x.Control+" "+x.What)
 	}
-	want := []string{"driftPrevention exec /tmp/miner", "driftPrevention exec /tmp/deleted", "networkEgress connect 203.0.113.9:443/tcp",
+	want := []string{"executableAllowlist exec /tmp/miner", "executableAllowlist exec /tmp/deleted", "networkEgress connect 203.0.113.9:443/tcp",
 		"networkEgress connect 198.51.100.1:53/udp"}
 	for _, w := range want {
 		found := false
@@ -124,5 +128,27 @@ func TestDryRun(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("dry run refused %q, want %q", got, want)
+	}
+	// A hand-made policy: Drift Prevention alone refuses every drifted
+	// program, the learnt one too.
+	hand := []byte(`apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata: {name: drift-only}
+spec:
+  mode: enforce
+  scope: {container: {}}
+  controls:
+    driftPrevention: {}
+`)
+	r, err = DryRun(p, nil, hand, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, x := range r.Refused {
+		got = append(got, x.Control+" "+x.What)
+	}
+	if strings.Join(got, ",") != "driftPrevention exec /tmp/helper,driftPrevention exec /tmp/miner,driftPrevention exec /tmp/deleted" {
+		t.Errorf("drift-only dry run refused %q", got)
 	}
 }
