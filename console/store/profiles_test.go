@@ -217,3 +217,35 @@ func exerciseProfiles(t *testing.T, s Store) {
 		t.Fatalf("profiles: %v %v", list, err)
 	}
 }
+
+// BenchmarkLearn merges one agent window of 100 workloads with 20 items
+// each (the same items every window, the steady state) into SQLite.
+func BenchmarkLearn(b *testing.B) {
+	s, err := OpenSQLite(filepath.Join(b.TempDir(), "console.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	at := time.Now()
+	var batch []*event.Observation
+	for w := range 100 {
+		wl := webV1
+		wl.Owner, wl.Name = "app-"+strconv.Itoa(w), "app-"+strconv.Itoa(w)
+		var items []event.ObservedItem
+		for i := range 10 {
+			items = append(items, execItem("/usr/bin/p"+strconv.Itoa(i)), egressItem("10.0."+strconv.Itoa(w)+"."+strconv.Itoa(i), 443))
+		}
+		batch = append(batch, obs("node-a", wl, at, items...))
+	}
+	if _, err := s.Learn(ctx, batch, at); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Learn(ctx, batch, at); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/item")
+}
