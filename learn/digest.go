@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxDigestBytes bounds the programs the learner hashes.
@@ -63,7 +65,7 @@ func (d *digests) get(id string, pid uint32, path string, ino uint64, ctime time
 	if pid == 0 {
 		return ""
 	}
-	f, err := os.Open("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/root" + path)
+	f, err := openInRoot(pid, path)
 	if err != nil {
 		return ""
 	}
@@ -80,6 +82,25 @@ func (d *digests) remember(k, s string) {
 		clear(d.done)
 	}
 	d.done[k] = s
+}
+
+// openInRoot opens path as process pid sees it: symbolic links resolved
+// inside its root, never the host's (a container's link to /etc/shadow is
+// its own /etc/shadow), and without blocking on a FIFO.
+func openInRoot(pid uint32, path string) (*os.File, error) {
+	root, err := unix.Open("/proc/"+strconv.FormatUint(uint64(pid), 10)+"/root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(root)
+	fd, err := unix.Openat2(root, path, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 func hashFile(f *os.File) string {

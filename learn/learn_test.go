@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mamori-dev/mamori/event"
 )
@@ -192,5 +195,49 @@ func BenchmarkObserveExec(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		l.Observe(e)
+	}
+}
+
+// TestHashedInsideTheRoot: a program hashed through a live process is
+// looked up in that process's root: a container's symbolic link to an
+// absolute path names its own file, never the host's; and a FIFO does not
+// block the flush.
+func TestHashedInsideTheRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root")
+	}
+	root := t.TempDir()
+	for _, d := range []string{"bin", "etc"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	copyFile(t, "/bin/busybox", filepath.Join(root, "bin", "busybox"))
+	os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("the container's own\n"), 0o644)
+	if err := os.Symlink("/etc/passwd", filepath.Join(root, "bin", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(root, "bin", "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("chroot", root, "/bin/busybox", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := uint32(cmd.Process.Pid)
+	// chroot execs busybox: wait until the process runs in its root.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if r, _ := os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/root"); r == root {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the chrooted process never ran in its root")
+		}
+	}
+	d := newDigests()
+	if got, want := d.get("c", pid, "/bin/link", 0, time.Time{}), fileSum(t, filepath.Join(root, "etc", "passwd")); got != want {
+		t.Errorf("digest through the container's link = %q, want its own /etc/passwd's %q", got, want)
+	}
+	if s := d.get("c", pid, "/bin/fifo", 0, time.Time{}); s != "" {
+		t.Errorf("a FIFO hashed: %q", s)
 	}
 }
