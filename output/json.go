@@ -270,6 +270,9 @@ func appendContainer(b []byte, c *event.Container) []byte {
 type obj struct {
 	b    []byte
 	more bool
+	// raw leaves <, > and & unescaped, as an Encoder with
+	// SetEscapeHTML(false) does.
+	raw bool
 }
 
 func (o *obj) key(k string) {
@@ -277,7 +280,7 @@ func (o *obj) key(k string) {
 		o.b = append(o.b, ',')
 	}
 	o.more = true
-	o.b = appendString(o.b, k)
+	o.b = appendQuoted(o.b, k, !o.raw)
 	o.b = append(o.b, ':')
 }
 
@@ -286,7 +289,7 @@ func (o *obj) str(k, v string, omitEmpty bool) {
 		return
 	}
 	o.key(k)
-	o.b = appendString(o.b, v)
+	o.b = appendQuoted(o.b, v, !o.raw)
 }
 
 func (o *obj) uint(k string, v uint64, omitEmpty bool) {
@@ -340,13 +343,17 @@ const hexDigits = "0123456789abcdef"
 
 // appendString quotes s as encoding/json does by default: HTML-sensitive
 // characters and U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
-func appendString(b []byte, s string) []byte {
+func appendString(b []byte, s string) []byte { return appendQuoted(b, s, true) }
+
+// appendQuoted quotes s as encoding/json does, escaping <, > and & only
+// with html (an Encoder's SetEscapeHTML).
+func appendQuoted(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}

@@ -112,3 +112,66 @@ func BenchmarkEventJSON(b *testing.B) {
 		}
 	})
 }
+
+// TestAuditAlertJSONMatchesEncoder: the audit-log alerts written without
+// reflection are byte for byte what the Encoder writes, and the others are
+// left to it.
+func TestAuditAlertJSONMatchesEncoder(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	strs := []string{"", "a", "<NA>", "quote\"back\\slash", "<html>&amp;", "tab\tnl\nctl\x01\x1f\x7f",
+		"caf\u00e9 \u2028\u2029 \U0001F600", "bad\xff\xfeutf8", "ct.user.arn", "json.value[/requestParameters/x]"}
+	encoded := func(a *event.Alert) []byte {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(a); err != nil {
+			t.Fatal(err)
+		}
+		return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+	}
+	fast := 0
+	for i := range 5000 {
+		var a event.Alert
+		fill(r, reflect.ValueOf(&a).Elem(), 0)
+		if i%3 != 0 {
+			a.Process, a.Container, a.Forensics = nil, nil, nil
+		}
+		switch i % 5 {
+		case 0:
+			a.OutputFields = nil
+		case 1:
+			a.OutputFields = map[string]any{"n": 1.5} // a float: left to the Encoder
+		default:
+			a.OutputFields = map[string]any{}
+			for range r.IntN(6) {
+				k := strs[r.IntN(len(strs))]
+				switch r.IntN(5) {
+				case 0:
+					a.OutputFields[k] = nil
+				case 1:
+					a.OutputFields[k] = strs[r.IntN(len(strs))]
+				case 2:
+					a.OutputFields[k] = r.Int64() - r.Int64()
+				case 3:
+					a.OutputFields[k] = r.IntN(2) == 0
+				case 4:
+					a.OutputFields[k] = []string{strs[r.IntN(len(strs))], strs[r.IntN(len(strs))]}
+				}
+			}
+		}
+		got, ok := appendAuditAlertJSON(nil, &a)
+		if ok != (a.Process == nil && a.Container == nil && a.Forensics == nil && i%5 != 1) {
+			t.Fatalf("alert %d: fast path %v", i, ok)
+		}
+		if !ok {
+			continue
+		}
+		fast++
+		if want := encoded(&a); !bytes.Equal(got, want) {
+			t.Fatalf("alert %d differs:\n got %s\nwant %s", i, got, want)
+		}
+	}
+	if fast < 1000 {
+		t.Errorf("only %d alerts took the fast path", fast)
+	}
+}

@@ -69,6 +69,9 @@ type files struct {
 	data  []byte
 	err   error
 	done  bool
+	// watched: the files are a Store's, read again whenever they change,
+	// so a blank one is most likely caught mid-write.
+	watched bool
 }
 
 // list expands one --policy argument (see policyFiles); "-" is stdin.
@@ -126,6 +129,13 @@ func load(paths []string, src *files) (*Set, []string, error) {
 		b, err := read(f)
 		if err != nil {
 			errs.addf(Position{File: f}, "cannot read the policy file: %v", unwrapPath(err))
+			continue
+		}
+		if src != nil && src.watched && blankYAML(b) {
+			// Most often a file caught between its truncation and its
+			// write (cp over it, an editor saving in place): taking it for
+			// "no policies" would lift them until the write lands.
+			errs.addf(Position{File: f}, "holds no YAML document: an empty policy file is taken for one being written; remove the file to remove its policies")
 			continue
 		}
 		ps, err := Parse(f, b)
@@ -267,3 +277,15 @@ func (s *Set) Digest() string { return s.digest }
 
 // Effective merges every policy of the Set that applies to t.
 func (s *Set) Effective(t *Target) *Effective { return Merge(t, s.policies) }
+
+// blankYAML reports whether b holds no YAML document: only blank lines,
+// comments and document markers.
+func blankYAML(b []byte) bool {
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && line != "---" && line != "..." && !strings.HasPrefix(line, "#") {
+			return false
+		}
+	}
+	return true
+}

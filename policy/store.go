@@ -35,7 +35,7 @@ type Store struct {
 // other than the ones it was given.
 func Open(log *slog.Logger, paths ...string) (*Store, error) {
 	st := &Store{log: log, paths: paths, subs: map[int]func(*Set){}}
-	set, watched, err := load(paths, nil)
+	set, watched, err := load(paths, &files{watched: true})
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (st *Store) reloadAndUnlock() error {
 // reload returns the Set it swapped in and the subscribers to tell, or
 // nil when nothing changed or the load failed.
 func (st *Store) reload() (*Set, []func(*Set), error) {
-	set, watched, err := load(st.paths, nil)
+	set, watched, err := load(st.paths, &files{watched: true})
 	st.watched, st.stamp = watched, fingerprint(watched)
 	if err != nil {
 		st.err = err

@@ -179,3 +179,36 @@ func TestOpenFailsOnBrokenPolicies(t *testing.T) {
 		t.Error("Open accepted a broken policy")
 	}
 }
+
+// TestStoreReloadEmptyFile: a policy file caught empty, between its
+// truncation and its write (cp over it, an editor saving in place), keeps
+// the policies in force; it was loaded as no policy, which lifted every
+// control it held until the write landed.
+func TestStoreReloadEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "limits.yaml")
+	writeFiles(t, dir, map[string]string{"limits.yaml": goodPolicy})
+	st, err := Open(nil, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := st.Current()
+	for _, empty := range []string{"", "\n", "# being written\n---\n"} {
+		if err := os.WriteFile(file, []byte(empty), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := st.Reload()
+		if err == nil || !strings.Contains(err.Error(), file+": holds no YAML document") {
+			t.Errorf("%q: reload error %v", empty, err)
+		}
+		if st.Current() != good || maxProcs(st.Current()) != 100 {
+			t.Errorf("%q: the policies in force changed", empty)
+		}
+	}
+	// A directory emptied of files is no policy: that is what removing
+	// them asks for.
+	os.Remove(file)
+	if err := st.Reload(); err != nil || len(st.Current().Policies()) != len(Builtin()) {
+		t.Errorf("an emptied directory: %v, %d policies", err, len(st.Current().Policies()))
+	}
+}

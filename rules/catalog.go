@@ -120,6 +120,8 @@ type fieldTable struct {
 	// evtTypes holds the evt.type values the caller delivers; nil when the
 	// catalogue does not say.
 	evtTypes map[string]bool
+	// stateful: the caller evaluates stateful rules (a StatefulCatalog).
+	stateful bool
 }
 
 func newFieldTable(c Catalog) *fieldTable {
@@ -131,6 +133,7 @@ func newFieldTable(c Catalog) *fieldTable {
 		t.names = append(t.names, f.Name)
 	}
 	sort.Strings(t.names)
+	_, t.stateful = c.(StatefulCatalog)
 	if ec, ok := c.(EventTypeCatalog); ok {
 		t.evtTypes = map[string]bool{}
 		for _, n := range ec.EventTypes() {

@@ -45,6 +45,7 @@ type ruleDef struct {
 	enabled     bool
 	exceptions  []*exceptionDef
 	skipUnknown bool
+	stateful    *statefulDef // mamori's extension; nil for a Falco rule
 	pos         Position
 	condPos     Position
 	outputPos   Position
@@ -193,7 +194,7 @@ var (
 	itemKinds = []string{"rule", "macro", "list", "required_engine_version", "required_plugin_versions"}
 	itemKeys  = map[string][]string{
 		"rule": {"rule", "condition", "output", "desc", "priority", "source", "tags", "enabled", "exceptions",
-			"skip-if-unknown-filter", "capture", "capture_duration", "warn_evttypes", "append", "override"},
+			"skip-if-unknown-filter", "capture", "capture_duration", "warn_evttypes", "append", "override", "stateful"},
 		"macro":                    {"macro", "condition", "append", "override"},
 		"list":                     {"list", "items", "append", "override"},
 		"required_engine_version":  {"required_engine_version"},
@@ -579,7 +580,7 @@ func (c *collector) addMacro(m *mapping) error {
 
 var (
 	ruleAppendable  = []string{"condition", "output", "desc", "tags", "exceptions"}
-	ruleReplaceable = []string{"condition", "output", "desc", "priority", "capture", "capture_duration", "tags", "exceptions", "enabled", "warn_evttypes", "skip-if-unknown-filter"}
+	ruleReplaceable = []string{"condition", "output", "desc", "priority", "capture", "capture_duration", "tags", "exceptions", "enabled", "warn_evttypes", "skip-if-unknown-filter", "stateful"}
 )
 
 func (c *collector) addRule(m *mapping) error {
@@ -737,6 +738,12 @@ func (c *collector) applyRuleKey(r *ruleDef, m *mapping, key string, appendOp bo
 		r.skipUnknown = b
 	case "exceptions":
 		return c.applyExceptions(r, v, appendOp)
+	case "stateful":
+		d, err := c.readStateful(v, r.name)
+		if err != nil {
+			return err
+		}
+		r.stateful = d
 	case "capture", "capture_duration", "warn_evttypes", "append", "override", "rule", "source":
 	default:
 		c.warn(nodePos(c.curFile, m.keyPos[key]), "rule %q: unknown key %q ignored", r.name, key)

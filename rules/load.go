@@ -404,6 +404,10 @@ func (b *builder) compileRule(d *ruleDef) *Rule {
 	if err == nil {
 		n, err = comp.compileExpr(e)
 	}
+	if err == nil && d.stateful != nil {
+		// Before the output: its fields are the condition's, needed to run.
+		r.Stateful, err = b.compileStateful(d.stateful, what, comp)
+	}
 	var out *format
 	condMissing := 0
 	if err == nil {
@@ -441,6 +445,9 @@ func (b *builder) compileRule(d *ruleDef) *Rule {
 	var reasons []string
 	if len(r.MissingFields) > 0 {
 		reasons = append(reasons, "fields not provided: "+strings.Join(r.MissingFields, ", "))
+	}
+	if r.Stateful != nil && !table.stateful {
+		reasons = append(reasons, fmt.Sprintf("stateful rules are not evaluated for source %q (only for the audit logs)", d.source))
 	}
 	if table.evtTypes != nil && !r.types.neg {
 		var have []string

@@ -245,8 +245,41 @@ func (f *outputField) value(evt any) any {
 	return nil
 }
 
-func (f *outputField) text(evt any) string {
-	switch v := f.value(evt).(type) {
+// Render returns what Format and OutputFields return, reading each field
+// of the output once: an alert needs both.
+func (r *Rule) Render(evt any) (string, map[string]any) {
+	if r.output == nil {
+		return r.Output, nil
+	}
+	m := make(map[string]any, len(r.output.fields))
+	for _, f := range r.output.fields {
+		m[f.name] = f.value(evt)
+	}
+	var b strings.Builder
+	for _, seg := range r.output.segments {
+		if seg.field == nil {
+			b.WriteString(seg.text)
+			continue
+		}
+		v := valueText(m[seg.field.name])
+		if seg.width > 0 {
+			if len(v) > seg.width {
+				v = v[:seg.width]
+			}
+			for len(v) < seg.width {
+				v += " "
+			}
+		}
+		b.WriteString(v)
+	}
+	return b.String(), m
+}
+
+func (f *outputField) text(evt any) string { return valueText(f.value(evt)) }
+
+// valueText prints a field's value as an output does.
+func valueText(v any) string {
+	switch v := v.(type) {
 	case nil:
 		return missingValue
 	case string:

@@ -12,7 +12,10 @@ type Rule struct {
 	Source    string
 	Tags      []string
 	Enabled   bool
-	Pos       Position // where the rule was first defined
+	// Stateful is mamori's extension: when set, a record matching the
+	// condition raises an alert only as Stateful says, under a Memory.
+	Stateful *Stateful
+	Pos      Position // where the rule was first defined
 
 	// Inactive says why the rule cannot be evaluated with the loaded
 	// catalogues; it is empty for an active rule. MissingFields lists the

@@ -1,6 +1,7 @@
 package auditlog
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/mamori-dev/mamori/event"
@@ -14,7 +15,16 @@ type Detector struct {
 	all     []*rules.Rule            // the source's runnable rules, in definition order
 	byKey   map[string][]*rules.Rule // the rules that can match a key a rule names
 	others  []*rules.Rule            // the rules that can match a key no rule names
-	matched []*rules.Rule
+	matched []Hit
+	memory  *rules.Memory
+}
+
+// Hit is a rule that raises an alert for a record: its condition matched
+// and, for a stateful rule, its Memory says the record completes what it
+// waits for (Agg says what).
+type Hit struct {
+	Rule *rules.Rule
+	Agg  rules.Aggregate
 }
 
 // DetectorConfig says which source a Detector matches, how, and what its
@@ -39,7 +49,7 @@ type DetectorConfig struct {
 // NewDetector returns a Detector for the enabled, active rules of
 // cfg.Source in rs.
 func NewDetector(rs *rules.Ruleset, cfg DetectorConfig) *Detector {
-	d := &Detector{cfg: cfg, byKey: map[string][]*rules.Rule{}}
+	d := &Detector{cfg: cfg, byKey: map[string][]*rules.Rule{}, memory: rules.NewMemory()}
 	type values struct {
 		named map[string]bool
 		all   bool // any value but the named ones
@@ -98,36 +108,67 @@ func (d *Detector) Candidates(key string, has bool) []*rules.Rule {
 	return d.others
 }
 
-// Match returns the rules of cands (from Candidates) that rec matches,
-// in order: every one, or the first only. The slice is reused by the next
-// call.
-func (d *Detector) Match(rec any, cands []*rules.Rule) []*rules.Rule {
+// Match returns the rules of cands (from Candidates) that raise an alert
+// for rec, which happened at at() (asked only when a stateful rule needs
+// it: parsing a time is dearer than most conditions), in order: every one, or the first only. A
+// stateful rule whose condition matches is asked of the Detector's
+// Memory, which remembers the record; when it does not raise, the next
+// rule is tried, as if its condition had not matched. The slice is reused
+// by the next call.
+func (d *Detector) Match(rec any, cands []*rules.Rule, at func() time.Time) []Hit {
 	d.matched = d.matched[:0]
 	for _, r := range cands {
-		if r.Eval(rec) {
-			d.matched = append(d.matched, r)
-			if !d.cfg.All {
-				break
-			}
+		if !r.Eval(rec) {
+			continue
+		}
+		var agg rules.Aggregate
+		ok := true
+		if r.Stateful != nil {
+			agg, ok = d.memory.Admit(r, rec, at())
+		}
+		if !ok {
+			continue
+		}
+		d.matched = append(d.matched, Hit{Rule: r, Agg: agg})
+		if !d.cfg.All {
+			break
 		}
 	}
 	return d.matched
 }
 
+// Memory is what the Detector's stateful rules remember, to be saved
+// with the caller's progress and given back to a new Detector.
+func (d *Detector) Memory() *rules.Memory { return d.memory }
+
 // Detect evaluates rec, which happened at t, against cands and calls emit
 // with an alert for each matching rule, or for the first only.
 func (d *Detector) Detect(rec any, cands []*rules.Rule, t time.Time, emit func(*event.Alert)) {
-	for _, m := range d.Match(rec, cands) {
-		emit(d.Alert(m, rec, t))
+	for _, h := range d.Match(rec, cands, func() time.Time { return t }) {
+		emit(d.Alert(h, rec, t))
 	}
 }
 
-// Alert is Falco's alert for a rule matching rec, which happened at t.
-// It has no process or container: the actor is in the output fields.
-func (d *Detector) Alert(rule *rules.Rule, rec any, t time.Time) *event.Alert {
-	fields := rule.OutputFields(rec)
+// Alert is Falco's alert for a rule raised by rec, which happened at t.
+// It has no process or container: the actor is in the output fields. A
+// stateful rule's alert also carries, in its output and output fields,
+// how many records (or values, or conditions) completed it, since when,
+// and the group's values.
+func (d *Detector) Alert(h Hit, rec any, t time.Time) *event.Alert {
+	rule := h.Rule
+	text, fields := rule.Render(rec)
 	if fields == nil {
 		fields = map[string]any{}
+	}
+	if s := rule.Stateful; s != nil {
+		text += statefulSuffix(s, h.Agg)
+		fields["mamori.stateful.count"] = int64(h.Agg.Count)
+		fields["mamori.stateful.since"] = h.Agg.Since.UTC().Format(time.RFC3339Nano)
+		for k, v := range h.Agg.Group {
+			if _, ok := fields[k]; !ok {
+				fields[k] = v
+			}
+		}
 	}
 	tags := rule.Tags
 	if tags == nil {
@@ -138,11 +179,24 @@ func (d *Detector) Alert(rule *rules.Rule, rec any, t time.Time) *event.Alert {
 		Time:         t,
 		Rule:         rule.Name,
 		Priority:     rule.Priority.String(),
-		Output:       t.UTC().Format("15:04:05.000000000") + ": " + rule.Priority.String() + " " + rule.Format(rec),
+		Output:       t.UTC().Format("15:04:05.000000000") + ": " + rule.Priority.String() + " " + text,
 		OutputFields: fields,
 		Source:       d.cfg.Source,
 		Tags:         tags,
 		Hostname:     d.cfg.Hostname,
 		Action:       event.Detected,
 	}
+}
+
+// statefulSuffix tells, after a stateful rule's output, what completed it.
+func statefulSuffix(s *rules.Stateful, a rules.Aggregate) string {
+	switch {
+	case s.FirstSeen:
+		return " [first seen]"
+	case s.AllOf != nil:
+		return fmt.Sprintf(" [all %d conditions met within %s since %s]", a.Count, s.Within, a.Since.UTC().Format(time.RFC3339))
+	case s.Distinct != "":
+		return fmt.Sprintf(" [%d distinct %s within %s since %s]", a.Count, s.Distinct, s.Within, a.Since.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf(" [%d records within %s since %s]", a.Count, s.Within, a.Since.UTC().Format(time.RFC3339))
 }

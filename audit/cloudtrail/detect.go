@@ -12,6 +12,7 @@ import (
 // the order given. It is not safe for concurrent use.
 type Detector struct {
 	d     *auditlog.Detector
+	rules *rules.Ruleset
 	state *scanState
 	ev    evaluation // reused: the rules do not keep the event
 }
@@ -29,6 +30,7 @@ type DetectorConfig struct {
 func NewDetector(rs *rules.Ruleset, cfg DetectorConfig) *Detector {
 	return &Detector{
 		d:     auditlog.NewDetector(rs, auditlog.DetectorConfig{Source: Source, All: cfg.All, Hostname: cfg.Hostname, Key: "ct.name"}),
+		rules: rs,
 		state: newScanState(),
 	}
 }
@@ -49,12 +51,7 @@ func (d *Detector) Detect(r *Record, emit func(*event.Alert)) {
 	if len(cands) == 0 {
 		return
 	}
-	matched := d.d.Match(&d.ev, cands)
-	if len(matched) == 0 {
-		return
-	}
-	t := r.Time()
-	for _, m := range matched {
-		emit(d.d.Alert(m, &d.ev, t))
+	for _, h := range d.d.Match(&d.ev, cands, r.Time) {
+		emit(d.d.Alert(h, &d.ev, r.Time()))
 	}
 }

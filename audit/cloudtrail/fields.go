@@ -24,6 +24,10 @@ func NewCatalog() *Catalog { return &Catalog{fields: fieldTable()} }
 // Source returns "aws_cloudtrail".
 func (c *Catalog) Source() string { return Source }
 
+// StatefulRules says that rules of this source may be stateful: a Detector
+// keeps their Memory (see rules.Stateful).
+func (c *Catalog) StatefulRules() {}
+
 // Fields returns every field, provided or not.
 func (c *Catalog) Fields() []rules.Field { return c.fields }
 
@@ -185,6 +189,7 @@ func fieldTable() []rules.Field {
 		path("iam.policy", "requestParameters.policyName", "requestParameters", "policyName"),
 	}
 	fs = append(fs, mamoriFields()...)
+	fs = append(fs, exposureFields()...)
 	fs = append(fs, jsonFields("json")...)
 	fs = append(fs, jsonFields("jevt")...)
 	return append(fs, evtFields()...)

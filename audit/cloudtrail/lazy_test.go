@@ -158,6 +158,8 @@ func TestLazyAlertsMatchDecoded(t *testing.T) {
 	for _, all := range []bool{true, false} {
 		d := NewDetector(rs, DetectorConfig{All: all})
 		state := newScanState()
+		mem := rules.NewMemory()
+		render := auditlog.NewDetector(rs, auditlog.DetectorConfig{Source: Source})
 		alerts := 0
 		for _, r := range recs {
 			var got []string
@@ -167,16 +169,24 @@ func TestLazyAlertsMatchDecoded(t *testing.T) {
 			})
 			e := eagerOf(r)
 			ev := &evaluation{rec: e, facts: state.observe(e)}
-			var matched []*rules.Rule
-			if all {
-				matched = rs.MatchAll(Source, "", ev, nil)
-			} else if m := rs.Match(Source, "", ev); m != nil {
-				matched = append(matched, m)
-			}
+			// Every rule, in definition order, stateful ones asking a
+			// Memory of their own: what the Detector's index must agree with.
 			var want []string
-			for _, m := range matched {
-				of, _ := json.Marshal(m.OutputFields(ev))
-				want = append(want, m.Name+" | "+m.Priority.String()+" "+m.Format(ev)+" | "+string(of))
+			t0 := e.Time()
+			for _, m := range rs.Rules() {
+				if m.Source != Source || !m.Enabled || !m.Active() || !m.Eval(ev) {
+					continue
+				}
+				agg, ok := mem.Admit(m, ev, t0)
+				if !ok {
+					continue
+				}
+				a := render.Alert(auditlog.Hit{Rule: m, Agg: agg}, ev, t0)
+				of, _ := json.Marshal(a.OutputFields)
+				want = append(want, a.Rule+" | "+a.Output[strings.IndexByte(a.Output, ' ')+1:]+" | "+string(of))
+				if !all {
+					break
+				}
 			}
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("%s record %d (all %v): alerts\n%s\nwant\n%s", filepath.Base(r.File), r.Index, all, strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -58,21 +58,38 @@ func (s step) record(t *testing.T) *Record {
 	return rec
 }
 
-// runSteps feeds the steps, in order, to one Detector.
+// runSteps feeds the steps, in order, to one Detector, and again to a
+// Detector restarted before every step from the state the one before it
+// saved: both must raise the same alerts (a restart neither forgets what
+// earlier records established nor raises an alert twice).
 func runSteps(t *testing.T, steps []step) {
 	t.Helper()
-	d := NewDetector(loadMamori(t), DetectorConfig{All: true})
+	rs := loadMamori(t)
+	d := NewDetector(rs, DetectorConfig{All: true})
+	var saved []byte
 	for i, s := range steps {
 		var got []string
 		d.Detect(s.record(t), func(a *event.Alert) {
 			got = append(got, a.Rule)
 			t.Logf("step %d %s: %s", i, s.name, a.Output)
-			if strings.Contains(a.Output, "<NA>") && !strings.Contains(s.name, "Selectors") {
-				t.Logf("  (output has <NA>)")
-			}
 		})
 		if strings.Join(got, "|") != strings.Join(s.want, "|") {
 			t.Errorf("step %d %s %s: raised %q, want %q", i, s.name, s.params, got, s.want)
+		}
+		restarted := NewDetector(rs, DetectorConfig{All: true})
+		if saved != nil {
+			if err := restarted.UnmarshalState(saved); err != nil {
+				t.Fatalf("step %d: %v", i, err)
+			}
+		}
+		var again []string
+		restarted.Detect(s.record(t), func(a *event.Alert) { again = append(again, a.Rule) })
+		if strings.Join(again, "|") != strings.Join(got, "|") {
+			t.Errorf("step %d %s after a restart: raised %q, without one %q", i, s.name, again, got)
+		}
+		var err error
+		if saved, err = restarted.MarshalState(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -90,6 +107,9 @@ const (
 	rulePublicW   = "S3 Bucket Made Publicly Writable"
 	rulePAB       = "S3 Public Access Block Removed"
 	ruleNoMFA     = "Console Sign-in Without MFA"
+	ruleRefused   = "Refused Attempt at a Critical AWS Action"
+	ruleS3Account = "S3 Bucket Policy Grants Another Account"
+	ruleLifecycle = "S3 Objects Set to Expire Within Days"
 	iamSrc        = "iam.amazonaws.com"
 	adminArn      = "arn:aws:iam::aws:policy/AdministratorAccess"
 	readOnlyArn   = "arn:aws:iam::aws:policy/ReadOnlyAccess"
@@ -107,7 +127,7 @@ func TestConstructedIAM(t *testing.T) {
 		{name: "PutUserPolicy", src: iamSrc, params: `{"userName":"bob","policyName":"read","policyDocument":"%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%5B%22iam%3AGet%2A%22%2C%22iam%3AList%2A%22%5D%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"}`},
 		// NotAction sparing IAM grants it.
 		{name: "PutGroupPolicy", src: iamSrc, params: `{"groupName":"ops","policyName":"most","policyDocument":"%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22NotAction%22%3A%5B%22s3%3A%2A%22%5D%2C%22Resource%22%3A%22%2A%22%7D%5D%7D"}`, want: []string{ruleInline}},
-		{name: "PutUserPolicy", src: iamSrc, params: `{"userName":"bob","policyName":"p3","policyDocument":"` + encodedIAMAll + `"}`, errorCode: "AccessDenied"},
+		{name: "PutUserPolicy", src: iamSrc, params: `{"userName":"bob","policyName":"p3","policyDocument":"` + encodedIAMAll + `"}`, errorCode: "AccessDenied", want: []string{ruleRefused}},
 		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"ops","userName":"mallory2"}`, want: []string{ruleGroup}},
 		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"Administrators","userName":"mallory2"}`, want: []string{ruleGroup}},
 		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"developers","userName":"mallory2"}`},
@@ -116,7 +136,7 @@ func TestConstructedIAM(t *testing.T) {
 		{name: "DetachGroupPolicy", src: iamSrc, params: `{"groupName":"developers","policyArn":"` + adminArn + `"}`},
 		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"developers","userName":"mallory3"}`},
 		{name: "AttachUserPolicy", src: iamSrc, params: `{"userName":"bob","policyArn":"` + readOnlyArn + `"}`},
-		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"Admins","userName":"mallory2"}`, errorCode: "AccessDenied"},
+		{name: "AddUserToGroup", src: iamSrc, params: `{"groupName":"Admins","userName":"mallory2"}`, errorCode: "AccessDenied", want: []string{ruleRefused}},
 		{name: "CreateAccessKey", src: iamSrc, params: `{"userName":"mallory"}`},
 		{name: "CreateAccessKey", src: iamSrc},
 		{name: "CreateAccessKey", src: iamSrc, params: `{"userName":"alice"}`, response: `{"accessKey":{"accessKeyId":"AKIANEW","status":"Active","userName":"alice"}}`, want: []string{ruleKey}},
@@ -131,12 +151,12 @@ func TestConstructedLogging(t *testing.T) {
 		{name: "PutEventSelectors", src: ct, params: `{"trailName":"main","advancedEventSelectors":[{"name":"reads","fieldSelectors":[{"field":"eventCategory","equals":["Management"]},{"field":"readOnly","equals":["true"]}]}]}`, want: []string{ruleTrail}},
 		{name: "PutEventSelectors", src: ct, params: `{"trailName":"main","eventSelectors":[{"readWriteType":"All","includeManagementEvents":true,"excludeManagementEventSources":["kms.amazonaws.com"]}]}`, want: []string{ruleTrail}},
 		{name: "PutEventSelectors", src: ct, params: `{"trailName":"main","eventSelectors":[{"readWriteType":"All","includeManagementEvents":true,"dataResources":[]}]}`},
-		{name: "DeleteTrail", src: ct, params: `{"name":"main"}`, errorCode: "TrailNotFoundException"},
+		{name: "DeleteTrail", src: ct, params: `{"name":"main"}`, errorCode: "TrailNotFoundException", want: []string{ruleRefused}},
 		{name: "DeleteLogStream", src: logs, params: `{"logGroupName":"aws-cloudtrail-logs","logStreamName":"111122223333_CloudTrail_us-east-1"}`, want: []string{ruleLogs}},
 		{name: "DeleteLogGroup", src: logs, params: `{"logGroupName":"aws-cloudtrail-logs"}`, want: []string{ruleLogs}},
 		{name: "PutRetentionPolicy", src: logs, params: `{"logGroupName":"aws-cloudtrail-logs","retentionInDays":1}`, want: []string{ruleLogs}},
 		{name: "PutRetentionPolicy", src: logs, params: `{"logGroupName":"aws-cloudtrail-logs","retentionInDays":365}`},
-		{name: "DeleteLogStream", src: logs, params: `{"logGroupName":"g","logStreamName":"s"}`, errorCode: "ResourceNotFoundException"},
+		{name: "DeleteLogStream", src: logs, params: `{"logGroupName":"g","logStreamName":"s"}`, errorCode: "ResourceNotFoundException", want: []string{ruleRefused}},
 	})
 }
 
@@ -163,7 +183,7 @@ func TestConstructedNetworkAndContainers(t *testing.T) {
 		push("latest", "sha256:eeee", "", ""),
 		{name: "ExecuteCommand", src: ecs, params: `{"cluster":"prod","container":"nginx","command":"/bin/sh","interactive":true,"task":"arn:aws:ecs:us-east-1:111122223333:task/prod/0123456789abcdef"}`,
 			response: `{"clusterArn":"arn:aws:ecs:us-east-1:111122223333:cluster/prod","containerName":"nginx","interactive":true,"session":{"sessionId":"ecs-execute-command-0123"}}`, want: []string{ruleECSExec}},
-		{name: "ExecuteCommand", src: ecs, params: `{"cluster":"prod","command":"/bin/sh","interactive":true,"task":"0123"}`, errorCode: "AccessDeniedException"},
+		{name: "ExecuteCommand", src: ecs, params: `{"cluster":"prod","command":"/bin/sh","interactive":true,"task":"0123"}`, errorCode: "AccessDeniedException", want: []string{ruleRefused}},
 	})
 }
 
@@ -183,6 +203,9 @@ func TestConstructedS3(t *testing.T) {
 		}
 		return `{"bucketName":"static-js","Host":"static-js.s3.amazonaws.com","policy":[""],"bucketPolicy":{"Version":"2012-10-17","Statement":[{"Sid":"x","Effect":"Allow","Principal":` + principal + `,"Action":` + action + `,"Resource":"arn:aws:s3:::static-js/*"` + c + `}]}}`
 	}
+	lifecycle := func(status, expiry string) string {
+		return `{"bucketName":"trail-logs","lifecycle":"","LifecycleConfiguration":{"Rule":[{"ID":"r","Status":"` + status + `","Filter":{"Prefix":""},` + expiry + `}]}}`
+	}
 	pab := func(v string) string {
 		return `{"bucketName":"static-js","publicAccessBlock":"","PublicAccessBlockConfiguration":{"xmlns":"http://s3.amazonaws.com/doc/2006-03-01/","BlockPublicAcls":true,"IgnorePublicAcls":true,"BlockPublicPolicy":` + v + `,"RestrictPublicBuckets":true}}`
 	}
@@ -192,18 +215,26 @@ func TestConstructedS3(t *testing.T) {
 		{name: "PutBucketAcl", src: s3, params: acl("AllUsers", "READ")},
 		{name: "PutBucketAcl", src: s3, params: `{"bucketName":"static-js","acl":[""],"x-amz-acl":["public-read-write"]}`, want: []string{rulePublicW}},
 		{name: "PutBucketAcl", src: s3, params: `{"bucketName":"static-js","acl":[""],"x-amz-acl":["public-read"]}`},
-		{name: "PutBucketAcl", src: s3, params: acl("AllUsers", "WRITE"), errorCode: "AccessDenied"},
+		{name: "PutBucketAcl", src: s3, params: acl("AllUsers", "WRITE"), errorCode: "AccessDenied", want: []string{ruleRefused}},
 		{name: "PutBucketPolicy", src: s3, params: policy(`"*"`, `"s3:PutObject"`, ""), want: []string{rulePublicW}},
 		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":["*"]}`, `["s3:Get*","s3:Put*"]`, ""), want: []string{rulePublicW}},
 		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"*"}`, `"s3:*"`, `{"Bool":{"aws:SecureTransport":"true"}}`), want: []string{rulePublicW}},
 		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"*"}`, `"s3:*"`, `{"IpAddress":{"aws:SourceIp":"198.51.100.0/24"}}`)},
 		{name: "PutBucketPolicy", src: s3, params: policy(`"*"`, `"s3:GetObject"`, "")},
-		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"arn:aws:iam::444455556666:root"}`, `"s3:PutObject"`, "")},
+		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"arn:aws:iam::444455556666:root"}`, `"s3:PutObject"`, ""), want: []string{ruleS3Account}},
+		{name: "PutBucketPolicy", src: s3, params: policy(`{"AWS":"arn:aws:iam::111122223333:role/app"}`, `"s3:PutObject"`, "")},
 		{name: "PutBucketPublicAccessBlock", src: s3, params: pab("true")},
 		{name: "PutBucketPublicAccessBlock", src: s3, params: pab("false"), want: []string{rulePAB}},
 		{name: "DeleteBucketPublicAccessBlock", src: s3, params: `{"bucketName":"static-js","publicAccessBlock":""}`, want: []string{rulePAB}},
 		{name: "DeleteAccountPublicAccessBlock", src: s3, params: `{}`, want: []string{rulePAB}},
-		{name: "DeleteBucketPublicAccessBlock", src: s3, params: `{"bucketName":"static-js","publicAccessBlock":""}`, errorCode: "AccessDenied"},
+		{name: "DeleteBucketPublicAccessBlock", src: s3, params: `{"bucketName":"static-js","publicAccessBlock":""}`, errorCode: "AccessDenied", want: []string{ruleRefused}},
+		// Lifecycle rules: a day's expiration, a month's, a disabled one,
+		// old versions kept a week.
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Enabled", `"Expiration":{"Days":1}`), want: []string{ruleLifecycle}},
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Enabled", `"Expiration":{"Days":30}`)},
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Disabled", `"Expiration":{"Days":1}`)},
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Enabled", `"NoncurrentVersionExpiration":{"NoncurrentDays":7}`), want: []string{ruleLifecycle}},
+		{name: "PutBucketLifecycle", src: s3, params: lifecycle("Enabled", `"Expiration":{"Days":1}`), errorCode: "AccessDenied", want: []string{ruleRefused}},
 	})
 }
 

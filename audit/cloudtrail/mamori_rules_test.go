@@ -41,7 +41,7 @@ func TestMamoriRulesAllActive(t *testing.T) {
 	for _, w := range rs.Warnings() {
 		t.Errorf("warning: %s", w)
 	}
-	if n != 12 {
-		t.Errorf("%d rules, want 12", n)
+	if n != 40 {
+		t.Errorf("%d rules, want 40", n)
 	}
 }

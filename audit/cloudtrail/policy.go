@@ -43,34 +43,9 @@ func bucketPolicy(r *Record) (*policy, bool) {
 	return parsePolicy(v)
 }
 
-// parsePolicy accepts a decoded object, JSON text, or URL-encoded JSON
-// text. Query unescaping (where "+" is a space) is tried after path
-// unescaping, because a "+" inside a policy is more often itself.
+// parsePolicy reads a policy document (see parsePolicyObject).
 func parsePolicy(v any) (*policy, bool) {
-	if s, ok := v.(string); ok {
-		s = strings.TrimSpace(s)
-		var obj any
-		decoded := false
-		for _, dec := range []func(string) (string, error){
-			func(s string) (string, error) { return s, nil },
-			url.PathUnescape,
-			url.QueryUnescape,
-		} {
-			t, err := dec(s)
-			if err != nil {
-				continue
-			}
-			if json.Unmarshal([]byte(t), &obj) == nil {
-				decoded = true
-				break
-			}
-		}
-		if !decoded {
-			return nil, false
-		}
-		v = obj
-	}
-	doc, ok := v.(map[string]any)
+	doc, ok := parsePolicyObject(v)
 	if !ok {
 		return nil, false
 	}
@@ -284,4 +259,35 @@ func globMatch(pattern, name string) bool {
 		pi++
 	}
 	return pi == len(p)
+}
+
+// parsePolicyObject accepts a decoded object, JSON text, or URL-encoded JSON
+// text. Query unescaping (where "+" is a space) is tried after path
+// unescaping, because a "+" inside a policy is more often itself.
+func parsePolicyObject(v any) (map[string]any, bool) {
+	if s, ok := v.(string); ok {
+		s = strings.TrimSpace(s)
+		var obj any
+		decoded := false
+		for _, dec := range []func(string) (string, error){
+			func(s string) (string, error) { return s, nil },
+			url.PathUnescape,
+			url.QueryUnescape,
+		} {
+			t, err := dec(s)
+			if err != nil {
+				continue
+			}
+			if json.Unmarshal([]byte(t), &obj) == nil {
+				decoded = true
+				break
+			}
+		}
+		if !decoded {
+			return nil, false
+		}
+		v = obj
+	}
+	doc, ok := v.(map[string]any)
+	return doc, ok
 }

@@ -108,8 +108,17 @@ func (rd *Reader) Parse(name string, data []byte, fn func(*Record), bad func(*Er
 		bad(&Error{File: name, Record: -1, Line: line, Err: err})
 		return
 	}
+	if p.index == 0 {
+		bad(&Error{File: name, Record: -1, Err: ErrNoRecords})
+		return
+	}
 	p.foreignRecords()
 }
+
+// ErrNoRecords is the error of a file that holds no record at all: empty,
+// an empty array or {"Records":[]}. A scan that counted it as read would
+// report "0 alerts" for input it never saw.
+var ErrNoRecords = errors.New("holds no CloudTrail records (it is empty, [] or {\"Records\":[]}): name files that hold CloudTrail logs")
 
 // A JSON object with none of the keys every CloudTrail record has is not
 // a record: a Kubernetes audit event, or any other log, would otherwise be

@@ -250,3 +250,33 @@ func TestTransientReadsTheSame(t *testing.T) {
 		t.Errorf("only %d lines", len(want))
 	}
 }
+
+// TestFileWithoutRecords: a file holding no record at all (empty, [],
+// {"Records":[]}, gzipped or not) is an error naming it, among files that
+// hold records: it was counted as read, with 0 alerts.
+func TestFileWithoutRecords(t *testing.T) {
+	dir := t.TempDir()
+	good := `{"Records":[{"eventVersion":"1.08","eventSource":"iam.amazonaws.com","eventName":"ListUsers"}]}`
+	files := map[string][]byte{
+		"a-good.json": []byte(good), "b-empty.json": nil, "c-array.json": []byte("[]\n"),
+		"d-delivery.json.gz": gz(`{"Records":[]}`), "e-blank.jsonl": []byte("\n\n"),
+	}
+	for n, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got, bad []string
+	var rd Reader
+	rd.ReadPaths([]string{dir}, func(r *Record) { got = append(got, filepath.Base(r.File)) },
+		func(e *Error) {
+			// An empty file already was an error ("no JSON value").
+			if !strings.Contains(e.Error(), "holds no CloudTrail records") && !strings.Contains(e.Error(), "no JSON value") {
+				t.Errorf("error %v", e)
+			}
+			bad = append(bad, filepath.Base(e.File))
+		})
+	if strings.Join(got, ",") != "a-good.json" || strings.Join(bad, ",") != "b-empty.json,c-array.json,d-delivery.json.gz,e-blank.jsonl" {
+		t.Errorf("records from %v, errors for %v", got, bad)
+	}
+}

@@ -22,6 +22,10 @@ type Record struct {
 	// has one (not null), and whether it is a JSON string.
 	name                       string
 	named, hasName, nameString bool
+
+	// Time's answer, once timed is set.
+	time  time.Time
+	timed bool
 }
 
 // newRecord returns the record whose JSON object has the text text.
@@ -68,6 +72,13 @@ func text(v any) string { return auditlog.Text(v) }
 // Time returns the record's eventTime; records shipped through Logstash
 // may have only @timestamp. It is zero when neither parses.
 func (r *Record) Time() time.Time {
+	if !r.timed {
+		r.time, r.timed = r.parseTime(), true
+	}
+	return r.time
+}
+
+func (r *Record) parseTime() time.Time {
 	for _, k := range []string{"eventTime", "@timestamp"} {
 		if s, ok := r.obj.String(k); ok {
 			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {

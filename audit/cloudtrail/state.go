@@ -1,6 +1,12 @@
 package cloudtrail
 
-import "strings"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/mamori-dev/mamori/rules"
+)
 
 // evaluation is what a Detector hands the rules for one record: the
 // record, and the facts the records read before it establish. The
@@ -154,4 +160,53 @@ func groupKey(r *Record) (string, bool) {
 	}
 	// IAM group names are unique without regard to case.
 	return account(r) + "/" + strings.ToLower(g), true
+}
+
+// savedState is what a Detector's state marshals to: the rules' Memory
+// and the scan's own memories, versioned.
+type savedState struct {
+	Version    int                        `json:"version"`
+	Tags       map[string]string          `json:"ecr_tags"`
+	AdminGrant map[string]map[string]bool `json:"admin_groups"`
+	Rules      *rules.Memory              `json:"rules"`
+}
+
+const stateVersion = 1
+
+// MarshalState returns what the Detector remembers of the records it
+// was given (ECR tags and their digests, groups given all of IAM, and the
+// windows and first sightings of the stateful rules), for a caller to save
+// with its progress and give to UnmarshalState after a restart.
+func (d *Detector) MarshalState() ([]byte, error) {
+	return json.Marshal(savedState{Version: stateVersion, Tags: d.state.tags, AdminGrant: d.state.adminGrant, Rules: d.d.Memory()})
+}
+
+// UnmarshalState replaces what the Detector remembers with data from
+// MarshalState. Windows of rules no longer loaded are dropped.
+func (d *Detector) UnmarshalState(data []byte) error {
+	s := savedState{Rules: rules.NewMemory()}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("detector state: %w", err)
+	}
+	if s.Version != stateVersion {
+		return fmt.Errorf("detector state of version %d, this mamori reads version %d", s.Version, stateVersion)
+	}
+	if s.Rules == nil {
+		s.Rules = rules.NewMemory()
+	}
+	st := newScanState()
+	for k, v := range s.Tags {
+		st.tags[k] = v
+	}
+	for g, grants := range s.AdminGrant {
+		for grant, on := range grants {
+			if on {
+				st.grant(g, grant, true)
+			}
+		}
+	}
+	d.state = st
+	*d.d.Memory() = *s.Rules
+	d.d.Memory().Forget(func(name string) bool { r := d.rules.Rule(name); return r != nil && r.Stateful != nil })
+	return nil
 }

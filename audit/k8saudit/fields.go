@@ -24,6 +24,10 @@ func NewCatalog() *Catalog { return &Catalog{fields: fieldTable()} }
 // Source returns "k8s_audit".
 func (c *Catalog) Source() string { return Source }
 
+// StatefulRules says that rules of this source may be stateful: a Detector
+// keeps their Memory (see rules.Stateful).
+func (c *Catalog) StatefulRules() {}
+
 // Fields returns every field.
 func (c *Catalog) Fields() []rules.Field { return c.fields }
 

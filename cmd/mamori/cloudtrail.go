@@ -20,12 +20,19 @@ import (
 
 const cloudtrailScanHelp = `scan reads AWS CloudTrail logs and evaluates every record against rules of
 source aws_cloudtrail. mamori's own CloudTrail rules are built in and run
-by default: access keys made for another user, users added to admin
-groups, admin policies put or attached, trails stopped, deleted or
-narrowed, CloudWatch logs deleted or their retention cut, security groups
-opened to the internet, ECR tags pushed over, ECS Exec, buckets made
-publicly writable or their public access block removed, and console
-sign-ins without MFA (docs/rules.md lists them with their fields).
+by default: one for each technique of Stratus Red Team's AWS catalogue
+(keys, passwords and trust given away, admin rights, logs and security
+services turned off, logs set to expire, snapshots and images shared,
+secrets and passwords read in bulk, commands run on instances, Lambda
+backdoors, Bedrock abuse...), and a lower-priority alert when a critical
+call is refused (docs/rules.md lists them with their fields).
+
+Some rules are stateful (mamori's extension of the rule language: N
+records by one identity within a window, the first time something is
+seen), as are Sigma's count(), near, timeframe and correlation rules
+once translated. They count in the records' own time, over the records of
+one scan; mamori agent --cloudtrail and mamori console --cloudtrail keep
+what they counted in their checkpoint across restarts.
 
 --rules adds Falco rules files, such as Falco's aws_cloudtrail_rules.yaml,
 loaded after the built-in rules: they may override or extend them (append
@@ -36,8 +43,9 @@ to a list, replace a mamori_ct_*_allowed macro). --no-builtin runs the
 A PATH is a file, - for standard input, or a directory, read recursively
 for *.json, *.jsonl and *.ndjson files, gzipped or not. A file holds the S3
 delivery object {"Records":[...]}, a JSON array of records, or one record
-per line. Records are evaluated in the order read, which matters to the
-rules that remember earlier records (an ECR tag's previous digest): name
+per line; a file with no records at all is an error. Records are
+evaluated in the order read, which matters to the rules that remember
+earlier records (an ECR tag's previous digest, a burst of reads): name
 the files oldest first; CloudTrail's own file names sort by time.
 
 A PATH s3://BUCKET/PREFIX reads every log object under the prefix once,

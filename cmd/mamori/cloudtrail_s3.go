@@ -110,6 +110,10 @@ func (f *cloudtrailFlags) open(rs *rules.Ruleset, alert func(*event.Alert) error
 	}
 	log = log.With("part", "cloudtrail")
 	f.cfg.Sync = sync // a record's alerts are out before the checkpoint passes it
+	// The stateful rules' memory, the ECR tags and the admin groups are
+	// saved in the checkpoint, in step with the records it says are read.
+	det := cloudtrail.NewDetector(rs, cloudtrail.DetectorConfig{All: all, Hostname: node})
+	f.cfg.State = det
 	src, err := s3live.Open(context.Background(), f.cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("--cloudtrail: %w", err)
@@ -117,7 +121,7 @@ func (f *cloudtrailFlags) open(rs *rules.Ruleset, alert func(*event.Alert) error
 	log.Info("following CloudTrail", "location", src.Location(), "checkpoint", f.cfg.Checkpoint, "interval", f.cfg.Interval)
 	return &cloudtrailFollower{
 		src:   src,
-		det:   cloudtrail.NewDetector(rs, cloudtrail.DetectorConfig{All: all, Hostname: node}),
+		det:   det,
 		alert: alert,
 		log:   log,
 	}, nil

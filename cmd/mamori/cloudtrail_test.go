@@ -123,7 +123,7 @@ func TestCloudtrailUsage(t *testing.T) {
 	}
 	missing := filepath.Join(t.TempDir(), "absent.json")
 	if out, code := mamori(t, "cloudtrail", "scan", missing); code != 1 || !strings.Contains(out, "skipped: "+missing) ||
-		!strings.Contains(out, "aws_cloudtrail rules: 12 active") {
+		!strings.Contains(out, "aws_cloudtrail rules: 40 active") {
 		t.Errorf("scan of a missing file with the built-in rules: exit %d\n%s", code, out)
 	}
 	if out, code := mamori(t, "cloudtrail", "scan", "--help"); code != 0 || !strings.Contains(out, "--no-builtin") ||
@@ -143,10 +143,13 @@ func TestCloudtrailBuiltinRules(t *testing.T) {
 		"aws.exfiltration.ec2-security-group-open-port-22-ingress": {"Security Group Opened to the Internet"},
 		"aws.persistence.iam-create-admin-user":                    {"Access Key Created for Another IAM User", "Admin Managed Policy Attached to IAM Principal"},
 		"aws.initial-access.console-login-without-mfa":             {"Console Sign-in Without MFA"},
-		"aws.credential-access.ec2-get-password-data":              nil,
+		// Thirty refused GetPasswordData: the burst, and the refusal.
+		"aws.credential-access.ec2-get-password-data": {"EC2 Password Data Requested in Bulk", "Refused Attempt at a Critical AWS Action"},
+		"aws.defense-evasion.organizations-leave":     {"Refused Attempt at a Critical AWS Action"},
+		"aws.impact.bedrock-invoke-model":             {"Bedrock Model Access Enabled", "Bedrock Model Access Enabled", "Bedrock Model Access Enabled", "Bedrock Model Invoked by a New Identity"},
 	} {
 		alerts, log, code := scanWith(t, nil, filepath.Join(dir, technique+".json"))
-		if code != 0 || !strings.Contains(log, "aws_cloudtrail rules: 12 active, 0 disabled, 0 inactive") {
+		if code != 0 || !strings.Contains(log, "aws_cloudtrail rules: 40 active, 0 disabled, 0 inactive") {
 			t.Errorf("%s: exit %d\n%s", technique, code, log)
 		}
 		var got []string
@@ -175,16 +178,16 @@ func TestCloudtrailBuiltinWithUpstream(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, log)
 	}
 	for _, want := range []string{
-		"aws_cloudtrail rules: 32 active, 2 disabled, 0 inactive",
-		"310 records from 35 files, 14 alerts, 0 unreadable files or records",
+		"aws_cloudtrail rules: 60 active, 2 disabled, 0 inactive",
+		"310 records from 35 files, 58 alerts, 0 unreadable files or records",
 		"Console Login Without MFA ", "Console Sign-in Without MFA ", "Security Group Opened to the Internet ",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("output lacks %q:\n%s", want, log)
 		}
 	}
-	if len(alerts) != 14 {
-		t.Errorf("%d alerts, want 14", len(alerts))
+	if len(alerts) != 58 {
+		t.Errorf("%d alerts, want 58", len(alerts))
 	}
 
 	allow := filepath.Join(t.TempDir(), "allow.yaml")

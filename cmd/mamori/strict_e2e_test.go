@@ -69,7 +69,12 @@ func TestScanWrongInput(t *testing.T) {
 
 	emptyDelivery := filepath.Join(dir, "trail.json")
 	os.WriteFile(emptyDelivery, []byte(`{"Records":[]}`), 0o644)
-	wantRun(t, 1, []string{"no CloudTrail records in " + emptyDelivery}, "cloudtrail", "scan", emptyDelivery)
+	wantRun(t, 1, []string{emptyDelivery + ": holds no CloudTrail records", "no CloudTrail records read"}, "cloudtrail", "scan", emptyDelivery)
+	// Among files that hold records too: it was counted as read.
+	good := filepath.Join(dir, "good.json")
+	os.WriteFile(good, []byte(`[{"eventVersion":"1.08","eventSource":"iam.amazonaws.com","eventName":"ListUsers"}]`), 0o644)
+	wantRun(t, 1, []string{emptyDelivery + ": holds no CloudTrail records", "1 record from 1 file, 0 alerts, 2 unreadable files or records"},
+		"cloudtrail", "scan", good, emptyDelivery, foo)
 }
 
 // TestScanRulesOfAnotherSource: a rules file with no rule of the scanned

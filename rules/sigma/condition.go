@@ -15,7 +15,8 @@ const maxDepth = 100
 //	quantity  := "1" | "any" | "all"
 //	target    := "them" | identifier, with * and ? as wildcards
 //
-// Keywords ignore case. A "|" starts an aggregation, which is reported.
+// Keywords ignore case. A "|" starts an aggregation, which the caller
+// splits off before parsing (see ruleTranslator.pipe).
 // Each identifier is resolved to the translation of its detection as it
 // is met, so only the detections a condition uses must translate.
 type condParser struct {
@@ -70,7 +71,7 @@ func (p *condParser) parse(cond string) (expr, *problem) {
 	p.toks = lexCondition(cond)
 	for _, t := range p.toks {
 		if t == "|" {
-			return nil, fail(ReasonAggregation, "condition %q aggregates events (%s), which a rule evaluating one event at a time cannot do",
+			return nil, fail(ReasonAggregation, "condition %q has a second aggregation (%s)",
 				cond, strings.TrimSpace(cond[strings.IndexByte(cond, '|')+1:]))
 		}
 	}

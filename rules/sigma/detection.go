@@ -33,11 +33,13 @@ func (t *ruleTranslator) provided(name string) bool {
 		f.ExtractIP != nil || f.ExtractStrings != nil)
 }
 
-// detection translates a rule's detection into a Falco condition.
-func (t *ruleTranslator) detection(n *yaml.Node) (expr, *problem) {
+// detection translates a rule's detection into a Falco condition and,
+// for a rule about several events (an aggregation after "|", or a
+// timeframe), the stateful key that relates them.
+func (t *ruleTranslator) detection(n *yaml.Node) (expr, *aggregation, *problem) {
 	n = resolve(n)
 	if n == nil || n.Kind != yaml.MappingNode {
-		return nil, fail(ReasonInvalid, "detection is not a mapping")
+		return nil, nil, fail(ReasonInvalid, "detection is not a mapping")
 	}
 	t.defs = map[string]*yaml.Node{}
 	t.done = map[string]expr{}
@@ -57,7 +59,7 @@ func (t *ruleTranslator) detection(n *yaml.Node) (expr, *problem) {
 		}
 	}
 	if cond == nil {
-		return nil, fail(ReasonInvalid, "detection has no condition")
+		return nil, nil, fail(ReasonInvalid, "detection has no condition")
 	}
 	var conds []string
 	switch cond.Kind {
@@ -67,35 +69,51 @@ func (t *ruleTranslator) detection(n *yaml.Node) (expr, *problem) {
 		// A list of conditions, an older form: any of them.
 		for _, c := range cond.Content {
 			if c = resolve(c); c == nil || c.Kind != yaml.ScalarNode {
-				return nil, fail(ReasonInvalid, "condition list holds something other than text")
+				return nil, nil, fail(ReasonInvalid, "condition list holds something other than text")
 			}
 			conds = append(conds, c.Value)
 		}
 	default:
-		return nil, fail(ReasonInvalid, "condition is not text")
+		return nil, nil, fail(ReasonInvalid, "condition is not text")
 	}
 	if len(conds) == 0 {
-		return nil, fail(ReasonInvalid, "condition list is empty")
+		return nil, nil, fail(ReasonInvalid, "condition list is empty")
 	}
-	for _, c := range conds {
-		if i := strings.IndexByte(c, '|'); i >= 0 {
-			return nil, fail(ReasonAggregation, "condition %q aggregates events (%s), which a rule evaluating one event at a time cannot do",
-				c, strings.TrimSpace(c[i+1:]))
+	within := ""
+	if timeframe != nil {
+		var p *problem
+		if within, p = window(timeframe.Value); p != nil {
+			return nil, nil, p
 		}
 	}
-	if timeframe != nil {
-		return nil, fail(ReasonAggregation, "timeframe %s: the rule relates several events within a time window, which a rule evaluating one event at a time cannot do", timeframe.Value)
+	for _, c := range conds {
+		i := strings.IndexByte(c, '|')
+		if i < 0 {
+			continue
+		}
+		if len(conds) > 1 {
+			return nil, nil, fail(ReasonAggregation, "condition %q aggregates events in a list of conditions: only a single aggregated condition translates", c)
+		}
+		p := &condParser{names: t.names, sel: t.selection}
+		base, pr := p.parse(c[:i])
+		if pr != nil {
+			return nil, nil, pr
+		}
+		return t.pipe(base, c[i+1:], within)
 	}
 	var es []expr
 	for _, c := range conds {
 		p := &condParser{names: t.names, sel: t.selection}
 		e, pr := p.parse(c)
 		if pr != nil {
-			return nil, pr
+			return nil, nil, pr
 		}
 		es = append(es, e)
 	}
-	return or(es...), nil
+	if within != "" {
+		return overTimeframe(or(es...), within)
+	}
+	return or(es...), nil, nil
 }
 
 // selection translates the named detection.

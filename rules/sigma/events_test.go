@@ -6,6 +6,7 @@ import (
 
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
 	"github.com/mamori-dev/mamori/audit/k8saudit"
+	"github.com/mamori-dev/mamori/event"
 )
 
 // The AssumeRole Misuse rule (any call by an assumed role issued by a
@@ -41,32 +42,39 @@ var stratusExpected = map[string]string{
 	// Another user's login profile updated (fieldref).
 	"aws.privilege-escalation.iam-update-user-login-profile.json": "AWS User Login Profile Was Modified",
 
+	// Counted events, translated onto stateful rules: thirty
+	// GetPasswordData within ten minutes (more than 5 "backup
+	// enumeration" calls), fifteen reads of user data within thirty
+	// (more than 10).
+	"aws.credential-access.ec2-get-password-data.json": assumeRole + "; Potential Backup Enumeration on AWS",
+	"aws.discovery.ec2-download-user-data.json":        "AWS EC2 Download Userdata; " + assumeRole,
+
 	// Calls made through an assumed role, and nothing else: the Sigma
-	// rules for these techniques count events (ec2-get-password-data,
-	// ec2-download-user-data: not translated), or expect another record
-	// shape (ec2-user-data: Sigma wants requestParameters.attribute =
-	// userData, the detonation's ModifyInstanceAttribute carries
+	// rules for these techniques expect another record shape
+	// (ec2-user-data: Sigma wants requestParameters.attribute = userData,
+	// the detonation's ModifyInstanceAttribute carries
 	// requestParameters.userData).
-	"aws.credential-access.ec2-get-password-data.json":                 assumeRole,
 	"aws.defense-evasion.organizations-leave.json":                     assumeRole,
-	"aws.discovery.ec2-download-user-data.json":                        assumeRole,
 	"aws.execution.ec2-launch-unusual-instances.json":                  assumeRole,
 	"aws.impact.bedrock-invoke-model.json":                             assumeRole,
 	"aws.lateral-movement.ec2-serial-console-send-ssh-public-key.json": assumeRole,
 }
 
 // TestStratus runs the translated corpus over the Stratus Red Team
-// detonations, every rule evaluated on every record.
+// detonations, every rule evaluated on every record, each detonation
+// through a Detector of its own (its own account's history: the
+// translated aggregations count there).
 func TestStratus(t *testing.T) {
 	rs := corpusRules(t)
 	dir := corpora(t, "cloudtrail", "stratus-red-team")
 	got := map[string][]string{}
-	var rd cloudtrail.Reader
-	rd.ReadPaths([]string{dir}, func(r *cloudtrail.Record) {
-		for _, m := range rs.MatchAll(cloudtrail.Source, "", r, nil) {
-			got[filepath.Base(r.File)] = append(got[filepath.Base(r.File)], m.Name)
-		}
-	}, func(e *cloudtrail.Error) { t.Errorf("bad record: %v", e) })
+	for _, f := range listDir(t, dir) {
+		d := cloudtrail.NewDetector(rs, cloudtrail.DetectorConfig{All: true})
+		var rd cloudtrail.Reader
+		rd.ReadPaths([]string{filepath.Join(dir, f)}, func(r *cloudtrail.Record) {
+			d.Detect(r, func(a *event.Alert) { got[f] = append(got[f], a.Rule) })
+		}, func(e *cloudtrail.Error) { t.Errorf("bad record: %v", e) })
+	}
 	for _, f := range listDir(t, dir) {
 		if g, want := sortedSet(got[f]), stratusExpected[f]; g != want {
 			t.Errorf("%s raised %q, want %q", f, g, want)

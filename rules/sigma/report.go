@@ -6,12 +6,12 @@ import "fmt"
 type Reason string
 
 const (
-	// ReasonAggregation: the rule counts or correlates events (a "|"
-	// aggregation such as count() or near, or a timeframe), which needs
-	// state across events that a Falco rule does not keep.
+	// ReasonAggregation: the rule counts or correlates events in a way
+	// mamori's stateful rules cannot decide as events arrive (an upper
+	// bound such as count() < 5, near ... and not).
 	ReasonAggregation Reason = "aggregation"
-	// ReasonCorrelation: a Sigma correlation rule or a rule collection
-	// action (global, reset, repeat).
+	// ReasonCorrelation: a Sigma correlation rule naming rules not
+	// translated before it, or of an ordered type; or a Sigma filter.
 	ReasonCorrelation Reason = "correlation"
 	// ReasonKeywords: a selection searches for keywords anywhere in the
 	// event rather than in a field.

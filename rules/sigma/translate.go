@@ -35,11 +35,12 @@ type Translator struct {
 	sources []*logSource
 	fields  map[string]map[string]rules.Field // Falco source -> field name -> field
 	names   map[string]bool
+	refs    map[string]*translated // rules by Sigma name and id, for correlations
 }
 
 // NewTranslator returns a Translator for cfg.
 func NewTranslator(cfg Config) *Translator {
-	t := &Translator{cfg: cfg, sources: logSources(), fields: map[string]map[string]rules.Field{}, names: map[string]bool{}}
+	t := &Translator{cfg: cfg, sources: logSources(), fields: map[string]map[string]rules.Field{}, names: map[string]bool{}, refs: map[string]*translated{}}
 	for _, c := range cfg.Catalogs {
 		m := map[string]rules.Field{}
 		for _, f := range c.Fields() {
@@ -70,6 +71,8 @@ type falcoRule struct {
 	Priority  string   `yaml:"priority"`
 	Source    string   `yaml:"source"`
 	Tags      []string `yaml:"tags,flow"`
+	// Stateful is mamori's extension, for rules about several events.
+	Stateful *aggregation `yaml:"stateful,omitempty"`
 }
 
 // Translate translates the Sigma documents of f. It never fails: a
@@ -78,6 +81,7 @@ type falcoRule struct {
 func (t *Translator) Translate(f rules.File) Translation {
 	tr := Translation{File: rules.File{Name: f.Name}}
 	var out []falcoRule
+	silenced := map[string]bool{}
 	dec := yaml.NewDecoder(bytes.NewReader(f.Data))
 	var global, prev *yaml.Node
 	for doc := 1; ; doc++ {
@@ -134,15 +138,33 @@ func (t *Translator) Translate(f rules.File) Translation {
 			root = merge(global, root, 0)
 		}
 		prev = root
-		r, p := t.rule(f.Name, root)
+		var r falcoRule
+		var p *problem
+		if valueAt(root, "correlation") != nil {
+			var quiet []string
+			r, quiet, p = t.correlation(f.Name, root)
+			for _, q := range quiet {
+				silenced[q] = true
+			}
+		} else {
+			r, p = t.rule(f.Name, root)
+		}
 		if p != nil {
 			untranslated(root, p)
 			continue
 		}
 		out = append(out, r)
-		tr.Rules = append(tr.Rules, r.Rule)
 	}
-	tr.File.Data = render(f.Name, out)
+	// The rules a correlation of this file names alert only through it,
+	// unless it says generate: true.
+	kept := out[:0]
+	for _, r := range out {
+		if !silenced[r.Rule] {
+			kept = append(kept, r)
+			tr.Rules = append(tr.Rules, r.Rule)
+		}
+	}
+	tr.File.Data = render(f.Name, kept)
 	return tr
 }
 
@@ -165,9 +187,6 @@ func render(name string, rs []falcoRule) []byte {
 
 // rule translates one Sigma rule.
 func (t *Translator) rule(file string, n *yaml.Node) (falcoRule, *problem) {
-	if valueAt(n, "correlation") != nil {
-		return falcoRule{}, fail(ReasonCorrelation, "a correlation rule relates the matches of other rules over time")
-	}
 	if valueAt(n, "filter") != nil && valueAt(n, "detection") == nil {
 		return falcoRule{}, fail(ReasonCorrelation, "a Sigma filter amends other rules and is not a rule itself")
 	}
@@ -184,7 +203,7 @@ func (t *Translator) rule(file string, n *yaml.Node) (falcoRule, *problem) {
 		return falcoRule{}, fail(ReasonInvalid, "the rule has no detection")
 	}
 	rt := &ruleTranslator{ls: ls, fields: t.fields[ls.source]}
-	e, p := rt.detection(det)
+	e, agg, p := rt.detection(det)
 	if p != nil {
 		return falcoRule{}, p
 	}
@@ -201,11 +220,13 @@ func (t *Translator) rule(file string, n *yaml.Node) (falcoRule, *problem) {
 		Priority:  prio,
 		Source:    ls.source,
 		Tags:      falcoTags(ls, seqAt(n, "tags")),
+		Stateful:  agg,
 	}
 	if p := t.tryLoad(file, ls, r); p != nil {
 		return falcoRule{}, p
 	}
 	t.names[r.Rule] = true
+	t.remember(n, id, r, ls, e)
 	return r, nil
 }
 

@@ -26,6 +26,9 @@ type checkpoint struct {
 	Horizon  time.Time           `json:"horizon"`
 	Done     map[string]doneMark `json:"done"`
 	Started  map[string]position `json:"started,omitempty"`
+	// State is the caller's State as of the acknowledged records (see
+	// Config.State): saved in the same write, so that the two agree.
+	State json.RawMessage `json:"state,omitempty"`
 }
 
 type doneMark struct {

@@ -45,6 +45,18 @@ type Config struct {
 	// buffered alerts), so that a crash cannot lose a record's alerts
 	// after the checkpoint has moved past it.
 	Sync func() error
+	// State, when set, is what the caller remembers of the records it
+	// acknowledged (a Detector's stateful rules): it is saved in the
+	// checkpoint with every save, and given back from the checkpoint when
+	// a Source opens, so that a restart neither forgets nor repeats.
+	State State
+}
+
+// State is what a caller remembers of the records it acknowledged, as
+// bytes the checkpoint keeps.
+type State interface {
+	MarshalState() ([]byte, error)
+	UnmarshalState([]byte) error
 }
 
 // settle is how long after an object's modification time a new object
@@ -95,6 +107,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Source, error) {
 	}
 	if s.file, s.cp, err = openCheckpoint(cfg.Checkpoint, s.location, cfg.Endpoint, cfg.Since); err != nil {
 		return nil, err
+	}
+	if cfg.State != nil && len(s.cp.State) > 0 {
+		if err := cfg.State.UnmarshalState(s.cp.State); err != nil {
+			s.file.close()
+			return nil, fmt.Errorf("checkpoint %s: %w: move it away to start over (every object is read again; --cloudtrail-since limits how far back)", cfg.Checkpoint, err)
+		}
 	}
 	_, err = s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &cfg.Bucket, Prefix: &cfg.Prefix, MaxKeys: aws.Int32(1)})
 	if err != nil {
@@ -405,6 +423,13 @@ func (s *Source) save() error {
 		if err := s.cfg.Sync(); err != nil {
 			return fmt.Errorf("before saving the checkpoint: %w", err)
 		}
+	}
+	if s.cfg.State != nil {
+		st, err := s.cfg.State.MarshalState()
+		if err != nil {
+			return &saveError{fmt.Errorf("the detector's state: %w", err)}
+		}
+		s.cp.State = st
 	}
 	if err := s.file.save(s.cp); err != nil {
 		return &saveError{err}
