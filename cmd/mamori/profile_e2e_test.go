@@ -219,8 +219,13 @@ func TestProfileLearnExportEnforce(t *testing.T) {
 	pid := os.Getpid()
 	webImg := buildImage(t, fmt.Sprintf("mamori-learn-web-%d", pid), "web")
 	workerImg := buildImage(t, fmt.Sprintf("mamori-learn-worker-%d", pid), "worker")
-	webName, workerName := fmt.Sprintf("learn-web-%d", pid), fmt.Sprintf("learn-worker-%d", pid)
-	web := podmantest.Run(t, podmantest.FromImage(webImg), podmantest.Name(webName),
+	// The web server is a Kubernetes pod of a Deployment (the labels the
+	// CRI sets): its profile is keyed by namespace and owner. The worker
+	// is a plain container: keyed by its image digest.
+	namespace, owner := fmt.Sprintf("shop-%d", pid), fmt.Sprintf("web%d", pid)
+	webName, workerName := owner, fmt.Sprintf("learn-worker-%d", pid)
+	web := podmantest.Run(t, podmantest.FromImage(webImg), podmantest.Name(fmt.Sprintf("learn-web-%d", pid)),
+		podmantest.Label("io.kubernetes.pod.namespace", namespace), podmantest.Label("io.kubernetes.pod.name", owner+"-7d4b9c8f6-x2x4z"),
 		podmantest.Command("sh", "-c", "mkdir -p /tmp/www && echo web > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"))
 	webIP := containerIP(t, web)
 	script := fmt.Sprintf(`cp /bin/busybox /tmp/true
@@ -260,6 +265,9 @@ done`, webIP, host.name)
 	if wp.Workload.ImageDigest == sp.Workload.ImageDigest {
 		t.Fatalf("the two images have one digest: %s", wp.Workload.ImageDigest)
 	}
+	if sp.Workload.Namespace != namespace || sp.Workload.Owner != owner || wp.Workload.Namespace != "" {
+		t.Errorf("workload identities: web %+v, worker %+v", sp.Workload, wp.Workload)
+	}
 	// Short-lived: /tmp/true exits at once, and is recorded with the
 	// digest of what it is (busybox).
 	sum, _ := exec.Command("podman", "exec", worker.ID, "sha256sum", "/tmp/true").Output()
@@ -296,7 +304,7 @@ done`, webIP, host.name)
 	pol := filepath.Join(dir, "worker.yaml")
 	con.cli(t, "profile", "export", wp.ID, "-f", pol)
 	doc, _ := os.ReadFile(pol)
-	for _, want := range []string{"mode: enforce", "- /tmp/true # seen", "executableAllowlist:", "- /bin/busybox # parent", "- " + host.api + " # " + host.name + " 8081/tcp", "- " + webIP + " # workload " + webName} {
+	for _, want := range []string{"mode: enforce", "- /tmp/true # seen", "executableAllowlist:", "- /bin/busybox # parent", "- " + host.api + " # " + host.name + " 8081/tcp", "- " + webIP + " # workload " + namespace + "/" + owner} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("the export lacks %q:\n%s", want, doc)
 		}
@@ -466,10 +474,19 @@ func webMapCheck(t *testing.T, con *consoleProc, wp, sp *store.Profile, host *le
 	if got := eval[string](t, b, `document.querySelector('g.edge[data-verdict="refused"] path').getAttribute('stroke')`); got != "#b3261e" {
 		t.Errorf("refused edge drawn in %s", got)
 	}
-	if got := eval[string](t, b, `document.querySelector('g.node[data-id="w:`+sp.ID+`"]').dataset.name`); got != sp.Workload.Name {
-		t.Errorf("the web server's node is named %q", got)
+	webNode := sp.Workload.Namespace + "/" + sp.Workload.Name
+	if got := eval[string](t, b, `document.querySelector('g.node[data-id="w:`+sp.ID+`"]').dataset.name`); got != webNode {
+		t.Errorf("the web server's node is named %q, want %q", got, webNode)
 	}
 	b.screenshot(t, "netmap")
+
+	// Per namespace: the web server's namespace shows the worker's calls
+	// into it, and none of the worker's edges elsewhere.
+	b.run(t, "the map of the web server's namespace", chromedp.Navigate(con.apiURL+"/map?since=15m&namespace="+url.QueryEscape(sp.Workload.Namespace)))
+	b.waitFor(t, "the namespace's edge", edge("w:"+sp.ID, 8080, "allowed"), 10*time.Second)
+	if n := eval[float64](t, b, `document.querySelectorAll('g.edge').length`); n != 1 {
+		t.Errorf("the namespace's map has %v edges, want the one into the web server", n)
+	}
 
 	// The profiles: the worker's, its items with their evidence, and a
 	// dry run of its policy that names the refused destination.
