@@ -241,3 +241,34 @@ func TestHashedInsideTheRoot(t *testing.T) {
 		t.Errorf("a FIFO hashed: %q", s)
 	}
 }
+
+// TestObserveWhileFlushing: the event path and the flush run at once
+// (go test -race).
+func TestObserveWhileFlushing(t *testing.T) {
+	l := New(Config{Cluster: "lab", Node: "n1"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			l.Observe(&event.Event{Type: event.Connect, Time: time.Now(), Container: ctr,
+				Network: &event.Network{Family: "inet", Protocol: "tcp", DstIP: "10.0.0.7", DstPort: uint16(1000 + i%50)}})
+			l.Observe(&event.Event{Type: event.Fork, Time: time.Now(), Container: ctr, Process: event.Process{PID: 1, ChildPID: uint32(os.Getpid())}})
+		}
+	}()
+	var n int64
+	for flushing := true; flushing; {
+		select {
+		case <-done:
+			flushing = false
+		default:
+		}
+		for _, o := range l.Flush(time.Now(), time.Minute) {
+			for _, f := range o.Flows {
+				n += f.Count
+			}
+		}
+	}
+	if n != 2000 {
+		t.Errorf("flows counted %d connections, want 2000", n)
+	}
+}
