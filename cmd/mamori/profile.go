@@ -210,10 +210,12 @@ func newProfileDryRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dryrun [flags] ID",
 		Short: "what the profile's policy (or --policy FILE) would have refused of the workload's recent behaviour",
-		Long: `dryrun judges the workload's recent behaviour (its items last seen since
---since, and its connections on the network map) by the profile's export,
-or by the policies of --policy FILE (- for standard input), and lists what
-they would have refused, with when, how often and where.`,
+		Long: `dryrun judges the workload's recent events (the stored exec and connect
+events of its containers, from agents with --console-events), its items
+last seen since --since and its connections on the network map, by the
+profile's export or by the policies of --policy FILE (- for standard
+input), and lists what they would have refused, with when, how often,
+where, and from what it was found.`,
 		Args: oneArg("name the profile by its id (or a unique prefix), as mamori profile list shows it"),
 	}
 	c := addConsoleClientFlags(cmd.Flags())
@@ -242,9 +244,10 @@ they would have refused, with when, how often and where.`,
 			return nil
 		}
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "CONTROL\tWHAT\tWHY\tLAST\tCOUNT\tNODES")
+		fmt.Fprintln(tw, "CONTROL\tWHAT\tWHY\tLAST\tCOUNT\tNODES\tFROM")
 		for _, x := range r.Refused {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", x.Control, x.What, x.Reason, x.Last.Format(time.RFC3339), x.Count, strings.Join(x.Nodes, ","))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", x.Control, x.What, x.Reason, x.Last.Format(time.RFC3339), x.Count,
+				strings.Join(x.Nodes, ","), x.Source)
 		}
 		return tw.Flush()
 	}

@@ -213,7 +213,7 @@ func TestProfileLearnExportEnforce(t *testing.T) {
 	con := startConsole(t, filepath.Join(dir, "console"), freeAddr(t), freeAddr(t), "--profile-stable-after", "5s")
 	a := startAlertingAgent(t, "--console", "nats://"+con.nats, "--console-creds", con.creds(t, "lab", "learn-node"),
 		"--console-spool", filepath.Join(dir, "spool"), "--console-policies", filepath.Join(dir, "policies"),
-		"--learn", "--learn-every", "1s")
+		"--learn", "--learn-every", "1s", "--console-events")
 	defer a.stop(t)
 
 	pid := os.Getpid()
@@ -407,7 +407,9 @@ done`, webIP, host.name)
 	dry := con.cli(t, "profile", "dryrun", wp.ID, "--since", "10m")
 	named := false
 	for _, line := range strings.Split(dry, "\n") {
-		named = named || strings.HasPrefix(line, "networkEgress") && strings.Contains(line, "connect "+host.other+":8082/tcp")
+		// Found in the stored events of the worker's container.
+		named = named || strings.HasPrefix(line, "networkEgress") && strings.Contains(line, "connect "+host.other+":8082/tcp") &&
+			strings.HasSuffix(strings.TrimSpace(line), "events")
 	}
 	if !named {
 		t.Errorf("dry run after the refusal:\n%s", dry)

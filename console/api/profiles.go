@@ -10,6 +10,7 @@ import (
 
 	"github.com/mamori-dev/mamori/console/profile"
 	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/policy"
 )
 
@@ -126,7 +127,12 @@ func (s *server) dryRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	res, err := profile.DryRun(p, m, doc, since)
+	evs, err := s.profileEvents(r.Context(), p.ID, since)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	res, err := profile.DryRun(p, m, evs, doc, since)
 	if err != nil {
 		s.fail(w, apiError{err.Error()})
 		return
@@ -222,4 +228,35 @@ func (s *server) networkMap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, m)
+}
+
+// Bounds of what one dry run reads of stored events.
+const (
+	dryRunContainers = 50
+	dryRunEvents     = 10000
+)
+
+// profileEvents reads the stored exec and connect events of the profile's
+// containers since (agents with --console-events store them), oldest
+// first, at most dryRunEvents of each of the dryRunContainers most
+// recently seen containers.
+func (s *server) profileEvents(ctx context.Context, id string, since time.Time) ([]event.Event, error) {
+	cs, err := s.cfg.Store.ProfileContainers(ctx, id, since, dryRunContainers)
+	if err != nil {
+		return nil, err
+	}
+	var out []event.Event
+	for _, c := range cs {
+		raws, err := s.cfg.Store.Events(ctx, store.EventQuery{Cluster: c.Cluster, Node: c.Node, Container: c.ID, Since: since, Limit: dryRunEvents})
+		if err != nil {
+			return nil, err
+		}
+		for _, raw := range raws {
+			var e event.Event
+			if json.Unmarshal(raw, &e) == nil && (e.Type == event.Exec || e.Type == event.Connect) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
 }

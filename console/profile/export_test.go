@@ -107,7 +107,7 @@ func TestDryRun(t *testing.T) {
 	}
 	since := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	m := &store.NetMap{Edges: []store.MapEdge{{Source: "w:" + p.ID, Target: "ip:198.51.100.1", Port: 53, Protocol: "udp", Verdict: "refused", Count: 2}}}
-	r, err := DryRun(p, m, doc, since)
+	r, err := DryRun(p, m, nil, doc, since)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ spec:
   controls:
     driftPrevention: {}
 `)
-	r, err = DryRun(p, nil, hand, since)
+	r, err = DryRun(p, nil, nil, hand, since)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,5 +150,32 @@ spec:
 	}
 	if strings.Join(got, ",") != "driftPrevention exec /tmp/helper,driftPrevention exec /tmp/miner,driftPrevention exec /tmp/deleted" {
 		t.Errorf("drift-only dry run refused %q", got)
+	}
+
+	// Stored events: each refusal once, counted, with its nodes; what
+	// the events show is not counted again from the map.
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	curl := event.Event{Type: event.Exec, Time: at, Node: "node-a", Process: event.Process{Exe: "/usr/bin/curl"}}
+	curl2 := curl
+	curl2.Node, curl2.Time = "node-b", at.Add(time.Minute)
+	dns := event.Event{Type: event.Connect, Time: at, Node: "node-a", Result: -1,
+		Network: &event.Network{Family: "inet", Protocol: "udp", DstIP: "198.51.100.1", DstPort: 53}}
+	ok := event.Event{Type: event.Exec, Time: at, Node: "node-a", Process: event.Process{Exe: "/bin/busybox"}}
+	r, err = DryRun(p, m, []event.Event{curl, curl2, dns, ok}, doc, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]Refusal{}
+	for _, x := range r.Refused {
+		found[x.Control+" "+x.What] = x
+	}
+	if x := found["executableAllowlist exec /usr/bin/curl"]; x.Source != "events" || x.Count != 2 || len(x.Nodes) != 2 || !x.Last.Equal(at.Add(time.Minute)) {
+		t.Errorf("curl from the events: %+v", x)
+	}
+	if x := found["networkEgress connect 198.51.100.1:53/udp"]; x.Source != "events" || x.Count != 1 || !strings.Contains(x.Reason, "refused when it happened") {
+		t.Errorf("the refused connection from the events, not the map: %+v", x)
+	}
+	if _, bad := found["executableAllowlist exec /bin/busybox"]; bad {
+		t.Error("an allowed program refused")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -123,6 +124,8 @@ const profilesMigration = `CREATE TABLE profiles (id TEXT PRIMARY KEY, wkey TEXT
 		PRIMARY KEY (profile_id, kind, ikey));
 	CREATE TABLE profile_deleted (family TEXT NOT NULL, kind TEXT NOT NULL, ikey TEXT NOT NULL, deleted_ns BIGINT NOT NULL,
 		deleted_by TEXT NOT NULL, PRIMARY KEY (family, kind, ikey));
+	CREATE TABLE profile_containers (profile_id TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL,
+		container_id TEXT NOT NULL, last_ns BIGINT NOT NULL, PRIMARY KEY (profile_id, cluster, node, container_id));
 	CREATE TABLE workload_addrs (cluster TEXT NOT NULL, addr TEXT NOT NULL, profile_id TEXT NOT NULL, last_ns BIGINT NOT NULL,
 		PRIMARY KEY (cluster, addr));
 	CREATE TABLE flows (minute_ns BIGINT NOT NULL, profile_id TEXT NOT NULL, cluster TEXT NOT NULL, namespace TEXT NOT NULL,
@@ -264,6 +267,14 @@ func (s *sqlStore) learnOne(ctx context.Context, tx *sql.Tx, o *event.Observatio
 		WHERE id = ?`), w.Image, w.Name, lastNew, max(p.LastSeen.UnixNano(), o.Time.UnixNano()), max(p.MaxProcesses, o.MaxProcesses), string(nb), id)
 	if err != nil {
 		return nil, fmt.Errorf("store: profile: %w", err)
+	}
+	for _, c := range o.Containers {
+		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO profile_containers (profile_id, cluster, node, container_id, last_ns)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (profile_id, cluster, node, container_id) DO UPDATE SET last_ns = excluded.last_ns
+			WHERE excluded.last_ns >= profile_containers.last_ns`), id, o.Cluster, o.Node, c, o.Time.UnixNano())
+		if err != nil {
+			return nil, fmt.Errorf("store: profile container: %w", err)
+		}
 	}
 	for _, a := range o.Addresses {
 		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO workload_addrs (cluster, addr, profile_id, last_ns) VALUES (?, ?, ?, ?)
@@ -478,6 +489,38 @@ func (s *sqlStore) Profile(ctx context.Context, id string) (*Profile, error) {
 		}
 	}
 	return p, nil
+}
+
+// ProfileContainer is a container of a profile's workload, on one node.
+type ProfileContainer struct {
+	Cluster, Node, ID string
+	LastSeen          time.Time
+}
+
+// ProfileContainers lists the containers of profile id seen since,
+// most recently seen first, at most limit.
+func (s *sqlStore) ProfileContainers(ctx context.Context, id string, since time.Time, limit int) ([]ProfileContainer, error) {
+	id, err := s.profileID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT cluster, node, container_id, last_ns FROM profile_containers
+		WHERE profile_id = ? AND last_ns >= ? ORDER BY last_ns DESC LIMIT `+strconv.Itoa(limit)), id, since.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("store profile containers: %w", err)
+	}
+	defer rows.Close()
+	var out []ProfileContainer
+	for rows.Next() {
+		var c ProfileContainer
+		var last int64
+		if err := rows.Scan(&c.Cluster, &c.Node, &c.ID, &last); err != nil {
+			return nil, err
+		}
+		c.LastSeen = time.Unix(0, last).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // profileID resolves a unique prefix of a profile's id.

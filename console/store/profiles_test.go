@@ -91,6 +91,10 @@ func exerciseProfiles(t *testing.T, s Store) {
 	if it := item(t, p, event.ItemExec, "/usr/bin/web"); it == nil || it.Count != 2 || len(it.Nodes) != 2 || !it.First.Equal(t0) {
 		t.Fatalf("merged item: %+v", it)
 	}
+	// The workload's containers, for the dry run's events.
+	if cs, err := s.ProfileContainers(ctx, id[:6], t0, 10); err != nil || len(cs) != 2 || cs[0].Node != "node-b" || cs[1].ID != "c-node-a" {
+		t.Fatalf("profile containers: %+v %v", cs, err)
+	}
 
 	// Pitfall: promoted too early. Something new keeps coming: no
 	// promotion, however often the console looks.

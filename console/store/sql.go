@@ -651,6 +651,9 @@ func (s *sqlStore) Prune(ctx context.Context, now time.Time, r Retention) (Prune
 		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM workload_addrs WHERE last_ns < ?"), cutoff); err != nil {
 			return p, fmt.Errorf("store: prune workload addresses: %w", err)
 		}
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM profile_containers WHERE last_ns < ?"), cutoff); err != nil {
+			return p, fmt.Errorf("store: prune profile containers: %w", err)
+		}
 	}
 	return p, nil
 }

@@ -45,6 +45,8 @@ type Store interface {
 	// Profile returns one profile with its items (id or a unique prefix).
 	Profile(ctx context.Context, id string) (*Profile, error)
 	DeleteProfileItem(ctx context.Context, id, kind, key, by string, now time.Time) error
+	// ProfileContainers lists the workload's containers seen since.
+	ProfileContainers(ctx context.Context, id string, since time.Time, limit int) ([]ProfileContainer, error)
 	SetProfileState(ctx context.Context, id, state, by string, now time.Time) (*Profile, error)
 	// PromoteProfiles makes the profiles that learnt nothing new for
 	// stableAfter stable; CleanProfiles lists those stable for window
