@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
+	"github.com/mamori-dev/mamori/learn"
 	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/probe"
@@ -107,6 +109,10 @@ type Config struct {
 	// Console, when set, receives alerts (and events) for the central
 	// console (see Console).
 	Console Console
+	// Learn, when set, learns what each container does for the
+	// console's behaviour profiles (package learn); Observations hands
+	// it out. The agent fills in the node, DNS names and process peaks.
+	Learn *learn.Config
 }
 
 // Agent is a running node agent.
@@ -131,6 +137,7 @@ type Agent struct {
 	protect     *protection // nil without policies
 	folder      *detect.Folder
 	escapes     *escapes
+	learner     *learn.Learner
 	blind       blindWatch
 	verdictLoss verdictLoss
 
@@ -153,6 +160,15 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	a.escapes = newEscapes()
 	if cfg.Node == "" {
 		a.cfg.Node, _ = os.Hostname()
+	}
+	if cfg.Learn != nil {
+		lc := *cfg.Learn
+		lc.Node = a.cfg.Node
+		lc.Peak = processPeak
+		if names := cfg.Names; names != nil && lc.Names == nil {
+			lc.Names = func(addr netip.Addr, at time.Time) []string { return names.Names(nil, addr, at) }
+		}
+		a.learner = learn.New(lc, log.With("part", "learn"))
 	}
 	if cfg.HealthAddr != "" {
 		// Bind first: a second agent on the node fails here, before it
@@ -428,6 +444,9 @@ func (a *Agent) handle(r sensor.Record) {
 	}
 	if a.cfg.Console != nil {
 		a.cfg.Console.Event(e)
+	}
+	if a.learner != nil {
+		a.learner.Observe(e)
 	}
 	if e.Type == event.DNS {
 		if a.cfg.Names != nil {

@@ -149,3 +149,13 @@ func (a *Agent) consoleMetrics(b *strings.Builder) {
 	}
 	one("mamori_console_connected", "gauge", "Whether the console takes records now (1) or not (0).", v)
 }
+
+// Observations returns what the agent learnt since it was last asked, one
+// record per workload, for the console's behaviour profiles; nil when it
+// does not learn.
+func (a *Agent) Observations() []*event.Observation {
+	if a.learner == nil {
+		return nil
+	}
+	return a.learner.Flush(time.Now(), 5*time.Minute)
+}

@@ -50,6 +50,9 @@ func execRef(c *event.Container, pid uint32, eff *policy.Effective) enforce.Cont
 			}
 		}
 	}
+	if al := ctl.ExecutableAllowlist; al.On() {
+		ref.Exec.Allowed = al.Allowed
+	}
 	ref.Exec.NoNewPrivileges = ctl.LimitNewPrivileges.On()
 	return ref
 }
@@ -125,6 +128,10 @@ func (a *Agent) driftVerdicts(d *enforce.Drift) {
 		case enforce.Blocklisted:
 			control = "executableBlocklist"
 			msg = fmt.Sprintf("Blocklisted executable %s %s by %s in container %s (image %s)",
+				exe, what, v.Mechanism, e.Container.Name, e.Container.Image)
+		case enforce.NotAllowlisted:
+			control = "executableAllowlist"
+			msg = fmt.Sprintf("Executable %s, not on the allow list, %s by %s in container %s (image %s)",
 				exe, what, v.Mechanism, e.Container.Name, e.Container.Image)
 		case enforce.NewPrivileges:
 			control = "limitNewPrivileges"

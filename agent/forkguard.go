@@ -22,6 +22,16 @@ import (
 // at the limit. It handles the pids controller on cgroup v1 (its own
 // hierarchy) and on the unified v2 hierarchy.
 func limitProcesses(pid uint32, max int) (string, error) {
+	dir, err := pidsCgroup(pid)
+	if err != nil {
+		return "", err
+	}
+	return writeMax(filepath.Join(dir, "pids.max"), max)
+}
+
+// pidsCgroup returns the directory of the pids cgroup process pid is in,
+// on cgroup v1 (the controller's own hierarchy) or the unified v2 one.
+func pidsCgroup(pid uint32) (string, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return "", err
@@ -36,7 +46,7 @@ func limitProcesses(pid uint32, max int) (string, error) {
 		}
 		for _, c := range strings.Split(parts[1], ",") {
 			if c == "pids" {
-				return writeMax(filepath.Join("/sys/fs/cgroup/pids", parts[2], "pids.max"), max)
+				return filepath.Join("/sys/fs/cgroup/pids", parts[2]), nil
 			}
 		}
 		if parts[0] == "0" && parts[1] == "" {
@@ -46,7 +56,22 @@ func limitProcesses(pid uint32, max int) (string, error) {
 	if v2 == "" {
 		return "", fmt.Errorf("process %d is in no pids cgroup", pid)
 	}
-	return writeMax(filepath.Join("/sys/fs/cgroup", v2, "pids.max"), max)
+	return filepath.Join("/sys/fs/cgroup", v2), nil
+}
+
+// processPeak returns the most tasks alive at once in process pid's pids
+// cgroup (pids.peak, Linux 6.1 and later).
+func processPeak(pid uint32) (int, bool) {
+	dir, err := pidsCgroup(pid)
+	if err != nil {
+		return 0, false
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "pids.peak"))
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n, err == nil
 }
 
 func writeMax(path string, max int) (string, error) {

@@ -46,7 +46,7 @@ const (
 // runtimeControls are the controls judged while a container runs, in the
 // order status lists them.
 var runtimeControls = []string{
-	"driftPrevention", "executableBlocklist", "limitNewPrivileges", "forkGuard",
+	"driftPrevention", "executableBlocklist", "executableAllowlist", "limitNewPrivileges", "forkGuard",
 	"ipReputation", "networkEgress", "portScanDetection",
 }
 
@@ -759,7 +759,7 @@ func (a *Agent) apply(c *event.Container, cg uint64, pid uint32, eff *policy.Eff
 		}
 	}
 
-	execControls := []string{"driftPrevention", "executableBlocklist", "limitNewPrivileges"}
+	execControls := []string{"driftPrevention", "executableBlocklist", "executableAllowlist", "limitNewPrivileges"}
 	d := a.cfg.Drift
 	if d == nil {
 		for _, name := range execControls {
@@ -792,7 +792,7 @@ func (a *Agent) apply(c *event.Container, cg uint64, pid uint32, eff *policy.Eff
 			default:
 				mech["driftPrevention"] = joinMechanisms(ms)
 			}
-			for _, name := range []string{"executableBlocklist", "limitNewPrivileges"} {
+			for _, name := range []string{"executableBlocklist", "executableAllowlist", "limitNewPrivileges"} {
 				if refusing {
 					mech[name] = string(enforce.Fanotify)
 				} else {

@@ -76,6 +76,13 @@ type Config struct {
 	// (what `mamori image register` writes on this host); imagestore's
 	// default path when "". A missing file means no image is registered.
 	Images string
+	// ProfileStableAfter is how long a behaviour profile learns nothing
+	// new before it is stable (24 h when 0).
+	ProfileStableAfter time.Duration
+	// ProfileAutoEnforce enforces a stable profile's policy on its own
+	// once it has stayed clean for another ProfileStableAfter; otherwise
+	// only a person does (mamori profile enforce).
+	ProfileAutoEnforce bool
 	// Cluster names the cluster of the alerts the console raises itself
 	// (its CloudTrail follower, its Kubernetes audit webhook); "default"
 	// when empty.
@@ -254,7 +261,7 @@ func (c *Console) Run(ctx context.Context) error {
 	defer c.Close()
 	var wg sync.WaitGroup
 	apiH := api.Handler(api.Config{Store: c.store, Live: c.hub, Policies: c.pol, Auth: c.authenticator(), Agents: c.agents(),
-		Ingest: c.publishAlert, Images: c.images,
+		Ingest: c.publishAlert, Images: c.images, Profiles: api.Profiles{StableAfter: c.stableAfter()},
 		RateLimit: c.cfg.RateLimit, Status: func() any {
 			return Status{Ingest: c.ingest.Stats(), Forwarded: c.forwarded.Load()}
 		}}, c.log.With("part", "api"))
@@ -291,6 +298,11 @@ func (c *Console) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		c.prune(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.promoteProfiles(ctx)
 	}()
 	if c.cfg.Falcosidekick != "" {
 		wg.Add(1)

@@ -83,6 +83,14 @@ func TestSecureConsole(t *testing.T) {
 	if code, _ := reader.do(t, "GET", "/api/v1/alerts", ""); code != 200 {
 		t.Errorf("a read token reading: %d", code)
 	}
+	// A dry run only reads (no such profile: 404, not 403); enforcing a
+	// profile is a change.
+	if code, body := reader.do(t, "POST", "/api/v1/profiles/abc/dryrun", `{}`); code != 404 {
+		t.Errorf("a read token dry-running a policy: %d %s, want 404", code, body)
+	}
+	if code, _ := reader.do(t, "POST", "/api/v1/profiles/abc", `{"action":"enforce"}`); code != 403 {
+		t.Errorf("a read token enforcing a profile: %d, want 403", code)
+	}
 	if code, _ := reader.do(t, "POST", "/api/v1/agents", `{"cluster":"c","node":"n1"}`); code != 403 {
 		t.Errorf("a read token issuing a credential: %d, want 403", code)
 	}

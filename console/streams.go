@@ -63,6 +63,18 @@ func streamConfigs(l StreamLimits) []jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Replicas:    l.Replicas,
 	}, {
+		Name:        wire.LearnStream,
+		Description: "what agents learnt of their workloads' behaviour, until the console has merged it into the profiles",
+		Subjects:    []string{wire.Filter(wire.Observation)},
+		Retention:   jetstream.InterestPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    l.EventBytes / 4,
+		MaxAge:      7 * 24 * time.Hour,
+		MaxMsgSize:  4 * wire.MaxRecord,
+		Duplicates:  wire.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    l.Replicas,
+	}, {
 		Name:              wire.StateStream,
 		Description:       "the latest heartbeat of each node and state of each container",
 		Subjects:          []string{wire.Filter(wire.Heartbeat), wire.Filter(wire.Container)},

@@ -68,9 +68,12 @@ type ContainerRef struct {
 }
 
 // ExecChecks are the checks other than drift that the fanotify handler
-// applies to every exec in a container: its caller's Executable Blocklist
-// and Limit New Privileges, in enforce mode.
+// applies to every exec in a container: its caller's Executable Blocklist,
+// Executable Allowlist and Limit New Privileges, in enforce mode.
 type ExecChecks struct {
+	// Allowed, when set, refuses a program whose path in the container
+	// it does not match.
+	Allowed func(path string) bool
 	// Blocked, when set, refuses a program whose path in the container it
 	// matches (by path or by base name: the caller decides).
 	Blocked func(path string) bool
@@ -88,7 +91,7 @@ type ExecChecks struct {
 
 // Any reports whether c asks for any check.
 func (c ExecChecks) Any() bool {
-	return c.Blocked != nil || len(c.BlockedSHA256) > 0 || c.NoNewPrivileges
+	return c.Blocked != nil || c.Allowed != nil || len(c.BlockedSHA256) > 0 || c.NoNewPrivileges
 }
 
 // mount is one line of /proc/PID/mountinfo.

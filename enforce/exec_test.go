@@ -179,3 +179,27 @@ func TestVolumesExec(t *testing.T) {
 		t.Errorf("volumes %q, want only /vol", vols)
 	}
 }
+
+// TestExecAllowlist: with an allow list only the listed programs run: an
+// image program off the list is refused before it runs, like a dropped
+// one, and the verdict is not drift.
+func TestExecAllowlist(t *testing.T) {
+	e := newEnv(t, Config{})
+	b := startBox(t)
+	ref := b.ref(Off)
+	ref.Exec.Allowed = func(p string) bool { return p == "/bin/busybox" }
+	protect(t, e, ref)
+	b.mustRun(t, "sh", "-c", "touch /tmp/ok")
+	// A second program in the container, not on the list.
+	b.mustRun(t, "sh", "-c", "mkdir /tmp/x && cp /bin/busybox /tmp/x/touch")
+	out := b.blocked(t, "/tmp/marker", "/tmp/x/touch", "/tmp/marker")
+	if !strings.Contains(strings.ToLower(out), "not permitted") {
+		t.Errorf("want EPERM from exec, got %q", out)
+	}
+	checkVerdict(t, e.waitVerdict(t, "/tmp/x/touch"), b.ID, NotAllowlisted, Blocked, Fanotify)
+	for _, v := range e.verdicts() {
+		if v.Reason.Drift() {
+			t.Errorf("drift verdict with drift off: %+v", v)
+		}
+	}
+}

@@ -254,6 +254,11 @@ func (t *target) decide(fd int, pid int32) decision {
 			d.reason = Blocklisted
 			return d
 		}
+		if x.Allowed != nil && (p == "?" || !x.Allowed(p)) {
+			// A path that cannot be read is not proven allowed.
+			d.reason = NotAllowlisted
+			return d
+		}
 		if len(x.BlockedSHA256) > 0 {
 			sum, err := t.digests.sum(fd, &st)
 			switch {

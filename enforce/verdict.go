@@ -31,11 +31,17 @@ const (
 	// NewPrivileges: the program would raise its caller's privileges
 	// (ExecChecks.NoNewPrivileges). Not drift.
 	NewPrivileges Reason = "new-privileges"
+	// NotAllowlisted: the program is not on the container's executable
+	// allow list (ExecChecks.Allowed). Not drift: the file may come with
+	// the image.
+	NotAllowlisted Reason = "not-allowlisted"
 )
 
 // Drift reports whether r is a Drift Prevention reason, as opposed to one
 // of the ExecChecks.
-func (r Reason) Drift() bool { return r != Blocklisted && r != NewPrivileges && r != "" }
+func (r Reason) Drift() bool {
+	return r != Blocklisted && r != NewPrivileges && r != NotAllowlisted && r != ""
+}
 
 // Action says what was done about a drifted exec.
 type Action string

@@ -286,6 +286,10 @@ func (g *Guard) exec(st *containerState, e *event.Event, ctl *policy.Controls, e
 			g.raise(st, e, emit, "executableBlocklist", "Critical", msg)
 		}
 	}
+	if al := ctl.ExecutableAllowlist; al.On() && !g.enforced(st.ctr.ID, "executableAllowlist") && p.Exe != "" && !al.Allowed(p.Exe) {
+		g.raise(st, e, emit, "executableAllowlist", "Critical",
+			fmt.Sprintf("Executable %s, not on the allow list, ran in container %s (image %s)", p.Exe, name(e.Container), e.Container.Image))
+	}
 	if ctl.LimitNewPrivileges.On() && !g.enforced(st.ctr.ID, "limitNewPrivileges") && gainedPrivileges(p) {
 		g.raise(st, e, emit, "limitNewPrivileges", "Critical",
 			fmt.Sprintf("%s gained privileges through exec (uid %d euid %d) in container %s", p.Exe, p.UID, p.EUID, name(e.Container)))

@@ -9,6 +9,7 @@ import "reflect"
 type Controls struct {
 	DriftPrevention          *DriftPrevention          `yaml:"driftPrevention" json:"driftPrevention,omitempty"`
 	ExecutableBlocklist      *ExecutableBlocklist      `yaml:"executableBlocklist" json:"executableBlocklist,omitempty"`
+	ExecutableAllowlist      *ExecutableAllowlist      `yaml:"executableAllowlist" json:"executableAllowlist,omitempty"`
 	ForkGuard                *ForkGuard                `yaml:"forkGuard" json:"forkGuard,omitempty"`
 	IPReputation             *IPReputation             `yaml:"ipReputation" json:"ipReputation,omitempty"`
 	NetworkEgress            *NetworkEgress            `yaml:"networkEgress" json:"networkEgress,omitempty"`

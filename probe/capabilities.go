@@ -38,10 +38,10 @@ func (r Report) Capabilities() []Capability {
 	}
 
 	if r.Has(FanotifyExecPerm) {
-		add(Capability{Name: "block a listed or privilege-gaining exec (executable blocklist, limit new privileges)", Mechanism: "fanotify FAN_OPEN_EXEC_PERM",
+		add(Capability{Name: "block a listed, unlisted or privilege-gaining exec (executable blocklist, executable allow list, limit new privileges)", Mechanism: "fanotify FAN_OPEN_EXEC_PERM",
 			Effect: "refused with EPERM before the program runs"})
 	} else {
-		add(Capability{Name: "block a listed or privilege-gaining exec (executable blocklist, limit new privileges)",
+		add(Capability{Name: "block a listed, unlisted or privilege-gaining exec (executable blocklist, executable allow list, limit new privileges)",
 			Effect: "audit only: fanotify permission events are not available", Degraded: true})
 	}
 

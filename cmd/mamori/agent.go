@@ -266,6 +266,7 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	if err != nil {
 		return err
 	}
+	cl.learnCapture(&cfg, len(types) > 0, log)
 	// The audit sources raise their alerts through the agent (its output
 	// and its console), which exists once they start serving.
 	var ag *agent.Agent

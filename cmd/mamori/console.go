@@ -138,6 +138,11 @@ func consoleFlagSet(cmd *cobra.Command) func() (consoleOptions, error) {
 	fs.StringVar(&cfg.Store, "store", "", "the store: a SQLite file (default DATA-DIR/console.db) or a postgres:// URL")
 	fs.DurationVar(&cfg.Retention.Alerts, "retention-alerts", store.DefaultRetention.Alerts, "keep alerts this long (0 keeps them forever)")
 	fs.DurationVar(&cfg.Retention.Events, "retention-events", store.DefaultRetention.Events, "keep events this long (0 keeps them forever)")
+	fs.DurationVar(&cfg.Retention.Flows, "retention-flows", store.DefaultRetention.Flows, "keep the network map's connections (per minute) this long (0 keeps them forever)")
+	fs.DurationVar(&cfg.ProfileStableAfter, "profile-stable-after", 24*time.Hour, "a behaviour profile that learnt nothing new for this long is stable: it may be exported\n"+
+		"and enforced, and what is new from then on is a deviation, alerted")
+	fs.BoolVar(&cfg.ProfileAutoEnforce, "profile-auto-enforce", false, "enforce a stable profile's policy without a person, once it stayed clean (no deviation)\n"+
+		"for another --profile-stable-after; otherwise only mamori profile enforce does")
 	fs.IntVar(&cfg.Streams.Replicas, "replicas", 0, "copies of each stream in the NATS cluster (default 1 embedded, 3 with --nats)")
 	streamBytes := fs.String("stream-size", "1G", "how much JetStream buffers for the store, alerts (events get twice this)")
 	level := fs.String("log-level", "info", "debug, info, warn or error (logs go to stderr)")
@@ -188,6 +193,12 @@ func (opts *consoleOptions) finish(fs *pflag.FlagSet, natsURLs, natsCreds, strea
 		return *opts, usageError{"--stream-size: " + err.Error()}
 	}
 	cfg.Streams.AlertBytes, cfg.Streams.EventBytes = n, 2*n
+	if cfg.ProfileStableAfter <= 0 {
+		return *opts, usageError{"--profile-stable-after: a duration above 0 (24h by default)"}
+	}
+	if cfg.Retention.Flows < 0 {
+		return *opts, usageError{"--retention-flows: a duration, or 0 to keep them forever"}
+	}
 	if cfg.Retention.Alerts < 0 || cfg.Retention.Events < 0 || (cfg.Retention.Alerts > 0 && cfg.Retention.Alerts < time.Hour) {
 		return *opts, usageError{"--retention-alerts and --retention-events: 1h or more, or 0"}
 	}

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -18,7 +20,9 @@ import (
 	"github.com/mamori-dev/mamori/console/link"
 	"github.com/mamori-dev/mamori/console/store"
 	"github.com/mamori-dev/mamori/console/wire"
+	"github.com/mamori-dev/mamori/dnscache"
 	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/learn"
 )
 
 // consoleFlags are the agent's flags for joining a console.
@@ -27,6 +31,8 @@ type consoleFlags struct {
 	policyDir, creds, sidekick     string
 	forwarder                      *falco.Forwarder
 	events                         bool
+	learn                          bool
+	learnEvery                     time.Duration
 	embedded                       *console.Console
 }
 
@@ -65,6 +71,9 @@ func addConsoleFlags(fs *pflag.FlagSet) *consoleFlags {
 		"is unreachable, across restarts); empty to take none")
 	fs.StringVar(&f.sidekick, "falcosidekick", "", "forward every alert to falcosidekick at this URL (POST, Falco's payload with uuid)")
 	fs.BoolVar(&f.events, "console-events", false, "send every event to the console too, not only alerts (for forensics and process trees)")
+	fs.BoolVar(&f.learn, "learn", false, "learn what each workload does (programs, processes, connections, listening ports, written directories)\n"+
+		"and send it to the console for its behaviour profiles and network map (mamori profile)")
+	fs.DurationVar(&f.learnEvery, "learn-every", 10*time.Second, "with --learn: how often what was learnt is sent")
 	return f
 }
 
@@ -74,7 +83,13 @@ func (f *consoleFlags) check() error {
 		if f.events {
 			return usageError{"--console-events needs --console"}
 		}
+		if f.learn {
+			return usageError{"--learn sends what it learns to the console: add --console"}
+		}
 		return nil
+	}
+	if f.learnEvery < 100*time.Millisecond {
+		return usageError{"--learn-every: 100ms or more"}
 	}
 	if strings.ContainsAny(f.cluster, " \t") {
 		return usageError{"--cluster: a name without spaces"}
@@ -181,12 +196,36 @@ func (f *consoleFlags) openLink(cfg *agent.Config, stderr io.Writer, log *slog.L
 		return nil, usageError{"--console-spool-size: " + err.Error()}
 	}
 	l, err := link.New(link.Config{URL: f.url, Cluster: f.cluster, Node: node, SpoolDir: f.spool, SpoolBytes: size,
-		Events: f.events, PolicyDir: f.policyDir, Creds: creds}, log.With("part", "console"))
+		Events: f.events, PolicyDir: f.policyDir, Creds: creds, LearnEvery: f.learnEvery}, log.With("part", "console"))
 	if err != nil {
 		return nil, err
 	}
 	cfg.Console = l
 	return l, nil
+}
+
+// learnCapture makes the sensor capture what learning reads, and the
+// agent learn.
+func (f *consoleFlags) learnCapture(cfg *agent.Config, typesSet bool, log *slog.Logger) {
+	if !f.learn {
+		return
+	}
+	cfg.Learn = &learn.Config{Cluster: f.cluster}
+	if cfg.Names == nil {
+		cfg.Names = dnscache.New(dnscache.Config{})
+	}
+	if cfg.EventTypes == nil {
+		return // everything is captured
+	}
+	for _, t := range learn.EventTypes {
+		switch {
+		case slices.Contains(cfg.EventTypes, t):
+		case typesSet:
+			log.Warn("--event-types leaves out an event type learning reads", "type", t)
+		default:
+			cfg.EventTypes = append(cfg.EventTypes, t)
+		}
+	}
 }
 
 // start runs the link (and an embedded console) beside the agent; the

@@ -233,6 +233,8 @@ func cannotRun(args []string) string {
 		if len(args) > 1 && (args[1] == "apply" || args[1] == "status") {
 			return "asks a running console (console_e2e_test.go)"
 		}
+	case "profile":
+		return "asks a running console (profile_e2e_test.go)"
 	case "rules":
 		if strings.Contains(line, "my_sigma_rule.yml") {
 			return "my_sigma_rule.yml stands for the reader's own rule"

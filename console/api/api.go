@@ -45,6 +45,8 @@ type Config struct {
 	// Images lists the registered images (the image store); nil turns
 	// GET /api/v1/images off.
 	Images Images
+	// Profiles configures the behaviour profiles' calls.
+	Profiles Profiles
 }
 
 // Handler returns the API's handler.
@@ -83,6 +85,13 @@ func Handler(cfg Config, log *slog.Logger) http.Handler {
 		mux.HandleFunc("DELETE /api/v1/agents/{cluster}/{node}", s.revokeAgent)
 		mux.HandleFunc("POST /api/v1/tokens", s.addToken)
 	}
+	mux.HandleFunc("GET /api/v1/profiles", s.profiles)
+	mux.HandleFunc("GET /api/v1/profiles/{id}", s.profile)
+	mux.HandleFunc("POST /api/v1/profiles/{id}", s.profileAction)
+	mux.HandleFunc("GET /api/v1/profiles/{id}/export", s.exportProfile)
+	mux.HandleFunc("POST /api/v1/profiles/{id}/dryrun", s.dryRun)
+	mux.HandleFunc("DELETE /api/v1/profiles/{id}/items", s.deleteProfileItem)
+	mux.HandleFunc("GET /api/v1/netmap", s.networkMap)
 	mux.HandleFunc("GET /api/v1/whoami", s.whoami)
 	mux.HandleFunc("GET /api/v1/cloud", s.cloud)
 	if cfg.Images != nil {

@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mamori-dev/mamori/console/profile"
+	"github.com/mamori-dev/mamori/console/store"
+	"github.com/mamori-dev/mamori/policy"
 )
 
 // PolicyFile is one central policy file.
@@ -69,6 +73,7 @@ func (s *server) applyPolicies(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("policies applied", "files", len(applied), "removed", len(req.Remove), "by", who(r))
+	s.markEnforcedProfiles(r, req.Files)
 	writeJSON(w, map[string]any{"applied": applied, "removed": req.Remove})
 }
 
@@ -126,4 +131,29 @@ func (s *server) policyStatus(w http.ResponseWriter, r *http.Request) {
 		latest[f.Name] = f.Revision
 	}
 	writeJSON(w, map[string]any{"latest": latest, "nodes": out})
+}
+
+// markEnforcedProfiles marks enforced the behaviour profiles whose export
+// was just applied in enforce mode (a policy labelled mamori.dev/profile):
+// a person applying it is the decision to enforce.
+func (s *server) markEnforcedProfiles(r *http.Request, files []PolicyFile) {
+	for _, f := range files {
+		set, err := policy.LoadFrom(strings.NewReader(f.Content), "-")
+		if err != nil {
+			continue
+		}
+		for _, p := range set.Policies() {
+			id := p.Metadata.Labels[profile.Label]
+			if id == "" || p.Spec.Mode != policy.Enforce {
+				continue
+			}
+			cur, err := s.cfg.Store.Profile(r.Context(), id)
+			if err != nil || cur.State == store.Enforced {
+				continue
+			}
+			if _, err := s.cfg.Store.SetProfileState(r.Context(), cur.ID, store.Enforced, who(r)+" (policy apply "+f.Name+")", time.Now()); err != nil {
+				s.log.Error("profile: cannot mark it enforced", "profile", id, "err", err)
+			}
+		}
+	}
 }

@@ -89,10 +89,12 @@ func (in *Ingest) Stats() Stats {
 // Run consumes every stream until ctx ends.
 func (in *Ingest) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, s := range []string{wire.AlertStream, wire.EventStream, wire.StateStream} {
+	for _, s := range []string{wire.AlertStream, wire.EventStream, wire.StateStream, wire.LearnStream} {
 		workers := in.cfg.Workers
-		if s == wire.StateStream {
-			workers = 1 // the latest state wins; order matters more than speed
+		if s == wire.StateStream || s == wire.LearnStream {
+			// The latest state wins; a profile's items are read and
+			// written back: order matters more than speed.
+			workers = 1
 		}
 		for range workers {
 			wg.Add(1)
@@ -162,8 +164,21 @@ func (in *Ingest) handle(ctx context.Context, msgs []jetstream.Msg) {
 	if len(ok) == 0 {
 		return
 	}
+	learnt := len(b.Observations) == 0
 	for attempt := 0; ; attempt++ {
-		err := in.cfg.Store.Put(ctx, &b)
+		var err error
+		if !learnt {
+			var devs []store.Deviation
+			if devs, err = in.cfg.Store.Learn(ctx, b.Observations, now); err == nil {
+				learnt = true
+				for _, d := range devs {
+					b.Alerts = append(b.Alerts, deviationAlert(d, now))
+				}
+			}
+		}
+		if err == nil {
+			err = in.cfg.Store.Put(ctx, &b)
+		}
 		if err == nil {
 			break
 		}
@@ -300,6 +315,18 @@ func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) error {
 			return err
 		}
 		b.Containers = append(b.Containers, &cs)
+	case wire.Observation:
+		var o event.Observation
+		if err := json.Unmarshal(data, &o); err != nil {
+			return rejection{"malformed", err.Error()}
+		}
+		if o.Kind != event.KindObservation || o.Time.IsZero() || o.Workload.ImageDigest == "" {
+			return rejection{"malformed", "an observation needs kind \"observation\", a time and a workload's image digest"}
+		}
+		if err := same(o.Cluster, o.Node); err != nil {
+			return err
+		}
+		b.Observations = append(b.Observations, &o)
 	default:
 		return rejection{"bad subject", "unknown kind " + kind}
 	}

@@ -52,6 +52,9 @@ type Config struct {
 	Events bool
 	// HeartbeatEvery is how often the agent reports (10 s when 0).
 	HeartbeatEvery time.Duration
+	// LearnEvery is how often what the agent learnt of its workloads
+	// (a Source with Observations) is sent (10 s when 0).
+	LearnEvery time.Duration
 	// PolicyDir, when set, receives the console's central policies (see
 	// PolicyPath); the agent loads PolicyPath(PolicyDir) as a policy path.
 	PolicyDir string
@@ -67,6 +70,12 @@ type Config struct {
 type Source interface {
 	Heartbeat() event.Heartbeat
 	Containers() []event.ContainerState
+}
+
+// Learner is a Source that also learns its workloads' behaviour: what it
+// learnt since the last call, one record per workload.
+type Learner interface {
+	Observations() []*event.Observation
 }
 
 // Link publishes to the console. Alert and Event may be called from any
@@ -111,6 +120,9 @@ func New(cfg Config, log *slog.Logger) (*Link, error) {
 	}
 	if cfg.HeartbeatEvery <= 0 {
 		cfg.HeartbeatEvery = 10 * time.Second
+	}
+	if cfg.LearnEvery <= 0 {
+		cfg.LearnEvery = 10 * time.Second
 	}
 	l := &Link{cfg: cfg, log: log, bootID: BootID(), queue: make(chan record, cfg.QueueLen), drops: map[string]uint64{}}
 	l.epoch = strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -168,6 +180,19 @@ func (l *Link) Event(e *event.Event) {
 	event.SetProcessIDs(l.bootID, &e.Process)
 	data := output.AppendJSON(make([]byte, 0, 1024), e)
 	l.enqueue(record{subject: wire.Subject(wire.Event, l.cfg.Cluster, e.Node), data: data})
+}
+
+// Observation sends what the agent learnt of one workload. Like alerts,
+// observations are history: they are spooled while the console is away.
+func (l *Link) Observation(o *event.Observation) {
+	o.Kind, o.Cluster = event.KindObservation, l.cfg.Cluster
+	o.Workload.Cluster = l.cfg.Cluster
+	data, err := json.Marshal(o)
+	if err != nil {
+		l.drop("observation not serialisable: " + err.Error())
+		return
+	}
+	l.enqueue(record{subject: wire.Subject(wire.Observation, l.cfg.Cluster, o.Node), data: data})
 }
 
 func (l *Link) enqueue(r record) {

@@ -48,7 +48,15 @@ func (l *Link) report(ctx context.Context, nc *nats.Conn, js jetstream.JetStream
 		return string(data), err == nil
 	}
 	var lastDrops []string
+	learner, _ := src.(Learner)
+	lastLearn := time.Now()
 	for {
+		if learner != nil && time.Since(lastLearn) >= l.cfg.LearnEvery {
+			lastLearn = time.Now()
+			for _, o := range learner.Observations() {
+				l.Observation(o)
+			}
+		}
 		soon := l.beatAt.Load()
 		if soon != 0 && time.Now().UnixNano() >= soon {
 			l.beatAt.Store(0)

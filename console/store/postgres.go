@@ -54,6 +54,8 @@ var pgMigrations = []string{
 	CREATE INDEX incidents_last ON incidents (last_ns);`,
 	// 3: per-minute counts for /api/v1/counts (rollup.go).
 	rollupMigration,
+	// 4: behaviour profiles and the network map (profiles.go, flows.go).
+	profilesMigration,
 }
 
 // OpenPostgres connects to the PostgreSQL database at url and brings its

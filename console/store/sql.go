@@ -640,5 +640,20 @@ func (s *sqlStore) Prune(ctx context.Context, now time.Time, r Retention) (Prune
 			return p, err
 		}
 	}
+	if r.Flows > 0 {
+		cutoff := now.Add(-r.Flows).UnixNano()
+		res, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM flows WHERE minute_ns < ?"), cutoff)
+		if err != nil {
+			return p, fmt.Errorf("store: prune flows: %w", err)
+		}
+		p.Flows, _ = res.RowsAffected()
+		// An address not reported for as long names no workload now.
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM workload_addrs WHERE last_ns < ?"), cutoff); err != nil {
+			return p, fmt.Errorf("store: prune workload addresses: %w", err)
+		}
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM profile_containers WHERE last_ns < ?"), cutoff); err != nil {
+			return p, fmt.Errorf("store: prune profile containers: %w", err)
+		}
+	}
 	return p, nil
 }

@@ -53,6 +53,8 @@ var sqliteMigrations = []string{
 	CREATE INDEX incidents_last ON incidents (last_ns);`,
 	// 3: per-minute counts for /api/v1/counts (rollup.go).
 	rollupMigration,
+	// 4: behaviour profiles and the network map (profiles.go, flows.go).
+	profilesMigration,
 }
 
 // OpenSQLite opens (creating it and its directory when missing) the

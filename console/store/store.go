@@ -38,6 +38,23 @@ type Store interface {
 	SetIncident(ctx context.Context, id, status, note, by string) (*Incident, error)
 	// Events returns stored events, oldest first.
 	Events(ctx context.Context, q EventQuery) ([]json.RawMessage, error)
+	// Learn merges agents' observations into the behaviour profiles
+	// (profiles.go) and returns the deviations of stable profiles.
+	Learn(ctx context.Context, obs []*event.Observation, now time.Time) ([]Deviation, error)
+	Profiles(ctx context.Context, q ProfileQuery) ([]Profile, error)
+	// Profile returns one profile with its items (id or a unique prefix).
+	Profile(ctx context.Context, id string) (*Profile, error)
+	DeleteProfileItem(ctx context.Context, id, kind, key, by string, now time.Time) error
+	// ProfileContainers lists the workload's containers seen since.
+	ProfileContainers(ctx context.Context, id string, since time.Time, limit int) ([]ProfileContainer, error)
+	SetProfileState(ctx context.Context, id, state, by string, now time.Time) (*Profile, error)
+	// PromoteProfiles makes the profiles that learnt nothing new for
+	// stableAfter stable; CleanProfiles lists those stable for window
+	// without a deviation.
+	PromoteProfiles(ctx context.Context, now time.Time, stableAfter time.Duration) ([]Profile, error)
+	CleanProfiles(ctx context.Context, now time.Time, window time.Duration) ([]string, error)
+	// NetworkMap aggregates the workloads' connections (flows.go).
+	NetworkMap(ctx context.Context, q FlowQuery) (*NetMap, error)
 	// Prune deletes what is older than the retention of its kind.
 	Prune(ctx context.Context, now time.Time, r Retention) (Pruned, error)
 	Close() error
@@ -52,6 +69,9 @@ type Batch struct {
 	Events     []EventIn
 	Heartbeats []*event.Heartbeat
 	Containers []*event.ContainerState
+	// Observations are not stored by Put: ingest merges them with Learn
+	// first and adds the alerts of their deviations to the batch.
+	Observations []*event.Observation
 }
 
 // AlertIn is an alert with the JSON it arrived as, which is what the API
@@ -171,14 +191,17 @@ type EventQuery struct {
 // Retention is how long each kind is kept; 0 keeps forever.
 type Retention struct {
 	Alerts, Events time.Duration
+	// Flows are the network map's connections per minute.
+	Flows time.Duration
 }
 
-// DefaultRetention keeps alerts 30 days and events 3.
-var DefaultRetention = Retention{Alerts: 30 * 24 * time.Hour, Events: 3 * 24 * time.Hour}
+// DefaultRetention keeps alerts 30 days, events 3 and the network map's
+// flows 7.
+var DefaultRetention = Retention{Alerts: 30 * 24 * time.Hour, Events: 3 * 24 * time.Hour, Flows: 7 * 24 * time.Hour}
 
 // Pruned says how much Prune removed.
 type Pruned struct {
-	Alerts, Events int64
+	Alerts, Events, Flows int64
 }
 
 // Priorities are Falco's, most severe first; an alert's rank is its index.

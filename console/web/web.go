@@ -36,7 +36,7 @@ type Config struct {
 
 // pages are the paths the browser may open; each is the one page
 // (index.html), which draws the view its path names.
-var pages = []string{"/feed", "/overview", "/alerts/", "/incidents", "/nodes", "/policies", "/images", "/cloud"}
+var pages = []string{"/feed", "/overview", "/alerts/", "/incidents", "/nodes", "/policies", "/images", "/cloud", "/profiles", "/map"}
 
 // Handler serves /, /login, the pages and /assets/.
 func Handler(cfg Config) http.Handler {

@@ -10,6 +10,7 @@
 //	mamori.event.<cluster>.<node>               events        stream MAMORI_EVENTS
 //	mamori.heartbeat.<cluster>.<node>           heartbeats    stream MAMORI_STATE
 //	mamori.container.<cluster>.<node>.<id>      containers    stream MAMORI_STATE
+//	mamori.observation.<cluster>.<node>         observations  stream MAMORI_LEARN
 //
 // so that a node's credential can allow publishing on its own subjects only.
 // Every alert and event is published with the JetStream header Nats-Msg-Id
@@ -31,6 +32,9 @@ const (
 	Event     = "event"
 	Heartbeat = "heartbeat"
 	Container = "container"
+	// Observation is what an agent learnt of its workloads' behaviour
+	// (event.Observation), for the profiles.
+	Observation = "observation"
 )
 
 // Stream names.
@@ -38,6 +42,7 @@ const (
 	AlertStream = "MAMORI_ALERTS"
 	EventStream = "MAMORI_EVENTS"
 	StateStream = "MAMORI_STATE"
+	LearnStream = "MAMORI_LEARN"
 )
 
 // PolicyBucket is the JetStream KV bucket of central runtime policies: one
@@ -82,6 +87,7 @@ func NodeSubjects(cluster, node string) []string {
 		"mamori." + Event + "." + c + "." + n,
 		"mamori." + Heartbeat + "." + c + "." + n,
 		"mamori." + Container + "." + c + "." + n + ".*",
+		"mamori." + Observation + "." + c + "." + n,
 	}
 }
 

@@ -10,14 +10,16 @@ import { Feed } from './feed.jsx';
 import { Images } from './images.jsx';
 import { IncidentDetail, Incidents } from './incidents.jsx';
 import { Login } from './login.jsx';
+import { NetworkMap } from './netmap.jsx';
 import { Nodes } from './nodes.jsx';
 import { Overview } from './overview.jsx';
 import { Policies } from './policies.jsx';
+import { ProfileDetail, Profiles } from './profiles.jsx';
 import { Link, navigate, useLocation } from './router.jsx';
 import { Failed, Loading } from './util.jsx';
 
 const NAV = [['/feed', 'Feed', 'f'], ['/overview', 'Overview', 'o'], ['/incidents', 'Incidents', 'i'], ['/nodes', 'Nodes', 'n'],
-  ['/policies', 'Policies', 'p'], ['/images', 'Images', 'm'], ['/cloud', 'Cloud', 'c']];
+  ['/policies', 'Policies', 'p'], ['/images', 'Images', 'm'], ['/cloud', 'Cloud', 'c'], ['/profiles', 'Profiles', 'r'], ['/map', 'Map', 'a']];
 
 function view(path, query, me) {
   let m;
@@ -30,6 +32,9 @@ function view(path, query, me) {
   if (path === '/policies') return <Policies query={query} me={me} />;
   if (path === '/images') return <Images />;
   if (path === '/cloud') return <Cloud query={query} />;
+  if (path === '/profiles') return <Profiles query={query} />;
+  if ((m = path.match(/^\/profiles\/([^/]+)$/))) return <ProfileDetail id={decodeURIComponent(m[1])} me={me} key={m[1]} />;
+  if (path === '/map') return <NetworkMap query={query} key={location.search} />;
   return <p>No such page. <Link href="/feed">To the feed</Link></p>;
 }
 
@@ -53,7 +58,7 @@ function App() {
         return;
       }
       if (e.key === 'g') g = true;
-      else if (e.key === 'Escape' && /^\/(alerts|incidents)\/./.test(location.pathname)) history.back();
+      else if (e.key === 'Escape' && /^\/(alerts|incidents|profiles)\/./.test(location.pathname)) history.back();
     };
     document.addEventListener('keydown', onKey);
     return () => document.removeEventListener('keydown', onKey);
