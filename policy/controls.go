@@ -14,6 +14,7 @@ type Controls struct {
 	IPReputation             *IPReputation             `yaml:"ipReputation" json:"ipReputation,omitempty"`
 	NetworkEgress            *NetworkEgress            `yaml:"networkEgress" json:"networkEgress,omitempty"`
 	PortScanDetection        *PortScanDetection        `yaml:"portScanDetection" json:"portScanDetection,omitempty"`
+	ListeningPorts           *ListeningPorts           `yaml:"listeningPorts" json:"listeningPorts,omitempty"`
 	LimitNewPrivileges       *LimitNewPrivileges       `yaml:"limitNewPrivileges" json:"limitNewPrivileges,omitempty"`
 	LimitContainerPrivileges *LimitContainerPrivileges `yaml:"limitContainerPrivileges" json:"limitContainerPrivileges,omitempty"`
 	PreventDefaultOverride   *PreventDefaultOverride   `yaml:"preventDefaultOverride" json:"preventDefaultOverride,omitempty"`

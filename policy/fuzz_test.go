@@ -15,7 +15,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(string(BuiltinYAML()))
 	f.Add(doc(scopeAll + "  controls:\n    forkGuard: {maxProcesses: 5}\n    executableBlocklist: {names: [nc], sha256: [\"" + string(make([]byte, 0)) + "\"]}\n"))
 	f.Add(doc("  mode: enforce\n  scope: {any: [{kubernetes: {namespace: \"shop-*\"}}, {not: {image: {registry: docker.io}}}]}\n  controls:\n" +
-		"    networkEgress: {allow: [10.0.0.0/8]}\n    portScanDetection: {distinctPorts: 20, window: 10s}\n    hostLogins: {allowUsers: [admin]}\n"))
+		"    networkEgress: {allow: [10.0.0.0/8]}\n    listeningPorts: {allow: [8080/tcp, 53/udp, 8000-8100/tcp]}\n    portScanDetection: {distinctPorts: 20, window: 10s}\n    hostLogins: {allowUsers: [admin]}\n"))
 	f.Add(doc("  scope: &s {container: {labels: {app: \"[a-z]*\"}}}\n  controls:\n    limitContainerPrivileges: {}\n    preventDefaultOverride: {block: [seccompUnconfined]}\n---\n{"))
 	f.Add("apiVersion: mamori.dev/v1\nkid: x\n")
 	if b, err := os.ReadFile("../docs/policies.md"); err == nil {
