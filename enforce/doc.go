@@ -4,7 +4,8 @@
 // image shipped), the exec checks that share its fanotify handler
 // (executable block list by path, name or SHA-256; no new privileges
 // through set-user-ID, set-group-ID or file capabilities), and network
-// refusal (Net). It must not resolve container metadata (the caller passes
+// refusal (Net: destinations for connect() and sendmsg(), and the ports
+// bind() may take). It must not resolve container metadata (the caller passes
 // a ContainerRef) or decide policy (the caller says which containers,
 // which mode, which exceptions, and passes matchers for its lists).
 //

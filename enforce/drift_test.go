@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	if cg := os.Getenv(connectLoopEnv); cg != "" {
 		os.Exit(connectLoop(cg))
 	}
+	if cg := os.Getenv(bindEnv); cg != "" {
+		os.Exit(bindHelper(cg))
+	}
 	dir, err := os.MkdirTemp("", "mamori-enforce-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -13,6 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type netBindVerdict struct {
+	_      structs.HostLayout
+	Cgroup uint64
+	Pid    uint32
+	Port   uint16
+	Proto  uint8
+	Family uint8
+	Addr   [16]uint8
+	Comm   [16]uint8
+}
+
 type netLpmKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -24,19 +35,36 @@ type netNetRule struct {
 	_     structs.HostLayout
 	Block uint32
 	Allow uint32
+	Ports uint32
+}
+
+type netPortKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	List      uint32
+	Proto     uint8
+	Port      [2]uint8
+	_         [1]byte
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	netMapPrefixes  = "prefixes"
-	netMapRefused   = "refused"
-	netMapRules     = "rules"
-	netProgConnect4 = "connect4"
-	netProgConnect6 = "connect6"
-	netProgSendmsg4 = "sendmsg4"
-	netProgSendmsg6 = "sendmsg6"
+	netMapBindLost          = "bind_lost"
+	netMapBindVerdicts      = "bind_verdicts"
+	netMapBindsRefused      = "binds_refused"
+	netMapPorts             = "ports"
+	netMapPrefixes          = "prefixes"
+	netMapRefused           = "refused"
+	netMapRules             = "rules"
+	netProgBind4            = "bind4"
+	netProgBind6            = "bind6"
+	netProgConnect4         = "connect4"
+	netProgConnect6         = "connect6"
+	netProgSendmsg4         = "sendmsg4"
+	netProgSendmsg6         = "sendmsg6"
+	netVarUnusedBindVerdict = "unused_bind_verdict"
 )
 
 // loadNet returns the embedded CollectionSpec for net.
@@ -81,6 +109,8 @@ type netSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netProgramSpecs struct {
+	Bind4    *ebpf.ProgramSpec `ebpf:"bind4"`
+	Bind6    *ebpf.ProgramSpec `ebpf:"bind6"`
 	Connect4 *ebpf.ProgramSpec `ebpf:"connect4"`
 	Connect6 *ebpf.ProgramSpec `ebpf:"connect6"`
 	Sendmsg4 *ebpf.ProgramSpec `ebpf:"sendmsg4"`
@@ -91,15 +121,20 @@ type netProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netMapSpecs struct {
-	Prefixes *ebpf.MapSpec `ebpf:"prefixes"`
-	Refused  *ebpf.MapSpec `ebpf:"refused"`
-	Rules    *ebpf.MapSpec `ebpf:"rules"`
+	BindLost     *ebpf.MapSpec `ebpf:"bind_lost"`
+	BindVerdicts *ebpf.MapSpec `ebpf:"bind_verdicts"`
+	BindsRefused *ebpf.MapSpec `ebpf:"binds_refused"`
+	Ports        *ebpf.MapSpec `ebpf:"ports"`
+	Prefixes     *ebpf.MapSpec `ebpf:"prefixes"`
+	Refused      *ebpf.MapSpec `ebpf:"refused"`
+	Rules        *ebpf.MapSpec `ebpf:"rules"`
 }
 
 // netVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netVariableSpecs struct {
+	UnusedBindVerdict *ebpf.VariableSpec `ebpf:"unused_bind_verdict"`
 }
 
 // netObjects contains all objects after they have been loaded into the kernel.
@@ -122,13 +157,21 @@ func (o *netObjects) Close() error {
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netMaps struct {
-	Prefixes *ebpf.Map `ebpf:"prefixes"`
-	Refused  *ebpf.Map `ebpf:"refused"`
-	Rules    *ebpf.Map `ebpf:"rules"`
+	BindLost     *ebpf.Map `ebpf:"bind_lost"`
+	BindVerdicts *ebpf.Map `ebpf:"bind_verdicts"`
+	BindsRefused *ebpf.Map `ebpf:"binds_refused"`
+	Ports        *ebpf.Map `ebpf:"ports"`
+	Prefixes     *ebpf.Map `ebpf:"prefixes"`
+	Refused      *ebpf.Map `ebpf:"refused"`
+	Rules        *ebpf.Map `ebpf:"rules"`
 }
 
 func (m *netMaps) Close() error {
 	return _NetClose(
+		m.BindLost,
+		m.BindVerdicts,
+		m.BindsRefused,
+		m.Ports,
 		m.Prefixes,
 		m.Refused,
 		m.Rules,
@@ -139,12 +182,15 @@ func (m *netMaps) Close() error {
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netVariables struct {
+	UnusedBindVerdict *ebpf.Variable `ebpf:"unused_bind_verdict"`
 }
 
 // netPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netPrograms struct {
+	Bind4    *ebpf.Program `ebpf:"bind4"`
+	Bind6    *ebpf.Program `ebpf:"bind6"`
 	Connect4 *ebpf.Program `ebpf:"connect4"`
 	Connect6 *ebpf.Program `ebpf:"connect6"`
 	Sendmsg4 *ebpf.Program `ebpf:"sendmsg4"`
@@ -153,6 +199,8 @@ type netPrograms struct {
 
 func (p *netPrograms) Close() error {
 	return _NetClose(
+		p.Bind4,
+		p.Bind6,
 		p.Connect4,
 		p.Connect6,
 		p.Sendmsg4,
