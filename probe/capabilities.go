@@ -56,6 +56,13 @@ func (r Report) Capabilities() []Capability {
 		add(Capability{Name: "block a connection (IP reputation, egress, port scans)", Effect: "audit only: no blocking mechanism loads", Degraded: true})
 	}
 
+	if r.Has(CgroupBind) {
+		add(Capability{Name: "block a bind to a port off the list (listening ports)", Mechanism: "cgroup-BPF bind4/bind6",
+			Effect: "bind() fails with EPERM"})
+	} else {
+		add(Capability{Name: "block a bind to a port off the list (listening ports)", Effect: "audit only: cgroup-BPF bind programs do not load", Degraded: true})
+	}
+
 	if pidsController() {
 		add(Capability{Name: "limit processes (fork guard)", Mechanism: "pids cgroup", Effect: "fork() fails with EAGAIN past the limit"})
 	} else {

@@ -1,6 +1,7 @@
 // Package probe finds out, at start-up, which kernel mechanisms load on this
-// node: tracepoints, tp_btf, BPF LSM, fentry, kprobes, cgroup-BPF, ring
-// buffers, bpf_send_signal and fanotify permission events. It tries each for
+// node: tracepoints, tp_btf, BPF LSM, fentry, kprobes, cgroup-BPF (on
+// connect and sendmsg, and on bind), ring buffers, bpf_send_signal and
+// fanotify permission events. It tries each for
 // real (a tiny program loaded and attached, a mark placed) rather than
 // reading version numbers, because distributions backport and disable
 // features freely. It must not be used on a hot path: each check costs
@@ -35,11 +36,12 @@ const (
 	Kprobe           Mechanism = "kprobe"
 	SendSignal       Mechanism = "bpf_send_signal"
 	CgroupSockAddr   Mechanism = "cgroup_bpf"
+	CgroupBind       Mechanism = "cgroup_bpf_bind"
 	FanotifyExecPerm Mechanism = "fanotify_exec_perm"
 )
 
 // Order is the order in which reports list mechanisms.
-var Order = []Mechanism{BTF, RingBuffer, Tracepoint, TPBTF, BPFLSM, FEntry, Kprobe, SendSignal, CgroupSockAddr, FanotifyExecPerm}
+var Order = []Mechanism{BTF, RingBuffer, Tracepoint, TPBTF, BPFLSM, FEntry, Kprobe, SendSignal, CgroupSockAddr, CgroupBind, FanotifyExecPerm}
 
 // Result is the outcome of one check.
 type Result struct {
@@ -82,7 +84,8 @@ func Run() Report {
 		FEntry:           func() error { return checkTracing(ebpf.AttachTraceFEntry, "security_bprm_check") },
 		Kprobe:           checkKprobe,
 		SendSignal:       func() error { return features.HaveProgramHelper(ebpf.TracePoint, asm.FnSendSignal) },
-		CgroupSockAddr:   checkCgroupConnect,
+		CgroupSockAddr:   func() error { return checkCgroupSockAddr(ebpf.AttachCGroupInet4Connect) },
+		CgroupBind:       checkCgroupBind,
 		FanotifyExecPerm: checkFanotify,
 	}
 	for _, m := range Order {
@@ -179,24 +182,40 @@ func checkKprobe() error {
 	return l.Close()
 }
 
-func checkCgroupConnect() error {
+// checkCgroupSockAddr loads a program that lets everything through and
+// attaches it at the root of the cgroup v2 hierarchy.
+func checkCgroupSockAddr(at ebpf.AttachType) error {
 	root, err := Cgroup2Root()
 	if err != nil {
 		return err
 	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.CGroupSockAddr, AttachType: ebpf.AttachCGroupInet4Connect,
+		Type: ebpf.CGroupSockAddr, AttachType: at,
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}, License: "GPL",
 	})
 	if err != nil {
 		return err
 	}
 	defer prog.Close()
-	l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: ebpf.AttachCGroupInet4Connect, Program: prog})
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: at, Program: prog})
 	if err != nil {
 		return fmt.Errorf("attach to %s: %w", root, err)
 	}
 	return l.Close()
+}
+
+// checkCgroupBind checks what refusing a port needs: bind4 and bind6
+// programs, and a ring buffer for their reports.
+func checkCgroupBind() error {
+	for _, at := range []ebpf.AttachType{ebpf.AttachCGroupInet4Bind, ebpf.AttachCGroupInet6Bind} {
+		if err := checkCgroupSockAddr(at); err != nil {
+			return fmt.Errorf("%s: %w", at, err)
+		}
+	}
+	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
+		return fmt.Errorf("refused binds are reported through a ring buffer: %w", err)
+	}
+	return nil
 }
 
 // Cgroup2Root returns where the cgroup v2 hierarchy is mounted: the unified

@@ -16,7 +16,7 @@ func TestRunOnThisKernel(t *testing.T) {
 	for _, r := range rep.Results {
 		t.Logf("%-20s %-5v %s", r.Mechanism, r.Available, r.Detail)
 	}
-	for _, m := range []Mechanism{BTF, RingBuffer, TPBTF, SendSignal, CgroupSockAddr, FanotifyExecPerm} {
+	for _, m := range []Mechanism{BTF, RingBuffer, TPBTF, SendSignal, CgroupSockAddr, CgroupBind, FanotifyExecPerm} {
 		if !rep.Has(m) {
 			t.Errorf("%s: not available, but every kernel mamori's sensor runs on has it", m)
 		}
