@@ -353,6 +353,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.driftVerdicts(a.cfg.Drift)
 		}()
 	}
+	if a.cfg.Net != nil && a.guard != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.bindVerdicts(a.cfg.Net)
+		}()
+	}
 	if a.cfg.Policies != nil {
 		wg.Add(1)
 		go func() {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mamori-dev/mamori/enforce"
@@ -203,10 +204,10 @@ type netState struct {
 	cooling *time.Timer
 }
 
-// protectNet hands the container's enforced IP Reputation and Network
-// Egress to n for its cgroup cg, or lifts what it had, and returns the
-// controls n refuses (with Port Scan Detection, whose cool-down n carries
-// out).
+// protectNet hands the container's enforced IP Reputation, Network
+// Egress and Listening Ports to n for its cgroup cg, or lifts what it had,
+// and returns the controls n refuses (with Port Scan Detection, whose
+// cool-down n carries out).
 func (a *Agent) protectNet(n *enforce.Net, c *event.Container, cg uint64, eff *policy.Effective, log *slog.Logger) []string {
 	var rule enforce.NetRule
 	var controls []string
@@ -219,6 +220,13 @@ func (a *Agent) protectNet(n *enforce.Net, c *event.Container, cg uint64, eff *p
 	if eg := eff.Enforce.Controls.NetworkEgress; eg.On() {
 		rule.Allow = append([]netip.Prefix{}, eg.Prefixes()...)
 		controls = append(controls, "networkEgress")
+	}
+	if lp := eff.Enforce.Controls.ListeningPorts; lp.On() && n.Binds() == nil {
+		rule.Ports = []enforce.PortRange{}
+		for _, r := range lp.Ranges() {
+			rule.Ports = append(rule.Ports, enforce.PortRange{Protocol: r.Protocol, First: r.First, Last: r.Last})
+		}
+		controls = append(controls, "listeningPorts")
 	}
 	scan := eff.Enforce.Controls.PortScanDetection.On()
 	a.netMu.Lock()
@@ -257,7 +265,8 @@ func (a *Agent) protectNet(n *enforce.Net, c *event.Container, cg uint64, eff *p
 }
 
 func sameRule(a, b enforce.NetRule) bool {
-	return slices.Equal(a.Block, b.Block) && slices.Equal(a.Allow, b.Allow) && (a.Allow == nil) == (b.Allow == nil)
+	return slices.Equal(a.Block, b.Block) && slices.Equal(a.Allow, b.Allow) && (a.Allow == nil) == (b.Allow == nil) &&
+		slices.Equal(a.Ports, b.Ports) && (a.Ports == nil) == (b.Ports == nil)
 }
 
 // coolDown refuses every new outbound connection of the container (but
@@ -269,7 +278,8 @@ func (a *Agent) coolDown(c *event.Container, until time.Time) {
 	if ns == nil || a.cfg.Net == nil {
 		return
 	}
-	if err := a.cfg.Net.ProtectCgroup(ns.cgroup, enforce.NetRule{Block: ns.rule.Block, Allow: []netip.Prefix{}}); err != nil {
+	// The ports stay as they are: a cool-down is about connections.
+	if err := a.cfg.Net.ProtectCgroup(ns.cgroup, enforce.NetRule{Block: ns.rule.Block, Allow: []netip.Prefix{}, Ports: ns.rule.Ports}); err != nil {
 		a.log.Error("port scan cool-down could not be set", "container", c.Name, "err", err)
 		return
 	}
@@ -288,6 +298,36 @@ func (a *Agent) coolDown(c *event.Container, until time.Time) {
 		}
 	})
 	a.log.Info("port scan cool-down: new outbound connections refused", "container", c.Name, "until", until.Format(time.RFC3339))
+}
+
+// bindVerdicts turns the binds the kernel refused into alerts until n's
+// channel closes.
+func (a *Agent) bindVerdicts(n *enforce.Net) {
+	for v := range n.BindVerdicts() {
+		a.catchUp(v.Time)
+		p, _, ok := a.tree.Lookup(v.PID)
+		if !ok {
+			p = event.Process{PID: v.PID, Name: v.Comm}
+		}
+		fam := "inet"
+		if v.Addr.Is6() {
+			fam = "inet6"
+		}
+		e := &event.Event{Kind: "event", Time: v.Time, Node: a.cfg.Node, Type: event.Bind, Syscall: "bind", Process: p,
+			Result:    -int64(syscall.EPERM),
+			Network:   &event.Network{Family: fam, Protocol: v.Protocol, SrcIP: v.Addr.String(), SrcPort: v.Port},
+			Container: a.containers.Lookup(v.CgroupID, v.PID)}
+		if e.Container.IsHost() {
+			continue
+		}
+		prog := p.Exe
+		if prog == "" {
+			prog = v.Comm
+		}
+		msg := fmt.Sprintf("Bind to port %d/%s (address %s) by %s, not on the listening ports allow list, refused by cgroup-bpf in container %s (image %s)",
+			v.Port, v.Protocol, v.Addr, prog, e.Container.Name, e.Container.Image)
+		a.guard.Verdict(e, "listeningPorts", guard.Blocked, msg, a.writeAlert)
+	}
 }
 
 // forksRefused reports forks the kernel refused in a container whose
@@ -328,10 +368,15 @@ type verdictLoss struct {
 // watchVerdictLoss logs and alerts, at most once per blindReport (and when
 // final), the drift verdicts lost since the last report.
 func (a *Agent) watchVerdictLoss(now time.Time, final bool) {
-	if a.cfg.Drift == nil {
-		return
+	var st enforce.Stats
+	if a.cfg.Drift != nil {
+		st = a.cfg.Drift.Stats()
 	}
-	st := a.cfg.Drift.Stats()
+	if a.cfg.Net != nil {
+		lost, dropped := a.cfg.Net.BindStats()
+		st.KernelLost += lost
+		st.VerdictsDropped += dropped
+	}
 	total := st.VerdictsDropped + st.KernelLost
 	w := &a.verdictLoss
 	w.mu.Lock()

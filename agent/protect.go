@@ -47,7 +47,7 @@ const (
 // order status lists them.
 var runtimeControls = []string{
 	"driftPrevention", "executableBlocklist", "executableAllowlist", "limitNewPrivileges", "forkGuard",
-	"ipReputation", "networkEgress", "portScanDetection",
+	"ipReputation", "networkEgress", "portScanDetection", "listeningPorts",
 }
 
 // ControlState is how one runtime control applies to one container now.
@@ -748,14 +748,17 @@ func (a *Agent) apply(c *event.Container, cg uint64, pid uint32, eff *policy.Eff
 		for _, name := range a.protectNet(n, c, cg, eff, log) {
 			mech[name] = "cgroup-bpf"
 		}
-		for _, name := range []string{"ipReputation", "networkEgress", "portScanDetection"} {
+		for _, name := range []string{"ipReputation", "networkEgress", "portScanDetection", "listeningPorts"} {
 			if mech[name] == "" {
 				why[name] = "the container's network rule could not be set (see the agent's log)"
 			}
 		}
+		if err := n.Binds(); err != nil {
+			why["listeningPorts"] = "bind refusal (cgroup-BPF bind4/bind6) did not load on this node: " + err.Error()
+		}
 	} else {
-		for _, name := range []string{"ipReputation", "networkEgress", "portScanDetection"} {
-			why[name] = "network refusal (cgroup-BPF connect/sendmsg) did not load on this node"
+		for _, name := range []string{"ipReputation", "networkEgress", "portScanDetection", "listeningPorts"} {
+			why[name] = "network refusal (cgroup-BPF connect/sendmsg/bind) did not load on this node"
 		}
 	}
 

@@ -31,7 +31,7 @@ const (
 
 // EventTypes are the events the guard judges containers by; the sensor must
 // capture them whatever the rules need.
-var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Open, event.Mount, event.CgroupMove}
+var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Bind, event.Open, event.Mount, event.CgroupMove}
 
 // defaultForensicEvents is how many recent events a container keeps when its
 // forensics control is on without saying how many.
@@ -241,6 +241,8 @@ func (g *Guard) Observe(e *event.Event, emit func(*event.Alert)) {
 		g.exec(st, e, ctl, emit)
 	case event.Connect:
 		g.connect(st, e, ctl, emit)
+	case event.Bind:
+		g.bind(st, e, ctl, emit)
 	}
 	if ctl.LimitContainerPrivileges.On() && e.Container.Privileged && !st.seen["limitContainerPrivileges"] &&
 		ctl.LimitContainerPrivileges.Blocks("privileged") {
@@ -371,6 +373,26 @@ func (g *Guard) connect(st *containerState, e *event.Event, ctl *policy.Controls
 			g.raise(st, e, emit, "portScanDetection", "Critical", msg)
 		}
 	}
+}
+
+// bind reports a bind() that took a port off the Listening Ports allow
+// list. Where an enforcer refuses the control it reports its refusals
+// itself, and a bind that failed took no port.
+func (g *Guard) bind(st *containerState, e *event.Event, ctl *policy.Controls, emit func(*event.Alert)) {
+	lp, n := ctl.ListeningPorts, e.Network
+	if !lp.On() || n == nil || e.Result != 0 || g.enforced(st.ctr.ID, "listeningPorts") {
+		return
+	}
+	proto := n.Protocol
+	if proto == "proto_262" { // Multipath TCP: the kernel judges its TCP subflow
+		proto = "tcp"
+	}
+	if proto != "tcp" && proto != "udp" || lp.Allowed(proto, n.SrcPort) {
+		return
+	}
+	g.raise(st, e, emit, "listeningPorts", "Warning",
+		fmt.Sprintf("Bind to port %d/%s (address %s) by %s, not on the listening ports allow list, in container %s (image %s)",
+			n.SrcPort, proto, n.SrcIP, e.Process.Exe, name(e.Container), e.Container.Image))
 }
 
 // raise builds the alert for a violation of control, with the container's

@@ -212,7 +212,7 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 			cfg.Drift = d // the agent closes it
 		}
 		if n, err := enforce.NewNet(log.With("part", "net")); err != nil {
-			log.Warn("network refusal cannot enforce on this node: IP reputation and egress in enforce mode are reported, not refused", "err", err)
+			log.Warn("network refusal cannot enforce on this node: IP reputation, egress and listening ports in enforce mode are reported, not refused", "err", err)
 		} else {
 			cfg.Net = n // the agent closes it
 		}
