@@ -39,7 +39,7 @@ const (
 	ItemExec    = "exec"    // a program run: path, parent, digest
 	ItemEgress  = "egress"  // an outbound connection: address, port, protocol, DNS name
 	ItemIngress = "ingress" // an inbound connection: peer address, local port, protocol
-	ItemListen  = "listen"  // a listening port
+	ItemListen  = "listen"  // a port bound or listened on: "8080/tcp", "53/udp"
 	ItemFile    = "file"    // a directory written to outside the image's files
 )
 

@@ -30,7 +30,7 @@ import (
 )
 
 // EventTypes are the events the learner reads.
-var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Accept, event.Listen, event.Open, event.DNS}
+var EventTypes = []event.Type{event.Exec, event.Fork, event.Exit, event.Connect, event.Accept, event.Bind, event.Listen, event.Open, event.DNS}
 
 // Config is what the learner needs from the agent.
 type Config struct {
@@ -220,14 +220,22 @@ func (l *Learner) Observe(e *event.Event) {
 		if it != nil {
 			it.IP, it.Port, it.Protocol = n.SrcIP, n.DstPort, n.Protocol
 		}
-	case event.Listen:
+	case event.Listen, event.Bind:
+		// A port the workload takes: a TCP server binds and listens, a
+		// UDP server only binds. A bind that failed (refused by a
+		// policy, or the port in use) took none, and port 0 lets the
+		// kernel pick one.
 		n := e.Network
-		if n == nil || (n.Family != "inet" && n.Family != "inet6") || n.SrcPort == 0 {
+		if n == nil || (n.Family != "inet" && n.Family != "inet6") || n.SrcPort == 0 || e.Type == event.Bind && e.Result != 0 {
 			return
 		}
 		proto := n.Protocol
-		if proto == "" {
+		switch proto {
+		case "", "proto_262": // Multipath TCP takes TCP ports
 			proto = "tcp"
+		case "tcp", "udp":
+		default:
+			return // raw and ICMP sockets take no port
 		}
 		if it := st.item(l, event.ItemListen, strconv.Itoa(int(n.SrcPort))+"/"+proto, e.Time); it != nil {
 			it.Port, it.Protocol = n.SrcPort, proto

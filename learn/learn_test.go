@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -270,5 +272,38 @@ func TestObserveWhileFlushing(t *testing.T) {
 	}
 	if n != 2000 {
 		t.Errorf("flows counted %d connections, want 2000", n)
+	}
+}
+
+// TestLearnPortsTaken: a port the workload binds is learnt as a listening
+// port, UDP servers' too (they never listen); a bind to port 0, a failed
+// bind and a raw socket's are not.
+func TestLearnPortsTaken(t *testing.T) {
+	l := New(Config{Cluster: "lab", Node: "n1"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	at := time.Date(2026, 12, 1, 10, 0, 30, 0, time.UTC)
+	ev := func(typ event.Type, proto string, port uint16, result int64) {
+		l.Observe(&event.Event{Type: typ, Time: at, Container: ctr, Result: result,
+			Network: &event.Network{Family: "inet6", Protocol: proto, SrcIP: "::", SrcPort: port}})
+	}
+	ev(event.Bind, "udp", 53, 0)
+	ev(event.Bind, "tcp", 8080, 0)
+	ev(event.Listen, "tcp", 8080, 0)
+	ev(event.Bind, "proto_262", 8443, 0) // Multipath TCP
+	ev(event.Bind, "tcp", 0, 0)
+	ev(event.Bind, "tcp", 9090, -1)  // refused
+	ev(event.Bind, "udp", 5353, -98) // in use
+	ev(event.Bind, "raw", 7, 0)
+	obs := l.Flush(at.Add(time.Second), time.Minute)
+	if len(obs) != 1 {
+		t.Fatalf("observations: %+v", obs)
+	}
+	var got []string
+	for _, it := range obs[0].Items {
+		got = append(got, it.Kind+" "+it.Key+" "+strconv.Itoa(int(it.Count)))
+	}
+	sort.Strings(got)
+	want := []string{"listen 53/udp 1", "listen 8080/tcp 2", "listen 8443/tcp 1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("items %v, want %v", got, want)
 	}
 }

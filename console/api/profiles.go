@@ -236,10 +236,10 @@ const (
 	dryRunEvents     = 10000
 )
 
-// profileEvents reads the stored exec and connect events of the profile's
-// containers since (agents with --console-events store them), oldest
-// first, at most dryRunEvents of each of the dryRunContainers most
-// recently seen containers.
+// profileEvents reads the stored exec, connect, bind and listen events of
+// the profile's containers since (agents with --console-events store
+// them), oldest first, at most dryRunEvents of each of the
+// dryRunContainers most recently seen containers.
 func (s *server) profileEvents(ctx context.Context, id string, since time.Time) ([]event.Event, error) {
 	cs, err := s.cfg.Store.ProfileContainers(ctx, id, since, dryRunContainers)
 	if err != nil {
@@ -253,7 +253,7 @@ func (s *server) profileEvents(ctx context.Context, id string, since time.Time) 
 		}
 		for _, raw := range raws {
 			var e event.Event
-			if json.Unmarshal(raw, &e) == nil && (e.Type == event.Exec || e.Type == event.Connect) {
+			if json.Unmarshal(raw, &e) == nil && (e.Type == event.Exec || e.Type == event.Connect || e.Type == event.Bind || e.Type == event.Listen) {
 				out = append(out, e)
 			}
 		}

@@ -43,9 +43,10 @@ type DryRunResult struct {
 // DryRun says which of the workload's recent events and behaviour the
 // policies in policyYAML would have refused: a program off the Executable
 // Allowlist, a drifted program Drift Prevention does not allow, a
-// destination off the Network Egress allow list or on a block list, more
-// processes than the Fork Guard limit. It judges the stored exec and
-// connect events of the workload's containers (events, from agents with
+// destination off the Network Egress allow list or on a block list, a
+// port off the Listening Ports allow list, more processes than the Fork
+// Guard limit. It judges the stored exec, connect, bind and listen events
+// of the workload's containers (events, from agents with
 // --console-events), its items last seen since, and its connections on the
 // network map since; what the events show is not counted again from the
 // items or the map. The policies are read and validated as `mamori policy
@@ -114,6 +115,19 @@ func DryRun(p *store.Profile, flows *store.NetMap, events []event.Event, policyY
 					why += " (refused when it happened)"
 				}
 			}
+		case event.Bind, event.Listen:
+			pr, ok := portTaken(e)
+			if !ok {
+				continue
+			}
+			r.Checked++
+			what = "bind " + pr.String()
+			if cs, ok := ctl("listeningPorts"); ok && cs.ListeningPorts.On() && !cs.ListeningPorts.Allowed(pr.Protocol, pr.First) {
+				control, why = "listeningPorts", "not on the listening ports allow list"
+				if e.Result == -1 {
+					why += " (refused when it happened)"
+				}
+			}
 		default:
 			continue
 		}
@@ -153,6 +167,16 @@ func DryRun(p *store.Profile, flows *store.NetMap, events []event.Event, policyY
 			} else if cs, ok := ctl("driftPrevention"); ok && it.Drifted && !cs.DriftPrevention.Allowed(it.Path, path.Base(it.Path)) {
 				r.Refused = append(r.Refused, Refusal{Source: "profile", Control: "driftPrevention", What: "exec " + it.Path,
 					Reason: "not in the image and not allowed", First: it.First, Last: it.Last, Count: it.Count, Nodes: it.Nodes})
+			}
+		case event.ItemListen:
+			pr, err := policy.ParsePortRange(it.Key)
+			if err != nil || fromEvents["bind "+pr.String()] {
+				continue
+			}
+			r.Checked++
+			if cs, ok := ctl("listeningPorts"); ok && cs.ListeningPorts.On() && !cs.ListeningPorts.Allowed(pr.Protocol, pr.First) {
+				r.Refused = append(r.Refused, Refusal{Source: "profile", Control: "listeningPorts", What: "bind " + pr.String(),
+					Reason: "not on the listening ports allow list", First: it.First, Last: it.Last, Count: it.Count, Nodes: it.Nodes})
 			}
 		case event.ItemEgress:
 			if fromEvents["connect "+destName(it.IP, it.Port, it.Protocol, nil)] {
@@ -208,6 +232,23 @@ func DryRun(p *store.Profile, flows *store.NetMap, events []event.Event, policyY
 	}
 	sort.SliceStable(r.Refused, func(i, j int) bool { return r.Refused[i].Last.After(r.Refused[j].Last) })
 	return r, nil
+}
+
+// portTaken is the port a bind or listen event took or tried to take; a
+// bind that failed for another reason than a refusal took none.
+func portTaken(e *event.Event) (policy.PortRange, bool) {
+	n := e.Network
+	if n == nil || (n.Family != "inet" && n.Family != "inet6") || n.SrcPort == 0 || e.Type == event.Bind && e.Result != 0 && e.Result != -1 {
+		return policy.PortRange{}, false
+	}
+	proto := n.Protocol
+	if proto == "" || proto == "proto_262" {
+		proto = "tcp"
+	}
+	if proto != "tcp" && proto != "udp" {
+		return policy.PortRange{}, false
+	}
+	return policy.PortRange{Protocol: proto, First: n.SrcPort, Last: n.SrcPort}, true
 }
 
 func egressRefusal(ctl func(string) (policy.Controls, bool), ip string) string {

@@ -83,11 +83,12 @@ func Name(p *store.Profile) string {
 // Export writes p's learnt behaviour as a RuntimePolicy scoped to the
 // workload: Drift Prevention allowing the programs it ran from outside its
 // image, an Executable Allowlist of every program it ran, a Network Egress
-// allow list of the addresses it connected to, and a Fork Guard limit
-// above the most processes it had; each entry carries its evidence as a
-// YAML comment. Deleted items and deviations are left out. What no control
-// can refuse yet (listening ports, inbound connections, written
-// directories) is listed in comments.
+// allow list of the addresses it connected to, a Listening Ports allow
+// list of the ports it bound or listened on, and a Fork Guard limit above
+// the most processes it had; each entry carries its evidence as a YAML
+// comment. Deleted items and deviations are left out. What no control can
+// refuse yet (inbound connections, written directories) is listed in
+// comments.
 func Export(p *store.Profile, o Options) ([]byte, error) {
 	if p.State == store.Learning && !o.Force {
 		return nil, ErrLearning{Profile: p, StableAfter: o.StableAfter}
@@ -197,6 +198,23 @@ func Export(p *store.Profile, o Options) ([]byte, error) {
 	add(egress, "allow", allow, "")
 	add(controls, "networkEgress", egress, "only the addresses the workload connected to (loopback always passes)")
 
+	// Listening Ports: only the ports the workload bound or listened on.
+	var ports []*yaml.Node
+	for _, it := range learnt {
+		if it.Kind == event.ItemListen {
+			if r, err := policy.ParsePortRange(it.Key); err == nil {
+				ports = append(ports, scalar(r.String(), evidence(it)))
+			}
+		}
+	}
+	lp := mapping()
+	portList := seq(ports...)
+	if len(ports) == 0 {
+		portList.Style = yaml.FlowStyle
+	}
+	add(lp, "allow", portList, "")
+	add(controls, "listeningPorts", lp, "only the ports the workload bound or listened on (binding port 0, a port the kernel picks, always passes)")
+
 	if p.MaxProcesses > 0 {
 		limit := max(2*p.MaxProcesses, p.MaxProcesses+MinProcessHeadroom)
 		fg := mapping()
@@ -282,8 +300,6 @@ func notes(items []store.ProfileItem) string {
 			b.WriteString("  " + line(it) + "; " + evidence(it) + "\n")
 		}
 	}
-	section("Listening ports (no control refuses a listen yet):", event.ItemListen,
-		func(it store.ProfileItem) string { return it.Key })
 	section("Inbound connections (no control refuses them yet):", event.ItemIngress,
 		func(it store.ProfileItem) string {
 			if it.Peer != "" {

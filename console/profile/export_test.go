@@ -33,10 +33,14 @@ func sample() *store.Profile {
 	bad.IP, bad.Port, bad.Protocol = "203.0.113.9", 443, "tcp"
 	listen := it(event.ItemListen, "8080/tcp", store.ItemLearned)
 	listen.Port, listen.Protocol = 8080, "tcp"
+	dns := it(event.ItemListen, "53/udp", store.ItemLearned)
+	dns.Port, dns.Protocol = 53, "udp"
+	backdoor := it(event.ItemListen, "9999/tcp", store.ItemNew)
+	backdoor.Port, backdoor.Protocol = 9999, "tcp"
 	return &store.Profile{ID: "0123456789ab", State: store.Stable, StateSince: t0.Add(2 * time.Hour), Created: t0,
 		Workload:     event.Workload{Cluster: "lab", ImageDigest: "sha256:" + strings.Repeat("c", 64), Image: "localhost/worker:1", Name: "worker"},
 		MaxProcesses: 6, Nodes: []string{"node-a", "node-b"},
-		Items: []store.ProfileItem{helper, web, miner, gone, api, db, bad, listen}}
+		Items: []store.ProfileItem{helper, web, miner, gone, api, db, bad, listen, dns, backdoor}}
 }
 
 // TestExport: the exported policy is valid as `mamori policy validate`
@@ -66,6 +70,10 @@ func TestExport(t *testing.T) {
 	if got := strings.Join(ctl.NetworkEgress.Allow, ","); got != "10.213.0.2/32,10.88.0.7/32" {
 		t.Errorf("egress allow = %s\n%s", got, doc)
 	}
+	lp := ctl.ListeningPorts
+	if !lp.On() || !lp.Allowed("tcp", 8080) || !lp.Allowed("udp", 53) || lp.Allowed("tcp", 9999) || lp.Allowed("udp", 8080) {
+		t.Errorf("listening ports: %v\n%s", lp, doc)
+	}
 	if ctl.ForkGuard.MaxProcesses != 6+MinProcessHeadroom {
 		t.Errorf("fork guard = %d", ctl.ForkGuard.MaxProcesses)
 	}
@@ -77,8 +85,7 @@ func TestExport(t *testing.T) {
 		"api.example.test 8081/tcp; seen 2026-12-01T10:00:00Z to 2026-12-01T11:00:00Z, 42 times, on node-a, node-b",
 		"workload web 8080/tcp",
 		"sha256 " + strings.Repeat("ab", 32),
-		"Listening ports",
-		"8080/tcp; seen",
+		"listeningPorts:\n      allow:\n        - 8080/tcp # seen 2026-12-01T10:00:00Z to 2026-12-01T11:00:00Z, 42 times, on node-a, node-b\n        - 53/udp # seen",
 	} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("export lacks %q:\n%s", want, doc)
@@ -116,7 +123,7 @@ func TestDryRun(t *testing.T) {
 		got = append(got, x.Control+" "+x.What)
 	}
 	want := []string{"executableAllowlist exec /tmp/miner", "executableAllowlist exec /tmp/deleted", "networkEgress connect 203.0.113.9:443/tcp",
-		"networkEgress connect 198.51.100.1:53/udp"}
+		"networkEgress connect 198.51.100.1:53/udp", "listeningPorts bind 9999/tcp"}
 	for _, w := range want {
 		found := false
 		for _, g := range got {
@@ -161,7 +168,10 @@ spec:
 	dns := event.Event{Type: event.Connect, Time: at, Node: "node-a", Result: -1,
 		Network: &event.Network{Family: "inet", Protocol: "udp", DstIP: "198.51.100.1", DstPort: 53}}
 	ok := event.Event{Type: event.Exec, Time: at, Node: "node-a", Process: event.Process{Exe: "/bin/busybox"}}
-	r, err = DryRun(p, m, []event.Event{curl, curl2, dns, ok}, doc, since)
+	bind := event.Event{Type: event.Bind, Time: at, Node: "node-a", Result: -1,
+		Network: &event.Network{Family: "inet6", Protocol: "tcp", SrcIP: "::", SrcPort: 7070}}
+	serve := event.Event{Type: event.Listen, Time: at, Node: "node-a", Network: &event.Network{Family: "inet", Protocol: "tcp", SrcIP: "0.0.0.0", SrcPort: 8080}}
+	r, err = DryRun(p, m, []event.Event{curl, curl2, dns, ok, bind, serve}, doc, since)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +185,13 @@ spec:
 	if x := found["networkEgress connect 198.51.100.1:53/udp"]; x.Source != "events" || x.Count != 1 || !strings.Contains(x.Reason, "refused when it happened") {
 		t.Errorf("the refused connection from the events, not the map: %+v", x)
 	}
+	if x := found["listeningPorts bind 7070/tcp"]; x.Source != "events" || !strings.Contains(x.Reason, "refused when it happened") {
+		t.Errorf("the refused bind from the events: %+v", x)
+	}
 	if _, bad := found["executableAllowlist exec /bin/busybox"]; bad {
 		t.Error("an allowed program refused")
+	}
+	if _, bad := found["listeningPorts bind 8080/tcp"]; bad {
+		t.Error("an allowed port refused")
 	}
 }
