@@ -199,13 +199,14 @@ func findItem(p *store.Profile, kind, key string) *store.ProfileItem {
 // and a name outside (a test host in a network namespace) run in podman
 // with an agent that learns. Their profiles learn what they do, on every
 // count: the worker's short-lived program outside its image with its
-// digest, its destinations with the DNS name, the web server's listening
-// port and its caller. Once stable, the worker's profile is exported,
-// dry-run and applied in enforce mode: the same workload keeps running
-// clean, while an injected binary and a new destination are refused and
-// alerted, and learning goes on under the policy (a new listening port is
-// a deviation, alerted with the profile's evidence). The network map
-// shows the edges.
+// digest, its destinations with the DNS name, its own port and the web
+// server's, and the web server's caller. Once stable, the worker's profile
+// is exported, dry-run and applied in enforce mode: the same workload
+// keeps running clean (it takes its port anew each round), while an
+// injected binary, a new destination and a new listening port are refused
+// and alerted, and learning goes on under the policy (a directory written
+// outside the image is a deviation, alerted with the profile's evidence).
+// The network map shows the edges.
 func TestProfileLearnExportEnforce(t *testing.T) {
 	podmantest.Require(t)
 	dir := t.TempDir()
@@ -228,11 +229,16 @@ func TestProfileLearnExportEnforce(t *testing.T) {
 		podmantest.Label("io.kubernetes.pod.namespace", namespace), podmantest.Label("io.kubernetes.pod.name", owner+"-7d4b9c8f6-x2x4z"),
 		podmantest.Command("sh", "-c", "mkdir -p /tmp/www && echo web > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"))
 	webIP := containerIP(t, web)
+	// The worker also serves on 7070 (a status port), taking the port
+	// anew each round, and asks itself once through loopback.
 	script := fmt.Sprintf(`cp /bin/busybox /tmp/true
 while true; do
   wget -q -O /dev/null http://%s:8080/ && echo web-ok
   wget -q -O /dev/null http://%s:8081/ && echo api-ok
   /tmp/true
+  nc -l -p 7070 -e true & l=$!
+  for i in 1 2 3 4 5; do nc 127.0.0.1 7070 </dev/null 2>/dev/null && echo listen-ok && break; sleep 0.05; done
+  kill $l 2>/dev/null; wait $l 2>/dev/null
   sleep 0.3
 done`, webIP, host.name)
 	worker := podmantest.Run(t, podmantest.FromImage(workerImg), podmantest.Name(workerName),
@@ -253,7 +259,7 @@ done`, webIP, host.name)
 			api := findItem(wp, event.ItemEgress, apiKey)
 			tr := findItem(wp, event.ItemExec, "/tmp/true")
 			if wp.State == store.Stable && sp.State == store.Stable && api != nil && len(api.Names) > 0 && tr != nil && len(tr.Digests) > 0 &&
-				findItem(sp, event.ItemListen, "8080/tcp") != nil {
+				findItem(sp, event.ItemListen, "8080/tcp") != nil && findItem(wp, event.ItemListen, "7070/tcp") != nil {
 				break
 			}
 		}
@@ -304,7 +310,8 @@ done`, webIP, host.name)
 	pol := filepath.Join(dir, "worker.yaml")
 	con.cli(t, "profile", "export", wp.ID, "-f", pol)
 	doc, _ := os.ReadFile(pol)
-	for _, want := range []string{"mode: enforce", "- /tmp/true # seen", "executableAllowlist:", "- /bin/busybox # parent", "- " + host.api + " # " + host.name + " 8081/tcp", "- " + webIP + " # workload " + namespace + "/" + owner} {
+	for _, want := range []string{"mode: enforce", "- /tmp/true # seen", "executableAllowlist:", "- /bin/busybox # parent", "- " + host.api + " # " + host.name + " 8081/tcp", "- " + webIP + " # workload " + namespace + "/" + owner,
+		"listeningPorts:\n      allow:\n        - 7070/tcp # seen"} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("the export lacks %q:\n%s", want, doc)
 		}
@@ -316,18 +323,19 @@ done`, webIP, host.name)
 	waitControl(t, a, workerName, "networkEgress", "enforced")
 	waitControl(t, a, workerName, "driftPrevention", "enforced")
 	waitControl(t, a, workerName, "executableAllowlist", "enforced")
+	waitControl(t, a, workerName, "listeningPorts", "enforced")
 
-	// The same workload runs clean under the policy.
-	count := func() (int, int) {
+	// The same workload runs clean under the policy, its own port too.
+	count := func() (int, int, int) {
 		out, _ := exec.Command("podman", "logs", worker.ID).CombinedOutput()
-		return strings.Count(string(out), "web-ok"), strings.Count(string(out), "api-ok")
+		return strings.Count(string(out), "web-ok"), strings.Count(string(out), "api-ok"), strings.Count(string(out), "listen-ok")
 	}
-	w0, a0 := count()
+	w0, a0, l0 := count()
 	enforcedAt := time.Now()
 	time.Sleep(4 * time.Second)
-	w1, a1 := count()
-	if w1-w0 < 3 || a1-a0 < 3 {
-		t.Errorf("under its policy the worker stopped working: web %d→%d, api %d→%d", w0, w1, a0, a1)
+	w1, a1, l1 := count()
+	if w1-w0 < 3 || a1-a0 < 3 || l1-l0 < 3 {
+		t.Errorf("under its policy the worker stopped working: web %d→%d, api %d→%d, its own port %d→%d", w0, w1, a0, a1, l0, l1)
 	}
 
 	// An injected binary and a new destination are refused.
@@ -348,12 +356,19 @@ done`, webIP, host.name)
 		!strings.Contains(string(out), "not permitted") {
 		t.Errorf("the new destination was not refused: %v %s", err, out)
 	}
-	// Learning goes on under the policy: a new listening port (no control
-	// refuses it) is a deviation of the stable profile.
-	exec.Command("podman", "exec", "-d", worker.ID, "nc", "-l", "-p", "9999").Run()
+	// A new listening port is refused (a deviation before the profile's
+	// ports were exported: busybox nc waits on a taken port, hence the
+	// timeout).
+	if out, err := exec.Command("podman", "exec", worker.ID, "timeout", "5", "nc", "-l", "-p", "9999").CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "bind: Operation not permitted") {
+		t.Errorf("the new listening port was not refused: %v %s", err, out)
+	}
+	// Learning goes on under the policy: a directory written outside the
+	// image (no control refuses it) is a deviation of the stable profile.
+	exec.Command("podman", "exec", worker.ID, "sh", "-c", "mkdir -p /srv/spool && echo x > /srv/spool/job").Run()
 
-	var drift, tool, egress, deviation *event.Alert
-	for deadline := time.Now().Add(30 * time.Second); drift == nil || tool == nil || egress == nil || deviation == nil; time.Sleep(300 * time.Millisecond) {
+	var drift, tool, egress, listen, deviation *event.Alert
+	for deadline := time.Now().Add(30 * time.Second); drift == nil || tool == nil || egress == nil || listen == nil || deviation == nil; time.Sleep(300 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			var page store.AlertPage
 			con.get(t, "/api/v1/alerts?since=5m&limit=1000", &page)
@@ -363,8 +378,8 @@ done`, webIP, host.name)
 				json.Unmarshal(raw, &al)
 				outs = append(outs, al.Control+" "+al.Action+" "+al.Output)
 			}
-			t.Fatalf("alerts: injected binary %v image program %v egress %v deviation %v\n%s\nagent:\n%s", drift != nil, tool != nil, egress != nil,
-				deviation != nil, strings.Join(outs, "\n"), a.stderr)
+			t.Fatalf("alerts: injected binary %v image program %v egress %v listening port %v deviation %v\n%s\nagent:\n%s", drift != nil, tool != nil, egress != nil,
+				listen != nil, deviation != nil, strings.Join(outs, "\n"), a.stderr)
 		}
 		var page store.AlertPage
 		con.get(t, "/api/v1/alerts?since=5m&limit=1000", &page)
@@ -383,7 +398,9 @@ done`, webIP, host.name)
 				tool = &al
 			case al.Control == "networkEgress" && al.Action == event.Blocked && strings.Contains(al.Output, host.other):
 				egress = &al
-			case al.Rule == "Behaviour profile deviation" && strings.Contains(al.Output, "9999/tcp"):
+			case al.Control == "listeningPorts" && al.Action == event.Blocked && strings.Contains(al.Output, "port 9999/tcp"):
+				listen = &al
+			case al.Rule == "Behaviour profile deviation" && strings.Contains(al.Output, "new directory written /srv/spool"):
 				deviation = &al
 			}
 		}
@@ -399,7 +416,8 @@ done`, webIP, host.name)
 		var al event.Alert
 		json.Unmarshal(raw, &al)
 		if al.Container != nil && al.Container.Name == workerName && al.Time.After(enforcedAt.Add(-time.Second)) &&
-			!strings.Contains(al.Output, "/tmp/evil") && !strings.Contains(al.Output, "/usr/bin/tool") && !strings.Contains(al.Output, host.other) {
+			!strings.Contains(al.Output, "/tmp/evil") && !strings.Contains(al.Output, "/usr/bin/tool") && !strings.Contains(al.Output, host.other) &&
+			!strings.Contains(al.Output, "port 9999/tcp") {
 			t.Errorf("the worker's own behaviour was refused: %s", al.Output)
 		}
 	}
