@@ -257,6 +257,9 @@ func (a *Agent) protectNet(n *enforce.Net, c *event.Container, cg uint64, eff *p
 		n.Release(old.cgroup)
 	}
 	a.netRules[c.ID] = &netState{cgroup: cg, rule: rule}
+	if rule.Ports != nil {
+		go a.reportBoundPorts(c, cg, eff.Enforce.Controls.ListeningPorts)
+	}
 	if scan {
 		controls = append(controls, "portScanDetection")
 	}

@@ -153,3 +153,43 @@ func TestListeningPortsReloadNeverRefusesTheListed(t *testing.T) {
 	}
 	t.Logf("8080 served %d times during 20 reloads", strings.Count(out.String(), "OK"))
 }
+
+// TestListeningPortsHeldBeforeTheRule: a container listening on 9090
+// before the agent starts cannot have the port taken back by a rule that
+// allows only 8080 (the rule refuses binds, and that bind was made), so
+// the agent says so when it places the rule, naming the port and the
+// program, and new binds of 9090 are refused.
+func TestListeningPortsHeldBeforeTheRule(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	label := fmt.Sprintf("ports-held-%d", os.Getpid())
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(portsPolicy("ports", "enforce", label, "8080/tcp")), 0o644)
+	c := podmantest.Run(t, podmantest.Label("app", label), podmantest.Args("--network", "none"),
+		podmantest.Command("sh", "-c", "nc -l -p 9090 & exec sleep 3600"))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command("podman", "exec", c.ID, "netstat", "-ltn").CombinedOutput()
+		if strings.Contains(string(out), ":9090 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container does not listen on 9090:\n%s", out)
+		}
+	}
+	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
+	waitControl(t, a, c.Name, "listeningPorts", "enforced")
+	var held []event.Alert
+	for deadline := time.Now().Add(10 * time.Second); len(held) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		held = portAlerts(readLines[event.Alert](t, a.out), c.Name, 9090)
+	}
+	again := listenIn(t, c, 9091)
+	alerts := a.stop(t)
+	if len(held) != 1 || held[0].Action != event.Detected || !strings.Contains(held[0].Output, "already held by /bin/busybox") {
+		t.Errorf("alerts about the port held before the rule: %+v\nagent:\n%s", held, a.stderr)
+	}
+	if !strings.Contains(again, "not permitted") {
+		t.Errorf("a new bind off the list under the rule: %q", again)
+	}
+	if n := len(portAlerts(alerts, c.Name, 9090)); n != 1 {
+		t.Errorf("%d alerts about 9090, want 1", n)
+	}
+}
