@@ -9,7 +9,7 @@ import { Action, Failed, FilterLink, fmtTime, Loading, Priority, shortID, title,
 // The capability (docs: the node's heartbeat) behind each policy control.
 const CONTROL_CAPABILITY = {
   driftPrevention: 'drift prevention', executableBlocklist: 'executable blocklist', executableAllowlist: 'executable allow list', limitNewPrivileges: 'limit new privileges',
-  forkGuard: 'fork guard', ipReputation: 'ip reputation', networkEgress: 'egress', portScanDetection: 'port scans',
+  forkGuard: 'fork guard', ipReputation: 'ip reputation', networkEgress: 'egress', portScanDetection: 'port scans', listeningPorts: 'listening ports',
 };
 
 // The output fields the API filters on directly; any other is searched
