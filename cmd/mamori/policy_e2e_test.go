@@ -368,7 +368,7 @@ spec:
 
 // TestPolicyPortScanCoolDown: after a port scan, a container whose policy
 // enforces Port Scan Detection cannot open new outbound connections for the
-// cool-down. The container has only loopback, and every address it tries is
+// cool-down, while its listening ports stay as its policy says. The container has only loopback, and every address it tries is
 // unroutable from it: nothing leaves the machine.
 func TestPolicyPortScanCoolDown(t *testing.T) {
 	podmantest.Require(t)
@@ -381,6 +381,7 @@ spec:
   scope: {container: {labels: {app: web}}}
   controls:
     portScanDetection: {distinctPorts: 3, window: 10s, coolDown: 1m}
+    listeningPorts: {allow: [8080/tcp]}
 `), 0o644)
 	a := startAlertingAgent(t, "--rules", "none", "--policy", dir)
 	c := podmantest.Run(t, podmantest.Label("app", "web"), podmantest.Args("--network", "none"))
@@ -390,7 +391,13 @@ spec:
 	exec.Command("podman", "exec", c.ID, "sh", "-c", "for p in 21 22 23 25 80; do nc -w 1 203.0.113.9 $p </dev/null; done; :").Run()
 	time.Sleep(300 * time.Millisecond) // the sensor's events reach the guard
 	after, _ := exec.Command("podman", "exec", c.ID, "sh", "-c", "nc -w 1 203.0.113.5 443 </dev/null; :").CombinedOutput()
+	// The cool-down refuses connections; the container's ports stay as
+	// its policy says.
+	listed, unlisted := listenIn(t, c, 8080), listenIn(t, c, 9090)
 	alerts := a.stop(t)
+	if listed != "served-8080" || !strings.Contains(unlisted, "not permitted") {
+		t.Errorf("listening ports during the cool-down: 8080 %q, 9090 %q", listed, unlisted)
+	}
 	if strings.Contains(string(before), "not permitted") || !strings.Contains(string(after), "Operation not permitted") {
 		t.Errorf("before the scan: %q; after: %q", before, after)
 	}
