@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/mamori-dev/mamori/probe"
@@ -39,6 +40,16 @@ func bindHelper(cgDir string) int {
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		f := strings.Fields(in.Text())
+		if len(f) == 4 && f[0] == "bench" {
+			port, _ := strconv.Atoi(f[2])
+			n, _ := strconv.Atoi(f[3])
+			start := time.Now()
+			for range n {
+				tryBind(f[1], port)
+			}
+			fmt.Println(time.Since(start).Nanoseconds() / int64(max(n, 1)))
+			continue
+		}
 		if len(f) == 3 && f[0] == "loop" {
 			done := make(chan struct{})
 			go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
@@ -356,4 +367,104 @@ func TestPortKeys(t *testing.T) {
 	if _, err := portKeys(1, PortRange{"sctp", 1, 2}); err == nil {
 		t.Error("sctp accepted")
 	}
+}
+
+// BenchmarkBind measures a TCP socket, bind() and listen() in a cgroup:
+// without the programs, with them attached and no rule for the cgroup,
+// with a rule of 100 port ranges that allows the port, and one that
+// refuses it (the refusal's report included).
+func BenchmarkBind(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	root, err := probe.Cgroup2Root()
+	if err != nil {
+		b.Skip(err)
+	}
+	var n *Net
+	run := func(b *testing.B, name string, setup func(cg uint64)) {
+		b.Run(name, func(b *testing.B) {
+			bt := &bindBench{b: b}
+			bd := bt.binder(root, name)
+			if setup != nil {
+				setup(bd.cg)
+			}
+			var s0 *ebpf.ProgramStats
+			if n != nil {
+				s0, _ = n.objs.Bind4.Stats()
+			}
+			b.ResetTimer()
+			fmt.Fprintf(bd.in, "bench tcp4 8080 %d\n", b.N)
+			if !bd.lines.Scan() {
+				b.Fatal("no answer")
+			}
+			ns, _ := strconv.ParseFloat(bd.lines.Text(), 64)
+			b.ReportMetric(ns, "ns/bind")
+			// The program's own time, as the kernel counts it.
+			if s0 != nil {
+				if s1, err := n.objs.Bind4.Stats(); err == nil && s1.RunCount > s0.RunCount {
+					b.ReportMetric(float64(s1.Runtime-s0.Runtime)/float64(s1.RunCount-s0.RunCount), "ns/prog-run")
+				}
+			}
+		})
+	}
+	run(b, "no-programs", nil)
+	if st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err == nil {
+		defer st.Close() // counting stops with it
+	}
+	n, err = NewNet(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	go func() {
+		for range n.BindVerdicts() {
+		}
+	}()
+	ranges := func(with8080 bool) []PortRange {
+		var rs []PortRange
+		for i := range 99 {
+			rs = append(rs, PortRange{"tcp", uint16(10000 + 7*i), uint16(10003 + 7*i)})
+		}
+		if with8080 {
+			return append(rs, PortRange{"tcp", 8080, 8080})
+		}
+		return append(rs, PortRange{"udp", 8080, 8080})
+	}
+	run(b, "no-rule", nil)
+	run(b, "allowed", func(cg uint64) { n.ProtectCgroup(cg, NetRule{Ports: ranges(true)}) })
+	run(b, "refused", func(cg uint64) { n.ProtectCgroup(cg, NetRule{Ports: ranges(false)}) })
+}
+
+// bindBench starts bind helpers for a benchmark.
+type bindBench struct{ b *testing.B }
+
+func (bb *bindBench) binder(root, name string) *binder {
+	b := bb.b
+	dir := filepath.Join(root, fmt.Sprintf("mamori-bench-bind-%s-%d", name, os.Getpid()))
+	os.Remove(dir)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	fi, _ := os.Stat(dir)
+	self, _ := os.Executable()
+	bd := &binder{cg: fi.Sys().(*syscall.Stat_t).Ino}
+	bd.cmd = exec.Command("unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0"`, self)
+	bd.cmd.Env = append(os.Environ(), bindEnv+"="+dir)
+	bd.in, _ = bd.cmd.StdinPipe()
+	out, _ := bd.cmd.StdoutPipe()
+	if err := bd.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		bd.in.Close()
+		bd.cmd.Process.Kill()
+		bd.cmd.Wait()
+		os.Remove(dir)
+	})
+	bd.lines = bufio.NewScanner(out)
+	if !bd.lines.Scan() {
+		b.Fatal("bind helper did not start")
+	}
+	return bd
 }
