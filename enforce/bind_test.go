@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -133,7 +134,7 @@ func sendUnbound() error {
 // binder is a bind helper running in its own cgroup and network
 // namespace (so that no port of the machine's is taken).
 type binder struct {
-	t     *testing.T
+	t     testing.TB
 	cg    uint64
 	pid   int
 	cmd   *exec.Cmd
@@ -141,9 +142,11 @@ type binder struct {
 	lines *bufio.Scanner
 }
 
-func newBinder(t *testing.T, root, name string) *binder {
+var binders atomic.Int64 // names each helper's cgroup apart
+
+func newBinder(t testing.TB, root, name string) *binder {
 	t.Helper()
-	dir := filepath.Join(root, fmt.Sprintf("mamori-test-bind-%s-%d", name, os.Getpid()))
+	dir := filepath.Join(root, fmt.Sprintf("mamori-test-bind-%s-%d-%d", name, os.Getpid(), binders.Add(1)))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -384,8 +387,7 @@ func BenchmarkBind(b *testing.B) {
 	var n *Net
 	run := func(b *testing.B, name string, setup func(cg uint64)) {
 		b.Run(name, func(b *testing.B) {
-			bt := &bindBench{b: b}
-			bd := bt.binder(root, name)
+			bd := newBinder(b, root, name)
 			if setup != nil {
 				setup(bd.cg)
 			}
@@ -434,37 +436,4 @@ func BenchmarkBind(b *testing.B) {
 	run(b, "no-rule", nil)
 	run(b, "allowed", func(cg uint64) { n.ProtectCgroup(cg, NetRule{Ports: ranges(true)}) })
 	run(b, "refused", func(cg uint64) { n.ProtectCgroup(cg, NetRule{Ports: ranges(false)}) })
-}
-
-// bindBench starts bind helpers for a benchmark.
-type bindBench struct{ b *testing.B }
-
-func (bb *bindBench) binder(root, name string) *binder {
-	b := bb.b
-	dir := filepath.Join(root, fmt.Sprintf("mamori-bench-bind-%s-%d", name, os.Getpid()))
-	os.Remove(dir)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	fi, _ := os.Stat(dir)
-	self, _ := os.Executable()
-	bd := &binder{cg: fi.Sys().(*syscall.Stat_t).Ino}
-	bd.cmd = exec.Command("unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0"`, self)
-	bd.cmd.Env = append(os.Environ(), bindEnv+"="+dir)
-	bd.in, _ = bd.cmd.StdinPipe()
-	out, _ := bd.cmd.StdoutPipe()
-	if err := bd.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		bd.in.Close()
-		bd.cmd.Process.Kill()
-		bd.cmd.Wait()
-		os.Remove(dir)
-	})
-	bd.lines = bufio.NewScanner(out)
-	if !bd.lines.Scan() {
-		b.Fatal("bind helper did not start")
-	}
-	return bd
 }
