@@ -421,15 +421,18 @@ done`, webIP, host.name)
 			t.Errorf("the worker's own behaviour was refused: %s", al.Output)
 		}
 	}
-	// The dry run of the profile's policy names the refused destination.
+	// The dry run of the profile's policy names the refused destination
+	// and port.
 	dry := con.cli(t, "profile", "dryrun", wp.ID, "--since", "10m")
-	named := false
+	named, bound := false, false
 	for _, line := range strings.Split(dry, "\n") {
 		// Found in the stored events of the worker's container.
 		named = named || strings.HasPrefix(line, "networkEgress") && strings.Contains(line, "connect "+host.other+":8082/tcp") &&
 			strings.HasSuffix(strings.TrimSpace(line), "events")
+		bound = bound || strings.HasPrefix(line, "listeningPorts") && strings.Contains(line, "bind 9999/tcp") &&
+			strings.HasSuffix(strings.TrimSpace(line), "events")
 	}
-	if !named {
+	if !named || !bound {
 		t.Errorf("dry run after the refusal:\n%s", dry)
 	}
 	// Learning is not blind under the policy: the profile still counts.
