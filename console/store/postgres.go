@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib" // registers the database/sql driver "pgx"
+	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
 )
 
 // pgMigrations take the schema from version i to i+1; the version applied
@@ -76,20 +74,12 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 	}
 	p := &partitions{made: map[string]bool{}}
 	return &sqlStore{db: db, d: dialect{
-		name:       "postgres",
-		rebind:     dollar,
-		like:       "ILIKE",
-		maxRows:    1000,
-		prepare:    p.ensure,
-		copyAlerts: copyAlerts,
-		lockWorkloads: func(ctx context.Context, tx *sql.Tx, ws []string) error {
-			// Replicas storing alerts of one workload at once would
-			// each open an incident. Locks are taken in one order.
-			_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7306373, h)
-				FROM (SELECT DISTINCT hashtext(w) AS h FROM unnest($1::text[]) AS w ORDER BY 1) AS s`, ws)
-			return err
-		},
-		prune: p.prune,
+		name:    "postgres",
+		rebind:  dollar,
+		like:    "ILIKE",
+		maxRows: 1000,
+		put:     p.put,
+		prune:   p.prune,
 	}}, nil
 }
 
@@ -241,46 +231,4 @@ func (p *partitions) drop(ctx context.Context, db *sql.DB, table string, cutoff 
 		n += count
 	}
 	return n, nil
-}
-
-// copyAlerts stores alert rows with COPY: into a temporary table of the
-// transaction (emptied at commit), then into alerts in one INSERT ...
-// SELECT that skips what is already stored and routes rows to their day's
-// partition. It runs on tx's connection, inside tx.
-func copyAlerts(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows [][]any) (map[string]bool, error) {
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS alerts_in
-		(LIKE alerts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`); err != nil {
-		return nil, fmt.Errorf("store alerts: %w", err)
-	}
-	err := conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("not a pgx connection: %T", dc)
-		}
-		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"alerts_in"}, alertCols, pgx.CopyFromRows(rows))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store alerts: copy: %w", err)
-	}
-	cols := strings.Join(alertCols, ", ")
-	res, err := tx.QueryContext(ctx, "INSERT INTO alerts ("+cols+") SELECT "+cols+" FROM alerts_in ON CONFLICT DO NOTHING RETURNING uuid")
-	if err != nil {
-		return nil, fmt.Errorf("store alerts: %w", err)
-	}
-	defer res.Close()
-	added := map[string]bool{}
-	for res.Next() {
-		var u string
-		if err := res.Scan(&u); err != nil {
-			return nil, fmt.Errorf("store alerts: %w", err)
-		}
-		added[u] = true
-	}
-	if err := res.Err(); err != nil {
-		return nil, fmt.Errorf("store alerts: %w", err)
-	}
-	// ON COMMIT DELETE ROWS empties it at commit; a batch that fails
-	// rolls back and leaves it empty too.
-	return added, nil
 }
