@@ -3,12 +3,12 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -137,7 +137,11 @@ func pgPut(ctx context.Context, c *pgx.Conn, b *Batch, aRows, eRows [][]any) err
 	}
 	fresh, freshRows := freshAlerts(b.Alerts, aRows, inserted)
 	if len(fresh) == 0 {
-		if _, err := c.Exec(ctx, "COMMIT"); err != nil {
+		tag, err := c.Exec(ctx, "COMMIT")
+		if err == nil {
+			err = committed(tag)
+		}
+		if err != nil {
 			return fmt.Errorf("store: commit: %w", err)
 		}
 		return nil
@@ -168,12 +172,18 @@ func pgPut(ctx context.Context, c *pgx.Conn, b *Batch, aRows, eRows [][]any) err
 	third := &pgx.Batch{}
 	third.Queue(pgSaveIncidents, incidentColumns(touched, time.Now())...)
 	third.Queue(pgAddRollup, rollupColumns(deltas)...)
-	third.Queue("COMMIT")
+	third.Queue("COMMIT").Exec(committed)
 	if err := c.SendBatch(ctx, third).Close(); err != nil {
 		return fmt.Errorf("store: incidents, rollup or commit: %w", err)
 	}
-	if c.PgConn().TxStatus() != 'I' {
-		return errors.New("store: commit: still in a transaction")
+	return nil
+}
+
+// committed makes sure that a COMMIT committed: one that ends a failed
+// transaction answers ROLLBACK, without an error.
+func committed(tag pgconn.CommandTag) error {
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("store: commit answered %q", tag.String())
 	}
 	return nil
 }

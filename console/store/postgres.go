@@ -52,11 +52,26 @@ var pgMigrations = []string{
 	CREATE INDEX incidents_last ON incidents (last_ns);`,
 	// 3: per-minute counts for /api/v1/counts (rollup.go).
 	rollupMigration,
+	// 4: the rule's index carries the fields alerts are counted by, so
+	// that a count for one rule ("by node per hour, this rule, 7 days")
+	// reads that index alone instead of one heap page per alert: 1.1 s
+	// at p99 over 10M alerts before. It replaces (rule, time_ns), which
+	// it serves as well. Building it over a stored table holds ingest
+	// (of every replica) for a while; see docs/console.md.
+	`SET LOCAL maintenance_work_mem = '256MB';
+	CREATE INDEX alerts_rule_counts ON alerts (rule, time_ns) INCLUDE (cluster, node, namespace, priority, source, action);
+	DROP INDEX alerts_rule;`,
 }
 
 // OpenPostgres connects to the PostgreSQL database at url and brings its
 // schema up to date; several consoles may do so at once.
 func OpenPostgres(ctx context.Context, url string) (Store, error) {
+	return openPostgres(ctx, url, pgMigrations)
+}
+
+// openPostgres brings the schema to len(migrations) (a test opens an old
+// one with fewer).
+func openPostgres(ctx context.Context, url string, migrations []string) (*sqlStore, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -68,7 +83,7 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", redact(url), err)
 	}
-	if err := migratePostgres(ctx, db); err != nil {
+	if err := migratePostgres(ctx, db, migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", redact(url), err)
 	}
@@ -88,7 +103,7 @@ func redact(url string) string {
 	return regexp.MustCompile(`://([^:@/]+):[^@/]*@`).ReplaceAllString(url, "://$1:***@")
 }
 
-func migratePostgres(ctx context.Context, db *sql.DB) error {
+func migratePostgres(ctx context.Context, db *sql.DB, migrations []string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -105,11 +120,11 @@ func migratePostgres(ctx context.Context, db *sql.DB) error {
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(max(version), 0) FROM mamori_schema").Scan(&v); err != nil {
 		return err
 	}
-	if v > len(pgMigrations) {
-		return fmt.Errorf("schema version %d is newer than this mamori knows (%d): use a newer mamori", v, len(pgMigrations))
+	if v > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this mamori knows (%d): use a newer mamori", v, len(migrations))
 	}
-	for ; v < len(pgMigrations); v++ {
-		if _, err := tx.ExecContext(ctx, pgMigrations[v]); err != nil {
+	for ; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			return fmt.Errorf("migrate to schema version %d: %w", v+1, err)
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO mamori_schema (version) VALUES ($1)", v+1); err != nil {

@@ -359,3 +359,62 @@ func exerciseIncidents(t *testing.T, s Store, base time.Time) {
 		t.Errorf("pod owners: %s", PodOwnerCheck)
 	}
 }
+
+// TestPostgresUpgrade: a console upgraded over a database of schema
+// version 3 (before the rule's covering index) keeps its alerts, and
+// answers from the new index as the old one did.
+func TestPostgresUpgrade(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	old, err := openPostgres(ctx, pg.URL, pgMigrations[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var b Batch
+	for i := range 300 {
+		b.Alerts = append(b.Alerts, sampleAlert(base, i))
+	}
+	if err := old.Put(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	q := CountQuery{Field: "node", Bucket: time.Hour, Filter: Filter{Rule: "Shell in container"}}
+	before, err := old.Counts(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s, err := OpenPostgres(ctx, pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	page, err := s.Alerts(ctx, AlertQuery{Limit: 1000})
+	if err != nil || len(page.Alerts) != 300 {
+		t.Fatalf("after the upgrade: %d alerts, %v; want the 300 stored before", len(page.Alerts), err)
+	}
+	after, err := s.Counts(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(after) != fmt.Sprint(before) || len(after) == 0 {
+		t.Errorf("counts by node for one rule: %v after the upgrade, %v before", after, before)
+	}
+	db, err := sql.Open("pgx", pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version int
+	var indexes string
+	db.QueryRow("SELECT max(version) FROM mamori_schema").Scan(&version)
+	db.QueryRow("SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'alerts' AND indexname LIKE 'alerts_rule%'").Scan(&indexes)
+	if version != len(pgMigrations) || indexes != "alerts_rule_counts" {
+		t.Errorf("schema version %d, rule indexes %q; want %d and alerts_rule_counts", version, indexes, len(pgMigrations))
+	}
+	// And new alerts go in beside the old.
+	if err := s.Put(ctx, &Batch{Alerts: []AlertIn{sampleAlert(base, 1000)}}); err != nil {
+		t.Fatal(err)
+	}
+}
