@@ -288,8 +288,8 @@ func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) error {
 	}
 	switch kind {
 	case wire.Alert:
-		var h alertHead
-		if err := json.Unmarshal(data, &h); err != nil {
+		h, err := readAlertHead(data)
+		if err != nil {
 			return rejection{"malformed", err.Error()}
 		}
 		a := h.alert()
