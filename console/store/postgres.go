@@ -66,7 +66,11 @@ var pgMigrations = []string{
 // OpenPostgres connects to the PostgreSQL database at url and brings its
 // schema up to date; several consoles may do so at once.
 func OpenPostgres(ctx context.Context, url string) (Store, error) {
-	return openPostgres(ctx, url, pgMigrations)
+	s, err := openPostgres(ctx, url, pgMigrations)
+	if err != nil {
+		return nil, err // not a nil *sqlStore in a non-nil Store
+	}
+	return s, nil
 }
 
 // openPostgres brings the schema to len(migrations) (a test opens an old

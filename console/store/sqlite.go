@@ -62,7 +62,11 @@ var sqliteMigrations = []string{
 // OpenSQLite opens (creating it and its directory when missing) the
 // console's SQLite database at path and brings its schema up to date.
 func OpenSQLite(path string) (Store, error) {
-	return openSQLite(path, sqliteMigrations)
+	s, err := openSQLite(path, sqliteMigrations)
+	if err != nil {
+		return nil, err // not a nil *sqlStore in a non-nil Store
+	}
+	return s, nil
 }
 
 // openSQLite brings the schema to len(migrations) (a test opens an old

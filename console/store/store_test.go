@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -446,5 +447,23 @@ func testUpgrade(t *testing.T, openOld func() (*sqlStore, error), open func() (S
 	}
 	if d, err := s.Alert(ctx, sampleAlert(base, 1000).Alert.UUID); err != nil || d == nil {
 		t.Errorf("an alert stored after the upgrade: %v", err)
+	}
+}
+
+// TestOpenFails: a store that cannot be opened is a nil Store and an
+// error (a console that fails to start closes what it opened, and must
+// not call Close on a store it never had).
+func TestOpenFails(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := OpenSQLite(filepath.Join(file, "console.db")); err == nil || s != nil {
+		t.Errorf("SQLite below a file: %v, %v", s, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if s, err := OpenPostgres(ctx, "postgres://mamori@127.0.0.1:1/none?sslmode=disable&connect_timeout=5"); err == nil || s != nil {
+		t.Errorf("PostgreSQL where none listens: %v, %v", s, err)
 	}
 }
