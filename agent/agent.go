@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -446,19 +447,26 @@ func (a *Agent) handle(r sensor.Record) {
 	e.Container = a.containers.Lookup(r.CgroupID, e.Process.PID)
 	a.handled.Add(1)
 	a.lastEvent.Store(e.Time.UnixNano())
-	if a.cfg.Events != nil {
-		a.noteWrite(a.cfg.Events.WriteEvent(e))
+	// DNS responses are read for the names of addresses whenever rules,
+	// learning or --events want names; they are events of their own only
+	// where the types asked for include them (the kernel filters the
+	// others by type).
+	dns := e.Type == event.DNS
+	if dns && a.cfg.Names != nil {
+		a.cfg.Names.Add(e.DNS, e.Time)
 	}
-	if a.cfg.Console != nil {
-		a.cfg.Console.Event(e)
+	if !dns || a.cfg.EventTypes == nil || slices.Contains(a.cfg.EventTypes, event.DNS) {
+		if a.cfg.Events != nil {
+			a.noteWrite(a.cfg.Events.WriteEvent(e))
+		}
+		if a.cfg.Console != nil {
+			a.cfg.Console.Event(e)
+		}
 	}
 	if a.learner != nil {
 		a.learner.Observe(e)
 	}
-	if e.Type == event.DNS {
-		if a.cfg.Names != nil {
-			a.cfg.Names.Add(e.DNS, e.Time)
-		}
+	if dns {
 		return
 	}
 	if a.cfg.Detector != nil {

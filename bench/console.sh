@@ -11,6 +11,8 @@
 # temporary directory, default durability settings but shared_buffers=1GB
 # and max_wal_size=4GB) and its own consoles on loopback ports; leaves
 # nothing running. Results go to $OUT (default /tmp/mamori-console-bench).
+# Each ingest also reports the CPU per alert of the console, PostgreSQL,
+# the NATS server and the simulated agents (cpuacct cgroups).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/mamori-console-bench}
@@ -23,27 +25,53 @@ cd "$repo"
 go build -o "$OUT/mamori" ./cmd/mamori
 go build -o "$OUT/consolebench" ./bench/consolebench
 
+# CPU accounting: the console, PostgreSQL, a standalone NATS server and the
+# simulated agents each run in a cpuacct cgroup of their own (cgroup v1, as
+# on this machine), so that the CPU each spends per alert is known however
+# busy the shared machine is. Without cpuacct the CPU lines are left out.
+cg=/sys/fs/cgroup/cpuacct/mamori-bench-$$
+if [[ -d /sys/fs/cgroup/cpuacct ]]; then mkdir -p "$cg"/{console,pg,nats,agents}; else cg=; fi
+# ingroup GROUP CMD...: exec CMD in GROUP's cgroup (run it in a subshell).
+ingroup() { local g=$1; shift; [[ -z $cg ]] || echo $BASHPID >"$cg/$g/cgroup.procs"; exec "$@"; }
+cpu_ms() { echo $(($(cat "$cg/$1/cpuacct.usage") / 1000000)); }
+cpu_mark() { [[ -z $cg ]] || for g in console pg nats agents; do eval "mark_$g=$(cpu_ms $g)"; done; }
+cpu_report() { # alerts: CPU per alert of each group since cpu_mark
+	[[ -z $cg ]] && return
+	local out="CPU per alert:" g v
+	for g in console pg nats agents; do
+		eval "v=\$((($(cpu_ms $g) - mark_$g) * 1000 / $1))"
+		((v > 0)) && out+=" $g $v µs,"
+	done
+	echo "${out%,}"
+}
+
 port=25432
 mkdir -p "$OUT/pg" && chown postgres "$OUT/pg" && chmod 700 "$OUT/pg"
 pgrun() { (cd / && runuser -u postgres -- "$PG/$1" "${@:2}"); }
 pgrun initdb -D "$OUT/pg" -A trust -U mamori -E UTF8 >/dev/null
-pgrun pg_ctl -D "$OUT/pg" -o "-p $port -k $OUT/pg -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=4GB" \
-	-l "$OUT/pg/log" -w start >/dev/null
+(
+	[[ -z $cg ]] || echo $BASHPID >"$cg/pg/cgroup.procs"
+	pgrun pg_ctl -D "$OUT/pg" -o "-p $port -k $OUT/pg -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=4GB" \
+		-l "$OUT/pg/log" -w start >/dev/null
+)
 console_pid=
 cleanup() {
 	[[ -n $console_pid ]] && kill "$console_pid" 2>/dev/null && wait "$console_pid" 2>/dev/null || true
 	pgrun pg_ctl -D "$OUT/pg" -m fast -w stop >/dev/null 2>&1 || true
+	[[ -z $cg ]] || rmdir "$cg"/* "$cg" 2>/dev/null || true
 }
 trap cleanup EXIT
 for db in ingest q; do pgrun createdb -h 127.0.0.1 -p $port -U mamori $db; done
 
 ingest() { # name store
-	"$OUT/mamori" console --insecure --data-dir "$OUT/console-$1" --store "$2" --listen 127.0.0.1:29747 \
-		--nats-listen 127.0.0.1:24222 2>"$OUT/console-$1.log" >/dev/null &
+	(ingroup console "$OUT/mamori" console --insecure --data-dir "$OUT/console-$1" --store "$2" --listen 127.0.0.1:29747 \
+		--nats-listen 127.0.0.1:24222 2>"$OUT/console-$1.log" >/dev/null) &
 	console_pid=$!
 	sleep 2
 	echo "## ingest into $1 (10 agents x $PER alerts)"
-	"$OUT/consolebench" ingest -nats nats://127.0.0.1:24222 -api http://127.0.0.1:29747 -agents 10 -per "$PER"
+	cpu_mark
+	(ingroup agents "$OUT/consolebench" ingest -nats nats://127.0.0.1:24222 -api http://127.0.0.1:29747 -agents 10 -per "$PER")
+	cpu_report $((10 * PER))
 	kill "$console_pid"; wait "$console_pid" || true; console_pid=
 }
 # drain: ingest alone. A standalone nats-server holds the streams; a
@@ -52,7 +80,7 @@ ingest() { # name store
 drain() { # name store
 	local natsbin=$OUT/nats-server
 	[[ -x $natsbin ]] || go build -o "$natsbin" github.com/nats-io/nats-server/v2
-	"$natsbin" -js -a 127.0.0.1 -p 24333 -sd "$OUT/ns-$1" >"$OUT/ns-$1.log" 2>&1 &
+	(ingroup nats "$natsbin" -js -a 127.0.0.1 -p 24333 -sd "$OUT/ns-$1" >"$OUT/ns-$1.log" 2>&1) &
 	local nats_pid=$!
 	sleep 1
 	local args=(console --insecure --nats nats://127.0.0.1:24333 --replicas 1 --store "$2" --listen 127.0.0.1:29747 --data-dir "$OUT/drain-$1")
@@ -62,9 +90,11 @@ drain() { # name store
 	kill "$console_pid"; wait "$console_pid" || true
 	echo "## drain into $1: 10 agents x $PER alerts published, then stored"
 	"$OUT/consolebench" ingest -nats nats://127.0.0.1:24333 -agents 10 -per "$PER" -publish-only | grep published
-	"$OUT/mamori" "${args[@]}" >/dev/null 2>>"$OUT/drain-$1.log" &
+	cpu_mark
+	(ingroup console "$OUT/mamori" "${args[@]}" >/dev/null 2>>"$OUT/drain-$1.log") &
 	console_pid=$!
 	"$OUT/consolebench" drain -api http://127.0.0.1:29747 -n $((10 * PER))
+	cpu_report $((10 * PER))
 	kill "$console_pid"; wait "$console_pid" || true; console_pid=
 	kill "$nats_pid"; wait "$nats_pid" || true
 }

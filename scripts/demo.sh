@@ -100,7 +100,7 @@ start_agent() {
 import json, sys
 st = json.load(sys.stdin)
 for c in st.get("containers", []):
-    if c["name"] == "mamori-demo-web":
+    if c.get("name") == "mamori-demo-web":
         for ctl in c["controls"]:
             if ctl["control"] == "driftPrevention":
                 print(ctl["state"], ctl.get("mechanism", ""))
@@ -145,7 +145,7 @@ show() {
 import json, sys
 for line in open(sys.argv[1]):
     a = json.loads(line)
-    if a.get("rule") != "Drift Prevention" or "xmrig" not in a["process"]["exe"] or a["action"] != sys.argv[2]:
+    if a.get("rule") != "Drift Prevention" or "xmrig" not in (a.get("process") or {}).get("exe", "") or a["action"] != sys.argv[2]:
         continue
     print(f'{a["priority"]}: {a["rule"]}, action={a["action"]}, policy={a["policy"]}')
     print(f'  {a["output"]}')

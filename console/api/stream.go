@@ -53,6 +53,13 @@ func (h *Hub) Publish(raw []byte) {
 	}
 }
 
+// Listening says whether any stream is open.
+func (h *Hub) Listening() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients) > 0
+}
+
 func (h *Hub) add(c *client) {
 	h.mu.Lock()
 	h.clients[c] = struct{}{}

@@ -10,6 +10,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,8 +28,10 @@ import (
 	"github.com/mamori-dev/mamori/event"
 )
 
-// StoredSubject is where a replica announces each alert it stored, on core
-// NATS, so that every replica's live stream shows every alert once.
+// StoredSubject is where a replica announces the alerts it stored, on core
+// NATS, so that every replica's live stream shows every alert once. A
+// message holds one or more alerts' JSON documents, one after another
+// (Announced splits them).
 const StoredSubject = "mamori.console.stored.alert"
 
 // Config is what ingest reads from and writes to.
@@ -211,8 +214,48 @@ func (in *Ingest) handle(ctx context.Context, msgs []jetstream.Msg) {
 		m.Ack()
 	}
 	in.stored.Add(uint64(len(ok)))
-	for _, a := range b.Alerts {
-		in.cfg.NC.Publish(StoredSubject, a.Raw)
+	in.announce(b.Alerts)
+}
+
+// announce publishes the stored alerts on StoredSubject, their JSON
+// documents one after another, a few hundred kilobytes a message: one
+// message per alert cost the console as much as storing it.
+func (in *Ingest) announce(alerts []store.AlertIn) {
+	for _, msg := range announcements(alerts, announceSize) {
+		in.cfg.NC.Publish(StoredSubject, msg)
+	}
+}
+
+// announcements packs the alerts' documents into messages of at most
+// size bytes (or one alert, when larger).
+func announcements(alerts []store.AlertIn, size int) [][]byte {
+	var out [][]byte
+	var msg []byte
+	for _, a := range alerts {
+		if len(msg) > 0 && len(msg)+len(a.Raw) > size {
+			out = append(out, msg)
+			msg = nil
+		}
+		msg = append(msg, a.Raw...)
+	}
+	if len(msg) > 0 {
+		out = append(out, msg)
+	}
+	return out
+}
+
+const announceSize = 256 << 10
+
+// Announced splits a message of StoredSubject into its alerts' JSON.
+func Announced(data []byte) []json.RawMessage {
+	var out []json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		var raw json.RawMessage
+		if dec.Decode(&raw) != nil {
+			return out
+		}
+		out = append(out, raw)
 	}
 }
 
@@ -260,8 +303,8 @@ func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) error {
 	}
 	switch kind {
 	case wire.Alert:
-		var h alertHead
-		if err := json.Unmarshal(data, &h); err != nil {
+		h, err := readAlertHead(data)
+		if err != nil {
 			return rejection{"malformed", err.Error()}
 		}
 		a := h.alert()

@@ -141,64 +141,52 @@ func scanIncident(sc interface{ Scan(...any) error }) (Incident, error) {
 	return in, err
 }
 
-// group assigns newly stored alerts to incidents, within the batch's
-// transaction, in a constant number of statements whatever the number of
-// workloads: lock them, read their open incidents, decide in memory,
-// write the incidents touched in one upsert.
-func (s *sqlStore) group(ctx context.Context, tx *sql.Tx, alerts []AlertIn) error {
-	byWorkload := map[string][]AlertIn{}
-	var lo, hi int64
+// incidentBatch is the grouping of one batch's newly stored alerts: the
+// workloads they belong to (sorted: one lock order for every replica) and
+// the span of their times.
+type incidentBatch struct {
+	byWorkload map[string][]AlertIn
+	workloads  []string
+	lo, hi     int64
+}
+
+func planIncidents(alerts []AlertIn) *incidentBatch {
+	p := &incidentBatch{byWorkload: map[string][]AlertIn{}}
 	for i, a := range alerts {
 		w := WorkloadOf(a.Alert)
-		byWorkload[w] = append(byWorkload[w], a)
+		p.byWorkload[w] = append(p.byWorkload[w], a)
 		t := a.Alert.Time.UnixNano()
-		if i == 0 || t < lo {
-			lo = t
+		if i == 0 || t < p.lo {
+			p.lo = t
 		}
-		if i == 0 || t > hi {
-			hi = t
-		}
-	}
-	workloads := make([]string, 0, len(byWorkload))
-	for w := range byWorkload {
-		workloads = append(workloads, w)
-	}
-	sort.Strings(workloads) // one lock order for every replica
-	if s.d.lockWorkloads != nil {
-		if err := s.d.lockWorkloads(ctx, tx, workloads); err != nil {
-			return fmt.Errorf("store incidents: lock: %w", err)
+		if i == 0 || t > p.hi {
+			p.hi = t
 		}
 	}
+	p.workloads = make([]string, 0, len(p.byWorkload))
+	for w := range p.byWorkload {
+		p.workloads = append(p.workloads, w)
+	}
+	sort.Strings(p.workloads)
+	return p
+}
+
+// openIncidentsSQL selects the incidents the batch's alerts may join (?s:
+// Resolved, IncidentGap, hi, IncidentGap, lo, then the workloads).
+func openIncidentsSQL(workloads int) string {
+	return "SELECT " + incidentCols + " FROM incidents WHERE status <> ? AND first_ns - ? <= ? AND last_ns + ? >= ? AND workload IN (" +
+		strings.TrimSuffix(strings.Repeat("?,", workloads), ",") + ")"
+}
+
+// assign puts each alert in the incident of its workload whose span (give
+// or take IncidentGap) holds it, or opens one, and returns the incidents
+// touched; open holds the stored incidents the alerts may join.
+func (p *incidentBatch) assign(open map[string][]*Incident) []*Incident {
 	gap := int64(IncidentGap)
-	open := map[string][]*Incident{}
-	for chunk := range slices.Chunk(workloads, 500) {
-		args := []any{Resolved, gap, hi, gap, lo}
-		for _, w := range chunk {
-			args = append(args, w)
-		}
-		rows, err := tx.QueryContext(ctx, s.d.rebind("SELECT "+incidentCols+" FROM incidents WHERE status <> ? AND first_ns - ? <= ? AND last_ns + ? >= ? AND workload IN ("+
-			strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+")"), args...)
-		if err != nil {
-			return fmt.Errorf("store incidents: %w", err)
-		}
-		for rows.Next() {
-			in, err := scanIncident(rows)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("store incidents: %w", err)
-			}
-			open[in.Workload] = append(open[in.Workload], &in)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store incidents: %w", err)
-		}
-	}
-	now := time.Unix(0, time.Now().UnixNano())
 	var touched []*Incident
 	seen := map[*Incident]bool{}
-	for _, w := range workloads {
-		as := byWorkload[w]
+	for _, w := range p.workloads {
+		as := p.byWorkload[w]
 		sort.Slice(as, func(i, j int) bool { return as[i].Alert.Time.Before(as[j].Alert.Time) })
 		for _, a := range as {
 			t := a.Alert.Time.UnixNano()
@@ -220,7 +208,42 @@ func (s *sqlStore) group(ctx context.Context, tx *sql.Tx, alerts []AlertIn) erro
 			}
 		}
 	}
-	for chunk := range slices.Chunk(touched, 200) {
+	return touched
+}
+
+// group assigns newly stored alerts to incidents, within the batch's
+// transaction, in a constant number of statements whatever the number of
+// workloads: read their open incidents, decide in memory, write the
+// incidents touched in one upsert. (SQLite has one writer at a time;
+// PostgreSQL's path, pgput.go, locks the workloads first.)
+func (s *sqlStore) group(ctx context.Context, tx *sql.Tx, alerts []AlertIn) error {
+	p := planIncidents(alerts)
+	gap := int64(IncidentGap)
+	open := map[string][]*Incident{}
+	for chunk := range slices.Chunk(p.workloads, 500) {
+		args := []any{Resolved, gap, p.hi, gap, p.lo}
+		for _, w := range chunk {
+			args = append(args, w)
+		}
+		rows, err := tx.QueryContext(ctx, s.d.rebind(openIncidentsSQL(len(chunk))), args...)
+		if err != nil {
+			return fmt.Errorf("store incidents: %w", err)
+		}
+		for rows.Next() {
+			in, err := scanIncident(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("store incidents: %w", err)
+			}
+			open[in.Workload] = append(open[in.Workload], &in)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store incidents: %w", err)
+		}
+	}
+	now := time.Unix(0, time.Now().UnixNano())
+	for chunk := range slices.Chunk(p.assign(open), 200) {
 		if err := s.saveIncidents(ctx, tx, chunk, now); err != nil {
 			return err
 		}

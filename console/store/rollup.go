@@ -35,25 +35,34 @@ type rollupKey struct {
 	value   string
 }
 
-// rollup adds newly stored alerts to alert_rollup.
-func (s *sqlStore) rollup(ctx context.Context, tx *sql.Tx, alerts []AlertIn) error {
+// rollupDelta is what one batch adds to one rollup row.
+type rollupDelta struct {
+	rollupKey
+	n int64
+}
+
+// rollupDeltas counts newly stored alerts (their alertRow columns) per
+// rolled-up field, minute and cluster, in one order for every writer:
+// concurrent batches then lock the rows they share alike.
+func rollupDeltas(rows [][]any) []rollupDelta {
 	counts := map[rollupKey]int64{}
-	for _, a := range alerts {
-		row := alertRow(a)
-		minute := a.Alert.Time.UnixNano() / int64(time.Minute) * int64(time.Minute)
+	for _, row := range rows {
+		minute := row[0].(int64) / int64(time.Minute) * int64(time.Minute)
 		cluster := row[3].(string)
-		for field, v := range map[string]any{"cluster": row[3], "node": row[4], "namespace": row[5],
-			"rule": row[10], "priority": row[11], "source": row[12], "action": row[13]} {
-			counts[rollupKey{field, minute, cluster, fmt.Sprint(v)}]++
+		for _, f := range rolledUp {
+			v, ok := row[f.col].(string)
+			if !ok {
+				v = strconv.Itoa(row[f.col].(int))
+			}
+			counts[rollupKey{f.name, minute, cluster, v}]++
 		}
 	}
-	keys := make([]rollupKey, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
+	out := make([]rollupDelta, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, rollupDelta{k, n})
 	}
-	// One order for every writer: concurrent batches lock rows alike.
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
 		if a.field != b.field {
 			return a.field < b.field
 		}
@@ -65,23 +74,36 @@ func (s *sqlStore) rollup(ctx context.Context, tx *sql.Tx, alerts []AlertIn) err
 		}
 		return a.value < b.value
 	})
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
+	return out
+}
+
+// rolledUp are rollupFields with their places in alertRow.
+var rolledUp = []struct {
+	name string
+	col  int
+}{{"cluster", 3}, {"node", 4}, {"namespace", 5}, {"rule", 10}, {"priority", 11}, {"source", 12}, {"action", 13}}
+
+// rollup adds newly stored alerts (their alertRow columns) to
+// alert_rollup.
+func (s *sqlStore) rollup(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	deltas := rollupDeltas(rows)
+	for len(deltas) > 0 {
+		n := min(len(deltas), 500)
 		var q strings.Builder
 		q.WriteString("INSERT INTO alert_rollup (field, minute, cluster, value, n) VALUES ")
 		args := make([]any, 0, n*5)
-		for i, k := range keys[:n] {
+		for i, d := range deltas[:n] {
 			if i > 0 {
 				q.WriteByte(',')
 			}
 			q.WriteString("(?,?,?,?,?)")
-			args = append(args, k.field, k.minute, k.cluster, k.value, counts[k])
+			args = append(args, d.field, d.minute, d.cluster, d.value, d.n)
 		}
 		q.WriteString(" ON CONFLICT (field, minute, cluster, value) DO UPDATE SET n = alert_rollup.n + excluded.n")
 		if _, err := tx.ExecContext(ctx, s.d.rebind(q.String()), args...); err != nil {
 			return fmt.Errorf("store rollup: %w", err)
 		}
-		keys = keys[n:]
+		deltas = deltas[n:]
 	}
 	return nil
 }

@@ -30,19 +30,14 @@ type dialect struct {
 	like string
 	// maxRows is how many rows one INSERT carries.
 	maxRows int
-	// prepare readies table for rows at these times, before the batch's
-	// transaction (PostgreSQL creates the day partitions they fall in).
-	prepare func(ctx context.Context, db *sql.DB, table string, times []int64) error
-	// lockWorkload serialises the grouping of one workload's alerts
-	// into incidents across console replicas; nil where the database
-	// has one writer at a time.
-	lockWorkloads func(ctx context.Context, tx *sql.Tx, workloads []string) error
-	// copyAlerts, when set, stores alert rows faster than a multi-row
-	// INSERT can (PostgreSQL: COPY into a temporary table, then one
-	// INSERT ... SELECT), returning the uuids it added.
-	copyAlerts func(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows [][]any) (map[string]bool, error)
+	// put, when set, is the database's own Put (PostgreSQL's, pgput.go).
+	put func(ctx context.Context, s *sqlStore, b *Batch) error
 	// prune removes rows of table older than cutoff.
 	prune func(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error)
+	// lockWorkloads, when set, takes the transaction's locks on keys (in
+	// one order) that replicas writing at once must share: their
+	// profiles (profiles.go). SQLite has one writer.
+	lockWorkloads func(ctx context.Context, tx *sql.Tx, keys []string) error
 }
 
 func dollar(q string) string {
@@ -105,82 +100,50 @@ func eventRow(in EventIn) []any {
 	return []any{e.Time.UnixNano(), in.ID, e.Cluster, e.Node, cid, string(e.Type), e.Process.ID, e.Process.ParentID, string(in.Raw)}
 }
 
+// Put stores b in one transaction: the rows, then, for the alerts that
+// were not already stored, their incidents and rollup counts.
 func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
-	aTimes := make([]int64, len(b.Alerts))
+	if s.d.put != nil {
+		return s.d.put(ctx, s, b)
+	}
 	aRows := make([][]any, len(b.Alerts))
 	for i, a := range b.Alerts {
-		aTimes[i] = a.Alert.Time.UnixNano()
 		aRows[i] = alertRow(a)
 	}
-	eTimes := make([]int64, len(b.Events))
 	eRows := make([][]any, len(b.Events))
 	for i, e := range b.Events {
-		eTimes[i] = e.Event.Time.UnixNano()
 		eRows[i] = eventRow(e)
 	}
-	if s.d.prepare != nil {
-		if err := s.d.prepare(ctx, s.db, "alerts", aTimes); err != nil {
-			return err
-		}
-		if err := s.d.prepare(ctx, s.db, "events", eTimes); err != nil {
-			return err
-		}
-	}
-	// One connection for the whole batch, so that a dialect may reach
-	// the driver's own (PostgreSQL's COPY) inside the transaction.
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer tx.Rollback()
-	var inserted map[string]bool
-	if s.d.copyAlerts != nil && len(aRows) > 0 {
-		inserted, err = s.d.copyAlerts(ctx, conn, tx, aRows)
-	} else {
-		inserted, err = s.insert(ctx, tx, "alerts", alertCols, aRows, "uuid")
-	}
+	inserted, err := s.insert(ctx, tx, "alerts", alertCols, aRows, "uuid")
 	if err != nil {
 		return err
 	}
 	if _, err := s.insert(ctx, tx, "events", eventCols, eRows, ""); err != nil {
 		return err
 	}
-	if len(inserted) > 0 {
-		// Only alerts stored now count in incidents: a replayed one
-		// was counted when it was first stored.
-		fresh := make([]AlertIn, 0, len(inserted))
-		for _, a := range b.Alerts {
-			if inserted[a.Alert.UUID] {
-				fresh = append(fresh, a)
-				delete(inserted, a.Alert.UUID)
-			}
-		}
+	if fresh, rows := freshAlerts(b.Alerts, aRows, inserted); len(fresh) > 0 {
 		if err := s.group(ctx, tx, fresh); err != nil {
 			return err
 		}
-		if err := s.rollup(ctx, tx, fresh); err != nil {
+		if err := s.rollup(ctx, tx, rows); err != nil {
 			return err
 		}
 	}
 	for _, hb := range b.Heartbeats {
 		doc, _ := json.Marshal(hb)
-		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO nodes (cluster, node, last_ns, doc) VALUES (?, ?, ?, ?)
-			ON CONFLICT (cluster, node) DO UPDATE SET last_ns = excluded.last_ns, doc = excluded.doc
-			WHERE excluded.last_ns >= nodes.last_ns`), hb.Cluster, hb.Node, hb.Time.UnixNano(), string(doc))
+		_, err := tx.ExecContext(ctx, s.d.rebind(upsertNode), hb.Cluster, hb.Node, hb.Time.UnixNano(), string(doc))
 		if err != nil {
 			return fmt.Errorf("store heartbeat: %w", err)
 		}
 	}
 	for _, cs := range b.Containers {
 		doc, _ := json.Marshal(cs)
-		_, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO containers (cluster, node, id, last_ns, running, doc) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (cluster, node, id) DO UPDATE SET last_ns = excluded.last_ns, running = excluded.running, doc = excluded.doc
-			WHERE excluded.last_ns >= containers.last_ns`), cs.Cluster, cs.Node, cs.Container.ID, cs.Time.UnixNano(), cs.Running, string(doc))
+		_, err := tx.ExecContext(ctx, s.d.rebind(upsertContainer), cs.Cluster, cs.Node, cs.Container.ID, cs.Time.UnixNano(), cs.Running, string(doc))
 		if err != nil {
 			return fmt.Errorf("store container: %w", err)
 		}
@@ -189,6 +152,37 @@ func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
+}
+
+// The newest heartbeat and container state win, whatever order they
+// arrive in.
+const (
+	upsertNode = `INSERT INTO nodes (cluster, node, last_ns, doc) VALUES (?, ?, ?, ?)
+		ON CONFLICT (cluster, node) DO UPDATE SET last_ns = excluded.last_ns, doc = excluded.doc
+		WHERE excluded.last_ns >= nodes.last_ns`
+	upsertContainer = `INSERT INTO containers (cluster, node, id, last_ns, running, doc) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (cluster, node, id) DO UPDATE SET last_ns = excluded.last_ns, running = excluded.running, doc = excluded.doc
+		WHERE excluded.last_ns >= containers.last_ns`
+)
+
+// freshAlerts returns the alerts (and their rows) whose uuids were
+// inserted now: only those count in incidents and the rollup, a replayed
+// one was counted when it was first stored. A uuid twice in one batch
+// counts once.
+func freshAlerts(alerts []AlertIn, rows [][]any, inserted map[string]bool) ([]AlertIn, [][]any) {
+	if len(inserted) == 0 {
+		return nil, nil
+	}
+	fresh := make([]AlertIn, 0, len(inserted))
+	freshRows := make([][]any, 0, len(inserted))
+	for i, a := range alerts {
+		if inserted[a.Alert.UUID] {
+			fresh = append(fresh, a)
+			freshRows = append(freshRows, rows[i])
+			delete(inserted, a.Alert.UUID)
+		}
+	}
+	return fresh, freshRows
 }
 
 // insert adds rows, ignoring those whose key is already stored. With

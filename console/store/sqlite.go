@@ -55,11 +55,25 @@ var sqliteMigrations = []string{
 	rollupMigration,
 	// 4: behaviour profiles and the network map (profiles.go, flows.go).
 	profilesMigration,
+	// 5: as PostgreSQL's: the rule's index carries the fields alerts are
+	// counted by, so that a count for one rule reads it alone.
+	`CREATE INDEX alerts_rule_counts ON alerts (rule, time_ns, cluster, node, namespace, priority, source, action);
+	DROP INDEX alerts_rule;`,
 }
 
 // OpenSQLite opens (creating it and its directory when missing) the
 // console's SQLite database at path and brings its schema up to date.
 func OpenSQLite(path string) (Store, error) {
+	s, err := openSQLite(path, sqliteMigrations)
+	if err != nil {
+		return nil, err // not a nil *sqlStore in a non-nil Store
+	}
+	return s, nil
+}
+
+// openSQLite brings the schema to len(migrations) (a test opens an old
+// one with fewer).
+func openSQLite(path string, migrations []string) (*sqlStore, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -73,7 +87,7 @@ func OpenSQLite(path string) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	if err := migrateSQLite(context.Background(), db); err != nil {
+	if err := migrateSQLite(context.Background(), db, migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
@@ -88,20 +102,20 @@ func OpenSQLite(path string) (Store, error) {
 	}}, nil
 }
 
-func migrateSQLite(ctx context.Context, db *sql.DB) error {
+func migrateSQLite(ctx context.Context, db *sql.DB, migrations []string) error {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if v > len(sqliteMigrations) {
-		return fmt.Errorf("schema version %d is newer than this mamori knows (%d): use a newer mamori", v, len(sqliteMigrations))
+	if v > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this mamori knows (%d): use a newer mamori", v, len(migrations))
 	}
-	for ; v < len(sqliteMigrations); v++ {
+	for ; v < len(migrations); v++ {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, sqliteMigrations[v]); err != nil {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migrate to schema version %d: %w", v+1, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -367,5 +368,112 @@ func exerciseIncidents(t *testing.T, s Store, base time.Time) {
 	}
 	if PodOwnerCheck := podOwner("web-5d8f7c9b4-x2x7k") + " " + podOwner("agent-7xk2p") + " " + podOwner("db-0") + " " + podOwner("plain"); PodOwnerCheck != "web agent db plain" {
 		t.Errorf("pod owners: %s", PodOwnerCheck)
+	}
+}
+
+// TestPostgresUpgrade: a console upgraded over a database of schema
+// version 3 (before the rule's covering index) keeps its alerts, and
+// answers from the new index as the old one did.
+func TestPostgresUpgrade(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	testUpgrade(t, func() (*sqlStore, error) { return openPostgres(ctx, pg.URL, pgMigrations[:3]) },
+		func() (Store, error) { return OpenPostgres(ctx, pg.URL) })
+	db, err := sql.Open("pgx", pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version int
+	var indexes string
+	db.QueryRow("SELECT max(version) FROM mamori_schema").Scan(&version)
+	db.QueryRow("SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'alerts' AND indexname LIKE 'alerts_rule%'").Scan(&indexes)
+	if version != len(pgMigrations) || indexes != "alerts_rule_counts" {
+		t.Errorf("schema version %d, rule indexes %q; want %d and alerts_rule_counts", version, indexes, len(pgMigrations))
+	}
+}
+
+// TestSQLiteUpgrade: the same for SQLite.
+func TestSQLiteUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.db")
+	testUpgrade(t, func() (*sqlStore, error) { return openSQLite(path, sqliteMigrations[:3]) },
+		func() (Store, error) { return OpenSQLite(path) })
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var version int
+	var indexes string
+	db.QueryRow("PRAGMA user_version").Scan(&version)
+	db.QueryRow("SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'alerts_rule%' ORDER BY name)").Scan(&indexes)
+	if version != len(sqliteMigrations) || indexes != "alerts_rule_counts" {
+		t.Errorf("schema version %d, rule indexes %q; want %d and alerts_rule_counts", version, indexes, len(sqliteMigrations))
+	}
+}
+
+// testUpgrade stores alerts through a store of schema version 3 (before
+// the rule's covering index), reopens it as this mamori does, and wants
+// the alerts kept, the same counts for one rule, and room for more.
+func testUpgrade(t *testing.T, openOld func() (*sqlStore, error), open func() (Store, error)) {
+	ctx := context.Background()
+	old, err := openOld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var b Batch
+	for i := range 300 {
+		b.Alerts = append(b.Alerts, sampleAlert(base, i))
+	}
+	if err := old.Put(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	q := CountQuery{Field: "node", Bucket: time.Hour, Filter: Filter{Rule: "Shell in container"}}
+	before, err := old.Counts(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	page, err := s.Alerts(ctx, AlertQuery{Limit: 1000})
+	if err != nil || len(page.Alerts) != 300 {
+		t.Fatalf("after the upgrade: %d alerts, %v; want the 300 stored before", len(page.Alerts), err)
+	}
+	after, err := s.Counts(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(after) != fmt.Sprint(before) || len(after) == 0 {
+		t.Errorf("counts by node for one rule: %v after the upgrade, %v before", after, before)
+	}
+	if err := s.Put(ctx, &Batch{Alerts: []AlertIn{sampleAlert(base, 1000)}}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.Alert(ctx, sampleAlert(base, 1000).Alert.UUID); err != nil || d == nil {
+		t.Errorf("an alert stored after the upgrade: %v", err)
+	}
+}
+
+// TestOpenFails: a store that cannot be opened is a nil Store and an
+// error (a console that fails to start closes what it opened, and must
+// not call Close on a store it never had).
+func TestOpenFails(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := OpenSQLite(filepath.Join(file, "console.db")); err == nil || s != nil {
+		t.Errorf("SQLite below a file: %v, %v", s, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if s, err := OpenPostgres(ctx, "postgres://mamori@127.0.0.1:1/none?sslmode=disable&connect_timeout=5"); err == nil || s != nil {
+		t.Errorf("PostgreSQL where none listens: %v, %v", s, err)
 	}
 }

@@ -6,7 +6,9 @@ export class APIError extends Error {
   constructor(msg, status) { super(msg); this.status = status; }
 }
 
-export async function api(path, { method, body } = {}) {
+// safe marks a POST that changes nothing (a dry run): it is retried like a
+// read.
+export async function api(path, { method, body, safe } = {}) {
   const init = { credentials: 'same-origin', headers: { Accept: 'application/json' } };
   if (method || body !== undefined) {
     init.method = method || 'POST';
@@ -23,9 +25,9 @@ export async function api(path, { method, body } = {}) {
       break;
     } catch (e) {
       // A laptop that changes networks (or a host whose interfaces
-      // change) fails requests in flight: a read is asked again once.
-      if (init.method || attempt > 0) throw new APIError('the console cannot be reached: ' + e.message, 0);
-      await new Promise((ok) => setTimeout(ok, 200));
+      // change) fails requests in flight: a read is asked again, twice.
+      if ((init.method && !safe) || attempt >= 2) throw new APIError('the console cannot be reached: ' + e.message, 0);
+      await new Promise((ok) => setTimeout(ok, 300 * (attempt + 1)));
     }
   }
   if (r.status === 401 && !path.startsWith('/api/v1/login')) {

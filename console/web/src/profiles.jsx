@@ -70,7 +70,7 @@ export function ProfileDetail({ id, me }) {
   const run = (f) => f().catch((e) => setOut({ kind: 'error', data: e.message }));
   const exp = () => run(() => api(`/api/v1/profiles/${p.id}/export` + qs({ force: p.state === 'learning' ? 'true' : '' }))
     .then((d) => setOut({ kind: 'export', data: d })));
-  const dry = () => run(() => api(`/api/v1/profiles/${p.id}/dryrun`, { body: { since: '24h' } }).then((d) => setOut({ kind: 'dryrun', data: d })));
+  const dry = () => run(() => api(`/api/v1/profiles/${p.id}/dryrun`, { body: { since: '24h' }, safe: true }).then((d) => setOut({ kind: 'dryrun', data: d })));
   const act = (action, ask) => {
     if (ask && !confirm(ask)) return;
     run(() => api(`/api/v1/profiles/${p.id}`, { body: { action } }).then((d) => {
