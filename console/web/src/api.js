@@ -6,8 +6,8 @@ export class APIError extends Error {
   constructor(msg, status) { super(msg); this.status = status; }
 }
 
-// safe marks a POST that changes nothing (a dry run): it is retried like a
-// read.
+// safe marks a POST that may be sent twice with the same effect (a dry
+// run, a login): it is retried like a read.
 export async function api(path, { method, body, safe } = {}) {
   const init = { credentials: 'same-origin', headers: { Accept: 'application/json' } };
   if (method || body !== undefined) {

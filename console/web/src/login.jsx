@@ -17,7 +17,7 @@ export function Login({ query }) {
     e.preventDefault();
     const token = e.target.token.value.trim();
     setBusy(true);
-    api('/api/v1/login', { body: { token } }).then(() => location.assign(safeNext(query.get('next'))),
+    api('/api/v1/login', { body: { token }, safe: true }).then(() => location.assign(safeNext(query.get('next'))),
       (x) => { setBusy(false); setErr(x.status === 401 ? 'That token is not known to this console.' : x.message); });
   };
   return (
