@@ -1,0 +1,212 @@
+package k8stest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Cluster is a running control plane: etcd and kube-apiserver on
+// 127.0.0.1, stopped when the test that started it ends.
+type Cluster struct {
+	// Dir holds the cluster's files: certificates, kubeconfigs, logs.
+	Dir string
+	// Bin is the directory of the Kubernetes binaries.
+	Bin string
+	// Server is the API server's URL.
+	Server string
+	// Kubeconfig is a kubeconfig file for a cluster administrator
+	// (system:masters).
+	Kubeconfig string
+	// CA issued the API server's certificate; tests issue their webhooks'
+	// certificates from it too.
+	CA *CA
+
+	adminToken string
+	apiserver  *proc
+	etcd       *proc
+}
+
+// Options change how the API server runs.
+type Options struct {
+	// APIServerArgs are added to kube-apiserver's flags (e.g. the audit
+	// webhook's).
+	APIServerArgs []string
+	// CA issues the API server's certificate; nil makes a new one. A test
+	// that must issue a webhook's certificate before the API server starts
+	// (the audit webhook's) makes it first.
+	CA *CA
+}
+
+// Start brings up etcd and kube-apiserver and waits until the API server
+// is ready. It skips t when the binaries cannot be built or it is not
+// root (see Bin).
+func Start(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	bin := Bin(t)
+	// Short and free of the test's name: the kubelet and containerd put
+	// sockets under it, and a socket path has a length limit.
+	dir, err := os.MkdirTemp("", "mamori-k8s-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("MAMORI_K8S_KEEP") == "1" {
+			t.Logf("cluster files kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	c := &Cluster{Dir: dir, Bin: bin, CA: o.CA, adminToken: randomToken(t)}
+	if c.CA == nil {
+		c.CA = NewCA(t)
+	}
+
+	etcdPort, peerPort := freePort(t), freePort(t)
+	c.etcd = startProc(t, dir, "etcd", []string{filepath.Join(bin, "etcd"),
+		"-data-dir", filepath.Join(dir, "etcd"),
+		"-listen-client", fmt.Sprintf("http://127.0.0.1:%d", etcdPort),
+		"-listen-peer", fmt.Sprintf("http://127.0.0.1:%d", peerPort)})
+	t.Cleanup(c.etcd.stop)
+
+	certFile, keyFile := c.CA.Issue(t, dir, "apiserver", "127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "10.96.0.1")
+	writeFile(t, filepath.Join(dir, "ca.crt"), c.CA.PEM)
+	saKey := filepath.Join(dir, "sa.key")
+	rsaKey(t, saKey)
+	tokens := filepath.Join(dir, "tokens.csv")
+	writeFile(t, tokens, []byte(c.adminToken+`,admin,admin,"system:masters"`+"\n"))
+	port := freePort(t)
+	c.Server = fmt.Sprintf("https://127.0.0.1:%d", port)
+	args := []string{filepath.Join(bin, "kube-apiserver"),
+		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdPort),
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--tls-cert-file=" + certFile,
+		"--tls-private-key-file=" + keyFile,
+		"--cert-dir=" + filepath.Join(dir, "apiserver-certs"),
+		"--token-auth-file=" + tokens,
+		"--authorization-mode=Node,RBAC",
+		"--service-account-key-file=" + saKey,
+		"--service-account-signing-key-file=" + saKey,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-cluster-ip-range=10.96.0.0/16",
+		// Validation of a privileged pod must not pre-empt the admission
+		// webhook's verdict: the cluster allows them, mamori decides.
+		"--allow-privileged=true",
+		"--profiling=false",
+	}
+	args = append(args, o.APIServerArgs...)
+	c.apiserver = startProc(t, dir, "kube-apiserver", args)
+	t.Cleanup(c.apiserver.stop)
+
+	c.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")
+	writeFile(t, c.Kubeconfig, []byte(c.kubeconfig("admin", c.adminToken)))
+
+	client := &http.Client{Transport: c.transport(t)}
+	waitFor(t, "kube-apiserver /readyz", 90*time.Second, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", c.Server+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+c.adminToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	}, c.etcd, c.apiserver)
+	return c
+}
+
+// kubeconfig is a kubeconfig for user authenticating with token.
+func (c *Cluster) kubeconfig(user, token string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: %s
+    certificate-authority: %s
+users:
+- name: %s
+  user:
+    token: %s
+contexts:
+- name: test
+  context: {cluster: test, user: %s}
+current-context: test
+`, c.Server, filepath.Join(c.Dir, "ca.crt"), user, token, user)
+}
+
+func (c *Cluster) transport(t testing.TB) http.RoundTripper {
+	t.Helper()
+	tr, err := rest.TransportFor(c.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// Config is a client-go configuration for a cluster administrator.
+func (c *Cluster) Config() *rest.Config {
+	return &rest.Config{
+		Host:            c.Server,
+		BearerToken:     c.adminToken,
+		TLSClientConfig: rest.TLSClientConfig{CAData: c.CA.PEM},
+		QPS:             100,
+		Burst:           200,
+	}
+}
+
+// Client is a typed client-go clientset for a cluster administrator.
+func (c *Cluster) Client(t testing.TB) *kubernetes.Clientset {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// Kubectl runs the kubectl built with the cluster, as its administrator,
+// with stdin; it returns the combined output and the error of the run.
+func (c *Cluster) Kubectl(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(c.Bin, "kubectl"), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// MustKubectl is Kubectl that fails t on an error.
+func (c *Cluster) MustKubectl(t testing.TB, stdin string, args ...string) string {
+	t.Helper()
+	out, err := c.Kubectl(stdin, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// APIServerLog is what kube-apiserver has logged so far.
+func (c *Cluster) APIServerLog() string {
+	b, _ := os.ReadFile(c.apiserver.log)
+	return string(b)
+}
+
+// randomToken is a bearer token no other cluster knows.
+func randomToken(t testing.TB) string { return rand.Text() }
