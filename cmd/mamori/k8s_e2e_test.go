@@ -353,3 +353,72 @@ current-context: default
 		t.Errorf("the secret's value reached an alert")
 	}
 }
+
+// TestKubernetesPolicyObjects runs `mamori admission serve
+// --kubernetes-policies` against a real API server with the chart's
+// CustomResourceDefinitions: policy is changed with `kubectl apply` of a
+// RuntimePolicy object, the webhook enforces it, and `kubectl get
+// runtimepolicies` shows the webhook's report.
+func TestKubernetesPolicyObjects(t *testing.T) {
+	c := k8stest.Start(t, k8stest.Options{})
+	c.MustKubectl(t, "", "apply", "--server-side", "-f", filepath.Join(k8stest.RepoDir(), "deploy", "helm", "mamori", "crds"))
+	c.MustKubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/runtimepolicies.mamori.dev", "crd/imageassurancepolicies.mamori.dev")
+	dir := t.TempDir()
+	cert, key := c.CA.Issue(t, dir, "admission", "127.0.0.1")
+	addr := freeAddr(t)
+	webhook := startMamori(t, "admission", "serve", "--listen", addr, "--tls-cert", cert, "--tls-key", key,
+		"--kubernetes-policies", "--kubeconfig", c.Kubeconfig, "--kubernetes-policy-dir", filepath.Join(dir, "synced"),
+		"--kubernetes-reporter", "admission-0")
+	cs := c.Client(t)
+	registerAdmission(t, cs, "https://"+addr+"/validate", c.CA.PEM)
+	makeNamespace(t, cs, "shop")
+	ctx := context.Background()
+	pod := func(name string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "busybox:1.36",
+				SecurityContext: &corev1.SecurityContext{Privileged: new(true)}}}}}
+	}
+	// No policy object yet: nothing to refuse (once the webhook answers).
+	eventually(t, "a privileged pod admitted with no policy object", 30*time.Second, func() error {
+		_, err := cs.CoreV1().Pods("shop").Create(ctx, pod("before"), metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("%v\nwebhook log:\n%s", err, webhook)
+		}
+		return nil
+	})
+
+	c.MustKubectl(t, `apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata: {name: no-privileged-pods}
+spec:
+  mode: enforce
+  scope: {kubernetes: {namespace: shop}}
+  controls:
+    limitContainerPrivileges: {block: [privileged]}
+`, "apply", "--server-side", "-f", "-")
+	eventually(t, "the webhook reports the policy in force", 60*time.Second, func() error {
+		out, _ := c.Kubectl("", "get", "runtimepolicies", "no-privileged-pods")
+		if !strings.Contains(out, "admission-0") || !strings.Contains(out, "Enforcing") {
+			return fmt.Errorf("kubectl get runtimepolicies:\n%s\nwebhook log:\n%s", out, webhook)
+		}
+		return nil
+	})
+	_, err := cs.CoreV1().Pods("shop").Create(ctx, pod("after"), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "[limitContainerPrivileges/privileged, policy no-privileged-pods]") {
+		t.Fatalf("a privileged pod under the applied policy: %v", err)
+	}
+
+	// A policy object mamori cannot load is reported, and the one in
+	// force stays.
+	c.MustKubectl(t, "", "patch", "runtimepolicy", "no-privileged-pods", "--type=merge", "-p", `{"spec":{"controls":{"limitContainerPrivileges":{"block":["privileged","hostPIDD"]}}}}`)
+	eventually(t, "the bad edit reported", 60*time.Second, func() error {
+		out, _ := c.Kubectl("", "get", "runtimepolicy", "no-privileged-pods", "-o", "jsonpath={.status.reporters[0].state}: {.status.reporters[0].message}")
+		if !strings.HasPrefix(out, "Error: ") || !strings.Contains(out, "hostPIDD") {
+			return fmt.Errorf("status: %q", out)
+		}
+		return nil
+	})
+	if _, err := cs.CoreV1().Pods("shop").Create(ctx, pod("still"), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("the bad edit lifted the policy in force: %v", err)
+	}
+}
