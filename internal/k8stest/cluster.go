@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -35,6 +37,8 @@ type Cluster struct {
 	CA *CA
 
 	adminToken string
+	nodeName   string
+	nodeToken  string
 	apiserver  *proc
 	etcd       *proc
 }
@@ -48,6 +52,9 @@ type Options struct {
 	// that must issue a webhook's certificate before the API server starts
 	// (the audit webhook's) makes it first.
 	CA *CA
+	// Node prepares the cluster for StartNode: a kubelet's credentials,
+	// and the API server's client certificate for calling it.
+	Node bool
 }
 
 // Start brings up etcd and kube-apiserver and waits until the API server
@@ -86,7 +93,13 @@ func Start(t testing.TB, o Options) *Cluster {
 	saKey := filepath.Join(dir, "sa.key")
 	rsaKey(t, saKey)
 	tokens := filepath.Join(dir, "tokens.csv")
-	writeFile(t, tokens, []byte(c.adminToken+`,admin,admin,"system:masters"`+"\n"))
+	users := c.adminToken + `,admin,admin,"system:masters"` + "\n"
+	if o.Node {
+		c.nodeName = "mamori-test-" + strings.ToLower(rand.Text()[:8])
+		c.nodeToken = randomToken(t)
+		users += fmt.Sprintf("%s,system:node:%s,node,\"system:nodes\"\n", c.nodeToken, c.nodeName)
+	}
+	writeFile(t, tokens, []byte(users))
 	port := freePort(t)
 	c.Server = fmt.Sprintf("https://127.0.0.1:%d", port)
 	args := []string{filepath.Join(bin, "kube-apiserver"),
@@ -106,6 +119,12 @@ func Start(t testing.TB, o Options) *Cluster {
 		// webhook's verdict: the cluster allows them, mamori decides.
 		"--allow-privileged=true",
 		"--profiling=false",
+	}
+	if o.Node {
+		cert, key := c.CA.Issue(t, dir, "apiserver-kubelet-client", "kube-apiserver-kubelet-client")
+		// The node name is made up: the API server reaches the kubelet by
+		// the address it reports.
+		args = append(args, "--kubelet-client-certificate="+cert, "--kubelet-client-key="+key, "--kubelet-preferred-address-types=InternalIP")
 	}
 	args = append(args, o.APIServerArgs...)
 	c.apiserver = startProc(t, dir, "kube-apiserver", args)
@@ -210,3 +229,17 @@ func (c *Cluster) APIServerLog() string {
 
 // randomToken is a bearer token no other cluster knows.
 func randomToken(t testing.TB) string { return rand.Text() }
+
+// Namespace creates a namespace and its default ServiceAccount, which
+// no controller manager is there to make.
+func (c *Cluster) Namespace(t testing.TB, name string) {
+	t.Helper()
+	cs := c.Client(t)
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().ServiceAccounts(name).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
