@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/k8stest"
+)
+
+// helmTemplate renders the chart with helm as a user would.
+func helmTemplate(t *testing.T, c *k8stest.Cluster, args ...string) string {
+	t.Helper()
+	chart := filepath.Join(k8stest.RepoDir(), "deploy", "helm", "mamori")
+	cmd := exec.Command(filepath.Join(c.Bin, "helm"), append([]string{"template", "mamori", chart, "--namespace", "mamori"}, args...)...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, err.(*exec.ExitError).Stderr)
+	}
+	return string(out)
+}
+
+// TestKubernetesChart checks that deploy/kubernetes/mamori.yaml is what
+// the chart renders, and applies it to a real API server with server-side
+// (strict) validation: every object, CRDs and webhook included, is one the
+// API server takes as written.
+func TestKubernetesChart(t *testing.T) {
+	c := k8stest.Start(t, k8stest.Options{})
+	repo := k8stest.RepoDir()
+	rendered := helmTemplate(t, c, "--include-crds", "-f", filepath.Join(repo, "deploy", "kubernetes", "values.yaml"))
+	committed, err := os.ReadFile(filepath.Join(repo, "deploy", "kubernetes", "mamori.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := strings.Cut(string(committed), "\n---\n"); "---\n"+body != rendered {
+		t.Errorf("deploy/kubernetes/mamori.yaml is stale: render it again (docs/kubernetes.md, \"Plain manifests\")")
+	}
+
+	// As docs/kubernetes.md says: the namespace, the webhook's Secret,
+	// its CA in place of CA_BUNDLE, then the manifests.
+	c.MustKubectl(t, "", "create", "namespace", "mamori")
+	dir := t.TempDir()
+	cert, key := c.CA.Issue(t, dir, "admission", "mamori-admission.mamori.svc")
+	os.WriteFile(filepath.Join(dir, "ca.crt"), c.CA.PEM, 0o644)
+	c.MustKubectl(t, "", "-n", "mamori", "create", "secret", "generic", "mamori-admission-tls",
+		"--from-file=tls.crt="+cert, "--from-file=tls.key="+key, "--from-file=ca.crt="+filepath.Join(dir, "ca.crt"))
+	manifests := strings.ReplaceAll(string(committed), "CA_BUNDLE", base64.StdEncoding.EncodeToString(c.CA.PEM))
+	out := c.MustKubectl(t, manifests, "apply", "--server-side", "--validate=strict", "-f", "-")
+	for _, want := range []string{
+		"customresourcedefinition.apiextensions.k8s.io/runtimepolicies.mamori.dev serverside-applied",
+		"daemonset.apps/mamori-agent serverside-applied",
+		"deployment.apps/mamori-console serverside-applied",
+		"deployment.apps/mamori-admission serverside-applied",
+		"service/mamori-console serverside-applied",
+		"validatingwebhookconfiguration.admissionregistration.k8s.io/mamori-admission serverside-applied",
+		"clusterrole.rbac.authorization.k8s.io/mamori-policy-reader serverside-applied",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl apply does not say %q:\n%s", want, out)
+		}
+	}
+	// The agent's service account may read the policies and report on
+	// them, and nothing else.
+	for check, want := range map[string]string{
+		"list runtimepolicies.mamori.dev":         "yes",
+		"patch runtimepolicies.mamori.dev --subresource=status": "yes",
+		"update runtimepolicies.mamori.dev":       "no",
+		"list secrets":                            "no",
+		"list pods":                               "no",
+	} {
+		out, _ := c.Kubectl("", append([]string{"auth", "can-i", "--as=system:serviceaccount:mamori:mamori-agent"}, strings.Fields(check)...)...)
+		lines := strings.Fields(out) // a warning may come first
+		if len(lines) == 0 || lines[len(lines)-1] != want {
+			t.Errorf("can the agent %s? %q, want %s", check, out, want)
+		}
+	}
+	// The chart's values for PostgreSQL, an external NATS and the audit
+	// webhook render objects the API server takes too (dry run).
+	alt := helmTemplate(t, c, "--set", "console.store.kind=postgres,console.store.postgres.secret=pg,console.nats.url=nats://nats:4222,"+
+		"console.auditWebhook.enabled=true,console.auditWebhook.secret=audit,agent.console.credsSecret=creds,console.replicas=3,"+
+		"admission.tls.secret=mamori-admission-tls,admission.tls.caBundle="+base64.StdEncoding.EncodeToString(c.CA.PEM))
+	if out, err := c.Kubectl(alt, "apply", "--server-side", "--validate=strict", "--dry-run=server", "-f", "-"); err != nil {
+		t.Errorf("the chart with PostgreSQL, NATS and the audit webhook: %v\n%s", err, out)
+	}
+}
+
+// TestKubernetesAgentPod runs the agent as the chart's DaemonSet would on
+// a real kubelet: its image built by scripts/build-image.sh and imported
+// into the node's containerd, a pod made from the DaemonSet's template
+// (there is no controller manager here to make it), with a policy that
+// enforces Drift Prevention. A binary dropped into another pod is refused
+// when it runs, and the agent's alert names the pod, its namespace and its
+// labels.
+func TestKubernetesAgentPod(t *testing.T) {
+	c := k8stest.Start(t, k8stest.Options{Node: true})
+	n := c.StartNode(t)
+	image := fmt.Sprintf("localhost/mamori:e2e-%d", os.Getpid())
+	archive := filepath.Join(t.TempDir(), "mamori.tar")
+	build := exec.Command(filepath.Join(k8stest.RepoDir(), "scripts", "build-image.sh"), image)
+	build.Env = append(os.Environ(), "ARCHIVE="+archive)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/build-image.sh: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", image).Run() })
+	if err := n.ImportImage(image, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ImportImage(k8stest.BusyboxImage, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	repo, tag, _ := strings.Cut(image, ":")
+	values := fmt.Sprintf(`image: {repository: %s, tag: %s, pullPolicy: Never}
+console: {enabled: false}
+admission: {enabled: false}
+agent:
+  kubernetesPolicies: false
+  containerd: {root: %s, state: %s}
+  stateDir: %s
+  policies:
+    drift.yaml: |
+      apiVersion: mamori.dev/v1
+      kind: RuntimePolicy
+      metadata: {name: no-drift-in-shop}
+      spec:
+        mode: enforce
+        scope: {kubernetes: {namespace: shop}}
+        controls:
+          driftPrevention: {}
+`, repo, tag, n.ContainerdRoot, n.ContainerdState, filepath.Join(c.Dir, "mamori-state"))
+	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
+	os.WriteFile(valuesFile, []byte(values), 0o644)
+	rendered := helmTemplate(t, c, "-f", valuesFile)
+	c.MustKubectl(t, "", "create", "namespace", "mamori")
+	c.MustKubectl(t, rendered, "apply", "--server-side", "--validate=strict", "-f", "-")
+
+	// Play the DaemonSet controller: one pod for the node, owned by the
+	// DaemonSet, from its template.
+	cs := c.Client(t)
+	ctx := context.Background()
+	ds, err := cs.AppsV1().DaemonSets("mamori").Get(ctx, "mamori-agent", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentPod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "mamori-agent-" + n.Name, Namespace: "mamori", Labels: ds.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))}},
+		Spec: ds.Spec.Template.Spec,
+	}
+	agentPod.Spec.NodeName = n.Name
+	// There is no token controller to publish the cluster's CA into the
+	// namespace, and the agent here needs no API access.
+	agentPod.Spec.AutomountServiceAccountToken = new(false)
+	if _, err := cs.CoreV1().Pods("mamori").Create(ctx, agentPod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, c, "mamori", agentPod.Name, true)
+
+	c.Namespace(t, "shop")
+	web := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: map[string]string{"app": "web", "tier": "front"}},
+		Spec: corev1.PodSpec{NodeName: n.Name, AutomountServiceAccountToken: new(false),
+			Containers: []corev1.Container{{Name: "web", Image: k8stest.BusyboxImage, ImagePullPolicy: corev1.PullNever, Command: []string{"sleep", "3600"}}}}}
+	if _, err := cs.CoreV1().Pods("shop").Create(ctx, web, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, c, "shop", "web", false)
+
+	// Through the API server and the kubelet, as kubectl exec does: the
+	// image's own binaries run, a dropped one does not.
+	if out, err := c.Kubectl("", "-n", "shop", "exec", "web", "--", "/bin/busybox", "true"); err != nil {
+		t.Fatalf("an image binary in the pod: %v\n%s", err, out)
+	}
+	var out string
+	eventually(t, "the dropped binary refused", 60*time.Second, func() error {
+		out, err = c.Kubectl("", "-n", "shop", "exec", "web", "--", "sh", "-c", "cp /bin/busybox /tmp/dropped && /tmp/dropped echo ran")
+		if err == nil || strings.Contains(out, "ran") {
+			return fmt.Errorf("the dropped binary ran: %v\n%s\nagent log:\n%s", err, out, podLog(c, "mamori", agentPod.Name))
+		}
+		return nil
+	})
+	var alert event.Alert
+	eventually(t, "the agent's drift alert", 60*time.Second, func() error {
+		logs := podLog(c, "mamori", agentPod.Name)
+		lines := bufio.NewScanner(strings.NewReader(logs))
+		lines.Buffer(nil, 1<<20)
+		for lines.Scan() {
+			var a event.Alert
+			if json.Unmarshal(lines.Bytes(), &a) == nil && a.Process != nil && a.Process.Exe == "/tmp/dropped" {
+				alert = a
+				return nil
+			}
+		}
+		return fmt.Errorf("no alert for /tmp/dropped in the agent's log:\n%s", logs)
+	})
+	ctr := alert.Container
+	if ctr == nil || ctr.Pod == nil || ctr.Pod.Name != "web" || ctr.Pod.Namespace != "shop" || ctr.Pod.Container != "web" {
+		b, _ := yaml.Marshal(alert)
+		t.Fatalf("the alert does not name pod shop/web:\n%s", b)
+	}
+	if ctr.Labels["app"] != "web" || ctr.Labels["tier"] != "front" {
+		t.Errorf("the alert does not carry the pod's labels: %v", ctr.Labels)
+	}
+	if alert.Policy != "no-drift-in-shop" || alert.Control != "driftPrevention" {
+		t.Errorf("the alert names policy %q, control %q", alert.Policy, alert.Control)
+	}
+}
+
+// waitPod waits until the pod runs (and with ready, passes its readiness
+// probe).
+func waitPod(t *testing.T, c *k8stest.Cluster, ns, name string, ready bool) {
+	t.Helper()
+	cs := c.Client(t)
+	eventually(t, "pod "+ns+"/"+name, 180*time.Second, func() error {
+		p, err := cs.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+			t.Fatalf("pod %s/%s ended (%s):\n%s", ns, name, p.Status.Phase, podLog(c, ns, name))
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			return fmt.Errorf("phase %s %+v", p.Status.Phase, p.Status.ContainerStatuses)
+		}
+		if ready {
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					return nil
+				}
+			}
+			return fmt.Errorf("not ready:\n%s", podLog(c, ns, name))
+		}
+		return nil
+	})
+}
+
+func podLog(c *k8stest.Cluster, ns, name string) string {
+	out, _ := c.Kubectl("", "-n", ns, "logs", name)
+	return out
+}
