@@ -306,7 +306,9 @@ func (r *Resolver) metadata(ref CgroupRef) (*event.Container, error) {
 		// read for now; nothing more will come from retrying.
 		c = &event.Container{ID: ref.ID, Runtime: ref.Runtime}
 	}
-	c.Pod = podOf(c.Labels)
+	if c.Pod == nil {
+		c.Pod = podOf(c.Labels)
+	}
 	if c.Runtime == Podman || c.Runtime == Containerd {
 		// Mounts are looked at once per container; a config that cannot
 		// be read leaves them out (the rules then see no mount).

@@ -152,6 +152,9 @@ type Pod struct {
 	Namespace string `json:"namespace"`
 	Container string `json:"container,omitempty"`
 	UID       string `json:"uid,omitempty"`
+	// Labels are the pod's own labels (app, tier...), which the runtime
+	// keeps on the pod's sandbox rather than on its containers.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // HostID is the container id given to processes that run on the host.

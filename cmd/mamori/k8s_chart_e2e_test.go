@@ -76,11 +76,11 @@ func TestKubernetesChart(t *testing.T) {
 	// The agent's service account may read the policies and report on
 	// them, and nothing else.
 	for check, want := range map[string]string{
-		"list runtimepolicies.mamori.dev":         "yes",
+		"list runtimepolicies.mamori.dev":                       "yes",
 		"patch runtimepolicies.mamori.dev --subresource=status": "yes",
-		"update runtimepolicies.mamori.dev":       "no",
-		"list secrets":                            "no",
-		"list pods":                               "no",
+		"update runtimepolicies.mamori.dev":                     "no",
+		"list secrets":                                          "no",
+		"list pods":                                             "no",
 	} {
 		out, _ := c.Kubectl("", append([]string{"auth", "can-i", "--as=system:serviceaccount:mamori:mamori-agent"}, strings.Fields(check)...)...)
 		lines := strings.Fields(out) // a warning may come first
@@ -177,12 +177,13 @@ agent:
 	if _, err := cs.CoreV1().Pods("shop").Create(ctx, web, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitPod(t, c, "shop", "web", false)
+	waitPod(t, c, "shop", "web", true)
 
 	// Through the API server and the kubelet, as kubectl exec does: the
 	// image's own binaries run, a dropped one does not.
 	if out, err := c.Kubectl("", "-n", "shop", "exec", "web", "--", "/bin/busybox", "true"); err != nil {
-		t.Fatalf("an image binary in the pod: %v\n%s", err, out)
+		p, _ := cs.CoreV1().Pods("shop").Get(ctx, "web", metav1.GetOptions{})
+		t.Fatalf("an image binary in the pod: %v\n%s\npod status: %+v\nagent log:\n%s", err, out, p.Status.ContainerStatuses, podLog(c, "mamori", agentPod.Name))
 	}
 	var out string
 	eventually(t, "the dropped binary refused", 60*time.Second, func() error {
@@ -211,8 +212,8 @@ agent:
 		b, _ := yaml.Marshal(alert)
 		t.Fatalf("the alert does not name pod shop/web:\n%s", b)
 	}
-	if ctr.Labels["app"] != "web" || ctr.Labels["tier"] != "front" {
-		t.Errorf("the alert does not carry the pod's labels: %v", ctr.Labels)
+	if ctr.Pod.Labels["app"] != "web" || ctr.Pod.Labels["tier"] != "front" || len(ctr.Pod.Labels) != 2 {
+		t.Errorf("the alert does not carry the pod's labels: %v", ctr.Pod.Labels)
 	}
 	if alert.Policy != "no-drift-in-shop" || alert.Control != "driftPrevention" {
 		t.Errorf("the alert names policy %q, control %q", alert.Policy, alert.Control)
