@@ -26,6 +26,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${MAMORI_K8S_CACHE:-/var/cache/mamori-k8s}
 bin=$cache/bin-$K8S_VERSION
 mkdir -p "$bin" "$cache/src"
+# Test binaries of several packages may ask at once: one builds, the
+# others wait for it and find the cache.
+exec 9>"$cache/.lock"
+flock 9
 
 log() { echo "k8s-build: $*" >&2; }
 

@@ -4,7 +4,10 @@
 # as root, against the real kernel, real podman containers and the upstream corpora in
 # ../shared/corpora. Tests that need podman fail rather than skip here
 # (MAMORI_REQUIRE_PODMAN=1), as do those that need PostgreSQL
-# (MAMORI_REQUIRE_POSTGRES=1), so a broken setup cannot pass by skipping.
+# (MAMORI_REQUIRE_POSTGRES=1) and a Kubernetes cluster (MAMORI_REQUIRE_K8S=1:
+# scripts/k8s-build.sh builds it from the module proxy into
+# /var/cache/mamori-k8s the first time), so a broken setup cannot pass by
+# skipping.
 set -euo pipefail
 export PATH=$PATH:/usr/local/go/bin
 cd "$(dirname "$0")/.."
@@ -43,4 +46,4 @@ if [ ! -d ../shared/corpora ]; then
 fi
 
 echo "== go test"
-MAMORI_REQUIRE_PODMAN=1 MAMORI_REQUIRE_POSTGRES=1 go test -count=1 -timeout 30m ./...
+MAMORI_REQUIRE_PODMAN=1 MAMORI_REQUIRE_POSTGRES=1 MAMORI_REQUIRE_K8S=1 go test -count=1 -timeout 30m ./...
