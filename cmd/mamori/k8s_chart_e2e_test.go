@@ -102,11 +102,17 @@ func TestKubernetesChart(t *testing.T) {
 // a real kubelet: its image built by scripts/build-image.sh and imported
 // into the node's containerd, a pod made from the DaemonSet's template
 // (there is no controller manager here to make it), with a policy that
-// enforces Drift Prevention. A binary dropped into another pod is refused
-// when it runs, and the agent's alert names the pod, its namespace and its
-// labels.
+// enforces Drift Prevention. A binary dropped into another pod through
+// kubectl exec is refused when it runs, and the agent's alert names the
+// pod, its namespace and its labels; the same exec, seen by the API
+// server's audit webhook, raises "Exec Into Pod" for the same pod.
 func TestKubernetesAgentPod(t *testing.T) {
-	c := k8stest.Start(t, k8stest.Options{Node: true})
+	rulesFile := upstreamRules(t, "k8s_audit_rules.yaml")
+	k8stest.Bin(t)
+	audit := startAuditWebhook(t, rulesFile)
+	opts := audit.options
+	opts.Node = true
+	c := k8stest.Start(t, opts)
 	n := c.StartNode(t)
 	image := fmt.Sprintf("localhost/mamori:e2e-%d", os.Getpid())
 	archive := filepath.Join(t.TempDir(), "mamori.tar")
@@ -218,6 +224,12 @@ agent:
 	if alert.Policy != "no-drift-in-shop" || alert.Control != "driftPrevention" {
 		t.Errorf("the alert names policy %q, control %q", alert.Policy, alert.Control)
 	}
+	// The first rule that matches raises the alert: mamori's own, which
+	// reads the exec's answer (101, the connection upgraded), before
+	// Falco's.
+	audit.waitAlerts(t, map[string]string{
+		"Exec Into Pod": "pod=web ns=shop container=web command=sh source_ips=(127.0.0.1) user_agent=kubectl",
+	})
 }
 
 // waitPod waits until the pod runs (and with ready, passes its readiness

@@ -271,23 +271,24 @@ spec:
 	}
 }
 
-// TestKubernetesAudit points a real kube-apiserver's audit webhook backend
-// (--audit-policy-file, --audit-webhook-config-file) at `mamori k8saudit
-// serve` over TLS with a bearer token, and checks that requests made with
-// real clients raise the upstream k8s_audit rules' alerts: an exec into a
-// pod (Attach/Exec Pod) and reading a secret (K8s Secret Get
-// Successfully).
-func TestKubernetesAudit(t *testing.T) {
-	rulesFile := upstreamRules(t, "k8s_audit_rules.yaml")
-	k8stest.Bin(t) // skip before starting anything
+// auditWebhook is `mamori k8saudit serve` with the given rules, over TLS
+// with a bearer token, and the API server options that send it the audit
+// events of deploy/audit/policy.yaml.
+type auditWebhook struct {
+	serve   *serveProc
+	alerts  string
+	options k8stest.Options
+}
+
+func startAuditWebhook(t *testing.T, rulesFile string) *auditWebhook {
+	t.Helper()
 	dir := t.TempDir()
 	ca := k8stest.NewCA(t)
 	cert, key := ca.Issue(t, dir, "audit", "127.0.0.1")
 	os.WriteFile(filepath.Join(dir, "tokens"), []byte("audit-secret-token\n"), 0o600)
-	alerts := filepath.Join(dir, "alerts.json")
-	serve := startServe(t, "--tls-cert", cert, "--tls-key", key, "--token-file", filepath.Join(dir, "tokens"),
-		"--rules", rulesFile, "--alerts-output", alerts)
-
+	a := &auditWebhook{alerts: filepath.Join(dir, "alerts.json")}
+	a.serve = startServe(t, "--tls-cert", cert, "--tls-key", key, "--token-file", filepath.Join(dir, "tokens"),
+		"--rules", rulesFile, "--alerts-output", a.alerts)
 	os.WriteFile(filepath.Join(dir, "ca.crt"), ca.PEM, 0o644)
 	os.WriteFile(filepath.Join(dir, "audit-webhook.kubeconfig"), fmt.Appendf(nil, `apiVersion: v1
 kind: Config
@@ -301,13 +302,48 @@ contexts:
 - name: default
   context: {cluster: mamori, user: apiserver}
 current-context: default
-`, serve.url, filepath.Join(dir, "ca.crt")), 0o600)
-	policyFile := filepath.Join(k8stest.RepoDir(), "deploy", "audit", "policy.yaml")
-	c := k8stest.Start(t, k8stest.Options{CA: ca, APIServerArgs: []string{
-		"--audit-policy-file=" + policyFile,
+`, a.serve.url, filepath.Join(dir, "ca.crt")), 0o600)
+	a.options = k8stest.Options{CA: ca, APIServerArgs: []string{
+		"--audit-policy-file=" + filepath.Join(k8stest.RepoDir(), "deploy", "audit", "policy.yaml"),
 		"--audit-webhook-config-file=" + filepath.Join(dir, "audit-webhook.kubeconfig"),
 		"--audit-webhook-batch-max-wait=1s",
-	}})
+	}}
+	return a
+}
+
+// waitAlerts waits until, for each rule, an alert's output says the text.
+func (a *auditWebhook) waitAlerts(t *testing.T, want map[string]string) {
+	t.Helper()
+	eventually(t, "the audit alerts", 60*time.Second, func() error {
+		got := map[string]string{}
+		if b, err := os.ReadFile(a.alerts); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				var al event.Alert
+				if json.Unmarshal([]byte(line), &al) == nil {
+					got[al.Rule] += al.Output + "\n"
+				}
+			}
+		}
+		for rule, text := range want {
+			if !strings.Contains(got[rule], text) {
+				return fmt.Errorf("no %q alert saying %q; alerts by rule: %v\nserve log:\n%s", rule, text, got, a.serve.log.String())
+			}
+		}
+		return nil
+	})
+}
+
+// TestKubernetesAudit points a real kube-apiserver's audit webhook backend
+// (--audit-policy-file, --audit-webhook-config-file) at `mamori k8saudit
+// serve` over TLS with a bearer token, and checks that requests made with
+// real clients raise the upstream k8s_audit rules' alerts: an exec into a
+// pod (Attach/Exec Pod) and reading a secret (K8s Secret Get
+// Successfully).
+func TestKubernetesAudit(t *testing.T) {
+	rulesFile := upstreamRules(t, "k8s_audit_rules.yaml")
+	k8stest.Bin(t) // skip before starting anything
+	audit := startAuditWebhook(t, rulesFile)
+	c := k8stest.Start(t, audit.options)
 	cs := c.Client(t)
 	ctx := context.Background()
 	makeNamespace(t, cs, "shop")
@@ -326,30 +362,13 @@ current-context: default
 		t.Fatalf("exec into a pod without a node succeeded:\n%s", out)
 	}
 
-	want := map[string]string{
+	audit.waitAlerts(t, map[string]string{
 		"Attach/Exec Pod":             "pod=web resource=pods ns=shop action=exec command=cat",
 		"K8s Secret Get Successfully": "user=admin secret=db-password ns=shop",
-	}
-	eventually(t, "the audit alerts", 60*time.Second, func() error {
-		got := map[string]string{}
-		if b, err := os.ReadFile(alerts); err == nil {
-			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-				var a event.Alert
-				if json.Unmarshal([]byte(line), &a) == nil {
-					got[a.Rule] += a.Output + "\n"
-				}
-			}
-		}
-		for rule, text := range want {
-			if !strings.Contains(got[rule], text) {
-				return fmt.Errorf("no %q alert saying %q; alerts by rule: %v\nserve log:\n%s", rule, text, got, serve.log.String())
-			}
-		}
-		return nil
 	})
 	// The secret's value never reaches the audit backend: the policy logs
 	// secrets at the Metadata level.
-	if b, _ := os.ReadFile(alerts); strings.Contains(string(b), "hunter2") || strings.Contains(string(b), "aHVudGVyMg") {
+	if b, _ := os.ReadFile(audit.alerts); strings.Contains(string(b), "hunter2") || strings.Contains(string(b), "aHVudGVyMg") {
 		t.Errorf("the secret's value reached an alert")
 	}
 }
