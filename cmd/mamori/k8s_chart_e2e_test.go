@@ -101,8 +101,9 @@ func TestKubernetesChart(t *testing.T) {
 // TestKubernetesAgentPod runs the agent as the chart's DaemonSet would on
 // a real kubelet: its image built by scripts/build-image.sh and imported
 // into the node's containerd, a pod made from the DaemonSet's template
-// (there is no controller manager here to make it), with a policy that
-// enforces Drift Prevention. A binary dropped into another pod through
+// (there is no controller manager here to make it), watching the
+// RuntimePolicy objects: a policy applied with kubectl that enforces Drift
+// Prevention is reported in force by the node. A binary dropped into another pod through
 // kubectl exec is refused when it runs, and the agent's alert names the
 // pod, its namespace and its labels; the same exec, seen by the API
 // server's audit webhook, raises "Exec Into Pod" for the same pod.
@@ -134,25 +135,15 @@ func TestKubernetesAgentPod(t *testing.T) {
 console: {enabled: false}
 admission: {enabled: false}
 agent:
-  kubernetesPolicies: false
   containerd: {root: %s, state: %s}
   stateDir: %s
-  policies:
-    drift.yaml: |
-      apiVersion: mamori.dev/v1
-      kind: RuntimePolicy
-      metadata: {name: no-drift-in-shop}
-      spec:
-        mode: enforce
-        scope: {kubernetes: {namespace: shop}}
-        controls:
-          driftPrevention: {}
 `, repo, tag, n.ContainerdRoot, n.ContainerdState, filepath.Join(c.Dir, "mamori-state"))
 	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
 	os.WriteFile(valuesFile, []byte(values), 0o644)
-	rendered := helmTemplate(t, c, "-f", valuesFile)
-	c.MustKubectl(t, "", "create", "namespace", "mamori")
+	rendered := helmTemplate(t, c, "--include-crds", "-f", valuesFile)
+	c.Namespace(t, "mamori")
 	c.MustKubectl(t, rendered, "apply", "--server-side", "--validate=strict", "-f", "-")
+	c.MustKubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/runtimepolicies.mamori.dev")
 
 	// Play the DaemonSet controller: one pod for the node, owned by the
 	// DaemonSet, from its template.
@@ -168,13 +159,31 @@ agent:
 		Spec: ds.Spec.Template.Spec,
 	}
 	agentPod.Spec.NodeName = n.Name
-	// There is no token controller to publish the cluster's CA into the
-	// namespace, and the agent here needs no API access.
-	agentPod.Spec.AutomountServiceAccountToken = new(false)
+	// No kube-proxy here for the kubernetes Service: the in-cluster
+	// client is pointed at the API server's address on the pods' bridge.
+	agentPod.Spec.Containers[0].Env = append(agentPod.Spec.Containers[0].Env, c.PodEnv()...)
 	if _, err := cs.CoreV1().Pods("mamori").Create(ctx, agentPod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitPod(t, c, "mamori", agentPod.Name, true)
+
+	// Policy is a kubectl apply away; the agent reports it in force.
+	c.MustKubectl(t, `apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata: {name: no-drift-in-shop}
+spec:
+  mode: enforce
+  scope: {kubernetes: {namespace: shop}}
+  controls:
+    driftPrevention: {}
+`, "apply", "--server-side", "-f", "-")
+	eventually(t, "the agent reports the policy in force", 60*time.Second, func() error {
+		out, _ := c.Kubectl("", "get", "runtimepolicy", "no-drift-in-shop", "-o", "jsonpath={.status.reporters[*].name}={.status.reporters[*].state}")
+		if out != n.Name+"=Enforcing" {
+			return fmt.Errorf("status %q\nagent log:\n%s", out, podLog(c, "mamori", agentPod.Name))
+		}
+		return nil
+	})
 
 	c.Namespace(t, "shop")
 	web := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: map[string]string{"app": "web", "tier": "front"}},
@@ -228,7 +237,7 @@ agent:
 	// reads the exec's answer (101, the connection upgraded), before
 	// Falco's.
 	audit.waitAlerts(t, map[string]string{
-		"Exec Into Pod": "pod=web ns=shop container=web command=sh source_ips=(127.0.0.1) user_agent=kubectl",
+		"Exec Into Pod": "user=admin groups=(system:masters,system:authenticated) pod=web ns=shop container=web command=sh ",
 	})
 }
 

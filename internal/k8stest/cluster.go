@@ -37,10 +37,14 @@ type Cluster struct {
 	CA *CA
 
 	adminToken string
-	nodeName   string
-	nodeToken  string
-	apiserver  *proc
-	etcd       *proc
+	// With Options.Node: the bridge the node's pods are on, made before
+	// the API server so that it can listen on the bridge's address, which
+	// pods reach without a kube-proxy.
+	bridge, gateway, subnet string
+	nodeName                string
+	nodeToken               string
+	apiserver               *proc
+	etcd                    *proc
 }
 
 // Options change how the API server runs.
@@ -88,7 +92,7 @@ func Start(t testing.TB, o Options) *Cluster {
 		"-listen-peer", fmt.Sprintf("http://127.0.0.1:%d", peerPort)})
 	t.Cleanup(c.etcd.stop)
 
-	certFile, keyFile := c.CA.Issue(t, dir, "apiserver", "127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "10.96.0.1")
+	hosts := []string{"127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "10.96.0.1"}
 	writeFile(t, filepath.Join(dir, "ca.crt"), c.CA.PEM)
 	saKey := filepath.Join(dir, "sa.key")
 	rsaKey(t, saKey)
@@ -100,11 +104,20 @@ func Start(t testing.TB, o Options) *Cluster {
 		users += fmt.Sprintf("%s,system:node:%s,node,\"system:nodes\"\n", c.nodeToken, c.nodeName)
 	}
 	writeFile(t, tokens, []byte(users))
+	bind := "127.0.0.1"
+	if o.Node {
+		c.bridge, c.gateway, c.subnet = makeBridge(t)
+		bind = c.gateway
+	}
 	port := freePort(t)
-	c.Server = fmt.Sprintf("https://127.0.0.1:%d", port)
+	c.Server = fmt.Sprintf("https://%s:%d", bind, port)
+	if bind != "127.0.0.1" {
+		hosts = append(hosts, bind)
+	}
+	certFile, keyFile := c.CA.Issue(t, dir, "apiserver", hosts...)
 	args := []string{filepath.Join(bin, "kube-apiserver"),
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", etcdPort),
-		"--bind-address=127.0.0.1",
+		"--bind-address=" + bind,
 		"--secure-port=" + strconv.Itoa(port),
 		"--tls-cert-file=" + certFile,
 		"--tls-private-key-file=" + keyFile,
@@ -242,4 +255,18 @@ func (c *Cluster) Namespace(t testing.TB, name string) {
 	if _, err := cs.CoreV1().ServiceAccounts(name).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// What the root CA publisher of the controller manager would put
+	// there: pods' service account volumes read it.
+	ca := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"}, Data: map[string]string{"ca.crt": string(c.CA.PEM)}}
+	if _, err := cs.CoreV1().ConfigMaps(name).Create(ctx, ca, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PodEnv is the environment that points a pod's in-cluster client at the
+// API server, which pods reach on the bridge's address (there is no
+// kube-proxy for the kubernetes Service).
+func (c *Cluster) PodEnv() []corev1.EnvVar {
+	host, port, _ := strings.Cut(strings.TrimPrefix(c.Server, "https://"), ":")
+	return []corev1.EnvVar{{Name: "KUBERNETES_SERVICE_HOST", Value: host}, {Name: "KUBERNETES_SERVICE_PORT", Value: port}}
 }

@@ -3,6 +3,7 @@ package k8stest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,6 @@ type Node struct {
 	Socket string
 
 	c          *Cluster
-	bridge     string
 	containerd *proc
 	kubelet    *proc
 }
@@ -62,7 +62,6 @@ func (c *Cluster) StartNode(t testing.TB) *Node {
 		ContainerdRoot:  filepath.Join(c.Dir, "containerd", "root"),
 		ContainerdState: filepath.Join(c.Dir, "containerd", "state"),
 		Socket:          filepath.Join(c.Dir, "containerd.sock"),
-		bridge:          fmt.Sprintf("mk8s%d", os.Getpid()%100000),
 	}
 	t.Cleanup(func() { n.stop(t) })
 	n.startContainerd(t)
@@ -91,8 +90,6 @@ func (n *Node) startContainerd(t testing.TB) {
 	dir := n.c.Dir
 	cniConf := filepath.Join(dir, "cni", "net.d")
 	os.MkdirAll(cniConf, 0o755)
-	// A bridge of its own and a subnet away from podman's 10.88.0.0/16.
-	subnet := fmt.Sprintf("10.%d.%d.0/24", 200+os.Getpid()%50, os.Getpid()/50%250)
 	writeFile(t, filepath.Join(cniConf, "10-mamori-test.conflist"), fmt.Appendf(nil, `{
   "cniVersion": "0.4.0",
   "name": "mamori-test",
@@ -102,7 +99,7 @@ func (n *Node) startContainerd(t testing.TB) {
     {"type": "loopback"}
   ]
 }
-`, n.bridge, subnet, filepath.Join(dir, "cni", "ipam")))
+`, n.c.bridge, n.c.subnet, filepath.Join(dir, "cni", "ipam")))
 	config := filepath.Join(dir, "containerd.toml")
 	writeFile(t, config, fmt.Appendf(nil, `version = 2
 root = %q
@@ -257,7 +254,6 @@ func (n *Node) stop(t testing.TB) {
 		n.containerd.stop()
 	}
 	unmountUnder(t, c.Dir)
-	exec.Command("ip", "link", "del", n.bridge).Run()
 }
 
 // unmountUnder lazily unmounts every mount point under dir, deepest
@@ -279,4 +275,45 @@ func unmountUnder(t testing.TB, dir string) {
 			t.Logf("unmount %s: %v", points[i], err)
 		}
 	}
+}
+
+// makeBridge makes the bridge the node's CNI plugin will use, with its
+// gateway address, in a /24 of 10.200.0.0/13 no interface of the machine
+// is in; it is deleted when the test ends.
+func makeBridge(t testing.TB) (name, gateway, subnet string) {
+	t.Helper()
+	used := map[string]bool{}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				ip := ipn.IP.To4()
+				used[fmt.Sprintf("%d.%d.%d", ip[0], ip[1], ip[2])] = true
+			}
+		}
+	}
+	start := os.Getpid()
+	for i := range 2000 {
+		n := (start + i) % 2000
+		net24 := fmt.Sprintf("10.%d.%d", 200+n/250, n%250)
+		if used[net24] {
+			continue
+		}
+		name = fmt.Sprintf("mk8s%d", n)
+		if out, err := exec.Command("ip", "link", "add", name, "type", "bridge").CombinedOutput(); err != nil {
+			if strings.Contains(string(out), "exists") {
+				continue
+			}
+			skip(t, "cannot make a bridge for the node's pods: %v: %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "link", "del", name).Run() })
+		gateway = net24 + ".1"
+		for _, args := range [][]string{{"addr", "add", gateway + "/24", "dev", name}, {"link", "set", name, "up"}} {
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+			}
+		}
+		return name, gateway, net24 + ".0/24"
+	}
+	t.Fatal("no free /24 in 10.200.0.0/13 for the node's pods")
+	return "", "", ""
 }
