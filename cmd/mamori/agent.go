@@ -196,6 +196,10 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 		FoldWindow:        *foldWindow,
 		Containers:        container.Config{ContainerdRoot: af.containerdRoot, ContainerdState: af.containerdState},
 	}
+	// For the agent's lifetime: the pods of its node, for their owners.
+	if cfg.Containers.PodOwner, err = af.kube.podOwners(context.Background(), *node, log); err != nil {
+		return err
+	}
 	if len(prefixes) > 0 {
 		cfg.SensitivePrefixes = prefixes
 	}

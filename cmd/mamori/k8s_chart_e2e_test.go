@@ -74,13 +74,16 @@ func TestKubernetesChart(t *testing.T) {
 		}
 	}
 	// The agent's service account may read the policies and report on
-	// them, and nothing else.
+	// them, and read its pods' owners; nothing else.
 	for check, want := range map[string]string{
 		"list runtimepolicies.mamori.dev":                       "yes",
 		"patch runtimepolicies.mamori.dev --subresource=status": "yes",
 		"update runtimepolicies.mamori.dev":                     "no",
 		"list secrets":                                          "no",
-		"list pods":                                             "no",
+		"list pods":                                             "yes",
+		"get replicasets.apps":                                  "yes",
+		"list replicasets.apps":                                 "no",
+		"delete pods":                                           "no",
 	} {
 		out, _ := c.Kubectl("", append([]string{"auth", "can-i", "--as=system:serviceaccount:mamori:mamori-agent"}, strings.Fields(check)...)...)
 		lines := strings.Fields(out) // a warning may come first
@@ -105,7 +108,8 @@ func TestKubernetesChart(t *testing.T) {
 // RuntimePolicy objects: a policy applied with kubectl that enforces Drift
 // Prevention is reported in force by the node. A binary dropped into another pod through
 // kubectl exec is refused when it runs, and the agent's alert names the
-// pod, its namespace and its labels; the same exec, seen by the API
+// pod, its namespace, its labels and its owner (the Deployment above its
+// ReplicaSet); the same exec, seen by the API
 // server's audit webhook, raises "Exec Into Pod" for the same pod.
 func TestKubernetesAgentPod(t *testing.T) {
 	rulesFile := upstreamRules(t, "k8s_audit_rules.yaml")
@@ -185,8 +189,25 @@ spec:
 		return nil
 	})
 
+	// The workload, as a Deployment's controllers would leave it: a
+	// Deployment, its ReplicaSet, the ReplicaSet's pod.
 	c.Namespace(t, "shop")
-	web := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: map[string]string{"app": "web", "tier": "front"}},
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web", "tier": "front"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: k8stest.BusyboxImage}}}}
+	deploy, err := cs.AppsV1().Deployments("shop").Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{Selector: sel, Template: tmpl}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := cs.AppsV1().ReplicaSets("shop").Create(ctx, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-6d4b8",
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(deploy, appsv1.SchemeGroupVersion.WithKind("Deployment"))}},
+		Spec: appsv1.ReplicaSetSpec{Selector: sel, Template: tmpl}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Labels: map[string]string{"app": "web", "tier": "front"},
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}},
 		Spec: corev1.PodSpec{NodeName: n.Name, AutomountServiceAccountToken: new(false),
 			Containers: []corev1.Container{{Name: "web", Image: k8stest.BusyboxImage, ImagePullPolicy: corev1.PullNever, Command: []string{"sleep", "3600"}}}}}
 	if _, err := cs.CoreV1().Pods("shop").Create(ctx, web, metav1.CreateOptions{}); err != nil {
@@ -226,6 +247,9 @@ spec:
 	if ctr == nil || ctr.Pod == nil || ctr.Pod.Name != "web" || ctr.Pod.Namespace != "shop" || ctr.Pod.Container != "web" {
 		b, _ := yaml.Marshal(alert)
 		t.Fatalf("the alert does not name pod shop/web:\n%s", b)
+	}
+	if o := ctr.Pod.Owner; o == nil || o.Kind != "Deployment" || o.Name != "web" {
+		t.Errorf("the alert names the owner %+v, want Deployment web", o)
 	}
 	if ctr.Pod.Labels["app"] != "web" || ctr.Pod.Labels["tier"] != "front" || len(ctr.Pod.Labels) != 2 {
 		t.Errorf("the alert does not carry the pod's labels: %v", ctr.Pod.Labels)

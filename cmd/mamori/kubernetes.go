@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/k8s"
 	"github.com/mamori-dev/mamori/policy"
 )
@@ -18,7 +20,7 @@ import (
 // kubePolicyFlags take the policies from the cluster's RuntimePolicy
 // objects, for the agent and the admission webhook.
 type kubePolicyFlags struct {
-	on                        bool
+	on, owners                bool
 	dir, kubeconfig, reporter string
 	sync                      *k8s.PolicySync
 }
@@ -29,6 +31,10 @@ func addKubePolicyFlags(fs *pflag.FlagSet, reporterHelp string) *kubePolicyFlags
 		"CustomResourceDefinitions and read access to them; docs/kubernetes.md); each object's status says what this "+reporterHelp+" made of it")
 	fs.StringVar(&k.dir, "kubernetes-policy-dir", "/run/mamori/kubernetes-policies", "where --kubernetes-policies writes the objects as policy files, which are loaded with --policy's")
 	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "the kubeconfig for --kubernetes-policies; default: the pod's service account (in-cluster)")
+	if reporterHelp == "node's agent" {
+		fs.BoolVar(&k.owners, "kubernetes-owners", false, "name the workload that owns each pod (Deployment, DaemonSet, CronJob...) in events, from the API server:\n"+
+			"the agent watches its node's pods (--node names the node; needs read access to pods, replicasets and jobs)")
+	}
 	fs.StringVar(&k.reporter, "kubernetes-reporter", "", "the name this "+reporterHelp+" reports under in the objects' status (default: $MAMORI_REPORTER, else the host name)")
 	return k
 }
@@ -63,6 +69,32 @@ func (k *kubePolicyFlags) addPolicyPath(ctx context.Context, paths *listFlag, lo
 	}
 	*paths = append(*paths, k.dir)
 	return nil
+}
+
+// podOwners, with --kubernetes-owners, watches the node's pods and
+// returns the lookup the container resolver names owners with.
+func (k *kubePolicyFlags) podOwners(ctx context.Context, node string, log *slog.Logger) (func(string) (*event.Owner, error), error) {
+	if !k.owners {
+		return nil, nil
+	}
+	cfg, err := k.config()
+	if err != nil {
+		return nil, err
+	}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if node == "" {
+		if node, err = os.Hostname(); err != nil {
+			return nil, err
+		}
+	}
+	o := &k8s.PodOwners{Client: client, Node: node, Log: log.With("part", "kubernetes-owners")}
+	if err := o.Start(ctx, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("--kubernetes-owners: %w", err)
+	}
+	return o.Owner, nil
 }
 
 func (k *kubePolicyFlags) config() (*rest.Config, error) {
