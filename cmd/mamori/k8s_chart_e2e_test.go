@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mamori-dev/mamori/console/store"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/internal/k8stest"
 )
@@ -134,18 +136,26 @@ func TestKubernetesAgentPod(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A console where the pods reach it (on their bridge), and the node's
+	// credential in the Secret the chart mounts.
+	con := startConsole(t, filepath.Join(t.TempDir(), "console"), podAddr(t, c), podAddr(t, c), "--tls-name", c.PodHost())
+	creds := con.creds(t, "e2e", n.Name)
+
 	repo, tag, _ := strings.Cut(image, ":")
 	values := fmt.Sprintf(`image: {repository: %s, tag: %s, pullPolicy: Never}
+cluster: e2e
 console: {enabled: false}
 admission: {enabled: false}
 agent:
   containerd: {root: %s, state: %s}
   stateDir: %s
-`, repo, tag, n.ContainerdRoot, n.ContainerdState, filepath.Join(c.Dir, "mamori-state"))
+  console: {url: "nats://%s", credsSecret: mamori-agent-creds}
+`, repo, tag, n.ContainerdRoot, n.ContainerdState, filepath.Join(c.Dir, "mamori-state"), con.nats)
 	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
 	os.WriteFile(valuesFile, []byte(values), 0o644)
 	rendered := helmTemplate(t, c, "--include-crds", "-f", valuesFile)
 	c.Namespace(t, "mamori")
+	c.MustKubectl(t, "", "-n", "mamori", "create", "secret", "generic", "mamori-agent-creds", "--from-file="+n.Name+".creds="+creds)
 	c.MustKubectl(t, rendered, "apply", "--server-side", "--validate=strict", "-f", "-")
 	c.MustKubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/runtimepolicies.mamori.dev")
 
@@ -260,9 +270,35 @@ spec:
 	// The first rule that matches raises the alert: mamori's own, which
 	// reads the exec's answer (101, the connection upgraded), before
 	// Falco's.
+	// The console has the same alert, with the same pod, labels and owner.
+	eventually(t, "the alert in the console", 60*time.Second, func() error {
+		var page store.AlertPage
+		con.get(t, "/api/v1/alerts?namespace=shop&pod=web&node="+n.Name, &page)
+		for _, raw := range page.Alerts {
+			var al event.Alert
+			if json.Unmarshal(raw, &al) == nil && al.UUID == alert.UUID {
+				if p := al.Container.Pod; p.Owner == nil || p.Owner.Kind != "Deployment" || p.Owner.Name != "web" || p.Labels["app"] != "web" {
+					return fmt.Errorf("the console's alert names pod %+v owner %+v", p, p.Owner)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no alert %s among the console's %d for pod shop/web\nconsole log:\n%s\nagent log:\n%s", alert.UUID, len(page.Alerts), con.stderr, podLog(c, "mamori", agentPod.Name))
+	})
 	audit.waitAlerts(t, map[string]string{
 		"Exec Into Pod": "user=admin groups=(system:masters,system:authenticated) pod=web ns=shop container=web command=sh ",
 	})
+}
+
+// podAddr is a free address on the host's side of the pods' bridge.
+func podAddr(t *testing.T, c *k8stest.Cluster) string {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(c.PodHost(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // waitPod waits until the pod runs (and with ready, passes its readiness

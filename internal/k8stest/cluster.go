@@ -263,6 +263,10 @@ func (c *Cluster) Namespace(t testing.TB, name string) {
 	}
 }
 
+// PodHost is the host's address on the pods' bridge (Options.Node): what a
+// server of the test listens on for pods to reach it.
+func (c *Cluster) PodHost() string { return c.gateway }
+
 // PodEnv is the environment that points a pod's in-cluster client at the
 // API server, which pods reach on the bridge's address (there is no
 // kube-proxy for the kubernetes Service).
