@@ -16,6 +16,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -121,17 +122,7 @@ func TestKubernetesAgentPod(t *testing.T) {
 	opts.Node = true
 	c := k8stest.Start(t, opts)
 	n := c.StartNode(t)
-	image := fmt.Sprintf("localhost/mamori:e2e-%d", os.Getpid())
-	archive := filepath.Join(t.TempDir(), "mamori.tar")
-	build := exec.Command(filepath.Join(k8stest.RepoDir(), "scripts", "build-image.sh"), image)
-	build.Env = append(os.Environ(), "ARCHIVE="+archive)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/build-image.sh: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", image).Run() })
-	if err := n.ImportImage(image, nil); err != nil {
-		t.Fatal(err)
-	}
+	image := mamoriImage(t, n)
 	if err := n.ImportImage(k8stest.BusyboxImage, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -167,18 +158,7 @@ agent:
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentPod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "mamori-agent-" + n.Name, Namespace: "mamori", Labels: ds.Spec.Template.Labels,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))}},
-		Spec: ds.Spec.Template.Spec,
-	}
-	agentPod.Spec.NodeName = n.Name
-	// No kube-proxy here for the kubernetes Service: the in-cluster
-	// client is pointed at the API server's address on the pods' bridge.
-	agentPod.Spec.Containers[0].Env = append(agentPod.Spec.Containers[0].Env, c.PodEnv()...)
-	if _, err := cs.CoreV1().Pods("mamori").Create(ctx, agentPod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	agentPod := podFrom(t, c, n, ds, "DaemonSet", ds.Spec.Template)
 	waitPod(t, c, "mamori", agentPod.Name, true)
 
 	// Policy is a kubectl apply away; the agent reports it in force.
@@ -290,6 +270,43 @@ spec:
 	})
 }
 
+// mamoriImage builds mamori's image with scripts/build-image.sh, as a
+// user would, and imports it into the node's containerd.
+func mamoriImage(t *testing.T, n *k8stest.Node) string {
+	t.Helper()
+	image := fmt.Sprintf("localhost/mamori:e2e-%d", os.Getpid())
+	if out, err := exec.Command(filepath.Join(k8stest.RepoDir(), "scripts", "build-image.sh"), image).CombinedOutput(); err != nil {
+		t.Fatalf("scripts/build-image.sh: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", image).Run() })
+	if err := n.ImportImage(image, nil); err != nil {
+		t.Fatal(err)
+	}
+	return image
+}
+
+// podFrom plays a workload controller: a pod from the template of owner,
+// bound to the node, pointed at the API server on the pods' bridge.
+func podFrom(t *testing.T, c *k8stest.Cluster, n *k8stest.Node, owner metav1.Object, kind string, tmpl corev1.PodTemplateSpec) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: owner.GetName() + "-" + n.Name, Namespace: owner.GetNamespace(), Labels: tmpl.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(owner, appsv1.SchemeGroupVersion.WithKind(kind))}},
+		Spec: tmpl.Spec,
+	}
+	pod.Spec.NodeName = n.Name
+	// No kube-proxy here for the kubernetes Service: the in-cluster
+	// client is pointed at the API server's address on the pods' bridge.
+	for i := range pod.Spec.Containers {
+		pod.Spec.Containers[i].Env = append(pod.Spec.Containers[i].Env, c.PodEnv()...)
+	}
+	pod, err := c.Client(t).CoreV1().Pods(pod.Namespace).Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
 // podAddr is a free address on the host's side of the pods' bridge.
 func podAddr(t *testing.T, c *k8stest.Cluster) string {
 	t.Helper()
@@ -332,4 +349,76 @@ func waitPod(t *testing.T, c *k8stest.Cluster, ns, name string, ready bool) {
 func podLog(c *k8stest.Cluster, ns, name string) string {
 	out, _ := c.Kubectl("", "-n", ns, "logs", name)
 	return out
+}
+
+// TestKubernetesChartAdmission runs the chart's admission webhook in a
+// pod on the kubelet, with the certificate the chart made and the
+// ValidatingWebhookConfiguration it registered: the API server calls it
+// through its Service (routed to the pod's endpoint, as there is no
+// kube-proxy), it takes its policies from RuntimePolicy objects applied
+// with kubectl, reports them in their status, and refuses a privileged
+// pod with the reason.
+func TestKubernetesChartAdmission(t *testing.T) {
+	k8stest.Bin(t)
+	c := k8stest.Start(t, k8stest.Options{Node: true, APIServerArgs: []string{"--enable-aggregator-routing=true"}})
+	n := c.StartNode(t)
+	image := mamoriImage(t, n)
+	repo, tag, _ := strings.Cut(image, ":")
+	rendered := helmTemplate(t, c, "--include-crds", "--set", "image.repository="+repo+",image.tag="+tag+
+		",image.pullPolicy=Never,agent.enabled=false,console.enabled=false,admission.replicas=1")
+	c.Namespace(t, "mamori")
+	c.MustKubectl(t, rendered, "apply", "--server-side", "--validate=strict", "-f", "-")
+	c.MustKubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/runtimepolicies.mamori.dev")
+
+	cs := c.Client(t)
+	ctx := context.Background()
+	dep, err := cs.AppsV1().Deployments("mamori").Get(ctx, "mamori-admission", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := podFrom(t, c, n, dep, "Deployment", dep.Spec.Template)
+	waitPod(t, c, "mamori", pod.Name, true)
+	pod, err = cs.CoreV1().Pods("mamori").Get(ctx, pod.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the endpoints controller would publish for the Service.
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "mamori-admission-e2e", Labels: map[string]string{discoveryv1.LabelServiceName: "mamori-admission"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{pod.Status.PodIP}, Conditions: discoveryv1.EndpointConditions{Ready: new(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: new("https"), Port: new(int32(8443)), Protocol: new(corev1.ProtocolTCP)}},
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices("mamori").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	c.MustKubectl(t, `apiVersion: mamori.dev/v1
+kind: RuntimePolicy
+metadata: {name: no-privileged-pods}
+spec:
+  mode: enforce
+  scope: {kubernetes: {namespace: shop}}
+  controls:
+    limitContainerPrivileges: {block: [privileged]}
+`, "apply", "--server-side", "-f", "-")
+	reporter := "admission/" + pod.Name
+	eventually(t, "the webhook reports the policy in force", 60*time.Second, func() error {
+		out, _ := c.Kubectl("", "get", "runtimepolicy", "no-privileged-pods", "-o", "jsonpath={.status.reporters[*].name}={.status.reporters[*].state}")
+		if out != reporter+"=Enforcing" {
+			return fmt.Errorf("status %q\nwebhook log:\n%s", out, podLog(c, "mamori", pod.Name))
+		}
+		return nil
+	})
+	c.Namespace(t, "shop")
+	out, err := c.Kubectl(`apiVersion: v1
+kind: Pod
+metadata: {name: debug, namespace: shop}
+spec:
+  containers: [{name: sh, image: busybox, securityContext: {privileged: true}}]
+`, "apply", "-f", "-")
+	if err == nil || !strings.Contains(out, `admission webhook "workloads.admission.mamori.dev" denied the request`) ||
+		!strings.Contains(out, `spec.containers[0].securityContext.privileged: container "sh" is privileged`) {
+		t.Fatalf("a privileged pod through the chart's webhook: %v\n%s\nwebhook log:\n%s", err, out, podLog(c, "mamori", pod.Name))
+	}
 }
