@@ -45,5 +45,9 @@ if [ ! -d ../shared/corpora ]; then
 	echo "note: ../shared/corpora not found; tests that read upstream rules and logs will skip" >&2
 fi
 
+echo "== Kubernetes binaries for the cluster tests (built once, then cached)"
+# Outside go test's timeout: a cold build takes minutes.
+scripts/k8s-build.sh >/dev/null
+
 echo "== go test"
 MAMORI_REQUIRE_PODMAN=1 MAMORI_REQUIRE_POSTGRES=1 MAMORI_REQUIRE_K8S=1 go test -count=1 -timeout 30m ./...
