@@ -107,6 +107,9 @@ type Config struct {
 	// FoldWindow folds identical alerts raised within it into one with
 	// their count (detect.Folder); 0 writes every alert.
 	FoldWindow time.Duration
+	// Containers says where the container runtimes keep their metadata;
+	// the zero value is each runtime's default.
+	Containers container.Config
 	// Console, when set, receives alerts (and events) for the central
 	// console (see Console).
 	Console Console
@@ -190,7 +193,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 
 	var err error
-	a.containers, err = container.New(container.Config{}, log.With("part", "container"))
+	a.containers, err = container.New(cfg.Containers, log.With("part", "container"))
 	if err != nil {
 		a.closeListener()
 		return nil, fmt.Errorf("container attribution: %w", err)

@@ -128,6 +128,15 @@ func (s *containerdStore) container(ns, id string) (*event.Container, error) {
 	if len(labels) > 0 {
 		c.Labels = labels
 	}
+	c.Pod = podOf(labels)
+	if sandbox := a[criSandboxID]; c.Pod != nil && sandbox != "" && sandbox != id {
+		pod, err := s.sandboxLabels(ns, sandbox)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("labels of pod sandbox %s: %w", sandbox, err))
+		} else if len(pod) > 0 {
+			c.Pod.Labels = pod
+		}
+	}
 	return c, errors.Join(errs...)
 }
 

@@ -46,6 +46,11 @@ type Config struct {
 	ContainerdState string
 	// ContainerdRoot is containerd's root directory, /var/lib/containerd.
 	ContainerdRoot string
+	// PodOwner, when set, finds the workload that owns the pod with the
+	// UID (see k8s.PodOwners): the owner, or nil for a pod no workload
+	// owns; an error when the pod is not known yet, so that the container
+	// is read again shortly. Runtimes do not record owners.
+	PodOwner func(uid string) (*event.Owner, error)
 	// MaxEntries bounds the cache of cgroups (containers and host cgroups);
 	// 16384 by default.
 	MaxEntries int
@@ -306,7 +311,16 @@ func (r *Resolver) metadata(ref CgroupRef) (*event.Container, error) {
 		// read for now; nothing more will come from retrying.
 		c = &event.Container{ID: ref.ID, Runtime: ref.Runtime}
 	}
-	c.Pod = podOf(c.Labels)
+	if c.Pod == nil {
+		c.Pod = podOf(c.Labels)
+	}
+	if c.Pod != nil && c.Pod.UID != "" && r.cfg.PodOwner != nil {
+		owner, oerr := r.cfg.PodOwner(c.Pod.UID)
+		if oerr != nil {
+			err = errors.Join(err, fmt.Errorf("owner of pod %s/%s: %w", c.Pod.Namespace, c.Pod.Name, oerr))
+		}
+		c.Pod.Owner = owner
+	}
 	if c.Runtime == Podman || c.Runtime == Containerd {
 		// Mounts are looked at once per container; a config that cannot
 		// be read leaves them out (the rules then see no mount).

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,7 +86,7 @@ func assertContainer(t *testing.T, got, want *event.Container) {
 	switch {
 	case (got.Pod == nil) != (want.Pod == nil):
 		t.Errorf("pod = %+v, want %+v", got.Pod, want.Pod)
-	case got.Pod != nil && *got.Pod != *want.Pod:
+	case got.Pod != nil && !reflect.DeepEqual(*got.Pod, *want.Pod):
 		t.Errorf("pod = %+v, want %+v", *got.Pod, *want.Pod)
 	}
 }

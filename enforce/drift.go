@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -334,7 +337,45 @@ func sameMountNS(pid int) (bool, error) {
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/root/", pid), &root); err != nil {
 		return false, fmt.Errorf("stat the root of pid %d: %w", pid, err)
 	}
-	return host.Ino == root.Ino && host.Dev == root.Dev, nil
+	if host.Ino == root.Ino && host.Dev == root.Dev {
+		return true, nil
+	}
+	// The root the runtime runs in is the one a starting container's
+	// first process still has: its parent (the runtime, or its shim) is
+	// outside the container's cgroup. That catches what init's root
+	// cannot when init's root is not readable (some sandboxes refuse
+	// /proc/1/root even to root) and the agent, in a pod, has a root of
+	// its own to fall back on.
+	ppid, err := parentPID(pid)
+	if err != nil || ppid <= 0 {
+		return false, nil
+	}
+	var parent unix.Stat_t
+	if unix.Stat(fmt.Sprintf("/proc/%d/root/", ppid), &parent) != nil || parent.Ino != root.Ino || parent.Dev != root.Dev {
+		return false, nil
+	}
+	mine, err1 := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	theirs, err2 := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", ppid))
+	return err1 == nil && err2 == nil && string(mine) != string(theirs), nil
+}
+
+// parentPID is the parent of pid, from /proc/PID/stat.
+func parentPID(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name in parentheses may hold spaces and parentheses:
+	// the fields after it start after the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("/proc/%d/stat: too short", pid)
+	}
+	return strconv.Atoi(f[1])
 }
 
 // resolve reads what Protect needs from the kernel through RootPID.

@@ -691,3 +691,9 @@ func TestPlainRootIsNotJudged(t *testing.T) {
 		t.Error("RootJudged false on an overlay root")
 	}
 }
+
+func TestParentPID(t *testing.T) {
+	if got, err := parentPID(os.Getpid()); err != nil || got != os.Getppid() {
+		t.Fatalf("parentPID(self) = %d, %v; want %d", got, err, os.Getppid())
+	}
+}

@@ -152,6 +152,18 @@ type Pod struct {
 	Namespace string `json:"namespace"`
 	Container string `json:"container,omitempty"`
 	UID       string `json:"uid,omitempty"`
+	// Labels are the pod's own labels (app, tier...), which the runtime
+	// keeps on the pod's sandbox rather than on its containers.
+	Labels map[string]string `json:"labels,omitempty"`
+	// Owner is the workload that made the pod (a Deployment rather than
+	// its ReplicaSet, a CronJob rather than its Job), from the API server.
+	Owner *Owner `json:"owner,omitempty"`
+}
+
+// Owner is a Kubernetes object that controls a pod.
+type Owner struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
 }
 
 // HostID is the container id given to processes that run on the host.

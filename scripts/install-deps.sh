@@ -8,6 +8,9 @@
 #                                  tools that upstream Falco rules look for
 #   libpam-modules pamtester       a real PAM stack for the host-login tests (pam_exec)
 #   podman runc ... containerd     real containers for the tests (setup-podman.sh)
+#   containernetworking-plugins    the CNI bridge of the Kubernetes tests' node (the
+#                                  kubelet, kube-apiserver and etcd themselves are
+#                                  built from the Go module proxy: scripts/k8s-build.sh)
 #   clamav-daemon clamav yara      malware scanning: the tests start their own
 #                                  clamd on a signature database they write
 #   rpm                            rpm and rpmbuild: the SBOM tests build real RPM databases
@@ -28,7 +31,7 @@ fi
 export PATH=$PATH:/usr/local/go/bin
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3 libpam-modules pamtester clamav-daemon clamav yara rpm postgresql chromium"
+pkgs="clang llvm libbpf-dev bpftool iproute2 openssh-client python3 libpam-modules pamtester clamav-daemon clamav yara rpm postgresql chromium containernetworking-plugins"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -4,7 +4,10 @@
 # as root, against the real kernel, real podman containers and the upstream corpora in
 # ../shared/corpora. Tests that need podman fail rather than skip here
 # (MAMORI_REQUIRE_PODMAN=1), as do those that need PostgreSQL
-# (MAMORI_REQUIRE_POSTGRES=1), so a broken setup cannot pass by skipping.
+# (MAMORI_REQUIRE_POSTGRES=1) and a Kubernetes cluster (MAMORI_REQUIRE_K8S=1:
+# scripts/k8s-build.sh builds it from the module proxy into
+# /var/cache/mamori-k8s the first time), so a broken setup cannot pass by
+# skipping.
 set -euo pipefail
 export PATH=$PATH:/usr/local/go/bin
 cd "$(dirname "$0")/.."
@@ -42,5 +45,9 @@ if [ ! -d ../shared/corpora ]; then
 	echo "note: ../shared/corpora not found; tests that read upstream rules and logs will skip" >&2
 fi
 
+echo "== Kubernetes binaries for the cluster tests (built once, then cached)"
+# Outside go test's timeout: a cold build takes minutes.
+scripts/k8s-build.sh >/dev/null
+
 echo "== go test"
-MAMORI_REQUIRE_PODMAN=1 MAMORI_REQUIRE_POSTGRES=1 go test -count=1 -timeout 30m ./...
+MAMORI_REQUIRE_PODMAN=1 MAMORI_REQUIRE_POSTGRES=1 MAMORI_REQUIRE_K8S=1 go test -count=1 -timeout 30m ./...

@@ -49,6 +49,7 @@ type admissionFlags struct {
 	listen, cert, key, imageDB, logLevel string
 	policies                             listFlag
 	verbose                              bool
+	kube                                 *kubePolicyFlags
 }
 
 func newAdmissionServeCmd() *cobra.Command {
@@ -71,6 +72,7 @@ func newAdmissionServeCmd() *cobra.Command {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug (every review), info (refused and audited ones), warn or error")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log every review (--log-level debug)")
 	fs.MarkDeprecated("verbose", "use --log-level debug")
+	f.kube = addKubePolicyFlags(fs, "webhook replica")
 	return cmd
 }
 
@@ -91,10 +93,16 @@ func runAdmissionServe(cmd *cobra.Command, f *admissionFlags) error {
 		return usageError{"admission serve reloads its policies from their files: - (standard input) cannot be read again; name files"}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 
+	userPaths := slices.Clone(paths)
+	if err := f.kube.addPolicyPath(ctx, &paths, log); err != nil {
+		return err
+	}
 	src, store, err := admission.OpenPolicies(log, paths...)
 	if err == nil && store != nil {
-		err = store.Current().RequireDocuments(paths...)
+		err = store.Current().RequireDocuments(userPaths...)
 	}
 	if err != nil {
 		return fmt.Errorf("policies do not load:\n%w", err)
@@ -112,10 +120,9 @@ func runAdmissionServe(cmd *cobra.Command, f *admissionFlags) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if store != nil {
 		go store.Watch(ctx, 0)
+		f.kube.start(ctx, store, log)
 	}
 	n := "the built-in admission default"
 	if store != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/audit/cloudtrail"
 	"github.com/mamori-dev/mamori/audit/k8saudit"
+	"github.com/mamori-dev/mamori/container"
 	"github.com/mamori-dev/mamori/detect"
 	"github.com/mamori-dev/mamori/dnscache"
 	"github.com/mamori-dev/mamori/enforce"
@@ -56,6 +57,7 @@ type agentFlags struct {
 	events                                          *bool
 	outPath, health, ring, reserve, node, level     *string
 	hookSocket, imageDB, alertsPath                 *string
+	containerdRoot, containerdState                 string
 	matchAll, runtimeOverrides                      *bool
 	ancestors                                       *int
 	foldWindow                                      *time.Duration
@@ -63,6 +65,7 @@ type agentFlags struct {
 	out                                             outputFlag
 	ct                                              *cloudtrailFlags
 	ka                                              *k8sAuditFlags
+	kube                                            *kubePolicyFlags
 	cl                                              *consoleFlags
 }
 
@@ -97,10 +100,13 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 		"into one with their exact count and first/last time; the first is written at once; 0 writes every alert")
 	a.runtimeOverrides = fs.Bool("runtime-overrides", true, "after Falco's own rules files, load mamori's additions to their lists for podman, conmon, crun, runc\n"+
 		"and the network plugins (rules/defaults/falco_runtime_overrides.yaml), so that starting containers is not taken for attacks")
+	fs.StringVar(&a.containerdRoot, "containerd-root", "/var/lib/containerd", "containerd's root directory (its --root), where its metadata DB is, for pods' and containers' attribution")
+	fs.StringVar(&a.containerdState, "containerd-state", "/run/containerd", "containerd's state directory (its --state), where its tasks' OCI bundles are")
 	fs.Var(&a.groups, "host-group", "a node group this node belongs to, for policies scoped by host: {group: ...} (repeatable)")
 	a.ct = addCloudtrailFlags(fs)
 	a.ka = addK8sAuditFlags(fs)
 	a.cl = addConsoleFlags(fs)
+	a.kube = addKubePolicyFlags(fs, "node's agent")
 }
 
 func runAgent(cmd *cobra.Command, af *agentFlags) error {
@@ -146,6 +152,9 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	if err := cl.addPolicyPath(&policyPaths, policiesOn); err != nil {
 		return err
 	}
+	if af.kube.on && !policiesOn {
+		return usageError{"--kubernetes-policies cannot be combined with --policy none"}
+	}
 	if rs == nil && !policiesOn && *alertsPath != "" {
 		return usageError{"--alerts-output names where alerts go, but --rules none and --policy none turn alerts off"}
 	}
@@ -185,6 +194,11 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 		HookSocket:        *hookSocket,
 		HostGroups:        hostGroups,
 		FoldWindow:        *foldWindow,
+		Containers:        container.Config{ContainerdRoot: af.containerdRoot, ContainerdState: af.containerdState},
+	}
+	// For the agent's lifetime: the pods of its node, for their owners.
+	if cfg.Containers.PodOwner, err = af.kube.podOwners(context.Background(), *node, log); err != nil {
+		return err
 	}
 	if len(prefixes) > 0 {
 		cfg.SensitivePrefixes = prefixes
@@ -198,6 +212,9 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 		cfg.Events = w
 	}
 	if policiesOn {
+		if err := af.kube.addPolicyPath(context.Background(), &policyPaths, log); err != nil {
+			return err
+		}
 		store, err := policy.Open(log.With("part", "policy"), policyPaths...)
 		if err == nil {
 			err = store.Current().RequireDocuments(userPolicyPaths...)
@@ -305,6 +322,9 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 				}
 			}
 		}()
+	}
+	if cfg.Policies != nil {
+		af.kube.start(ctx, cfg.Policies, log)
 	}
 	stopCloudtrail := follower.start(ctx)
 	stopK8sAudit := startK8sAudit(ctx, webhook, log)

@@ -81,6 +81,21 @@ func TestAgentPathStaysLight(t *testing.T) {
 	}
 }
 
+// TestPolicySyncStaysLean: package k8s watches two kinds of custom
+// resources with the dynamic client. client-go's typed clientset and its
+// dynamicinformer link every built-in API group (k8s.io/api/...), some
+// 20 MB of the one mamori binary, for nothing these objects need.
+func TestPolicySyncStaysLean(t *testing.T) {
+	for _, p := range list(t, "./k8s") {
+		for _, d := range p.Deps {
+			if strings.HasPrefix(d, "k8s.io/api/") || strings.HasPrefix(d, "k8s.io/client-go/kubernetes") ||
+				strings.HasPrefix(d, "k8s.io/client-go/informers") || d == "k8s.io/client-go/dynamic/dynamicinformer" {
+				t.Errorf("%s depends on %s", p.ImportPath, d)
+			}
+		}
+	}
+}
+
 // TestUntrustedInputsHaveFuzzers: every reader of input mamori does not
 // control has a testing.F fuzzer (STYLE.md, habit 8); plain `go test`
 // replays each one's seed corpus, and scripts/fuzz.sh runs them for a

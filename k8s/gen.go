@@ -1,0 +1,3 @@
+package k8s
+
+//go:generate go run ./gencrd ../deploy/helm/mamori/crds
