@@ -224,19 +224,7 @@ func appendContainer(b []byte, c *event.Container) []byte {
 	o.str("runtime", c.Runtime, true)
 	o.bool("privileged", c.Privileged, true)
 	o.time("created", c.Created, true)
-	if len(c.Labels) > 0 {
-		o.key("labels")
-		keys := make([]string, 0, len(c.Labels))
-		for k := range c.Labels {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		lo := obj{b: append(o.b, '{')}
-		for _, k := range keys {
-			lo.str(k, c.Labels[k], false)
-		}
-		o.b = append(lo.b, '}')
-	}
+	o.labels("labels", c.Labels)
 	if p := c.Pod; p != nil {
 		o.key("pod")
 		po := obj{b: append(o.b, '{')}
@@ -244,6 +232,14 @@ func appendContainer(b []byte, c *event.Container) []byte {
 		po.str("namespace", p.Namespace, false)
 		po.str("container", p.Container, true)
 		po.str("uid", p.UID, true)
+		po.labels("labels", p.Labels)
+		if w := p.Owner; w != nil {
+			po.key("owner")
+			wo := obj{b: append(po.b, '{')}
+			wo.str("kind", w.Kind, false)
+			wo.str("name", w.Name, false)
+			po.b = append(wo.b, '}')
+		}
 		o.b = append(po.b, '}')
 	}
 	if len(c.Mounts) > 0 {
@@ -282,6 +278,25 @@ func (o *obj) key(k string) {
 	o.more = true
 	o.b = appendQuoted(o.b, k, !o.raw)
 	o.b = append(o.b, ':')
+}
+
+// labels writes a map of strings with its keys in order, as
+// encoding/json does; an empty one is left out.
+func (o *obj) labels(k string, m map[string]string) {
+	if len(m) == 0 {
+		return
+	}
+	o.key(k)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	lo := obj{b: append(o.b, '{'), raw: o.raw}
+	for _, k := range keys {
+		lo.str(k, m[k], false)
+	}
+	o.b = append(lo.b, '}')
 }
 
 func (o *obj) str(k, v string, omitEmpty bool) {

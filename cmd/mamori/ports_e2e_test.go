@@ -32,7 +32,7 @@ spec:
 func listenIn(t *testing.T, c *podmantest.Container, port int) string {
 	t.Helper()
 	out, _ := exec.Command("podman", "exec", c.ID, "sh", "-c", fmt.Sprintf(
-		`rm -f /tmp/nc.err; nc -l -p %[1]d -e echo served-%[1]d 2>/tmp/nc.err & for i in $(seq 100); do nc 127.0.0.1 %[1]d </dev/null 2>/dev/null && break; grep -q . /tmp/nc.err && break; sleep 0.1; done; cat /tmp/nc.err; kill $! 2>/dev/null; :`,
+		`: >/tmp/nc.err; nc -l -p %[1]d -e echo served-%[1]d 2>/tmp/nc.err & for i in $(seq 100); do nc 127.0.0.1 %[1]d </dev/null 2>/dev/null && break; grep -q . /tmp/nc.err 2>/dev/null && break; sleep 0.1; done; cat /tmp/nc.err; kill $! 2>/dev/null; :`,
 		port)).CombinedOutput()
 	return strings.TrimSpace(string(out))
 }
