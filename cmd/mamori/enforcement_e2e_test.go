@@ -478,8 +478,13 @@ func TestDriftedScriptReported(t *testing.T) {
 func TestStormKeepsDriftAlerts(t *testing.T) {
 	podmantest.Require(t)
 	c := podmantest.Run(t, podmantest.Args("--network", "none"))
-	// The built-in default policy audits drift in every container.
-	a := startAlertingAgent(t, "--rules", "none", "--ring-buffer-size", "128K", "--alert-fold-window", "0")
+	// The built-in default policy audits drift in every container. The
+	// storm's file events get 128K, which it overflows at once; the
+	// lifecycle reserve (384K) must hold the whole node's execs, forks and
+	// exits while the agent's reader waits for a CPU: in a whole-suite run
+	// other test binaries start containers meanwhile, and with the default
+	// reserve of this ring (64K of 128K) 115 execs were lost once so.
+	a := startAlertingAgent(t, "--rules", "none", "--ring-buffer-size", "512K", "--ring-buffer-reserve", "384K", "--alert-fold-window", "0")
 	waitContainer(t, a.agentProc, c.Name, agent.AuditOnly)
 
 	dir, err := os.MkdirTemp("/dev/shm", "mamori-storm-")
