@@ -65,4 +65,4 @@ fi
 echo "sensor.sh: building into $OUT" >&2
 (cd "$repo" && go build -o "$OUT/mamori" ./cmd/mamori && go build -o "$OUT/storm" ./bench/storm && go build -o "$OUT/sensorbench" ./bench/sensorbench)
 
-"$OUT/sensorbench" -mamori "$OUT/mamori" -storm "$OUT/storm" -out "$OUT" "$@"
+"$OUT/sensorbench" -mamori "$OUT/mamori" -storm "$OUT/storm" -out "$OUT" -upstream "$repo/../shared/corpora/falco" "$@"

@@ -15,22 +15,28 @@ import (
 // a rule comparing Falco's fd.name (the argument made absolute) is
 // covered whether or not the path went through a symlink.
 type PathKeys struct {
-	All      bool     // every open of the kind
-	Prefixes []string // the path starts with one (an exact path is its own prefix)
-	Suffixes []string // the path ends with one ("/environ" for a file name)
-	Contains []string // the path holds one ("../")
-	Comms    []string // the process's name (the kernel's comm) is one
+	All bool // every open of the kind
+	// Containers is every open of the kind by a process in a container
+	// (container.id != host).
+	Containers bool
+	Prefixes   []string // the path starts with one (an exact path is its own prefix)
+	Dirs       []string // the file is directly in one (Falco's fd.directory), each ending in a slash
+	Suffixes   []string // the path ends with one ("/environ" for a file name)
+	Contains   []string // the path holds one ("../")
+	Comms      []string // the process's name (the kernel's comm) is one
 }
 
 // Empty reports whether no open of the kind is wanted.
 func (k PathKeys) Empty() bool {
-	return !k.All && len(k.Prefixes)+len(k.Suffixes)+len(k.Contains)+len(k.Comms) == 0
+	return !k.All && !k.Containers && len(k.Prefixes)+len(k.Dirs)+len(k.Suffixes)+len(k.Contains)+len(k.Comms) == 0
 }
 
 // Add adds o's keys to k.
 func (k *PathKeys) Add(o PathKeys) {
 	k.All = k.All || o.All
+	k.Containers = k.Containers || o.Containers
 	k.Prefixes = appendNew(k.Prefixes, o.Prefixes...)
+	k.Dirs = appendNew(k.Dirs, o.Dirs...)
 	k.Suffixes = appendNew(k.Suffixes, o.Suffixes...)
 	k.Contains = appendNew(k.Contains, o.Contains...)
 	k.Comms = appendNew(k.Comms, o.Comms...)
@@ -38,6 +44,7 @@ func (k *PathKeys) Add(o PathKeys) {
 
 func (k *PathKeys) sort() {
 	sort.Strings(k.Prefixes)
+	sort.Strings(k.Dirs)
 	sort.Strings(k.Suffixes)
 	sort.Strings(k.Contains)
 	sort.Strings(k.Comms)
@@ -64,7 +71,11 @@ func (k PathKeys) String() string {
 			parts = append(parts, what+" "+strings.Join(vs, ", "))
 		}
 	}
+	if k.Containers {
+		parts = append(parts, "in containers")
+	}
 	add("under", k.Prefixes)
+	add("in", k.Dirs)
 	add("ending", k.Suffixes)
 	add("holding", k.Contains)
 	add("by", k.Comms)
@@ -82,8 +93,17 @@ func (k PathKeys) breadth() int {
 		return 1 << 30
 	}
 	n := 0
+	if k.Containers {
+		// Narrower than every open, broader than any path: a container
+		// opens many files, and the host's opens are what a storm on the
+		// node is made of.
+		n += 1 << 20
+	}
 	for _, p := range k.Prefixes {
 		n += 1000 / max(len(p), 1)
+	}
+	for _, d := range k.Dirs {
+		n += 300 / max(len(d), 1)
 	}
 	for _, s := range k.Suffixes {
 		n += 300 / max(len(s), 1)
@@ -98,7 +118,7 @@ func (k PathKeys) breadth() int {
 var opens = map[string]bool{"open": true, "openat": true, "openat2": true}
 
 // readClass is the successful read-only opens (creat always writes).
-var readClass = class{types: opens, keys: pathKeys, fact: func(f, op, v string) tri {
+var readClass = class{types: opens, keys: pathKeys, container: PathKeys{Containers: true}, fact: func(f, op, v string) tri {
 	switch f {
 	case "evt.is_open_read":
 		return boolFact(op, v, true)
@@ -118,8 +138,22 @@ var readClass = class{types: opens, keys: pathKeys, fact: func(f, op, v string) 
 	return maybe
 }}
 
+// writeClass is the successful opens the kernel counts as writes: for
+// writing, or that may create or truncate (so evt.is_open_write and
+// evt.is_open_read may each be either).
+var writeClass = class{types: map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}, keys: pathKeys, container: PathKeys{Containers: true},
+	fact: func(f, op, v string) tri {
+		switch f {
+		case "fd.num", "evt.rawres":
+			return numFact(op, v, func(n int64) bool { return n >= 0 })
+		case "evt.res":
+			return resFact(op, v, true)
+		}
+		return maybe
+	}}
+
 // failedClass is the opens that failed, whatever their access mode.
-var failedClass = class{types: map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}, keys: pathKeys,
+var failedClass = class{types: map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}, keys: pathKeys, container: PathKeys{Containers: true},
 	fact: func(f, op, v string) tri {
 		switch f {
 		case "evt.is_open_create":
@@ -253,7 +287,14 @@ func addKey(k *PathKeys, field, op, v string) bool {
 		}
 	case "fd.directory":
 		switch op {
-		case "=", "in", "intersects", "pmatch", "startswith":
+		case "=", "in", "intersects":
+			if !strings.ContainsAny(v, "*?[") {
+				// The directory itself, not what is below it: "/" for
+				// Falco's root_dir is one directory, not every path.
+				return addDir(k, v)
+			}
+			fallthrough
+		case "pmatch", "startswith":
 			p := literalPrefix(v)
 			if op != "startswith" && !strings.HasSuffix(p, "/") {
 				p += "/"
@@ -302,6 +343,17 @@ func addPrefix(k *PathKeys, p string) bool {
 	return true
 }
 
+func addDir(k *PathKeys, d string) bool {
+	if !strings.HasSuffix(d, "/") {
+		d += "/"
+	}
+	if !strings.HasPrefix(d, "/") || len(d) > maxKey {
+		return false
+	}
+	k.Dirs = appendNew(k.Dirs, d)
+	return true
+}
+
 func addSuffix(k *PathKeys, s string) bool {
 	if len(s) > maxKey {
 		s = s[len(s)-maxKey:]
@@ -312,7 +364,8 @@ func addSuffix(k *PathKeys, s string) bool {
 
 func addContains(k *PathKeys, s string) bool {
 	if len(s) > maxContains {
-		return false
+		// Whatever holds s holds its head: more opens, none missed.
+		s = s[:maxContains]
 	}
 	k.Contains = appendNew(k.Contains, s)
 	return true

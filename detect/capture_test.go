@@ -45,13 +45,13 @@ func TestCaptureOfUpstreamRules(t *testing.T) {
 	}
 	want := map[string]string{
 		"Directory traversal monitored file read":             "holding ../",
-		"Read sensitive file trusted after startup":           "under /etc/pam.conf, /etc/pam.d/, /etc/security/pwquality.conf, /etc/shadow, /etc/sudoers, /etc/sudoers.d/",
-		"Read sensitive file untrusted":                       "under /etc/pam.conf, /etc/pam.d/, /etc/security/pwquality.conf, /etc/shadow, /etc/sudoers, /etc/sudoers.d/",
+		"Read sensitive file trusted after startup":           "under /etc/pam.conf, /etc/security/pwquality.conf, /etc/shadow, /etc/sudoers; in /etc/pam.d/, /etc/sudoers.d/",
+		"Read sensitive file untrusted":                       "under /etc/pam.conf, /etc/security/pwquality.conf, /etc/shadow, /etc/sudoers; in /etc/pam.d/, /etc/sudoers.d/",
 		"Read ssh information":                                "under /root/.ssh; holding /.ssh/",
 		"Read environment variable from /proc files":          "ending /environ",
 		"Exfiltrating Artifacts via Kubernetes Control Plane": "by tar",
 		"Backdoored library loaded into SSHD (CVE-2024-3094)": "by sshd",
-		"Read Shell Configuration File":                       "under /etc/bashrc, /etc/csh.cshrc, /etc/csh.login, /etc/profile, /etc/zsh/; ending /.bash_history, /.bash_login, /.bash_logout, /.bash_profile, /.bashrc, /.cshdirs, /.cshrc, /.history, /.inputrc, /.login, /.logout, /.profile, /.tcshrc, /.zlogin, /.zlogout, /.zprofile, /.zshenv, /.zshrc",
+		"Read Shell Configuration File":                       "under /etc/bashrc, /etc/csh.cshrc, /etc/csh.login, /etc/profile; in /etc/zsh/; ending /.bash_history, /.bash_login, /.bash_logout, /.bash_profile, /.bashrc, /.cshdirs, /.cshrc, /.history, /.inputrc, /.login, /.logout, /.profile, /.tcshrc, /.zlogin, /.zlogout, /.zprofile, /.zshenv, /.zshrc",
 		"Privileged Container Device Access":                  "under /dev/kmem, /dev/mem, /dev/nvme, /dev/sd, /dev/vd, /dev/xvd",
 		"Container Access to Host Sensitive Paths":            "under /host/, /hostfs/, /rootfs/",
 	}
@@ -76,7 +76,56 @@ func TestCaptureOfUpstreamRules(t *testing.T) {
 	if !slices.Equal(failed, []string{"Directory traversal monitored file read", "Create files below dev"}) {
 		t.Errorf("rules that match failed opens: %q", failed)
 	}
-	if got := n.Failed.String(); got != "under /dev/; holding ../" {
+	if got := n.Failed.String(); got != "in /dev/; holding ../" {
 		t.Errorf("failed opens: %s", got)
+	}
+}
+
+// TestWriteCaptureOfUpstreamRules checks what the three upstream syscall
+// files need of opens for writing, every rule enabled: keys for every
+// rule, so that a storm of writes the rules cannot match stays in the
+// kernel; Falco's fd.directory as the directory itself ("/" is not every
+// path); a substring longer than the kernel's 16 bytes cut to its head
+// rather than given up; and the container macro as the key "in
+// containers".
+func TestWriteCaptureOfUpstreamRules(t *testing.T) {
+	files := []rules.File{upstream(t, "falco_rules.yaml"), upstream(t, "falco-incubating_rules.yaml"), upstream(t, "falco-sandbox_rules.yaml")}
+	rs := loadRuleset(t, files...)
+	rs = loadRuleset(t, append(files, enableAll(rs))...)
+	n := NeedsOf(rs)
+	if n.Writes.All {
+		t.Errorf("some rule needs every open for writing")
+	}
+	want := map[string]string{
+		"Write below root":                                    "under /root/; in /",
+		"Create files below dev":                              "in /dev/",
+		"Write below binary dir":                              "in /bin/, /sbin/, /usr/bin/, /usr/sbin/",
+		"Write below etc":                                     "under /etc/",
+		"Delete or rename shell history":                      "ending ash_history, fish_history, zsh_history; holding fish_read_histor",
+		"Container Drift Detected (open+create)":              "in containers",
+		"Clear Log Activities":                                "in /dev/log/, /var/log/; ending /access_log, /auth.log, /cron, /dpkg.log, /kern.log, /last.log, /mysql.log, /mysqld.log, /secure, /syslog, /user.log, /yum.log",
+		"Exfiltrating Artifacts via Kubernetes Control Plane": "by tar",
+	}
+	got := map[string]string{}
+	for _, rn := range n.Rules {
+		if rn.MatchesWrites {
+			if rn.Writes.All {
+				t.Errorf("%s needs every open for writing", rn.Rule.Name)
+			}
+			got[rn.Rule.Name] = rn.Writes.String()
+		}
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: writes %q, want %q", name, got[name], w)
+		}
+	}
+	for _, name := range []string{"Run shell untrusted", "Terminal shell in container", "Netcat Remote Code Execution in Container"} {
+		if g, ok := got[name]; ok {
+			t.Errorf("%s matches opens for writing (%s), which it cannot", name, g)
+		}
+	}
+	if len(n.Writes.Contains) > 4 {
+		t.Errorf("writes look for %d substrings, more than the kernel's 4: %q", len(n.Writes.Contains), n.Writes.Contains)
 	}
 }

@@ -25,6 +25,9 @@ type class struct {
 	types map[string]bool // the evt.type values of the class
 	fact  func(field, op, v string) tri
 	keys  func(field, op string, values []string) keySet
+	// container is the key of "the process is in a container", nil where
+	// the kernel cannot test it for the class.
+	container keySet
 }
 
 // A keySet is a set of keys the kernel tests, one matching being enough.
@@ -137,6 +140,13 @@ func checkCover(e *condition.Check, neg bool, c class) coverage {
 		return coverage{value: maybe}
 	}
 	values, ok := literalValues(e)
+	if f.Name == "container.id" && ok && len(values) == 1 && values[0] == "host" && !f.HasArg && e.Modifier == "" && c.container != nil {
+		// container.id != host (Falco's container macro), or not
+		// container.id = host: a process in a container.
+		if (e.Op == "!=" && !neg) || (e.Op == "=" && neg) {
+			return coverage{value: maybe, keys: c.container}
+		}
+	}
 	if f.Name == "evt.type" && ok && !f.HasArg {
 		v := typeFact(e.Op, values, c.types)
 		if neg {

@@ -21,10 +21,10 @@ type Needs struct {
 	// DNS is set when a rule reads the names of addresses (fd.sip.name and
 	// the like): the sensor must report the node's DNS responses.
 	DNS bool
-	// Reads says which successful read-only opens the rules can match:
-	// the sensor reports opens for writing always, reads only as these
-	// keys say.
-	Reads PathKeys
+	// Reads says which successful read-only opens the rules can match,
+	// Writes which successful opens for writing: the sensor reports only
+	// those the keys say.
+	Reads, Writes PathKeys
 	// Failed says which failed opens the rules can match (Falco's
 	// open_file_failed); none unless a rule asks for them.
 	Failed PathKeys
@@ -43,10 +43,10 @@ type RuleNeeds struct {
 	// delivers; nil with AllTypes.
 	Types    []string
 	AllTypes bool
-	// Reads and Failed are the read-only and failed opens it can match,
-	// when it can match any.
-	Reads, Failed             PathKeys
-	MatchesReads, MatchesFail bool
+	// Reads, Writes and Failed are the read-only, writing and failed
+	// opens it can match, when it can match any.
+	Reads, Writes, Failed                    PathKeys
+	MatchesReads, MatchesWrites, MatchesFail bool
 	// Sends and Recvs are the sends and receives it can match.
 	Sends, Recvs               IOKeys
 	MatchesSends, MatchesRecvs bool
@@ -75,6 +75,9 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 		if rn.MatchesReads {
 			n.Reads.Add(rn.Reads)
 		}
+		if rn.MatchesWrites {
+			n.Writes.Add(rn.Writes)
+		}
 		if rn.MatchesFail {
 			n.Failed.Add(rn.Failed)
 		}
@@ -87,6 +90,7 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 		n.Rules = append(n.Rules, rn)
 	}
 	n.Reads.sort()
+	n.Writes.sort()
 	n.Failed.sort()
 	n.Sends.sort()
 	n.Recvs.sort()
@@ -112,6 +116,10 @@ func RuleNeedsOf(r *rules.Rule) RuleNeeds {
 	if keys, ok := openCoverage(r, readClass); ok {
 		keys.sort()
 		rn.Reads, rn.MatchesReads = keys, true
+	}
+	if keys, ok := openCoverage(r, writeClass); ok {
+		keys.sort()
+		rn.Writes, rn.MatchesWrites = keys, true
 	}
 	if keys, ok := openCoverage(r, failedClass); ok {
 		keys.sort()
@@ -141,6 +149,9 @@ func (rn RuleNeeds) String() string {
 	if rn.MatchesReads {
 		opens = append(opens, "read-only opens "+rn.Reads.describe())
 	}
+	if rn.MatchesWrites {
+		opens = append(opens, "opens for writing "+rn.Writes.describe())
+	}
 	if rn.MatchesFail {
 		opens = append(opens, "failed opens "+rn.Failed.describe())
 	}
@@ -150,9 +161,6 @@ func (rn RuleNeeds) String() string {
 	if rn.MatchesRecvs {
 		opens = append(opens, "receives "+rn.Recvs.String())
 	}
-	if slices.ContainsFunc(rn.Types, func(t string) bool { return opens2[t] }) && !rn.MatchesReads {
-		opens = append([]string{"opens for writing only"}, opens...)
-	}
 	if rn.Names {
 		opens = append(opens, "the names of addresses from the node's DNS responses")
 	}
@@ -161,8 +169,6 @@ func (rn RuleNeeds) String() string {
 	}
 	return b.String()
 }
-
-var opens2 = map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}
 
 func (k PathKeys) describe() string {
 	if k.All {

@@ -450,3 +450,107 @@ func TestDNSResponses(t *testing.T) {
 		t.Errorf("dns %+v\nwant %+v", *e.DNS, want)
 	}
 }
+
+// TestWriteFilter has a shell and its children open files for writing
+// and checks that the kernel reports exactly those a write key matches (a
+// prefix, a directory the file is directly in, an ending, a substring, the
+// process's name), every one in another mount namespace than the host's
+// (a container's), and that keys of one class do not serve the other: a
+// read prefix lets no write through, a write prefix no read, while a read
+// prefix that extends a write prefix keeps the write prefix's class.
+func TestWriteFilter(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) is not installed")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{"pre/sub", "d/sub", "other", "sens"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarx := filepath.Join(dir, "tarx")
+	data, err := os.ReadFile("/bin/cp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tarx, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{
+		Events:            []event.Type{event.Open},
+		SensitivePrefixes: []string{dir + "/sens/", dir + "/pre/sub/r"},
+		Opens: OpenFilter{Writes: &WriteFilter{InContainers: true, Prefixes: []string{dir + "/pre/"}, Dirs: []string{dir + "/d/"},
+			Suffixes: []string{"/x.log"}, Contains: []string{"zz_hist"}, Comms: []string{"tarx"}}},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var shell atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		pid := uint32(shell.Load())
+		return e.Type == event.Open && strings.HasPrefix(e.File.PathRaw, dir) && (e.Process.PID == pid || e.Process.PPID == pid)
+	})
+	script := strings.Join([]string{
+		"read x",
+		": > " + dir + "/pre/sub/a",                                // under a write prefix
+		": > " + dir + "/d/b",                                      // directly in a write directory
+		": > " + dir + "/d/sub/c",                                  // below it, not directly in it
+		": > " + dir + "/other/x.log",                              // a write ending
+		": > " + dir + "/other/q_zz_histy",                         // a write substring
+		": > " + dir + "/other/plain",                              // nothing
+		": > " + dir + "/sens/w",                                   // a read prefix: no write
+		": > " + dir + "/pre/sub/rr",                               // a read prefix extending a write prefix
+		"cat " + dir + "/pre/sub/a",                                // a read under a write prefix: no
+		"cat " + dir + "/sens/w",                                   // a read under a read prefix
+		tarx + " " + dir + "/other/plain " + dir + "/other/bycomm", // a write by a write key's process name
+		"unshare -m /bin/sh -c ': > " + dir + "/other/inns'",       // another mount namespace
+		"echo done",
+	}, "\n")
+	cmd := exec.Command("/bin/sh", "-c", script)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	shell.Store(int64(cmd.Process.Pid))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the script failed: %v", err)
+	}
+	want := []string{"/pre/sub/a", "/d/b", "/other/x.log", "/other/q_zz_histy", "/pre/sub/rr", "read /sens/w",
+		"tarx /other/bycomm", "/other/inns"}
+	var got []string
+	deadline := time.After(5 * time.Second)
+	quiet := time.NewTimer(2 * time.Second)
+	for done := false; !done; {
+		select {
+		case e := <-events:
+			p := strings.TrimPrefix(e.File.PathRaw, dir)
+			switch {
+			case e.Process.Name == "tarx":
+				if p == "/other/plain" {
+					p = "read " + p // cp's read of its source: no read key, so not expected
+				}
+				got = append(got, "tarx "+p)
+			case !strings.Contains(e.File.Flags, "O_WRONLY") && !strings.Contains(e.File.Flags, "O_RDWR"):
+				got = append(got, "read "+p)
+			default:
+				got = append(got, p)
+			}
+			quiet.Reset(300 * time.Millisecond)
+		case <-quiet.C:
+			done = true
+		case <-deadline:
+			done = true
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("opens reported %q\nwant %q", got, want)
+	}
+}

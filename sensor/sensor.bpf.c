@@ -7,8 +7,8 @@
 //
 // Process lifecycle comes from tp_btf/sched_process_{exec,fork,exit}, and
 // moves between cgroups from tp_btf/cgroup_attach_task.
-// Everything else comes from one pair of tp_btf/sys_enter and sys_exit
-// programs driven by the `syscalls` map: user space writes, for each syscall
+// Everything else comes from one tp_btf/sys_exit program driven by the
+// `syscalls` map: user space writes, for each syscall
 // number it wants, a spec saying which arguments are paths, fds or socket
 // addresses and which in-kernel filter applies. The kernel side is thus a
 // small interpreter of that spec and knows no syscall numbers itself, so the
@@ -228,12 +228,6 @@ struct file_info {
 	__u32 flags;  /* FILE_* */
 };
 
-struct stash {
-	__u64 args[6];
-	__u32 nr;
-	__u32 pad;
-};
-
 struct path_key {
 	__u32 prefixlen;
 	__u8 data[256];
@@ -243,7 +237,7 @@ struct path_key {
 enum counter {
 	C_SUBMITTED = 0,
 	C_DROPPED = 1,      /* every record lost, whatever the cause */
-	C_STASH_MISS = 2,   /* sys_exit whose stash belongs to another call */
+	/* 2 is free */
 	C_PATH_TRUNC = 3,
 	C_MAX = 4,
 };
@@ -275,25 +269,41 @@ volatile const __u32 wakeup_bytes = 256 * 1024;
  * less the lifecycle reserve. */
 volatile const __u64 syscall_room = ~0ULL;
 
-/* Which read-only and failed opens are reported, derived by user space
- * from what the loaded rules can match: an open for writing is always
- * reported; a read-only one (a failed one, with OPEN_FAILED) only when a
- * key matches it, on the path the kernel resolved or on the path argument
- * as given: a prefix (the `sensitive` trie), an ending (the `suffixes`
- * trie, which holds endings reversed), a process name (`comms`), or one of
- * up to four short substrings. */
+/* Which opens are reported, derived by user space from what the loaded
+ * rules (and the policies) can match. Opens fall in two classes with keys
+ * of their own: read-only and failed opens (K_READ), and successful opens
+ * for writing (K_WRITE). An open of a class is reported when the class is
+ * wanted whole, when the process is in a container and the class is
+ * wanted whole there, or when a key of the class matches it, on the path
+ * the kernel resolved or on the path argument as given: a prefix (the
+ * `sensitive` trie), the directory the file is directly in (`dirs`), an
+ * ending (the `suffixes` trie, which holds endings reversed), a process
+ * name (`comms`), or one of up to four short substrings. Each key's value is the mask of the classes it serves; in
+ * the tries a key's value includes those of the shorter keys it extends,
+ * since a trie answers with the longest match only. Without
+ * OPEN_WRITE_KEYS every open for writing is reported. "In a container" is
+ * told by the mount namespace: a container's processes never share the
+ * host's, so any other counts (a host service with a private one too). */
 #define OPEN_ALL_READS (1 << 0)   /* every read-only open */
-#define OPEN_FAILED (1 << 1)      /* failed opens, under the same keys */
+#define OPEN_FAILED (1 << 1)      /* failed opens, under the read keys */
 #define OPEN_ALL_FAILED (1 << 2)  /* every failed open */
 #define OPEN_COMMS (1 << 3)       /* the comms map holds names */
+#define OPEN_WRITE_KEYS (1 << 4)  /* opens for writing only as the keys say */
+#define OPEN_READ_CONTAINERS (1 << 5)  /* every read-only and failed open in a container */
+#define OPEN_WRITE_CONTAINERS (1 << 6) /* every open for writing in a container */
+#define OPEN_DIRS (1 << 7)        /* the dirs map holds directories */
+#define K_READ 1
+#define K_WRITE 2
 #define MAX_CONTAINS 4
 #define CONTAINS_LEN 16
 
 struct open_cfg {
 	__u32 flags;
+	__u32 host_mntns;         /* the host's mount namespace, for the CONTAINERS flags */
 	__u32 max_suffix;         /* the longest ending in `suffixes`; 0 for none */
 	__u32 ncontains;
 	__u8 contains_len[MAX_CONTAINS];
+	__u8 contains_class[MAX_CONTAINS]; /* K_ bits of each substring */
 	char contains[MAX_CONTAINS][CONTAINS_LEN];
 };
 
@@ -346,13 +356,6 @@ struct {
 } kinds SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 32768);
-	__type(key, __u64);
-	__type(value, struct stash);
-} stashes SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1024);
 	__type(key, struct path_key);
@@ -367,6 +370,17 @@ struct {
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } suffixes SEC(".maps");
+
+/* Directories, each ending in a slash, keyed as path_key with prefixlen
+ * set to the length in bits: an open is in one when its path up to the
+ * last slash is one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct path_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} dirs SEC(".maps");
 
 /* The peer a socket last sent to or received from, by socket. */
 struct peer {
@@ -1014,37 +1028,9 @@ int BPF_PROG(handle_cgroup_attach, struct cgroup *dst, const char *path, struct 
 	return 0;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
-{
-	if (id < 0 || id >= 512)
-		return 0;
-	__u32 nr = id;
-	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
-	if (!spec || !spec->code)
-		return 0;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if ((pid_tgid >> 32) == self_tgid)
-		return 0;
-	struct stash st = {};
-	st.nr = nr;
-#if defined(__TARGET_ARCH_x86)
-	st.args[0] = BPF_CORE_READ(regs, di);
-	st.args[1] = BPF_CORE_READ(regs, si);
-	st.args[2] = BPF_CORE_READ(regs, dx);
-	st.args[3] = BPF_CORE_READ(regs, r10);
-	st.args[4] = BPF_CORE_READ(regs, r8);
-	st.args[5] = BPF_CORE_READ(regs, r9);
-#else
-#error "syscall arguments: only x86_64 is wired up so far"
-#endif
-	bpf_map_update_elem(&stashes, &pid_tgid, &st, BPF_ANY);
-	return 0;
-}
-
-/* prefix_key reports whether the len bytes at val start with a prefix in
- * the `sensitive` trie. */
-static __always_inline int prefix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
+/* prefix_key returns the classes of the longest prefix in the `sensitive`
+ * trie that the len bytes at val start with, 0 for none. */
+static __always_inline __u8 prefix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
 {
 	__u64 n = len;
 	if (n > 255)
@@ -1053,13 +1039,15 @@ static __always_inline int prefix_key(struct scratch *s, struct walk *w, __u32 v
 	__builtin_memset(&w->key, 0, sizeof(w->key));
 	bpf_probe_read_kernel(w->key.data, n, &s->buf[at(val)]);
 	w->key.prefixlen = n * 8;
-	return bpf_map_lookup_elem(&sensitive, &w->key) != NULL;
+	__u8 *v = bpf_map_lookup_elem(&sensitive, &w->key);
+	return v ? *v : 0;
 }
 
-/* suffix_key reports whether the len bytes at val end with an ending in the
- * `suffixes` trie, whose keys are endings reversed. A relative path is
- * taken as if a slash preceded it, so that "/environ" ends "environ". */
-static __always_inline int suffix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
+/* suffix_key returns the classes of the longest ending in the `suffixes`
+ * trie (whose keys are endings reversed) that the len bytes at val end
+ * with, 0 for none. A relative path is taken as if a slash preceded it, so
+ * that "/environ" ends "environ". */
+static __always_inline __u8 suffix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
 {
 	__u32 n = len;
 	if (n > open_config.max_suffix)
@@ -1079,7 +1067,39 @@ static __always_inline int suffix_key(struct scratch *s, struct walk *w, __u32 v
 		i++;
 	}
 	w->key.prefixlen = i * 8;
-	return bpf_map_lookup_elem(&suffixes, &w->key) != NULL;
+	__u8 *v = bpf_map_lookup_elem(&suffixes, &w->key);
+	return v ? *v : 0;
+}
+
+struct slash_ctx {
+	struct scratch *s;
+	__u32 val;
+	__u32 last; /* one past the last slash seen, 0 for none */
+};
+
+static long slash_at(__u32 i, void *data)
+{
+	struct slash_ctx *c = data;
+	if (c->s->buf[at(c->val + i)] == '/')
+		c->last = i + 1;
+	return 0;
+}
+
+/* dir_key returns the classes of the directory in `dirs` that the path of
+ * len bytes at val is directly in, 0 for none. */
+static __always_inline __u8 dir_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
+{
+	struct slash_ctx c = {.s = s, .val = val};
+	bpf_loop(len < MAX_STR ? len : MAX_STR, slash_at, &c, 0);
+	__u64 n = c.last;
+	if (n == 0 || n > 255)
+		return 0;
+	bound(n, 255);
+	__builtin_memset(&w->key, 0, sizeof(w->key));
+	bpf_probe_read_kernel(w->key.data, n, &s->buf[at(val)]);
+	w->key.prefixlen = n * 8;
+	__u8 *v = bpf_map_lookup_elem(&dirs, &w->key);
+	return v ? *v : 0;
 }
 
 struct contains_ctx {
@@ -1110,11 +1130,13 @@ static long contains_at(__u32 i, void *data)
 	return 1;
 }
 
-static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len)
+static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len, __u8 class)
 {
 	for (__u32 p = 0; p < MAX_CONTAINS; p++) {
 		if (p >= open_config.ncontains)
 			break;
+		if (!(open_config.contains_class[p] & class))
+			continue;
 		struct contains_ctx c = {.s = s, .val = val, .len = len, .pat = p};
 		bpf_loop(len < MAX_STR ? len : MAX_STR, contains_at, &c, 0);
 		if (c.found)
@@ -1123,11 +1145,12 @@ static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len)
 	return 0;
 }
 
-/* open_wanted reports whether a read-only or failed open is to be reported:
- * whether any key matches the resolved path (rp_len bytes at rp_val; none
- * for a failed open) or the path argument (raw_len bytes at raw_val). It is
- * a global function, verified once. */
-__noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_len)
+/* open_wanted reports whether an open of the classes in class (K_READ or
+ * K_WRITE) is to be reported: whether any key of the class matches the
+ * resolved path (rp_len bytes at rp_val; none for a failed open) or the
+ * path argument (raw_len bytes at raw_val). It is a global function,
+ * verified once. */
+__noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_len, __u32 class)
 {
 	struct scratch *s = get_scratch();
 	struct walk *w = get_walk();
@@ -1136,7 +1159,8 @@ __noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_
 	if (open_config.flags & OPEN_COMMS) {
 		struct comm_key k = {};
 		bpf_get_current_comm(k.comm, sizeof(k.comm));
-		if (bpf_map_lookup_elem(&comms, &k))
+		__u8 *v = bpf_map_lookup_elem(&comms, &k);
+		if (v && (*v & class))
 			return 1;
 	}
 	rp_val &= SCRATCH_MASK;
@@ -1145,20 +1169,26 @@ __noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_
 		rp_len = MAX_PATH;
 	if (raw_len > MAX_STR)
 		raw_len = MAX_STR;
-	if (rp_len && prefix_key(s, w, rp_val, rp_len))
+	if (rp_len && (prefix_key(s, w, rp_val, rp_len) & class))
 		return 1;
-	if (raw_len && s->buf[at(raw_val)] == '/' && prefix_key(s, w, raw_val, raw_len))
+	if (raw_len && s->buf[at(raw_val)] == '/' && (prefix_key(s, w, raw_val, raw_len) & class))
 		return 1;
-	if (open_config.max_suffix) {
-		if (rp_len && suffix_key(s, w, rp_val, rp_len))
+	if (open_config.flags & OPEN_DIRS) {
+		if (rp_len && (dir_key(s, w, rp_val, rp_len) & class))
 			return 1;
-		if (raw_len && suffix_key(s, w, raw_val, raw_len))
+		if (raw_len && s->buf[at(raw_val)] == '/' && (dir_key(s, w, raw_val, raw_len) & class))
+			return 1;
+	}
+	if (open_config.max_suffix) {
+		if (rp_len && (suffix_key(s, w, rp_val, rp_len) & class))
+			return 1;
+		if (raw_len && (suffix_key(s, w, raw_val, raw_len) & class))
 			return 1;
 	}
 	if (open_config.ncontains) {
-		if (rp_len && contains_key(s, rp_val, rp_len))
+		if (rp_len && contains_key(s, rp_val, rp_len, class))
 			return 1;
-		if (raw_len && contains_key(s, raw_val, raw_len))
+		if (raw_len && contains_key(s, raw_val, raw_len, class))
 			return 1;
 	}
 	return 0;
@@ -1319,22 +1349,34 @@ __noinline __u32 sendrecv(__u32 off, __u32 io, __s64 ret)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	/* Most system calls are of no interest: leave on an array lookup, before
-	 * the hash lookup of the stash. orig_ax still holds the number here. */
+	/* Most system calls are of no interest: leave on an array lookup.
+	 * orig_ax still holds the number here. */
 	__u32 nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr >= 512)
+		return 0;
 	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
 	if (!spec || !spec->code)
 		return 0;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct stash *st = bpf_map_lookup_elem(&stashes, &pid_tgid);
-	if (!st)
+	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return 0;
-	if (st->nr != nr) {
-		/* A stash left by a call that never returned (execve, exit). */
-		bpf_map_delete_elem(&stashes, &pid_tgid);
-		count(C_STASH_MISS);
-		return 0;
-	}
+	/* The arguments are read where the call left them: the kernel keeps
+	 * the user's registers in pt_regs for the whole call and writes only
+	 * the return value back, so no sys_enter program (run on every call
+	 * of the node) and no per-thread stash are needed. None of the calls
+	 * in the table replaces the registers (execve, rt_sigreturn are not
+	 * in it); a tracer that rewrote them at entry is seen with what the
+	 * kernel actually ran. */
+	__u64 args[6];
+#if defined(__TARGET_ARCH_x86)
+	args[0] = BPF_CORE_READ(regs, di);
+	args[1] = BPF_CORE_READ(regs, si);
+	args[2] = BPF_CORE_READ(regs, dx);
+	args[3] = BPF_CORE_READ(regs, r10);
+	args[4] = BPF_CORE_READ(regs, r8);
+	args[5] = BPF_CORE_READ(regs, r9);
+#else
+#error "syscall arguments: only x86_64 is wired up so far"
+#endif
 
 	switch (spec->filter) {
 	case F_OPEN:
@@ -1346,7 +1388,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			goto out;
 		break;
 	case F_SOCKET: {
-		long domain = st->args[0], type = st->args[1] & 0xf;
+		long domain = args[0], type = args[1] & 0xf;
 		if (domain != AF_PACKET && type != SOCK_RAW)
 			goto out;
 		break;
@@ -1367,7 +1409,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	fill_header(h, K_SYSCALL, task);
 	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
 	for (int i = 0; i < 6; i++)
-		b->args[i] = st->args[i];
+		b->args[i] = args[i];
 	b->ret = ret;
 	b->nr = nr;
 	b->code = spec->code;
@@ -1385,9 +1427,10 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		off = put_user_bytes(s, off, T_BLOB, (void *)b->args[spec->blob_arg & 7],
 				     spec->blob_len > BLOB_MAX ? BLOB_MAX : spec->blob_len);
 
-	/* An open for writing is reported; a read-only or failed one only when
-	 * open_wanted says so, once its path argument is known (below). */
-	int check_open = 0;
+	/* Whether an open is reported is known once its path argument is
+	 * (below), unless its class is wanted whole, or whole in containers
+	 * and the process is in one. */
+	__u32 check_open = 0;
 	__u32 rp_val = 0, rp_len = 0;
 	if (spec->filter == F_OPEN) {
 		__u64 flags = 0;
@@ -1399,10 +1442,20 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			bpf_probe_read_kernel(&flags, sizeof(flags), &s->buf[at(bv)]);
 		}
 		int write = spec->implicit_write || (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
-		if (ret < 0)
-			check_open = !(open_config.flags & OPEN_ALL_FAILED);
-		else
-			check_open = !write && !(open_config.flags & OPEN_ALL_READS);
+		__u32 in_container = h->mntns != open_config.host_mntns;
+		if (ret < 0) {
+			if (!(open_config.flags & OPEN_ALL_FAILED) &&
+			    !(in_container && (open_config.flags & OPEN_READ_CONTAINERS)))
+				check_open = K_READ;
+		} else if (write) {
+			if ((open_config.flags & OPEN_WRITE_KEYS) &&
+			    !(in_container && (open_config.flags & OPEN_WRITE_CONTAINERS)))
+				check_open = K_WRITE;
+		} else {
+			if (!(open_config.flags & OPEN_ALL_READS) &&
+			    !(in_container && (open_config.flags & OPEN_READ_CONTAINERS)))
+				check_open = K_READ;
+		}
 	}
 
 	if (spec->ret_path && ret >= 0) {
@@ -1419,7 +1472,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			__u32 val = off + 4;
 			off = put_user_str(s, off, T_STR + i, (void *)b->args[i]);
 			if (check_open) {
-				if (!open_wanted(rp_val, rp_len, val, off >= val ? off - val : 0))
+				if (!open_wanted(rp_val, rp_len, val, off >= val ? off - val : 0, check_open))
 					goto out;
 				check_open = 0;
 			}
@@ -1455,7 +1508,6 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 
 	submit(s, off, SLOT_SYSCALL + spec->code, syscall_room);
 out:
-	bpf_map_delete_elem(&stashes, &pid_tgid);
 	return 0;
 }
 

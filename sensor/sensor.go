@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +28,8 @@ import (
 )
 
 // DefaultSensitivePrefixes are the paths whose read-only opens are reported.
-// Opens for write or create are always reported.
+// Opens for write or create are all reported unless OpenFilter.Writes says
+// otherwise.
 var DefaultSensitivePrefixes = []string{
 	"/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/pam.conf", "/etc/pam.d/",
 	"/etc/security/", "/etc/ssh/", "/root/.ssh/", "/root/.aws/", "/root/.kube/",
@@ -34,16 +37,40 @@ var DefaultSensitivePrefixes = []string{
 }
 
 // OpenFilter says which read-only and failed opens the sensor reports
-// besides those under the sensitive prefixes: the kernel reports one when
-// any key matches the path it resolved or the path argument as given.
+// besides those under the sensitive prefixes, and which opens for writing:
+// the kernel reports one when any key of its kind matches the path it
+// resolved or the path argument as given.
 type OpenFilter struct {
 	AllReads  bool     // every read-only open
 	Failed    bool     // failed opens matching the keys (or the prefixes)
 	AllFailed bool     // every failed open
+	Dirs      []string // paths directly in one, each ending in a slash ("/etc/pam.d/")
 	Suffixes  []string // paths ending with one ("/environ")
-	Contains  []string // paths holding one ("../"); at most 4, of at most 16 bytes
+	Contains  []string // paths holding one ("../"); at most 4 with Writes', of at most 16 bytes
 	Comms     []string // every read-only open by a process of this name (the kernel's comm)
+	// ReadsInContainers reports every read-only and failed open of a
+	// process in a container, whatever the keys.
+	ReadsInContainers bool
+	// Writes, when not nil, narrows the opens for writing reported to
+	// those its keys match; nil reports every one.
+	Writes *WriteFilter
 }
+
+// WriteFilter says which successful opens for writing (or creating, or
+// truncating) the sensor reports: those of processes in containers when
+// InContainers is set, and those any key matches.
+type WriteFilter struct {
+	InContainers bool
+	Prefixes     []string // the path starts with one
+	Dirs         []string // the file is directly in one, ending in a slash
+	Suffixes     []string
+	Contains     []string
+	Comms        []string
+}
+
+// A process is in a container, for the kernel's filter, when its mount
+// namespace is not the host's: containers never share the host's (a host
+// service with a private one counts too, which only reports more).
 
 // IOFilter says which sends and receives on IPv4 and IPv6 sockets the
 // sensor reports: Send for sendto and sendmsg, Recv for recvfrom and
@@ -204,7 +231,7 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	if cfg.SensitivePrefixes == nil {
 		cfg.SensitivePrefixes = DefaultSensitivePrefixes
 	}
-	openCfg, err := cfg.Opens.config()
+	openCfg, err := cfg.Opens.config(cfg.SensitivePrefixes)
 	if err != nil {
 		return nil, err
 	}
@@ -301,18 +328,24 @@ func (s *Sensor) configure() error {
 			return fmt.Errorf("enable syscall %s: %w", d.name, err)
 		}
 	}
-	for _, p := range s.cfg.SensitivePrefixes {
-		if len(p) == 0 || len(p) > 255 {
-			return fmt.Errorf("sensitive path prefix %q: must be 1 to 255 bytes", p)
-		}
+	keys := s.cfg.Opens.keys(s.cfg.SensitivePrefixes)
+	for p, class := range keys.prefixes {
 		var key sensorPathKey
 		key.Prefixlen = uint32(len(p)) * 8
 		copy(key.Data[:], p)
-		if err := s.objs.Sensitive.Put(key, uint8(1)); err != nil {
-			return fmt.Errorf("add sensitive prefix %q: %w", p, err)
+		if err := s.objs.Sensitive.Put(key, class); err != nil {
+			return fmt.Errorf("add path prefix %q: %w", p, err)
 		}
 	}
-	for _, sfx := range s.cfg.Opens.Suffixes {
+	for d, class := range keys.dirs {
+		var key sensorPathKey
+		key.Prefixlen = uint32(len(d)) * 8
+		copy(key.Data[:], d)
+		if err := s.objs.Dirs.Put(key, class); err != nil {
+			return fmt.Errorf("add directory %q: %w", d, err)
+		}
+	}
+	for sfx, class := range keys.suffixes {
 		// The trie holds endings reversed: a lookup of a path's tail,
 		// reversed, finds its longest ending.
 		var key sensorPathKey
@@ -320,7 +353,7 @@ func (s *Sensor) configure() error {
 		for i := range len(sfx) {
 			key.Data[i] = sfx[len(sfx)-1-i]
 		}
-		if err := s.objs.Suffixes.Put(key, uint8(1)); err != nil {
+		if err := s.objs.Suffixes.Put(key, class); err != nil {
 			return fmt.Errorf("add path ending %q: %w", sfx, err)
 		}
 	}
@@ -329,20 +362,84 @@ func (s *Sensor) configure() error {
 			return fmt.Errorf("add peer port %d: %w", port, err)
 		}
 	}
-	for _, c := range s.cfg.Opens.Comms {
+	for c, class := range keys.comms {
 		var key sensorCommKey
 		for i := 0; i < len(c) && i < len(key.Comm)-1; i++ {
 			key.Comm[i] = int8(c[i])
 		}
-		if err := s.objs.Comms.Put(key, uint8(1)); err != nil {
+		if err := s.objs.Comms.Put(key, class); err != nil {
 			return fmt.Errorf("add process name %q: %w", c, err)
 		}
 	}
 	return nil
 }
 
+// Classes of keys, as sensor.bpf.c defines them: read-only and failed
+// opens, and opens for writing.
+const (
+	classRead  = 1
+	classWrite = 2
+)
+
+// openKeys are the kernel's keys with the classes each serves.
+type openKeys struct {
+	prefixes, dirs, suffixes, comms map[string]uint8
+	contains                        []string
+	containsClass                   []uint8
+}
+
+// keys gathers the filter's keys by class; readPrefixes are the read
+// keys' prefixes (Config.SensitivePrefixes). A trie answers a lookup with
+// its longest matching key only, so each prefix (ending) also carries the
+// classes of the shorter prefixes (endings) it extends.
+func (f OpenFilter) keys(readPrefixes []string) openKeys {
+	k := openKeys{prefixes: map[string]uint8{}, dirs: map[string]uint8{}, suffixes: map[string]uint8{}, comms: map[string]uint8{}}
+	add := func(m map[string]uint8, vs []string, class uint8) {
+		for _, v := range vs {
+			m[v] |= class
+		}
+	}
+	add(k.prefixes, readPrefixes, classRead)
+	add(k.dirs, f.Dirs, classRead)
+	add(k.suffixes, f.Suffixes, classRead)
+	add(k.comms, f.Comms, classRead)
+	addContains := func(vs []string, class uint8) {
+		for _, v := range vs {
+			if i := slices.Index(k.contains, v); i >= 0 {
+				k.containsClass[i] |= class
+				continue
+			}
+			k.contains = append(k.contains, v)
+			k.containsClass = append(k.containsClass, class)
+		}
+	}
+	addContains(f.Contains, classRead)
+	if w := f.Writes; w != nil {
+		add(k.prefixes, w.Prefixes, classWrite)
+		add(k.dirs, w.Dirs, classWrite)
+		add(k.suffixes, w.Suffixes, classWrite)
+		add(k.comms, w.Comms, classWrite)
+		addContains(w.Contains, classWrite)
+	}
+	inherit(k.prefixes, strings.HasPrefix)
+	inherit(k.suffixes, strings.HasSuffix)
+	return k
+}
+
+// inherit gives each key the classes of the keys it extends.
+func inherit(m map[string]uint8, extends func(key, shorter string) bool) {
+	own := maps.Clone(m)
+	for key := range m {
+		for shorter, class := range own {
+			if len(shorter) < len(key) && extends(key, shorter) {
+				m[key] |= class
+			}
+		}
+	}
+}
+
 // config checks the filter and turns it into the kernel's constants.
-func (f OpenFilter) config() (sensorOpenCfg, error) {
+func (f OpenFilter) config(readPrefixes []string) (sensorOpenCfg, error) {
 	var c sensorOpenCfg
 	if f.AllReads {
 		c.Flags |= openAllReads
@@ -353,34 +450,75 @@ func (f OpenFilter) config() (sensorOpenCfg, error) {
 	if f.AllFailed {
 		c.Flags |= openAllFailed
 	}
-	if len(f.Comms) > 0 {
+	if f.ReadsInContainers {
+		c.Flags |= openReadContainers
+	}
+	if f.Writes != nil {
+		c.Flags |= openWriteKeys
+		if f.Writes.InContainers {
+			c.Flags |= openWriteContainers
+		}
+	}
+	if f.ReadsInContainers || (f.Writes != nil && f.Writes.InContainers) {
+		c.HostMntns = hostMountNS()
+	}
+	k := f.keys(readPrefixes)
+	if len(k.comms) > 0 {
 		c.Flags |= openComms
 	}
-	for _, sfx := range f.Suffixes {
+	if len(k.dirs) > 0 {
+		c.Flags |= openDirs
+	}
+	for d := range k.dirs {
+		if len(d) == 0 || len(d) > 255 || d[0] != '/' || d[len(d)-1] != '/' {
+			return c, fmt.Errorf("directory %q: must be 1 to 255 bytes, start and end with a slash", d)
+		}
+	}
+	for p := range k.prefixes {
+		if len(p) == 0 || len(p) > 255 {
+			return c, fmt.Errorf("path prefix %q: must be 1 to 255 bytes", p)
+		}
+	}
+	for sfx := range k.suffixes {
 		if len(sfx) == 0 || len(sfx) > 255 {
 			return c, fmt.Errorf("path ending %q: must be 1 to 255 bytes", sfx)
 		}
 		c.MaxSuffix = max(c.MaxSuffix, uint32(len(sfx)))
 	}
-	if len(f.Contains) > MaxOpenContains {
-		return c, fmt.Errorf("%d substrings of paths to look for: at most %d", len(f.Contains), MaxOpenContains)
+	if len(k.contains) > MaxOpenContains {
+		return c, fmt.Errorf("%d substrings of paths to look for: at most %d", len(k.contains), MaxOpenContains)
 	}
-	for i, sub := range f.Contains {
+	for i, sub := range k.contains {
 		if len(sub) == 0 || len(sub) > MaxContainsBytes {
 			return c, fmt.Errorf("substring %q of paths to look for: must be 1 to %d bytes", sub, MaxContainsBytes)
 		}
 		c.ContainsLen[i] = uint8(len(sub))
+		c.ContainsClass[i] = k.containsClass[i]
 		for j := range len(sub) {
 			c.Contains[i][j] = int8(sub[j])
 		}
 	}
-	c.Ncontains = uint32(len(f.Contains))
-	for _, cm := range f.Comms {
+	c.Ncontains = uint32(len(k.contains))
+	for cm := range k.comms {
 		if len(cm) == 0 || len(cm) > 15 {
 			return c, fmt.Errorf("process name %q: must be 1 to 15 bytes (the kernel's comm)", cm)
 		}
 	}
 	return c, nil
+}
+
+// hostMountNS is the host's mount namespace: init's, or where init's
+// cannot be read, the agent's own. 0 (no namespace has it) when neither
+// can be read, so that every process counts as in a container and nothing
+// the filter wants is missed.
+func hostMountNS() uint32 {
+	for _, p := range []string{"/proc/1/ns/mnt", "/proc/self/ns/mnt"} {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err == nil {
+			return uint32(st.Ino)
+		}
+	}
+	return 0
 }
 
 // Bits of open_cfg.flags, as sensor.bpf.c defines them.
@@ -389,6 +527,11 @@ const (
 	openFailed    = 1 << 1
 	openAllFailed = 1 << 2
 	openComms     = 1 << 3
+	openWriteKeys = 1 << 4
+	openDirs      = 1 << 7
+
+	openReadContainers  = 1 << 5
+	openWriteContainers = 1 << 6
 )
 
 func (s *Sensor) attach() error {
@@ -399,7 +542,7 @@ func (s *Sensor) attach() error {
 	if s.capturesSyscalls() {
 		// Raw syscall tracepoints run on every system call of the node:
 		// attach them only when some call is wanted.
-		progs = append(progs, s.objs.SysEnter, s.objs.SysExit)
+		progs = append(progs, s.objs.SysExit)
 	}
 	for _, p := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})

@@ -119,12 +119,14 @@ type sensorIoCfg struct {
 }
 
 type sensorOpenCfg struct {
-	_           structs.HostLayout
-	Flags       uint32
-	MaxSuffix   uint32
-	Ncontains   uint32
-	ContainsLen [4]uint8
-	Contains    [4][16]int8
+	_             structs.HostLayout
+	Flags         uint32
+	HostMntns     uint32
+	MaxSuffix     uint32
+	Ncontains     uint32
+	ContainsLen   [4]uint8
+	ContainsClass [4]uint8
+	Contains      [4][16]int8
 }
 
 type sensorPathKey struct {
@@ -155,13 +157,6 @@ type sensorSockInfo struct {
 	Flags    uint16
 	Saddr    [16]uint8
 	Daddr    [16]uint8
-}
-
-type sensorStash struct {
-	_    structs.HostLayout
-	Args [6]uint64
-	Nr   uint32
-	Pad  uint32
 }
 
 type sensorSyscallBody struct {
@@ -207,6 +202,7 @@ const (
 	sensorMapBlind                = "blind"
 	sensorMapComms                = "comms"
 	sensorMapCounters             = "counters"
+	sensorMapDirs                 = "dirs"
 	sensorMapDnsScratches         = "dns_scratches"
 	sensorMapDropped              = "dropped"
 	sensorMapEvents               = "events"
@@ -215,7 +211,6 @@ const (
 	sensorMapPeers                = "peers"
 	sensorMapScratches            = "scratches"
 	sensorMapSensitive            = "sensitive"
-	sensorMapStashes              = "stashes"
 	sensorMapSuffixes             = "suffixes"
 	sensorMapSyscalls             = "syscalls"
 	sensorMapWalks                = "walks"
@@ -224,7 +219,6 @@ const (
 	sensorProgHandleExec          = "handle_exec"
 	sensorProgHandleExit          = "handle_exit"
 	sensorProgHandleFork          = "handle_fork"
-	sensorProgSysEnter            = "sys_enter"
 	sensorProgSysExit             = "sys_exit"
 	sensorVarBlindSeen            = "blind_seen"
 	sensorVarEnvBytes             = "env_bytes"
@@ -294,7 +288,6 @@ type sensorProgramSpecs struct {
 	HandleExec         *ebpf.ProgramSpec `ebpf:"handle_exec"`
 	HandleExit         *ebpf.ProgramSpec `ebpf:"handle_exit"`
 	HandleFork         *ebpf.ProgramSpec `ebpf:"handle_fork"`
-	SysEnter           *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit            *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
@@ -305,6 +298,7 @@ type sensorMapSpecs struct {
 	Blind        *ebpf.MapSpec `ebpf:"blind"`
 	Comms        *ebpf.MapSpec `ebpf:"comms"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	Dirs         *ebpf.MapSpec `ebpf:"dirs"`
 	DnsScratches *ebpf.MapSpec `ebpf:"dns_scratches"`
 	Dropped      *ebpf.MapSpec `ebpf:"dropped"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
@@ -313,7 +307,6 @@ type sensorMapSpecs struct {
 	Peers        *ebpf.MapSpec `ebpf:"peers"`
 	Scratches    *ebpf.MapSpec `ebpf:"scratches"`
 	Sensitive    *ebpf.MapSpec `ebpf:"sensitive"`
-	Stashes      *ebpf.MapSpec `ebpf:"stashes"`
 	Suffixes     *ebpf.MapSpec `ebpf:"suffixes"`
 	Syscalls     *ebpf.MapSpec `ebpf:"syscalls"`
 	Walks        *ebpf.MapSpec `ebpf:"walks"`
@@ -367,6 +360,7 @@ type sensorMaps struct {
 	Blind        *ebpf.Map `ebpf:"blind"`
 	Comms        *ebpf.Map `ebpf:"comms"`
 	Counters     *ebpf.Map `ebpf:"counters"`
+	Dirs         *ebpf.Map `ebpf:"dirs"`
 	DnsScratches *ebpf.Map `ebpf:"dns_scratches"`
 	Dropped      *ebpf.Map `ebpf:"dropped"`
 	Events       *ebpf.Map `ebpf:"events"`
@@ -375,7 +369,6 @@ type sensorMaps struct {
 	Peers        *ebpf.Map `ebpf:"peers"`
 	Scratches    *ebpf.Map `ebpf:"scratches"`
 	Sensitive    *ebpf.Map `ebpf:"sensitive"`
-	Stashes      *ebpf.Map `ebpf:"stashes"`
 	Suffixes     *ebpf.Map `ebpf:"suffixes"`
 	Syscalls     *ebpf.Map `ebpf:"syscalls"`
 	Walks        *ebpf.Map `ebpf:"walks"`
@@ -386,6 +379,7 @@ func (m *sensorMaps) Close() error {
 		m.Blind,
 		m.Comms,
 		m.Counters,
+		m.Dirs,
 		m.DnsScratches,
 		m.Dropped,
 		m.Events,
@@ -394,7 +388,6 @@ func (m *sensorMaps) Close() error {
 		m.Peers,
 		m.Scratches,
 		m.Sensitive,
-		m.Stashes,
 		m.Suffixes,
 		m.Syscalls,
 		m.Walks,
@@ -435,7 +428,6 @@ type sensorPrograms struct {
 	HandleExec         *ebpf.Program `ebpf:"handle_exec"`
 	HandleExit         *ebpf.Program `ebpf:"handle_exit"`
 	HandleFork         *ebpf.Program `ebpf:"handle_fork"`
-	SysEnter           *ebpf.Program `ebpf:"sys_enter"`
 	SysExit            *ebpf.Program `ebpf:"sys_exit"`
 }
 
@@ -446,7 +438,6 @@ func (p *sensorPrograms) Close() error {
 		p.HandleExec,
 		p.HandleExit,
 		p.HandleFork,
-		p.SysEnter,
 		p.SysExit,
 	)
 }

@@ -162,3 +162,16 @@ var syscallTable = []syscallDef{
 	def("setns", unix.SYS_SETNS, event.Setns, arg{fds: []uint8{0}}),
 	def("userfaultfd", unix.SYS_USERFAULTFD, event.Userfaultfd, arg{}),
 }
+
+// SyscallNames are the system calls the sensor captures for events of
+// type t (none for the process lifecycle, which comes from scheduler
+// tracepoints).
+func SyscallNames(t event.Type) []string {
+	var names []string
+	for _, d := range syscallTable {
+		if d.typ == t {
+			names = append(names, d.name)
+		}
+	}
+	return names
+}

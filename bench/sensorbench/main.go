@@ -36,6 +36,8 @@ type options struct {
 	rounds, starts, nice              int
 	execN, fileN, connectN            int
 	configs, storms                   []string
+	upstream                          string // the folder of Falco's upstream rules files
+	audit                             map[string][][]string
 }
 
 func main() {
@@ -55,14 +57,30 @@ func main() {
 	flag.IntVar(&o.execN, "exec-n", 800, "execs per exec storm")
 	flag.IntVar(&o.fileN, "file-n", 20000, "files per file storm")
 	flag.IntVar(&o.connectN, "connect-n", 10000, "connections per connect storm")
-	flag.StringVar(&configs, "configs", "bare,mamori,mamori-noevents,mamori-norules,auditd", "configurations, run in this order each round: bare, auditd, or one of mamori (--events), mamori-noevents (default flags), mamori-norules (--rules none), mamori-lifecycle (--rules none --event-types exec,fork,exit)")
+	flag.StringVar(&configs, "configs", "bare,mamori,mamori-noevents,mamori-falco,mamori-upstream,auditd-default,auditd-upstream",
+		"configurations, run in this order each round: bare; mamori (--events), mamori-noevents (default flags), mamori-falco (--rules falco_rules.yaml), mamori-upstream (--rules with the three upstream syscall files), mamori-norules (--rules none), mamori-lifecycle (--rules none --event-types exec,fork,exit); auditd (an execve rule), auditd-default (the capture mamori makes for its built-in rules), auditd-upstream (for the three upstream files)")
+	flag.StringVar(&o.upstream, "upstream", "../shared/corpora/falco", "the folder holding Falco's falco_rules.yaml, falco-incubating_rules.yaml and falco-sandbox_rules.yaml")
 	flag.StringVar(&storms, "storms", "exec1,exec2,file,connect", "storms; execK runs K parallel exec workers")
 	flag.Parse()
 	o.configs = strings.Split(configs, ",")
 	o.storms = strings.Split(storms, ",")
+	o.audit = map[string][][]string{}
 	for _, c := range o.configs {
-		if _, ok := configArgs[c]; !ok && c != "bare" && c != "auditd" {
-			fatalf("unknown configuration %q", c)
+		switch {
+		case c == "bare":
+		case strings.HasPrefix(c, "auditd"):
+			args, skipped, err := o.auditArgs(c)
+			if err != nil {
+				fatalf("configuration %s: %v", c, err)
+			}
+			o.audit[c] = args
+			if len(skipped) > 0 {
+				logf("%s: left out, auditd cannot express them: %s", c, strings.Join(skipped, ", "))
+			}
+		default:
+			if _, err := o.agentArgs(c); err != nil {
+				fatalf("%v", err)
+			}
 		}
 	}
 	if o.nice != 0 {
@@ -97,15 +115,56 @@ func fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
-// configArgs are the agent's arguments per mamori configuration.
-// The agent detects with its built-in rules unless told --rules none; with
-// neither --events nor --event-types it then captures only what the rules
-// need.
-var configArgs = map[string][]string{
-	"mamori":           {"--events", "--events-output", "/dev/null"},           // every event serialised, rules on
-	"mamori-noevents":  {},                                                     // the default agent: rules on, rule-needed capture
-	"mamori-norules":   {"--rules", "none"},                                    // sensor and enrichment of every type, no output
-	"mamori-lifecycle": {"--rules", "none", "--event-types", "exec,fork,exit"}, // process lifecycle only
+// upstreamFiles are Falco's three syscall rules files.
+var upstreamFiles = []string{"falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"}
+
+// agentArgs are the agent's arguments per mamori configuration. The agent
+// detects with its built-in rules unless told --rules; with neither
+// --events nor --event-types it then captures only what the rules need.
+func (o options) agentArgs(config string) ([]string, error) {
+	switch config {
+	case "mamori": // every event serialised, rules on
+		return []string{"--events", "--events-output", "/dev/null"}, nil
+	case "mamori-noevents": // the default agent: rules on, rule-needed capture
+		return []string{}, nil
+	case "mamori-falco", "mamori-upstream":
+		files := upstreamFiles
+		if config == "mamori-falco" {
+			files = files[:1]
+		}
+		var args []string
+		for _, f := range files {
+			p := filepath.Join(o.upstream, f)
+			if _, err := os.Stat(p); err != nil {
+				return nil, fmt.Errorf("configuration %s needs %s: %v (give -upstream)", config, f, err)
+			}
+			args = append(args, "--rules", p)
+		}
+		return args, nil
+	case "mamori-norules": // sensor and enrichment of every type, no output
+		return []string{"--rules", "none"}, nil
+	case "mamori-lifecycle": // process lifecycle only
+		return []string{"--rules", "none", "--event-types", "exec,fork,exit"}, nil
+	}
+	return nil, fmt.Errorf("unknown configuration %q", config)
+}
+
+// auditArgs are auditctl's arguments, one rule each, per auditd
+// configuration.
+func (o options) auditArgs(config string) (args [][]string, skipped []string, err error) {
+	switch config {
+	case "auditd":
+		return [][]string{{"-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-k", "bench"}}, nil, nil
+	case "auditd-default":
+		return auditCapture(nil)
+	case "auditd-upstream":
+		var files []string
+		for _, f := range upstreamFiles {
+			files = append(files, filepath.Join(o.upstream, f))
+		}
+		return auditCapture(files)
+	}
+	return nil, nil, fmt.Errorf("unknown configuration %q", config)
 }
 
 // run is one storm in one configuration.
@@ -204,18 +263,19 @@ func (b *bench) run(ctx context.Context) error {
 
 func (b *bench) runConfig(ctx context.Context, round int, config string) error {
 	switch {
-	case config == "auditd":
-		if err := b.startAuditd(); err != nil {
+	case strings.HasPrefix(config, "auditd"):
+		if err := b.startAuditd(b.opt.audit[config]); err != nil {
 			return err
 		}
 	case config != "bare":
-		if err := b.startAgent(ctx, configArgs[config]); err != nil {
+		args, _ := b.opt.agentArgs(config)
+		if err := b.startAgent(ctx, args); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
 			logf("WARNING: %v; starting it again", err)
 			b.startFailures++
-			if err := b.startAgent(ctx, configArgs[config]); err != nil {
+			if err := b.startAgent(ctx, args); err != nil {
 				return err
 			}
 		}
@@ -250,7 +310,7 @@ func (b *bench) runConfig(ctx context.Context, round int, config string) error {
 		logf("%s", line)
 	}
 	switch {
-	case config == "auditd":
+	case strings.HasPrefix(config, "auditd"):
 		return b.stopAuditd()
 	case config != "bare":
 		return b.stopAgent()
@@ -497,8 +557,8 @@ func (b *bench) stopAgent() error {
 }
 
 // startAuditd starts Debian's auditd as shipped (logging to
-// /var/log/audit/audit.log) and adds an execve rule.
-func (b *bench) startAuditd() error {
+// /var/log/audit/audit.log) and adds the rules, auditctl's arguments each.
+func (b *bench) startAuditd(rules [][]string) error {
 	if out, err := exec.Command("auditd").CombinedOutput(); err != nil {
 		return fmt.Errorf("start auditd: %v: %s", err, out)
 	}
@@ -514,8 +574,10 @@ func (b *bench) startAuditd() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if out, err := exec.Command("auditctl", "-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-k", "bench").CombinedOutput(); err != nil {
-		return fmt.Errorf("auditctl -a: %v: %s", err, out)
+	for _, r := range rules {
+		if out, err := exec.Command("auditctl", r...).CombinedOutput(); err != nil {
+			return fmt.Errorf("auditctl %s: %v: %s", strings.Join(r, " "), err, out)
+		}
 	}
 	return nil
 }

@@ -263,6 +263,11 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 			}
 			cfg.Detector = detect.New(rs, dc)
 		}
+		if policiesOn && cfg.Opens.Writes != nil {
+			// The guard keeps a container's recent events for its
+			// forensics: every open for writing there.
+			cfg.Opens.Writes.InContainers = true
+		}
 		if policiesOn && cfg.EventTypes != nil {
 			// What the guard judges containers by, whatever the rules
 			// need; but --event-types is the user's word.
@@ -398,6 +403,9 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 		if rn.MatchesReads && rn.Reads.All {
 			log.Info("rule matches read-only opens without a path, process name or file name in its condition: every read-only open is captured", "rule", rn.Rule.Name)
 		}
+		if rn.MatchesWrites && rn.Writes.All && !events && !typesSet {
+			log.Info("rule matches opens for writing without a path, process name, file name or container in its condition: every open for writing is captured", "rule", rn.Rule.Name)
+		}
 	}
 	if !events && !typesSet && !needs.All {
 		cfg.EventTypes = needs.Types
@@ -426,12 +434,20 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 		cfg.SensitivePrefixes = append([]string{}, keys.Prefixes...)
 	}
 	cfg.Opens = sensor.OpenFilter{
-		AllReads:  needs.Reads.All,
-		Failed:    !needs.Failed.Empty(),
-		AllFailed: needs.Failed.All,
-		Suffixes:  keys.Suffixes,
-		Contains:  keys.Contains,
-		Comms:     keys.Comms,
+		AllReads:          needs.Reads.All,
+		Failed:            !needs.Failed.Empty(),
+		AllFailed:         needs.Failed.All,
+		Dirs:              keys.Dirs,
+		Suffixes:          keys.Suffixes,
+		Contains:          keys.Contains,
+		Comms:             keys.Comms,
+		ReadsInContainers: keys.Containers,
+	}
+	if w := needs.Writes; !events && !typesSet && !w.All {
+		// Opens for writing as the rules need them; the guard's
+		// forensics and learning add every one in a container.
+		cfg.Opens.Writes = &sensor.WriteFilter{InContainers: w.Containers, Prefixes: w.Prefixes, Dirs: w.Dirs,
+			Suffixes: w.Suffixes, Contains: w.Contains, Comms: w.Comms}
 	}
 	cfg.IO = ioFilter(needs.Sends, needs.Recvs, events)
 	if len(keys.Contains) > sensor.MaxOpenContains {
@@ -442,10 +458,30 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 		cfg.Opens.AllReads = true
 		cfg.Opens.AllFailed = cfg.Opens.Failed
 	}
-	log.Info("rules loaded", "rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
-		"read_prefixes", len(cfg.SensitivePrefixes), "read_endings", len(cfg.Opens.Suffixes), "read_substrings", len(cfg.Opens.Contains),
-		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "failed_opens", cfg.Opens.Failed, "environment", cfg.EnvBytes > 0,
-		"dns", cfg.Names != nil)
+	if w := cfg.Opens.Writes; w != nil && len(unionOf(cfg.Opens.Contains, w.Contains)) > sensor.MaxOpenContains {
+		log.Info("the rules look for more substrings of paths than the sensor's filter holds: every open for writing is captured", "substrings", len(unionOf(cfg.Opens.Contains, w.Contains)))
+		cfg.Opens.Writes = nil
+	}
+	writes := []any{"all_writes", cfg.Opens.Writes == nil}
+	if w := cfg.Opens.Writes; w != nil {
+		writes = append(writes, "write_prefixes", len(w.Prefixes), "write_dirs", len(w.Dirs), "write_endings", len(w.Suffixes),
+			"write_substrings", len(w.Contains), "write_processes", len(w.Comms), "writes_in_containers", w.InContainers)
+	}
+	log.Info("rules loaded", append([]any{"rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
+		"read_prefixes", len(cfg.SensitivePrefixes), "read_dirs", len(cfg.Opens.Dirs), "read_endings", len(cfg.Opens.Suffixes), "read_substrings", len(cfg.Opens.Contains),
+		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "reads_in_containers", cfg.Opens.ReadsInContainers,
+		"failed_opens", cfg.Opens.Failed}, append(writes, "environment", cfg.EnvBytes > 0, "dns", cfg.Names != nil)...)...)
+}
+
+// unionOf is a and the strings of b it lacks.
+func unionOf(a, b []string) []string {
+	u := slices.Clone(a)
+	for _, v := range b {
+		if !slices.Contains(u, v) {
+			u = append(u, v)
+		}
+	}
+	return u
 }
 
 // ioFilter turns what the rules need of sends and receives into the

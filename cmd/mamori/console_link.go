@@ -211,6 +211,10 @@ func (f *consoleFlags) learnCapture(cfg *agent.Config, typesSet bool, log *slog.
 		return
 	}
 	cfg.Learn = &learn.Config{Cluster: f.cluster}
+	if cfg.Opens.Writes != nil {
+		// Profiles hold the directories a container writes in.
+		cfg.Opens.Writes.InContainers = true
+	}
 	if cfg.Names == nil {
 		cfg.Names = dnscache.New(dnscache.Config{})
 	}
