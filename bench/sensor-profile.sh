@@ -6,7 +6,8 @@
 # Starts one agent, turns on the kernel's BPF run-time statistics
 # (kernel.bpf_stats_enabled, which itself costs two clock reads per program
 # run), runs each storm once, and prints per storm: how often each of the
-# sensor's programs ran and the nanoseconds they took, and the agent's CPU.
+# BPF programs ran (the sensor's and the enforcers', by name:id) and the
+# nanoseconds they took, and the agent's CPU.
 # With PERF=1 it also records the agent with perf during the file storm and
 # prints the top of the profile. Run bench/sensor.sh first: it builds the
 # binaries into $OUT.
@@ -44,8 +45,8 @@ progs() {
 	bpftool prog show -j | python3 -c '
 import json, sys
 for p in json.load(sys.stdin):
-    if p.get("name") in ("handle_exec", "handle_fork", "handle_exit", "sys_enter", "sys_exit"):
-        print(p["name"], p.get("run_time_ns", 0), p.get("run_cnt", 0))' | sort
+    if p.get("run_cnt", 0) or p.get("name") in ("handle_exec", "handle_fork", "handle_exit", "sys_exit"):
+        print("%s:%d" % (p.get("name", "?"), p["id"]), p.get("run_time_ns", 0), p.get("run_cnt", 0))' | sort
 }
 cpu() { awk '{print $14 + $15}' "/proc/$agent/stat"; }
 handled() { curl -sf "http://$ADDR/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["handled"])'; }

@@ -24,6 +24,10 @@ type PathKeys struct {
 	Suffixes   []string // the path ends with one ("/environ" for a file name)
 	Contains   []string // the path holds one ("../")
 	Comms      []string // the process's name (the kernel's comm) is one
+	// Resolved is set when some key is on the path the kernel resolved
+	// (fd.realpath) rather than the path as the program gave it: the
+	// kernel must then walk the opened file's dentries to decide.
+	Resolved bool
 }
 
 // Empty reports whether no open of the kind is wanted.
@@ -35,6 +39,7 @@ func (k PathKeys) Empty() bool {
 func (k *PathKeys) Add(o PathKeys) {
 	k.All = k.All || o.All
 	k.Containers = k.Containers || o.Containers
+	k.Resolved = k.Resolved || o.Resolved
 	k.Prefixes = appendNew(k.Prefixes, o.Prefixes...)
 	k.Dirs = appendNew(k.Dirs, o.Dirs...)
 	k.Suffixes = appendNew(k.Suffixes, o.Suffixes...)
@@ -138,12 +143,30 @@ var readClass = class{types: opens, keys: pathKeys, container: PathKeys{Containe
 	return maybe
 }}
 
-// writeClass is the successful opens the kernel counts as writes: for
-// writing, or that may create or truncate (so evt.is_open_write and
-// evt.is_open_read may each be either).
+// writeClass is the successful opens for writing only (O_WRONLY, creat).
 var writeClass = class{types: map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}, keys: pathKeys, container: PathKeys{Containers: true},
 	fact: func(f, op, v string) tri {
 		switch f {
+		case "evt.is_open_read":
+			return boolFact(op, v, false)
+		case "evt.is_open_write":
+			return boolFact(op, v, true)
+		case "fd.num", "evt.rawres":
+			return numFact(op, v, func(n int64) bool { return n >= 0 })
+		case "evt.res":
+			return resFact(op, v, true)
+		}
+		return maybe
+	}}
+
+// readWriteClass is the other successful opens the kernel counts as
+// writes: O_RDWR, or O_RDONLY that may create or truncate (so
+// evt.is_open_read holds and evt.is_open_write may be either).
+var readWriteClass = class{types: opens, keys: pathKeys, container: PathKeys{Containers: true},
+	fact: func(f, op, v string) tri {
+		switch f {
+		case "evt.is_open_read":
+			return boolFact(op, v, true)
 		case "fd.num", "evt.rawres":
 			return numFact(op, v, func(n int64) bool { return n >= 0 })
 		case "evt.res":
@@ -265,6 +288,9 @@ func (k PathKeys) union(o keySet) keySet {
 func addKey(k *PathKeys, field, op, v string) bool {
 	if v == "" {
 		return false
+	}
+	if field == "fd.realpath" {
+		k.Resolved = true
 	}
 	switch field {
 	case "fd.name", "fd.realpath", "fd.nameraw", "evt.arg.name":

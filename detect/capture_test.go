@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mamori-dev/mamori/rules"
+	"github.com/mamori-dev/mamori/rules/defaults"
 )
 
 // enableAll is a rules file that turns on every rule of rs that is
@@ -104,7 +105,6 @@ func TestWriteCaptureOfUpstreamRules(t *testing.T) {
 		"Delete or rename shell history":                      "ending ash_history, fish_history, zsh_history; holding fish_read_histor",
 		"Container Drift Detected (open+create)":              "in containers",
 		"Clear Log Activities":                                "in /dev/log/, /var/log/; ending /access_log, /auth.log, /cron, /dpkg.log, /kern.log, /last.log, /mysql.log, /mysqld.log, /secure, /syslog, /user.log, /yum.log",
-		"Exfiltrating Artifacts via Kubernetes Control Plane": "by tar",
 	}
 	got := map[string]string{}
 	for _, rn := range n.Rules {
@@ -125,7 +125,48 @@ func TestWriteCaptureOfUpstreamRules(t *testing.T) {
 			t.Errorf("%s matches opens for writing (%s), which it cannot", name, g)
 		}
 	}
+	// A rule on opens for reading matches those that also write (O_RDWR)
+	// and no open for writing only.
+	for _, rn := range n.Rules {
+		if rn.Rule.Name == "Exfiltrating Artifacts via Kubernetes Control Plane" &&
+			(rn.MatchesWrites || !rn.MatchesReadWrites || rn.ReadWrites.String() != "by tar") {
+			t.Errorf("%s: writes %v %s, read-writes %v %s; want none, and by tar", rn.Rule.Name, rn.MatchesWrites, rn.Writes, rn.MatchesReadWrites, rn.ReadWrites)
+		}
+	}
 	if len(n.Writes.Contains) > 4 {
 		t.Errorf("writes look for %d substrings, more than the kernel's 4: %q", len(n.Writes.Contains), n.Writes.Contains)
+	}
+}
+
+// TestResolvedKeys checks that keys on fd.realpath, and only those, make
+// the kernel walk an open's dentries to decide (PathKeys.Resolved), and
+// that mamori's built-in rules need it for reads (Secret file read names
+// fd.realpath) but not for opens for writing only.
+func TestResolvedKeys(t *testing.T) {
+	rs := loadRuleset(t, rules.File{Name: "r.yaml", Data: []byte(`
+- rule: by name
+  desc: d
+  condition: evt.type = open and evt.is_open_write = true and fd.name startswith /srv/
+  output: o
+  priority: WARNING
+- rule: by real path
+  desc: d
+  condition: evt.type = open and evt.is_open_read = true and fd.realpath startswith /srv/
+  output: o
+  priority: WARNING
+`)})
+	n := NeedsOf(rs)
+	if n.Writes.Resolved || n.Writes.String() != "under /srv/" {
+		t.Errorf("writes: %s, resolved %v; want under /srv/ on the path as given", n.Writes, n.Writes.Resolved)
+	}
+	if !n.ReadWrites.Resolved || n.ReadWrites.String() != "under /srv/" {
+		t.Errorf("read-writes: %s, resolved %v; want under /srv/ on the resolved path too", n.ReadWrites, n.ReadWrites.Resolved)
+	}
+	if !n.Reads.Resolved || n.Reads.String() != "under /srv/" {
+		t.Errorf("reads: %s, resolved %v; want under /srv/ on the resolved path", n.Reads, n.Reads.Resolved)
+	}
+	n = NeedsOf(loadRuleset(t, defaults.File()))
+	if !n.Reads.Resolved || n.Writes.Resolved || n.Writes.All || n.ReadWrites.All {
+		t.Errorf("built-in rules: reads resolved %v, writes resolved %v, all writes %v %v; want true, false, false, false", n.Reads.Resolved, n.Writes.Resolved, n.Writes.All, n.ReadWrites.All)
 	}
 }

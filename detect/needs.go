@@ -22,9 +22,11 @@ type Needs struct {
 	// the like): the sensor must report the node's DNS responses.
 	DNS bool
 	// Reads says which successful read-only opens the rules can match,
-	// Writes which successful opens for writing: the sensor reports only
-	// those the keys say.
-	Reads, Writes PathKeys
+	// Writes which successful opens for writing only (O_WRONLY),
+	// ReadWrites which other opens that may write (O_RDWR, or O_RDONLY
+	// with O_CREAT or O_TRUNC): the sensor reports only those the keys
+	// say.
+	Reads, Writes, ReadWrites PathKeys
 	// Failed says which failed opens the rules can match (Falco's
 	// open_file_failed); none unless a rule asks for them.
 	Failed PathKeys
@@ -45,8 +47,8 @@ type RuleNeeds struct {
 	AllTypes bool
 	// Reads, Writes and Failed are the read-only, writing and failed
 	// opens it can match, when it can match any.
-	Reads, Writes, Failed                    PathKeys
-	MatchesReads, MatchesWrites, MatchesFail bool
+	Reads, Writes, ReadWrites, Failed                           PathKeys
+	MatchesReads, MatchesWrites, MatchesReadWrites, MatchesFail bool
 	// Sends and Recvs are the sends and receives it can match.
 	Sends, Recvs               IOKeys
 	MatchesSends, MatchesRecvs bool
@@ -78,6 +80,9 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 		if rn.MatchesWrites {
 			n.Writes.Add(rn.Writes)
 		}
+		if rn.MatchesReadWrites {
+			n.ReadWrites.Add(rn.ReadWrites)
+		}
 		if rn.MatchesFail {
 			n.Failed.Add(rn.Failed)
 		}
@@ -91,6 +96,7 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 	}
 	n.Reads.sort()
 	n.Writes.sort()
+	n.ReadWrites.sort()
 	n.Failed.sort()
 	n.Sends.sort()
 	n.Recvs.sort()
@@ -120,6 +126,10 @@ func RuleNeedsOf(r *rules.Rule) RuleNeeds {
 	if keys, ok := openCoverage(r, writeClass); ok {
 		keys.sort()
 		rn.Writes, rn.MatchesWrites = keys, true
+	}
+	if keys, ok := openCoverage(r, readWriteClass); ok {
+		keys.sort()
+		rn.ReadWrites, rn.MatchesReadWrites = keys, true
 	}
 	if keys, ok := openCoverage(r, failedClass); ok {
 		keys.sort()
@@ -151,6 +161,9 @@ func (rn RuleNeeds) String() string {
 	}
 	if rn.MatchesWrites {
 		opens = append(opens, "opens for writing "+rn.Writes.describe())
+	}
+	if rn.MatchesReadWrites {
+		opens = append(opens, "opens for reading and writing "+rn.ReadWrites.describe())
 	}
 	if rn.MatchesFail {
 		opens = append(opens, "failed opens "+rn.Failed.describe())

@@ -458,7 +458,16 @@ func TestDNSResponses(t *testing.T) {
 // (a container's), and that keys of one class do not serve the other: a
 // read prefix lets no write through, a write prefix no read, while a read
 // prefix that extends a write prefix keeps the write prefix's class.
+// With Raw, the kernel decides on a clean absolute path argument alone
+// (fd.name: an open through a symlink is the link's), and on the resolved
+// path as well for any other argument (relative, or with "..").
 func TestWriteFilter(t *testing.T) {
+	for _, raw := range []bool{false, true} {
+		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) { testWriteFilter(t, raw) })
+	}
+}
+
+func testWriteFilter(t *testing.T, raw bool) {
 	needRoot(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("unshare (util-linux) is not installed")
@@ -480,8 +489,9 @@ func TestWriteFilter(t *testing.T) {
 	s, err := New(Config{
 		Events:            []event.Type{event.Open},
 		SensitivePrefixes: []string{dir + "/sens/", dir + "/pre/sub/r"},
-		Opens: OpenFilter{Writes: &WriteFilter{InContainers: true, Prefixes: []string{dir + "/pre/"}, Dirs: []string{dir + "/d/"},
-			Suffixes: []string{"/x.log"}, Contains: []string{"zz_hist"}, Comms: []string{"tarx"}}},
+		Opens: OpenFilter{Writes: &WriteFilter{InContainers: true, OpenKeys: OpenKeys{Raw: raw, Prefixes: []string{dir + "/pre/"}, Dirs: []string{dir + "/d/"},
+			Suffixes: []string{"/x.log"}, Contains: []string{"zz_hist"}, Comms: []string{"tarx"}},
+			ReadWrite: OpenKeys{Raw: raw, Prefixes: []string{dir + "/rw/"}}}},
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -490,7 +500,7 @@ func TestWriteFilter(t *testing.T) {
 	var shell atomic.Int64
 	events := watch(t, s, func(e *event.Event) bool {
 		pid := uint32(shell.Load())
-		return e.Type == event.Open && strings.HasPrefix(e.File.PathRaw, dir) && (e.Process.PID == pid || e.Process.PPID == pid)
+		return e.Type == event.Open && (strings.HasPrefix(e.File.PathRaw, dir) || e.File.PathRaw == "rel") && (e.Process.PID == pid || e.Process.PPID == pid)
 	})
 	script := strings.Join([]string{
 		"read x",
@@ -506,6 +516,13 @@ func TestWriteFilter(t *testing.T) {
 		"cat " + dir + "/sens/w",                                   // a read under a read prefix
 		tarx + " " + dir + "/other/plain " + dir + "/other/bycomm", // a write by a write key's process name
 		"unshare -m /bin/sh -c ': > " + dir + "/other/inns'",       // another mount namespace
+		"ln -s " + dir + "/pre/sub/target " + dir + "/other/link",  // a link from no key to a write prefix
+		": > " + dir + "/other/link",                               // resolved: under the prefix; as named: not
+		": > " + dir + "/other/../pre/sub/u",                       // ".." in the argument
+		"cd " + dir + "/pre/sub && : > rel",                        // a relative argument
+		"mkdir " + dir + "/rw && : <> " + dir + "/rw/both",         // O_RDWR under a read-write prefix
+		": <> " + dir + "/pre/sub/rdwr",                            // O_RDWR under a write-only prefix: no
+		": > " + dir + "/rw/wo",                                    // O_WRONLY under a read-write prefix: no
 		"echo done",
 	}, "\n")
 	cmd := exec.Command("/bin/sh", "-c", script)
@@ -522,7 +539,10 @@ func TestWriteFilter(t *testing.T) {
 		t.Fatalf("the script failed: %v", err)
 	}
 	want := []string{"/pre/sub/a", "/d/b", "/other/x.log", "/other/q_zz_histy", "/pre/sub/rr", "read /sens/w",
-		"tarx /other/bycomm", "/other/inns"}
+		"tarx /other/bycomm", "/other/inns", "/other/../pre/sub/u", "rel", "rw /rw/both"}
+	if !raw {
+		want = append(want, "/other/link")
+	}
 	var got []string
 	deadline := time.After(5 * time.Second)
 	quiet := time.NewTimer(2 * time.Second)
@@ -536,7 +556,9 @@ func TestWriteFilter(t *testing.T) {
 					p = "read " + p // cp's read of its source: no read key, so not expected
 				}
 				got = append(got, "tarx "+p)
-			case !strings.Contains(e.File.Flags, "O_WRONLY") && !strings.Contains(e.File.Flags, "O_RDWR"):
+			case strings.Contains(e.File.Flags, "O_RDWR"):
+				got = append(got, "rw "+p)
+			case !strings.Contains(e.File.Flags, "O_WRONLY"):
 				got = append(got, "read "+p)
 			default:
 				got = append(got, p)

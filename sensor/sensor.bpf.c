@@ -54,6 +54,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_PACKET 17
 #define SOCK_RAW 3
 #define O_ACCMODE 00000003
+#define O_WRONLY 00000001
 #define O_CREAT 00000100
 #define O_TRUNC 00001000
 #define FMODE_CREATED 0x100000
@@ -271,8 +272,10 @@ volatile const __u64 syscall_room = ~0ULL;
 
 /* Which opens are reported, derived by user space from what the loaded
  * rules (and the policies) can match. Opens fall in two classes with keys
- * of their own: read-only and failed opens (K_READ), and successful opens
- * for writing (K_WRITE). An open of a class is reported when the class is
+ * of their own: read-only and failed opens (K_READ), successful opens for
+ * writing only (K_WRITE: O_WRONLY, where Falco's evt.is_open_read is
+ * false), and the other successful opens that may write (K_RDWR: O_RDWR,
+ * or O_RDONLY with O_CREAT or O_TRUNC). An open of a class is reported when the class is
  * wanted whole, when the process is in a container and the class is
  * wanted whole there, or when a key of the class matches it, on the path
  * the kernel resolved or on the path argument as given: a prefix (the
@@ -283,7 +286,15 @@ volatile const __u64 syscall_room = ~0ULL;
  * since a trie answers with the longest match only. Without
  * OPEN_WRITE_KEYS every open for writing is reported. "In a container" is
  * told by the mount namespace: a container's processes never share the
- * host's, so any other counts (a host service with a private one too). */
+ * host's, so any other counts (a host service with a private one too).
+ *
+ * Rules mostly name the path as the program gave it, made absolute
+ * (Falco's fd.name); only fd.realpath is the path the kernel resolved.
+ * When no key of a class is on the resolved path and the argument is an
+ * absolute path with no ".", ".." or empty component (so that it is
+ * fd.name as it stands), the keys are checked on the argument alone,
+ * before anything else is read: an open no key matches costs one read of
+ * user memory, not a walk of its dentries. */
 #define OPEN_ALL_READS (1 << 0)   /* every read-only open */
 #define OPEN_FAILED (1 << 1)      /* failed opens, under the read keys */
 #define OPEN_ALL_FAILED (1 << 2)  /* every failed open */
@@ -292,8 +303,12 @@ volatile const __u64 syscall_room = ~0ULL;
 #define OPEN_READ_CONTAINERS (1 << 5)  /* every read-only and failed open in a container */
 #define OPEN_WRITE_CONTAINERS (1 << 6) /* every open for writing in a container */
 #define OPEN_DIRS (1 << 7)        /* the dirs map holds directories */
+#define OPEN_READ_RESOLVED (1 << 8)  /* some read key is on the resolved path (fd.realpath) */
+#define OPEN_WRITE_RESOLVED (1 << 9) /* some write key is */
 #define K_READ 1
 #define K_WRITE 2
+#define K_RDWR 4
+#define OPEN_RDWR_RESOLVED (1 << 10) /* some key for K_RDWR is on the resolved path */
 #define MAX_CONTAINS 4
 #define CONTAINS_LEN 16
 
@@ -1145,8 +1160,8 @@ static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len,
 	return 0;
 }
 
-/* open_wanted reports whether an open of the classes in class (K_READ or
- * K_WRITE) is to be reported: whether any key of the class matches the
+/* open_wanted reports whether an open of the class (K_READ, K_WRITE or
+ * K_RDWR) is to be reported: whether any key of the class matches the
  * resolved path (rp_len bytes at rp_val; none for a failed open) or the
  * path argument (raw_len bytes at raw_val). It is a global function,
  * verified once. */
@@ -1346,6 +1361,48 @@ __noinline __u32 sendrecv(__u32 off, __u32 io, __s64 ret)
 	return want ? off : 0;
 }
 
+/* Where the argument of an open is put for the early decision: past any
+ * record's fixed part, and overwritten by the record once decided. */
+#define RAW_AT 8192
+#define RAW_MAX 256
+
+struct clean_ctx {
+	struct scratch *s;
+	__u32 val, len;
+	int clean;
+};
+
+/* clean_at is a bpf_loop callback: does a ".", ".." or empty component
+ * start after byte i, when it is a slash? */
+static long clean_at(__u32 i, void *data)
+{
+	struct clean_ctx *c = data;
+	if (c->s->buf[at(c->val + i)] != '/')
+		return 0;
+	char c1 = i + 1 < c->len ? c->s->buf[at(c->val + i + 1)] : 0;
+	char c2 = i + 2 < c->len ? c->s->buf[at(c->val + i + 2)] : 0;
+	char c3 = i + 3 < c->len ? c->s->buf[at(c->val + i + 3)] : 0;
+	if (c1 == '/' || (c1 == 0 && i > 0) || (c1 == '.' && (c2 == '/' || c2 == 0)) ||
+	    (c1 == '.' && c2 == '.' && (c3 == '/' || c3 == 0))) {
+		c->clean = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* path_clean reports whether the len bytes at val (len < RAW_MAX) are an
+ * absolute path with no ".", ".." or empty component, nor a trailing
+ * slash: a path the agent would not change when making it absolute and
+ * lexically clean. */
+static __always_inline int path_clean(struct scratch *s, __u32 val, __u32 len)
+{
+	if (len == 0 || len >= RAW_MAX || s->buf[at(val)] != '/')
+		return 0;
+	struct clean_ctx c = {.s = s, .val = val, .len = len, .clean = 1};
+	bpf_loop(len, clean_at, &c, 0);
+	return c.clean;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
@@ -1405,6 +1462,52 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (!s)
 		goto out;
 	struct task_struct *task = (void *)bpf_get_current_task_btf();
+
+	/* Whether an open is reported is known once its path argument is
+	 * (below), unless its class is wanted whole, or whole in containers
+	 * and the process is in one. */
+	__u32 check_open = 0;
+	if (spec->filter == F_OPEN) {
+		__u64 flags = 0;
+		if (spec->flags_arg < 6)
+			flags = args[spec->flags_arg & 7];
+		else if (spec->blob_arg < 6)
+			/* openat2: flags lead struct open_how */
+			bpf_probe_read_user(&flags, sizeof(flags), (void *)args[spec->blob_arg & 7]);
+		if (spec->implicit_write)
+			flags = O_WRONLY | O_CREAT | O_TRUNC; /* creat() */
+		int write = (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
+		__u32 cont = 0;
+		if (open_config.flags & (OPEN_READ_CONTAINERS | OPEN_WRITE_CONTAINERS))
+			cont = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != open_config.host_mntns;
+		if (ret < 0) {
+			if (!(open_config.flags & OPEN_ALL_FAILED) && !(cont && (open_config.flags & OPEN_READ_CONTAINERS)))
+				check_open = K_READ;
+		} else if (write) {
+			if ((open_config.flags & OPEN_WRITE_KEYS) && !(cont && (open_config.flags & OPEN_WRITE_CONTAINERS)))
+				check_open = (flags & O_ACCMODE) == O_WRONLY ? K_WRITE : K_RDWR;
+		} else {
+			if (!(open_config.flags & OPEN_ALL_READS) && !(cont && (open_config.flags & OPEN_READ_CONTAINERS)))
+				check_open = K_READ;
+		}
+		__u32 resolved = check_open == K_WRITE ? OPEN_WRITE_RESOLVED :
+				 check_open == K_RDWR ? OPEN_RDWR_RESOLVED : OPEN_READ_RESOLVED;
+		if (check_open && !(open_config.flags & resolved)) {
+			/* The early decision, on the argument alone. */
+			int i = 0;
+			while (i < 6 && !(spec->str_args & (1 << i)))
+				i++;
+			if (i < 6) {
+				long n = bpf_probe_read_user_str(&s->buf[at(RAW_AT)], RAW_MAX, (void *)args[i]);
+				if (n > 1 && n < RAW_MAX && path_clean(s, RAW_AT, n - 1)) {
+					if (!open_wanted(0, 0, RAW_AT, n - 1, check_open))
+						goto out;
+					check_open = 0;
+				}
+			}
+		}
+	}
+
 	struct header *h = (void *)s->buf;
 	fill_header(h, K_SYSCALL, task);
 	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
@@ -1427,36 +1530,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		off = put_user_bytes(s, off, T_BLOB, (void *)b->args[spec->blob_arg & 7],
 				     spec->blob_len > BLOB_MAX ? BLOB_MAX : spec->blob_len);
 
-	/* Whether an open is reported is known once its path argument is
-	 * (below), unless its class is wanted whole, or whole in containers
-	 * and the process is in one. */
-	__u32 check_open = 0;
 	__u32 rp_val = 0, rp_len = 0;
-	if (spec->filter == F_OPEN) {
-		__u64 flags = 0;
-		if (spec->flags_arg < 6) {
-			flags = b->args[spec->flags_arg & 7];
-		} else if (spec->blob_arg < 6) {
-			/* openat2: flags lead the open_how blob, the first field after the body */
-			__u32 bv = sizeof(struct header) + sizeof(struct syscall_body) + 4;
-			bpf_probe_read_kernel(&flags, sizeof(flags), &s->buf[at(bv)]);
-		}
-		int write = spec->implicit_write || (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
-		__u32 in_container = h->mntns != open_config.host_mntns;
-		if (ret < 0) {
-			if (!(open_config.flags & OPEN_ALL_FAILED) &&
-			    !(in_container && (open_config.flags & OPEN_READ_CONTAINERS)))
-				check_open = K_READ;
-		} else if (write) {
-			if ((open_config.flags & OPEN_WRITE_KEYS) &&
-			    !(in_container && (open_config.flags & OPEN_WRITE_CONTAINERS)))
-				check_open = K_WRITE;
-		} else {
-			if (!(open_config.flags & OPEN_ALL_READS) &&
-			    !(in_container && (open_config.flags & OPEN_READ_CONTAINERS)))
-				check_open = K_READ;
-		}
-	}
 
 	if (spec->ret_path && ret >= 0) {
 		__u32 val = off + 4;

@@ -51,21 +51,37 @@ type OpenFilter struct {
 	// ReadsInContainers reports every read-only and failed open of a
 	// process in a container, whatever the keys.
 	ReadsInContainers bool
+	// RawReads says that the read keys are all on the path as the
+	// program gave it made absolute (Falco's fd.name), none on the path
+	// the kernel resolved: for an absolute, clean path argument the
+	// kernel then decides on the argument alone, without walking the
+	// opened file's dentries.
+	RawReads bool
 	// Writes, when not nil, narrows the opens for writing reported to
 	// those its keys match; nil reports every one.
 	Writes *WriteFilter
 }
 
-// WriteFilter says which successful opens for writing (or creating, or
-// truncating) the sensor reports: those of processes in containers when
-// InContainers is set, and those any key matches.
+// WriteFilter says which successful opens that may write (for writing,
+// or creating, or truncating) the sensor reports: those of processes in
+// containers when InContainers is set, and those a key of their kind
+// matches. Opens for writing only (O_WRONLY, where Falco's
+// evt.is_open_read is false) have keys of their own; the others (O_RDWR,
+// or O_RDONLY with O_CREAT or O_TRUNC) those of ReadWrite.
 type WriteFilter struct {
 	InContainers bool
-	Prefixes     []string // the path starts with one
-	Dirs         []string // the file is directly in one, ending in a slash
-	Suffixes     []string
-	Contains     []string
-	Comms        []string
+	OpenKeys
+	ReadWrite OpenKeys
+}
+
+// OpenKeys are the keys of one kind of open.
+type OpenKeys struct {
+	Raw      bool     // as OpenFilter.RawReads, for these keys
+	Prefixes []string // the path starts with one
+	Dirs     []string // the file is directly in one, ending in a slash
+	Suffixes []string
+	Contains []string
+	Comms    []string
 }
 
 // A process is in a container, for the kernel's filter, when its mount
@@ -377,8 +393,9 @@ func (s *Sensor) configure() error {
 // Classes of keys, as sensor.bpf.c defines them: read-only and failed
 // opens, and opens for writing.
 const (
-	classRead  = 1
-	classWrite = 2
+	classRead      = 1
+	classWrite     = 2
+	classReadWrite = 4
 )
 
 // openKeys are the kernel's keys with the classes each serves.
@@ -415,11 +432,16 @@ func (f OpenFilter) keys(readPrefixes []string) openKeys {
 	}
 	addContains(f.Contains, classRead)
 	if w := f.Writes; w != nil {
-		add(k.prefixes, w.Prefixes, classWrite)
-		add(k.dirs, w.Dirs, classWrite)
-		add(k.suffixes, w.Suffixes, classWrite)
-		add(k.comms, w.Comms, classWrite)
-		addContains(w.Contains, classWrite)
+		for _, c := range []struct {
+			keys  OpenKeys
+			class uint8
+		}{{w.OpenKeys, classWrite}, {w.ReadWrite, classReadWrite}} {
+			add(k.prefixes, c.keys.Prefixes, c.class)
+			add(k.dirs, c.keys.Dirs, c.class)
+			add(k.suffixes, c.keys.Suffixes, c.class)
+			add(k.comms, c.keys.Comms, c.class)
+			addContains(c.keys.Contains, c.class)
+		}
 	}
 	inherit(k.prefixes, strings.HasPrefix)
 	inherit(k.suffixes, strings.HasSuffix)
@@ -452,6 +474,15 @@ func (f OpenFilter) config(readPrefixes []string) (sensorOpenCfg, error) {
 	}
 	if f.ReadsInContainers {
 		c.Flags |= openReadContainers
+	}
+	if !f.RawReads {
+		c.Flags |= openReadResolved
+	}
+	if f.Writes != nil && !f.Writes.Raw {
+		c.Flags |= openWriteResolved
+	}
+	if f.Writes != nil && !f.Writes.ReadWrite.Raw {
+		c.Flags |= openReadWriteResolved
 	}
 	if f.Writes != nil {
 		c.Flags |= openWriteKeys
@@ -529,6 +560,10 @@ const (
 	openComms     = 1 << 3
 	openWriteKeys = 1 << 4
 	openDirs      = 1 << 7
+
+	openReadResolved      = 1 << 8
+	openWriteResolved     = 1 << 9
+	openReadWriteResolved = 1 << 10
 
 	openReadContainers  = 1 << 5
 	openWriteContainers = 1 << 6

@@ -403,7 +403,7 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 		if rn.MatchesReads && rn.Reads.All {
 			log.Info("rule matches read-only opens without a path, process name or file name in its condition: every read-only open is captured", "rule", rn.Rule.Name)
 		}
-		if rn.MatchesWrites && rn.Writes.All && !events && !typesSet {
+		if (rn.MatchesWrites && rn.Writes.All || rn.MatchesReadWrites && rn.ReadWrites.All) && !events && !typesSet {
 			log.Info("rule matches opens for writing without a path, process name, file name or container in its condition: every open for writing is captured", "rule", rn.Rule.Name)
 		}
 	}
@@ -442,12 +442,15 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 		Contains:          keys.Contains,
 		Comms:             keys.Comms,
 		ReadsInContainers: keys.Containers,
+		// The kernel may decide on the path argument alone when no
+		// read key is on the resolved path; prefixes the user gave
+		// are checked on both.
+		RawReads: !keys.Resolved && !events && !prefixesSet,
 	}
-	if w := needs.Writes; !events && !typesSet && !w.All {
-		// Opens for writing as the rules need them; the guard's
+	if w, rw := needs.Writes, needs.ReadWrites; !events && !typesSet && !w.All && !rw.All {
+		// Opens that may write as the rules need them; the guard's
 		// forensics and learning add every one in a container.
-		cfg.Opens.Writes = &sensor.WriteFilter{InContainers: w.Containers, Prefixes: w.Prefixes, Dirs: w.Dirs,
-			Suffixes: w.Suffixes, Contains: w.Contains, Comms: w.Comms}
+		cfg.Opens.Writes = &sensor.WriteFilter{InContainers: w.Containers || rw.Containers, OpenKeys: openKeys(w), ReadWrite: openKeys(rw)}
 	}
 	cfg.IO = ioFilter(needs.Sends, needs.Recvs, events)
 	if len(keys.Contains) > sensor.MaxOpenContains {
@@ -458,19 +461,25 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 		cfg.Opens.AllReads = true
 		cfg.Opens.AllFailed = cfg.Opens.Failed
 	}
-	if w := cfg.Opens.Writes; w != nil && len(unionOf(cfg.Opens.Contains, w.Contains)) > sensor.MaxOpenContains {
-		log.Info("the rules look for more substrings of paths than the sensor's filter holds: every open for writing is captured", "substrings", len(unionOf(cfg.Opens.Contains, w.Contains)))
+	if w := cfg.Opens.Writes; w != nil && len(unionOf(cfg.Opens.Contains, unionOf(w.Contains, w.ReadWrite.Contains))) > sensor.MaxOpenContains {
+		log.Info("the rules look for more substrings of paths than the sensor's filter holds: every open for writing is captured", "substrings", len(unionOf(cfg.Opens.Contains, unionOf(w.Contains, w.ReadWrite.Contains))))
 		cfg.Opens.Writes = nil
 	}
 	writes := []any{"all_writes", cfg.Opens.Writes == nil}
 	if w := cfg.Opens.Writes; w != nil {
-		writes = append(writes, "write_prefixes", len(w.Prefixes), "write_dirs", len(w.Dirs), "write_endings", len(w.Suffixes),
-			"write_substrings", len(w.Contains), "write_processes", len(w.Comms), "writes_in_containers", w.InContainers)
+		writes = append(writes, "write_prefixes", len(w.Prefixes)+len(w.ReadWrite.Prefixes), "write_dirs", len(w.Dirs)+len(w.ReadWrite.Dirs),
+			"write_endings", len(w.Suffixes)+len(w.ReadWrite.Suffixes), "write_substrings", len(unionOf(w.Contains, w.ReadWrite.Contains)),
+			"write_processes", len(w.Comms)+len(w.ReadWrite.Comms), "writes_in_containers", w.InContainers)
 	}
 	log.Info("rules loaded", append([]any{"rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
 		"read_prefixes", len(cfg.SensitivePrefixes), "read_dirs", len(cfg.Opens.Dirs), "read_endings", len(cfg.Opens.Suffixes), "read_substrings", len(cfg.Opens.Contains),
 		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "reads_in_containers", cfg.Opens.ReadsInContainers,
 		"failed_opens", cfg.Opens.Failed}, append(writes, "environment", cfg.EnvBytes > 0, "dns", cfg.Names != nil)...)...)
+}
+
+// openKeys are the kernel's keys for one kind of open.
+func openKeys(k detect.PathKeys) sensor.OpenKeys {
+	return sensor.OpenKeys{Raw: !k.Resolved, Prefixes: k.Prefixes, Dirs: k.Dirs, Suffixes: k.Suffixes, Contains: k.Contains, Comms: k.Comms}
 }
 
 // unionOf is a and the strings of b it lacks.

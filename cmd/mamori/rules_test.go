@@ -71,9 +71,9 @@ func TestRulesValidateUpstream(t *testing.T) {
 	// Each rule says what the sensor will deliver to it.
 	out, _ = mamori(t, "rules", "validate", inc)
 	for _, want := range []string{
-		"receives  Read environment variable from /proc files: open, openat, openat2 (read-only opens ending /environ; opens for writing ending /environ)",
-		"receives  Exfiltrating Artifacts via Kubernetes Control Plane: open, openat, openat2 (read-only opens by tar; opens for writing by tar)",
-		"receives  Create files below dev: creat, open, openat, openat2 (opens for writing in /dev/; failed opens in /dev/)",
+		"receives  Read environment variable from /proc files: open, openat, openat2 (read-only opens ending /environ; opens for reading and writing ending /environ)",
+		"receives  Exfiltrating Artifacts via Kubernetes Control Plane: open, openat, openat2 (read-only opens by tar; opens for reading and writing by tar)",
+		"receives  Create files below dev: creat, open, openat, openat2 (opens for writing in /dev/; opens for reading and writing in /dev/; failed opens in /dev/)",
 		"receives  Non sudo setuid: setuid\n",
 	} {
 		if !strings.Contains(out, want) {
