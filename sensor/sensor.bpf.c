@@ -1101,11 +1101,13 @@ static long slash_at(__u32 i, void *data)
 }
 
 /* dir_key returns the classes of the directory in `dirs` that the path of
- * len bytes at val is directly in, 0 for none. */
-static __always_inline __u8 dir_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
+ * len bytes at val is directly in, 0 for none; dir, when not 0, is the
+ * length of that directory (one past the last slash), already known. */
+static __always_inline __u8 dir_key(struct scratch *s, struct walk *w, __u32 val, __u32 len, __u32 dir)
 {
-	struct slash_ctx c = {.s = s, .val = val};
-	bpf_loop(len < MAX_STR ? len : MAX_STR, slash_at, &c, 0);
+	struct slash_ctx c = {.s = s, .val = val, .last = dir};
+	if (!dir)
+		bpf_loop(len < MAX_STR ? len : MAX_STR, slash_at, &c, 0);
 	__u64 n = c.last;
 	if (n == 0 || n > 255)
 		return 0;
@@ -1161,12 +1163,15 @@ static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len,
 }
 
 /* open_wanted reports whether an open of the class (K_READ, K_WRITE or
- * K_RDWR) is to be reported: whether any key of the class matches the
+ * K_RDWR, in the low byte of class_dir) is to be reported: whether any key of the class matches the
  * resolved path (rp_len bytes at rp_val; none for a failed open) or the
  * path argument (raw_len bytes at raw_val). It is a global function,
  * verified once. */
-__noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_len, __u32 class)
+__noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_len, __u32 class_dir)
 {
+	/* The class, and above it the length of the argument's directory
+	 * when already known (BPF functions take five arguments at most). */
+	__u32 class = class_dir & 0xff, raw_dir = class_dir >> 8;
 	struct scratch *s = get_scratch();
 	struct walk *w = get_walk();
 	if (!s || !w)
@@ -1189,9 +1194,9 @@ __noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_
 	if (raw_len && s->buf[at(raw_val)] == '/' && (prefix_key(s, w, raw_val, raw_len) & class))
 		return 1;
 	if (open_config.flags & OPEN_DIRS) {
-		if (rp_len && (dir_key(s, w, rp_val, rp_len) & class))
+		if (rp_len && (dir_key(s, w, rp_val, rp_len, 0) & class))
 			return 1;
-		if (raw_len && s->buf[at(raw_val)] == '/' && (dir_key(s, w, raw_val, raw_len) & class))
+		if (raw_len && s->buf[at(raw_val)] == '/' && (dir_key(s, w, raw_val, raw_len, raw_dir) & class))
 			return 1;
 	}
 	if (open_config.max_suffix) {
@@ -1370,6 +1375,7 @@ struct clean_ctx {
 	struct scratch *s;
 	__u32 val, len;
 	int clean;
+	__u32 last; /* one past the last slash */
 };
 
 /* clean_at is a bpf_loop callback: does a ".", ".." or empty component
@@ -1379,6 +1385,7 @@ static long clean_at(__u32 i, void *data)
 	struct clean_ctx *c = data;
 	if (c->s->buf[at(c->val + i)] != '/')
 		return 0;
+	c->last = i + 1;
 	char c1 = i + 1 < c->len ? c->s->buf[at(c->val + i + 1)] : 0;
 	char c2 = i + 2 < c->len ? c->s->buf[at(c->val + i + 2)] : 0;
 	char c3 = i + 3 < c->len ? c->s->buf[at(c->val + i + 3)] : 0;
@@ -1390,17 +1397,17 @@ static long clean_at(__u32 i, void *data)
 	return 0;
 }
 
-/* path_clean reports whether the len bytes at val (len < RAW_MAX) are an
+/* path_clean returns, when the len bytes at val (len < RAW_MAX) are an
  * absolute path with no ".", ".." or empty component, nor a trailing
- * slash: a path the agent would not change when making it absolute and
- * lexically clean. */
-static __always_inline int path_clean(struct scratch *s, __u32 val, __u32 len)
+ * slash (a path the agent would not change when making it absolute and
+ * lexically clean), one past its last slash; 0 for any other path. */
+static __always_inline __u32 path_clean(struct scratch *s, __u32 val, __u32 len)
 {
 	if (len == 0 || len >= RAW_MAX || s->buf[at(val)] != '/')
 		return 0;
 	struct clean_ctx c = {.s = s, .val = val, .len = len, .clean = 1};
 	bpf_loop(len, clean_at, &c, 0);
-	return c.clean;
+	return c.clean ? c.last : 0;
 }
 
 SEC("tp_btf/sys_exit")
@@ -1499,8 +1506,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 				i++;
 			if (i < 6) {
 				long n = bpf_probe_read_user_str(&s->buf[at(RAW_AT)], RAW_MAX, (void *)args[i]);
-				if (n > 1 && n < RAW_MAX && path_clean(s, RAW_AT, n - 1)) {
-					if (!open_wanted(0, 0, RAW_AT, n - 1, check_open))
+				__u32 dir = n > 1 && n < RAW_MAX ? path_clean(s, RAW_AT, n - 1) : 0;
+				if (dir) {
+					if (!open_wanted(0, 0, RAW_AT, n - 1, check_open | dir << 8))
 						goto out;
 					check_open = 0;
 				}
