@@ -37,6 +37,7 @@ pause() { read -r -t "$1" <> <(:) || true; }
 cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM
+	mountpoint -q "$OUT/tmpfs" && umount "$OUT/tmpfs"
 	if [[ -s $OUT/agent.pid ]]; then
 		read -r pid <"$OUT/agent.pid"
 		kill -INT "$pid" 2>/dev/null && pause 2
@@ -65,4 +66,10 @@ fi
 echo "sensor.sh: building into $OUT" >&2
 (cd "$repo" && go build -o "$OUT/mamori" ./cmd/mamori && go build -o "$OUT/storm" ./bench/storm && go build -o "$OUT/sensorbench" ./bench/sensorbench)
 
-"$OUT/sensorbench" -mamori "$OUT/mamori" -storm "$OUT/storm" -out "$OUT" -upstream "$repo/../shared/corpora/falco" "$@"
+# The file storm writes on a tmpfs of its own: no disk or journal noise,
+# and no path a rule names (/dev/shm is below /dev, which auditd's nearest
+# equivalent of Falco's "Create files below dev" watches whole).
+mkdir -p "$OUT/tmpfs"
+mountpoint -q "$OUT/tmpfs" || mount -t tmpfs -o size=256m mamori-bench "$OUT/tmpfs"
+
+"$OUT/sensorbench" -mamori "$OUT/mamori" -storm "$OUT/storm" -out "$OUT" -upstream "$repo/../shared/corpora/falco" -file-dir "$OUT/tmpfs" "$@"

@@ -81,6 +81,7 @@ func auditCapture(files []string) (args [][]string, skipped []string, err error)
 		}
 	}
 	watch(n.Writes, "wa")
+	watch(n.ReadWrites, "wa")
 	watch(n.Reads, "r")
 	paths := make([]string, 0, len(perms))
 	for p := range perms {

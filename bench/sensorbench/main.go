@@ -50,7 +50,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every configuration once, in order")
 	flag.IntVar(&o.nice, "nice", -10, "nice value for the benchmark and all it starts (storms, agent, auditd), so that other work on a shared machine disturbs the runs less; 0 leaves it")
 	flag.IntVar(&o.starts, "starts", 5, "extra agent starts to time start-up (on top of one per mamori round)")
-	flag.StringVar(&o.fileDir, "file-dir", "/dev/shm", "where the file storm creates its files; tmpfs keeps disk and journal noise out")
+	flag.StringVar(&o.fileDir, "file-dir", "/dev/shm", "where the file storm creates its files; tmpfs keeps disk and journal noise out (sensor.sh mounts one of its own)")
 	flag.Float64Var(&o.quietCPU, "quiet-cpu", 0.3, "before each storm, wait until the machine's busy CPU (in CPUs, over half a second) is at most this and no other agent's sensor is loaded; 0 turns the wait off")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 30*time.Second, "give up waiting for quiet after this long and run anyway (the run is then marked not quiet)")
 	flag.DurationVar(&o.quietBudget, "quiet-budget", 5*time.Minute, "wait for quiet at most this long over the whole benchmark")
