@@ -98,13 +98,13 @@ func TestWriteCaptureOfUpstreamRules(t *testing.T) {
 		t.Errorf("some rule needs every open for writing")
 	}
 	want := map[string]string{
-		"Write below root":                                    "under /root/; in /",
-		"Create files below dev":                              "in /dev/",
-		"Write below binary dir":                              "in /bin/, /sbin/, /usr/bin/, /usr/sbin/",
-		"Write below etc":                                     "under /etc/",
-		"Delete or rename shell history":                      "ending ash_history, fish_history, zsh_history; holding fish_read_histor",
-		"Container Drift Detected (open+create)":              "in containers",
-		"Clear Log Activities":                                "in /dev/log/, /var/log/; ending /access_log, /auth.log, /cron, /dpkg.log, /kern.log, /last.log, /mysql.log, /mysqld.log, /secure, /syslog, /user.log, /yum.log",
+		"Write below root":                       "under /root/; in /",
+		"Create files below dev":                 "in /dev/",
+		"Write below binary dir":                 "in /bin/, /sbin/, /usr/bin/, /usr/sbin/",
+		"Write below etc":                        "under /etc/",
+		"Delete or rename shell history":         "ending ash_history, fish_history, zsh_history; holding fish_read_histor",
+		"Container Drift Detected (open+create)": "in containers",
+		"Clear Log Activities":                   "in /dev/log/, /var/log/; ending /access_log, /auth.log, /cron, /dpkg.log, /kern.log, /last.log, /mysql.log, /mysqld.log, /secure, /syslog, /user.log, /yum.log",
 	}
 	got := map[string]string{}
 	for _, rn := range n.Rules {
