@@ -21,8 +21,8 @@ import (
 // watch for every path prefix and directory of the opens they need
 // (writes "wa", reads "r"). What auditd cannot express is left out, in
 // its favour, and listed in skipped: endings, substrings and process
-// names of paths, "in a container", and the directory "/" (a watch on it
-// would be every file of the node).
+// names of paths, "in a container", the directory "/" (a watch on it
+// would be every file of the node), and paths this node does not have.
 func auditCapture(files []string) (args [][]string, skipped []string, err error) {
 	var fs []rules.File
 	if len(files) == 0 {
@@ -89,6 +89,11 @@ func auditCapture(files []string) (args [][]string, skipped []string, err error)
 	}
 	slices.Sort(paths)
 	for _, p := range paths {
+		if _, err := os.Lstat(p); err != nil {
+			// auditctl refuses a watch on a path that is not there.
+			skipped = append(skipped, p+" (not on this node)")
+			continue
+		}
 		args = append(args, []string{"-w", p, "-p", perms[p], "-k", "mamori-equiv"})
 	}
 	return args, skipped, nil
