@@ -443,21 +443,29 @@ done`, webIP, host.name)
 	}
 
 	// The network map: the worker's edges, the refused one in its colour.
+	// The map is built from what the console has stored, which may trail
+	// the profile on a loaded machine: wait for it a little.
 	var m store.NetMap
-	con.get(t, "/api/v1/netmap?since=10m", &m)
-	want := map[string]string{
-		"w:" + sp.ID + " 8080":       store.EdgeAllowed,
-		"ip:" + host.api + " 8081":   store.EdgeAllowed,
-		"ip:" + host.gw + " 53":      store.EdgeAllowed,
-		"ip:" + host.other + " 8082": store.EdgeRefused,
-	}
-	for _, e := range m.Edges {
-		if e.Source != "w:"+wp.ID {
-			continue
+	var want map[string]string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		con.get(t, "/api/v1/netmap?since=10m", &m)
+		want = map[string]string{
+			"w:" + sp.ID + " 8080":       store.EdgeAllowed,
+			"ip:" + host.api + " 8081":   store.EdgeAllowed,
+			"ip:" + host.gw + " 53":      store.EdgeAllowed,
+			"ip:" + host.other + " 8082": store.EdgeRefused,
 		}
-		k := e.Target + " " + fmt.Sprint(e.Port)
-		if v, ok := want[k]; ok && v == e.Verdict {
-			delete(want, k)
+		for _, e := range m.Edges {
+			if e.Source != "w:"+wp.ID {
+				continue
+			}
+			k := e.Target + " " + fmt.Sprint(e.Port)
+			if v, ok := want[k]; ok && v == e.Verdict {
+				delete(want, k)
+			}
+		}
+		if len(want) == 0 || time.Now().After(deadline) {
+			break
 		}
 	}
 	if len(want) > 0 {
