@@ -253,6 +253,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		a.closeListener()
 		return nil, err
 	}
+	if hook := a.sensor.SyscallHook(); hook != "" {
+		log.Info("system calls captured", "hook", hook)
+	}
 	n, err := a.tree.Scan()
 	if err != nil {
 		log.Warn("process scan incomplete", "err", err)

@@ -17,7 +17,7 @@ func (r Report) Capabilities() []Capability {
 	add := func(c Capability) { caps = append(caps, c) }
 
 	if r.Has(TPBTF) && r.Has(RingBuffer) && r.Has(BTF) {
-		add(Capability{Name: "runtime events", Mechanism: "tp_btf (sched_process_*, sys_exit) + ring buffer",
+		add(Capability{Name: "runtime events", Mechanism: "tp_btf (sched_process_*) and syscall tracepoints + ring buffer",
 			Effect: "every exec, fork, exit, file, network and privilege event is seen"})
 	} else {
 		add(Capability{Name: "runtime events", Effect: "the sensor cannot load: it needs BTF, tp_btf and ring buffers (Linux 5.8+)", Degraded: true})

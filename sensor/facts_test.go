@@ -460,7 +460,9 @@ func TestDNSResponses(t *testing.T) {
 // prefix that extends a write prefix keeps the write prefix's class.
 // With Raw, the kernel decides on a clean absolute path argument alone
 // (fd.name: an open through a symlink is the link's), and on the resolved
-// path as well for any other argument (relative, or with "..").
+// path as well for any other argument (relative, or with ".."). The first
+// run captures system calls with tp_btf/sys_exit (as on kernels before
+// 5.15), the second with the per-call tracepoints.
 func TestWriteFilter(t *testing.T) {
 	for _, raw := range []bool{false, true} {
 		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) { testWriteFilter(t, raw) })
@@ -489,6 +491,7 @@ func testWriteFilter(t *testing.T, raw bool) {
 	s, err := New(Config{
 		Events:            []event.Type{event.Open},
 		SensitivePrefixes: []string{dir + "/sens/", dir + "/pre/sub/r"},
+		EveryCallHook:     !raw,
 		Opens: OpenFilter{Writes: &WriteFilter{InContainers: true, OpenKeys: OpenKeys{Raw: raw, Prefixes: []string{dir + "/pre/"}, Dirs: []string{dir + "/d/"},
 			Suffixes: []string{"/x.log"}, Contains: []string{"zz_hist"}, Comms: []string{"tarx"}},
 			ReadWrite: OpenKeys{Raw: raw, Prefixes: []string{dir + "/rw/"}}}},
@@ -497,6 +500,9 @@ func testWriteFilter(t *testing.T, raw bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	if hook := s.SyscallHook(); strings.HasPrefix(hook, "tp_btf") != !raw {
+		t.Fatalf("system calls captured by %s", hook)
+	}
 	var shell atomic.Int64
 	events := watch(t, s, func(e *event.Event) bool {
 		pid := uint32(shell.Load())

@@ -1467,12 +1467,14 @@ static __always_inline __u32 path_clean(struct scratch *s, __u32 val, __u32 len)
 	return c.clean ? c.last : 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+/* on_sys_exit reports the call nr that returned ret, as the syscall spec
+ * for nr says; regs are the user's registers. Two programs run it: the
+ * classic per-call tracepoints (syscalls/sys_exit_NAME), attached to the
+ * wanted calls only, where tracefs and bpf_task_pt_regs (5.15) are
+ * there; tp_btf/sys_exit, run on every call of the node, elsewhere. */
+static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret)
 {
-	/* Most system calls are of no interest: leave on an array lookup.
-	 * orig_ax still holds the number here. */
-	__u32 nr = BPF_CORE_READ(regs, orig_ax);
+	/* Most system calls are of no interest: leave on an array lookup. */
 	if (nr >= 512)
 		return 0;
 	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
@@ -1640,6 +1642,28 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	submit(s, off, SLOT_SYSCALL + spec->code, syscall_room);
 out:
 	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	/* orig_ax still holds the number here. */
+	return on_sys_exit(regs, BPF_CORE_READ(regs, orig_ax), ret);
+}
+
+/* The layout of the syscalls/sys_exit_NAME tracepoints' records. */
+struct syscall_exit_record {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+SEC("tracepoint/syscalls/sys_exit")
+int sys_exit_tp(struct syscall_exit_record *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	return on_sys_exit(regs, ctx->nr, ctx->ret);
 }
 
 /* DNS responses, for the names of addresses (Falco's fd.sip.name and the

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/mamori-dev/mamori/internal/memlock"
@@ -170,8 +172,8 @@ type Config struct {
 	// SensitivePrefixes replaces DefaultSensitivePrefixes when not nil:
 	// read-only opens under one are reported.
 	SensitivePrefixes []string
-	// Opens says which other read-only opens, and which failed opens, are
-	// reported. Opens for writing always are.
+	// Opens says which other read-only opens, which failed opens and
+	// which opens for writing are reported.
 	Opens OpenFilter
 	// DNSCgroup, when set, is the root of the cgroup v2 hierarchy: the
 	// sensor attaches there to report the DNS responses delivered to any
@@ -196,17 +198,24 @@ type Config struct {
 	// PollInterval bounds how long a record may wait in the ring buffer
 	// before user space reads it; 0 means 20 ms.
 	PollInterval time.Duration
+	// EveryCallHook captures system calls with tp_btf/sys_exit, which
+	// runs on every call, even where the per-call tracepoints could (as
+	// on kernels before 5.15); for tests.
+	EveryCallHook bool
 }
 
 // Sensor is the loaded, attached eBPF sensor.
 type Sensor struct {
-	cfg    Config
-	log    *slog.Logger
-	objs   sensorObjects
-	links  []link.Link
-	reader *ringbuf.Reader
-	dec    *decoder
-	ev     event.Event // reused for every record: handlers must not keep it
+	cfg  Config
+	log  *slog.Logger
+	objs sensorObjects
+	// perCall is set when system calls are captured by the per-call
+	// tracepoints rather than tp_btf/sys_exit.
+	perCall bool
+	links   []link.Link
+	reader  *ringbuf.Reader
+	dec     *decoder
+	ev      event.Event // reused for every record: handlers must not keep it
 
 	perType      [64]atomic.Uint64 // indexed like event.Types
 	decodeErrors atomic.Uint64
@@ -283,7 +292,15 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 		}
 	}
 	s := &Sensor{cfg: cfg, log: log}
-	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+	// One of the two syscall programs is loaded: the per-call one where
+	// it can run, the one on every call otherwise.
+	s.perCall = s.perCallHook()
+	if s.perCall {
+		delete(spec.Programs, sensorProgSysExit)
+	} else {
+		delete(spec.Programs, sensorProgSysExitTp)
+	}
+	if err := s.load(spec); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			log.Error("the kernel's verifier refused the sensor", "log", fmt.Sprintf("%+v", verr))
@@ -569,15 +586,134 @@ const (
 	openWriteContainers = 1 << 6
 )
 
+// load loads spec's maps and programs into s.objs; a program spec lacks
+// is left nil.
+func (s *Sensor) load(spec *ebpf.CollectionSpec) error {
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return err
+	}
+	defer coll.Close()
+	var mv struct {
+		*sensorMaps
+		*sensorVariables
+	}
+	mv.sensorMaps, mv.sensorVariables = &s.objs.sensorMaps, &s.objs.sensorVariables
+	if err := coll.Assign(&mv); err != nil {
+		return err
+	}
+	for name, p := range map[string]**ebpf.Program{
+		sensorProgDnsIngress: &s.objs.DnsIngress, sensorProgHandleCgroupAttach: &s.objs.HandleCgroupAttach,
+		sensorProgHandleExec: &s.objs.HandleExec, sensorProgHandleExit: &s.objs.HandleExit,
+		sensorProgHandleFork: &s.objs.HandleFork, sensorProgSysExit: &s.objs.SysExit, sensorProgSysExitTp: &s.objs.SysExitTp,
+	} {
+		if _, ok := spec.Programs[name]; ok {
+			if *p = coll.DetachProgram(name); *p == nil {
+				return fmt.Errorf("program %s not loaded", name)
+			}
+		}
+	}
+	return nil
+}
+
+// tracefs is where the kernel's tracing file system is mounted.
+const tracefs = "/sys/kernel/tracing"
+
+// perCallHook reports whether the wanted system calls can be captured by
+// the classic per-call tracepoints (syscalls/sys_exit_NAME): then no
+// program runs on the calls nobody wants. They need tracefs (mounted
+// here when it is not), a tracepoint for each wanted call, and
+// bpf_task_pt_regs (Linux 5.15) for the arguments. Otherwise the sensor
+// uses tp_btf/sys_exit, which runs on every call of the node.
+func (s *Sensor) perCallHook() bool {
+	if !s.capturesSyscalls() || s.cfg.EveryCallHook {
+		return false
+	}
+	if err := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs); err != nil {
+		s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: the kernel lacks bpf_task_pt_regs for the per-call tracepoints", "err", err)
+		return false
+	}
+	events := tracefs + "/events/syscalls"
+	if _, err := os.Stat(events); err != nil {
+		if err := unix.Mount("nodev", tracefs, "tracefs", 0, ""); err != nil {
+			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: tracefs is not mounted and cannot be", "path", tracefs, "err", err)
+			return false
+		}
+		s.log.Info("mounted tracefs for the per-call syscall tracepoints", "path", tracefs)
+	}
+	for _, d := range syscallTable {
+		if !s.wants(d.typ) {
+			continue
+		}
+		switch _, err := os.Stat(events + "/sys_exit_" + tracepointName(d.name)); {
+		case err == nil:
+		case unimplemented(d.name):
+			// No tracepoint because the kernel lacks the call: it
+			// fails with ENOSYS and does nothing.
+			s.log.Info("a wanted system call is not in this kernel", "call", d.name)
+		default:
+			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: a wanted call has no tracepoint", "call", d.name, "err", err)
+			return false
+		}
+	}
+	return true
+}
+
+// tracepointName is the name the kernel's syscall tracepoints give a call
+// (that of its SYSCALL_DEFINE), where it differs from the call's own.
+func tracepointName(call string) string {
+	if call == "umount2" {
+		return "umount"
+	}
+	return call
+}
+
+// unimplemented reports whether the kernel lacks the call: the module
+// calls without module support (no /proc/modules).
+func unimplemented(call string) bool {
+	if call != "init_module" && call != "finit_module" {
+		return false
+	}
+	_, err := os.Stat("/proc/modules")
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// SyscallHook says which program captures system calls: "" when none
+// is wanted.
+func (s *Sensor) SyscallHook() string {
+	switch {
+	case !s.capturesSyscalls():
+		return ""
+	case s.perCall:
+		return "tracepoint syscalls/sys_exit_* (wanted calls only)"
+	}
+	return "tp_btf/sys_exit (every call)"
+}
+
 func (s *Sensor) attach() error {
 	progs := []*ebpf.Program{s.objs.HandleExec, s.objs.HandleFork, s.objs.HandleExit}
 	if s.wants(event.CgroupMove) {
 		progs = append(progs, s.objs.HandleCgroupAttach)
 	}
-	if s.capturesSyscalls() {
-		// Raw syscall tracepoints run on every system call of the node:
-		// attach them only when some call is wanted.
+	if s.capturesSyscalls() && !s.perCall {
+		// The raw syscall tracepoint runs on every system call of the
+		// node: attach it only when some call is wanted.
 		progs = append(progs, s.objs.SysExit)
+	}
+	if s.perCall {
+		attached := map[string]bool{}
+		for _, d := range syscallTable {
+			name := tracepointName(d.name)
+			if !s.wants(d.typ) || attached[name] || unimplemented(d.name) {
+				continue
+			}
+			l, err := link.Tracepoint("syscalls", "sys_exit_"+name, s.objs.SysExitTp, nil)
+			if err != nil {
+				return fmt.Errorf("attach syscalls/sys_exit_%s: %w", name, err)
+			}
+			s.links = append(s.links, l)
+			attached[name] = true
+		}
 	}
 	for _, p := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})

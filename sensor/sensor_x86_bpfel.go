@@ -220,6 +220,7 @@ const (
 	sensorProgHandleExit          = "handle_exit"
 	sensorProgHandleFork          = "handle_fork"
 	sensorProgSysExit             = "sys_exit"
+	sensorProgSysExitTp           = "sys_exit_tp"
 	sensorVarBlindSeen            = "blind_seen"
 	sensorVarEnvBytes             = "env_bytes"
 	sensorVarIoConfig             = "io_config"
@@ -289,6 +290,7 @@ type sensorProgramSpecs struct {
 	HandleExit         *ebpf.ProgramSpec `ebpf:"handle_exit"`
 	HandleFork         *ebpf.ProgramSpec `ebpf:"handle_fork"`
 	SysExit            *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	SysExitTp          *ebpf.ProgramSpec `ebpf:"sys_exit_tp"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
@@ -429,6 +431,7 @@ type sensorPrograms struct {
 	HandleExit         *ebpf.Program `ebpf:"handle_exit"`
 	HandleFork         *ebpf.Program `ebpf:"handle_fork"`
 	SysExit            *ebpf.Program `ebpf:"sys_exit"`
+	SysExitTp          *ebpf.Program `ebpf:"sys_exit_tp"`
 }
 
 func (p *sensorPrograms) Close() error {
@@ -439,6 +442,7 @@ func (p *sensorPrograms) Close() error {
 		p.HandleExit,
 		p.HandleFork,
 		p.SysExit,
+		p.SysExitTp,
 	)
 }
 
