@@ -127,6 +127,7 @@ struct syscall_spec {
 	__u8 implicit_write;   /* creat(): write access without a flags argument */
 	__u8 dirfd_of[6];      /* for string i: its dirfd argument, DIR_CWD or ARG_NONE */
 	__u8 io;               /* IO_*: a send or receive, handled by sendrecv() */
+	__u8 via_raw;          /* captured by tp_btf/sys_exit, not a per-call tracepoint */
 };
 
 /* Kinds of spec.io. */
@@ -1471,14 +1472,19 @@ static __always_inline __u32 path_clean(struct scratch *s, __u32 val, __u32 len)
  * for nr says; regs are the user's registers. Two programs run it: the
  * classic per-call tracepoints (syscalls/sys_exit_NAME), attached to the
  * wanted calls only, where tracefs and bpf_task_pt_regs (5.15) are
- * there; tp_btf/sys_exit, run on every call of the node, elsewhere. */
-static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret)
+ * there; tp_btf/sys_exit, run on every call of the node, elsewhere, and
+ * for the wanted calls without a tracepoint (raw). */
+static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret, int raw)
 {
 	/* Most system calls are of no interest: leave on an array lookup. */
 	if (nr >= 512)
 		return 0;
 	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
 	if (!spec || !spec->code)
+		return 0;
+	/* tp_btf/sys_exit takes only the calls no per-call tracepoint has
+	 * (one the kernel lacks, whose ENOSYS attempt is still reported). */
+	if (raw && !spec->via_raw)
 		return 0;
 	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return 0;
@@ -1648,7 +1654,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	/* orig_ax still holds the number here. */
-	return on_sys_exit(regs, BPF_CORE_READ(regs, orig_ax), ret);
+	return on_sys_exit(regs, BPF_CORE_READ(regs, orig_ax), ret, 1);
 }
 
 /* The layout of the syscalls/sys_exit_NAME tracepoints' records. */
@@ -1663,7 +1669,7 @@ SEC("tracepoint/syscalls/sys_exit")
 int sys_exit_tp(struct syscall_exit_record *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	return on_sys_exit(regs, ctx->nr, ctx->ret);
+	return on_sys_exit(regs, ctx->nr, ctx->ret, 0);
 }
 
 /* DNS responses, for the names of addresses (Falco's fd.sip.name and the

@@ -210,12 +210,14 @@ type Sensor struct {
 	log  *slog.Logger
 	objs sensorObjects
 	// perCall is set when system calls are captured by the per-call
-	// tracepoints rather than tp_btf/sys_exit.
-	perCall bool
-	links   []link.Link
-	reader  *ringbuf.Reader
-	dec     *decoder
-	ev      event.Event // reused for every record: handlers must not keep it
+	// tracepoints rather than tp_btf/sys_exit; rawCalls are then the
+	// wanted calls without a tracepoint, which tp_btf/sys_exit takes.
+	perCall  bool
+	rawCalls map[string]bool
+	links    []link.Link
+	reader   *ringbuf.Reader
+	dec      *decoder
+	ev       event.Event // reused for every record: handlers must not keep it
 
 	perType      [64]atomic.Uint64 // indexed like event.Types
 	decodeErrors atomic.Uint64
@@ -292,12 +294,10 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 		}
 	}
 	s := &Sensor{cfg: cfg, log: log}
-	// One of the two syscall programs is loaded: the per-call one where
-	// it can run, the one on every call otherwise.
-	s.perCall = s.perCallHook()
-	if s.perCall {
-		delete(spec.Programs, sensorProgSysExit)
-	} else {
+	// The per-call syscall program where it can run (bpf_task_pt_regs);
+	// the one on every call always, as the fallback and for the wanted
+	// calls without a tracepoint.
+	if s.perCall, s.rawCalls = s.perCallHook(); !s.perCall {
 		delete(spec.Programs, sensorProgSysExitTp)
 	}
 	if err := s.load(spec); err != nil {
@@ -339,6 +339,25 @@ func (s *Sensor) wants(t event.Type) bool {
 	return len(s.cfg.Events) == 0 || slices.Contains(s.cfg.Events, t)
 }
 
+// writeSpecs writes the spec of every wanted system call, saying which
+// program captures it.
+func (s *Sensor) writeSpecs() error {
+	for i, d := range syscallTable {
+		if !s.wants(d.typ) {
+			continue
+		}
+		spec := d.spec
+		spec.Code = uint16(i + 1)
+		if s.viaRaw(d.name) {
+			spec.ViaRaw = 1
+		}
+		if err := s.objs.Syscalls.Put(uint32(d.nr), spec); err != nil {
+			return fmt.Errorf("enable syscall %s: %w", d.name, err)
+		}
+	}
+	return nil
+}
+
 // configure writes the syscall specs, lifecycle switches and sensitive
 // prefixes into the kernel's maps.
 func (s *Sensor) configure() error {
@@ -351,15 +370,8 @@ func (s *Sensor) configure() error {
 			return fmt.Errorf("enable record kind %d: %w", k, err)
 		}
 	}
-	for i, d := range syscallTable {
-		if !s.wants(d.typ) {
-			continue
-		}
-		spec := d.spec
-		spec.Code = uint16(i + 1)
-		if err := s.objs.Syscalls.Put(uint32(d.nr), spec); err != nil {
-			return fmt.Errorf("enable syscall %s: %w", d.name, err)
-		}
+	if err := s.writeSpecs(); err != nil {
+		return err
 	}
 	keys := s.cfg.Opens.keys(s.cfg.SensitivePrefixes)
 	for p, class := range keys.prefixes {
@@ -622,41 +634,41 @@ const tracefs = "/sys/kernel/tracing"
 // perCallHook reports whether the wanted system calls can be captured by
 // the classic per-call tracepoints (syscalls/sys_exit_NAME): then no
 // program runs on the calls nobody wants. They need tracefs (mounted
-// here when it is not), a tracepoint for each wanted call, and
-// bpf_task_pt_regs (Linux 5.15) for the arguments. Otherwise the sensor
-// uses tp_btf/sys_exit, which runs on every call of the node.
-func (s *Sensor) perCallHook() bool {
+// here when it is not) and bpf_task_pt_regs (Linux 5.15) for the
+// arguments. Otherwise the sensor uses tp_btf/sys_exit, which runs on
+// every call of the node. raw are the wanted calls without a tracepoint
+// (a call the kernel lacks has none, and an attempt at it is still worth
+// reporting): tp_btf/sys_exit takes those.
+func (s *Sensor) perCallHook() (ok bool, raw map[string]bool) {
 	if !s.capturesSyscalls() || s.cfg.EveryCallHook {
-		return false
+		return false, nil
 	}
 	if err := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs); err != nil {
 		s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: the kernel lacks bpf_task_pt_regs for the per-call tracepoints", "err", err)
-		return false
+		return false, nil
 	}
 	events := tracefs + "/events/syscalls"
 	if _, err := os.Stat(events); err != nil {
 		if err := unix.Mount("nodev", tracefs, "tracefs", 0, ""); err != nil {
 			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: tracefs is not mounted and cannot be", "path", tracefs, "err", err)
-			return false
+			return false, nil
+		}
+		if _, err := os.Stat(events); err != nil {
+			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: tracefs has no syscall tracepoints", "path", tracefs, "err", err)
+			return false, nil
 		}
 		s.log.Info("mounted tracefs for the per-call syscall tracepoints", "path", tracefs)
 	}
+	raw = map[string]bool{}
 	for _, d := range syscallTable {
 		if !s.wants(d.typ) {
 			continue
 		}
-		switch _, err := os.Stat(events + "/sys_exit_" + tracepointName(d.name)); {
-		case err == nil:
-		case unimplemented(d.name):
-			// No tracepoint because the kernel lacks the call: it
-			// fails with ENOSYS and does nothing.
-			s.log.Info("a wanted system call is not in this kernel", "call", d.name)
-		default:
-			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: a wanted call has no tracepoint", "call", d.name, "err", err)
-			return false
+		if _, err := os.Stat(events + "/sys_exit_" + tracepointName(d.name)); err != nil {
+			raw[d.name] = true
 		}
 	}
-	return true
+	return true, raw
 }
 
 // tracepointName is the name the kernel's syscall tracepoints give a call
@@ -668,26 +680,48 @@ func tracepointName(call string) string {
 	return call
 }
 
-// unimplemented reports whether the kernel lacks the call: the module
-// calls without module support (no /proc/modules).
-func unimplemented(call string) bool {
-	if call != "init_module" && call != "finit_module" {
-		return false
-	}
-	_, err := os.Stat("/proc/modules")
-	return errors.Is(err, os.ErrNotExist)
+// viaRaw reports whether tp_btf/sys_exit captures the call.
+func (s *Sensor) viaRaw(call string) bool {
+	return !s.perCall || s.rawCalls[call]
 }
 
-// SyscallHook says which program captures system calls: "" when none
+// SyscallHook says which programs capture system calls: "" when none
 // is wanted.
 func (s *Sensor) SyscallHook() string {
 	switch {
 	case !s.capturesSyscalls():
 		return ""
+	case s.perCall && len(s.rawCalls) > 0:
+		return "tracepoint syscalls/sys_exit_* (wanted calls only); tp_btf/sys_exit (every call) for " +
+			strings.Join(slices.Sorted(maps.Keys(s.rawCalls)), ", ") + ", which have no tracepoint"
 	case s.perCall:
 		return "tracepoint syscalls/sys_exit_* (wanted calls only)"
 	}
 	return "tp_btf/sys_exit (every call)"
+}
+
+// attachPerCall attaches the per-call program to the tracepoint of each
+// wanted call that has one; on failure it detaches what it attached.
+func (s *Sensor) attachPerCall() error {
+	var ls []link.Link
+	attached := map[string]bool{}
+	for _, d := range syscallTable {
+		name := tracepointName(d.name)
+		if !s.wants(d.typ) || attached[name] || s.rawCalls[d.name] {
+			continue
+		}
+		l, err := link.Tracepoint("syscalls", "sys_exit_"+name, s.objs.SysExitTp, nil)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return fmt.Errorf("attach syscalls/sys_exit_%s: %w", name, err)
+		}
+		ls = append(ls, l)
+		attached[name] = true
+	}
+	s.links = append(s.links, ls...)
+	return nil
 }
 
 func (s *Sensor) attach() error {
@@ -695,25 +729,20 @@ func (s *Sensor) attach() error {
 	if s.wants(event.CgroupMove) {
 		progs = append(progs, s.objs.HandleCgroupAttach)
 	}
-	if s.capturesSyscalls() && !s.perCall {
-		// The raw syscall tracepoint runs on every system call of the
-		// node: attach it only when some call is wanted.
-		progs = append(progs, s.objs.SysExit)
-	}
 	if s.perCall {
-		attached := map[string]bool{}
-		for _, d := range syscallTable {
-			name := tracepointName(d.name)
-			if !s.wants(d.typ) || attached[name] || unimplemented(d.name) {
-				continue
+		if err := s.attachPerCall(); err != nil {
+			// Every wanted call goes to tp_btf/sys_exit instead.
+			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: a per-call tracepoint did not attach", "err", err)
+			s.perCall, s.rawCalls = false, nil
+			if err := s.writeSpecs(); err != nil {
+				return err
 			}
-			l, err := link.Tracepoint("syscalls", "sys_exit_"+name, s.objs.SysExitTp, nil)
-			if err != nil {
-				return fmt.Errorf("attach syscalls/sys_exit_%s: %w", name, err)
-			}
-			s.links = append(s.links, l)
-			attached[name] = true
 		}
+	}
+	if s.capturesSyscalls() && (!s.perCall || len(s.rawCalls) > 0) {
+		// The raw syscall tracepoint runs on every system call of the
+		// node: attach it only when some call needs it.
+		progs = append(progs, s.objs.SysExit)
 	}
 	for _, p := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})

@@ -183,7 +183,7 @@ type sensorSyscallSpec struct {
 	ImplicitWrite uint8
 	DirfdOf       [6]uint8
 	Io            uint8
-	_             [1]byte
+	ViaRaw        uint8
 }
 
 type sensorWalk struct {
