@@ -114,7 +114,11 @@ func helper(mode string, env ...string) *exec.Cmd {
 func TestExecsSurviveAStorm(t *testing.T) {
 	needRoot(t)
 	const execs = 200
-	s, err := New(Config{RingBufferBytes: 256 << 10}, slog.New(slog.DiscardHandler))
+	// 256 KiB for syscall records, which the storm overflows; the rest is
+	// the lifecycle reserve, sized for the whole node's execs while the
+	// reader stalls: in a whole-suite run other test binaries' containers
+	// once took a 64 KiB reserve (44 of their exec records lost).
+	s, err := New(Config{RingBufferBytes: 1 << 20, LifecycleReserveBytes: 768 << 10}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
