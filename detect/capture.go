@@ -122,6 +122,21 @@ func (k PathKeys) breadth() int {
 
 var opens = map[string]bool{"open": true, "openat": true, "openat2": true}
 
+// opensOrCreat are opens and creat, which always creates and writes.
+var opensOrCreat = map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}
+
+// successFact is the value of a check on the result of a successful open
+// (its fd), or maybe for any other field.
+func successFact(f, op, v string) tri {
+	switch f {
+	case "fd.num", "evt.rawres":
+		return numFact(op, v, func(n int64) bool { return n >= 0 })
+	case "evt.res":
+		return resFact(op, v, true)
+	}
+	return maybe
+}
+
 // readClass is the successful read-only opens (creat always writes).
 var readClass = class{types: opens, keys: pathKeys, container: PathKeys{Containers: true}, fact: func(f, op, v string) tri {
 	switch f {
@@ -129,10 +144,6 @@ var readClass = class{types: opens, keys: pathKeys, container: PathKeys{Containe
 		return boolFact(op, v, true)
 	case "evt.is_open_write", "evt.is_open_exec", "evt.is_open_create":
 		return boolFact(op, v, false)
-	case "fd.num", "evt.rawres":
-		return numFact(op, v, func(n int64) bool { return n >= 0 })
-	case "evt.res":
-		return resFact(op, v, true)
 	case "evt.arg.flags":
 		// The kernel counts an open that may create or truncate as a
 		// write, whatever its access mode.
@@ -140,23 +151,19 @@ var readClass = class{types: opens, keys: pathKeys, container: PathKeys{Containe
 			return no
 		}
 	}
-	return maybe
+	return successFact(f, op, v)
 }}
 
 // writeClass is the successful opens for writing only (O_WRONLY, creat).
-var writeClass = class{types: map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}, keys: pathKeys, container: PathKeys{Containers: true},
+var writeClass = class{types: opensOrCreat, keys: pathKeys, container: PathKeys{Containers: true},
 	fact: func(f, op, v string) tri {
 		switch f {
 		case "evt.is_open_read":
 			return boolFact(op, v, false)
 		case "evt.is_open_write":
 			return boolFact(op, v, true)
-		case "fd.num", "evt.rawres":
-			return numFact(op, v, func(n int64) bool { return n >= 0 })
-		case "evt.res":
-			return resFact(op, v, true)
 		}
-		return maybe
+		return successFact(f, op, v)
 	}}
 
 // readWriteClass is the other successful opens the kernel counts as
@@ -164,19 +171,14 @@ var writeClass = class{types: map[string]bool{"open": true, "openat": true, "ope
 // evt.is_open_read holds and evt.is_open_write may be either).
 var readWriteClass = class{types: opens, keys: pathKeys, container: PathKeys{Containers: true},
 	fact: func(f, op, v string) tri {
-		switch f {
-		case "evt.is_open_read":
+		if f == "evt.is_open_read" {
 			return boolFact(op, v, true)
-		case "fd.num", "evt.rawres":
-			return numFact(op, v, func(n int64) bool { return n >= 0 })
-		case "evt.res":
-			return resFact(op, v, true)
 		}
-		return maybe
+		return successFact(f, op, v)
 	}}
 
 // failedClass is the opens that failed, whatever their access mode.
-var failedClass = class{types: map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}, keys: pathKeys, container: PathKeys{Containers: true},
+var failedClass = class{types: opensOrCreat, keys: pathKeys, container: PathKeys{Containers: true},
 	fact: func(f, op, v string) tri {
 		switch f {
 		case "evt.is_open_create":
