@@ -231,26 +231,15 @@ func TestOpenFilter(t *testing.T) {
 	// redirections to /dev/null are writes.
 	want := []string{"/etc/shadow", "/proc/self/environ", "/etc/hostname", "environ", "/etc/../etc/passwd", "/dev/kmsg",
 		"../nope", "tarx /etc/group", dir + "/written", "/dev/null", "/dev/null", "/dev/null"}
-	var got []string
-	deadline := time.After(5 * time.Second)
-	quiet := time.NewTimer(2 * time.Second)
-	for done := false; !done; {
-		select {
-		case e := <-events:
-			switch {
-			case e.Process.Name != "tarx":
-				got = append(got, e.File.PathRaw)
-			case e.File.PathRaw == "/etc/group":
-				got = append(got, "tarx /etc/group")
-			}
-			quiet.Reset(300 * time.Millisecond)
-		case <-quiet.C:
-			done = true
-		case <-deadline:
-			done = true
+	got := drain(events, func(e event.Event) string {
+		switch {
+		case e.Process.Name != "tarx":
+			return e.File.PathRaw
+		case e.File.PathRaw == "/etc/group":
+			return "tarx /etc/group"
 		}
-	}
-	slices.Sort(got)
+		return ""
+	})
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("opens reported %q\nwant %q", got, want)
@@ -549,36 +538,47 @@ func testWriteFilter(t *testing.T, raw bool) {
 	if !raw {
 		want = append(want, "/other/link")
 	}
-	var got []string
-	deadline := time.After(5 * time.Second)
-	quiet := time.NewTimer(2 * time.Second)
-	for done := false; !done; {
-		select {
-		case e := <-events:
-			p := strings.TrimPrefix(e.File.PathRaw, dir)
-			switch {
-			case e.Process.Name == "tarx":
-				if p == "/other/plain" {
-					p = "read " + p // cp's read of its source: no read key, so not expected
-				}
-				got = append(got, "tarx "+p)
-			case strings.Contains(e.File.Flags, "O_RDWR"):
-				got = append(got, "rw "+p)
-			case !strings.Contains(e.File.Flags, "O_WRONLY"):
-				got = append(got, "read "+p)
-			default:
-				got = append(got, p)
+	got := drain(events, func(e event.Event) string {
+		p := strings.TrimPrefix(e.File.PathRaw, dir)
+		switch {
+		case e.Process.Name == "tarx":
+			if p == "/other/plain" {
+				p = "read " + p // cp's read of its source: no read key, so not expected
 			}
-			quiet.Reset(300 * time.Millisecond)
-		case <-quiet.C:
-			done = true
-		case <-deadline:
-			done = true
+			return "tarx " + p
+		case strings.Contains(e.File.Flags, "O_RDWR"):
+			return "rw " + p
+		case !strings.Contains(e.File.Flags, "O_WRONLY"):
+			return "read " + p
 		}
-	}
-	slices.Sort(got)
+		return p
+	})
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("opens reported %q\nwant %q", got, want)
+	}
+}
+
+// drain labels the events that arrive until none has for 300 ms (2 s for
+// the first, 5 s in all), leaving out those labelled "", and returns the
+// labels sorted.
+func drain(events <-chan event.Event, label func(event.Event) string) []string {
+	var got []string
+	deadline := time.After(5 * time.Second)
+	quiet := time.NewTimer(2 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if l := label(e); l != "" {
+				got = append(got, l)
+			}
+			quiet.Reset(300 * time.Millisecond)
+		case <-quiet.C:
+			slices.Sort(got)
+			return got
+		case <-deadline:
+			slices.Sort(got)
+			return got
+		}
 	}
 }
