@@ -16,7 +16,7 @@ if [[ $(id -u) -ne 0 ]]; then echo "sensor-profile.sh: run as root" >&2; exit 1;
 OUT=${OUT:-/tmp/mamori-bench}
 ADDR=127.0.0.1:19749
 [[ $# -gt 0 ]] || set -- --events --events-output /dev/null
-for b in mamori storm; do
+for b in mamori-agent storm; do
 	[[ -x $OUT/$b ]] || { echo "sensor-profile.sh: no $OUT/$b; run bench/sensor.sh first" >&2; exit 1; }
 done
 command -v bpftool >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftool >/dev/null; }
@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$OUT/mamori" agent --health-addr "$ADDR" --log-level warn "$@" >"$OUT/profile-agent.log" 2>&1 &
+"$OUT/mamori-agent" --health-addr "$ADDR" --log-level warn "$@" >"$OUT/profile-agent.log" 2>&1 &
 agent=$!
 for _ in $(seq 300); do
 	curl -sf "http://$ADDR/healthz" >/dev/null 2>&1 && break

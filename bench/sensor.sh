@@ -9,7 +9,9 @@
 # Installs auditd (Debian's, as shipped), builds the agent and the storms,
 # runs bench/sensorbench, and leaves no auditd, audit rule or agent behind,
 # even when interrupted. Raw results go to $OUT (default /tmp/mamori-bench):
-# runs.jsonl, summary.md, agent.log.
+# runs.jsonl, summary.md, agent.log. The agent is the lean mamori-agent
+# (-tags agentonly), as the DaemonSet runs it; AGENT="$OUT/mamori agent"
+# runs the full binary's instead.
 set -euo pipefail
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -64,7 +66,8 @@ if ! command -v auditd >/dev/null; then
 fi
 
 echo "sensor.sh: building into $OUT" >&2
-(cd "$repo" && go build -o "$OUT/mamori" ./cmd/mamori && go build -o "$OUT/storm" ./bench/storm && go build -o "$OUT/sensorbench" ./bench/sensorbench)
+(cd "$repo" && go build -o "$OUT/mamori" ./cmd/mamori && go build -tags agentonly -o "$OUT/mamori-agent" ./cmd/mamori &&
+	go build -o "$OUT/storm" ./bench/storm && go build -o "$OUT/sensorbench" ./bench/sensorbench)
 
 # The file storm writes on a tmpfs of its own: no disk or journal noise,
 # and no path a rule names (/dev/shm is below /dev, which auditd's nearest
@@ -72,4 +75,4 @@ echo "sensor.sh: building into $OUT" >&2
 mkdir -p "$OUT/tmpfs"
 mountpoint -q "$OUT/tmpfs" || mount -t tmpfs -o size=256m mamori-bench "$OUT/tmpfs"
 
-"$OUT/sensorbench" -mamori "$OUT/mamori" -storm "$OUT/storm" -out "$OUT" -upstream "$repo/../shared/corpora/falco" -file-dir "$OUT/tmpfs" "$@"
+"$OUT/sensorbench" -agent "${AGENT:-$OUT/mamori-agent}" -storm "$OUT/storm" -out "$OUT" -upstream "$repo/../shared/corpora/falco" -file-dir "$OUT/tmpfs" "$@"

@@ -1,5 +1,5 @@
 // Command sensorbench runs the node agent's overhead benchmark: the same
-// exec, file and connect storms (bench/storm) bare, under `mamori agent`,
+// exec, file and connect storms (bench/storm) bare, under the node agent (mamori-agent),
 // and under Debian's auditd with an execve rule, in alternating rounds. It
 // measures the storms' wall time, the agent's event rate, drops, memory and
 // CPU, and the agent's start-up time, and prints a Markdown summary.
@@ -29,21 +29,21 @@ import (
 )
 
 type options struct {
-	mamori, storm, outDir, healthAddr string
-	fileDir                           string
-	quietCPU                          float64
-	quietWait, quietBudget            time.Duration
-	rounds, starts, nice              int
-	execN, fileN, connectN            int
-	configs, storms                   []string
-	upstream                          string // the folder of Falco's upstream rules files
-	audit                             map[string][][]string
+	agent, storm, outDir, healthAddr string
+	fileDir                          string
+	quietCPU                         float64
+	quietWait, quietBudget           time.Duration
+	rounds, starts, nice             int
+	execN, fileN, connectN           int
+	configs, storms                  []string
+	upstream                         string // the folder of Falco's upstream rules files
+	audit                            map[string][][]string
 }
 
 func main() {
 	var o options
 	var configs, storms string
-	flag.StringVar(&o.mamori, "mamori", "/tmp/mamori-bench/mamori", "the mamori binary")
+	flag.StringVar(&o.agent, "agent", "/tmp/mamori-bench/mamori-agent", "the node agent's command: the lean mamori-agent, or \"PATH/mamori agent\" (the full binary)")
 	flag.StringVar(&o.storm, "storm", "/tmp/mamori-bench/storm", "the storm binary")
 	flag.StringVar(&o.outDir, "out", "/tmp/mamori-bench", "where raw results, agent logs and the summary go")
 	flag.StringVar(&o.healthAddr, "health-addr", "127.0.0.1:19746", "the agent's --health-addr (not the default, so that a running agent does not clash)")
@@ -480,14 +480,15 @@ func (b *bench) status() (status, error) {
 }
 
 func (b *bench) startAgent(ctx context.Context, extra []string) error {
-	args := append([]string{"agent", "--health-addr", b.opt.healthAddr, "--log-level", "warn"}, extra...)
+	command := strings.Fields(b.opt.agent)
+	args := append(append(command[1:], "--health-addr", b.opt.healthAddr, "--log-level", "warn"), extra...)
 	logPath := filepath.Join(b.opt.outDir, "agent.log")
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(lf, "--- mamori %s\n", strings.Join(args, " "))
-	cmd := exec.Command(b.opt.mamori, args...)
+	fmt.Fprintf(lf, "--- %s %s\n", command[0], strings.Join(args, " "))
+	cmd := exec.Command(command[0], args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -179,7 +179,7 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 		return usageError{"--ancestors: must be 0 to 64"}
 	}
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("the agent loads eBPF programs and must run as root (try: sudo mamori agent)")
+		return fmt.Errorf("the agent loads eBPF programs and must run as root (try: sudo %s)", agentCommand)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
@@ -618,4 +618,25 @@ func stopWatchdog(ctx context.Context, stderr io.Writer, log *slog.Logger) {
 	log.Error("the agent did not stop within the stop timeout; writing every goroutine's stack and exiting", "timeout", stopTimeout)
 	pprof.Lookup("goroutine").WriteTo(stderr, 2)
 	os.Exit(2)
+}
+
+// openImageStore opens the registered-images store read-only for the
+// agent and the admission webhook; nil for an empty path. A missing
+// database is said once: no image is registered until `mamori image
+// register` creates it, which the store notices by itself.
+func openImageStore(path string, log *slog.Logger) (*imagestore.Store, error) {
+	if path == "" {
+		log.Info("no image store (--image-db \"\"): blockNonCompliantImages refuses every image, blockUnregisteredImages relies on its registeredImages lists")
+		return nil, nil
+	}
+	s, err := imagestore.Open(path, imagestore.Options{ReadOnly: true, Log: log.With("part", "imagestore")})
+	if err != nil {
+		return nil, fmt.Errorf("%w (fix or remove it, or pass another --image-db)", err)
+	}
+	if !s.Exists() {
+		log.Info("no image store yet: no image is registered until mamori image register creates it; this matters only to policies with blockUnregisteredImages or blockNonCompliantImages", "image_db", path)
+	} else {
+		log.Info("image store opened", "image_db", path)
+	}
+	return s, nil
 }

@@ -20,7 +20,9 @@ import (
 	"github.com/mamori-dev/mamori/internal/podmantest"
 )
 
-var mamoriBin string
+// mamoriBin is the whole platform's binary under test; leanBin is the
+// lean node agent, the same source built with -tags agentonly.
+var mamoriBin, leanBin string
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(actorEnv); mode != "" {
@@ -31,13 +33,19 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	mamoriBin = filepath.Join(dir, "mamori")
+	mamoriBin, leanBin = filepath.Join(dir, "mamori"), filepath.Join(dir, "mamori-agent")
 	if bin := os.Getenv("MAMORI_E2E_BINARY"); bin != "" {
 		// Another build (e.g. an older commit's) under the same tests: how
 		// a regression test is shown to fail before its fix.
 		mamoriBin = bin
 	} else if out, err := exec.Command("go", "build", "-o", mamoriBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build mamori: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	if bin := os.Getenv("MAMORI_E2E_LEAN_BINARY"); bin != "" {
+		leanBin = bin
+	} else if out, err := exec.Command("go", "build", "-tags", "agentonly", "-o", leanBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build mamori-agent (-tags agentonly): %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -67,6 +75,13 @@ type agentProc struct {
 // until it is ready.
 func launch(t *testing.T, outFlag string, args ...string) *agentProc {
 	t.Helper()
+	return launchCmd(t, []string{mamoriBin, "agent"}, outFlag, args...)
+}
+
+// launchCmd is launch for the agent command line command (the full
+// binary's mamori agent, or the lean mamori-agent).
+func launchCmd(t *testing.T, command []string, outFlag string, args ...string) *agentProc {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the agent loads eBPF programs: run the tests as root")
 	}
@@ -77,11 +92,11 @@ func launch(t *testing.T, outFlag string, args ...string) *agentProc {
 	if slices.Contains(args, "--hook-socket") {
 		hook = ""
 	}
-	base := []string{"agent", outFlag, a.out, "-o", "json", "--health-addr", a.addr}
+	base := []string{outFlag, a.out, "-o", "json", "--health-addr", a.addr}
 	if hook != "" {
 		base = append(base, "--hook-socket", hook)
 	}
-	a.cmd = exec.Command(mamoriBin, append(base, args...)...)
+	a.cmd = exec.Command(command[0], append(append(command[1:], base...), args...)...)
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

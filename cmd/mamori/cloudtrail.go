@@ -1,3 +1,5 @@
+//go:build !agentonly
+
 package main
 
 import (
@@ -179,36 +181,6 @@ func cloudtrailRuleset(ruleFiles []string, builtin bool, stdin io.Reader, stderr
 		return nil, err
 	}
 	return rs, nil
-}
-
-// reportCloudtrailRules says how many aws_cloudtrail rules run, and why
-// those that cannot do not; with none to run a scan is pointless.
-func reportCloudtrailRules(w io.Writer, rs *rules.Ruleset) error {
-	return reportSourceRules(w, rs, cloudtrail.Source, " (rules need source: aws_cloudtrail)")
-}
-
-// reportSourceRules says how many rules of source run, and why those that
-// cannot do not; with none to run there is nothing to do, and the error
-// says so, with hint.
-func reportSourceRules(w io.Writer, rs *rules.Ruleset, source, hint string) error {
-	active, disabled, inactive := 0, 0, 0
-	for _, r := range rs.Rules() {
-		switch {
-		case r.Source != source:
-		case !r.Active():
-			inactive++
-			fmt.Fprintf(w, "inactive rule %q: %s\n", r.Name, r.Inactive)
-		case !r.Enabled:
-			disabled++
-		default:
-			active++
-		}
-	}
-	fmt.Fprintf(w, "%s rules: %d active, %d disabled, %d inactive\n", source, active, disabled, inactive)
-	if active == 0 {
-		return fmt.Errorf("no enabled %s rule can run: check the --rules files%s", source, hint)
-	}
-	return nil
 }
 
 // scanSummary counts what a scan read and raised.

@@ -1,3 +1,5 @@
+//go:build !agentonly
+
 package main
 
 import (
@@ -26,9 +28,6 @@ import (
 	"github.com/mamori-dev/mamori/imagestore"
 	"github.com/mamori-dev/mamori/rules"
 )
-
-// DefaultConsoleDir is where the console keeps its data.
-const DefaultConsoleDir = "/var/lib/mamori/console"
 
 func newConsoleCmd() *cobra.Command {
 	cmd := &cobra.Command{

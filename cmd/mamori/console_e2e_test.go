@@ -123,13 +123,14 @@ func apiGet(t *testing.T, url string, v any) {
 
 // TestConsoleSeesAContainerAction: a real agent joined to a real console
 // reports a secret read in a real container; the alert, with its process
-// ids, the node's heartbeat and the container's state reach the API.
+// ids, the node's heartbeat and the container's state reach the API. The
+// agent is the lean mamori-agent, as the DaemonSet runs it.
 func TestConsoleSeesAContainerAction(t *testing.T) {
 	podmantest.Require(t)
 	dir := t.TempDir()
 	con := startConsole(t, filepath.Join(dir, "console"), freeAddr(t), freeAddr(t))
-	a := startAlertingAgent(t, "--console", "nats://"+con.nats, "--console-creds", con.creds(t, "e2e", "e2e-node"),
-		"--console-spool", filepath.Join(dir, "spool"), "--console-policies", filepath.Join(dir, "policies"))
+	a := &alertingAgent{launchCmd(t, []string{leanBin}, "--alerts-output", "--console", "nats://"+con.nats, "--console-creds", con.creds(t, "e2e", "e2e-node"),
+		"--console-spool", filepath.Join(dir, "spool"), "--console-policies", filepath.Join(dir, "policies"))}
 	c := podmantest.Run(t)
 
 	podmantest.Exec(t, c, "sh", "-c", "touch /etc/shadow /tmp/m-console")

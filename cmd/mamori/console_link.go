@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,10 +14,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mamori-dev/mamori/agent"
-	"github.com/mamori-dev/mamori/console"
 	"github.com/mamori-dev/mamori/console/falco"
 	"github.com/mamori-dev/mamori/console/link"
-	"github.com/mamori-dev/mamori/console/store"
 	"github.com/mamori-dev/mamori/console/wire"
 	"github.com/mamori-dev/mamori/dnscache"
 	"github.com/mamori-dev/mamori/event"
@@ -33,7 +30,7 @@ type consoleFlags struct {
 	events                         bool
 	learn                          bool
 	learnEvery                     time.Duration
-	embedded                       *console.Console
+	embedded                       interface{ Run(context.Context) error } // --console embedded
 }
 
 // DefaultConsolePolicyDir is where the agent keeps the console's policies.
@@ -93,6 +90,9 @@ func (f *consoleFlags) check() error {
 	}
 	if strings.ContainsAny(f.cluster, " \t") {
 		return usageError{"--cluster: a name without spaces"}
+	}
+	if f.url == "embedded" && !embeddedConsoleBuilt {
+		return usageError{"--console embedded: this lean node agent has no console in it; join one with --console nats://HOST:4222, or run the full binary's mamori agent --console embedded"}
 	}
 	if f.creds != "" && f.url == "embedded" {
 		return usageError{"--console embedded issues this node's credential itself: leave out --console-creds"}
@@ -177,19 +177,11 @@ func (f *consoleFlags) openLink(cfg *agent.Config, stderr io.Writer, log *slog.L
 		f.cluster = "default"
 	}
 	if f.url == "embedded" {
-		c, err := console.Open(context.Background(), console.Config{DataDir: DefaultConsoleDir, NATSListen: "127.0.0.1:4222",
-			HTTPListen: "127.0.0.1:9747", Retention: store.DefaultRetention, Secure: true}, log.With("part", "console"))
+		c, url, cr, err := openEmbeddedConsole(f.cluster, node, stderr, log)
 		if err != nil {
-			return nil, fmt.Errorf("embedded console: %w", err)
+			return nil, err
 		}
-		if creds, err = c.AddAgent(f.cluster, node); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("embedded console: %w", err)
-		}
-		f.embedded = c
-		f.url = c.NATSURL()
-		fmt.Fprintf(stderr, "mamori console: the web console at https://%s/ and alerts at https://%s/api/v1/alerts (CA %s; admin token in %s)\n",
-			c.APIAddr(), c.APIAddr(), c.CAFile(), filepath.Join(DefaultConsoleDir, console.AdminTokenFile))
+		f.embedded, f.url, creds = c, url, cr
 	}
 	size, err := parseByteSize(f.spoolSize)
 	if err != nil {
@@ -299,3 +291,6 @@ func parseByteSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// DefaultConsoleDir is where the console keeps its data.
+const DefaultConsoleDir = "/var/lib/mamori/console"

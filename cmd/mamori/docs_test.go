@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// TestDocumentedCommands reads every mamori command line written in
+// TestDocumentedCommands reads every mamori (and mamori-agent) command line written in
 // README.md and docs/*.md (in code blocks, after $, sudo or a pipe) and
 // checks that the command line parses as written: the command exists,
 // every flag exists on it, and it has the arguments it takes. Those that
@@ -91,6 +91,7 @@ type docCommand struct {
 
 var (
 	mamoriLine = regexp.MustCompile(`^(?:\$ )?(?:sudo )?mamori(?: |$)`)
+	leanLine   = regexp.MustCompile(`^(?:\$ )?(?:sudo )?mamori-agent(?: |$)`)
 	// Words of a usage line rather than of a command.
 	synopsisWord = regexp.MustCompile(`^\[|\]$|\.\.\.$|^[A-Z][A-Z_]+$`)
 )
@@ -125,6 +126,16 @@ func documentedCommands(t *testing.T) []docCommand {
 			stdin := ""
 			if before, after, ok := strings.Cut(text, "| mamori "); ok {
 				stdin, text = strings.TrimSpace(strings.TrimPrefix(before, "$ ")), "mamori "+after
+			}
+			if leanLine.MatchString(text) {
+				// The lean agent's flags are the agent's; its other
+				// commands are the full binary's.
+				rest := leanLine.ReplaceAllString(text, "")
+				if w, _, _ := strings.Cut(rest, " "); w == "status" || w == "version" || w == "oci-hook" {
+					text = "mamori " + rest
+				} else {
+					text = "mamori agent " + rest
+				}
 			}
 			if !mamoriLine.MatchString(text) {
 				continue

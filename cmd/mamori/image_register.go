@@ -1,3 +1,5 @@
+//go:build !agentonly
+
 package main
 
 import (
@@ -6,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
@@ -315,25 +316,4 @@ func storeRef(ref string) string {
 		return r.Name
 	}
 	return ref
-}
-
-// openImageStore opens the registered-images store read-only for the
-// agent and the admission webhook; nil for an empty path. A missing
-// database is said once: no image is registered until `mamori image
-// register` creates it, which the store notices by itself.
-func openImageStore(path string, log *slog.Logger) (*imagestore.Store, error) {
-	if path == "" {
-		log.Info("no image store (--image-db \"\"): blockNonCompliantImages refuses every image, blockUnregisteredImages relies on its registeredImages lists")
-		return nil, nil
-	}
-	s, err := imagestore.Open(path, imagestore.Options{ReadOnly: true, Log: log.With("part", "imagestore")})
-	if err != nil {
-		return nil, fmt.Errorf("%w (fix or remove it, or pass another --image-db)", err)
-	}
-	if !s.Exists() {
-		log.Info("no image store yet: no image is registered until mamori image register creates it; this matters only to policies with blockUnregisteredImages or blockNonCompliantImages", "image_db", path)
-	} else {
-		log.Info("image store opened", "image_db", path)
-	}
-	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,7 +123,7 @@ func TestKubernetesAgentPod(t *testing.T) {
 	opts.Node = true
 	c := k8stest.Start(t, opts)
 	n := c.StartNode(t)
-	image := mamoriImage(t, n)
+	image, agentImage := mamoriImages(t, n)
 	if err := n.ImportImage(k8stest.BusyboxImage, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -133,15 +134,17 @@ func TestKubernetesAgentPod(t *testing.T) {
 	creds := con.creds(t, "e2e", n.Name)
 
 	repo, tag, _ := strings.Cut(image, ":")
+	agentRepo, agentTag, _ := strings.Cut(agentImage, ":")
 	values := fmt.Sprintf(`image: {repository: %s, tag: %s, pullPolicy: Never}
 cluster: e2e
 console: {enabled: false}
 admission: {enabled: false}
 agent:
+  image: {repository: %s, tag: %s}
   containerd: {root: %s, state: %s}
   stateDir: %s
   console: {url: "nats://%s", credsSecret: mamori-agent-creds}
-`, repo, tag, n.ContainerdRoot, n.ContainerdState, filepath.Join(c.Dir, "mamori-state"), con.nats)
+`, repo, tag, agentRepo, agentTag, n.ContainerdRoot, n.ContainerdState, filepath.Join(c.Dir, "mamori-state"), con.nats)
 	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
 	os.WriteFile(valuesFile, []byte(values), 0o644)
 	rendered := helmTemplate(t, c, "--include-crds", "-f", valuesFile)
@@ -157,6 +160,9 @@ agent:
 	ds, err := cs.AppsV1().DaemonSets("mamori").Get(ctx, "mamori-agent", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := ds.Spec.Template.Spec.Containers[0].Image; got != agentImage {
+		t.Fatalf("the DaemonSet runs %s; want the lean agent's image %s", got, agentImage)
 	}
 	agentPod := podFrom(t, c, n, ds, "DaemonSet", ds.Spec.Template)
 	waitPod(t, c, "mamori", agentPod.Name, true)
@@ -270,19 +276,36 @@ spec:
 	})
 }
 
-// mamoriImage builds mamori's image with scripts/build-image.sh, as a
-// user would, and imports it into the node's containerd.
-func mamoriImage(t *testing.T, n *k8stest.Node) string {
+// mamoriImages builds mamori's two images with scripts/build-image.sh, as
+// a user would, and imports them into the node's containerd: the whole
+// platform's (console, webhook) and the lean agent's.
+func mamoriImages(t *testing.T, n *k8stest.Node) (image, agentImage string) {
 	t.Helper()
-	image := fmt.Sprintf("localhost/mamori:e2e-%d", os.Getpid())
-	if out, err := exec.Command(filepath.Join(k8stest.RepoDir(), "scripts", "build-image.sh"), image).CombinedOutput(); err != nil {
-		t.Fatalf("scripts/build-image.sh: %v\n%s", err, out)
+	image = fmt.Sprintf("localhost/mamori:e2e-%d", os.Getpid())
+	out, err := exec.Command(filepath.Join(k8stest.RepoDir(), "scripts", "build-image.sh"), image).Output()
+	if err != nil {
+		t.Fatalf("scripts/build-image.sh: %v\n%s%s", err, out, stderrOf(err))
 	}
-	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", image).Run() })
-	if err := n.ImportImage(image, nil); err != nil {
-		t.Fatal(err)
+	names := strings.Fields(string(out))
+	if want := []string{image, fmt.Sprintf("localhost/mamori-agent:e2e-%d", os.Getpid())}; !slices.Equal(names, want) {
+		t.Fatalf("scripts/build-image.sh printed %q; want %q", names, want)
 	}
-	return image
+	agentImage = names[1]
+	t.Cleanup(func() { exec.Command("podman", "rmi", "-f", image, agentImage).Run() })
+	for _, im := range names {
+		if err := n.ImportImage(im, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return image, agentImage
+}
+
+// stderrOf is what a failed command wrote on stderr.
+func stderrOf(err error) []byte {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.Stderr
+	}
+	return nil
 }
 
 // podFrom plays a workload controller: a pod from the template of owner,
@@ -362,7 +385,7 @@ func TestKubernetesChartAdmission(t *testing.T) {
 	k8stest.Bin(t)
 	c := k8stest.Start(t, k8stest.Options{Node: true, APIServerArgs: []string{"--enable-aggregator-routing=true"}})
 	n := c.StartNode(t)
-	image := mamoriImage(t, n)
+	image, _ := mamoriImages(t, n)
 	repo, tag, _ := strings.Cut(image, ":")
 	rendered := helmTemplate(t, c, "--include-crds", "--set", "image.repository="+repo+",image.tag="+tag+
 		",image.pullPolicy=Never,agent.enabled=false,console.enabled=false,admission.replicas=1")

@@ -1,3 +1,5 @@
+//go:build !agentonly
+
 package main
 
 import (
@@ -110,12 +112,6 @@ func (f *k8sRuleFlags) load(stdin io.Reader, w io.Writer) (*rules.Ruleset, error
 		return nil, err
 	}
 	return rs, reportK8sRules(w, rs)
-}
-
-// reportK8sRules says how many k8s_audit rules run, and why those that
-// cannot do not; with none to run there is nothing to do.
-func reportK8sRules(w io.Writer, rs *rules.Ruleset) error {
-	return reportSourceRules(w, rs, k8saudit.Source, "")
 }
 
 // openAlerts opens where alerts go: the file path, else stdout.

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"os"
 	"sync"
+
+	"github.com/spf13/pflag"
 
 	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/event"
@@ -117,4 +118,10 @@ func startK8sAudit(ctx context.Context, srv *k8saudit.Server, log *slog.Logger) 
 		}
 	}()
 	return func() { cancel(); wg.Wait() }
+}
+
+// reportK8sRules says how many k8s_audit rules run, and why those that
+// cannot do not; with none to run there is nothing to do.
+func reportK8sRules(w io.Writer, rs *rules.Ruleset) error {
+	return reportSourceRules(w, rs, k8saudit.Source, "")
 }

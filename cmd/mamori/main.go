@@ -90,47 +90,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-func newRootCmd() *cobra.Command {
-	root := &cobra.Command{
-		Use:   "mamori",
-		Short: "runtime security for containers and the cloud",
-		Long: `mamori: runtime security for containers and the cloud
-
-One binary: the node agent (eBPF sensor, Falco-compatible rules, runtime
-policies that block), CloudTrail and Kubernetes audit detection, image
-assurance, the OCI hook and the Kubernetes admission webhook.
-
-Flags go before or after arguments; -o/--output names the format of what
-a command prints (json, text, table, sarif, where it applies); - names
-standard input wherever a file is read. docs/ describes every part.`,
-		Version:           versionString(),
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		Args:              cobra.ArbitraryArgs,
-		RunE:              groupRunE,
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
-	}
-	root.SetVersionTemplate("mamori {{.Version}}\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
-	root.AddCommand(
-		newAgentCmd(),
-		newStatusCmd(),
-		newRulesCmd(),
-		newPolicyCmd(),
-		newProfileCmd(),
-		newCloudtrailCmd(),
-		newK8sauditCmd(),
-		newImageCmd(),
-		newCheckCmd(),
-		newAdmissionCmd(),
-		newOCIHookCmd(),
-		newHostLoginCmd(),
-		newConsoleCmd(),
-		newVersionCmd(),
-	)
-	return root
-}
-
 // groupRunE is what a command that only groups others (mamori cloudtrail)
 // does when run: with no subcommand it prints its help and is a usage
 // error; with an unknown one it says which exist, and which was meant.

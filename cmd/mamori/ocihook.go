@@ -61,7 +61,7 @@ type hookFlags struct {
 func addHookFlags(cmd *cobra.Command, quiet bool) *hookFlags {
 	h := &hookFlags{}
 	fs := cmd.Flags()
-	fs.StringVar(&h.socket, "hook-socket", runtimehook.DefaultSocket, "the agent's hook socket (mamori agent --hook-socket)")
+	fs.StringVar(&h.socket, "hook-socket", runtimehook.DefaultSocket, "the agent's hook socket ("+agentCommand+" --hook-socket)")
 	if quiet {
 		// Hook files written by older versions name --socket: the runtime
 		// runs them, and no one reads a note.
@@ -126,7 +126,7 @@ func runOCIHookInstall(stdout io.Writer, dir, binary string, allowTemp bool, hf 
 	}
 	fmt.Fprintf(stdout, "installed %s: containers created from now on are judged by the agent on %s\n", p, hf.socket)
 	if hf.socket != runtimehook.DefaultSocket {
-		fmt.Fprintf(stdout, "run the agent with: mamori agent --hook-socket %s\n", hf.socket)
+		fmt.Fprintf(stdout, "run the agent with: %s --hook-socket %s\n", agentCommand, hf.socket)
 	}
 	return nil
 }

@@ -1,3 +1,5 @@
+//go:build !agentonly
+
 package main
 
 import (
@@ -14,7 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mamori-dev/mamori/agent"
 	"github.com/mamori-dev/mamori/policy"
 )
 
@@ -70,13 +71,6 @@ func policyPlural(n int, kind string) string {
 		return "1 " + kind + " policy"
 	}
 	return fmt.Sprintf("%d %s policies", n, kind)
-}
-
-// healthAddrFlag is the agent's --health-addr, as the commands that ask a
-// running agent name it (--addr before).
-func healthAddrFlag(cmd *cobra.Command, addr *string) {
-	cmd.Flags().StringVar(addr, "health-addr", agent.DefaultHealthAddr, "the running agent's --health-addr")
-	renamed(cmd.Flags(), "addr", "health-addr")
 }
 
 func newPolicyExplainCmd() *cobra.Command {

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/mamori-dev/mamori/audit/cloudtrail"
+	"github.com/mamori-dev/mamori/audit/k8saudit"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/sigma"
+	"github.com/mamori-dev/mamori/rules/syscalls"
 )
 
 // checkRuleSources refuses a --rules argument that adds nothing to a scan
@@ -59,6 +64,56 @@ func checkRuleSources(args []string, files []rules.File, untranslated []sigma.Un
 	}
 	if len(problems) > 0 {
 		return usageError{"--rules: " + strings.Join(problems, "; ")}
+	}
+	return nil
+}
+
+// loadRules loads rules files against the syscall catalogue.
+func loadRules(files []rules.File) (*rules.Ruleset, *syscalls.Catalog, error) {
+	cat := syscalls.New()
+	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cat, cloudtrail.NewCatalog(), k8saudit.NewCatalog()}}, files...)
+	return rs, cat, err
+}
+
+// loadError lists every problem of a failed load, one per line.
+func loadError(err error) error {
+	var msgs []string
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			msgs = append(msgs, e.Error())
+		}
+	} else {
+		msgs = append(msgs, err.Error())
+	}
+	return errors.New("rules do not load:\n  " + strings.Join(msgs, "\n  "))
+}
+
+// reportCloudtrailRules says how many aws_cloudtrail rules run, and why
+// those that cannot do not; with none to run a scan is pointless.
+func reportCloudtrailRules(w io.Writer, rs *rules.Ruleset) error {
+	return reportSourceRules(w, rs, cloudtrail.Source, " (rules need source: aws_cloudtrail)")
+}
+
+// reportSourceRules says how many rules of source run, and why those that
+// cannot do not; with none to run there is nothing to do, and the error
+// says so, with hint.
+func reportSourceRules(w io.Writer, rs *rules.Ruleset, source, hint string) error {
+	active, disabled, inactive := 0, 0, 0
+	for _, r := range rs.Rules() {
+		switch {
+		case r.Source != source:
+		case !r.Active():
+			inactive++
+			fmt.Fprintf(w, "inactive rule %q: %s\n", r.Name, r.Inactive)
+		case !r.Enabled:
+			disabled++
+		default:
+			active++
+		}
+	}
+	fmt.Fprintf(w, "%s rules: %d active, %d disabled, %d inactive\n", source, active, disabled, inactive)
+	if active == 0 {
+		return fmt.Errorf("no enabled %s rule can run: check the --rules files%s", source, hint)
 	}
 	return nil
 }

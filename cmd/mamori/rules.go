@@ -1,7 +1,8 @@
+//go:build !agentonly
+
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -55,13 +56,6 @@ func newRulesValidateCmd() *cobra.Command {
 	return cmd
 }
 
-// loadRules loads rules files against the syscall catalogue.
-func loadRules(files []rules.File) (*rules.Ruleset, *syscalls.Catalog, error) {
-	cat := syscalls.New()
-	rs, err := rules.Load(rules.Config{Catalogs: []rules.Catalog{cat, cloudtrail.NewCatalog(), k8saudit.NewCatalog()}}, files...)
-	return rs, cat, err
-}
-
 func runRulesValidate(stdout io.Writer, stdin io.Reader, paths []string, warnings, overrides bool) error {
 	files, untranslated, err := sigma.ReadFiles(sigma.Config{Catalogs: []rules.Catalog{cloudtrail.NewCatalog(), k8saudit.NewCatalog()}, Stdin: stdin}, paths...)
 	if err != nil {
@@ -95,19 +89,6 @@ func runRulesValidate(stdout io.Writer, stdin io.Reader, paths []string, warning
 		}
 	}
 	return nil
-}
-
-// loadError lists every problem of a failed load, one per line.
-func loadError(err error) error {
-	var msgs []string
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			msgs = append(msgs, e.Error())
-		}
-	} else {
-		msgs = append(msgs, err.Error())
-	}
-	return errors.New("rules do not load:\n  " + strings.Join(msgs, "\n  "))
 }
 
 func printValidation(w io.Writer, file string, rs *rules.Ruleset, cat *syscalls.Catalog) {

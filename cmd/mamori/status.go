@@ -43,12 +43,12 @@ func runStatus(stdout io.Writer, addr string, asJSON bool) error {
 	if err != nil {
 		// Like systemctl status, exit 3 when nothing runs; the kernel
 		// probe still says what an agent could do here.
-		notRunning := exitError{exitNotRunning, fmt.Errorf("no agent is running at %s: start one with mamori agent (--addr names another --health-addr)", addr)}
+		notRunning := exitError{exitNotRunning, fmt.Errorf("no agent is running at %s: start one with %s (--addr names another --health-addr)", addr, agentCommand)}
 		if !asJSON {
 			fmt.Fprintf(stdout, "agent: not running at %s (%v)\n\n", addr, err)
 		}
 		if os.Geteuid() != 0 {
-			return exitError{exitNotRunning, fmt.Errorf("no agent is running at %s, and probing the kernel needs root (sudo mamori status)", addr)}
+			return exitError{exitNotRunning, fmt.Errorf("no agent is running at %s, and probing the kernel needs root (sudo %s)", addr, statusCommand)}
 		}
 		rep := probe.Run()
 		if asJSON {
@@ -208,3 +208,10 @@ why), events per type, ring-buffer drops, lost events, and which kernel
 mechanisms load here and what that means for each capability. With no agent
 running it probes the kernel itself (as root), says so, and exits 3.
 `
+
+// healthAddrFlag is the agent's --health-addr, as the commands that ask a
+// running agent name it (--addr before).
+func healthAddrFlag(cmd *cobra.Command, addr *string) {
+	cmd.Flags().StringVar(addr, "health-addr", agent.DefaultHealthAddr, "the running agent's --health-addr")
+	renamed(cmd.Flags(), "addr", "health-addr")
+}

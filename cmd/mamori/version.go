@@ -88,7 +88,7 @@ built from a git checkout), the Go release and the platform. mamori
 				enc.SetIndent("", "  ")
 				return enc.Encode(readBuildInfo())
 			}
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "mamori", versionString())
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), cmd.Root().Name(), versionString())
 			return err
 		},
 	}

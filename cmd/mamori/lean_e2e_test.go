@@ -1,0 +1,61 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLeanAgentLeavesTheConsoleOut: the lean node agent (-tags agentonly)
+// links none of the console's engines, the web console, the admission
+// webhook or the CLI's other commands, and says so when asked for one. An
+// import that pulls one of them into the agent's path fails here; the
+// agent itself runs in TestConsoleSeesAContainerAction and, as the
+// DaemonSet's, in TestKubernetesAgentPod.
+func TestLeanAgentLeavesTheConsoleOut(t *testing.T) {
+	out, err := exec.Command("go", "list", "-tags", "agentonly", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -tags agentonly: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 100 {
+		t.Fatalf("go list gave %d packages: %q", len(deps), out)
+	}
+	for _, heavy := range []string{
+		"github.com/nats-io/nats-server/v2/server", "github.com/jackc/pgx/v5",
+		"github.com/mamori-dev/mamori/console", "github.com/mamori-dev/mamori/console/store",
+		"github.com/mamori-dev/mamori/console/web", "github.com/mamori-dev/mamori/admission",
+		"github.com/mamori-dev/mamori/hostlogin",
+	} {
+		for _, d := range deps {
+			if d == heavy {
+				t.Errorf("the lean agent links %s", heavy)
+			}
+		}
+	}
+
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		out, err := exec.Command(leanBin, args...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := run("version"); code != 0 || !strings.HasPrefix(out, "mamori-agent ") {
+		t.Errorf("mamori-agent version: exit %d, %q", code, out)
+	}
+	if out, code := run("--help"); code != 0 || !strings.Contains(out, "mamori-agent [flags]") ||
+		!strings.Contains(out, "--policy") || strings.Contains(out, "console  ") || strings.Contains(out, "mamori agent") {
+		t.Errorf("mamori-agent --help: exit %d\n%s", code, out)
+	}
+	if out, code := run("--console", "embedded"); code != 2 || !strings.Contains(out, "--console nats://HOST:4222") {
+		t.Errorf("mamori-agent --console embedded: exit %d, %q; want 2 and how to join a console", code, out)
+	}
+	if out, code := run("console"); code != 2 || !strings.Contains(out, `unexpected argument "console"`) {
+		t.Errorf("mamori-agent console: exit %d, %q", code, out)
+	}
+}
