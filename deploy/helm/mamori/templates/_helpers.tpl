@@ -6,6 +6,14 @@
 {{- end -}}
 {{- end -}}
 
+{{- define "mamori.agentImage" -}}
+{{- if .Values.agent.image.digest -}}
+{{ .Values.agent.image.repository }}@{{ .Values.agent.image.digest }}
+{{- else -}}
+{{ .Values.agent.image.repository }}:{{ .Values.agent.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
 {{- define "mamori.labels" -}}
 app.kubernetes.io/name: mamori
 app.kubernetes.io/instance: {{ .Release.Name }}
