@@ -26,6 +26,7 @@ import (
 	"github.com/mamori-dev/mamori/enforce"
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
+	"github.com/mamori-dev/mamori/internal/kernelbtf"
 	"github.com/mamori-dev/mamori/learn"
 	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/policy"
@@ -281,6 +282,7 @@ func (a *Agent) announceReady(ctx context.Context) {
 	}
 	a.readyIn = time.Since(a.start)
 	a.isReady.Store(true)
+	kernelbtf.Release() // start-up's BPF loads are done
 	health := "off"
 	if a.listener != nil {
 		health = a.listener.Addr().String() // the real port when asked for :0

@@ -11,8 +11,10 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/mamori-dev/mamori/internal/memlock"
 	"golang.org/x/sys/unix"
+
+	"github.com/mamori-dev/mamori/internal/kernelbtf"
+	"github.com/mamori-dev/mamori/internal/memlock"
 )
 
 // Values shared with drift.bpf.c.
@@ -68,7 +70,7 @@ func loadKernel(log *slog.Logger) (*kernel, error) {
 		return nil, fmt.Errorf("read the embedded BPF object: %w", err)
 	}
 	k := &kernel{bootOffset: bootOffset()}
-	if err := spec.LoadAndAssign(&k.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&k.objs, &ebpf.CollectionOptions{Cache: kernelbtf.Cache()}); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			log.Error("the kernel's verifier refused the drift program", "log", fmt.Sprintf("%+v", verr))
@@ -116,7 +118,7 @@ func (k *kernel) attachLSM(spec *ebpf.CollectionSpec, name string) error {
 			delete(lspec.Programs, n)
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(lspec, ebpf.CollectionOptions{MapReplacements: replace})
+	coll, err := ebpf.NewCollectionWithOptions(lspec, ebpf.CollectionOptions{MapReplacements: replace, Cache: kernelbtf.Cache()})
 	if errors.Is(err, unix.EPERM) {
 		// cilium/ebpf suggests MEMLOCK here; it is lifted already, so it
 		// is the program type the kernel refuses.

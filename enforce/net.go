@@ -14,8 +14,10 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/mamori-dev/mamori/internal/memlock"
 	"golang.org/x/sys/unix"
+
+	"github.com/mamori-dev/mamori/internal/kernelbtf"
+	"github.com/mamori-dev/mamori/internal/memlock"
 
 	"github.com/mamori-dev/mamori/probe"
 )
@@ -94,7 +96,7 @@ func NewNet(log *slog.Logger) (*Net, error) {
 		return nil, err
 	}
 	n := &Net{log: log, targets: map[uint64]*netTarget{}, verdicts: make(chan BindVerdict, 1024), done: make(chan struct{})}
-	if err := loadNetObjects(&n.objs, nil); err != nil {
+	if err := loadNetObjects(&n.objs, &ebpf.CollectionOptions{Cache: kernelbtf.Cache()}); err != nil {
 		return nil, fmt.Errorf("load the network refusal programs: %w", err)
 	}
 	for _, a := range []struct {

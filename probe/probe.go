@@ -16,11 +16,12 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
-	"github.com/mamori-dev/mamori/internal/memlock"
 	"golang.org/x/sys/unix"
+
+	"github.com/mamori-dev/mamori/internal/kernelbtf"
+	"github.com/mamori-dev/mamori/internal/memlock"
 )
 
 // Mechanism names one kernel facility mamori can build on.
@@ -112,8 +113,21 @@ func explain(err error) string {
 }
 
 func checkBTF() error {
-	_, err := btf.LoadKernelSpec()
+	_, err := kernelbtf.Cache().Kernel()
 	return err
+}
+
+// newBTFProgram loads a program whose attach target is looked up in the
+// kernel's BTF, decoded once for every probe and load (kernelbtf): a
+// collection of one, since a lone program would decode it again.
+func newBTFProgram(spec *ebpf.ProgramSpec) (*ebpf.Program, error) {
+	coll, err := ebpf.NewCollectionWithOptions(&ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"probe": spec}},
+		ebpf.CollectionOptions{Cache: kernelbtf.Cache()})
+	if err != nil {
+		return nil, err
+	}
+	defer coll.Close()
+	return coll.DetachProgram("probe"), nil
 }
 
 func retZero() asm.Instructions {
@@ -134,7 +148,7 @@ func checkTracepoint() error {
 }
 
 func checkTracing(at ebpf.AttachType, target string) error {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+	prog, err := newBTFProgram(&ebpf.ProgramSpec{
 		Type: ebpf.Tracing, AttachType: at, AttachTo: target,
 		Instructions: retZero(), License: "GPL",
 	})
@@ -154,7 +168,7 @@ func checkLSM() error {
 	if err == nil && !strings.Contains(string(lsms), "bpf") {
 		return fmt.Errorf("bpf is not in the active LSMs (%s); boot with lsm=...,bpf", strings.TrimSpace(string(lsms)))
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+	prog, err := newBTFProgram(&ebpf.ProgramSpec{
 		Type: ebpf.LSM, AttachType: ebpf.AttachLSMMac, AttachTo: "bprm_check_security",
 		Instructions: retZero(), License: "GPL",
 	})

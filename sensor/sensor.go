@@ -23,8 +23,10 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/mamori-dev/mamori/internal/memlock"
 	"golang.org/x/sys/unix"
+
+	"github.com/mamori-dev/mamori/internal/kernelbtf"
+	"github.com/mamori-dev/mamori/internal/memlock"
 
 	"github.com/mamori-dev/mamori/event"
 )
@@ -601,7 +603,7 @@ const (
 // load loads spec's maps and programs into s.objs; a program spec lacks
 // is left nil.
 func (s *Sensor) load(spec *ebpf.CollectionSpec) error {
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: kernelbtf.Cache()})
 	if err != nil {
 		return err
 	}
