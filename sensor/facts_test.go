@@ -582,3 +582,116 @@ func drain(events <-chan event.Event, label func(event.Event) string) []string {
 		}
 	}
 }
+
+// TestConnectFilter has a shell connect to loopback ports and checks that
+// the kernel reports exactly the connects its keys match: to a key port
+// over IPv4 and IPv6, and every one in another mount namespace than the
+// host's (a container's); not those to other ports, nor a connect of a
+// unix socket. Both syscall hooks run it, as TestWriteFilter does.
+func TestConnectFilter(t *testing.T) {
+	for _, every := range []bool{true, false} {
+		t.Run(fmt.Sprintf("every_call_hook=%v", every), func(t *testing.T) { testConnectFilter(t, every) })
+	}
+}
+
+func testConnectFilter(t *testing.T, everyCall bool) {
+	needRoot(t)
+	for _, tool := range []string{"bash", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	listen := func(network, addr string) (net.Listener, uint16) {
+		l, err := net.Listen(network, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		return l, uint16(l.Addr().(*net.TCPAddr).Port)
+	}
+	_, key := listen("tcp4", "127.0.0.1:0")
+	_, other := listen("tcp4", "127.0.0.1:0")
+	v6, key6 := "", uint16(0)
+	if l, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		l.Close()
+		_, key6 = listen("tcp6", "[::1]:0")
+		v6 = fmt.Sprintf("exec 3<>/dev/tcp/::1/%d; exec 3<&-", key6)
+	}
+	ports := []uint16{key}
+	if key6 != 0 {
+		ports = append(ports, key6)
+	}
+	s, err := New(Config{
+		Events:        []event.Type{event.Connect},
+		EveryCallHook: everyCall,
+		Connects:      &ConnectFilter{InContainers: true, Ports: ports},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if hook := s.SyscallHook(); strings.HasPrefix(hook, "tp_btf") != everyCall {
+		t.Fatalf("system calls captured by %s", hook)
+	}
+	sock := filepath.Join(t.TempDir(), "u.sock")
+	ul, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ul.Close()
+	var shell atomic.Int64
+	events := watch(t, s, func(e *event.Event) bool {
+		pid := uint32(shell.Load())
+		return e.Type == event.Connect && (e.Process.PID == pid || e.Process.PPID == pid)
+	})
+	tcp := func(port uint16) string { return fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d; exec 3<&-", port) }
+	script := strings.Join([]string{
+		"read x",
+		tcp(key),   // a key port
+		tcp(other), // another port: no
+		v6,         // a key port over IPv6
+		"unshare -m bash -c '" + tcp(other) + "'",           // another port, in another mount namespace
+		"bash -c 'exec 3<>/dev/udp/127.0.0.1/9; exec 3<&-'", // UDP "connect" to another port: no
+		"python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " + sock + " 2>/dev/null || true", // unix: no
+		"echo done",
+	}, "\n")
+	cmd := exec.Command("bash", "-c", script)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	shell.Store(int64(cmd.Process.Pid))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the script failed: %v", err)
+	}
+	want := []string{fmt.Sprintf("inet %d", key), fmt.Sprintf("inet %d", other)}
+	if key6 != 0 {
+		want = append(want, fmt.Sprintf("inet6 %d", key6))
+	}
+	got := drain(events, func(e event.Event) string {
+		if e.Network == nil {
+			return "no socket"
+		}
+		if e.Network.Family == "unix" {
+			return "unix " + e.Network.Path
+		}
+		return fmt.Sprintf("%s %d", e.Network.Family, e.Network.DstPort)
+	})
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("connects reported %q\nwant %q (key ports %v, other port %d, the other one from another mount namespace)", got, want, ports, other)
+	}
+}

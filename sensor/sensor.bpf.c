@@ -107,6 +107,7 @@ enum filter {
 	F_SOCKET = 2,  /* packet and raw sockets only */
 	F_DUP = 3,     /* only when the new fd is 0, 1 or 2 */
 	F_SUCCESS = 4, /* successful calls only */
+	F_CONNECT = 5, /* as connect_config says */
 };
 
 #define ARG_NONE 0xff
@@ -348,6 +349,20 @@ struct io_cfg {
 
 volatile const struct io_cfg io_config = {};
 
+/* Which connects are reported, derived from the rules as open_config is:
+ * without CONNECT_KEYS, every one; with it, those of processes in a
+ * container (CONNECT_CONTAINERS: the mount namespace is not the host's)
+ * and those to an IPv4 or IPv6 peer port in `connect_ports`. */
+#define CONNECT_KEYS (1 << 0)
+#define CONNECT_CONTAINERS (1 << 1)
+
+struct connect_cfg {
+	__u32 flags;
+	__u32 host_mntns;
+};
+
+volatile const struct connect_cfg connect_config = {};
+
 /* Written by user space each time it looks at the blind window. */
 volatile __u64 blind_seen = 0;
 
@@ -418,6 +433,13 @@ struct {
 	__type(key, __u16);
 	__type(value, __u8);
 } io_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u16);
+	__type(value, __u8);
+} connect_ports SEC(".maps");
 
 struct comm_key {
 	char comm[TASK_COMM_LEN];
@@ -1474,6 +1496,28 @@ static __always_inline __u32 path_clean(struct scratch *s, __u32 val, __u32 len)
  * wanted calls only, where tracefs and bpf_task_pt_regs (5.15) are
  * there; tp_btf/sys_exit, run on every call of the node, elsewhere, and
  * for the wanted calls without a tracepoint (raw). */
+/* connect_wanted says whether a connect to the user's sockaddr at addr,
+ * of len bytes, is reported under connect_config's keys. A sockaddr that
+ * cannot be read is reported: the kernel has just read it. */
+static __always_inline int connect_wanted(__u64 addr, __u64 len)
+{
+	if (connect_config.flags & CONNECT_CONTAINERS) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		if (BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != connect_config.host_mntns)
+			return 1;
+	}
+	__u8 sa[4] = {};
+	if (len < sizeof(sa))
+		return 0;
+	if (bpf_probe_read_user(sa, sizeof(sa), (void *)addr) < 0)
+		return 1;
+	__u16 family = sa[0] | (sa[1] << 8);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__u16 port = (sa[2] << 8) | sa[3];
+	return bpf_map_lookup_elem(&connect_ports, &port) != NULL;
+}
+
 static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret, int raw)
 {
 	/* Most system calls are of no interest: leave on an array lookup. */
@@ -1524,6 +1568,10 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 	}
 	case F_DUP:
 		if (ret < 0 || ret > 2)
+			goto out;
+		break;
+	case F_CONNECT:
+		if ((connect_config.flags & CONNECT_KEYS) && !connect_wanted(args[1], args[2]))
 			goto out;
 		break;
 	}

@@ -104,6 +104,40 @@ type IOFilter struct {
 	Patterns [][]byte
 }
 
+// ConnectFilter says which connects the sensor reports: those of
+// processes in containers (another mount namespace than the host's) when
+// InContainers is set, and those to an IPv4 or IPv6 peer port among
+// Ports. The kernel decides on each call, so that a connect no rule,
+// policy or profile can use never reaches user space.
+type ConnectFilter struct {
+	InContainers bool
+	Ports        []uint16 // at most MaxConnectPorts
+}
+
+// MaxConnectPorts is how many ports a ConnectFilter may hold.
+const MaxConnectPorts = 256
+
+const (
+	connectKeys       = 1 << 0
+	connectContainers = 1 << 1
+)
+
+func (f *ConnectFilter) config() (sensorConnectCfg, error) {
+	var c sensorConnectCfg
+	if f == nil {
+		return c, nil
+	}
+	if len(f.Ports) > MaxConnectPorts {
+		return c, fmt.Errorf("%d connect ports: at most %d", len(f.Ports), MaxConnectPorts)
+	}
+	c.Flags = connectKeys
+	if f.InContainers {
+		c.Flags |= connectContainers
+		c.HostMntns = hostMountNS()
+	}
+	return c, nil
+}
+
 // IOKeys say which calls of one direction are reported.
 type IOKeys struct {
 	All         bool // every one
@@ -185,6 +219,10 @@ type Config struct {
 	// recvmsg on IPv4 and IPv6 sockets) are reported when their event
 	// types are captured; the zero value reports none.
 	IO IOFilter
+	// Connects, when not nil, narrows the connects reported (when their
+	// event type is captured) to those its keys match; nil reports every
+	// one.
+	Connects *ConnectFilter
 	// RingBufferBytes is the ring buffer's size, a power of two; 0 means 4 MiB.
 	RingBufferBytes uint32
 	// LifecycleReserveBytes is the part of the ring buffer that only
@@ -268,6 +306,10 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	connectCfg, err := cfg.Connects.config()
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range cfg.Events {
 		if !slices.Contains(event.Types, t) {
 			return nil, fmt.Errorf("unknown event type %q (known: %v)", t, event.Types)
@@ -283,11 +325,12 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	spec.Maps[sensorMapEvents].MaxEntries = cfg.RingBufferBytes
 	room := cfg.RingBufferBytes - cfg.LifecycleReserveBytes
 	for name, v := range map[string]any{
-		sensorVarSelfTgid:    uint32(os.Getpid()),
-		sensorVarEnvBytes:    cfg.EnvBytes,
-		sensorVarOpenConfig:  openCfg,
-		sensorVarIoConfig:    ioCfg,
-		sensorVarSyscallRoom: uint64(room),
+		sensorVarSelfTgid:      uint32(os.Getpid()),
+		sensorVarEnvBytes:      cfg.EnvBytes,
+		sensorVarOpenConfig:    openCfg,
+		sensorVarIoConfig:      ioCfg,
+		sensorVarConnectConfig: connectCfg,
+		sensorVarSyscallRoom:   uint64(room),
 		// Wake the reader well before syscall records meet the reserve.
 		sensorVarWakeupBytes: min(uint32(256<<10), room/2),
 	} {
@@ -407,6 +450,13 @@ func (s *Sensor) configure() error {
 	for _, port := range s.cfg.IO.Ports {
 		if err := s.objs.IoPorts.Put(port, uint8(1)); err != nil {
 			return fmt.Errorf("add peer port %d: %w", port, err)
+		}
+	}
+	if f := s.cfg.Connects; f != nil {
+		for _, port := range f.Ports {
+			if err := s.objs.ConnectPorts.Put(port, uint8(1)); err != nil {
+				return fmt.Errorf("add connect port %d: %w", port, err)
+			}
 		}
 	}
 	for c, class := range keys.comms {

@@ -35,6 +35,12 @@ type sensorCommKey struct {
 	Comm [16]int8
 }
 
+type sensorConnectCfg struct {
+	_         structs.HostLayout
+	Flags     uint32
+	HostMntns uint32
+}
+
 type sensorDnsBody struct {
 	_   structs.HostLayout
 	Len uint32
@@ -201,6 +207,7 @@ type sensorWalk struct {
 const (
 	sensorMapBlind                = "blind"
 	sensorMapComms                = "comms"
+	sensorMapConnectPorts         = "connect_ports"
 	sensorMapCounters             = "counters"
 	sensorMapDirs                 = "dirs"
 	sensorMapDnsScratches         = "dns_scratches"
@@ -222,6 +229,7 @@ const (
 	sensorProgSysExit             = "sys_exit"
 	sensorProgSysExitTp           = "sys_exit_tp"
 	sensorVarBlindSeen            = "blind_seen"
+	sensorVarConnectConfig        = "connect_config"
 	sensorVarEnvBytes             = "env_bytes"
 	sensorVarIoConfig             = "io_config"
 	sensorVarOpenConfig           = "open_config"
@@ -299,6 +307,7 @@ type sensorProgramSpecs struct {
 type sensorMapSpecs struct {
 	Blind        *ebpf.MapSpec `ebpf:"blind"`
 	Comms        *ebpf.MapSpec `ebpf:"comms"`
+	ConnectPorts *ebpf.MapSpec `ebpf:"connect_ports"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Dirs         *ebpf.MapSpec `ebpf:"dirs"`
 	DnsScratches *ebpf.MapSpec `ebpf:"dns_scratches"`
@@ -319,6 +328,7 @@ type sensorMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
 	BlindSeen            *ebpf.VariableSpec `ebpf:"blind_seen"`
+	ConnectConfig        *ebpf.VariableSpec `ebpf:"connect_config"`
 	EnvBytes             *ebpf.VariableSpec `ebpf:"env_bytes"`
 	IoConfig             *ebpf.VariableSpec `ebpf:"io_config"`
 	OpenConfig           *ebpf.VariableSpec `ebpf:"open_config"`
@@ -361,6 +371,7 @@ func (o *sensorObjects) Close() error {
 type sensorMaps struct {
 	Blind        *ebpf.Map `ebpf:"blind"`
 	Comms        *ebpf.Map `ebpf:"comms"`
+	ConnectPorts *ebpf.Map `ebpf:"connect_ports"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Dirs         *ebpf.Map `ebpf:"dirs"`
 	DnsScratches *ebpf.Map `ebpf:"dns_scratches"`
@@ -380,6 +391,7 @@ func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.Blind,
 		m.Comms,
+		m.ConnectPorts,
 		m.Counters,
 		m.Dirs,
 		m.DnsScratches,
@@ -401,6 +413,7 @@ func (m *sensorMaps) Close() error {
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
 	BlindSeen            *ebpf.Variable `ebpf:"blind_seen"`
+	ConnectConfig        *ebpf.Variable `ebpf:"connect_config"`
 	EnvBytes             *ebpf.Variable `ebpf:"env_bytes"`
 	IoConfig             *ebpf.Variable `ebpf:"io_config"`
 	OpenConfig           *ebpf.Variable `ebpf:"open_config"`

@@ -12,6 +12,7 @@ const (
 	filterSocket  = 2 // packet and raw sockets only
 	filterDup     = 3 // only when the new fd is 0, 1 or 2
 	filterSuccess = 4
+	filterConnect = 5 // as Config.Connects says
 
 	ioSend = 1
 	ioRecv = 2
@@ -129,7 +130,7 @@ var syscallTable = []syscallDef{
 	def("rmdir", unix.SYS_RMDIR, event.Rmdir, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
 	def("memfd_create", unix.SYS_MEMFD_CREATE, event.Memfd, arg{strs: []uint8{0}, dirs: []uint8{argNone}}),
 
-	def("connect", unix.SYS_CONNECT, event.Connect, arg{sock: sockArg0, addr: 1}),
+	def("connect", unix.SYS_CONNECT, event.Connect, arg{sock: sockArg0, addr: 1, filter: filterConnect}),
 	def("accept", unix.SYS_ACCEPT, event.Accept, arg{sock: sockRet, filter: filterSuccess}),
 	def("accept4", unix.SYS_ACCEPT4, event.Accept, arg{sock: sockRet, filter: filterSuccess}),
 	def("bind", unix.SYS_BIND, event.Bind, arg{sock: sockArg0, addr: 1}),
