@@ -72,6 +72,8 @@ type Config struct {
 	Opens sensor.OpenFilter
 	// IO says which sends and receives on IPv4 and IPv6 sockets it reports.
 	IO sensor.IOFilter
+	// Connects narrows the connects captured; nil captures every one.
+	Connects *sensor.ConnectFilter
 	// Names, when set, learns from the DNS responses the node receives the
 	// names of addresses (the sensor then reports them); the Detector
 	// should be given the same cache.
@@ -246,6 +248,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		EnvBytes:              cfg.EnvBytes,
 		Opens:                 cfg.Opens,
 		IO:                    cfg.IO,
+		Connects:              cfg.Connects,
 		RingBufferBytes:       cfg.RingBufferBytes,
 		LifecycleReserveBytes: cfg.RingBufferReserve,
 	}, log.With("part", "sensor"))

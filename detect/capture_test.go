@@ -170,3 +170,48 @@ func TestResolvedKeys(t *testing.T) {
 		t.Errorf("built-in rules: reads resolved %v, writes resolved %v, all writes %v %v; want true, false, false, false", n.Reads.Resolved, n.Writes.Resolved, n.Writes.All, n.ReadWrites.All)
 	}
 }
+
+// TestConnectCapture works out which connects the rules need: the
+// built-in rules only those to the mining pools' ports, and each upstream
+// rule that matches connects the keys its condition gives (a port list,
+// "in a container"), or every connect where nothing bounds it.
+func TestConnectCapture(t *testing.T) {
+	n := NeedsOf(loadRuleset(t, defaults.File()))
+	if got := n.Connects.String(); got != "to peer port 3333, 3334, 3335, 4444, 5555, 5556, 7777, 8888, 9999, 14433, 14444, 45560, 45700" {
+		t.Errorf("built-in rules need connects %s", got)
+	}
+
+	files := []rules.File{upstream(t, "falco_rules.yaml"), upstream(t, "falco-incubating_rules.yaml"), upstream(t, "falco-sandbox_rules.yaml")}
+	rs := loadRuleset(t, files...)
+	rs = loadRuleset(t, append(files, enableAll(rs))...)
+	got := map[string]string{}
+	for _, rn := range NeedsOf(rs).Rules {
+		if rn.MatchesConnects {
+			got[rn.Rule.Name] = rn.Connects.String()
+		}
+	}
+	want := map[string]string{
+		"Contact K8S API Server From Container":                  "in a container",
+		"Contact EC2 Instance Metadata Service From Container":   "in a container",
+		"Contact cloud metadata service from container":          "in a container",
+		"Network Connection outside Local Subnet":                "in a container",
+		"Unexpected K8s NodePort Connection":                     "in a container",
+		"Disallowed SSH Connection Non Standard Port":            "to peer port 53, 80, 88, 443, 4444, 8080, 8443",
+		"System procs network activity":                          "all",
+		"Unexpected UDP Traffic":                                 "all",
+		"Interpreted procs outbound network activity":            "all",
+		"Detect outbound connections to common miner pool ports": "to peer port 25, 80, 443, 3333, 3334, 3335, 3336, 3357, 4444, 5555, 5556, 5588, 5730, 6099, 6666, 7777, 7778, 8000, 8001, 8008, 8080, 8118, 8333, 8888, 8899, 9332, 9999, 14433, 14444, 45560, 45700",
+	}
+	for name, w := range want {
+		if g, ok := got[name]; !ok {
+			t.Errorf("%s: matches no connect", name)
+		} else if g != w {
+			t.Errorf("%s: connects %s; want %s", name, g, w)
+		}
+	}
+	for name, g := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("%s: matches connects %s, which this test does not expect", name, g)
+		}
+	}
+}

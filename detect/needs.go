@@ -33,6 +33,8 @@ type Needs struct {
 	// Sends and Recvs say which sends and receives on IPv4 and IPv6
 	// sockets the rules can match.
 	Sends, Recvs IOKeys
+	// Connects says which connects the rules can match.
+	Connects ConnectKeys
 	// Rules says, for every enabled and active syscall rule, what it
 	// receives.
 	Rules []RuleNeeds
@@ -52,6 +54,9 @@ type RuleNeeds struct {
 	// Sends and Recvs are the sends and receives it can match.
 	Sends, Recvs               IOKeys
 	MatchesSends, MatchesRecvs bool
+	// Connects are the connects it can match, when it can match any.
+	Connects        ConnectKeys
+	MatchesConnects bool
 	// Names is set when it reads the names of addresses, which the
 	// node's DNS responses give.
 	Names bool
@@ -92,6 +97,9 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 		if rn.MatchesRecvs {
 			n.Recvs.Add(rn.Recvs)
 		}
+		if rn.MatchesConnects {
+			n.Connects.Add(rn.Connects)
+		}
 		n.Rules = append(n.Rules, rn)
 	}
 	n.Reads.sort()
@@ -100,6 +108,7 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 	n.Failed.sort()
 	n.Sends.sort()
 	n.Recvs.sort()
+	slices.Sort(n.Connects.Ports)
 	return n
 }
 
@@ -143,6 +152,7 @@ func RuleNeedsOf(r *rules.Rule) RuleNeeds {
 		keys.sort()
 		rn.Recvs, rn.MatchesRecvs = keys, true
 	}
+	rn.Connects, rn.MatchesConnects = connectCoverage(r)
 	return rn
 }
 
@@ -173,6 +183,9 @@ func (rn RuleNeeds) String() string {
 	}
 	if rn.MatchesRecvs {
 		opens = append(opens, "receives "+rn.Recvs.String())
+	}
+	if rn.MatchesConnects {
+		opens = append(opens, "connects "+rn.Connects.String())
 	}
 	if rn.Names {
 		opens = append(opens, "the names of addresses from the node's DNS responses")

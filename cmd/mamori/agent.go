@@ -268,6 +268,11 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 			// forensics: every open for writing there.
 			cfg.Opens.Writes.InContainers = true
 		}
+		if policiesOn && cfg.Connects != nil {
+			// Egress, IP reputation and port scans are judged on every
+			// connect in a container (host events are no policy's).
+			cfg.Connects.InContainers = true
+		}
 		if policiesOn && cfg.EventTypes != nil {
 			// What the guard judges containers by, whatever the rules
 			// need; but --event-types is the user's word.
@@ -453,6 +458,11 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 		cfg.Opens.Writes = &sensor.WriteFilter{InContainers: w.Containers || rw.Containers, OpenKeys: openKeys(w), ReadWrite: openKeys(rw)}
 	}
 	cfg.IO = ioFilter(needs.Sends, needs.Recvs, events)
+	if c := needs.Connects; !events && !typesSet && !c.All && len(c.Ports) <= sensor.MaxConnectPorts {
+		// Connects as the rules need them; the guard and learning add
+		// every one in a container.
+		cfg.Connects = &sensor.ConnectFilter{InContainers: c.Containers, Ports: c.Ports}
+	}
 	if len(keys.Contains) > sensor.MaxOpenContains {
 		// More substrings than the kernel looks for: it reports every
 		// read-only (and failed) open rather than miss one.
@@ -471,6 +481,11 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 			"write_endings", len(w.Suffixes)+len(w.ReadWrite.Suffixes), "write_substrings", len(unionOf(w.Contains, w.ReadWrite.Contains)),
 			"write_processes", len(w.Comms)+len(w.ReadWrite.Comms), "writes_in_containers", w.InContainers)
 	}
+	connects := []any{"all_connects", cfg.Connects == nil}
+	if c := cfg.Connects; c != nil {
+		connects = append(connects, "connect_ports", len(c.Ports), "connects_in_containers", c.InContainers)
+	}
+	writes = append(writes, connects...)
 	log.Info("rules loaded", append([]any{"rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
 		"read_prefixes", len(cfg.SensitivePrefixes), "read_dirs", len(cfg.Opens.Dirs), "read_endings", len(cfg.Opens.Suffixes), "read_substrings", len(cfg.Opens.Contains),
 		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "reads_in_containers", cfg.Opens.ReadsInContainers,

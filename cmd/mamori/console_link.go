@@ -207,6 +207,10 @@ func (f *consoleFlags) learnCapture(cfg *agent.Config, typesSet bool, log *slog.
 		// Profiles hold the directories a container writes in.
 		cfg.Opens.Writes.InContainers = true
 	}
+	if cfg.Connects != nil {
+		// and every connection it makes.
+		cfg.Connects.InContainers = true
+	}
 	if cfg.Names == nil {
 		cfg.Names = dnscache.New(dnscache.Config{})
 	}

@@ -143,3 +143,30 @@ func testHost(t *testing.T) string {
 	ipCmd("-n", ns, "link", "set", "lo", "up")
 	return "198.51.100.7"
 }
+
+// TestBuiltinMiningPortRule: with the built-in rules the kernel reports
+// only the connects to the mining pools' ports (and those in containers),
+// and a connect from the host to one of them still raises "Connection to
+// a mining pool port". The test host's address stands for a pool.
+func TestBuiltinMiningPortRule(t *testing.T) {
+	host := testHost(t)
+	a := startAlertingAgent(t)
+	if !strings.Contains(a.stderr.String(), "connect_ports=13") {
+		t.Errorf("the agent does not say it keys connects on the 13 built-in ports:\n%s", a.stderr)
+	}
+	for _, port := range []int{3333, 3399} {
+		exec.Command("bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d # m-pool-%d", host, port, port)).Run()
+	}
+	alerts := a.stop(t)
+	raised := map[string]bool{}
+	for i := range alerts {
+		if alerts[i].Rule == "Connection to a mining pool port" {
+			for _, port := range []int{3333, 3399} {
+				raised[fmt.Sprint(port)] = raised[fmt.Sprint(port)] || hasMarker(&alerts[i], fmt.Sprintf("m-pool-%d", port))
+			}
+		}
+	}
+	if !raised["3333"] || raised["3399"] {
+		t.Errorf("mining pool alerts for 3333: %v (want true), for 3399: %v (want false)\nagent:\n%s", raised["3333"], raised["3399"], a.stderr)
+	}
+}

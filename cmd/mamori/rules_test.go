@@ -43,8 +43,8 @@ func TestRulesValidateUpstream(t *testing.T) {
 		"falco_rules.yaml: 25 rules (25 active, 0 active but disabled, 0 inactive), 87 macros, 49 lists",
 		"falco-incubating_rules.yaml: 31 rules (31 active, 0 active but disabled, 0 inactive)",
 		"falco-sandbox_rules.yaml: 37 rules (25 active, 12 active but disabled, 0 inactive)",
-		"receives  Contact K8S API Server From Container: connect (the names of addresses from the node's DNS responses)",
-		"receives  Disallowed SSH Connection Non Standard Port: connect, sendmsg, sendto (sends to or from a new peer on an unconnected socket)",
+		"receives  Contact K8S API Server From Container: connect (connects in a container; the names of addresses from the node's DNS responses)",
+		"receives  Disallowed SSH Connection Non Standard Port: connect, sendmsg, sendto (sends to or from a new peer on an unconnected socket; connects to peer port 53, 80, 88, 443, 4444, 8080, 8443)",
 		"disabled  Java Process Class File Download: recvfrom (receives holding cafebabe)",
 	} {
 		if !strings.Contains(out, want) {
