@@ -14,7 +14,11 @@ import (
 // (TestAppendJSONMatchesEncodingJSON holds it to that), without reflection:
 // with --events the agent serialises every event, and encoding/json spent
 // most of the agent's CPU there, on the ancestors and the times.
-func AppendJSON(b []byte, e *event.Event) []byte {
+func AppendJSON(b []byte, e *event.Event) []byte { return appendEvent(b, e, nil) }
+
+// appendEvent is AppendJSON, with the processes' members taken from m
+// where it remembers them (m may be nil).
+func appendEvent(b []byte, e *event.Event, m *processMemo) []byte {
 	o := obj{b: append(b, '{')}
 	o.str("kind", e.Kind, false)
 	o.time("time", e.Time, false)
@@ -24,7 +28,7 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 	o.str("syscall", e.Syscall, true)
 	o.int("result", e.Result, false)
 	o.key("process")
-	o.b = appendProcess(o.b, &e.Process)
+	o.b = appendProcess(o.b, &e.Process, m, false)
 	o.key("container")
 	if e.Container == nil {
 		o.b = append(o.b, "null"...)
@@ -132,7 +136,32 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 	return append(o.b, '}')
 }
 
-func appendProcess(b []byte, p *event.Process) []byte {
+// appendProcess writes p and its ancestors, each process's members from m
+// where it remembers them (m may be nil); ancestor says p is one.
+func appendProcess(b []byte, p *event.Process, m *processMemo, ancestor bool) []byte {
+	if m != nil {
+		b = m.appendMembers(b, p, ancestor)
+	} else {
+		b = appendMembers(b, p)
+	}
+	if len(p.Ancestors) > 0 {
+		o := obj{b: b, more: true} // pid is always written
+		o.key("ancestors")
+		o.b = append(o.b, '[')
+		for i := range p.Ancestors {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendProcess(o.b, &p.Ancestors[i], m, true)
+		}
+		b = append(o.b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendMembers writes the opening brace and every member of p but its
+// ancestors: what processMemo keeps of it.
+func appendMembers(b []byte, p *event.Process) []byte {
 	o := obj{b: append(b, '{')}
 	o.uint("pid", uint64(p.PID), false)
 	o.uint("vpid", uint64(p.VPID), true)
@@ -200,18 +229,7 @@ func appendProcess(b []byte, p *event.Process) []byte {
 	}
 	o.uint("child_pid", uint64(p.ChildPID), true)
 	o.bool("child_is_thread", p.ChildIsThread, true)
-	if len(p.Ancestors) > 0 {
-		o.key("ancestors")
-		o.b = append(o.b, '[')
-		for i := range p.Ancestors {
-			if i > 0 {
-				o.b = append(o.b, ',')
-			}
-			o.b = appendProcess(o.b, &p.Ancestors[i])
-		}
-		o.b = append(o.b, ']')
-	}
-	return append(o.b, '}')
+	return o.b
 }
 
 func appendContainer(b []byte, c *event.Container) []byte {

@@ -43,6 +43,7 @@ type Writer struct {
 	closer   io.Closer
 	autoSync bool
 	buf      []byte
+	memo     *processMemo // JSON events' processes, made with the first
 	written  uint64
 	errors   uint64
 }
@@ -91,7 +92,10 @@ func (w *Writer) WriteEvent(e *event.Event) error {
 		if w.format == Text {
 			return AppendText(b, e), nil
 		}
-		return AppendJSON(b, e), nil
+		if w.memo == nil {
+			w.memo = new(processMemo)
+		}
+		return appendEvent(b, e, w.memo), nil
 	})
 }
 
