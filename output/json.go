@@ -287,6 +287,11 @@ type obj struct {
 	// raw leaves <, > and & unescaped, as an Encoder with
 	// SetEscapeHTML(false) does.
 	raw bool
+	// dataKeys says the members' names come from data (labels, output
+	// fields) and are quoted; otherwise they are names written in this
+	// package, which need no escaping, and are copied as they are (a
+	// process has some 40 of them).
+	dataKeys bool
 }
 
 func (o *obj) key(k string) {
@@ -294,7 +299,13 @@ func (o *obj) key(k string) {
 		o.b = append(o.b, ',')
 	}
 	o.more = true
-	o.b = appendQuoted(o.b, k, !o.raw)
+	if o.dataKeys {
+		o.b = appendQuoted(o.b, k, !o.raw)
+	} else {
+		o.b = append(o.b, '"')
+		o.b = append(o.b, k...)
+		o.b = append(o.b, '"')
+	}
 	o.b = append(o.b, ':')
 }
 
@@ -310,7 +321,7 @@ func (o *obj) labels(k string, m map[string]string) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	lo := obj{b: append(o.b, '{'), raw: o.raw}
+	lo := obj{b: append(o.b, '{'), raw: o.raw, dataKeys: true}
 	for _, k := range keys {
 		lo.str(k, m[k], false)
 	}
@@ -378,18 +389,32 @@ const hexDigits = "0123456789abcdef"
 // characters and U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
 func appendString(b []byte, s string) []byte { return appendQuoted(b, s, true) }
 
+// plain[html][c] says that byte c stands for itself inside a JSON string:
+// printable ASCII but " and \ (and, with html, <, > and &).
+var plain = func() (t [2][256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[0][c] = c != '"' && c != '\\'
+		t[1][c] = t[0][c] && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendQuoted quotes s as encoding/json does, escaping <, > and & only
 // with html (an Encoder's SetEscapeHTML).
 func appendQuoted(b []byte, s string, html bool) []byte {
+	safe := &plain[0]
+	if html {
+		safe = &plain[1]
+	}
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if safe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':
