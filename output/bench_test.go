@@ -3,6 +3,7 @@ package output
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,8 @@ func stormEvent() *event.Event {
 // a Writer as the agent's pipeline calls it: "storm" is one process writing
 // files (the file storm: the same process and ancestors every time, a new
 // time and path), "new-process" a new process for every event under the
-// same ancestors (an exec storm), "alternating" two processes taking turns.
+// same ancestors (an exec storm), "alternating" two processes taking turns,
+// "busy" 24 processes under shells of their own taking turns at random.
 // Compare -benchmem and ns/op with BenchmarkEventJSON, which encodes one
 // event alone.
 func BenchmarkWriteEvent(b *testing.B) {
@@ -99,6 +101,26 @@ func BenchmarkWriteEvent(b *testing.B) {
 			e.Time = at.Add(time.Duration(i) * 9 * time.Microsecond)
 			e.Process.PID = 29192 + uint32(i%2)
 			e.Process.TID, e.Process.VPID = e.Process.PID, e.Process.PID
+		})
+	})
+	b.Run("busy", func(b *testing.B) {
+		r := rand.New(rand.NewPCG(1, 1))
+		procs := make([]event.Process, 24)
+		for k := range procs {
+			p := stormEvent().Process
+			p.PID = 1000 + uint32(r.IntN(60000))
+			p.TID, p.VPID = p.PID, p.PID
+			p.Ancestors[0].PID = p.PID - 1 - uint32(r.IntN(50))
+			p.Ancestors[0].Name, p.Ancestors[0].Args = "bash", []string{"bash", "-c", fmt.Sprintf("job-%d", k)}
+			procs[k] = p
+		}
+		order := make([]uint8, 4096)
+		for i := range order {
+			order[i] = uint8(r.IntN(len(procs)))
+		}
+		run(b, func(e *event.Event, i int) {
+			e.Time = at.Add(time.Duration(i) * 9 * time.Microsecond)
+			e.Process = procs[order[i%len(order)]]
 		})
 	})
 }
