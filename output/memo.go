@@ -6,11 +6,13 @@ import (
 	"github.com/mamori-dev/mamori/event"
 )
 
-// memoSlots is how many processes a Writer remembers the JSON of; a
-// process's slot is chosen by its pid, and whether it is written as an
-// acting process or as an ancestor (the two differ: an ancestor has no
-// thread id, environment or namespaces).
-const memoSlots = 64
+// memoSets is how many sets of two slots a Writer remembers processes'
+// JSON in: a process's set is chosen by its pid, and whether it is written
+// as an acting process or as an ancestor (the two differ: an ancestor has
+// no thread id, environment or namespaces). Two slots a set keep two busy
+// processes whose pids meet in a set from taking each other's place on
+// every event.
+const memoSets = 64
 
 // memoMaxBytes bounds what one slot keeps: a process whose members take
 // more (a long environment) is written anew every time.
@@ -25,7 +27,8 @@ const memoMaxBytes = 8 << 10
 // one being written (sameProcess), so that the output is byte for byte
 // AppendJSON's (TestWriterMatchesEncodingJSON).
 type processMemo struct {
-	slots [memoSlots]memoSlot
+	sets [memoSets][2]memoSlot
+	last [memoSets]uint8 // the slot of each set used last
 }
 
 // memoSlot is one remembered process.
@@ -47,10 +50,23 @@ func (m *processMemo) appendMembers(b []byte, p *event.Process, ancestor bool) [
 	if ancestor {
 		i |= 1
 	}
-	s := &m.slots[i%memoSlots]
-	if s.used && sameProcess(&s.p, p) {
+	i %= memoSets
+	set, last := &m.sets[i], m.last[i]
+	if s := &set[last]; s.used && sameProcess(&s.p, p) {
 		return append(b, s.json...)
 	}
+	if s := &set[1-last]; s.used && sameProcess(&s.p, p) {
+		m.last[i] = 1 - last
+		return append(b, s.json...)
+	}
+	// In place of the process's earlier state if the set has it (or of a
+	// process that had its pid before), else of the slot used less lately.
+	k := 1 - last
+	if set[last].p.PID == p.PID {
+		k = last
+	}
+	m.last[i] = k
+	s := &set[k]
 	start := len(b)
 	b = appendMembers(b, p)
 	if len(b)-start > memoMaxBytes {
