@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/rules"
@@ -99,5 +100,36 @@ func benchRules(b *testing.B, f rules.File) {
 		if i++; i == len(evs) {
 			i = 0
 		}
+	}
+}
+
+// BenchmarkFileStorm is what the built-in rules cost on the events of
+// bench/storm's file mode, which the agent's --events benchmark runs: an
+// open that creates and truncates a file for writing, and its unlink, on
+// the host. No rule matches either.
+func BenchmarkFileStorm(b *testing.B) {
+	rs := loadRuleset(b, defaults.File())
+	det := New(rs, Config{Users: syscalls.NewUsers("/")})
+	p := event.Process{PID: 4242, PPID: 4241, Name: "storm", Exe: "/tmp/mamori-bench/storm", Cwd: "/root", LoginUID: -1,
+		Args:      []string{"/tmp/mamori-bench/storm", "-mode", "file", "-n", "50000", "-dir", "/tmp/mamori-bench/tmpfs"},
+		Ancestors: []event.Process{{PID: 4241, PPID: 1, Name: "bash", Exe: "/usr/bin/bash", Args: []string{"-bash"}}}}
+	host := &event.Container{ID: event.HostID}
+	at := time.Date(2026, 12, 5, 22, 49, 3, 0, time.UTC)
+	for _, e := range []*event.Event{
+		{Kind: "event", Time: at, Type: event.Open, Syscall: "openat", Result: 3, Process: p, Container: host,
+			File: &event.File{Path: "/tmp/mamori-bench/tmpfs/f-1", PathArg: "/tmp/mamori-bench/tmpfs/f-1",
+				Flags: "O_WRONLY|O_CREAT|O_TRUNC", Mode: 0o644, Created: true}},
+		{Kind: "event", Time: at, Type: event.Unlink, Syscall: "unlink", Process: p, Container: host,
+			File: &event.File{Path: "/tmp/mamori-bench/tmpfs/f-1"}},
+	} {
+		b.Run(string(e.Type), func(b *testing.B) {
+			if r := det.Match(e); r != nil {
+				b.Fatalf("rule %q matches the storm's %s", r.Name, e.Type)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				det.Match(e)
+			}
+		})
 	}
 }

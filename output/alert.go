@@ -72,7 +72,7 @@ func appendAuditAlertJSON(b []byte, a *event.Alert) ([]byte, bool) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		fo := obj{b: append(o.b, '{'), raw: true}
+		fo := obj{b: append(o.b, '{'), raw: true, dataKeys: true}
 		for _, k := range keys {
 			switch v := a.OutputFields[k].(type) {
 			case nil:

@@ -14,7 +14,11 @@ import (
 // (TestAppendJSONMatchesEncodingJSON holds it to that), without reflection:
 // with --events the agent serialises every event, and encoding/json spent
 // most of the agent's CPU there, on the ancestors and the times.
-func AppendJSON(b []byte, e *event.Event) []byte {
+func AppendJSON(b []byte, e *event.Event) []byte { return appendEvent(b, e, nil) }
+
+// appendEvent is AppendJSON, with the processes' members taken from m
+// where it remembers them (m may be nil).
+func appendEvent(b []byte, e *event.Event, m *processMemo) []byte {
 	o := obj{b: append(b, '{')}
 	o.str("kind", e.Kind, false)
 	o.time("time", e.Time, false)
@@ -24,7 +28,7 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 	o.str("syscall", e.Syscall, true)
 	o.int("result", e.Result, false)
 	o.key("process")
-	o.b = appendProcess(o.b, &e.Process)
+	o.b = appendProcess(o.b, &e.Process, m, false)
 	o.key("container")
 	if e.Container == nil {
 		o.b = append(o.b, "null"...)
@@ -132,7 +136,32 @@ func AppendJSON(b []byte, e *event.Event) []byte {
 	return append(o.b, '}')
 }
 
-func appendProcess(b []byte, p *event.Process) []byte {
+// appendProcess writes p and its ancestors, each process's members from m
+// where it remembers them (m may be nil); ancestor says p is one.
+func appendProcess(b []byte, p *event.Process, m *processMemo, ancestor bool) []byte {
+	if m != nil {
+		b = m.appendMembers(b, p, ancestor)
+	} else {
+		b = appendMembers(b, p)
+	}
+	if len(p.Ancestors) > 0 {
+		o := obj{b: b, more: true} // pid is always written
+		o.key("ancestors")
+		o.b = append(o.b, '[')
+		for i := range p.Ancestors {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = appendProcess(o.b, &p.Ancestors[i], m, true)
+		}
+		b = append(o.b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendMembers writes the opening brace and every member of p but its
+// ancestors: what processMemo keeps of it.
+func appendMembers(b []byte, p *event.Process) []byte {
 	o := obj{b: append(b, '{')}
 	o.uint("pid", uint64(p.PID), false)
 	o.uint("vpid", uint64(p.VPID), true)
@@ -200,18 +229,7 @@ func appendProcess(b []byte, p *event.Process) []byte {
 	}
 	o.uint("child_pid", uint64(p.ChildPID), true)
 	o.bool("child_is_thread", p.ChildIsThread, true)
-	if len(p.Ancestors) > 0 {
-		o.key("ancestors")
-		o.b = append(o.b, '[')
-		for i := range p.Ancestors {
-			if i > 0 {
-				o.b = append(o.b, ',')
-			}
-			o.b = appendProcess(o.b, &p.Ancestors[i])
-		}
-		o.b = append(o.b, ']')
-	}
-	return append(o.b, '}')
+	return o.b
 }
 
 func appendContainer(b []byte, c *event.Container) []byte {
@@ -269,6 +287,11 @@ type obj struct {
 	// raw leaves <, > and & unescaped, as an Encoder with
 	// SetEscapeHTML(false) does.
 	raw bool
+	// dataKeys says the members' names come from data (labels, output
+	// fields) and are quoted; otherwise they are names written in this
+	// package, which need no escaping, and are copied as they are (a
+	// process has some 40 of them).
+	dataKeys bool
 }
 
 func (o *obj) key(k string) {
@@ -276,7 +299,13 @@ func (o *obj) key(k string) {
 		o.b = append(o.b, ',')
 	}
 	o.more = true
-	o.b = appendQuoted(o.b, k, !o.raw)
+	if o.dataKeys {
+		o.b = appendQuoted(o.b, k, !o.raw)
+	} else {
+		o.b = append(o.b, '"')
+		o.b = append(o.b, k...)
+		o.b = append(o.b, '"')
+	}
 	o.b = append(o.b, ':')
 }
 
@@ -292,7 +321,7 @@ func (o *obj) labels(k string, m map[string]string) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	lo := obj{b: append(o.b, '{'), raw: o.raw}
+	lo := obj{b: append(o.b, '{'), raw: o.raw, dataKeys: true}
 	for _, k := range keys {
 		lo.str(k, m[k], false)
 	}
@@ -360,18 +389,32 @@ const hexDigits = "0123456789abcdef"
 // characters and U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
 func appendString(b []byte, s string) []byte { return appendQuoted(b, s, true) }
 
+// plain[html][c] says that byte c stands for itself inside a JSON string:
+// printable ASCII but " and \ (and, with html, <, > and &).
+var plain = func() (t [2][256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[0][c] = c != '"' && c != '\\'
+		t[1][c] = t[0][c] && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendQuoted quotes s as encoding/json does, escaping <, > and & only
 // with html (an Encoder's SetEscapeHTML).
 func appendQuoted(b []byte, s string, html bool) []byte {
+	safe := &plain[0]
+	if html {
+		safe = &plain[1]
+	}
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if safe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':

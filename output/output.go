@@ -4,7 +4,6 @@
 package output
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -33,16 +32,29 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q: use json or text", s)
 }
 
+// A Writer gathers lines in a buffer of bufferBytes and writes them out
+// once less than lineRoom is left, so that the next line (an event with
+// its ancestors' command lines is kilobytes) mostly fits without growing it.
+const (
+	bufferBytes = 256 << 10
+	lineRoom    = 32 << 10
+)
+
 // Writer serialises events to one destination. It is safe for concurrent
 // use. Writes are buffered; Flush pushes them out, and a Writer on a
 // terminal flushes after every event.
 type Writer struct {
-	mu       sync.Mutex
-	format   Format
-	w        *bufio.Writer
+	mu     sync.Mutex
+	format Format
+	out    io.Writer
+	// pending are the lines not written out yet. Lines are built in it,
+	// rather than in a buffer of their own and then copied to a
+	// bufio.Writer's: a copy of kilobytes per event.
+	pending  []byte
+	err      error // the first error out gave: nothing is written after it, as with bufio
 	closer   io.Closer
 	autoSync bool
-	buf      []byte
+	memo     *processMemo // JSON events' processes, made with the first
 	written  uint64
 	errors   uint64
 }
@@ -82,7 +94,7 @@ func Open(path string, format Format) (*Writer, error) {
 
 // New returns a Writer to w.
 func New(w io.Writer, format Format) *Writer {
-	return &Writer{format: format, w: bufio.NewWriterSize(w, 256<<10)}
+	return &Writer{format: format, out: w, pending: make([]byte, 0, bufferBytes)}
 }
 
 // WriteEvent writes one event.
@@ -91,7 +103,10 @@ func (w *Writer) WriteEvent(e *event.Event) error {
 		if w.format == Text {
 			return AppendText(b, e), nil
 		}
-		return AppendJSON(b, e), nil
+		if w.memo == nil {
+			w.memo = new(processMemo)
+		}
+		return appendEvent(b, e, w.memo), nil
 	})
 }
 
@@ -99,14 +114,16 @@ func (w *Writer) WriteEvent(e *event.Event) error {
 func (w *Writer) writeLine(what string, build func([]byte) ([]byte, error)) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var err error
-	w.buf, err = build(w.buf[:0])
+	err := w.err
 	if err == nil {
-		w.buf = append(w.buf, '\n')
-		_, err = w.w.Write(w.buf)
-	}
-	if err == nil && w.autoSync {
-		err = w.w.Flush()
+		var line []byte
+		// A line that fails to build leaves pending as it was.
+		if line, err = build(w.pending); err == nil {
+			w.pending = append(line, '\n')
+			if w.autoSync || len(w.pending) > bufferBytes-lineRoom {
+				err = w.flush()
+			}
+		}
 	}
 	if err != nil {
 		w.errors++
@@ -127,7 +144,21 @@ func (w *Writer) Counts() (written, failed uint64) {
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.w.Flush()
+	return w.flush()
+}
+
+// flush writes pending out; what out did not take stays pending.
+func (w *Writer) flush() error {
+	if w.err != nil || len(w.pending) == 0 {
+		return w.err
+	}
+	n, err := w.out.Write(w.pending)
+	if n < len(w.pending) && err == nil {
+		err = io.ErrShortWrite
+	}
+	w.pending = w.pending[:copy(w.pending, w.pending[n:])]
+	w.err = err
+	return err
 }
 
 // Close flushes and closes the destination (never stdout).

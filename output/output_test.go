@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,60 @@ func TestAlertNotHTMLEscaped(t *testing.T) {
 	got := buf.String()
 	if !strings.Contains(got, `"output":"user=<NA> a&b"`) || !strings.Contains(got, `"x":"<NA>"`) || strings.Count(got, "\n") != 1 {
 		t.Errorf("alert line %q", got)
+	}
+}
+
+// failAfter takes n bytes, then fails.
+type failAfter struct {
+	n   int
+	got bytes.Buffer
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		k := f.n
+		f.got.Write(p[:k])
+		f.n = 0
+		return k, errors.New("disk full")
+	}
+	f.n -= len(p)
+	return f.got.Write(p)
+}
+
+// TestWriteErrorSticks: once the destination fails, the Writer says so on
+// every later write and flush, counts each failed write, and what it wrote
+// before is whole lines followed by what the destination took of the next.
+func TestWriteErrorSticks(t *testing.T) {
+	dst := &failAfter{n: bufferBytes + 100}
+	w := New(dst, JSON)
+	var ok, failed int
+	for range 2 * bufferBytes / 100 {
+		if err := w.WriteEvent(sample()); err != nil {
+			if !strings.Contains(err.Error(), "disk full") {
+				t.Fatalf("error %v does not say what failed", err)
+			}
+			failed++
+		} else if failed == 0 {
+			ok++
+		} else {
+			t.Fatal("a write succeeded after one failed")
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no write failed")
+	}
+	if err := w.Flush(); err == nil {
+		t.Error("Flush after a failure returned nil")
+	}
+	if n, f := w.Counts(); n != uint64(ok) || f != uint64(failed) {
+		t.Errorf("counts %d written, %d failed; want %d, %d", n, f, ok, failed)
+	}
+	if dst.got.Len() != bufferBytes+100 {
+		t.Errorf("destination took %d bytes, want %d", dst.got.Len(), bufferBytes+100)
+	}
+	line := AppendJSON(nil, sample())
+	whole := dst.got.Bytes()[:bytes.LastIndexByte(dst.got.Bytes(), '\n')+1]
+	if want := bytes.Repeat(append(line, '\n'), len(whole)/(len(line)+1)); !bytes.Equal(whole, want) {
+		t.Error("the lines written before the failure are not the events")
 	}
 }

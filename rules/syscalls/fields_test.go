@@ -66,3 +66,35 @@ func TestFields(t *testing.T) {
 		t.Errorf("proc.vpgid has no reason for being missing")
 	}
 }
+
+// TestOpenFlagsPerEvent: an open's flags, parsed once per event, are
+// parsed again for the next event the Event is reset to.
+func TestOpenFlagsPerEvent(t *testing.T) {
+	byName := map[string]rules.Field{}
+	for _, f := range New().Fields() {
+		byName[f.Name] = f
+	}
+	ev := NewEvent(nil, nil)
+	for i, tc := range []struct {
+		flags               string
+		created             bool
+		read, write, create bool
+		mode                string
+	}{
+		{"O_WRONLY|O_CREAT|O_TRUNC", true, false, true, true, "0644"},
+		{"O_RDONLY", false, true, false, false, "0"},
+		{"O_RDWR|O_TMPFILE", false, true, true, true, "0644"},
+		{"O_WRONLY|O_APPEND", false, false, true, false, "0"},
+	} {
+		ev.Reset(&event.Event{Type: event.Open, Syscall: "openat", Result: 3,
+			File: &event.File{Path: "/tmp/f", Flags: tc.flags, Mode: 0o644, Created: tc.created}}, uint64(i))
+		for name, want := range map[string]bool{"evt.is_open_read": tc.read, "evt.is_open_write": tc.write, "evt.is_open_create": tc.create} {
+			if got, ok := byName[name].ExtractBool(ev, rules.Arg{}); !ok || got != want {
+				t.Errorf("%s: %s = %v (%v), want %v", tc.flags, name, got, ok, want)
+			}
+		}
+		if got, _ := byName["evt.arg"].ExtractString(ev, rules.Arg{Key: "mode", Set: true}); got != tc.mode {
+			t.Errorf("%s: evt.arg.mode = %q, want %q", tc.flags, got, tc.mode)
+		}
+	}
+}

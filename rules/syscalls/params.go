@@ -376,8 +376,9 @@ func memfdName(ev *Event) (string, string, bool) {
 
 // openFlagsValue is the Falco encoding of an open's flags, with whether
 // the call created the file and the overlayfs layer of the file.
-func openFlagsValue(f *event.File) uint32 {
-	v := openFlags.value(f.Flags)
+func openFlagsValue(ev *Event) uint32 {
+	f := ev.E.File
+	v := ev.openFlagBits()
 	if f.Created {
 		v |= ppmOFCreated
 	}
@@ -396,7 +397,7 @@ func openFlagsArg(ev *Event) (string, string, bool) {
 		return "", "", false
 	}
 	if ev.have&(1<<dOpenFlags) == 0 {
-		v := openFlagsValue(f)
+		v := openFlagsValue(ev)
 		ev.text[dOpenFlagsRaw] = ev.appendInt(int64(v))
 		start := len(ev.buf)
 		ev.buf = openFlags.render(ev.buf, v)
@@ -413,12 +414,12 @@ func openMode(ev *Event) (string, string, bool) {
 	if f == nil || ev.E.Type != event.Open {
 		return "", "", false
 	}
-	return ev.appendOct(uint64(openModeValue(ev.E))), "", true
+	return ev.appendOct(uint64(openModeValue(ev))), "", true
 }
 
-func openModeValue(e *event.Event) uint32 {
-	f := e.File
-	if e.Syscall != "creat" && openFlags.value(f.Flags)&(ppmOCreat|ppmOTmpfile) == 0 {
+func openModeValue(ev *Event) uint32 {
+	f := ev.E.File
+	if ev.E.Syscall != "creat" && ev.openFlagBits()&(ppmOCreat|ppmOTmpfile) == 0 {
 		return 0
 	}
 	return f.Mode & 0o7777
@@ -782,28 +783,29 @@ var argDescs = map[string]string{
 
 // openAccess is the access mode of an open, open or openat or openat2 (not
 // creat: libsinsp does not count its implied write), in Falco's bits.
-func openAccess(e *event.Event) uint32 {
-	if e.Type != event.Open || e.File == nil || e.Syscall == "creat" {
+func openAccess(ev *Event) uint32 {
+	if e := ev.E; e.Type != event.Open || e.File == nil || e.Syscall == "creat" {
 		return 0
 	}
-	return openFlags.value(e.File.Flags) & ppmORdwr
+	return ev.openFlagBits() & ppmORdwr
 }
 
 // isOpenExec is evt.is_open_exec: an open that may create the file with
 // any execute bit in its mode.
-func isOpenExec(e *event.Event) bool {
-	if e.Type != event.Open || e.File == nil {
+func isOpenExec(ev *Event) bool {
+	if e := ev.E; e.Type != event.Open || e.File == nil {
 		return false
 	}
-	return openModeValue(e)&0o111 != 0
+	return openModeValue(ev)&0o111 != 0
 }
 
 // isOpenCreate is evt.is_open_create.
-func isOpenCreate(e *event.Event) bool {
+func isOpenCreate(ev *Event) bool {
+	e := ev.E
 	if e.Type != event.Open || e.File == nil || e.Syscall == "creat" {
 		return false
 	}
-	return e.File.Created || (e.Result >= 0 && openFlags.value(e.File.Flags)&ppmOTmpfile != 0)
+	return e.File.Created || (e.Result >= 0 && ev.openFlagBits()&ppmOTmpfile != 0)
 }
 
 // ioData is the data of a send or receive as libsinsp prints a buffer:
