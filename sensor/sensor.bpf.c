@@ -107,6 +107,7 @@ enum filter {
 	F_SOCKET = 2,  /* packet and raw sockets only */
 	F_DUP = 3,     /* only when the new fd is 0, 1 or 2 */
 	F_SUCCESS = 4, /* successful calls only */
+	F_PATHS = 5,   /* calls on paths: as the keys of each path argument's class say */
 };
 
 #define ARG_NONE 0xff
@@ -128,6 +129,7 @@ struct syscall_spec {
 	__u8 dirfd_of[6];      /* for string i: its dirfd argument, DIR_CWD or ARG_NONE */
 	__u8 io;               /* IO_*: a send or receive, handled by sendrecv() */
 	__u8 via_raw;          /* captured by tp_btf/sys_exit, not a per-call tracepoint */
+	__u8 path_class[2];    /* F_PATHS: the K_ class of the first and second string argument */
 };
 
 /* Kinds of spec.io. */
@@ -310,6 +312,27 @@ volatile const __u64 syscall_room = ~0ULL;
 #define K_WRITE 2
 #define K_RDWR 4
 #define OPEN_RDWR_RESOLVED (1 << 10) /* some key for K_RDWR is on the resolved path */
+
+/* Calls that change the file tree by path (F_PATHS) have classes of keys
+ * of their own, one per path argument: the path an unlink, unlinkat or
+ * rmdir removes (K_REMOVE), a rename's old path and new path
+ * (K_RENAME_FROM, K_RENAME_TO), the directory a mkdir or mkdirat makes
+ * (K_MKDIR). A call is reported when the process is in a container and
+ * a class of its arguments is in open_cfg.container_classes, or when a key
+ * of an argument's class matches that argument as user space gives it
+ * (Falco's evt.arg.path, name, oldpath, newpath): the argument when it is
+ * absolute, else the directory it is relative to, a slash and the
+ * argument. There is no resolved path: when every argument is an
+ * absolute, clean path the call is decided on them alone, before anything
+ * else is read; a relative one waits for its directory, walked from
+ * dentries for the record anyway. An argument the keys cannot be checked
+ * on as user space will see it (with a ".", ".." or empty component, or
+ * relative to no directory) has the call reported. A kind of call wanted
+ * whole has the filter F_NONE instead. */
+#define K_REMOVE 8
+#define K_RENAME_FROM 16
+#define K_RENAME_TO 32
+#define K_MKDIR 64
 #define MAX_CONTAINS 4
 #define CONTAINS_LEN 16
 
@@ -318,6 +341,7 @@ struct open_cfg {
 	__u32 host_mntns;         /* the host's mount namespace, for the CONTAINERS flags */
 	__u32 max_suffix;         /* the longest ending in `suffixes`; 0 for none */
 	__u32 ncontains;
+	__u32 container_classes;  /* K_ bits of the F_PATHS classes reported whole in a container */
 	__u8 contains_len[MAX_CONTAINS];
 	__u8 contains_class[MAX_CONTAINS]; /* K_ bits of each substring */
 	char contains[MAX_CONTAINS][CONTAINS_LEN];
@@ -1455,17 +1479,89 @@ static long clean_at(__u32 i, void *data)
 	return 0;
 }
 
-/* path_clean returns, when the len bytes at val (len < RAW_MAX) are an
+/* path_clean returns, when the len bytes at val (len < MAX_STR) are an
  * absolute path with no ".", ".." or empty component, nor a trailing
  * slash (a path the agent would not change when making it absolute and
  * lexically clean), one past its last slash; 0 for any other path. */
 static __always_inline __u32 path_clean(struct scratch *s, __u32 val, __u32 len)
 {
-	if (len == 0 || len >= RAW_MAX || s->buf[at(val)] != '/')
+	if (len == 0 || len >= MAX_STR || s->buf[at(val)] != '/')
 		return 0;
 	struct clean_ctx c = {.s = s, .val = val, .len = len, .clean = 1};
 	bpf_loop(len, clean_at, &c, 0);
 	return c.clean ? c.last : 0;
+}
+
+/* paths_early decides a call on paths (F_PATHS) on its string arguments
+ * alone, read from the user's memory, when each is an absolute, clean
+ * path shorter than RAW_MAX: 1 when a key of an argument's class matches
+ * it, 0 when none does. It returns 2 when some argument is not such a
+ * path: the call is then decided once the record holds the directory a
+ * relative argument is resolved in (path_wanted). The arguments are read
+ * from the record's body; a global function, verified once. */
+__noinline int paths_early(__u32 nr)
+{
+	struct scratch *s = get_scratch();
+	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
+	if (!s || !spec)
+		return 1;
+	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
+	int undecided = 0;
+	__u32 k = 0;
+	for (__u32 i = 0; i < 6 && k < 2; i++) {
+		if (!(spec->str_args & (1 << i)))
+			continue;
+		__u32 class = k ? spec->path_class[1] : spec->path_class[0];
+		k++;
+		long n = bpf_probe_read_user_str(&s->buf[at(RAW_AT)], RAW_MAX, (void *)b->args[i & 7]);
+		__u32 dir = n > 1 && n < RAW_MAX ? path_clean(s, RAW_AT, n - 1) : 0;
+		if (!dir) {
+			undecided = 1;
+			continue;
+		}
+		if (open_wanted(0, 0, RAW_AT, n - 1, class | dir << 8))
+			return 1;
+	}
+	return undecided ? 2 : 0;
+}
+
+/* path_wanted reports whether a call on paths is to be reported for its
+ * string argument of len bytes at val, of the class in the low byte of
+ * class_end: whether a key of the class matches the argument as user
+ * space gives it, the argument itself when absolute, joined to the
+ * directory of dir_len bytes at dir_val (0 for none) when relative. The
+ * joined path is built past end, the end of the record, where nothing is
+ * sent. An argument that user space would make another path than the
+ * keys can be checked on here (with a ".", ".." or empty component, a
+ * relative one without a directory, a longer one than MAX_STR) is
+ * reported. A global function, verified once. */
+__noinline int path_wanted(__u32 val, __u32 len, __u32 dir_val, __u32 dir_len, __u32 class_end)
+{
+	__u32 class = class_end & 0xff, end = class_end >> 8;
+	struct scratch *s = get_scratch();
+	if (!s || len == 0 || len >= MAX_STR)
+		return 1;
+	if (s->buf[at(val)] == '/') {
+		__u32 dir = path_clean(s, val, len);
+		return !dir || open_wanted(0, 0, val, len, class | dir << 8);
+	}
+	/* The directory, walked from dentries, is absolute and clean: joined
+	 * to a clean relative argument it is what user space makes of it
+	 * (filepath.Join), and path_clean tells whether the argument was. */
+	if (!dir_val || dir_len == 0 || end > ROOM)
+		return 1;
+	__u64 n = dir_len == 1 ? 0 : dir_len; /* "/" joins as "" */
+	__u64 m = len;
+	if (n + 1 + m >= MAX_STR)
+		return 1;
+	bound(n, 4095);
+	bound(m, 4095);
+	bpf_probe_read_kernel(&s->buf[at(end)], n, &s->buf[at(dir_val)]);
+	s->buf[at(end + n)] = '/';
+	bpf_probe_read_kernel(&s->buf[at(end + n + 1)], m, &s->buf[at(val)]);
+	__u32 total = n + 1 + m;
+	__u32 dir = path_clean(s, end, total);
+	return !dir || open_wanted(0, 0, end, total, class | dir << 8);
 }
 
 /* on_sys_exit reports the call nr that returned ret, as the syscall spec
@@ -1534,6 +1630,9 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 	if (!s)
 		goto out;
 	struct task_struct *task = (void *)bpf_get_current_task_btf();
+	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
+	for (int i = 0; i < 6; i++)
+		b->args[i] = args[i];
 
 	/* Whether an open is reported is known once its path argument is
 	 * (below), unless its class is wanted whole, or whole in containers
@@ -1581,11 +1680,23 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 		}
 	}
 
+	/* A call on paths waits for its keys unless a class of its
+	 * arguments is wanted whole in containers and the process is in one;
+	 * clean absolute arguments decide it at once. */
+	__u32 check_paths = 0;
+	if (spec->filter == F_PATHS) {
+		__u32 classes = spec->path_class[0] | spec->path_class[1];
+		if (!((open_config.container_classes & classes) &&
+		      BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != open_config.host_mntns)) {
+			int r = paths_early(nr);
+			if (r == 0)
+				goto out;
+			check_paths = r == 2;
+		}
+	}
+
 	struct header *h = (void *)s->buf;
 	fill_header(h, K_SYSCALL, task);
-	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
-	for (int i = 0; i < 6; i++)
-		b->args[i] = args[i];
 	b->ret = ret;
 	b->nr = nr;
 	b->code = spec->code;
@@ -1614,6 +1725,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 		}
 	}
 
+	__u32 nstr = 0;
 	for (int i = 0; i < 6; i++) {
 		if (!((spec->str_args | spec->fd_args) & (1 << i)))
 			continue;
@@ -1624,8 +1736,21 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 				goto out;
 			check_open = 0;
 		}
+		__u32 str_end = off;
 		off = put_arg_paths(off, i, nr, val);
+		if (check_paths && (spec->str_args & (1 << i))) {
+			/* Calls on paths have no fd arguments: what follows the
+			 * string is the directory it is relative to, if any. */
+			__u32 class = nstr ? spec->path_class[1] : spec->path_class[0];
+			__u32 dir_val = off > str_end + 4 ? str_end + 4 : 0;
+			__u32 dir_len = dir_val ? off - dir_val : 0;
+			if (str_end < val || path_wanted(val, str_end - val, dir_val, dir_len, class | off << 8))
+				check_paths = 0;
+			nstr++;
+		}
 	}
+	if (check_paths)
+		goto out; /* no argument's keys matched */
 
 	if (spec->filter == F_OPEN && ret >= 0)
 		off = put_file_info(s, off, task, ret);

@@ -119,14 +119,15 @@ type sensorIoCfg struct {
 }
 
 type sensorOpenCfg struct {
-	_             structs.HostLayout
-	Flags         uint32
-	HostMntns     uint32
-	MaxSuffix     uint32
-	Ncontains     uint32
-	ContainsLen   [4]uint8
-	ContainsClass [4]uint8
-	Contains      [4][16]int8
+	_                structs.HostLayout
+	Flags            uint32
+	HostMntns        uint32
+	MaxSuffix        uint32
+	Ncontains        uint32
+	ContainerClasses uint32
+	ContainsLen      [4]uint8
+	ContainsClass    [4]uint8
+	Contains         [4][16]int8
 }
 
 type sensorPathKey struct {
@@ -184,6 +185,7 @@ type sensorSyscallSpec struct {
 	DirfdOf       [6]uint8
 	Io            uint8
 	ViaRaw        uint8
+	PathClass     [2]uint8
 }
 
 type sensorWalk struct {

@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(fileStorm(os.Getenv("STORM_DIR")))
 	case "io":
 		os.Exit(ioCalls())
+	case "changes":
+		os.Exit(changeCalls(os.Getenv("CHANGES")))
 	case "execs":
 		n, _ := strconv.Atoi(os.Getenv("EXECS"))
 		os.Exit(runTrue(n))
