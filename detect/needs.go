@@ -33,6 +33,11 @@ type Needs struct {
 	// Sends and Recvs say which sends and receives on IPv4 and IPv6
 	// sockets the rules can match.
 	Sends, Recvs IOKeys
+	// Removes, Renames and Mkdirs say which unlinks and rmdirs, renames
+	// and mkdirs the rules can match, by their paths: the sensor reports
+	// only those the keys say.
+	Removes, Mkdirs PathKeys
+	Renames         RenameKeys
 	// Rules says, for every enabled and active syscall rule, what it
 	// receives.
 	Rules []RuleNeeds
@@ -52,6 +57,11 @@ type RuleNeeds struct {
 	// Sends and Recvs are the sends and receives it can match.
 	Sends, Recvs               IOKeys
 	MatchesSends, MatchesRecvs bool
+	// Removes, Renames and Mkdirs are the removes, renames and mkdirs it
+	// can match.
+	Removes, Mkdirs                               PathKeys
+	Renames                                       RenameKeys
+	MatchesRemoves, MatchesRenames, MatchesMkdirs bool
 	// Names is set when it reads the names of addresses, which the
 	// node's DNS responses give.
 	Names bool
@@ -92,6 +102,15 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 		if rn.MatchesRecvs {
 			n.Recvs.Add(rn.Recvs)
 		}
+		if rn.MatchesRemoves {
+			n.Removes.Add(rn.Removes)
+		}
+		if rn.MatchesRenames {
+			n.Renames.Add(rn.Renames)
+		}
+		if rn.MatchesMkdirs {
+			n.Mkdirs.Add(rn.Mkdirs)
+		}
 		n.Rules = append(n.Rules, rn)
 	}
 	n.Reads.sort()
@@ -100,6 +119,9 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 	n.Failed.sort()
 	n.Sends.sort()
 	n.Recvs.sort()
+	n.Removes.sort()
+	n.Renames.sort()
+	n.Mkdirs.sort()
 	return n
 }
 
@@ -143,11 +165,20 @@ func RuleNeedsOf(r *rules.Rule) RuleNeeds {
 		keys.sort()
 		rn.Recvs, rn.MatchesRecvs = keys, true
 	}
+	if keys, ok := openCoverage(r, removeClass); ok {
+		keys.sort()
+		rn.Removes, rn.MatchesRemoves = keys, true
+	}
+	rn.Renames, rn.MatchesRenames = renameCoverage(r)
+	if keys, ok := openCoverage(r, mkdirClass); ok {
+		keys.sort()
+		rn.Mkdirs, rn.MatchesMkdirs = keys, true
+	}
 	return rn
 }
 
-// String says what the rule receives: its event types, and which
-// read-only and failed opens when it can match them.
+// String says what the rule receives: its event types, and which opens,
+// sends and receives, removes, renames and mkdirs when it can match them.
 func (rn RuleNeeds) String() string {
 	var b strings.Builder
 	if rn.AllTypes {
@@ -173,6 +204,15 @@ func (rn RuleNeeds) String() string {
 	}
 	if rn.MatchesRecvs {
 		opens = append(opens, "receives "+rn.Recvs.String())
+	}
+	if rn.MatchesRemoves {
+		opens = append(opens, "removes "+rn.Removes.describe())
+	}
+	if rn.MatchesRenames {
+		opens = append(opens, "renames "+rn.Renames.String())
+	}
+	if rn.MatchesMkdirs {
+		opens = append(opens, "mkdirs "+rn.Mkdirs.describe())
 	}
 	if rn.Names {
 		opens = append(opens, "the names of addresses from the node's DNS responses")
