@@ -471,6 +471,7 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 			"write_endings", len(w.Suffixes)+len(w.ReadWrite.Suffixes), "write_substrings", len(unionOf(w.Contains, w.ReadWrite.Contains)),
 			"write_processes", len(w.Comms)+len(w.ReadWrite.Comms), "writes_in_containers", w.InContainers)
 	}
+	writes = append(writes, agent.NarrowChanges(&cfg.Opens, needs, !events && !typesSet, log)...)
 	log.Info("rules loaded", append([]any{"rules", len(rs.Rules()), "event_types", len(cfg.EventTypes), "all_types", cfg.EventTypes == nil,
 		"read_prefixes", len(cfg.SensitivePrefixes), "read_dirs", len(cfg.Opens.Dirs), "read_endings", len(cfg.Opens.Suffixes), "read_substrings", len(cfg.Opens.Contains),
 		"read_processes", len(cfg.Opens.Comms), "all_reads", cfg.Opens.AllReads, "reads_in_containers", cfg.Opens.ReadsInContainers,
