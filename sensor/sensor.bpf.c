@@ -342,6 +342,9 @@ struct open_cfg {
 	__u32 max_suffix;         /* the longest ending in `suffixes`; 0 for none */
 	__u32 ncontains;
 	__u32 container_classes;  /* K_ bits of the F_PATHS classes reported whole in a container */
+	/* The K_ bits of the classes that have keys in `comms`, `dirs` and
+	 * `suffixes`: a class with none leaves those lookups out. */
+	__u8 comm_classes, dir_classes, suffix_classes, pad;
 	__u8 contains_len[MAX_CONTAINS];
 	__u8 contains_class[MAX_CONTAINS]; /* K_ bits of each substring */
 	char contains[MAX_CONTAINS][CONTAINS_LEN];
@@ -488,6 +491,12 @@ struct walk {
 	__u32 gens[MAX_COMPONENTS];  /* which walk wrote the slot */
 	__u32 gen;
 	struct path_key key;
+	/* Where put_arg_paths put argument i of the call: its string's value
+	 * at str_val[i] up to str_end[i], then the fields of its directory
+	 * or fd up to arg_end[i]. */
+	__u32 str_val[8], str_end[8], arg_end[8];
+	/* Set by paths_early when the call on paths waits for paths_late. */
+	__u32 late;
 };
 
 struct {
@@ -1069,14 +1078,15 @@ int BPF_PROG(handle_cgroup_attach, struct cgroup *dst, const char *path, struct 
 }
 
 /* prefix_key returns the classes of the longest prefix in the `sensitive`
- * trie that the len bytes at val start with, 0 for none. */
+ * trie that the len bytes at val start with, 0 for none. A trie compares
+ * no byte of a key past its prefixlen: what an earlier key left there
+ * needs no clearing. */
 static __always_inline __u8 prefix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
 {
 	__u64 n = len;
 	if (n > 255)
 		n = 255;
 	bound(n, 255);
-	__builtin_memset(&w->key, 0, sizeof(w->key));
 	bpf_probe_read_kernel(w->key.data, n, &s->buf[at(val)]);
 	w->key.prefixlen = n * 8;
 	__u8 *v = bpf_map_lookup_elem(&sensitive, &w->key);
@@ -1092,7 +1102,6 @@ static __always_inline __u8 suffix_key(struct scratch *s, struct walk *w, __u32 
 	__u32 n = len;
 	if (n > open_config.max_suffix)
 		n = open_config.max_suffix;
-	__builtin_memset(&w->key, 0, sizeof(w->key));
 	__u32 end = val + len;
 	__u32 i = 0;
 	for (; i < 255; i++) {
@@ -1201,7 +1210,7 @@ __noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_
 	struct walk *w = get_walk();
 	if (!s || !w)
 		return 1;
-	if (open_config.flags & OPEN_COMMS) {
+	if ((open_config.flags & OPEN_COMMS) && (open_config.comm_classes & class)) {
 		struct comm_key k = {};
 		bpf_get_current_comm(k.comm, sizeof(k.comm));
 		__u8 *v = bpf_map_lookup_elem(&comms, &k);
@@ -1218,13 +1227,13 @@ __noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_
 		return 1;
 	if (raw_len && s->buf[at(raw_val)] == '/' && (prefix_key(s, w, raw_val, raw_len) & class))
 		return 1;
-	if (open_config.flags & OPEN_DIRS) {
+	if ((open_config.flags & OPEN_DIRS) && (open_config.dir_classes & class)) {
 		if (rp_len && (dir_key(s, w, rp_val, rp_len, 0) & class))
 			return 1;
 		if (raw_len && s->buf[at(raw_val)] == '/' && (dir_key(s, w, raw_val, raw_len, raw_dir) & class))
 			return 1;
 	}
-	if (open_config.max_suffix) {
+	if (open_config.max_suffix && (open_config.suffix_classes & class)) {
 		if (rp_len && (suffix_key(s, w, rp_val, rp_len) & class))
 			return 1;
 		if (raw_len && (suffix_key(s, w, raw_val, raw_len) & class))
@@ -1417,9 +1426,15 @@ __noinline __u32 put_arg_str(__u32 off, __u32 i, __u32 nr)
 __noinline __u32 put_arg_paths(__u32 off, __u32 i, __u32 nr, __u32 val)
 {
 	struct scratch *s = get_scratch();
+	struct walk *w = get_walk();
 	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
-	if (!s || !spec || i >= 6)
+	if (!s || !w || !spec || i >= 6)
 		return off;
+	__u64 k = i;
+	bound(k, 7);
+	w->str_val[k] = val;
+	w->str_end[k] = off;
+	w->arg_end[k] = off;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
 	if (spec->str_args & (1 << i)) {
@@ -1441,10 +1456,9 @@ __noinline __u32 put_arg_paths(__u32 off, __u32 i, __u32 nr, __u32 val)
 				off = put_fd_path(s, off, T_DIR + i, task, (int)b->args[dk]);
 		}
 	}
-	__u64 k = i;
-	bound(k, 7);
 	if (spec->fd_args & (1 << i))
 		off = put_fd_path(s, off, T_FDPATH + i, task, (int)b->args[k]);
+	w->arg_end[k] = off;
 	return off;
 }
 
@@ -1482,74 +1496,112 @@ static long clean_at(__u32 i, void *data)
 /* path_clean returns, when the len bytes at val (len < MAX_STR) are an
  * absolute path with no ".", ".." or empty component, nor a trailing
  * slash (a path the agent would not change when making it absolute and
- * lexically clean), one past its last slash; 0 for any other path. */
-static __always_inline __u32 path_clean(struct scratch *s, __u32 val, __u32 len)
+ * lexically clean), one past its last slash; 0 for any other path. A
+ * global function: its loop's callback is verified once, not at each
+ * caller. */
+__noinline __u32 path_clean(__u32 val, __u32 len)
 {
-	if (len == 0 || len >= MAX_STR || s->buf[at(val)] != '/')
+	struct scratch *s = get_scratch();
+	if (!s || len == 0 || len >= MAX_STR || s->buf[at(val)] != '/')
 		return 0;
 	struct clean_ctx c = {.s = s, .val = val, .len = len, .clean = 1};
 	bpf_loop(len, clean_at, &c, 0);
 	return c.clean ? c.last : 0;
 }
 
-/* paths_early decides a call on paths (F_PATHS) on its string arguments
- * alone, read from the user's memory, when each is an absolute, clean
- * path shorter than RAW_MAX: 1 when a key of an argument's class matches
- * it, 0 when none does. It returns 2 when some argument is not such a
- * path: the call is then decided once the record holds the directory a
- * relative argument is resolved in (path_wanted). The arguments are read
- * from the record's body; a global function, verified once. */
+/* early_arg decides a call on paths on one string argument at ptr in the
+ * user's memory, of the class: 1 when a key of the class matches it, 0
+ * when none does, 2 when it is not an absolute, clean path shorter than
+ * RAW_MAX, which its bytes alone cannot decide. */
+__noinline int early_arg(__u64 ptr, __u32 class)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 2;
+	long n = bpf_probe_read_user_str(&s->buf[at(RAW_AT)], RAW_MAX, (void *)ptr);
+	__u32 dir = n > 1 && n < RAW_MAX ? path_clean(RAW_AT, n - 1) : 0;
+	if (!dir)
+		return 2;
+	return open_wanted(0, 0, RAW_AT, n - 1, class | dir << 8);
+}
+
+/* paths_early decides a call on paths (F_PATHS) before its record is
+ * built: it returns 0 when the call is not to be reported, 1 otherwise.
+ * The call is reported when a class of its arguments is wanted whole in
+ * containers and the process is in one, or when a key of an argument's
+ * class matches the argument read from the user's memory, if each is an
+ * absolute, clean path shorter than RAW_MAX; when some argument is not
+ * such a path, the call waits (walk.late) for paths_late, once the record
+ * holds the directory a relative argument is resolved in. The arguments
+ * are read from the record's body. A global function, verified once;
+ * keeping walk.late in memory rather than in the caller's registers
+ * spares the verifier a second pass over the rest of the caller. */
 __noinline int paths_early(__u32 nr)
 {
 	struct scratch *s = get_scratch();
+	struct walk *w = get_walk();
 	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
-	if (!s || !spec)
+	if (!s || !w || !spec)
 		return 1;
-	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
-	int undecided = 0;
-	__u32 k = 0;
-	for (__u32 i = 0; i < 6 && k < 2; i++) {
-		if (!(spec->str_args & (1 << i)))
-			continue;
-		__u32 class = k ? spec->path_class[1] : spec->path_class[0];
-		k++;
-		long n = bpf_probe_read_user_str(&s->buf[at(RAW_AT)], RAW_MAX, (void *)b->args[i & 7]);
-		__u32 dir = n > 1 && n < RAW_MAX ? path_clean(s, RAW_AT, n - 1) : 0;
-		if (!dir) {
-			undecided = 1;
-			continue;
-		}
-		if (open_wanted(0, 0, RAW_AT, n - 1, class | dir << 8))
+	w->late = 0;
+	__u8 class0 = spec->path_class[0], class1 = spec->path_class[1];
+	if (open_config.container_classes & (class0 | class1)) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		if (BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != open_config.host_mntns)
 			return 1;
 	}
-	return undecided ? 2 : 0;
+	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
+	__u32 first = 6, second = 6; /* the first two string arguments */
+	for (int i = 5; i >= 0; i--) {
+		if (spec->str_args & (1 << i)) {
+			second = first;
+			first = i;
+		}
+	}
+	int r0 = first < 6 ? early_arg(b->args[first & 7], class0) : 2;
+	if (r0 == 1)
+		return 1;
+	int r1 = second < 6 ? early_arg(b->args[second & 7], class1) : 0;
+	if (r1 == 1)
+		return 1;
+	w->late = r0 == 2 || r1 == 2;
+	return w->late;
 }
 
 /* path_wanted reports whether a call on paths is to be reported for its
- * string argument of len bytes at val, of the class in the low byte of
- * class_end: whether a key of the class matches the argument as user
- * space gives it, the argument itself when absolute, joined to the
- * directory of dir_len bytes at dir_val (0 for none) when relative. The
- * joined path is built past end, the end of the record, where nothing is
- * sent. An argument that user space would make another path than the
- * keys can be checked on here (with a ".", ".." or empty component, a
- * relative one without a directory, a longer one than MAX_STR) is
- * reported. A global function, verified once. */
-__noinline int path_wanted(__u32 val, __u32 len, __u32 dir_val, __u32 dir_len, __u32 class_end)
+ * string argument i, of the class, as put_arg_paths put it into the
+ * record that ends at end: whether a key of the class matches the
+ * argument as user space gives it, the argument itself when absolute,
+ * joined to the directory that follows it when relative. The joined path
+ * is built past end, where nothing is sent. An argument that user space
+ * would make another path than the keys can be checked on here (with a
+ * ".", ".." or empty component, a relative one without a directory, one
+ * of MAX_STR bytes or more) is reported, and so is one the record lacks
+ * for want of room. A global function, verified once. */
+__noinline int path_wanted(__u32 i, __u32 class, __u32 end)
 {
-	__u32 class = class_end & 0xff, end = class_end >> 8;
 	struct scratch *s = get_scratch();
-	if (!s || len == 0 || len >= MAX_STR)
+	struct walk *w = get_walk();
+	if (!s || !w)
+		return 1;
+	__u64 k = i;
+	bound(k, 7);
+	__u32 val = w->str_val[k], str_end = w->str_end[k], arg_end = w->arg_end[k];
+	if (str_end < val || str_end - val >= MAX_STR)
+		return 1;
+	__u32 len = str_end - val;
+	if (len == 0)
 		return 1;
 	if (s->buf[at(val)] == '/') {
-		__u32 dir = path_clean(s, val, len);
+		__u32 dir = path_clean(val, len);
 		return !dir || open_wanted(0, 0, val, len, class | dir << 8);
 	}
 	/* The directory, walked from dentries, is absolute and clean: joined
 	 * to a clean relative argument it is what user space makes of it
 	 * (filepath.Join), and path_clean tells whether the argument was. */
-	if (!dir_val || dir_len == 0 || end > ROOM)
+	if (arg_end <= str_end + 4 || s->buf[at(str_end)] != T_DIR + k || end > ROOM)
 		return 1;
+	__u32 dir_val = str_end + 4, dir_len = arg_end - dir_val;
 	__u64 n = dir_len == 1 ? 0 : dir_len; /* "/" joins as "" */
 	__u64 m = len;
 	if (n + 1 + m >= MAX_STR)
@@ -1560,8 +1612,31 @@ __noinline int path_wanted(__u32 val, __u32 len, __u32 dir_val, __u32 dir_len, _
 	s->buf[at(end + n)] = '/';
 	bpf_probe_read_kernel(&s->buf[at(end + n + 1)], m, &s->buf[at(val)]);
 	__u32 total = n + 1 + m;
-	__u32 dir = path_clean(s, end, total);
+	__u32 dir = path_clean(end, total);
 	return !dir || open_wanted(0, 0, end, total, class | dir << 8);
+}
+
+/* paths_late decides a call on paths (F_PATHS) that paths_early could
+ * not, once its record, which ends at end, holds its strings and the
+ * directory each relative one is resolved in: 1 when path_wanted says so
+ * of one of its (at most two) string arguments, 0 otherwise. A global
+ * function, verified once. */
+__noinline int paths_late(__u32 end, __u32 nr)
+{
+	struct walk *w = get_walk();
+	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
+	if (!w || !spec || !w->late)
+		return 1;
+	__u32 first = 6, second = 6;
+	for (int i = 5; i >= 0; i--) {
+		if (spec->str_args & (1 << i)) {
+			second = first;
+			first = i;
+		}
+	}
+	if (first < 6 && path_wanted(first, spec->path_class[0], end))
+		return 1;
+	return second < 6 && path_wanted(second, spec->path_class[1], end);
 }
 
 /* on_sys_exit reports the call nr that returned ret, as the syscall spec
@@ -1670,7 +1745,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 				i++;
 			if (i < 6) {
 				long n = bpf_probe_read_user_str(&s->buf[at(RAW_AT)], RAW_MAX, (void *)args[i]);
-				__u32 dir = n > 1 && n < RAW_MAX ? path_clean(s, RAW_AT, n - 1) : 0;
+				__u32 dir = n > 1 && n < RAW_MAX ? path_clean(RAW_AT, n - 1) : 0;
 				if (dir) {
 					if (!open_wanted(0, 0, RAW_AT, n - 1, check_open | dir << 8))
 						goto out;
@@ -1680,20 +1755,10 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 		}
 	}
 
-	/* A call on paths waits for its keys unless a class of its
-	 * arguments is wanted whole in containers and the process is in one;
-	 * clean absolute arguments decide it at once. */
-	__u32 check_paths = 0;
-	if (spec->filter == F_PATHS) {
-		__u32 classes = spec->path_class[0] | spec->path_class[1];
-		if (!((open_config.container_classes & classes) &&
-		      BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != open_config.host_mntns)) {
-			int r = paths_early(nr);
-			if (r == 0)
-				goto out;
-			check_paths = r == 2;
-		}
-	}
+	/* A call on paths: clean absolute arguments decide it at once, any
+	 * other once the record holds its directories (below). */
+	if (spec->filter == F_PATHS && !paths_early(nr))
+		goto out;
 
 	struct header *h = (void *)s->buf;
 	fill_header(h, K_SYSCALL, task);
@@ -1725,7 +1790,6 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 		}
 	}
 
-	__u32 nstr = 0;
 	for (int i = 0; i < 6; i++) {
 		if (!((spec->str_args | spec->fd_args) & (1 << i)))
 			continue;
@@ -1736,21 +1800,10 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 				goto out;
 			check_open = 0;
 		}
-		__u32 str_end = off;
 		off = put_arg_paths(off, i, nr, val);
-		if (check_paths && (spec->str_args & (1 << i))) {
-			/* Calls on paths have no fd arguments: what follows the
-			 * string is the directory it is relative to, if any. */
-			__u32 class = nstr ? spec->path_class[1] : spec->path_class[0];
-			__u32 dir_val = off > str_end + 4 ? str_end + 4 : 0;
-			__u32 dir_len = dir_val ? off - dir_val : 0;
-			if (str_end < val || path_wanted(val, str_end - val, dir_val, dir_len, class | off << 8))
-				check_paths = 0;
-			nstr++;
-		}
 	}
-	if (check_paths)
-		goto out; /* no argument's keys matched */
+	if (spec->filter == F_PATHS && !paths_late(off, nr))
+		goto out;
 
 	if (spec->filter == F_OPEN && ret >= 0)
 		off = put_file_info(s, off, task, ret);

@@ -547,6 +547,14 @@ func (f OpenFilter) config(readPrefixes []string) (sensorOpenCfg, error) {
 	if len(k.dirs) > 0 {
 		c.Flags |= openDirs
 	}
+	for _, m := range []struct {
+		keys    map[string]uint8
+		classes *uint8
+	}{{k.comms, &c.CommClasses}, {k.dirs, &c.DirClasses}, {k.suffixes, &c.SuffixClasses}} {
+		for _, class := range m.keys {
+			*m.classes |= class
+		}
+	}
 	for d := range k.dirs {
 		if len(d) == 0 || len(d) > 255 || d[0] != '/' || d[len(d)-1] != '/' {
 			return c, fmt.Errorf("directory %q: must be 1 to 255 bytes, start and end with a slash", d)
