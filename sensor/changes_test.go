@@ -26,8 +26,10 @@ import (
 // keys of other kinds (a read prefix, a write prefix, a remove prefix for
 // renames) let nothing through, while a read prefix that extends a remove
 // prefix keeps the remove prefix's class; and that a path the kernel
-// cannot compare as the event gives it ("." or ".." in it) is reported
-// whatever its keys. The first run captures system calls with
+// cannot compare as the event gives it (".", ".." or an empty component
+// in it, a trailing slash) is reported whatever its keys, at every
+// offset, while one with names that merely start or end with dots is
+// not. The first run captures system calls with
 // tp_btf/sys_exit (as on kernels before 5.15), the second with the
 // per-call tracepoints.
 func TestChangeFilter(t *testing.T) {
@@ -114,6 +116,26 @@ func testChangeFilter(t *testing.T, everyCall bool) {
 		"renameat2 " + d("other/rf2") + " " + d("other/rf3"),
 		"mkdir " + d("mk/m1"), "mkdirat " + d("mk") + " m2", "mkdir " + d("other/m3"), "mkdirat " + d("other") + " m4",
 	}, "\n")
+	// The kernel checks substrings and ".", ".." or empty components 8
+	// and 5 bytes at a time: each at every offset.
+	var more, moreWant []string
+	for k := range 13 {
+		p := "other/" + strings.Repeat("a", k)
+		for _, c := range []struct {
+			path     string
+			reported bool
+		}{
+			{p + "zz_hist", true}, {p + "zz_hisT", false},
+			{p + "q/./x", true}, {p + "q/../x", true}, {p + "q//x", true}, {p + "q/.", true}, {p + "q/..", true}, {p + "q/", true},
+			{p + "q/.x", false}, {p + "q/..x", false}, {p + "q/x.", false}, {p + "q/x/.y", false},
+		} {
+			more = append(more, "unlink "+d(c.path))
+			if c.reported {
+				moreWant = append(moreWant, "unlink /"+c.path)
+			}
+		}
+	}
+	script += "\n" + strings.Join(more, "\n")
 	run := func(cmd *exec.Cmd) {
 		t.Helper()
 		cmd.Stderr = nil
@@ -145,6 +167,7 @@ func testChangeFilter(t *testing.T, everyCall bool) {
 		"mkdir /mk/m1", "mkdirat /mk/m2",
 		"tarx unlink /other/bycomm", "mkdir /other/mns",
 	}
+	want = append(want, moreWant...)
 	got := drain(events, func(e event.Event) string {
 		l := e.Syscall + " " + strings.TrimPrefix(e.File.Path, dir)
 		if e.File.Target != "" {

@@ -1160,25 +1160,51 @@ struct contains_ctx {
 	int found;
 };
 
-/* contains_at is a bpf_loop callback: does pattern ctx->pat start at byte
- * i of the path? */
-static long contains_at(__u32 i, void *data)
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* bytes_eq is 0 when no byte of w is b; otherwise the high bit of each
+ * byte that is b is set (and perhaps that of a byte above one). */
+static __always_inline __u64 bytes_eq(__u64 w, __u8 b)
+{
+	__u64 x = w ^ (ONES * b);
+	return (x - ONES) & ~x & HIGHS;
+}
+
+/* word_at is the 8 bytes of the scratch buffer from off, as a number
+ * whose low byte is the first (the architecture is little-endian). */
+static __always_inline __u64 word_at(struct scratch *s, __u32 off)
+{
+	return *(__u64 *)&s->buf[at(off)];
+}
+
+/* contains_word is a bpf_loop callback: does pattern ctx->pat start in
+ * the k-th 8 bytes of the path? Bytes are compared a word at a time,
+ * and 8 bytes without the pattern's first one are passed over at once:
+ * a callback per byte cost more than the whole rest of the filter. */
+static long contains_word(__u32 k, void *data)
 {
 	struct contains_ctx *c = data;
 	__u32 p = c->pat & (MAX_CONTAINS - 1);
 	__u32 plen = open_config.contains_len[p];
-	if (i + plen > c->len)
+	__u32 base = k * 8;
+	if (plen == 0 || plen > CONTAINS_LEN || base + plen > c->len)
 		return 1;
-	for (__u32 k = 0; k < CONTAINS_LEN; k++) {
-		if (k >= plen) {
+	if (!bytes_eq(word_at(c->s, c->val + base), open_config.contains[p][0]))
+		return 0;
+	__u64 p0 = *(__u64 *)&open_config.contains[p][0], p1 = *(__u64 *)&open_config.contains[p][8];
+	__u64 m0 = plen >= 8 ? ~0ULL : (1ULL << (plen * 8)) - 1;
+	__u64 m1 = plen <= 8 ? 0 : plen >= 16 ? ~0ULL : (1ULL << ((plen - 8) * 8)) - 1;
+	for (__u32 j = 0; j < 8; j++) {
+		__u32 i = base + j;
+		if (i + plen > c->len)
+			return 1;
+		if (((word_at(c->s, c->val + i) ^ p0) & m0) == 0 && ((word_at(c->s, c->val + i + 8) ^ p1) & m1) == 0) {
 			c->found = 1;
 			return 1;
 		}
-		if (c->s->buf[at(c->val + i + k)] != open_config.contains[p][k])
-			return 0;
 	}
-	c->found = 1;
-	return 1;
+	return 0;
 }
 
 static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len, __u8 class)
@@ -1189,7 +1215,7 @@ static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len,
 		if (!(open_config.contains_class[p] & class))
 			continue;
 		struct contains_ctx c = {.s = s, .val = val, .len = len, .pat = p};
-		bpf_loop(len < MAX_STR ? len : MAX_STR, contains_at, &c, 0);
+		bpf_loop(((len < MAX_STR ? len : MAX_STR) + 7) / 8, contains_word, &c, 0);
 		if (c.found)
 			return 1;
 	}
@@ -1474,21 +1500,49 @@ struct clean_ctx {
 	__u32 last; /* one past the last slash */
 };
 
-/* clean_at is a bpf_loop callback: does a ".", ".." or empty component
- * start after byte i, when it is a slash? */
-static long clean_at(__u32 i, void *data)
+/* byte_is marks exactly the bytes of w that are b: their high bits set. */
+static __always_inline __u64 byte_is(__u64 w, __u8 b)
+{
+	__u64 x = w ^ (ONES * b);
+	return ~(((x & ~HIGHS) + ~HIGHS) | x | ~HIGHS);
+}
+
+/* clean_window is a bpf_loop callback over the path's windows of 8
+ * bytes, 5 apart: does a ".", ".." or empty component start after a slash
+ * at one of the window's first 5 bytes? Every such start has the 4 bytes
+ * that tell ("//", "/./", "/../") in the window, so all of them are
+ * checked at once; a component cut by the path's end is path_clean's. */
+static long clean_window(__u32 k, void *data)
 {
 	struct clean_ctx *c = data;
-	if (c->s->buf[at(c->val + i)] != '/')
-		return 0;
-	c->last = i + 1;
-	char c1 = i + 1 < c->len ? c->s->buf[at(c->val + i + 1)] : 0;
-	char c2 = i + 2 < c->len ? c->s->buf[at(c->val + i + 2)] : 0;
-	char c3 = i + 3 < c->len ? c->s->buf[at(c->val + i + 3)] : 0;
-	if (c1 == '/' || (c1 == 0 && i > 0) || (c1 == '.' && (c2 == '/' || c2 == 0)) ||
-	    (c1 == '.' && c2 == '.' && (c3 == '/' || c3 == 0))) {
+	__u32 base = k * 5;
+	if (base >= c->len)
+		return 1;
+	__u64 w = word_at(c->s, c->val + base);
+	__u64 sl = byte_is(w, '/'), dot = byte_is(w, '.');
+	__u64 bad = (sl & sl >> 8) | (sl & dot >> 8 & sl >> 16) | (sl & dot >> 8 & dot >> 16 & sl >> 24);
+	/* Starts at the window's first 5 bytes, inside the path. */
+	__u32 n = c->len - base < 5 ? c->len - base : 5;
+	__u64 in = n >= 5 ? 0xffffffffffULL : (1ULL << (n * 8)) - 1;
+	if (bad & in) {
 		c->clean = 0;
 		return 1;
+	}
+	__u64 m = sl & in;
+	if (m) {
+		/* One past the highest slash among them. */
+		__u32 j = 0;
+		if (m >> 32) {
+			j += 4;
+			m >>= 32;
+		}
+		if (m >> 16) {
+			j += 2;
+			m >>= 16;
+		}
+		if (m >> 8)
+			j += 1;
+		c->last = base + j + 1;
 	}
 	return 0;
 }
@@ -1498,14 +1552,22 @@ static long clean_at(__u32 i, void *data)
  * slash (a path the agent would not change when making it absolute and
  * lexically clean), one past its last slash; 0 for any other path. A
  * global function: its loop's callback is verified once, not at each
- * caller. */
+ * caller. A byte past the path can only make it seem unclean (its call
+ * is then reported), never clean: callers end it with a NUL or a field's
+ * tag, neither a slash nor a dot. */
 __noinline __u32 path_clean(__u32 val, __u32 len)
 {
 	struct scratch *s = get_scratch();
 	if (!s || len == 0 || len >= MAX_STR || s->buf[at(val)] != '/')
 		return 0;
+	/* A trailing slash (but "/" itself), "/." or "/..". */
+	char e1 = s->buf[at(val + len - 1)];
+	char e2 = len > 1 ? s->buf[at(val + len - 2)] : 0;
+	char e3 = len > 2 ? s->buf[at(val + len - 3)] : 0;
+	if ((e1 == '/' && len > 1) || (e1 == '.' && e2 == '/') || (e1 == '.' && e2 == '.' && e3 == '/'))
+		return 0;
 	struct clean_ctx c = {.s = s, .val = val, .len = len, .clean = 1};
-	bpf_loop(len, clean_at, &c, 0);
+	bpf_loop((len + 4) / 5, clean_window, &c, 0);
 	return c.clean ? c.last : 0;
 }
 
@@ -1612,6 +1674,7 @@ __noinline int path_wanted(__u32 i, __u32 class, __u32 end)
 	s->buf[at(end + n)] = '/';
 	bpf_probe_read_kernel(&s->buf[at(end + n + 1)], m, &s->buf[at(val)]);
 	__u32 total = n + 1 + m;
+	s->buf[at(end + total)] = 0;
 	__u32 dir = path_clean(end, total);
 	return !dir || open_wanted(0, 0, end, total, class | dir << 8);
 }
