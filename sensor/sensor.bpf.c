@@ -1702,6 +1702,17 @@ __noinline int paths_late(__u32 end, __u32 nr)
 	return second < 6 && path_wanted(second, spec->path_class[1], end);
 }
 
+/* put_syscall_header fills in the header of the syscall record being
+ * built in the scratch buffer. A global function: sys_exit fills it in
+ * only once the call is to be reported, in two places. */
+__noinline int put_syscall_header(void)
+{
+	struct scratch *s = get_scratch();
+	if (s)
+		fill_header((void *)s->buf, K_SYSCALL, bpf_get_current_task_btf());
+	return 0;
+}
+
 /* on_sys_exit reports the call nr that returned ret, as the syscall spec
  * for nr says; regs are the user's registers. Two programs run it: the
  * classic per-call tracepoints (syscalls/sys_exit_NAME), attached to the
@@ -1823,8 +1834,6 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 	if (spec->filter == F_PATHS && !paths_early(nr))
 		goto out;
 
-	struct header *h = (void *)s->buf;
-	fill_header(h, K_SYSCALL, task);
 	b->ret = ret;
 	b->nr = nr;
 	b->code = spec->code;
@@ -1833,8 +1842,10 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 
 	if (spec->io) {
 		off = sendrecv(off, spec->io, ret);
-		if (off)
+		if (off) {
+			put_syscall_header();
 			submit(s, off, SLOT_SYSCALL + spec->code, syscall_room);
+		}
 		goto out;
 	}
 
@@ -1867,6 +1878,8 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 	}
 	if (spec->filter == F_PATHS && !paths_late(off, nr))
 		goto out;
+	/* The header last, once the filters let the call through. */
+	put_syscall_header();
 
 	if (spec->filter == F_OPEN && ret >= 0)
 		off = put_file_info(s, off, task, ret);
