@@ -240,13 +240,21 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			log.Warn("DNS responses cannot be seen without the cgroup v2 hierarchy: fd.sip.name and the like have no values", "err", err)
 		}
 	}
+	opens := cfg.Opens
+	if c := opens.Changes; c != nil && cfg.Policies != nil {
+		// The guard keeps a container's recent events for its
+		// forensics: every remove, rename and mkdir there.
+		cc := *c
+		cc.InContainers = true
+		opens.Changes = &cc
+	}
 	a.sensor, err = sensor.New(sensor.Config{
 		DNSCgroup:             dnsCgroup,
 		Node:                  a.cfg.Node,
 		Events:                cfg.EventTypes,
 		SensitivePrefixes:     cfg.SensitivePrefixes,
 		EnvBytes:              cfg.EnvBytes,
-		Opens:                 cfg.Opens,
+		Opens:                 opens,
 		IO:                    cfg.IO,
 		Connects:              cfg.Connects,
 		RingBufferBytes:       cfg.RingBufferBytes,

@@ -300,7 +300,7 @@ func addKey(k *PathKeys, field, op, v string) bool {
 		case "=", "in", "intersects", "startswith":
 			return addPrefix(k, v)
 		case "pmatch":
-			return addPrefix(k, strings.TrimSuffix(literalPrefix(v), "/")+"/") || addPrefix(k, literalPrefix(v))
+			return addPrefix(k, pmatchPrefix(v))
 		case "endswith":
 			return addSuffix(k, v)
 		case "contains":
@@ -321,13 +321,13 @@ func addKey(k *PathKeys, field, op, v string) bool {
 				// Falco's root_dir is one directory, not every path.
 				return addDir(k, v)
 			}
-			fallthrough
-		case "pmatch", "startswith":
-			p := literalPrefix(v)
-			if op != "startswith" && !strings.HasSuffix(p, "/") {
-				p += "/"
-			}
-			return addPrefix(k, p)
+			return addPrefix(k, literalPrefix(v))
+		case "startswith":
+			return addPrefix(k, literalPrefix(v))
+		case "pmatch":
+			// Files in the directory or below it, and the directory
+			// itself, opened as one (its fd.directory is its own path).
+			return addPrefix(k, pmatchPrefix(v))
 		}
 	case "fd.filename":
 		switch op {
@@ -353,6 +353,19 @@ func addKey(k *PathKeys, field, op, v string) bool {
 		}
 	}
 	return false
+}
+
+// pmatchPrefix is the prefix of every path that a pmatch pattern (a path
+// whose components may hold wildcards) matches: the path itself and what
+// is below it ("/etc/apt" holds both "/etc/apt" and "/etc/apt/x"), or
+// the text before its first wildcard, which may be in the middle of a
+// component ("/etc/ap*" holds "/etc/apt/x").
+func pmatchPrefix(v string) string {
+	p := literalPrefix(v)
+	if p == v {
+		p = strings.TrimRight(p, "/")
+	}
+	return p
 }
 
 // literalPrefix is a glob's text before its first wildcard.

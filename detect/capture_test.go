@@ -171,6 +171,32 @@ func TestResolvedKeys(t *testing.T) {
 	}
 }
 
+// TestPmatchKeys checks the keys of pmatch, which holds a path itself and
+// what is below it, and whose wildcards may stand in the middle of a
+// component: "/etc/apt" must let "/etc/apt" through, "/etc/ap*" must let
+// "/etc/apt/x" through.
+func TestPmatchKeys(t *testing.T) {
+	rs := loadRuleset(t, rules.File{Name: "r.yaml", Data: []byte(`
+- rule: by name
+  desc: d
+  condition: evt.type = open and evt.is_open_read = true and fd.name pmatch (/etc/apt/, /var/ca*/x, /srv)
+  output: o
+  priority: WARNING
+- rule: by directory
+  desc: d
+  condition: evt.type = open and evt.is_open_write = true and fd.directory pmatch (/etc/ca*, /opt)
+  output: o
+  priority: WARNING
+`)})
+	n := NeedsOf(rs)
+	if got := n.Reads.String(); got != "under /etc/apt, /srv, /var/ca" {
+		t.Errorf("reads: %s", got)
+	}
+	if got := n.Writes.String(); got != "under /etc/ca, /opt" {
+		t.Errorf("writes: %s", got)
+	}
+}
+
 // TestConnectCapture works out which connects the rules need: the
 // built-in rules only those to the mining pools' ports, and each upstream
 // rule that matches connects the keys its condition gives (a port list,

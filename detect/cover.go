@@ -28,6 +28,9 @@ type class struct {
 	// container is the key of "the process is in a container", nil where
 	// the kernel cannot test it for the class.
 	container keySet
+	// absent, when set, says which fields are never there on the
+	// class's events: every check on one is false.
+	absent func(field string) bool
 }
 
 // A keySet is a set of keys the kernel tests, one matching being enough.
@@ -138,6 +141,11 @@ func checkCover(e *condition.Check, neg bool, c class) coverage {
 	f, ok := e.Field.(*condition.Field)
 	if !ok {
 		return coverage{value: maybe}
+	}
+	if c.absent != nil && !f.HasArg && c.absent(f.Name) {
+		// A check on a field the event lacks is false, whatever its
+		// operator, and true under a "not".
+		return coverage{value: triOf(neg)}
 	}
 	values, ok := literalValues(e)
 	if f.Name == "container.id" && ok && len(values) == 1 && values[0] == "host" && !f.HasArg && e.Modifier == "" && c.container != nil {

@@ -33,6 +33,11 @@ type Needs struct {
 	// Sends and Recvs say which sends and receives on IPv4 and IPv6
 	// sockets the rules can match.
 	Sends, Recvs IOKeys
+	// Removes, Renames and Mkdirs say which unlinks and rmdirs, renames
+	// and mkdirs the rules can match, by their paths: the sensor reports
+	// only those the keys say.
+	Removes, Mkdirs PathKeys
+	Renames         RenameKeys
 	// Connects says which connects the rules can match.
 	Connects ConnectKeys
 	// Rules says, for every enabled and active syscall rule, what it
@@ -54,6 +59,11 @@ type RuleNeeds struct {
 	// Sends and Recvs are the sends and receives it can match.
 	Sends, Recvs               IOKeys
 	MatchesSends, MatchesRecvs bool
+	// Removes, Renames and Mkdirs are the removes, renames and mkdirs it
+	// can match.
+	Removes, Mkdirs                               PathKeys
+	Renames                                       RenameKeys
+	MatchesRemoves, MatchesRenames, MatchesMkdirs bool
 	// Connects are the connects it can match, when it can match any.
 	Connects        ConnectKeys
 	MatchesConnects bool
@@ -97,6 +107,15 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 		if rn.MatchesRecvs {
 			n.Recvs.Add(rn.Recvs)
 		}
+		if rn.MatchesRemoves {
+			n.Removes.Add(rn.Removes)
+		}
+		if rn.MatchesRenames {
+			n.Renames.Add(rn.Renames)
+		}
+		if rn.MatchesMkdirs {
+			n.Mkdirs.Add(rn.Mkdirs)
+		}
 		if rn.MatchesConnects {
 			n.Connects.Add(rn.Connects)
 		}
@@ -108,6 +127,9 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 	n.Failed.sort()
 	n.Sends.sort()
 	n.Recvs.sort()
+	n.Removes.sort()
+	n.Renames.sort()
+	n.Mkdirs.sort()
 	slices.Sort(n.Connects.Ports)
 	return n
 }
@@ -152,12 +174,21 @@ func RuleNeedsOf(r *rules.Rule) RuleNeeds {
 		keys.sort()
 		rn.Recvs, rn.MatchesRecvs = keys, true
 	}
+	if keys, ok := openCoverage(r, removeClass); ok {
+		keys.sort()
+		rn.Removes, rn.MatchesRemoves = keys, true
+	}
+	rn.Renames, rn.MatchesRenames = renameCoverage(r)
+	if keys, ok := openCoverage(r, mkdirClass); ok {
+		keys.sort()
+		rn.Mkdirs, rn.MatchesMkdirs = keys, true
+	}
 	rn.Connects, rn.MatchesConnects = connectCoverage(r)
 	return rn
 }
 
-// String says what the rule receives: its event types, and which
-// read-only and failed opens when it can match them.
+// String says what the rule receives: its event types, and which opens,
+// sends and receives, removes, renames and mkdirs when it can match them.
 func (rn RuleNeeds) String() string {
 	var b strings.Builder
 	if rn.AllTypes {
@@ -183,6 +214,15 @@ func (rn RuleNeeds) String() string {
 	}
 	if rn.MatchesRecvs {
 		opens = append(opens, "receives "+rn.Recvs.String())
+	}
+	if rn.MatchesRemoves {
+		opens = append(opens, "removes "+rn.Removes.describe())
+	}
+	if rn.MatchesRenames {
+		opens = append(opens, "renames "+rn.Renames.String())
+	}
+	if rn.MatchesMkdirs {
+		opens = append(opens, "mkdirs "+rn.Mkdirs.describe())
 	}
 	if rn.MatchesConnects {
 		opens = append(opens, "connects "+rn.Connects.String())

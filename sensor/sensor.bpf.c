@@ -107,7 +107,8 @@ enum filter {
 	F_SOCKET = 2,  /* packet and raw sockets only */
 	F_DUP = 3,     /* only when the new fd is 0, 1 or 2 */
 	F_SUCCESS = 4, /* successful calls only */
-	F_CONNECT = 5, /* as connect_config says */
+	F_PATHS = 5,   /* calls on paths: as the keys of each path argument's class say */
+	F_CONNECT = 6, /* as connect_config says */
 };
 
 #define ARG_NONE 0xff
@@ -129,6 +130,7 @@ struct syscall_spec {
 	__u8 dirfd_of[6];      /* for string i: its dirfd argument, DIR_CWD or ARG_NONE */
 	__u8 io;               /* IO_*: a send or receive, handled by sendrecv() */
 	__u8 via_raw;          /* captured by tp_btf/sys_exit, not a per-call tracepoint */
+	__u8 path_class[2];    /* F_PATHS: the K_ class of the first and second string argument */
 };
 
 /* Kinds of spec.io. */
@@ -311,6 +313,27 @@ volatile const __u64 syscall_room = ~0ULL;
 #define K_WRITE 2
 #define K_RDWR 4
 #define OPEN_RDWR_RESOLVED (1 << 10) /* some key for K_RDWR is on the resolved path */
+
+/* Calls that change the file tree by path (F_PATHS) have classes of keys
+ * of their own, one per path argument: the path an unlink, unlinkat or
+ * rmdir removes (K_REMOVE), a rename's old path and new path
+ * (K_RENAME_FROM, K_RENAME_TO), the directory a mkdir or mkdirat makes
+ * (K_MKDIR). A call is reported when the process is in a container and
+ * a class of its arguments is in open_cfg.container_classes, or when a key
+ * of an argument's class matches that argument as user space gives it
+ * (Falco's evt.arg.path, name, oldpath, newpath): the argument when it is
+ * absolute, else the directory it is relative to, a slash and the
+ * argument. There is no resolved path: when every argument is an
+ * absolute, clean path the call is decided on them alone, before anything
+ * else is read; a relative one waits for its directory, walked from
+ * dentries for the record anyway. An argument the keys cannot be checked
+ * on as user space will see it (with a ".", ".." or empty component, or
+ * relative to no directory) has the call reported. A kind of call wanted
+ * whole has the filter F_NONE instead. */
+#define K_REMOVE 8
+#define K_RENAME_FROM 16
+#define K_RENAME_TO 32
+#define K_MKDIR 64
 #define MAX_CONTAINS 4
 #define CONTAINS_LEN 16
 
@@ -319,6 +342,10 @@ struct open_cfg {
 	__u32 host_mntns;         /* the host's mount namespace, for the CONTAINERS flags */
 	__u32 max_suffix;         /* the longest ending in `suffixes`; 0 for none */
 	__u32 ncontains;
+	__u32 container_classes;  /* K_ bits of the F_PATHS classes reported whole in a container */
+	/* The K_ bits of the classes that have keys in `comms`, `dirs` and
+	 * `suffixes`: a class with none leaves those lookups out. */
+	__u8 comm_classes, dir_classes, suffix_classes, pad;
 	__u8 contains_len[MAX_CONTAINS];
 	__u8 contains_class[MAX_CONTAINS]; /* K_ bits of each substring */
 	char contains[MAX_CONTAINS][CONTAINS_LEN];
@@ -486,6 +513,12 @@ struct walk {
 	__u32 gens[MAX_COMPONENTS];  /* which walk wrote the slot */
 	__u32 gen;
 	struct path_key key;
+	/* Where put_arg_paths put argument i of the call: its string's value
+	 * at str_val[i] up to str_end[i], then the fields of its directory
+	 * or fd up to arg_end[i]. */
+	__u32 str_val[8], str_end[8], arg_end[8];
+	/* Set by paths_early when the call on paths waits for paths_late. */
+	__u32 late;
 };
 
 struct {
@@ -1067,14 +1100,15 @@ int BPF_PROG(handle_cgroup_attach, struct cgroup *dst, const char *path, struct 
 }
 
 /* prefix_key returns the classes of the longest prefix in the `sensitive`
- * trie that the len bytes at val start with, 0 for none. */
+ * trie that the len bytes at val start with, 0 for none. A trie compares
+ * no byte of a key past its prefixlen: what an earlier key left there
+ * needs no clearing. */
 static __always_inline __u8 prefix_key(struct scratch *s, struct walk *w, __u32 val, __u32 len)
 {
 	__u64 n = len;
 	if (n > 255)
 		n = 255;
 	bound(n, 255);
-	__builtin_memset(&w->key, 0, sizeof(w->key));
 	bpf_probe_read_kernel(w->key.data, n, &s->buf[at(val)]);
 	w->key.prefixlen = n * 8;
 	__u8 *v = bpf_map_lookup_elem(&sensitive, &w->key);
@@ -1090,7 +1124,6 @@ static __always_inline __u8 suffix_key(struct scratch *s, struct walk *w, __u32 
 	__u32 n = len;
 	if (n > open_config.max_suffix)
 		n = open_config.max_suffix;
-	__builtin_memset(&w->key, 0, sizeof(w->key));
 	__u32 end = val + len;
 	__u32 i = 0;
 	for (; i < 255; i++) {
@@ -1149,25 +1182,51 @@ struct contains_ctx {
 	int found;
 };
 
-/* contains_at is a bpf_loop callback: does pattern ctx->pat start at byte
- * i of the path? */
-static long contains_at(__u32 i, void *data)
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* bytes_eq is 0 when no byte of w is b; otherwise the high bit of each
+ * byte that is b is set (and perhaps that of a byte above one). */
+static __always_inline __u64 bytes_eq(__u64 w, __u8 b)
+{
+	__u64 x = w ^ (ONES * b);
+	return (x - ONES) & ~x & HIGHS;
+}
+
+/* word_at is the 8 bytes of the scratch buffer from off, as a number
+ * whose low byte is the first (the architecture is little-endian). */
+static __always_inline __u64 word_at(struct scratch *s, __u32 off)
+{
+	return *(__u64 *)&s->buf[at(off)];
+}
+
+/* contains_word is a bpf_loop callback: does pattern ctx->pat start in
+ * the k-th 8 bytes of the path? Bytes are compared a word at a time,
+ * and 8 bytes without the pattern's first one are passed over at once:
+ * a callback per byte cost more than the whole rest of the filter. */
+static long contains_word(__u32 k, void *data)
 {
 	struct contains_ctx *c = data;
 	__u32 p = c->pat & (MAX_CONTAINS - 1);
 	__u32 plen = open_config.contains_len[p];
-	if (i + plen > c->len)
+	__u32 base = k * 8;
+	if (plen == 0 || plen > CONTAINS_LEN || base + plen > c->len)
 		return 1;
-	for (__u32 k = 0; k < CONTAINS_LEN; k++) {
-		if (k >= plen) {
+	if (!bytes_eq(word_at(c->s, c->val + base), open_config.contains[p][0]))
+		return 0;
+	__u64 p0 = *(__u64 *)&open_config.contains[p][0], p1 = *(__u64 *)&open_config.contains[p][8];
+	__u64 m0 = plen >= 8 ? ~0ULL : (1ULL << (plen * 8)) - 1;
+	__u64 m1 = plen <= 8 ? 0 : plen >= 16 ? ~0ULL : (1ULL << ((plen - 8) * 8)) - 1;
+	for (__u32 j = 0; j < 8; j++) {
+		__u32 i = base + j;
+		if (i + plen > c->len)
+			return 1;
+		if (((word_at(c->s, c->val + i) ^ p0) & m0) == 0 && ((word_at(c->s, c->val + i + 8) ^ p1) & m1) == 0) {
 			c->found = 1;
 			return 1;
 		}
-		if (c->s->buf[at(c->val + i + k)] != open_config.contains[p][k])
-			return 0;
 	}
-	c->found = 1;
-	return 1;
+	return 0;
 }
 
 static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len, __u8 class)
@@ -1178,7 +1237,7 @@ static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len,
 		if (!(open_config.contains_class[p] & class))
 			continue;
 		struct contains_ctx c = {.s = s, .val = val, .len = len, .pat = p};
-		bpf_loop(len < MAX_STR ? len : MAX_STR, contains_at, &c, 0);
+		bpf_loop(((len < MAX_STR ? len : MAX_STR) + 7) / 8, contains_word, &c, 0);
 		if (c.found)
 			return 1;
 	}
@@ -1199,7 +1258,7 @@ __noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_
 	struct walk *w = get_walk();
 	if (!s || !w)
 		return 1;
-	if (open_config.flags & OPEN_COMMS) {
+	if ((open_config.flags & OPEN_COMMS) && (open_config.comm_classes & class)) {
 		struct comm_key k = {};
 		bpf_get_current_comm(k.comm, sizeof(k.comm));
 		__u8 *v = bpf_map_lookup_elem(&comms, &k);
@@ -1216,13 +1275,13 @@ __noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_
 		return 1;
 	if (raw_len && s->buf[at(raw_val)] == '/' && (prefix_key(s, w, raw_val, raw_len) & class))
 		return 1;
-	if (open_config.flags & OPEN_DIRS) {
+	if ((open_config.flags & OPEN_DIRS) && (open_config.dir_classes & class)) {
 		if (rp_len && (dir_key(s, w, rp_val, rp_len, 0) & class))
 			return 1;
 		if (raw_len && s->buf[at(raw_val)] == '/' && (dir_key(s, w, raw_val, raw_len, raw_dir) & class))
 			return 1;
 	}
-	if (open_config.max_suffix) {
+	if (open_config.max_suffix && (open_config.suffix_classes & class)) {
 		if (rp_len && (suffix_key(s, w, rp_val, rp_len) & class))
 			return 1;
 		if (raw_len && (suffix_key(s, w, raw_val, raw_len) & class))
@@ -1415,9 +1474,15 @@ __noinline __u32 put_arg_str(__u32 off, __u32 i, __u32 nr)
 __noinline __u32 put_arg_paths(__u32 off, __u32 i, __u32 nr, __u32 val)
 {
 	struct scratch *s = get_scratch();
+	struct walk *w = get_walk();
 	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
-	if (!s || !spec || i >= 6)
+	if (!s || !w || !spec || i >= 6)
 		return off;
+	__u64 k = i;
+	bound(k, 7);
+	w->str_val[k] = val;
+	w->str_end[k] = off;
+	w->arg_end[k] = off;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
 	if (spec->str_args & (1 << i)) {
@@ -1439,10 +1504,9 @@ __noinline __u32 put_arg_paths(__u32 off, __u32 i, __u32 nr, __u32 val)
 				off = put_fd_path(s, off, T_DIR + i, task, (int)b->args[dk]);
 		}
 	}
-	__u64 k = i;
-	bound(k, 7);
 	if (spec->fd_args & (1 << i))
 		off = put_fd_path(s, off, T_FDPATH + i, task, (int)b->args[k]);
+	w->arg_end[k] = off;
 	return off;
 }
 
@@ -1458,36 +1522,217 @@ struct clean_ctx {
 	__u32 last; /* one past the last slash */
 };
 
-/* clean_at is a bpf_loop callback: does a ".", ".." or empty component
- * start after byte i, when it is a slash? */
-static long clean_at(__u32 i, void *data)
+/* byte_is marks exactly the bytes of w that are b: their high bits set. */
+static __always_inline __u64 byte_is(__u64 w, __u8 b)
+{
+	__u64 x = w ^ (ONES * b);
+	return ~(((x & ~HIGHS) + ~HIGHS) | x | ~HIGHS);
+}
+
+/* clean_window is a bpf_loop callback over the path's windows of 8
+ * bytes, 5 apart: does a ".", ".." or empty component start after a slash
+ * at one of the window's first 5 bytes? Every such start has the 4 bytes
+ * that tell ("//", "/./", "/../") in the window, so all of them are
+ * checked at once; a component cut by the path's end is path_clean's. */
+static long clean_window(__u32 k, void *data)
 {
 	struct clean_ctx *c = data;
-	if (c->s->buf[at(c->val + i)] != '/')
-		return 0;
-	c->last = i + 1;
-	char c1 = i + 1 < c->len ? c->s->buf[at(c->val + i + 1)] : 0;
-	char c2 = i + 2 < c->len ? c->s->buf[at(c->val + i + 2)] : 0;
-	char c3 = i + 3 < c->len ? c->s->buf[at(c->val + i + 3)] : 0;
-	if (c1 == '/' || (c1 == 0 && i > 0) || (c1 == '.' && (c2 == '/' || c2 == 0)) ||
-	    (c1 == '.' && c2 == '.' && (c3 == '/' || c3 == 0))) {
+	__u32 base = k * 5;
+	if (base >= c->len)
+		return 1;
+	__u64 w = word_at(c->s, c->val + base);
+	__u64 sl = byte_is(w, '/'), dot = byte_is(w, '.');
+	__u64 bad = (sl & sl >> 8) | (sl & dot >> 8 & sl >> 16) | (sl & dot >> 8 & dot >> 16 & sl >> 24);
+	/* Starts at the window's first 5 bytes, inside the path. */
+	__u32 n = c->len - base < 5 ? c->len - base : 5;
+	__u64 in = n >= 5 ? 0xffffffffffULL : (1ULL << (n * 8)) - 1;
+	if (bad & in) {
 		c->clean = 0;
 		return 1;
+	}
+	__u64 m = sl & in;
+	if (m) {
+		/* One past the highest slash among them. */
+		__u32 j = 0;
+		if (m >> 32) {
+			j += 4;
+			m >>= 32;
+		}
+		if (m >> 16) {
+			j += 2;
+			m >>= 16;
+		}
+		if (m >> 8)
+			j += 1;
+		c->last = base + j + 1;
 	}
 	return 0;
 }
 
-/* path_clean returns, when the len bytes at val (len < RAW_MAX) are an
+/* path_clean returns, when the len bytes at val (len < MAX_STR) are an
  * absolute path with no ".", ".." or empty component, nor a trailing
  * slash (a path the agent would not change when making it absolute and
- * lexically clean), one past its last slash; 0 for any other path. */
-static __always_inline __u32 path_clean(struct scratch *s, __u32 val, __u32 len)
+ * lexically clean), one past its last slash; 0 for any other path. A
+ * global function: its loop's callback is verified once, not at each
+ * caller. A byte past the path can only make it seem unclean (its call
+ * is then reported), never clean: callers end it with a NUL or a field's
+ * tag, neither a slash nor a dot. */
+__noinline __u32 path_clean(__u32 val, __u32 len)
 {
-	if (len == 0 || len >= RAW_MAX || s->buf[at(val)] != '/')
+	struct scratch *s = get_scratch();
+	if (!s || len == 0 || len >= MAX_STR || s->buf[at(val)] != '/')
+		return 0;
+	/* A trailing slash (but "/" itself), "/." or "/..". */
+	char e1 = s->buf[at(val + len - 1)];
+	char e2 = len > 1 ? s->buf[at(val + len - 2)] : 0;
+	char e3 = len > 2 ? s->buf[at(val + len - 3)] : 0;
+	if ((e1 == '/' && len > 1) || (e1 == '.' && e2 == '/') || (e1 == '.' && e2 == '.' && e3 == '/'))
 		return 0;
 	struct clean_ctx c = {.s = s, .val = val, .len = len, .clean = 1};
-	bpf_loop(len, clean_at, &c, 0);
+	bpf_loop((len + 4) / 5, clean_window, &c, 0);
 	return c.clean ? c.last : 0;
+}
+
+/* early_arg decides a call on paths on one string argument at ptr in the
+ * user's memory, of the class: 1 when a key of the class matches it, 0
+ * when none does, 2 when it is not an absolute, clean path shorter than
+ * RAW_MAX, which its bytes alone cannot decide. */
+__noinline int early_arg(__u64 ptr, __u32 class)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 2;
+	long n = bpf_probe_read_user_str(&s->buf[at(RAW_AT)], RAW_MAX, (void *)ptr);
+	__u32 dir = n > 1 && n < RAW_MAX ? path_clean(RAW_AT, n - 1) : 0;
+	if (!dir)
+		return 2;
+	return open_wanted(0, 0, RAW_AT, n - 1, class | dir << 8);
+}
+
+/* paths_early decides a call on paths (F_PATHS) before its record is
+ * built: it returns 0 when the call is not to be reported, 1 otherwise.
+ * The call is reported when a class of its arguments is wanted whole in
+ * containers and the process is in one, or when a key of an argument's
+ * class matches the argument read from the user's memory, if each is an
+ * absolute, clean path shorter than RAW_MAX; when some argument is not
+ * such a path, the call waits (walk.late) for paths_late, once the record
+ * holds the directory a relative argument is resolved in. The arguments
+ * are read from the record's body. A global function, verified once;
+ * keeping walk.late in memory rather than in the caller's registers
+ * spares the verifier a second pass over the rest of the caller. */
+__noinline int paths_early(__u32 nr)
+{
+	struct scratch *s = get_scratch();
+	struct walk *w = get_walk();
+	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
+	if (!s || !w || !spec)
+		return 1;
+	w->late = 0;
+	__u8 class0 = spec->path_class[0], class1 = spec->path_class[1];
+	if (open_config.container_classes & (class0 | class1)) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		if (BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != open_config.host_mntns)
+			return 1;
+	}
+	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
+	__u32 first = 6, second = 6; /* the first two string arguments */
+	for (int i = 5; i >= 0; i--) {
+		if (spec->str_args & (1 << i)) {
+			second = first;
+			first = i;
+		}
+	}
+	int r0 = first < 6 ? early_arg(b->args[first & 7], class0) : 2;
+	if (r0 == 1)
+		return 1;
+	int r1 = second < 6 ? early_arg(b->args[second & 7], class1) : 0;
+	if (r1 == 1)
+		return 1;
+	w->late = r0 == 2 || r1 == 2;
+	return w->late;
+}
+
+/* path_wanted reports whether a call on paths is to be reported for its
+ * string argument i, of the class, as put_arg_paths put it into the
+ * record that ends at end: whether a key of the class matches the
+ * argument as user space gives it, the argument itself when absolute,
+ * joined to the directory that follows it when relative. The joined path
+ * is built past end, where nothing is sent. An argument that user space
+ * would make another path than the keys can be checked on here (with a
+ * ".", ".." or empty component, a relative one without a directory, one
+ * of MAX_STR bytes or more) is reported, and so is one the record lacks
+ * for want of room. A global function, verified once. */
+__noinline int path_wanted(__u32 i, __u32 class, __u32 end)
+{
+	struct scratch *s = get_scratch();
+	struct walk *w = get_walk();
+	if (!s || !w)
+		return 1;
+	__u64 k = i;
+	bound(k, 7);
+	__u32 val = w->str_val[k], str_end = w->str_end[k], arg_end = w->arg_end[k];
+	if (str_end < val || str_end - val >= MAX_STR)
+		return 1;
+	__u32 len = str_end - val;
+	if (len == 0)
+		return 1;
+	if (s->buf[at(val)] == '/') {
+		__u32 dir = path_clean(val, len);
+		return !dir || open_wanted(0, 0, val, len, class | dir << 8);
+	}
+	/* The directory, walked from dentries, is absolute and clean: joined
+	 * to a clean relative argument it is what user space makes of it
+	 * (filepath.Join), and path_clean tells whether the argument was. */
+	if (arg_end <= str_end + 4 || s->buf[at(str_end)] != T_DIR + k || end > ROOM)
+		return 1;
+	__u32 dir_val = str_end + 4, dir_len = arg_end - dir_val;
+	__u64 n = dir_len == 1 ? 0 : dir_len; /* "/" joins as "" */
+	__u64 m = len;
+	if (n + 1 + m >= MAX_STR)
+		return 1;
+	bound(n, 4095);
+	bound(m, 4095);
+	bpf_probe_read_kernel(&s->buf[at(end)], n, &s->buf[at(dir_val)]);
+	s->buf[at(end + n)] = '/';
+	bpf_probe_read_kernel(&s->buf[at(end + n + 1)], m, &s->buf[at(val)]);
+	__u32 total = n + 1 + m;
+	s->buf[at(end + total)] = 0;
+	__u32 dir = path_clean(end, total);
+	return !dir || open_wanted(0, 0, end, total, class | dir << 8);
+}
+
+/* paths_late decides a call on paths (F_PATHS) that paths_early could
+ * not, once its record, which ends at end, holds its strings and the
+ * directory each relative one is resolved in: 1 when path_wanted says so
+ * of one of its (at most two) string arguments, 0 otherwise. A global
+ * function, verified once. */
+__noinline int paths_late(__u32 end, __u32 nr)
+{
+	struct walk *w = get_walk();
+	struct syscall_spec *spec = bpf_map_lookup_elem(&syscalls, &nr);
+	if (!w || !spec || !w->late)
+		return 1;
+	__u32 first = 6, second = 6;
+	for (int i = 5; i >= 0; i--) {
+		if (spec->str_args & (1 << i)) {
+			second = first;
+			first = i;
+		}
+	}
+	if (first < 6 && path_wanted(first, spec->path_class[0], end))
+		return 1;
+	return second < 6 && path_wanted(second, spec->path_class[1], end);
+}
+
+/* put_syscall_header fills in the header of the syscall record being
+ * built in the scratch buffer. A global function: sys_exit fills it in
+ * only once the call is to be reported, in two places. */
+__noinline int put_syscall_header(void)
+{
+	struct scratch *s = get_scratch();
+	if (s)
+		fill_header((void *)s->buf, K_SYSCALL, bpf_get_current_task_btf());
+	return 0;
 }
 
 /* on_sys_exit reports the call nr that returned ret, as the syscall spec
@@ -1582,6 +1827,9 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 	if (!s)
 		goto out;
 	struct task_struct *task = (void *)bpf_get_current_task_btf();
+	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
+	for (int i = 0; i < 6; i++)
+		b->args[i] = args[i];
 
 	/* Whether an open is reported is known once its path argument is
 	 * (below), unless its class is wanted whole, or whole in containers
@@ -1619,7 +1867,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 				i++;
 			if (i < 6) {
 				long n = bpf_probe_read_user_str(&s->buf[at(RAW_AT)], RAW_MAX, (void *)args[i]);
-				__u32 dir = n > 1 && n < RAW_MAX ? path_clean(s, RAW_AT, n - 1) : 0;
+				__u32 dir = n > 1 && n < RAW_MAX ? path_clean(RAW_AT, n - 1) : 0;
 				if (dir) {
 					if (!open_wanted(0, 0, RAW_AT, n - 1, check_open | dir << 8))
 						goto out;
@@ -1629,11 +1877,11 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 		}
 	}
 
-	struct header *h = (void *)s->buf;
-	fill_header(h, K_SYSCALL, task);
-	struct syscall_body *b = (void *)&s->buf[sizeof(struct header)];
-	for (int i = 0; i < 6; i++)
-		b->args[i] = args[i];
+	/* A call on paths: clean absolute arguments decide it at once, any
+	 * other once the record holds its directories (below). */
+	if (spec->filter == F_PATHS && !paths_early(nr))
+		goto out;
+
 	b->ret = ret;
 	b->nr = nr;
 	b->code = spec->code;
@@ -1642,8 +1890,10 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 
 	if (spec->io) {
 		off = sendrecv(off, spec->io, ret);
-		if (off)
+		if (off) {
+			put_syscall_header();
 			submit(s, off, SLOT_SYSCALL + spec->code, syscall_room);
+		}
 		goto out;
 	}
 
@@ -1674,6 +1924,10 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 		}
 		off = put_arg_paths(off, i, nr, val);
 	}
+	if (spec->filter == F_PATHS && !paths_late(off, nr))
+		goto out;
+	/* The header last, once the filters let the call through. */
+	put_syscall_header();
 
 	if (spec->filter == F_OPEN && ret >= 0)
 		off = put_file_info(s, off, task, ret);

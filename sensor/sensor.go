@@ -64,6 +64,9 @@ type OpenFilter struct {
 	// Writes, when not nil, narrows the opens for writing reported to
 	// those its keys match; nil reports every one.
 	Writes *WriteFilter
+	// Changes, when not nil, narrows the removes, renames and mkdirs
+	// reported to those its keys match; nil reports every one.
+	Changes *ChangeFilter
 }
 
 // WriteFilter says which successful opens that may write (for writing,
@@ -393,6 +396,9 @@ func (s *Sensor) writeSpecs() error {
 		}
 		spec := d.spec
 		spec.Code = uint16(i + 1)
+		if spec.Filter == filterPaths && s.cfg.Opens.Changes.whole(spec.PathClass) {
+			spec.Filter = filterNone
+		}
 		if s.viaRaw(d.name) {
 			spec.ViaRaw = 1
 		}
@@ -472,7 +478,8 @@ func (s *Sensor) configure() error {
 }
 
 // Classes of keys, as sensor.bpf.c defines them: read-only and failed
-// opens, and opens for writing.
+// opens, and opens for writing (those of calls on paths are in
+// changes.go).
 const (
 	classRead      = 1
 	classWrite     = 2
@@ -524,6 +531,16 @@ func (f OpenFilter) keys(readPrefixes []string) openKeys {
 			addContains(c.keys.Contains, c.class)
 		}
 	}
+	for _, c := range f.Changes.classes() {
+		if c.keys.All {
+			continue // the calls are not filtered
+		}
+		add(k.prefixes, c.keys.Prefixes, c.class)
+		add(k.dirs, c.keys.Dirs, c.class)
+		add(k.suffixes, c.keys.Suffixes, c.class)
+		add(k.comms, c.keys.Comms, c.class)
+		addContains(c.keys.Contains, c.class)
+	}
 	inherit(k.prefixes, strings.HasPrefix)
 	inherit(k.suffixes, strings.HasSuffix)
 	return k
@@ -571,7 +588,8 @@ func (f OpenFilter) config(readPrefixes []string) (sensorOpenCfg, error) {
 			c.Flags |= openWriteContainers
 		}
 	}
-	if f.ReadsInContainers || (f.Writes != nil && f.Writes.InContainers) {
+	c.ContainerClasses = f.Changes.containerClasses()
+	if f.ReadsInContainers || (f.Writes != nil && f.Writes.InContainers) || c.ContainerClasses != 0 {
 		c.HostMntns = hostMountNS()
 	}
 	k := f.keys(readPrefixes)
@@ -580,6 +598,14 @@ func (f OpenFilter) config(readPrefixes []string) (sensorOpenCfg, error) {
 	}
 	if len(k.dirs) > 0 {
 		c.Flags |= openDirs
+	}
+	for _, m := range []struct {
+		keys    map[string]uint8
+		classes *uint8
+	}{{k.comms, &c.CommClasses}, {k.dirs, &c.DirClasses}, {k.suffixes, &c.SuffixClasses}} {
+		for _, class := range m.keys {
+			*m.classes |= class
+		}
 	}
 	for d := range k.dirs {
 		if len(d) == 0 || len(d) > 255 || d[0] != '/' || d[len(d)-1] != '/' {

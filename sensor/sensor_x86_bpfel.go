@@ -125,14 +125,19 @@ type sensorIoCfg struct {
 }
 
 type sensorOpenCfg struct {
-	_             structs.HostLayout
-	Flags         uint32
-	HostMntns     uint32
-	MaxSuffix     uint32
-	Ncontains     uint32
-	ContainsLen   [4]uint8
-	ContainsClass [4]uint8
-	Contains      [4][16]int8
+	_                structs.HostLayout
+	Flags            uint32
+	HostMntns        uint32
+	MaxSuffix        uint32
+	Ncontains        uint32
+	ContainerClasses uint32
+	CommClasses      uint8
+	DirClasses       uint8
+	SuffixClasses    uint8
+	Pad              uint8
+	ContainsLen      [4]uint8
+	ContainsClass    [4]uint8
+	Contains         [4][16]int8
 }
 
 type sensorPathKey struct {
@@ -190,15 +195,21 @@ type sensorSyscallSpec struct {
 	DirfdOf       [6]uint8
 	Io            uint8
 	ViaRaw        uint8
+	PathClass     [2]uint8
 }
 
 type sensorWalk struct {
-	_     structs.HostLayout
-	Names [64]uint64
-	Lens  [64]uint32
-	Gens  [64]uint32
-	Gen   uint32
-	Key   sensorPathKey
+	_      structs.HostLayout
+	Names  [64]uint64
+	Lens   [64]uint32
+	Gens   [64]uint32
+	Gen    uint32
+	Key    sensorPathKey
+	StrVal [8]uint32
+	StrEnd [8]uint32
+	ArgEnd [8]uint32
+	Late   uint32
+	_      [4]byte
 }
 
 // Names of all BPF objects in the ELF.

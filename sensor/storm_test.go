@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(fileStorm(os.Getenv("STORM_DIR")))
 	case "io":
 		os.Exit(ioCalls())
+	case "changes":
+		os.Exit(changeCalls(os.Getenv("CHANGES")))
 	case "execs":
 		n, _ := strconv.Atoi(os.Getenv("EXECS"))
 		os.Exit(runTrue(n))
@@ -231,7 +233,7 @@ func shmDir(t *testing.T) string {
 // watch runs s until the test ends and sends a copy of every event that
 // keep accepts.
 func watch(t *testing.T, s *Sensor, keep func(*event.Event) bool) <-chan event.Event {
-	ch := make(chan event.Event, 64)
+	ch := make(chan event.Event, 1024)
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() {

@@ -12,7 +12,8 @@ const (
 	filterSocket  = 2 // packet and raw sockets only
 	filterDup     = 3 // only when the new fd is 0, 1 or 2
 	filterSuccess = 4
-	filterConnect = 5 // as Config.Connects says
+	filterPaths   = 5 // as the keys of each path argument's class say (ChangeFilter)
+	filterConnect = 6 // as Config.Connects says
 
 	ioSend = 1
 	ioRecv = 2
@@ -47,6 +48,9 @@ type arg struct {
 	filter  uint8
 	creat   bool
 	io      uint8 // ioSend or ioRecv, with ioMsg for the msghdr form
+	// classes are, for a call on paths (filterPaths), the class of keys
+	// of its first and second string argument.
+	classes []uint8
 }
 
 func (a arg) spec() sensorSyscallSpec {
@@ -86,8 +90,16 @@ func (a arg) spec() sensorSyscallSpec {
 		s.ImplicitWrite = 1
 	}
 	s.Io = a.io
+	copy(s.PathClass[:], a.classes)
 	return s
 }
+
+// Values of arg.classes.
+var (
+	removes = []uint8{classRemove}
+	renames = []uint8{classRenameFrom, classRenameTo}
+	mkdirs  = []uint8{classMkdir}
+)
 
 // Values of arg.sock.
 const (
@@ -110,11 +122,13 @@ var syscallTable = []syscallDef{
 	def("openat", unix.SYS_OPENAT, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{0}, flags: 2, filter: filterOpen}),
 	def("openat2", unix.SYS_OPENAT2, event.Open, arg{retPath: true, strs: []uint8{1}, dirs: []uint8{0}, blob: 2, blobLen: 24, filter: filterOpen}),
 
-	def("unlink", unix.SYS_UNLINK, event.Unlink, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
-	def("unlinkat", unix.SYS_UNLINKAT, event.Unlink, arg{strs: []uint8{1}, dirs: []uint8{0}}),
-	def("rename", unix.SYS_RENAME, event.Rename, arg{strs: []uint8{0, 1}, dirs: []uint8{dirCwd, dirCwd}}),
-	def("renameat", unix.SYS_RENAMEAT, event.Rename, arg{strs: []uint8{1, 3}, dirs: []uint8{0, 2}}),
-	def("renameat2", unix.SYS_RENAMEAT2, event.Rename, arg{strs: []uint8{1, 3}, dirs: []uint8{0, 2}}),
+	// Calls that change the file tree by path are reported as the keys of
+	// their kind say (Config.Opens.Changes).
+	def("unlink", unix.SYS_UNLINK, event.Unlink, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}, filter: filterPaths, classes: removes}),
+	def("unlinkat", unix.SYS_UNLINKAT, event.Unlink, arg{strs: []uint8{1}, dirs: []uint8{0}, filter: filterPaths, classes: removes}),
+	def("rename", unix.SYS_RENAME, event.Rename, arg{strs: []uint8{0, 1}, dirs: []uint8{dirCwd, dirCwd}, filter: filterPaths, classes: renames}),
+	def("renameat", unix.SYS_RENAMEAT, event.Rename, arg{strs: []uint8{1, 3}, dirs: []uint8{0, 2}, filter: filterPaths, classes: renames}),
+	def("renameat2", unix.SYS_RENAMEAT2, event.Rename, arg{strs: []uint8{1, 3}, dirs: []uint8{0, 2}, filter: filterPaths, classes: renames}),
 	def("chmod", unix.SYS_CHMOD, event.Chmod, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
 	def("fchmod", unix.SYS_FCHMOD, event.Chmod, arg{fds: []uint8{0}}),
 	def("fchmodat", unix.SYS_FCHMODAT, event.Chmod, arg{strs: []uint8{1}, dirs: []uint8{0}}),
@@ -125,9 +139,9 @@ var syscallTable = []syscallDef{
 	def("symlinkat", unix.SYS_SYMLINKAT, event.Symlink, arg{strs: []uint8{0, 2}, dirs: []uint8{argNone, 1}}),
 	def("truncate", unix.SYS_TRUNCATE, event.Truncate, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
 	def("ftruncate", unix.SYS_FTRUNCATE, event.Truncate, arg{fds: []uint8{0}}),
-	def("mkdir", unix.SYS_MKDIR, event.Mkdir, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
-	def("mkdirat", unix.SYS_MKDIRAT, event.Mkdir, arg{strs: []uint8{1}, dirs: []uint8{0}}),
-	def("rmdir", unix.SYS_RMDIR, event.Rmdir, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}}),
+	def("mkdir", unix.SYS_MKDIR, event.Mkdir, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}, filter: filterPaths, classes: mkdirs}),
+	def("mkdirat", unix.SYS_MKDIRAT, event.Mkdir, arg{strs: []uint8{1}, dirs: []uint8{0}, filter: filterPaths, classes: mkdirs}),
+	def("rmdir", unix.SYS_RMDIR, event.Rmdir, arg{strs: []uint8{0}, dirs: []uint8{dirCwd}, filter: filterPaths, classes: removes}),
 	def("memfd_create", unix.SYS_MEMFD_CREATE, event.Memfd, arg{strs: []uint8{0}, dirs: []uint8{argNone}}),
 
 	def("connect", unix.SYS_CONNECT, event.Connect, arg{sock: sockArg0, addr: 1, filter: filterConnect}),

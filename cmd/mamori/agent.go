@@ -481,6 +481,7 @@ func captureFor(cfg *agent.Config, rs *rules.Ruleset, events, typesSet, prefixes
 			"write_endings", len(w.Suffixes)+len(w.ReadWrite.Suffixes), "write_substrings", len(unionOf(w.Contains, w.ReadWrite.Contains)),
 			"write_processes", len(w.Comms)+len(w.ReadWrite.Comms), "writes_in_containers", w.InContainers)
 	}
+	writes = append(writes, agent.NarrowChanges(&cfg.Opens, needs, !events && !typesSet, log)...)
 	connects := []any{"all_connects", cfg.Connects == nil}
 	if c := cfg.Connects; c != nil {
 		connects = append(connects, "connect_ports", len(c.Ports), "connects_in_containers", c.InContainers)

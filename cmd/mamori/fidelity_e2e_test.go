@@ -267,7 +267,7 @@ func dnsServer(t *testing.T) string {
 // them from the responses), does each case's attack and benign action,
 // four at a time, and checks that each attack raised its rule and each
 // benign action did not.
-func runCases(t *testing.T, cases []ruleCase) {
+func runCases(t *testing.T, cases []ruleCase, agentArgs ...string) {
 	t.Helper()
 	files := upstreamAllEnabled(t)
 	podmantest.Require(t)
@@ -284,7 +284,7 @@ func runCases(t *testing.T, cases []ruleCase) {
 	}
 	f := newFixture(t, cases)
 	dns := dnsServer(t)
-	args := []string{"--match-all", "--alert-fold-window", "0"}
+	args := append([]string{"--match-all", "--alert-fold-window", "0"}, agentArgs...)
 	for _, file := range files {
 		args = append(args, "--rules", file)
 	}
@@ -415,6 +415,41 @@ func TestUpstreamRulesIncubating(t *testing.T) { runCases(t, incubatingRuleCases
 // TestUpstreamRulesSandbox raises each rule of falco-sandbox_rules.yaml,
 // those disabled upstream enabled by the test's override.
 func TestUpstreamRulesSandbox(t *testing.T) { runCases(t, sandboxRuleCases) }
+
+// TestUpstreamRulesChangesByKeys raises the upstream rules on removes,
+// renames and mkdirs with no policies: policies have the sensor report
+// every remove, rename and mkdir in a container (for the guard's
+// forensics), so only here is it the keys derived from the rules alone
+// that let the calls through the kernel, among them paths relative to the
+// working directory. The marker is in each action's last command's
+// arguments: the shell runs that one in its stead.
+func TestUpstreamRulesChangesByKeys(t *testing.T) {
+	runCases(t, changeRuleCases, "--policy", "none")
+}
+
+var changeRuleCases = []ruleCase{
+	{"Delete or rename shell history",
+		action{in: "ctr", sh: "mkdir -p /tmp/MARK && touch /tmp/MARK/.bash_history && /bin/rm /tmp/MARK/.bash_history"},
+		action{in: "ctr", sh: "mkdir -p /tmp/MARK && touch /tmp/MARK/notes && /bin/rm /tmp/MARK/notes"}},
+	{"Delete or rename shell history",
+		action{in: "ctr", sh: "mkdir -p /tmp/MARK && cd /tmp/MARK && touch .zsh_history && /bin/mv .zsh_history MARK"},
+		action{in: "ctr", sh: "mkdir -p /tmp/MARK && cd /tmp/MARK && touch notes && /bin/mv notes MARK"}},
+	{"Modify binary dirs",
+		action{in: "ctr", sh: "echo x > /usr/bin/MARK && cd /usr/bin && /bin/rm MARK"},
+		action{in: "ctr", sh: "echo x > /tmp/MARK && cd /tmp && /bin/rm MARK"}},
+	{"Modify binary dirs",
+		action{in: "ctr", sh: "echo x > /tmp/MARK && /bin/mv /tmp/MARK /usr/bin/MARK"},
+		action{in: "ctr", sh: "echo x > /tmp/MARK && /bin/mv /tmp/MARK /tmp/MARK2"}},
+	{"Mkdir binary dirs",
+		action{in: "ctr", sh: "cd /bin && /bin/mkdir MARK"},
+		action{in: "ctr", sh: "cd /tmp && /bin/mkdir MARK"}},
+	{"Create Hidden Files or Directories",
+		action{in: "ctr", sh: "cd /tmp && touch MARK && /bin/mv MARK .MARK"},
+		action{in: "ctr", sh: "cd /tmp && touch MARK && /bin/mv MARK MARK.y"}},
+	{"Update Package Repository",
+		action{in: "ctr", sh: "mkdir -p /etc/yum.repos.d && echo x > /tmp/MARK.repo && /bin/mv /tmp/MARK.repo /etc/yum.repos.d/MARK.repo"},
+		action{in: "ctr", sh: "echo x > /tmp/MARK.repo && /bin/mv /tmp/MARK.repo /tmp/MARK.old"}},
+}
 
 var falcoRuleCases = []ruleCase{
 	{"Directory traversal monitored file read",

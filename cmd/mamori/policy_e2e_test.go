@@ -121,6 +121,49 @@ func TestPolicyDriftAuditStory(t *testing.T) {
 	}
 }
 
+// TestPolicyForensicsKeepChanges checks that a container's forensics hold
+// its removes, renames and mkdirs although the rules' keys match none of
+// them: with policies the sensor reports every one in a container.
+func TestPolicyForensicsKeepChanges(t *testing.T) {
+	podmantest.Require(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(webPolicy), 0o644)
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rulesFile, []byte(`
+- rule: Change below etc
+  desc: d
+  condition: evt.type in (unlink, unlinkat, rename, renameat2, mkdir, rmdir) and evt.arg.path startswith /etc/
+  output: changed %evt.arg.path
+  priority: WARNING
+`), 0o644)
+	a := startAlertingAgent(t, "--rules", rulesFile, "--policy", dir)
+	web := podmantest.Run(t, podmantest.Label("app", "web"), podmantest.Args("--network", "none"))
+	time.Sleep(300 * time.Millisecond)
+	podmantest.Exec(t, web, "sh", "-c",
+		"mkdir /tmp/d && touch /tmp/f && mv /tmp/f /tmp/g && rm /tmp/g && rmdir /tmp/d && cp /bin/busybox /tmp/xmrig && /tmp/xmrig; :")
+	var drift *event.Alert
+	alerts := a.stop(t)
+	for i := range alerts {
+		if al := &alerts[i]; al.Rule == "Drift Prevention" && al.Process.Exe == "/tmp/xmrig" {
+			drift = al
+		}
+	}
+	if drift == nil {
+		t.Fatalf("no Drift Prevention alert for /tmp/xmrig among %d alerts", len(alerts))
+	}
+	seen := map[event.Type]bool{}
+	for _, e := range drift.Forensics {
+		if e.File != nil && strings.HasPrefix(e.File.Path, "/tmp/") {
+			seen[e.Type] = true
+		}
+	}
+	for _, typ := range []event.Type{event.Mkdir, event.Rename, event.Unlink, event.Rmdir} {
+		if !seen[typ] {
+			t.Errorf("forensics lack the %s in /tmp: %d events", typ, len(drift.Forensics))
+		}
+	}
+}
+
 func waitStatus(t *testing.T, addr string, ok func(map[string]any) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -115,6 +115,17 @@ func paramNames() []string {
 	return out
 }
 
+// HasArg reports whether events of the Falco evt.type have the argument
+// name: on the others evt.arg.NAME is never there.
+func HasArg(evtType, name string) bool {
+	for _, p := range params[evtType] {
+		if p.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // arg returns evt.arg.NAME: the resolved text where libsinsp resolves the
 // argument, else its plain text.
 func (ev *Event) arg(name string) (string, bool) {
