@@ -18,8 +18,9 @@ import (
 // auditCapture is auditd's configuration for the capture mamori's sensor
 // makes for a set of rules files (none: mamori's built-in rules): a
 // syscall rule for execve and for every other call the rules need, and a
-// watch for every path prefix and directory of the opens they need
-// (writes "wa", reads "r"). What auditd cannot express is left out, in
+// watch for every path prefix and directory of the opens, removes, renames
+// and mkdirs they need (writes, removes, renames, mkdirs "w", attribute
+// changes "a", reads "r"). What auditd cannot express is left out, in
 // its favour, and listed in skipped: endings, substrings and process
 // names of paths, "in a container", the directory "/" (a watch on it
 // would be every file of the node), and paths this node does not have.
@@ -45,9 +46,17 @@ func auditCapture(files []string) (args [][]string, skipped []string, err error)
 		return nil, nil, err
 	}
 	n := detect.NeedsOf(rs)
+	// Removes, renames and mkdirs the sensor keys on their paths are
+	// watched as auditd can (a watch's "w" covers them) rather than
+	// audited on every call; a kind some rule wants whole stays a
+	// syscall rule.
+	watched := map[event.Type]bool{
+		event.Unlink: !n.Removes.All, event.Rmdir: !n.Removes.All,
+		event.Rename: !n.Renames.From.All && !n.Renames.To.All, event.Mkdir: !n.Mkdirs.All,
+	}
 	calls := []string{"execve", "execveat"}
 	for _, t := range n.Types {
-		if t == event.Open || t == event.Exec {
+		if t == event.Open || t == event.Exec || watched[t] {
 			continue
 		}
 		calls = append(calls, sensor.SyscallNames(t)...)
@@ -71,10 +80,10 @@ func auditCapture(files []string) (args [][]string, skipped []string, err error)
 			}
 		}
 		if keys.All {
-			skipped = append(skipped, "every open ("+perm+")")
+			skipped = append(skipped, "every call ("+perm+")")
 		}
 		if keys.Containers {
-			skipped = append(skipped, "every open in a container ("+perm+")")
+			skipped = append(skipped, "every call in a container ("+perm+")")
 		}
 		for _, s := range slices.Concat(keys.Suffixes, keys.Contains, keys.Comms) {
 			skipped = append(skipped, fmt.Sprintf("%q (%s)", s, perm))
@@ -83,6 +92,16 @@ func auditCapture(files []string) (args [][]string, skipped []string, err error)
 	watch(n.Writes, "wa")
 	watch(n.ReadWrites, "wa")
 	watch(n.Reads, "r")
+	if watched[event.Unlink] && slices.Contains(n.Types, event.Unlink) || watched[event.Rmdir] && slices.Contains(n.Types, event.Rmdir) {
+		watch(n.Removes, "w")
+	}
+	if watched[event.Rename] && slices.Contains(n.Types, event.Rename) {
+		watch(n.Renames.From, "w")
+		watch(n.Renames.To, "w")
+	}
+	if watched[event.Mkdir] && slices.Contains(n.Types, event.Mkdir) {
+		watch(n.Mkdirs, "w")
+	}
 	paths := make([]string, 0, len(perms))
 	for p := range perms {
 		paths = append(paths, p)
