@@ -520,19 +520,7 @@ func testWriteFilter(t *testing.T, raw bool) {
 		": > " + dir + "/rw/wo",                                    // O_WRONLY under a read-write prefix: no
 		"echo done",
 	}, "\n")
-	cmd := exec.Command("/bin/sh", "-c", script)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	shell.Store(int64(cmd.Process.Pid))
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("the script failed: %v", err)
-	}
+	runScript(t, &shell, exec.Command("/bin/sh", "-c", script))
 	want := []string{"/pre/sub/a", "/d/b", "/other/x.log", "/other/q_zz_histy", "/pre/sub/rr", "read /sens/w",
 		"tarx /other/bycomm", "/other/inns", "/other/../pre/sub/u", "rel", "rw /rw/both"}
 	if !raw {
@@ -556,6 +544,25 @@ func testWriteFilter(t *testing.T, raw bool) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("opens reported %q\nwant %q", got, want)
+	}
+}
+
+// runScript runs a script whose first line is "read x": it waits until
+// the script's pid is in shell, where the events' filter looks for it,
+// then lets it go on, and fails the test when the script fails.
+func runScript(t *testing.T, shell *atomic.Int64, cmd *exec.Cmd) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	shell.Store(int64(cmd.Process.Pid))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the script failed: %v", err)
 	}
 }
 
@@ -664,19 +671,7 @@ func testConnectFilter(t *testing.T, everyCall bool) {
 		"python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " + sock + " 2>/dev/null || true", // unix: no
 		"echo done",
 	}, "\n")
-	cmd := exec.Command("bash", "-c", script)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	shell.Store(int64(cmd.Process.Pid))
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("the script failed: %v", err)
-	}
+	runScript(t, &shell, exec.Command("bash", "-c", script))
 	want := []string{fmt.Sprintf("inet %d", key), fmt.Sprintf("inet %d", other)}
 	if key6 != 0 {
 		want = append(want, fmt.Sprintf("inet6 %d", key6))
