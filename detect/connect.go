@@ -48,6 +48,8 @@ func (k ConnectKeys) breadth() int {
 	return 5 * len(k.Ports)
 }
 
+func (k *ConnectKeys) sort() { slices.Sort(k.Ports) }
+
 // String describes the keys for people.
 func (k ConnectKeys) String() string {
 	if k.All {
@@ -74,18 +76,12 @@ func (k ConnectKeys) String() string {
 // fd.rport as the remote end), read from the call's sockaddr argument.
 var connectClass = class{types: map[string]bool{"connect": true}, fact: ioFact,
 	keys: func(f, op string, values []string) keySet {
-		if f != "fd.sport" && f != "fd.rport" || op != "=" && op != "in" && op != "intersects" {
+		// Of a send's keys, only the peer ports apply to a connect.
+		k, ok := ioKeys(f, op, values, "fd.sport", "fd.rport").(IOKeys)
+		if !ok || len(k.Ports) == 0 || k.PeerChanged || k.Unconnected || len(k.Patterns) > 0 {
 			return nil
 		}
-		var k ConnectKeys
-		for _, v := range values {
-			p, err := strconv.ParseUint(v, 10, 16)
-			if err != nil {
-				return nil
-			}
-			k.Ports = append(k.Ports, uint16(p))
-		}
-		return k
+		return ConnectKeys{Ports: k.Ports}
 	},
 	container: ConnectKeys{Containers: true}}
 
@@ -99,6 +95,6 @@ func connectCoverage(r *rules.Rule) (keys ConnectKeys, needed bool) {
 		return ConnectKeys{All: true}, true
 	}
 	keys = k.(ConnectKeys)
-	slices.Sort(keys.Ports)
+	keys.sort()
 	return keys, true
 }

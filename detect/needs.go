@@ -130,7 +130,7 @@ func NeedsOf(rs *rules.Ruleset) Needs {
 	n.Removes.sort()
 	n.Renames.sort()
 	n.Mkdirs.sort()
-	slices.Sort(n.Connects.Ports)
+	n.Connects.sort()
 	return n
 }
 
