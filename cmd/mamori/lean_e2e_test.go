@@ -34,17 +34,7 @@ func TestLeanAgentLeavesTheConsoleOut(t *testing.T) {
 		}
 	}
 
-	run := func(args ...string) (string, int) {
-		t.Helper()
-		out, err := exec.Command(leanBin, args...).CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
-	}
+	run := func(args ...string) (string, int) { return runBinary(t, leanBin, args...) }
 	if out, code := run("version"); code != 0 || !strings.HasPrefix(out, "mamori-agent ") {
 		t.Errorf("mamori-agent version: exit %d, %q", code, out)
 	}

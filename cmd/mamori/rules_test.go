@@ -12,7 +12,14 @@ import (
 
 func mamori(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(mamoriBin, args...)
+	return runBinary(t, mamoriBin, args...)
+}
+
+// runBinary runs bin (mamori, or the lean mamori-agent) and returns what
+// it printed and its exit status.
+func runBinary(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	out, _ := cmd.CombinedOutput()
 	return string(out), cmd.ProcessState.Sys().(syscall.WaitStatus).ExitStatus()
 }
