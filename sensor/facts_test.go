@@ -685,6 +685,13 @@ func testConnectFilter(t *testing.T, everyCall bool) {
 		}
 		return fmt.Sprintf("%s %d", e.Network.Family, e.Network.DstPort)
 	})
+	// The bash in the other mount namespace may ask NSS who it is as it
+	// starts (it does when HOME or SHELL is unset, as under CI), and glibc
+	// then tries nscd's socket: a connect in a "container", rightly kept.
+	// The unix connect the filter must turn away is the host's, to sock.
+	got = slices.DeleteFunc(got, func(s string) bool {
+		return strings.HasPrefix(s, "unix ") && s != "unix "+sock
+	})
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("connects reported %q\nwant %q (key ports %v, other port %d, the other one from another mount namespace)", got, want, ports, other)
