@@ -11,9 +11,10 @@ import (
 
 // PathKeys say which opens of one kind the sensor reports: an open is
 // reported when any key matches it. The kernel checks them on the path
-// the kernel resolved and on the path argument as the program gave it, so
-// a rule comparing Falco's fd.name (the argument made absolute) is
-// covered whether or not the path went through a symlink.
+// the kernel resolved and on the path argument as the program gave it
+// (a relative one joined to its directory), so a rule comparing Falco's
+// fd.name (the argument made absolute) is covered whether or not the path
+// went through a symlink.
 type PathKeys struct {
 	All bool // every open of the kind
 	// Containers is every open of the kind by a process in a container

@@ -190,9 +190,20 @@ func TestOpenFilter(t *testing.T) {
 	if err := os.WriteFile(tarx, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A key on the path as the program names it (fd.name) that the
+	// resolved path misses: link is a symlink to real.
+	if err := os.MkdirAll(filepath.Join(dir, "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "real", "secret"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
 	s, err := New(Config{
 		Events:            []event.Type{event.Open},
-		SensitivePrefixes: []string{"/etc/shadow"},
+		SensitivePrefixes: []string{"/etc/shadow", dir + "/link/secret"},
 		Opens: OpenFilter{Failed: true, Suffixes: []string{"/environ", "ame"}, Contains: []string{"../", "kmsg"},
 			Comms: []string{"tarx"}},
 	}, slog.New(slog.DiscardHandler))
@@ -214,6 +225,8 @@ func TestOpenFilter(t *testing.T) {
 		"cat ../nope 2>/dev/null; cat /nope 2>/dev/null",                  // failed: one with "../"
 		tarx + " /etc/group",                                              // every read of tarx
 		": > " + dir + "/written",                                         // a write
+		"cd " + dir + " && cat link/secret real/secret && cd /",           // the key through the symlink, not the target
+		"cat " + dir + "/link/./secret",                                   // the key once cleaned
 		"echo done",
 	}, "\n")
 	cmd := exec.Command("/bin/sh", "-c", script)
@@ -229,8 +242,12 @@ func TestOpenFilter(t *testing.T) {
 	cmd.Wait()
 	// tarx has every read reported (its libraries too); the shell's
 	// redirections to /dev/null are writes.
-	want := []string{"/etc/shadow", "/proc/self/environ", "/etc/hostname", "environ", "/etc/../etc/passwd", "/dev/kmsg",
-		"../nope", "tarx /etc/group", dir + "/written", "/dev/null", "/dev/null", "/dev/null"}
+	// An absolute argument with a "." component is reported whatever it
+	// names: the kernel does not clean paths, and the resolved path need
+	// not be the cleaned one.
+	want := []string{"/etc/shadow", "/proc/self/environ", "/etc/hostname", "environ", "/etc/../etc/passwd", "/etc/./passwd", "/dev/kmsg",
+		"../nope", "tarx /etc/group", dir + "/written", "/dev/null", "/dev/null", "/dev/null",
+		"link/secret", dir + "/link/./secret"}
 	got := drain(events, func(e event.Event) string {
 		switch {
 		case e.Process.Name != "tarx":

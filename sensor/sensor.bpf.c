@@ -1917,12 +1917,24 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 			continue;
 		__u32 val = off + 4;
 		off = put_arg_str(off, i, nr);
+		/* An open no key matches on its resolved path or its argument
+		 * is turned away when the argument is absolute and clean, as
+		 * user space takes it. A relative or unclean one is what user
+		 * space makes of it (fd.name) only once joined to its directory
+		 * and cleaned, which can differ from the resolved path by a
+		 * symlink the argument goes through: path_wanted decides it. */
+		__u32 late_open = 0;
 		if (check_open && off >= val) {
-			if (!open_wanted(rp_val, rp_len, val, off - val, check_open))
-				goto out;
+			if (!open_wanted(rp_val, rp_len, val, off - val, check_open)) {
+				if (path_clean(val, off - val))
+					goto out;
+				late_open = check_open;
+			}
 			check_open = 0;
 		}
 		off = put_arg_paths(off, i, nr, val);
+		if (late_open && !path_wanted(i, late_open, off))
+			goto out;
 	}
 	if (spec->filter == F_PATHS && !paths_late(off, nr))
 		goto out;
