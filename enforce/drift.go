@@ -59,6 +59,10 @@ type Drift struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	closed  bool
+	// lost, once kernelGone, is the kernel's count of lost verdicts as
+	// Close left it: its map is gone after Close.
+	lost       uint64
+	kernelGone bool
 }
 
 // target is a protected container, resolved.
@@ -150,7 +154,10 @@ type Stats struct {
 func (d *Drift) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := Stats{Protected: len(d.targets), VerdictsDropped: d.dropped.Load(), KernelLost: d.k.lost()}
+	s := Stats{Protected: len(d.targets), VerdictsDropped: d.dropped.Load(), KernelLost: d.lost}
+	if !d.kernelGone {
+		s.KernelLost = d.k.lost()
+	}
 	for _, t := range d.targets {
 		if t.guard != nil {
 			t.guard.mu.Lock()
@@ -528,6 +535,9 @@ func (d *Drift) Close() error {
 	}
 	d.mu.Unlock()
 	d.k.detach()
+	d.mu.Lock()
+	d.lost, d.kernelGone = d.k.lost(), true // final: the programs are detached
+	d.mu.Unlock()
 	close(d.stop)
 	d.k.reader.Flush() // the reader delivers what is there, then stops
 	d.wg.Wait()

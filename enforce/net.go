@@ -73,6 +73,9 @@ type Net struct {
 	next    uint32
 	targets map[uint64]*netTarget // by cgroup id
 	closed  bool
+	// lost is the kernel's count of lost bind verdicts as Close left it:
+	// its map is gone after Close.
+	lost uint64
 }
 
 // netTarget is one cgroup's rule: its lists keep their ids for the
@@ -165,13 +168,22 @@ func (n *Net) BindVerdicts() <-chan BindVerdict { return n.verdicts }
 // BindStats counts refused binds whose verdicts were lost: with the
 // kernel's ring buffer full (lost), or the channel (dropped).
 func (n *Net) BindStats() (lost, dropped uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return n.lost, n.dropped.Load()
+	}
+	return n.kernelLost(), n.dropped.Load()
+}
+
+func (n *Net) kernelLost() (lost uint64) {
 	var per []uint64
 	if err := n.objs.BindLost.Lookup(uint32(0), &per); err == nil {
 		for _, v := range per {
 			lost += v
 		}
 	}
-	return lost, n.dropped.Load()
+	return lost
 }
 
 func (n *Net) readBinds() {
@@ -439,11 +451,12 @@ func (n *Net) Close() error {
 		return nil
 	}
 	n.closed = true
-	n.mu.Unlock()
 	for _, l := range n.links {
 		l.Close()
 	}
 	n.links = nil
+	n.lost = n.kernelLost() // final: the programs are detached
+	n.mu.Unlock()
 	if n.reader != nil {
 		n.reader.Flush() // the reader delivers what is there, then stops
 		<-n.done
