@@ -714,3 +714,59 @@ func testConnectFilter(t *testing.T, everyCall bool) {
 		t.Errorf("connects reported %q\nwant %q (key ports %v, other port %d, the other one from another mount namespace)", got, want, ports, other)
 	}
 }
+
+// TestCallAbsent: the module calls are absent from a kernel without
+// /proc/modules (one built without module support), and no other call is.
+func TestCallAbsent(t *testing.T) {
+	without, with := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(with, "modules"), nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		call, proc string
+		want       bool
+	}{
+		{"init_module", without, true}, {"finit_module", without, true}, {"delete_module", without, true},
+		{"init_module", with, false}, {"finit_module", with, false},
+		{"openat", without, false}, {"execve", without, false},
+	} {
+		if got := callAbsent(c.call, c.proc); got != c.want {
+			t.Errorf("callAbsent(%s) with /proc/modules %v = %v, want %v", c.call, c.proc == with, got, c.want)
+		}
+	}
+}
+
+// TestAbsentCallsRunNothingOnEveryCall: with the module calls wanted, a
+// kernel built without them (this one, when it has no /proc/modules)
+// captures the wanted calls by their tracepoints alone: tp_btf/sys_exit,
+// which would run on every system call of the node for attempts that can
+// only fail, is neither attached nor loaded, and the hook says which
+// calls are not captured. Where the kernel can load modules, their calls
+// are captured one way or the other.
+func TestAbsentCallsRunNothingOnEveryCall(t *testing.T) {
+	needRoot(t)
+	s, err := New(Config{Events: []event.Type{event.ModuleLoad, event.Open}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hook := s.SyscallHook()
+	if _, err := os.Stat("/proc/modules"); err == nil {
+		if len(s.AbsentCalls()) > 0 || strings.Contains(hook, "built without") {
+			t.Fatalf("a kernel with modules has module calls left out: %s", hook)
+		}
+		t.Skip("this kernel can load modules: its module calls are captured (" + hook + ")")
+	}
+	if !strings.HasPrefix(hook, "tracepoint syscalls/sys_exit_*") {
+		t.Skipf("the per-call tracepoints are not used here: %s", hook)
+	}
+	if got := s.AbsentCalls(); !slices.Equal(got, []string{"init_module", "finit_module"}) {
+		t.Errorf("absent calls %q, want init_module and finit_module", got)
+	}
+	if strings.Contains(hook, "tp_btf") || !strings.Contains(hook, "not init_module, finit_module, which this kernel was built without") {
+		t.Errorf("system calls captured by %s", hook)
+	}
+	if s.objs.SysExit != nil {
+		t.Error("tp_btf/sys_exit was loaded (a sixth of a second of the verifier) though no call needs it")
+	}
+}

@@ -9,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -245,6 +247,11 @@ type Config struct {
 	// runs on every call, even where the per-call tracepoints could (as
 	// on kernels before 5.15); for tests.
 	EveryCallHook bool
+	// CaptureAbsentCalls captures attempts at the wanted calls the kernel
+	// was built without (the module calls where it cannot load modules),
+	// which fail with ENOSYS: tp_btf/sys_exit then runs on every call of
+	// the node for them. Without it they are not captured (AbsentCalls).
+	CaptureAbsentCalls bool
 }
 
 // Sensor is the loaded, attached eBPF sensor.
@@ -254,13 +261,16 @@ type Sensor struct {
 	objs sensorObjects
 	// perCall is set when system calls are captured by the per-call
 	// tracepoints rather than tp_btf/sys_exit; rawCalls are then the
-	// wanted calls without a tracepoint, which tp_btf/sys_exit takes.
-	perCall  bool
-	rawCalls map[string]bool
-	links    []link.Link
-	reader   *ringbuf.Reader
-	dec      *decoder
-	ev       event.Event // reused for every record: handlers must not keep it
+	// wanted calls without a tracepoint, which tp_btf/sys_exit takes,
+	// and absentCalls those the kernel was built without, which only
+	// fail (ENOSYS) and are not captured.
+	perCall     bool
+	rawCalls    map[string]bool
+	absentCalls []string
+	links       []link.Link
+	reader      *ringbuf.Reader
+	dec         *decoder
+	ev          event.Event // reused for every record: handlers must not keep it
 
 	perType      [64]atomic.Uint64 // indexed like event.Types
 	decodeErrors atomic.Uint64
@@ -280,6 +290,22 @@ type Record struct {
 
 // New loads and attaches the sensor. The caller must Close it.
 func New(cfg Config, log *slog.Logger) (*Sensor, error) {
+	s, err := newSensor(cfg, log)
+	if errors.Is(err, errPerCallAttach) {
+		// tp_btf/sys_exit is loaded only when some call needs it: load
+		// the sensor again with every call on it.
+		log.Info("system calls captured by tp_btf/sys_exit, run on every call: a per-call tracepoint did not attach", "err", err)
+		cfg.EveryCallHook = true
+		s, err = newSensor(cfg, log)
+	}
+	return s, err
+}
+
+// errPerCallAttach is a per-call tracepoint that did not attach, with
+// tp_btf/sys_exit not loaded to take its calls instead.
+var errPerCallAttach = errors.New("per-call tracepoint")
+
+func newSensor(cfg Config, log *slog.Logger) (*Sensor, error) {
 	if cfg.RingBufferBytes == 0 {
 		cfg.RingBufferBytes = 4 << 20
 	}
@@ -343,10 +369,14 @@ func New(cfg Config, log *slog.Logger) (*Sensor, error) {
 	}
 	s := &Sensor{cfg: cfg, log: log}
 	// The per-call syscall program where it can run (bpf_task_pt_regs);
-	// the one on every call always, as the fallback and for the wanted
-	// calls without a tracepoint.
-	if s.perCall, s.rawCalls = s.perCallHook(); !s.perCall {
+	// the one on every call only where it must run: for the wanted calls
+	// without a tracepoint, or for all of them. Both are large for the
+	// verifier (a core for a sixth of a second each here).
+	s.perCall, s.rawCalls, s.absentCalls = s.perCallHook()
+	if !s.perCall {
 		delete(spec.Programs, sensorProgSysExitTp)
+	} else if len(s.rawCalls) == 0 {
+		delete(spec.Programs, sensorProgSysExit)
 	}
 	if err := s.load(spec); err != nil {
 		var verr *ebpf.VerifierError
@@ -716,24 +746,27 @@ const tracefs = "/sys/kernel/tracing"
 // arguments. Otherwise the sensor uses tp_btf/sys_exit, which runs on
 // every call of the node. raw are the wanted calls without a tracepoint
 // (a call the kernel lacks has none, and an attempt at it is still worth
-// reporting): tp_btf/sys_exit takes those.
-func (s *Sensor) perCallHook() (ok bool, raw map[string]bool) {
+// reporting): tp_btf/sys_exit takes those, unless the kernel was built
+// without them (absent), as the module calls are on a kernel that cannot
+// load modules: an attempt can only fail, and catching it would run a
+// program on every system call of the node.
+func (s *Sensor) perCallHook() (ok bool, raw map[string]bool, absent []string) {
 	if !s.capturesSyscalls() || s.cfg.EveryCallHook {
-		return false, nil
+		return false, nil, nil
 	}
 	if err := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs); err != nil {
 		s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: the kernel lacks bpf_task_pt_regs for the per-call tracepoints", "err", err)
-		return false, nil
+		return false, nil, nil
 	}
 	events := tracefs + "/events/syscalls"
 	if _, err := os.Stat(events); err != nil {
 		if err := unix.Mount("nodev", tracefs, "tracefs", 0, ""); err != nil {
 			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: tracefs is not mounted and cannot be", "path", tracefs, "err", err)
-			return false, nil
+			return false, nil, nil
 		}
 		if _, err := os.Stat(events); err != nil {
 			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: tracefs has no syscall tracepoints", "path", tracefs, "err", err)
-			return false, nil
+			return false, nil, nil
 		}
 		s.log.Info("mounted tracefs for the per-call syscall tracepoints", "path", tracefs)
 	}
@@ -743,10 +776,26 @@ func (s *Sensor) perCallHook() (ok bool, raw map[string]bool) {
 			continue
 		}
 		if _, err := os.Stat(events + "/sys_exit_" + tracepointName(d.name)); err != nil {
-			raw[d.name] = true
+			if !s.cfg.CaptureAbsentCalls && callAbsent(d.name, "/proc") {
+				absent = append(absent, d.name)
+			} else {
+				raw[d.name] = true
+			}
 		}
 	}
-	return true, raw
+	return true, raw, absent
+}
+
+// callAbsent reports whether the kernel whose procfs is at proc was built
+// without the call: the module calls where there is no /proc/modules
+// (CONFIG_MODULES off), which then fail with ENOSYS whoever makes them.
+func callAbsent(call, proc string) bool {
+	switch call {
+	case "init_module", "finit_module", "delete_module":
+		_, err := os.Stat(filepath.Join(proc, "modules"))
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	return false
 }
 
 // tracepointName is the name the kernel's syscall tracepoints give a call
@@ -766,17 +815,25 @@ func (s *Sensor) viaRaw(call string) bool {
 // SyscallHook says which programs capture system calls: "" when none
 // is wanted.
 func (s *Sensor) SyscallHook() string {
-	switch {
-	case !s.capturesSyscalls():
+	if !s.capturesSyscalls() {
 		return ""
-	case s.perCall && len(s.rawCalls) > 0:
-		return "tracepoint syscalls/sys_exit_* (wanted calls only); tp_btf/sys_exit (every call) for " +
-			strings.Join(slices.Sorted(maps.Keys(s.rawCalls)), ", ") + ", which have no tracepoint"
-	case s.perCall:
-		return "tracepoint syscalls/sys_exit_* (wanted calls only)"
 	}
-	return "tp_btf/sys_exit (every call)"
+	if !s.perCall {
+		return "tp_btf/sys_exit (every call)"
+	}
+	hook := "tracepoint syscalls/sys_exit_* (wanted calls only)"
+	if len(s.rawCalls) > 0 {
+		hook += "; tp_btf/sys_exit (every call) for " + strings.Join(slices.Sorted(maps.Keys(s.rawCalls)), ", ") + ", which have no tracepoint"
+	}
+	if len(s.absentCalls) > 0 {
+		hook += "; not " + strings.Join(s.absentCalls, ", ") + ", which this kernel was built without (their attempts fail with ENOSYS)"
+	}
+	return hook
 }
+
+// AbsentCalls are the wanted system calls the kernel was built without,
+// which are not captured (attempts at them fail with ENOSYS).
+func (s *Sensor) AbsentCalls() []string { return s.absentCalls }
 
 // attachPerCall attaches the per-call program to the tracepoint of each
 // wanted call that has one; on failure it detaches what it attached.
@@ -785,7 +842,7 @@ func (s *Sensor) attachPerCall() error {
 	attached := map[string]bool{}
 	for _, d := range syscallTable {
 		name := tracepointName(d.name)
-		if !s.wants(d.typ) || attached[name] || s.rawCalls[d.name] {
+		if !s.wants(d.typ) || attached[name] || s.rawCalls[d.name] || slices.Contains(s.absentCalls, d.name) {
 			continue
 		}
 		l, err := link.Tracepoint("syscalls", "sys_exit_"+name, s.objs.SysExitTp, nil)
@@ -809,9 +866,12 @@ func (s *Sensor) attach() error {
 	}
 	if s.perCall {
 		if err := s.attachPerCall(); err != nil {
+			if s.objs.SysExit == nil {
+				return fmt.Errorf("%w: %w", errPerCallAttach, err)
+			}
 			// Every wanted call goes to tp_btf/sys_exit instead.
 			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: a per-call tracepoint did not attach", "err", err)
-			s.perCall, s.rawCalls = false, nil
+			s.perCall, s.rawCalls, s.absentCalls = false, nil, nil
 			if err := s.writeSpecs(); err != nil {
 				return err
 			}
