@@ -63,6 +63,14 @@ type Config struct {
 	// policies enforce Drift Prevention; its verdicts become alerts. The
 	// agent closes it when it stops.
 	Drift *enforce.Drift
+	// Probe, when set, waits for the kernel's capabilities as the caller
+	// probed them meanwhile (probe.Start); otherwise New probes.
+	Probe func() probe.Report
+	// LoadEnforcement, when set, loads Drift and Net (either nil when it
+	// cannot enforce, which it reports): New runs it while the sensor's
+	// programs load, since the kernel's verifier keeps a core busy for
+	// each load, and sets Drift and Net from what it returns.
+	LoadEnforcement func() (*enforce.Drift, *enforce.Net)
 	// EventTypes limits what the sensor captures; empty means all.
 	EventTypes []event.Type
 	// SensitivePrefixes replaces the sensor's default list when not nil.
@@ -81,6 +89,9 @@ type Config struct {
 	// EnvBytes is how much of each new program's environment exec events
 	// carry; 0 leaves it out.
 	EnvBytes uint32
+	// CaptureAbsentCalls captures attempts at the system calls the kernel
+	// was built without (sensor.Config.CaptureAbsentCalls).
+	CaptureAbsentCalls bool
 	// HealthAddr is where /metrics and /status are served; "" turns it off.
 	HealthAddr string
 	// RingBufferBytes sizes the ring buffer; 0 means the sensor's default.
@@ -186,7 +197,11 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		}
 		a.listener = l
 	}
-	a.probe = probe.Run()
+	if cfg.Probe != nil {
+		a.probe = cfg.Probe()
+	} else {
+		a.probe = probe.Run()
+	}
 	for _, c := range a.probe.Capabilities() {
 		level := slog.LevelInfo
 		if c.Degraded {
@@ -248,25 +263,47 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		cc.InContainers = true
 		opens.Changes = &cc
 	}
+	var enforcement chan struct{}
+	if cfg.LoadEnforcement != nil {
+		enforcement = make(chan struct{})
+		go func() {
+			defer close(enforcement)
+			a.cfg.Drift, a.cfg.Net = cfg.LoadEnforcement()
+		}()
+	}
 	a.sensor, err = sensor.New(sensor.Config{
 		DNSCgroup:             dnsCgroup,
 		Node:                  a.cfg.Node,
 		Events:                cfg.EventTypes,
 		SensitivePrefixes:     cfg.SensitivePrefixes,
 		EnvBytes:              cfg.EnvBytes,
+		CaptureAbsentCalls:    cfg.CaptureAbsentCalls,
 		Opens:                 opens,
 		IO:                    cfg.IO,
 		Connects:              cfg.Connects,
 		RingBufferBytes:       cfg.RingBufferBytes,
 		LifecycleReserveBytes: cfg.RingBufferReserve,
 	}, log.With("part", "sensor"))
+	if enforcement != nil {
+		<-enforcement
+	}
 	if err != nil {
 		a.containers.Close()
 		a.closeListener()
+		if a.cfg.Net != nil {
+			a.cfg.Net.Close()
+		}
+		if a.cfg.Drift != nil {
+			a.cfg.Drift.Close()
+		}
 		return nil, err
 	}
 	if hook := a.sensor.SyscallHook(); hook != "" {
 		log.Info("system calls captured", "hook", hook)
+	}
+	if calls := a.sensor.AbsentCalls(); len(calls) > 0 {
+		log.Info("system calls this kernel was built without are not captured: attempts at them fail with ENOSYS; --capture-absent-calls captures them, with a program on every system call of the node",
+			"calls", calls)
 	}
 	n, err := a.tree.Scan()
 	if err != nil {

@@ -45,11 +45,16 @@ type Status struct {
 	RingBytes     uint32                      `json:"ring_buffer_bytes"`
 	ReserveBytes  uint32                      `json:"ring_buffer_reserve_bytes"` // kept for exec, fork, exit, cgroup_move
 	RingPending   int                         `json:"ring_buffer_pending"`
-	WriteErrors   uint64                      `json:"output_errors"`
-	Processes     proctree.Stats              `json:"processes"`
-	Containers    int                         `json:"containers_cached"`
-	RSSBytes      uint64                      `json:"rss_bytes"`
-	PolicyError   string                      `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
+	// SyscallHook says how system calls are captured; CallsNotCaptured
+	// are the wanted ones this kernel was built without, left out
+	// (--capture-absent-calls captures them).
+	SyscallHook      string         `json:"syscall_hook,omitempty"`
+	CallsNotCaptured []string       `json:"calls_not_captured,omitempty"`
+	WriteErrors      uint64         `json:"output_errors"`
+	Processes        proctree.Stats `json:"processes"`
+	Containers       int            `json:"containers_cached"`
+	RSSBytes         uint64         `json:"rss_bytes"`
+	PolicyError      string         `json:"policy_error,omitempty"` // the last failed reload, if the policies in force are older
 	// CreationsJudged counts the containers the OCI hook asked about.
 	CreationsJudged uint64 `json:"creations_judged"`
 	// Console is what the agent sent to the console; absent without one.
@@ -90,31 +95,33 @@ type Explanation struct {
 func (a *Agent) Status() Status {
 	st := a.sensor.Stats()
 	s := Status{
-		Node:          a.cfg.Node,
-		Version:       a.cfg.Version,
-		PID:           os.Getpid(),
-		Started:       a.start,
-		ReadyIn:       a.readyIn.Round(time.Microsecond).String(),
-		Uptime:        time.Since(a.start).Round(time.Second).String(),
-		Kernel:        a.probe,
-		Capabilities:  a.probe.Capabilities(),
-		Events:        st.Events,
-		Handled:       a.handled.Load(),
-		Alerts:        a.alerts.Load(),
-		AlertsWritten: a.alertsSent.Load(),
-		Dropped:       st.Dropped,
-		DroppedByType: st.DroppedByType,
-		LastDrop:      st.LastDrop,
-		ReserveBytes:  st.ReserveBytes,
-		DecodeErrors:  st.DecodeErrors,
-		LastError:     st.LastError,
-		Truncated:     st.PathTruncated,
-		RingBytes:     st.RingBytes,
-		RingPending:   st.RingPending,
-		WriteErrors:   a.writeErrors.Load(),
-		Processes:     a.tree.Stats(),
-		Containers:    a.containers.Len(),
-		RSSBytes:      rss(),
+		Node:             a.cfg.Node,
+		Version:          a.cfg.Version,
+		PID:              os.Getpid(),
+		Started:          a.start,
+		ReadyIn:          a.readyIn.Round(time.Microsecond).String(),
+		Uptime:           time.Since(a.start).Round(time.Second).String(),
+		Kernel:           a.probe,
+		Capabilities:     a.probe.Capabilities(),
+		Events:           st.Events,
+		Handled:          a.handled.Load(),
+		Alerts:           a.alerts.Load(),
+		AlertsWritten:    a.alertsSent.Load(),
+		Dropped:          st.Dropped,
+		DroppedByType:    st.DroppedByType,
+		LastDrop:         st.LastDrop,
+		ReserveBytes:     st.ReserveBytes,
+		DecodeErrors:     st.DecodeErrors,
+		LastError:        st.LastError,
+		Truncated:        st.PathTruncated,
+		RingBytes:        st.RingBytes,
+		RingPending:      st.RingPending,
+		SyscallHook:      a.sensor.SyscallHook(),
+		CallsNotCaptured: a.sensor.AbsentCalls(),
+		WriteErrors:      a.writeErrors.Load(),
+		Processes:        a.tree.Stats(),
+		Containers:       a.containers.Len(),
+		RSSBytes:         rss(),
 
 		CreationsJudged: a.hookJudged.Load(),
 	}

@@ -67,6 +67,22 @@ func (r Report) Has(m Mechanism) bool {
 	return false
 }
 
+// Start runs Run on a goroutine of its own and returns what waits for its
+// report, so that a caller does other start-up work meanwhile (the first
+// probe decodes the kernel's BTF, tens of milliseconds of a core).
+func Start() func() Report {
+	done := make(chan struct{})
+	var rep Report
+	go func() {
+		defer close(done)
+		rep = Run()
+	}()
+	return func() Report {
+		<-done
+		return rep
+	}
+}
+
 // Run performs every check. It needs root (CAP_BPF, CAP_SYS_ADMIN); without
 // it each check reports why it failed.
 func Run() Report {

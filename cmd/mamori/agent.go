@@ -28,6 +28,7 @@ import (
 	"github.com/mamori-dev/mamori/imagestore"
 	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/policy"
+	"github.com/mamori-dev/mamori/probe"
 	"github.com/mamori-dev/mamori/rules"
 	"github.com/mamori-dev/mamori/rules/defaults"
 	"github.com/mamori-dev/mamori/rules/sigma"
@@ -58,7 +59,7 @@ type agentFlags struct {
 	outPath, health, ring, reserve, node, level     *string
 	hookSocket, imageDB, alertsPath                 *string
 	containerdRoot, containerdState                 string
-	matchAll, runtimeOverrides                      *bool
+	matchAll, runtimeOverrides, absentCalls         *bool
 	ancestors                                       *int
 	foldWindow                                      *time.Duration
 	types, prefixes, ruleFiles, policyPaths, groups listFlag
@@ -82,6 +83,9 @@ func (a *agentFlags) add(cmd *cobra.Command) {
 	fs.Var(&a.ruleFiles, "rules", "Falco rules file to detect with (repeatable, loaded in order); \"builtin\" names mamori's own rules,\n"+
 		"the default; \"none\" turns detection off")
 	a.alertsPath = fs.String("alerts-output", "", "write alerts to this file instead of stdout (appended)")
+	a.absentCalls = fs.Bool("capture-absent-calls", false, "also capture attempts at system calls this kernel was built without (init_module and finit_module\n"+
+		"where it cannot load modules), which Falco's module rules match: they can only fail (ENOSYS), and catching\n"+
+		"them runs a program on every system call of the node; without it they are left out, and /status says so")
 	a.matchAll = fs.Bool("match-all", false, "raise an alert for every matching rule, not only the first (Falco's rule_matching: all)")
 	fs.Var(&a.types, "event-types", "capture only these event types (comma-separated or repeated); default all:\n"+typeList())
 	fs.Var(&a.prefixes, "sensitive-prefix", "report read-only opens under this path prefix (repeatable); replaces the default list")
@@ -125,6 +129,11 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	}
 	if slices.Contains(policyPaths, "-") || slices.Contains(ruleFiles, "-") {
 		return usageError{"the agent reloads its policies and rules from their files: - (standard input) cannot be read again; name files"}
+	}
+	var probes func() probe.Report
+	if os.Geteuid() == 0 {
+		// The kernel is probed while the rules and policies load.
+		probes = probe.Start()
 	}
 	rs, err := agentRules(stderr, cmd.InOrStdin(), ruleFiles, *af.runtimeOverrides, append(ct.builtinRules(), ka.builtinRules()...)...)
 	if err != nil {
@@ -184,17 +193,19 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
 	cfg := agent.Config{
-		Node:              *node,
-		EventTypes:        evTypes,
-		HealthAddr:        *health,
-		RingBufferBytes:   ringBytes,
-		RingBufferReserve: reserveBytes,
-		MaxAncestors:      *ancestors,
-		Version:           version,
-		HookSocket:        *hookSocket,
-		HostGroups:        hostGroups,
-		FoldWindow:        *foldWindow,
-		Containers:        container.Config{ContainerdRoot: af.containerdRoot, ContainerdState: af.containerdState},
+		Node:               *node,
+		EventTypes:         evTypes,
+		HealthAddr:         *health,
+		RingBufferBytes:    ringBytes,
+		RingBufferReserve:  reserveBytes,
+		MaxAncestors:       *ancestors,
+		Version:            version,
+		HookSocket:         *hookSocket,
+		HostGroups:         hostGroups,
+		FoldWindow:         *foldWindow,
+		Probe:              probes,
+		CaptureAbsentCalls: *af.absentCalls,
+		Containers:         container.Config{ContainerdRoot: af.containerdRoot, ContainerdState: af.containerdState},
 	}
 	// For the agent's lifetime: the pods of its node, for their owners.
 	if cfg.Containers.PodOwner, err = af.kube.podOwners(context.Background(), *node, log); err != nil {
@@ -223,15 +234,19 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 			return fmt.Errorf("policies: %w", err)
 		}
 		cfg.Policies = store
-		if d, err := enforce.NewDrift(enforce.Config{}, log.With("part", "drift")); err != nil {
-			log.Warn("drift prevention cannot enforce on this node: policies in enforce mode are reported, not refused", "err", err)
-		} else {
-			cfg.Drift = d // the agent closes it
-		}
-		if n, err := enforce.NewNet(log.With("part", "net")); err != nil {
-			log.Warn("network refusal cannot enforce on this node: IP reputation, egress and listening ports in enforce mode are reported, not refused", "err", err)
-		} else {
-			cfg.Net = n // the agent closes it
+		// Loaded by the agent while its sensor loads; the agent closes them.
+		cfg.LoadEnforcement = func() (*enforce.Drift, *enforce.Net) {
+			d, err := enforce.NewDrift(enforce.Config{}, log.With("part", "drift"))
+			if err != nil {
+				log.Warn("drift prevention cannot enforce on this node: policies in enforce mode are reported, not refused", "err", err)
+				d = nil
+			}
+			n, err := enforce.NewNet(log.With("part", "net"))
+			if err != nil {
+				log.Warn("network refusal cannot enforce on this node: IP reputation, egress and listening ports in enforce mode are reported, not refused", "err", err)
+				n = nil
+			}
+			return d, n
 		}
 		log.Info("policies loaded", "files", len(store.Current().Files()), "policies", len(store.Current().Policies()))
 		images, err := openImageStore(*imageDB, log)

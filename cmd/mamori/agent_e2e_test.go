@@ -233,7 +233,8 @@ func isHost(e *event.Event) bool { return e.Container != nil && e.Container.ID =
 // TestAgentHostEvents performs every kind of action on the host and checks
 // that each arrives with the facts a rule needs.
 func TestAgentHostEvents(t *testing.T) {
-	a := startAgent(t)
+	// The module calls are captured on a kernel built without them too.
+	a := startAgent(t, "--capture-absent-calls")
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "mnt")
 	os.Mkdir(mnt, 0o755)
@@ -584,5 +585,32 @@ func TestStatus(t *testing.T) {
 	out, _ = exec.Command(mamoriBin, "status", "--health-addr", freeAddr(t)).CombinedOutput()
 	if !strings.Contains(string(out), "not running") || !strings.Contains(string(out), "bpf_lsm") {
 		t.Errorf("status without an agent:\n%s", out)
+	}
+}
+
+// TestAbsentCallsLeftOutAndSaid: on a kernel built without module support
+// (no /proc/modules), the agent does not capture attempts at the module
+// calls unless told --capture-absent-calls (TestAgentHostEvents is), and
+// says so in /status; where the kernel has them, they are captured.
+func TestAbsentCallsLeftOutAndSaid(t *testing.T) {
+	a := startAgent(t, "--event-types", "module_load,exec,exit,fork")
+	kernelPid := runActor(t, "kernel", t.TempDir())
+	st := agentStatus(t, a.addr)
+	evs := a.stop(t)
+	attempt := find(evs, func(e *event.Event) bool { return e.Type == event.ModuleLoad && e.Process.PID == uint32(kernelPid) })
+	if _, err := os.Stat("/proc/modules"); err == nil {
+		if attempt == nil || len(st.CallsNotCaptured) > 0 {
+			t.Errorf("a kernel with modules: module call captured %v, calls not captured %q", attempt != nil, st.CallsNotCaptured)
+		}
+		return
+	}
+	if !slices.Equal(st.CallsNotCaptured, []string{"init_module", "finit_module"}) {
+		t.Errorf("/status calls_not_captured %q, want init_module and finit_module", st.CallsNotCaptured)
+	}
+	if strings.Contains(st.SyscallHook, "tp_btf/sys_exit (every call)") {
+		t.Errorf("/status syscall_hook %q: a program runs on every call for calls that cannot succeed", st.SyscallHook)
+	}
+	if attempt != nil {
+		t.Errorf("an attempt at %s was captured without --capture-absent-calls", attempt.Syscall)
 	}
 }
