@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -55,11 +56,16 @@ func TestLossCountsOutliveClose(t *testing.T) {
 	wg.Add(1)
 	go func() { // the agent's once-a-second report, racing Close
 		defer wg.Done()
+		// Every millisecond, not in a spin: each read is a bpf() call,
+		// and a storm of them would blind the agents other packages'
+		// tests run meanwhile.
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
 				return
-			default:
+			case <-tick.C:
 				n.BindStats()
 				d.Stats()
 			}
