@@ -18,7 +18,7 @@ func (r Report) Capabilities() []Capability {
 
 	if r.Has(TPBTF) && r.Has(RingBuffer) && r.Has(BTF) {
 		add(Capability{Name: "runtime events", Mechanism: "tp_btf (sched_process_*) and syscall tracepoints + ring buffer",
-			Effect: "every exec, fork, exit, file, network and privilege event is seen"})
+			Effect: "every exec, fork and exit, and every file, network and privilege call made the 64-bit way, is seen; 32-bit calls (of 32-bit programs, or int 0x80) are not"})
 	} else {
 		add(Capability{Name: "runtime events", Effect: "the sensor cannot load: it needs BTF, tp_btf and ring buffers (Linux 5.8+)", Degraded: true})
 	}

@@ -1964,9 +1964,18 @@ out:
 	return 0;
 }
 
+#define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit call is running */
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
+	/* A 32-bit call (a 32-bit program's, or int 0x80 from any) has the
+	 * ia32 table's number and arguments: read as an x86-64 call it would
+	 * be reported as another call (ia32 pipe is x86-64 connect). The
+	 * per-call tracepoints never see them; neither does this. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT)
+		return 0;
 	/* orig_ax still holds the number here. */
 	return on_sys_exit(regs, BPF_CORE_READ(regs, orig_ax), ret, 1);
 }
