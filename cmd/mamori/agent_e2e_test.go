@@ -596,8 +596,15 @@ func TestAbsentCallsLeftOutAndSaid(t *testing.T) {
 	a := startAgent(t, "--event-types", "module_load,exec,exit,fork")
 	kernelPid := runActor(t, "kernel", t.TempDir())
 	st := agentStatus(t, a.addr)
+	human, err := exec.Command(mamoriBin, "status", "--health-addr", a.addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mamori status: %v\n%s", err, human)
+	}
 	evs := a.stop(t)
 	attempt := find(evs, func(e *event.Event) bool { return e.Type == event.ModuleLoad && e.Process.PID == uint32(kernelPid) })
+	if !strings.Contains(string(human), "calls:    captured by tracepoint") && !strings.Contains(string(human), "calls:    captured by tp_btf") {
+		t.Errorf("mamori status does not say how system calls are captured:\n%s", human)
+	}
 	if _, err := os.Stat("/proc/modules"); err == nil {
 		if attempt == nil || len(st.CallsNotCaptured) > 0 {
 			t.Errorf("a kernel with modules: module call captured %v, calls not captured %q", attempt != nil, st.CallsNotCaptured)
@@ -606,6 +613,9 @@ func TestAbsentCallsLeftOutAndSaid(t *testing.T) {
 	}
 	if !slices.Equal(st.CallsNotCaptured, []string{"init_module", "finit_module"}) {
 		t.Errorf("/status calls_not_captured %q, want init_module and finit_module", st.CallsNotCaptured)
+	}
+	if !strings.Contains(string(human), "not captured: init_module, finit_module") {
+		t.Errorf("mamori status does not say which calls are left out:\n%s", human)
 	}
 	if strings.Contains(st.SyscallHook, "tp_btf/sys_exit (every call)") {
 		t.Errorf("/status syscall_hook %q: a program runs on every call for calls that cannot succeed", st.SyscallHook)

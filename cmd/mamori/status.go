@@ -89,6 +89,12 @@ func runStatus(stdout io.Writer, addr string, asJSON bool) error {
 	if !st.LastDrop.IsZero() {
 		fmt.Fprintf(stdout, "blind:    the kernel last lost events at %s\n", st.LastDrop.Local().Format(time.RFC3339Nano))
 	}
+	if st.SyscallHook != "" {
+		fmt.Fprintf(stdout, "calls:    captured by %s\n", st.SyscallHook)
+	}
+	if len(st.CallsNotCaptured) > 0 {
+		fmt.Fprintf(stdout, "          not captured: %s (this kernel was built without them; --capture-absent-calls)\n", strings.Join(st.CallsNotCaptured, ", "))
+	}
 	fmt.Fprintf(stdout, "tracking: %d processes (%d exited kept), %d cgroups attributed, agent RSS %.1f MiB\n",
 		st.Processes.Live, st.Processes.Exited, st.Containers, float64(st.RSSBytes)/(1<<20))
 	if d := st.Drift; d != nil {
