@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&o.fileN, "file-n", 20000, "files per file storm")
 	flag.IntVar(&o.connectN, "connect-n", 10000, "connections per connect storm")
 	flag.StringVar(&configs, "configs", "bare,mamori,mamori-noevents,mamori-falco,mamori-upstream,auditd-default,auditd-upstream",
-		"configurations, run in this order each round: bare; mamori (--events), mamori-noevents (default flags), mamori-falco (--rules falco_rules.yaml), mamori-upstream (--rules with the three upstream syscall files), mamori-norules (--rules none), mamori-lifecycle (--rules none --event-types exec,fork,exit); auditd (an execve rule), auditd-default (the capture mamori makes for its built-in rules), auditd-upstream (for the three upstream files)")
+		"configurations, run in this order each round: bare; mamori (--events), mamori-noevents (default flags), mamori-falco (--rules falco_rules.yaml), mamori-upstream (--rules with the three upstream syscall files), mamori-norules (--rules none), mamori-lifecycle (--rules none --event-types exec,fork,exit), mamori-absent (default flags and --capture-absent-calls: what catching attempts at calls the kernel lacks costs); auditd (an execve rule), auditd-default (the capture mamori makes for its built-in rules), auditd-upstream (for the three upstream files)")
 	flag.StringVar(&o.upstream, "upstream", "../shared/corpora/falco", "the folder holding Falco's falco_rules.yaml, falco-incubating_rules.yaml and falco-sandbox_rules.yaml")
 	flag.StringVar(&storms, "storms", "exec1,exec2,file,connect", "storms; execK runs K parallel exec workers")
 	flag.Parse()
@@ -127,6 +127,8 @@ func (o options) agentArgs(config string) ([]string, error) {
 		return []string{"--events", "--events-output", "/dev/null"}, nil
 	case "mamori-noevents": // the default agent: rules on, rule-needed capture
 		return []string{}, nil
+	case "mamori-absent": // the default agent, also catching attempts at calls the kernel lacks
+		return []string{"--capture-absent-calls"}, nil
 	case "mamori-falco", "mamori-upstream":
 		files := upstreamFiles
 		if config == "mamori-falco" {
