@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,30 +67,40 @@ func TestFalcoInterop(t *testing.T) {
 		t.Errorf("the Falco alert read as %+v", a)
 	}
 
-	// An agent's alert goes out to falcosidekick too, with its uuid.
+	// An agent's alerts go out to falcosidekick too, with their uuids,
+	// each once, also when they travelled in a batch (they are raised
+	// before the agent runs, so they wait in its queue together).
 	l, err := link.New(link.Config{URL: c.NATSURL(), Cluster: "test", Node: "n1", SpoolDir: filepath.Join(dir, "spool")}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	const n = 40
+	var mine []*event.Alert
+	for i := range n {
+		a := alertFrom("n1", i)
+		l.Alert(a)
+		mine = append(mine, a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Run(ctx, node{"n1"}); close(done) }()
 	defer func() { cancel(); <-done }()
-	mine := alertFrom("n1", 7)
-	l.Alert(mine)
-	waitFor(t, "falcosidekick receives the agent's alert", 10*time.Second, func() bool {
+	waitFor(t, "falcosidekick receives the agent's alerts", 10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		for _, g := range got {
-			if g.UUID == mine.UUID && g.Rule == mine.Rule && g.Hostname == "n1" && g.Output == mine.Output && g.Priority == "Warning" {
-				return true
-			}
-		}
-		return false
+		return len(got) >= n+1
 	})
+	time.Sleep(100 * time.Millisecond) // a copy would come now
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 2 {
-		t.Errorf("falcosidekick received %d alerts, want the Falco one and the agent's", len(got))
+	if len(got) != n+1 {
+		t.Errorf("falcosidekick received %d alerts, want the Falco one and the agent's %d", len(got), n)
+	}
+	for _, m := range mine {
+		if !slices.ContainsFunc(got, func(g falco.Alert) bool {
+			return g.UUID == m.UUID && g.Rule == m.Rule && g.Hostname == "n1" && g.Output == m.Output && g.Priority == "Warning"
+		}) {
+			t.Errorf("falcosidekick did not receive the agent's alert %s", m.UUID)
+		}
 	}
 }

@@ -104,7 +104,7 @@ func (c *Console) forward(ctx context.Context) {
 			time.Sleep(time.Second)
 			continue
 		}
-		it, err := cons.Messages()
+		it, err := cons.Messages(jetstream.PullMaxBytes(8 * wire.MaxRecord))
 		if err != nil {
 			time.Sleep(time.Second)
 			continue
@@ -115,23 +115,50 @@ func (c *Console) forward(ctx context.Context) {
 			if err != nil {
 				break
 			}
-			var a event.Alert
-			if json.Unmarshal(m.Data(), &a) != nil || a.UUID == "" {
+			alerts := forwardable(m)
+			if len(alerts) == 0 {
 				m.Term()
 				continue
 			}
-			if err := falco.Post(ctx, hc, c.cfg.Falcosidekick, falco.ToFalco(&a)); err != nil {
+			for _, a := range alerts {
+				if err = falco.Post(ctx, hc, c.cfg.Falcosidekick, falco.ToFalco(a)); err != nil {
+					break
+				}
+				c.forwarded.Add(1)
+			}
+			if err != nil {
 				if !failing {
 					c.log.Warn("falcosidekick does not take alerts; retrying", "url", c.cfg.Falcosidekick, "err", err)
 				}
 				failing = true
+				// The message comes again, whole: the alerts of a
+				// batch posted before the failure are posted twice.
 				m.NakWithDelay(5 * time.Second)
 				continue
 			}
 			failing = false
 			m.Ack()
-			c.forwarded.Add(1)
 		}
 		it.Stop()
 	}
+}
+
+// forwardable returns the alerts of m, one or a batch, leaving out what
+// is no alert.
+func forwardable(m jetstream.Msg) []*event.Alert {
+	recs := [][]byte{m.Data()}
+	if ids := m.Headers().Get(wire.IDsHeader); ids != "" {
+		var err error
+		if recs, _, err = wire.SplitBatch(m.Data(), ids); err != nil {
+			return nil
+		}
+	}
+	var out []*event.Alert
+	for _, data := range recs {
+		var a event.Alert
+		if json.Unmarshal(data, &a) == nil && a.UUID != "" {
+			out = append(out, &a)
+		}
+	}
+	return out
 }

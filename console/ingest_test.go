@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,25 +53,50 @@ func TestBadRecordsAreRefusedAndCounted(t *testing.T) {
 	pub(subj, append(good("n1", "huge")[:0:0], make([]byte, wire.MaxRecord+1)...), "5") // oversized
 	pub(subj, good("n1", "good-2"), "6")
 
+	// Batches: each record is checked on its own; one whose ids and
+	// records do not pair up is refused whole, as is a batch of a kind
+	// that does not travel in batches.
+	batch := func(subject string, ids string, recs ...[]byte) {
+		t.Helper()
+		m := nats.NewMsg(subject)
+		for _, r := range recs {
+			m.Data = wire.AppendBatch(m.Data, r)
+		}
+		m.Header.Set(wire.IDsHeader, ids)
+		if _, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(wire.BatchID(ids, len(recs)))); err != nil {
+			t.Fatalf("publish a batch on %s: %v", subject, err)
+		}
+	}
+	batch(subj, "good-3 x spoofed-2 good-4", good("n1", "good-3"), []byte(`{"kind":"alert"}`), good("n2", "spoofed-2"), good("n1", "good-4"))
+	batch(subj, "good-5 good-6 good-7", good("n1", "good-5"), good("n1", "good-6")) // three ids, two records
+	hb, _ := json.Marshal(event.Heartbeat{Kind: event.KindHeartbeat, Time: time.Now(), Cluster: "c", Node: "n1"})
+	batch(wire.Subject(wire.Heartbeat, "c", "n1"), "h1 h2", hb, hb)
+
 	api := c.APIAddr()
-	waitAlerts(t, api, 2, 10*time.Second)
+	waitAlerts(t, api, 4, 10*time.Second)
 	var st Status
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		getJSON(t, "http://"+api+"/api/v1/status", &st)
-		if st.Ingest.Rejected >= 4 || time.Now().After(deadline) {
+		if st.Ingest.Rejected >= 11 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	want := map[string]uint64{"malformed": 2, "wrong node": 1, "oversized": 1}
+	want := map[string]uint64{"malformed": 2 + 1 + 3 + 2, "wrong node": 1 + 1, "oversized": 1}
 	for r, n := range want {
 		if st.Ingest.Reasons[r] != n {
 			t.Errorf("rejected %q: %d, want %d (all: %v)", r, st.Ingest.Reasons[r], n, st.Ingest.Reasons)
 		}
 	}
-	if st.Ingest.Rejected != 4 {
-		t.Errorf("rejected %d, want 4", st.Ingest.Rejected)
+	if st.Ingest.Rejected != 11 {
+		t.Errorf("rejected %d, want 11", st.Ingest.Rejected)
+	}
+	time.Sleep(200 * time.Millisecond) // anything stored late would show now
+	stored := allAlerts(t, api)
+	slices.Sort(stored)
+	if want := []string{"good-1", "good-2", "good-3", "good-4"}; !slices.Equal(stored, want) {
+		t.Errorf("stored %v, want %v", stored, want)
 	}
 }
 

@@ -35,6 +35,9 @@ func ensurePolicyBucket(ctx context.Context, js jetstream.JetStream, replicas in
 		Storage:      jetstream.FileStorage,
 		Replicas:     max(replicas, 1),
 		MaxValueSize: 1 << 20,
+		// Agents read the bucket's metadata (their credential may read
+		// nothing else of the streams) to learn what the console reads.
+		Metadata: map[string]string{wire.ReadsBatchesKey: wire.ReadsBatches},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("policy bucket: %w", err)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,7 +131,9 @@ func (in *Ingest) consumeOnce(ctx context.Context, stream string) error {
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * in.cfg.Batch))
+	// Bounded by bytes, not messages: a message may be one record or a
+	// batch of hundreds. It must exceed the streams' largest message.
+	it, err := cons.Messages(jetstream.PullMaxBytes(pullBytes))
 	if err != nil {
 		return err
 	}
@@ -140,29 +143,44 @@ func (in *Ingest) consumeOnce(ctx context.Context, stream string) error {
 		if err != nil {
 			return err
 		}
-		msgs := []jetstream.Msg{m}
-		for len(msgs) < in.cfg.Batch {
+		msgs, n := []jetstream.Msg{m}, records(m)
+		for n < in.cfg.Batch {
 			m, err := it.Next(jetstream.NextMaxWait(5 * time.Millisecond))
 			if err != nil {
 				break
 			}
 			msgs = append(msgs, m)
+			n += records(m)
 		}
 		in.handle(ctx, msgs)
 	}
+}
+
+// pullBytes is what one worker's pull holds at most: twice the streams'
+// largest message (4 MiB).
+const pullBytes = 8 * wire.MaxRecord
+
+// records is how many records m holds, by its header.
+func records(m jetstream.Msg) int {
+	if ids := m.Headers().Get(wire.IDsHeader); ids != "" {
+		return strings.Count(ids, " ") + 1
+	}
+	return 1
 }
 
 // handle checks, stores and acknowledges one batch.
 func (in *Ingest) handle(ctx context.Context, msgs []jetstream.Msg) {
 	var b store.Batch
 	var ok []jetstream.Msg
+	kept := 0
 	now := time.Now()
 	for _, m := range msgs {
-		if err := in.parse(m, &b, now); err != nil {
-			in.reject(m, err)
-			continue
+		if n := in.parse(m, &b, now); n > 0 {
+			ok = append(ok, m)
+			kept += n
+		} else {
+			m.Term() // nothing of it can ever be stored
 		}
-		ok = append(ok, m)
 	}
 	if len(ok) == 0 {
 		return
@@ -213,7 +231,7 @@ func (in *Ingest) handle(ctx context.Context, msgs []jetstream.Msg) {
 	for _, m := range ok {
 		m.Ack()
 	}
-	in.stored.Add(uint64(len(ok)))
+	in.stored.Add(uint64(kept))
 	in.announce(b.Alerts)
 }
 
@@ -263,35 +281,69 @@ type rejection struct{ reason, detail string }
 
 func (r rejection) Error() string { return r.reason + ": " + r.detail }
 
-func (in *Ingest) reject(m jetstream.Msg, err error) {
-	m.Term()
-	in.rejected.Add(1)
+// refuse counts n records of subject refused for err, and logs it (at most
+// every 10 s).
+func (in *Ingest) refuse(subject string, n int, err error) {
+	in.rejected.Add(uint64(n))
 	reason := err.Error()
 	var r rejection
 	if errors.As(err, &r) {
 		reason = r.reason
 	}
 	in.mu.Lock()
-	in.reasons[reason]++
+	in.reasons[reason] += uint64(n)
 	logNow := time.Since(in.lastLog) > 10*time.Second
 	if logNow {
 		in.lastLog = time.Now()
 	}
 	in.mu.Unlock()
 	if logNow {
-		in.log.Warn("record refused", "subject", m.Subject(), "err", err, "rejected_total", in.rejected.Load())
+		in.log.Warn("record refused", "subject", subject, "err", err, "rejected_total", in.rejected.Load())
 	}
 }
 
-// parse checks m and adds it to b.
-func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) error {
-	data := m.Data()
+// parse checks the records of m, adds those that pass to b and counts the
+// others; it returns how many it added.
+func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) int {
+	subject := m.Subject()
+	kind, cluster, node, err := wire.Parse(subject)
+	ids := m.Headers().Get(wire.IDsHeader)
+	if err != nil {
+		in.refuse(subject, records(m), rejection{"bad subject", err.Error()})
+		return 0
+	}
+	if ids == "" {
+		if err := in.record(kind, cluster, node, m.Data(), m.Headers().Get(jetstream.MsgIDHeader), b, now); err != nil {
+			in.refuse(subject, 1, err)
+			return 0
+		}
+		return 1
+	}
+	if !wire.Batchable(kind) {
+		in.refuse(subject, records(m), rejection{"malformed", "a batch of " + kind + " records"})
+		return 0
+	}
+	recs, idList, err := wire.SplitBatch(m.Data(), ids)
+	if err != nil {
+		in.refuse(subject, records(m), rejection{"malformed", err.Error()})
+		return 0
+	}
+	n := 0
+	for i, data := range recs {
+		if err := in.record(kind, cluster, node, data, idList[i], b, now); err != nil {
+			in.refuse(subject, 1, err)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// record checks one record of kind, published on the subject of node in
+// cluster with id, and adds it to b.
+func (in *Ingest) record(kind, cluster, node string, data []byte, id string, b *store.Batch, now time.Time) error {
 	if len(data) > wire.MaxRecord {
 		return rejection{"oversized", fmt.Sprintf("%d bytes, the limit is %d", len(data), wire.MaxRecord)}
-	}
-	kind, cluster, node, err := wire.Parse(m.Subject())
-	if err != nil {
-		return rejection{"bad subject", err.Error()}
 	}
 	// A node may publish only on its own subjects (its credential says
 	// so); the payload must say the same node and cluster.
@@ -326,7 +378,6 @@ func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) error {
 		if err := same(e.Cluster, e.Node); err != nil {
 			return err
 		}
-		id := m.Headers().Get(jetstream.MsgIDHeader)
 		if id == "" {
 			return rejection{"malformed", "an event needs a Nats-Msg-Id"}
 		}

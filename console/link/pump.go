@@ -2,32 +2,47 @@ package link
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mamori-dev/mamori/console/wire"
 )
 
 // pump is the one goroutine that moves records from the queue to
 // JetStream, or to the spool while JetStream does not take them. Records
 // go straight out only while the spool is empty, so that what waits on
-// disk is replayed before anything newer.
+// disk is replayed before anything newer. Consecutive alerts (or events)
+// of one subject go out as one message, a batch, when the console says it
+// reads batches; what is queued at the moment is what is batched, so a
+// quiet agent still sends each alert at once.
 type pump struct {
 	l        *Link
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	inflight []flight
 	downTill time.Time // after a failure, no direct publish before this
+
+	batches  bool      // the console reads batches
+	askedFor uint64    // the connection (count of reconnects + 1) last asked on
+	nextAsk  time.Time // when to ask again while it does not
+	taken    []record  // records taken from the queue in one go
 }
 
 type flight struct {
-	r   record
-	ack jetstream.PubAckFuture
+	recs []record
+	ack  jetstream.PubAckFuture
 }
 
 // replayBatch is how many spooled records are replayed between looks at
 // the queue.
 const replayBatch = 256
+
+// takeMax bounds the records taken from the queue before publishing them.
+const takeMax = 4 * wire.MaxBatchRecords
 
 func (p *pump) run(ctx context.Context) {
 	l := p.l
@@ -39,16 +54,18 @@ func (p *pump) run(ctx context.Context) {
 			p.drain()
 			return
 		case r := <-l.queue:
-			p.take(r)
-			// Take what else is queued before looking at acks.
-			for more := true; more; {
+			// Take what else is queued, then publish it together.
+			p.taken = append(p.taken[:0], r)
+			for more := true; more && len(p.taken) < takeMax; {
 				select {
 				case r := <-l.queue:
-					p.take(r)
+					p.taken = append(p.taken, r)
 				default:
 					more = false
 				}
 			}
+			p.take(p.taken)
+			clear(p.taken)
 		case <-tick.C:
 		}
 		p.reap(false)
@@ -60,23 +77,95 @@ func (p *pump) up() bool {
 	return p.nc.IsConnected() && time.Now().After(p.downTill)
 }
 
-// take publishes r, or spools it.
-func (p *pump) take(r record) {
-	if p.up() && (p.l.sp == nil || p.l.sp.empty()) {
-		ack, err := p.js.PublishMsgAsync(p.msg(r), jetstream.WithMsgID(r.id))
-		if err == nil {
-			p.inflight = append(p.inflight, flight{r, ack})
-			return
-		}
-		p.failed(err)
+// askBatches learns, once per connection (and every minute while the
+// answer is no), whether the console reads batches: its policy bucket's
+// metadata says so. A console that cannot be asked gets one record a
+// message, which every version reads.
+func (p *pump) askBatches() {
+	conn := p.nc.Stats().Reconnects + 1
+	if conn == p.askedFor && (p.batches || time.Now().Before(p.nextAsk)) {
+		return
 	}
-	p.spool(r)
+	p.askedFor, p.nextAsk = conn, time.Now().Add(time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	was := p.batches
+	p.batches = false
+	if s, err := p.js.Stream(ctx, "KV_"+wire.PolicyBucket); err == nil {
+		p.batches = s.CachedInfo().Config.Metadata[wire.ReadsBatchesKey] == wire.ReadsBatches
+	}
+	if p.batches != was {
+		p.l.log.Info("console link", "batches", p.batches)
+	}
 }
 
-func (p *pump) msg(r record) *nats.Msg {
-	m := nats.NewMsg(r.subject)
-	m.Data = r.data
-	return m
+// take publishes recs, in order, or spools them.
+func (p *pump) take(recs []record) {
+	if p.up() && (p.l.sp == nil || p.l.sp.empty()) {
+		p.askBatches()
+		for len(recs) > 0 {
+			n := p.batchLen(recs)
+			ack, err := p.publish(recs[:n])
+			if err != nil {
+				p.failed(err)
+				break
+			}
+			p.inflight = append(p.inflight, flight{slices.Clone(recs[:n]), ack})
+			recs = recs[n:]
+		}
+	}
+	for _, r := range recs {
+		p.spool(r)
+	}
+}
+
+// batchLen is how many of recs, from the first, go in one message.
+func (p *pump) batchLen(recs []record) int {
+	if !p.batches || !batchable(recs[0]) {
+		return 1
+	}
+	n, size := 1, len(recs[0].data)+1
+	for n < len(recs) && n < wire.MaxBatchRecords {
+		r := recs[n]
+		size += len(r.data) + 1
+		if r.subject != recs[0].subject || size > wire.MaxBatchBytes || !batchable(r) {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+func batchable(r record) bool {
+	kind, _, _ := strings.Cut(strings.TrimPrefix(r.subject, "mamori."), ".")
+	return wire.Batchable(kind) && wire.CanBatch(r.id, r.data)
+}
+
+// publish sends recs (one, or a batch of batchLen) as one message.
+func (p *pump) publish(recs []record) (jetstream.PubAckFuture, error) {
+	m, id := p.msg(recs)
+	return p.js.PublishMsgAsync(m, jetstream.WithMsgID(id))
+}
+
+// msg is the message of recs and its id.
+func (p *pump) msg(recs []record) (*nats.Msg, string) {
+	m := nats.NewMsg(recs[0].subject)
+	if len(recs) == 1 {
+		m.Data = recs[0].data
+		return m, recs[0].id
+	}
+	size := 0
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		size += len(r.data) + 1
+		ids[i] = r.id
+	}
+	m.Data = make([]byte, 0, size)
+	for _, r := range recs {
+		m.Data = wire.AppendBatch(m.Data, r.data)
+	}
+	m.Header.Set(wire.IDsHeader, strings.Join(ids, " "))
+	return m, wire.BatchID(recs[0].id, len(recs))
 }
 
 func (p *pump) spool(r record) {
@@ -105,7 +194,7 @@ func (p *pump) failed(err error) {
 }
 
 // reap settles the acknowledgements that came back, oldest first; with
-// wait it waits for all. A failed record goes to the spool.
+// wait it waits for all. The records of a failed message go to the spool.
 func (p *pump) reap(wait bool) {
 	i := 0
 	for ; i < len(p.inflight); i++ {
@@ -126,13 +215,16 @@ func (p *pump) reap(wait bool) {
 		}
 		if err != nil {
 			p.failed(err)
-			p.spool(f.r)
+			for _, r := range f.recs {
+				p.spool(r)
+			}
 			continue
 		}
-		p.l.published.Add(1)
+		p.l.published.Add(uint64(len(f.recs)))
 		p.l.connected.Store(true)
 	}
 done:
+	clear(p.inflight[:i])
 	p.inflight = p.inflight[:copy(p.inflight, p.inflight[i:])]
 }
 
@@ -150,21 +242,25 @@ func (p *pump) replay() {
 		p.downTill = time.Now().Add(5 * time.Second)
 		return
 	}
-	acks := make([]jetstream.PubAckFuture, 0, len(recs))
-	for _, r := range recs {
-		ack, err := p.js.PublishMsgAsync(p.msg(r), jetstream.WithMsgID(r.id))
+	p.askBatches()
+	var acks []jetstream.PubAckFuture
+	for rest := recs; len(rest) > 0; {
+		n := p.batchLen(rest)
+		ack, err := p.publish(rest[:n])
 		if err != nil {
 			p.failed(err)
 			return
 		}
 		acks = append(acks, ack)
+		rest = rest[n:]
 	}
 	for _, ack := range acks {
 		select {
 		case <-ack.Ok():
 		case err := <-ack.Err():
 			// Nothing moves: the batch is replayed again, and what was
-			// stored already is recognised by its message id.
+			// stored already is recognised by its message id (or, in
+			// another batch, by the store).
 			p.failed(err)
 			return
 		}
@@ -186,7 +282,9 @@ func (p *pump) drain() {
 		select {
 		case <-deadline:
 			for _, f := range p.inflight {
-				p.spool(f.r)
+				for _, r := range f.recs {
+					p.spool(r)
+				}
 			}
 			p.inflight = nil
 		default:
@@ -194,21 +292,32 @@ func (p *pump) drain() {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	for {
+	var rest []record
+	for more := true; more; {
 		select {
 		case r := <-p.l.queue:
-			if p.up() && (p.l.sp == nil || p.l.sp.empty()) {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := p.js.PublishMsg(ctx, p.msg(r), jetstream.WithMsgID(r.id))
-				cancel()
-				if err == nil {
-					p.l.published.Add(1)
-					continue
-				}
-			}
-			p.spool(r)
+			rest = append(rest, r)
 		default:
-			return
+			more = false
 		}
+	}
+	for len(rest) > 0 {
+		if !p.up() || (p.l.sp != nil && !p.l.sp.empty()) {
+			break
+		}
+		n := p.batchLen(rest)
+		m, id := p.msg(rest[:n])
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := p.js.PublishMsg(ctx, m, jetstream.WithMsgID(id))
+		cancel()
+		if err != nil {
+			p.failed(err)
+			break
+		}
+		p.l.published.Add(uint64(n))
+		rest = rest[n:]
+	}
+	for _, r := range rest {
+		p.spool(r)
 	}
 }

@@ -17,11 +17,18 @@
 // set to the record's stable id (the alert's uuid): JetStream drops a copy
 // published again within the streams' duplicate window, and the store
 // ignores a uuid it already has, so a replay is never stored twice.
+//
+// Alerts and events may travel several to a message (a batch, see
+// AppendBatch) when the console says it reads them: every message costs
+// JetStream a store, a delivery, an acknowledgement and a removal whatever
+// its size, which was most of the console's work per alert.
 package wire
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -53,6 +60,77 @@ const PolicyBucket = "mamori_policies"
 // MaxRecord is the largest record an agent publishes and the console
 // accepts, in bytes; larger ones are refused on both sides and counted.
 const MaxRecord = 1 << 20
+
+// IDsHeader is the header of a batch: the ids of its records, in order,
+// separated by single spaces. A message without it holds one record.
+const IDsHeader = "Mamori-Ids"
+
+// Batch limits: an agent packs at most MaxBatchRecords records of one
+// subject into a message of at most MaxBatchBytes (a larger record goes
+// alone), well under NATS's default 1 MiB payload.
+const (
+	MaxBatchRecords = 256
+	MaxBatchBytes   = 256 << 10
+)
+
+// ReadsBatchesKey is the key of the policy bucket's metadata (the one
+// stream an agent's credential may read about) by which the console says
+// it reads batches; its value is ReadsBatches. An agent sends batches only
+// to a console that says so: an older one would refuse them as malformed.
+const (
+	ReadsBatchesKey = "mamori.reads-batches"
+	ReadsBatches    = "alert,event"
+)
+
+// Batchable says whether records of kind may travel in batches: alerts and
+// events, the streams that are read in order and in bulk. Heartbeats and
+// container states keep one record per message (the latest per subject
+// is what their stream keeps), observations too (each is merged alone).
+func Batchable(kind string) bool { return kind == Alert || kind == Event }
+
+// CanBatch says whether a record with this id and JSON may go in a batch:
+// the id must not contain the separator, nor the record a newline (JSON
+// as encoding/json writes it never does).
+func CanBatch(id string, data []byte) bool {
+	return id != "" && !strings.ContainsAny(id, " \t\r\n") && len(data) > 0 && bytes.IndexByte(data, '\n') < 0
+}
+
+// AppendBatch appends a record to a batch's payload: its JSON and a
+// newline.
+func AppendBatch(payload, data []byte) []byte {
+	return append(append(payload, data...), '\n')
+}
+
+// BatchID is the message id of a batch of n records, the first with id
+// first: the same batch replayed is dropped by JetStream, and a record
+// replayed in another batch (or alone) by the store, which knows it by its
+// time and id.
+func BatchID(first string, n int) string {
+	return first + "+" + strconv.Itoa(n)
+}
+
+// SplitBatch splits a batch into its records and their ids. It fails when
+// the ids and the records do not pair up; the records themselves are not
+// checked.
+func SplitBatch(payload []byte, ids string) ([][]byte, []string, error) {
+	idList := strings.Split(ids, " ")
+	if len(payload) == 0 || payload[len(payload)-1] != '\n' {
+		return nil, nil, fmt.Errorf("batch of %d ids does not end with a newline", len(idList))
+	}
+	recs := bytes.Split(payload[:len(payload)-1], []byte{'\n'})
+	if len(recs) != len(idList) {
+		return nil, nil, fmt.Errorf("batch of %d records has %d ids", len(recs), len(idList))
+	}
+	if len(recs) > MaxBatchRecords {
+		return nil, nil, fmt.Errorf("batch of %d records, the limit is %d", len(recs), MaxBatchRecords)
+	}
+	for i, id := range idList {
+		if id == "" {
+			return nil, nil, fmt.Errorf("record %d of the batch has no id", i+1)
+		}
+	}
+	return recs, idList, nil
+}
 
 // DuplicateWindow is how long JetStream remembers message ids. A replay
 // after longer is still stored once: the store ignores known uuids.

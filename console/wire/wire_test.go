@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -48,4 +49,55 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q parsed as %q %q %q", s, kind, c, n)
 		}
 	})
+}
+
+func TestBatchRoundTrip(t *testing.T) {
+	recs := []string{`{"kind":"alert","uuid":"a"}`, `{"kind":"alert","uuid":"b","output":"x\ny"}`, `{}`}
+	ids := []string{"a", "b", "c"}
+	var payload []byte
+	for i, r := range recs {
+		if !CanBatch(ids[i], []byte(r)) {
+			t.Fatalf("record %d cannot be batched", i)
+		}
+		payload = AppendBatch(payload, []byte(r))
+	}
+	got, gotIDs, err := SplitBatch(payload, strings.Join(ids, " "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		if string(got[i]) != recs[i] || gotIDs[i] != ids[i] {
+			t.Errorf("record %d: %q %q, want %q %q", i, got[i], gotIDs[i], recs[i], ids[i])
+		}
+	}
+	if BatchID("a", 3) == BatchID("a", 2) || BatchID("a", 3) == "a" {
+		t.Error("batch ids of different batches (or of the first record alone) are the same")
+	}
+}
+
+func TestBatchesThatDoNotPairUp(t *testing.T) {
+	if CanBatch("a b", []byte(`{}`)) || CanBatch("a", []byte("{\n}")) || CanBatch("", []byte(`{}`)) || CanBatch("a", nil) {
+		t.Error("a record that would break its batch may be batched")
+	}
+	for _, c := range []struct{ payload, ids string }{
+		{"{}\n{}\n", "a"},     // more records than ids
+		{"{}\n", "a b"},       // more ids than records
+		{"{}", "a"},           // no final newline
+		{"", "a"},             // empty
+		{"{}\n{}\n", "a  b"},  // an empty id
+		{"{}\n\n{}\n", "a b"}, // an empty line is a record without an id
+	} {
+		if _, _, err := SplitBatch([]byte(c.payload), c.ids); err == nil {
+			t.Errorf("%q with ids %q split", c.payload, c.ids)
+		}
+	}
+	var many []byte
+	var ids []string
+	for i := range MaxBatchRecords + 1 {
+		many = AppendBatch(many, []byte(`{}`))
+		ids = append(ids, fmt.Sprint(i))
+	}
+	if _, _, err := SplitBatch(many, strings.Join(ids, " ")); err == nil {
+		t.Errorf("a batch of %d records split", MaxBatchRecords+1)
+	}
 }
