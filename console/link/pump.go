@@ -94,8 +94,10 @@ func (p *pump) askBatches() {
 	if s, err := p.js.Stream(ctx, "KV_"+wire.PolicyBucket); err == nil {
 		p.batches = s.CachedInfo().Config.Metadata[wire.ReadsBatchesKey] == wire.ReadsBatches
 	}
-	if p.batches != was {
-		p.l.log.Info("console link", "batches", p.batches)
+	if p.batches && !was {
+		p.l.log.Info("the console reads batches: alerts and events go several to a message")
+	} else if was && !p.batches {
+		p.l.log.Info("the console does not say it reads batches: one record a message")
 	}
 }
 
