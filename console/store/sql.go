@@ -26,7 +26,8 @@ type dialect struct {
 	name string
 	// rebind turns the ? placeholders into the database's own.
 	rebind func(string) string
-	// like is the case-insensitive LIKE operator.
+	// like is the case-insensitive LIKE operator (with a COLLATE
+	// clause for its left side if need be).
 	like string
 	// maxRows is how many rows one INSERT carries.
 	maxRows int

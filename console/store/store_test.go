@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -372,8 +373,9 @@ func exerciseIncidents(t *testing.T, s Store, base time.Time) {
 }
 
 // TestPostgresUpgrade: a console upgraded over a database of schema
-// version 3 (before the rule's covering index) keeps its alerts, and
-// answers from the new index as the old one did.
+// version 3 (before the rule's covering index, and before 6 collated the
+// identifiers "C") keeps its alerts, and answers from the new indexes as
+// the old ones did.
 func TestPostgresUpgrade(t *testing.T) {
 	pg := pgtest.Start(t)
 	ctx := context.Background()
@@ -390,6 +392,98 @@ func TestPostgresUpgrade(t *testing.T) {
 	db.QueryRow("SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'alerts' AND indexname LIKE 'alerts_rule%'").Scan(&indexes)
 	if version != len(pgMigrations) || indexes != "alerts_rule_counts" {
 		t.Errorf("schema version %d, rule indexes %q; want %d and alerts_rule_counts", version, indexes, len(pgMigrations))
+	}
+	checkByteCollated(t, db)
+	// Version 6 dropped the statistics of the columns it changed, and
+	// analyses again: a past day's partition would not be otherwise.
+	var stats int
+	db.QueryRow(`SELECT count(*) FROM pg_stats WHERE tablename = 'alerts_20261201' AND attname IN ('rule', 'namespace')`).Scan(&stats)
+	if stats != 2 {
+		t.Errorf("statistics of %d of rule and namespace in a partition made before the upgrade, want both", stats)
+	}
+}
+
+// checkByteCollated wants the identifiers of alerts (their partitions
+// too, those made before the upgrade included), incidents and the rollup
+// in collation "C" (schema version 6), and no index of theirs comparing
+// text by the database's locale.
+func checkByteCollated(t *testing.T, db *sql.DB) {
+	t.Helper()
+	const rels = `(c.relname IN ('alerts', 'incidents', 'alert_rollup')
+		OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'alerts'::regclass))`
+	for table, cols := range map[string][]string{
+		"alerts":       {"uuid", "cluster", "node", "namespace", "pod", "container_id", "rule", "source", "action", "workload"},
+		"incidents":    {"id", "workload"},
+		"alert_rollup": {"field", "cluster", "value"},
+	} {
+		for _, col := range cols {
+			rows, err := db.Query(`SELECT c.relname, co.collname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+				JOIN pg_collation co ON co.oid = a.attcollation
+				WHERE (c.relname = $1 OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::regclass))
+				AND c.relkind IN ('r', 'p') AND a.attname = $2`, table, col)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for rows.Next() {
+				var rel, coll string
+				if err := rows.Scan(&rel, &coll); err != nil {
+					t.Fatal(err)
+				}
+				n++
+				if coll != "C" {
+					t.Errorf("%s.%s in collation %q, want \"C\"", rel, col, coll)
+				}
+			}
+			rows.Close()
+			if n == 0 || (table == "alerts" && n < 2) {
+				t.Errorf("%s.%s: %d tables found; want the table and, for alerts, its partitions", table, col, n)
+			}
+		}
+	}
+	var locale string
+	db.QueryRow(`SELECT COALESCE(string_agg(i.indexrelid::regclass::text, ' ' ORDER BY i.indexrelid::regclass::text), '') FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indrelid WHERE ` + rels + `
+		AND EXISTS (SELECT 1 FROM unnest(i.indcollation::oid[]) AS k WHERE k NOT IN (0, 'pg_catalog."C"'::regcollation))`).Scan(&locale)
+	if locale != "" {
+		t.Errorf("indexes comparing text by the locale: %s", locale)
+	}
+}
+
+// TestPostgresTextSearch: the feed's text search folds case by the
+// database's locale in rule too, which schema version 6 collates "C"
+// (folding ASCII only): "écriture" finds "Écriture sous /etc" in a
+// C.UTF-8 database, as it did before.
+func TestPostgresTextSearch(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	db, err := sql.Open("pgx", pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE DATABASE utf8 TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'`); err != nil {
+		t.Skipf("no C.UTF-8 database: %v", err)
+	}
+	s, err := OpenPostgres(ctx, strings.Replace(pg.URL, "/mamori?", "/utf8?", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := sampleAlert(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), 1)
+	a.Alert.Rule = "Écriture sous /etc"
+	a.Raw, _ = json.Marshal(a.Alert)
+	if err := s.Put(ctx, &Batch{Alerts: []AlertIn{a}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"écriture", "ÉCRITURE", "sous /ETC"} {
+		page, err := s.Alerts(ctx, AlertQuery{Filter: Filter{Text: text}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Alerts) != 1 {
+			t.Errorf("text %q: %d alerts, want the one", text, len(page.Alerts))
+		}
 	}
 }
 
