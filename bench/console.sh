@@ -5,6 +5,7 @@
 #                                    then feed and count queries over 1M stored alerts
 #   sudo SIZES="1000000 10000000" bench/console.sh
 #   sudo INGEST_ONLY=1 bench/console.sh                       ingest only
+#   sudo INGEST_ONLY=1 STORES=postgres bench/console.sh       ingest into PostgreSQL only
 #   sudo SKIP_INGEST=1 SQLITE_MAX=0 SIZES=10000000 bench/console.sh   queries over 10M in PostgreSQL only
 #
 # Starts its own PostgreSQL 15 (Debian's, as the postgres user, in a
@@ -18,6 +19,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/mamori-console-bench}
 SIZES=${SIZES:-1000000}
 SQLITE_MAX=${SQLITE_MAX:-1000000} # loading SQLite past this takes too long here
+STORES=${STORES:-sqlite postgres}   # the stores ingest is measured into
 PER=${PER:-20000}
 PG=/usr/lib/postgresql/15/bin
 rm -rf "$OUT" && mkdir -p "$OUT" && chmod 755 "$OUT"
@@ -100,11 +102,11 @@ drain() { # name store
 }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ -z ${SKIP_INGEST:-} ]]; then
-	ingest sqlite "$OUT/ingest.db"
-	ingest postgres "postgres://mamori@127.0.0.1:$port/ingest"
+	[[ $STORES == *sqlite* ]] && ingest sqlite "$OUT/ingest.db"
+	[[ $STORES == *postgres* ]] && ingest postgres "postgres://mamori@127.0.0.1:$port/ingest"
 	pgrun createdb -h 127.0.0.1 -p $port -U mamori drain
-	drain sqlite "$OUT/drain.db"
-	drain postgres "postgres://mamori@127.0.0.1:$port/drain"
+	[[ $STORES == *sqlite* ]] && drain sqlite "$OUT/drain.db"
+	[[ $STORES == *postgres* ]] && drain postgres "postgres://mamori@127.0.0.1:$port/drain"
 fi
 [[ ${INGEST_ONLY:-} ]] && exit 0
 
