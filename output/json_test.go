@@ -159,7 +159,7 @@ func TestAuditAlertJSONMatchesEncoder(t *testing.T) {
 				}
 			}
 		}
-		got, ok := appendAuditAlertJSON(nil, &a)
+		got, ok := appendAlert(nil, &a, true)
 		if ok != (a.Process == nil && a.Container == nil && a.Forensics == nil && i%5 != 1) {
 			t.Fatalf("alert %d: fast path %v", i, ok)
 		}
@@ -173,5 +173,63 @@ func TestAuditAlertJSONMatchesEncoder(t *testing.T) {
 	}
 	if fast < 1000 {
 		t.Errorf("only %d alerts took the fast path", fast)
+	}
+}
+
+// TestAlertJSONMatchesMarshal: AppendAlertJSON writes every alert (with a
+// process, a container and forensics or not) byte for byte as json.Marshal
+// does, without reflection unless its output fields hold another kind of
+// value.
+func TestAlertJSONMatchesMarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	strs := []string{"", "a", "<NA>", "quote\"back\\slash", "<html>&amp;", "tab\tnl\nctl\x01\x1f\x7f",
+		"caf\u00e9 \u2028\u2029 \U0001F600", "bad\xff\xfeutf8", "proc.name", "fd.name"}
+	fast := 0
+	for i := range 3000 {
+		var a event.Alert
+		fill(r, reflect.ValueOf(&a).Elem(), 0)
+		switch i % 7 {
+		case 0:
+			a.OutputFields = nil
+		case 1:
+			a.OutputFields = map[string]any{"n": 1.5} // a float: json.Marshal writes it
+		case 2:
+			a.Process, a.Container, a.Forensics = nil, nil, nil
+		default:
+			a.OutputFields = map[string]any{}
+			for range r.IntN(8) {
+				k := strs[r.IntN(len(strs))]
+				switch r.IntN(7) {
+				case 0:
+					a.OutputFields[k] = nil
+				case 1:
+					a.OutputFields[k] = strs[r.IntN(len(strs))]
+				case 2:
+					a.OutputFields[k] = r.Int64() - r.Int64()
+				case 3:
+					a.OutputFields[k] = r.IntN(2) == 0
+				case 4:
+					a.OutputFields[k] = []string{strs[r.IntN(len(strs))], strs[r.IntN(len(strs))]}
+				case 5:
+					a.OutputFields[k] = r.Uint64()
+				case 6:
+					a.OutputFields[k] = r.IntN(1<<20) - 1<<19
+				}
+			}
+		}
+		want, err := json.Marshal(&a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := AppendAlertJSON([]byte("x"), &a)
+		if err != nil || !bytes.Equal(got[1:], want) || got[0] != 'x' {
+			t.Fatalf("alert %d differs (%v):\n got %s\nwant %s", i, err, got, want)
+		}
+		if _, ok := appendAlert(nil, &a, false); ok {
+			fast++
+		}
+	}
+	if fast < 2000 {
+		t.Errorf("only %d alerts of 3000 took the fast path", fast)
 	}
 }

@@ -163,7 +163,7 @@ func (l *Link) Alert(a *event.Alert) {
 		a.Forensics[i].Cluster = l.cfg.Cluster
 		event.SetProcessIDs(l.bootID, &a.Forensics[i].Process)
 	}
-	data, err := json.Marshal(a)
+	data, err := output.AppendAlertJSON(make([]byte, 0, 2048), a)
 	if err != nil {
 		l.drop("alert not serialisable: " + err.Error())
 		return
