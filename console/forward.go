@@ -104,7 +104,7 @@ func (c *Console) forward(ctx context.Context) {
 			time.Sleep(time.Second)
 			continue
 		}
-		it, err := cons.Messages(jetstream.PullMaxBytes(8 * wire.MaxRecord))
+		it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(500, 8*wire.MaxRecord))
 		if err != nil {
 			time.Sleep(time.Second)
 			continue

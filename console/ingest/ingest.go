@@ -131,9 +131,10 @@ func (in *Ingest) consumeOnce(ctx context.Context, stream string) error {
 	if err != nil {
 		return err
 	}
-	// Bounded by bytes, not messages: a message may be one record or a
-	// batch of hundreds. It must exceed the streams' largest message.
-	it, err := cons.Messages(jetstream.PullMaxBytes(pullBytes))
+	// Bounded by bytes too: a message may be one record or a batch of
+	// hundreds. (PullMaxBytes alone would size the iterator's buffer for
+	// a million messages: 8 MiB of pointers per worker.)
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(2*in.cfg.Batch, pullBytes))
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func (in *Ingest) consumeOnce(ctx context.Context, stream string) error {
 }
 
 // pullBytes is what one worker's pull holds at most: twice the streams'
-// largest message (4 MiB).
+// largest message (4 MiB), which it must exceed.
 const pullBytes = 8 * wire.MaxRecord
 
 // records is how many records m holds, by its header.
