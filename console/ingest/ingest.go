@@ -248,6 +248,10 @@ func (in *Ingest) announce(alerts []store.AlertIn) {
 // announcements packs the alerts' documents into messages of at most
 // size bytes (or one alert, when larger).
 func announcements(alerts []store.AlertIn, size int) [][]byte {
+	left := 0
+	for _, a := range alerts {
+		left += len(a.Raw)
+	}
 	var out [][]byte
 	var msg []byte
 	for _, a := range alerts {
@@ -255,7 +259,11 @@ func announcements(alerts []store.AlertIn, size int) [][]byte {
 			out = append(out, msg)
 			msg = nil
 		}
+		if msg == nil {
+			msg = make([]byte, 0, max(min(size, left), len(a.Raw)))
+		}
 		msg = append(msg, a.Raw...)
+		left -= len(a.Raw)
 	}
 	if len(msg) > 0 {
 		out = append(out, msg)
