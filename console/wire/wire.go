@@ -14,9 +14,10 @@
 //
 // so that a node's credential can allow publishing on its own subjects only.
 // Every alert and event is published with the JetStream header Nats-Msg-Id
-// set to the record's stable id (the alert's uuid): JetStream drops a copy
-// published again within the streams' duplicate window, and the store
-// ignores a uuid it already has, so a replay is never stored twice.
+// set to the record's stable id (the alert's uuid; a batch's is BatchID):
+// JetStream drops a copy published again within the streams' duplicate
+// window, and the store ignores a uuid it already has, so a replay is never
+// stored twice.
 //
 // Alerts and events may travel several to a message (a batch, see
 // AppendBatch) when the console says it reads them: every message costs
