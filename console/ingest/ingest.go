@@ -173,14 +173,21 @@ func records(m jetstream.Msg) int {
 func (in *Ingest) handle(ctx context.Context, msgs []jetstream.Msg) {
 	var b store.Batch
 	var ok []jetstream.Msg
+	// The records refused in messages that are kept for the others: they
+	// count once the message is acknowledged (a message handed back when
+	// stopping comes again and is checked again).
+	var refusedInKept []refusal
 	kept := 0
 	now := time.Now()
 	for _, m := range msgs {
-		if n := in.parse(m, &b, now); n > 0 {
+		n, refused := in.parse(m, &b, now)
+		if n > 0 {
 			ok = append(ok, m)
 			kept += n
+			refusedInKept = append(refusedInKept, refused...)
 		} else {
 			m.Term() // nothing of it can ever be stored
+			in.refuse(refused)
 		}
 	}
 	if len(ok) == 0 {
@@ -233,6 +240,7 @@ func (in *Ingest) handle(ctx context.Context, msgs []jetstream.Msg) {
 		m.Ack()
 	}
 	in.stored.Add(uint64(kept))
+	in.refuse(refusedInKept)
 	in.announce(b.Alerts)
 }
 
@@ -290,62 +298,73 @@ type rejection struct{ reason, detail string }
 
 func (r rejection) Error() string { return r.reason + ": " + r.detail }
 
-// refuse counts n records of subject refused for err, and logs it (at most
+// refusal is n records of one message refused for err.
+type refusal struct {
+	subject string
+	n       int
+	err     error
+}
+
+// refuse counts refused records by reason, and logs one of them (at most
 // every 10 s).
-func (in *Ingest) refuse(subject string, n int, err error) {
-	in.rejected.Add(uint64(n))
-	reason := err.Error()
-	var r rejection
-	if errors.As(err, &r) {
-		reason = r.reason
+func (in *Ingest) refuse(refused []refusal) {
+	if len(refused) == 0 {
+		return
 	}
 	in.mu.Lock()
-	in.reasons[reason] += uint64(n)
+	for _, f := range refused {
+		in.rejected.Add(uint64(f.n))
+		reason := f.err.Error()
+		var r rejection
+		if errors.As(f.err, &r) {
+			reason = r.reason
+		}
+		in.reasons[reason] += uint64(f.n)
+	}
 	logNow := time.Since(in.lastLog) > 10*time.Second
 	if logNow {
 		in.lastLog = time.Now()
 	}
 	in.mu.Unlock()
 	if logNow {
-		in.log.Warn("record refused", "subject", subject, "err", err, "rejected_total", in.rejected.Load())
+		f := refused[0]
+		in.log.Warn("record refused", "subject", f.subject, "err", f.err, "rejected_total", in.rejected.Load())
 	}
 }
 
-// parse checks the records of m, adds those that pass to b and counts the
-// others; it returns how many it added.
-func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) int {
+// parse checks the records of m and adds those that pass to b; it returns
+// how many it added and what it refused.
+func (in *Ingest) parse(m jetstream.Msg, b *store.Batch, now time.Time) (int, []refusal) {
 	subject := m.Subject()
 	kind, cluster, node, err := wire.Parse(subject)
 	ids := m.Headers().Get(wire.IDsHeader)
+	whole := func(err error) (int, []refusal) { return 0, []refusal{{subject, records(m), err}} }
 	if err != nil {
-		in.refuse(subject, records(m), rejection{"bad subject", err.Error()})
-		return 0
+		return whole(rejection{"bad subject", err.Error()})
 	}
 	if ids == "" {
 		if err := in.record(kind, cluster, node, m.Data(), m.Headers().Get(jetstream.MsgIDHeader), b, now); err != nil {
-			in.refuse(subject, 1, err)
-			return 0
+			return whole(err)
 		}
-		return 1
+		return 1, nil
 	}
 	if !wire.Batchable(kind) {
-		in.refuse(subject, records(m), rejection{"malformed", "a batch of " + kind + " records"})
-		return 0
+		return whole(rejection{"malformed", "a batch of " + kind + " records"})
 	}
 	recs, idList, err := wire.SplitBatch(m.Data(), ids)
 	if err != nil {
-		in.refuse(subject, records(m), rejection{"malformed", err.Error()})
-		return 0
+		return whole(rejection{"malformed", err.Error()})
 	}
 	n := 0
+	var refused []refusal
 	for i, data := range recs {
 		if err := in.record(kind, cluster, node, data, idList[i], b, now); err != nil {
-			in.refuse(subject, 1, err)
+			refused = append(refused, refusal{subject, 1, err})
 			continue
 		}
 		n++
 	}
-	return n
+	return n, refused
 }
 
 // record checks one record of kind, published on the subject of node in
