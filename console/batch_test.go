@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,4 +137,34 @@ func TestAgentBatchesOnlyForAConsoleThatReadsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("new", send("new"), true)
+
+	// Large alerts, more than the agent keeps in flight (4 MiB): it waits
+	// for acknowledgements on the way, and still sends every alert once,
+	// in order.
+	l, err := link.New(link.Config{URL: ns.ClientURL(), Cluster: "test", Node: "big", SpoolDir: filepath.Join(dir, "big")}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	for i := range 120 {
+		a := alertFrom("big", i)
+		a.Output = strings.Repeat("x", 100<<10)
+		l.Alert(a)
+		sent = append(sent, a.UUID)
+	}
+	ctx2, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx2, node{"big"}); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the large alerts published", 10*time.Second, func() bool { return l.Counts().Published >= 120 })
+	waitFor(t, "the large alerts seen", 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return byNode["big"] != nil && len(byNode["big"].uuids) >= 120
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if s := byNode["big"]; !slices.Equal(s.uuids, sent) || s.batches == 0 {
+		t.Errorf("large alerts: %d arrived in %d messages (%d batches), not the 120 raised in their order", len(s.uuids), s.msgs, s.batches)
+	}
 }

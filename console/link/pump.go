@@ -24,6 +24,7 @@ type pump struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	inflight []flight
+	inFlight int       // bytes of the records in flight
 	downTill time.Time // after a failure, no direct publish before this
 
 	batches  bool      // the console reads batches
@@ -34,6 +35,7 @@ type pump struct {
 
 type flight struct {
 	recs []record
+	size int // bytes of the records
 	ack  jetstream.PubAckFuture
 }
 
@@ -43,6 +45,12 @@ const replayBatch = 256
 
 // takeMax bounds the records taken from the queue before publishing them.
 const takeMax = 4 * wire.MaxBatchRecords
+
+// maxInFlight bounds the bytes published and not yet acknowledged: past
+// it the pump waits for the acknowledgements (the queue takes what comes
+// meanwhile). Batches are up to 256 KiB: without it, the client's 512
+// pending messages could hold 128 MiB of an agent's memory.
+const maxInFlight = 4 << 20
 
 func (p *pump) run(ctx context.Context) {
 	l := p.l
@@ -106,13 +114,24 @@ func (p *pump) take(recs []record) {
 	if p.up() && (p.l.sp == nil || p.l.sp.empty()) {
 		p.askBatches()
 		for len(recs) > 0 {
+			if p.inFlight >= maxInFlight {
+				p.reap(true)
+				if !p.up() || (p.l.sp != nil && !p.l.sp.empty()) {
+					break // a failure spooled records: the rest follow them
+				}
+			}
 			n := p.batchLen(recs)
 			ack, err := p.publish(recs[:n])
 			if err != nil {
 				p.failed(err)
 				break
 			}
-			p.inflight = append(p.inflight, flight{slices.Clone(recs[:n]), ack})
+			f := flight{recs: slices.Clone(recs[:n]), ack: ack}
+			for _, r := range f.recs {
+				f.size += len(r.data)
+			}
+			p.inflight = append(p.inflight, f)
+			p.inFlight += f.size
 			recs = recs[n:]
 		}
 	}
@@ -215,6 +234,7 @@ func (p *pump) reap(wait bool) {
 				goto done
 			}
 		}
+		p.inFlight -= f.size
 		if err != nil {
 			p.failed(err)
 			for _, r := range f.recs {
@@ -288,7 +308,7 @@ func (p *pump) drain() {
 					p.spool(r)
 				}
 			}
-			p.inflight = nil
+			p.inflight, p.inFlight = nil, 0
 		default:
 			p.reap(false)
 			time.Sleep(5 * time.Millisecond)
