@@ -396,20 +396,20 @@ func (in *Ingest) record(kind, cluster, node string, data []byte, id string, b *
 		}
 		b.Alerts = append(b.Alerts, store.AlertIn{Alert: &a, Raw: data, Received: now})
 	case wire.Event:
-		var e event.Event
-		if err := json.Unmarshal(data, &e); err != nil {
+		h, err := readEventHead(data)
+		if err != nil {
 			return rejection{"malformed", err.Error()}
 		}
-		if e.Kind != event.KindEvent || e.Time.IsZero() {
+		if h.Kind != event.KindEvent || h.Time.IsZero() {
 			return rejection{"malformed", "an event needs kind \"event\" and a time"}
 		}
-		if err := same(e.Cluster, e.Node); err != nil {
+		if err := same(h.Cluster, h.Node); err != nil {
 			return err
 		}
 		if id == "" {
 			return rejection{"malformed", "an event needs a Nats-Msg-Id"}
 		}
-		b.Events = append(b.Events, store.EventIn{ID: id, Event: &e, Raw: data})
+		b.Events = append(b.Events, store.EventIn{ID: id, Event: h.event(), Raw: data})
 	case wire.Heartbeat:
 		var hb event.Heartbeat
 		if err := json.Unmarshal(data, &hb); err != nil {
