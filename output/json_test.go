@@ -142,22 +142,7 @@ func TestAuditAlertJSONMatchesEncoder(t *testing.T) {
 		case 1:
 			a.OutputFields = map[string]any{"n": 1.5} // a float: left to the Encoder
 		default:
-			a.OutputFields = map[string]any{}
-			for range r.IntN(6) {
-				k := strs[r.IntN(len(strs))]
-				switch r.IntN(5) {
-				case 0:
-					a.OutputFields[k] = nil
-				case 1:
-					a.OutputFields[k] = strs[r.IntN(len(strs))]
-				case 2:
-					a.OutputFields[k] = r.Int64() - r.Int64()
-				case 3:
-					a.OutputFields[k] = r.IntN(2) == 0
-				case 4:
-					a.OutputFields[k] = []string{strs[r.IntN(len(strs))], strs[r.IntN(len(strs))]}
-				}
-			}
+			a.OutputFields = outputFields(r, strs)
 		}
 		got, ok := appendAlert(nil, &a, true)
 		if ok != (a.Process == nil && a.Container == nil && a.Forensics == nil && i%5 != 1) {
@@ -196,26 +181,7 @@ func TestAlertJSONMatchesMarshal(t *testing.T) {
 		case 2:
 			a.Process, a.Container, a.Forensics = nil, nil, nil
 		default:
-			a.OutputFields = map[string]any{}
-			for range r.IntN(8) {
-				k := strs[r.IntN(len(strs))]
-				switch r.IntN(7) {
-				case 0:
-					a.OutputFields[k] = nil
-				case 1:
-					a.OutputFields[k] = strs[r.IntN(len(strs))]
-				case 2:
-					a.OutputFields[k] = r.Int64() - r.Int64()
-				case 3:
-					a.OutputFields[k] = r.IntN(2) == 0
-				case 4:
-					a.OutputFields[k] = []string{strs[r.IntN(len(strs))], strs[r.IntN(len(strs))]}
-				case 5:
-					a.OutputFields[k] = r.Uint64()
-				case 6:
-					a.OutputFields[k] = r.IntN(1<<20) - 1<<19
-				}
-			}
+			a.OutputFields = outputFields(r, strs)
 		}
 		want, err := json.Marshal(&a)
 		if err != nil {
@@ -232,4 +198,30 @@ func TestAlertJSONMatchesMarshal(t *testing.T) {
 	if fast < 2000 {
 		t.Errorf("only %d alerts of 3000 took the fast path", fast)
 	}
+}
+
+// outputFields returns up to 7 output fields named and valued from strs,
+// of every kind of value an alert's writer takes without reflection.
+func outputFields(r *rand.Rand, strs []string) map[string]any {
+	m := map[string]any{}
+	for range r.IntN(8) {
+		k := strs[r.IntN(len(strs))]
+		switch r.IntN(7) {
+		case 0:
+			m[k] = nil
+		case 1:
+			m[k] = strs[r.IntN(len(strs))]
+		case 2:
+			m[k] = r.Int64() - r.Int64()
+		case 3:
+			m[k] = r.IntN(2) == 0
+		case 4:
+			m[k] = []string{strs[r.IntN(len(strs))], strs[r.IntN(len(strs))]}
+		case 5:
+			m[k] = r.Uint64()
+		case 6:
+			m[k] = r.IntN(1<<20) - 1<<19
+		}
+	}
+	return m
 }

@@ -72,17 +72,22 @@ func FuzzAlertHead(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		got, gotErr := readAlertHead(data)
-		var want alertHead
-		wantErr := json.Unmarshal(data, &want)
-		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-			t.Fatalf("%q: error %v, encoding/json's %v", data, gotErr, wantErr)
-		}
-		if wantErr == nil && !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: read\n%+v\nencoding/json\n%+v", data, got, want)
-		}
-	})
+	f.Fuzz(func(t *testing.T, data []byte) { readsAsEncodingJSON(t, data, readAlertHead) })
+}
+
+// readsAsEncodingJSON fails t unless read answers data as json.Unmarshal
+// into a T does: the same error or none, the same fields.
+func readsAsEncodingJSON[T any](t *testing.T, data []byte, read func([]byte) (T, error)) {
+	t.Helper()
+	got, gotErr := read(data)
+	var want T
+	wantErr := json.Unmarshal(data, &want)
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("%q: error %v, encoding/json's %v", data, gotErr, wantErr)
+	}
+	if wantErr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: read\n%+v\nencoding/json\n%+v", data, got, want)
+	}
 }
 
 // TestAlertHeadDepth: nesting past encoding/json's limit is refused the
