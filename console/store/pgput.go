@@ -49,14 +49,12 @@ const pgInsertAlerts = `INSERT INTO alerts (time_ns, uuid, received_ns, cluster,
 	container_name, image, rule, priority, source, action, tags, output, process_id, doc, workload)
 	SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::text[], $10::text[], $11::text[], $12::smallint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
-		$18::text[], $19::text[])`
+		$18::text[], $19::text[])
+	ON CONFLICT DO NOTHING RETURNING uuid`
 
 const pgInsertEvents = `INSERT INTO events (time_ns, id, cluster, node, container_id, type, process_id, parent_id, doc)
-	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`
-
-// skipStored is added to an insertion when the batch is stored again
-// because some of its rows are there already.
-const skipStored = " ON CONFLICT DO NOTHING"
+	SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+	ON CONFLICT DO NOTHING`
 
 // Locks are taken in one order (of the hashes) by every batch.
 const pgLockWorkloads = `SELECT pg_advisory_xact_lock(7306373, h)
@@ -135,18 +133,15 @@ func storedBefore(err error) bool {
 }
 
 // pgPut stores b; with skip, it skips the alerts and events stored
-// already, else it fails on them (see storedBefore).
+// already (pgInsertAlerts, pgInsertEvents), else it copies them in and
+// fails on one stored already (see storedBefore).
 func pgPut(ctx context.Context, c *pgx.Conn, b *Batch, aRows, eRows [][]any, skip bool) error {
-	insertAlerts, insertEvents := pgInsertAlerts, pgInsertEvents
-	if skip {
-		insertAlerts, insertEvents = insertAlerts+skipStored, insertEvents+skipStored
-	}
 	// 1: the rows.
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
 	inserted := map[string]bool{}
 	if skip && len(aRows) > 0 {
-		first.Queue(insertAlerts+" RETURNING uuid", columns(aRows, alertCols)...).Query(func(rows pgx.Rows) error {
+		first.Queue(pgInsertAlerts, columns(aRows, alertCols)...).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var u string
 				if err := rows.Scan(&u); err != nil {
@@ -158,7 +153,7 @@ func pgPut(ctx context.Context, c *pgx.Conn, b *Batch, aRows, eRows [][]any, ski
 		})
 	}
 	if skip && len(eRows) > 0 {
-		first.Queue(insertEvents, columns(eRows, eventCols)...)
+		first.Queue(pgInsertEvents, columns(eRows, eventCols)...)
 	}
 	for _, hb := range b.Heartbeats {
 		doc, _ := json.Marshal(hb)
