@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mamori-dev/mamori/event"
@@ -111,11 +112,7 @@ func (s *scanner) field(h *alertHead, key string) bool {
 	case "event":
 		dst = &h.Event
 	case "time":
-		start := s.i
-		if _, ok := s.str(); !ok {
-			return false
-		}
-		return h.Time.UnmarshalJSON(s.b[start:s.i]) == nil
+		return s.time(&h.Time)
 	case "tags":
 		return s.strings(&h.Tags)
 	case "process":
@@ -156,11 +153,7 @@ func (s *scanner) container(c *event.Container) bool {
 			}
 			return s.word("false")
 		case "created":
-			start := s.i
-			if _, ok := s.str(); !ok {
-				return false
-			}
-			return c.Created.UnmarshalJSON(s.b[start:s.i]) == nil
+			return s.time(&c.Created)
 		case "labels":
 			c.Labels = map[string]string{}
 			return s.object(nil, 3, func(key string) bool {
@@ -231,6 +224,15 @@ func (s *scanner) object(keys []string, depth int, member func(key string) bool)
 		}
 		return s.byte('}')
 	}
+}
+
+// time reads a string as time.Time's UnmarshalJSON reads it.
+func (s *scanner) time(dst *time.Time) bool {
+	start := s.i
+	if _, ok := s.str(); !ok {
+		return false
+	}
+	return dst.UnmarshalJSON(s.b[start:s.i]) == nil
 }
 
 func (s *scanner) strTo(dst *string) bool {

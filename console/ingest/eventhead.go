@@ -71,11 +71,7 @@ func scanEventHead(data []byte) (h eventHead, ok bool) {
 		case "event":
 			return s.strTo(&h.Type)
 		case "time":
-			start := s.i
-			if _, ok := s.str(); !ok {
-				return false
-			}
-			return h.Time.UnmarshalJSON(s.b[start:s.i]) == nil
+			return s.time(&h.Time)
 		case "process":
 			return s.object(eventProcessKeys, 2, func(key string) bool {
 				if key == "id" {
