@@ -99,7 +99,7 @@ func (p *pump) askBatches() {
 	defer cancel()
 	was := p.batches
 	p.batches = false
-	if s, err := p.js.Stream(ctx, "KV_"+wire.PolicyBucket); err == nil {
+	if s, err := p.js.Stream(ctx, wire.PolicyStream); err == nil {
 		p.batches = s.CachedInfo().Config.Metadata[wire.ReadsBatchesKey] == wire.ReadsBatches
 	}
 	if p.batches && !was {

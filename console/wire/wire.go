@@ -58,6 +58,11 @@ const (
 // as value, the key's revision its version. Agents watch it.
 const PolicyBucket = "mamori_policies"
 
+// PolicyStream is the JetStream stream that holds PolicyBucket: the one
+// stream an agent may ask about (its metadata says what the console
+// reads, ReadsBatchesKey).
+const PolicyStream = "KV_" + PolicyBucket
+
 // MaxRecord is the largest record an agent publishes and the console
 // accepts, in bytes; larger ones are refused on both sides and counted.
 const MaxRecord = 1 << 20
@@ -216,7 +221,7 @@ func InboxPrefix(cluster, node string) string {
 // subscribe to: its own records, reading the policy bucket, and its own
 // inbox. Everything else is refused by the server.
 func AgentPermissions(cluster, node string) (publish, subscribe []string) {
-	kv := "KV_" + PolicyBucket
+	kv := PolicyStream
 	publish = append(NodeSubjects(cluster, node),
 		"$JS.API.INFO",
 		"$JS.API.STREAM.INFO."+kv,
