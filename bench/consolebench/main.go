@@ -260,7 +260,7 @@ func load(args []string) error {
 					step := 7 * 24 * time.Hour / time.Duration(*n)
 					at := now.Add(-7 * 24 * time.Hour).Add(time.Duration(done+i) * step)
 					a := sampleAlert(r, fmt.Sprintf("node-%02d", r.IntN(50)), at)
-					a.UUID, a.Cluster = link.NewUUID(), "bench"
+					a.UUID, a.Cluster = event.NewUUID(), "bench"
 					raw, _ := json.Marshal(a)
 					b.Alerts = append(b.Alerts, store.AlertIn{Alert: a, Raw: raw})
 				}

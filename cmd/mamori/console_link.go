@@ -132,7 +132,7 @@ func (t *sidekickTee) Alert(a *event.Alert) {
 	if t.inner != nil {
 		t.inner.Alert(a)
 	} else if a.UUID == "" {
-		a.UUID = link.NewUUID()
+		a.UUID = event.NewUUID()
 	}
 	t.fw.Alert(a)
 }

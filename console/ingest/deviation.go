@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -47,7 +46,7 @@ func deviationAlert(d store.Deviation, now time.Time) store.AlertIn {
 	}
 	out := fmt.Sprintf("%s: %s in workload %s (image %s) on node %s; the profile %s is %s since %s, learnt %d items on %s",
 		DeviationRule, what, name, w.Image, d.Node, p.ID, p.State, p.StateSince.Format(time.RFC3339), learnt, strings.Join(p.Nodes, ", "))
-	a := &event.Alert{Kind: event.KindAlert, UUID: newUUID(), Cluster: w.Cluster, Time: d.Observation, Rule: DeviationRule,
+	a := &event.Alert{Kind: event.KindAlert, UUID: event.NewUUID(), Cluster: w.Cluster, Time: d.Observation, Rule: DeviationRule,
 		Priority: priority, Output: out, Source: "profile", Tags: []string{"profile", "deviation", "mitre_execution"},
 		Hostname: d.Node, Action: event.Detected,
 		OutputFields: map[string]any{
@@ -83,12 +82,4 @@ func dest(it store.ProfileItem) string {
 		s = it.Names[0] + " (" + s + ")"
 	}
 	return s
-}
-
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

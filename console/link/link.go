@@ -12,7 +12,6 @@ package link
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -153,7 +152,7 @@ func BootID() string {
 // process ids first, so that the agent's own output shows the same.
 func (l *Link) Alert(a *event.Alert) {
 	if a.UUID == "" {
-		a.UUID = NewUUID()
+		a.UUID = event.NewUUID()
 	}
 	a.Cluster = l.cfg.Cluster
 	if a.Process != nil {
@@ -250,23 +249,6 @@ func (l *Link) takeDrops() []string {
 	}
 	clear(l.drops)
 	return out
-}
-
-// NewUUID returns a random (version 4) UUID.
-func NewUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
-	out := make([]byte, 0, 36)
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out = append(out, '-')
-		}
-		out = append(out, hex[c>>4], hex[c&0xf])
-	}
-	return string(out)
 }
 
 // Run connects and publishes until ctx ends; then it publishes or spools

@@ -275,7 +275,7 @@ func (s *sqlStore) saveIncidents(ctx context.Context, tx *sql.Tx, ins []*Inciden
 }
 
 func newIncident(w string, a *event.Alert) *Incident {
-	in := &Incident{ID: newUUID(), Cluster: a.Cluster, Workload: w, Node: a.Hostname, Status: Open,
+	in := &Incident{ID: event.NewUUID(), Cluster: a.Cluster, Workload: w, Node: a.Hostname, Status: Open,
 		First: a.Time, Last: a.Time, Priority: Priorities[len(Priorities)-1], Rules: []string{}}
 	if c := a.Container; c != nil && !c.IsHost() {
 		in.Container, in.Image = c.Name, c.Image

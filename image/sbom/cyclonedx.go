@@ -1,12 +1,12 @@
 package sbom
 
 import (
-	"crypto/rand"
 	"fmt"
 	"io"
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
+	"github.com/google/uuid"
 )
 
 // Subject names what an SBOM describes, typically an image.
@@ -21,7 +21,7 @@ type Subject struct {
 // and source package as mamori: properties.
 func WriteCycloneDX(w io.Writer, subject Subject, pkgs []Package) error {
 	bom := cdx.NewBOM()
-	bom.SerialNumber = "urn:uuid:" + newUUID()
+	bom.SerialNumber = "urn:uuid:" + uuid.NewString()
 	bom.Metadata = &cdx.Metadata{
 		Timestamp: time.Now().UTC().Format(time.RFC3339),
 		Tools: &cdx.ToolsChoice{Components: &[]cdx.Component{
@@ -90,13 +90,4 @@ func uniqueRefs(pkgs []Package) []string {
 		}
 	}
 	return refs
-}
-
-// newUUID is a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // The SPDX 2.3 JSON document, limited to what WriteSPDX fills in. Field
@@ -71,7 +73,7 @@ func WriteSPDX(w io.Writer, subject Subject, pkgs []Package) error {
 		DataLicense:       "CC0-1.0",
 		SPDXID:            "SPDXRef-DOCUMENT",
 		Name:              name,
-		DocumentNamespace: "https://github.com/mamori-dev/mamori/spdx/" + spdxIDUnsafe.ReplaceAllString(name, "-") + "-" + newUUID(),
+		DocumentNamespace: "https://github.com/mamori-dev/mamori/spdx/" + spdxIDUnsafe.ReplaceAllString(name, "-") + "-" + uuid.NewString(),
 		CreationInfo: spdxCreationInfo{
 			Created:  time.Now().UTC().Format(time.RFC3339),
 			Creators: []string{"Tool: mamori"},
