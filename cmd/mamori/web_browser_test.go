@@ -139,17 +139,27 @@ func eval[T any](t *testing.T, b *browserProc, expr string) T {
 
 // waitFor waits until a JavaScript expression is true. It asks again and
 // again, so that a navigation meanwhile (which ends a polling script) does
-// not matter.
+// not matter. A navigation that failed with ERR_NETWORK_CHANGED (see run)
+// leaves Chromium on its error page, which is reloaded, as a user would,
+// twice at most: that is how the page after a login was lost once in CI.
 func (b *browserProc) waitFor(t *testing.T, what, expr string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
+	check := `location.protocol === 'chrome-error:' && document.body !== null && document.body.innerText.includes('ERR_NETWORK_CHANGED') ? 'network changed' : !!(` + expr + `) ? 'yes' : ''`
 	var lastErr error
+	reloads := 0
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+expr+`)`))
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](check))
 		cancel()
-		if err == nil && ok {
+		if err == nil && got == "yes" {
 			return
+		}
+		if err == nil && got == "network changed" && reloads < 2 {
+			reloads++
+			t.Logf("%s: a page load failed with ERR_NETWORK_CHANGED: loading it again", what)
+			b.run(t, what+": reload", chromedp.Reload())
+			continue
 		}
 		lastErr = err
 		if time.Now().After(deadline) {
