@@ -320,20 +320,33 @@ func (s *scanner) key() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
 	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if c == '"' {
-			k := s.b[start:s.i]
-			s.i++
-			return k, true
-		}
-		if c == '\\' || c < 0x20 || c >= 0x80 {
-			return nil, false
-		}
-		s.i++
+	b, start := s.b, s.i
+	i := plainRun(b, start)
+	if i == len(b) || b[i] != '"' {
+		return nil, false // an escape, a control character, not ASCII, or the end
 	}
-	return nil, false
+	s.i = i + 1
+	return b[start:i], true
+}
+
+// plain marks the bytes a JSON string holds as they are, in ASCII: not
+// the quote, the backslash, control characters or the bytes of UTF-8
+// sequences. The scanner's loops run over them a local index at a time
+// (a loop on s.i itself stores it at every byte).
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// plainRun returns the index of the first byte from i on that is not
+// plain, or len(b).
+func plainRun(b []byte, i int) int {
+	for i < len(b) && plain[b[i]] {
+		i++
+	}
+	return i
 }
 
 func (s *scanner) colon() bool {
@@ -350,26 +363,27 @@ func (s *scanner) str() (string, bool) {
 	if !s.byte('"') {
 		return "", false
 	}
-	start := s.i
+	b, start := s.b, s.i
 	ascii := true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
+	for i := start; ; {
+		i = plainRun(b, i)
 		switch {
-		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
+		case i == len(b):
+			return "", false
+		case b[i] == '"':
+			v := b[start:i]
+			s.i = i + 1
 			if !ascii && !utf8.Valid(v) {
 				return "", false // encoding/json replaces what is not UTF-8
 			}
 			return string(v), true
-		case c == '\\' || c < 0x20:
-			return "", false
-		case c >= 0x80:
+		case b[i] >= 0x80:
 			ascii = false
+			i++
+		default: // a backslash or a control character
+			return "", false
 		}
-		s.i++
 	}
-	return "", false
 }
 
 // skip checks and steps over one JSON value of any kind, without
@@ -452,35 +466,41 @@ func (s *scanner) skipString() bool {
 	if !s.byte('"') {
 		return false
 	}
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		s.i++
+	b := s.b
+	for i := s.i; ; {
+		i = plainRun(b, i)
+		if i == len(b) {
+			return false
+		}
+		c := b[i]
+		i++
 		switch {
 		case c == '"':
+			s.i = i
 			return true
+		case c >= 0x80:
 		case c < 0x20:
 			return false
-		case c == '\\':
-			if s.i >= len(s.b) {
+		default: // a backslash
+			if i >= len(b) {
 				return false
 			}
-			e := s.b[s.i]
-			s.i++
+			e := b[i]
+			i++
 			switch e {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				for range 4 {
-					if s.i >= len(s.b) || !isHex(s.b[s.i]) {
+					if i >= len(b) || !isHex(b[i]) {
 						return false
 					}
-					s.i++
+					i++
 				}
 			default:
 				return false
 			}
 		}
 	}
-	return false
 }
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
@@ -507,11 +527,12 @@ func (s *scanner) number() bool {
 }
 
 func (s *scanner) digits() int {
-	n := 0
-	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-		s.i++
-		n++
+	b, i := s.b, s.i
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
 	}
+	n := i - s.i
+	s.i = i
 	return n
 }
 
@@ -524,14 +545,11 @@ func (s *scanner) word(w string) bool {
 }
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 func (s *scanner) byte(c byte) bool {
