@@ -92,7 +92,12 @@ var pgMigrations = []string{
 	ALTER TABLE alert_rollup ALTER COLUMN field TYPE TEXT COLLATE "C", ALTER COLUMN cluster TYPE TEXT COLLATE "C",
 		ALTER COLUMN value TYPE TEXT COLLATE "C";
 	ANALYZE alerts, incidents, alert_rollup;`,
+	// 7: one rule's counts by hour, kept once asked for (rulehours.go).
+	fmt.Sprintf(ruleHoursTables, ` COLLATE "C"`),
 }
+
+// pgRuleHoursVersion is the schema version with rulehours.go's tables.
+const pgRuleHoursVersion = 7
 
 // OpenPostgres connects to the PostgreSQL database at url and brings its
 // schema up to date; several consoles may do so at once.
@@ -123,7 +128,7 @@ func openPostgres(ctx context.Context, url string, migrations []string) (*sqlSto
 		return nil, fmt.Errorf("store %s: %w", redact(url), err)
 	}
 	p := &partitions{made: map[string]bool{}}
-	return &sqlStore{db: db, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, d: dialect{
 		name:    "postgres",
 		rebind:  dollar,
 		like:    pgLike,
@@ -132,6 +137,10 @@ func openPostgres(ctx context.Context, url string, migrations []string) (*sqlSto
 		prune:   p.prune,
 		lockWorkloads: func(ctx context.Context, tx *sql.Tx, keys []string) error {
 			_, err := tx.ExecContext(ctx, pgLockWorkloads, keys)
+			return err
+		},
+		lockKey: func(ctx context.Context, tx *sql.Tx, key string) error {
+			_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7306374, hashtext($1))", key)
 			return err
 		},
 	}}, nil

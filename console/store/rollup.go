@@ -154,36 +154,42 @@ func (s *sqlStore) countRange(ctx context.Context, q CountQuery, lo, hi time.Tim
 		if err := rows.Scan(&b, &v, &n); err != nil {
 			return fmt.Errorf("store counts: %w", err)
 		}
-		c := Count{Count: n}
-		if q.Bucket > 0 {
-			c.Bucket = time.Unix(0, b).UTC()
-		} else if !q.Since.IsZero() {
-			c.Bucket = q.Since.UTC()
-		}
-		c.Value = countValue(countCols[q.Field], v)
-		if fromRollup && q.Field == "priority" {
-			if r, err := strconv.Atoi(c.Value); err == nil && r >= 0 && r < len(Priorities) {
-				c.Value = Priorities[r]
-			}
-		}
-		values := []string{c.Value}
-		if q.Field == "tag" {
-			// Stored as ",a,b,": one count per tag.
-			values = strings.Split(strings.Trim(c.Value, ","), ",")
-		}
-		for _, v := range values {
-			if v == "" && q.Field == "tag" {
-				continue
-			}
-			c := c
-			c.Value = v
-			key := [2]string{c.Bucket.Format(time.RFC3339Nano), c.Value}
-			if have := acc[key]; have != nil {
-				have.Count += n
-			} else {
-				acc[key] = &c
-			}
-		}
+		addCount(acc, q, b, v, n, fromRollup)
 	}
 	return rows.Err()
+}
+
+// addCount adds n alerts of value v (a column's, or the rollup's text)
+// in bucket b (ns) to acc.
+func addCount(acc map[[2]string]*Count, q CountQuery, b int64, v any, n int64, fromRollup bool) {
+	c := Count{Count: n}
+	if q.Bucket > 0 {
+		c.Bucket = time.Unix(0, b).UTC()
+	} else if !q.Since.IsZero() {
+		c.Bucket = q.Since.UTC()
+	}
+	c.Value = countValue(countCols[q.Field], v)
+	if fromRollup && q.Field == "priority" {
+		if r, err := strconv.Atoi(c.Value); err == nil && r >= 0 && r < len(Priorities) {
+			c.Value = Priorities[r]
+		}
+	}
+	values := []string{c.Value}
+	if q.Field == "tag" {
+		// Stored as ",a,b,": one count per tag.
+		values = strings.Split(strings.Trim(c.Value, ","), ",")
+	}
+	for _, v := range values {
+		if v == "" && q.Field == "tag" {
+			continue
+		}
+		c := c
+		c.Value = v
+		key := [2]string{c.Bucket.Format(time.RFC3339Nano), c.Value}
+		if have := acc[key]; have != nil {
+			have.Count += n
+		} else {
+			acc[key] = &c
+		}
+	}
 }

@@ -20,6 +20,9 @@ import (
 type sqlStore struct {
 	db *sql.DB
 	d  dialect
+	// ruleHours says that the schema has rulehours.go's tables (a test
+	// opens one of a version before them).
+	ruleHours bool
 }
 
 type dialect struct {
@@ -39,6 +42,9 @@ type dialect struct {
 	// one order) that replicas writing at once must share: their
 	// profiles (profiles.go). SQLite has one writer.
 	lockWorkloads func(ctx context.Context, tx *sql.Tx, keys []string) error
+	// lockKey, when set, takes the transaction's lock on key, which
+	// replicas counting the same thing at once share (rulehours.go).
+	lockKey func(ctx context.Context, tx *sql.Tx, key string) error
 }
 
 func dollar(q string) string {
@@ -133,6 +139,11 @@ func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
 		}
 		if err := s.rollup(ctx, tx, rows); err != nil {
 			return err
+		}
+		if hours := pastHours(rows, time.Now()); s.ruleHours && len(hours) > 0 {
+			if _, err := tx.ExecContext(ctx, s.d.rebind(bumpHoursSQL(len(hours))), int64sAny(hours)...); err != nil {
+				return fmt.Errorf("store: count hours: %w", err)
+			}
 		}
 	}
 	for _, hb := range b.Heartbeats {
@@ -481,7 +492,11 @@ func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
 	}
 	acc := map[[2]string]*Count{}
 	lo, hi := q.Since, q.Until
-	if !rollupable(q) {
+	if s.ruleHours && ruleHourly(q) {
+		if err := s.ruleCounts(ctx, q, time.Now(), acc); err != nil {
+			return nil, err
+		}
+	} else if !rollupable(q) {
 		if err := s.countRange(ctx, q, lo, hi, false, acc); err != nil {
 			return nil, err
 		}
@@ -624,6 +639,12 @@ func (s *sqlStore) Prune(ctx context.Context, now time.Time, r Retention) (Prune
 		}
 		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM alert_rollup WHERE minute < ?"), cutoff/int64(time.Minute)*int64(time.Minute)); err != nil {
 			return p, fmt.Errorf("store: prune rollup: %w", err)
+		}
+		// An hour some of whose alerts are gone is counted no more.
+		for _, table := range []string{"rule_hours", "rule_hour_counts"} {
+			if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM "+table+" WHERE hour < ?"), cutoff); err != nil {
+				return p, fmt.Errorf("store: prune %s: %w", table, err)
+			}
 		}
 		// An incident goes with its last alert.
 		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM incidents WHERE last_ns < ?"), cutoff); err != nil {

@@ -59,7 +59,12 @@ var sqliteMigrations = []string{
 	// counted by, so that a count for one rule reads it alone.
 	`CREATE INDEX alerts_rule_counts ON alerts (rule, time_ns, cluster, node, namespace, priority, source, action);
 	DROP INDEX alerts_rule;`,
+	// 6: one rule's counts by hour, kept once asked for (rulehours.go).
+	fmt.Sprintf(ruleHoursTables, ""),
 }
+
+// sqliteRuleHoursVersion is the schema version with rulehours.go's tables.
+const sqliteRuleHoursVersion = 6
 
 // OpenSQLite opens (creating it and its directory when missing) the
 // console's SQLite database at path and brings its schema up to date.
@@ -91,7 +96,7 @@ func openSQLite(path string, migrations []string) (*sqlStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	return &sqlStore{db: db, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, d: dialect{
 		name:    "sqlite",
 		rebind:  func(q string) string { return q },
 		like:    "LIKE", // case-insensitive for ASCII

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mamori-dev/mamori/internal/pgtest"
+)
+
+func TestSQLiteRuleHours(t *testing.T) {
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "console.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exerciseRuleHours(t, s)
+}
+
+func TestPostgresRuleHours(t *testing.T) {
+	pg := pgtest.Start(t)
+	s, err := OpenPostgres(context.Background(), pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exerciseRuleHours(t, s)
+}
+
+// exerciseRuleHours: one rule's counts over whole hours that are over come
+// from rule_hour_counts once asked for, and are the alerts' own: when they
+// are first counted, when they are read back, after an alert stored late
+// into an hour already counted, and after a prune took part of an hour.
+func exerciseRuleHours(t *testing.T, st Store) {
+	ctx := context.Background()
+	s := st.(*sqlStore)
+	now := time.Now().UTC()
+	start := now.Truncate(time.Hour).Add(-30*time.Hour + 17*time.Minute)
+	hourly := func(at time.Time, i int, rule, node string) AlertIn {
+		in := sampleAlert(at, 0)
+		a := in.Alert
+		a.UUID = fmt.Sprintf("00000000-0000-4000-9000-%012d", i)
+		a.Rule, a.Hostname = rule, node
+		a.Priority = []string{"Warning", "Critical", "Notice", "Error"}[i%4]
+		if i%3 == 0 {
+			a.Cluster = "staging"
+		}
+		raw, _ := json.Marshal(a)
+		return AlertIn{Alert: a, Raw: raw}
+	}
+	var b Batch
+	for i := range 400 { // every 4 minutes from 30 hours ago to 3 ago
+		b.Alerts = append(b.Alerts, hourly(start.Add(time.Duration(i)*4*time.Minute), i, []string{"Hourly A", "Hourly B"}[i%2],
+			fmt.Sprintf("node-%d", i%5)))
+	}
+	for i := range 10 { // and in the hour that is not over
+		b.Alerts = append(b.Alerts, hourly(now.Add(-time.Duration(i)*time.Second), 400+i, "Hourly A", "node-now"))
+	}
+	if err := st.Put(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	queries := []CountQuery{
+		{Field: "node", Bucket: time.Hour, Filter: Filter{Rule: "Hourly A", Since: start.Add(-time.Hour), Until: now.Add(time.Hour)}},
+		{Field: "priority", Bucket: 3 * time.Hour, Filter: Filter{Rule: "Hourly B", Since: start.Add(7 * time.Minute)}},
+		{Field: "namespace", Filter: Filter{Rule: "Hourly A"}},
+		{Field: "cluster", Bucket: 24 * time.Hour, Filter: Filter{Rule: "Hourly A", Cluster: "prod"}},
+		{Field: "node", Bucket: 2 * time.Hour, Filter: Filter{Rule: "Hourly B", Since: start.Add(5 * time.Hour), Until: start.Add(9*time.Hour + 30*time.Minute)}},
+	}
+	same := func(when string, some bool) {
+		t.Helper()
+		for _, q := range queries {
+			for round := range 2 { // counted, then read back
+				fast, err := st.Counts(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				slow := q
+				slow.Text = "something" // every alert's output: counted from the alerts
+				want, err := st.Counts(ctx, slow)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(fast) != fmt.Sprint(want) || some && len(fast) == 0 {
+					t.Errorf("%s, round %d, %+v:\nkept   %v\nalerts %v", when, round, q, fast, want)
+				}
+			}
+		}
+	}
+	same("first", true)
+	var kept int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM rule_hours").Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept < 20 {
+		t.Fatalf("rule_hours holds %d hours: the counts did not come from it", kept)
+	}
+
+	// An alert stored late into an hour that is counted already.
+	late := hourly(start.Add(2*time.Hour+time.Minute), 999, "Hourly A", "node-late")
+	if err := st.Put(ctx, &Batch{Alerts: []AlertIn{late}}); err != nil {
+		t.Fatal(err)
+	}
+	same("after a late alert", true)
+	counts, err := st.Counts(ctx, queries[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range counts {
+		found = found || c.Value == "node-late" && c.Count == 1
+	}
+	if !found {
+		t.Errorf("the late alert is not counted: %v", counts)
+	}
+
+	// A prune that takes the first 20 hours but for 10 minutes.
+	if _, err := st.Prune(ctx, now, Retention{Alerts: now.Sub(start.Add(20*time.Hour - 10*time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	same("after a prune", false)
+}
