@@ -139,8 +139,12 @@ func openPostgres(ctx context.Context, url string, migrations []string) (*sqlSto
 			_, err := tx.ExecContext(ctx, pgLockWorkloads, keys)
 			return err
 		},
-		lockKey: func(ctx context.Context, tx *sql.Tx, key string) error {
-			_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7306374, hashtext($1))", key)
+		lockKey: func(ctx context.Context, tx *sql.Tx, key string, shared bool) error {
+			lock := "pg_advisory_xact_lock"
+			if shared {
+				lock = "pg_advisory_xact_lock_shared"
+			}
+			_, err := tx.ExecContext(ctx, "SELECT "+lock+"(7306374, hashtext($1))", key)
 			return err
 		},
 	}}, nil

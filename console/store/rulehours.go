@@ -176,9 +176,13 @@ func (s *sqlStore) keepRuleHours(ctx context.Context, rule, field string, h0, h1
 	}
 	defer tx.Rollback()
 	if s.d.lockKey != nil {
-		// One console counts a rule's hours at a time; the next one
-		// finds them done.
-		if err := s.d.lockKey(ctx, tx, "rule_hours/"+field+"/"+rule); err != nil {
+		// Not while retention takes kept hours (pruneRuleHours), and one
+		// console counts a rule's hours at a time: the next one finds
+		// them done.
+		if err := s.d.lockKey(ctx, tx, pruneLock, true); err != nil {
+			return wrapCounts(err)
+		}
+		if err := s.d.lockKey(ctx, tx, "rule_hours/"+field+"/"+rule, false); err != nil {
 			return wrapCounts(err)
 		}
 	}
@@ -275,4 +279,32 @@ func int64sAny(v []int64) []any {
 		out[i] = x
 	}
 	return out
+}
+
+// pruneLock is held shared by whoever counts hours to keep them, and
+// alone by pruneRuleHours.
+const pruneLock = "rule_hours/prune"
+
+// pruneRuleHours drops the kept counts of the hours before cutoff, once
+// their alerts before cutoff are gone. The generations do not change when
+// retention deletes alerts, so hours counted from alerts that were then
+// deleted must go too: with the lock, no count can be under way that read
+// alerts before their deletion and keeps its hours after this.
+func (s *sqlStore) pruneRuleHours(ctx context.Context, cutoff int64) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.d.lockKey != nil {
+		if err := s.d.lockKey(ctx, tx, pruneLock, false); err != nil {
+			return err
+		}
+	}
+	for _, table := range []string{"rule_hours", "rule_hour_counts"} {
+		if _, err := tx.ExecContext(ctx, s.d.rebind("DELETE FROM "+table+" WHERE hour < ?"), cutoff); err != nil {
+			return fmt.Errorf("%s: %w", table, err)
+		}
+	}
+	return tx.Commit()
 }

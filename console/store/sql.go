@@ -42,9 +42,10 @@ type dialect struct {
 	// one order) that replicas writing at once must share: their
 	// profiles (profiles.go). SQLite has one writer.
 	lockWorkloads func(ctx context.Context, tx *sql.Tx, keys []string) error
-	// lockKey, when set, takes the transaction's lock on key, which
-	// replicas counting the same thing at once share (rulehours.go).
-	lockKey func(ctx context.Context, tx *sql.Tx, key string) error
+	// lockKey, when set, takes the transaction's lock on key (shared
+	// with others that take it shared), which replicas counting the same
+	// thing at once share (rulehours.go). SQLite has one writer.
+	lockKey func(ctx context.Context, tx *sql.Tx, key string, shared bool) error
 }
 
 func dollar(q string) string {
@@ -641,9 +642,9 @@ func (s *sqlStore) Prune(ctx context.Context, now time.Time, r Retention) (Prune
 			return p, fmt.Errorf("store: prune rollup: %w", err)
 		}
 		// An hour some of whose alerts are gone is counted no more.
-		for _, table := range []string{"rule_hours", "rule_hour_counts"} {
-			if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM "+table+" WHERE hour < ?"), cutoff); err != nil {
-				return p, fmt.Errorf("store: prune %s: %w", table, err)
+		if s.ruleHours {
+			if err := s.pruneRuleHours(ctx, cutoff); err != nil {
+				return p, fmt.Errorf("store: prune kept counts: %w", err)
 			}
 		}
 		// An incident goes with its last alert.
