@@ -107,21 +107,37 @@ func (s *sqlStore) ruleCounts(ctx context.Context, q CountQuery, now time.Time, 
 	if h1.Sub(h0) < minRuleHours*time.Hour {
 		return s.countRange(ctx, q, q.Since, q.Until, false, acc)
 	}
+	// The kept hours first: a failure there (a lock not had in time, a
+	// table an operator dropped) leaves acc as it was, and the count is
+	// made from the alerts, as without kept hours.
+	if err := s.keepRuleHours(ctx, q.Filter.Rule, q.Field, h0.UnixNano(), h1.UnixNano()); err != nil {
+		return s.countWithoutKept(ctx, q, acc, err)
+	}
+	kept := map[[2]string]*Count{}
+	if err := s.readRuleHours(ctx, q, h0.UnixNano(), h1.UnixNano(), kept); err != nil {
+		return s.countWithoutKept(ctx, q, acc, err)
+	}
+	for k, c := range kept {
+		acc[k] = c
+	}
 	if q.Since.Before(h0) { // from the start when Since is zero
 		if err := s.countRange(ctx, q, q.Since, h0, false, acc); err != nil {
 			return err
 		}
 	}
-	if err := s.keepRuleHours(ctx, q.Filter.Rule, q.Field, h0.UnixNano(), h1.UnixNano()); err != nil {
-		return err
-	}
-	if err := s.readRuleHours(ctx, q, h0.UnixNano(), h1.UnixNano(), acc); err != nil {
-		return err
-	}
 	if hi.IsZero() || h1.Before(hi) {
 		return s.countRange(ctx, q, h1, hi, false, acc)
 	}
 	return nil
+}
+
+// countWithoutKept counts q from the alerts after keeping its hours failed
+// with err; when ctx is done, that is the answer.
+func (s *sqlStore) countWithoutKept(ctx context.Context, q CountQuery, acc map[[2]string]*Count, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	return s.countRange(ctx, q, q.Since, q.Until, false, acc)
 }
 
 // staleRuleHours returns the hours in [h0, h1) that rule_hours does not
