@@ -92,7 +92,14 @@ func launchCmd(t *testing.T, command []string, outFlag string, args ...string) *
 	if slices.Contains(args, "--hook-socket") {
 		hook = ""
 	}
-	base := []string{outFlag, a.out, "-o", "json", "--health-addr", a.addr}
+	// The agent sees every process of the node, and the suite runs other
+	// packages' tests beside it on two cores (podman, Kubernetes, BPF
+	// loads, NATS clusters): with the default 4 MiB ring, an agent
+	// starved of CPU for a moment once lost 8,293 syscall records of
+	// their storms in a full run (no exec). Agents under test get 32 MiB,
+	// so that a loss is the agent's, not the machine's; tests of the ring
+	// itself give their own size (the last flag wins).
+	base := []string{outFlag, a.out, "-o", "json", "--health-addr", a.addr, "--ring-buffer-size", "32M"}
 	if hook != "" {
 		base = append(base, "--hook-socket", hook)
 	}
