@@ -35,7 +35,7 @@ type scanner struct {
 	i int
 }
 
-// alertKeys are alertHead's JSON keys, each with its bit in seen.
+// alertKeys are alertHead's JSON keys.
 var alertKeys = []string{"kind", "uuid", "cluster", "time", "rule", "priority", "output", "source", "tags",
 	"hostname", "action", "policy", "control", "event", "process", "container"}
 
@@ -44,44 +44,9 @@ var alertKeys = []string{"kind", "uuid", "cluster", "time", "rule", "priority", 
 func scanAlertHead(data []byte) (h alertHead, ok bool) {
 	s := scanner{b: data}
 	s.ws()
-	if !s.byte('{') {
-		return h, false
-	}
-	var seen uint32
+	ok = s.object(alertKeys, 1, func(key string) bool { return s.field(&h, key) })
 	s.ws()
-	if !s.byte('}') {
-		for {
-			key, ok := s.key()
-			if !ok || !s.colon() {
-				return h, false
-			}
-			k := keyIndex(alertKeys, key)
-			if k < 0 {
-				if foldsTo(alertKeys, key) || !s.skip(1) {
-					return h, false
-				}
-			} else {
-				if seen&(1<<k) != 0 {
-					return h, false // a duplicate: json.Unmarshal merges
-				}
-				seen |= 1 << k
-				if !s.field(&h, alertKeys[k]) {
-					return h, false
-				}
-			}
-			s.ws()
-			if s.byte(',') {
-				s.ws()
-				continue
-			}
-			if s.byte('}') {
-				break
-			}
-			return h, false
-		}
-	}
-	s.ws()
-	return h, s.i == len(s.b)
+	return h, ok && s.i == len(s.b)
 }
 
 func (s *scanner) field(h *alertHead, key string) bool {
@@ -243,46 +208,13 @@ func (s *scanner) strTo(dst *string) bool {
 
 // process reads the process's id and checks the rest.
 func (s *scanner) process(h *alertHead) bool {
-	if !s.byte('{') {
-		return false
-	}
 	h.Process = &struct {
 		ID string `json:"id"`
 	}{}
-	s.ws()
-	if s.byte('}') {
-		return true
-	}
-	seen := false
-	for {
-		key, ok := s.key()
-		if !ok || !s.colon() {
-			return false
-		}
-		switch {
-		case string(key) == "id":
-			if seen {
-				return false
-			}
-			seen = true
-			if h.Process.ID, ok = s.str(); !ok {
-				return false
-			}
-		case bytes.EqualFold(key, []byte("id")):
-			return false
-		default:
-			if !s.skip(2) {
-				return false
-			}
-		}
-		s.ws()
-		if s.byte(',') {
-			s.ws()
-			continue
-		}
-		return s.byte('}')
-	}
+	return s.object(processKeys, 2, func(string) bool { return s.strTo(&h.Process.ID) })
 }
+
+var processKeys = []string{"id"}
 
 // strings reads an array of strings.
 func (s *scanner) strings(dst *[]string) bool {
