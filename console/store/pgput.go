@@ -112,10 +112,10 @@ func (p *partitions) put(ctx context.Context, s *sqlStore, b *Batch) error {
 				cancel()
 			}
 		}
-		err := pgPut(ctx, c.Conn(), b, aRows, eRows, false, s.ruleHours)
+		err := s.pgPut(ctx, c.Conn(), b, aRows, eRows, false)
 		if storedBefore(err) {
 			rollback()
-			err = pgPut(ctx, c.Conn(), b, aRows, eRows, true, s.ruleHours)
+			err = s.pgPut(ctx, c.Conn(), b, aRows, eRows, true)
 		}
 		if err != nil {
 			rollback()
@@ -135,7 +135,7 @@ func storedBefore(err error) bool {
 // pgPut stores b; with skip, it skips the alerts and events stored
 // already (pgInsertAlerts, pgInsertEvents), else it copies them in and
 // fails on one stored already (see storedBefore).
-func pgPut(ctx context.Context, c *pgx.Conn, b *Batch, aRows, eRows [][]any, skip, ruleHours bool) error {
+func (s *sqlStore) pgPut(ctx context.Context, c *pgx.Conn, b *Batch, aRows, eRows [][]any, skip bool) error {
 	// 1: the rows.
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
@@ -221,7 +221,7 @@ func pgPut(ctx context.Context, c *pgx.Conn, b *Batch, aRows, eRows [][]any, ski
 	third := &pgx.Batch{}
 	third.Queue(pgSaveIncidents, incidentColumns(touched, time.Now())...)
 	third.Queue(pgAddRollup, rollupColumns(deltas)...)
-	if hours := pastHours(freshRows, time.Now()); ruleHours && len(hours) > 0 {
+	if hours := s.pastHours(freshRows); len(hours) > 0 {
 		third.Queue(dollar(bumpHoursSQL(len(hours))), int64sAny(hours)...)
 	}
 	third.Queue("COMMIT").Exec(committed)

@@ -47,9 +47,14 @@ const keepAfter = 10 * time.Minute
 const minRuleHours = 2
 
 // pastHours are the hours (their starts, in ns) that alerts (their
-// alertRow columns) fall in and that are over at now, in order: the rows
-// of count_hours a batch locks, in one order for every batch.
-func pastHours(rows [][]any, now time.Time) []int64 {
+// alertRow columns) fall in and that are over now, in order: the rows of
+// count_hours a batch locks, in one order for every batch. None when the
+// schema has no count_hours.
+func (s *sqlStore) pastHours(rows [][]any) []int64 {
+	if !s.ruleHours {
+		return nil
+	}
+	now := time.Now()
 	seen := map[int64]bool{}
 	var out []int64
 	for _, r := range rows {

@@ -141,7 +141,7 @@ func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
 		if err := s.rollup(ctx, tx, rows); err != nil {
 			return err
 		}
-		if hours := pastHours(rows, time.Now()); s.ruleHours && len(hours) > 0 {
+		if hours := s.pastHours(rows); len(hours) > 0 {
 			if _, err := tx.ExecContext(ctx, s.d.rebind(bumpHoursSQL(len(hours))), int64sAny(hours)...); err != nil {
 				return fmt.Errorf("store: count hours: %w", err)
 			}
