@@ -175,7 +175,7 @@ func planIncidents(alerts []AlertIn) *incidentBatch {
 // Resolved, IncidentGap, hi, IncidentGap, lo, then the workloads).
 func openIncidentsSQL(workloads int) string {
 	return "SELECT " + incidentCols + " FROM incidents WHERE status <> ? AND first_ns - ? <= ? AND last_ns + ? >= ? AND workload IN (" +
-		strings.TrimSuffix(strings.Repeat("?,", workloads), ",") + ")"
+		marks(workloads) + ")"
 }
 
 // assign puts each alert in the incident of its workload whose span (give

@@ -26,7 +26,13 @@ func (f *Filter) Match(a *event.Alert) bool {
 			return false
 		}
 	}
-	if c := f.Container; c != "" && c != cname && c != cid && !(len(c) >= 12 && strings.HasPrefix(cid, c)) {
+	switch c := f.Container; {
+	case c == "":
+	case ContainerID(c):
+		if !strings.HasPrefix(cid, strings.ToLower(c)) {
+			return false
+		}
+	case c != cname:
 		return false
 	}
 	if f.MinPriority != "" {
@@ -40,6 +46,21 @@ func (f *Filter) Match(a *event.Alert) bool {
 	}
 	if t := strings.ToLower(f.Text); t != "" && !strings.Contains(strings.ToLower(a.Output), t) && !strings.Contains(strings.ToLower(a.Rule), t) {
 		return false
+	}
+	return true
+}
+
+// ContainerID says whether a container filter names an id: 12 to 64
+// hexadecimal digits (a full id, or a prefix of one, as runtimes and
+// Falco shorten them), compared in lower case. Anything else is a name.
+func ContainerID(c string) bool {
+	if len(c) < 12 || len(c) > 64 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		if !('0' <= c[i] && c[i] <= '9' || 'a' <= c[i] && c[i] <= 'f' || 'A' <= c[i] && c[i] <= 'F') {
+			return false
+		}
 	}
 	return true
 }

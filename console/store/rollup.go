@@ -121,7 +121,7 @@ func (s *sqlStore) countRange(ctx context.Context, q CountQuery, lo, hi time.Tim
 	f := q.Filter
 	f.Since, f.Until = lo, hi
 	table, timeCol, sum := "alerts", "time_ns", "count(*)"
-	w, args, err := s.where(f)
+	w, args, err := s.where(ctx, f)
 	if err != nil {
 		return err
 	}

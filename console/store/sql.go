@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -248,7 +249,7 @@ func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, table string, cols []
 
 // where renders f as a WHERE clause (with a leading " WHERE ") and its
 // arguments.
-func (s *sqlStore) where(f Filter) (string, []any, error) {
+func (s *sqlStore) where(ctx context.Context, f Filter) (string, []any, error) {
 	var conds []string
 	var args []any
 	eq := func(col, v string) {
@@ -274,13 +275,11 @@ func (s *sqlStore) where(f Filter) (string, []any, error) {
 	eq("source", f.Source)
 	eq("action", f.Action)
 	if c := f.Container; c != "" {
-		if len(c) >= 12 && len(c) < 64 {
-			conds = append(conds, "(container_id LIKE ? OR container_name = ?)")
-			args = append(args, c+"%", c)
-		} else {
-			conds = append(conds, "(container_id = ? OR container_name = ?)")
-			args = append(args, c, c)
+		cond, a, err := s.containerCond(ctx, c)
+		if err != nil {
+			return "", nil, err
 		}
+		conds, args = append(conds, cond), append(args, a...)
 	}
 	if p := f.MinPriority; p != "" {
 		r := PriorityRank(p)
@@ -305,6 +304,66 @@ func (s *sqlStore) where(f Filter) (string, []any, error) {
 	return " WHERE " + strings.Join(conds, " AND "), args, nil
 }
 
+// containerCond is the filters' container condition: c is a container's
+// id, or a prefix of it of 12 digits or more (ContainerID), else its name.
+// Alerts are indexed by the container's name (and time), which the feed
+// reads in its order however few the container's alerts among the others.
+// An id is resolved through the inventory to its containers' names and
+// whole ids, and the alerts are those of these names and ids (and of the
+// 12-digit id itself, as Falco shortens them); a container renamed since
+// an alert is found by its id under its present name only. An id the
+// inventory does not know (a container no agent reported, such as
+// Falco's) is looked for among all the alerts, newest first.
+func (s *sqlStore) containerCond(ctx context.Context, c string) (string, []any, error) {
+	if !ContainerID(c) {
+		return "container_name = ?", []any{c}, nil
+	}
+	c = strings.ToLower(c)
+	names, ids, err := s.inventoryIDs(ctx, c)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(names) == 0 {
+		return "substr(container_id, 1, ?) = ?", []any{len(c), c}, nil
+	}
+	if len(c) == 12 {
+		ids = append(ids, c)
+	}
+	return "container_name IN (" + marks(len(names)) + ") AND container_id IN (" + marks(len(ids)) + ")", append(names, ids...), nil
+}
+
+// marks is n placeholders, separated by commas.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// inventoryIDs is the names and the ids of the inventory's containers
+// whose id begins with prefix, or none if one has no name (its alerts
+// would be among those of every host process: no faster to find by name).
+func (s *sqlStore) inventoryIDs(ctx context.Context, prefix string) (names, ids []any, err error) {
+	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT id, doc FROM containers WHERE substr(id, 1, 12) = ? AND substr(id, 1, ?) = ?"),
+		prefix[:12], len(prefix), prefix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: container %s: %w", prefix, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			return nil, nil, fmt.Errorf("store: container %s: %w", prefix, err)
+		}
+		var st event.ContainerState
+		if json.Unmarshal([]byte(doc), &st) != nil || st.Container == nil || st.Container.Name == "" {
+			return nil, nil, rows.Err()
+		}
+		if !slices.Contains(names, any(st.Container.Name)) {
+			names = append(names, st.Container.Name)
+		}
+		if !slices.Contains(ids, any(id)) {
+			ids = append(ids, id)
+		}
+	}
+	return names, ids, rows.Err()
+}
+
 func escapeLike(s string) string {
 	// Neither database treats a backslash as LIKE's escape by default in
 	// the same way; % and _ in a search are rare enough to match loosely.
@@ -313,10 +372,12 @@ func escapeLike(s string) string {
 
 const maxPage = 1000
 
-func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error) {
-	w, args, err := s.where(q.Filter)
+// feedSQL is the feed's query for q (one row more than a page, which
+// says whether there is a next one), its arguments and the page's size.
+func (s *sqlStore) feedSQL(ctx context.Context, q AlertQuery) (string, []any, int, error) {
+	w, args, err := s.where(ctx, q.Filter)
 	if err != nil {
-		return nil, err
+		return "", nil, 0, err
 	}
 	limit := q.Limit
 	if limit <= 0 {
@@ -326,7 +387,7 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 	if q.Cursor != "" {
 		t, u, err := decodeCursor(q.Cursor)
 		if err != nil {
-			return nil, err
+			return "", nil, 0, err
 		}
 		c := "(time_ns < ? OR (time_ns = ? AND uuid < ?))"
 		if w == "" {
@@ -336,8 +397,15 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 		}
 		args = append(args, t, t, u)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT time_ns, uuid, doc FROM alerts"+w+
-		" ORDER BY time_ns DESC, uuid DESC LIMIT "+strconv.Itoa(limit+1)), args...)
+	return s.d.rebind("SELECT time_ns, uuid, doc FROM alerts" + w + " ORDER BY time_ns DESC, uuid DESC LIMIT " + strconv.Itoa(limit+1)), args, limit, nil
+}
+
+func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error) {
+	query, args, limit, err := s.feedSQL(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store alerts: %w", err)
 	}
@@ -488,7 +556,7 @@ func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
 	if _, ok := countCols[q.Field]; !ok {
 		return nil, fmt.Errorf("cannot count by %q: use one of %s", q.Field, strings.Join(CountFields, ", "))
 	}
-	if _, _, err := s.where(q.Filter); err != nil {
+	if _, _, err := s.where(ctx, q.Filter); err != nil {
 		return nil, err
 	}
 	acc := map[[2]string]*Count{}

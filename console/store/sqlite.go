@@ -61,6 +61,11 @@ var sqliteMigrations = []string{
 	DROP INDEX alerts_rule;`,
 	// 6: one rule's counts by hour, kept once asked for (rulehours.go).
 	fmt.Sprintf(ruleHoursTables, ""),
+	// 7: as PostgreSQL's 8: the container filter reads the index of
+	// names, an id resolved to its name through the inventory.
+	`DROP INDEX alerts_container;
+	CREATE INDEX alerts_container_name ON alerts (container_name, time_ns);
+	CREATE INDEX containers_short ON containers (substr(id, 1, 12));`,
 }
 
 // sqliteRuleHoursVersion is the schema version with rulehours.go's tables.
