@@ -457,12 +457,13 @@ func TestPostgresUpgradeContainerStats(t *testing.T) {
 // text by the database's locale.
 func checkByteCollated(t *testing.T, db *sql.DB) {
 	t.Helper()
-	const rels = `(c.relname IN ('alerts', 'incidents', 'alert_rollup')
-		OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'alerts'::regclass))`
+	const rels = `(c.relname IN ('alerts', 'incidents', 'alert_rollup', 'events')
+		OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent IN ('alerts'::regclass, 'events'::regclass)))`
 	for table, cols := range map[string][]string{
 		"alerts":       {"uuid", "cluster", "node", "namespace", "pod", "container_id", "container_name", "rule", "source", "action", "workload"},
 		"incidents":    {"id", "workload"},
 		"alert_rollup": {"field", "cluster", "value"},
+		"events":       {"id", "cluster", "node", "container_id", "type", "process_id", "parent_id"},
 	} {
 		for _, col := range cols {
 			rows, err := db.Query(`SELECT c.relname, co.collname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
@@ -484,8 +485,8 @@ func checkByteCollated(t *testing.T, db *sql.DB) {
 				}
 			}
 			rows.Close()
-			if n == 0 || (table == "alerts" && n < 2) {
-				t.Errorf("%s.%s: %d tables found; want the table and, for alerts, its partitions", table, col, n)
+			if n == 0 || ((table == "alerts" || table == "events") && n < 2) {
+				t.Errorf("%s.%s: %d tables found; want the table and, for alerts and events, its partitions", table, col, n)
 			}
 		}
 	}
@@ -568,6 +569,9 @@ func testUpgrade(t *testing.T, openOld func() (*sqlStore, error), open func() (S
 	for i := range 300 {
 		b.Alerts = append(b.Alerts, sampleAlert(base, i))
 	}
+	e := &event.Event{Kind: "event", Time: base, Cluster: "prod", Node: "node-1", Type: event.Exec, Process: event.Process{PID: 5, ID: "p5"}}
+	raw, _ := json.Marshal(e)
+	b.Events = append(b.Events, EventIn{ID: "ev-1", Event: e, Raw: raw})
 	if err := old.Put(ctx, &b); err != nil {
 		t.Fatal(err)
 	}
@@ -599,6 +603,9 @@ func testUpgrade(t *testing.T, openOld func() (*sqlStore, error), open func() (S
 	}
 	if d, err := s.Alert(ctx, sampleAlert(base, 1000).Alert.UUID); err != nil || d == nil {
 		t.Errorf("an alert stored after the upgrade: %v", err)
+	}
+	if evs, err := s.Events(ctx, EventQuery{ProcessID: "p5"}); err != nil || len(evs) != 1 {
+		t.Errorf("the event stored before the upgrade: %d found, %v", len(evs), err)
 	}
 }
 
