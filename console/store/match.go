@@ -28,7 +28,7 @@ func (f *Filter) Match(a *event.Alert) bool {
 	}
 	switch c := f.Container; {
 	case c == "":
-	case ContainerID(c):
+	case idFilter(c):
 		if !strings.HasPrefix(cid, strings.ToLower(c)) {
 			return false
 		}
@@ -50,10 +50,10 @@ func (f *Filter) Match(a *event.Alert) bool {
 	return true
 }
 
-// ContainerID says whether a container filter names an id: 12 to 64
+// idFilter says whether a container filter names an id: 12 to 64
 // hexadecimal digits (a full id, or a prefix of one, as runtimes and
 // Falco shorten them), compared in lower case. Anything else is a name.
-func ContainerID(c string) bool {
+func idFilter(c string) bool {
 	if len(c) < 12 || len(c) > 64 {
 		return false
 	}

@@ -250,6 +250,9 @@ func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, table string, cols []
 // where renders f as a WHERE clause (with a leading " WHERE ") and its
 // arguments.
 func (s *sqlStore) where(ctx context.Context, f Filter) (string, []any, error) {
+	if err := f.check(); err != nil {
+		return "", nil, err
+	}
 	var conds []string
 	var args []any
 	eq := func(col, v string) {
@@ -282,12 +285,8 @@ func (s *sqlStore) where(ctx context.Context, f Filter) (string, []any, error) {
 		conds, args = append(conds, cond), append(args, a...)
 	}
 	if p := f.MinPriority; p != "" {
-		r := PriorityRank(p)
-		if r < 0 {
-			return "", nil, fmt.Errorf("priority %q: use one of %s", p, strings.Join(Priorities, ", "))
-		}
 		conds = append(conds, "priority <= ?")
-		args = append(args, r)
+		args = append(args, PriorityRank(p))
 	}
 	if f.Tag != "" {
 		conds = append(conds, "tags LIKE ?")
@@ -304,8 +303,17 @@ func (s *sqlStore) where(ctx context.Context, f Filter) (string, []any, error) {
 	return " WHERE " + strings.Join(conds, " AND "), args, nil
 }
 
+// check says what is wrong with f's values, if anything, without reading
+// the store.
+func (f Filter) check() error {
+	if p := f.MinPriority; p != "" && PriorityRank(p) < 0 {
+		return fmt.Errorf("priority %q: use one of %s", p, strings.Join(Priorities, ", "))
+	}
+	return nil
+}
+
 // containerCond is the filters' container condition: c is a container's
-// id, or a prefix of it of 12 digits or more (ContainerID), else its name.
+// id, or a prefix of it of 12 digits or more (idFilter), else its name.
 // Alerts are indexed by the container's name (and time), which the feed
 // reads in its order however few the container's alerts among the others.
 // An id is resolved through the inventory to its containers' names and
@@ -315,7 +323,7 @@ func (s *sqlStore) where(ctx context.Context, f Filter) (string, []any, error) {
 // inventory does not know (a container no agent reported, such as
 // Falco's) is looked for among all the alerts, newest first.
 func (s *sqlStore) containerCond(ctx context.Context, c string) (string, []any, error) {
-	if !ContainerID(c) {
+	if !idFilter(c) {
 		return "container_name = ?", []any{c}, nil
 	}
 	c = strings.ToLower(c)
@@ -556,7 +564,7 @@ func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
 	if _, ok := countCols[q.Field]; !ok {
 		return nil, fmt.Errorf("cannot count by %q: use one of %s", q.Field, strings.Join(CountFields, ", "))
 	}
-	if _, _, err := s.where(ctx, q.Filter); err != nil {
+	if err := q.Filter.check(); err != nil {
 		return nil, err
 	}
 	acc := map[[2]string]*Count{}

@@ -96,7 +96,7 @@ type Filter struct {
 	Node         string
 	Namespace    string
 	Pod          string
-	Container    string // id or a prefix of it (12 to 64 hex digits: ContainerID), else name
+	Container    string // id or a prefix of it (12 to 64 hex digits: idFilter), else name
 	Image        string
 	Rule         string
 	// MinPriority keeps alerts at or above this Falco priority

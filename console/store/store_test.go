@@ -127,6 +127,9 @@ func exercise(t *testing.T, s Store) {
 	if _, err := s.Alerts(ctx, AlertQuery{Filter: Filter{MinPriority: "Loud"}}); err == nil {
 		t.Error("an unknown priority was accepted")
 	}
+	if _, err := s.Counts(ctx, CountQuery{Field: "rule", Filter: Filter{MinPriority: "Loud"}}); err == nil {
+		t.Error("counts: an unknown priority was accepted")
+	}
 
 	// By tag: each alert once under each of its tags, never an empty one.
 	tagCounts, err := s.Counts(ctx, CountQuery{Field: "tag", Filter: Filter{Node: "node-1"}})
