@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,10 +72,14 @@ func (n simNode) Containers() []event.ContainerState { return nil }
 func sampleAlert(r *rand.Rand, node string, at time.Time) *event.Alert {
 	rule := fmt.Sprintf("Rule %03d", r.IntN(200))
 	ctr := r.IntN(400)
+	tags := []string{"container", fmt.Sprintf("T%04d", 1000+r.IntN(50))}
+	if r.IntN(5000) == 0 {
+		tags = append(tags, "T1611") // a rare technique, in minutes far apart
+	}
 	return &event.Alert{Kind: "alert", Time: at, Rule: rule, Priority: store.Priorities[r.IntN(len(store.Priorities))],
 		Output:       fmt.Sprintf("%s: Warning %s by cat (file=/etc/shadow container=web-%d)", at.Format("15:04:05.000000000"), rule, ctr),
 		OutputFields: map[string]any{"fd.name": "/etc/shadow", "proc.name": "cat"}, Source: "syscall",
-		Tags: []string{"container", fmt.Sprintf("T%04d", 1000+r.IntN(50))}, Hostname: node, Action: "detected",
+		Tags: tags, Hostname: node, Action: "detected",
 		Process: &event.Process{PID: uint32(1000 + r.IntN(30000)), PPID: 1, Name: "cat", Exe: "/bin/cat", Args: []string{"cat", "/etc/shadow"},
 			LoginUID: -1, StartTime: at.Add(-time.Second), Ancestors: []event.Process{{PID: 1, Name: "sh", Exe: "/bin/sh", LoginUID: -1}}},
 		Container: &event.Container{ID: containerID(ctr), Name: fmt.Sprintf("web-%d", ctr), Image: "registry/web:1",
@@ -309,7 +314,12 @@ func query(args []string) error {
 	fs := flag.NewFlagSet("query", flag.ExitOnError)
 	dsn := fs.String("store", "", "SQLite file or postgres:// URL")
 	runs := fs.Int("runs", 50, "runs of each query")
+	only := fs.String("only", "", "run only the queries whose name matches this regular expression")
 	fs.Parse(args)
+	match, err := regexp.Compile(*only)
+	if err != nil {
+		return fmt.Errorf("-only: %w", err)
+	}
 	s, err := open(*dsn)
 	if err != nil {
 		return err
@@ -358,6 +368,38 @@ func query(args []string) error {
 			_, err := s.Alerts(ctx, store.AlertQuery{Limit: 100, Filter: store.Filter{Namespace: "ns-3", Rule: "Rule 042"}})
 			return err
 		}},
+		{"feed: one namespace", func() error {
+			_, err := s.Alerts(ctx, store.AlertQuery{Limit: 100, Filter: store.Filter{Namespace: "ns-3"}})
+			return err
+		}},
+		{"feed: one pod", func() error {
+			_, err := s.Alerts(ctx, store.AlertQuery{Limit: 100, Filter: store.Filter{Namespace: "ns-3", Pod: "web-13"}})
+			return err
+		}},
+		{"feed: an image without alerts", func() error {
+			_, err := s.Alerts(ctx, store.AlertQuery{Limit: 100, Filter: store.Filter{Image: "registry/quiet:1"}})
+			return err
+		}},
+		{"feed: one technique (tag)", func() error {
+			_, err := s.Alerts(ctx, store.AlertQuery{Limit: 100, Filter: store.Filter{Tag: "T1007"}})
+			return err
+		}},
+		{"feed: a rare technique (1 alert in 5,000)", func() error {
+			_, err := s.Alerts(ctx, store.AlertQuery{Limit: 100, Filter: store.Filter{Tag: "T1611"}})
+			return err
+		}},
+		{"feed: a technique without alerts", func() error {
+			_, err := s.Alerts(ctx, store.AlertQuery{Limit: 100, Filter: store.Filter{Tag: "T1612"}})
+			return err
+		}},
+		{"feed: blocked (no alert is)", func() error {
+			_, err := s.Alerts(ctx, store.AlertQuery{Limit: 100, Filter: store.Filter{Action: "blocked"}})
+			return err
+		}},
+		{"feed: text that no alert has, last 24 h", func() error {
+			_, err := s.Alerts(ctx, store.AlertQuery{Limit: 100, Filter: store.Filter{Text: "xmrig", Since: now.Add(-24 * time.Hour)}})
+			return err
+		}},
 		{"counts: by priority per hour, last 24 h", func() error {
 			_, err := s.Counts(ctx, store.CountQuery{Field: "priority", Bucket: time.Hour, Filter: store.Filter{Since: now.Add(-24 * time.Hour)}})
 			return err
@@ -373,6 +415,9 @@ func query(args []string) error {
 	}
 	fmt.Printf("| query | p50 | p99 |\n|---|---|---|\n")
 	for _, q := range queries {
+		if !match.MatchString(q.name) {
+			continue
+		}
 		var ds []time.Duration
 		for range *runs {
 			t0 := time.Now()

@@ -10,7 +10,8 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also the database/sql driver "pgx"
 )
 
 // pgMigrations take the schema from version i to i+1; the version applied
@@ -135,6 +136,11 @@ var pgMigrations = []string{
 		ALTER COLUMN type TYPE TEXT COLLATE "C", ALTER COLUMN process_id TYPE TEXT COLLATE "C",
 		ALTER COLUMN parent_id TYPE TEXT COLLATE "C";
 	ANALYZE events;`,
+	// 10: the rollup keeps each image's and each tag's alerts per
+	// minute too, and the feed reads only the minutes that hold a tag, an
+	// image, an action or a source it is filtered by (rollupfeed.go).
+	// Building the rollup's index of values holds ingest meanwhile.
+	fmt.Sprintf(rollupFieldsTable, ` COLLATE "C"`),
 }
 
 // pgContainerStats tells the planner of the alerts' partition %[1]s that a
@@ -150,6 +156,9 @@ const pgContainerStats = "CREATE STATISTICS IF NOT EXISTS %[1]s_container (depen
 // pgRuleHoursVersion is the schema version with rulehours.go's tables.
 const pgRuleHoursVersion = 7
 
+// pgMarksVersion is the schema version with rollup_fields (rollupfeed.go).
+const pgMarksVersion = 10
+
 // OpenPostgres connects to the PostgreSQL database at url and brings its
 // schema up to date; several consoles may do so at once.
 func OpenPostgres(ctx context.Context, url string) (Store, error) {
@@ -163,10 +172,19 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 // openPostgres brings the schema to len(migrations) (a test opens an old
 // one with fewer).
 func openPostgres(ctx context.Context, url string, migrations []string) (*sqlStore, error) {
-	db, err := sql.Open("pgx", url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	// PostgreSQL compiles a query whose estimated cost is high to machine
+	// code (JIT) before running it. The console's queries read indexes
+	// for a page or a count; one that reads many short ranges of time
+	// (rollupfeed.go) is estimated high and ran 14 ms, after a compilation
+	// of 1.2 s. Off, unless the URL says otherwise (options=-cjit=on).
+	if _, set := cfg.RuntimeParams["jit"]; !set && !strings.Contains(cfg.RuntimeParams["options"], "jit") {
+		cfg.RuntimeParams["jit"] = "off"
+	}
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
@@ -178,10 +196,18 @@ func openPostgres(ctx context.Context, url string, migrations []string) (*sqlSto
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", redact(url), err)
 	}
+	var marks map[string]int64
+	if len(migrations) >= pgMarksVersion {
+		if marks, err = loadMarks(ctx, db); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	p := &partitions{made: map[string]bool{}}
-	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, marks: marks, d: dialect{
 		name:    "postgres",
 		rebind:  dollar,
+		lateral: true,
 		like:    pgLike,
 		maxRows: 1000,
 		put:     p.put,

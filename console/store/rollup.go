@@ -56,6 +56,15 @@ func rollupDeltas(rows [][]any) []rollupDelta {
 			}
 			counts[rollupKey{f.name, minute, cluster, v}]++
 		}
+		// The feed's marks (rollupfeed.go): an image's, and each tag's.
+		if image := row[9].(string); image != "" {
+			counts[rollupKey{"image", minute, cluster, image}]++
+		}
+		for tag := range strings.SplitSeq(strings.Trim(row[14].(string), ","), ",") {
+			if tag != "" {
+				counts[rollupKey{"tag", minute, cluster, tag}]++
+			}
+		}
 	}
 	out := make([]rollupDelta, 0, len(counts))
 	for k, n := range counts {

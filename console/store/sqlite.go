@@ -66,10 +66,16 @@ var sqliteMigrations = []string{
 	`DROP INDEX alerts_container;
 	CREATE INDEX alerts_container_name ON alerts (container_name, time_ns);
 	CREATE INDEX containers_short ON containers (substr(id, 1, 12));`,
+	// 8: as PostgreSQL's 10: the feed reads only the minutes that hold a
+	// tag, an image, an action or a source it is filtered by.
+	fmt.Sprintf(rollupFieldsTable, ""),
 }
 
 // sqliteRuleHoursVersion is the schema version with rulehours.go's tables.
 const sqliteRuleHoursVersion = 6
+
+// sqliteMarksVersion is the schema version with rollup_fields.
+const sqliteMarksVersion = 8
 
 // OpenSQLite opens (creating it and its directory when missing) the
 // console's SQLite database at path and brings its schema up to date.
@@ -101,7 +107,14 @@ func openSQLite(path string, migrations []string) (*sqlStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, d: dialect{
+	var marks map[string]int64
+	if len(migrations) >= sqliteMarksVersion {
+		if marks, err = loadMarks(context.Background(), db); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, marks: marks, d: dialect{
 		name:    "sqlite",
 		rebind:  func(q string) string { return q },
 		like:    "LIKE", // case-insensitive for ASCII

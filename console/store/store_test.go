@@ -265,6 +265,21 @@ func TestPostgres(t *testing.T) {
 	}
 	defer s.Close()
 	exercise(t, s)
+	// The console's sessions compile no query (JIT), unless the URL asks.
+	for url, want := range map[string]string{pg.URL: "off", pg.URL + "&options=-cjit%3Don": "on"} {
+		if !strings.Contains(pg.URL, "?") {
+			url = strings.Replace(url, "&", "?", 1)
+		}
+		js, err := openPostgres(context.Background(), url, pgMigrations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jit string
+		if err := js.db.QueryRow("SHOW jit").Scan(&jit); err != nil || jit != want {
+			t.Errorf("%s: jit %q (%v), want %s", url, jit, err, want)
+		}
+		js.Close()
+	}
 	// A second console opening the same database finds the schema done.
 	s2, err := OpenPostgres(context.Background(), pg.URL)
 	if err != nil {
@@ -606,6 +621,13 @@ func testUpgrade(t *testing.T, openOld func() (*sqlStore, error), open func() (S
 	}
 	if d, err := s.Alert(ctx, sampleAlert(base, 1000).Alert.UUID); err != nil || d == nil {
 		t.Errorf("an alert stored after the upgrade: %v", err)
+	}
+	// The rollup kept no tags or images before: the feed reads the alerts
+	// stored then as it did, and the rollup's minutes after.
+	for _, f := range []Filter{{Tag: "T1059"}, {Image: "nginx"}} {
+		if page, err := s.Alerts(ctx, AlertQuery{Filter: f, Limit: 1000}); err != nil || len(page.Alerts) != 301 {
+			t.Errorf("%+v after the upgrade: %d alerts, %v; want 301", f, len(page.Alerts), err)
+		}
 	}
 	if evs, err := s.Events(ctx, EventQuery{ProcessID: "p5"}); err != nil || len(evs) != 1 {
 		t.Errorf("the event stored before the upgrade: %d found, %v", len(evs), err)
