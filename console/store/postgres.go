@@ -204,7 +204,7 @@ func openPostgres(ctx context.Context, url string, migrations []string) (*sqlSto
 		}
 	}
 	p := &partitions{made: map[string]bool{}}
-	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, marks: marks, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, marks: marks, textBudget: defaultTextBudget, d: dialect{
 		name:    "postgres",
 		rebind:  dollar,
 		lateral: true,

@@ -105,6 +105,9 @@ type marked struct {
 	done         bool  // every marked minute was asked for
 	pending      []markedRun
 	readUnmarked bool // [lo, since) was given out
+	// maxRun is how many alerts a run holds at most: consecutive minutes
+	// beyond it are another run (one minute may hold more).
+	maxRun int64
 }
 
 // markedRun is a run of consecutive minutes that hold the value, and how
@@ -127,7 +130,10 @@ func (s *sqlStore) markedFeed(q AlertQuery, cursorT int64, hasCursor bool) *mark
 			continue
 		}
 		m := &marked{s: s, field: f.field, value: v, cluster: q.Cluster, lo: math.MinInt64, hi: math.MaxInt64,
-			since: s.marks[f.field]}
+			since: s.marks[f.field], maxRun: math.MaxInt64}
+		if q.Text != "" {
+			m.maxRun = int64(s.textBudget)
+		}
 		if !q.Since.IsZero() {
 			m.lo = q.Since.UnixNano()
 		}
@@ -197,7 +203,7 @@ func (m *marked) ask(ctx context.Context) error {
 		if span.lo >= span.hi {
 			continue
 		}
-		if k := len(m.pending) - 1; k >= 0 && m.pending[k].lo == span.hi {
+		if k := len(m.pending) - 1; k >= 0 && m.pending[k].lo == span.hi && m.pending[k].n+count <= m.maxRun {
 			m.pending[k].lo = span.lo // the minute before the last: one run
 			m.pending[k].n += count
 		} else {
@@ -219,19 +225,28 @@ func (m *marked) ask(ctx context.Context) error {
 const maxRuns = 64
 
 // runs returns the next runs to read in one query: as many as the rollup
-// says hold need alerts, within maxRuns.
-func (m *marked) runs(ctx context.Context, need int64) ([]timeRange, error) {
+// says hold need alerts, within maxRuns, and holding room alerts at most
+// (math.MaxInt64: no bound);
+// and how many they hold (math.MaxInt64 for the time before the rollup
+// was complete). None and no error: the next run does not fit in room.
+func (m *marked) runs(ctx context.Context, need, room int64) ([]timeRange, int64, error) {
 	var out []timeRange
+	var n int64
 	for need > 0 && len(out) < maxRuns {
 		r, ok, err := m.nextRun(ctx)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if !ok {
 			break
 		}
+		if room < math.MaxInt64 && r.n > room-n {
+			m.pending = append([]markedRun{r}, m.pending...) // the next query's
+			break
+		}
 		out = append(out, r.timeRange)
 		need -= min(r.n, need)
+		n += min(r.n, math.MaxInt64-n)
 	}
-	return out, nil
+	return out, n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -24,6 +25,9 @@ type sqlStore struct {
 	// ruleHours says that the schema has rulehours.go's tables (a test
 	// opens one of a version before them).
 	ruleHours bool
+	// textBudget is how many alerts one page of the feed tests for the
+	// free text at most (defaultTextBudget).
+	textBudget int
 	// marks are, per field the feed narrows through the rollup, the time
 	// from which the rollup holds every alert's value (rollupfeed.go);
 	// nil for a schema from before.
@@ -37,6 +41,9 @@ type dialect struct {
 	// lateral says that the database joins LATERAL (PostgreSQL): the
 	// feed reads several ranges of time by one query planned once.
 	lateral bool
+	// unindexed, before a column in a condition, keeps the planner from
+	// choosing that column's index for it (SQLite's unary +).
+	unindexed string
 	// like is the case-insensitive LIKE operator (with a COLLATE
 	// clause for its left side if need be).
 	like string
@@ -278,7 +285,15 @@ func (s *sqlStore) where(ctx context.Context, f Filter) (string, []any, error) {
 	}
 	eq("cluster", f.Cluster)
 	eq("node", f.Node)
-	eq("namespace", f.Namespace)
+	if f.Pod == "" && (f.Rule != "" || f.Node != "" || f.Container != "") {
+		// A namespace is the least telling of these filters: the feed
+		// reads the other's index (SQLite, without statistics, would
+		// read the namespace's alerts: 89 ms against 1.3 for a namespace
+		// and a rule over a million).
+		eq(s.d.unindexed+"namespace", f.Namespace)
+	} else {
+		eq("namespace", f.Namespace)
+	}
 	eq("pod", f.Pod)
 	eq("image", f.Image)
 	eq("rule", f.Rule)
@@ -300,14 +315,20 @@ func (s *sqlStore) where(ctx context.Context, f Filter) (string, []any, error) {
 		args = append(args, "%,"+escapeLike(f.Tag)+",%")
 	}
 	if f.Text != "" {
-		conds = append(conds, "(output "+s.d.like+" ? OR rule "+s.d.like+" ?)")
-		t := "%" + escapeLike(f.Text) + "%"
-		args = append(args, t, t)
+		c, a := s.textCond(f.Text)
+		conds, args = append(conds, c), append(args, a...)
 	}
 	if len(conds) == 0 {
 		return "", nil, nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+// textCond is the free text's condition: text in the output or the rule,
+// any case.
+func (s *sqlStore) textCond(text string) (string, []any) {
+	t := "%" + escapeLike(text) + "%"
+	return "(output " + s.d.like + " ? OR rule " + s.d.like + " ?)", []any{t, t}
 }
 
 // check says what is wrong with f's values, if anything, without reading
@@ -394,6 +415,7 @@ func (s *sqlStore) feedSQL(ctx context.Context, q AlertQuery) (string, []any, in
 	if err != nil {
 		return "", nil, 0, err
 	}
+	f.withText()
 	query, args := f.sql(nil, f.limit+1)
 	return query, args, f.limit, nil
 }
@@ -406,14 +428,24 @@ type feed struct {
 	limit     int
 	cursorT   int64
 	hasCursor bool
+	// text is the free text, if any; then where and args are the other
+	// conditions, and textSQL has the text's.
+	text     string
+	textSQL  string
+	textArgs []any
 }
 
 func (s *sqlStore) feedWhere(ctx context.Context, q AlertQuery) (*feed, error) {
-	w, args, err := s.where(ctx, q.Filter)
+	f := &feed{s: s, limit: q.Limit, text: q.Text}
+	others := q.Filter
+	others.Text = ""
+	w, args, err := s.where(ctx, others)
 	if err != nil {
 		return nil, err
 	}
-	f := &feed{s: s, limit: q.Limit}
+	if f.text != "" {
+		f.textSQL, f.textArgs = s.textCond(f.text)
+	}
 	if f.limit <= 0 {
 		f.limit = 100
 	}
@@ -434,6 +466,21 @@ func (s *sqlStore) feedWhere(ctx context.Context, q AlertQuery) (*feed, error) {
 	}
 	f.where, f.args = w, args
 	return f, nil
+}
+
+// withText adds the free text's condition to where, for the queries
+// that read no more alerts than the page needs anyway (rollupfeed.go).
+func (f *feed) withText() {
+	if f.text == "" {
+		return
+	}
+	if f.where == "" {
+		f.where = " WHERE " + f.textSQL
+	} else {
+		f.where += " AND " + f.textSQL
+	}
+	f.args = append(f.args[:len(f.args):len(f.args)], f.textArgs...)
+	f.text = ""
 }
 
 // sql is the feed's query for at most n alerts, within the ranges rs
@@ -516,21 +563,89 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 	}
 	m := s.markedFeed(q, f.cursorT, f.hasCursor)
 	if m == nil {
+		if f.text != "" {
+			return page, s.readText(ctx, f, page)
+		}
 		return page, read(nil)
 	}
+	// The free text reads s.textBudget alerts a page at most (as the
+	// rollup counts them, in runs of at most as many); the page then
+	// ends where it stopped.
+	budget := int64(math.MaxInt64)
+	if f.text != "" {
+		budget = int64(s.textBudget)
+	}
+	f.withText()
+	var scanned int64
 	for page.Next == "" {
-		rs, err := m.runs(ctx, int64(f.limit+1-len(page.Alerts)))
+		room := int64(math.MaxInt64) // unbounded; and one run at least, however large
+		if budget < math.MaxInt64 && scanned > 0 {
+			room = budget - scanned
+		}
+		rs, n, err := m.runs(ctx, int64(f.limit+1-len(page.Alerts)), room)
 		if err != nil {
 			return nil, err
 		}
 		if len(rs) == 0 {
+			if len(m.pending) > 0 { // the budget is spent
+				page.Next = encodeCursor(m.pending[0].hi, "")
+			}
 			break
 		}
 		if err := read(rs); err != nil {
 			return nil, err
 		}
+		if scanned += min(n, budget-scanned); page.Next == "" && scanned >= budget {
+			page.Next = encodeCursor(rs[len(rs)-1].lo, "")
+		}
 	}
 	return page, nil
+}
+
+// defaultTextBudget is how many alerts one page of the feed tests for the
+// free text at most (PostgreSQL's; SQLite's is half): there is no index of
+// words, and a text no alert has would read every alert of the range
+// (about 4 µs each in PostgreSQL here: 0.45 s for a day of a million
+// alerts over a week). A page that has read them ends there, with fewer
+// alerts than asked for perhaps, and a cursor from where it stopped.
+const defaultTextBudget = 10000
+
+// readText reads a page of the feed with the free text: the alerts the
+// other conditions give, newest first, s.textBudget at most, keeping those
+// with the text; the page ends at the last one read when it is not full.
+func (s *sqlStore) readText(ctx context.Context, f *feed, page *AlertPage) error {
+	budget := strconv.Itoa(s.textBudget)
+	q := s.d.rebind(`SELECT time_ns, uuid, rn, hit, CASE WHEN hit THEN doc ELSE '' END FROM (
+		SELECT time_ns, uuid, doc, ` + f.textSQL + ` AS hit, row_number() OVER (ORDER BY time_ns DESC, uuid DESC) AS rn
+		FROM alerts` + f.where + ` ORDER BY time_ns DESC, uuid DESC LIMIT ` + budget + `) AS scanned
+		WHERE hit OR rn = ` + budget + ` ORDER BY time_ns DESC, uuid DESC LIMIT ` + strconv.Itoa(f.limit+2))
+	rows, err := s.db.QueryContext(ctx, q, append(append([]any{}, f.textArgs...), f.args...)...)
+	if err != nil {
+		return fmt.Errorf("store alerts: %w", err)
+	}
+	defer rows.Close()
+	var lastT int64
+	var lastU string
+	for rows.Next() {
+		var t, rn int64
+		var u, doc string
+		var hit bool
+		if err := rows.Scan(&t, &u, &rn, &hit, &doc); err != nil {
+			return fmt.Errorf("store alerts: %w", err)
+		}
+		if hit {
+			if len(page.Alerts) == f.limit {
+				page.Next = encodeCursor(lastT, lastU)
+				break
+			}
+			page.Alerts = append(page.Alerts, json.RawMessage(doc))
+			lastT, lastU = t, u
+		}
+		if rn == int64(s.textBudget) {
+			page.Next = encodeCursor(t, u) // read up to here
+		}
+	}
+	return rows.Err()
 }
 
 func encodeCursor(t int64, u string) string {

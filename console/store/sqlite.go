@@ -69,6 +69,12 @@ var sqliteMigrations = []string{
 	// 8: as PostgreSQL's 10: the feed reads only the minutes that hold a
 	// tag, an image, an action or a source it is filtered by.
 	fmt.Sprintf(rollupFieldsTable, ""),
+	// 9: a namespace's alerts in the feed's order. The index of
+	// (namespace, pod, time) gives a namespace's alerts pod by pod, and
+	// SQLite sorted them all for a filter by the namespace alone: 0.74 s
+	// for a namespace of 100,000 alerts among a million, statistics or
+	// none. (PostgreSQL reads the time index for a busy namespace.)
+	`CREATE INDEX alerts_namespace_time ON alerts (namespace, time_ns);`,
 }
 
 // sqliteRuleHoursVersion is the schema version with rulehours.go's tables.
@@ -114,11 +120,14 @@ func openSQLite(path string, migrations []string) (*sqlStore, error) {
 			return nil, err
 		}
 	}
-	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, marks: marks, d: dialect{
-		name:    "sqlite",
-		rebind:  func(q string) string { return q },
-		like:    "LIKE", // case-insensitive for ASCII
-		maxRows: 500,
+	// SQLite tests the free text at about 7 µs an alert here (PostgreSQL
+	// 4): half as many a page.
+	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, marks: marks, textBudget: defaultTextBudget / 2, d: dialect{
+		name:      "sqlite",
+		unindexed: "+",
+		rebind:    func(q string) string { return q },
+		like:      "LIKE", // case-insensitive for ASCII
+		maxRows:   500,
 		prune: func(ctx context.Context, db *sql.DB, table string, cutoff int64) (int64, error) {
 			return pruneInChunks(ctx, db, table, cutoff, "?")
 		},
