@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mamori-dev/mamori/event"
-	"github.com/mamori-dev/mamori/internal/pgtest"
 )
 
 // TestFeedReadsMarkedMinutes: a feed filtered by a tag, an image, an
@@ -22,164 +20,147 @@ import (
 // a value's rows gone, its alerts are not found.
 func TestFeedReadsMarkedMinutes(t *testing.T) {
 	ctx := context.Background()
-	for _, st := range []struct {
-		name string
-		open func(t *testing.T) (*sqlStore, error)
-	}{
-		{"sqlite", func(t *testing.T) (*sqlStore, error) {
-			return openSQLite(filepath.Join(t.TempDir(), "console.db"), sqliteMigrations)
-		}},
-		{"postgres", func(t *testing.T) (*sqlStore, error) {
-			return openPostgres(ctx, pgtest.Start(t).URL, pgMigrations)
-		}},
-	} {
-		t.Run(st.name, func(t *testing.T) {
-			s, err := st.open(t)
-			if err != nil {
+	bothStores(t, func(t *testing.T, s *sqlStore) {
+		base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		var all []AlertIn
+		// 3,000 alerts 7 s apart (about 6 hours); a rare tag on every
+		// 97th (a minute of its own, mostly), an image on a run of
+		// 40 alerts (consecutive minutes) and on a few far apart,
+		// "blocked" on every 250th in the other cluster.
+		for i := range 3000 {
+			in := sampleAlert(base, i)
+			a := in.Alert
+			a.Time = base.Add(time.Duration(i) * 7 * time.Second)
+			if i%97 == 0 {
+				a.Tags = append(a.Tags, "T1611")
+			}
+			if (i >= 1000 && i < 1040) || i%700 == 5 {
+				a.Container.Image = "miner:1"
+			}
+			if i%250 == 3 {
+				a.Action, a.Cluster = "blocked", "staging"
+			}
+			if i%500 == 9 {
+				a.Source = "k8s_audit"
+			}
+			in.Raw, _ = json.Marshal(a)
+			all = append(all, in)
+		}
+		// Three at one time: a cursor between them.
+		for i := range 2 {
+			in := sampleAlert(base, 6000+i)
+			in.Alert.Time = all[970].Alert.Time
+			in.Alert.Tags = []string{"T1611"}
+			in.Raw, _ = json.Marshal(in.Alert)
+			all = append(all, in)
+		}
+		// Around the epoch the rollup's minutes round toward zero.
+		for i, at := range []time.Duration{-90 * time.Second, -30 * time.Second, 30 * time.Second} {
+			in := sampleAlert(time.Unix(0, 0).UTC(), 5000+i)
+			in.Alert.Time = time.Unix(0, 0).Add(at).UTC()
+			in.Alert.Tags = []string{"T1611"}
+			in.Raw, _ = json.Marshal(in.Alert)
+			all = append(all, in)
+		}
+		for i := 0; i < len(all); i += 500 {
+			if err := s.Put(ctx, &Batch{Alerts: all[i:min(i+500, len(all))]}); err != nil {
 				t.Fatal(err)
 			}
-			defer s.Close()
-			base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-			var all []AlertIn
-			// 3,000 alerts 7 s apart (about 6 hours); a rare tag on every
-			// 97th (a minute of its own, mostly), an image on a run of
-			// 40 alerts (consecutive minutes) and on a few far apart,
-			// "blocked" on every 250th in the other cluster.
-			for i := range 3000 {
-				in := sampleAlert(base, i)
-				a := in.Alert
-				a.Time = base.Add(time.Duration(i) * 7 * time.Second)
-				if i%97 == 0 {
-					a.Tags = append(a.Tags, "T1611")
-				}
-				if (i >= 1000 && i < 1040) || i%700 == 5 {
-					a.Container.Image = "miner:1"
-				}
-				if i%250 == 3 {
-					a.Action, a.Cluster = "blocked", "staging"
-				}
-				if i%500 == 9 {
-					a.Source = "k8s_audit"
-				}
-				in.Raw, _ = json.Marshal(a)
-				all = append(all, in)
-			}
-			// Three at one time: a cursor between them.
-			for i := range 2 {
-				in := sampleAlert(base, 6000+i)
-				in.Alert.Time = all[970].Alert.Time
-				in.Alert.Tags = []string{"T1611"}
-				in.Raw, _ = json.Marshal(in.Alert)
-				all = append(all, in)
-			}
-			// Around the epoch the rollup's minutes round toward zero.
-			for i, at := range []time.Duration{-90 * time.Second, -30 * time.Second, 30 * time.Second} {
-				in := sampleAlert(time.Unix(0, 0).UTC(), 5000+i)
-				in.Alert.Time = time.Unix(0, 0).Add(at).UTC()
-				in.Alert.Tags = []string{"T1611"}
-				in.Raw, _ = json.Marshal(in.Alert)
-				all = append(all, in)
-			}
-			for i := 0; i < len(all); i += 500 {
-				if err := s.Put(ctx, &Batch{Alerts: all[i:min(i+500, len(all))]}); err != nil {
-					t.Fatal(err)
+		}
+		newestFirst := func(f Filter) []string {
+			var out []*event.Alert
+			for _, in := range all {
+				if f.Match(in.Alert) && (f.Since.IsZero() || !in.Alert.Time.Before(f.Since)) &&
+					(f.Until.IsZero() || in.Alert.Time.Before(f.Until)) {
+					out = append(out, in.Alert)
 				}
 			}
-			newestFirst := func(f Filter) []string {
-				var out []*event.Alert
-				for _, in := range all {
-					if f.Match(in.Alert) && (f.Since.IsZero() || !in.Alert.Time.Before(f.Since)) &&
-						(f.Until.IsZero() || in.Alert.Time.Before(f.Until)) {
-						out = append(out, in.Alert)
-					}
+			slices.SortFunc(out, func(a, b *event.Alert) int {
+				if c := b.Time.Compare(a.Time); c != 0 {
+					return c
 				}
-				slices.SortFunc(out, func(a, b *event.Alert) int {
-					if c := b.Time.Compare(a.Time); c != 0 {
-						return c
-					}
-					return strings.Compare(b.UUID, a.UUID)
-				})
-				ids := []string{}
-				for _, a := range out {
+				return strings.Compare(b.UUID, a.UUID)
+			})
+			ids := []string{}
+			for _, a := range out {
+				ids = append(ids, a.UUID)
+			}
+			return ids
+		}
+		pages := 0 // read's pages that were not the last
+		read := func(f Filter, limit int) ([]string, error) {
+			ids := []string{}
+			q := AlertQuery{Filter: f, Limit: limit}
+			for {
+				page, err := s.Alerts(ctx, q)
+				if err != nil {
+					return nil, err
+				}
+				for _, raw := range page.Alerts {
+					var a event.Alert
+					json.Unmarshal(raw, &a)
 					ids = append(ids, a.UUID)
 				}
-				return ids
+				if page.Next == "" {
+					return ids, nil
+				}
+				if len(page.Alerts) != limit && f.Text == "" {
+					return nil, fmt.Errorf("a page of %d alerts, %d wanted, before the end", len(page.Alerts), limit)
+				}
+				pages++
+				q.Cursor = page.Next
 			}
-			pages := 0 // read's pages that were not the last
-			read := func(f Filter, limit int) ([]string, error) {
-				ids := []string{}
-				q := AlertQuery{Filter: f, Limit: limit}
-				for {
-					page, err := s.Alerts(ctx, q)
-					if err != nil {
-						return nil, err
-					}
-					for _, raw := range page.Alerts {
-						var a event.Alert
-						json.Unmarshal(raw, &a)
-						ids = append(ids, a.UUID)
-					}
-					if page.Next == "" {
-						return ids, nil
-					}
-					if len(page.Alerts) != limit && f.Text == "" {
-						return nil, fmt.Errorf("a page of %d alerts, %d wanted, before the end", len(page.Alerts), limit)
-					}
-					pages++
-					q.Cursor = page.Next
+		}
+		filters := []Filter{
+			{Tag: "T1611"},
+			{Tag: "T1611", Since: base.Add(time.Hour), Until: base.Add(3*time.Hour + 30*time.Second)},
+			{Tag: "T1611", Until: base},
+			{Tag: "T1611", Node: "node-1"},
+			{Tag: "T1611", Until: time.Unix(-85, 0)},
+			{Tag: "T1612"},
+			{Image: "miner:1"},
+			{Image: "miner:1", Since: base.Add(7000*time.Second + 3*time.Second)},
+			{Action: "blocked"},
+			{Action: "blocked", Cluster: "staging"},
+			{Action: "blocked", Cluster: "prod"},
+			{Source: "k8s_audit", Tag: "T1059"},
+			{Tag: "container", Image: "nginx"},
+			// The free text reads s.textBudget alerts a page at most:
+			// with none of its own, and through a marked filter.
+			{Text: "something 97"},
+			{Text: "SOMETHING 1", Since: base.Add(time.Hour)},
+			{Text: "something 1", Tag: "T1611"},
+			{Text: "something 29", Tag: "container"},
+		}
+		s.textBudget = 250
+		for _, f := range filters {
+			want := newestFirst(f)
+			for _, limit := range []int{1, 7, 100} {
+				pages = 0
+				got, err := read(f, limit)
+				if err != nil {
+					t.Fatalf("%+v, pages of %d: %v", f, limit, err)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%+v, pages of %d: %d alerts %.3v…, want %d %.3v…", f, limit, len(got), got, len(want), want)
+				}
+				// A page of a text search tests 250 alerts at most:
+				// 12 pages for 3,000 alerts at least, however few match.
+				if f.Text != "" && f.Tag != "T1611" && f.Since.IsZero() && pages < 11 {
+					t.Errorf("%+v, pages of %d: %d pages before the last, want 11 or more", f, limit, pages)
 				}
 			}
-			filters := []Filter{
-				{Tag: "T1611"},
-				{Tag: "T1611", Since: base.Add(time.Hour), Until: base.Add(3*time.Hour + 30*time.Second)},
-				{Tag: "T1611", Until: base},
-				{Tag: "T1611", Node: "node-1"},
-				{Tag: "T1611", Until: time.Unix(-85, 0)},
-				{Tag: "T1612"},
-				{Image: "miner:1"},
-				{Image: "miner:1", Since: base.Add(7000*time.Second + 3*time.Second)},
-				{Action: "blocked"},
-				{Action: "blocked", Cluster: "staging"},
-				{Action: "blocked", Cluster: "prod"},
-				{Source: "k8s_audit", Tag: "T1059"},
-				{Tag: "container", Image: "nginx"},
-				// The free text reads s.textBudget alerts a page at most:
-				// with none of its own, and through a marked filter.
-				{Text: "something 97"},
-				{Text: "SOMETHING 1", Since: base.Add(time.Hour)},
-				{Text: "something 1", Tag: "T1611"},
-				{Text: "something 29", Tag: "container"},
-			}
-			s.textBudget = 250
-			for _, f := range filters {
-				want := newestFirst(f)
-				for _, limit := range []int{1, 7, 100} {
-					pages = 0
-					got, err := read(f, limit)
-					if err != nil {
-						t.Fatalf("%+v, pages of %d: %v", f, limit, err)
-					}
-					if !slices.Equal(got, want) {
-						t.Errorf("%+v, pages of %d: %d alerts %.3v…, want %d %.3v…", f, limit, len(got), got, len(want), want)
-					}
-					// A page of a text search tests 250 alerts at most:
-					// 12 pages for 3,000 alerts at least, however few match.
-					if f.Text != "" && f.Tag != "T1611" && f.Since.IsZero() && pages < 11 {
-						t.Errorf("%+v, pages of %d: %d pages before the last, want 11 or more", f, limit, pages)
-					}
-				}
-			}
-			if n := len(newestFirst(Filter{Tag: "T1611"})); n != 36 {
-				t.Fatalf("%d alerts with the rare tag, want 36: the test's data changed", n)
-			}
+		}
+		if n := len(newestFirst(Filter{Tag: "T1611"})); n != 36 {
+			t.Fatalf("%d alerts with the rare tag, want 36: the test's data changed", n)
+		}
 
-			// The rollup is what the feed goes by.
-			if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM alert_rollup WHERE field = ? AND value = ?"), "tag", "T1611"); err != nil {
-				t.Fatal(err)
-			}
-			if got, err := read(Filter{Tag: "T1611"}, 100); err != nil || len(got) != 0 {
-				t.Errorf("with the tag's minutes gone from the rollup: %d alerts (%v), want none read", len(got), err)
-			}
-		})
-	}
+		// The rollup is what the feed goes by.
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM alert_rollup WHERE field = ? AND value = ?"), "tag", "T1611"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := read(Filter{Tag: "T1611"}, 100); err != nil || len(got) != 0 {
+			t.Errorf("with the tag's minutes gone from the rollup: %d alerts (%v), want none read", len(got), err)
+		}
+	})
 }

@@ -691,17 +691,82 @@ func TestFiltersReadIndexes(t *testing.T) {
 		// statistics to say so).
 		{Filter{Namespace: "ns-7", Rule: "rule-7"}, 50, "alerts_rule_counts", ""},
 	}
+	bothStores(t, func(t *testing.T, s *sqlStore) {
+		base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		var b Batch
+		for i := range 20000 {
+			in := sampleAlert(base, i)
+			a := in.Alert
+			a.Hostname = fmt.Sprintf("node-%d", i%100)
+			n := i % 200
+			if i%100 == 0 {
+				n = 7
+			}
+			a.Container.ID = idOf(n)
+			a.Container.Name = fmt.Sprintf("web-%d", n)
+			a.Container.Pod = &event.Pod{Namespace: fmt.Sprintf("ns-%d", i%100), Name: fmt.Sprintf("pod-%d", i%200)}
+			a.Rule = fmt.Sprintf("rule-%d", i%400)
+			b.Alerts = append(b.Alerts, in)
+		}
+		for n := range 200 {
+			if n != 9 {
+				b.Containers = append(b.Containers, &event.ContainerState{Kind: "container", Time: base, Cluster: "prod",
+					Node: fmt.Sprintf("node-%d", n%100), Container: &event.Container{ID: idOf(n), Name: fmt.Sprintf("web-%d", n)}, Running: true})
+			}
+		}
+		if err := s.Put(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		// PostgreSQL's autovacuum would analyse the table; the console
+		// never analyses SQLite's, whose plans are checked without.
+		explainSQL := "EXPLAIN QUERY PLAN "
+		if s.d.name == "postgres" {
+			explainSQL = "EXPLAIN "
+			if _, err := s.db.ExecContext(ctx, "ANALYZE"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range cases {
+			want := map[string]string{"sqlite": c.sqlite, "postgres": c.postgres}[s.d.name]
+			if want != "" {
+				query, args, _, err := s.feedSQL(ctx, AlertQuery{Filter: c.f})
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan := explain(t, s.db, explainSQL+query, args)
+				if !strings.Contains(plan, want) {
+					t.Errorf("%s: the feed's plan does not read its index (%s):\n%s", filterString(c.f), want, plan)
+				}
+				// Sorting all that pass (ties of time only: "RIGHT PART
+				// OF ORDER BY") is what the index is there to spare.
+				if strings.Contains(plan, "TEMP B-TREE FOR ORDER BY") {
+					t.Errorf("%s: the feed's plan sorts every alert that passes:\n%s", filterString(c.f), plan)
+				}
+			}
+			page, err := s.Alerts(ctx, AlertQuery{Filter: c.f, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Alerts) != c.want {
+				t.Errorf("%s: %d alerts, want %d", filterString(c.f), len(page.Alerts), c.want)
+			}
+		}
+	})
+}
+
+// bothStores runs test on a new SQLite store and on a new PostgreSQL one,
+// each in a subtest of its own.
+func bothStores(t *testing.T, test func(t *testing.T, s *sqlStore)) {
 	for _, st := range []struct {
-		name    string
-		open    func(t *testing.T) (*sqlStore, error)
-		explain string
+		name string
+		open func(t *testing.T) (*sqlStore, error)
 	}{
 		{"sqlite", func(t *testing.T) (*sqlStore, error) {
 			return openSQLite(filepath.Join(t.TempDir(), "console.db"), sqliteMigrations)
-		}, "EXPLAIN QUERY PLAN "},
+		}},
 		{"postgres", func(t *testing.T) (*sqlStore, error) {
-			return openPostgres(ctx, pgtest.Start(t).URL, pgMigrations)
-		}, "EXPLAIN "},
+			return openPostgres(context.Background(), pgtest.Start(t).URL, pgMigrations)
+		}},
 	} {
 		t.Run(st.name, func(t *testing.T) {
 			s, err := st.open(t)
@@ -709,63 +774,7 @@ func TestFiltersReadIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-			var b Batch
-			for i := range 20000 {
-				in := sampleAlert(base, i)
-				a := in.Alert
-				a.Hostname = fmt.Sprintf("node-%d", i%100)
-				n := i % 200
-				if i%100 == 0 {
-					n = 7
-				}
-				a.Container.ID = idOf(n)
-				a.Container.Name = fmt.Sprintf("web-%d", n)
-				a.Container.Pod = &event.Pod{Namespace: fmt.Sprintf("ns-%d", i%100), Name: fmt.Sprintf("pod-%d", i%200)}
-				a.Rule = fmt.Sprintf("rule-%d", i%400)
-				b.Alerts = append(b.Alerts, in)
-			}
-			for n := range 200 {
-				if n != 9 {
-					b.Containers = append(b.Containers, &event.ContainerState{Kind: "container", Time: base, Cluster: "prod",
-						Node: fmt.Sprintf("node-%d", n%100), Container: &event.Container{ID: idOf(n), Name: fmt.Sprintf("web-%d", n)}, Running: true})
-				}
-			}
-			if err := s.Put(ctx, &b); err != nil {
-				t.Fatal(err)
-			}
-			// PostgreSQL's autovacuum would analyse the table; the console
-			// never analyses SQLite's, whose plans are checked without.
-			if st.name == "postgres" {
-				if _, err := s.db.ExecContext(ctx, "ANALYZE"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, c := range cases {
-				want := map[string]string{"sqlite": c.sqlite, "postgres": c.postgres}[st.name]
-				if want != "" {
-					query, args, _, err := s.feedSQL(ctx, AlertQuery{Filter: c.f})
-					if err != nil {
-						t.Fatal(err)
-					}
-					plan := explain(t, s.db, st.explain+query, args)
-					if !strings.Contains(plan, want) {
-						t.Errorf("%s: the feed's plan does not read its index (%s):\n%s", filterString(c.f), want, plan)
-					}
-					// Sorting all that pass (ties of time only: "RIGHT PART
-					// OF ORDER BY") is what the index is there to spare.
-					if strings.Contains(plan, "TEMP B-TREE FOR ORDER BY") {
-						t.Errorf("%s: the feed's plan sorts every alert that passes:\n%s", filterString(c.f), plan)
-					}
-				}
-				page, err := s.Alerts(ctx, AlertQuery{Filter: c.f, Limit: 1000})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(page.Alerts) != c.want {
-					t.Errorf("%s: %d alerts, want %d", filterString(c.f), len(page.Alerts), c.want)
-				}
-			}
+			test(t, s)
 		})
 	}
 }
