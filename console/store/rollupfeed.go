@@ -170,6 +170,11 @@ func (m *marked) nextRun(ctx context.Context) (r markedRun, ok bool, err error) 
 	return r, false, nil
 }
 
+// more says whether nextRun may have a run left to give.
+func (m *marked) more() bool {
+	return len(m.pending) > 0 || !m.done || !m.readUnmarked && m.lo < min(m.since, m.hi)
+}
+
 // ask reads the next markedMinutes minutes (newest first) that hold the
 // value, and makes ranges of them.
 func (m *marked) ask(ctx context.Context) error {

@@ -595,7 +595,7 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 		if err := read(rs); err != nil {
 			return nil, err
 		}
-		if scanned += min(n, budget-scanned); page.Next == "" && scanned >= budget {
+		if scanned += min(n, budget-scanned); page.Next == "" && budget < math.MaxInt64 && scanned >= budget && m.more() {
 			page.Next = encodeCursor(rs[len(rs)-1].lo, "")
 		}
 	}

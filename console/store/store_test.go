@@ -624,9 +624,9 @@ func testUpgrade(t *testing.T, openOld func() (*sqlStore, error), open func() (S
 	}
 	// The rollup kept no tags or images before: the feed reads the alerts
 	// stored then as it did, and the rollup's minutes after.
-	for _, f := range []Filter{{Tag: "T1059"}, {Image: "nginx"}} {
-		if page, err := s.Alerts(ctx, AlertQuery{Filter: f, Limit: 1000}); err != nil || len(page.Alerts) != 301 {
-			t.Errorf("%+v after the upgrade: %d alerts, %v; want 301", f, len(page.Alerts), err)
+	for _, f := range []Filter{{Tag: "T1059"}, {Image: "nginx"}, {Tag: "T1059", Text: "happened"}} {
+		if page, err := s.Alerts(ctx, AlertQuery{Filter: f, Limit: 1000}); err != nil || len(page.Alerts) != 301 || page.Next != "" {
+			t.Errorf("%+v after the upgrade: %d alerts, next %q, %v; want 301 and no next", f, len(page.Alerts), page.Next, err)
 		}
 	}
 	if evs, err := s.Events(ctx, EventQuery{ProcessID: "p5"}); err != nil || len(evs) != 1 {
