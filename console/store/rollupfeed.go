@@ -19,8 +19,10 @@ import (
 // per minute and value that had alerts, added in the batch's own
 // transaction, so it is never behind the alerts). The feed asks it which
 // minutes hold the value, newest first, and reads only those minutes'
-// alerts, through the time index, until it has a page: a value no alert
-// has is answered without reading an alert.
+// alerts, until it has a page: runs of consecutive minutes, as many to a
+// query as the rollup's counts say the page needs (Alerts, in sql.go). A
+// value no alert has is answered without reading an alert. With a free
+// text too, the runs are cut to the text's budget of alerts a page.
 //
 // The rollup is complete from the time its version of the schema first
 // ran (rollup_fields); before that, the alerts are read as they were.
