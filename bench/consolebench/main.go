@@ -404,6 +404,14 @@ func query(args []string) error {
 			_, err := s.Counts(ctx, store.CountQuery{Field: "priority", Bucket: time.Hour, Filter: store.Filter{Since: now.Add(-24 * time.Hour)}})
 			return err
 		}},
+		{"counts: by tag per hour, last 24 h", func() error {
+			_, err := s.Counts(ctx, store.CountQuery{Field: "tag", Bucket: time.Hour, Filter: store.Filter{Since: now.Add(-24 * time.Hour)}})
+			return err
+		}},
+		{"counts: by image, 7 days", func() error {
+			_, err := s.Counts(ctx, store.CountQuery{Field: "image", Filter: store.Filter{Since: now.Add(-7 * 24 * time.Hour)}})
+			return err
+		}},
 		{"counts: by rule, last 1 h", func() error {
 			_, err := s.Counts(ctx, store.CountQuery{Field: "rule", Filter: store.Filter{Since: now.Add(-time.Hour)}})
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,10 +57,10 @@ func rollupDeltas(rows [][]any) []rollupDelta {
 			}
 			counts[rollupKey{f.name, minute, cluster, v}]++
 		}
-		// The feed's marks (rollupfeed.go): an image's, and each tag's.
-		if image := row[9].(string); image != "" {
-			counts[rollupKey{"image", minute, cluster, image}]++
-		}
+		// The feed's marks (rollupfeed.go): an image's (none, for a
+		// host's alerts: counted as the image "", as the alerts count
+		// it), and each tag's.
+		counts[rollupKey{"image", minute, cluster, row[9].(string)}]++
 		for tag := range strings.SplitSeq(strings.Trim(row[14].(string), ","), ",") {
 			if tag != "" {
 				counts[rollupKey{"tag", minute, cluster, tag}]++
@@ -122,6 +123,27 @@ func rollupable(q CountQuery) bool {
 	f := q.Filter
 	f.Since, f.Until, f.Cluster = time.Time{}, time.Time{}, ""
 	return rollupFields[q.Field] && q.Bucket%time.Minute == 0 && f == Filter{}
+}
+
+// rolledUp says whether q can be answered from alert_rollup, and from
+// when (zero: from the start): the rollupFields, and the image and the
+// tag (rollupfeed.go) from when the rollup began to keep them.
+func (s *sqlStore) rolledUp(q CountQuery) (since time.Time, ok bool) {
+	if rollupable(q) {
+		return time.Time{}, true
+	}
+	t, marked := s.marks[q.Field]
+	if q.Field != "image" && q.Field != "tag" || !marked {
+		return time.Time{}, false
+	}
+	q.Field = "rule" // a rolled-up field: the same test for the rest
+	if !rollupable(q) {
+		return time.Time{}, false
+	}
+	if t == math.MinInt64 {
+		return time.Time{}, true
+	}
+	return time.Unix(0, t), true
 }
 
 // countRange counts in [lo, hi) (zero: unbounded) into acc, from the

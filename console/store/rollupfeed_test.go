@@ -54,6 +54,14 @@ func TestFeedReadsMarkedMinutes(t *testing.T) {
 			in.Raw, _ = json.Marshal(in.Alert)
 			all = append(all, in)
 		}
+		// A host's alerts: no container, no image.
+		for i := range 5 {
+			in := sampleAlert(base, 7000+i)
+			in.Alert.Time = base.Add(time.Duration(i)*time.Hour + 13*time.Second)
+			in.Alert.Container = nil
+			in.Raw, _ = json.Marshal(in.Alert)
+			all = append(all, in)
+		}
 		// Around the epoch the rollup's minutes round toward zero.
 		for i, at := range []time.Duration{-90 * time.Second, -30 * time.Second, 30 * time.Second} {
 			in := sampleAlert(time.Unix(0, 0).UTC(), 5000+i)
@@ -155,12 +163,43 @@ func TestFeedReadsMarkedMinutes(t *testing.T) {
 			t.Fatalf("%d alerts with the rare tag, want 36: the test's data changed", n)
 		}
 
+		// Counts by tag and by image come from the rollup (whole
+		// minutes) as the alerts themselves give them (a text every
+		// alert has makes the store count the alerts).
+		counts := []CountQuery{
+			{Field: "tag", Bucket: time.Hour},
+			{Field: "image"},
+			{Field: "image", Bucket: time.Minute, Filter: Filter{Since: base.Add(90*time.Second + 7), Until: base.Add(3 * time.Hour)}},
+			{Field: "tag", Filter: Filter{Cluster: "staging", Until: base.Add(5 * time.Hour)}},
+		}
+		countBoth := func(c CountQuery) (fast, slow []Count) {
+			fast, err := s.Counts(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Text = "something"
+			slow, err = s.Counts(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fast, slow
+		}
+		for _, c := range counts {
+			if fast, slow := countBoth(c); fmt.Sprint(fast) != fmt.Sprint(slow) || len(fast) == 0 {
+				t.Errorf("%+v: rollup %v, alerts %v", c, fast, slow)
+			}
+		}
+
 		// The rollup is what the feed goes by.
 		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM alert_rollup WHERE field = ? AND value = ?"), "tag", "T1611"); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := read(Filter{Tag: "T1611"}, 100); err != nil || len(got) != 0 {
 			t.Errorf("with the tag's minutes gone from the rollup: %d alerts (%v), want none read", len(got), err)
+		}
+		// And what counts by tag go by.
+		if fast, slow := countBoth(counts[0]); fmt.Sprint(fast) == fmt.Sprint(slow) {
+			t.Errorf("counts by tag with a tag's minutes gone from the rollup: the alerts' own %v", fast)
 		}
 	})
 }

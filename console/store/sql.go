@@ -784,11 +784,24 @@ func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
 		if err := s.ruleCounts(ctx, q, time.Now(), acc); err != nil {
 			return nil, err
 		}
-	} else if !rollupable(q) {
+	} else if since, ok := s.rolledUp(q); !ok {
 		if err := s.countRange(ctx, q, lo, hi, false, acc); err != nil {
 			return nil, err
 		}
 	} else {
+		// Before the rollup held the field, from the alerts.
+		if !since.IsZero() && (lo.IsZero() || lo.Before(since)) {
+			end := since
+			if !hi.IsZero() && hi.Before(since) {
+				end = hi
+			}
+			if err := s.countRange(ctx, q, lo, end, false, acc); err != nil {
+				return nil, err
+			}
+			if lo = since; !hi.IsZero() && !hi.After(lo) {
+				lo = hi // nothing left
+			}
+		}
 		// Whole minutes from the rollup, the partial ones at the ends
 		// from the alerts.
 		loUp := lo
