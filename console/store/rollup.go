@@ -119,10 +119,14 @@ func (s *sqlStore) rollup(ctx context.Context, tx *sql.Tx, rows [][]any) error {
 }
 
 // rollupable says whether q can be answered from alert_rollup.
-func rollupable(q CountQuery) bool {
+func rollupable(q CountQuery) bool { return rollupFields[q.Field] && rollupShaped(q) }
+
+// rollupShaped says whether q asks what the rollup keeps: buckets of
+// whole minutes (or none), filtered by time and cluster only.
+func rollupShaped(q CountQuery) bool {
 	f := q.Filter
 	f.Since, f.Until, f.Cluster = time.Time{}, time.Time{}, ""
-	return rollupFields[q.Field] && q.Bucket%time.Minute == 0 && f == Filter{}
+	return q.Bucket%time.Minute == 0 && f == Filter{}
 }
 
 // rolledUp says whether q can be answered from alert_rollup, and from
@@ -133,11 +137,7 @@ func (s *sqlStore) rolledUp(q CountQuery) (since time.Time, ok bool) {
 		return time.Time{}, true
 	}
 	t, marked := s.marks[q.Field]
-	if q.Field != "image" && q.Field != "tag" || !marked {
-		return time.Time{}, false
-	}
-	q.Field = "rule" // a rolled-up field: the same test for the rest
-	if !rollupable(q) {
+	if q.Field != "image" && q.Field != "tag" || !marked || !rollupShaped(q) {
 		return time.Time{}, false
 	}
 	if t == math.MinInt64 {

@@ -64,7 +64,7 @@ func loadMarks(ctx context.Context, db *sql.DB) (map[string]int64, error) {
 		var f string
 		var t int64
 		if err := rows.Scan(&f, &t); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("store: rollup fields: %w", err)
 		}
 		if t > 0 {
 			since[f] = t
