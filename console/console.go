@@ -311,6 +311,11 @@ func (c *Console) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		c.keepCounts(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		c.promoteProfiles(ctx)
 	}()
 	if c.cfg.Falcosidekick != "" {
@@ -341,6 +346,24 @@ func (c *Console) prune(ctx context.Context) {
 			c.log.Error("retention: prune failed", "err", err)
 		} else if p.Alerts+p.Events > 0 {
 			c.log.Info("retention: pruned", "alerts", p.Alerts, "events", p.Events)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// keepCounts counts each hour of alerts as it ends (Store.KeepCounts), every
+// ten minutes and once at start, in the background.
+func (c *Console) keepCounts(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if err := c.store.KeepCounts(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			// Counts are then made at their first ask, as before.
+			c.log.Warn("counts: keeping the hours that ended failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():

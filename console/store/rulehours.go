@@ -32,12 +32,24 @@ import (
 // count_hours is never pruned (a row an hour): a generation must never
 // come back to a value it had, or an hour counted before a prune could
 // pass for current after it.
+//
+// The counts of every rule's alerts together (a count filtered by time and
+// cluster only, by a field the rollup keeps, in whole hours) are kept the
+// same way, under the rule allRules, and made from the rollup's minutes
+// instead of the alerts (rollupCounts). The rollup holds a row per minute,
+// cluster and value: "by rule per day, 7 days" read 790,000 of them over
+// a million alerts (0.44 s in PostgreSQL, 3 s in SQLite), "by node per
+// hour, 7 days" 435,000; kept hours are 60 times fewer rows.
 
 const ruleHoursTables = `CREATE TABLE count_hours (hour BIGINT PRIMARY KEY, gen BIGINT NOT NULL);
 	CREATE TABLE rule_hours (rule TEXT%[1]s NOT NULL, field TEXT%[1]s NOT NULL, hour BIGINT NOT NULL, gen BIGINT NOT NULL,
 		PRIMARY KEY (rule, field, hour));
 	CREATE TABLE rule_hour_counts (rule TEXT%[1]s NOT NULL, field TEXT%[1]s NOT NULL, hour BIGINT NOT NULL,
 		cluster TEXT%[1]s NOT NULL, value TEXT%[1]s NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (rule, field, hour, cluster, value));`
+
+// allRules is the rule under which the counts of all alerts are kept. No
+// alert has an empty rule (ingest refuses one).
+const allRules = ""
 
 // keepAfter is how long an hour has been over before its counts are kept.
 const keepAfter = 10 * time.Minute
@@ -90,20 +102,45 @@ func ruleHourly(q CountQuery) bool {
 // ruleCounts counts q (ruleHourly) into acc: the whole hours that are
 // over from rule_hour_counts, what is left at either end from the alerts.
 func (s *sqlStore) ruleCounts(ctx context.Context, q CountQuery, now time.Time, acc map[[2]string]*Count) error {
-	lo, hi := q.Since, q.Until
-	if lo.IsZero() {
-		// From the rule's first alert.
-		var first sql.NullInt64
-		if err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT min(time_ns) FROM alerts WHERE rule = ?"), q.Filter.Rule).Scan(&first); err != nil {
+	return s.keptCounts(ctx, q, q.Filter.Rule, q.Since, q.Until, now, acc)
+}
+
+// rollupCounts counts q (rolledUp) over [lo, hi) (whole minutes; zero:
+// unbounded) from the rollup into acc: in buckets of whole hours (or
+// none), the hours that are over from rule_hour_counts (kept under
+// allRules), the minutes at either end from the rollup itself.
+func (s *sqlStore) rollupCounts(ctx context.Context, q CountQuery, lo, hi time.Time, acc map[[2]string]*Count) error {
+	if !s.ruleHours || q.Bucket%time.Hour != 0 {
+		return s.countRange(ctx, q, lo, hi, true, acc)
+	}
+	return s.keptCounts(ctx, q, allRules, lo, hi, time.Now(), acc)
+}
+
+// keptCounts counts q over [lo, hi) (zero: unbounded) into acc: the whole
+// hours that are over from rule_hour_counts (kept under rule), what is
+// left at either end as without them: one rule's from its alerts, all
+// rules' (allRules) from the rollup.
+func (s *sqlStore) keptCounts(ctx context.Context, q CountQuery, rule string, lo, hi, now time.Time, acc map[[2]string]*Count) error {
+	fromRollup := rule == allRules
+	start := lo
+	if start.IsZero() {
+		// From the first alert counted.
+		first := "SELECT min(time_ns) FROM alerts WHERE rule = ?"
+		arg := rule
+		if fromRollup {
+			first, arg = "SELECT min(minute) FROM alert_rollup WHERE field = ?", q.Field
+		}
+		var t sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, s.d.rebind(first), arg).Scan(&t); err != nil {
 			return fmt.Errorf("store counts: %w", err)
 		}
-		if !first.Valid {
+		if !t.Valid {
 			return nil
 		}
-		lo = time.Unix(0, first.Int64)
+		start = time.Unix(0, t.Int64)
 	}
-	h0 := lo.Truncate(time.Hour)
-	if h0.Before(lo) {
+	h0 := start.Truncate(time.Hour)
+	if h0.Before(start) {
 		h0 = h0.Add(time.Hour)
 	}
 	h1 := now.Add(-keepAfter).Truncate(time.Hour)
@@ -111,39 +148,43 @@ func (s *sqlStore) ruleCounts(ctx context.Context, q CountQuery, now time.Time, 
 		h1 = hi.Truncate(time.Hour)
 	}
 	if h1.Sub(h0) < minRuleHours*time.Hour {
-		return s.countRange(ctx, q, q.Since, q.Until, false, acc)
+		return s.countRange(ctx, q, lo, hi, fromRollup, acc)
 	}
 	// The kept hours first: a failure there (a lock not had in time, a
 	// table an operator dropped) leaves acc as it was, and the count is
-	// made from the alerts, as without kept hours.
-	if err := s.keepRuleHours(ctx, q.Filter.Rule, q.Field, h0.UnixNano(), h1.UnixNano()); err != nil {
-		return s.countWithoutKept(ctx, q, acc, err)
+	// made as without kept hours.
+	if err := s.keepRuleHours(ctx, rule, q.Field, h0.UnixNano(), h1.UnixNano()); err != nil {
+		return s.countWithoutKept(ctx, q, lo, hi, fromRollup, acc, err)
 	}
 	kept := map[[2]string]*Count{}
-	if err := s.readRuleHours(ctx, q, h0.UnixNano(), h1.UnixNano(), kept); err != nil {
-		return s.countWithoutKept(ctx, q, acc, err)
+	if err := s.readRuleHours(ctx, q, rule, h0.UnixNano(), h1.UnixNano(), kept); err != nil {
+		return s.countWithoutKept(ctx, q, lo, hi, fromRollup, acc, err)
 	}
 	for k, c := range kept {
-		acc[k] = c
+		if have := acc[k]; have != nil {
+			have.Count += c.Count
+		} else {
+			acc[k] = c
+		}
 	}
-	if q.Since.Before(h0) { // from the start when Since is zero
-		if err := s.countRange(ctx, q, q.Since, h0, false, acc); err != nil {
+	if lo.Before(h0) { // from the start when lo is zero
+		if err := s.countRange(ctx, q, lo, h0, fromRollup, acc); err != nil {
 			return err
 		}
 	}
 	if hi.IsZero() || h1.Before(hi) {
-		return s.countRange(ctx, q, h1, hi, false, acc)
+		return s.countRange(ctx, q, h1, hi, fromRollup, acc)
 	}
 	return nil
 }
 
-// countWithoutKept counts q from the alerts after keeping its hours failed
-// with err; when ctx is done, that is the answer.
-func (s *sqlStore) countWithoutKept(ctx context.Context, q CountQuery, acc map[[2]string]*Count, err error) error {
+// countWithoutKept counts q over [lo, hi) as without kept hours after
+// keeping them failed with err; when ctx is done, that is the answer.
+func (s *sqlStore) countWithoutKept(ctx context.Context, q CountQuery, lo, hi time.Time, fromRollup bool, acc map[[2]string]*Count, err error) error {
 	if ctx.Err() != nil {
 		return err
 	}
-	return s.countRange(ctx, q, q.Since, q.Until, false, acc)
+	return s.countRange(ctx, q, lo, hi, fromRollup, acc)
 }
 
 // staleRuleHours returns the hours in [h0, h1) that rule_hours does not
@@ -185,8 +226,55 @@ func staleRuleHours(ctx context.Context, db interface {
 	return stale, gens, nil
 }
 
+// keepBack is how far back KeepCounts looks for hours to keep: a week, the
+// longest range the web UI offers.
+const keepBack = 7 * 24 * time.Hour
+
+// KeepCounts keeps the counts of all rules' alerts by each field the
+// rollup keeps, for the hours of the week before now that are over and
+// not kept as of their generation, an hour a transaction (SQLite's one
+// writer is held that long). The console runs it every few minutes, so
+// that each hour is counted once as it ends, and a count over the week
+// reads kept hours from its first ask on; without it, the first ask would
+// count them (as long as a count did before they were kept).
+func (s *sqlStore) KeepCounts(ctx context.Context, now time.Time) error {
+	if !s.ruleHours {
+		return nil
+	}
+	h1 := now.Add(-keepAfter).Truncate(time.Hour).UnixNano()
+	fields := []string{"image", "tag"}
+	for f := range rollupFields {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	for _, f := range fields {
+		h0 := h1 - int64(keepBack)
+		if since, marked := s.marks[f]; f == "image" || f == "tag" {
+			if !marked {
+				continue // an old schema's rollup: no images, no tags
+			}
+			// The rollup holds the field's alerts from since on.
+			h0 = max(h0, (since+int64(time.Hour)-1)/int64(time.Hour)*int64(time.Hour))
+		}
+		if h0 >= h1 {
+			continue
+		}
+		stale, _, err := staleRuleHours(ctx, s.db, s.d.rebind, allRules, f, h0, h1)
+		if err != nil {
+			return fmt.Errorf("store: keep counts by %s: %w", f, err)
+		}
+		for _, h := range stale {
+			if err := s.keepRuleHours(ctx, allRules, f, h, h+int64(time.Hour)); err != nil {
+				return fmt.Errorf("store: keep counts by %s: %w", f, err)
+			}
+		}
+	}
+	return nil
+}
+
 // keepRuleHours counts the hours of [h0, h1) that rule_hour_counts does
-// not hold as of their generation (for rule and field) from the alerts.
+// not hold as of their generation (for rule and field): one rule's from
+// its alerts, all rules' (allRules) from the rollup.
 func (s *sqlStore) keepRuleHours(ctx context.Context, rule, field string, h0, h1 int64) error {
 	stale, _, err := staleRuleHours(ctx, s.db, s.d.rebind, rule, field, h0, h1)
 	if err != nil || len(stale) == 0 {
@@ -212,7 +300,16 @@ func (s *sqlStore) keepRuleHours(ctx context.Context, rule, field string, h0, h1
 	if err != nil || len(stale) == 0 {
 		return wrapCounts(err)
 	}
-	col := countCols[field]
+	fill := `INSERT INTO rule_hour_counts (rule, field, hour, cluster, value, n)
+		SELECT CAST(? AS TEXT), CAST(? AS TEXT), (time_ns / ?) * ?, cluster, CAST(` + countCols[field] + ` AS TEXT), count(*)
+		FROM alerts WHERE rule = ? AND time_ns >= ? AND time_ns < ? GROUP BY 3, 4, 5`
+	of := rule
+	if rule == allRules {
+		fill = `INSERT INTO rule_hour_counts (rule, field, hour, cluster, value, n)
+		SELECT CAST(? AS TEXT), CAST(? AS TEXT), (minute / ?) * ?, cluster, value, sum(n)
+		FROM alert_rollup WHERE field = ? AND minute >= ? AND minute < ? GROUP BY 3, 4, 5`
+		of = field
+	}
 	for _, run := range hourRuns(stale) {
 		a, b := run[0], run[1]
 		if _, err := tx.ExecContext(ctx, s.d.rebind("DELETE FROM rule_hour_counts WHERE rule = ? AND field = ? AND hour >= ? AND hour < ?"),
@@ -223,10 +320,7 @@ func (s *sqlStore) keepRuleHours(ctx context.Context, rule, field string, h0, h1
 			rule, field, a, b); err != nil {
 			return wrapCounts(err)
 		}
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO rule_hour_counts (rule, field, hour, cluster, value, n)
-			SELECT CAST(? AS TEXT), CAST(? AS TEXT), (time_ns / ?) * ?, cluster, CAST(`+col+` AS TEXT), count(*) FROM alerts
-			WHERE rule = ? AND time_ns >= ? AND time_ns < ? GROUP BY 3, 4, 5`),
-			rule, field, int64(time.Hour), int64(time.Hour), rule, a, b); err != nil {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(fill), rule, field, int64(time.Hour), int64(time.Hour), of, a, b); err != nil {
 			return wrapCounts(err)
 		}
 	}
@@ -259,10 +353,11 @@ func hourRuns(hours []int64) [][2]int64 {
 	return runs
 }
 
-// readRuleHours adds what rule_hour_counts holds for q in [h0, h1) to acc.
-func (s *sqlStore) readRuleHours(ctx context.Context, q CountQuery, h0, h1 int64, acc map[[2]string]*Count) error {
+// readRuleHours adds what rule_hour_counts holds for q under rule in
+// [h0, h1) to acc.
+func (s *sqlStore) readRuleHours(ctx context.Context, q CountQuery, rule string, h0, h1 int64, acc map[[2]string]*Count) error {
 	w := "WHERE rule = ? AND field = ? AND hour >= ? AND hour < ?"
-	args := []any{q.Filter.Rule, q.Field, h0, h1}
+	args := []any{rule, q.Field, h0, h1}
 	if q.Filter.Cluster != "" {
 		w += " AND cluster = ?"
 		args = append(args, q.Filter.Cluster)

@@ -30,15 +30,16 @@ func TestPostgresRuleHours(t *testing.T) {
 	exerciseRuleHours(t, s)
 }
 
-// exerciseRuleHours: one rule's counts over whole hours that are over come
-// from rule_hour_counts once asked for, and are the alerts' own: when they
+// exerciseRuleHours: one rule's counts over whole hours that are over, and
+// all rules' (from the rollup), come from rule_hour_counts once asked for,
+// and are the alerts' own: when they
 // are first counted, when they are read back, after an alert stored late
 // into an hour already counted, and after a prune took part of an hour.
 func exerciseRuleHours(t *testing.T, st Store) {
 	ctx := context.Background()
 	s := st.(*sqlStore)
 	now := time.Now().UTC()
-	start := now.Truncate(time.Hour).Add(-30*time.Hour + 17*time.Minute)
+	start := now.Truncate(time.Hour).Add(-30*time.Hour + 16*time.Minute)
 	hourly := func(at time.Time, i int, rule, node string) AlertIn {
 		in := sampleAlert(at, 0)
 		a := in.Alert
@@ -48,12 +49,16 @@ func exerciseRuleHours(t *testing.T, st Store) {
 		if i%3 == 0 {
 			a.Cluster = "staging"
 		}
+		a.Tags = []string{"container", fmt.Sprintf("T%d", 1000+i%7)}
+		if i%5 == 4 {
+			a.Container = nil // a host's alert: the image ""
+		}
 		raw, _ := json.Marshal(a)
 		return AlertIn{Alert: a, Raw: raw}
 	}
 	var b Batch
-	for i := range 400 { // every 4 minutes from 30 hours ago to 3 ago
-		b.Alerts = append(b.Alerts, hourly(start.Add(time.Duration(i)*4*time.Minute), i, []string{"Hourly A", "Hourly B"}[i%2],
+	for i := range 400 { // every 4 minutes from 30 hours ago to 3 ago (some on the hour), 0, 7 or 14 s into it
+		b.Alerts = append(b.Alerts, hourly(start.Add(time.Duration(i)*4*time.Minute+time.Duration(i%3)*7*time.Second), i, []string{"Hourly A", "Hourly B"}[i%2],
 			fmt.Sprintf("node-%d", i%5)))
 	}
 	for i := range 10 { // and in the hour that is not over
@@ -68,7 +73,16 @@ func exerciseRuleHours(t *testing.T, st Store) {
 		{Field: "namespace", Filter: Filter{Rule: "Hourly A"}},
 		{Field: "cluster", Bucket: 24 * time.Hour, Filter: Filter{Rule: "Hourly A", Cluster: "prod"}},
 		{Field: "node", Bucket: 2 * time.Hour, Filter: Filter{Rule: "Hourly B", Since: start.Add(5 * time.Hour), Until: start.Add(9*time.Hour + 30*time.Minute)}},
+		// All rules' alerts (allRules, from the rollup).
+		{Field: "node", Bucket: time.Hour, Filter: Filter{Since: start.Add(-time.Hour), Until: now.Add(time.Hour)}},
+		{Field: "rule", Filter: Filter{Since: start.Add(4*time.Minute + 3*time.Second)}}, // an alert at 4 min 7 s
+		{Field: "cluster", Bucket: 24 * time.Hour, Filter: Filter{Since: start.Add(3*time.Minute + 30*time.Second)}},
+		{Field: "tag", Bucket: 2 * time.Hour},
+		{Field: "image", Filter: Filter{Cluster: "staging"}},
+		{Field: "priority", Bucket: time.Hour, Filter: Filter{Since: start.Add(5*time.Hour + 30*time.Second),
+			Until: start.Add(9*time.Hour + 30*time.Minute + 20*time.Second)}},
 	}
+	allRulesNode := queries[5]
 	same := func(when string, some bool) {
 		t.Helper()
 		for _, q := range queries {
@@ -97,6 +111,45 @@ func exerciseRuleHours(t *testing.T, st Store) {
 	if kept < 20 {
 		t.Fatalf("rule_hours holds %d hours: the counts did not come from it", kept)
 	}
+	for _, f := range []string{"node", "rule", "tag", "image", "priority"} {
+		if err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT count(*) FROM rule_hours WHERE rule = ? AND field = ?"), allRules, f).Scan(&kept); err != nil {
+			t.Fatal(err)
+		}
+		if kept < 3 {
+			t.Errorf("rule_hours holds %d hours of all rules' alerts by %s: the counts did not come from it", kept, f)
+		}
+	}
+	// What is kept is what is read: a count changed there changes the answer.
+	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_hour_counts SET n = n + 1000 WHERE rule = ? AND field = ?"), allRules, "node"); err != nil {
+		t.Fatal(err)
+	}
+	if fast, slow := countTwice(t, st, allRulesNode); fmt.Sprint(fast) == fmt.Sprint(slow) {
+		t.Errorf("counts by node of all rules do not read the kept hours: %v", fast)
+	}
+	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_hour_counts SET n = n - 1000 WHERE rule = ? AND field = ?"), allRules, "node"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The console keeps every hour of the week as it ends (KeepCounts):
+	// all rules' hours forgotten, it counts them again, an hour by each
+	// field, and they are the alerts' own.
+	if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM rule_hours WHERE rule = ?"), allRules); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // and a second time finds nothing to do
+		if err := st.KeepCounts(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"action", "cluster", "image", "namespace", "node", "priority", "rule", "source", "tag"} {
+			if err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT count(*) FROM rule_hours WHERE rule = ? AND field = ?"), allRules, f).Scan(&kept); err != nil {
+				t.Fatal(err)
+			}
+			if kept != int(keepBack/time.Hour) {
+				t.Errorf("KeepCounts kept %d hours of all rules' alerts by %s, want a week's", kept, f)
+			}
+		}
+	}
+	same("kept ahead", true)
 
 	// An alert stored late into an hour that is counted already.
 	late := hourly(start.Add(2*time.Hour+time.Minute), 999, "Hourly A", "node-late")
@@ -114,6 +167,16 @@ func exerciseRuleHours(t *testing.T, st Store) {
 	}
 	if !found {
 		t.Errorf("the late alert is not counted: %v", counts)
+	}
+	if counts, err = st.Counts(ctx, allRulesNode); err != nil {
+		t.Fatal(err)
+	}
+	found = false
+	for _, c := range counts {
+		found = found || c.Value == "node-late" && c.Count == 1
+	}
+	if !found {
+		t.Errorf("the late alert is not counted among all rules': %v", counts)
 	}
 
 	// A prune that takes the first 20 hours but for 10 minutes.

@@ -825,7 +825,7 @@ func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
 					return nil, err
 				}
 			}
-			if err := s.countRange(ctx, q, loUp, hiDown, true, acc); err != nil {
+			if err := s.rollupCounts(ctx, q, loUp, hiDown, acc); err != nil {
 				return nil, err
 			}
 			if !hi.Equal(hiDown) {

@@ -57,6 +57,10 @@ type Store interface {
 	NetworkMap(ctx context.Context, q FlowQuery) (*NetMap, error)
 	// Prune deletes what is older than the retention of its kind.
 	Prune(ctx context.Context, now time.Time, r Retention) (Pruned, error)
+	// KeepCounts counts the hours of the week before now that are over,
+	// by every field counted, ahead of the first count that asks for
+	// them (rulehours.go).
+	KeepCounts(ctx context.Context, now time.Time) error
 	Close() error
 }
 
