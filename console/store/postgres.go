@@ -141,6 +141,8 @@ var pgMigrations = []string{
 	// image, an action or a source it is filtered by (rollupfeed.go).
 	// Building the rollup's index of values holds ingest meanwhile.
 	fmt.Sprintf(rollupFieldsTable, ` COLLATE "C"`),
+	// 11: counts by the day, summed from kept hours (ruledays.go).
+	fmt.Sprintf(ruleDaysTables, ` COLLATE "C"`),
 }
 
 // pgContainerStats tells the planner of the alerts' partition %[1]s that a
@@ -158,6 +160,9 @@ const pgRuleHoursVersion = 7
 
 // pgMarksVersion is the schema version with rollup_fields (rollupfeed.go).
 const pgMarksVersion = 10
+
+// pgRuleDaysVersion is the schema version with ruledays.go's tables.
+const pgRuleDaysVersion = 11
 
 // OpenPostgres connects to the PostgreSQL database at url and brings its
 // schema up to date; several consoles may do so at once.
@@ -204,7 +209,7 @@ func openPostgres(ctx context.Context, url string, migrations []string) (*sqlSto
 		}
 	}
 	p := &partitions{made: map[string]bool{}}
-	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, marks: marks, textBudget: defaultTextBudget, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, ruleDays: len(migrations) >= pgRuleDaysVersion, marks: marks, textBudget: defaultTextBudget, d: dialect{
 		name:    "postgres",
 		rebind:  dollar,
 		lateral: true,

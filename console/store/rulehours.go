@@ -54,6 +54,10 @@ const allRules = ""
 // keepAfter is how long an hour has been over before its counts are kept.
 const keepAfter = 10 * time.Minute
 
+// maxKeptBack is how far before the last hour that is over hours are kept
+// at most: past the default retention of alerts (30 days).
+const maxKeptBack = 35 * 24 * time.Hour
+
 // minRuleHours is the fewest whole hours worth keeping counts of: fewer
 // are counted from the alerts at once.
 const minRuleHours = 2
@@ -117,7 +121,7 @@ func (s *sqlStore) rollupCounts(ctx context.Context, q CountQuery, lo, hi time.T
 }
 
 // keptCounts counts q over [lo, hi) (zero: unbounded) into acc: the whole
-// hours that are over from rule_hour_counts (kept under rule), what is
+// hours that are over from what is kept under rule (readKept), what is
 // left at either end as without them: one rule's from its alerts, all
 // rules' (allRules) from the rollup.
 func (s *sqlStore) keptCounts(ctx context.Context, q CountQuery, rule string, lo, hi, now time.Time, acc map[[2]string]*Count) error {
@@ -147,6 +151,11 @@ func (s *sqlStore) keptCounts(ctx context.Context, q CountQuery, rule string, lo
 	if !hi.IsZero() && hi.Truncate(time.Hour).Before(h1) {
 		h1 = hi.Truncate(time.Hour)
 	}
+	if h1.Sub(h0) > maxKeptBack {
+		// Older hours are counted as without kept ones: an alert from
+		// 1970 (a node's clock unset) must not make decades of them.
+		h0 = h1.Add(-maxKeptBack)
+	}
 	if h1.Sub(h0) < minRuleHours*time.Hour {
 		return s.countRange(ctx, q, lo, hi, fromRollup, acc)
 	}
@@ -157,7 +166,7 @@ func (s *sqlStore) keptCounts(ctx context.Context, q CountQuery, rule string, lo
 		return s.countWithoutKept(ctx, q, lo, hi, fromRollup, acc, err)
 	}
 	kept := map[[2]string]*Count{}
-	if err := s.readRuleHours(ctx, q, rule, h0.UnixNano(), h1.UnixNano(), kept); err != nil {
+	if err := s.readKept(ctx, q, rule, h0.UnixNano(), h1.UnixNano(), kept); err != nil {
 		return s.countWithoutKept(ctx, q, lo, hi, fromRollup, acc, err)
 	}
 	for k, c := range kept {
@@ -190,31 +199,13 @@ func (s *sqlStore) countWithoutKept(ctx context.Context, q CountQuery, lo, hi ti
 // staleRuleHours returns the hours in [h0, h1) that rule_hours does not
 // hold for rule and field as of their current generation, with those
 // generations.
-func staleRuleHours(ctx context.Context, db interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, rebind func(string) string, rule, field string, h0, h1 int64) (stale []int64, gens map[int64]int64, err error) {
-	read := func(q string, args ...any) (map[int64]int64, error) {
-		rows, err := db.QueryContext(ctx, rebind(q), args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		m := map[int64]int64{}
-		for rows.Next() {
-			var h, g int64
-			if err := rows.Scan(&h, &g); err != nil {
-				return nil, err
-			}
-			m[h] = g
-		}
-		return m, rows.Err()
-	}
+func staleRuleHours(ctx context.Context, db querier, rebind func(string) string, rule, field string, h0, h1 int64) (stale []int64, gens map[int64]int64, err error) {
 	// The generations first, then what is held: an hour whose
 	// generation changes between the two is seen stale, never current.
-	if gens, err = read("SELECT hour, gen FROM count_hours WHERE hour >= ? AND hour < ?", h0, h1); err != nil {
+	if gens, err = readGens(ctx, db, rebind("SELECT hour, gen FROM count_hours WHERE hour >= ? AND hour < ?"), h0, h1); err != nil {
 		return nil, nil, err
 	}
-	held, err := read("SELECT hour, gen FROM rule_hours WHERE rule = ? AND field = ? AND hour >= ? AND hour < ?", rule, field, h0, h1)
+	held, err := readGens(ctx, db, rebind("SELECT hour, gen FROM rule_hours WHERE rule = ? AND field = ? AND hour >= ? AND hour < ?"), rule, field, h0, h1)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -233,7 +224,7 @@ const keepBack = 7 * 24 * time.Hour
 // KeepCounts keeps the counts of all rules' alerts by each field the
 // rollup keeps, for the hours of the week before now that are over and
 // not kept as of their generation, an hour a transaction (SQLite's one
-// writer is held that long). The console runs it every few minutes, so
+// writer is held that long), then sums its whole days (ruledays.go). The console runs it every few minutes, so
 // that each hour is counted once as it ends, and a count over the week
 // reads kept hours from its first ask on; without it, the first ask would
 // count them (as long as a count did before they were kept).
@@ -267,6 +258,10 @@ func (s *sqlStore) KeepCounts(ctx context.Context, now time.Time) error {
 			if err := s.keepRuleHours(ctx, allRules, f, h, h+int64(time.Hour)); err != nil {
 				return fmt.Errorf("store: keep counts by %s: %w", f, err)
 			}
+		}
+		d0, d1 := wholeDays(h0, h1)
+		if _, err := s.keepRuleDays(ctx, allRules, f, d0, d1); err != nil {
+			return fmt.Errorf("store: keep counts by %s: %w", f, err)
 		}
 	}
 	return nil
@@ -353,10 +348,10 @@ func hourRuns(hours []int64) [][2]int64 {
 	return runs
 }
 
-// readRuleHours adds what rule_hour_counts holds for q under rule in
-// [h0, h1) to acc.
-func (s *sqlStore) readRuleHours(ctx context.Context, q CountQuery, rule string, h0, h1 int64, acc map[[2]string]*Count) error {
-	w := "WHERE rule = ? AND field = ? AND hour >= ? AND hour < ?"
+// readRuleHours adds what table (rule_hour_counts, or rule_day_counts:
+// col is its time's) holds for q under rule in [h0, h1) to acc.
+func (s *sqlStore) readRuleHours(ctx context.Context, q CountQuery, rule, table, col string, h0, h1 int64, acc map[[2]string]*Count) error {
+	w := "WHERE rule = ? AND field = ? AND " + col + " >= ? AND " + col + " < ?"
 	args := []any{rule, q.Field, h0, h1}
 	if q.Filter.Cluster != "" {
 		w += " AND cluster = ?"
@@ -364,10 +359,10 @@ func (s *sqlStore) readRuleHours(ctx context.Context, q CountQuery, rule string,
 	}
 	bucket := "0"
 	if q.Bucket > 0 {
-		bucket = "(hour / ?) * ?"
+		bucket = "(" + col + " / ?) * ?"
 		args = append([]any{int64(q.Bucket), int64(q.Bucket)}, args...)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT "+bucket+" AS b, value, sum(n) FROM rule_hour_counts "+w+" GROUP BY b, value"), args...)
+	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT "+bucket+" AS b, value, sum(n) FROM "+table+" "+w+" GROUP BY b, value"), args...)
 	if err != nil {
 		return wrapCounts(err)
 	}
@@ -418,9 +413,13 @@ func (s *sqlStore) pruneRuleHours(ctx context.Context, cutoff int64) error {
 			return err
 		}
 	}
-	for _, table := range []string{"rule_hours", "rule_hour_counts"} {
-		if _, err := tx.ExecContext(ctx, s.d.rebind("DELETE FROM "+table+" WHERE hour < ?"), cutoff); err != nil {
-			return fmt.Errorf("%s: %w", table, err)
+	tables := [][2]string{{"rule_hours", "hour"}, {"rule_hour_counts", "hour"}}
+	if s.ruleDays {
+		tables = append(tables, [2]string{"rule_days", "day"}, [2]string{"rule_day_counts", "day"})
+	}
+	for _, t := range tables {
+		if _, err := tx.ExecContext(ctx, s.d.rebind("DELETE FROM "+t[0]+" WHERE "+t[1]+" < ?"), cutoff); err != nil {
+			return fmt.Errorf("%s: %w", t[0], err)
 		}
 	}
 	return tx.Commit()

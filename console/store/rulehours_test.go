@@ -61,6 +61,13 @@ func exerciseRuleHours(t *testing.T, st Store) {
 		b.Alerts = append(b.Alerts, hourly(start.Add(time.Duration(i)*4*time.Minute+time.Duration(i%3)*7*time.Second), i, []string{"Hourly A", "Hourly B"}[i%2],
 			fmt.Sprintf("node-%d", i%5)))
 	}
+	day0 := now.Truncate(time.Hour).Add(-103 * time.Hour)
+	for i := range 300 { // every 20 minutes from 103 hours ago to 3 ago: whole days
+		b.Alerts = append(b.Alerts, hourly(day0.Add(time.Duration(i)*20*time.Minute), 1000+i, []string{"Daily C", "Hourly A"}[i%2],
+			fmt.Sprintf("node-%d", i%4)))
+	}
+	// and one from a node whose clock was not set
+	b.Alerts = append(b.Alerts, hourly(time.Unix(5*3600+42, 0).UTC(), 998, "Hourly A", "node-1970"))
 	for i := range 10 { // and in the hour that is not over
 		b.Alerts = append(b.Alerts, hourly(now.Add(-time.Duration(i)*time.Second), 400+i, "Hourly A", "node-now"))
 	}
@@ -83,6 +90,11 @@ func exerciseRuleHours(t *testing.T, st Store) {
 			Until: start.Add(9*time.Hour + 30*time.Minute + 20*time.Second)}},
 	}
 	allRulesNode := queries[5]
+	queries = append(queries, // by the day
+		CountQuery{Field: "node", Bucket: 24 * time.Hour, Filter: Filter{Rule: "Daily C"}},
+		CountQuery{Field: "priority", Bucket: 48 * time.Hour},
+		CountQuery{Field: "tag", Bucket: 24 * time.Hour, Filter: Filter{Since: day0.Add(90*time.Minute + 10*time.Second)}})
+	allRulesByDays := queries[len(queries)-2]
 	same := func(when string, some bool) {
 		t.Helper()
 		for _, q := range queries {
@@ -119,6 +131,21 @@ func exerciseRuleHours(t *testing.T, st Store) {
 			t.Errorf("rule_hours holds %d hours of all rules' alerts by %s: the counts did not come from it", kept, f)
 		}
 	}
+	var most int
+	if err := s.db.QueryRowContext(ctx, "SELECT max(n) FROM (SELECT count(*) AS n FROM rule_hours GROUP BY rule, field) AS k").Scan(&most); err != nil {
+		t.Fatal(err)
+	}
+	if most > int(maxKeptBack/time.Hour) {
+		t.Errorf("%d hours kept for a rule and field: an alert of 1970 made them all", most)
+	}
+	for _, rule := range []string{allRules, "Daily C"} {
+		if err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT count(*) FROM rule_days WHERE rule = ?"), rule).Scan(&kept); err != nil {
+			t.Fatal(err)
+		}
+		if kept < 3 {
+			t.Errorf("rule_days holds %d days of rule %q: the counts by the day did not come from it", kept, rule)
+		}
+	}
 	// What is kept is what is read: a count changed there changes the answer.
 	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_hour_counts SET n = n + 1000 WHERE rule = ? AND field = ?"), allRules, "node"); err != nil {
 		t.Fatal(err)
@@ -129,12 +156,23 @@ func exerciseRuleHours(t *testing.T, st Store) {
 	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_hour_counts SET n = n - 1000 WHERE rule = ? AND field = ?"), allRules, "node"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_day_counts SET n = n + 1000 WHERE rule = ? AND field = ?"), allRules, "priority"); err != nil {
+		t.Fatal(err)
+	}
+	if fast, slow := countTwice(t, st, allRulesByDays); fmt.Sprint(fast) == fmt.Sprint(slow) {
+		t.Errorf("counts by priority of all rules per 2 days do not read the kept days: %v", fast)
+	}
+	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_day_counts SET n = n - 1000 WHERE rule = ? AND field = ?"), allRules, "priority"); err != nil {
+		t.Fatal(err)
+	}
 
 	// The console keeps every hour of the week as it ends (KeepCounts):
 	// all rules' hours forgotten, it counts them again, an hour by each
 	// field, and they are the alerts' own.
-	if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM rule_hours WHERE rule = ?"), allRules); err != nil {
-		t.Fatal(err)
+	for _, table := range []string{"rule_hours", "rule_days"} {
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM "+table+" WHERE rule = ?"), allRules); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for range 2 { // and a second time finds nothing to do
 		if err := st.KeepCounts(ctx, now); err != nil {
@@ -147,6 +185,18 @@ func exerciseRuleHours(t *testing.T, st Store) {
 			if kept != int(keepBack/time.Hour) {
 				t.Errorf("KeepCounts kept %d hours of all rules' alerts by %s, want a week's", kept, f)
 			}
+			weekEnd := now.Add(-keepAfter).Truncate(time.Hour)
+			if err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT count(*) FROM rule_days WHERE rule = ? AND field = ? AND day >= ? AND day < ?"),
+				allRules, f, weekEnd.Add(-keepBack).UnixNano(), weekEnd.UnixNano()).Scan(&kept); err != nil {
+				t.Fatal(err)
+			}
+			want := 6 // whole days in the week before the last hour over
+			if weekEnd.Hour() == 0 {
+				want = 7
+			}
+			if kept != want {
+				t.Errorf("KeepCounts kept %d days of all rules' alerts by %s, want %d", kept, f, want)
+			}
 		}
 	}
 	same("kept ahead", true)
@@ -155,6 +205,11 @@ func exerciseRuleHours(t *testing.T, st Store) {
 	late := hourly(start.Add(2*time.Hour+time.Minute), 999, "Hourly A", "node-late")
 	if err := st.Put(ctx, &Batch{Alerts: []AlertIn{late}}); err != nil {
 		t.Fatal(err)
+	}
+	// Its day is not summed again while its hour is not counted again.
+	lateDay := late.Alert.Time.Truncate(24 * time.Hour).UnixNano()
+	if days, err := s.keepRuleDays(ctx, allRules, "priority", lateDay, lateDay+int64(24*time.Hour)); err != nil || len(days) != 0 {
+		t.Errorf("a day with an hour not counted as of its generation is kept: %v, %v", days, err)
 	}
 	same("after a late alert", true)
 	counts, err := st.Counts(ctx, queries[0])
@@ -185,7 +240,15 @@ func exerciseRuleHours(t *testing.T, st Store) {
 	}
 	same("after a prune", false)
 
-	// Without the kept counts' table, counts come from the alerts.
+	// Without the kept days' table, counts come from the kept hours;
+	// without the kept hours' table, from the alerts.
+	if _, err := s.db.ExecContext(ctx, "DROP TABLE rule_day_counts"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM rule_days"); err != nil {
+		t.Fatal(err)
+	}
+	same("without the kept days", false)
 	if _, err := s.db.ExecContext(ctx, "DROP TABLE rule_hour_counts"); err != nil {
 		t.Fatal(err)
 	}

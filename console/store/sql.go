@@ -25,6 +25,8 @@ type sqlStore struct {
 	// ruleHours says that the schema has rulehours.go's tables (a test
 	// opens one of a version before them).
 	ruleHours bool
+	// ruleDays says that it has ruledays.go's.
+	ruleDays bool
 	// textBudget is how many alerts one page of the feed tests for the
 	// free text at most (defaultTextBudget).
 	textBudget int

@@ -75,6 +75,8 @@ var sqliteMigrations = []string{
 	// for a namespace of 100,000 alerts among a million, statistics or
 	// none. (PostgreSQL reads the time index for a busy namespace.)
 	`CREATE INDEX alerts_namespace_time ON alerts (namespace, time_ns);`,
+	// 10: counts by the day, summed from kept hours (ruledays.go).
+	fmt.Sprintf(ruleDaysTables, ""),
 }
 
 // sqliteRuleHoursVersion is the schema version with rulehours.go's tables.
@@ -82,6 +84,9 @@ const sqliteRuleHoursVersion = 6
 
 // sqliteMarksVersion is the schema version with rollup_fields.
 const sqliteMarksVersion = 8
+
+// sqliteRuleDaysVersion is the schema version with ruledays.go's tables.
+const sqliteRuleDaysVersion = 10
 
 // OpenSQLite opens (creating it and its directory when missing) the
 // console's SQLite database at path and brings its schema up to date.
@@ -122,7 +127,7 @@ func openSQLite(path string, migrations []string) (*sqlStore, error) {
 	}
 	// SQLite tests the free text at about 7 µs an alert here (PostgreSQL
 	// 4): half as many a page.
-	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, marks: marks, textBudget: defaultTextBudget / 2, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, ruleDays: len(migrations) >= sqliteRuleDaysVersion, marks: marks, textBudget: defaultTextBudget / 2, d: dialect{
 		name:      "sqlite",
 		unindexed: "+",
 		rebind:    func(q string) string { return q },

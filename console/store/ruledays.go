@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Kept days: a count in buckets of whole days (or none) reads, for each
+// day it covers whole, the sum of that day's kept hours (rulehours.go),
+// kept once: rule_day_counts holds them per rule, field, day, cluster and
+// value, and rule_days the generation of each day they were summed as of.
+// A day's generation is the sum of its hours' (each only ever grows, so
+// the sum changes when one does), and a day is summed only when each of
+// its hours is kept as of its generation; otherwise its hours are read.
+// "By rule per day, 7 days" read 24 kept hours a day of each of 200 rules
+// (33,000 rows over a million alerts: 110 ms in SQLite, whose GROUP BY
+// sorts them), now 200 rows a day but at the partial days at the ends.
+
+const ruleDaysTables = `CREATE TABLE rule_days (rule TEXT%[1]s NOT NULL, field TEXT%[1]s NOT NULL, day BIGINT NOT NULL, gen BIGINT NOT NULL,
+		PRIMARY KEY (rule, field, day));
+	CREATE TABLE rule_day_counts (rule TEXT%[1]s NOT NULL, field TEXT%[1]s NOT NULL, day BIGINT NOT NULL,
+		cluster TEXT%[1]s NOT NULL, value TEXT%[1]s NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (rule, field, day, cluster, value));`
+
+// wholeDays is the whole days in [h0, h1) (hours' starts, ns).
+func wholeDays(h0, h1 int64) (d0, d1 int64) {
+	d0 = (h0 + int64(day) - 1) / int64(day) * int64(day)
+	d1 = h1 / int64(day) * int64(day)
+	return d0, max(d0, d1)
+}
+
+// keepRuleDays sums the days of [d0, d1) whose hours are all kept as of
+// their generations into rule_day_counts, when it does not hold them as
+// of the sum of those generations already, and returns the days it holds
+// (all of them but those with an hour not kept).
+func (s *sqlStore) keepRuleDays(ctx context.Context, rule, field string, d0, d1 int64) ([]int64, error) {
+	if !s.ruleDays || d0 >= d1 {
+		return nil, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, wrapCounts(err)
+	}
+	defer tx.Rollback()
+	if s.d.lockKey != nil {
+		// As keepRuleHours, and one console sums a rule's days at a time.
+		if err := s.d.lockKey(ctx, tx, pruneLock, true); err != nil {
+			return nil, wrapCounts(err)
+		}
+		if err := s.d.lockKey(ctx, tx, "rule_days/"+field+"/"+rule, false); err != nil {
+			return nil, wrapCounts(err)
+		}
+	}
+	// The generations first, then what is held (as staleRuleHours).
+	gens, err := readGens(ctx, tx, s.d.rebind("SELECT hour, gen FROM count_hours WHERE hour >= ? AND hour < ?"), d0, d1)
+	if err != nil {
+		return nil, wrapCounts(err)
+	}
+	hours, err := readGens(ctx, tx, s.d.rebind("SELECT hour, gen FROM rule_hours WHERE rule = ? AND field = ? AND hour >= ? AND hour < ?"),
+		rule, field, d0, d1)
+	if err != nil {
+		return nil, wrapCounts(err)
+	}
+	days, err := readGens(ctx, tx, s.d.rebind("SELECT day, gen FROM rule_days WHERE rule = ? AND field = ? AND day >= ? AND day < ?"),
+		rule, field, d0, d1)
+	if err != nil {
+		return nil, wrapCounts(err)
+	}
+	var held []int64
+	for d := d0; d < d1; d += int64(day) {
+		var sum int64
+		whole := true
+		for h := d; h < d+int64(day) && whole; h += int64(time.Hour) {
+			g, ok := hours[h]
+			whole = ok && g == gens[h]
+			sum += gens[h]
+		}
+		if !whole {
+			continue
+		}
+		held = append(held, d)
+		if g, ok := days[d]; ok && g == sum {
+			continue
+		}
+		for _, st := range []struct {
+			q    string
+			args []any
+		}{
+			{"DELETE FROM rule_day_counts WHERE rule = ? AND field = ? AND day = ?", []any{rule, field, d}},
+			{"DELETE FROM rule_days WHERE rule = ? AND field = ? AND day = ?", []any{rule, field, d}},
+			{`INSERT INTO rule_day_counts (rule, field, day, cluster, value, n)
+				SELECT rule, field, CAST(? AS BIGINT), cluster, value, sum(n) FROM rule_hour_counts
+				WHERE rule = ? AND field = ? AND hour >= ? AND hour < ? GROUP BY rule, field, cluster, value`,
+				[]any{d, rule, field, d, d + int64(day)}},
+			{"INSERT INTO rule_days (rule, field, day, gen) VALUES (?, ?, ?, ?)", []any{rule, field, d, sum}},
+		} {
+			if _, err := tx.ExecContext(ctx, s.d.rebind(st.q), st.args...); err != nil {
+				return nil, wrapCounts(err)
+			}
+		}
+	}
+	return held, wrapCounts(tx.Commit())
+}
+
+// readGens reads (time, generation) pairs.
+func readGens(ctx context.Context, db querier, q string, args ...any) (map[int64]int64, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := map[int64]int64{}
+	for rows.Next() {
+		var t, g int64
+		if err := rows.Scan(&t, &g); err != nil {
+			return nil, err
+		}
+		m[t] = g
+	}
+	return m, rows.Err()
+}
+
+// readKept adds what is kept for q under rule in [h0, h1) (whole hours)
+// to acc: the days kept whole when q's buckets are whole days (or none),
+// the hours around and between them.
+func (s *sqlStore) readKept(ctx context.Context, q CountQuery, rule string, h0, h1 int64, acc map[[2]string]*Count) error {
+	var days []int64
+	if q.Bucket%day == 0 {
+		d0, d1 := wholeDays(h0, h1)
+		var err error
+		if days, err = s.keepRuleDays(ctx, rule, q.Field, d0, d1); err != nil {
+			days = nil // the hours, as without kept days
+		}
+	}
+	from := h0
+	for _, run := range hourRuns(dayHours(days)) {
+		if from < run[0] {
+			if err := s.readRuleHours(ctx, q, rule, "rule_hour_counts", "hour", from, run[0], acc); err != nil {
+				return err
+			}
+		}
+		if err := s.readRuleHours(ctx, q, rule, "rule_day_counts", "day", run[0], run[1], acc); err != nil {
+			return err
+		}
+		from = run[1]
+	}
+	if from < h1 {
+		return s.readRuleHours(ctx, q, rule, "rule_hour_counts", "hour", from, h1, acc)
+	}
+	return nil
+}
+
+// dayHours is each hour of days, in order.
+func dayHours(days []int64) []int64 {
+	var hours []int64
+	for _, d := range days {
+		for h := d; h < d+int64(day); h += int64(time.Hour) {
+			hours = append(hours, h)
+		}
+	}
+	return hours
+}
