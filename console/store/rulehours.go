@@ -247,6 +247,15 @@ func (s *sqlStore) KeepCounts(ctx context.Context, now time.Time) error {
 			// The rollup holds the field's alerts from since on.
 			h0 = max(h0, (since+int64(time.Hour)-1)/int64(time.Hour)*int64(time.Hour))
 		}
+		// Not the hours before the first alert (a new store has none).
+		var first sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT min(minute) FROM alert_rollup WHERE field = ?"), f).Scan(&first); err != nil {
+			return fmt.Errorf("store: keep counts by %s: %w", f, err)
+		}
+		if !first.Valid {
+			continue
+		}
+		h0 = max(h0, first.Int64/int64(time.Hour)*int64(time.Hour))
 		if h0 >= h1 {
 			continue
 		}

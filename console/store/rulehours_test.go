@@ -56,6 +56,14 @@ func exerciseRuleHours(t *testing.T, st Store) {
 		raw, _ := json.Marshal(a)
 		return AlertIn{Alert: a, Raw: raw}
 	}
+	// A new store: nothing to keep.
+	if err := st.KeepCounts(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	var none int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM rule_hours").Scan(&none); err != nil || none != 0 {
+		t.Errorf("KeepCounts kept %d hours of an empty store (%v)", none, err)
+	}
 	var b Batch
 	for i := range 400 { // every 4 minutes from 30 hours ago to 3 ago (some on the hour), 0, 7 or 14 s into it
 		b.Alerts = append(b.Alerts, hourly(start.Add(time.Duration(i)*4*time.Minute+time.Duration(i%3)*7*time.Second), i, []string{"Hourly A", "Hourly B"}[i%2],
