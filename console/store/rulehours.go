@@ -224,10 +224,11 @@ const keepBack = 7 * 24 * time.Hour
 // KeepCounts keeps the counts of all rules' alerts by each field the
 // rollup keeps, for the hours of the week before now that are over and
 // not kept as of their generation, an hour a transaction (SQLite's one
-// writer is held that long), then sums its whole days (ruledays.go). The console runs it every few minutes, so
-// that each hour is counted once as it ends, and a count over the week
-// reads kept hours from its first ask on; without it, the first ask would
-// count them (as long as a count did before they were kept).
+// writer is held that long), then sums its whole days (ruledays.go). The
+// console runs it every ten minutes, so that each hour is counted once as
+// it ends, and a count over the week reads kept hours from its first ask
+// on; without it, the first ask would count them (as long as a count did
+// before they were kept).
 func (s *sqlStore) KeepCounts(ctx context.Context, now time.Time) error {
 	if !s.ruleHours {
 		return nil

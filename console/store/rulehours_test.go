@@ -155,23 +155,21 @@ func exerciseRuleHours(t *testing.T, st Store) {
 		}
 	}
 	// What is kept is what is read: a count changed there changes the answer.
-	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_hour_counts SET n = n + 1000 WHERE rule = ? AND field = ?"), allRules, "node"); err != nil {
-		t.Fatal(err)
-	}
-	if fast, slow := countTwice(t, st, allRulesNode); fmt.Sprint(fast) == fmt.Sprint(slow) {
-		t.Errorf("counts by node of all rules do not read the kept hours: %v", fast)
-	}
-	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_hour_counts SET n = n - 1000 WHERE rule = ? AND field = ?"), allRules, "node"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_day_counts SET n = n + 1000 WHERE rule = ? AND field = ?"), allRules, "priority"); err != nil {
-		t.Fatal(err)
-	}
-	if fast, slow := countTwice(t, st, allRulesByDays); fmt.Sprint(fast) == fmt.Sprint(slow) {
-		t.Errorf("counts by priority of all rules per 2 days do not read the kept days: %v", fast)
-	}
-	if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE rule_day_counts SET n = n - 1000 WHERE rule = ? AND field = ?"), allRules, "priority"); err != nil {
-		t.Fatal(err)
+	for _, k := range []struct {
+		table, field string
+		q            CountQuery
+	}{{"rule_hour_counts", "node", allRulesNode}, {"rule_day_counts", "priority", allRulesByDays}} {
+		change := func(by int) {
+			t.Helper()
+			if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE "+k.table+" SET n = n + ? WHERE rule = ? AND field = ?"), by, allRules, k.field); err != nil {
+				t.Fatal(err)
+			}
+		}
+		change(1000)
+		if fast, slow := countTwice(t, st, k.q); fmt.Sprint(fast) == fmt.Sprint(slow) {
+			t.Errorf("counts by %s of all rules do not read %s: %v", k.field, k.table, fast)
+		}
+		change(-1000)
 	}
 
 	// The console keeps every hour of the week as it ends (KeepCounts):
