@@ -235,7 +235,8 @@ const maxRuns = 64
 // says hold need alerts, within maxRuns, and holding room alerts at most
 // (math.MaxInt64: no bound);
 // and how many they hold (math.MaxInt64 for the time before the rollup
-// was complete). None and no error: the next run does not fit in room.
+// was complete, which comes alone, room or none). None and no error: the
+// next run does not fit in room.
 func (m *marked) runs(ctx context.Context, need, room int64) ([]timeRange, int64, error) {
 	var out []timeRange
 	var n int64
@@ -247,8 +248,10 @@ func (m *marked) runs(ctx context.Context, need, room int64) ([]timeRange, int64
 		if !ok {
 			break
 		}
-		if room < math.MaxInt64 && r.n > room-n {
-			m.pending = append([]markedRun{r}, m.pending...) // the next query's
+		if r.n == math.MaxInt64 && len(out) > 0 || r.n < math.MaxInt64 && room < math.MaxInt64 && r.n > room-n {
+			// The next query's (the time before the rollup was
+			// complete is read by a query of its own, whatever room).
+			m.pending = append([]markedRun{r}, m.pending...)
 			break
 		}
 		out = append(out, r.timeRange)

@@ -539,8 +539,7 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 		return nil, err
 	}
 	page := &AlertPage{Alerts: []json.RawMessage{}}
-	var lastT int64
-	var lastU string
+	p := &pager{page: page, limit: f.limit}
 	read := func(rs []timeRange) error {
 		query, args := f.sql(rs, f.limit+1-len(page.Alerts))
 		rows, err := s.db.QueryContext(ctx, query, args...)
@@ -554,19 +553,16 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 			if err := rows.Scan(&t, &u, &doc); err != nil {
 				return fmt.Errorf("store alerts: %w", err)
 			}
-			if len(page.Alerts) == f.limit {
-				page.Next = encodeCursor(lastT, lastU)
+			if !p.add(t, u, doc) {
 				break
 			}
-			page.Alerts = append(page.Alerts, json.RawMessage(doc))
-			lastT, lastU = t, u
 		}
 		return rows.Err()
 	}
 	m := s.markedFeed(q, f.cursorT, f.hasCursor)
 	if m == nil {
 		if f.text != "" {
-			return page, s.readText(ctx, f, page)
+			return page, s.readText(ctx, f, p, int64(s.textBudget))
 		}
 		return page, read(nil)
 	}
@@ -577,6 +573,7 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 	if f.text != "" {
 		budget = int64(s.textBudget)
 	}
+	unmarked := *f // the text apart, for the time before the rollup was complete
 	f.withText()
 	var scanned int64
 	for page.Next == "" {
@@ -594,6 +591,13 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 			}
 			break
 		}
+		if n == math.MaxInt64 && budget < math.MaxInt64 {
+			// The time before the rollup was complete (runs gives it
+			// alone, the last), of unknown size: tested for the text as
+			// an unmarked feed is, what is left of the budget at most.
+			unmarked.where, unmarked.args = andWhere(unmarked.where, unmarked.args, "time_ns >= ? AND time_ns < ?", rs[0].lo, rs[0].hi)
+			return page, s.readText(ctx, &unmarked, p, budget-scanned)
+		}
 		if err := read(rs); err != nil {
 			return nil, err
 		}
@@ -604,6 +608,17 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 	return page, nil
 }
 
+// andWhere adds the condition cond, with its arguments, to a where clause
+// (with its leading " WHERE ", or "") and its arguments.
+func andWhere(where string, args []any, cond string, condArgs ...any) (string, []any) {
+	if where == "" {
+		where = " WHERE " + cond
+	} else {
+		where += " AND " + cond
+	}
+	return where, append(args[:len(args):len(args)], condArgs...)
+}
+
 // defaultTextBudget is how many alerts one page of the feed tests for the
 // free text at most (PostgreSQL's; SQLite's is half): there is no index of
 // words, and a text no alert has would read every alert of the range
@@ -612,22 +627,21 @@ func (s *sqlStore) Alerts(ctx context.Context, q AlertQuery) (*AlertPage, error)
 // alerts than asked for perhaps, and a cursor from where it stopped.
 const defaultTextBudget = 10000
 
-// readText reads a page of the feed with the free text: the alerts the
-// other conditions give, newest first, s.textBudget at most, keeping those
-// with the text; the page ends at the last one read when it is not full.
-func (s *sqlStore) readText(ctx context.Context, f *feed, page *AlertPage) error {
-	budget := strconv.Itoa(s.textBudget)
+// readText reads (the rest of) a page of the feed with the free text: the
+// alerts the other conditions give, newest first, budget at most, keeping
+// those with the text; the page ends at the last one read when it is not
+// full.
+func (s *sqlStore) readText(ctx context.Context, f *feed, p *pager, budget int64) error {
+	n := strconv.FormatInt(budget, 10)
 	q := s.d.rebind(`SELECT time_ns, uuid, rn, hit, CASE WHEN hit THEN doc ELSE '' END FROM (
 		SELECT time_ns, uuid, doc, ` + f.textSQL + ` AS hit, row_number() OVER (ORDER BY time_ns DESC, uuid DESC) AS rn
-		FROM alerts` + f.where + ` ORDER BY time_ns DESC, uuid DESC LIMIT ` + budget + `) AS scanned
-		WHERE hit OR rn = ` + budget + ` ORDER BY time_ns DESC, uuid DESC LIMIT ` + strconv.Itoa(f.limit+2))
+		FROM alerts` + f.where + ` ORDER BY time_ns DESC, uuid DESC LIMIT ` + n + `) AS scanned
+		WHERE hit OR rn = ` + n + ` ORDER BY time_ns DESC, uuid DESC LIMIT ` + strconv.Itoa(f.limit+2))
 	rows, err := s.db.QueryContext(ctx, q, append(append([]any{}, f.textArgs...), f.args...)...)
 	if err != nil {
 		return fmt.Errorf("store alerts: %w", err)
 	}
 	defer rows.Close()
-	var lastT int64
-	var lastU string
 	for rows.Next() {
 		var t, rn int64
 		var u, doc string
@@ -635,19 +649,34 @@ func (s *sqlStore) readText(ctx context.Context, f *feed, page *AlertPage) error
 		if err := rows.Scan(&t, &u, &rn, &hit, &doc); err != nil {
 			return fmt.Errorf("store alerts: %w", err)
 		}
-		if hit {
-			if len(page.Alerts) == f.limit {
-				page.Next = encodeCursor(lastT, lastU)
-				break
-			}
-			page.Alerts = append(page.Alerts, json.RawMessage(doc))
-			lastT, lastU = t, u
+		if hit && !p.add(t, u, doc) {
+			break
 		}
-		if rn == int64(s.textBudget) {
-			page.Next = encodeCursor(t, u) // read up to here
+		if rn == budget {
+			p.page.Next = encodeCursor(t, u) // read up to here
 		}
 	}
 	return rows.Err()
+}
+
+// pager fills a page of the feed, the alerts newest first.
+type pager struct {
+	page  *AlertPage
+	limit int
+	lastT int64 // the last alert added's time and uuid
+	lastU string
+}
+
+// add adds an alert to the page; when it is full, it gives the page its
+// cursor instead and returns false.
+func (p *pager) add(t int64, u, doc string) bool {
+	if len(p.page.Alerts) == p.limit {
+		p.page.Next = encodeCursor(p.lastT, p.lastU)
+		return false
+	}
+	p.page.Alerts = append(p.page.Alerts, json.RawMessage(doc))
+	p.lastT, p.lastU = t, u
+	return true
 }
 
 func encodeCursor(t int64, u string) string {

@@ -648,6 +648,26 @@ func testUpgrade(t *testing.T, openOld func() (*sqlStore, error), open func() (S
 			t.Errorf("%+v after the upgrade: %d alerts, next %q, %v; want 301 and no next", f, len(page.Alerts), page.Next, err)
 		}
 	}
+	// A free text through a marked filter tests the alerts stored before
+	// as it tests others: the text's budget a page at most.
+	s.(*sqlStore).textBudget = 50
+	for _, limit := range []int{1000, 1} { // 1: the page is full when the time before is reached
+		pages, found := 0, 0
+		for q := (AlertQuery{Filter: Filter{Tag: "T1059", Text: "happened"}, Limit: limit}); pages < 1000; pages++ {
+			page, err := s.Alerts(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found += len(page.Alerts)
+			if q.Cursor = page.Next; q.Cursor == "" {
+				break
+			}
+		}
+		if found != 301 || pages < 6 {
+			t.Errorf("a text and a tag after the upgrade, 50 alerts tested a page, %d a page: %d alerts in %d pages; want 301 in 7 or more",
+				limit, found, pages+1)
+		}
+	}
 	if evs, err := s.Events(ctx, EventQuery{ProcessID: "p5"}); err != nil || len(evs) != 1 {
 		t.Errorf("the event stored before the upgrade: %d found, %v", len(evs), err)
 	}
