@@ -8,7 +8,8 @@ import (
 
 // TestLeanAgentLeavesTheConsoleOut: the lean node agent (-tags agentonly)
 // links none of the console's engines, the web console, the admission
-// webhook or the CLI's other commands, and says so when asked for one. An
+// webhook, the CLI's other commands or the AWS SDK (CloudTrail in S3),
+// and says so when asked for one. An
 // import that pulls one of them into the agent's path fails here; the
 // agent itself runs in TestConsoleSeesAContainerAction and, as the
 // DaemonSet's, in TestKubernetesAgentPod.
@@ -25,7 +26,7 @@ func TestLeanAgentLeavesTheConsoleOut(t *testing.T) {
 		"github.com/nats-io/nats-server/v2/server", "github.com/jackc/pgx/v5",
 		"github.com/mamori-dev/mamori/console", "github.com/mamori-dev/mamori/console/store",
 		"github.com/mamori-dev/mamori/console/web", "github.com/mamori-dev/mamori/admission",
-		"github.com/mamori-dev/mamori/hostlogin",
+		"github.com/mamori-dev/mamori/hostlogin", "github.com/aws/aws-sdk-go-v2/service/s3",
 	} {
 		for _, d := range deps {
 			if d == heavy {
@@ -44,6 +45,9 @@ func TestLeanAgentLeavesTheConsoleOut(t *testing.T) {
 	}
 	if out, code := run("--console", "embedded"); code != 2 || !strings.Contains(out, "--console nats://HOST:4222") {
 		t.Errorf("mamori-agent --console embedded: exit %d, %q; want 2 and how to join a console", code, out)
+	}
+	if out, code := run("--cloudtrail", "s3://trail/AWSLogs/"); code != 2 || !strings.Contains(out, "mamori console --cloudtrail s3://trail/AWSLogs/") {
+		t.Errorf("mamori-agent --cloudtrail s3://...: exit %d, %q; want 2 and where to follow the trail", code, out)
 	}
 	if out, code := run("console"); code != 2 || !strings.Contains(out, `unexpected argument "console"`) {
 		t.Errorf("mamori-agent console: exit %d, %q", code, out)
