@@ -44,8 +44,7 @@ func newAgentCmd() *cobra.Command {
 		Short: "run the node agent: the eBPF sensor, rules, runtime policies and their enforcement",
 		Long:  agentHelp,
 		Example: `  sudo mamori agent --rules /etc/falco/falco_rules.yaml --policy /etc/mamori/policies
-  sudo mamori agent --events -o json --events-output events.json
-  sudo mamori agent --cloudtrail s3://trail-bucket/AWSLogs/ --k8s-audit-listen :9443`,
+  sudo mamori agent --events -o json --events-output events.json` + auditExample,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, &a) },
 	}

@@ -27,7 +27,7 @@ type cloudtrailFlags struct {
 func addCloudtrailFlags(fs *pflag.FlagSet) *cloudtrailFlags {
 	f := &cloudtrailFlags{}
 	fs.StringVar(&f.url, "cloudtrail", "", "follow the CloudTrail logs delivered to s3://BUCKET/PREFIX, evaluating each record with the\n"+
-		"aws_cloudtrail rules (mamori's built-in ones, or those in --rules); credentials from the AWS environment")
+		"aws_cloudtrail rules (mamori's built-in ones, or those in --rules); credentials from the AWS environment"+cloudtrailLeanNote)
 	fs.StringVar(&f.s3.region, "cloudtrail-region", "", "the bucket's AWS region; default AWS_REGION or the shared config")
 	fs.StringVar(&f.s3.endpoint, "cloudtrail-endpoint", "", "URL of an S3-compatible store (MinIO, Ceph, Versity) instead of AWS")
 	fs.StringVar(&f.checkpoint, "cloudtrail-checkpoint", defaultCloudtrailCheckpoint, "file recording what has been read of the bucket, so that a restart neither loses nor repeats a record")

@@ -20,6 +20,11 @@ import (
 
 type s3Config struct{}
 
+const (
+	cloudtrailLeanNote = "\n(not in this lean node agent: follow a trail in the console, or with the full mamori binary's agent)"
+	auditExample       = "\n  sudo mamori agent --k8s-audit-listen :9443"
+)
+
 type cloudtrailFollower struct{}
 
 func (f *cloudtrailFlags) check(*rules.Ruleset, io.Writer) error {

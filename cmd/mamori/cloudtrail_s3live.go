@@ -21,6 +21,13 @@ import (
 // SDK: not in the lean node agent, cloudtrail_s3_agentonly.go).
 type s3Config = s3live.Config
 
+// cloudtrailLeanNote is what --cloudtrail's help adds in the lean agent;
+// auditExample is the agent's example of following audit logs.
+const (
+	cloudtrailLeanNote = ""
+	auditExample       = "\n  sudo mamori agent --cloudtrail s3://trail-bucket/AWSLogs/ --k8s-audit-listen :9443"
+)
+
 func (f s3Flags) config(url string) (s3live.Config, error) {
 	bucket, prefix, err := s3live.ParseURL(url)
 	if err != nil {
