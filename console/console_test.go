@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,6 +193,16 @@ func TestAlertsSurviveAConsoleRestart(t *testing.T) {
 // unknown alert a 404.
 func TestAPIRefusesMistakes(t *testing.T) {
 	c := start(t, Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + c.APIAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body.Error
+	}
 	for path, code := range map[string]int{
 		"/api/v1/alerts?priority=Loud":          400,
 		"/api/v1/alerts?since=yesterday":        400,
@@ -203,16 +214,21 @@ func TestAPIRefusesMistakes(t *testing.T) {
 		"/api/v1/alerts/no-such-uuid":           404,
 		"/api/v1/alerts?since=1h&priority=Info": 200,
 		"/api/v1/counts?by=node&bucket=1h":      200,
+		"/api/v1/alerts?cursor=&limit=5&q=x":    200,
 	} {
-		resp, err := http.Get("http://" + c.APIAddr() + path)
-		if err != nil {
-			t.Fatal(err)
+		if got, msg := get(path); got != code || (code != 200 && msg == "") {
+			t.Errorf("%s: %d %q, want %d with a reason", path, got, msg, code)
 		}
-		var body struct{ Error string }
-		json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode != code || (code != 200 && body.Error == "") {
-			t.Errorf("%s: %d %q, want %d with a reason", path, resp.StatusCode, body.Error, code)
+	}
+	// A misspelt parameter widened the answer without a word.
+	for path, param := range map[string]string{
+		"/api/v1/counts?field=node":      "field",
+		"/api/v1/alerts?namespaces=shop": "namespaces",
+		"/api/v1/stream?nodes=a":         "nodes",
+		"/api/v1/cloud?since=1h&limit=5": "limit",
+	} {
+		if got, msg := get(path); got != 400 || !strings.Contains(msg, `unknown parameter "`+param+`"`) {
+			t.Errorf("%s: %d %q, want 400 naming the parameter %q", path, got, msg, param)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,8 +154,34 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// filterOf reads the alert filter from the query string.
-func filterOf(r *http.Request) (store.Filter, error) {
+// filterParams are the alert filter's query parameters (filterOf).
+var filterParams = []string{"since", "until", "cluster", "node", "namespace", "pod", "container", "image", "rule",
+	"priority", "source", "action", "tag", "q"}
+
+// onlyParams refuses a query parameter that is neither a filter's nor one
+// of extra: a misspelt one would otherwise widen the answer without a
+// word (?field=node counted by rule, ?namespaces=shop every namespace).
+func onlyParams(r *http.Request, extra ...string) error {
+	q := r.URL.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !slices.Contains(filterParams, k) && !slices.Contains(extra, k) {
+			return apiError{fmt.Sprintf("unknown parameter %q: this call takes %s", k, strings.Join(append(slices.Clone(extra), filterParams...), ", "))}
+		}
+	}
+	return nil
+}
+
+// filterOf reads the alert filter from the query string, refusing any
+// other parameter but extra.
+func filterOf(r *http.Request, extra ...string) (store.Filter, error) {
+	if err := onlyParams(r, extra...); err != nil {
+		return store.Filter{}, err
+	}
 	q := r.URL.Query()
 	f := store.Filter{
 		Cluster: q.Get("cluster"), Node: q.Get("node"), Namespace: q.Get("namespace"), Pod: q.Get("pod"),
@@ -190,7 +217,7 @@ func timeParam(s string) (time.Time, error) {
 }
 
 func (s *server) alerts(w http.ResponseWriter, r *http.Request) {
-	f, err := filterOf(r)
+	f, err := filterOf(r, "cursor", "limit")
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -220,7 +247,7 @@ func (s *server) alert(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) counts(w http.ResponseWriter, r *http.Request) {
-	f, err := filterOf(r)
+	f, err := filterOf(r, "by", "bucket")
 	if err != nil {
 		s.fail(w, err)
 		return
