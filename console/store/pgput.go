@@ -158,6 +158,9 @@ func (s *sqlStore) pgPut(ctx context.Context, c *pgx.Conn, b *Batch, aRows, eRow
 	for _, hb := range b.Heartbeats {
 		doc, _ := json.Marshal(hb)
 		first.Queue(dollar(upsertNode), hb.Cluster, hb.Node, hb.Time.UnixNano(), string(doc))
+		if !hb.Started.IsZero() {
+			first.Queue(dollar(goneBeforeStart), goneArgs(hb)...)
+		}
 	}
 	for _, cs := range b.Containers {
 		doc, _ := json.Marshal(cs)

@@ -170,6 +170,11 @@ func (s *sqlStore) Put(ctx context.Context, b *Batch) error {
 		if err != nil {
 			return fmt.Errorf("store heartbeat: %w", err)
 		}
+		if !hb.Started.IsZero() {
+			if _, err := tx.ExecContext(ctx, s.d.rebind(goneBeforeStart), goneArgs(hb)...); err != nil {
+				return fmt.Errorf("store heartbeat: %w", err)
+			}
+		}
 	}
 	for _, cs := range b.Containers {
 		doc, _ := json.Marshal(cs)
@@ -194,6 +199,17 @@ const (
 		ON CONFLICT (cluster, node, id) DO UPDATE SET last_ns = excluded.last_ns, running = excluded.running, doc = excluded.doc
 		WHERE excluded.last_ns >= containers.last_ns`
 )
+
+// goneBeforeStart marks the containers of a heartbeat's node that its agent
+// has not reported since it started as not running. An agent reports
+// every container it finds when it starts, and a container that ends
+// while it runs as gone; one that ended while no agent ran on the node
+// was reported by none, and was listed as running for good.
+const goneBeforeStart = `UPDATE containers SET running = ? WHERE cluster = ? AND node = ? AND running = ? AND last_ns < ?`
+
+func goneArgs(hb *event.Heartbeat) []any {
+	return []any{false, hb.Cluster, hb.Node, true, hb.Started.UnixNano()}
+}
 
 // freshAlerts returns the alerts (and their rows) whose uuids were
 // inserted now: only those count in incidents and the rollup, a replayed
@@ -940,7 +956,7 @@ func (s *sqlStore) Containers(ctx context.Context, q ContainerQuery) ([]Containe
 	if len(conds) > 0 {
 		w = " WHERE " + strings.Join(conds, " AND ")
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT cluster, node, id, last_ns, doc FROM containers"+w+" ORDER BY cluster, node, id"), args...)
+	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT cluster, node, id, last_ns, running, doc FROM containers"+w+" ORDER BY cluster, node, id"), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store containers: %w", err)
 	}
@@ -949,13 +965,15 @@ func (s *sqlStore) Containers(ctx context.Context, q ContainerQuery) ([]Containe
 	for rows.Next() {
 		var c ContainerRow
 		var last int64
+		var running bool
 		var doc string
-		if err := rows.Scan(&c.Cluster, &c.Node, &c.ID, &last, &doc); err != nil {
+		if err := rows.Scan(&c.Cluster, &c.Node, &c.ID, &last, &running, &doc); err != nil {
 			return nil, err
 		}
 		c.LastSeen = time.Unix(0, last).UTC()
 		c.State = &event.ContainerState{}
 		json.Unmarshal([]byte(doc), c.State)
+		c.State.Running = running // goneBeforeStart changes the column alone
 		out = append(out, c)
 	}
 	return out, rows.Err()

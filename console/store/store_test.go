@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,43 @@ func exercise(t *testing.T, s Store) {
 	}
 	if cons, _ := s.Containers(ctx, ContainerQuery{}); len(cons) != 1 || cons[0].State.Protection != "enforced" {
 		t.Errorf("containers %+v", cons)
+	}
+	// The agent stops; "gone" ends while it is down, "kept" runs on, and
+	// the agent, started again, reports "kept" and a heartbeat: "gone"
+	// is not running any more. (An agent starting elsewhere, or a late
+	// heartbeat from before, changes nothing.)
+	for _, id := range []string{"gone", "kept", "other"} {
+		c := *cs
+		c.Container = &event.Container{ID: id, Name: id}
+		if id == "other" {
+			c.Node = "node-2"
+		}
+		if err := s.Put(ctx, &Batch{Containers: []*event.ContainerState{&c}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart := base.Add(time.Hour)
+	kept := *cs
+	kept.Container, kept.Time = &event.Container{ID: "kept", Name: "kept"}, restart.Add(time.Second)
+	beat := hb(restart.Add(2*time.Second), "new")
+	beat.Started = restart
+	old := hb(base.Add(-time.Hour), "old")
+	old.Started = base.Add(-2 * time.Hour)
+	other := hb(restart.Add(2*time.Second), "new")
+	other.Node, other.Started = "node-3", restart
+	if err := s.Put(ctx, &Batch{Heartbeats: []*event.Heartbeat{beat, old, other}, Containers: []*event.ContainerState{&kept}}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := s.Containers(ctx, ContainerQuery{Running: &running})
+	var names []string
+	for _, c := range cons {
+		names = append(names, c.ID+"/"+strconv.FormatBool(c.State.Running))
+	}
+	if err != nil || strings.Join(names, " ") != "kept/true other/true" {
+		t.Errorf("running after the agent's restart: %v, %v; want kept and other", names, err)
+	}
+	if cons, _ := s.Containers(ctx, ContainerQuery{Node: "node-1"}); len(cons) != 3 || cons[1].ID != "gone" || cons[1].State.Running {
+		t.Errorf("a container that ended while no agent ran is listed as running: %+v", cons)
 	}
 
 	// Events around an alert and retention.
