@@ -215,6 +215,13 @@ func TestAPIRefusesMistakes(t *testing.T) {
 		"/api/v1/alerts?since=1h&priority=Info": 200,
 		"/api/v1/counts?by=node&bucket=1h":      200,
 		"/api/v1/alerts?cursor=&limit=5&q=x":    200,
+		// Every parameter a call documents is taken.
+		"/api/v1/incidents?status=open&cluster=c&namespace=n&node=x&since=1h&limit=5&cursor=":                                                                        200,
+		"/api/v1/netmap?cluster=c&namespace=n&workload=w&since=1h&until=1m&limit=5":                                                                                  200,
+		"/api/v1/containers?cluster=c&node=n&running=true":                                                                                                           200,
+		"/api/v1/events?cluster=c&node=n&container=abc&process=p&since=1h&until=1m&limit=5":                                                                          200,
+		"/api/v1/profiles?cluster=c&namespace=n&state=learning":                                                                                                      200,
+		"/api/v1/counts?by=rule&bucket=1h&since=1h&until=1m&cluster=c&node=n&namespace=n&pod=p&container=c&image=i&rule=r&priority=Info&source=s&action=a&tag=t&q=x": 200,
 	} {
 		if got, msg := get(path); got != code || (code != 200 && msg == "") {
 			t.Errorf("%s: %d %q, want %d with a reason", path, got, msg, code)
@@ -226,6 +233,9 @@ func TestAPIRefusesMistakes(t *testing.T) {
 		"/api/v1/alerts?namespaces=shop": "namespaces",
 		"/api/v1/stream?nodes=a":         "nodes",
 		"/api/v1/cloud?since=1h&limit=5": "limit",
+		"/api/v1/incidents?statuz=open":  "statuz",
+		"/api/v1/netmap?sincee=1h":       "sincee",
+		"/api/v1/nodes?cluster=lab":      "cluster",
 	} {
 		if got, msg := get(path); got != 400 || !strings.Contains(msg, `unknown parameter "`+param+`"`) {
 			t.Errorf("%s: %d %q, want 400 naming the parameter %q", path, got, msg, param)

@@ -54,52 +54,52 @@ type Config struct {
 func Handler(cfg Config, log *slog.Logger) http.Handler {
 	s := &server{cfg: cfg, log: log, failures: newLimiter(10.0/60, 10)} // ten wrong tokens a minute per address
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/alerts", s.alerts)
-	mux.HandleFunc("GET /api/v1/alerts/{uuid}", s.alert)
-	mux.HandleFunc("GET /api/v1/counts", s.counts)
-	mux.HandleFunc("GET /api/v1/nodes", s.nodes)
-	mux.HandleFunc("GET /api/v1/containers", s.containers)
-	mux.HandleFunc("GET /api/v1/events", s.events)
-	mux.HandleFunc("GET /api/v1/processes/{id}", s.process)
-	mux.HandleFunc("GET /api/v1/incidents", s.incidents)
-	mux.HandleFunc("GET /api/v1/incidents/{id}", s.incident)
+	mux.HandleFunc("GET /api/v1/alerts", only(s.alerts, filters("cursor", "limit")...))
+	mux.HandleFunc("GET /api/v1/alerts/{uuid}", only(s.alert))
+	mux.HandleFunc("GET /api/v1/counts", only(s.counts, filters("by", "bucket")...))
+	mux.HandleFunc("GET /api/v1/nodes", only(s.nodes))
+	mux.HandleFunc("GET /api/v1/containers", only(s.containers, "cluster", "node", "running"))
+	mux.HandleFunc("GET /api/v1/events", only(s.events, "cluster", "node", "container", "process", "since", "until", "limit"))
+	mux.HandleFunc("GET /api/v1/processes/{id}", only(s.process))
+	mux.HandleFunc("GET /api/v1/incidents", only(s.incidents, "status", "cluster", "namespace", "node", "since", "limit", "cursor"))
+	mux.HandleFunc("GET /api/v1/incidents/{id}", only(s.incident))
 	mux.HandleFunc("POST /api/v1/incidents/{id}", s.setIncident)
 	if cfg.Policies != nil {
-		mux.HandleFunc("GET /api/v1/policies", s.policies)
+		mux.HandleFunc("GET /api/v1/policies", only(s.policies))
 		mux.HandleFunc("POST /api/v1/policies", s.applyPolicies)
-		mux.HandleFunc("GET /api/v1/policies/status", s.policyStatus)
+		mux.HandleFunc("GET /api/v1/policies/status", only(s.policyStatus))
 	}
-	mux.HandleFunc("GET /api/v1/stream", s.stream)
-	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/v1/stream", only(s.stream, filters()...))
+	mux.HandleFunc("GET /api/v1/status", only(func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Status == nil {
 			writeJSON(w, map[string]any{})
 			return
 		}
 		writeJSON(w, cfg.Status())
-	})
+	}))
 	if cfg.Ingest != nil {
 		mux.HandleFunc("POST "+falcoPath, s.falco)
 	}
 	if cfg.Agents != nil {
-		mux.HandleFunc("GET /api/v1/agents", s.listAgents)
+		mux.HandleFunc("GET /api/v1/agents", only(s.listAgents))
 		mux.HandleFunc("POST /api/v1/agents", s.addAgent)
-		mux.HandleFunc("DELETE /api/v1/agents/{cluster}/{node}", s.revokeAgent)
+		mux.HandleFunc("DELETE /api/v1/agents/{cluster}/{node}", only(s.revokeAgent))
 		mux.HandleFunc("POST /api/v1/tokens", s.addToken)
 	}
-	mux.HandleFunc("GET /api/v1/profiles", s.profiles)
-	mux.HandleFunc("GET /api/v1/profiles/{id}", s.profile)
+	mux.HandleFunc("GET /api/v1/profiles", only(s.profiles, "cluster", "namespace", "state"))
+	mux.HandleFunc("GET /api/v1/profiles/{id}", only(s.profile))
 	mux.HandleFunc("POST /api/v1/profiles/{id}", s.profileAction)
-	mux.HandleFunc("GET /api/v1/profiles/{id}/export", s.exportProfile)
+	mux.HandleFunc("GET /api/v1/profiles/{id}/export", only(s.exportProfile, "mode", "force"))
 	mux.HandleFunc("POST /api/v1/profiles/{id}/dryrun", s.dryRun)
-	mux.HandleFunc("DELETE /api/v1/profiles/{id}/items", s.deleteProfileItem)
-	mux.HandleFunc("GET /api/v1/netmap", s.networkMap)
-	mux.HandleFunc("GET /api/v1/whoami", s.whoami)
-	mux.HandleFunc("GET /api/v1/cloud", s.cloud)
+	mux.HandleFunc("DELETE /api/v1/profiles/{id}/items", only(s.deleteProfileItem, "kind", "key"))
+	mux.HandleFunc("GET /api/v1/netmap", only(s.networkMap, "cluster", "namespace", "workload", "since", "until", "limit"))
+	mux.HandleFunc("GET /api/v1/whoami", only(s.whoami))
+	mux.HandleFunc("GET /api/v1/cloud", only(s.cloud, filters()...))
 	if cfg.Images != nil {
-		mux.HandleFunc("GET /api/v1/images", s.images)
+		mux.HandleFunc("GET /api/v1/images", only(s.images))
 	}
 	if cfg.Policies != nil {
-		mux.HandleFunc("GET /api/v1/policies/{file}/containers", s.policyContainers)
+		mux.HandleFunc("GET /api/v1/policies/{file}/containers", only(s.policyContainers))
 	}
 	top := http.NewServeMux()
 	top.Handle("/api/", sameOrigin(s.guard(mux)))
@@ -158,30 +158,37 @@ func writeJSON(w http.ResponseWriter, v any) {
 var filterParams = []string{"since", "until", "cluster", "node", "namespace", "pod", "container", "image", "rule",
 	"priority", "source", "action", "tag", "q"}
 
-// onlyParams refuses a query parameter that is neither a filter's nor one
-// of extra: a misspelt one would otherwise widen the answer without a
-// word (?field=node counted by rule, ?namespaces=shop every namespace).
-func onlyParams(r *http.Request, extra ...string) error {
-	q := r.URL.Query()
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !slices.Contains(filterParams, k) && !slices.Contains(extra, k) {
-			return apiError{fmt.Sprintf("unknown parameter %q: this call takes %s", k, strings.Join(append(slices.Clone(extra), filterParams...), ", "))}
+// filters is the alert filter's parameters and a call's own.
+func filters(own ...string) []string { return append(own, filterParams...) }
+
+// only serves h if every query parameter of the request is one of params,
+// else answers 400 naming it and those the call takes: a misspelt one
+// would otherwise widen the answer without a word (?field=node counted by
+// rule, ?namespaces=shop every namespace).
+func only(h http.HandlerFunc, params ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
 		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !slices.Contains(params, k) {
+				takes := "none"
+				if len(params) > 0 {
+					takes = strings.Join(params, ", ")
+				}
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q: this call takes %s", k, takes))
+				return
+			}
+		}
+		h(w, r)
 	}
-	return nil
 }
 
-// filterOf reads the alert filter from the query string, refusing any
-// other parameter but extra.
-func filterOf(r *http.Request, extra ...string) (store.Filter, error) {
-	if err := onlyParams(r, extra...); err != nil {
-		return store.Filter{}, err
-	}
+// filterOf reads the alert filter from the query string.
+func filterOf(r *http.Request) (store.Filter, error) {
 	q := r.URL.Query()
 	f := store.Filter{
 		Cluster: q.Get("cluster"), Node: q.Get("node"), Namespace: q.Get("namespace"), Pod: q.Get("pod"),
@@ -217,7 +224,7 @@ func timeParam(s string) (time.Time, error) {
 }
 
 func (s *server) alerts(w http.ResponseWriter, r *http.Request) {
-	f, err := filterOf(r, "cursor", "limit")
+	f, err := filterOf(r)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -247,7 +254,7 @@ func (s *server) alert(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) counts(w http.ResponseWriter, r *http.Request) {
-	f, err := filterOf(r, "by", "bucket")
+	f, err := filterOf(r)
 	if err != nil {
 		s.fail(w, err)
 		return
