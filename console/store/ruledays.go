@@ -31,10 +31,15 @@ func wholeDays(h0, h1 int64) (d0, d1 int64) {
 // keepRuleDays sums the days of [d0, d1) whose hours are all kept as of
 // their generations into rule_day_counts, when it does not hold them as
 // of the sum of those generations already, and returns the days it holds
-// (all of them but those with an hour not kept).
+// (all of them but those with an hour not kept). As keepRuleHours, it
+// looks first, and takes a transaction and its locks only for days to sum.
 func (s *sqlStore) keepRuleDays(ctx context.Context, rule, field string, d0, d1 int64) ([]int64, error) {
 	if !s.ruleDays || d0 >= d1 {
 		return nil, nil
+	}
+	held, sums, err := s.ruleDayState(ctx, s.db, rule, field, d0, d1)
+	if err != nil || len(sums) == 0 {
+		return held, wrapCounts(err)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -50,37 +55,10 @@ func (s *sqlStore) keepRuleDays(ctx context.Context, rule, field string, d0, d1 
 			return nil, wrapCounts(err)
 		}
 	}
-	// The generations first, then what is held (as staleRuleHours).
-	gens, err := readGens(ctx, tx, s.d.rebind("SELECT hour, gen FROM count_hours WHERE hour >= ? AND hour < ?"), d0, d1)
-	if err != nil {
+	if held, sums, err = s.ruleDayState(ctx, tx, rule, field, d0, d1); err != nil {
 		return nil, wrapCounts(err)
 	}
-	hours, err := readGens(ctx, tx, s.d.rebind("SELECT hour, gen FROM rule_hours WHERE rule = ? AND field = ? AND hour >= ? AND hour < ?"),
-		rule, field, d0, d1)
-	if err != nil {
-		return nil, wrapCounts(err)
-	}
-	days, err := readGens(ctx, tx, s.d.rebind("SELECT day, gen FROM rule_days WHERE rule = ? AND field = ? AND day >= ? AND day < ?"),
-		rule, field, d0, d1)
-	if err != nil {
-		return nil, wrapCounts(err)
-	}
-	var held []int64
-	for d := d0; d < d1; d += int64(day) {
-		var sum int64
-		whole := true
-		for h := d; h < d+int64(day) && whole; h += int64(time.Hour) {
-			g, ok := hours[h]
-			whole = ok && g == gens[h]
-			sum += gens[h]
-		}
-		if !whole {
-			continue
-		}
-		held = append(held, d)
-		if g, ok := days[d]; ok && g == sum {
-			continue
-		}
+	for d, sum := range sums {
 		for _, st := range []struct {
 			q    string
 			args []any
@@ -99,6 +77,40 @@ func (s *sqlStore) keepRuleDays(ctx context.Context, rule, field string, d0, d1 
 		}
 	}
 	return held, wrapCounts(tx.Commit())
+}
+
+// ruleDayState returns the days of [d0, d1) whose hours are all kept as of
+// their generations (staleRuleHours), and of those the ones rule_days does
+// not hold as of the sum of those generations, with that sum.
+func (s *sqlStore) ruleDayState(ctx context.Context, db querier, rule, field string, d0, d1 int64) (held []int64, sums map[int64]int64, err error) {
+	stale, gens, err := staleRuleHours(ctx, db, s.d.rebind, rule, field, d0, d1)
+	if err != nil {
+		return nil, nil, err
+	}
+	days, err := readGens(ctx, db, s.d.rebind("SELECT day, gen FROM rule_days WHERE rule = ? AND field = ? AND day >= ? AND day < ?"),
+		rule, field, d0, d1)
+	if err != nil {
+		return nil, nil, err
+	}
+	notWhole := map[int64]bool{}
+	for _, h := range stale {
+		notWhole[h/int64(day)*int64(day)] = true
+	}
+	sums = map[int64]int64{}
+	for d := d0; d < d1; d += int64(day) {
+		if notWhole[d] {
+			continue
+		}
+		held = append(held, d)
+		var sum int64
+		for h := d; h < d+int64(day); h += int64(time.Hour) {
+			sum += gens[h]
+		}
+		if g, ok := days[d]; !ok || g != sum {
+			sums[d] = sum
+		}
+	}
+	return held, sums, nil
 }
 
 // readGens reads (time, generation) pairs.
