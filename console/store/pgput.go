@@ -70,9 +70,12 @@ var pgSaveIncidents = "INSERT INTO incidents (" + incidentCols + `)
 		alerts = excluded.alerts, priority = excluded.priority, rules = excluded.rules`
 
 // The deltas come sorted: rows are locked in one order by every batch.
-const pgAddRollup = `INSERT INTO alert_rollup (field, minute, cluster, value, n)
-	SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
-	ON CONFLICT (field, minute, cluster, value) DO UPDATE SET n = alert_rollup.n + excluded.n`
+// The second is for a schema whose rows keep when their first and last
+// alerts are (sqlStore.spans).
+var pgAddRollup = [2]string{
+	rollupSQL(false, "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])"),
+	rollupSQL(true, "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])"),
+}
 
 func (p *partitions) put(ctx context.Context, s *sqlStore, b *Batch) error {
 	aRows := make([][]any, len(b.Alerts))
@@ -223,7 +226,11 @@ func (s *sqlStore) pgPut(ctx context.Context, c *pgx.Conn, b *Batch, aRows, eRow
 	// 3: what the batch changes in what is shared, and the commit.
 	third := &pgx.Batch{}
 	third.Queue(pgSaveIncidents, incidentColumns(touched, time.Now())...)
-	third.Queue(pgAddRollup, rollupColumns(deltas)...)
+	if s.spans {
+		third.Queue(pgAddRollup[1], rollupColumns(deltas)...)
+	} else {
+		third.Queue(pgAddRollup[0], rollupColumns(deltas)[:5]...)
+	}
 	if hours := s.pastHours(freshRows); len(hours) > 0 {
 		third.Queue(dollar(bumpHoursSQL(len(hours))), int64sAny(hours)...)
 	}
@@ -290,9 +297,9 @@ func incidentColumns(ins []*Incident, now time.Time) []any {
 
 func rollupColumns(ds []rollupDelta) []any {
 	field, cluster, value := make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds))
-	minute, n := make([]int64, len(ds)), make([]int64, len(ds))
+	minute, n, first, last := make([]int64, len(ds)), make([]int64, len(ds)), make([]int64, len(ds)), make([]int64, len(ds))
 	for i, d := range ds {
-		field[i], minute[i], cluster[i], value[i], n[i] = d.field, d.minute, d.cluster, d.value, d.n
+		field[i], minute[i], cluster[i], value[i], n[i], first[i], last[i] = d.field, d.minute, d.cluster, d.value, d.n, d.first, d.last
 	}
-	return []any{field, minute, cluster, value, n}
+	return []any{field, minute, cluster, value, n, first, last}
 }

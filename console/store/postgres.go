@@ -143,6 +143,9 @@ var pgMigrations = []string{
 	fmt.Sprintf(rollupFieldsTable, ` COLLATE "C"`),
 	// 11: counts by the day, summed from kept hours (ruledays.go).
 	fmt.Sprintf(ruleDaysTables, ` COLLATE "C"`),
+	// 12: the rollup's rows say when in their minute their first and
+	// last alerts are (rollupfeed.go). Rows of before stay without.
+	`ALTER TABLE alert_rollup ADD COLUMN first_ns BIGINT, ADD COLUMN last_ns BIGINT;`,
 }
 
 // pgContainerStats tells the planner of the alerts' partition %[1]s that a
@@ -163,6 +166,10 @@ const pgMarksVersion = 10
 
 // pgRuleDaysVersion is the schema version with ruledays.go's tables.
 const pgRuleDaysVersion = 11
+
+// pgSpansVersion is the schema version with the rollup's first_ns and
+// last_ns.
+const pgSpansVersion = 12
 
 // OpenPostgres connects to the PostgreSQL database at url and brings its
 // schema up to date; several consoles may do so at once.
@@ -209,7 +216,7 @@ func openPostgres(ctx context.Context, url string, migrations []string) (*sqlSto
 		}
 	}
 	p := &partitions{made: map[string]bool{}}
-	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, ruleDays: len(migrations) >= pgRuleDaysVersion, marks: marks, textBudget: defaultTextBudget, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, ruleDays: len(migrations) >= pgRuleDaysVersion, spans: len(migrations) >= pgSpansVersion, marks: marks, textBudget: defaultTextBudget, d: dialect{
 		name:    "postgres",
 		rebind:  dollar,
 		lateral: true,

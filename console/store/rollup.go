@@ -36,40 +36,50 @@ type rollupKey struct {
 	value   string
 }
 
-// rollupDelta is what one batch adds to one rollup row.
+// rollupDelta is what one batch adds to one rollup row: n alerts, the
+// first at first and the last at last (ns).
 type rollupDelta struct {
 	rollupKey
-	n int64
+	n, first, last int64
 }
 
 // rollupDeltas counts newly stored alerts (their alertRow columns) per
 // rolled-up field, minute and cluster, in one order for every writer:
 // concurrent batches then lock the rows they share alike.
 func rollupDeltas(rows [][]any) []rollupDelta {
-	counts := map[rollupKey]int64{}
+	counts := map[rollupKey]*rollupDelta{}
 	for _, row := range rows {
-		minute := row[0].(int64) / int64(time.Minute) * int64(time.Minute)
+		t := row[0].(int64)
+		minute := minuteOf(t)
 		cluster := row[3].(string)
+		add := func(k rollupKey) {
+			if d := counts[k]; d != nil {
+				d.n++
+				d.first, d.last = min(d.first, t), max(d.last, t)
+			} else {
+				counts[k] = &rollupDelta{k, 1, t, t}
+			}
+		}
 		for _, f := range rolledUp {
 			v, ok := row[f.col].(string)
 			if !ok {
 				v = strconv.Itoa(row[f.col].(int))
 			}
-			counts[rollupKey{f.name, minute, cluster, v}]++
+			add(rollupKey{f.name, minute, cluster, v})
 		}
 		// The feed's marks (rollupfeed.go): an image's (none, for a
 		// host's alerts: counted as the image "", as the alerts count
 		// it), and each tag's.
-		counts[rollupKey{"image", minute, cluster, row[9].(string)}]++
+		add(rollupKey{"image", minute, cluster, row[9].(string)})
 		for tag := range strings.SplitSeq(strings.Trim(row[14].(string), ","), ",") {
 			if tag != "" {
-				counts[rollupKey{"tag", minute, cluster, tag}]++
+				add(rollupKey{"tag", minute, cluster, tag})
 			}
 		}
 	}
 	out := make([]rollupDelta, 0, len(counts))
-	for k, n := range counts {
-		out = append(out, rollupDelta{k, n})
+	for _, d := range counts {
+		out = append(out, *d)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -93,24 +103,51 @@ var rolledUp = []struct {
 	col  int
 }{{"cluster", 3}, {"node", 4}, {"namespace", 5}, {"rule", 10}, {"priority", 11}, {"source", 12}, {"action", 13}}
 
+// rollupUpsert adds a batch's delta to a rollup row stored already. A
+// row's first_ns and last_ns are unknown (NULL) when it holds alerts
+// stored before they were kept (before PostgreSQL's schema version 12,
+// SQLite's 11), and stay so.
+const rollupUpsert = ` ON CONFLICT (field, minute, cluster, value) DO UPDATE SET n = alert_rollup.n + excluded.n`
+const spansUpsert = `,
+	first_ns = CASE WHEN alert_rollup.first_ns IS NULL OR alert_rollup.first_ns <= excluded.first_ns
+		THEN alert_rollup.first_ns ELSE excluded.first_ns END,
+	last_ns = CASE WHEN alert_rollup.last_ns IS NULL OR alert_rollup.last_ns >= excluded.last_ns
+		THEN alert_rollup.last_ns ELSE excluded.last_ns END`
+
+// rollupSQL is the statement that adds deltas to the rollup: "(cols)
+// <values> upsert"; spans says whether the schema keeps first_ns and
+// last_ns (the values then have them too).
+func rollupSQL(spans bool, values string) string {
+	if !spans {
+		return "INSERT INTO alert_rollup (field, minute, cluster, value, n) " + values + rollupUpsert
+	}
+	return "INSERT INTO alert_rollup (field, minute, cluster, value, n, first_ns, last_ns) " + values + rollupUpsert + spansUpsert
+}
+
 // rollup adds newly stored alerts (their alertRow columns) to
 // alert_rollup.
 func (s *sqlStore) rollup(ctx context.Context, tx *sql.Tx, rows [][]any) error {
 	deltas := rollupDeltas(rows)
+	row := "(?,?,?,?,?)"
+	if s.spans {
+		row = "(?,?,?,?,?,?,?)"
+	}
 	for len(deltas) > 0 {
 		n := min(len(deltas), 500)
 		var q strings.Builder
-		q.WriteString("INSERT INTO alert_rollup (field, minute, cluster, value, n) VALUES ")
-		args := make([]any, 0, n*5)
+		q.WriteString("VALUES ")
+		args := make([]any, 0, n*7)
 		for i, d := range deltas[:n] {
 			if i > 0 {
 				q.WriteByte(',')
 			}
-			q.WriteString("(?,?,?,?,?)")
+			q.WriteString(row)
 			args = append(args, d.field, d.minute, d.cluster, d.value, d.n)
+			if s.spans {
+				args = append(args, d.first, d.last)
+			}
 		}
-		q.WriteString(" ON CONFLICT (field, minute, cluster, value) DO UPDATE SET n = alert_rollup.n + excluded.n")
-		if _, err := tx.ExecContext(ctx, s.d.rebind(q.String()), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(rollupSQL(s.spans, q.String())), args...); err != nil {
 			return fmt.Errorf("store rollup: %w", err)
 		}
 		deltas = deltas[n:]

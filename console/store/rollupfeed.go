@@ -185,8 +185,14 @@ func (m *marked) ask(ctx context.Context) error {
 		m.done = true
 		return nil
 	}
-	// The minutes whose spans reach into [lo, next).
-	q := "SELECT minute, sum(n) FROM alert_rollup WHERE field = ? AND value = ? AND minute >= ? AND minute <= ?"
+	// The minutes whose spans reach into [lo, next), and where in each
+	// the value's first and last alerts are, when every row of the
+	// minute knows (s.spans).
+	cols := "minute, sum(n), 0, 0, 1"
+	if m.s.spans {
+		cols = "minute, sum(n), min(first_ns), max(last_ns), count(*) - count(first_ns)"
+	}
+	q := "SELECT " + cols + " FROM alert_rollup WHERE field = ? AND value = ? AND minute >= ? AND minute <= ?"
 	args := []any{m.field, m.value, minuteOf(lo), minuteOf(m.next - 1)}
 	if m.cluster != "" {
 		q += " AND cluster = ?"
@@ -200,23 +206,42 @@ func (m *marked) ask(ctx context.Context) error {
 	defer rows.Close()
 	n := 0
 	for rows.Next() {
-		var minute, count int64
-		if err := rows.Scan(&minute, &count); err != nil {
+		var minute, count, unknown int64
+		var first, last sql.NullInt64
+		if err := rows.Scan(&minute, &count, &first, &last, &unknown); err != nil {
 			return fmt.Errorf("store alerts: the rollup's minutes: %w", err)
 		}
 		n++
 		span := minuteSpan(minute)
+		next := max(span.lo, lo) // this minute is asked for now, whatever part of it is read
+		whole := unknown > 0 || !first.Valid || !last.Valid
+		if !whole {
+			// Only the part of the minute that holds the value's
+			// alerts: over a busy store, a value seen once in a
+			// minute is read alone, not with the minute's thousand
+			// others.
+			span.lo, span.hi = max(span.lo, first.Int64), min(span.hi, last.Int64+1)
+		}
 		span.lo, span.hi = max(span.lo, lo), min(span.hi, m.next)
+		m.next = next
 		if span.lo >= span.hi {
 			continue
 		}
-		if k := len(m.pending) - 1; k >= 0 && m.pending[k].lo == span.hi && m.pending[k].n+count <= m.maxRun {
+		// The minute joins the run after it (newer) when the time
+		// between them is at most ten times the time between the value's
+		// alerts in this minute: each run is a query of its own (of
+		// every partition's index), and a value seen all along (one
+		// alert in 50, say) would otherwise be read in runs of a few
+		// minutes, cut wherever its alerts happen to be sparse. A value
+		// seen once in a minute never joins; whole minutes that follow
+		// each other always do.
+		gap := 10 * (span.hi - span.lo) / max(count, 1)
+		if k := len(m.pending) - 1; k >= 0 && m.pending[k].lo-span.hi <= gap && m.pending[k].n+count <= m.maxRun {
 			m.pending[k].lo = span.lo // the minute before the last: one run
 			m.pending[k].n += count
 		} else {
 			m.pending = append(m.pending, markedRun{span, count})
 		}
-		m.next = span.lo
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store alerts: the rollup's minutes: %w", err)

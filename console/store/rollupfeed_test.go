@@ -2,14 +2,17 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/pgtest"
 )
 
 // TestFeedReadsMarkedMinutes: a feed filtered by a tag, an image, an
@@ -177,6 +180,68 @@ func TestFeedReadsMarkedMinutes(t *testing.T) {
 			}
 		}
 
+		// A marked minute is read from the value's first alert in it to
+		// its last. all[970] is the minute's only alert with the rare
+		// tag (and two more at its time): alerts that come late, before
+		// and after it, widen the minute's row; one that comes late to
+		// a row that does not know (stored before the schema kept
+		// first_ns and last_ns) leaves it so, and the minute is read
+		// whole.
+		span := func(m time.Time) (first, last sql.NullInt64) {
+			t.Helper()
+			if err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT first_ns, last_ns FROM alert_rollup WHERE field = ? AND value = ? AND minute = ?"),
+				"tag", "T1611", minuteOf(m.UnixNano())).Scan(&first, &last); err != nil {
+				t.Fatal(err)
+			}
+			return first, last
+		}
+		lateTagged := func(i int, at time.Time) {
+			t.Helper()
+			in := sampleAlert(base, i)
+			in.Alert.Time = at
+			in.Alert.Tags = []string{"T1611"}
+			in.Raw, _ = json.Marshal(in.Alert)
+			all = append(all, in)
+			if err := s.Put(ctx, &Batch{Alerts: []AlertIn{in}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at := all[970].Alert.Time
+		minute := time.Unix(0, minuteOf(at.UnixNano())).UTC()
+		if first, last := span(minute); first.Int64 != at.UnixNano() || last.Int64 != at.UnixNano() {
+			t.Fatalf("the rare tag's row at %v: first %v, last %v, want both %v", minute, first, last, at.UnixNano())
+		}
+		lateTagged(8000, minute.Add(500*time.Millisecond))
+		lateTagged(8001, minute.Add(59*time.Second))
+		if first, last := span(minute); first.Int64 != minute.Add(500*time.Millisecond).UnixNano() || last.Int64 != minute.Add(59*time.Second).UnixNano() {
+			t.Errorf("after two late alerts, the row at %v: first %v, last %v, want :00.5 and :59", minute, first, last)
+		}
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE alert_rollup SET first_ns = NULL, last_ns = NULL WHERE field = ? AND minute = ?"),
+			"tag", minuteOf(at.UnixNano())); err != nil {
+			t.Fatal(err)
+		}
+		lateTagged(8002, minute.Add(30*time.Second))
+		if first, last := span(minute); first.Valid || last.Valid {
+			t.Errorf("a row that did not know its first and last alerts: %v, %v after a late alert", first, last)
+		}
+		for _, f := range []Filter{{Tag: "T1611"}, {Tag: "T1611", Until: minute.Add(45 * time.Second)}} {
+			for _, limit := range []int{1, 100} {
+				if got, err := read(f, limit); err != nil || !slices.Equal(got, newestFirst(f)) {
+					t.Errorf("%+v with late alerts, pages of %d: %d alerts %.3v… (%v), want %v", f, limit, len(got), got, err, newestFirst(f))
+				}
+			}
+		}
+		// The span is what the feed goes by: narrowed past all[485]'s
+		// time, the minute gives nothing.
+		lone := all[485].Alert.Time.UnixNano()
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE alert_rollup SET first_ns = ?, last_ns = ? WHERE field = ? AND minute = ?"),
+			lone+1, lone+1, "tag", minuteOf(lone)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := read(Filter{Tag: "T1611"}, 100); slices.Contains(got, all[485].Alert.UUID) || len(got) != len(newestFirst(Filter{Tag: "T1611"}))-1 {
+			t.Errorf("with all[485]'s minute narrowed past it: %d alerts, all[485] among them: %v", len(got), slices.Contains(got, all[485].Alert.UUID))
+		}
+
 		// The rollup is what the feed goes by.
 		if _, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM alert_rollup WHERE field = ? AND value = ?"), "tag", "T1611"); err != nil {
 			t.Fatal(err)
@@ -189,4 +254,105 @@ func TestFeedReadsMarkedMinutes(t *testing.T) {
 			t.Errorf("counts by tag with a tag's minutes gone from the rollup: the alerts' own %v", fast)
 		}
 	})
+}
+
+// TestSpansUpgrade: rows the rollup kept before it kept their first and
+// last alerts' times (PostgreSQL's schema 11, SQLite's 10) stay without
+// them when alerts come late to their minute, and the feed reads those
+// minutes whole; minutes rolled up after the upgrade have them.
+func TestSpansUpgrade(t *testing.T) {
+	ctx := context.Background()
+	for _, st := range []struct {
+		name          string
+		openOld, open func(t *testing.T, url string) (*sqlStore, error)
+		url           func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T, path string) (*sqlStore, error) {
+			return openSQLite(path, sqliteMigrations[:sqliteSpansVersion-1])
+		},
+			func(t *testing.T, path string) (*sqlStore, error) { return openSQLite(path, sqliteMigrations) },
+			func(t *testing.T) string { return filepath.Join(t.TempDir(), "console.db") }},
+		{"postgres", func(t *testing.T, url string) (*sqlStore, error) {
+			return openPostgres(ctx, url, pgMigrations[:pgSpansVersion-1])
+		},
+			func(t *testing.T, url string) (*sqlStore, error) { return openPostgres(ctx, url, pgMigrations) },
+			func(t *testing.T) string { return pgtest.Start(t).URL }},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			url := st.url(t)
+			old, err := st.openOld(t, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			minute := time.Date(2026, 12, 1, 10, 7, 0, 0, time.UTC)
+			var tagged []string
+			put := func(s *sqlStore, i int, at time.Time, tag bool, cluster string) {
+				t.Helper()
+				in := sampleAlert(minute, i)
+				in.Alert.Time, in.Alert.Cluster = at, cluster
+				if tag {
+					in.Alert.Tags = []string{"T1611"}
+					tagged = append([]string{in.Alert.UUID}, tagged...)
+				}
+				in.Raw, _ = json.Marshal(in.Alert)
+				if err := s.Put(ctx, &Batch{Alerts: []AlertIn{in}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put(old, 0, minute.Add(20*time.Second), true, "prod")
+			put(old, 1, minute.Add(30*time.Second), false, "prod")
+			old.Close()
+
+			s, err := st.open(t, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			put(s, 2, minute.Add(10*time.Second), true, "prod") // late, before the first
+			put(s, 3, minute.Add(40*time.Second), true, "prod") // late, after the last
+			put(s, 4, minute.Add(2*time.Minute+5*time.Second), true, "prod")
+			// Another cluster's row of the same minute knows its span;
+			// the minute is still read whole.
+			put(s, 5, minute.Add(50*time.Second), true, "staging")
+			rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT minute, first_ns, last_ns FROM alert_rollup WHERE field = ? AND value = ? ORDER BY minute, cluster"), "tag", "T1611")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for rows.Next() {
+				var m int64
+				var first, last sql.NullInt64
+				rows.Scan(&m, &first, &last)
+				got = append(got, fmt.Sprintf("%s %v %v", time.Unix(0, m).UTC().Format("15:04"), first.Valid, last.Valid))
+			}
+			rows.Close()
+			if want := []string{"10:07 false false", "10:07 true true", "10:09 true true"}; !slices.Equal(got, want) {
+				t.Errorf("the tag's rows: %q, want %q", got, want)
+			}
+			for _, limit := range []int{1, 100} {
+				var ids []string
+				q := AlertQuery{Filter: Filter{Tag: "T1611"}, Limit: limit}
+				for {
+					page, err := s.Alerts(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, raw := range page.Alerts {
+						var a event.Alert
+						json.Unmarshal(raw, &a)
+						ids = append(ids, a.UUID)
+					}
+					if q.Cursor = page.Next; q.Cursor == "" {
+						break
+					}
+				}
+				// Stored newest first in tagged: 10:09:05, :50, :40, :10,
+				// :20 make the feed's order 10:09:05, :50, :40, :20, :10.
+				want := []string{tagged[1], tagged[0], tagged[2], tagged[4], tagged[3]}
+				if !slices.Equal(ids, want) {
+					t.Errorf("pages of %d: %v, want %v", limit, ids, want)
+				}
+			}
+		})
+	}
 }

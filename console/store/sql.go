@@ -27,6 +27,8 @@ type sqlStore struct {
 	ruleHours bool
 	// ruleDays says that it has ruledays.go's.
 	ruleDays bool
+	// spans says that the rollup's rows have first_ns and last_ns.
+	spans bool
 	// textBudget is how many alerts one page of the feed tests for the
 	// free text at most (defaultTextBudget).
 	textBudget int

@@ -77,6 +77,10 @@ var sqliteMigrations = []string{
 	`CREATE INDEX alerts_namespace_time ON alerts (namespace, time_ns);`,
 	// 10: counts by the day, summed from kept hours (ruledays.go).
 	fmt.Sprintf(ruleDaysTables, ""),
+	// 11: as PostgreSQL's 12: when in their minute the rollup's rows'
+	// first and last alerts are.
+	`ALTER TABLE alert_rollup ADD COLUMN first_ns INTEGER;
+	ALTER TABLE alert_rollup ADD COLUMN last_ns INTEGER;`,
 }
 
 // sqliteRuleHoursVersion is the schema version with rulehours.go's tables.
@@ -87,6 +91,10 @@ const sqliteMarksVersion = 8
 
 // sqliteRuleDaysVersion is the schema version with ruledays.go's tables.
 const sqliteRuleDaysVersion = 10
+
+// sqliteSpansVersion is the schema version with the rollup's first_ns and
+// last_ns.
+const sqliteSpansVersion = 11
 
 // OpenSQLite opens (creating it and its directory when missing) the
 // console's SQLite database at path and brings its schema up to date.
@@ -127,7 +135,7 @@ func openSQLite(path string, migrations []string) (*sqlStore, error) {
 	}
 	// SQLite tests the free text at about 7 µs an alert here (PostgreSQL
 	// 4): half as many a page.
-	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, ruleDays: len(migrations) >= sqliteRuleDaysVersion, marks: marks, textBudget: defaultTextBudget / 2, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, ruleDays: len(migrations) >= sqliteRuleDaysVersion, spans: len(migrations) >= sqliteSpansVersion, marks: marks, textBudget: defaultTextBudget / 2, d: dialect{
 		name:      "sqlite",
 		unindexed: "+",
 		rebind:    func(q string) string { return q },
