@@ -471,6 +471,12 @@ func TestPostgresUpgrade(t *testing.T) {
 		t.Errorf("schema version %d, rule indexes %q; want %d and alerts_rule_counts", version, indexes, len(pgMigrations))
 	}
 	checkByteCollated(t, db)
+	// Version 13 leaves room in the rollup's pages for its rows' updates.
+	var opts string
+	db.QueryRow(`SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'alert_rollup'`).Scan(&opts)
+	if opts != "fillfactor=50" {
+		t.Errorf("the rollup's storage options: %q, want fillfactor=50", opts)
+	}
 	// Version 6 dropped the statistics of the columns it changed, and
 	// analyses again: a past day's partition would not be otherwise.
 	var stats int
