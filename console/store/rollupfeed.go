@@ -118,6 +118,9 @@ type marked struct {
 type markedRun struct {
 	timeRange
 	n int64
+	// minute is where the run's oldest minute begins (its span's lo,
+	// or the feed's lower bound): only the minute just before joins it.
+	minute int64
 }
 
 // markedFeed returns the feed's ranges through the rollup when q filters by
@@ -167,7 +170,7 @@ func (m *marked) nextRun(ctx context.Context) (r markedRun, ok bool, err error) 
 	}
 	if !m.readUnmarked && m.lo < m.since {
 		m.readUnmarked = true
-		return markedRun{timeRange{m.lo, min(m.since, m.hi)}, math.MaxInt64}, m.lo < min(m.since, m.hi), nil
+		return markedRun{timeRange: timeRange{m.lo, min(m.since, m.hi)}, n: math.MaxInt64}, m.lo < min(m.since, m.hi), nil
 	}
 	return r, false, nil
 }
@@ -227,7 +230,7 @@ func (m *marked) ask(ctx context.Context) error {
 		if span.lo >= span.hi {
 			continue
 		}
-		// The minute joins the run after it (newer) when the time
+		// The minute joins the run of the minute after it when the time
 		// between them is at most ten times the time between the value's
 		// alerts in this minute: each run is a query of its own (of
 		// every partition's index), and a value seen all along (one
@@ -236,11 +239,13 @@ func (m *marked) ask(ctx context.Context) error {
 		// seen once in a minute never joins; whole minutes that follow
 		// each other always do.
 		gap := 10 * (span.hi - span.lo) / max(count, 1)
-		if k := len(m.pending) - 1; k >= 0 && m.pending[k].lo-span.hi <= gap && m.pending[k].n+count <= m.maxRun {
+		if k := len(m.pending) - 1; k >= 0 && m.pending[k].minute == minuteSpan(minute).hi && m.pending[k].lo-span.hi <= gap &&
+			m.pending[k].n+count <= m.maxRun {
 			m.pending[k].lo = span.lo // the minute before the last: one run
 			m.pending[k].n += count
+			m.pending[k].minute = next
 		} else {
-			m.pending = append(m.pending, markedRun{span, count})
+			m.pending = append(m.pending, markedRun{span, count, next})
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -301,6 +301,8 @@ func TestSpansUpgrade(t *testing.T) {
 			}
 			put(old, 0, minute.Add(20*time.Second), true, "prod")
 			put(old, 1, minute.Add(30*time.Second), false, "prod")
+			put(old, 6, minute.Add(-3*time.Minute+20*time.Second), true, "prod") // 10:04:20
+			put(old, 7, minute.Add(-90*time.Second), false, "prod")
 			old.Close()
 
 			s, err := st.open(t, url)
@@ -326,8 +328,25 @@ func TestSpansUpgrade(t *testing.T) {
 				got = append(got, fmt.Sprintf("%s %v %v", time.Unix(0, m).UTC().Format("15:04"), first.Valid, last.Valid))
 			}
 			rows.Close()
-			if want := []string{"10:07 false false", "10:07 true true", "10:09 true true"}; !slices.Equal(got, want) {
+			if want := []string{"10:04 false false", "10:07 false false", "10:07 true true", "10:09 true true"}; !slices.Equal(got, want) {
 				t.Errorf("the tag's rows: %q, want %q", got, want)
+			}
+			// The ranges read: 10:09:05 alone, 10:07 whole (a row of
+			// before), 10:04 whole, and not the minutes between.
+			m := s.markedFeed(AlertQuery{Filter: Filter{Tag: "T1611"}}, 0, false)
+			var runs []string
+			for {
+				r, ok, err := m.nextRun(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					break
+				}
+				runs = append(runs, fmt.Sprintf("%s+%v", time.Unix(0, r.lo).UTC().Format("15:04:05"), time.Duration(r.hi-r.lo)))
+			}
+			if want := []string{"10:09:05+1ns", "10:07:00+1m0s", "10:04:00+1m0s"}; !slices.Equal(runs, want) {
+				t.Errorf("the runs read: %q, want %q", runs, want)
 			}
 			for _, limit := range []int{1, 100} {
 				var ids []string
@@ -347,8 +366,9 @@ func TestSpansUpgrade(t *testing.T) {
 					}
 				}
 				// Stored newest first in tagged: 10:09:05, :50, :40, :10,
-				// :20 make the feed's order 10:09:05, :50, :40, :20, :10.
-				want := []string{tagged[1], tagged[0], tagged[2], tagged[4], tagged[3]}
+				// 10:04:20, :20 make the feed's order 10:09:05, :50, :40,
+				// :20, :10, 10:04:20.
+				want := []string{tagged[1], tagged[0], tagged[2], tagged[5], tagged[3], tagged[4]}
 				if !slices.Equal(ids, want) {
 					t.Errorf("pages of %d: %v, want %v", limit, ids, want)
 				}
