@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -107,6 +108,7 @@ type Console struct {
 	reg       *auth.Registry
 	pki       *auth.PKI
 	images    *imagestore.Store
+	lock      *os.File      // the data directory's, with the embedded NATS server
 	forwarded atomic.Uint64 // alerts falcosidekick took
 	// FirstToken is where a first run wrote the admin token; "" after.
 	FirstToken string
@@ -140,6 +142,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 		}
 	}
 	if len(cfg.NATS) == 0 {
+		if c.lock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
 		if c.ns, c.nsOpts, err = embedded(cfg.NATSListen, cfg.DataDir, secure, log); err != nil {
 			return nil, err
 		}
@@ -399,5 +404,9 @@ func (c *Console) Close() {
 		c.ns.Shutdown()
 		c.ns.WaitForShutdown()
 		c.ns = nil
+	}
+	if c.lock != nil {
+		c.lock.Close() // and its lock
+		c.lock = nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -241,4 +242,55 @@ func TestAPIRefusesMistakes(t *testing.T) {
 			t.Errorf("%s: %d %q, want 400 naming the parameter %q", path, got, msg, param)
 		}
 	}
+}
+
+// TestOneConsoleADataDir: a second console over a data directory whose
+// embedded NATS server runs already is refused at once, saying which
+// process holds it, before it touches the JetStream store; one over
+// another directory but the same NATS port is refused at once too (the
+// server would never be ready, and said so in 30 s). Once the first
+// closes, its directory opens again.
+func TestOneConsoleADataDir(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DataDir: dir, NATSListen: freePort(t), HTTPListen: "127.0.0.1:0"}
+	first, err := Open(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsFiles := func() string {
+		var names []string
+		filepath.WalkDir(filepath.Join(dir, "jetstream"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil {
+				info, _ := d.Info()
+				names = append(names, fmt.Sprintf("%s %d %v", p, info.Size(), info.ModTime()))
+			}
+			return nil
+		})
+		return strings.Join(names, "\n")
+	}
+	before := jsFiles()
+	began := time.Now()
+	second := cfg
+	second.NATSListen = freePort(t)
+	if _, err := Open(context.Background(), second, testLog(t)); err == nil ||
+		!strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("a second console over the same data directory: %v", err)
+	}
+	if after := jsFiles(); after != before {
+		t.Errorf("the refused console changed the JetStream store:\n%s\nbefore:\n%s", after, before)
+	}
+	other := cfg
+	other.DataDir = t.TempDir()
+	if _, err := Open(context.Background(), other, testLog(t)); err == nil || !strings.Contains(err.Error(), "--nats-listen "+cfg.NATSListen) {
+		t.Errorf("a second console on the same NATS port: %v", err)
+	}
+	if d := time.Since(began); d > 10*time.Second {
+		t.Errorf("the refusals took %v", d)
+	}
+	first.Close()
+	again, err := Open(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatalf("the data directory after its console closed: %v", err)
+	}
+	again.Close()
 }

@@ -27,6 +27,14 @@ func embedded(listen, dataDir string, secure func(*server.Options) error, log *s
 	}
 	if p == 0 {
 		p = server.RANDOM_PORT
+	} else {
+		// The server reports a port it cannot listen on only in its
+		// log, and is then never ready: say so now, not in 30 s.
+		l, err := net.Listen("tcp", listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--nats-listen %s: %w (another console, or a NATS server, listens there?)", listen, err)
+		}
+		l.Close()
 	}
 	opts := &server.Options{
 		ServerName: "mamori-console",
