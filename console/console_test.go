@@ -205,17 +205,22 @@ func TestAPIRefusesMistakes(t *testing.T) {
 		return resp.StatusCode, body.Error
 	}
 	for path, code := range map[string]int{
-		"/api/v1/alerts?priority=Loud":          400,
-		"/api/v1/alerts?since=yesterday":        400,
-		"/api/v1/alerts?cursor=bogus":           400,
-		"/api/v1/alerts?limit=5000":             400,
-		"/api/v1/counts?by=doc":                 400,
-		"/api/v1/counts?by=rule&bucket=1ms":     400,
-		"/api/v1/events":                        400,
-		"/api/v1/alerts/no-such-uuid":           404,
-		"/api/v1/alerts?since=1h&priority=Info": 200,
-		"/api/v1/counts?by=node&bucket=1h":      200,
-		"/api/v1/alerts?cursor=&limit=5&q=x":    200,
+		"/api/v1/alerts?priority=Loud":      400,
+		"/api/v1/alerts?since=yesterday":    400,
+		"/api/v1/alerts?cursor=bogus":       400,
+		"/api/v1/alerts?limit=5000":         400,
+		"/api/v1/counts?by=doc":             400,
+		"/api/v1/counts?by=rule&bucket=1ms": 400,
+		"/api/v1/events":                    400,
+		"/api/v1/alerts/no-such-uuid":       404,
+		// A range that ends before it begins.
+		"/api/v1/alerts?since=2026-12-05T00:00:00Z&until=2026-12-01T00:00:00Z": 400,
+		"/api/v1/counts?by=rule&since=1m&until=1h":                             400,
+		"/api/v1/events?container=abc&since=1m&until=1h":                       400,
+		"/api/v1/netmap?since=1m&until=1h":                                     400,
+		"/api/v1/alerts?since=1h&priority=Info":                                200,
+		"/api/v1/counts?by=node&bucket=1h":                                     200,
+		"/api/v1/alerts?cursor=&limit=5&q=x":                                   200,
 		// Every parameter a call documents is taken.
 		"/api/v1/incidents?status=open&cluster=c&namespace=n&node=x&since=1h&limit=5&cursor=":                                                                        200,
 		"/api/v1/netmap?cluster=c&namespace=n&workload=w&since=1h&until=1m&limit=5":                                                                                  200,

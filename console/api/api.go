@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -196,16 +197,29 @@ func filterOf(r *http.Request) (store.Filter, error) {
 		Source: q.Get("source"), Action: q.Get("action"), Tag: q.Get("tag"), Text: q.Get("q"),
 	}
 	var err error
-	if f.Since, err = timeParam(q.Get("since")); err != nil {
-		return f, apiError{"since: " + err.Error()}
-	}
-	if f.Until, err = timeParam(q.Get("until")); err != nil {
-		return f, apiError{"until: " + err.Error()}
+	if f.Since, f.Until, err = rangeParams(q); err != nil {
+		return f, err
 	}
 	if f.MinPriority != "" && store.PriorityRank(f.MinPriority) < 0 {
 		return f, apiError{fmt.Sprintf("priority %q: use one of %s", f.MinPriority, strings.Join(store.Priorities, ", "))}
 	}
 	return f, nil
+}
+
+// rangeParams reads since and until (timeParam), and refuses a since
+// after the until: a range that holds nothing is a mistake, not a query.
+func rangeParams(q url.Values) (since, until time.Time, err error) {
+	if since, err = timeParam(q.Get("since")); err != nil {
+		return since, until, apiError{"since: " + err.Error()}
+	}
+	if until, err = timeParam(q.Get("until")); err != nil {
+		return since, until, apiError{"until: " + err.Error()}
+	}
+	if !since.IsZero() && !until.IsZero() && since.After(until) {
+		return since, until, apiError{fmt.Sprintf("since (%s) is after until (%s): the range holds nothing",
+			since.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))}
+	}
+	return since, until, nil
 }
 
 // timeParam reads RFC 3339, or a duration meaning that long ago ("1h").
@@ -308,12 +322,8 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	q := store.EventQuery{Cluster: v.Get("cluster"), Node: v.Get("node"), Container: v.Get("container"), ProcessID: v.Get("process")}
 	var err error
-	if q.Since, err = timeParam(v.Get("since")); err != nil {
-		s.fail(w, apiError{"since: " + err.Error()})
-		return
-	}
-	if q.Until, err = timeParam(v.Get("until")); err != nil {
-		s.fail(w, apiError{"until: " + err.Error()})
+	if q.Since, q.Until, err = rangeParams(v); err != nil {
+		s.fail(w, err)
 		return
 	}
 	if q.Container == "" && q.ProcessID == "" {

@@ -205,16 +205,12 @@ func (s *server) networkMap(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	fq := store.FlowQuery{Cluster: q.Get("cluster"), Namespace: q.Get("namespace"), Workload: q.Get("workload")}
 	var err error
-	if fq.Since, err = timeParam(q.Get("since")); err != nil {
-		s.fail(w, apiError{"since: " + err.Error()})
+	if fq.Since, fq.Until, err = rangeParams(q); err != nil {
+		s.fail(w, err)
 		return
 	}
 	if fq.Since.IsZero() {
 		fq.Since = time.Now().Add(-time.Hour)
-	}
-	if fq.Until, err = timeParam(q.Get("until")); err != nil {
-		s.fail(w, apiError{"until: " + err.Error()})
-		return
 	}
 	if l := q.Get("limit"); l != "" {
 		if fq.Limit, err = strconv.Atoi(l); err != nil || fq.Limit < 1 || fq.Limit > 5000 {
