@@ -124,6 +124,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 			c.Close()
 		}
 	}()
+	if len(cfg.NATS) == 0 {
+		// Before anything in the directory is read or written (a first
+		// run writes the admin token and the CA there).
+		if c.lock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	var secure func(*server.Options) error
 	if cfg.Secure {
 		if err := c.openAuth(); err != nil {
@@ -142,9 +149,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Console, err er
 		}
 	}
 	if len(cfg.NATS) == 0 {
-		if c.lock, err = lockDataDir(cfg.DataDir); err != nil {
-			return nil, err
-		}
 		if c.ns, c.nsOpts, err = embedded(cfg.NATSListen, cfg.DataDir, secure, log); err != nil {
 			return nil, err
 		}
