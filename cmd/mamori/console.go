@@ -242,7 +242,7 @@ The API (docs/console.md):
   GET /api/v1/alerts/UUID     one alert, its process ancestry, the container's events
                               around it and its network connections
   GET /api/v1/counts          by=rule|priority|node|cluster|namespace|pod|image|source|
-                              action|container, bucket=1h, and the alert filters
+                              action|container|tag, bucket=1h, and the alert filters
   GET /api/v1/nodes           each node's last heartbeat: version, kernel, capabilities
   GET /api/v1/containers      each container's protection state
   GET /api/v1/events          container= or process=, since, until
