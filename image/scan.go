@@ -388,7 +388,7 @@ func (s *scanner) finish() {
 	for _, r := range t.execs {
 		b.Files = append(b.Files, *r)
 	}
-	b.finish()
+	b.Sort()
 	rep.Baseline = b
 	for _, f := range b.Files {
 		if f.State == Present {

@@ -4,27 +4,16 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/mamori-dev/mamori/image/record"
 	"github.com/mamori-dev/mamori/policy"
 )
 
-// Verdict is an image's standing against the image assurance policies
-// that cover it: compliant, or not with every reason.
-type Verdict struct {
-	Compliant bool `json:"compliant"`
-	// Policies are the names of the policies that judged the image.
-	Policies []string `json:"policies"`
-	Reasons  []Reason `json:"reasons,omitempty"`
-}
-
-// Reason is one way the image breaks a policy.
-type Reason struct {
-	Policy string `json:"policy"`
-	// Rule is the policy rule broken (maxSeverity, blockMalware, ...).
-	Rule string `json:"rule"`
-	// Where is the rule's place in the policy file.
-	Where   string  `json:"where"`
-	Message string  `json:"message"`
-	Finding Finding `json:"finding"`
+// Scanned is what the image store files of the report.
+func (r *Report) Scanned() *record.Scanned {
+	f := r.Facts()
+	return &record.Scanned{Ref: r.Image.Ref, Transport: r.Image.Transport, ID: r.Image.ID, Digest: r.Image.Digest,
+		OS: r.Image.OS, Architecture: r.Image.Architecture, User: r.Image.User, Name: f.Name, Tag: f.Tag, NamedDigest: f.Digest,
+		Verdict: r.Verdict, Findings: r.Findings, Executables: r.Executables, Baseline: r.Baseline}
 }
 
 // Facts describes the scanned image the way policy scopes see it.

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mamori-dev/mamori/image"
+	"github.com/mamori-dev/mamori/image/record"
 	"github.com/mamori-dev/mamori/workload"
 )
 
@@ -112,7 +112,7 @@ func (s *Store) List(ctx context.Context) ([]Record, error) {
 // Baseline returns the executables baseline recorded for the image ref
 // names; false when the image is not registered or was registered
 // without one.
-func (s *Store) Baseline(ctx context.Context, ref string) (*image.Baseline, bool, error) {
+func (s *Store) Baseline(ctx context.Context, ref string) (*record.Baseline, bool, error) {
 	key := Key(ref)
 	db, err := s.conn(ctx)
 	if err != nil || db == nil || key == "" {
@@ -130,7 +130,7 @@ func (s *Store) Baseline(ctx context.Context, ref string) (*image.Baseline, bool
 	if err != nil {
 		return nil, false, fmt.Errorf("baseline of %s in %s: %w", ref, s.path, err)
 	}
-	var b image.Baseline
+	var b record.Baseline
 	if err := json.NewDecoder(zr).Decode(&b); err != nil {
 		return nil, false, fmt.Errorf("baseline of %s in %s: %w", ref, s.path, err)
 	}

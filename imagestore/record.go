@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mamori-dev/mamori/image"
+	"github.com/mamori-dev/mamori/image/record"
 	"github.com/mamori-dev/mamori/policy"
 	"github.com/mamori-dev/mamori/workload"
 )
@@ -32,11 +32,11 @@ type Record struct {
 	Scanned    time.Time `json:"scanned"`
 	// Compliant is the verdict of the assurance Policies; Reasons say why
 	// it is not.
-	Compliant   bool           `json:"compliant"`
-	Policies    []string       `json:"policies"`
-	Reasons     []image.Reason `json:"reasons,omitempty"`
-	Findings    Summary        `json:"findings"`
-	Executables int            `json:"executables"`
+	Compliant   bool            `json:"compliant"`
+	Policies    []string        `json:"policies"`
+	Reasons     []record.Reason `json:"reasons,omitempty"`
+	Findings    Summary         `json:"findings"`
+	Executables int             `json:"executables"`
 }
 
 // Summary counts a scan's findings.
@@ -47,7 +47,7 @@ type Summary struct {
 }
 
 // Summarize counts findings by severity and category.
-func Summarize(findings []image.Finding) Summary {
+func Summarize(findings []record.Finding) Summary {
 	s := Summary{Total: len(findings)}
 	for _, f := range findings {
 		if s.BySeverity == nil {
@@ -74,7 +74,7 @@ func (r *Record) Status() workload.ImageStatus {
 // ReasonText is one line saying how an image breaks a policy, with the
 // policy and its rule: "no USER: the image runs as root (policy
 // strict-images, requireNonRoot)".
-func ReasonText(r image.Reason) string {
+func ReasonText(r record.Reason) string {
 	return r.Message + " (policy " + r.Policy + ", " + r.Rule + ")"
 }
 

@@ -11,32 +11,32 @@ import (
 	"slices"
 	"time"
 
-	"github.com/mamori-dev/mamori/image"
+	"github.com/mamori-dev/mamori/image/record"
 )
 
 // ErrReadOnly is returned by writes to a store opened ReadOnly.
 var ErrReadOnly = errors.New("the image store is open read-only")
 
-// Register files a scanned and judged image (image.Scan, then image.Judge)
-// under its image id, its manifest digest and the name:tag it was scanned
+// Register files a scanned and judged image (image.Scan, then image.Judge,
+// then Report.Scanned) under its image id, its manifest digest and the name:tag it was scanned
 // by. Registering an image again replaces its verdict, findings and
 // baseline and keeps its first registration time; a name:tag that pointed
 // at another image moves to this one. The next Lookup sees the change.
-func (s *Store) Register(ctx context.Context, rep *image.Report) (*Record, error) {
+func (s *Store) Register(ctx context.Context, rep *record.Scanned) (*Record, error) {
 	if s.opts.ReadOnly {
 		return nil, ErrReadOnly
 	}
 	if rep.Verdict == nil {
-		return nil, fmt.Errorf("register %s: the report has no verdict; judge it against the assurance policies first", rep.Image.Ref)
+		return nil, fmt.Errorf("register %s: the report has no verdict; judge it against the assurance policies first", rep.Ref)
 	}
-	id := digestKey(rep.Image.ID)
+	id := digestKey(rep.ID)
 	if id == "" {
-		return nil, fmt.Errorf("register %s: the scan found no image id (config digest), got %q", rep.Image.Ref, rep.Image.ID)
+		return nil, fmt.Errorf("register %s: the scan found no image id (config digest), got %q", rep.Ref, rep.ID)
 	}
 	now := time.Now().UTC()
 	rec := &Record{
-		ID: id, Digest: digestKey(rep.Image.Digest), Ref: rep.Image.Ref, Transport: rep.Image.Transport,
-		OS: rep.Image.OS, Architecture: rep.Image.Architecture, User: rep.Image.User,
+		ID: id, Digest: digestKey(rep.Digest), Ref: rep.Ref, Transport: rep.Transport,
+		OS: rep.OS, Architecture: rep.Architecture, User: rep.User,
 		Registered: now, Scanned: now,
 		Compliant: rep.Verdict.Compliant, Policies: rep.Verdict.Policies, Reasons: rep.Verdict.Reasons,
 		Findings: Summarize(rep.Findings), Executables: rep.Executables,
@@ -48,19 +48,18 @@ func (s *Store) Register(ctx context.Context, rep *image.Report) (*Record, error
 	if rec.Digest != "" {
 		keys = append(keys, rec.Digest)
 	}
-	facts := rep.Facts()
-	if facts.Name != "" && facts.Tag != "" {
-		rec.Names = []string{facts.Name + ":" + facts.Tag}
+	if rep.Name != "" && rep.Tag != "" {
+		rec.Names = []string{rep.Name + ":" + rep.Tag}
 		keys = append(keys, rec.Names[0])
 	}
-	if d := digestKey(facts.Digest); d != "" && !slices.Contains(keys, d) {
+	if d := digestKey(rep.NamedDigest); d != "" && !slices.Contains(keys, d) {
 		keys = append(keys, d)
 	}
 	var baseline []byte
 	if rep.Baseline != nil {
 		var err error
 		if baseline, err = gzipJSON(rep.Baseline); err != nil {
-			return nil, fmt.Errorf("register %s: baseline: %w", rep.Image.Ref, err)
+			return nil, fmt.Errorf("register %s: baseline: %w", rep.Ref, err)
 		}
 	}
 	policies, _ := json.Marshal(rec.Policies)
@@ -105,7 +104,7 @@ func (s *Store) Register(ctx context.Context, rep *image.Report) (*Record, error
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("register %s in %s: %w", rep.Image.Ref, s.path, err)
+		return nil, fmt.Errorf("register %s in %s: %w", rep.Ref, s.path, err)
 	}
 	return rec, nil
 }

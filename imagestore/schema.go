@@ -29,7 +29,7 @@ var migrations = []string{
 		scanned_at TEXT NOT NULL,
 		compliant INTEGER NOT NULL,
 		-- policies, reasons and findings are JSON: the assurance policies
-		-- that judged the image, image.Reason values, and a Summary.
+		-- that judged the image, record.Reason values, and a Summary.
 		policies TEXT NOT NULL DEFAULT '[]',
 		reasons TEXT NOT NULL DEFAULT '[]',
 		findings TEXT NOT NULL DEFAULT '{}',

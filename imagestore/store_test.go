@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/mamori-dev/mamori/image"
+	"github.com/mamori-dev/mamori/image/record"
 	"github.com/mamori-dev/mamori/policy"
 )
 
@@ -97,7 +98,13 @@ func (r *testRegistry) push(t testing.TB, repo, tag, version, user string) strin
 
 // scan scans ref from the registry and judges it by the assurance policy
 // YAML given ("" for the built-in default).
-func scan(t *testing.T, ref, assurance string) *image.Report {
+func scan(t *testing.T, ref, assurance string) *record.Scanned {
+	t.Helper()
+	return scanReport(t, ref, assurance).Scanned()
+}
+
+// scanReport scans ref and judges it against assurance.
+func scanReport(t *testing.T, ref, assurance string) *image.Report {
 	t.Helper()
 	rep, err := image.Scan(context.Background(), "registry:"+ref, image.Options{TempDir: t.TempDir()})
 	if err != nil {
@@ -229,17 +236,17 @@ func TestLookupNormalisation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Digest != digest || rec.ID != rep.Image.ID || !slices.Equal(rec.Names, []string{reg.host + "/shop/app:1.0"}) {
-		t.Errorf("record %+v; want digest %s, id %s", rec, digest, rep.Image.ID)
+	if rec.Digest != digest || rec.ID != rep.ID || !slices.Equal(rec.Names, []string{reg.host + "/shop/app:1.0"}) {
+		t.Errorf("record %+v; want digest %s, id %s", rec, digest, rep.ID)
 	}
 	// A second scan of the same image as podman storage would name a
 	// pulled nginx: the registry cannot be docker.io here.
-	nginx := scan(t, reg.host+"/shop/app:1.0", "")
+	nginx := scanReport(t, reg.host+"/shop/app:1.0", "")
 	nginx.Image.Name = "nginx:1.27"
-	if _, err := s.Register(context.Background(), nginx); err != nil {
+	if _, err := s.Register(context.Background(), nginx.Scanned()); err != nil {
 		t.Fatal(err)
 	}
-	id := strings.TrimPrefix(rep.Image.ID, "sha256:")
+	id := strings.TrimPrefix(rep.ID, "sha256:")
 	tests := []struct {
 		ref  string
 		want bool
@@ -359,14 +366,14 @@ func TestBaseline(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("Baseline: %v, %v", ok, err)
 	}
-	if len(b.Files) != 1 || b.Files[0].Path != "/bin/app" || b.Files[0] != rep.Baseline.Files[0] || b.Image.ID != rep.Image.ID {
+	if len(b.Files) != 1 || b.Files[0].Path != "/bin/app" || b.Files[0] != rep.Baseline.Files[0] || b.Image.ID != rep.ID {
 		t.Errorf("baseline %+v, want %+v", b, rep.Baseline)
 	}
 	if _, ok, _ := s.Baseline(ctx, reg.host+"/shop/other:1"); ok {
 		t.Error("baseline of an unregistered image")
 	}
 	// ImageFile, by content as the agent asks it.
-	id := rep.Image.ID
+	id := rep.ID
 	if sha, shipped, known := s.ImageFile(id, "/bin/app"); !known || !shipped || sha != rep.Baseline.Files[0].SHA256 {
 		t.Errorf("ImageFile(%s, /bin/app) = %q, %v, %v", id, sha, shipped, known)
 	}
@@ -393,7 +400,7 @@ func TestConcurrentReaderWhileWriting(t *testing.T) {
 	if _, ok := reader.Lookup(ref); ok {
 		t.Fatal("a missing database knows an image")
 	}
-	if _, err := reader.Register(ctx, &image.Report{}); !errors.Is(err, ErrReadOnly) {
+	if _, err := reader.Register(ctx, &record.Scanned{}); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("Register on a read-only store: %v", err)
 	}
 	reg.push(t, "shop/web", "3", "v1", "")
@@ -515,7 +522,7 @@ func BenchmarkLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 		image.Judge(rep, nil)
-		if _, err := w.Register(context.Background(), rep); err != nil {
+		if _, err := w.Register(context.Background(), rep.Scanned()); err != nil {
 			b.Fatal(err)
 		}
 		digest = d

@@ -110,7 +110,7 @@ func runImageRegister(cmd *cobra.Command, db, format string, sf *imageScanFlags,
 			continue
 		}
 		image.Judge(rep, aps)
-		rec, err := store.Register(ctx, rep)
+		rec, err := store.Register(ctx, rep.Scanned())
 		if err != nil {
 			fmt.Fprintf(stderr, "not registered: %v\n", err)
 			failed = append(failed, ref)

@@ -1,4 +1,4 @@
-package image
+package record
 
 import (
 	"encoding/json"
@@ -146,7 +146,7 @@ func lessFile(a, b *BaselineFile) bool {
 	return a.Layer < b.Layer
 }
 
-// finish sorts the files.
-func (b *Baseline) finish() {
+// Sort puts the files in their order: by path, then layer (stable).
+func (b *Baseline) Sort() {
 	sort.SliceStable(b.Files, func(i, j int) bool { return lessFile(&b.Files[i], &b.Files[j]) })
 }
