@@ -349,22 +349,7 @@ func TestSpansUpgrade(t *testing.T) {
 				t.Errorf("the runs read: %q, want %q", runs, want)
 			}
 			for _, limit := range []int{1, 100} {
-				var ids []string
-				q := AlertQuery{Filter: Filter{Tag: "T1611"}, Limit: limit}
-				for {
-					page, err := s.Alerts(ctx, q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, raw := range page.Alerts {
-						var a event.Alert
-						json.Unmarshal(raw, &a)
-						ids = append(ids, a.UUID)
-					}
-					if q.Cursor = page.Next; q.Cursor == "" {
-						break
-					}
-				}
+				ids := pageAll(t, s, AlertQuery{Filter: Filter{Tag: "T1611"}, Limit: limit})
 				// Stored newest first in tagged: 10:09:05, :50, :40, :10,
 				// 10:04:20, :20 make the feed's order 10:09:05, :50, :40,
 				// :20, :10, 10:04:20.

@@ -75,23 +75,7 @@ func exercise(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 
-	var all []string
-	q := AlertQuery{Limit: 70}
-	for {
-		page, err := s.Alerts(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, raw := range page.Alerts {
-			var a event.Alert
-			json.Unmarshal(raw, &a)
-			all = append(all, a.UUID)
-		}
-		if page.Next == "" {
-			break
-		}
-		q.Cursor = page.Next
-	}
+	all := pageAll(t, s, AlertQuery{Limit: 70})
 	if len(all) != 300 {
 		t.Fatalf("paged through %d alerts, want 300", len(all))
 	}
@@ -890,4 +874,25 @@ func explain(t *testing.T, db *sql.DB, query string, args []any) string {
 // filterString is the filters TestFiltersReadIndexes sets.
 func filterString(f Filter) string {
 	return fmt.Sprintf("node %q, namespace %q, pod %q, container %q, rule %q", f.Node, f.Namespace, f.Pod, f.Container, f.Rule)
+}
+
+// pageAll reads the feed q gives, page by page, and returns the alerts'
+// uuids in the order read.
+func pageAll(t *testing.T, s Store, q AlertQuery) []string {
+	t.Helper()
+	var ids []string
+	for {
+		page, err := s.Alerts(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range page.Alerts {
+			var a event.Alert
+			json.Unmarshal(raw, &a)
+			ids = append(ids, a.UUID)
+		}
+		if q.Cursor = page.Next; q.Cursor == "" {
+			return ids
+		}
+	}
 }
