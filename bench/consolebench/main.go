@@ -345,6 +345,7 @@ func query(args []string) error {
 		}
 		return nil
 	}
+	firstAsks := 0 // rules asked for a first time
 	queries := []struct {
 		name string
 		f    func() error
@@ -433,6 +434,16 @@ func query(args []string) error {
 		}},
 		{"counts: by node per hour, one rule, 7 days", func() error {
 			_, err := s.Counts(ctx, store.CountQuery{Field: "node", Bucket: time.Hour, Filter: store.Filter{Rule: "Rule 042"}})
+			return err
+		}},
+		// The same, each run a rule not asked for before: the first ask
+		// counts the rule's hours from its alerts and keeps them.
+		{"counts: by node per hour, one rule, 7 days, first ask", func() error {
+			if firstAsks == 100 {
+				return fmt.Errorf("at most 100 runs (rules 100 to 199)")
+			}
+			firstAsks++
+			_, err := s.Counts(ctx, store.CountQuery{Field: "node", Bucket: time.Hour, Filter: store.Filter{Rule: fmt.Sprintf("Rule %03d", 99+firstAsks)}})
 			return err
 		}},
 	}

@@ -155,6 +155,9 @@ var pgMigrations = []string{
 	// PostgreSQL's CPU an alert 53 → 51 µs at the median of seven
 	// ingests each. Pages made from now on; nothing is rewritten.
 	`ALTER TABLE alert_rollup SET (fillfactor = 50);`,
+	// 14: an hour or a day kept of a rule is one row, its counts in it
+	// (rulehours.go); what was kept before is counted again.
+	fmt.Sprintf(keptTables, ` COLLATE "C"`, "BYTEA"),
 }
 
 // pgContainerStats tells the planner of the alerts' partition %[1]s that a
@@ -173,8 +176,8 @@ const pgRuleHoursVersion = 7
 // pgMarksVersion is the schema version with rollup_fields (rollupfeed.go).
 const pgMarksVersion = 10
 
-// pgRuleDaysVersion is the schema version with ruledays.go's tables.
-const pgRuleDaysVersion = 11
+// pgKeptVersion is the schema version with keptTables.
+const pgKeptVersion = 14
 
 // pgSpansVersion is the schema version with the rollup's first_ns and
 // last_ns.
@@ -225,7 +228,7 @@ func openPostgres(ctx context.Context, url string, migrations []string) (*sqlSto
 		}
 	}
 	p := &partitions{made: map[string]bool{}}
-	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, ruleDays: len(migrations) >= pgRuleDaysVersion, spans: len(migrations) >= pgSpansVersion, marks: marks, textBudget: defaultTextBudget, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= pgRuleHoursVersion, kept: len(migrations) >= pgKeptVersion, spans: len(migrations) >= pgSpansVersion, marks: marks, textBudget: defaultTextBudget, d: dialect{
 		name:    "postgres",
 		rebind:  dollar,
 		lateral: true,

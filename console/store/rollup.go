@@ -185,7 +185,7 @@ func (s *sqlStore) rolledUp(q CountQuery) (since time.Time, ok bool) {
 
 // countRange counts in [lo, hi) (zero: unbounded) into acc, from the
 // rollup (whole minutes) or the alerts.
-func (s *sqlStore) countRange(ctx context.Context, q CountQuery, lo, hi time.Time, fromRollup bool, acc map[[2]string]*Count) error {
+func (s *sqlStore) countRange(ctx context.Context, q CountQuery, lo, hi time.Time, fromRollup bool, acc map[countKey]*Count) error {
 	f := q.Filter
 	f.Since, f.Until = lo, hi
 	table, timeCol, sum := "alerts", "time_ns", "count(*)"
@@ -229,7 +229,13 @@ func (s *sqlStore) countRange(ctx context.Context, q CountQuery, lo, hi time.Tim
 
 // addCount adds n alerts of value v (a column's, or the rollup's text)
 // in bucket b (ns) to acc.
-func addCount(acc map[[2]string]*Count, q CountQuery, b int64, v any, n int64, fromRollup bool) {
+// countKey is a count's bucket (its start, ns) and value.
+type countKey struct {
+	bucket int64
+	value  string
+}
+
+func addCount(acc map[countKey]*Count, q CountQuery, b int64, v any, n int64, fromRollup bool) {
 	c := Count{Count: n}
 	if q.Bucket > 0 {
 		c.Bucket = time.Unix(0, b).UTC()
@@ -253,7 +259,7 @@ func addCount(acc map[[2]string]*Count, q CountQuery, b int64, v any, n int64, f
 		}
 		c := c
 		c.Value = v
-		key := [2]string{c.Bucket.Format(time.RFC3339Nano), c.Value}
+		key := countKey{c.Bucket.UnixNano(), c.Value}
 		if have := acc[key]; have != nil {
 			have.Count += n
 		} else {

@@ -31,7 +31,7 @@ func TestPostgresRuleHours(t *testing.T) {
 }
 
 // exerciseRuleHours: one rule's counts over whole hours that are over, and
-// all rules' (from the rollup), come from rule_hour_counts once asked for,
+// all rules' (from the rollup), come from rule_hours once asked for,
 // and are the alerts' own: when they
 // are first counted, when they are read back, after an alert stored late
 // into an hour already counted, and after a prune took part of an hour.
@@ -156,20 +156,14 @@ func exerciseRuleHours(t *testing.T, st Store) {
 	}
 	// What is kept is what is read: a count changed there changes the answer.
 	for _, k := range []struct {
-		table, field string
-		q            CountQuery
-	}{{"rule_hour_counts", "node", allRulesNode}, {"rule_day_counts", "priority", allRulesByDays}} {
-		change := func(by int) {
-			t.Helper()
-			if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE "+k.table+" SET n = n + ? WHERE rule = ? AND field = ?"), by, allRules, k.field); err != nil {
-				t.Fatal(err)
-			}
-		}
-		change(1000)
+		table, col, field string
+		q                 CountQuery
+	}{{"rule_hours", "hour", "node", allRulesNode}, {"rule_days", "day", "priority", allRulesByDays}} {
+		changeKept(t, s, k.table, k.col, k.field, 1000)
 		if fast, slow := countTwice(t, st, k.q); fmt.Sprint(fast) == fmt.Sprint(slow) {
 			t.Errorf("counts by %s of all rules do not read %s: %v", k.field, k.table, fast)
 		}
-		change(-1000)
+		changeKept(t, s, k.table, k.col, k.field, -1000)
 	}
 
 	// The console keeps every hour of the week as it ends (KeepCounts):
@@ -248,18 +242,180 @@ func exerciseRuleHours(t *testing.T, st Store) {
 
 	// Without the kept days' table, counts come from the kept hours;
 	// without the kept hours' table, from the alerts.
-	if _, err := s.db.ExecContext(ctx, "DROP TABLE rule_day_counts"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM rule_days"); err != nil {
+	if _, err := s.db.ExecContext(ctx, "DROP TABLE rule_days"); err != nil {
 		t.Fatal(err)
 	}
 	same("without the kept days", false)
-	if _, err := s.db.ExecContext(ctx, "DROP TABLE rule_hour_counts"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM rule_hours"); err != nil {
+	if _, err := s.db.ExecContext(ctx, "DROP TABLE rule_hours"); err != nil {
 		t.Fatal(err)
 	}
 	same("without the kept counts", false)
+}
+
+// changeKept adds by to every count that table (rule_hours or rule_days,
+// col its time's) keeps of all rules' alerts by field.
+func changeKept(t *testing.T, s *sqlStore, table, col, field string, by int64) {
+	t.Helper()
+	ctx := context.Background()
+	sets := map[int64][]keptCluster{}
+	err := eachKept(ctx, s.db, s.d.rebind("SELECT "+col+", counts FROM "+table+" WHERE rule = ? AND field = ?"), []any{allRules, field},
+		func(at int64, set []keptCluster) { sets[at] = set })
+	if err != nil || len(sets) == 0 {
+		t.Fatalf("%s holds %d sets by %s (%v)", table, len(sets), field, err)
+	}
+	for at, set := range sets {
+		for _, c := range set {
+			for i := range c.Counts {
+				c.Counts[i] += by
+			}
+		}
+		if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE "+table+" SET counts = ? WHERE rule = ? AND field = ? AND "+col+" = ?"),
+			encodeKept(set), allRules, field, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSQLiteKeptUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.db")
+	testKeptUpgrade(t, func() (*sqlStore, error) { return openSQLite(path, sqliteMigrations[:sqliteKeptVersion-1]) },
+		func() (*sqlStore, error) { return openSQLite(path, sqliteMigrations) })
+}
+
+func TestPostgresKeptUpgrade(t *testing.T) {
+	url := pgtest.Start(t).URL
+	ctx := context.Background()
+	testKeptUpgrade(t, func() (*sqlStore, error) { return openPostgres(ctx, url, pgMigrations[:pgKeptVersion-1]) },
+		func() (*sqlStore, error) { return openPostgres(ctx, url, pgMigrations) })
+}
+
+// testKeptUpgrade: counts kept before an hour was one row (PostgreSQL's
+// schema 13, SQLite's 11) go at the upgrade with their tables, and are
+// counted again, into the new ones, at the next ask: one rule's by the
+// hour, all rules' by the day.
+func testKeptUpgrade(t *testing.T, openOld, open func() (*sqlStore, error)) {
+	ctx := context.Background()
+	old, err := openOld()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UTC().Truncate(time.Hour).Add(-60 * time.Hour)
+	var b Batch
+	for i := range 200 { // every 17 minutes from 60 hours ago
+		in := sampleAlert(start.Add(time.Duration(i)*17*time.Minute), i)
+		in.Alert.Rule = []string{"Kept A", "Kept B"}[i%2]
+		in.Alert.Hostname = fmt.Sprintf("node-%d", i%3)
+		in.Raw, _ = json.Marshal(in.Alert)
+		b.Alerts = append(b.Alerts, in)
+	}
+	if err := old.Put(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	queries := []CountQuery{
+		{Field: "node", Bucket: time.Hour, Filter: Filter{Rule: "Kept A", Since: start}},
+		{Field: "rule", Bucket: 24 * time.Hour, Filter: Filter{Since: start}},
+	}
+	// As the version before kept them (this code keeps nothing in a
+	// schema from before), and wrong: what is left of them would show.
+	h := start.Add(2 * time.Hour).UnixNano()
+	d := start.Add(24 * time.Hour).Truncate(24 * time.Hour).UnixNano()
+	for _, st := range []struct {
+		q    string
+		args []any
+	}{
+		{"INSERT INTO rule_hours (rule, field, hour, gen) SELECT ?, ?, hour, gen FROM count_hours WHERE hour = ?", []any{"Kept A", "node", h}},
+		{"INSERT INTO rule_hour_counts (rule, field, hour, cluster, value, n) VALUES (?, ?, ?, ?, ?, 1000)", []any{"Kept A", "node", h, "prod", "node-0"}},
+		{"INSERT INTO rule_days (rule, field, day, gen) VALUES (?, ?, ?, 0)", []any{allRules, "rule", d}},
+		{"INSERT INTO rule_day_counts (rule, field, day, cluster, value, n) VALUES (?, ?, ?, ?, ?, 1000)", []any{allRules, "rule", d, "prod", "Kept B"}},
+	} {
+		if _, err := old.db.ExecContext(ctx, old.d.rebind(st.q), st.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, table := range []string{"rule_hour_counts", "rule_day_counts"} {
+		if _, err := s.db.ExecContext(ctx, "SELECT 1 FROM "+table); err == nil {
+			t.Errorf("%s is still there after the upgrade", table)
+		}
+	}
+	for _, q := range queries {
+		if fast, slow := countTwice(t, s, q); fmt.Sprint(fast) != fmt.Sprint(slow) || len(fast) == 0 {
+			t.Errorf("after the upgrade, %+v:\nkept   %v\nalerts %v", q, fast, slow)
+		}
+	}
+	for _, k := range []struct{ table, col, rule, field string }{{"rule_hours", "hour", "Kept A", "node"}, {"rule_days", "day", allRules, "rule"}} {
+		n := 0
+		err := eachKept(ctx, s.db, s.d.rebind("SELECT "+k.col+", counts FROM "+k.table+" WHERE rule = ? AND field = ?"), []any{k.rule, k.field},
+			func(_ int64, set []keptCluster) { n += len(set) })
+		if err != nil || n == 0 {
+			t.Errorf("%s holds no counts of %q by %s after the upgrade (%v): not counted again", k.table, k.rule, k.field, err)
+		}
+	}
+}
+
+// TestKeptEncoding: a kept set reads back as it was written, its clusters
+// and values in order; anything cut from it or added to it is refused,
+// not read as other counts.
+func TestKeptEncoding(t *testing.T) {
+	set := keptSet{}
+	long := string(make([]byte, 300)) // a length of two bytes
+	set.add("prod", "node-1", 12)
+	set.add("prod", "", 1)
+	set.add("prod", "nœud-ü", 1<<40)
+	set.add("", long, 3)
+	set.add("staging", "node-1", 2)
+	set.add("prod", "node-1", 5)
+	raw := set.encode()
+	got, err := decodeKept(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []keptCluster{
+		{Cluster: "", Values: []string{long}, Counts: []int64{3}},
+		{Cluster: "prod", Values: []string{"", "node-1", "nœud-ü"}, Counts: []int64{1, 17, 1 << 40}},
+		{Cluster: "staging", Values: []string{"node-1"}, Counts: []int64{2}},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("read back %v, want %v", got, want)
+	}
+	if empty, err := decodeKept(keptSet{}.encode()); err != nil || len(empty) != 0 {
+		t.Errorf("an hour without alerts reads back as %v, %v", empty, err)
+	}
+	for n := range len(raw) {
+		if got, err := decodeKept(raw[:n]); err == nil {
+			t.Errorf("the first %d of %d bytes read as %v", n, len(raw), got)
+		}
+	}
+	if got, err := decodeKept(append(raw[:len(raw):len(raw)], 0)); err == nil {
+		t.Errorf("a byte more read as %v", got)
+	}
+	other := append([]byte{keptFormat + 1}, raw[1:]...)
+	if _, err := decodeKept(other); err == nil {
+		t.Error("another format read as this one")
+	}
+}
+
+// FuzzDecodeKept: whatever a row holds, reading it returns or fails; it
+// never panics or allocates past what the row could hold.
+func FuzzDecodeKept(f *testing.F) {
+	set := keptSet{}
+	set.add("prod", "node-1", 12)
+	set.add("staging", "node-2", 1)
+	f.Add(set.encode())
+	f.Add([]byte{keptFormat, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if set, err := decodeKept(b); err == nil {
+			for _, c := range set {
+				if len(c.Values) != len(c.Counts) {
+					t.Fatalf("%d values, %d counts", len(c.Values), len(c.Counts))
+				}
+			}
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -9,7 +10,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,11 +22,11 @@ import (
 type sqlStore struct {
 	db *sql.DB
 	d  dialect
-	// ruleHours says that the schema has rulehours.go's tables (a test
-	// opens one of a version before them).
+	// ruleHours says that the schema has count_hours (a test opens one
+	// of a version before it).
 	ruleHours bool
-	// ruleDays says that it has ruledays.go's.
-	ruleDays bool
+	// kept says that it has keptTables (rulehours.go).
+	kept bool
 	// spans says that the rollup's rows have first_ns and last_ns.
 	spans bool
 	// textBudget is how many alerts one page of the feed tests for the
@@ -827,9 +827,9 @@ func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
 	if err := q.Filter.check(); err != nil {
 		return nil, err
 	}
-	acc := map[[2]string]*Count{}
+	acc := map[countKey]*Count{}
 	lo, hi := q.Since, q.Until
-	if s.ruleHours && ruleHourly(q) {
+	if s.kept && ruleHourly(q) {
 		if err := s.ruleCounts(ctx, q, time.Now(), acc); err != nil {
 			return nil, err
 		}
@@ -884,19 +884,29 @@ func (s *sqlStore) Counts(ctx context.Context, q CountQuery) ([]Count, error) {
 			}
 		}
 	}
-	out := make([]Count, 0, len(acc))
-	for _, c := range acc {
-		out = append(out, *c)
+	// By bucket, most first, then by value: sorted by their keys (a
+	// week by the hour is thousands of counts).
+	type sorted struct {
+		k countKey
+		c *Count
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Bucket.Equal(out[j].Bucket) {
-			return out[i].Bucket.Before(out[j].Bucket)
+	order := make([]sorted, 0, len(acc))
+	for k, c := range acc {
+		order = append(order, sorted{k, c})
+	}
+	slices.SortFunc(order, func(a, b sorted) int {
+		if a.k.bucket != b.k.bucket {
+			return cmp.Compare(a.k.bucket, b.k.bucket)
 		}
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
+		if a.c.Count != b.c.Count {
+			return cmp.Compare(b.c.Count, a.c.Count)
 		}
-		return out[i].Value < out[j].Value
+		return strings.Compare(a.k.value, b.k.value)
 	})
+	out := make([]Count, len(order))
+	for i, o := range order {
+		out[i] = *o.c
+	}
 	return out, nil
 }
 
@@ -993,7 +1003,7 @@ func (s *sqlStore) Prune(ctx context.Context, now time.Time, r Retention) (Prune
 			return p, fmt.Errorf("store: prune rollup: %w", err)
 		}
 		// An hour some of whose alerts are gone is counted no more.
-		if s.ruleHours {
+		if s.kept {
 			if err := s.pruneRuleHours(ctx, cutoff); err != nil {
 				return p, fmt.Errorf("store: prune kept counts: %w", err)
 			}

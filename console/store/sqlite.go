@@ -81,6 +81,8 @@ var sqliteMigrations = []string{
 	// first and last alerts are.
 	`ALTER TABLE alert_rollup ADD COLUMN first_ns INTEGER;
 	ALTER TABLE alert_rollup ADD COLUMN last_ns INTEGER;`,
+	// 12: as PostgreSQL's 14: an hour or a day kept of a rule is one row.
+	fmt.Sprintf(keptTables, "", "BLOB"),
 }
 
 // sqliteRuleHoursVersion is the schema version with rulehours.go's tables.
@@ -89,8 +91,8 @@ const sqliteRuleHoursVersion = 6
 // sqliteMarksVersion is the schema version with rollup_fields.
 const sqliteMarksVersion = 8
 
-// sqliteRuleDaysVersion is the schema version with ruledays.go's tables.
-const sqliteRuleDaysVersion = 10
+// sqliteKeptVersion is the schema version with keptTables.
+const sqliteKeptVersion = 12
 
 // sqliteSpansVersion is the schema version with the rollup's first_ns and
 // last_ns.
@@ -135,7 +137,7 @@ func openSQLite(path string, migrations []string) (*sqlStore, error) {
 	}
 	// SQLite tests the free text at about 7 µs an alert here (PostgreSQL
 	// 4): half as many a page.
-	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, ruleDays: len(migrations) >= sqliteRuleDaysVersion, spans: len(migrations) >= sqliteSpansVersion, marks: marks, textBudget: defaultTextBudget / 2, d: dialect{
+	return &sqlStore{db: db, ruleHours: len(migrations) >= sqliteRuleHoursVersion, kept: len(migrations) >= sqliteKeptVersion, spans: len(migrations) >= sqliteSpansVersion, marks: marks, textBudget: defaultTextBudget / 2, d: dialect{
 		name:      "sqlite",
 		unindexed: "+",
 		rebind:    func(q string) string { return q },
