@@ -88,7 +88,11 @@ func (s *sqlStore) keepRuleDays(ctx context.Context, rule, field string, d0, d1 
 	if err != nil {
 		return nil, wrapCounts(err)
 	}
-	if err := s.putKept(ctx, tx, "rule_days", "day", rule, field, days, sums, sets); err != nil {
+	rows := make([]keptRow, len(days))
+	for i, d := range days {
+		rows[i] = keptRow{rule, field, d, sums[d], sets[d]}
+	}
+	if err := s.putKept(ctx, tx, "rule_days", "day", rows); err != nil {
 		return nil, wrapCounts(err)
 	}
 	return held, wrapCounts(tx.Commit())

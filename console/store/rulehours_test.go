@@ -159,11 +159,11 @@ func exerciseRuleHours(t *testing.T, st Store) {
 		table, col, field string
 		q                 CountQuery
 	}{{"rule_hours", "hour", "node", allRulesNode}, {"rule_days", "day", "priority", allRulesByDays}} {
-		changeKept(t, s, k.table, k.col, k.field, 1000)
+		changeKept(t, s, k.table, k.col, allRules, k.field, 1000)
 		if fast, slow := countTwice(t, st, k.q); fmt.Sprint(fast) == fmt.Sprint(slow) {
 			t.Errorf("counts by %s of all rules do not read %s: %v", k.field, k.table, fast)
 		}
-		changeKept(t, s, k.table, k.col, k.field, -1000)
+		changeKept(t, s, k.table, k.col, allRules, k.field, -1000)
 	}
 
 	// The console keeps every hour of the week as it ends (KeepCounts):
@@ -200,6 +200,26 @@ func exerciseRuleHours(t *testing.T, st Store) {
 		}
 	}
 	same("kept ahead", true)
+	// Each rule's hours are kept too, by the fields a count of one rule
+	// reads kept hours by: a rule and field never asked for are read
+	// from them at their first ask.
+	never := CountQuery{Field: "source", Bucket: time.Hour, Filter: Filter{Rule: "Daily C", Since: day0}}
+	for _, f := range everyRuleFields {
+		if err := s.db.QueryRowContext(ctx, s.d.rebind("SELECT count(*) FROM rule_hours WHERE rule = ? AND field = ?"), "Daily C", f).Scan(&kept); err != nil {
+			t.Fatal(err)
+		}
+		if kept < 50 { // an alert every hour but one in three
+			t.Errorf("KeepCounts kept %d hours of rule \"Daily C\" by %s", kept, f)
+		}
+	}
+	changeKept(t, s, "rule_hours", "hour", "Daily C", "source", 1000)
+	if fast, slow := countTwice(t, st, never); fmt.Sprint(fast) == fmt.Sprint(slow) {
+		t.Errorf("a rule's first count by source does not read the hours KeepCounts kept: %v", fast)
+	}
+	changeKept(t, s, "rule_hours", "hour", "Daily C", "source", -1000)
+	if fast, slow := countTwice(t, st, never); fmt.Sprint(fast) != fmt.Sprint(slow) || len(fast) == 0 {
+		t.Errorf("a rule's first count by source:\nkept   %v\nalerts %v", fast, slow)
+	}
 
 	// An alert stored late into an hour that is counted already.
 	late := hourly(start.Add(2*time.Hour+time.Minute), 999, "Hourly A", "node-late")
@@ -210,6 +230,29 @@ func exerciseRuleHours(t *testing.T, st Store) {
 	lateDay := late.Alert.Time.Truncate(24 * time.Hour).UnixNano()
 	if days, err := s.keepRuleDays(ctx, allRules, "priority", lateDay, lateDay+int64(24*time.Hour)); err != nil || len(days) != 0 {
 		t.Errorf("a day with an hour not counted as of its generation is kept: %v, %v", days, err)
+	}
+	// KeepCounts counts its hour again for every rule, as of the hour's
+	// new generation.
+	if err := st.KeepCounts(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	lateHour := late.Alert.Time.Truncate(time.Hour).UnixNano()
+	var gen, every, rowGen int64
+	for _, g := range []struct {
+		q    string
+		args []any
+		to   *int64
+	}{
+		{"SELECT gen FROM count_hours WHERE hour = ?", []any{lateHour}, &gen},
+		{"SELECT gen FROM rule_hours_every WHERE hour = ?", []any{lateHour}, &every},
+		{"SELECT gen FROM rule_hours WHERE rule = ? AND field = ? AND hour = ?", []any{"Hourly A", "source", lateHour}, &rowGen},
+	} {
+		if err := s.db.QueryRowContext(ctx, s.d.rebind(g.q), g.args...).Scan(g.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gen == 0 || every != gen || rowGen != gen {
+		t.Errorf("the late alert's hour is at generation %d; every rule's counts kept as of %d, rule \"Hourly A\" by source as of %d", gen, every, rowGen)
 	}
 	same("after a late alert", true)
 	counts, err := st.Counts(ctx, queries[0])
@@ -253,12 +296,12 @@ func exerciseRuleHours(t *testing.T, st Store) {
 }
 
 // changeKept adds by to every count that table (rule_hours or rule_days,
-// col its time's) keeps of all rules' alerts by field.
-func changeKept(t *testing.T, s *sqlStore, table, col, field string, by int64) {
+// col its time's) keeps of rule's alerts by field.
+func changeKept(t *testing.T, s *sqlStore, table, col, rule, field string, by int64) {
 	t.Helper()
 	ctx := context.Background()
 	sets := map[int64][]keptCluster{}
-	err := eachKept(ctx, s.db, s.d.rebind("SELECT "+col+", counts FROM "+table+" WHERE rule = ? AND field = ?"), []any{allRules, field},
+	err := eachKept(ctx, s.db, s.d.rebind("SELECT "+col+", counts FROM "+table+" WHERE rule = ? AND field = ?"), []any{rule, field},
 		func(at int64, set []keptCluster) { sets[at] = set })
 	if err != nil || len(sets) == 0 {
 		t.Fatalf("%s holds %d sets by %s (%v)", table, len(sets), field, err)
@@ -270,7 +313,7 @@ func changeKept(t *testing.T, s *sqlStore, table, col, field string, by int64) {
 			}
 		}
 		if _, err := s.db.ExecContext(ctx, s.d.rebind("UPDATE "+table+" SET counts = ? WHERE rule = ? AND field = ? AND "+col+" = ?"),
-			encodeKept(set), allRules, field, at); err != nil {
+			encodeKept(set), rule, field, at); err != nil {
 			t.Fatal(err)
 		}
 	}
