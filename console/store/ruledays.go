@@ -43,20 +43,11 @@ func (s *sqlStore) keepRuleDays(ctx context.Context, rule, field string, d0, d1 
 	if err != nil || len(sums) == 0 {
 		return held, wrapCounts(err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.keepTx(ctx, "rule_days/"+field+"/"+rule)
 	if err != nil {
 		return nil, wrapCounts(err)
 	}
 	defer tx.Rollback()
-	if s.d.lockKey != nil {
-		// As keepRuleHours, and one console sums a rule's days at a time.
-		if err := s.d.lockKey(ctx, tx, pruneLock, true); err != nil {
-			return nil, wrapCounts(err)
-		}
-		if err := s.d.lockKey(ctx, tx, "rule_days/"+field+"/"+rule, false); err != nil {
-			return nil, wrapCounts(err)
-		}
-	}
 	if held, sums, err = s.ruleDayState(ctx, tx, rule, field, d0, d1); err != nil {
 		return nil, wrapCounts(err)
 	}

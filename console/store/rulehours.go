@@ -329,17 +329,24 @@ func (s *sqlStore) countWithoutKept(ctx context.Context, q CountQuery, lo, hi ti
 // hold for rule and field as of their current generation, with those
 // generations.
 func staleRuleHours(ctx context.Context, db querier, rebind func(string) string, rule, field string, h0, h1 int64) (stale []int64, gens map[int64]int64, err error) {
+	return staleHours(ctx, db, rebind("SELECT hour, gen FROM rule_hours WHERE rule = ? AND field = ? AND hour >= ? AND hour < ?"), rebind, []any{rule, field}, h0, h1)
+}
+
+// staleHours returns the hours in [h0, h1) that held (a query of hours
+// and their generations, given args then h0 and h1) does not hold as of
+// their current generation, with those generations.
+func staleHours(ctx context.Context, db querier, held string, rebind func(string) string, args []any, h0, h1 int64) (stale []int64, gens map[int64]int64, err error) {
 	// The generations first, then what is held: an hour whose
 	// generation changes between the two is seen stale, never current.
 	if gens, err = readGens(ctx, db, rebind("SELECT hour, gen FROM count_hours WHERE hour >= ? AND hour < ?"), h0, h1); err != nil {
 		return nil, nil, err
 	}
-	held, err := readGens(ctx, db, rebind("SELECT hour, gen FROM rule_hours WHERE rule = ? AND field = ? AND hour >= ? AND hour < ?"), rule, field, h0, h1)
+	have, err := readGens(ctx, db, held, append(args, h0, h1)...)
 	if err != nil {
 		return nil, nil, err
 	}
 	for h := h0; h < h1; h += int64(time.Hour) {
-		if g, ok := held[h]; !ok || g != gens[h] {
+		if g, ok := have[h]; !ok || g != gens[h] {
 			stale = append(stale, h)
 		}
 	}
@@ -452,39 +459,18 @@ func (s *sqlStore) keepEveryRule(ctx context.Context, h0, h1 int64) error {
 // staleEveryRule returns the hours of [h0, h1) that rule_hours_every does
 // not hold as of their generation, with those generations.
 func staleEveryRule(ctx context.Context, db querier, rebind func(string) string, h0, h1 int64) (stale []int64, gens map[int64]int64, err error) {
-	if gens, err = readGens(ctx, db, rebind("SELECT hour, gen FROM count_hours WHERE hour >= ? AND hour < ?"), h0, h1); err != nil {
-		return nil, nil, err
-	}
-	held, err := readGens(ctx, db, rebind("SELECT hour, gen FROM rule_hours_every WHERE hour >= ? AND hour < ?"), h0, h1)
-	if err != nil {
-		return nil, nil, err
-	}
-	for h := h0; h < h1; h += int64(time.Hour) {
-		if g, ok := held[h]; !ok || g != gens[h] {
-			stale = append(stale, h)
-		}
-	}
-	return stale, gens, nil
+	return staleHours(ctx, db, rebind("SELECT hour, gen FROM rule_hours_every WHERE hour >= ? AND hour < ?"), rebind, nil, h0, h1)
 }
 
 // keepEveryRuleHour counts the alerts of hour h by rule, cluster and each
 // of everyRuleFields, and keeps each rule's counts by each field, over
 // what a first ask kept of them.
 func (s *sqlStore) keepEveryRuleHour(ctx context.Context, h int64) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.keepTx(ctx, "rule_hours/every")
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if s.d.lockKey != nil {
-		// As keepRuleHours; one console keeps an hour of every rule.
-		if err := s.d.lockKey(ctx, tx, pruneLock, true); err != nil {
-			return err
-		}
-		if err := s.d.lockKey(ctx, tx, "rule_hours/every", false); err != nil {
-			return err
-		}
-	}
 	stale, gens, err := staleEveryRule(ctx, tx, s.d.rebind, h, h+int64(time.Hour))
 	if err != nil || len(stale) == 0 {
 		return err
@@ -551,22 +537,11 @@ func (s *sqlStore) keepRuleHours(ctx context.Context, rule, field string, h0, h1
 	if err != nil || len(stale) == 0 {
 		return wrapCounts(err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.keepTx(ctx, "rule_hours/"+field+"/"+rule)
 	if err != nil {
 		return wrapCounts(err)
 	}
 	defer tx.Rollback()
-	if s.d.lockKey != nil {
-		// Not while retention takes kept hours (pruneRuleHours), and one
-		// console counts a rule's hours at a time: the next one finds
-		// them done.
-		if err := s.d.lockKey(ctx, tx, pruneLock, true); err != nil {
-			return wrapCounts(err)
-		}
-		if err := s.d.lockKey(ctx, tx, "rule_hours/"+field+"/"+rule, false); err != nil {
-			return wrapCounts(err)
-		}
-	}
 	stale, gens, err := staleRuleHours(ctx, tx, s.d.rebind, rule, field, h0, h1)
 	if err != nil || len(stale) == 0 {
 		return wrapCounts(err)
@@ -740,6 +715,26 @@ func int64sAny(v []int64) []any {
 // pruneLock is held shared by whoever counts hours to keep them, and
 // alone by pruneRuleHours.
 const pruneLock = "rule_hours/prune"
+
+// keepTx begins the transaction that keeps counts under key: in
+// PostgreSQL, not while retention takes kept hours (pruneRuleHours), and
+// one console at a time under key (the next one finds the work done).
+// SQLite's one writer does both.
+func (s *sqlStore) keepTx(ctx context.Context, key string) (*sql.Tx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil || s.d.lockKey == nil {
+		return tx, err
+	}
+	if err := s.d.lockKey(ctx, tx, pruneLock, true); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	if err := s.d.lockKey(ctx, tx, key, false); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
+}
 
 // pruneRuleHours drops the kept counts of the hours before cutoff, once
 // their alerts before cutoff are gone. The generations do not change when
