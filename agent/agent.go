@@ -27,6 +27,7 @@ import (
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/guard"
 	"github.com/mamori-dev/mamori/internal/kernelbtf"
+	"github.com/mamori-dev/mamori/internal/tracefs"
 	"github.com/mamori-dev/mamori/learn"
 	"github.com/mamori-dev/mamori/output"
 	"github.com/mamori-dev/mamori/policy"
@@ -196,6 +197,14 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 			return nil, fmt.Errorf("serve health on %s: %w (is another agent running? use --health-addr to move it, or --health-addr '' to turn it off)", cfg.HealthAddr, err)
 		}
 		a.listener = l
+	}
+	// Before anything attaches a tracepoint, the probe's included: the
+	// sensor's per-call syscall tracepoints need tracefs, and cilium/ebpf
+	// would keep "not mounted" from a first look made without it.
+	if mounted, err := tracefs.Ensure(); err != nil {
+		log.Info("tracefs is not mounted and cannot be: no tracepoint can be attached", "err", err)
+	} else if mounted {
+		log.Info("mounted tracefs: tracepoints are attached through it", "path", tracefs.Path)
 	}
 	if cfg.Probe != nil {
 		a.probe = cfg.Probe()

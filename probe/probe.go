@@ -22,6 +22,7 @@ import (
 
 	"github.com/mamori-dev/mamori/internal/kernelbtf"
 	"github.com/mamori-dev/mamori/internal/memlock"
+	"github.com/mamori-dev/mamori/internal/tracefs"
 )
 
 // Mechanism names one kernel facility mamori can build on.
@@ -151,6 +152,11 @@ func retZero() asm.Instructions {
 }
 
 func checkTracepoint() error {
+	// Mounted first: a look for tracefs without it would be kept by
+	// cilium/ebpf for the process (internal/tracefs).
+	if _, err := tracefs.Ensure(); err != nil {
+		return err
+	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.TracePoint, Instructions: retZero(), License: "GPL"})
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ import (
 	"github.com/mamori-dev/mamori/internal/memlock"
 
 	"github.com/mamori-dev/mamori/event"
+	"github.com/mamori-dev/mamori/internal/tracefs"
 )
 
 // DefaultSensitivePrefixes are the paths whose read-only opens are reported.
@@ -736,9 +737,6 @@ func (s *Sensor) load(spec *ebpf.CollectionSpec) error {
 	return nil
 }
 
-// tracefs is where the kernel's tracing file system is mounted.
-const tracefs = "/sys/kernel/tracing"
-
 // perCallHook reports whether the wanted system calls can be captured by
 // the classic per-call tracepoints (syscalls/sys_exit_NAME): then no
 // program runs on the calls nobody wants. They need tracefs (mounted
@@ -758,17 +756,18 @@ func (s *Sensor) perCallHook() (ok bool, raw map[string]bool, absent []string) {
 		s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: the kernel lacks bpf_task_pt_regs for the per-call tracepoints", "err", err)
 		return false, nil, nil
 	}
-	events := tracefs + "/events/syscalls"
+	events := tracefs.Path + "/events/syscalls"
+	mounted, err := tracefs.Ensure()
+	if err != nil {
+		s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: tracefs is not mounted and cannot be", "path", tracefs.Path, "err", err)
+		return false, nil, nil
+	}
+	if mounted {
+		s.log.Info("mounted tracefs for the per-call syscall tracepoints", "path", tracefs.Path)
+	}
 	if _, err := os.Stat(events); err != nil {
-		if err := unix.Mount("nodev", tracefs, "tracefs", 0, ""); err != nil {
-			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: tracefs is not mounted and cannot be", "path", tracefs, "err", err)
-			return false, nil, nil
-		}
-		if _, err := os.Stat(events); err != nil {
-			s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: tracefs has no syscall tracepoints", "path", tracefs, "err", err)
-			return false, nil, nil
-		}
-		s.log.Info("mounted tracefs for the per-call syscall tracepoints", "path", tracefs)
+		s.log.Info("system calls captured by tp_btf/sys_exit, run on every call: tracefs has no syscall tracepoints", "path", tracefs.Path, "err", err)
+		return false, nil, nil
 	}
 	raw = map[string]bool{}
 	for _, d := range syscallTable {
