@@ -11,7 +11,8 @@ import (
 )
 
 // Counts of one rule's alerts by a field, over whole hours that are over,
-// are kept once asked for: rule_hours holds a row for each hour of a rule
+// are kept once asked for (and ahead of any ask for the week before, by
+// KeepCounts: keepEveryRule): rule_hours holds a row for each hour of a rule
 // and field it keeps, with the count of each value per cluster (keptSet)
 // and the generation of the hour it was counted as of. A batch that
 // stores alerts of an hour that is over adds one to the hour's generation
@@ -461,10 +462,10 @@ var everyRuleFields = func() []string {
 // keepEveryRule keeps each rule's counts by each of everyRuleFields for
 // the hours of [h0, h1) that rule_hours_every does not hold as of their
 // generation, an hour a transaction, one read of its alerts, and returns
-// how many it kept. A dashboard
-// asks for one rule's week by node, namespace or priority; without this,
-// its first ask counted the rule's alerts (50,000 entries of the rule's
-// index over 10M alerts, 120 ms when they were not in memory).
+// how many it kept. A dashboard asks for one rule's week by node,
+// namespace or priority; without this, its first ask counted the rule's
+// alerts (50,000 entries of the rule's index over 10M alerts, 120 ms when
+// they were not in memory).
 func (s *sqlStore) keepEveryRule(ctx context.Context, h0, h1 int64) (hours int, err error) {
 	stale, _, err := staleEveryRule(ctx, s.db, s.d.rebind, h0, h1)
 	if err != nil {
