@@ -227,14 +227,14 @@ func (s *sqlStore) countRange(ctx context.Context, q CountQuery, lo, hi time.Tim
 	return rows.Err()
 }
 
-// addCount adds n alerts of value v (a column's, or the rollup's text)
-// in bucket b (ns) to acc.
 // countKey is a count's bucket (its start, ns) and value.
 type countKey struct {
 	bucket int64
 	value  string
 }
 
+// addCount adds n alerts of value v (a column's, or the rollup's text)
+// in bucket b (ns) to acc.
 func addCount(acc map[countKey]*Count, q CountQuery, b int64, v any, n int64, fromRollup bool) {
 	c := Count{Count: n}
 	if q.Bucket > 0 {
