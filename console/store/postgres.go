@@ -232,6 +232,7 @@ func openPostgres(ctx context.Context, url string, migrations []string) (*sqlSto
 		name:    "postgres",
 		rebind:  dollar,
 		lateral: true,
+		replans: true,
 		like:    pgLike,
 		maxRows: 1000,
 		put:     p.put,

@@ -426,7 +426,7 @@ func (s *sqlStore) KeepCounts(ctx context.Context, now time.Time) error {
 		}
 		hours += n
 	}
-	if hours >= analyzeAfter && s.d.name == "postgres" {
+	if hours >= analyzeAfter && s.d.replans {
 		// PostgreSQL's connections keep a generic plan of a statement
 		// they ran often, made with the statistics of then: a store that
 		// kept nothing yet reads rule_hours whole (a plan made for an

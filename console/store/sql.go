@@ -65,6 +65,10 @@ type dialect struct {
 	// with others that take it shared), which replicas counting the same
 	// thing at once share (rulehours.go). SQLite has one writer.
 	lockKey func(ctx context.Context, tx *sql.Tx, key string, shared bool) error
+	// replans says that the database's connections keep generic plans
+	// made with the statistics of then (PostgreSQL's prepared
+	// statements), which ANALYZE makes them plan again (rulehours.go).
+	replans bool
 }
 
 func dollar(q string) string {
