@@ -513,18 +513,18 @@ func (s *sqlStore) keepEveryRuleHour(ctx context.Context, h int64) error {
 	for i := range sets {
 		sets[i] = map[string]keptSet{}
 	}
+	var rule, cluster string
+	var n int64
 	values := make([]string, len(everyRuleFields))
-	dest := []any{new(string), new(string)}
+	dest := []any{&rule, &cluster}
 	for i := range values {
 		dest = append(dest, &values[i])
 	}
-	var n int64
 	dest = append(dest, &n)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		rule, cluster := *dest[0].(*string), *dest[1].(*string)
 		for i, v := range values {
 			set := sets[i][rule]
 			if set == nil {
