@@ -10,11 +10,11 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/mamori-dev/mamori/internal/kernelbtf"
 	"github.com/mamori-dev/mamori/internal/memlock"
+	"github.com/mamori-dev/mamori/internal/ring"
 )
 
 // Values shared with drift.bpf.c.
@@ -51,7 +51,7 @@ type kernel struct {
 	}
 	lsm    []*ebpf.Program
 	links  []link.Link
-	reader *ringbuf.Reader
+	reader *ring.Reader
 	// bootOffset turns CLOCK_BOOTTIME into wall-clock time.
 	bootOffset time.Duration
 	// lsmErr says why the LSM exec program is not attached, nil when it
@@ -96,7 +96,7 @@ func loadKernel(log *slog.Logger) (*kernel, error) {
 		}
 		k.links = append(k.links, l)
 	}
-	k.reader, err = ringbuf.NewReader(k.objs.Verdicts)
+	k.reader, err = ring.NewReader(k.objs.Verdicts)
 	if err != nil {
 		k.close()
 		return nil, fmt.Errorf("open the verdict ring buffer: %w", err)
@@ -243,10 +243,10 @@ func (k *kernel) lost() uint64 {
 
 // read delivers each verdict record until the reader is closed.
 func (k *kernel) read(fn func(driftVerdict)) error {
-	var rec ringbuf.Record
+	var rec ring.Record
 	for {
 		if err := k.reader.ReadInto(&rec); err != nil {
-			if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
+			if errors.Is(err, os.ErrClosed) || errors.Is(err, ring.ErrFlushed) {
 				return nil // closed, or drained by Close
 			}
 			return err

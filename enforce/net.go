@@ -13,11 +13,11 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/mamori-dev/mamori/internal/kernelbtf"
 	"github.com/mamori-dev/mamori/internal/memlock"
+	"github.com/mamori-dev/mamori/internal/ring"
 
 	"github.com/mamori-dev/mamori/probe"
 )
@@ -64,7 +64,7 @@ type Net struct {
 	links []link.Link
 
 	bindErr  error // why bind() cannot be judged; nil when it can
-	reader   *ringbuf.Reader
+	reader   *ring.Reader
 	verdicts chan BindVerdict
 	dropped  atomic.Uint64
 	done     chan struct{}
@@ -129,7 +129,7 @@ func NewNet(log *slog.Logger) (*Net, error) {
 }
 
 func (n *Net) attachBind(root string) error {
-	r, err := ringbuf.NewReader(n.objs.BindVerdicts)
+	r, err := ring.NewReader(n.objs.BindVerdicts)
 	if err != nil {
 		return fmt.Errorf("bind verdicts: %w", err)
 	}
@@ -188,10 +188,10 @@ func (n *Net) kernelLost() (lost uint64) {
 
 func (n *Net) readBinds() {
 	defer close(n.done)
-	var rec ringbuf.Record
+	var rec ring.Record
 	for {
 		if err := n.reader.ReadInto(&rec); err != nil {
-			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, ringbuf.ErrFlushed) {
+			if !errors.Is(err, os.ErrClosed) && !errors.Is(err, ring.ErrFlushed) {
 				n.log.Error("bind verdicts cannot be read: refused binds raise no alert", "err", err)
 			}
 			return

@@ -24,11 +24,11 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/mamori-dev/mamori/internal/kernelbtf"
 	"github.com/mamori-dev/mamori/internal/memlock"
+	"github.com/mamori-dev/mamori/internal/ring"
 
 	"github.com/mamori-dev/mamori/event"
 	"github.com/mamori-dev/mamori/internal/tracefs"
@@ -269,7 +269,7 @@ type Sensor struct {
 	rawCalls    map[string]bool
 	absentCalls []string
 	links       []link.Link
-	reader      *ringbuf.Reader
+	reader      *ring.Reader
 	dec         *decoder
 	ev          event.Event // reused for every record: handlers must not keep it
 
@@ -394,7 +394,7 @@ func newSensor(cfg Config, log *slog.Logger) (*Sensor, error) {
 		s.Close()
 		return nil, err
 	}
-	s.reader, err = ringbuf.NewReader(s.objs.Events)
+	s.reader, err = ring.NewReader(s.objs.Events)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open the ring buffer: %w", err)
@@ -902,7 +902,7 @@ func (s *Sensor) attach() error {
 // this goroutine. When ctx ends it detaches the programs, drains what is
 // left in the ring buffer, and returns nil.
 func (s *Sensor) Run(ctx context.Context, handle func(Record)) error {
-	var rec ringbuf.Record
+	var rec ring.Record
 	stopping := false
 	s.reader.SetDeadline(time.Now().Add(s.cfg.PollInterval))
 	for {
@@ -911,7 +911,7 @@ func (s *Sensor) Run(ctx context.Context, handle func(Record)) error {
 		case err == nil:
 			s.dispatch(rec.RawSample, handle)
 			continue
-		case errors.Is(err, ringbuf.ErrFlushed):
+		case errors.Is(err, ring.ErrFlushed):
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
 		default:
