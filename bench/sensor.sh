@@ -66,7 +66,7 @@ if ! command -v auditd >/dev/null; then
 fi
 
 echo "sensor.sh: building into $OUT" >&2
-(cd "$repo" && go build -o "$OUT/mamori" ./cmd/mamori && go build -tags agentonly -o "$OUT/mamori-agent" ./cmd/mamori &&
+(cd "$repo" && go build -o "$OUT/mamori" ./cmd/mamori && CGO_ENABLED=0 go build -tags agentonly -o "$OUT/mamori-agent" ./cmd/mamori &&
 	go build -o "$OUT/storm" ./bench/storm && go build -o "$OUT/sensorbench" ./bench/sensorbench)
 
 # The file storm writes on a tmpfs of its own: no disk or journal noise,
