@@ -1244,6 +1244,38 @@ static __always_inline int contains_key(struct scratch *s, __u32 val, __u32 len,
 	return 0;
 }
 
+struct same_ctx {
+	struct scratch *s;
+	__u32 a, b, len;
+	int differ;
+};
+
+/* same_word is a bpf_loop callback: do the k-th 8 bytes of the two
+ * strings differ? */
+static long same_word(__u32 k, void *data)
+{
+	struct same_ctx *c = data;
+	__u32 i = k * 8;
+	if (i >= c->len)
+		return 1;
+	__u64 x = word_at(c->s, c->a + i) ^ word_at(c->s, c->b + i);
+	if (c->len - i < 8)
+		x &= (1ULL << ((c->len - i) * 8)) - 1;
+	if (x) {
+		c->differ = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* same_str reports whether the len bytes at a and at b are the same. */
+static __always_inline int same_str(struct scratch *s, __u32 a, __u32 b, __u32 len)
+{
+	struct same_ctx c = {.s = s, .a = a, .b = b, .len = len};
+	bpf_loop((len + 7) / 8, same_word, &c, 0);
+	return !c.differ;
+}
+
 /* open_wanted reports whether an open of the class (K_READ, K_WRITE or
  * K_RDWR, in the low byte of class_dir) is to be reported: whether any key of the class matches the
  * resolved path (rp_len bytes at rp_val; none for a failed open) or the
@@ -1271,6 +1303,10 @@ __noinline int open_wanted(__u32 rp_val, __u32 rp_len, __u32 raw_val, __u32 raw_
 		rp_len = MAX_PATH;
 	if (raw_len > MAX_STR)
 		raw_len = MAX_STR;
+	/* Most opens name their file as it resolves (no symlink, "." or ".."
+	 * on the way): the keys are checked on the one string once. */
+	if (rp_len && rp_len == raw_len && same_str(s, rp_val, raw_val, rp_len))
+		raw_len = 0;
 	if (rp_len && (prefix_key(s, w, rp_val, rp_len) & class))
 		return 1;
 	if (raw_len && s->buf[at(raw_val)] == '/' && (prefix_key(s, w, raw_val, raw_len) & class))
@@ -1811,17 +1847,23 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 			goto out;
 		break;
 	}
-	case F_DUP:
+	case F_DUP: {
+		/* Only a socket made stdin, stdout or stderr is of interest
+		 * (a shell redirecting to a file, or a parent handing its
+		 * child /dev/null, does it on every exec): decided here, before
+		 * the record is built. */
 		if (ret < 0 || ret > 2)
 			goto out;
+		struct file *f = fd_file((void *)bpf_get_current_task_btf(), ret);
+		if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+			goto out;
 		break;
+	}
 	case F_CONNECT:
 		if ((connect_config.flags & CONNECT_KEYS) && !connect_wanted(args[1], args[2]))
 			goto out;
 		break;
 	}
-	/* dup onto stdio matters only for sockets: a shell redirecting to a file
-	 * does it all day. Checked below once the socket is looked at. */
 
 	struct scratch *s = get_scratch();
 	if (!s)

@@ -417,6 +417,11 @@ func TestAgentHostEvents(t *testing.T) {
 	}); e != nil {
 		t.Errorf("an ordinary TCP socket crossed to user space: %+v", e.Network)
 	}
+	// The shell's "> /dev/null" and Go's pipes handed to each child are
+	// dups onto stdio too, of files: only sockets cross.
+	if e := find(evs, func(e *event.Event) bool { return e.Type == event.Dup && e.Network == nil }); e != nil {
+		t.Errorf("a dup of a file onto stdio crossed to user space: pid %d %s %+v", e.Process.PID, e.Process.Name, e.Args)
+	}
 
 	// Every event is well formed.
 	for i := range evs {
