@@ -92,7 +92,7 @@ func (b *bench) summary() string {
 		fmt.Fprintln(&s)
 		fmt.Fprintln(&s, "### The agent during each storm")
 		fmt.Fprintln(&s)
-		fmt.Fprintln(&s, "Medians over rounds, except drops and decode errors (totals) and memory (maximum). Agent CPU is utime+stime from /proc/<pid>/stat, including catching up after the storm; µs/event is that CPU over the events handled. RSS is VmRSS after the storm, peak is VmHWM; anon is smaps_rollup Anonymous; ring is what is resident in mapped BPF maps (anon_inode:bpf-map), nearly all the ring buffer, whose pages are mapped twice and so count twice in RSS.")
+		fmt.Fprintln(&s, "Medians over rounds, except drops and decode errors (totals) and memory (maximum). Agent CPU is utime+stime from /proc/<pid>/stat, including catching up after the storm; µs/event is that CPU over the events handled. RSS is VmRSS after the storm, peak is VmHWM; anon is smaps_rollup Anonymous; ring is what is resident in mapped BPF maps (anon_inode:bpf-map): the ring buffers, whose pages the kernel fills in when they are mapped, so all of them count in RSS (mamori maps each once; before 2026-12-07 they were mapped twice and counted twice).")
 		fmt.Fprintln(&s)
 		fmt.Fprintln(&s, "| storm | config | events/s handled | events/op | dropped | decode errors | agent cpu s | cpu % of storm wall | µs/event | catch-up s | RSS MiB | peak MiB | anon MiB | ring MiB |")
 		fmt.Fprintln(&s, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
