@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -130,7 +129,6 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 	if slices.Contains(policyPaths, "-") || slices.Contains(ruleFiles, "-") {
 		return usageError{"the agent reloads its policies and rules from their files: - (standard input) cannot be read again; name files"}
 	}
-	restoreGC := startupGC()
 	var probes func() probe.Report
 	if os.Geteuid() == 0 {
 		// The kernel is probed while the rules and policies load.
@@ -327,7 +325,6 @@ func runAgent(cmd *cobra.Command, af *agentFlags) error {
 		return err
 	}
 	a, err := agent.New(cfg, log)
-	restoreGC()
 	if err != nil {
 		return err
 	}
@@ -673,20 +670,3 @@ func openImageStore(path string, log *slog.Logger) (*imagestore.Store, error) {
 	}
 	return s, nil
 }
-
-// startupGC collects garbage more often while the agent starts, unless
-// GOGC is set, and returns what puts the collector back. Start-up
-// allocates about 25 MB (the rules' YAML, the BPF objects, the kernel's
-// BTF) of which under 3 MB stay; at Go's default the heap grows to twice
-// what is live before a collection, which made the start the agent's
-// peak resident set (VmHWM). After start-up the default holds: storms
-// allocate little and a lower GOGC would cost CPU on every event.
-func startupGC() (restore func()) {
-	if os.Getenv("GOGC") != "" {
-		return func() {}
-	}
-	old := debug.SetGCPercent(startupGOGC)
-	return func() { debug.SetGCPercent(old) }
-}
-
-const startupGOGC = 25
