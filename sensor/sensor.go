@@ -14,6 +14,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -394,6 +395,11 @@ func newSensor(cfg Config, log *slog.Logger) (*Sensor, error) {
 		s.Close()
 		return nil, err
 	}
+	// The loads' garbage (the objects' BTF and ELF, the verifier's
+	// buffers) is dead now. Collect it before the ring is mapped, whose
+	// pages count in the resident set at once: start-up was the agent's
+	// peak RSS, the heap at its largest just as the ring came in.
+	debug.FreeOSMemory()
 	s.reader, err = ring.NewReader(s.objs.Events)
 	if err != nil {
 		s.Close()
