@@ -47,6 +47,46 @@ func newKernelRing(t *testing.T, size uint32) *kernelRing {
 	return &kernelRing{ring: ring, input: input, writers: map[string]*ebpf.Program{}}
 }
 
+// newReader is a kernel ring of size bytes and its reader, closed when the
+// test ends.
+func newReader(t *testing.T, size uint32) (*kernelRing, *Reader) {
+	t.Helper()
+	k := newKernelRing(t, size)
+	r, err := NewReader(k.ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return k, r
+}
+
+// waitingRead starts a ReadInto into rec and checks that it is still
+// waiting 100 ms later.
+func waitingRead(t *testing.T, r *Reader, rec *Record) <-chan error {
+	t.Helper()
+	got := make(chan error, 1)
+	go func() { got <- r.ReadInto(rec) }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-got:
+		t.Fatalf("the read returned %v instead of waiting", err)
+	default:
+	}
+	return got
+}
+
+// ended is what the read returned once what was done ended its wait.
+func ended(t *testing.T, got <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-got:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not end the wait", what)
+		return nil
+	}
+}
+
 // load builds a program from the instructions and keeps it by name.
 func (k *kernelRing) load(t *testing.T, name string, body asm.Instructions) *ebpf.Program {
 	t.Helper()
@@ -126,12 +166,7 @@ func record(seq, size int) []byte {
 // end of the data at many offsets, and checks each one read back.
 func TestReadsWhatTheKernelWrote(t *testing.T) {
 	const size = 4096
-	k := newKernelRing(t, size)
-	r, err := NewReader(k.ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	k, r := newReader(t, size)
 	r.SetDeadline(time.Now().Add(-time.Second)) // never wait: the records are there
 
 	sizes := []int{1, 7, 8, 100, 333, 1000, 2000, 13, 3900}
@@ -181,12 +216,7 @@ func head(b []byte) []byte { return b[:min(len(b), 16)] }
 // is made, so the data pages mapped twice would count twice in the RSS.
 func TestMapsTheDataOnce(t *testing.T) {
 	const size = 1 << 20
-	k := newKernelRing(t, size)
-	r, err := NewReader(k.ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	_, r := newReader(t, size)
 	page := os.Getpagesize()
 	length, rss := mapping(t, uintptr(unsafe.Pointer(&r.prod[0])))
 	if length != page+size {
@@ -230,41 +260,19 @@ func mapping(t *testing.T, addr uintptr) (length, rss int) {
 // TestWaitsForTheKernel: a reader waiting on an empty ring, with no
 // deadline, returns the record the kernel writes.
 func TestWaitsForTheKernel(t *testing.T) {
-	k := newKernelRing(t, 4096)
-	r, err := NewReader(k.ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	got := make(chan error, 1)
+	k, r := newReader(t, 4096)
 	var rec Record
-	go func() { got <- r.ReadInto(&rec) }()
-	time.Sleep(100 * time.Millisecond)
-	select {
-	case err := <-got:
-		t.Fatalf("read returned %v before anything was written", err)
-	default:
-	}
+	got := waitingRead(t, r, &rec)
 	k.write(t, []byte("hello, ring"), 0)
-	select {
-	case err := <-got:
-		if err != nil || string(rec.RawSample) != "hello, ring" {
-			t.Fatalf("read %q, %v", rec.RawSample, err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the kernel's wakeup did not end the wait")
+	if err := ended(t, got, "the kernel's wakeup"); err != nil || string(rec.RawSample) != "hello, ring" {
+		t.Fatalf("read %q, %v", rec.RawSample, err)
 	}
 }
 
 // TestDeadline: a wait ends at the deadline, then waits again once the
 // deadline is moved.
 func TestDeadline(t *testing.T) {
-	k := newKernelRing(t, 4096)
-	r, err := NewReader(k.ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	k, r := newReader(t, 4096)
 	var rec Record
 	start := time.Now()
 	r.SetDeadline(start.Add(200 * time.Millisecond))
@@ -285,12 +293,7 @@ func TestDeadline(t *testing.T) {
 // TestFlush: records already written are delivered, then ErrFlushed once;
 // a Flush ends a wait with no deadline.
 func TestFlush(t *testing.T) {
-	k := newKernelRing(t, 4096)
-	r, err := NewReader(k.ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	k, r := newReader(t, 4096)
 	for i := range 3 {
 		k.write(t, record(i, 16), noWakeup)
 	}
@@ -312,19 +315,12 @@ func TestFlush(t *testing.T) {
 	}
 
 	r.SetDeadline(time.Time{})
-	got := make(chan error, 1)
-	go func() { got <- r.ReadInto(&rec) }()
-	time.Sleep(100 * time.Millisecond)
+	got := waitingRead(t, r, &rec)
 	if err := r.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-got:
-		if !errors.Is(err, ErrFlushed) {
-			t.Fatalf("waiting read after a flush: %v, want ErrFlushed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Flush did not end the wait")
+	if err := ended(t, got, "Flush"); !errors.Is(err, ErrFlushed) {
+		t.Fatalf("waiting read after a flush: %v, want ErrFlushed", err)
 	}
 }
 
@@ -336,20 +332,13 @@ func TestCloseEndsAWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan error, 1)
 	var rec Record
-	go func() { got <- r.ReadInto(&rec) }()
-	time.Sleep(100 * time.Millisecond)
+	got := waitingRead(t, r, &rec)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-got:
-		if !errors.Is(err, os.ErrClosed) {
-			t.Fatalf("waiting read after Close: %v, want os.ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not end the wait")
+	if err := ended(t, got, "Close"); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("waiting read after Close: %v, want os.ErrClosed", err)
 	}
 	if err := r.ReadInto(&rec); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("read after Close: %v, want os.ErrClosed", err)
