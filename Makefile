@@ -15,7 +15,7 @@ DATE := $(shell git log -1 --format=%cI 2>/dev/null)
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 
-export CGO_ENABLED = 0
+build mamori-agent install: export CGO_ENABLED = 0
 
 .PHONY: build mamori-agent install test fuzz
 
