@@ -773,13 +773,19 @@ static __always_inline __u32 put_file_info(struct scratch *s, __u32 off, struct 
 	return val + sizeof(struct file_info);
 }
 
-static __always_inline __u32 put_sock(struct scratch *s, __u32 off, struct task_struct *task, long fd)
+/* sock_file is the file fd refers to when it is a socket, NULL otherwise. */
+static __always_inline struct file *sock_file(struct task_struct *task, long fd)
 {
 	struct file *f = fd_file(task, fd);
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	return f;
+}
+
+static __always_inline __u32 put_sock(struct scratch *s, __u32 off, struct task_struct *task, long fd)
+{
+	struct file *f = sock_file(task, fd);
 	if (!f)
-		return off;
-	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
 		return off;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
 	struct sock *sk = BPF_CORE_READ(sock, sk);
@@ -1854,8 +1860,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, __u32 nr, long ret,
 		 * the record is built. */
 		if (ret < 0 || ret > 2)
 			goto out;
-		struct file *f = fd_file((void *)bpf_get_current_task_btf(), ret);
-		if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		if (!sock_file((void *)bpf_get_current_task_btf(), ret))
 			goto out;
 		break;
 	}

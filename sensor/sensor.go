@@ -30,9 +30,9 @@ import (
 	"github.com/mamori-dev/mamori/internal/kernelbtf"
 	"github.com/mamori-dev/mamori/internal/memlock"
 	"github.com/mamori-dev/mamori/internal/ring"
+	"github.com/mamori-dev/mamori/internal/tracefs"
 
 	"github.com/mamori-dev/mamori/event"
-	"github.com/mamori-dev/mamori/internal/tracefs"
 )
 
 // DefaultSensitivePrefixes are the paths whose read-only opens are reported.
